@@ -1,0 +1,1 @@
+"""The `wmh` command line: thin typer commands over the library."""

@@ -1,0 +1,37 @@
+"""The `wmh` typer app: registers one module per command group and turns errors into messages."""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+import typer
+from rich.console import Console
+
+from wmh.cli import build as build_cmd
+from wmh.cli import models as models_cmd
+from wmh.cli import play as play_cmd
+from wmh.errors import WmhError
+
+app = typer.Typer(
+    name="wmh",
+    help="World-model harness: turn recorded agent traces into a simulated environment.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+app.command("build")(build_cmd.build)
+app.command("list")(models_cmd.list_models)
+app.command("play")(play_cmd.play)
+
+err_console = Console(stderr=True)
+
+
+def main() -> None:
+    """Console entry point: a WmhError becomes one clear line and exit status 1."""
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        app()
+    except WmhError as exc:
+        err_console.print(f"[bold red]error:[/] {exc}", highlight=False, markup=True)
+        sys.exit(1)

@@ -1,0 +1,69 @@
+"""`wmh build`: compose the config from flags and `-o key=value` overrides, then build."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import typer
+from rich.table import Table
+
+from wmh.cli.common import console, quote_override
+from wmh.config.compose import compose_config, to_settings
+from wmh.errors import ConfigError
+from wmh.pipeline.build import BuildResult, build_world_model
+
+
+def build(
+    name: str | None = typer.Option(None, "--name", "-n", help="Model name (.wmh/models/NAME)."),
+    file: list[Path] = typer.Option([], "--file", "-f", help="Trace file (repeatable)."),
+    override: list[str] = typer.Option(
+        [], "--override", "-o", help="Hydra override key=value (repeatable), e.g. embedder=minilm."
+    ),
+    root: Path | None = typer.Option(None, "--root", help="Store root (default .wmh)."),
+    no_interactive: bool = typer.Option(
+        False, "--no-interactive", help="Never prompt; missing inputs are an error."
+    ),
+) -> None:
+    """Build a world model from trace files."""
+    overrides = list(override)
+    if name is not None:
+        overrides.append(f"name={quote_override(name)}")
+    if root is not None:
+        overrides.append(f"root={quote_override(str(root))}")
+    if file:
+        overrides.append("data.files=[" + ",".join(quote_override(str(f)) for f in file) + "]")
+    settings = to_settings(compose_config(overrides))
+    if not settings.data.files:
+        hint = (
+            ""
+            if no_interactive or not sys.stdin.isatty()
+            else " (the guided wizard is not built yet)"
+        )
+        raise ConfigError(f"no trace files: pass --file PATH (or -o data.files=[...]){hint}")
+    with console.status("building…") as status:
+        result = build_world_model(settings, on_stage=lambda s: status.update(f"{s}…"))
+    print_build(result)
+
+
+def print_build(result: BuildResult) -> None:
+    card = result.card
+    report = result.report
+    table = Table(title=f"world model '{result.name}'", show_header=False, title_justify="left")
+    table.add_row("path", str(result.path))
+    table.add_row("ingested", report.summary())
+    sizes = ", ".join(
+        f"{part} {v['traces']} traces / {v['steps']} steps" for part, v in card.split.items()
+    )
+    table.add_row("split", sizes)
+    table.add_row("embedder", f"{card.embedder.kind} (dim {card.embedder.dim})")
+    table.add_row("provider", card.provider)
+    if result.heldout is not None:
+        table.add_row(
+            "held-out fidelity",
+            f"{result.heldout.score:.3f} ({result.heldout.judge}, {result.heldout.steps} steps)",
+        )
+    else:
+        table.add_row("held-out fidelity", "n/a (no test traces)")
+    table.add_row("time", ", ".join(f"{k[:-2]} {v:.2f}s" for k, v in result.timings.items()))
+    console.print(table)

@@ -1,0 +1,27 @@
+"""`wmh list`: the built world models with their provider, size, held-out score and date."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from rich.table import Table
+
+from wmh.cli.common import RootOption, console
+from wmh.config.store import WorldModelStore
+
+
+def list_models(root: Path = RootOption) -> None:
+    """List built world models."""
+    store = WorldModelStore(root)
+    cards = store.cards()
+    if not cards:
+        console.print(
+            f"no world models in {store.models_dir}; build one with "
+            "wmh build --name NAME --file TRACES"
+        )
+        return
+    table = Table("name", "provider", "steps", "held-out", "built")
+    for card in cards:
+        score = f"{card.heldout_score:.3f}" if card.heldout_score is not None else "-"
+        table.add_row(card.name, card.provider, str(card.steps), score, card.created_at)
+    console.print(table)

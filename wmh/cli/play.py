@@ -1,0 +1,109 @@
+"""`wmh play`: a REPL that steps a session of a world model, one typed action at a time.
+
+Type a tool call as `name {"json": "arguments"}` (or a bare known tool name), anything else is a
+message to the environment. Lines starting with ':' are commands (:help, :history, :new, :quit).
+Piped input is read line by line, so a session can be scripted.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+from pathlib import Path
+
+import typer
+
+from wmh.cli.common import RootOption, console
+from wmh.config.store import WorldModelStore
+from wmh.core.types import Action, ActionKind, Observation
+from wmh.engine.loader import load_world_model
+from wmh.engine.world_model import WorldModel
+from wmh.errors import WmhError
+
+_CALL = re.compile(r"^(?P<name>[A-Za-z_][\w.\-]*)(?:\s+(?P<args>\{.*\}))?\s*$", re.DOTALL)
+HELP = (
+    'tool call: NAME {"arg": value}   message: any other text\n'
+    ":tools  list known tools   :history  show this session   :new [task]  new session   "
+    ":quit"
+)
+
+
+def parse_action(line: str, known_tools: set[str]) -> Action:
+    """A typed line as an Action; raises WmhError when JSON arguments do not parse."""
+    match = _CALL.match(line.strip())
+    if match and (match.group("args") or match.group("name") in known_tools):
+        raw = match.group("args")
+        try:
+            arguments = json.loads(raw) if raw else {}
+        except json.JSONDecodeError as exc:
+            raise WmhError(
+                f"arguments are not valid JSON: {exc.msg} at column {exc.colno}"
+            ) from None
+        return Action(kind=ActionKind.TOOL_CALL, name=match.group("name"), arguments=arguments)
+    return Action(kind=ActionKind.MESSAGE, content=line.strip())
+
+
+def _show(action: Action, observation: Observation) -> None:
+    style = "red" if observation.is_error else "green"
+    source = observation.metadata.get("source", "")
+    console.print(f"[bold]>[/] {action.render()}", markup=True)
+    console.print(f"[{style}]{observation.content}[/]  [dim]({source})[/]", markup=True)
+
+
+def _command(line: str, wm: WorldModel, session_id: str, tools: set[str]) -> str | None:
+    """Handle a ':' command; returns the (possibly new) session id, or None to quit."""
+    word, _, rest = line[1:].partition(" ")
+    if word in ("q", "quit", "exit"):
+        return None
+    if word == "tools":
+        console.print(", ".join(sorted(tools)) or "(no tools recorded)")
+    elif word == "history":
+        for turn in wm.session(session_id).history:
+            _show(turn.action, turn.observation)
+    elif word == "new":
+        session_id = wm.new_session(task=rest.strip()).id
+        console.print(f"new session {session_id}")
+    else:
+        console.print(HELP)
+    return session_id
+
+
+def play(
+    name: str = typer.Option(..., "--name", "-n", help="World model to play against."),
+    root: Path = RootOption,
+    task: str = typer.Option("", "--task", "-t", help="What the agent is asked to do."),
+) -> None:
+    """Step a world model interactively (or from piped lines)."""
+    wm, provider = load_world_model(WorldModelStore(root).resolve(name))
+    tools = wm.tools()
+    session_id = wm.new_session(task=task).id
+    interactive = sys.stdin.isatty()
+    if interactive:
+        console.print(
+            f"world model [bold]{name}[/] ({provider.describe()}); "
+            f"{len(tools)} tools. :help for help.",
+            markup=True,
+        )
+    while True:
+        try:
+            line = console.input("[bold cyan]wmh>[/] ") if interactive else sys.stdin.readline()
+        except (EOFError, KeyboardInterrupt):
+            break
+        if not interactive and line == "":
+            break
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        if line.startswith(":"):
+            next_id = _command(line, wm, session_id, tools)
+            if next_id is None:
+                break
+            session_id = next_id
+            continue
+        try:
+            action = parse_action(line, tools)
+        except WmhError as exc:
+            console.print(f"[red]{exc}[/]", markup=True)
+            continue
+        _show(action, wm.step(session_id, action))

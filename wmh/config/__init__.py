@@ -1,0 +1,1 @@
+"""Configuration (Hydra structured configs) and the model store."""

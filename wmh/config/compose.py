@@ -1,0 +1,69 @@
+"""Compose the one wmh config from `conf/` with Hydra, for callers that are not `@hydra.main`.
+
+The CLI and library callers use `compose_config(overrides)`; `python -m wmh.build` uses Hydra's own
+entry point over the same directory and schema, so there is a single config system.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from hydra import compose, initialize_config_dir
+from hydra.core.config_store import ConfigStore
+from hydra.errors import HydraException
+from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
+
+from wmh.config.schema import WmhConfig
+from wmh.errors import ConfigError
+
+CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
+SCHEMA_NAME = "wmh_schema"
+
+
+def register_schema() -> None:
+    """Make the structured schema available to `conf/config.yaml`'s defaults list."""
+    ConfigStore.instance().store(name=SCHEMA_NAME, node=WmhConfig)
+
+
+def compose_config(overrides: Sequence[str] = ()) -> DictConfig:
+    """Compose `conf/config.yaml` with Hydra override strings (`provider=openai`, `a.b=1`)."""
+    register_schema()
+    try:
+        with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+            return compose(config_name="config", overrides=list(overrides))
+    except (HydraException, OmegaConfBaseException) as exc:
+        raise ConfigError(_clean(str(exc))) from None
+
+
+def _clean(message: str) -> str:
+    """Hydra's message without its hints about env vars and internal object types."""
+    lines = [line.strip() for line in message.strip().splitlines() if line.strip()]
+    kept = [
+        line
+        for line in lines
+        if not line.startswith(("full_key:", "object_type=", "reference_type=", "Set the env"))
+    ]
+    return " ".join(kept) or "invalid configuration"
+
+
+def to_settings(cfg: DictConfig | WmhConfig) -> WmhConfig:
+    """A validated, fully resolved WmhConfig object (errors name the offending key)."""
+    if isinstance(cfg, WmhConfig):
+        return cfg
+    try:
+        return OmegaConf.to_object(cfg)  # type: ignore[return-value]
+    except OmegaConfBaseException as exc:
+        raise ConfigError(_clean(str(exc))) from None
+
+
+def to_yaml(settings: WmhConfig) -> str:
+    return OmegaConf.to_yaml(OmegaConf.structured(settings))
+
+
+def to_container(settings: WmhConfig) -> dict[str, Any]:
+    container = OmegaConf.to_container(OmegaConf.structured(settings), resolve=True)
+    assert isinstance(container, dict)
+    return container  # type: ignore[return-value]

@@ -1,0 +1,102 @@
+"""Structured configs (dataclasses) that Hydra validates every composed config against.
+
+Group files under `conf/` fill these nodes; an unknown key or a wrong type fails at composition.
+Credentials never live here: providers read them from the environment.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from omegaconf import MISSING
+
+
+@dataclass
+class DataConfig:
+    files: list[str] = field(default_factory=list)
+    skip_empty_traces: bool = False
+
+
+@dataclass
+class ProviderConfig:
+    name: str = "replay"
+    model: str = ""
+    api_base: str | None = None
+    api_version: str | None = None
+    temperature: float = 0.0
+    max_tokens: int = 1024
+    timeout: float = 60.0
+    num_retries: int = 3
+    fallbacks: list[str] = field(default_factory=list)
+
+
+@dataclass
+class EmbedderConfig:
+    kind: str = "hashing"
+    dim: int = 256
+    context_weight: float = 0.5
+    batch_size: int = 64
+
+
+@dataclass
+class SplitConfig:
+    train: float = 0.8
+    valid: float = 0.1
+    test: float = 0.1
+    salt: str = ""
+
+
+@dataclass
+class RetrievalConfig:
+    top_k: int = 5
+    index: str = "auto"
+    flat_max: int = 20000
+
+
+@dataclass
+class PredictorConfig:
+    cache: bool = True
+
+
+@dataclass
+class GepaConfig:
+    budget: int = 0
+    minibatch_size: int = 3
+    candidate_selection: str = "pareto"
+    use_merge: bool = False
+    seed: int = 0
+    reflection_model: str = ""
+
+
+@dataclass
+class JudgeConfig:
+    name: str = "structural"
+    model: str = ""
+    rubric: str = ""
+
+
+@dataclass
+class ServeConfig:
+    host: str = "127.0.0.1"
+    port: int = 8000
+    workers: int = 1
+    max_sessions: int = 1024
+    session_ttl_s: float = 3600.0
+    session_store: str = "memory"
+    redis_url: str = "redis://127.0.0.1:6379/0"
+
+
+@dataclass
+class WmhConfig:
+    name: str = MISSING
+    root: str = ".wmh"
+    seed: int = 0
+    data: DataConfig = field(default_factory=DataConfig)
+    provider: ProviderConfig = field(default_factory=ProviderConfig)
+    embedder: EmbedderConfig = field(default_factory=EmbedderConfig)
+    split: SplitConfig = field(default_factory=SplitConfig)
+    retrieval: RetrievalConfig = field(default_factory=RetrievalConfig)
+    predictor: PredictorConfig = field(default_factory=PredictorConfig)
+    gepa: GepaConfig = field(default_factory=GepaConfig)
+    judge: JudgeConfig = field(default_factory=JudgeConfig)
+    serve: ServeConfig = field(default_factory=ServeConfig)

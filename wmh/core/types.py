@@ -1,0 +1,114 @@
+"""Pydantic models for the data that crosses wmh's boundaries.
+
+A recorded agent run becomes a `Trace` of `Step`s; a live run against a world model is a `Session`
+of `Turn`s. Both speak `Action` (what the agent did) and `Observation` (what the environment said).
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from wmh.core.canonical import canonical_json
+
+
+class ActionKind(StrEnum):
+    """What kind of move the agent made."""
+
+    TOOL_CALL = "tool_call"
+    MESSAGE = "message"
+
+
+class Action(BaseModel):
+    """One agent action: a tool call (name + arguments) or a message (content)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    kind: ActionKind = ActionKind.TOOL_CALL
+    name: str = ""
+    arguments: dict[str, Any] = Field(default_factory=dict)
+    content: str = ""
+
+    @model_validator(mode="after")
+    def _check_shape(self) -> Action:
+        if self.kind is ActionKind.TOOL_CALL and not self.name.strip():
+            raise ValueError("a tool_call action needs a non-empty 'name'")
+        return self
+
+    def key(self) -> str:
+        """Identity used for exact replay: tool name + canonical arguments, or the message."""
+        if self.kind is ActionKind.TOOL_CALL:
+            return f"tool:{self.name}:{canonical_json(self.arguments)}"
+        return f"message:{self.content.strip()}"
+
+    def render(self) -> str:
+        """Short human-readable form, e.g. `get_user {"id":3}`."""
+        if self.kind is ActionKind.TOOL_CALL:
+            return f"{self.name} {canonical_json(self.arguments)}"
+        return self.content
+
+
+class Observation(BaseModel):
+    """What the environment answered to an action."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    content: str = ""
+    is_error: bool = False
+    reward: float | None = None
+    metadata: dict[str, Any] = Field(default_factory=dict)
+
+
+class EnvState(BaseModel):
+    """What the world model knows about the environment besides the history."""
+
+    structured: dict[str, Any] = Field(default_factory=dict)
+    scratchpad: str = ""
+
+
+class Turn(BaseModel):
+    """One action and its observation inside a session."""
+
+    action: Action
+    observation: Observation
+
+
+class Step(BaseModel):
+    """One recorded `(state, action) -> observation` transition of a trace."""
+
+    action: Action
+    observation: Observation
+    state_before: EnvState = Field(default_factory=EnvState)
+    task: str = ""
+    trace_id: str
+    index: int
+    raw_span_ids: list[str] = Field(default_factory=list)
+
+    @property
+    def id(self) -> str:
+        """Globally unique step id within a corpus."""
+        return f"{self.trace_id}:{self.index}"
+
+
+class Trace(BaseModel):
+    """One recorded agent run, as ordered steps."""
+
+    trace_id: str
+    steps: list[Step] = Field(default_factory=list)
+    source: str = ""
+    metadata: dict[str, Any] = Field(default_factory=dict)
+
+    @property
+    def task(self) -> str:
+        return self.steps[0].task if self.steps else ""
+
+
+class Session(BaseModel):
+    """A live episode against a world model."""
+
+    id: str
+    task: str = ""
+    state: EnvState = Field(default_factory=EnvState)
+    history: list[Turn] = Field(default_factory=list)

@@ -1,0 +1,1 @@
+"""The engine: world models, sessions, predictors and the prompts they use."""

@@ -1,0 +1,133 @@
+"""Adapt a neighbour's recorded observation to the current action's argument values.
+
+When `get_user {"id": 4}` has no recording but `get_user {"id": 3}` has, the neighbour's answer with
+3 replaced by 4 (as a value in JSON, or as a whole token in text) is a good guess.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import re
+from typing import Any
+
+Scalar = str | int | float
+
+
+def argument_leaves(value: Any, path: str = "") -> dict[str, Any]:
+    if isinstance(value, dict):
+        out: dict[str, Any] = {}
+        for key, item in value.items():
+            out.update(argument_leaves(item, f"{path}.{key}" if path else str(key)))
+        return out
+    if isinstance(value, list):
+        out = {}
+        for i, item in enumerate(value):
+            out.update(argument_leaves(item, f"{path}[{i}]"))
+        return out
+    return {path: value}
+
+
+def _token_pairs(old: str, new: str) -> list[tuple[str, str]]:
+    """Differing tokens of two similar strings: `cat a.txt` vs `cat b.txt` -> (a.txt, b.txt)."""
+    old_tokens, new_tokens = old.split(), new.split()
+    if len(old_tokens) < 2 or len(new_tokens) < 2:
+        return []
+    pairs = []
+    matcher = difflib.SequenceMatcher(a=old_tokens, b=new_tokens, autojunk=False)
+    for tag, i1, i2, j1, j2 in matcher.get_opcodes():
+        if tag == "replace" and i2 - i1 == j2 - j1:
+            pairs.extend(zip(old_tokens[i1:i2], new_tokens[j1:j2], strict=True))
+    return pairs
+
+
+def substitutions(old_args: dict[str, Any], new_args: dict[str, Any]) -> list[tuple[Any, Any]]:
+    """(old value, new value) pairs for argument leaves that differ, longest old text first."""
+    old_leaves, new_leaves = argument_leaves(old_args), argument_leaves(new_args)
+    pairs: list[tuple[Any, Any]] = []
+    for path, old in old_leaves.items():
+        if path not in new_leaves:
+            continue
+        new = new_leaves[path]
+        if old == new or isinstance(old, bool) or isinstance(new, bool) or old is None:
+            continue
+        if isinstance(old, dict | list) or isinstance(new, dict | list) or new is None:
+            continue
+        pairs.append((old, new))
+        if isinstance(old, str) and isinstance(new, str):
+            pairs.extend(_token_pairs(old, new))
+    unique = list(dict.fromkeys(pairs))
+    unique.sort(key=lambda p: -len(str(p[0])))
+    return unique
+
+
+def _text_pattern(pairs: list[tuple[Any, Any]]) -> tuple[re.Pattern[str], dict[str, str]] | None:
+    mapping = {str(old): str(new) for old, new in pairs if len(str(old)) >= 2}
+    if not mapping:
+        return None
+    alternatives = "|".join(re.escape(old) for old in sorted(mapping, key=len, reverse=True))
+    return re.compile(rf"(?<![\w.-])(?:{alternatives})(?![\w-])"), mapping
+
+
+def substitute_text(text: str, pairs: list[tuple[Any, Any]]) -> tuple[str, int]:
+    """Replace whole-token occurrences of old values by new ones, all at once (no chains)."""
+    compiled = _text_pattern(pairs)
+    if compiled is None:
+        return text, 0
+    pattern, mapping = compiled
+    result, count = pattern.subn(lambda m: mapping[m.group(0)], text)
+    return result, count
+
+
+def _substitute_json(value: Any, pairs: list[tuple[Any, Any]], counter: list[int]) -> Any:
+    if isinstance(value, dict):
+        return {k: _substitute_json(v, pairs, counter) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_substitute_json(v, pairs, counter) for v in value]
+    if isinstance(value, bool) or value is None:
+        return value
+    for old, new in pairs:
+        if value == old and type(value) is type(old):
+            counter[0] += 1
+            return new
+    if isinstance(value, str):
+        replaced, count = substitute_text(value, pairs)
+        counter[0] += count
+        return replaced
+    return value
+
+
+def _dump_like(original: str, value: Any) -> str:
+    """Serialise JSON in the style the original text used (indentation and separators)."""
+    if "\n" in original.strip():
+        indent_match = re.search(r"\n( +)\S", original)
+        indent = len(indent_match.group(1)) if indent_match else 2
+        return json.dumps(value, indent=indent, ensure_ascii=False)
+    spaced = '": ' in original or '", ' in original or ", " in original
+    separators = (", ", ": ") if spaced else (",", ":")
+    return json.dumps(value, separators=separators, ensure_ascii=False)
+
+
+def adapt_observation(
+    content: str, old_args: dict[str, Any], new_args: dict[str, Any]
+) -> tuple[str, int]:
+    """The neighbour's observation with its argument values swapped for the current ones.
+
+    Returns the adapted text and how many replacements were made.
+    """
+    pairs = substitutions(old_args, new_args)
+    if not pairs:
+        return content, 0
+    stripped = content.strip()
+    if stripped[:1] in ("{", "["):
+        try:
+            parsed = json.loads(stripped)
+        except json.JSONDecodeError:
+            parsed = None
+        if parsed is not None:
+            counter = [0]
+            adapted = _substitute_json(parsed, pairs, counter)
+            if counter[0]:
+                return _dump_like(stripped, adapted), counter[0]
+            return content, 0
+    return substitute_text(content, pairs)

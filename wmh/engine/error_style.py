@@ -1,0 +1,61 @@
+"""Learn how the recorded environment words an unknown-tool error, to answer one the same way."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Iterable
+
+from pydantic import BaseModel
+
+from wmh.core.types import ActionKind, Step
+
+TOOL_SLOT = "{tool}"
+
+
+class ErrorStyle(BaseModel):
+    """A template with a `{tool}` slot, learnt from the corpus or a neutral default."""
+
+    template: str = "Error: unknown tool '{tool}'"
+    learnt: bool = False
+
+    def render(self, tool: str) -> str:
+        return self.template.replace(TOOL_SLOT, tool)
+
+
+def learn_error_style(steps: Iterable[Step]) -> ErrorStyle:
+    """The most common error that names its own tool, with the name turned into a slot.
+
+    Without such an error, follow the corpus's format: JSON `{"error": ...}` when most errors are
+    JSON objects with an `error` key, plain text otherwise.
+    """
+    named: Counter[str] = Counter()
+    json_errors = 0
+    errors = 0
+    for step in steps:
+        obs = step.observation
+        if not obs.is_error or step.action.kind is not ActionKind.TOOL_CALL:
+            continue
+        errors += 1
+        name = step.action.name
+        if len(name) >= 3 and name in obs.content and obs.content.count(name) == 1:
+            named[obs.content.replace(name, TOOL_SLOT)] += 1
+        try:
+            parsed = json.loads(obs.content)
+        except (json.JSONDecodeError, ValueError):
+            continue
+        if isinstance(parsed, dict) and "error" in parsed:
+            json_errors += 1
+    unknown_like = [
+        (t, c)
+        for t, c in named.most_common()
+        if any(
+            w in t.lower()
+            for w in ("unknown", "not found", "no such", "invalid", "not a valid", "does not exist")
+        )
+    ]
+    if unknown_like:
+        return ErrorStyle(template=unknown_like[0][0], learnt=True)
+    if errors and json_errors * 2 > errors:
+        return ErrorStyle(template=json.dumps({"error": f"Unknown tool: {TOOL_SLOT}"}), learnt=True)
+    return ErrorStyle()

@@ -1,0 +1,23 @@
+"""The predictor seam: given a session and an action, produce the environment's observation."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+from wmh.core.types import Action, Observation, Session
+
+
+@dataclass(frozen=True, slots=True)
+class PredictionContext:
+    """Everything a predictor may use; `exclude_trace` keeps evaluation leak-free."""
+
+    session: Session
+    action: Action
+    exclude_trace: str | None = None
+
+
+class Predictor(Protocol):
+    name: str
+
+    def predict(self, context: PredictionContext) -> Observation: ...

@@ -1,0 +1,94 @@
+"""Where live sessions are kept: in memory, bounded in count and idle time.
+
+Each session has its own lock, so steps on one session are serialised while different sessions
+step in parallel.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from collections import OrderedDict
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager
+from typing import Protocol
+
+from wmh.core.types import Session
+from wmh.errors import SessionNotFoundError
+
+
+class SessionStore(Protocol):
+    def create(self, task: str) -> Session: ...
+
+    def get(self, session_id: str) -> Session: ...
+
+    def save(self, session: Session) -> None: ...
+
+    def delete(self, session_id: str) -> None: ...
+
+    def locked(self, session_id: str) -> AbstractContextManager[Session]: ...
+
+
+class InMemorySessionStore:
+    """Sessions in a dict; the least recently used is evicted past `max_sessions` or `ttl_s`."""
+
+    def __init__(self, max_sessions: int = 1024, ttl_s: float = 3600.0) -> None:
+        self.max_sessions = max_sessions
+        self.ttl_s = ttl_s
+        self._sessions: OrderedDict[str, tuple[Session, float]] = OrderedDict()
+        self._locks: dict[str, threading.Lock] = {}
+        self._guard = threading.Lock()
+
+    def _evict(self, now: float) -> None:
+        while self._sessions:
+            oldest_id, (_, touched) = next(iter(self._sessions.items()))
+            if len(self._sessions) <= self.max_sessions and now - touched <= self.ttl_s:
+                break
+            self._sessions.pop(oldest_id)
+            self._locks.pop(oldest_id, None)
+
+    def create(self, task: str) -> Session:
+        session = Session(id=uuid.uuid4().hex, task=task)
+        with self._guard:
+            now = time.monotonic()
+            self._sessions[session.id] = (session, now)
+            self._locks[session.id] = threading.Lock()
+            self._evict(now)
+        return session
+
+    def get(self, session_id: str) -> Session:
+        with self._guard:
+            now = time.monotonic()
+            self._evict(now)
+            entry = self._sessions.get(session_id)
+            if entry is None:
+                raise SessionNotFoundError(f"no session '{session_id}' (it may have expired)")
+            self._sessions[session_id] = (entry[0], now)
+            self._sessions.move_to_end(session_id)
+            return entry[0]
+
+    def save(self, session: Session) -> None:
+        with self._guard:
+            if session.id not in self._sessions:
+                raise SessionNotFoundError(f"no session '{session.id}' (it may have expired)")
+            self._sessions[session.id] = (session, time.monotonic())
+
+    def delete(self, session_id: str) -> None:
+        with self._guard:
+            if self._sessions.pop(session_id, None) is None:
+                raise SessionNotFoundError(f"no session '{session_id}'")
+            self._locks.pop(session_id, None)
+
+    @contextmanager
+    def locked(self, session_id: str) -> Iterator[Session]:
+        """Hold the session's lock for a read-modify-write; yields the current session."""
+        with self._guard:
+            lock = self._locks.get(session_id)
+        if lock is None:
+            raise SessionNotFoundError(f"no session '{session_id}' (it may have expired)")
+        with lock:
+            yield self.get(session_id)
+
+    def __len__(self) -> int:
+        return len(self._sessions)

@@ -1,0 +1,47 @@
+"""The one error hierarchy of wmh: library code raises these, the CLI turns them into a message.
+
+Every error says what was wrong and where (file, line, field) so a user can fix the input.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+class WmhError(Exception):
+    """Base of every error wmh raises on purpose."""
+
+
+class ConfigError(WmhError):
+    """A configuration value or override is invalid."""
+
+
+class IngestError(WmhError):
+    """A trace file cannot be read as expected."""
+
+    def __init__(self, path: str | Path, line: int | None, reason: str) -> None:
+        self.path = str(path)
+        self.line = line
+        self.reason = reason
+        where = f"{self.path}:{line}" if line is not None else self.path
+        super().__init__(f"{where}: {reason}")
+
+
+class EmptyCorpusError(WmhError):
+    """The inputs held no usable step."""
+
+
+class StoreError(WmhError):
+    """A model directory is missing, malformed or cannot be written."""
+
+
+class ModelNotFoundError(StoreError):
+    """No built world model of that name."""
+
+
+class SessionNotFoundError(WmhError):
+    """No session with that id in a world model."""
+
+
+class ProviderError(WmhError):
+    """A provider call failed after retries and fallbacks."""

@@ -1,0 +1,1 @@
+"""Evaluation: how faithfully a world model reproduces recorded steps it has not seen."""

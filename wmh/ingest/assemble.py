@@ -1,0 +1,215 @@
+"""Assemble the spans of one trace into ordered steps.
+
+The same tool call can appear three times in a trace: in a chat span's output, as an `execute_tool`
+span, and as a `tool` message in the next chat input. Calls are merged by call id (or, without ids,
+by name in order), messages are deduplicated across the growing chat histories, and every step is
+ordered by when its action first appeared.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from wmh.core.types import Action, ActionKind, Observation, Step
+from wmh.ingest.genai import SpanFacts
+from wmh.ingest.messages import Message, ToolCallPart, ToolResponsePart
+from wmh.ingest.otlp import SpanRecord
+
+Order = tuple[int, int, int]
+
+
+@dataclass(slots=True)
+class _Call:
+    order: Order
+    call_id: str
+    name: str
+    arguments: dict | None
+    result: ToolResponsePart | None = None
+    span_ids: list[str] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class _Said:
+    """A message placed in the transcript, with when it first appeared."""
+
+    order: Order
+    message: Message
+    span_id: str
+
+
+@dataclass(slots=True)
+class AssembledTrace:
+    steps: list[Step]
+    unanswered_calls: int
+    task: str
+
+
+class TraceAssembler:
+    """Collects the facts of one trace's spans, then emits its steps."""
+
+    def __init__(self, trace_id: str) -> None:
+        self.trace_id = trace_id
+        self._calls: list[_Call] = []
+        self._by_id: dict[str, _Call] = {}
+        self._transcript: list[_Said] = []
+        self._fingerprints: list[str] = []
+        self._seq = 0
+
+    def _next(self, time_ns: int) -> Order:
+        self._seq += 1
+        return (time_ns, 0, self._seq)
+
+    def add(self, span: SpanRecord, facts: SpanFacts) -> None:
+        """Feed spans in time order."""
+        if facts.input_messages:
+            self._extend_transcript(facts.input_messages, span.start_ns, span.span_id, merge=True)
+        if facts.tool_call is not None:
+            self._add_call(facts.tool_call, self._next(span.start_ns), span.span_id)
+        if facts.tool_result is not None:
+            self._add_result(facts.tool_result, facts.tool_call, span.span_id)
+        if facts.output_messages:
+            self._extend_transcript(facts.output_messages, span.end_ns, span.span_id, merge=False)
+
+    def _extend_transcript(
+        self, messages: list[Message], time_ns: int, span_id: str, merge: bool
+    ) -> None:
+        messages = [m for m in messages if m.role != "system"]
+        prints = [m.fingerprint() for m in messages]
+        start = self._overlap(prints) if merge else 0
+        if not merge and self._fingerprints and prints[:1] == self._fingerprints[-1:]:
+            start = 1
+        for message, fp in zip(messages[start:], prints[start:], strict=True):
+            said = _Said(self._next(time_ns), message, span_id)
+            self._transcript.append(said)
+            self._fingerprints.append(fp)
+            for call in message.tool_calls:
+                self._add_call(call, said.order, span_id)
+            for response in message.tool_responses:
+                self._add_result(response, None, span_id)
+
+    def _overlap(self, prints: list[str]) -> int:
+        """How many leading messages of a chat input the transcript already holds."""
+        known = self._fingerprints
+        if not known:
+            return 0
+        if prints[: len(known)] == known:
+            return len(known)
+        for size in range(min(len(known), len(prints)), 0, -1):
+            if known[-size:] == prints[:size]:
+                return size
+        return 0
+
+    def _add_call(self, part: ToolCallPart, order: Order, span_id: str) -> None:
+        existing = self._by_id.get(part.call_id) if part.call_id else None
+        if existing is None and not part.call_id:
+            existing = next(
+                (
+                    c
+                    for c in self._calls
+                    if c.result is None
+                    and c.name == part.name
+                    and span_id not in c.span_ids
+                    and (part.arguments is None or c.arguments in (None, part.arguments))
+                ),
+                None,
+            )
+        if existing is not None:
+            if existing.arguments is None:
+                existing.arguments = part.arguments
+            existing.order = min(existing.order, order)
+            if span_id not in existing.span_ids:
+                existing.span_ids.append(span_id)
+            return
+        call = _Call(order, part.call_id, part.name, part.arguments, span_ids=[span_id])
+        self._calls.append(call)
+        if part.call_id:
+            self._by_id[part.call_id] = call
+
+    def _add_result(
+        self, result: ToolResponsePart, own_call: ToolCallPart | None, span_id: str
+    ) -> None:
+        call = self._by_id.get(result.call_id) if result.call_id else None
+        if call is None:
+            name = own_call.name if own_call else None
+            call = next(
+                (
+                    c
+                    for c in self._calls
+                    if c.result is None
+                    and (span_id in c.span_ids or name is None or c.name == name)
+                ),
+                None,
+            )
+        if call is None:
+            return
+        if call.result is None:
+            call.result = result
+        elif result.is_error and not call.result.is_error:
+            call.result.is_error = True
+        if span_id not in call.span_ids:
+            call.span_ids.append(span_id)
+
+    def _task(self) -> str:
+        return next(
+            (
+                s.message.text
+                for s in self._transcript
+                if s.message.role == "user" and s.message.text
+            ),
+            "",
+        )
+
+    def _message_steps(self) -> list[tuple[Order, Action, Observation, list[str]]]:
+        found = []
+        said = self._transcript
+        for i, item in enumerate(said):
+            msg = item.message
+            if msg.role != "assistant" or msg.tool_calls or not msg.text:
+                continue
+            reply = next(
+                (s for s in said[i + 1 :] if s.message.role in ("user", "assistant")), None
+            )
+            if reply is None or reply.message.role != "user":
+                continue
+            action = Action(kind=ActionKind.MESSAGE, content=msg.text)
+            found.append(
+                (
+                    item.order,
+                    action,
+                    Observation(content=reply.message.text),
+                    [item.span_id, reply.span_id],
+                )
+            )
+        return found
+
+    def finish(self) -> AssembledTrace:
+        """The trace's steps, ordered by when each action first appeared."""
+        rows = []
+        unanswered = 0
+        for call in self._calls:
+            if call.result is None:
+                unanswered += 1
+                continue
+            metadata = {"tool_call_id": call.call_id} if call.call_id else {}
+            action = Action(
+                kind=ActionKind.TOOL_CALL, name=call.name, arguments=call.arguments or {}
+            )
+            observation = Observation(
+                content=call.result.content, is_error=call.result.is_error, metadata=metadata
+            )
+            rows.append((call.order, action, observation, call.span_ids))
+        rows.extend(self._message_steps())
+        rows.sort(key=lambda row: row[0])
+        task = self._task()
+        steps = [
+            Step(
+                action=action,
+                observation=obs,
+                task=task,
+                trace_id=self.trace_id,
+                index=i,
+                raw_span_ids=list(span_ids),
+            )
+            for i, (_, action, obs, span_ids) in enumerate(rows)
+        ]
+        return AssembledTrace(steps=steps, unanswered_calls=unanswered, task=task)

@@ -1,0 +1,267 @@
+"""Read OTLP JSON trace files into flat span records, auto-detecting the file's shape.
+
+Three shapes are accepted: one OTLP export per file (`{"resourceSpans": [...]}`, possibly
+pretty-printed), one export per line (the OpenTelemetry Collector's file exporter), and JSONL of
+single spans in OTLP JSON encoding. Every problem is reported with the file and line (or JSON path).
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from wmh.errors import IngestError
+
+_ERROR_STATUS = {2, "2", "STATUS_CODE_ERROR", "ERROR"}
+
+
+@dataclass(slots=True)
+class SpanRecord:
+    """One span with decoded attributes and where it came from."""
+
+    trace_id: str
+    span_id: str
+    parent_id: str
+    name: str
+    start_ns: int
+    end_ns: int
+    attributes: dict[str, Any]
+    is_error: bool
+    status_message: str
+    path: str
+    line: int | None
+    where: str = ""
+    seq: int = 0
+    events: list[dict[str, Any]] = field(default_factory=list)
+
+    def fail(self, reason: str) -> IngestError:
+        """An IngestError located at this span."""
+        where = f" ({self.where})" if self.where else ""
+        return IngestError(
+            self.path, self.line, f"span '{self.name}' {self.span_id}{where}: {reason}"
+        )
+
+
+def decode_any_value(value: Any, where: str) -> Any:
+    """Decode an OTLP `AnyValue` (`{"stringValue": ...}` etc.) into a Python value."""
+    if not isinstance(value, dict):
+        raise ValueError(f"{where}: expected an AnyValue object, got {type(value).__name__}")
+    if not value:
+        return None
+    if "stringValue" in value:
+        text = value["stringValue"]
+        if not isinstance(text, str):
+            raise ValueError(f"{where}: stringValue must be a string")
+        return text
+    if "intValue" in value:
+        raw = value["intValue"]
+        if isinstance(raw, bool) or not isinstance(raw, int | str):
+            raise ValueError(f"{where}: intValue must be an integer or a decimal string")
+        try:
+            return int(raw)
+        except ValueError:
+            raise ValueError(f"{where}: intValue {raw!r} is not an integer") from None
+    if "doubleValue" in value:
+        raw = value["doubleValue"]
+        if isinstance(raw, bool) or not isinstance(raw, int | float | str):
+            raise ValueError(f"{where}: doubleValue must be a number")
+        try:
+            return float(raw)
+        except ValueError:
+            raise ValueError(f"{where}: doubleValue {raw!r} is not a number") from None
+    if "boolValue" in value:
+        raw = value["boolValue"]
+        if not isinstance(raw, bool):
+            raise ValueError(f"{where}: boolValue must be true or false")
+        return raw
+    if "arrayValue" in value:
+        items = _values_list(value["arrayValue"], where)
+        return [decode_any_value(item, f"{where}[{i}]") for i, item in enumerate(items)]
+    if "kvlistValue" in value:
+        return decode_attributes(_values_list(value["kvlistValue"], where), where)
+    if "bytesValue" in value:
+        try:
+            return base64.b64decode(value["bytesValue"]).decode("utf-8", "replace")
+        except (ValueError, TypeError):
+            raise ValueError(f"{where}: bytesValue is not base64") from None
+    keys = ", ".join(sorted(value))
+    raise ValueError(
+        f"{where}: unknown AnyValue field(s) {keys}; expected one of stringValue, intValue, "
+        "doubleValue, boolValue, arrayValue, kvlistValue, bytesValue"
+    )
+
+
+def _values_list(container: Any, where: str) -> list[Any]:
+    if not isinstance(container, dict):
+        raise ValueError(f"{where}: expected an object with 'values'")
+    values = container.get("values", [])
+    if not isinstance(values, list):
+        raise ValueError(f"{where}: 'values' must be a list")
+    return values
+
+
+def decode_attributes(items: Any, where: str = "attributes") -> dict[str, Any]:
+    """Decode an OTLP `KeyValue` list into a dict."""
+    if items is None:
+        return {}
+    if not isinstance(items, list):
+        raise ValueError(f"{where}: expected a list of {{key, value}} objects")
+    decoded: dict[str, Any] = {}
+    for i, item in enumerate(items):
+        if not isinstance(item, dict) or not isinstance(item.get("key"), str):
+            raise ValueError(f"{where}[{i}]: expected an object with a string 'key'")
+        decoded[item["key"]] = decode_any_value(item.get("value", {}), f"{where}['{item['key']}']")
+    return decoded
+
+
+def _nanos(raw: Any, field_name: str, required: bool) -> int:
+    if raw is None or raw == "":
+        if required:
+            raise ValueError(f"missing '{field_name}'")
+        return 0
+    if isinstance(raw, bool) or not isinstance(raw, int | str):
+        raise ValueError(f"'{field_name}' must be an integer or a decimal string")
+    try:
+        return int(raw)
+    except ValueError:
+        raise ValueError(f"'{field_name}' {raw!r} is not an integer") from None
+
+
+def _span_id(raw: Any, field_name: str, required: bool) -> str:
+    if raw is None or raw == "":
+        if required:
+            raise ValueError(f"missing '{field_name}'")
+        return ""
+    if not isinstance(raw, str):
+        raise ValueError(f"'{field_name}' must be a hex string, got {type(raw).__name__}")
+    return raw.lower()
+
+
+def parse_span(obj: Any, path: str, line: int | None, where: str = "") -> SpanRecord:
+    """Turn one OTLP JSON span object into a SpanRecord, or raise IngestError saying why not."""
+    loc = f" ({where})" if where else ""
+    if not isinstance(obj, dict):
+        raise IngestError(path, line, f"expected a span object{loc}, got {type(obj).__name__}")
+    name = obj.get("name", "")
+    try:
+        if not isinstance(name, str):
+            raise ValueError("'name' must be a string")
+        status = obj.get("status") or {}
+        if not isinstance(status, dict):
+            raise ValueError("'status' must be an object")
+        events = obj.get("events") or []
+        if not isinstance(events, list):
+            raise ValueError("'events' must be a list")
+        record = SpanRecord(
+            trace_id=_span_id(obj.get("traceId"), "traceId", True),
+            span_id=_span_id(obj.get("spanId"), "spanId", True),
+            parent_id=_span_id(obj.get("parentSpanId"), "parentSpanId", False),
+            name=name,
+            start_ns=_nanos(obj.get("startTimeUnixNano"), "startTimeUnixNano", True),
+            end_ns=_nanos(obj.get("endTimeUnixNano"), "endTimeUnixNano", False),
+            attributes=decode_attributes(obj.get("attributes")),
+            is_error=status.get("code") in _ERROR_STATUS,
+            status_message=str(status.get("message") or ""),
+            path=path,
+            line=line,
+            where=where,
+            events=[e for e in events if isinstance(e, dict)],
+        )
+    except ValueError as exc:
+        label = f"span '{name}'" if isinstance(name, str) and name else "span"
+        raise IngestError(path, line, f"{label}{loc}: {exc}") from None
+    if not record.end_ns:
+        record.end_ns = record.start_ns
+    return record
+
+
+def spans_of_export(export: dict[str, Any], path: str, line: int | None) -> Iterator[SpanRecord]:
+    """Yield the spans of one OTLP export (`{"resourceSpans": [...]}`)."""
+    resource_spans = export.get("resourceSpans")
+    if not isinstance(resource_spans, list):
+        raise IngestError(path, line, "'resourceSpans' must be a list")
+    for r, resource in enumerate(resource_spans):
+        scopes = resource.get("scopeSpans", []) if isinstance(resource, dict) else None
+        if not isinstance(scopes, list):
+            raise IngestError(path, line, f"resourceSpans[{r}].scopeSpans must be a list")
+        for s, scope in enumerate(scopes):
+            spans = scope.get("spans", []) if isinstance(scope, dict) else None
+            if not isinstance(spans, list):
+                raise IngestError(
+                    path, line, f"resourceSpans[{r}].scopeSpans[{s}].spans: not a list"
+                )
+            for k, span in enumerate(spans):
+                where = f"resourceSpans[{r}].scopeSpans[{s}].spans[{k}]"
+                yield parse_span(span, path, line, where)
+
+
+def _json_error_reason(exc: orjson.JSONDecodeError) -> str:
+    return f"not valid JSON ({exc.msg} at column {exc.colno})"
+
+
+def read_span_file(path: str | Path) -> Iterator[SpanRecord]:
+    """Yield every span in a trace file, whatever its accepted shape."""
+    file = Path(path)
+    label = str(path)
+    if not file.exists():
+        raise IngestError(label, None, "no such file")
+    if not file.is_file():
+        raise IngestError(label, None, "not a regular file")
+    try:
+        data = file.read_bytes()
+    except OSError as exc:
+        raise IngestError(label, None, f"cannot read: {exc.strerror}") from None
+    lines = data.split(b"\n")
+    first = next((i for i, raw in enumerate(lines) if raw.strip()), None)
+    if first is None:
+        raise IngestError(label, None, "the file is empty")
+    try:
+        orjson.loads(lines[first])
+        line_mode = True
+    except orjson.JSONDecodeError:
+        line_mode = False
+    if not line_mode:
+        yield from _read_whole_export(data, label)
+        return
+    seq = 0
+    for number, raw in enumerate(lines, start=1):
+        if not raw.strip():
+            continue
+        try:
+            obj = orjson.loads(raw)
+        except orjson.JSONDecodeError as exc:
+            raise IngestError(label, number, _json_error_reason(exc)) from None
+        if isinstance(obj, dict) and "resourceSpans" in obj:
+            records: Iterator[SpanRecord] = spans_of_export(obj, label, number)
+        else:
+            records = iter([parse_span(obj, label, number)])
+        for record in records:
+            record.seq = seq
+            seq += 1
+            yield record
+
+
+def _read_whole_export(data: bytes, label: str) -> Iterator[SpanRecord]:
+    try:
+        obj = orjson.loads(data)
+    except orjson.JSONDecodeError as exc:
+        raise IngestError(label, exc.lineno, _json_error_reason(exc)) from None
+    if isinstance(obj, dict) and "resourceSpans" in obj:
+        exports: list[Any] = [obj]
+    elif isinstance(obj, list) and all(isinstance(x, dict) and "resourceSpans" in x for x in obj):
+        exports = obj
+    else:
+        raise IngestError(
+            label, None, 'expected an OTLP export ({"resourceSpans": [...]}) or JSON lines of spans'
+        )
+    seq = 0
+    for export in exports:
+        for record in spans_of_export(export, label, None):
+            record.seq = seq
+            seq += 1
+            yield record

@@ -1,0 +1,121 @@
+"""Read trace files into `Trace`s and count everything that was not turned into a step."""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pydantic import BaseModel, Field
+
+from wmh.core.types import Trace
+from wmh.errors import EmptyCorpusError, IngestError
+from wmh.ingest.assemble import TraceAssembler
+from wmh.ingest.genai import SpanKind, span_facts
+from wmh.ingest.otlp import SpanRecord, read_span_file
+
+log = logging.getLogger(__name__)
+
+
+class IngestReport(BaseModel):
+    """What ingest read and what it left out, so nothing is skipped silently."""
+
+    files: list[str] = Field(default_factory=list)
+    spans: int = 0
+    traces: int = 0
+    steps: int = 0
+    skipped_spans: int = 0
+    skipped_span_names: dict[str, int] = Field(default_factory=dict)
+    unanswered_tool_calls: int = 0
+    empty_traces: list[str] = Field(default_factory=list)
+
+    def summary(self) -> str:
+        parts = [
+            f"{self.steps} steps from {self.traces} traces in {len(self.files)} file(s)",
+            f"{self.spans} spans read",
+        ]
+        if self.skipped_spans:
+            top = ", ".join(f"{n} x{c}" for n, c in Counter(self.skipped_span_names).most_common(3))
+            parts.append(f"{self.skipped_spans} unknown spans skipped ({top})")
+        if self.unanswered_tool_calls:
+            parts.append(f"{self.unanswered_tool_calls} tool calls without a result skipped")
+        if self.empty_traces:
+            parts.append(f"{len(self.empty_traces)} traces without steps skipped")
+        return "; ".join(parts)
+
+
+@dataclass
+class IngestResult:
+    traces: list[Trace]
+    report: IngestReport = field(default_factory=IngestReport)
+
+    @property
+    def steps(self) -> int:
+        return sum(len(t.steps) for t in self.traces)
+
+
+def read_traces(paths: Sequence[str | Path], skip_empty_traces: bool = False) -> IngestResult:
+    """Read every file, group spans by trace, and assemble each trace's steps.
+
+    Raises IngestError for unreadable input (naming file and line) and EmptyCorpusError when no
+    step is found. A trace with no steps is an error unless `skip_empty_traces` (then it is
+    counted).
+    """
+    if not paths:
+        raise EmptyCorpusError("no trace files given: pass at least one file (data.files=[...])")
+    report = IngestReport(files=[str(p) for p in paths])
+    by_trace: dict[str, list[SpanRecord]] = defaultdict(list)
+    for path in paths:
+        for span in read_span_file(path):
+            by_trace[span.trace_id].append(span)
+            report.spans += 1
+    traces = list(_assemble_all(by_trace, report, skip_empty_traces))
+    report.traces = len(traces)
+    report.steps = sum(len(t.steps) for t in traces)
+    if not traces:
+        raise EmptyCorpusError(
+            f"no steps found in {', '.join(report.files)}: {report.spans} spans read, "
+            f"{report.skipped_spans} unknown spans skipped; expected execute_tool or chat spans "
+            "following the OpenTelemetry GenAI conventions"
+        )
+    log.info("ingest: %s", report.summary())
+    return IngestResult(traces=traces, report=report)
+
+
+def _assemble_all(
+    by_trace: dict[str, list[SpanRecord]], report: IngestReport, skip_empty: bool
+) -> Iterable[Trace]:
+    skipped: Counter[str] = Counter()
+    for trace_id in sorted(by_trace):
+        spans = sorted(by_trace[trace_id], key=lambda s: (s.start_ns, s.path, s.seq))
+        assembler = TraceAssembler(trace_id)
+        for span in spans:
+            facts = span_facts(span)
+            if facts.kind is SpanKind.UNKNOWN or (
+                facts.kind is SpanKind.CHAT and not facts.contributes
+            ):
+                skipped[span.name or "<unnamed>"] += 1
+                continue
+            assembler.add(span, facts)
+        assembled = assembler.finish()
+        report.unanswered_tool_calls += assembled.unanswered_calls
+        if not assembled.steps:
+            if not skip_empty:
+                first = min(spans, key=lambda s: (s.path, s.line or 0))
+                raise IngestError(
+                    first.path,
+                    first.line,
+                    f"trace {trace_id} has no steps (no tool call with a result and no agent "
+                    "message answered by the user); fix the trace or set "
+                    "data.skip_empty_traces=true to skip such traces",
+                )
+            report.empty_traces.append(trace_id)
+            continue
+        source = spans[0].path
+        yield Trace(
+            trace_id=trace_id, steps=assembled.steps, source=source, metadata={"spans": len(spans)}
+        )
+    report.skipped_spans = sum(skipped.values())
+    report.skipped_span_names = dict(skipped)

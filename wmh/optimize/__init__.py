@@ -1,0 +1,1 @@
+"""Optimisation and scoring: judges that grade predictions (and, later, the GEPA adapter)."""

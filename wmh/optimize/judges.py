@@ -1,0 +1,182 @@
+"""Judges grade a predicted observation against the recorded one: a score in [0, 1] and feedback.
+
+The feedback is short and concrete ("field status: got 'open', expected 'closed'") because GEPA's
+reflection reads it to improve the prompt.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from wmh.core.types import Observation
+from wmh.engine.adapt import argument_leaves
+from wmh.errors import ConfigError
+
+FLAG_WEIGHT = 0.2
+_TOKEN = re.compile(r"\w+|[^\w\s]")
+_NUMBER = re.compile(r"-?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?")
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    score: float
+    feedback: str
+
+
+class Judge(Protocol):
+    name: str
+
+    def judge(self, predicted: Observation, expected: Observation) -> Verdict: ...
+
+
+def _with_flag(
+    content_score: float, feedback: list[str], predicted: Observation, expected: Observation
+) -> Verdict:
+    flag_ok = predicted.is_error == expected.is_error
+    if not flag_ok:
+        feedback.insert(
+            0, f"error flag: got is_error={predicted.is_error}, expected {expected.is_error}"
+        )
+    score = (1 - FLAG_WEIGHT) * content_score + FLAG_WEIGHT * (1.0 if flag_ok else 0.0)
+    return Verdict(round(score, 6), "; ".join(feedback) if feedback else "match")
+
+
+def _parse_json(text: str) -> Any:
+    stripped = text.strip()
+    if stripped[:1] not in ("{", "["):
+        return None
+    try:
+        return json.loads(stripped)
+    except json.JSONDecodeError:
+        return None
+
+
+def _same_leaf(a: Any, b: Any) -> bool:
+    if a == b and type(a) is type(b):
+        return True
+    numbers = []
+    for value in (a, b):
+        if isinstance(value, bool):
+            return False
+        if isinstance(value, int | float):
+            numbers.append(float(value))
+        elif isinstance(value, str):
+            try:
+                numbers.append(float(value.strip()))
+            except ValueError:
+                return isinstance(a, str) and isinstance(b, str) and a.strip() == b.strip()
+        else:
+            return False
+    return math.isclose(numbers[0], numbers[1], rel_tol=1e-9, abs_tol=1e-12)
+
+
+def token_f1(predicted: str, expected: str) -> float:
+    """Bag-of-tokens F1 over lower-cased word and punctuation tokens."""
+    p = _TOKEN.findall(predicted.lower())
+    e = _TOKEN.findall(expected.lower())
+    if not p and not e:
+        return 1.0
+    if not p or not e:
+        return 0.0
+    counts: dict[str, int] = {}
+    for token in e:
+        counts[token] = counts.get(token, 0) + 1
+    common = 0
+    for token in p:
+        if counts.get(token, 0) > 0:
+            counts[token] -= 1
+            common += 1
+    if common == 0:
+        return 0.0
+    precision, recall = common / len(p), common / len(e)
+    return 2 * precision * recall / (precision + recall)
+
+
+class ExactJudge:
+    """1 when the content (trimmed) and the error flag are identical, else 0."""
+
+    name = "exact"
+
+    def judge(self, predicted: Observation, expected: Observation) -> Verdict:
+        same = predicted.content.strip() == expected.content.strip()
+        flag = predicted.is_error == expected.is_error
+        if same and flag:
+            return Verdict(1.0, "match")
+        reason = "content differs" if not same else "error flag differs"
+        return Verdict(0.0, reason)
+
+
+class StructuralJudge:
+    """JSON leaf by leaf (numbers as strings equal numbers), text by token F1; flags count."""
+
+    name = "structural"
+
+    def judge(self, predicted: Observation, expected: Observation) -> Verdict:
+        exp_json = _parse_json(expected.content)
+        pred_json = _parse_json(predicted.content) if exp_json is not None else None
+        if exp_json is not None and pred_json is not None:
+            return self._json(pred_json, exp_json, predicted, expected)
+        feedback = []
+        score = token_f1(predicted.content, expected.content)
+        if exp_json is not None:
+            score *= 0.5
+            feedback.append("expected JSON, got text")
+        elif score < 1.0:
+            feedback.append(f"text token F1 {score:.2f}; expected: {expected.content[:160]!r}")
+        return _with_flag(score, feedback, predicted, expected)
+
+    def _json(self, pred: Any, exp: Any, predicted: Observation, expected: Observation) -> Verdict:
+        p = argument_leaves(pred) if isinstance(pred, dict | list) else {"": pred}
+        e = argument_leaves(exp) if isinstance(exp, dict | list) else {"": exp}
+        keys = p.keys() | e.keys()
+        if not keys:
+            return _with_flag(1.0, [], predicted, expected)
+        matched = 0
+        misses = []
+        for key in sorted(keys):
+            if key in p and key in e and _same_leaf(p[key], e[key]):
+                matched += 1
+            elif len(misses) < 3:
+                got = repr(p[key])[:60] if key in p else "missing"
+                want = repr(e[key])[:60] if key in e else "absent"
+                misses.append(f"field {key or '<root>'}: got {got}, expected {want}")
+        return _with_flag(matched / len(keys), misses, predicted, expected)
+
+
+class NumericJudge:
+    """The numbers in the content, in order, compared with a relative tolerance."""
+
+    name = "numeric"
+
+    def __init__(self, rel_tol: float = 1e-6) -> None:
+        self.rel_tol = rel_tol
+
+    def judge(self, predicted: Observation, expected: Observation) -> Verdict:
+        p = [float(x) for x in _NUMBER.findall(predicted.content)]
+        e = [float(x) for x in _NUMBER.findall(expected.content)]
+        if not e:
+            return StructuralJudge().judge(predicted, expected)
+        hits = sum(
+            1
+            for a, b in zip(p, e, strict=False)
+            if math.isclose(a, b, rel_tol=self.rel_tol, abs_tol=1e-12)
+        )
+        score = hits / max(len(p), len(e))
+        feedback = [] if score == 1 else [f"{hits} of {len(e)} numbers match; expected {e[:5]}"]
+        return _with_flag(score, feedback, predicted, expected)
+
+
+def make_judge(name: str) -> Judge:
+    """A judge by name (`exact`, `structural`, `numeric`)."""
+    judges: dict[str, type] = {
+        "exact": ExactJudge,
+        "structural": StructuralJudge,
+        "numeric": NumericJudge,
+    }
+    if name not in judges:
+        raise ConfigError(f"unknown judge '{name}': expected one of {', '.join(judges)}")
+    return judges[name]()

@@ -1,0 +1,1 @@
+"""Retrieval: embed actions in context, index training steps with FAISS, find neighbours."""

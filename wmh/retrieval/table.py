@@ -1,0 +1,85 @@
+"""The training steps of a model as a table: raw JSON rows parsed on demand, plus lookup columns.
+
+Loading keeps rows as bytes and parses a step only when a prediction needs it, so a model of
+100k steps loads in a fraction of a second.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import orjson
+
+from wmh.core.types import Step
+from wmh.errors import StoreError
+from wmh.retrieval.text import MESSAGE_ROUTE, route_of
+
+
+class StepTable:
+    """Route-sorted steps with their trace ids, routes and exact-replay keys."""
+
+    def __init__(
+        self,
+        rows: Sequence[bytes],
+        trace_ids: Sequence[str],
+        routes: Sequence[str],
+        exact: dict[str, list[int]],
+    ) -> None:
+        self._rows = list(rows)
+        self.trace_ids = list(trace_ids)
+        self.routes = list(routes)
+        self.exact = exact
+        self._parsed: dict[int, Step] = {}
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+    def tool_names(self) -> set[str]:
+        return {route for route in set(self.routes) if route != MESSAGE_ROUTE}
+
+    def step(self, row: int) -> Step:
+        cached = self._parsed.get(row)
+        if cached is None:
+            cached = Step.model_validate_json(self._rows[row])
+            self._parsed[row] = cached
+        return cached
+
+    @classmethod
+    def from_steps(cls, steps: Sequence[Step]) -> StepTable:
+        """Sort by route (stable) so each route's rows are contiguous, and index exact keys."""
+        ordered = sorted(steps, key=lambda s: route_of(s.action))
+        exact: dict[str, list[int]] = {}
+        for row, step in enumerate(ordered):
+            exact.setdefault(step.action.key(), []).append(row)
+        table = cls(
+            [s.model_dump_json().encode() for s in ordered],
+            [s.trace_id for s in ordered],
+            [route_of(s.action) for s in ordered],
+            exact,
+        )
+        table._parsed = dict(enumerate(ordered))
+        return table
+
+    def save(self, steps_file: Path, columns_file: Path) -> None:
+        steps_file.parent.mkdir(parents=True, exist_ok=True)
+        columns_file.parent.mkdir(parents=True, exist_ok=True)
+        with steps_file.open("wb") as out:
+            for row in self._rows:
+                out.write(row + b"\n")
+        columns = {"trace_ids": self.trace_ids, "routes": self.routes, "exact": self.exact}
+        columns_file.write_bytes(orjson.dumps(columns))
+
+    @classmethod
+    def load(cls, steps_file: Path, columns_file: Path) -> StepTable:
+        try:
+            rows = [line for line in steps_file.read_bytes().split(b"\n") if line]
+            columns = orjson.loads(columns_file.read_bytes())
+        except (OSError, orjson.JSONDecodeError) as exc:
+            raise StoreError(f"cannot read the step table {steps_file}: {exc}") from None
+        if len(rows) != len(columns["trace_ids"]):
+            raise StoreError(
+                f"{steps_file} has {len(rows)} rows but {columns_file} describes "
+                f"{len(columns['trace_ids'])}: the model directory is damaged"
+            )
+        return cls(rows, columns["trace_ids"], columns["routes"], columns["exact"])
