@@ -97,7 +97,7 @@ def _substitute_json(value: Any, pairs: list[tuple[Any, Any]], counter: list[int
     return value
 
 
-def _dump_like(original: str, value: Any) -> str:
+def dump_like(original: str, value: Any) -> str:
     """Serialise JSON in the style the original text used (indentation and separators)."""
     if "\n" in original.strip():
         indent_match = re.search(r"\n( +)\S", original)
@@ -128,6 +128,6 @@ def adapt_observation(
             counter = [0]
             adapted = _substitute_json(parsed, pairs, counter)
             if counter[0]:
-                return _dump_like(stripped, adapted), counter[0]
+                return dump_like(stripped, adapted), counter[0]
             return content, 0
     return substitute_text(content, pairs)

@@ -3,12 +3,14 @@
 In order: the same action earlier in the session, the same action in the training corpus (the
 recording whose context is most alike), a neighbour of the same tool with its argument values
 swapped for the current ones, and for a tool the corpus never saw, the environment's own error.
+Whatever is recalled is then brought in line with the records the session has already shown.
 """
 
 from __future__ import annotations
 
 from wmh.core.types import Action, ActionKind, Observation
 from wmh.engine.adapt import adapt_observation, argument_leaves
+from wmh.engine.consistency import apply_session_state
 from wmh.engine.error_style import ErrorStyle
 from wmh.engine.predictor import PredictionContext
 from wmh.retrieval.retriever import Neighbour, Query, Retriever
@@ -43,6 +45,18 @@ class ReplayPredictor:
         self.top_k = top_k
 
     def predict(self, context: PredictionContext) -> Observation:
+        observation = self._recall(context)
+        if observation.is_error or not context.session.history:
+            return observation
+        content, changed = apply_session_state(
+            observation.content, context.session.history, context.action.arguments
+        )
+        if not changed:
+            return observation
+        metadata = {**observation.metadata, "session_updates": changed}
+        return observation.model_copy(update={"content": content, "metadata": metadata})
+
+    def _recall(self, context: PredictionContext) -> Observation:
         action = context.action
         session = context.session
         key = action.key()
