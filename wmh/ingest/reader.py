@@ -71,7 +71,8 @@ def read_traces(paths: Sequence[str | Path], skip_empty_traces: bool = False) ->
         for span in read_span_file(path):
             by_trace[span.trace_id].append(span)
             report.spans += 1
-    traces = list(_assemble_all(by_trace, report, skip_empty_traces))
+    empty: list[SpanRecord] = []
+    traces = list(_assemble_all(by_trace, report, empty))
     report.traces = len(traces)
     report.steps = sum(len(t.steps) for t in traces)
     if not traces:
@@ -80,13 +81,23 @@ def read_traces(paths: Sequence[str | Path], skip_empty_traces: bool = False) ->
             f"{report.skipped_spans} unknown spans skipped; expected execute_tool or chat spans "
             "following the OpenTelemetry GenAI conventions"
         )
+    if empty and not skip_empty_traces:
+        first = empty[0]
+        raise IngestError(
+            first.path,
+            first.line,
+            f"trace {first.trace_id} has no steps (no tool call with a result and no agent "
+            f"message answered by the user); {len(empty)} such trace(s) in total. Fix them or "
+            "set data.skip_empty_traces=true to skip (and count) them",
+        )
     log.info("ingest: %s", report.summary())
     return IngestResult(traces=traces, report=report)
 
 
 def _assemble_all(
-    by_trace: dict[str, list[SpanRecord]], report: IngestReport, skip_empty: bool
+    by_trace: dict[str, list[SpanRecord]], report: IngestReport, empty: list[SpanRecord]
 ) -> Iterable[Trace]:
+    """Yield traces with steps; the first span of each trace without steps goes to `empty`."""
     skipped: Counter[str] = Counter()
     for trace_id in sorted(by_trace):
         spans = sorted(by_trace[trace_id], key=lambda s: (s.start_ns, s.path, s.seq))
@@ -102,15 +113,7 @@ def _assemble_all(
         assembled = assembler.finish()
         report.unanswered_tool_calls += assembled.unanswered_calls
         if not assembled.steps:
-            if not skip_empty:
-                first = min(spans, key=lambda s: (s.path, s.line or 0))
-                raise IngestError(
-                    first.path,
-                    first.line,
-                    f"trace {trace_id} has no steps (no tool call with a result and no agent "
-                    "message answered by the user); fix the trace or set "
-                    "data.skip_empty_traces=true to skip such traces",
-                )
+            empty.append(min(spans, key=lambda s: (s.path, s.line or 0)))
             report.empty_traces.append(trace_id)
             continue
         source = spans[0].path

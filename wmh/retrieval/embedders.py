@@ -95,7 +95,8 @@ class MiniLMEmbedder:
 
         path = get_model_path()
         self._model = SentenceTransformer(str(path), device="cpu", local_files_only=True)
-        dim = self._model.get_sentence_embedding_dimension() or 384
+        dimension = getattr(self._model, "get_embedding_dimension", None)
+        dim = (dimension or self._model.get_sentence_embedding_dimension)() or 384
         self.card = EmbedderCard(kind="minilm", dim=int(dim), model="all-MiniLM-L6-v2")
         self.batch_size = batch_size
 

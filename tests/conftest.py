@@ -1,0 +1,43 @@
+"""Shared fixtures: the hand-written trace files, a synthetic corpus and a built model."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+from wmh.config.compose import compose_config, to_settings  # noqa: E402
+from wmh.config.schema import WmhConfig  # noqa: E402
+from wmh.ingest.synthetic import write_corpus  # noqa: E402
+
+DATA = Path(__file__).parent / "data"
+
+
+@pytest.fixture
+def data_dir() -> Path:
+    return DATA
+
+
+def make_settings(root: Path, name: str, files: list[Path], *overrides: str) -> WmhConfig:
+    listed = ",".join(f"'{f}'" for f in files)
+    return to_settings(
+        compose_config([f"name={name}", f"root='{root}'", f"data.files=[{listed}]", *overrides])
+    )
+
+
+@pytest.fixture(scope="session")
+def synthetic_corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_corpus(tmp_path_factory.mktemp("corpus") / "records.jsonl", traces=200, seed=7)
+
+
+@pytest.fixture(scope="session")
+def built_model(tmp_path_factory: pytest.TempPathFactory, synthetic_corpus: Path) -> Path:
+    from wmh.pipeline.build import build_world_model
+
+    root = tmp_path_factory.mktemp("store")
+    result = build_world_model(make_settings(root, "records", [synthetic_corpus]))
+    return result.path

@@ -1,0 +1,88 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from wmh.config.store import read_card
+from wmh.core.types import Action, ActionKind
+from wmh.engine.loader import load_world_model
+
+
+def test_exact_replay_from_the_corpus(built_model: Path) -> None:
+    wm, _ = load_world_model(built_model)
+    step = wm.retriever.table.step(0)
+    session = wm.new_session(task=step.task)
+    observation = wm.step(session.id, step.action)
+    assert observation.metadata["source"] == "corpus_replay"
+    assert observation.content == step.observation.content
+
+
+def test_session_replay_answers_a_repeated_call_like_before(built_model: Path) -> None:
+    wm, _ = load_world_model(built_model)
+    session = wm.new_session(task="check order")
+    action = Action(name="get_order", arguments={"order_id": 987654})
+    first = wm.step(session.id, action)
+    again = wm.step(session.id, action)
+    assert again.metadata["source"] == "session_replay"
+    assert again.content == first.content
+
+
+def test_unseen_arguments_adapt_a_neighbour(built_model: Path) -> None:
+    wm, _ = load_world_model(built_model)
+    session = wm.new_session(task="Check the status of order 987654")
+    observation = wm.step(session.id, Action(name="get_order", arguments={"order_id": 987654}))
+    assert observation.metadata["source"] == "adapted_neighbour"
+    assert json.loads(observation.content)["order_id"] == 987654
+
+
+def test_session_updates_show_in_later_reads(built_model: Path) -> None:
+    wm, _ = load_world_model(built_model)
+    session = wm.new_session(task="Move customer 5 to Lima")
+    wm.step(session.id, Action(name="get_user", arguments={"user_id": 5}))
+    wm.step(session.id, Action(name="update_address", arguments={"user_id": 5, "city": "Quito"}))
+    after = json.loads(
+        wm.step(session.id, Action(name="get_user", arguments={"user_id": 5})).content
+    )
+    assert after["city"] == "Quito"
+
+
+def test_unknown_tool_gets_the_environments_own_error(built_model: Path) -> None:
+    wm, _ = load_world_model(built_model)
+    card = read_card(built_model)
+    session = wm.new_session()
+    observation = wm.step(session.id, Action(name="launch_rocket", arguments={}))
+    assert observation.is_error
+    assert observation.metadata["source"] == "unknown_tool"
+    assert observation.content == card.error_style.render("launch_rocket")
+    assert card.error_style.learnt and "launch_rocket" in observation.content
+
+
+def test_replay_is_deterministic_across_loads(built_model: Path) -> None:
+    actions = [Action(name="get_user", arguments={"user_id": u}) for u in (1, 77, 5000)]
+    runs = []
+    for _ in range(2):
+        wm, _ = load_world_model(built_model)
+        session = wm.new_session(task="find users")
+        runs.append([wm.step(session.id, a).model_dump() for a in actions])
+    assert runs[0] == runs[1]
+
+
+def test_message_actions_answer_with_a_recorded_reply(tmp_path: Path, data_dir: Path) -> None:
+    from tests.conftest import make_settings
+    from wmh.pipeline.build import build_world_model
+
+    settings = make_settings(
+        tmp_path,
+        "shop",
+        [data_dir / "genai_export.json"],
+        "split.train=1.0",
+        "split.valid=0",
+        "split.test=0",
+    )
+    wm, _ = load_world_model(build_world_model(settings).path)
+    session = wm.new_session()
+    reply = wm.step(
+        session.id,
+        Action(kind=ActionKind.MESSAGE, content="Your total is 12.5. Shall I check out?"),
+    )
+    assert reply.content == "Yes please."

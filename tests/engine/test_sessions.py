@@ -1,0 +1,53 @@
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from wmh.core.types import Action
+from wmh.engine.loader import load_world_model
+from wmh.engine.sessions import InMemorySessionStore
+from wmh.errors import SessionNotFoundError
+
+
+def test_sessions_past_the_cap_evict_the_least_recently_used() -> None:
+    store = InMemorySessionStore(max_sessions=2)
+    a, b = store.create("a"), store.create("b")
+    store.get(a.id)
+    store.create("c")
+    assert store.get(a.id).task == "a"
+    with pytest.raises(SessionNotFoundError):
+        store.get(b.id)
+
+
+def test_idle_sessions_expire_after_the_ttl() -> None:
+    store = InMemorySessionStore(ttl_s=0.05)
+    session = store.create("t")
+    time.sleep(0.1)
+    with pytest.raises(SessionNotFoundError, match="expired"):
+        store.get(session.id)
+
+
+def test_concurrent_steps_lose_nothing_and_never_cross_sessions(built_model: Path) -> None:
+    wm, _ = load_world_model(built_model)
+    sessions = [wm.new_session(task=f"user {i}").id for i in range(8)]
+
+    def run(session_id: str, user: int) -> None:
+        for _ in range(10):
+            wm.step(session_id, Action(name="get_user", arguments={"user_id": user}))
+
+    threads = [
+        threading.Thread(target=run, args=(sid, 100 + i))
+        for i, sid in enumerate(sessions)
+        for _ in range(3)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    for i, sid in enumerate(sessions):
+        history = wm.session(sid).history
+        assert len(history) == 30
+        assert {t.action.arguments["user_id"] for t in history} == {100 + i}

@@ -1,0 +1,90 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+from wmh.core.types import ActionKind
+from wmh.ingest import read_traces
+
+
+def test_chat_and_execute_tool_spans_merge_into_one_step_per_call(data_dir: Path) -> None:
+    result = read_traces([data_dir / "genai_export.json"])
+    (trace,) = result.traces
+    kinds = [(s.action.kind, s.action.name) for s in trace.steps]
+    assert kinds == [
+        (ActionKind.TOOL_CALL, "search_products"),
+        (ActionKind.TOOL_CALL, "add_to_cart"),
+        (ActionKind.MESSAGE, ""),
+        (ActionKind.TOOL_CALL, "checkout"),
+    ]
+    assert trace.task == "Add the blue mug to my cart and check out."
+    assert trace.steps[1].action.arguments == {"sku": "M7", "qty": 1}
+    assert trace.steps[1].observation.content == '{"cart": ["M7"], "total": 12.5}'
+    assert [s.index for s in trace.steps] == [0, 1, 2, 3]
+
+
+def test_agent_message_is_answered_by_the_next_user_message(data_dir: Path) -> None:
+    (trace,) = read_traces([data_dir / "genai_export.json"]).traces
+    message = trace.steps[2]
+    assert message.action.content == "Your cart total is 12.5. Shall I check out?"
+    assert message.observation.content == "Yes please."
+
+
+def test_error_status_marks_the_observation_as_error(data_dir: Path) -> None:
+    (trace,) = read_traces([data_dir / "genai_export.json"]).traces
+    assert trace.steps[3].observation.is_error
+    assert not trace.steps[0].observation.is_error
+
+
+def test_unknown_spans_are_skipped_and_counted(data_dir: Path) -> None:
+    report = read_traces([data_dir / "genai_export.json"]).report
+    assert report.skipped_spans == 1
+    assert report.skipped_span_names == {"HTTP GET": 1}
+
+
+def test_legacy_flat_attributes_give_steps_and_the_task(data_dir: Path) -> None:
+    (trace,) = read_traces([data_dir / "legacy_flat.jsonl"]).traces
+    assert trace.task == "What is the weather in Paris?"
+    assert [(s.action.name, s.action.arguments, s.observation.content) for s in trace.steps] == [
+        ("get_weather", {"city": "Paris"}, "rainy, 14C")
+    ]
+
+
+def test_announced_call_pairs_with_the_following_execute_tool_result(data_dir: Path) -> None:
+    (trace,) = read_traces([data_dir / "announce_then_execute.jsonl"]).traces
+    assert [(s.action.arguments["order_id"], s.observation.content) for s in trace.steps] == [
+        (42, '{"order_id": 42, "status": "shipped"}'),
+        (43, '{"order_id": 43, "status": "pending"}'),
+    ]
+
+
+def test_kvlist_arguments_and_integer_call_ids_are_accepted(data_dir: Path) -> None:
+    (trace,) = read_traces([data_dir / "single_spans.jsonl"]).traces
+    assert trace.steps[0].action.arguments == {"command": "ls"}
+    assert trace.steps[0].observation.metadata["tool_call_id"] == "100"
+
+
+def test_openai_style_messages_in_genai_attributes(tmp_path: Path) -> None:
+    import json
+
+    messages_in = [
+        {"role": "user", "content": "hi"},
+        {
+            "role": "assistant",
+            "tool_calls": [{"id": "c1", "function": {"name": "ping", "arguments": '{"n": 1}'}}],
+        },
+        {"role": "tool", "tool_call_id": "c1", "content": "pong 1"},
+    ]
+    span = {
+        "traceId": "aa",
+        "spanId": "01",
+        "name": "chat",
+        "startTimeUnixNano": "5",
+        "attributes": [
+            {"key": "gen_ai.input.messages", "value": {"stringValue": json.dumps(messages_in)}}
+        ],
+    }
+    path = tmp_path / "openai.jsonl"
+    path.write_text(json.dumps(span) + "\n")
+    (trace,) = read_traces([path]).traces
+    assert trace.steps[0].action.name == "ping"
+    assert trace.steps[0].observation.content == "pong 1"

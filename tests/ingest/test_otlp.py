@@ -1,0 +1,94 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from wmh.errors import EmptyCorpusError, IngestError
+from wmh.ingest import read_traces
+from wmh.ingest.otlp import decode_any_value, read_span_file
+
+
+def test_whole_file_export_and_collector_lines_give_the_same_trace(data_dir: Path) -> None:
+    whole = read_traces([data_dir / "genai_export.json"]).traces
+    lines = read_traces([data_dir / "collector_exports.jsonl"]).traces
+    by_id = {t.trace_id: t for t in lines}
+    assert [s.model_dump() for s in whole[0].steps] == [
+        s.model_dump() for s in by_id[whole[0].trace_id].steps
+    ]
+
+
+def test_single_span_lines_are_read_out_of_order_and_sorted_by_start_time(data_dir: Path) -> None:
+    (trace,) = read_traces([data_dir / "single_spans.jsonl"]).traces
+    assert [s.action.arguments["command"] for s in trace.steps] == [
+        "ls",
+        "cat notes.txt",
+        "wc -l notes.txt",
+    ]
+    assert trace.steps[1].observation.content == "buy milk"
+
+
+def test_any_value_decoding_covers_every_kind() -> None:
+    assert decode_any_value({"intValue": "12"}, "x") == 12
+    assert decode_any_value({"doubleValue": 1.5}, "x") == 1.5
+    assert decode_any_value({"boolValue": True}, "x") is True
+    assert decode_any_value({"arrayValue": {"values": [{"stringValue": "a"}]}}, "x") == ["a"]
+    kv = {"kvlistValue": {"values": [{"key": "k", "value": {"intValue": 3}}]}}
+    assert decode_any_value(kv, "x") == {"k": 3}
+    assert decode_any_value({"bytesValue": "aGk="}, "x") == "hi"
+
+
+@pytest.mark.parametrize(
+    ("name", "line", "fragment"),
+    [
+        ("bad_json.jsonl", 2, "not valid JSON"),
+        ("missing_ids.jsonl", 2, "missing 'traceId'"),
+        ("wrong_type.jsonl", 3, "attribute 'gen_ai.tool.name': expected a string"),
+        ("no_steps.jsonl", 2, "has no steps"),
+        ("empty.jsonl", None, "the file is empty"),
+        ("not_otlp.json", None, "expected an OTLP export"),
+        ("does_not_exist.jsonl", None, "no such file"),
+    ],
+)
+def test_bad_input_names_file_and_line(
+    data_dir: Path, name: str, line: int | None, fragment: str
+) -> None:
+    with pytest.raises(IngestError) as info:
+        read_traces([data_dir / name])
+    assert info.value.path.endswith(name)
+    assert info.value.line == line
+    assert fragment in str(info.value)
+
+
+def test_traces_without_steps_can_be_skipped_and_are_counted(data_dir: Path) -> None:
+    result = read_traces([data_dir / "no_steps.jsonl"], skip_empty_traces=True)
+    assert len(result.traces) == 1
+    assert result.report.empty_traces == ["7ff7651916cd43dd8448eb211c8031a3"]
+
+
+def test_no_files_and_no_steps_are_errors(tmp_path: Path) -> None:
+    with pytest.raises(EmptyCorpusError):
+        read_traces([])
+    only_unknown = tmp_path / "unknown.jsonl"
+    only_unknown.write_text(
+        '{"traceId":"ab","spanId":"cd","name":"db.query","startTimeUnixNano":"1"}\n'
+    )
+    with pytest.raises(EmptyCorpusError, match="1 unknown spans skipped"):
+        read_traces([only_unknown])
+
+
+def test_wrong_attribute_value_shape_is_reported(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text(
+        '{"traceId":"ab","spanId":"cd","name":"x","startTimeUnixNano":"1",'
+        '"attributes":[{"key":"a","value":{"weirdValue":1}}]}\n'
+    )
+    with pytest.raises(IngestError, match=r"bad.jsonl:1: .*unknown AnyValue field\(s\) weirdValue"):
+        list(read_span_file(bad))
+
+
+def test_start_time_must_be_an_integer(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"traceId":"ab","spanId":"cd","name":"x","startTimeUnixNano":"soon"}\n')
+    with pytest.raises(IngestError, match="'startTimeUnixNano' 'soon' is not an integer"):
+        list(read_span_file(bad))

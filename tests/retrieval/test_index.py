@@ -1,0 +1,80 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from wmh.core.types import Action, Observation, Step
+from wmh.retrieval.embedders import HashingEmbedder
+from wmh.retrieval.index import PartitionedIndex
+from wmh.retrieval.retriever import IndexRetriever, Query
+from wmh.retrieval.table import StepTable
+from wmh.retrieval.text import query_text
+
+
+def _steps(n_traces: int) -> list[Step]:
+    steps = []
+    for t in range(n_traces):
+        for i, tool in enumerate(("get_user", "get_order")):
+            steps.append(
+                Step(
+                    action=Action(name=tool, arguments={"id": t}),
+                    observation=Observation(content=f"{tool} {t}"),
+                    trace_id=f"t{t}",
+                    index=i,
+                    task="look things up",
+                )
+            )
+    return steps
+
+
+def _retriever(steps: list[Step], kind: str = "auto") -> IndexRetriever:
+    table = StepTable.from_steps(steps)
+    embedder = HashingEmbedder(dim=64)
+    vectors = embedder.embed(
+        [query_text(table.step(r).action, table.step(r).task, []) for r in range(len(table))]
+    )
+    return IndexRetriever(table, PartitionedIndex.build(vectors, table.routes, kind), embedder)
+
+
+def test_neighbours_come_from_the_same_tool_only() -> None:
+    retriever = _retriever(_steps(30))
+    hits = retriever.neighbours(Query(Action(name="get_order", arguments={"id": 99})), k=5)
+    assert len(hits) == 5
+    assert all(h.step.action.name == "get_order" for h in hits)
+    assert retriever.neighbours(Query(Action(name="nope")), k=5) == []
+
+
+def test_lookups_never_return_the_excluded_trace() -> None:
+    retriever = _retriever(_steps(30))
+    query = Query(Action(name="get_user", arguments={"id": 7}), exclude_trace="t7")
+    assert all(h.step.trace_id != "t7" for h in retriever.neighbours(query, k=29))
+    assert len(retriever.neighbours(query, k=29)) == 29
+    assert retriever.exact(query) == []
+    assert [h.step.trace_id for h in retriever.exact(Query(query.action))] == ["t7"]
+
+
+@pytest.mark.parametrize("kind", ["flat", "hnsw", "ivf"])
+def test_every_index_kind_finds_the_identical_vector(kind: str) -> None:
+    retriever = _retriever(_steps(400), kind)
+    hits = retriever.neighbours(
+        Query(Action(name="get_user", arguments={"id": 123}), task="look things up"), k=3
+    )
+    assert hits[0].step.action.arguments == {"id": 123}
+
+
+def test_index_and_table_round_trip_through_disk(tmp_path: Path) -> None:
+    retriever = _retriever(_steps(20))
+    retriever.index.save(tmp_path / "index")
+    retriever.table.save(tmp_path / "steps.jsonl", tmp_path / "index" / "columns.json")
+    table = StepTable.load(tmp_path / "steps.jsonl", tmp_path / "index" / "columns.json")
+    index = PartitionedIndex.load(tmp_path / "index")
+    loaded = IndexRetriever(table, index, HashingEmbedder(dim=64))
+    query = Query(Action(name="get_user", arguments={"id": 4}))
+    assert [h.row for h in loaded.neighbours(query, 4)] == [
+        h.row for h in retriever.neighbours(query, 4)
+    ]
+    np.testing.assert_allclose(
+        index.vector(0, table.routes[0]), retriever.index.vector(0, table.routes[0])
+    )
