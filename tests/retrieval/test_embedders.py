@@ -44,3 +44,11 @@ def test_minilm_loads_offline_from_the_wheel_and_ranks_by_meaning() -> None:
     )
     np.testing.assert_allclose(np.linalg.norm(v, axis=1), 1.0, rtol=1e-4)
     assert v[0] @ v[1] > v[0] @ v[2]
+
+
+def test_single_query_path_equals_the_batch_path() -> None:
+    embedder = HashingEmbedder(dim=256)
+    texts = [_q("get_user", user_id=i, note=f"note {i} ünïcode") for i in range(200)]
+    batch = embedder.embed(texts)
+    one_by_one = np.stack([embedder.embed_one(t) for t in texts])
+    np.testing.assert_allclose(one_by_one, batch, atol=1e-6)

@@ -67,8 +67,8 @@ def export_of(spans: Sequence[ReadableSpan]) -> dict[str, Any]:
     for span in spans:
         resource_key = json.dumps(dict(span.resource.attributes), sort_keys=True, default=str)
         resources[resource_key] = span.resource
-        scope = span.instrumentation_scope
-        key = (resource_key, scope.name if scope else "", (scope.version or "") if scope else "")
+        info = span.instrumentation_scope
+        key = (resource_key, info.name if info else "", (info.version or "") if info else "")
         groups.setdefault(key, []).append(span)
     by_resource: dict[str, list[dict[str, Any]]] = {}
     for (resource_key, scope_name, version), members in groups.items():
@@ -93,9 +93,9 @@ class OtlpJsonLinesExporter(SpanExporter):
     """Append each exported batch to a file as one OTLP JSON export line."""
 
     def __init__(self, path: str | Path | IO[str]) -> None:
-        self._owned = not hasattr(path, "write")
+        self._owned = isinstance(path, str | Path)
         self._out: IO[str] = (
-            Path(path).open("a", encoding="utf-8") if self._owned else path  # type: ignore[arg-type]
+            Path(path).open("a", encoding="utf-8") if isinstance(path, str | Path) else path
         )
         self._lock = threading.Lock()
 

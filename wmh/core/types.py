@@ -9,7 +9,7 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
 
 from wmh.core.canonical import canonical_json
 
@@ -30,6 +30,7 @@ class Action(BaseModel):
     name: str = ""
     arguments: dict[str, Any] = Field(default_factory=dict)
     content: str = ""
+    _key: str | None = PrivateAttr(default=None)
 
     @model_validator(mode="after")
     def _check_shape(self) -> Action:
@@ -38,10 +39,16 @@ class Action(BaseModel):
         return self
 
     def key(self) -> str:
-        """Identity used for exact replay: tool name + canonical arguments, or the message."""
-        if self.kind is ActionKind.TOOL_CALL:
-            return f"tool:{self.name}:{canonical_json(self.arguments)}"
-        return f"message:{self.content.strip()}"
+        """Identity used for exact replay: tool name + canonical arguments, or the message.
+
+        Computed once per action (actions are treated as values and not mutated).
+        """
+        if self._key is None:
+            if self.kind is ActionKind.TOOL_CALL:
+                self._key = f"tool:{self.name}:{canonical_json(self.arguments)}"
+            else:
+                self._key = f"message:{self.content.strip()}"
+        return self._key
 
     def render(self) -> str:
         """Short human-readable form, e.g. `get_user {"id":3}`."""

@@ -33,7 +33,7 @@ def _token_pairs(old: str, new: str) -> list[tuple[str, str]]:
     old_tokens, new_tokens = old.split(), new.split()
     if len(old_tokens) < 2 or len(new_tokens) < 2:
         return []
-    pairs = []
+    pairs: list[tuple[str, str]] = []
     matcher = difflib.SequenceMatcher(a=old_tokens, b=new_tokens, autojunk=False)
     for tag, i1, i2, j1, j2 in matcher.get_opcodes():
         if tag == "replace" and i2 - i1 == j2 - j1:

@@ -64,15 +64,20 @@ def records_in(content: str) -> tuple[Record, ...]:
     return tuple(found)
 
 
+@lru_cache(maxsize=65536)
+def _argument_records(action_key: str, name_length: int) -> tuple[Record, ...]:
+    """Records in a tool call's arguments, from its key (`tool:NAME:{canonical json}`)."""
+    return records_in(action_key[len("tool:") + name_length + 1 :])
+
+
 def session_records(history: Sequence[Turn]) -> list[Record]:
     """Records the session has shown, oldest first (arguments of writes, then their answers)."""
     found: list[Record] = []
     for turn in history:
         if turn.observation.is_error:
             continue
-        args = turn.action.arguments
-        if args:
-            _records(args, found)
+        if turn.action.arguments:
+            found.extend(_argument_records(turn.action.key(), len(turn.action.name)))
         found.extend(records_in(turn.observation.content))
     return found
 

@@ -6,9 +6,10 @@ Accepted: OTel GenAI `parts` messages, OpenAI chat messages (`content`, `tool_ca
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from typing import Any
+
+import orjson
 
 from wmh.core.canonical import canonical_json
 
@@ -52,8 +53,8 @@ def as_arguments(raw: Any) -> dict[str, Any]:
         return {}
     if isinstance(raw, str):
         try:
-            parsed = json.loads(raw)
-        except json.JSONDecodeError:
+            parsed = orjson.loads(raw)
+        except orjson.JSONDecodeError:
             return {"input": raw}
         return parsed if isinstance(parsed, dict) else {"input": parsed}
     return {"input": raw}
@@ -144,7 +145,8 @@ def normalise_message(raw: Any) -> Message:
         msg.text = as_text(content)
     for call in raw.get("tool_calls") or []:
         if isinstance(call, dict):
-            fn = call.get("function") if isinstance(call.get("function"), dict) else call
+            function = call.get("function")
+            fn: dict[str, Any] = function if isinstance(function, dict) else call
             msg.tool_calls.append(
                 ToolCallPart(
                     str(call.get("id") or ""),
@@ -165,8 +167,8 @@ def parse_messages(raw: Any, default_role: str) -> list[Message]:
         stripped = raw.strip()
         if stripped[:1] in ("[", "{"):
             try:
-                raw = json.loads(stripped)
-            except json.JSONDecodeError as exc:
+                raw = orjson.loads(stripped)
+            except orjson.JSONDecodeError as exc:
                 raise ValueError(f"not valid JSON: {exc.msg} at column {exc.colno}") from None
         else:
             return [Message(role=default_role, text=raw)] if raw else []

@@ -115,7 +115,12 @@ def decode_attributes(items: Any, where: str = "attributes") -> dict[str, Any]:
     for i, item in enumerate(items):
         if not isinstance(item, dict) or not isinstance(item.get("key"), str):
             raise ValueError(f"{where}[{i}]: expected an object with a string 'key'")
-        decoded[item["key"]] = decode_any_value(item.get("value", {}), f"{where}['{item['key']}']")
+        value = item.get("value", {})
+        # Fast path for the overwhelmingly common plain string attribute.
+        if type(value) is dict and len(value) == 1 and type(value.get("stringValue")) is str:
+            decoded[item["key"]] = value["stringValue"]
+        else:
+            decoded[item["key"]] = decode_any_value(value, f"{where}['{item['key']}']")
     return decoded
 
 

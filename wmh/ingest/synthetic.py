@@ -78,12 +78,14 @@ class RecordsAPI:
         return f"Error: unknown tool '{tool}'", True
 
 
-def _plan(rng: random.Random, users: int, steps: int) -> tuple[str, list[tuple[str, dict]]]:
+def _plan(
+    rng: random.Random, users: int, steps: int
+) -> tuple[str, list[tuple[str, dict[str, Any]]]]:
     u = rng.randint(1, users + users // 20)  # a few ids that do not exist
     o = u * 10 + rng.randint(0, 2)
     city = rng.choice(CITIES)
     task = rng.choice(TASKS).format(u=u, o=o, city=city)
-    menu = [
+    menu: list[tuple[str, dict[str, Any]]] = [
         ("get_user", {"user_id": u}),
         ("update_address", {"user_id": u, "city": city}),
         ("get_user", {"user_id": u}),

@@ -136,7 +136,7 @@ class StructuralJudge:
         if not keys:
             return _with_flag(1.0, [], predicted, expected)
         matched = 0
-        misses = []
+        misses: list[str] = []
         for key in sorted(keys):
             if key in p and key in e and _same_leaf(p[key], e[key]):
                 matched += 1

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
+import numpy as np
 import orjson
 
 import wmh
@@ -55,7 +56,7 @@ def _steps(traces: list[Trace]) -> list[Step]:
     return [step for trace in traces for step in trace.steps]
 
 
-def embed_steps(embedder: Embedder, steps: list[Step], traces: dict[str, Trace]) -> object:
+def embed_steps(embedder: Embedder, steps: list[Step], traces: dict[str, Trace]) -> np.ndarray:
     """Vectors for steps, each embedded with its task and the actions just before it."""
     texts = []
     for step in steps:

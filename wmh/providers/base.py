@@ -7,8 +7,11 @@ from typing import Protocol
 
 
 class Provider(Protocol):
-    name: str
-    model: str
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def model(self) -> str: ...
 
     def describe(self) -> str: ...
 

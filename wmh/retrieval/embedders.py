@@ -12,6 +12,7 @@ from typing import Any, Protocol
 
 import numpy as np
 from pydantic import BaseModel
+from sklearn.utils import murmurhash3_32
 
 from wmh.errors import ConfigError
 from wmh.retrieval.text import QueryText
@@ -69,10 +70,31 @@ class HashingEmbedder:
         }
         self._action = HashingVectorizer(ngram_range=(1, 2), **common)
         self._context = HashingVectorizer(ngram_range=(1, 1), **common)
+        self._analyse_action = self._action.build_analyzer()
+        self._analyse_context = self._context.build_analyzer()
+
+    def _hashed(self, features: list[str]) -> np.ndarray:
+        """What HashingVectorizer computes for one text, without its per-call overhead."""
+        dim = self.card.dim
+        vector = np.zeros(dim, dtype=np.float64)
+        for feature in features:
+            h = murmurhash3_32(feature, seed=0)
+            vector[abs(h) % dim] += 1.0 if h >= 0 else -1.0
+        norm = np.linalg.norm(vector)
+        return vector / norm if norm else vector
+
+    def embed_one(self, text: QueryText) -> np.ndarray:
+        """One query, fast (the serving path); equal to `embed([text])[0]`."""
+        combined = self._hashed(self._analyse_action(text.action)) + self.card.context_weight * (
+            self._hashed(self._analyse_context(text.context))
+        )
+        return _unit_rows(combined.reshape(1, -1))[0]
 
     def embed(self, texts: Sequence[QueryText]) -> np.ndarray:
         if not texts:
             return np.zeros((0, self.card.dim), dtype=np.float32)
+        if len(texts) == 1:
+            return self.embed_one(texts[0]).reshape(1, -1)
         unique, inverse = _dedupe(texts)
         actions = self._action.transform([t.action for t in unique])
         contexts = self._context.transform([t.context for t in unique])

@@ -7,6 +7,7 @@ whole corpus. Small partitions use an exact inner-product index; large ones HNSW
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -78,6 +79,7 @@ class PartitionedIndex:
         seed: int = 0,
     ) -> PartitionedIndex:
         """`routes` must be sorted so each route's rows are contiguous."""
+        faiss.omp_set_num_threads(os.cpu_count() or 1)
         partitions = []
         start = 0
         for end in range(1, len(routes) + 1):
@@ -101,6 +103,8 @@ class PartitionedIndex:
         part = self.partitions.get(route)
         if part is None or k <= 0:
             return []
+        # One query is too small to share between threads; OpenMP start-up would dominate.
+        faiss.omp_set_num_threads(1)
         fetch = min(part.size, k if keep is None else k * 4)
         query = np.ascontiguousarray(query.reshape(1, -1), dtype=np.float32)
         while True:
@@ -116,7 +120,7 @@ class PartitionedIndex:
 
     def vector(self, row: int, route: str) -> np.ndarray:
         part = self.partitions[route]
-        return part.index.reconstruct(row - part.start)
+        return np.asarray(part.index.reconstruct(row - part.start), dtype=np.float32)
 
     def save(self, directory: Path) -> None:
         directory.mkdir(parents=True, exist_ok=True)

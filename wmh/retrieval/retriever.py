@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Protocol
 
 import numpy as np
@@ -12,7 +13,7 @@ from wmh.core.types import Action, Step
 from wmh.retrieval.embedders import Embedder
 from wmh.retrieval.index import PartitionedIndex
 from wmh.retrieval.table import StepTable
-from wmh.retrieval.text import query_text, route_of
+from wmh.retrieval.text import QueryText, query_text, route_of
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,9 +48,14 @@ class IndexRetriever:
         self.table = table
         self.index = index
         self.embedder = embedder
+        # Exact lookups and neighbour searches of one prediction embed the same text.
+        self._embed_text = lru_cache(maxsize=4096)(self._embed_uncached)
+
+    def _embed_uncached(self, text: QueryText) -> np.ndarray:
+        return self.embedder.embed([text])[0]
 
     def _vector(self, query: Query) -> np.ndarray:
-        return self.embedder.embed([query_text(query.action, query.task, query.recent)])[0]
+        return self._embed_text(query_text(query.action, query.task, query.recent))
 
     def _keep(self, query: Query):  # noqa: ANN202 - a small closure
         if query.exclude_trace is None:

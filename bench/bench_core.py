@@ -1,0 +1,180 @@
+"""Benchmark the offline core: build time by stage, peak memory, model load and replay step latency.
+
+Generates synthetic corpora (10 steps per trace) at the requested sizes and, for each embedder,
+builds a model in a child process (so peak RSS is the build's own), then loads it and steps it
+in-process. Every figure is printed beside a floor measured in the same run on the same machine:
+parsing the corpus with orjson (for builds) and a dict lookup of a recorded observation (for steps).
+
+    python bench/bench_core.py --sizes 10000 100000 --embedders hashing minilm \
+        --minilm-max 10000 --out bench/results/core.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import orjson
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+BUILD_CHILD = """
+import json, resource, sys, time
+t0 = time.perf_counter()
+from wmh.config.compose import compose_config, to_settings
+from wmh.pipeline.build import build_world_model
+t_import = time.perf_counter() - t0
+name, root, corpus, embedder = sys.argv[1:5]
+settings = to_settings(compose_config([f"name={name}", f"root={root}",
+                                       f"data.files=[{corpus}]", f"embedder={embedder}"]))
+t1 = time.perf_counter()
+result = build_world_model(settings)
+total = time.perf_counter() - t1
+print(json.dumps({"timings": result.timings, "total_s": total, "import_s": t_import,
+                  "steps": result.report.steps,
+                  "heldout": result.heldout.score if result.heldout else None,
+                  "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+"""
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
+
+
+def parse_floor(corpus: Path) -> float:
+    start = time.perf_counter()
+    with corpus.open("rb") as lines:
+        for line in lines:
+            orjson.loads(line)
+    return time.perf_counter() - start
+
+
+def build(name: str, root: Path, corpus: Path, embedder: str) -> dict:
+    done = subprocess.run([sys.executable, "-c", BUILD_CHILD, name, str(root), str(corpus),
+                           embedder], capture_output=True, text=True, check=True, cwd=ROOT)
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def step_latency(model_dir: Path, samples: int, seed: int) -> dict:
+    from wmh.config.store import read_card  # noqa: F401  (import outside the timed region)
+    from wmh.core.types import Action, Step
+    from wmh.engine.loader import load_world_model
+
+    start = time.perf_counter()
+    wm, _ = load_world_model(model_dir)
+    load_s = time.perf_counter() - start
+
+    held_out = [Step.model_validate_json(line) for line in
+                (model_dir / "steps" / "test.jsonl").read_bytes().splitlines() if line]
+    rng = random.Random(seed)
+    actions = []
+    for _ in range(samples):
+        step = rng.choice(held_out)
+        action = step.action
+        if rng.random() < 0.5 and action.arguments:  # unseen argument values: adapted neighbours
+            key = next(iter(action.arguments))
+            value = action.arguments[key]
+            if isinstance(value, int):
+                action = Action(name=action.name, arguments={**action.arguments,
+                                                             key: value + 100000})
+        actions.append((step.task, action))
+    timings: list[float] = []
+    sources: dict[str, int] = {}
+    session_id = ""
+    for i, (task, action) in enumerate(actions):
+        if i % 10 == 0:
+            session_id = wm.new_session(task=task).id
+        t0 = time.perf_counter()
+        observation = wm.step(session_id, action)
+        timings.append((time.perf_counter() - t0) * 1000)
+        source = str(observation.metadata.get("source"))
+        sources[source] = sources.get(source, 0) + 1
+
+    table = {s.action.key(): s.observation for s in held_out}
+    keys = [rng.choice(held_out).action.key() for _ in range(samples)]
+    floor = []
+    for key in keys:
+        t0 = time.perf_counter()
+        table[key].model_copy()
+        floor.append((time.perf_counter() - t0) * 1000)
+    p50, p99 = percentile(timings, 0.5), percentile(timings, 0.99)
+    f50 = percentile(floor, 0.5)
+    return {"load_s": load_s, "step_p50_ms": p50, "step_p99_ms": p99,
+            "floor_p50_ms": f50, "step_p50_over_floor": p50 / f50 if f50 else None,
+            "sources": sources, "samples": samples}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000])
+    parser.add_argument("--embedders", nargs="+", default=["hashing", "minilm"])
+    parser.add_argument("--minilm-max", type=int, default=10_000,
+                        help="largest corpus to embed with MiniLM (about 300 strings/s here)")
+    parser.add_argument("--samples", type=int, default=3000)
+    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "core.json")
+    args = parser.parse_args()
+
+    from wmh.ingest.synthetic import write_corpus
+
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="wmh-bench-") as tmp:
+        work = Path(tmp)
+        for size in args.sizes:
+            corpus = write_corpus(work / f"corpus-{size}.jsonl", traces=size // 10, seed=1)
+            floor_s = parse_floor(corpus)
+            for embedder in args.embedders:
+                if embedder == "minilm" and size > args.minilm_max:
+                    continue
+                name = f"bench-{embedder}-{size}"
+                built = build(name, work / "store", corpus, embedder)
+                steps = step_latency(work / "store" / "models" / name, args.samples, seed=size)
+                t = built["timings"]
+                row = {
+                    "size": size, "embedder": embedder, "steps": built["steps"],
+                    "build_s": built["total_s"],
+                    "ingest_s": t["ingest_s"], "split_s": t["split_s"], "embed_s": t["embed_s"],
+                    "index_s": t["index_s"], "evaluate_s": t["evaluate_s"],
+                    "write_s": t["write_s"], "peak_rss_mb": built["peak_rss_mb"],
+                    "parse_floor_s": floor_s,
+                    "build_over_parse_floor": built["total_s"] / floor_s,
+                    "embed_strings_per_s": built["steps"] * 0.8 / t["embed_s"],
+                    "heldout": built["heldout"], **steps,
+                }
+                rows.append(row)
+                print_row(row)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps({"python": sys.version.split()[0], "cpus": os.cpu_count(),
+                                    "rows": rows}, indent=2))
+    print(f"\nwrote {args.out}")
+
+
+HEADER = ("size", "embedder", "build_s", "ingest", "embed", "index", "peak_MB", "xparse",
+          "emb/s", "load_s", "p50_ms", "p99_ms", "xfloor", "heldout")
+
+
+def print_row(row: dict) -> None:
+    if not getattr(print_row, "header_done", False):
+        print(" ".join(f"{h:>9}" for h in HEADER))
+        print_row.header_done = True  # type: ignore[attr-defined]
+    values = (row["size"], row["embedder"], f"{row['build_s']:.2f}", f"{row['ingest_s']:.2f}",
+              f"{row['embed_s']:.2f}", f"{row['index_s']:.2f}", f"{row['peak_rss_mb']:.0f}",
+              f"{row['build_over_parse_floor']:.1f}", f"{row['embed_strings_per_s']:.0f}",
+              f"{row['load_s']:.3f}", f"{row['step_p50_ms']:.3f}", f"{row['step_p99_ms']:.3f}",
+              f"{row['step_p50_over_floor']:.0f}", f"{row['heldout']:.3f}")
+    print(" ".join(f"{v:>9}" for v in values), flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# terminal-tasks: capture the corpus, build its world model, or play against it.
+set -euo pipefail
+
+HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+PYTHON="${PYTHON:-python3}"
+WMH="${WMH:-wmh}"
+
+usage() {
+    cat >&2 <<USAGE
+usage: $(basename "$0") COMMAND [ARGS]
+  capture [--seed N] [--traces N] [--out PATH]   record the scripted agent in a real shell
+  build                                          build the world model from traces.otel.jsonl
+  play                                           step the built world model interactively
+USAGE
+}
+
+command="${1:-}"
+[[ $# -gt 0 ]] && shift
+case "$command" in
+    capture) exec "$PYTHON" "$HERE/capture.py" "$@" ;;
+    build) exec $WMH build --name terminal-tasks --file "$HERE/traces.otel.jsonl" --root "$HERE" "$@" ;;
+    play) exec $WMH play --name terminal-tasks --root "$HERE" "$@" ;;
+    *)
+        usage
+        exit 2
+        ;;
+esac
