@@ -126,9 +126,9 @@ class Agent:
     def wrap_up(self) -> None:
         """Sometimes close with an offer of more help; often the user's thanks ends it."""
         roll = self.rng.random()
-        if roll < 0.25:
+        if roll < 0.2:
             self.say("Is there anything else I can help you with?", self.rng.choice(THANKS))
-        elif roll < 0.35:
+        elif roll < 0.3:
             self.say("Thank you for flying with us. Have a great trip!")
 
 
@@ -297,7 +297,7 @@ def cancel_script(env: AirlineEnv, rng: random.Random) -> Script | None:
         return None
     user = env.users[reservation["user_id"]]
     gives_id = rng.random() < 0.6
-    by_code = rng.random() < 0.4
+    by_code = rng.random() < 0.6
     what = (
         f"reservation {reservation['reservation_id']}"
         if by_code
@@ -332,7 +332,7 @@ def cancel_script(env: AirlineEnv, rng: random.Random) -> Script | None:
         done = agent.call("cancel_reservation", reservation_id=target)
         if done.ok:
             refund = -sum(p["amount"] for p in done.data["payment_history"] if p["amount"] < 0)
-            doubtful = rng.random() < 0.3
+            doubtful = rng.random() < 0.2
             agent.say(
                 f"Reservation {target} is cancelled. A refund of {money(refund)} will reach "
                 "your original payment method within 5 to 7 business days.",
@@ -389,14 +389,14 @@ def option_words(option: list[dict[str, Any]], cabin: str) -> str:
 def book_script(env: AirlineEnv, rng: random.Random) -> Script | None:
     user = pick_user(env, rng)
     flights = [f for _, f in sorted(env.flights.items())]
-    if rng.random() < 0.7:
+    if rng.random() < 0.8:
         route = rng.choice(flights)
         origin, destination = route["origin"], route["destination"]
     else:
         origin, destination = rng.sample(sorted(AIRPORTS), 2)
     day = rng.randint(16, 27)
     date = f"2026-05-{day:02d}"
-    round_trip = rng.random() < 0.3
+    round_trip = rng.random() < 0.25
     return_date = f"2026-05-{day + rng.randint(2, 4):02d}"
     cabin = rng.choices(("basic_economy", "economy", "business"), weights=(2, 5, 2))[0]
     count = rng.choice((1, 1, 1, 2, 2, 3))
@@ -514,7 +514,7 @@ def book_script(env: AirlineEnv, rng: random.Random) -> Script | None:
             f"You're booked! Your reservation id is {booked.data['reservation_id']}.",
             rng.choice(("Perfect, thank you!", "Great, thanks.")),
         )
-        if rng.random() < 0.15:
+        if rng.random() < 0.1:
             agent.call("get_user_details", user_id=profile["user_id"])
             agent.say(f"I can see {booked.data['reservation_id']} on your profile now.", "Thanks!")
         agent.wrap_up()
@@ -974,6 +974,7 @@ def compensation_script(env: AirlineEnv, rng: random.Random) -> Script | None:
             "cancelled",
         ):
             leg = f
+    with_code = rng.random() < 0.5
     task = rng.choice(
         (
             "My flight {n} was delayed and I missed a meeting. I want compensation.",
@@ -981,10 +982,15 @@ def compensation_script(env: AirlineEnv, rng: random.Random) -> Script | None:
             "Flight {n} on {d} was a disaster. I expect some kind of compensation.",
         )
     ).format(n=leg["flight_number"], d=day_words(leg["date"])) + id_phrase(user["user_id"], rng)
+    if with_code:
+        task += f" The booking is {reservation['reservation_id']}."
 
     def play(agent: Agent) -> None:
         profile = identify(agent, user, True)
-        found = find_reservation(agent, profile, reservation["reservation_id"])
+        if with_code:
+            found = ask_reservation(agent, reservation["reservation_id"], True)
+        else:
+            found = find_reservation(agent, profile, reservation["reservation_id"])
         if found is None:
             return
         status = agent.call(
@@ -1065,11 +1071,11 @@ def transfer_script(env: AirlineEnv, rng: random.Random) -> Script | None:
 
 SCENARIOS: tuple[tuple[Callable[[AirlineEnv, random.Random], Script | None], float], ...] = (
     (cancel_script, 4),
-    (book_script, 3),
+    (book_script, 2),
     (baggage_script, 2),
     (passengers_script, 1.5),
     (change_flight_script, 1.5),
-    (info_script, 4),
+    (info_script, 5),
     (compensation_script, 1.5),
     (transfer_script, 1.5),
 )

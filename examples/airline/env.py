@@ -287,7 +287,7 @@ class AirlineEnv:
             user = _make_user(rng, self.users)
             self.users[user["user_id"]] = user
         for user in self.users.values():
-            for _ in range(rng.choice((1, 1, 2, 2, 3, 4))):
+            for _ in range(rng.choice((1, 1, 2, 2, 3))):
                 reservation = self._make_reservation(rng, user)
                 self.reservations[reservation["reservation_id"]] = reservation
                 user["reservations"].append(reservation["reservation_id"])

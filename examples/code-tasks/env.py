@@ -1118,7 +1118,7 @@ class CodeRepoEnv:
 
     def _tool_run_tests(self, path: str | None = None) -> tuple[str, bool]:
         assert self.root is not None
-        command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"]
+        command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--tb=short"]
         if path is not None:
             self._resolve(path)
             command.append(path)

@@ -320,6 +320,7 @@ def task_csv_totals(rng: random.Random) -> Task:
 
     def play(a: Agent) -> str:
         a.write({path: ["region,product,qty,price", *rows]})
+        a.look()
         if a.coin(0.6):
             a.sh(f"head -n 4 {path}")
         program = f"{{s[${col}]+=$3}} END {{for (k in s) print k, s[k]}}"
@@ -492,6 +493,8 @@ def task_python_stats(rng: random.Random) -> Task:
     def play(a: Agent) -> str:
         a.write({data: values}, style="printf")
         a.write({script: code}, style="heredoc")
+        if a.coin(0.4):
+            a.sh(f"wc -l {data}")
         if a.coin(0.3):
             a.sh(f"python3 {script}")
         res = a.sh(f"python3 {script} {data}")
@@ -533,6 +536,7 @@ def task_json_query(rng: random.Random) -> Task:
 
     def play(a: Agent) -> str:
         a.write({path: [body]}, style="heredoc")
+        a.look()
         if a.coin(0.6):
             a.sh(f"python3 -m json.tool {path} | head -n 14")
         if a.coin(0.25):
@@ -656,6 +660,8 @@ def task_dedupe(rng: random.Random) -> Task:
 
     def play(a: Agent) -> str:
         a.write({path: entries})
+        if a.coin(0.4):
+            a.sh(f"head -n 5 {path}")
         a.sh(f"wc -l {path}")
         if a.coin(0.3):
             a.sh(f"uniq -d {path}")
@@ -725,6 +731,8 @@ def task_tsv_groups(rng: random.Random) -> Task:
     def play(a: Agent) -> str:
         a.write({path: ["name\tdept\tsalary", *rows]}, style="heredoc")
         a.sh(f"head -n 3 {path}")
+        if a.coin(0.4):
+            a.sh(f"wc -l {path}")
         if a.coin(0.35):
             a.sh(f"cut -d, -f2 {path} | sort | uniq -c")
         res = a.sh(f"tail -n +2 {path} | cut -f2 | sort | uniq -c | sort -rn")
@@ -748,6 +756,9 @@ def task_archive(rng: random.Random) -> Task:
         listing = a.sh(f"tar -tzf {name}.tar.gz")
         if a.coin(0.4):
             a.sh(f"ls {name}.tar.gz")
+        if a.coin(0.5):
+            a.sh(f"mkdir -p restore && tar -xzf {name}.tar.gz -C restore")
+            a.sh("find restore -type f | sort")
         files_in = [line for line in listing.out.splitlines() if not line.endswith("/")]
         return f"{name}.tar.gz holds {len(files_in)} files."
 
@@ -768,6 +779,8 @@ def task_diff_versions(rng: random.Random) -> Task:
 
     def play(a: Agent) -> str:
         a.write({f"{stem}_v1.txt": old, f"{stem}_v2.txt": new})
+        if a.coin(0.5):
+            a.sh(f"wc -l {stem}_v1.txt {stem}_v2.txt")
         if a.coin(0.5):
             a.sh(f"diff {stem}_v1.txt {stem}_v2.txt")
         else:
@@ -792,6 +805,7 @@ def task_uppercase(rng: random.Random) -> Task:
 
     def play(a: Agent) -> str:
         a.write({path: lines})
+        a.look()
         a.sh(f"tr '[:lower:]' '[:upper:]' < {path} > {out}")
         a.sh(f"cat {out}")
         res = a.sh(f"grep -ci '{word}' {path}")

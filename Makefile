@@ -1,0 +1,45 @@
+# One-command set-up, demo and tests. `make demo` and `make test` are the README's two commands.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+WMH := $(VENV)/bin/wmh
+STAMP := $(VENV)/.installed
+export HF_HUB_OFFLINE ?= 1
+export TRANSFORMERS_OFFLINE ?= 1
+
+.PHONY: setup demo test lint bench examples-models clean
+
+setup: $(STAMP)
+
+# torch first from the local CPU wheel: without it pip would pull a multi-GB CUDA build.
+$(STAMP): pyproject.toml requirements.lock
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -c requirements.lock torch==2.13.0
+	$(PY) -m pip install --quiet -c requirements.lock -e '.[dev]'
+	touch $@
+
+demo: setup
+	$(WMH) build --name airline --file examples/airline/traces.otel.jsonl --no-interactive
+	$(WMH) list
+	$(WMH) play --name airline --task "$$(head -1 examples/airline/demo.actions | sed 's/^# task: //')" \
+		< examples/airline/demo.actions
+
+lint: setup
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy wmh
+
+test: setup lint
+	$(PY) -m pytest -q
+
+bench: setup
+	$(PY) bench/bench_core.py
+
+examples-models: setup
+	for task in airline terminal-tasks code-tasks; do \
+		$(WMH) build --name $$task --file examples/$$task/traces.otel.jsonl \
+			--root examples/$$task --no-interactive; done
+
+clean:
+	rm -rf .wmh .pytest_cache .ruff_cache .mypy_cache
