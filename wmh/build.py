@@ -29,7 +29,7 @@ def main(cfg: DictConfig) -> float | None:
         log.error("%s", exc)
         print(f"error: {exc}", file=sys.stderr)
         sys.exit(1)
-    score = result.heldout.score if result.heldout else None
+    score = result.heldout.overall.score if result.heldout else None
     print(
         f"built {result.name} at {result.path}: {result.report.summary()}; "
         f"held-out fidelity {score if score is not None else 'n/a'}"

@@ -126,9 +126,9 @@ class Agent:
     def wrap_up(self) -> None:
         """Sometimes close with an offer of more help; often the user's thanks ends it."""
         roll = self.rng.random()
-        if roll < 0.2:
+        if roll < 0.15:
             self.say("Is there anything else I can help you with?", self.rng.choice(THANKS))
-        elif roll < 0.3:
+        elif roll < 0.2:
             self.say("Thank you for flying with us. Have a great trip!")
 
 
@@ -297,7 +297,7 @@ def cancel_script(env: AirlineEnv, rng: random.Random) -> Script | None:
         return None
     user = env.users[reservation["user_id"]]
     gives_id = rng.random() < 0.6
-    by_code = rng.random() < 0.6
+    by_code = rng.random() < 0.7
     what = (
         f"reservation {reservation['reservation_id']}"
         if by_code
@@ -314,12 +314,16 @@ def cancel_script(env: AirlineEnv, rng: random.Random) -> Script | None:
     task = opener.format(what=what) + (id_phrase(user["user_id"], rng) if gives_id else "")
 
     def play(agent: Agent) -> None:
-        profile = identify(agent, user, gives_id)
         target = reservation["reservation_id"]
-        if by_code:
+        if by_code:  # the booking names its owner, so no profile lookup is needed
             found = ask_reservation(agent, target, True)
+            if not gives_id:
+                agent.say(
+                    "To verify it's yours, could you confirm the user id on the booking?",
+                    f"Sure, it's {user['user_id']}.",
+                )
         else:
-            found = find_reservation(agent, profile, target)
+            found = find_reservation(agent, identify(agent, user, gives_id), target)
         if found is None:
             agent.say("I couldn't find that trip on your profile.", "Never mind then.")
             return
@@ -396,7 +400,7 @@ def book_script(env: AirlineEnv, rng: random.Random) -> Script | None:
         origin, destination = rng.sample(sorted(AIRPORTS), 2)
     day = rng.randint(16, 27)
     date = f"2026-05-{day:02d}"
-    round_trip = rng.random() < 0.25
+    round_trip = rng.random() < 0.2
     return_date = f"2026-05-{day + rng.randint(2, 4):02d}"
     cabin = rng.choices(("basic_economy", "economy", "business"), weights=(2, 5, 2))[0]
     count = rng.choice((1, 1, 1, 2, 2, 3))
@@ -974,7 +978,7 @@ def compensation_script(env: AirlineEnv, rng: random.Random) -> Script | None:
             "cancelled",
         ):
             leg = f
-    with_code = rng.random() < 0.5
+    with_code = rng.random() < 0.6
     task = rng.choice(
         (
             "My flight {n} was delayed and I missed a meeting. I want compensation.",
@@ -1070,14 +1074,14 @@ def transfer_script(env: AirlineEnv, rng: random.Random) -> Script | None:
 
 
 SCENARIOS: tuple[tuple[Callable[[AirlineEnv, random.Random], Script | None], float], ...] = (
-    (cancel_script, 4),
-    (book_script, 2),
+    (cancel_script, 3.5),
+    (book_script, 1.75),
     (baggage_script, 2),
     (passengers_script, 1.5),
     (change_flight_script, 1.5),
-    (info_script, 5),
+    (info_script, 6),
     (compensation_script, 1.5),
-    (transfer_script, 1.5),
+    (transfer_script, 2),
 )
 
 

@@ -897,13 +897,14 @@ def _make_user(rng: random.Random, taken: dict[str, Any]) -> dict[str, Any]:
         {"first_name": rng.choice(FIRST_NAMES), "last_name": last, "dob": _dob(rng)}
         for _ in range(rng.choice((0, 0, 1, 1, 2)))
     ]
-    address2 = f"Apt {rng.randint(1, 40)}" if rng.random() < 0.4 else ""
+    street = f"{rng.randint(10, 999)} {rng.choice(STREETS)}"
+    if rng.random() < 0.4:
+        street += f", Apt {rng.randint(1, 40)}"
     return {
         "user_id": user_id,
         "name": {"first_name": first, "last_name": last},
         "address": {
-            "address1": f"{rng.randint(10, 999)} {rng.choice(STREETS)}",
-            "address2": address2,
+            "street": street,
             "city": city,
             "country": "USA",
             "state": state,

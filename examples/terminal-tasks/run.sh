@@ -3,8 +3,12 @@
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-PYTHON="${PYTHON:-python3}"
 WMH="${WMH:-wmh}"
+# Capture needs a Python that can import wmh: $PYTHON, else the one behind `WMH="PY -m wmh"`
+# (what `wmh examples run` sets), else python3.
+if [[ -z "${PYTHON:-}" ]]; then
+    if [[ "$WMH" == *" -m wmh" ]]; then PYTHON="${WMH% -m wmh}"; else PYTHON=python3; fi
+fi
 
 usage() {
     cat >&2 <<USAGE

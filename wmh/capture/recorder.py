@@ -140,8 +140,11 @@ class TraceRecorder:
         self.clock = LogicalClock()
         self.model = model
         self.agent = agent
+        # Resource(...) rather than Resource.create(...): the SDK's detectors would add a random
+        # service.instance.id and the SDK version, and the capture would not be reproducible.
+        resource = Resource({"service.name": service, "service.instance.id": f"{service}-{seed}"})
         self._provider = TracerProvider(
-            resource=Resource.create({"service.name": service}),
+            resource=resource,
             id_generator=SeededIdGenerator(seed),
         )
         self._exporter = OtlpJsonLinesExporter(path)

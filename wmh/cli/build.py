@@ -59,9 +59,12 @@ def print_build(result: BuildResult) -> None:
     table.add_row("embedder", f"{card.embedder.kind} (dim {card.embedder.dim})")
     table.add_row("provider", card.provider)
     if result.heldout is not None:
+        overall = result.heldout.overall
+        refs = ", ".join(f"{k} {v:.3f}" for k, v in overall.baselines.items())
         table.add_row(
             "held-out fidelity",
-            f"{result.heldout.score:.3f} ({result.heldout.judge}, {result.heldout.steps} steps)",
+            f"{overall.score:.3f} ({result.heldout.judge}, {overall.steps} steps; "
+            f"baselines: {refs}; error-flag accuracy {overall.error_flag_accuracy:.3f})",
         )
     else:
         table.add_row("held-out fidelity", "n/a (no test traces)")

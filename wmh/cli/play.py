@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 import typer
+from rich.markup import escape
 
 from wmh.cli.common import RootOption, console
 from wmh.config.store import WorldModelStore
@@ -47,8 +48,9 @@ def parse_action(line: str, known_tools: set[str]) -> Action:
 def _show(action: Action, observation: Observation) -> None:
     style = "red" if observation.is_error else "green"
     source = observation.metadata.get("source", "")
-    console.print(f"[bold]>[/] {action.render()}", markup=True)
-    console.print(f"[{style}]{observation.content}[/]  [dim]({source})[/]", markup=True)
+    # Observations are data: escape them so text like "[exit code 0]" is shown, not parsed.
+    console.print(f"[bold]>[/] {escape(action.render())}", markup=True)
+    console.print(f"[{style}]{escape(observation.content)}[/]  [dim]({source})[/]", markup=True)
 
 
 def _command(line: str, wm: WorldModel, session_id: str, tools: set[str]) -> str | None:

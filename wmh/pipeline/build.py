@@ -23,11 +23,12 @@ from wmh.config.schema import WmhConfig
 from wmh.config.store import WorldModelStore, check_model_name
 from wmh.core.types import Step, Trace
 from wmh.engine.error_style import learn_error_style
+from wmh.engine.predictor import Predictor
 from wmh.engine.prompts import base_prompt
 from wmh.engine.replay import ReplayPredictor
-from wmh.engine.world_model import WorldModel
 from wmh.errors import ConfigError, EmptyCorpusError
-from wmh.eval.fidelity import FidelityReport, evaluate_open_loop
+from wmh.eval.baselines import MostFrequentObservation, NearestNeighbourCopy
+from wmh.eval.runner import EvalReport, evaluate_traces
 from wmh.ingest.reader import IngestReport, read_traces
 from wmh.ingest.split import PARTS, Split, split_traces
 from wmh.optimize.judges import make_judge
@@ -48,7 +49,7 @@ class BuildResult:
     path: Path
     card: ModelCard
     report: IngestReport
-    heldout: FidelityReport | None
+    heldout: EvalReport | None
     timings: dict[str, float] = field(default_factory=dict)
 
 
@@ -128,13 +129,22 @@ def build_world_model(settings: WmhConfig, on_stage: StageCallback | None = None
     error_style = learn_error_style(train_steps)
     retriever = IndexRetriever(table, index, embedder)
     predictor = ReplayPredictor(retriever, error_style, settings.retrieval.top_k)
-    wm = WorldModel(settings.name, predictor, retriever, base_prompt())
 
     stage("evaluate")
     clock = time.perf_counter()
     heldout = None
     if split.test:
-        heldout = evaluate_open_loop(wm, split.test, make_judge(settings.judge.name))
+        baselines: list[Predictor] = [
+            NearestNeighbourCopy(retriever),
+            MostFrequentObservation(retriever),
+        ]
+        heldout = evaluate_traces(
+            settings.name,
+            predictor,
+            split.test,
+            make_judge(settings.judge.name),
+            baselines=baselines,
+        )
     timings["evaluate_s"] = time.perf_counter() - clock
 
     card = ModelCard(
@@ -149,9 +159,9 @@ def build_world_model(settings: WmhConfig, on_stage: StageCallback | None = None
         split=split.sizes(),
         ingest=ingested.report,
         error_style=error_style,
-        heldout_score=heldout.score if heldout else None,
+        heldout_score=heldout.overall.score if heldout else None,
         heldout_judge=heldout.judge if heldout else "",
-        heldout_steps=heldout.steps if heldout else 0,
+        heldout_steps=heldout.overall.steps if heldout else 0,
     )
 
     stage("write")
@@ -172,7 +182,7 @@ def write_model_dir(
     table: StepTable,
     index: PartitionedIndex,
     card: ModelCard,
-    heldout: FidelityReport | None,
+    heldout: EvalReport | None,
     timings: dict[str, float],
 ) -> None:
     (target / "config.yaml").write_text(to_yaml(settings), encoding="utf-8")
@@ -189,7 +199,7 @@ def write_model_dir(
     prompts.mkdir()
     (prompts / "base.txt").write_text(base_prompt(), encoding="utf-8")
     metrics = {
-        "heldout": heldout.model_dump() if heldout else None,
+        "heldout": heldout.model_dump(mode="json", exclude={"steps"}) if heldout else None,
         "split": card.split,
         "ingest": card.ingest.model_dump(),
         "timings": {k: round(v, 4) for k, v in timings.items()},
