@@ -28,6 +28,7 @@ class ModelCard(BaseModel):
     split: dict[str, dict[str, int]] = Field(default_factory=dict)
     ingest: IngestReport = Field(default_factory=IngestReport)
     error_style: ErrorStyle = Field(default_factory=ErrorStyle)
+    repeat_reliability: dict[str, float] = Field(default_factory=dict)
     heldout_score: float | None = None
     heldout_judge: str = ""
     heldout_steps: int = 0

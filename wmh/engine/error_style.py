@@ -1,10 +1,11 @@
-"""Learn how the recorded environment words an unknown-tool error, to answer one the same way."""
+"""What replay learns from the corpus about the environment: how it words an unknown-tool error,
+and which tools answer a repeated call differently later in a run (their answers go stale)."""
 
 from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 from pydantic import BaseModel
 
@@ -59,3 +60,24 @@ def learn_error_style(steps: Iterable[Step]) -> ErrorStyle:
     if errors and json_errors * 2 > errors:
         return ErrorStyle(template=json.dumps({"error": f"Unknown tool: {TOOL_SLOT}"}), learnt=True)
     return ErrorStyle()
+
+
+def learn_repeat_reliability(traces: Iterable[Sequence[Step]]) -> dict[str, float]:
+    """Per tool: how often a call repeated within a run answered exactly as the first time.
+
+    A shell re-running `python3 app.py` after an edit, or a read after a write, answers
+    differently; replaying the session's earlier answer for such a tool would be stale.
+    """
+    repeats: Counter[str] = Counter()
+    same: Counter[str] = Counter()
+    for steps in traces:
+        seen: dict[str, str] = {}
+        for step in steps:
+            if step.action.kind is not ActionKind.TOOL_CALL:
+                continue
+            key = step.action.key()
+            if key in seen:
+                repeats[step.action.name] += 1
+                same[step.action.name] += seen[key] == step.observation.content
+            seen[key] = step.observation.content
+    return {tool: round(same[tool] / n, 4) for tool, n in sorted(repeats.items())}

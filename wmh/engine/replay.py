@@ -1,12 +1,15 @@
 """The `replay` predictor: answers from recorded observations, with no LLM. Deterministic.
 
-In order: the same action earlier in the session, the same action in the training corpus (the
+In order: the same action earlier in the session (unless the corpus shows that tool's repeated
+calls answer differently), the same action in the training corpus (the
 recording whose context is most alike), a neighbour of the same tool with its argument values
 swapped for the current ones, and for a tool the corpus never saw, the environment's own error.
 Whatever is recalled is then brought in line with the records the session has already shown.
 """
 
 from __future__ import annotations
+
+from collections.abc import Mapping
 
 from wmh.core.types import Action, ActionKind, Observation
 from wmh.engine.adapt import adapt_observation, argument_leaves
@@ -39,10 +42,20 @@ class ReplayPredictor:
 
     name = "replay"
 
-    def __init__(self, retriever: Retriever, error_style: ErrorStyle, top_k: int = 5) -> None:
+    def __init__(
+        self,
+        retriever: Retriever,
+        error_style: ErrorStyle,
+        top_k: int = 5,
+        repeat_reliability: Mapping[str, float] | None = None,
+    ) -> None:
         self.retriever = retriever
         self.error_style = error_style
         self.top_k = top_k
+        # Tools whose repeated calls mostly answered differently in the corpus: no session replay.
+        self.stale_tools = frozenset(
+            tool for tool, share in (repeat_reliability or {}).items() if share < 0.5
+        )
 
     def predict(self, context: PredictionContext) -> Observation:
         observation = self._recall(context)
@@ -60,9 +73,10 @@ class ReplayPredictor:
         action = context.action
         session = context.session
         key = action.key()
-        for turn in reversed(session.history):
-            if turn.action.key() == key:
-                return _tagged(turn.observation, "session_replay")
+        if action.name not in self.stale_tools:
+            for turn in reversed(session.history):
+                if turn.action.key() == key:
+                    return _tagged(turn.observation, "session_replay")
         query = Query(
             action=action,
             task=session.task,

@@ -22,7 +22,7 @@ from wmh.config.compose import to_yaml
 from wmh.config.schema import WmhConfig
 from wmh.config.store import WorldModelStore, check_model_name
 from wmh.core.types import Step, Trace
-from wmh.engine.error_style import learn_error_style
+from wmh.engine.error_style import learn_error_style, learn_repeat_reliability
 from wmh.engine.predictor import Predictor
 from wmh.engine.prompts import base_prompt
 from wmh.engine.replay import ReplayPredictor
@@ -127,8 +127,9 @@ def build_world_model(settings: WmhConfig, on_stage: StageCallback | None = None
     timings["index_s"] = time.perf_counter() - clock
 
     error_style = learn_error_style(train_steps)
+    reliability = learn_repeat_reliability(t.steps for t in split.train)
     retriever = IndexRetriever(table, index, embedder)
-    predictor = ReplayPredictor(retriever, error_style, settings.retrieval.top_k)
+    predictor = ReplayPredictor(retriever, error_style, settings.retrieval.top_k, reliability)
 
     stage("evaluate")
     clock = time.perf_counter()
@@ -159,6 +160,7 @@ def build_world_model(settings: WmhConfig, on_stage: StageCallback | None = None
         split=split.sizes(),
         ingest=ingested.report,
         error_style=error_style,
+        repeat_reliability=reliability,
         heldout_score=heldout.overall.score if heldout else None,
         heldout_judge=heldout.judge if heldout else "",
         heldout_steps=heldout.overall.steps if heldout else 0,
