@@ -9,6 +9,7 @@ import typer
 from rich.console import Console
 
 from wmh.cli import build as build_cmd
+from wmh.cli import evaluate as eval_cmd
 from wmh.cli import examples as examples_cmd
 from wmh.cli import models as models_cmd
 from wmh.cli import play as play_cmd
@@ -25,6 +26,7 @@ app.command("build")(build_cmd.build)
 app.command("list")(models_cmd.list_models)
 app.command("play")(play_cmd.play)
 app.add_typer(examples_cmd.app, name="examples")
+app.add_typer(eval_cmd.app, name="eval")
 
 err_console = Console(stderr=True)
 

@@ -12,6 +12,7 @@ from collections import defaultdict
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from enum import StrEnum
+from typing import Any
 
 from pydantic import BaseModel, Field
 
@@ -63,6 +64,7 @@ class EvalReport(BaseModel):
     sources: dict[str, int] = Field(default_factory=dict)
     usage: dict[str, float] = Field(default_factory=dict)
     created_at: str = ""
+    config: dict[str, Any] = Field(default_factory=dict)
     steps: list[StepResult] = Field(default_factory=list)
 
 

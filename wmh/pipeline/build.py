@@ -191,6 +191,8 @@ def write_model_dir(
     steps_dir = target / "steps"
     steps_dir.mkdir()
     table.save(steps_dir / "train.jsonl", target / "index" / "columns.json")
+    sources = {t.trace_id: t.source for part in PARTS for t in split.part(part)}
+    (steps_dir / "sources.json").write_bytes(orjson.dumps(sources))
     for part in PARTS[1:]:
         with (steps_dir / f"{part}.jsonl").open("wb") as out:
             for step in _steps(split.part(part)):

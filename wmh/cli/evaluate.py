@@ -1,0 +1,212 @@
+"""`wmh eval`: fidelity on held-out traces (`wmh eval FILES...`), suites, and saved results."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+from typer.core import TyperGroup
+
+from wmh.cli.common import RootOption, console
+from wmh.eval.runner import EvalReport, Fidelity, LoopMode
+from wmh.eval.service import (
+    EvalOptions,
+    default_results_path,
+    evaluate,
+    list_results,
+    save_report,
+    track_report,
+)
+from wmh.eval.suites import all_suites, resolve_suite
+
+
+class EvalGroup(TyperGroup):
+    """`wmh eval FILES...` runs the default `files` command; named subcommands work as usual."""
+
+    def parse_args(self, ctx: typer.Context, args: list[str]) -> list[str]:  # type: ignore[override]
+        if args and args[0] not in self.commands and args[0] not in ("--help", "-h"):
+            args = ["files", *args]
+        return super().parse_args(ctx, args)
+
+
+app = typer.Typer(
+    cls=EvalGroup, no_args_is_help=True, help="Fidelity of a world model on held-out traces."
+)
+
+
+def _fmt(fidelity: Fidelity) -> list[str]:
+    refs = "  ".join(f"{k} {v:.3f}" for k, v in fidelity.baselines.items())
+    return [
+        str(fidelity.steps),
+        f"{fidelity.score:.3f}",
+        refs,
+        f"{fidelity.error_flag_accuracy:.3f}",
+    ]
+
+
+def print_report(report: EvalReport) -> None:
+    title = f"{report.model}" + (f" · suite {report.suite}" if report.suite else "")
+    console.print(
+        f"[bold]{title}[/]: {report.mode.value}, judge {report.judge}, "
+        f"sample_turns {report.sample_turns}, {report.traces} held-out traces",
+        markup=True,
+    )
+    for label, rows in (("file", report.per_file), ("tool", report.per_tool)):
+        table = Table(label, "steps", "fidelity", "baselines", "error-flag acc.")
+        for key, fidelity in rows.items():
+            table.add_row(key, *_fmt(fidelity))
+        console.print(table)
+    overall = Table("overall", "steps", "fidelity", "baselines", "error-flag acc.")
+    overall.add_row("all", *_fmt(report.overall))
+    console.print(overall)
+    console.print("prediction sources: " + ", ".join(f"{k} {v}" for k, v in report.sources.items()))
+
+
+def _run(
+    files: list[Path],
+    name: str | None,
+    root: Path,
+    overrides: list[str],
+    options: EvalOptions,
+    out: Path | None,
+) -> EvalReport:
+    with Progress(
+        TextColumn("evaluating"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=console,
+        transient=True,
+    ) as progress:
+        task = progress.add_task("eval", total=None)
+        report = evaluate(
+            files,
+            name=name,
+            root=root,
+            overrides=overrides,
+            options=options,
+            on_plan=lambda total: progress.update(task, total=total),
+            on_progress=lambda n: progress.advance(task, n),
+        )
+    path = save_report(report, out or default_results_path(root, report))
+    print_report(report)
+    console.print(f"results: {path}")
+    if options.track:
+        console.print(f"MLflow run: {track_report(report, path)}")
+    return report
+
+
+JudgeOption = typer.Option(None, "--judge", help="exact | structural | numeric (default: config).")
+TurnsOption = typer.Option("all", "--sample-turns", help="all | first | last | N per trace.")
+SeedOption = typer.Option(0, "--seed", help="Seed for sampled turns.")
+LimitOption = typer.Option(None, "--limit", help="At most this many held-out traces.")
+OutOption = typer.Option(None, "--out", help="Results JSON path.")
+ConcurrencyOption = typer.Option(1, "--concurrency", help="Traces evaluated at once.")
+ModeOption = typer.Option(
+    LoopMode.OPEN, "--mode", help="open_loop (recorded history) or closed_loop (own predictions)."
+)
+TrackOption = typer.Option(True, "--mlflow/--no-mlflow", help="Log the run to MLflow.")
+
+
+@app.command("files")
+def eval_files(
+    files: list[Path] = typer.Argument(
+        None, help="Trace files (split by trace; test part scored)."
+    ),
+    name: str | None = typer.Option(None, "--name", "-n", help="Evaluate this built model."),
+    root: Path = RootOption,
+    override: list[str] = typer.Option([], "--override", "-o", help="Hydra override key=value."),
+    judge: str | None = JudgeOption,
+    sample_turns: str = TurnsOption,
+    seed: int = SeedOption,
+    limit: int | None = LimitOption,
+    out: Path | None = OutOption,
+    concurrency: int = ConcurrencyOption,
+    mode: LoopMode = ModeOption,
+    track: bool = TrackOption,
+) -> None:
+    """Evaluate held-out steps of trace files (building a model on the fly) or of a built model."""
+    options = EvalOptions(
+        judge=judge,
+        sample_turns=sample_turns,
+        seed=seed,
+        limit=limit,
+        mode=mode,
+        concurrency=concurrency,
+        track=track,
+    )
+    _run(list(files or []), name, root, list(override), options, out)
+
+
+@app.command("list")
+def eval_list(
+    directory: Path | None = typer.Option(None, "--dir", help="Examples folder."),
+) -> None:
+    """List the example eval suites."""
+    table = Table("suite", "title", "files", "judge", "provider", "sample_turns")
+    for suite in all_suites(directory):
+        table.add_row(
+            f"{suite.task}/{suite.name}",
+            suite.title,
+            ", ".join(suite.files),
+            suite.judge,
+            suite.provider,
+            suite.sample_turns,
+        )
+    console.print(table)
+
+
+@app.command("run")
+def eval_run(
+    suite_ref: str = typer.Argument(..., metavar="SUITE", help="TASK, TASK/SUITE or a .toml."),
+    root: Path = RootOption,
+    limit: int | None = LimitOption,
+    out: Path | None = OutOption,
+    concurrency: int = ConcurrencyOption,
+    track: bool = TrackOption,
+    directory: Path | None = typer.Option(None, "--dir", help="Examples folder."),
+) -> None:
+    """Run an eval suite; results go to <root>/evals/<task>/<suite>/<timestamp>.json."""
+    suite = resolve_suite(suite_ref, directory)
+    options = EvalOptions(
+        judge=suite.judge,
+        sample_turns=suite.sample_turns,
+        seed=suite.seed,
+        limit=limit,
+        mode=LoopMode(suite.mode),
+        concurrency=concurrency,
+        suite=f"{suite.task}/{suite.name}",
+        track=track,
+    )
+    _run(suite.trace_files(), None, root, suite.overrides(), options, out)
+
+
+@app.command("results")
+def eval_results(
+    suite: str | None = typer.Argument(None, help="Only this suite (TASK or TASK/SUITE)."),
+    root: Path = RootOption,
+) -> None:
+    """Saved eval runs, newest first, with the change from the run before."""
+    runs = list_results(root, suite)
+    if not runs:
+        console.print(f"no saved eval runs under {root / 'evals'}")
+        return
+    table = Table(
+        "when", "suite / model", "mode", "judge", "steps", "fidelity", "delta", "baselines"
+    )
+    for run in runs:
+        delta = "" if run.delta is None else f"{run.delta:+.3f}"
+        refs = "  ".join(f"{k} {v:.3f}" for k, v in run.baselines.items())
+        table.add_row(
+            run.created_at,
+            run.key,
+            run.mode,
+            run.judge,
+            str(run.steps),
+            f"{run.score:.3f}",
+            delta,
+            refs,
+        )
+    console.print(table)

@@ -1,0 +1,89 @@
+"""Eval suites: `examples/<task>/evals/<suite>.toml` files describing one reproducible evaluation.
+
+A suite is data (which traces, how to split and sample, which judge and provider), read with
+pydantic; the settings it names are applied as ordinary Hydra overrides.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from wmh.errors import ConfigError
+from wmh.examples import ExampleTask, find_examples
+
+
+class Suite(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    title: str
+    description: str = ""
+    files: list[str] = Field(min_length=1)
+    train_split: float = Field(default=0.8, gt=0, lt=1)
+    sample_turns: str = "all"
+    seed: int = 0
+    judge: str = "structural"
+    provider: str = "replay"
+    mode: str = "open_loop"
+
+    # Filled in when loaded: where the suite lives.
+    task: str = ""
+    name: str = ""
+    path: str = ""
+
+    def trace_files(self) -> list[Path]:
+        base = Path(self.path).parent.parent
+        return [base / file for file in self.files]
+
+    def overrides(self) -> list[str]:
+        return [
+            f"split.train={self.train_split}",
+            "split.valid=0",
+            f"split.test={round(1 - self.train_split, 10)}",
+            f"judge={self.judge}",
+            f"provider={self.provider}",
+            f"seed={self.seed}",
+        ]
+
+
+def load_suite(path: Path, task: str) -> Suite:
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read the suite ({exc})") from None
+    try:
+        suite = Suite.model_validate({**data, "task": task, "name": path.stem, "path": str(path)})
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise ConfigError(f"{path}: field '{where}': {first['msg']}") from None
+    return suite
+
+
+def all_suites(examples_dir: Path | None = None) -> list[Suite]:
+    return [
+        load_suite(path, task.name) for task in find_examples(examples_dir) for path in task.suites
+    ]
+
+
+def resolve_suite(ref: str, examples_dir: Path | None = None) -> Suite:
+    """`task` (its `default` suite), `task/suite`, or a path to a suite file."""
+    candidate = Path(ref)
+    if candidate.suffix == ".toml" and candidate.is_file():
+        return load_suite(candidate, candidate.parent.parent.name)
+    task_name, _, suite_name = ref.partition("/")
+    tasks: dict[str, ExampleTask] = {t.name: t for t in find_examples(examples_dir)}
+    task = tasks.get(task_name)
+    if task is None:
+        raise ConfigError(
+            f"no suite '{ref}': no example task '{task_name}' "
+            f"(available: {', '.join(tasks) or 'none'})"
+        )
+    wanted = suite_name or "default"
+    for path in task.suites:
+        if path.stem == wanted:
+            return load_suite(path, task.name)
+    names = ", ".join(p.stem for p in task.suites) or "none"
+    raise ConfigError(f"example '{task.name}' has no suite '{wanted}' (suites: {names})")

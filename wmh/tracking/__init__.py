@@ -1,0 +1,1 @@
+"""Experiment tracking with MLflow: runs for builds and evaluations, never holding secrets."""

@@ -1,0 +1,69 @@
+"""Log wmh runs to MLflow: flattened config as params (secrets redacted), figures as metrics.
+
+The default store is a local SQLite file (`sqlite:///mlflow.db`); `MLFLOW_TRACKING_URI` points
+at any other store or tracking server.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
+_SECRET = re.compile(r"(api[_-]?key|token|secret|password|credential|authorization)", re.I)
+_METRIC_NAME = re.compile(r"[^A-Za-z0-9_\-. /]")
+MAX_PARAM = 500
+
+
+def tracking_uri() -> str:
+    return os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_TRACKING_URI
+
+
+def flatten(values: Mapping[str, Any], prefix: str = "") -> dict[str, str]:
+    """Nested config -> {"a.b": "value"}, with secret-looking keys redacted."""
+    flat: dict[str, str] = {}
+    for key, value in values.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, Mapping):
+            flat.update(flatten(value, f"{name}."))
+        elif _SECRET.search(str(key)):
+            flat[name] = "<redacted>"
+        else:
+            flat[name] = str(value)[:MAX_PARAM]
+    return flat
+
+
+def metric_name(name: str) -> str:
+    return _METRIC_NAME.sub("_", name)[:250]
+
+
+def log_run(
+    experiment: str,
+    run_name: str,
+    params: Mapping[str, Any],
+    metrics: Mapping[str, float],
+    artifacts: list[Path],
+    tags: Mapping[str, str] | None = None,
+) -> str:
+    """One MLflow run in `experiment`; returns its run id."""
+    import mlflow
+
+    for noisy in ("mlflow", "alembic"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    mlflow.set_tracking_uri(tracking_uri())
+    mlflow.set_experiment(experiment)
+    with mlflow.start_run(run_name=run_name) as run:
+        if params:
+            mlflow.log_params(flatten(params))
+        clean = {metric_name(k): float(v) for k, v in metrics.items()}
+        if clean:
+            mlflow.log_metrics(clean)
+        if tags:
+            mlflow.set_tags(dict(tags))
+        for artifact in artifacts:
+            mlflow.log_artifact(str(artifact))
+        return str(run.info.run_id)
