@@ -86,3 +86,19 @@ def test_message_actions_answer_with_a_recorded_reply(tmp_path: Path, data_dir: 
         Action(kind=ActionKind.MESSAGE, content="Your total is 12.5. Shall I check out?"),
     )
     assert reply.content == "Yes please."
+
+
+def test_tools_whose_repeats_change_are_not_replayed_from_the_session() -> None:
+    from wmh.core.types import Observation, Step
+    from wmh.engine.error_style import learn_repeat_reliability
+
+    def step(i: int, cmd: str, out: str) -> Step:
+        return Step(action=Action(name="bash", arguments={"command": cmd}),
+                    observation=Observation(content=out), trace_id="t", index=i)
+
+    rerun = [step(0, "python3 app.py", "Error"), step(1, "sed -i s/a/b/ app.py", ""),
+             step(2, "python3 app.py", "ok")]
+    lookup = [step(0, "get", "1"), step(1, "get", "1")]
+    reliability = learn_repeat_reliability([rerun, lookup])
+    assert reliability == {"bash": 0.5}
+    assert learn_repeat_reliability([rerun]) == {"bash": 0.0}
