@@ -39,8 +39,9 @@ def test_recorded_episodes_ingest_back_into_the_same_steps(tmp_path: Path) -> No
     assert sorted(t.task for t in traces) == ["find user 0", "find user 1", "find user 2"]
     for trace in traces:
         i = int(trace.task.rsplit(" ", 1)[1])
-        rendered = [(s.action.render(), s.observation.content, s.observation.is_error)
-                    for s in trace.steps]
+        rendered = [
+            (s.action.render(), s.observation.content, s.observation.is_error) for s in trace.steps
+        ]
         assert rendered == [
             (f'get_user {{"user_id":{i}}}', json.dumps({"user_id": i, "name": "Ada"}), False),
             (f"User {i} is Ada. Anything else?", "No thanks.", False),

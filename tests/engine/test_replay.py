@@ -93,11 +93,18 @@ def test_tools_whose_repeats_change_are_not_replayed_from_the_session() -> None:
     from wmh.engine.error_style import learn_repeat_reliability
 
     def step(i: int, cmd: str, out: str) -> Step:
-        return Step(action=Action(name="bash", arguments={"command": cmd}),
-                    observation=Observation(content=out), trace_id="t", index=i)
+        return Step(
+            action=Action(name="bash", arguments={"command": cmd}),
+            observation=Observation(content=out),
+            trace_id="t",
+            index=i,
+        )
 
-    rerun = [step(0, "python3 app.py", "Error"), step(1, "sed -i s/a/b/ app.py", ""),
-             step(2, "python3 app.py", "ok")]
+    rerun = [
+        step(0, "python3 app.py", "Error"),
+        step(1, "sed -i s/a/b/ app.py", ""),
+        step(2, "python3 app.py", "ok"),
+    ]
     lookup = [step(0, "get", "1"), step(1, "get", "1")]
     reliability = learn_repeat_reliability([rerun, lookup])
     assert reliability == {"bash": 0.5}

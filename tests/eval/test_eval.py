@@ -1,0 +1,135 @@
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from wmh.eval.runner import LoopMode
+from wmh.eval.service import EvalOptions, evaluate, list_results, save_report, track_report
+from wmh.eval.suites import resolve_suite
+
+
+def test_open_loop_beats_both_baselines_and_is_leak_free(
+    synthetic_corpus: Path, tmp_path: Path
+) -> None:
+    report = evaluate([synthetic_corpus], root=tmp_path, options=EvalOptions(track=False))
+    assert report.mode is LoopMode.OPEN and report.overall.steps > 50
+    assert report.overall.score > report.overall.baselines["nn_copy"]
+    assert report.overall.score > report.overall.baselines["most_frequent"]
+    assert report.sources.get("corpus_replay", 0) < report.overall.steps / 2
+    assert set(report.per_tool) >= {"get_user", "get_order"}
+
+
+def test_closed_loop_and_sampling_are_named_and_deterministic(built_model: Path) -> None:
+    root = built_model.parent.parent
+    options = EvalOptions(sample_turns="2", seed=3, mode=LoopMode.CLOSED, track=False)
+    first = evaluate(name="records", root=root, options=options)
+    again = evaluate(name="records", root=root, options=options)
+    assert first.mode is LoopMode.CLOSED and first.sample_turns == "2"
+    assert first.overall.steps <= 2 * first.traces
+    assert [s.model_dump() for s in first.steps] == [s.model_dump() for s in again.steps]
+    last = evaluate(
+        name="records", root=root, options=EvalOptions(sample_turns="last", limit=3, track=False)
+    )
+    assert last.traces == 3 and last.overall.steps == 3
+
+
+def test_results_json_and_mlflow_run_hold_the_same_figures(
+    synthetic_corpus: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import mlflow
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-canary-do-not-log")
+    report = evaluate([synthetic_corpus], root=tmp_path, options=EvalOptions(limit=5))
+    path = save_report(report, tmp_path / "out.json")
+    run_id = track_report(report, path)
+    run = mlflow.MlflowClient(tracking_uri=uri).get_run(run_id)
+    saved = json.loads(path.read_text())
+    assert run.data.metrics["fidelity"] == pytest.approx(saved["overall"]["score"])
+    assert run.data.metrics["baseline.nn_copy"] == pytest.approx(
+        saved["overall"]["baselines"]["nn_copy"]
+    )
+    for tool, figures in saved["per_tool"].items():
+        assert run.data.metrics[f"tool.{tool}.fidelity"] == pytest.approx(figures["score"])
+    assert run.data.params["embedder.kind"] == "hashing"
+    assert "sk-canary" not in json.dumps(run.data.params) + path.read_text()
+
+
+def test_suite_runs_and_results_list_newest_first_with_deltas(
+    tmp_path: Path, synthetic_corpus: Path
+) -> None:
+    examples = tmp_path / "examples" / "records"
+    (examples / "evals").mkdir(parents=True)
+    (examples / "traces.otel.jsonl").write_bytes(synthetic_corpus.read_bytes())
+    (examples / "evals" / "default.toml").write_text(
+        'title = "records"\nfiles = ["traces.otel.jsonl"]\ntrain_split = 0.7\n'
+        'sample_turns = "first"\nseed = 1\njudge = "structural"\nprovider = "replay"\n'
+    )
+    suite = resolve_suite("records", tmp_path / "examples")
+    assert suite.trace_files() == [examples / "traces.otel.jsonl"]
+    for created in ("2026-01-01T00:00:00+00:00", "2026-01-02T00:00:00+00:00"):
+        report = evaluate(
+            suite.trace_files(),
+            root=tmp_path,
+            overrides=suite.overrides(),
+            options=EvalOptions(sample_turns="first", suite="records/default", track=False),
+        )
+        report.created_at = created
+        save_report(report, tmp_path / "evals" / "records" / "default" / f"{created[:10]}.json")
+    runs = list_results(tmp_path, "records")
+    assert [r.created_at[:10] for r in runs] == ["2026-01-02", "2026-01-01"]
+    assert runs[0].delta == 0.0 and runs[1].delta is None
+    assert runs[0].steps == report.traces  # one (the first) turn per held-out trace
+
+
+def test_bad_suite_fields_are_reported(tmp_path: Path) -> None:
+    from wmh.errors import ConfigError
+
+    evals = tmp_path / "examples" / "x" / "evals"
+    evals.mkdir(parents=True)
+    (tmp_path / "examples" / "x" / "run.sh").write_text("")
+    (evals / "default.toml").write_text('title = "x"\nfiles = []\n')
+    with pytest.raises(ConfigError, match="field 'files'"):
+        resolve_suite("x", tmp_path / "examples")
+
+
+def test_eval_cli_prints_tables_writes_results_and_tracks(
+    tmp_path: Path, synthetic_corpus: Path
+) -> None:
+    env = {**os.environ, "COLUMNS": "200", "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path}/m.db"}
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "wmh",
+            "eval",
+            str(synthetic_corpus),
+            "--root",
+            str(tmp_path),
+            "--sample-turns",
+            "first",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "nn_copy" in done.stdout and "error-flag acc." in done.stdout
+    assert "MLflow run:" in done.stdout
+    (out,) = (tmp_path / "evals" / "records").glob("*.json")
+    assert json.loads(out.read_text())["sample_turns"] == "first"
+    listed = subprocess.run(
+        [sys.executable, "-m", "wmh", "eval", "results", "--root", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+    )
+    assert listed.returncode == 0 and "records" in listed.stdout

@@ -1,0 +1,71 @@
+from __future__ import annotations
+
+import pytest
+
+from wmh.core.types import Observation
+from wmh.errors import ConfigError
+from wmh.optimize.judges import ExactJudge, NumericJudge, StructuralJudge, make_judge, token_f1
+
+
+def obs(content: str, is_error: bool = False) -> Observation:
+    return Observation(content=content, is_error=is_error)
+
+
+def test_reordered_json_keys_and_whitespace_are_a_full_match() -> None:
+    verdict = StructuralJudge().judge(
+        obs('{"b": [1, 2], "a": {"x": "y"}}'), obs('{\n  "a": {"x": "y"},\n  "b": [1, 2]\n}')
+    )
+    assert verdict.score == 1.0 and verdict.feedback == "match"
+
+
+def test_numbers_as_strings_equal_numbers_but_booleans_do_not() -> None:
+    judge = StructuralJudge()
+    assert judge.judge(obs('{"total": "12.50"}'), obs('{"total": 12.5}')).score == 1.0
+    assert judge.judge(obs('{"ok": "true"}'), obs('{"ok": true}')).score < 1.0
+
+
+def test_json_mismatch_names_the_field_and_scores_partially() -> None:
+    verdict = StructuralJudge().judge(
+        obs('{"id": 3, "status": "open"}'), obs('{"id": 3, "status": "closed"}')
+    )
+    assert 0.5 < verdict.score < 1.0
+    assert "field status: got 'open', expected 'closed'" in verdict.feedback
+
+
+def test_text_expected_json_predicted_is_penalised() -> None:
+    verdict = StructuralJudge().judge(obs("user 3 not found"), obs('{"id": 3}'))
+    assert verdict.score < 0.5 and "expected JSON" in verdict.feedback
+
+
+def test_empty_output_versus_an_error_counts_the_flag() -> None:
+    judge = StructuralJudge()
+    both_empty = judge.judge(obs(""), obs(""))
+    assert both_empty.score == 1.0
+    wrong_flag = judge.judge(obs("", is_error=False), obs("Error: no such file", is_error=True))
+    assert wrong_flag.score == 0.0
+    assert "error flag" in wrong_flag.feedback
+    right_flag_wrong_text = judge.judge(obs("Error: boom", True), obs("Error: no such file", True))
+    assert 0.2 < right_flag_wrong_text.score < 1.0
+
+
+def test_exit_codes_in_text_count_as_tokens() -> None:
+    same = token_f1("a.txt\n[exit code 0]", "a.txt\n[exit code 0]")
+    other = token_f1("a.txt\n[exit code 1]", "a.txt\n[exit code 0]")
+    assert same == 1.0 and other < 1.0
+
+
+def test_exact_judge_ignores_only_surrounding_whitespace() -> None:
+    assert ExactJudge().judge(obs(" ok\n"), obs("ok")).score == 1.0
+    assert ExactJudge().judge(obs("ok"), obs("OK")).score == 0.0
+    assert ExactJudge().judge(obs("ok", True), obs("ok")).score == 0.0
+
+
+def test_numeric_judge_compares_numbers_with_tolerance() -> None:
+    judge = NumericJudge()
+    assert judge.judge(obs("total: 12.5000001 EUR"), obs("12.5 eur")).score > 0.79
+    assert judge.judge(obs("total 13"), obs("total 12")).score == pytest.approx(0.2)
+
+
+def test_unknown_judge_is_a_config_error() -> None:
+    with pytest.raises(ConfigError, match="unknown judge"):
+        make_judge("vibes")
