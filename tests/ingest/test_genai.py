@@ -88,3 +88,9 @@ def test_openai_style_messages_in_genai_attributes(tmp_path: Path) -> None:
     (trace,) = read_traces([path]).traces
     assert trace.steps[0].action.name == "ping"
     assert trace.steps[0].observation.content == "pong 1"
+
+
+def test_final_answers_without_a_reply_are_counted_not_dropped_silently(data_dir: Path) -> None:
+    report = read_traces([data_dir / "genai_export.json"]).report
+    assert report.unanswered_messages == 1
+    assert "1 agent messages without a user reply" in report.summary()

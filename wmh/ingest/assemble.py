@@ -41,6 +41,7 @@ class _Said:
 class AssembledTrace:
     steps: list[Step]
     unanswered_calls: int
+    unanswered_messages: int
     task: str
 
 
@@ -54,6 +55,7 @@ class TraceAssembler:
         self._transcript: list[_Said] = []
         self._fingerprints: list[str] = []
         self._seq = 0
+        self.unanswered_messages = 0
 
     def _next(self, time_ns: int) -> Order:
         self._seq += 1
@@ -160,7 +162,9 @@ class TraceAssembler:
         )
 
     def _message_steps(self) -> list[tuple[Order, Action, Observation, list[str]]]:
+        """Agent messages answered by the user; unanswered ones (final answers) are counted."""
         found = []
+        self.unanswered_messages = 0
         said = self._transcript
         for i, item in enumerate(said):
             msg = item.message
@@ -170,6 +174,7 @@ class TraceAssembler:
                 (s for s in said[i + 1 :] if s.message.role in ("user", "assistant")), None
             )
             if reply is None or reply.message.role != "user":
+                self.unanswered_messages += 1
                 continue
             action = Action(kind=ActionKind.MESSAGE, content=msg.text)
             found.append(
@@ -212,4 +217,9 @@ class TraceAssembler:
             )
             for i, (_, action, obs, span_ids) in enumerate(rows)
         ]
-        return AssembledTrace(steps=steps, unanswered_calls=unanswered, task=task)
+        return AssembledTrace(
+            steps=steps,
+            unanswered_calls=unanswered,
+            unanswered_messages=self.unanswered_messages,
+            task=task,
+        )

@@ -29,6 +29,7 @@ class IngestReport(BaseModel):
     skipped_spans: int = 0
     skipped_span_names: dict[str, int] = Field(default_factory=dict)
     unanswered_tool_calls: int = 0
+    unanswered_messages: int = 0
     empty_traces: list[str] = Field(default_factory=list)
 
     def summary(self) -> str:
@@ -41,6 +42,11 @@ class IngestReport(BaseModel):
             parts.append(f"{self.skipped_spans} unknown spans skipped ({top})")
         if self.unanswered_tool_calls:
             parts.append(f"{self.unanswered_tool_calls} tool calls without a result skipped")
+        if self.unanswered_messages:
+            parts.append(
+                f"{self.unanswered_messages} agent messages without a user reply (final answers) "
+                "not made steps"
+            )
         if self.empty_traces:
             parts.append(f"{len(self.empty_traces)} traces without steps skipped")
         return "; ".join(parts)
@@ -112,6 +118,7 @@ def _assemble_all(
             assembler.add(span, facts)
         assembled = assembler.finish()
         report.unanswered_tool_calls += assembled.unanswered_calls
+        report.unanswered_messages += assembled.unanswered_messages
         if not assembled.steps:
             empty.append(min(spans, key=lambda s: (s.path, s.line or 0)))
             report.empty_traces.append(trace_id)
