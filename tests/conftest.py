@@ -41,3 +41,11 @@ def built_model(tmp_path_factory: pytest.TempPathFactory, synthetic_corpus: Path
     root = tmp_path_factory.mktemp("store")
     result = build_world_model(make_settings(root, "records", [synthetic_corpus]))
     return result.path
+
+
+@pytest.fixture
+def fake_llm():  # noqa: ANN201
+    from tests.fake_llm import FakeLLMServer
+
+    with FakeLLMServer() as fake:
+        yield fake

@@ -144,7 +144,8 @@ def evaluate(
                 planned_steps(prepared.traces, options.sample_turns, options.seed, options.limit)
             )
         wm, _ = load_world_model(prepared.model_dir)
-        judge = make_judge(options.judge or prepared.settings.judge.name)
+        settings = prepared.settings
+        judge = make_judge(options.judge or settings.judge.name, settings.judge, settings.provider)
         baselines: list[Predictor] = [
             NearestNeighbourCopy(wm.retriever),
             MostFrequentObservation(wm.retriever),

@@ -12,6 +12,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from wmh.config.schema import JudgeConfig, ProviderConfig
 from wmh.core.types import Observation
 from wmh.engine.adapt import argument_leaves
 from wmh.errors import ConfigError
@@ -170,13 +171,31 @@ class NumericJudge:
         return _with_flag(score, feedback, predicted, expected)
 
 
-def make_judge(name: str) -> Judge:
-    """A judge by name (`exact`, `structural`, `numeric`)."""
+def make_judge(
+    name: str, judge: JudgeConfig | None = None, provider: ProviderConfig | None = None
+) -> Judge:
+    """A judge by name (`exact`, `structural`, `numeric`, `rubric`).
+
+    The rubric judge calls `judge.model` (or, when empty, the provider's model) with the
+    provider's endpoint settings.
+    """
     judges: dict[str, type] = {
         "exact": ExactJudge,
         "structural": StructuralJudge,
         "numeric": NumericJudge,
     }
+    if name == "rubric":
+        from dataclasses import replace
+
+        from wmh.optimize.rubric import RubricJudge
+        from wmh.providers.llm import LLMProvider
+
+        base = provider or ProviderConfig()
+        model = (judge.model if judge else "") or base.model
+        if not model:
+            raise ConfigError("judge=rubric needs judge.model (a litellm model) or an LLM provider")
+        return RubricJudge(LLMProvider(replace(base, model=model)), judge.rubric if judge else "")
     if name not in judges:
-        raise ConfigError(f"unknown judge '{name}': expected one of {', '.join(judges)}")
+        known = ", ".join([*judges, "rubric"])
+        raise ConfigError(f"unknown judge '{name}': expected one of {known}")
     return judges[name]()

@@ -143,7 +143,7 @@ def build_world_model(settings: WmhConfig, on_stage: StageCallback | None = None
             settings.name,
             predictor,
             split.test,
-            make_judge(settings.judge.name),
+            make_judge(settings.judge.name, settings.judge, settings.provider),
             baselines=baselines,
         )
     timings["evaluate_s"] = time.perf_counter() - clock

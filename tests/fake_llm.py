@@ -1,0 +1,108 @@
+"""A scripted OpenAI-compatible server on 127.0.0.1 for testing the LLM paths over real HTTP.
+
+Each request to /v1/chat/completions takes the next scripted reply (or the default); a reply can
+be text, an HTTP error status, a delay, or a malformed body. Every request body is recorded.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+
+@dataclass
+class Reply:
+    text: str = ""
+    status: int = 200
+    delay_s: float = 0.0
+    raw: bytes | None = None  # sent as is (malformed answers)
+    prompt_tokens: int = 11
+    completion_tokens: int = 7
+
+
+@dataclass
+class FakeLLM:
+    script: list[Reply | Callable[[dict[str, Any]], Reply]] = field(default_factory=list)
+    default: Reply | Callable[[dict[str, Any]], Reply] = field(default_factory=Reply)
+    requests: list[dict[str, Any]] = field(default_factory=list)
+    port: int = 0
+
+    @property
+    def api_base(self) -> str:
+        return f"http://127.0.0.1:{self.port}/v1"
+
+    def next_reply(self, body: dict[str, Any]) -> Reply:
+        self.requests.append(body)
+        item = self.script.pop(0) if self.script else self.default
+        return item(body) if callable(item) else item
+
+
+def _handler(fake: FakeLLM) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, *args: Any) -> None:  # keep test output quiet
+            pass
+
+        def _send(self, status: int, payload: bytes) -> None:
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            self.wfile.write(payload)
+
+        def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+            length = int(self.headers.get("Content-Length", 0))
+            body = json.loads(self.rfile.read(length) or b"{}")
+            reply = fake.next_reply(body)
+            if reply.delay_s:
+                time.sleep(reply.delay_s)
+            if reply.raw is not None:
+                self._send(reply.status, reply.raw)
+                return
+            if reply.status != 200:
+                error = {"error": {"message": f"scripted {reply.status}", "type": "server_error"}}
+                self._send(reply.status, json.dumps(error).encode())
+                return
+            answer = {
+                "id": f"chatcmpl-{len(fake.requests)}",
+                "object": "chat.completion",
+                "created": 1767225600,
+                "model": body.get("model", "local-model"),
+                "choices": [
+                    {
+                        "index": 0,
+                        "finish_reason": "stop",
+                        "message": {"role": "assistant", "content": reply.text},
+                    }
+                ],
+                "usage": {
+                    "prompt_tokens": reply.prompt_tokens,
+                    "completion_tokens": reply.completion_tokens,
+                    "total_tokens": reply.prompt_tokens + reply.completion_tokens,
+                },
+            }
+            self._send(200, json.dumps(answer).encode())
+
+    return Handler
+
+
+class FakeLLMServer:
+    """Context manager running a FakeLLM on a free 127.0.0.1 port."""
+
+    def __init__(self, fake: FakeLLM | None = None) -> None:
+        self.fake = fake or FakeLLM()
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self.fake))
+        self.fake.port = self._server.server_address[1]
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    def __enter__(self) -> FakeLLM:
+        self._thread.start()
+        return self.fake
+
+    def __exit__(self, *exc: object) -> None:
+        self._server.shutdown()
+        self._server.server_close()

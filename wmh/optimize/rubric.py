@@ -1,0 +1,73 @@
+"""The rubric judge: an LLM grades a prediction against the recorded observation with a written
+rubric, through the provider layer. It answers JSON `{"score": 0..1, "feedback": "..."}`.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+
+from wmh.core.types import Observation
+from wmh.errors import ProviderError
+from wmh.optimize.judges import Verdict
+from wmh.providers.llm import LLMProvider
+
+DEFAULT_RUBRIC = (
+    "Score 1.0 when the predicted observation says the same thing as the recorded one: same "
+    "facts, values, ids, statuses and error or success outcome; formatting differences that a "
+    "program reading the output would not notice do not matter. Score 0.0 when it contradicts "
+    "the recorded observation or has the wrong outcome. Give partial credit for partly right."
+)
+
+_JSON_OBJECT = re.compile(r"\{.*\}", re.DOTALL)
+_NUMBER = re.compile(r"(?<![\d.])(0(?:\.\d+)?|1(?:\.0+)?)(?![\d.])")
+
+
+def parse_grade(text: str) -> Verdict:
+    """The grade in a completion: JSON first, else the first number in [0, 1]."""
+    match = _JSON_OBJECT.search(text)
+    if match:
+        try:
+            data = json.loads(match.group(0))
+            score = float(data["score"])
+            return Verdict(min(1.0, max(0.0, score)), str(data.get("feedback", ""))[:500])
+        except (ValueError, KeyError, TypeError):
+            pass
+    number = _NUMBER.search(text)
+    if number:
+        return Verdict(float(number.group(1)), text.strip()[:500])
+    raise ValueError(f"no score in the judge's answer: {text[:120]!r}")
+
+
+class RubricJudge:
+    name = "rubric"
+
+    def __init__(self, provider: LLMProvider, rubric: str = "") -> None:
+        self.provider = provider
+        self.rubric = rubric.strip() or DEFAULT_RUBRIC
+
+    def messages(self, predicted: Observation, expected: Observation) -> list[dict[str, str]]:
+        def show(observation: Observation) -> str:
+            flag = "error" if observation.is_error else "ok"
+            return f"[{flag}]\n{observation.content}"
+
+        return [
+            {
+                "role": "system",
+                "content": "You grade how faithfully a simulated environment "
+                "reproduced a real one. Answer with JSON only: "
+                '{"score": <number from 0 to 1>, "feedback": "<one short sentence>"}.',
+            },
+            {
+                "role": "user",
+                "content": f"Rubric:\n{self.rubric}\n\nRecorded observation:\n"
+                f"{show(expected)}\n\nPredicted observation:\n{show(predicted)}",
+            },
+        ]
+
+    def judge(self, predicted: Observation, expected: Observation) -> Verdict:
+        try:
+            completion = self.provider.complete(self.messages(predicted, expected))
+            return parse_grade(completion.text)
+        except (ProviderError, ValueError) as exc:
+            return Verdict(0.0, f"rubric judge gave no grade: {exc}")

@@ -1,0 +1,155 @@
+"""LLM providers through litellm: one call shape for Anthropic, Bedrock, Azure, OpenAI and any
+OpenAI-compatible server, configured in data (`conf/provider/*.yaml`), credentials from the
+environment only. Retries with backoff and fallbacks are litellm's; wmh adds accounting and
+errors that name the provider and model but never a credential.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from wmh.config.schema import ProviderConfig
+from wmh.errors import ProviderError
+
+log = logging.getLogger(__name__)
+
+# Providers whose server needs no key (vLLM, Ollama, llama.cpp); the OpenAI client insists on one.
+_KEYLESS_PLACEHOLDER = "no-key-needed"
+
+
+@dataclass(frozen=True)
+class Completion:
+    text: str
+    model: str
+    prompt_tokens: int
+    completion_tokens: int
+    cost: float
+    latency_s: float
+
+
+@dataclass
+class Usage:
+    """Running totals, safe to update from several threads."""
+
+    calls: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cost: float = 0.0
+    latency_s: float = 0.0
+    failures: int = 0
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+
+    def add(self, completion: Completion) -> None:
+        with self._lock:
+            self.calls += 1
+            self.prompt_tokens += completion.prompt_tokens
+            self.completion_tokens += completion.completion_tokens
+            self.cost += completion.cost
+            self.latency_s += completion.latency_s
+
+    def as_dict(self) -> dict[str, float]:
+        return {
+            "calls": self.calls,
+            "prompt_tokens": self.prompt_tokens,
+            "completion_tokens": self.completion_tokens,
+            "cost": round(self.cost, 8),
+            "latency_s": round(self.latency_s, 4),
+            "failures": self.failures,
+        }
+
+
+def _redact(message: str) -> str:
+    """Remove any credential value from the environment that a library error might echo."""
+    for key, value in os.environ.items():
+        if (
+            value
+            and len(value) >= 8
+            and any(word in key.upper() for word in ("KEY", "TOKEN", "SECRET", "PASSWORD"))
+        ):
+            message = message.replace(value, "<redacted>")
+    return message
+
+
+class LLMProvider:
+    """Chat completions through `litellm.completion` with the configured model and policies."""
+
+    def __init__(self, config: ProviderConfig) -> None:
+        if not config.model:
+            raise ProviderError(
+                f"provider={config.name} needs provider.model (e.g. "
+                "openai/gpt-4o-mini, anthropic/claude-sonnet-4-5)"
+            )
+        self.config = config
+        self.usage = Usage()
+
+    @property
+    def name(self) -> str:
+        return self.config.name
+
+    @property
+    def model(self) -> str:
+        return self.config.model
+
+    def describe(self) -> str:
+        where = f" at {self.config.api_base}" if self.config.api_base else ""
+        return f"{self.config.name} ({self.config.model}{where})"
+
+    def _arguments(self, messages: list[dict[str, str]], **overrides: Any) -> dict[str, Any]:
+        config = self.config
+        arguments: dict[str, Any] = {
+            "model": config.model,
+            "messages": messages,
+            "temperature": config.temperature,
+            "max_tokens": config.max_tokens,
+            "timeout": config.timeout,
+            "num_retries": config.num_retries,
+        }
+        if config.api_base:
+            arguments["api_base"] = config.api_base
+        if config.api_version:
+            arguments["api_version"] = config.api_version
+        if config.fallbacks:
+            arguments["fallbacks"] = list(config.fallbacks)
+        if config.name == "openai_compatible" and not os.environ.get("OPENAI_API_KEY"):
+            arguments["api_key"] = _KEYLESS_PLACEHOLDER
+        arguments.update(overrides)
+        return arguments
+
+    def complete(self, messages: list[dict[str, str]], **overrides: Any) -> Completion:
+        """One chat completion; raises ProviderError after retries and fallbacks fail."""
+        import litellm
+
+        started = time.perf_counter()
+        try:
+            response = litellm.completion(**self._arguments(messages, **overrides))
+        except Exception as exc:  # noqa: BLE001 - litellm raises many types; all become one
+            self.usage.failures += 1
+            reason = _redact(str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+            raise ProviderError(
+                f"provider {self.config.name} model {self.config.model} failed after "
+                f"{self.config.num_retries} retries and {len(self.config.fallbacks)} "
+                f"fallback(s): {type(exc).__name__}: {reason[:300]}"
+            ) from None
+        latency = time.perf_counter() - started
+        choice = response.choices[0]
+        text = (choice.message.content or "") if choice.message else ""
+        usage = getattr(response, "usage", None)
+        try:
+            cost = float(litellm.completion_cost(completion_response=response) or 0.0)
+        except Exception:  # noqa: BLE001 - unknown models have no price: cost 0, not an error
+            cost = 0.0
+        completion = Completion(
+            text=text,
+            model=str(getattr(response, "model", self.config.model)),
+            prompt_tokens=int(getattr(usage, "prompt_tokens", 0) or 0),
+            completion_tokens=int(getattr(usage, "completion_tokens", 0) or 0),
+            cost=cost,
+            latency_s=latency,
+        )
+        self.usage.add(completion)
+        return completion
