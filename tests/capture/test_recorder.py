@@ -17,6 +17,7 @@ for i in range(3):
                      lambda a: (json.dumps({"user_id": a["user_id"], "name": "Ada"}), False))
         ep.say(f"User {i} is Ada. Anything else?", reply="No thanks.")
         ep.call_tool("get_usr", {}, lambda a: ("Error: unknown tool 'get_usr'", True))
+        ep.say("Shall I close the ticket?", reply="Yes, bye.")
 rec.close()
 """
 
@@ -46,4 +47,5 @@ def test_recorded_episodes_ingest_back_into_the_same_steps(tmp_path: Path) -> No
             (f'get_user {{"user_id":{i}}}', json.dumps({"user_id": i, "name": "Ada"}), False),
             (f"User {i} is Ada. Anything else?", "No thanks.", False),
             ("get_usr {}", "Error: unknown tool 'get_usr'", True),
+            ("Shall I close the ticket?", "Yes, bye.", False),
         ]

@@ -90,7 +90,7 @@ def test_message_actions_answer_with_a_recorded_reply(tmp_path: Path, data_dir: 
 
 def test_tools_whose_repeats_change_are_not_replayed_from_the_session() -> None:
     from wmh.core.types import Observation, Step
-    from wmh.engine.error_style import learn_repeat_reliability
+    from wmh.engine.learnt import learn_repeat_reliability
 
     def step(i: int, cmd: str, out: str) -> Step:
         return Step(

@@ -63,6 +63,7 @@ class Episode:
         self._context = set_span_in_context(root)
         self.messages: list[dict[str, Any]] = [{"role": "user", "parts": [_text(task)]}]
         self._calls = 0
+        self._exported = 0  # how many messages some chat span has written so far
 
     def _chat(self, output: dict[str, Any]) -> None:
         clock = self._recorder.clock
@@ -80,6 +81,7 @@ class Episode:
         )
         span.end(end_time=clock())
         self.messages.append(output)
+        self._exported = len(self.messages)
 
     def call_tool(self, name: str, arguments: dict[str, Any], run: Any) -> tuple[str, bool]:
         """Record the model asking for a tool, then execute it with `run(arguments)`.
@@ -115,6 +117,28 @@ class Episode:
             }
         )
         return result, is_error
+
+    def finish(self) -> None:
+        """Write messages no chat span has carried yet (a final user reply) in a closing span.
+
+        A reply reaches the file as part of the next chat span's input; an episode that ends
+        on one gets a last `chat` span with the full history and no output.
+        """
+        if self._exported >= len(self.messages) or self.messages[-1]["role"] != "user":
+            return
+        clock = self._recorder.clock
+        span = self._recorder.tracer.start_span(
+            f"chat {self._recorder.model}",
+            context=self._context,
+            start_time=clock(),
+            attributes={
+                "gen_ai.operation.name": "chat",
+                "gen_ai.request.model": self._recorder.model,
+                "gen_ai.input.messages": json.dumps(self.messages, ensure_ascii=False),
+            },
+        )
+        span.end(end_time=clock())
+        self._exported = len(self.messages)
 
     def say(self, text: str, reply: str | None = None) -> None:
         """Record an agent message; `reply` is the user's answer (the environment's observation)."""
@@ -172,6 +196,7 @@ class TraceRecorder:
         episode = Episode(self, root, task)
         try:
             yield episode
+            episode.finish()
         finally:
             root.end(end_time=self.clock())
             self.clock(1000)  # a gap between episodes

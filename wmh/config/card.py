@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field
 
-from wmh.engine.error_style import ErrorStyle
+from wmh.engine.learnt import ErrorStyle
 from wmh.ingest.reader import IngestReport
 from wmh.retrieval.embedders import EmbedderCard
 
@@ -29,6 +29,7 @@ class ModelCard(BaseModel):
     ingest: IngestReport = Field(default_factory=IngestReport)
     error_style: ErrorStyle = Field(default_factory=ErrorStyle)
     repeat_reliability: dict[str, float] = Field(default_factory=dict)
+    state_writers: list[str] = Field(default_factory=list)
     heldout_score: float | None = None
     heldout_judge: str = ""
     heldout_steps: int = 0

@@ -1,9 +1,10 @@
 """Keep predictions consistent with what the session has already shown.
 
-Records in JSON observations carry identities (`id`, `user_id`, `order_id`...). When a session has
-seen a record (a read, or the answer to a write such as `update_address`), a later predicted record
-with the same identity takes the session's latest values for the fields both have, so a replayed
-`get_user` after an address change shows the new address.
+A JSON observation (or each item of a top-level list) is a record whose identity is its first
+id-like key (`id`, `user_id`, `reservation_id`...). When a session has seen a record (a read, or
+the answer to a write such as `update_address`), a later predicted record with the same identity
+takes the session's latest values for the fields both have, so a replayed `get_user` after an
+address change shows the new address.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from typing import Any
 from wmh.core.types import Turn
 from wmh.engine.adapt import dump_like
 
-Record = tuple[tuple[tuple[str, str], ...], dict[str, Any]]  # (identity, fields)
+Record = tuple[tuple[str, str], dict[str, Any]]  # ((primary key, value), other fields)
 
 
 def _is_identity(key: str) -> bool:
@@ -24,29 +25,38 @@ def _is_identity(key: str) -> bool:
     return lower == "id" or lower.endswith("_id") or key.endswith("Id")
 
 
-def _identity(record: dict[str, Any]) -> tuple[tuple[str, str], ...]:
-    return tuple(
-        sorted(
-            (k, str(v))
-            for k, v in record.items()
-            if _is_identity(k) and isinstance(v, str | int) and not isinstance(v, bool)
-        )
-    )
+def _primary(record: dict[str, Any]) -> tuple[str, str] | None:
+    """A record's identity: its first id-like key (`reservation_id` in a reservation whose
+    `user_id` comes later). Other id-like keys are ordinary fields (foreign keys)."""
+    for key, value in record.items():
+        if _is_identity(key):
+            if isinstance(value, str | int) and not isinstance(value, bool):
+                return key, str(value)
+            return None
+    return None
+
+
+def _top_level(value: Any) -> list[dict[str, Any]]:
+    """The objects a JSON value is about: itself, or the items of a top-level list.
+
+    Nested entries (a payment inside a reservation) are left alone: their id-like keys are
+    usually references, not identities.
+    """
+    if isinstance(value, dict):
+        return [value]
+    if isinstance(value, list):
+        return [item for item in value if isinstance(item, dict)]
+    return []
 
 
 def _records(value: Any, out: list[Record]) -> None:
-    if isinstance(value, dict):
-        identity = _identity(value)
-        if identity:
-            fields = {k: v for k, v in value.items() if not _is_identity(k)}
-            if fields:
-                out.append((identity, fields))
-        for item in value.values():
-            if isinstance(item, dict | list):
-                _records(item, out)
-    elif isinstance(value, list):
-        for item in value:
-            _records(item, out)
+    for item in _top_level(value):
+        primary = _primary(item)
+        if primary is None:
+            continue
+        fields = {k: v for k, v in item.items() if k != primary[0]}
+        if fields:
+            out.append((primary, fields))
 
 
 @lru_cache(maxsize=65536)
@@ -82,27 +92,17 @@ def session_records(history: Sequence[Turn]) -> list[Record]:
     return found
 
 
-def _matches(identity: tuple[tuple[str, str], ...], target: dict[str, Any]) -> bool:
-    target_identity = dict(_identity(target))
-    shared = [k for k, _ in identity if k in target_identity]
-    return bool(shared) and all(target_identity[k] == v for k, v in identity if k in shared)
-
-
-def _overlay(value: Any, records: Sequence[Record], counter: list[int]) -> Any:
-    if isinstance(value, list):
-        return [_overlay(item, records, counter) for item in value]
-    if not isinstance(value, dict):
-        return value
-    updated = {k: _overlay(v, records, counter) for k, v in value.items()}
-    if _identity(updated):
-        for identity, fields in records:
-            if not _matches(identity, updated):
-                continue
-            for key, new in fields.items():
-                if key in updated and updated[key] != new and type(updated[key]) is type(new):
-                    updated[key] = new
-                    counter[0] += 1
-    return updated
+def _overlay_one(target: dict[str, Any], records: Sequence[Record], counter: list[int]) -> None:
+    primary = _primary(target)
+    if primary is None:
+        return
+    for identity, fields in records:
+        if identity != primary:
+            continue
+        for key, new in fields.items():
+            if key in target and target[key] != new and type(target[key]) is type(new):
+                target[key] = new
+                counter[0] += 1
 
 
 def apply_session_state(
@@ -119,7 +119,9 @@ def apply_session_state(
         return content, 0
     stripped = content.strip()
     counter = [0]
-    updated = _overlay(json.loads(stripped), records, counter)
+    updated = json.loads(stripped)
+    for target in _top_level(updated):
+        _overlay_one(target, records, counter)
     if not counter[0]:
         return content, 0
     return dump_like(stripped, updated), counter[0]

@@ -39,7 +39,9 @@ def load_world_model(
         raise StoreError(
             f"{model_dir}: provider '{card.provider}' is not supported by this version"
         )
-    predictor = ReplayPredictor(retriever, card.error_style, card.top_k, card.repeat_reliability)
+    predictor = ReplayPredictor(
+        retriever, card.error_style, card.top_k, card.repeat_reliability, card.state_writers
+    )
     provider = ReplayProvider()
     wm = WorldModel(card.name, predictor, retriever, _prompt(model_dir), sessions)
     return wm, provider

@@ -9,12 +9,12 @@ Whatever is recalled is then brought in line with the records the session has al
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 
 from wmh.core.types import Action, ActionKind, Observation
 from wmh.engine.adapt import adapt_observation, argument_leaves
 from wmh.engine.consistency import apply_session_state
-from wmh.engine.error_style import ErrorStyle
+from wmh.engine.learnt import ErrorStyle
 from wmh.engine.predictor import PredictionContext
 from wmh.retrieval.retriever import Neighbour, Query, Retriever
 
@@ -48,18 +48,25 @@ class ReplayPredictor:
         error_style: ErrorStyle,
         top_k: int = 5,
         repeat_reliability: Mapping[str, float] | None = None,
+        state_writers: Iterable[str] = (),
     ) -> None:
         self.retriever = retriever
         self.error_style = error_style
         self.top_k = top_k
         # Tools whose repeated calls mostly answered differently in the corpus: no session replay.
+        # Tools whose answers carry a changed record: never overlay older session state on them.
+        self.state_writers = frozenset(state_writers)
         self.stale_tools = frozenset(
             tool for tool, share in (repeat_reliability or {}).items() if share < 0.5
         )
 
     def predict(self, context: PredictionContext) -> Observation:
         observation = self._recall(context)
-        if observation.is_error or not context.session.history:
+        if (
+            observation.is_error
+            or not context.session.history
+            or context.action.name in self.state_writers
+        ):
             return observation
         content, changed = apply_session_state(
             observation.content, context.session.history, context.action.arguments

@@ -22,7 +22,11 @@ from wmh.config.compose import to_yaml
 from wmh.config.schema import WmhConfig
 from wmh.config.store import WorldModelStore, check_model_name
 from wmh.core.types import Step, Trace
-from wmh.engine.error_style import learn_error_style, learn_repeat_reliability
+from wmh.engine.learnt import (
+    learn_error_style,
+    learn_repeat_reliability,
+    learn_state_writers,
+)
 from wmh.engine.predictor import Predictor
 from wmh.engine.prompts import base_prompt
 from wmh.engine.replay import ReplayPredictor
@@ -128,8 +132,11 @@ def build_world_model(settings: WmhConfig, on_stage: StageCallback | None = None
 
     error_style = learn_error_style(train_steps)
     reliability = learn_repeat_reliability(t.steps for t in split.train)
+    writers = learn_state_writers(t.steps for t in split.train)
     retriever = IndexRetriever(table, index, embedder)
-    predictor = ReplayPredictor(retriever, error_style, settings.retrieval.top_k, reliability)
+    predictor = ReplayPredictor(
+        retriever, error_style, settings.retrieval.top_k, reliability, writers
+    )
 
     stage("evaluate")
     clock = time.perf_counter()
@@ -161,6 +168,7 @@ def build_world_model(settings: WmhConfig, on_stage: StageCallback | None = None
         ingest=ingested.report,
         error_style=error_style,
         repeat_reliability=reliability,
+        state_writers=writers,
         heldout_score=heldout.overall.score if heldout else None,
         heldout_judge=heldout.judge if heldout else "",
         heldout_steps=heldout.overall.steps if heldout else 0,

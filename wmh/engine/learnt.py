@@ -1,5 +1,6 @@
-"""What replay learns from the corpus about the environment: how it words an unknown-tool error,
-and which tools answer a repeated call differently later in a run (their answers go stale)."""
+"""What the replay predictor learns from the training corpus about the environment: how it words
+an unknown-tool error, which tools answer a repeated call differently later in a run, and which
+tools' answers carry a changed record (writes) rather than the record as it was (reads)."""
 
 from __future__ import annotations
 
@@ -81,3 +82,31 @@ def learn_repeat_reliability(traces: Iterable[Sequence[Step]]) -> dict[str, floa
                 same[step.action.name] += seen[key] == step.observation.content
             seen[key] = step.observation.content
     return {tool: round(same[tool] / n, 4) for tool, n in sorted(repeats.items())}
+
+
+def learn_state_writers(traces: Iterable[Sequence[Step]], threshold: float = 0.5) -> list[str]:
+    """Tools whose answers usually show a record different from what the run had shown before.
+
+    `cancel_reservation` answers with the reservation now `cancelled`, unlike the `active` one
+    read before; a predicted answer of such a tool must not be "corrected" back to the session's
+    older record. (A read after a write that its answer did not show counts too: for that read,
+    the session's record is just as likely to be stale.)
+    """
+    from wmh.engine.consistency import records_in
+
+    changed: Counter[str] = Counter()
+    seen_before: Counter[str] = Counter()
+    for steps in traces:
+        state: dict[tuple[str, str], dict[str, object]] = {}
+        for step in steps:
+            if step.observation.is_error or step.action.kind is not ActionKind.TOOL_CALL:
+                continue
+            for primary, fields in records_in(step.observation.content):
+                before = state.get(primary)
+                if before is not None:
+                    seen_before[step.action.name] += 1
+                    changed[step.action.name] += any(
+                        key in before and before[key] != value for key, value in fields.items()
+                    )
+                state[primary] = {**(before or {}), **fields}
+    return sorted(t for t, n in seen_before.items() if changed[t] / n >= threshold)
