@@ -62,8 +62,13 @@ def parse_floor(corpus: Path) -> float:
 
 
 def build(name: str, root: Path, corpus: Path, embedder: str) -> dict:
-    done = subprocess.run([sys.executable, "-c", BUILD_CHILD, name, str(root), str(corpus),
-                           embedder], capture_output=True, text=True, check=True, cwd=ROOT)
+    done = subprocess.run(
+        [sys.executable, "-c", BUILD_CHILD, name, str(root), str(corpus), embedder],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=ROOT,
+    )
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
@@ -76,8 +81,11 @@ def step_latency(model_dir: Path, samples: int, seed: int) -> dict:
     wm, _ = load_world_model(model_dir)
     load_s = time.perf_counter() - start
 
-    held_out = [Step.model_validate_json(line) for line in
-                (model_dir / "steps" / "test.jsonl").read_bytes().splitlines() if line]
+    held_out = [
+        Step.model_validate_json(line)
+        for line in (model_dir / "steps" / "test.jsonl").read_bytes().splitlines()
+        if line
+    ]
     rng = random.Random(seed)
     actions = []
     for _ in range(samples):
@@ -87,8 +95,9 @@ def step_latency(model_dir: Path, samples: int, seed: int) -> dict:
             key = next(iter(action.arguments))
             value = action.arguments[key]
             if isinstance(value, int):
-                action = Action(name=action.name, arguments={**action.arguments,
-                                                             key: value + 100000})
+                action = Action(
+                    name=action.name, arguments={**action.arguments, key: value + 100000}
+                )
         actions.append((step.task, action))
     timings: list[float] = []
     sources: dict[str, int] = {}
@@ -111,17 +120,27 @@ def step_latency(model_dir: Path, samples: int, seed: int) -> dict:
         floor.append((time.perf_counter() - t0) * 1000)
     p50, p99 = percentile(timings, 0.5), percentile(timings, 0.99)
     f50 = percentile(floor, 0.5)
-    return {"load_s": load_s, "step_p50_ms": p50, "step_p99_ms": p99,
-            "floor_p50_ms": f50, "step_p50_over_floor": p50 / f50 if f50 else None,
-            "sources": sources, "samples": samples}
+    return {
+        "load_s": load_s,
+        "step_p50_ms": p50,
+        "step_p99_ms": p99,
+        "floor_p50_ms": f50,
+        "step_p50_over_floor": p50 / f50 if f50 else None,
+        "sources": sources,
+        "samples": samples,
+    }
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000])
     parser.add_argument("--embedders", nargs="+", default=["hashing", "minilm"])
-    parser.add_argument("--minilm-max", type=int, default=10_000,
-                        help="largest corpus to embed with MiniLM (about 300 strings/s here)")
+    parser.add_argument(
+        "--minilm-max",
+        type=int,
+        default=10_000,
+        help="largest corpus to embed with MiniLM (about 300 strings/s here)",
+    )
     parser.add_argument("--samples", type=int, default=3000)
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "core.json")
     args = parser.parse_args()
@@ -142,37 +161,72 @@ def main() -> None:
                 steps = step_latency(work / "store" / "models" / name, args.samples, seed=size)
                 t = built["timings"]
                 row = {
-                    "size": size, "embedder": embedder, "steps": built["steps"],
+                    "size": size,
+                    "embedder": embedder,
+                    "steps": built["steps"],
                     "build_s": built["total_s"],
-                    "ingest_s": t["ingest_s"], "split_s": t["split_s"], "embed_s": t["embed_s"],
-                    "index_s": t["index_s"], "evaluate_s": t["evaluate_s"],
-                    "write_s": t["write_s"], "peak_rss_mb": built["peak_rss_mb"],
+                    "ingest_s": t["ingest_s"],
+                    "split_s": t["split_s"],
+                    "embed_s": t["embed_s"],
+                    "index_s": t["index_s"],
+                    "evaluate_s": t["evaluate_s"],
+                    "write_s": t["write_s"],
+                    "peak_rss_mb": built["peak_rss_mb"],
                     "parse_floor_s": floor_s,
                     "build_over_parse_floor": built["total_s"] / floor_s,
                     "embed_strings_per_s": built["steps"] * 0.8 / t["embed_s"],
-                    "heldout": built["heldout"], **steps,
+                    "heldout": built["heldout"],
+                    **steps,
                 }
                 rows.append(row)
                 print_row(row)
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps({"python": sys.version.split()[0], "cpus": os.cpu_count(),
-                                    "rows": rows}, indent=2))
+    args.out.write_text(
+        json.dumps(
+            {"python": sys.version.split()[0], "cpus": os.cpu_count(), "rows": rows}, indent=2
+        )
+    )
     print(f"\nwrote {args.out}")
 
 
-HEADER = ("size", "embedder", "build_s", "ingest", "embed", "index", "peak_MB", "xparse",
-          "emb/s", "load_s", "p50_ms", "p99_ms", "xfloor", "heldout")
+HEADER = (
+    "size",
+    "embedder",
+    "build_s",
+    "ingest",
+    "embed",
+    "index",
+    "peak_MB",
+    "xparse",
+    "emb/s",
+    "load_s",
+    "p50_ms",
+    "p99_ms",
+    "xfloor",
+    "heldout",
+)
 
 
 def print_row(row: dict) -> None:
     if not getattr(print_row, "header_done", False):
         print(" ".join(f"{h:>9}" for h in HEADER))
         print_row.header_done = True  # type: ignore[attr-defined]
-    values = (row["size"], row["embedder"], f"{row['build_s']:.2f}", f"{row['ingest_s']:.2f}",
-              f"{row['embed_s']:.2f}", f"{row['index_s']:.2f}", f"{row['peak_rss_mb']:.0f}",
-              f"{row['build_over_parse_floor']:.1f}", f"{row['embed_strings_per_s']:.0f}",
-              f"{row['load_s']:.3f}", f"{row['step_p50_ms']:.3f}", f"{row['step_p99_ms']:.3f}",
-              f"{row['step_p50_over_floor']:.0f}", f"{row['heldout']:.3f}")
+    values = (
+        row["size"],
+        row["embedder"],
+        f"{row['build_s']:.2f}",
+        f"{row['ingest_s']:.2f}",
+        f"{row['embed_s']:.2f}",
+        f"{row['index_s']:.2f}",
+        f"{row['peak_rss_mb']:.0f}",
+        f"{row['build_over_parse_floor']:.1f}",
+        f"{row['embed_strings_per_s']:.0f}",
+        f"{row['load_s']:.3f}",
+        f"{row['step_p50_ms']:.3f}",
+        f"{row['step_p99_ms']:.3f}",
+        f"{row['step_p50_over_floor']:.0f}",
+        f"{row['heldout']:.3f}",
+    )
     print(" ".join(f"{v:>9}" for v in values), flush=True)
 
 

@@ -7,31 +7,44 @@ cancellations, changes and questions, with the slips real agents make, written a
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import random
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from env import (  # noqa: E402
-    AIRPORTS,
-    BAG_PRICE,
-    FIRST_NAMES,
-    FREE_BAGS,
-    INSURANCE_PER_PASSENGER,
-    LAST_NAMES,
-    TODAY,
-    AirlineEnv,
-)
-
-from wmh.capture import Episode, TraceRecorder  # noqa: E402
+from wmh.capture import Episode, TraceRecorder
 
 HERE = Path(__file__).resolve().parent
 DEFAULT_OUT = HERE / "traces.otel.jsonl"
+
+
+def _load_env_module() -> ModuleType:
+    """The sibling env.py under a name of its own: examples/ is not a package."""
+    name = "wmh_examples_airline_env"
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(name, HERE / "env.py")
+        if spec is None or spec.loader is None:
+            raise ImportError(f"cannot load {HERE / 'env.py'}")
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+    return sys.modules[name]
+
+
+airline = _load_env_module()
+AirlineEnv = airline.AirlineEnv
+AIRPORTS: dict[str, str] = airline.AIRPORTS
+BAG_PRICE: int = airline.BAG_PRICE
+FIRST_NAMES: list[str] = airline.FIRST_NAMES
+FREE_BAGS: dict[str, dict[str, int]] = airline.FREE_BAGS
+INSURANCE_PER_PASSENGER: int = airline.INSURANCE_PER_PASSENGER
+LAST_NAMES: list[str] = airline.LAST_NAMES
+TODAY: str = airline.TODAY
 MISSPELT_CALL_RATE = 0.03
 MISSPELLINGS = {
     "get_user_details": ("get_user_detail", "get_user", "get_customer_details"),
@@ -49,6 +62,11 @@ MISSPELLINGS = {
     "send_certificate": ("issue_certificate",),
     "transfer_to_human_agents": ("transfer_to_human_agent", "transfer_to_human"),
 }
+FAREWELLS = (
+    "You're welcome. Have a great day!",
+    "Thank you for flying with us. Goodbye!",
+    "Glad I could help. Safe travels!",
+)
 CABIN_WORDS = {"basic_economy": "basic economy", "economy": "economy", "business": "business"}
 THANKS = (
     "No, that's all. Thanks!",
@@ -124,12 +142,19 @@ class Agent:
         )
 
     def wrap_up(self) -> None:
-        """Sometimes close with an offer of more help; often the user's thanks ends it."""
-        roll = self.rng.random()
-        if roll < 0.15:
+        """Sometimes offer more help; often the user's thanks ends it."""
+        if self.rng.random() < 0.1:
             self.say("Is there anything else I can help you with?", self.rng.choice(THANKS))
-        elif roll < 0.2:
-            self.say("Thank you for flying with us. Have a great trip!")
+
+    def sign_off(self) -> None:
+        """End with a closing line when the user spoke last.
+
+        A user's reply is only written into the next chat span's input, so without a closing
+        turn the last reply of the conversation would never reach the trace.
+        """
+        last = self.log.records[-1] if self.log.records else None
+        if last is not None and last.kind == "message" and last.answered:
+            self.say(self.rng.choice(FAREWELLS))
 
 
 @dataclass(slots=True)
@@ -182,19 +207,15 @@ def trip_words(reservation: dict[str, Any]) -> str:
     )
 
 
-def paid(reservation: dict[str, Any]) -> float:
-    return sum(p["amount"] for p in reservation["payment_history"])
-
-
 def payment_words(method: dict[str, Any]) -> str:
     if method["source"] == "credit_card":
-        return f"{method['brand']} card ending in {method['last_four']}"
+        return f"{method['brand'].title()} ending in {method['last_four']}"
     kind = "gift card" if method["source"] == "gift_card" else "travel certificate"
     return f"{kind} ({money(method['amount'])} left)"
 
 
 def cards(user: dict[str, Any]) -> list[dict[str, Any]]:
-    return [m for m in user["payment_methods"].values() if m["source"] == "credit_card"]
+    return [m for m in user["payment_methods"] if m["source"] == "credit_card"]
 
 
 def identify(agent: Agent, user: dict[str, Any], given: bool) -> dict[str, Any]:
@@ -202,7 +223,7 @@ def identify(agent: Agent, user: dict[str, Any], given: bool) -> dict[str, Any]:
     rng = agent.rng
     user_id = user["user_id"]
     if not given:
-        first = typo(user_id, rng) if rng.random() < 0.15 else user_id
+        first = typo(user_id, rng) if rng.random() < 0.12 else user_id
         agent.say(
             rng.choice(
                 (
@@ -244,7 +265,9 @@ def ask_reservation(agent: Agent, reservation_id: str, given: bool) -> dict[str,
             "Could you tell me the reservation id?",
             rng.choice(("It's {}.", "The confirmation code is {}.", "{}")).format(reservation_id),
         )
-    first = typo(reservation_id, rng) if rng.random() < 0.15 else reservation_id
+    first = typo(reservation_id, rng) if rng.random() < 0.12 else reservation_id
+    if first in agent.env.reservations:  # a slip that lands on another booking is no slip
+        first = reservation_id
     found = agent.call("get_reservation_details", reservation_id=first)
     if found.ok and found.data["reservation_id"] == reservation_id:
         return found.data
@@ -383,9 +406,7 @@ def search_options(
 
 
 def option_words(option: list[dict[str, Any]], cabin: str) -> str:
-    legs = " + ".join(
-        f"{leg['flight_number']} {leg['scheduled_departure_time_est'][:5]}" for leg in option
-    )
+    legs = " + ".join(f"{leg['flight_number']} {leg['departure_time'][:5]}" for leg in option)
     price = sum(leg["prices"][cabin] for leg in option)
     return f"{legs} ({money(price)} per person)"
 
@@ -420,7 +441,7 @@ def book_script(env: AirlineEnv, rng: random.Random) -> Script | None:
         (
             "Hi, I'd like to book {trip} from {o} to {d} {when}, {cabin}, for {n}.",
             "I need {trip} {o} to {d} {when}. {cabin_cap} please, {n}.",
-            "Can you book me {trip} from {o} to {d} {when}? {n}, {cabin}.",
+            "Can you book me {trip} from {o} to {d} {when}? {n_cap}, {cabin}.",
         )
     ).format(
         trip=trip,
@@ -430,6 +451,7 @@ def book_script(env: AirlineEnv, rng: random.Random) -> Script | None:
         cabin=CABIN_WORDS[cabin],
         cabin_cap=CABIN_WORDS[cabin].capitalize(),
         n="just me" if count == 1 else f"{count} passengers",
+        n_cap="Just me" if count == 1 else f"{count} passengers",
     ) + (id_phrase(user["user_id"], rng) if gives_id else "")
 
     def play(agent: Agent) -> None:
@@ -475,8 +497,9 @@ def book_script(env: AirlineEnv, rng: random.Random) -> Script | None:
         if insurance and not forgot_insurance:
             expression += f" + {INSURANCE_PER_PASSENGER} * {count}"
         total = agent.call("calculate", expression=expression).data["result"]
-        methods = list(profile["payment_methods"].values())
-        method = rng.choice(methods)
+        methods = profile["payment_methods"]
+        stored = [m for m in methods if m["source"] != "credit_card"]
+        method = rng.choice(stored if stored and rng.random() < 0.6 else methods)
         request = {
             "user_id": profile["user_id"],
             "origin": origin,
@@ -491,7 +514,7 @@ def book_script(env: AirlineEnv, rng: random.Random) -> Script | None:
             "nonfree_baggages": nonfree,
             "insurance": "yes" if insurance else "no",
         }
-        payments = plan_payment(profile, method, total, careful=rng.random() < 0.5)
+        payments = plan_payment(profile, method, total, careful=rng.random() < 0.35)
         agent.say(
             f"To confirm: {flight_type.replace('_', '-')} {origin}-{destination}, "
             f"{CABIN_WORDS[cabin]}, flights "
@@ -580,7 +603,7 @@ def recover_booking(
         fixed = [*payments[:-1], {**last, "amount": round(last["amount"] + corrected - total, 2)}]
         return fixed, corrected
     if "balance is not enough" in error:
-        method = profile["payment_methods"][payments[0]["payment_id"]]
+        method = next(m for m in profile["payment_methods"] if m["id"] == payments[0]["payment_id"])
         card = cards(profile)[0]
         agent.say(
             f"Your {payment_words(method)} doesn't cover {money(total)}. I can use the "
@@ -610,7 +633,11 @@ def baggage_script(env: AirlineEnv, rng: random.Random) -> Script | None:
     remove = rng.random() < 0.12
     extra = rng.choice((1, 1, 2))
     gives_code = rng.random() < 0.7
-    ref = f"reservation {reservation['reservation_id']}" if gives_code else "my upcoming trip"
+    ref = (
+        f"reservation {reservation['reservation_id']}"
+        if gives_code
+        else f"my trip to {city(reservation['destination'])}"
+    )
     task = (
         f"Hi, I'd like to remove a checked bag from {ref}."
         if remove
@@ -632,11 +659,14 @@ def baggage_script(env: AirlineEnv, rng: random.Random) -> Script | None:
             found = find_reservation(agent, profile, target)
         if found is None:
             return
+        if remove and not found["total_baggages"]:
+            agent.say(f"{target} has no checked bags to remove.", "Oh, my mistake. Thanks.")
+            return
         total = found["total_baggages"] + (-1 if remove else extra)
         free = FREE_BAGS[profile["membership"]][found["cabin"]] * len(found["passengers"])
         nonfree = max(found["nonfree_baggages"], total - free, 0)
         cost = BAG_PRICE * (nonfree - found["nonfree_baggages"])
-        card = rng.choice(list(profile["payment_methods"].values()))
+        card = rng.choice(profile["payment_methods"])
         if not remove and cost:
             agent.say(
                 f"You would have {total} checked bags, {nonfree} of them paid, so the change costs "
@@ -651,8 +681,8 @@ def baggage_script(env: AirlineEnv, rng: random.Random) -> Script | None:
         done = agent.call(
             "update_reservation_baggages",
             reservation_id=target,
-            total_baggages=max(total, 0),
-            nonfree_baggages=min(nonfree, max(total, 0)),
+            total_baggages=total,
+            nonfree_baggages=min(nonfree, total),
             payment_id=card["id"],
         )
         if done.ok:
@@ -683,18 +713,19 @@ def passengers_script(env: AirlineEnv, rng: random.Random) -> Script | None:
         people[index]["dob"] = f"{int(people[index]['dob'][:4]) + 1}{people[index]['dob'][4:]}"
         ask = f"the date of birth for {before} should be {people[index]['dob']}"
     else:
-        people[index]["first_name"] = rng.choice(FIRST_NAMES)
-        people[index]["last_name"] = rng.choice(LAST_NAMES)
+        people[index] = new_person(rng)
         ask = f"{before} can't travel, please put {person_name(people[index])} on it instead"
+    gives_code = rng.random() < 0.75
+    where = f"reservation {reservation['reservation_id']}" if gives_code else "my booking"
     task = (
-        f"On reservation {reservation['reservation_id']}, {ask}."
+        f"On {where}, {ask}."
         + id_phrase(user["user_id"], rng)
         + (f" Their birthday is {people[index]['dob']}." if not fix_dob else "")
     )
 
     def play(agent: Agent) -> None:
         target = reservation["reservation_id"]
-        ask_reservation(agent, target, True)
+        ask_reservation(agent, target, gives_code)
         agent.say(
             f"I'll update the passengers on {target} to: "
             + ", ".join(f"{person_name(p)} ({p['dob']})" for p in people)
@@ -822,9 +853,11 @@ def info_script(env: AirlineEnv, rng: random.Random) -> Script | None:
 
         def play(agent: Agent) -> None:
             profile = identify(agent, user, True)
-            stored = [m for m in profile["payment_methods"].values() if "amount" in m]
+            stored = [m for m in profile["payment_methods"] if "amount" in m]
             answer = (
-                "You have " + "; ".join(payment_words(m) for m in stored) + "."
+                "Here are your balances: "
+                + "; ".join(f"{m['id']}: {money(m['amount'])}" for m in stored)
+                + "."
                 if stored
                 else "You don't have any gift cards or certificates on file."
             )
@@ -899,12 +932,10 @@ def info_script(env: AirlineEnv, rng: random.Random) -> Script | None:
         def play(agent: Agent) -> None:
             found = ask_reservation(agent, reservation["reservation_id"], True)
             profile = agent.call("get_user_details", user_id=user_id).data
-            free = FREE_BAGS[profile["membership"]][found["cabin"]] * len(found["passengers"])
-            agent.call(
-                "calculate",
-                expression=f"{FREE_BAGS[profile['membership']][found['cabin']]} * "
-                f"{len(found['passengers'])}",
-            )
+            each = FREE_BAGS[profile["membership"]][found["cabin"]]
+            free = each * len(found["passengers"])
+            if len(found["passengers"]) > 1:
+                agent.call("calculate", expression=f"{each} * {len(found['passengers'])}")
             agent.say(
                 f"As a {profile['membership']} member in {CABIN_WORDS[found['cabin']]}, your "
                 f"reservation includes {free} free checked bag(s); you currently have "
@@ -1075,13 +1106,13 @@ def transfer_script(env: AirlineEnv, rng: random.Random) -> Script | None:
 
 SCENARIOS: tuple[tuple[Callable[[AirlineEnv, random.Random], Script | None], float], ...] = (
     (cancel_script, 3.5),
-    (book_script, 1.75),
-    (baggage_script, 2),
+    (book_script, 1.5),
+    (baggage_script, 1.75),
     (passengers_script, 1.5),
-    (change_flight_script, 1.5),
-    (info_script, 6),
-    (compensation_script, 1.5),
-    (transfer_script, 2),
+    (change_flight_script, 1),
+    (info_script, 8),
+    (compensation_script, 1.25),
+    (transfer_script, 2.5),
 )
 
 
@@ -1105,7 +1136,9 @@ def capture(out: str | Path = DEFAULT_OUT, seed: int = 0, traces: int = 220) -> 
             script = choose_script(env, rng)
             log = EpisodeLog(script.task, script.scenario)
             with recorder.episode(script.task) as episode:
-                script.play(Agent(episode, env, rng, log))
+                agent = Agent(episode, env, rng, log)
+                script.play(agent)
+                agent.sign_off()
             env.close()
             logs.append(log)
     finally:

@@ -87,10 +87,6 @@ def _clock(minutes: int) -> str:
     return f"{text}+{day}" if day else text
 
 
-def _dumps(value: Any) -> str:
-    return json.dumps(value)
-
-
 class ToolError(Exception):
     """A failure the API reports to its caller as `Error: <message>`."""
 
@@ -134,11 +130,11 @@ TOOLS: dict[str, dict[str, Any]] = {
         {"flight_number": _STRING, "date": _STRING},
     ),
     "search_direct_flight": _schema(
-        "Search bookable direct flights between two airports on a date.",
+        "Search bookable direct flights between two airports on a date (times in US Eastern).",
         {"origin": _STRING, "destination": _STRING, "date": _STRING},
     ),
     "search_onestop_flight": _schema(
-        "Search bookable one-stop itineraries between two airports departing on a date.",
+        "Search bookable one-stop itineraries between two airports on a date (US Eastern).",
         {"origin": _STRING, "destination": _STRING, "date": _STRING},
     ),
     "list_all_airports": _schema("List airport codes and their cities.", {}),
@@ -303,7 +299,7 @@ class AirlineEnv:
             return f"Error: unknown tool '{name}'", True
         try:
             _check_arguments(name, arguments)
-            return _dumps(handler(**arguments)), False
+            return json.dumps(handler(**arguments)), False
         except ToolError as exc:
             return f"Error: {exc}", True
 
@@ -430,8 +426,8 @@ class AirlineEnv:
             "origin": flight["origin"],
             "destination": flight["destination"],
             "date": date,
-            "scheduled_departure_time_est": _clock(flight["departure"]),
-            "scheduled_arrival_time_est": _clock(flight["departure"] + flight["duration"]),
+            "departure_time": _clock(flight["departure"]),
+            "arrival_time": _clock(flight["departure"] + flight["duration"]),
             "status": day["status"],
             "available_seats": dict(day["available_seats"]),
             "prices": dict(day["prices"]),
@@ -449,7 +445,8 @@ class AirlineEnv:
     # --- tools -----------------------------------------------------------------------------
 
     def _tool_get_user_details(self, user_id: str) -> dict[str, Any]:
-        return self._user(user_id)
+        user = self._user(user_id)
+        return {**user, "payment_methods": list(user["payment_methods"].values())}
 
     def _tool_get_reservation_details(self, reservation_id: str) -> dict[str, Any]:
         return self._reservation(reservation_id)
@@ -684,7 +681,7 @@ class AirlineEnv:
             raise ToolError("certificates are limited to 500")
         digest = self._new_id("certificate", user_id, amount)
         payment_id = f"certificate_{int(digest[:12], 16) % 10_000_000:07d}"
-        certificate = {"source": "certificate", "id": payment_id, "amount": _number(amount)}
+        certificate = {"id": payment_id, "source": "certificate", "amount": _number(amount)}
         user["payment_methods"][payment_id] = certificate
         return {"user_id": user_id, "certificate": certificate}
 
@@ -885,14 +882,14 @@ def _make_user(rng: random.Random, taken: dict[str, Any]) -> dict[str, Any]:
         payment_id = f"{kind}_{rng.randint(1_000_000, 9_999_999)}"
         if kind == "credit_card":
             methods[payment_id] = {
-                "source": kind,
                 "id": payment_id,
+                "source": kind,
                 "brand": rng.choice(CARD_BRANDS),
                 "last_four": f"{rng.randint(0, 9999):04d}",
             }
         else:
             amount = rng.randint(2, 60) * 10 if kind == "gift_card" else rng.choice((100, 150, 250))
-            methods[payment_id] = {"source": kind, "id": payment_id, "amount": amount}
+            methods[payment_id] = {"id": payment_id, "source": kind, "amount": amount}
     saved = [
         {"first_name": rng.choice(FIRST_NAMES), "last_name": last, "dob": _dob(rng)}
         for _ in range(rng.choice((0, 0, 1, 1, 2)))
@@ -910,7 +907,6 @@ def _make_user(rng: random.Random, taken: dict[str, Any]) -> dict[str, Any]:
             "state": state,
             "zip": f"{zip_prefix}{rng.randint(10, 99)}",
         },
-        "email": f"{first.lower()}.{last.lower()}{rng.randint(1, 99)}@example.com",
         "dob": _dob(rng),
         "payment_methods": methods,
         "saved_passengers": saved,

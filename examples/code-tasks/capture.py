@@ -8,12 +8,9 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
-import os
 import random
 import re
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
@@ -23,7 +20,6 @@ from wmh.capture import Episode, TraceRecorder
 
 HERE = Path(__file__).resolve().parent
 DEFAULT_OUT = HERE / "traces.otel.jsonl"
-RESOURCE_ENV = "OTEL_RESOURCE_ATTRIBUTES"
 
 
 def load_env_module() -> ModuleType:
@@ -137,7 +133,9 @@ class Agent:
         if rng.random() < 0.25:
             self.act("write_file", {"path": spec.module_path, "content": spec.fixed_source})
         else:
-            self.act("replace_in_file", {"path": spec.module_path, "old": current, "new": spec.fixed})
+            self.act(
+                "replace_in_file", {"path": spec.module_path, "old": current, "new": spec.fixed}
+            )
         if rng.random() < 0.2:
             self.act("read_file", {"path": spec.module_path})
         output, _ = self._expect(self.run_tests(rng.random() < 0.6), failing=False)
@@ -173,31 +171,10 @@ def task_text(spec: Any, rng: random.Random) -> tuple[str, bool]:
     return TASKS[index].format(**fields), index == len(TASKS) - 1
 
 
-@contextmanager
-def fixed_instance_id(instance: str) -> Iterator[None]:
-    """Pin `service.instance.id` while the recorder builds its resource.
-
-    The OpenTelemetry SDK (1.45) adds a random UUID `service.instance.id` to every resource, which
-    would make two same-seed captures differ; OTEL_RESOURCE_ATTRIBUTES takes precedence over it.
-    """
-    saved = os.environ.get(RESOURCE_ENV)
-    os.environ[RESOURCE_ENV] = ",".join(
-        filter(None, [saved, f"service.instance.id={instance}"])
-    )
-    try:
-        yield
-    finally:
-        if saved is None:
-            del os.environ[RESOURCE_ENV]
-        else:
-            os.environ[RESOURCE_ENV] = saved
-
-
 def capture(out: str | Path, seed: int = 0, traces: int = 90) -> list[list[Call]]:
     """Record `traces` episodes to `out`; returns each episode's calls as the env answered them."""
     policy = random.Random(seed)
-    with fixed_instance_id(f"code-tasks-seed-{seed}"):
-        recorder = TraceRecorder(out, seed=seed, service="code-agent", agent="coder")
+    recorder = TraceRecorder(out, seed=seed, service="code-agent", agent="coder")
     episodes: list[list[Call]] = []
     with CodeRepoEnv(seed=seed) as env:
         try:

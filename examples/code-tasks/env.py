@@ -891,9 +891,7 @@ def _assertion(name: str, case: str, expected: str) -> str:
     return f"    assert {name}({case}) == {expected}"
 
 
-def _module_files(
-    package: str, module: Module, functions: list[_Function]
-) -> tuple[str, str, str]:
+def _module_files(package: str, module: Module, functions: list[_Function]) -> tuple[str, str, str]:
     """(module path, module source, test source) for functions in module."""
     source = f'"""{module.doc}"""\n\n\n' + "\n\n".join(f.source for f in functions)
     imports = ", ".join(sorted(f.name for f in functions))
@@ -1110,9 +1108,7 @@ class CodeRepoEnv:
         if count == 0:
             raise ToolError(f"text to replace was not found in {path}")
         if count > 1:
-            raise ToolError(
-                f"text to replace occurs {count} times in {path}; include more context"
-            )
+            raise ToolError(f"text to replace occurs {count} times in {path}; include more context")
         target.write_text(text.replace(old, new), encoding="utf-8")
         return f"Replaced 1 occurrence in {path}", False
 

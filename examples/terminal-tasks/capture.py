@@ -9,13 +9,11 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
-import os
 import random
 import re
 import shlex
 import sys
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
@@ -837,30 +835,10 @@ FAMILIES: dict[str, Callable[[random.Random], Task]] = {
 }
 
 
-@contextmanager
-def _fixed_resource() -> Iterator[None]:
-    """Pin the OTel resource while the recorder is built.
-
-    The SDK's default detectors add a random `service.instance.id` UUID per process (and read
-    OTEL_* variables), which would make two same-seed captures differ; a fixed id keeps them equal.
-    """
-    keys = ("OTEL_RESOURCE_ATTRIBUTES", "OTEL_SERVICE_NAME", "OTEL_EXPERIMENTAL_RESOURCE_DETECTORS")
-    saved = {k: os.environ.pop(k, None) for k in keys}
-    os.environ["OTEL_RESOURCE_ATTRIBUTES"] = "service.instance.id=terminal-tasks"
-    try:
-        yield
-    finally:
-        for key, value in saved.items():
-            os.environ.pop(key, None)
-            if value is not None:
-                os.environ[key] = value
-
-
 def capture(out: str | Path, seed: int = 0, traces: int = 160) -> list[RecordedEpisode]:
     """Play `traces` seeded episodes in fresh shells and record them to `out` (truncated)."""
     order_rng = random.Random(f"terminal-tasks:{seed}:order")
-    with _fixed_resource():
-        recorder = TraceRecorder(out, seed=seed, service="terminal-agent", agent="terminal")
+    recorder = TraceRecorder(out, seed=seed, service="terminal-agent", agent="terminal")
     episodes: list[RecordedEpisode] = []
     names: list[str] = []
     try:

@@ -7,13 +7,20 @@ from wmh.engine.consistency import apply_session_state
 
 
 def turn(name: str, args: dict, content: dict | list) -> Turn:
-    return Turn(action=Action(name=name, arguments=args),
-                observation=Observation(content=json.dumps(content)))
+    return Turn(
+        action=Action(name=name, arguments=args),
+        observation=Observation(content=json.dumps(content)),
+    )
 
 
 def test_a_record_seen_in_the_session_updates_a_predicted_one_by_primary_key() -> None:
-    history = [turn("cancel_reservation", {"reservation_id": "A"},
-                    {"reservation_id": "A", "user_id": "mia", "status": "cancelled"})]
+    history = [
+        turn(
+            "cancel_reservation",
+            {"reservation_id": "A"},
+            {"reservation_id": "A", "user_id": "mia", "status": "cancelled"},
+        )
+    ]
     predicted = json.dumps({"reservation_id": "A", "user_id": "neighbour", "status": "active"})
     content, changed = apply_session_state(predicted, history)
     assert json.loads(content) == {"reservation_id": "A", "user_id": "mia", "status": "cancelled"}
@@ -21,11 +28,22 @@ def test_a_record_seen_in_the_session_updates_a_predicted_one_by_primary_key() -
 
 
 def test_nested_entries_and_other_records_are_left_alone() -> None:
-    history = [turn("cancel_reservation", {"reservation_id": "A"},
-                    {"reservation_id": "A", "status": "cancelled",
-                     "payment_history": [{"payment_id": "card_1", "amount": -417}]})]
-    other = {"reservation_id": "B", "status": "active",
-             "payment_history": [{"payment_id": "card_1", "amount": 269}]}
+    history = [
+        turn(
+            "cancel_reservation",
+            {"reservation_id": "A"},
+            {
+                "reservation_id": "A",
+                "status": "cancelled",
+                "payment_history": [{"payment_id": "card_1", "amount": -417}],
+            },
+        )
+    ]
+    other = {
+        "reservation_id": "B",
+        "status": "active",
+        "payment_history": [{"payment_id": "card_1", "amount": 269}],
+    }
     content, changed = apply_session_state(json.dumps(other), history)
     assert changed == 0 and json.loads(content) == other
 
@@ -49,11 +67,17 @@ def test_writes_are_learnt_from_records_that_change_within_a_run() -> None:
     from wmh.engine.learnt import learn_state_writers
 
     def step(i: int, name: str, content: dict) -> Step:
-        return Step(action=Action(name=name, arguments={"reservation_id": "A"}),
-                    observation=Observation(content=json.dumps(content)), trace_id="t", index=i)
+        return Step(
+            action=Action(name=name, arguments={"reservation_id": "A"}),
+            observation=Observation(content=json.dumps(content)),
+            trace_id="t",
+            index=i,
+        )
 
-    run = [step(0, "get_reservation", {"reservation_id": "A", "status": "active"}),
-           step(1, "get_reservation", {"reservation_id": "A", "status": "active"}),
-           step(2, "cancel", {"reservation_id": "A", "status": "cancelled"}),
-           step(3, "get_reservation", {"reservation_id": "A", "status": "cancelled"})]
+    run = [
+        step(0, "get_reservation", {"reservation_id": "A", "status": "active"}),
+        step(1, "get_reservation", {"reservation_id": "A", "status": "active"}),
+        step(2, "cancel", {"reservation_id": "A", "status": "cancelled"}),
+        step(3, "get_reservation", {"reservation_id": "A", "status": "cancelled"}),
+    ]
     assert learn_state_writers([run]) == ["cancel"]

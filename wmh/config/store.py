@@ -6,6 +6,7 @@ or killed build never leaves a partial model, and the previous model of that nam
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
@@ -97,6 +98,8 @@ class WorldModelStore:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
         self.publish(tmp, name)
+        with contextlib.suppress(OSError):  # leave no empty staging folder behind
+            staging_root.rmdir()
 
     def publish(self, built: Path, name: str) -> Path:
         """Move a complete build into place, replacing (then deleting) the previous one."""
