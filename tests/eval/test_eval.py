@@ -133,3 +133,28 @@ def test_eval_cli_prints_tables_writes_results_and_tracks(
         timeout=60,
     )
     assert listed.returncode == 0 and "records" in listed.stdout
+
+
+def test_a_built_model_can_be_judged_by_the_rubric_judge_over_http(
+    built_model: Path, fake_llm
+) -> None:
+    from tests.fake_llm import Reply
+
+    fake_llm.default = Reply('{"score": 0.5, "feedback": "half right"}')
+    report = evaluate(
+        name="records",
+        root=built_model.parent.parent,
+        overrides=[
+            "judge=rubric",
+            "judge.model=openai/grader",
+            "provider=openai_compatible",
+            f"provider.api_base={fake_llm.api_base}",
+            "provider.num_retries=0",
+        ],
+        options=EvalOptions(sample_turns="first", limit=2, track=False),
+    )
+    assert report.judge == "rubric"
+    assert report.overall.score == 0.5 and report.overall.steps == 2
+    # model and both baselines are graded for each of the two steps
+    assert len(fake_llm.requests) == 6
+    assert {r["model"] for r in fake_llm.requests} == {"grader"}

@@ -94,6 +94,15 @@ def prepare(
     if name is not None:
         model_dir = WorldModelStore(root).resolve(name)
         settings = model_settings(model_dir)
+        if overrides:
+            # Eval-time choices (the judge, and the endpoint a rubric judge calls) may be
+            # overridden for a built model; what the model was built from stays as built.
+            given = to_settings(compose_config([f"name={name}", *overrides]))
+            touched = {o.lstrip("+~").split("=", 1)[0].split(".", 1)[0] for o in overrides}
+            if "judge" in touched:
+                settings.judge = given.judge
+            if "provider" in touched:
+                settings.provider = given.provider
     else:
         if not files:
             raise ConfigError("nothing to evaluate: pass trace files, or --name MODEL")
