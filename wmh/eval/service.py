@@ -107,7 +107,12 @@ def prepare(
         if not files:
             raise ConfigError("nothing to evaluate: pass trace files, or --name MODEL")
         listed = ",".join("'" + str(f).replace("'", "\\'") + "'" for f in files)
-        stem = re.sub(r"[^A-Za-z0-9._-]", "-", Path(files[0]).name.split(".")[0]) or "eval"
+        first = Path(files[0])
+        # `examples/airline/traces.otel.jsonl` is named after its folder, not "traces".
+        label = first.name.split(".")[0]
+        if label in ("traces", "spans", "corpus") and first.parent.name:
+            label = first.parent.resolve().name
+        stem = re.sub(r"[^A-Za-z0-9._-]", "-", label).strip(".-") or "eval"
         settings = to_settings(
             compose_config(
                 [f"name={stem}", f"root='{workdir}'", f"data.files=[{listed}]", *overrides]
