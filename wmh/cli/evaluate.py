@@ -62,6 +62,8 @@ def print_report(report: EvalReport) -> None:
     overall.add_row("all", *_fmt(report.overall))
     console.print(overall)
     console.print("prediction sources: " + ", ".join(f"{k} {v}" for k, v in report.sources.items()))
+    if report.usage:
+        console.print("provider usage: " + ", ".join(f"{k} {v}" for k, v in report.usage.items()))
 
 
 def _run(

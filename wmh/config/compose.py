@@ -17,7 +17,7 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from wmh.config.schema import WmhConfig
-from wmh.errors import ConfigError
+from wmh.errors import ConfigError, StoreError
 
 CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
 SCHEMA_NAME = "wmh_schema"
@@ -67,3 +67,13 @@ def to_container(settings: WmhConfig) -> dict[str, Any]:
     container = OmegaConf.to_container(OmegaConf.structured(settings), resolve=True)
     assert isinstance(container, dict)
     return container  # type: ignore[return-value]
+
+
+def model_settings(model_dir: Path) -> WmhConfig:
+    """The resolved config a model directory was built with (its `config.yaml`)."""
+    path = Path(model_dir) / "config.yaml"
+    try:
+        merged = OmegaConf.merge(OmegaConf.structured(WmhConfig), OmegaConf.load(path))
+    except (OSError, ValueError, OmegaConfBaseException) as exc:
+        raise StoreError(f"{path}: cannot read the model's config ({exc})") from None
+    return to_settings(merged)  # type: ignore[arg-type]

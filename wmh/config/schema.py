@@ -56,6 +56,7 @@ class RetrievalConfig:
 @dataclass
 class PredictorConfig:
     cache: bool = True
+    max_prompt_tokens: int = 2000
 
 
 @dataclass

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from wmh.config.compose import model_settings
 from wmh.config.store import read_card
+from wmh.engine.predictor import Predictor
+from wmh.engine.predictors import make_predictor
 from wmh.engine.replay import ReplayPredictor
 from wmh.engine.sessions import SessionStore
 from wmh.engine.world_model import WorldModel
-from wmh.errors import StoreError
 from wmh.providers.base import Provider, ReplayProvider
 from wmh.retrieval.embedders import embedder_from_card
 from wmh.retrieval.index import PartitionedIndex
@@ -35,13 +37,15 @@ def load_world_model(
     )
     index = PartitionedIndex.load(model_dir / "index")
     retriever = IndexRetriever(table, index, embedder_from_card(card.embedder))
-    if card.provider != "replay":
-        raise StoreError(
-            f"{model_dir}: provider '{card.provider}' is not supported by this version"
-        )
-    predictor = ReplayPredictor(
+    replay = ReplayPredictor(
         retriever, card.error_style, card.top_k, card.repeat_reliability, card.state_writers
     )
-    provider = ReplayProvider()
-    wm = WorldModel(card.name, predictor, retriever, _prompt(model_dir), sessions)
+    prompt = _prompt(model_dir)
+    predictor: Predictor = replay
+    provider: Provider = ReplayProvider()
+    if card.provider != "replay":
+        # LLM settings (model, endpoint, retries, budget) come from the config it was built with;
+        # credentials only ever from the environment.
+        predictor, provider = make_predictor(model_settings(model_dir), retriever, replay, prompt)
+    wm = WorldModel(card.name, predictor, retriever, prompt, sessions)
     return wm, provider

@@ -11,6 +11,21 @@ from wmh.engine.predictor import PredictionContext, Predictor
 from wmh.engine.sessions import InMemorySessionStore, SessionStore
 from wmh.retrieval.retriever import Retriever
 
+USAGE_KEYS = ("prompt_tokens", "completion_tokens", "cost", "latency_s")
+
+
+def record_usage(session: Session, observation: Observation) -> None:
+    """Move the predictor's scratchpad into the session state and add up its usage."""
+    scratchpad = observation.metadata.pop("scratchpad", None)
+    if isinstance(scratchpad, str):
+        session.state.scratchpad = scratchpad
+    usage = session.state.structured.setdefault("usage", {"steps": 0})
+    usage["steps"] = usage.get("steps", 0) + 1
+    for key in USAGE_KEYS:
+        value = observation.metadata.get(key)
+        if isinstance(value, int | float):
+            usage[key] = round(usage.get(key, 0) + value, 8)
+
 
 class WorldModel:
     """A named, loaded world model: predictor + retriever + prompt + live sessions."""
@@ -55,6 +70,7 @@ class WorldModel:
             action = Action.model_validate(action)
         with self.sessions.locked(session_id) as session:
             observation = self.predict(session, action)
+            record_usage(session, observation)
             session.history.append(Turn(action=action, observation=observation))
             self.sessions.save(session)
         return observation

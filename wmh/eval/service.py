@@ -14,16 +14,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import orjson
-from omegaconf import OmegaConf
 from pydantic import BaseModel
 
-from wmh.config.compose import compose_config, to_container, to_settings
+from wmh.config.compose import compose_config, model_settings, to_container, to_settings
 from wmh.config.schema import WmhConfig
 from wmh.config.store import WorldModelStore
 from wmh.core.types import Step, Trace
 from wmh.engine.loader import load_world_model
 from wmh.engine.predictor import Predictor
-from wmh.errors import ConfigError, StoreError
+from wmh.errors import ConfigError
 from wmh.eval.baselines import MostFrequentObservation, NearestNeighbourCopy
 from wmh.eval.runner import EvalReport, LoopMode, evaluate_traces, sample_indices
 from wmh.ingest.reader import read_traces
@@ -43,16 +42,6 @@ class EvalOptions:
     concurrency: int = 1
     suite: str = ""
     track: bool = True
-
-
-def model_settings(model_dir: Path) -> WmhConfig:
-    """The resolved config a model was built with."""
-    path = model_dir / "config.yaml"
-    try:
-        merged = OmegaConf.merge(OmegaConf.structured(WmhConfig), OmegaConf.load(path))
-    except (OSError, ValueError) as exc:
-        raise StoreError(f"{path}: cannot read the model's config ({exc})") from None
-    return to_settings(merged)  # type: ignore[arg-type]
 
 
 def heldout_traces(model_dir: Path) -> list[Trace]:
@@ -157,7 +146,7 @@ def evaluate(
             on_plan(
                 planned_steps(prepared.traces, options.sample_turns, options.seed, options.limit)
             )
-        wm, _ = load_world_model(prepared.model_dir)
+        wm, provider = load_world_model(prepared.model_dir)
         settings = prepared.settings
         judge = make_judge(options.judge or settings.judge.name, settings.judge, settings.provider)
         baselines: list[Predictor] = [
@@ -177,6 +166,9 @@ def evaluate(
             concurrency=options.concurrency,
             on_trace=on_progress,
         )
+    usage = getattr(provider, "usage", None)
+    if usage is not None:
+        report.usage = usage.as_dict()
     report.suite = options.suite
     report.created_at = datetime.now(UTC).isoformat(timespec="seconds")
     report.config = to_container(prepared.settings)
@@ -204,6 +196,8 @@ def track_report(report: EvalReport, results_path: Path) -> str:
         "error_flag_accuracy": report.overall.error_flag_accuracy,
         "steps": report.overall.steps,
     }
+    for key, value in report.usage.items():
+        metrics[f"usage.{key}"] = value
     for baseline, score in report.overall.baselines.items():
         metrics[f"baseline.{baseline}"] = score
     for file, fidelity in report.per_file.items():

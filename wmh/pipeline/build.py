@@ -28,6 +28,7 @@ from wmh.engine.learnt import (
     learn_state_writers,
 )
 from wmh.engine.predictor import Predictor
+from wmh.engine.predictors import make_predictor
 from wmh.engine.prompts import base_prompt
 from wmh.engine.replay import ReplayPredictor
 from wmh.errors import ConfigError, EmptyCorpusError
@@ -75,11 +76,6 @@ def check_settings(settings: WmhConfig) -> None:
     check_model_name(settings.name)
     if settings.retrieval.top_k < 1:
         raise ConfigError(f"retrieval.top_k must be at least 1, got {settings.retrieval.top_k}")
-    if settings.provider.name != "replay":
-        raise ConfigError(
-            f"provider={settings.provider.name} is not available in this version: "
-            "use provider=replay"
-        )
 
 
 def build_world_model(settings: WmhConfig, on_stage: StageCallback | None = None) -> BuildResult:
@@ -134,9 +130,8 @@ def build_world_model(settings: WmhConfig, on_stage: StageCallback | None = None
     reliability = learn_repeat_reliability(t.steps for t in split.train)
     writers = learn_state_writers(t.steps for t in split.train)
     retriever = IndexRetriever(table, index, embedder)
-    predictor = ReplayPredictor(
-        retriever, error_style, settings.retrieval.top_k, reliability, writers
-    )
+    replay = ReplayPredictor(retriever, error_style, settings.retrieval.top_k, reliability, writers)
+    predictor, provider = make_predictor(settings, retriever, replay, base_prompt())
 
     stage("evaluate")
     clock = time.perf_counter()
@@ -154,6 +149,9 @@ def build_world_model(settings: WmhConfig, on_stage: StageCallback | None = None
             baselines=baselines,
         )
     timings["evaluate_s"] = time.perf_counter() - clock
+    usage = getattr(provider, "usage", None)
+    if heldout is not None and usage is not None:
+        heldout.usage = usage.as_dict()
 
     card = ModelCard(
         name=settings.name,

@@ -1,0 +1,75 @@
+"""The `llm` predictor: a provider (through litellm) plays the environment, prompted with the
+model's environment prompt, the session and retrieved examples. Exact replays answer first when
+the cache is on (cheaper, and deterministic); provider failures become error observations.
+"""
+
+from __future__ import annotations
+
+from wmh.core.types import Observation
+from wmh.engine.predictor import PredictionContext
+from wmh.engine.prompting import PromptBudget, parse_answer, render_prompt
+from wmh.engine.replay import ReplayPredictor
+from wmh.errors import ProviderError
+from wmh.providers.llm import LLMProvider
+from wmh.retrieval.retriever import Query, Retriever
+
+CACHE_SOURCES = ("session_replay", "corpus_replay")
+
+
+class LLMPredictor:
+    name = "llm"
+
+    def __init__(
+        self,
+        provider: LLMProvider,
+        retriever: Retriever,
+        instructions: str,
+        replay: ReplayPredictor,
+        top_k: int = 5,
+        cache: bool = True,
+        budget: PromptBudget | None = None,
+    ) -> None:
+        self.provider = provider
+        self.retriever = retriever
+        self.instructions = instructions
+        self.replay = replay
+        self.top_k = top_k
+        self.cache = cache
+        self.budget = budget or PromptBudget()
+
+    def predict(self, context: PredictionContext) -> Observation:
+        if self.cache:
+            replayed = self.replay.predict(context)
+            if replayed.metadata.get("source") in CACHE_SOURCES:
+                return replayed
+        session = context.session
+        query = Query(
+            context.action,
+            session.task,
+            tuple(t.action for t in session.history),
+            context.exclude_trace,
+        )
+        examples = self.retriever.neighbours(query, self.top_k)
+        prompt = render_prompt(self.instructions, session, context.action, examples, self.budget)
+        try:
+            completion = self.provider.complete(prompt.messages)
+        except ProviderError as exc:
+            return Observation(
+                content=f"world model provider error: {exc}",
+                is_error=True,
+                metadata={"source": "provider_error", "prompt_tokens_est": prompt.tokens},
+            )
+        answer = parse_answer(completion.text)
+        metadata = {
+            "source": "llm" if answer.strict else "llm_unformatted",
+            "prompt_tokens": completion.prompt_tokens,
+            "completion_tokens": completion.completion_tokens,
+            "cost": completion.cost,
+            "latency_s": round(completion.latency_s, 4),
+            "prompt_tokens_est": prompt.tokens,
+            "prompt_truncated": prompt.truncated,
+            "examples": prompt.examples,
+        }
+        if answer.scratchpad is not None:
+            metadata["scratchpad"] = answer.scratchpad
+        return answer.observation.model_copy(update={"metadata": metadata})

@@ -1,0 +1,31 @@
+"""Choose the predictor a world model answers with, from its provider settings."""
+
+from __future__ import annotations
+
+from wmh.config.schema import WmhConfig
+from wmh.engine.llm import LLMPredictor
+from wmh.engine.predictor import Predictor
+from wmh.engine.prompting import PromptBudget
+from wmh.engine.replay import ReplayPredictor
+from wmh.providers.base import Provider, ReplayProvider
+from wmh.providers.llm import LLMProvider
+from wmh.retrieval.retriever import Retriever
+
+
+def make_predictor(
+    settings: WmhConfig, retriever: Retriever, replay: ReplayPredictor, instructions: str
+) -> tuple[Predictor, Provider]:
+    """`replay` for provider=replay; otherwise the LLM predictor over that provider."""
+    if settings.provider.name == "replay":
+        return replay, ReplayProvider()
+    provider = LLMProvider(settings.provider)
+    predictor = LLMPredictor(
+        provider,
+        retriever,
+        instructions,
+        replay,
+        top_k=settings.retrieval.top_k,
+        cache=settings.predictor.cache,
+        budget=PromptBudget(total=settings.predictor.max_prompt_tokens),
+    )
+    return predictor, provider
