@@ -43,7 +43,7 @@ result = build_world_model(settings)
 total = time.perf_counter() - t1
 print(json.dumps({"timings": result.timings, "total_s": total, "import_s": t_import,
                   "steps": result.report.steps,
-                  "heldout": result.heldout.score if result.heldout else None,
+                  "heldout": result.heldout.overall.score if result.heldout else None,
                   "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
 """
 

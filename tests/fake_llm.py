@@ -25,11 +25,24 @@ class Reply:
     completion_tokens: int = 7
 
 
+def echo_environment(body: dict[str, Any]) -> Reply:
+    """A stand-in environment: answers any action with its arguments as a JSON record."""
+    prompt = str(body.get("messages", [{}])[-1].get("content", ""))
+    arguments = "{}"
+    if "Arguments: " in prompt:
+        arguments = prompt.split("Arguments: ", 1)[1].split("\n", 1)[0]
+    return Reply(
+        f'<observation is_error="false">\n{{"echo": {arguments}}}\n</observation>\n'
+        "<scratchpad>\nsaw the action\n</scratchpad>"
+    )
+
+
 @dataclass
 class FakeLLM:
     script: list[Reply | Callable[[dict[str, Any]], Reply]] = field(default_factory=list)
     default: Reply | Callable[[dict[str, Any]], Reply] = field(default_factory=Reply)
     requests: list[dict[str, Any]] = field(default_factory=list)
+    server_seconds: list[float] = field(default_factory=list)  # time to answer, per request
     port: int = 0
 
     @property
@@ -55,6 +68,7 @@ def _handler(fake: FakeLLM) -> type[BaseHTTPRequestHandler]:
             self.wfile.write(payload)
 
         def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+            started = time.perf_counter()
             length = int(self.headers.get("Content-Length", 0))
             body = json.loads(self.rfile.read(length) or b"{}")
             reply = fake.next_reply(body)
@@ -86,6 +100,7 @@ def _handler(fake: FakeLLM) -> type[BaseHTTPRequestHandler]:
                 },
             }
             self._send(200, json.dumps(answer).encode())
+            fake.server_seconds.append(time.perf_counter() - started)
 
     return Handler
 
@@ -106,3 +121,15 @@ class FakeLLMServer:
     def __exit__(self, *exc: object) -> None:
         self._server.shutdown()
         self._server.server_close()
+
+
+if __name__ == "__main__":
+    # A server to try the LLM path by hand: python tests/fake_llm.py [PORT]
+    import sys
+
+    fake = FakeLLM(default=echo_environment)
+    server = ThreadingHTTPServer(
+        ("127.0.0.1", int(sys.argv[1]) if len(sys.argv) > 1 else 8001), _handler(fake)
+    )
+    print(f"scripted OpenAI-compatible server on http://127.0.0.1:{server.server_address[1]}/v1")
+    server.serve_forever()

@@ -13,6 +13,7 @@ from wmh.cli import evaluate as eval_cmd
 from wmh.cli import examples as examples_cmd
 from wmh.cli import models as models_cmd
 from wmh.cli import play as play_cmd
+from wmh.cli import providers as providers_cmd
 from wmh.errors import WmhError
 
 app = typer.Typer(
@@ -27,6 +28,7 @@ app.command("list")(models_cmd.list_models)
 app.command("play")(play_cmd.play)
 app.add_typer(examples_cmd.app, name="examples")
 app.add_typer(eval_cmd.app, name="eval")
+app.add_typer(providers_cmd.app, name="providers")
 
 err_console = Console(stderr=True)
 

@@ -1,0 +1,209 @@
+"""The LLM world model, end to end over HTTP against the scripted OpenAI-compatible server."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import make_settings
+from tests.fake_llm import FakeLLM, Reply, echo_environment
+from wmh.core.types import Action
+from wmh.engine.loader import load_world_model
+from wmh.engine.prompting import PromptBudget, estimate_tokens, parse_answer, render_prompt
+from wmh.eval.service import EvalOptions, evaluate
+from wmh.pipeline.build import build_world_model
+
+
+def llm_overrides(fake: FakeLLM, *extra: str) -> list[str]:
+    return [
+        "provider=openai_compatible",
+        "provider.model=openai/env-model",
+        f"provider.api_base={fake.api_base}",
+        "provider.num_retries=0",
+        "provider.timeout=5",
+        *extra,
+    ]
+
+
+@pytest.fixture
+def llm_model(tmp_path: Path, synthetic_corpus: Path, fake_llm: FakeLLM) -> Path:
+    fake_llm.default = echo_environment
+    settings = make_settings(tmp_path, "llm", [synthetic_corpus], *llm_overrides(fake_llm))
+    return build_world_model(settings).path
+
+
+def test_build_eval_and_step_with_an_openai_compatible_provider(
+    llm_model: Path, fake_llm: FakeLLM
+) -> None:
+    card = json.loads((llm_model / "model.json").read_text())
+    assert card["provider"] == "openai_compatible" and card["predictor"] == "llm"
+    heldout = json.loads((llm_model / "metrics.json").read_text())["heldout"]
+    assert heldout["usage"]["calls"] > 0 and heldout["usage"]["prompt_tokens"] > 0
+    wm, provider = load_world_model(llm_model)
+    assert provider.name == "openai_compatible"
+    session = wm.new_session(task="find user 424242")
+    before = len(fake_llm.requests)
+    observation = wm.step(session.id, Action(name="get_user", arguments={"user_id": 424242}))
+    assert len(fake_llm.requests) == before + 1
+    assert json.loads(observation.content) == {"echo": {"user_id": 424242}}
+    state = wm.session(session.id).state
+    assert state.scratchpad == "saw the action"
+    assert state.structured["usage"]["prompt_tokens"] == 11
+    assert state.structured["usage"]["completion_tokens"] == 7
+    report = evaluate(
+        name="llm",
+        root=llm_model.parent.parent,
+        options=EvalOptions(limit=2, sample_turns="first", track=False),
+    )
+    assert report.usage["calls"] >= 0 and report.overall.steps == 2
+
+
+def test_the_prompt_holds_retrieved_examples_history_and_the_action(
+    llm_model: Path, fake_llm: FakeLLM
+) -> None:
+    wm, _ = load_world_model(llm_model)
+    session = wm.new_session(task="Move customer 777777 to Lima")
+    wm.step(session.id, Action(name="get_user", arguments={"user_id": 777777}))
+    wm.step(
+        session.id, Action(name="update_address", arguments={"user_id": 777777, "city": "Lima"})
+    )
+    messages = fake_llm.requests[-1]["messages"]
+    assert messages[0]["role"] == "system" and "You are the environment" in messages[0]["content"]
+    prompt = messages[1]["content"]
+    assert "Move customer 777777 to Lima" in prompt
+    examples = prompt.split("## Recorded examples", 1)[1].split("## This session", 1)[0]
+    assert examples.count("Action: update_address") >= 3
+    history = prompt.split("## This session so far", 1)[1].split("## The action", 1)[0]
+    assert 'Action: get_user {"user_id":777777}' in history
+    assert "saw the action" in prompt  # the scratchpad from the previous step
+
+
+def test_exact_replays_answer_without_calling_the_provider_unless_the_cache_is_off(
+    tmp_path: Path, synthetic_corpus: Path, fake_llm: FakeLLM
+) -> None:
+    fake_llm.default = echo_environment
+    cached = build_world_model(
+        make_settings(tmp_path, "c", [synthetic_corpus], *llm_overrides(fake_llm))
+    )
+    wm, _ = load_world_model(cached.path)
+    step = wm.retriever.table.step(3)
+    before = len(fake_llm.requests)
+    observation = wm.step(wm.new_session(task=step.task).id, step.action)
+    assert len(fake_llm.requests) == before and observation.content == step.observation.content
+    uncached = build_world_model(
+        make_settings(
+            tmp_path, "u", [synthetic_corpus], *llm_overrides(fake_llm, "predictor.cache=false")
+        )
+    )
+    wm, _ = load_world_model(uncached.path)
+    before = len(fake_llm.requests)
+    wm.step(wm.new_session(task=step.task).id, step.action)
+    assert len(fake_llm.requests) == before + 1
+
+
+def test_retries_after_429_and_500_then_fallback_then_an_error_observation(
+    llm_model: Path, fake_llm: FakeLLM, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from wmh.config.schema import ProviderConfig
+    from wmh.providers.llm import LLMProvider
+
+    base = dict(name="openai_compatible", api_base=fake_llm.api_base, timeout=5)
+    fake_llm.script = [Reply(status=429), Reply(status=500), Reply("third time lucky")]
+    retried = LLMProvider(ProviderConfig(model="openai/env-model", num_retries=2, **base))
+    assert retried.complete([{"role": "user", "content": "hi"}]).text == "third time lucky"
+    assert len(fake_llm.requests) >= 3
+
+    fake_llm.script = []
+    fake_llm.default = lambda body: (
+        Reply(status=500) if body["model"] == "primary" else Reply("from the backup")
+    )
+    fallback = LLMProvider(
+        ProviderConfig(model="openai/primary", num_retries=0, fallbacks=["openai/backup"], **base)
+    )
+    assert fallback.complete([{"role": "user", "content": "hi"}]).text == "from the backup"
+
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-canary-never-shown")
+    fake_llm.default = Reply(status=503)
+    wm, _ = load_world_model(llm_model)
+    session = wm.new_session()
+    observation = wm.step(session.id, Action(name="get_user", arguments={"user_id": 31337}))
+    assert observation.is_error and observation.metadata["source"] == "provider_error"
+    assert "openai/env-model" in observation.content
+    assert "sk-canary" not in observation.content
+    assert len(wm.session(session.id).history) == 1  # the session goes on
+
+
+def test_malformed_answers_are_parsed_tolerantly_or_become_errors(
+    llm_model: Path, fake_llm: FakeLLM
+) -> None:
+    wm, _ = load_world_model(llm_model)
+    session = wm.new_session()
+    fake_llm.script = [Reply("Error: user 5150 not found"), Reply(raw=b"{not json", status=200)]
+    loose = wm.step(session.id, Action(name="get_user", arguments={"user_id": 5150}))
+    assert loose.content == "Error: user 5150 not found" and loose.is_error
+    assert loose.metadata["source"] == "llm_unformatted"
+    broken = wm.step(session.id, Action(name="get_user", arguments={"user_id": 5151}))
+    assert broken.is_error and broken.metadata["source"] == "provider_error"
+
+
+def test_the_prompt_budget_is_hard_and_cuts_are_marked(llm_model: Path) -> None:
+    from wmh.core.types import Observation, Session, Turn
+
+    wm, _ = load_world_model(llm_model)
+    history = [
+        Turn(
+            action=Action(name="get_user", arguments={"user_id": i}),
+            observation=Observation(content="x" * 3000),
+        )
+        for i in range(60)
+    ]
+    session = Session(id="s", task="t" * 5000, history=history)
+    examples = wm.retriever.neighbours(
+        __import__("wmh.retrieval.retriever", fromlist=["Query"]).Query(
+            Action(name="get_user", arguments={"user_id": 1})
+        ),
+        5,
+    )
+    prompt = render_prompt(
+        "be the environment", session, Action(name="get_user"), examples, PromptBudget(total=1500)
+    )
+    assert prompt.truncated and prompt.tokens <= 1500 * 1.15
+    text = prompt.messages[1]["content"]
+    assert "earlier turns omitted" in text and "truncated" in text
+    assert sum(estimate_tokens(m["content"]) for m in prompt.messages) == prompt.tokens
+
+
+def test_strict_format_is_parsed_with_flag_and_scratchpad() -> None:
+    answer = parse_answer(
+        '<observation is_error="true">\nError: nope\n</observation>\n'
+        "<scratchpad>\nuser 3 missing\n</scratchpad>"
+    )
+    assert answer.strict and answer.observation.is_error
+    assert answer.observation.content == "Error: nope" and answer.scratchpad == "user 3 missing"
+
+
+def test_play_against_an_llm_model_from_the_cli(llm_model: Path, fake_llm: FakeLLM) -> None:
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "wmh",
+            "play",
+            "--name",
+            "llm",
+            "--root",
+            str(llm_model.parent.parent),
+        ],
+        input='get_user {"user_id": 8675309}\n',
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "COLUMNS": "200"},
+    )
+    assert done.returncode == 0, done.stderr
+    assert '{"echo": {"user_id": 8675309}}' in done.stdout and "(llm)" in done.stdout

@@ -1,0 +1,37 @@
+"""`wmh providers verify`: does each configured provider answer?"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+from rich.markup import escape
+from rich.table import Table
+
+from wmh.cli.common import RootOption, console
+from wmh.providers.verify import verify_providers
+
+app = typer.Typer(help="LLM providers of the built world models.", no_args_is_help=True)
+
+
+@app.command("verify")
+def verify(root: Path = RootOption) -> None:
+    """Send one tiny completion to every provider used by a built model (replay is skipped)."""
+    checks = verify_providers(root)
+    if not checks:
+        console.print(f"no world models in {root / 'models'}")
+        return
+    table = Table("status", "provider", "model", "endpoint", "used by", "reason")
+    colours = {"pass": "green", "fail": "red", "skipped": "dim"}
+    for check in checks:
+        table.add_row(
+            f"[{colours[check.status]}]{check.status}[/]",
+            check.provider,
+            check.model,
+            check.api_base or "-",
+            ", ".join(check.models),
+            escape(check.reason),
+        )
+    console.print(table)
+    if any(check.status == "fail" for check in checks):
+        raise typer.Exit(1)

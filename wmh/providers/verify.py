@@ -1,0 +1,77 @@
+"""Check that the providers of locally built models answer: one tiny completion each."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import BaseModel
+
+from wmh.config.compose import model_settings
+from wmh.config.store import WorldModelStore
+from wmh.errors import WmhError
+from wmh.providers.llm import LLMProvider
+
+PING = [{"role": "user", "content": "Reply with the single word OK."}]
+
+
+class ProviderCheck(BaseModel):
+    models: list[str]
+    provider: str
+    model: str
+    api_base: str = ""
+    status: str  # pass | fail | skipped
+    reason: str = ""
+    latency_s: float = 0.0
+
+
+def verify_providers(root: Path) -> list[ProviderCheck]:
+    """One check per distinct (provider, model, endpoint) among the models under `root`."""
+    store = WorldModelStore(root)
+    grouped: dict[tuple[str, str, str], list[str]] = {}
+    settings_by_key = {}
+    for name in store.names():
+        settings = model_settings(store.path(name))
+        provider = settings.provider
+        key = (provider.name, provider.model, provider.api_base or "")
+        grouped.setdefault(key, []).append(name)
+        settings_by_key[key] = provider
+    checks = []
+    for key, models in sorted(grouped.items()):
+        name, model, api_base = key
+        if name == "replay":
+            checks.append(
+                ProviderCheck(
+                    models=models,
+                    provider=name,
+                    model=model,
+                    status="skipped",
+                    reason="offline: recorded observations",
+                )
+            )
+            continue
+        try:
+            completion = LLMProvider(settings_by_key[key]).complete(PING, max_tokens=5)
+        except WmhError as exc:
+            checks.append(
+                ProviderCheck(
+                    models=models,
+                    provider=name,
+                    model=model,
+                    api_base=api_base,
+                    status="fail",
+                    reason=str(exc),
+                )
+            )
+            continue
+        checks.append(
+            ProviderCheck(
+                models=models,
+                provider=name,
+                model=model,
+                api_base=api_base,
+                status="pass",
+                reason=f"answered {completion.text[:40]!r}",
+                latency_s=round(completion.latency_s, 3),
+            )
+        )
+    return checks
