@@ -15,6 +15,10 @@ OFFLINE_DEFAULTS: dict[str, str] = {
     "DO_NOT_TRACK": "true",
     "HYDRA_FULL_ERROR": "0",
     "TOKENIZERS_PARALLELISM": "false",
+    "HF_HUB_OFFLINE": "1",
+    "TRANSFORMERS_OFFLINE": "1",
+    "HF_HUB_DISABLE_PROGRESS_BARS": "1",
+    "TRANSFORMERS_VERBOSITY": "error",
 }
 
 
