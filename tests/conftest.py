@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 import pytest
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+# Every MLflow run of the suite (and of the CLI subprocesses it starts) goes to a throw-away store.
+_MLFLOW_DIR = tempfile.mkdtemp(prefix="wmh-tests-mlflow-")
+os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{_MLFLOW_DIR}/mlflow.db"
 
 from wmh.config.compose import compose_config, to_settings  # noqa: E402
 from wmh.config.schema import WmhConfig  # noqa: E402
@@ -23,10 +27,10 @@ def data_dir() -> Path:
 
 
 def make_settings(root: Path, name: str, files: list[Path], *overrides: str) -> WmhConfig:
+    """Settings for a test build; MLflow tracking is off unless an override turns it on."""
     listed = ",".join(f"'{f}'" for f in files)
-    return to_settings(
-        compose_config([f"name={name}", f"root='{root}'", f"data.files=[{listed}]", *overrides])
-    )
+    base = [f"name={name}", f"root='{root}'", f"data.files=[{listed}]", "track=false"]
+    return to_settings(compose_config([*base, *overrides]))
 
 
 @pytest.fixture(scope="session")

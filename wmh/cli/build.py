@@ -68,5 +68,18 @@ def print_build(result: BuildResult) -> None:
         )
     else:
         table.add_row("held-out fidelity", "n/a (no test traces)")
+    evolved = result.evolve
+    if evolved is not None and evolved.skipped:
+        table.add_row("GEPA", evolved.skipped)
+    elif evolved is not None:
+        base = result.heldout_base.overall.score if result.heldout_base else None
+        table.add_row(
+            "GEPA",
+            f"{evolved.rollouts} rollouts, {len(evolved.candidates)} candidates, "
+            f"frontier {evolved.frontier_size}, best #{evolved.best_index}; held-out "
+            f"base {base if base is not None else 'same prompt'}",
+        )
+    if result.mlflow_run_id:
+        table.add_row("MLflow run", result.mlflow_run_id)
     table.add_row("time", ", ".join(f"{k[:-2]} {v:.2f}s" for k, v in result.timings.items()))
     console.print(table)

@@ -20,8 +20,19 @@ def list_models(root: Path = RootOption) -> None:
             "wmh build --name NAME --file TRACES"
         )
         return
-    table = Table("name", "provider", "steps", "held-out", "built")
+    table = Table(
+        "name", "provider", "steps", "held-out", "rollouts", "frontier", "built", "MLflow run"
+    )
     for card in cards:
         score = f"{card.heldout_score:.3f}" if card.heldout_score is not None else "-"
-        table.add_row(card.name, card.provider, str(card.steps), score, card.created_at)
+        table.add_row(
+            card.name,
+            card.provider,
+            str(card.steps),
+            score,
+            str(card.rollouts or "-"),
+            str(card.frontier_size or "-"),
+            card.created_at,
+            card.mlflow_run_id[:12] or "-",
+        )
     console.print(table)

@@ -67,6 +67,7 @@ class GepaConfig:
     use_merge: bool = False
     seed: int = 0
     reflection_model: str = ""
+    valset_size: int = 12
 
 
 @dataclass
@@ -92,6 +93,7 @@ class WmhConfig:
     name: str = MISSING
     root: str = ".wmh"
     seed: int = 0
+    track: bool = True
     data: DataConfig = field(default_factory=DataConfig)
     provider: ProviderConfig = field(default_factory=ProviderConfig)
     embedder: EmbedderConfig = field(default_factory=EmbedderConfig)

@@ -53,6 +53,7 @@ class ReplayPredictor:
         self.retriever = retriever
         self.error_style = error_style
         self.top_k = top_k
+        self.repeat_reliability = dict(repeat_reliability or {})
         # Tools whose repeated calls mostly answered differently in the corpus: no session replay.
         # Tools whose answers carry a changed record: never overlay older session state on them.
         self.state_writers = frozenset(state_writers)

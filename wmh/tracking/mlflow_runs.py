@@ -48,8 +48,9 @@ def log_run(
     metrics: Mapping[str, float],
     artifacts: list[Path],
     tags: Mapping[str, str] | None = None,
+    series: Mapping[str, list[tuple[int, float]]] | None = None,
 ) -> str:
-    """One MLflow run in `experiment`; returns its run id."""
+    """One MLflow run in `experiment`; returns its run id. `series` are metrics by step."""
     import mlflow
 
     for noisy in ("mlflow", "alembic"):
@@ -62,8 +63,11 @@ def log_run(
         clean = {metric_name(k): float(v) for k, v in metrics.items()}
         if clean:
             mlflow.log_metrics(clean)
+        for name, points in (series or {}).items():
+            for step, value in points:
+                mlflow.log_metric(metric_name(name), value, step=step)
         if tags:
-            mlflow.set_tags(dict(tags))
+            mlflow.set_tags({k: v for k, v in tags.items() if v})
         for artifact in artifacts:
             mlflow.log_artifact(str(artifact))
         return str(run.info.run_id)

@@ -1,0 +1,185 @@
+"""The optimize stage: evolve the environment prompt with GEPA on valid-split steps.
+
+`gepa.optimize` runs the reflective Pareto search; we supply the adapter, the reflection model
+(through the provider layer), the budget in metric calls, and a run directory so an interrupted
+optimisation resumes where it stopped.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from wmh.config.schema import WmhConfig
+from wmh.core.types import Trace, Turn
+from wmh.engine.prompting import PromptBudget
+from wmh.engine.replay import ReplayPredictor
+from wmh.errors import ConfigError
+from wmh.optimize.gepa_adapter import COMPONENT, Example, WorldModelAdapter
+from wmh.optimize.judges import make_judge
+from wmh.providers.llm import LLMProvider
+from wmh.retrieval.retriever import Retriever
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class FrontierCandidate:
+    index: int
+    text: str
+    parents: list[int | None]
+    scores: dict[str, float]
+    aggregate: float
+    on_frontier: bool
+
+
+@dataclass
+class EvolveResult:
+    skipped: str = ""  # why the stage did not run; empty when it ran
+    best_prompt: str = ""
+    best_index: int = 0
+    rollouts: int = 0
+    candidates: list[FrontierCandidate] = field(default_factory=list)
+    progress: list[tuple[int, float]] = field(default_factory=list)
+
+    @property
+    def frontier_size(self) -> int:
+        return sum(1 for c in self.candidates if c.on_frontier)
+
+
+def skip_reason(settings: WmhConfig) -> str:
+    """Why GEPA would not run for these settings ('' when it would)."""
+    if settings.provider.name == "replay":
+        return "provider=replay has no prompt to tune: GEPA skipped (use an LLM provider)"
+    if settings.gepa.budget <= 0:
+        return "gepa.budget=0: GEPA skipped"
+    return ""
+
+
+def valid_examples(traces: Sequence[Trace], size: int, seed: int) -> list[Example]:
+    """Up to `size` valid-split steps, drawn with a seeded RNG, with their recorded history."""
+    examples = [
+        Example(
+            trace.trace_id,
+            step.index,
+            trace.task,
+            tuple(Turn(action=s.action, observation=s.observation) for s in trace.steps[:i]),
+            step.action,
+            step.observation,
+        )
+        for trace in traces
+        for i, step in enumerate(trace.steps)
+    ]
+    random.Random(seed).shuffle(examples)
+    return examples[:size]
+
+
+class _Progress:
+    """GEPA callback: the best valid score after each iteration, for logs and MLflow."""
+
+    def __init__(self, on_iteration: Callable[[int, float], None] | None) -> None:
+        self.best = 0.0
+        self.history: list[tuple[int, float]] = []
+        self.on_iteration = on_iteration
+
+    def on_valset_evaluated(self, event: dict[str, Any]) -> None:
+        self.best = max(self.best, float(event["average_score"]))
+
+    def on_iteration_end(self, event: dict[str, Any]) -> None:
+        self.history.append((int(event["iteration"]), self.best))
+        if self.on_iteration is not None:
+            self.on_iteration(int(event["iteration"]), self.best)
+
+
+def _reflection_lm(settings: WmhConfig) -> Callable[[Any], str]:
+    model = settings.gepa.reflection_model or settings.provider.model
+    provider = LLMProvider(
+        replace(
+            settings.provider,
+            model=model,
+            temperature=0.7,
+            max_tokens=max(settings.provider.max_tokens, 2048),
+        )
+    )
+
+    def reflect(prompt: str | list[dict[str, Any]]) -> str:
+        messages = [{"role": "user", "content": prompt}] if isinstance(prompt, str) else prompt
+        return provider.complete(messages).text
+
+    return reflect
+
+
+def evolve_prompt(
+    settings: WmhConfig,
+    base_prompt: str,
+    valid: Sequence[Trace],
+    retriever: Retriever,
+    replay: ReplayPredictor,
+    run_dir: Path,
+    on_iteration: Callable[[int, float], None] | None = None,
+) -> EvolveResult:
+    """Run GEPA from `base_prompt`; the result holds the best prompt and every candidate."""
+    reason = skip_reason(settings)
+    if reason:
+        return EvolveResult(skipped=reason, best_prompt=base_prompt)
+    examples = valid_examples(valid, settings.gepa.valset_size, settings.gepa.seed)
+    if not examples:
+        raise ConfigError(
+            "GEPA needs valid-split steps: raise split.valid (it is "
+            f"{settings.split.valid}) or set gepa.budget=0"
+        )
+    import gepa
+
+    adapter = WorldModelAdapter(
+        LLMProvider(settings.provider),
+        retriever,
+        replay,
+        make_judge(settings.judge.name, settings.judge, settings.provider),
+        settings.retrieval.top_k,
+        PromptBudget(total=settings.predictor.max_prompt_tokens),
+    )
+    progress = _Progress(on_iteration)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    result: Any = gepa.optimize(
+        seed_candidate={COMPONENT: base_prompt},
+        trainset=examples,
+        valset=examples,
+        adapter=adapter,  # type: ignore[arg-type]
+        reflection_lm=_reflection_lm(settings),  # type: ignore[arg-type]
+        candidate_selection_strategy=settings.gepa.candidate_selection,  # type: ignore[arg-type]
+        reflection_minibatch_size=settings.gepa.minibatch_size,
+        use_merge=settings.gepa.use_merge,
+        max_metric_calls=settings.gepa.budget,
+        run_dir=str(run_dir),
+        seed=settings.gepa.seed,
+        callbacks=[progress],  # type: ignore[list-item]
+        display_progress_bar=False,
+        raise_on_exception=False,
+    )
+    frontier = (
+        set().union(*result.per_val_instance_best_candidates.values())
+        if result.per_val_instance_best_candidates
+        else {result.best_idx}
+    )
+    candidates = [
+        FrontierCandidate(
+            index=i,
+            text=c[COMPONENT],
+            parents=list(result.parents[i]),
+            scores={str(k): float(v) for k, v in result.val_subscores[i].items()},
+            aggregate=float(result.val_aggregate_scores[i]),
+            on_frontier=i in frontier,
+        )
+        for i, c in enumerate(result.candidates)
+    ]
+    return EvolveResult(
+        best_prompt=result.best_candidate[COMPONENT],  # type: ignore[index]
+        best_index=result.best_idx,
+        rollouts=int(result.total_metric_calls or 0),
+        candidates=candidates,
+        progress=progress.history,
+    )
