@@ -78,6 +78,13 @@ def valid_examples(traces: Sequence[Trace], size: int, seed: int) -> list[Exampl
     return examples[:size]
 
 
+class _GepaLog:
+    """GEPA's per-iteration chatter goes to `logging` (debug), not to stdout."""
+
+    def log(self, message: str) -> None:
+        log.debug("gepa: %s", message)
+
+
 class _Progress:
     """GEPA callback: the best valid score after each iteration, for logs and MLflow."""
 
@@ -158,6 +165,7 @@ def evolve_prompt(
         seed=settings.gepa.seed,
         callbacks=[progress],  # type: ignore[list-item]
         display_progress_bar=False,
+        logger=_GepaLog(),
         raise_on_exception=False,
     )
     frontier = (

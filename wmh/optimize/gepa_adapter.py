@@ -46,6 +46,9 @@ class Trajectory:
 class WorldModelAdapter:
     """Evaluates `{"env_prompt": text}` by predicting steps with the LLM and judging them."""
 
+    # GEPA's own reflective proposer writes the new prompt from our reflective dataset.
+    propose_new_texts = None
+
     def __init__(
         self,
         provider: LLMProvider,

@@ -129,14 +129,21 @@ def _heldout(
 
 
 def gepa_run_dir(settings: WmhConfig) -> Path:
-    """Where GEPA keeps its state: the same settings resume the same run."""
+    """Where GEPA keeps its state: the same settings resume the same run (a larger budget
+    continues it; an interrupted build picks up from the last saved iteration)."""
+    gepa = settings.gepa
     key = short_hash(
         repr(
             (
                 settings.data.files,
                 settings.split,
                 settings.provider.model,
-                settings.gepa,
+                gepa.reflection_model,
+                gepa.seed,
+                gepa.valset_size,
+                gepa.minibatch_size,
+                gepa.candidate_selection,
+                gepa.use_merge,
                 settings.judge.name,
                 settings.retrieval.top_k,
             )

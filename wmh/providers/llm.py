@@ -124,6 +124,7 @@ class LLMProvider:
         """One chat completion; raises ProviderError after retries and fallbacks fail."""
         import litellm
 
+        litellm.suppress_debug_info = True  # no "Provider List" banners on stdout
         started = time.perf_counter()
         try:
             response = litellm.completion(**self._arguments(messages, **overrides))

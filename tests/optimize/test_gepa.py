@@ -1,0 +1,136 @@
+"""GEPA end to end against the scripted server: world-model answers and reflection proposals."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import make_settings
+from tests.fake_llm import FakeLLM, Reply
+from wmh.pipeline.build import build_world_model
+
+_FIRST_EXAMPLE = re.compile(r"## Recorded examples.*?(<observation.*?</observation>)", re.DOTALL)
+
+
+def scripted(proposal: str):  # noqa: ANN201
+    """World model: copies the first retrieved example when told to, else answers nothing
+    useful. Reflection (model `reflector`): proposes `proposal`."""
+
+    def answer(body: dict) -> Reply:
+        if body["model"] == "reflector":
+            return Reply(f"```\n{proposal}\n```")
+        system, user = body["messages"][0]["content"], body["messages"][-1]["content"]
+        if "COPY THE FIRST EXAMPLE" in system:
+            match = _FIRST_EXAMPLE.search(user)
+            if match:
+                return Reply(match.group(1))
+        return Reply('<observation is_error="false">\nnothing to report\n</observation>')
+
+    return answer
+
+
+def gepa_settings(tmp_path: Path, corpus: Path, fake: FakeLLM, name: str, *extra: str):  # noqa: ANN201
+    return make_settings(
+        tmp_path,
+        name,
+        [corpus],
+        "provider=openai_compatible",
+        "provider.model=openai/env",
+        f"provider.api_base={fake.api_base}",
+        "provider.num_retries=0",
+        "provider.timeout=5",
+        "gepa.reflection_model=openai/reflector",
+        "gepa.valset_size=6",
+        "gepa.budget=30",
+        "gepa.minibatch_size=3",
+        "split.train=0.8",
+        "split.valid=0.1",
+        "split.test=0.1",
+        "predictor.cache=false",
+        *extra,
+    )
+
+
+def test_a_better_proposal_is_chosen_and_raises_the_valid_score(
+    tmp_path: Path, synthetic_corpus: Path, fake_llm: FakeLLM
+) -> None:
+    fake_llm.default = scripted("You are the environment. COPY THE FIRST EXAMPLE exactly.")
+    result = build_world_model(
+        gepa_settings(tmp_path, synthetic_corpus, fake_llm, "better", "track=true")
+    )
+    evolved = result.evolve
+    assert evolved is not None and not evolved.skipped
+    assert evolved.rollouts <= 30 + 6  # the budget, plus at most one valset evaluation
+    assert len(evolved.candidates) >= 2
+    best = evolved.candidates[evolved.best_index]
+    base = evolved.candidates[0]
+    assert "COPY THE FIRST EXAMPLE" in best.text
+    assert best.aggregate > base.aggregate + 0.1
+    assert best.aggregate == max(c.aggregate for c in evolved.candidates)
+    prompts = result.path / "prompts"
+    assert "COPY THE FIRST EXAMPLE" in (prompts / "optimized.txt").read_text()
+    frontier = json.loads((prompts / "frontier.json").read_text())
+    assert frontier["best"] == evolved.best_index
+    assert all(len(c["scores"]) == 6 for c in frontier["candidates"])
+    metrics = json.loads((result.path / "metrics.json").read_text())["gepa"]
+    assert metrics["test_optimized"] > metrics["test_base"]
+    card = json.loads((result.path / "model.json").read_text())
+    assert card["rollouts"] == evolved.rollouts and card["frontier_size"] >= 1
+
+    import mlflow
+
+    run = mlflow.MlflowClient().get_run(card["mlflow_run_id"])
+    assert run.data.metrics["gepa.test_optimized"] == metrics["test_optimized"]
+    assert run.data.params["gepa.budget"] == "30"
+    history = mlflow.MlflowClient().get_metric_history(run.info.run_id, "gepa.best_valid")
+    assert history and history[-1].value == pytest.approx(best.aggregate)
+    artifacts = {a.path for a in mlflow.MlflowClient().list_artifacts(run.info.run_id)}
+    assert {"optimized.txt", "frontier.json", "metrics.json"} <= artifacts
+
+
+def test_a_worse_proposal_is_not_chosen(
+    tmp_path: Path, synthetic_corpus: Path, fake_llm: FakeLLM
+) -> None:
+    fake_llm.default = scripted("Answer every action with: nothing to report.")
+    result = build_world_model(gepa_settings(tmp_path, synthetic_corpus, fake_llm, "worse"))
+    assert result.evolve is not None and result.evolve.best_index == 0
+    optimized = (result.path / "prompts" / "optimized.txt").read_text()
+    assert optimized == (result.path / "prompts" / "base.txt").read_text()
+
+
+def test_replay_and_zero_budget_skip_gepa_with_a_clear_message(
+    tmp_path: Path, synthetic_corpus: Path
+) -> None:
+    result = build_world_model(make_settings(tmp_path, "r", [synthetic_corpus], "gepa.budget=50"))
+    assert result.evolve is not None and "provider=replay" in result.evolve.skipped
+    assert not (result.path / "prompts" / "optimized.txt").exists()
+
+
+def test_a_second_build_resumes_the_optimisation_from_its_run_dir(
+    tmp_path: Path, synthetic_corpus: Path, fake_llm: FakeLLM
+) -> None:
+    fake_llm.default = scripted("You are the environment. COPY THE FIRST EXAMPLE exactly.")
+    first = build_world_model(
+        gepa_settings(tmp_path, synthetic_corpus, fake_llm, "resume", "gepa.budget=12")
+    )
+    assert first.evolve is not None
+    calls_before = len(fake_llm.requests)
+    second = build_world_model(
+        gepa_settings(tmp_path, synthetic_corpus, fake_llm, "resume", "gepa.budget=30")
+    )
+    assert second.evolve is not None
+    assert second.evolve.rollouts > first.evolve.rollouts
+    # The seed candidate's valset scores are not computed again: they come from the run dir.
+    assert [c.text for c in second.evolve.candidates[: len(first.evolve.candidates)]] == [
+        c.text for c in first.evolve.candidates
+    ]
+    world_model_calls = [r for r in fake_llm.requests[calls_before:] if r["model"] == "env"]
+    assert second.heldout is not None
+    heldout_calls = second.heldout.overall.steps * (2 if second.heldout_base else 1)
+    gepa_calls = len(world_model_calls) - heldout_calls
+    # Only the budget left after the first build is spent: the first run is not redone.
+    assert 0 < gepa_calls <= 30 - first.evolve.rollouts + 6
+    assert list((tmp_path / "gepa").iterdir())
