@@ -14,6 +14,7 @@ from wmh.cli import examples as examples_cmd
 from wmh.cli import models as models_cmd
 from wmh.cli import play as play_cmd
 from wmh.cli import providers as providers_cmd
+from wmh.cli import ui as ui_cmd
 from wmh.errors import WmhError
 
 app = typer.Typer(
@@ -29,6 +30,7 @@ app.command("play")(play_cmd.play)
 app.add_typer(examples_cmd.app, name="examples")
 app.add_typer(eval_cmd.app, name="eval")
 app.add_typer(providers_cmd.app, name="providers")
+app.command("ui")(ui_cmd.ui)
 
 err_console = Console(stderr=True)
 

@@ -17,6 +17,8 @@ from wmh.config.schema import ProviderConfig
 from wmh.errors import ProviderError
 
 log = logging.getLogger(__name__)
+for _noisy in ("LiteLLM", "litellm", "httpx"):
+    logging.getLogger(_noisy).setLevel(logging.WARNING)
 
 # Providers whose server needs no key (vLLM, Ollama, llama.cpp); the OpenAI client insists on one.
 _KEYLESS_PLACEHOLDER = "no-key-needed"

@@ -1,0 +1,63 @@
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.conftest import make_settings
+from wmh.pipeline.build import build_world_model
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.mark.slow
+def test_wmh_ui_serves_the_build_runs_with_their_metrics(
+    tmp_path: Path, synthetic_corpus: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    build_world_model(make_settings(tmp_path, "seen-in-ui", [synthetic_corpus], "track=true"))
+    port = _free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "wmh", "ui", "--port", str(port)],
+        cwd=tmp_path,
+        env={**os.environ, "MLFLOW_TRACKING_URI": uri},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        base = f"http://127.0.0.1:{port}/api/2.0/mlflow"
+        deadline = time.monotonic() + 90
+        while True:
+            try:
+                found = httpx.post(
+                    f"{base}/experiments/search", json={"max_results": 50}, timeout=5
+                )
+                if found.status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            assert time.monotonic() < deadline, "the MLflow UI did not come up"
+            time.sleep(1)
+        names = {e["name"]: e["experiment_id"] for e in found.json()["experiments"]}
+        assert "seen-in-ui" in names
+        runs = httpx.post(
+            f"{base}/runs/search", json={"experiment_ids": [names["seen-in-ui"]]}, timeout=10
+        ).json()
+        metrics = {m["key"]: m["value"] for m in runs["runs"][0]["data"]["metrics"]}
+        assert metrics["heldout.fidelity"] > 0.5 and metrics["steps_ingested"] > 1000
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)  # the server and its worker
+        server.wait(timeout=30)
