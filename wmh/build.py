@@ -9,6 +9,8 @@ import logging
 import sys
 
 import hydra
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
 from omegaconf import DictConfig
 
 from wmh.config.compose import CONF_DIR, register_schema, to_settings
@@ -23,8 +25,15 @@ register_schema()
 @hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="config")
 def main(cfg: DictConfig) -> float | None:
     """Build one world model; returns its held-out score (what a sweeper optimises)."""
+    settings = to_settings(cfg)
+    hydra_cfg = HydraConfig.get()
+    if hydra_cfg.mode == RunMode.MULTIRUN:
+        # Each sweep member is its own model (`name-0`, `name-1`, ...) and its own MLflow run
+        # in one experiment named after the sweep, so the UI compares them side by side.
+        settings.experiment = settings.experiment or settings.name
+        settings.name = f"{settings.name}-{hydra_cfg.job.num}"
     try:
-        result = build_world_model(to_settings(cfg))
+        result = build_world_model(settings)
     except WmhError as exc:
         log.error("%s", exc)
         print(f"error: {exc}", file=sys.stderr)

@@ -94,6 +94,7 @@ class WmhConfig:
     root: str = ".wmh"
     seed: int = 0
     track: bool = True
+    experiment: str = ""
     data: DataConfig = field(default_factory=DataConfig)
     provider: ProviderConfig = field(default_factory=ProviderConfig)
     embedder: EmbedderConfig = field(default_factory=EmbedderConfig)

@@ -79,7 +79,7 @@ def track_build(
     }
     try:
         return log_run(
-            settings.name,
+            settings.experiment or settings.name,
             f"build-{settings.name}",
             to_container(settings),
             build_metrics(card, metrics),

@@ -56,8 +56,13 @@ def log_run(
     for noisy in ("mlflow", "alembic"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     mlflow.set_tracking_uri(tracking_uri())
-    mlflow.set_experiment(experiment)
-    with mlflow.start_run(run_name=run_name) as run:
+    if os.environ.get("MLFLOW_RUN_ID"):
+        # Launched by `mlflow run`: log into the run it created (its experiment, its name).
+        context = mlflow.start_run()
+    else:
+        mlflow.set_experiment(experiment)
+        context = mlflow.start_run(run_name=run_name)
+    with context as run:
         if params:
             mlflow.log_params(flatten(params))
         clean = {metric_name(k): float(v) for k, v in metrics.items()}

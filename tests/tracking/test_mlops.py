@@ -1,0 +1,108 @@
+"""Hydra sweeps and MLproject entry points, tracked in MLflow; no run ever holds a secret."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import mlflow
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+CANARY = "sk-canary-0123456789-never-log-me"
+
+
+def _env(tmp_path: Path) -> dict[str, str]:
+    return {
+        **os.environ,
+        "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'm.db'}",
+        "OPENAI_API_KEY": CANARY,
+        "ANTHROPIC_API_KEY": CANARY,
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+    }
+
+
+def _runs(tmp_path: Path, experiment: str) -> list:
+    client = mlflow.MlflowClient(f"sqlite:///{tmp_path / 'm.db'}")
+    found = client.get_experiment_by_name(experiment)
+    assert found is not None, f"no experiment {experiment}"
+    return client.search_runs([found.experiment_id])
+
+
+def _assert_no_canary(tmp_path: Path) -> None:
+    for path in tmp_path.rglob("*"):
+        if path.is_file() and path.stat().st_size < 50_000_000:
+            assert CANARY.encode() not in path.read_bytes(), f"secret leaked into {path}"
+
+
+def test_a_two_member_sweep_gives_two_models_and_two_runs_in_one_experiment(
+    tmp_path: Path, synthetic_corpus: Path
+) -> None:
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "wmh.build",
+            "-m",
+            "name=sweep",
+            f"data.files=[{synthetic_corpus}]",
+            f"root={tmp_path / 'store'}",
+            "retrieval.top_k=3,5",
+        ],
+        capture_output=True,
+        text=True,
+        env=_env(tmp_path),
+        cwd=tmp_path,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    assert sorted(p.name for p in (tmp_path / "store" / "models").iterdir()) == [
+        "sweep-0",
+        "sweep-1",
+    ]
+    runs = _runs(tmp_path, "sweep")
+    assert sorted(r.data.params["retrieval.top_k"] for r in runs) == ["3", "5"]
+    for run in runs:
+        assert run.data.metrics["heldout.fidelity"] > 0.5
+        assert run.data.metrics["steps_ingested"] > 1000
+        assert run.data.tags["wmh.model_dir"].endswith(run.data.params["name"])
+    _assert_no_canary(tmp_path)
+
+
+@pytest.mark.slow
+def test_mlflow_run_of_the_build_and_eval_entry_points(
+    tmp_path: Path, synthetic_corpus: Path
+) -> None:
+    env = _env(tmp_path)
+    store = tmp_path / "store"
+    for entry, params in (
+        ("build", ["-P", "name=mp", "-P", f"files={synthetic_corpus}", "-P", f"root={store}"]),
+        ("eval", ["-P", "name=mp", "-P", f"root={store}", "-P", "limit=3"]),
+    ):
+        done = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "mlflow",
+                "run",
+                str(ROOT),
+                "-e",
+                entry,
+                *params,
+                "--env-manager",
+                "local",
+            ],
+            capture_output=True,
+            text=True,
+            env=env,
+            cwd=tmp_path,
+            timeout=300,
+        )
+        assert done.returncode == 0, done.stderr[-2000:]
+    runs = _runs(tmp_path, "Default")
+    metrics = [r.data.metrics for r in runs if r.info.status == "FINISHED"]
+    assert any("heldout.fidelity" in m for m in metrics)  # the build
+    assert any("fidelity" in m and "baseline.nn_copy" in m for m in metrics)  # the eval
+    _assert_no_canary(tmp_path)
