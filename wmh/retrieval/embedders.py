@@ -64,6 +64,7 @@ class HashingEmbedder:
         common: dict[str, Any] = {
             "n_features": dim,
             "alternate_sign": True,
+            "dtype": np.float32,
             "norm": "l2",
             "token_pattern": r"(?u)\b\w+\b",
             "lowercase": True,
