@@ -142,10 +142,15 @@ class LLMProvider:
         choice = response.choices[0]
         text = (choice.message.content or "") if choice.message else ""
         usage = getattr(response, "usage", None)
-        try:
-            cost = float(litellm.completion_cost(completion_response=response) or 0.0)
-        except Exception:  # noqa: BLE001 - unknown models have no price: cost 0, not an error
-            cost = 0.0
+        # litellm has already priced the call (local cost map); pricing it again costs ~2 ms.
+        hidden = getattr(response, "_hidden_params", None) or {}
+        cost = hidden.get("response_cost")
+        if cost is None:
+            try:
+                cost = litellm.completion_cost(completion_response=response)
+            except Exception:  # noqa: BLE001 - unknown models have no price: cost 0, not an error
+                cost = 0.0
+        cost = float(cost or 0.0)
         completion = Completion(
             text=text,
             model=str(getattr(response, "model", self.config.model)),
