@@ -15,8 +15,10 @@ CANARY = "sk-canary-0123456789-never-log-me"
 
 
 def _env(tmp_path: Path) -> dict[str, str]:
+    # In-process MLflow calls may have left MLFLOW_* variables behind; start clean.
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}
     return {
-        **os.environ,
+        **clean,
         "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'm.db'}",
         "OPENAI_API_KEY": CANARY,
         "ANTHROPIC_API_KEY": CANARY,

@@ -9,7 +9,8 @@ from __future__ import annotations
 import logging
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -51,6 +52,33 @@ def log_run(
     series: Mapping[str, list[tuple[int, float]]] | None = None,
 ) -> str:
     """One MLflow run in `experiment`; returns its run id. `series` are metrics by step."""
+    with _mlflow_env_untouched():
+        return _log_run(experiment, run_name, params, metrics, artifacts, tags, series)
+
+
+@contextmanager
+def _mlflow_env_untouched() -> Iterator[None]:
+    """mlflow.set_experiment exports MLFLOW_EXPERIMENT_ID (and the tracking URI) into the
+    environment; a library call must not change what later runs or subprocesses see."""
+    saved = {k: v for k, v in os.environ.items() if k.startswith("MLFLOW_")}
+    try:
+        yield
+    finally:
+        for key in [k for k in os.environ if k.startswith("MLFLOW_")]:
+            if key not in saved:
+                del os.environ[key]
+        os.environ.update(saved)
+
+
+def _log_run(
+    experiment: str,
+    run_name: str,
+    params: Mapping[str, Any],
+    metrics: Mapping[str, float],
+    artifacts: list[Path],
+    tags: Mapping[str, str] | None,
+    series: Mapping[str, list[tuple[int, float]]] | None,
+) -> str:
     import mlflow
 
     for noisy in ("mlflow", "alembic"):
