@@ -65,14 +65,16 @@ class Episode:
         self._calls = 0
         self._exported = 0  # how many messages some chat span has written so far
 
-    def _chat(self, output: dict[str, Any]) -> None:
+    def _chat(self, output: dict[str, Any] | None) -> None:
+        """A `chat` span: the history so far as input, `output` (if any) as the model's answer."""
         clock = self._recorder.clock
         attributes = {
             "gen_ai.operation.name": "chat",
             "gen_ai.request.model": self._recorder.model,
             "gen_ai.input.messages": json.dumps(self.messages, ensure_ascii=False),
-            "gen_ai.output.messages": json.dumps([output], ensure_ascii=False),
         }
+        if output is not None:
+            attributes["gen_ai.output.messages"] = json.dumps([output], ensure_ascii=False)
         span = self._recorder.tracer.start_span(
             f"chat {self._recorder.model}",
             context=self._context,
@@ -80,7 +82,8 @@ class Episode:
             start_time=clock(),
         )
         span.end(end_time=clock())
-        self.messages.append(output)
+        if output is not None:
+            self.messages.append(output)
         self._exported = len(self.messages)
 
     def call_tool(self, name: str, arguments: dict[str, Any], run: Any) -> tuple[str, bool]:
@@ -126,19 +129,7 @@ class Episode:
         """
         if self._exported >= len(self.messages) or self.messages[-1]["role"] != "user":
             return
-        clock = self._recorder.clock
-        span = self._recorder.tracer.start_span(
-            f"chat {self._recorder.model}",
-            context=self._context,
-            start_time=clock(),
-            attributes={
-                "gen_ai.operation.name": "chat",
-                "gen_ai.request.model": self._recorder.model,
-                "gen_ai.input.messages": json.dumps(self.messages, ensure_ascii=False),
-            },
-        )
-        span.end(end_time=clock())
-        self._exported = len(self.messages)
+        self._chat(None)
 
     def say(self, text: str, reply: str | None = None) -> None:
         """Record an agent message; `reply` is the user's answer (the environment's observation)."""

@@ -6,12 +6,12 @@ the cache is on (cheaper, and deterministic); provider failures become error obs
 from __future__ import annotations
 
 from wmh.core.types import Observation
-from wmh.engine.predictor import PredictionContext
+from wmh.engine.predictor import PredictionContext, context_query
 from wmh.engine.prompting import PromptBudget, parse_answer, render_prompt
 from wmh.engine.replay import ReplayPredictor
 from wmh.errors import ProviderError
 from wmh.providers.llm import LLMProvider
-from wmh.retrieval.retriever import Query, Retriever
+from wmh.retrieval.retriever import Retriever
 
 CACHE_SOURCES = ("session_replay", "corpus_replay")
 
@@ -42,15 +42,11 @@ class LLMPredictor:
             replayed = self.replay.predict(context)
             if replayed.metadata.get("source") in CACHE_SOURCES:
                 return replayed
-        session = context.session
-        query = Query(
-            context.action,
-            session.task,
-            tuple(t.action for t in session.history),
-            context.exclude_trace,
-        )
+        query = context_query(context)
         examples = self.retriever.neighbours(query, self.top_k)
-        prompt = render_prompt(self.instructions, session, context.action, examples, self.budget)
+        prompt = render_prompt(
+            self.instructions, context.session, context.action, examples, self.budget
+        )
         try:
             completion = self.provider.complete(prompt.messages)
         except ProviderError as exc:

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from wmh.core.types import Action, Observation, Session
+from wmh.retrieval.retriever import Query
 
 
 @dataclass(frozen=True, slots=True)
@@ -15,6 +16,17 @@ class PredictionContext:
     session: Session
     action: Action
     exclude_trace: str | None = None
+
+
+def context_query(context: PredictionContext) -> Query:
+    """The retrieval query of a prediction: the action in its session, leak-free."""
+    session = context.session
+    return Query(
+        context.action,
+        session.task,
+        tuple(t.action for t in session.history),
+        context.exclude_trace,
+    )
 
 
 class Predictor(Protocol):

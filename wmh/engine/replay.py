@@ -15,8 +15,8 @@ from wmh.core.types import Action, ActionKind, Observation
 from wmh.engine.adapt import adapt_observation, argument_leaves
 from wmh.engine.consistency import apply_session_state
 from wmh.engine.learnt import ErrorStyle
-from wmh.engine.predictor import PredictionContext
-from wmh.retrieval.retriever import Neighbour, Query, Retriever
+from wmh.engine.predictor import PredictionContext, context_query
+from wmh.retrieval.retriever import Neighbour, Retriever
 
 
 def _argument_agreement(current: Action, recorded: Action) -> float:
@@ -85,12 +85,7 @@ class ReplayPredictor:
             for turn in reversed(session.history):
                 if turn.action.key() == key:
                     return _tagged(turn.observation, "session_replay")
-        query = Query(
-            action=action,
-            task=session.task,
-            recent=tuple(t.action for t in session.history),
-            exclude_trace=context.exclude_trace,
-        )
+        query = context_query(context)
         exact = self.retriever.exact(query)
         if exact:
             return _tagged(exact[0].step.observation, "corpus_replay", exact[0].step.id)

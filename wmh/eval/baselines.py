@@ -9,8 +9,8 @@ from __future__ import annotations
 from collections import Counter
 
 from wmh.core.types import Observation
-from wmh.engine.predictor import PredictionContext
-from wmh.retrieval.retriever import Query, Retriever
+from wmh.engine.predictor import PredictionContext, context_query
+from wmh.retrieval.retriever import Retriever
 from wmh.retrieval.text import route_of
 
 
@@ -21,13 +21,7 @@ class NearestNeighbourCopy:
         self.retriever = retriever
 
     def predict(self, context: PredictionContext) -> Observation:
-        session = context.session
-        query = Query(
-            context.action,
-            session.task,
-            tuple(t.action for t in session.history),
-            context.exclude_trace,
-        )
+        query = context_query(context)
         hits = self.retriever.neighbours(query, 1)
         if not hits:
             return Observation(content="", is_error=True, metadata={"source": "none"})

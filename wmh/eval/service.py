@@ -26,7 +26,7 @@ from wmh.errors import ConfigError
 from wmh.eval.baselines import MostFrequentObservation, NearestNeighbourCopy
 from wmh.eval.runner import EvalReport, LoopMode, evaluate_traces, sample_indices
 from wmh.ingest.reader import read_traces
-from wmh.ingest.split import split_traces
+from wmh.ingest.split import split_with
 from wmh.optimize.judges import make_judge
 from wmh.pipeline.build import build_world_model
 from wmh.tracking.mlflow_runs import log_run
@@ -110,13 +110,7 @@ def prepare(
         model_dir = build_world_model(settings).path
     if files:
         ingested = read_traces(list(files), settings.data.skip_empty_traces)
-        split = split_traces(
-            ingested.traces,
-            settings.split.train,
-            settings.split.valid,
-            settings.split.test,
-            settings.split.salt,
-        )
+        split = split_with(ingested.traces, settings.split)
         traces = split.test
         if not traces:
             raise ConfigError(

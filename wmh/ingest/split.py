@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from wmh.config.schema import SplitConfig
 from wmh.core.canonical import stable_unit_interval
 from wmh.core.types import Trace
 from wmh.errors import ConfigError
@@ -67,3 +68,8 @@ def split_traces(
     for trace in sorted(traces, key=lambda t: t.trace_id):
         parts[assign_part(trace.trace_id, train, valid, salt)].append(trace)
     return Split(**parts)
+
+
+def split_with(traces: Sequence[Trace], config: SplitConfig) -> Split:
+    """`split_traces` with the fractions and salt of a `split` config group."""
+    return split_traces(traces, config.train, config.valid, config.test, config.salt)

@@ -32,7 +32,7 @@ from wmh.errors import ConfigError, EmptyCorpusError
 from wmh.eval.baselines import MostFrequentObservation, NearestNeighbourCopy
 from wmh.eval.runner import EvalReport, evaluate_traces
 from wmh.ingest.reader import IngestReport, read_traces
-from wmh.ingest.split import Split, split_traces
+from wmh.ingest.split import Split, split_with
 from wmh.optimize.evolve import EvolveResult, evolve_prompt
 from wmh.optimize.judges import make_judge
 from wmh.pipeline.artifacts import BuiltModel, write_model_dir
@@ -159,13 +159,7 @@ def build_world_model(settings: WmhConfig, on_stage: StageCallback | None = None
     with clock.stage("ingest"):
         ingested = read_traces(settings.data.files, settings.data.skip_empty_traces)
     with clock.stage("split"):
-        split = split_traces(
-            ingested.traces,
-            settings.split.train,
-            settings.split.valid,
-            settings.split.test,
-            settings.split.salt,
-        )
+        split = split_with(ingested.traces, settings.split)
     if not split.train:
         raise EmptyCorpusError(
             f"the train split is empty: all {len(ingested.traces)} traces went to valid/test; "
