@@ -35,9 +35,7 @@ class MostFrequentObservation:
         table = retriever.table
         counts: dict[str, Counter[tuple[str, bool]]] = {}
         for row in range(len(table)):
-            step = table.step(row)
-            key = (step.observation.content, step.observation.is_error)
-            counts.setdefault(table.routes[row], Counter())[key] += 1
+            counts.setdefault(table.routes[row], Counter())[table.observation_of(row)] += 1
         # Ties go to the text that sorts first, so the baseline is deterministic.
         self._answers = {
             route: min(counter.items(), key=lambda item: (-item[1], item[0]))[0]

@@ -38,6 +38,14 @@ class StepTable:
     def tool_names(self) -> set[str]:
         return {route for route in set(self.routes) if route != MESSAGE_ROUTE}
 
+    def observation_of(self, row: int) -> tuple[str, bool]:
+        """(content, is_error) of a row without building the whole Step (fast scans)."""
+        cached = self._parsed.get(row)
+        if cached is not None:
+            return cached.observation.content, cached.observation.is_error
+        observation = orjson.loads(self._rows[row])["observation"]
+        return observation.get("content", ""), bool(observation.get("is_error", False))
+
     def step(self, row: int) -> Step:
         cached = self._parsed.get(row)
         if cached is None:
