@@ -5,34 +5,19 @@ examples/ is not a package, so the example's modules are loaded from their file 
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
-from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
 
+from tests.examples.loading import load_example_module
 from wmh.core.types import ActionKind
 from wmh.ingest import read_traces
 
-FOLDER = Path(__file__).resolve().parents[2] / "examples" / "airline"
-
-
-def _load(name: str, filename: str) -> ModuleType:
-    if name in sys.modules:
-        return sys.modules[name]
-    spec = importlib.util.spec_from_file_location(name, FOLDER / filename)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-capture_module = _load("wmh_examples_airline_capture", "capture.py")
-env_module = _load("wmh_examples_airline_env", "env.py")  # the module capture.py loaded
+capture_module = load_example_module("airline", "wmh_examples_airline_capture", "capture.py")
+env_module = load_example_module(
+    "airline", "wmh_examples_airline_env", "env.py"
+)  # the module capture.py loaded
 AirlineEnv = env_module.AirlineEnv
 
 

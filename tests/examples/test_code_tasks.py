@@ -5,32 +5,21 @@ The example folder's name has a dash, so its modules are loaded from their file 
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from pathlib import Path
-from types import ModuleType
 
 import pytest
 
+from tests.examples.loading import load_example_module
 from wmh.core.types import ActionKind
 from wmh.ingest import read_traces
 
 FOLDER = Path(__file__).resolve().parents[2] / "examples" / "code-tasks"
 
 
-def _load(name: str, filename: str) -> ModuleType:
-    if name in sys.modules:
-        return sys.modules[name]
-    spec = importlib.util.spec_from_file_location(name, FOLDER / filename)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-capture_module = _load("code_tasks_capture", "capture.py")
-env_module = _load("code_tasks_env", "env.py")  # the same module object capture.py loaded
+capture_module = load_example_module("code-tasks", "code_tasks_capture", "capture.py")
+env_module = load_example_module(
+    "code-tasks", "code_tasks_env", "env.py"
+)  # the same module object capture.py loaded
 
 
 @pytest.fixture

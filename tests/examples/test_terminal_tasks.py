@@ -2,31 +2,15 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from pathlib import Path
-from types import ModuleType
 
 import pytest
 
+from tests.examples.loading import load_example_module
 from wmh.ingest import read_traces
 
-FOLDER = Path(__file__).resolve().parents[2] / "examples" / "terminal-tasks"
-
-
-def _load(name: str, file: str) -> ModuleType:
-    if name in sys.modules:
-        return sys.modules[name]
-    spec = importlib.util.spec_from_file_location(name, FOLDER / file)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-env_module = _load("terminal_tasks_env", "env.py")
-capture_module = _load("terminal_tasks_capture", "capture.py")
+env_module = load_example_module("terminal-tasks", "terminal_tasks_env", "env.py")
+capture_module = load_example_module("terminal-tasks", "terminal_tasks_capture", "capture.py")
 
 
 @pytest.fixture
