@@ -35,6 +35,7 @@ test: setup lint
 
 bench: setup
 	$(PY) bench/bench_core.py
+	$(PY) bench/bench_llm.py
 
 examples-models: setup
 	for task in airline terminal-tasks code-tasks; do \
