@@ -50,7 +50,7 @@ class SplitConfig:
 class RetrievalConfig:
     top_k: int = 5
     index: str = "auto"
-    flat_max: int = 20000
+    flat_max: int = 4096
 
 
 @dataclass

@@ -1,7 +1,8 @@
 """FAISS indexes over the training steps, one partition per tool (and one for messages).
 
 Partitioning by tool keeps each query to the steps that can answer it, so a query never scans the
-whole corpus. Small partitions use an exact inner-product index; large ones HNSW or IVF.
+whole corpus. Small partitions use an exact inner-product index; large ones IVF (quick to
+build) or HNSW.
 """
 
 from __future__ import annotations
@@ -34,12 +35,17 @@ class Partition:
         return self.end - self.start
 
 
+def ivf_nprobe(nlist: int) -> int:
+    """Lists probed per query: about an eighth of them, at least 8."""
+    return min(nlist, max(8, nlist // 8))
+
+
 def _choose_kind(kind: str, size: int, flat_max: int) -> str:
     if kind not in INDEX_KINDS:
         raise ConfigError(f"retrieval.index must be one of {', '.join(INDEX_KINDS)}, got '{kind}'")
     if kind != "auto":
         return kind
-    return "flat" if size <= flat_max else "hnsw"
+    return "flat" if size <= flat_max else "ivf"
 
 
 def _build_one(vectors: np.ndarray, kind: str, seed: int) -> faiss.Index:
@@ -51,12 +57,13 @@ def _build_one(vectors: np.ndarray, kind: str, seed: int) -> faiss.Index:
         index.hnsw.efConstruction = 40
         index.hnsw.efSearch = 64
     else:
-        nlist = max(8, int(4 * math.sqrt(len(vectors))))
+        nlist = max(8, int(math.sqrt(len(vectors))))
         quantizer = faiss.IndexFlatIP(dim)
         index = faiss.IndexIVFFlat(quantizer, dim, nlist, faiss.METRIC_INNER_PRODUCT)
         index.cp.seed = seed
         index.train(vectors)
-        index.nprobe = max(8, nlist // 32)
+        index.cp.niter = 10  # a coarse quantizer is enough to prune; keeps builds fast
+        index.nprobe = ivf_nprobe(nlist)
     index.add(vectors)
     if isinstance(index, faiss.IndexIVF):
         index.make_direct_map()
@@ -75,7 +82,7 @@ class PartitionedIndex:
         vectors: np.ndarray,
         routes: Sequence[str],
         kind: str = "auto",
-        flat_max: int = 20000,
+        flat_max: int = 4096,
         seed: int = 0,
     ) -> PartitionedIndex:
         """`routes` must be sorted so each route's rows are contiguous."""
@@ -156,7 +163,7 @@ class PartitionedIndex:
             if isinstance(index, faiss.IndexHNSWFlat):
                 index.hnsw.efSearch = 64
             elif isinstance(index, faiss.IndexIVF):
-                index.nprobe = max(8, index.nlist // 32)
+                index.nprobe = ivf_nprobe(index.nlist)
                 index.make_direct_map()
             partitions.append(
                 Partition(item["route"], item["start"], item["end"], item["kind"], index)
