@@ -38,40 +38,29 @@ def verify_providers(root: Path) -> list[ProviderCheck]:
     checks = []
     for key, models in sorted(grouped.items()):
         name, model, api_base = key
+        base = ProviderCheck(
+            models=models,
+            provider=name,
+            model=model,
+            api_base=api_base,
+            status="skipped",
+            reason="offline: recorded observations",
+        )
         if name == "replay":
-            checks.append(
-                ProviderCheck(
-                    models=models,
-                    provider=name,
-                    model=model,
-                    status="skipped",
-                    reason="offline: recorded observations",
-                )
-            )
+            checks.append(base)
             continue
         try:
             completion = LLMProvider(settings_by_key[key]).complete(PING, max_tokens=5)
         except WmhError as exc:
-            checks.append(
-                ProviderCheck(
-                    models=models,
-                    provider=name,
-                    model=model,
-                    api_base=api_base,
-                    status="fail",
-                    reason=str(exc),
-                )
-            )
+            checks.append(base.model_copy(update={"status": "fail", "reason": str(exc)}))
             continue
         checks.append(
-            ProviderCheck(
-                models=models,
-                provider=name,
-                model=model,
-                api_base=api_base,
-                status="pass",
-                reason=f"answered {completion.text[:40]!r}",
-                latency_s=round(completion.latency_s, 3),
+            base.model_copy(
+                update={
+                    "status": "pass",
+                    "reason": f"answered {completion.text[:40]!r}",
+                    "latency_s": round(completion.latency_s, 3),
+                }
             )
         )
     return checks

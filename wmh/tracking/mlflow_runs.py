@@ -42,20 +42,6 @@ def metric_name(name: str) -> str:
     return _METRIC_NAME.sub("_", name)[:250]
 
 
-def log_run(
-    experiment: str,
-    run_name: str,
-    params: Mapping[str, Any],
-    metrics: Mapping[str, float],
-    artifacts: list[Path],
-    tags: Mapping[str, str] | None = None,
-    series: Mapping[str, list[tuple[int, float]]] | None = None,
-) -> str:
-    """One MLflow run in `experiment`; returns its run id. `series` are metrics by step."""
-    with _mlflow_env_untouched():
-        return _log_run(experiment, run_name, params, metrics, artifacts, tags, series)
-
-
 @contextmanager
 def _mlflow_env_untouched() -> Iterator[None]:
     """mlflow.set_experiment exports MLFLOW_EXPERIMENT_ID (and the tracking URI) into the
@@ -70,15 +56,17 @@ def _mlflow_env_untouched() -> Iterator[None]:
         os.environ.update(saved)
 
 
-def _log_run(
+@_mlflow_env_untouched()
+def log_run(
     experiment: str,
     run_name: str,
     params: Mapping[str, Any],
     metrics: Mapping[str, float],
     artifacts: list[Path],
-    tags: Mapping[str, str] | None,
-    series: Mapping[str, list[tuple[int, float]]] | None,
+    tags: Mapping[str, str] | None = None,
+    series: Mapping[str, list[tuple[int, float]]] | None = None,
 ) -> str:
+    """One MLflow run in `experiment`; returns its run id. `series` are metrics by step."""
     import mlflow
 
     for noisy in ("mlflow", "alembic"):
