@@ -21,6 +21,7 @@ from wmh.errors import ConfigError, StoreError
 
 CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
 SCHEMA_NAME = "wmh_schema"
+PIPELINE_CONFIG = "pipeline"  # conf/pipeline.yaml: what `dvc repro` builds (params.yaml)
 
 
 def register_schema() -> None:
@@ -28,12 +29,12 @@ def register_schema() -> None:
     ConfigStore.instance().store(name=SCHEMA_NAME, node=WmhConfig)
 
 
-def compose_config(overrides: Sequence[str] = ()) -> DictConfig:
-    """Compose `conf/config.yaml` with Hydra override strings (`provider=openai`, `a.b=1`)."""
+def compose_config(overrides: Sequence[str] = (), config_name: str = "config") -> DictConfig:
+    """Compose `conf/<config_name>.yaml` with Hydra overrides (`provider=openai`, `a.b=1`)."""
     register_schema()
     try:
         with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-            return compose(config_name="config", overrides=list(overrides))
+            return compose(config_name=config_name, overrides=list(overrides))
     except (HydraException, OmegaConfBaseException) as exc:
         raise ConfigError(_clean(str(exc))) from None
 
@@ -69,11 +70,36 @@ def to_container(settings: WmhConfig) -> dict[str, Any]:
     return container  # type: ignore[return-value]
 
 
+def pipeline_params(overrides: Sequence[str] = ()) -> str:
+    """`params.yaml` for `dvc.yaml`: `conf/pipeline.yaml` composed and resolved, written exactly as
+    DVC's Hydra mode writes it for `dvc exp run -S key=value`."""
+    cfg = compose_config(overrides, PIPELINE_CONFIG)
+    OmegaConf.resolve(cfg)
+    return OmegaConf.to_yaml(cfg)
+
+
+def settings_from_file(path: str | Path) -> WmhConfig:
+    """A resolved config file (`params.yaml`, a model's `config.yaml`) checked against the schema;
+    errors name the file and the key."""
+    path = Path(path)
+    try:
+        loaded = OmegaConf.load(path)
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such config file") from None
+    except (OSError, ValueError, OmegaConfBaseException) as exc:
+        raise ConfigError(f"{path}: not a readable YAML config ({exc})") from None
+    try:
+        merged = OmegaConf.merge(OmegaConf.structured(WmhConfig), loaded)
+        return OmegaConf.to_object(merged)  # type: ignore[return-value]
+    except OmegaConfBaseException as exc:
+        key = getattr(exc, "full_key", None)
+        where = f"{path}: {key}" if key else str(path)
+        raise ConfigError(f"{where}: {_clean(str(exc))}") from None
+
+
 def model_settings(model_dir: Path) -> WmhConfig:
     """The resolved config a model directory was built with (its `config.yaml`)."""
-    path = Path(model_dir) / "config.yaml"
     try:
-        merged = OmegaConf.merge(OmegaConf.structured(WmhConfig), OmegaConf.load(path))
-    except (OSError, ValueError, OmegaConfBaseException) as exc:
-        raise StoreError(f"{path}: cannot read the model's config ({exc})") from None
-    return to_settings(merged)  # type: ignore[arg-type]
+        return settings_from_file(Path(model_dir) / "config.yaml")
+    except ConfigError as exc:
+        raise StoreError(f"cannot read the model's config: {exc}") from None

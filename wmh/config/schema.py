@@ -14,6 +14,9 @@ from omegaconf import MISSING
 @dataclass
 class DataConfig:
     files: list[str] = field(default_factory=list)
+    # One more input, a trace file or a directory of them: what `dvc.yaml`'s ingest stage tracks
+    # (DVC cannot take a list as a dependency).
+    path: str = ""
     skip_empty_traces: bool = False
 
 

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, Field
 
+from wmh.config.schema import DataConfig
 from wmh.core.types import Trace
 from wmh.errors import EmptyCorpusError, IngestError
 from wmh.ingest.assemble import TraceAssembler
@@ -62,6 +63,34 @@ class IngestResult:
         return sum(len(t.steps) for t in self.traces)
 
 
+TRACE_SUFFIXES = (".jsonl", ".json")
+
+
+def input_files(data: DataConfig) -> list[Path]:
+    """`data.files` then `data.path`; a directory stands for the trace files under it
+    (`*.jsonl`, `*.json`, sorted). A missing path is an error naming it and its key."""
+    entries = [(f"data.files[{i}]", f) for i, f in enumerate(data.files)]
+    if data.path:
+        entries.append(("data.path", data.path))
+    files: list[Path] = []
+    for key, entry in entries:
+        path = Path(entry)
+        if path.is_dir():
+            found = sorted(
+                p for p in path.rglob("*") if p.is_file() and p.name.endswith(TRACE_SUFFIXES)
+            )
+            if not found:
+                raise EmptyCorpusError(
+                    f"{key}: directory {path} holds no trace files (*.jsonl, *.json)"
+                )
+            files.extend(found)
+        elif path.exists():
+            files.append(path)
+        else:
+            raise IngestError(str(path), None, f"no such file or directory ({key})")
+    return files
+
+
 def read_traces(paths: Sequence[str | Path], skip_empty_traces: bool = False) -> IngestResult:
     """Read every file, group spans by trace, and assemble each trace's steps.
 
@@ -70,7 +99,9 @@ def read_traces(paths: Sequence[str | Path], skip_empty_traces: bool = False) ->
     counted).
     """
     if not paths:
-        raise EmptyCorpusError("no trace files given: pass at least one file (data.files=[...])")
+        raise EmptyCorpusError(
+            "no trace files given: pass at least one file (data.files=[...] or data.path=...)"
+        )
     report = IngestReport(files=[str(p) for p in paths])
     by_trace: dict[str, list[SpanRecord]] = defaultdict(list)
     for path in paths:

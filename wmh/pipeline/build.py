@@ -31,7 +31,7 @@ from wmh.engine.replay import ReplayPredictor
 from wmh.errors import ConfigError, EmptyCorpusError
 from wmh.eval.baselines import MostFrequentObservation, NearestNeighbourCopy
 from wmh.eval.runner import EvalReport, evaluate_traces
-from wmh.ingest.reader import IngestReport, read_traces
+from wmh.ingest.reader import IngestReport, input_files, read_traces
 from wmh.ingest.split import Split, split_with
 from wmh.optimize.evolve import EvolveResult, evolve_prompt
 from wmh.optimize.judges import make_judge
@@ -80,7 +80,7 @@ def check_settings(settings: WmhConfig) -> None:
         raise ConfigError(f"retrieval.top_k must be at least 1, got {settings.retrieval.top_k}")
 
 
-class _Clock:
+class Clock:
     """Times each stage and tells the caller which one is running."""
 
     def __init__(self, on_stage: StageCallback | None) -> None:
@@ -96,13 +96,14 @@ class _Clock:
         self.timings[f"{name}_s"] = time.perf_counter() - started
 
 
-def _index(settings: WmhConfig, split: Split, clock: _Clock) -> IndexRetriever:
-    train_steps = _steps(split.train)
+def index_traces(settings: WmhConfig, train: list[Trace], clock: Clock) -> IndexRetriever:
+    """Embed the train steps and build the per-tool index over them."""
+    train_steps = _steps(train)
     with clock.stage("embed"):
         config = settings.embedder
         embedder = make_embedder(config.kind, config.dim, config.context_weight, config.batch_size)
         table = StepTable.from_steps(train_steps)
-        by_id = {t.trace_id: t for t in split.train}
+        by_id = {t.trace_id: t for t in train}
         vectors = embed_steps(embedder, [table.step(r) for r in range(len(table))], by_id)
     with clock.stage("index"):
         index = PartitionedIndex.build(
@@ -128,6 +129,71 @@ def _heldout(
     return evaluate_traces(settings.name, predictor, test, judge, baselines=baselines)
 
 
+def make_replay(retriever: IndexRetriever, train: list[Trace], top_k: int) -> ReplayPredictor:
+    """The replay predictor over an index, with what it learns from the train traces."""
+    steps = [t.steps for t in train]
+    return ReplayPredictor(
+        retriever,
+        learn_error_style(_steps(train)),
+        top_k,
+        learn_repeat_reliability(steps),
+        learn_state_writers(steps),
+    )
+
+
+def heldout_reports(
+    settings: WmhConfig,
+    retriever: IndexRetriever,
+    replay: ReplayPredictor,
+    evolved: EvolveResult,
+    test: list[Trace],
+) -> tuple[str, EvalReport | None, EvalReport | None]:
+    """(predictor name, held-out report of the built model, report with the base prompt when
+    GEPA changed it); the provider's usage is added to the first report."""
+    predictor, provider = make_predictor(settings, retriever, replay, evolved.best_prompt)
+    heldout = _heldout(settings, predictor, retriever, test)
+    heldout_base = None
+    if not evolved.skipped and evolved.best_prompt != base_prompt():
+        base_predictor, _ = make_predictor(settings, retriever, replay, base_prompt())
+        heldout_base = _heldout(settings, base_predictor, retriever, test)
+    usage = getattr(provider, "usage", None)
+    if heldout is not None and usage is not None:
+        heldout.usage = usage.as_dict()
+    return predictor.name, heldout, heldout_base
+
+
+def make_card(
+    settings: WmhConfig,
+    predictor: str,
+    retriever: IndexRetriever,
+    replay: ReplayPredictor,
+    report: IngestReport,
+    split: Split,
+    heldout: EvalReport | None,
+    evolved: EvolveResult,
+) -> ModelCard:
+    return ModelCard(
+        name=settings.name,
+        created_at=datetime.now(UTC).isoformat(timespec="seconds"),
+        wmh_version=wmh.__version__,
+        provider=settings.provider.name,
+        provider_model=settings.provider.model,
+        predictor=predictor,
+        embedder=retriever.embedder.card,
+        top_k=settings.retrieval.top_k,
+        split=split.sizes(),
+        ingest=report,
+        error_style=replay.error_style,
+        repeat_reliability=replay.repeat_reliability,
+        state_writers=sorted(replay.state_writers),
+        heldout_score=heldout.overall.score if heldout else None,
+        heldout_judge=heldout.judge if heldout else "",
+        heldout_steps=heldout.overall.steps if heldout else 0,
+        rollouts=evolved.rollouts,
+        frontier_size=evolved.frontier_size,
+    )
+
+
 def gepa_run_dir(settings: WmhConfig) -> Path:
     """Where GEPA keeps its state: the same settings resume the same run (a larger budget
     continues it; an interrupted build picks up from the last saved iteration)."""
@@ -136,6 +202,7 @@ def gepa_run_dir(settings: WmhConfig) -> Path:
         repr(
             (
                 settings.data.files,
+                settings.data.path,
                 settings.split,
                 settings.provider.model,
                 gepa.reflection_model,
@@ -155,9 +222,9 @@ def gepa_run_dir(settings: WmhConfig) -> Path:
 def build_world_model(settings: WmhConfig, on_stage: StageCallback | None = None) -> BuildResult:
     """Build and publish `<root>/models/<name>/` from `settings.data.files`."""
     check_settings(settings)
-    clock = _Clock(on_stage)
+    clock = Clock(on_stage)
     with clock.stage("ingest"):
-        ingested = read_traces(settings.data.files, settings.data.skip_empty_traces)
+        ingested = read_traces(input_files(settings.data), settings.data.skip_empty_traces)
     with clock.stage("split"):
         split = split_with(ingested.traces, settings.split)
     if not split.train:
@@ -165,50 +232,20 @@ def build_world_model(settings: WmhConfig, on_stage: StageCallback | None = None
             f"the train split is empty: all {len(ingested.traces)} traces went to valid/test; "
             "add traces or raise split.train"
         )
-    retriever = _index(settings, split, clock)
-    train = [t.steps for t in split.train]
-    replay = ReplayPredictor(
-        retriever,
-        learn_error_style(_steps(split.train)),
-        settings.retrieval.top_k,
-        learn_repeat_reliability(train),
-        learn_state_writers(train),
-    )
+    retriever = index_traces(settings, split.train, clock)
+    replay = make_replay(retriever, split.train, settings.retrieval.top_k)
     with clock.stage("optimize"):
         evolved = evolve_prompt(
             settings, base_prompt(), split.valid, retriever, replay, gepa_run_dir(settings)
         )
     if evolved.skipped:
         log.info("%s", evolved.skipped)
-    predictor, provider = make_predictor(settings, retriever, replay, evolved.best_prompt)
     with clock.stage("evaluate"):
-        heldout = _heldout(settings, predictor, retriever, split.test)
-        heldout_base = None
-        if not evolved.skipped and evolved.best_prompt != base_prompt():
-            base_predictor, _ = make_predictor(settings, retriever, replay, base_prompt())
-            heldout_base = _heldout(settings, base_predictor, retriever, split.test)
-    usage = getattr(provider, "usage", None)
-    if heldout is not None and usage is not None:
-        heldout.usage = usage.as_dict()
-    card = ModelCard(
-        name=settings.name,
-        created_at=datetime.now(UTC).isoformat(timespec="seconds"),
-        wmh_version=wmh.__version__,
-        provider=settings.provider.name,
-        provider_model=settings.provider.model,
-        predictor=predictor.name,
-        embedder=retriever.embedder.card,
-        top_k=settings.retrieval.top_k,
-        split=split.sizes(),
-        ingest=ingested.report,
-        error_style=replay.error_style,
-        repeat_reliability=replay.repeat_reliability,
-        state_writers=sorted(replay.state_writers),
-        heldout_score=heldout.overall.score if heldout else None,
-        heldout_judge=heldout.judge if heldout else "",
-        heldout_steps=heldout.overall.steps if heldout else 0,
-        rollouts=evolved.rollouts,
-        frontier_size=evolved.frontier_size,
+        predictor_name, heldout, heldout_base = heldout_reports(
+            settings, retriever, replay, evolved, split.test
+        )
+    card = make_card(
+        settings, predictor_name, retriever, replay, ingested.report, split, heldout, evolved
     )
     built = BuiltModel(
         settings,

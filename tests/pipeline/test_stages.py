@@ -1,0 +1,78 @@
+"""The build's DVC stages, run in-process: the same model as `wmh build`, clear errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import make_settings
+from wmh.config.compose import CONF_DIR, pipeline_params, settings_from_file
+from wmh.config.store import read_card
+from wmh.core.types import Action, ActionKind
+from wmh.engine.loader import load_world_model
+from wmh.errors import ConfigError, IngestError, StoreError
+from wmh.pipeline.build import build_world_model
+from wmh.pipeline.stages import STAGES, StageDir, run_stage
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_the_stages_publish_the_model_wmh_build_makes(
+    tmp_path: Path, synthetic_corpus: Path
+) -> None:
+    staged = make_settings(tmp_path / "staged", "records", [synthetic_corpus])
+    for stage in STAGES:
+        run_stage(stage, staged)
+    built = build_world_model(make_settings(tmp_path / "built", "records", [synthetic_corpus]))
+
+    card = read_card(tmp_path / "staged" / "models" / "records")
+    assert card.split == built.card.split
+    assert card.ingest == built.card.ingest
+    assert card.state_writers == built.card.state_writers
+    assert card.heldout_score == pytest.approx(built.card.heldout_score)
+    for name in ("steps/train.jsonl", "steps/test.jsonl", "index/partitions.json"):
+        assert (tmp_path / "staged/models/records" / name).read_bytes() == (
+            built.path / name
+        ).read_bytes()
+    wm, _ = load_world_model(tmp_path / "staged" / "models" / "records")
+    session = wm.new_session(task="look up a record")
+    obs = wm.step(session.id, Action(kind=ActionKind.TOOL_CALL, name="no_such_tool"))
+    assert obs.is_error
+    metrics = StageDir(tmp_path / "staged", "records").metrics("evaluate")
+    assert metrics.is_file() and b"fidelity" in metrics.read_bytes()
+
+
+def test_a_stage_without_its_inputs_names_the_stage_to_run(
+    tmp_path: Path, synthetic_corpus: Path
+) -> None:
+    settings = make_settings(tmp_path, "records", [synthetic_corpus])
+    with pytest.raises(StoreError, match=r"split.*run the split stage first"):
+        run_stage("index", settings)
+    assert not (tmp_path / "pipeline" / "records" / "index").exists()
+
+
+def test_data_path_takes_a_directory_of_trace_files(tmp_path: Path, synthetic_corpus: Path) -> None:
+    settings = make_settings(tmp_path, "records", [], f"data.path='{synthetic_corpus.parent}'")
+    metrics = run_stage("ingest", settings)
+    assert metrics["steps"] > 1000
+    missing = make_settings(tmp_path, "records", [], f"data.path='{tmp_path / 'nope'}'")
+    with pytest.raises(IngestError, match=r"nope: no such file or directory \(data.path\)"):
+        run_stage("ingest", missing)
+
+
+def test_params_yaml_is_conf_composed(tmp_path: Path) -> None:
+    """params.yaml is generated from conf/: editing one without the other is caught here."""
+    assert (ROOT / "params.yaml").read_text(encoding="utf-8") == pipeline_params(), (
+        "params.yaml drifted from conf/: run `wmh pipeline params`"
+    )
+    assert (ROOT / "conf" / "pipeline.yaml").resolve() == CONF_DIR / "pipeline.yaml"
+
+
+def test_a_bad_params_file_names_file_and_key(tmp_path: Path) -> None:
+    params = tmp_path / "params.yaml"
+    params.write_text(pipeline_params().replace("top_k: 5", "top_k: many"), encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"params.yaml.*top_k"):
+        settings_from_file(params)
+    with pytest.raises(ConfigError, match="no such config file"):
+        settings_from_file(tmp_path / "absent.yaml")
