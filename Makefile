@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 export HF_HUB_OFFLINE ?= 1
 export TRANSFORMERS_OFFLINE ?= 1
 
-.PHONY: setup demo test lint bench examples-models clean
+.PHONY: setup system-deps demo test lint bench examples-models clean
 
 setup: $(STAMP)
 
@@ -30,7 +30,13 @@ lint: setup
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy wmh
 
-test: setup lint
+# The serving tests start a throw-away redis-server on 127.0.0.1 (Debian's package).
+system-deps:
+	@command -v redis-server >/dev/null || { \
+		if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq redis-server >/dev/null; \
+		else sudo apt-get update -qq && sudo apt-get install -y -qq redis-server >/dev/null; fi; }
+
+test: setup system-deps lint
 	$(PY) -m pytest -q
 
 bench: setup

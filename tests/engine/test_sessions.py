@@ -51,3 +51,14 @@ def test_concurrent_steps_lose_nothing_and_never_cross_sessions(built_model: Pat
         history = wm.session(sid).history
         assert len(history) == 30
         assert {t.action.arguments["user_id"] for t in history} == {100 + i}
+
+
+def test_the_store_a_world_model_is_given_is_the_one_it_uses(built_model: Path) -> None:
+    """An empty store is falsy (len 0): it must still be used, with its own limits."""
+    store = InMemorySessionStore(max_sessions=1, ttl_s=60)
+    wm, _ = load_world_model(built_model, store)
+    first = wm.new_session("a")
+    wm.new_session("b")
+    assert wm.sessions is store
+    with pytest.raises(SessionNotFoundError):
+        wm.session(first.id)

@@ -15,6 +15,7 @@ from wmh.cli import models as models_cmd
 from wmh.cli import pipeline as pipeline_cmd
 from wmh.cli import play as play_cmd
 from wmh.cli import providers as providers_cmd
+from wmh.cli import serve as serve_cmd
 from wmh.cli import ui as ui_cmd
 from wmh.errors import WmhError
 
@@ -32,6 +33,7 @@ app.add_typer(examples_cmd.app, name="examples")
 app.add_typer(eval_cmd.app, name="eval")
 app.add_typer(providers_cmd.app, name="providers")
 app.command("ui")(ui_cmd.ui)
+app.command("serve")(serve_cmd.serve)
 app.add_typer(pipeline_cmd.app, name="pipeline")
 
 err_console = Console(stderr=True)

@@ -42,7 +42,7 @@ class WorldModel:
         self.predictor = predictor
         self.retriever = retriever
         self.prompt = prompt
-        self.sessions: SessionStore = sessions or InMemorySessionStore()
+        self.sessions: SessionStore = sessions if sessions is not None else InMemorySessionStore()
 
     def tools(self) -> set[str]:
         """Tool names the recorded environment answered."""

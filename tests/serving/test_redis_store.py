@@ -1,0 +1,80 @@
+"""The Redis session store on its own: the protocol, limits, and a lock that serialises steps."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from tests.serving.servers import Redis
+from wmh.core.types import Action, Observation, Turn
+from wmh.errors import SessionNotFoundError, StoreError
+from wmh.serving.redis_store import RedisSessionStore
+
+
+@pytest.fixture(scope="module")
+def redis_url() -> Iterator[str]:
+    server = Redis()
+    yield server.url
+    server.stop()
+
+
+def test_sessions_round_trip_and_stay_apart_per_model(redis_url: str) -> None:
+    a = RedisSessionStore(redis_url, "model-a")
+    b = RedisSessionStore(redis_url, "model-b")
+    session = a.create("book a flight")
+    session.history.append(
+        Turn(
+            action=Action(name="search", arguments={"q": 1}), observation=Observation(content="ok")
+        )
+    )
+    a.save(session)
+    assert a.get(session.id) == session
+    with pytest.raises(SessionNotFoundError):
+        b.get(session.id)
+    a.delete(session.id)
+    with pytest.raises(SessionNotFoundError):
+        a.delete(session.id)
+
+
+def test_the_cap_evicts_the_least_recently_used_and_idle_sessions_expire(redis_url: str) -> None:
+    store = RedisSessionStore(redis_url, "capped", max_sessions=2, ttl_s=0.5)
+    first, second = store.create("1"), store.create("2")
+    store.get(first.id)  # second is now the least recently used
+    store.create("3")
+    with pytest.raises(SessionNotFoundError):
+        store.get(second.id)
+    store.get(first.id)
+    time.sleep(0.8)
+    with pytest.raises(SessionNotFoundError):
+        store.get(first.id)
+    assert len(store) == 0
+
+
+def test_the_lock_serialises_read_modify_write_across_clients(redis_url: str) -> None:
+    stores = [RedisSessionStore(redis_url, "locked") for _ in range(4)]
+    session = stores[0].create("count")
+
+    def bump(store: RedisSessionStore) -> None:
+        for _ in range(10):
+            with store.locked(session.id) as current:
+                current.state.structured["n"] = current.state.structured.get("n", 0) + 1
+                store.save(current)
+
+    threads = [threading.Thread(target=bump, args=(s,)) for s in stores]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert stores[0].get(session.id).state.structured["n"] == 40
+
+
+def test_an_unreachable_redis_is_a_clear_error_without_the_password() -> None:
+    store = RedisSessionStore("redis://:s3cret@127.0.0.1:1/0", "x")
+    with pytest.raises(
+        StoreError, match=r"cannot reach Redis at redis://\*\*\*@127.0.0.1:1/0"
+    ) as err:
+        store.ping()
+    assert "s3cret" not in str(err.value)

@@ -1,0 +1,1 @@
+"""Serving: the FastAPI backend, session stores, and the BentoML service."""

@@ -1,0 +1,362 @@
+"""The HTTP backend: FastAPI routes over a registry of loaded world models.
+
+`create_app(registry)` is the factory (tests, BentoML and `wmh serve` all use it). Routes are the
+ones in DESIGN.md; errors are JSON with a `detail`: an unknown model or session is 404, an invalid
+action 422 (FastAPI's list of what failed where), a missing or wrong bearer token 401.
+`WMH_API_TOKEN`, when set, protects every route but `/healthz` (`/docs` and `/openapi.json` too).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import anyio.to_thread
+from fastapi import APIRouter, Depends, FastAPI, Header, HTTPException, Request, Response
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
+from pydantic import BaseModel, Field
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+import wmh
+from wmh.config.card import ModelCard
+from wmh.config.schema import ServeConfig
+from wmh.config.store import WorldModelStore, read_card
+from wmh.core.types import Action, EnvState, Observation, Turn
+from wmh.engine.loader import load_world_model
+from wmh.engine.sessions import InMemorySessionStore, SessionStore
+from wmh.engine.world_model import WorldModel
+from wmh.errors import (
+    ConfigError,
+    ModelNotFoundError,
+    ProviderError,
+    SessionNotFoundError,
+    StoreError,
+    WmhError,
+)
+
+log = logging.getLogger(__name__)
+
+TOKEN_ENV = "WMH_API_TOKEN"
+# Blocking steps (LLM calls, Redis) run in worker threads; enough for many concurrent sessions.
+THREADS = 128
+
+
+# -- what the server holds --------------------------------------------------------------------
+
+
+@dataclass
+class Registry:
+    """The world models one server answers for, by name."""
+
+    models: dict[str, WorldModel] = field(default_factory=dict)
+    cards: dict[str, ModelCard] = field(default_factory=dict)
+
+    def add(self, model: WorldModel, card: ModelCard) -> None:
+        self.models[model.name] = model
+        self.cards[model.name] = card
+
+    def get(self, name: str) -> WorldModel:
+        model = self.models.get(name)
+        if model is None:
+            served = ", ".join(sorted(self.models)) or "none"
+            raise ModelNotFoundError(f"no world model '{name}' is served here (served: {served})")
+        return model
+
+
+def session_store(serve: ServeConfig, model: str) -> SessionStore:
+    """The session store `serve.session_store` names, for one model."""
+    if serve.session_store == "memory":
+        return InMemorySessionStore(serve.max_sessions, serve.session_ttl_s)
+    if serve.session_store == "redis":
+        from wmh.serving.redis_store import RedisSessionStore
+
+        store = RedisSessionStore(serve.redis_url, model, serve.max_sessions, serve.session_ttl_s)
+        store.ping()
+        return store
+    raise ConfigError(f"serve.session_store must be memory or redis, got {serve.session_store!r}")
+
+
+def check_serve_config(serve: ServeConfig) -> None:
+    if serve.max_sessions < 1:
+        raise ConfigError(f"serve.max_sessions must be at least 1, got {serve.max_sessions}")
+    if serve.session_ttl_s <= 0:
+        raise ConfigError(f"serve.session_ttl_s must be > 0, got {serve.session_ttl_s}")
+    if serve.workers < 1:
+        raise ConfigError(f"serve.workers must be at least 1, got {serve.workers}")
+    if serve.workers > 1 and serve.session_store != "redis":
+        raise ConfigError(
+            f"serve.workers={serve.workers} needs serve.session_store=redis: in-memory sessions "
+            "live in one process, so other workers would not find them"
+        )
+
+
+def load_model_dir(registry: Registry, model_dir: Path, serve: ServeConfig) -> None:
+    card = read_card(model_dir)
+    model, _ = load_world_model(model_dir, session_store(serve, card.name))
+    registry.add(model, card)
+
+
+def load_registry(root: str | Path, names: list[str], serve: ServeConfig) -> Registry:
+    """Load the named models of a store (all of them when `names` is empty)."""
+    store = WorldModelStore(root)
+    chosen = names or store.names()
+    if not chosen:
+        raise ModelNotFoundError(
+            f"no world models in {store.models_dir}: build one with wmh build --name NAME "
+            "--file TRACES, or pass --root"
+        )
+    registry = Registry()
+    for name in chosen:
+        load_model_dir(registry, store.resolve(name), serve)
+    return registry
+
+
+# -- request and response bodies --------------------------------------------------------------
+
+
+class CreateSession(BaseModel):
+    task: str = Field(default="", description="What the agent was asked to do.")
+
+
+class SessionCreated(BaseModel):
+    session_id: str
+
+
+class StepRequest(BaseModel):
+    action: Action
+
+
+class SessionView(BaseModel):
+    id: str
+    task: str
+    state: EnvState
+    history: list[Turn]
+    usage: dict[str, float] = Field(
+        default_factory=dict,
+        description="Steps, prompt/completion tokens, cost and provider latency so far.",
+    )
+
+
+class WorldModelInfo(BaseModel):
+    name: str
+    provider: str
+    predictor: str
+    steps: int
+    tools: list[str]
+    heldout_score: float | None
+
+
+class Health(BaseModel):
+    status: str
+    version: str
+    models: list[str]
+
+
+class Problem(BaseModel):
+    detail: str
+
+
+STATUS = (
+    (ModelNotFoundError, 404),
+    (SessionNotFoundError, 404),
+    (ConfigError, 400),
+    (ProviderError, 502),
+    (StoreError, 503),
+)
+
+
+def _status(exc: WmhError) -> int:
+    for kind, status in STATUS:
+        if isinstance(exc, kind):
+            return status
+    return 400
+
+
+# -- the app ----------------------------------------------------------------------------------
+
+
+def _auth(token: str | None) -> Callable[..., None]:
+    def check(authorization: str | None = Header(default=None)) -> None:
+        if not token:
+            return
+        expected = f"Bearer {token}".encode()
+        given = (authorization or "").encode()
+        if not secrets.compare_digest(given, expected):
+            raise HTTPException(
+                401,
+                "missing or wrong bearer token: send Authorization: Bearer $WMH_API_TOKEN",
+                headers={"WWW-Authenticate": "Bearer"},
+            )
+
+    return check
+
+
+def create_app(registry: Registry, token: str | None = None) -> FastAPI:
+    """The FastAPI app over `registry`; `token` (default: $WMH_API_TOKEN) turns auth on."""
+    token = token if token is not None else os.environ.get(TOKEN_ENV) or None
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        anyio.to_thread.current_default_thread_limiter().total_tokens = THREADS
+        yield
+
+    app = FastAPI(
+        title="wmh world models",
+        version=wmh.__version__,
+        description="Step agents against simulated environments built from recorded traces.",
+        docs_url=None,
+        openapi_url=None,
+        lifespan=lifespan,
+    )
+    app.state.registry = registry
+    protected = APIRouter(dependencies=[Depends(_auth(token))])
+    errors: dict[int | str, dict[str, Any]] = {
+        401: {"model": Problem, "description": "Missing or wrong bearer token"},
+        404: {"model": Problem, "description": "Unknown world model or session"},
+    }
+    with_body: dict[int | str, dict[str, Any]] = {
+        **errors,
+        400: {"model": Problem, "description": "The body is not JSON"},
+    }
+
+    @app.get("/healthz", response_model=Health, tags=["health"])
+    def healthz() -> Health:
+        """Liveness; never needs a token."""
+        return Health(status="ok", version=wmh.__version__, models=sorted(registry.models))
+
+    @protected.get("/openapi.json", include_in_schema=False)
+    def openapi() -> JSONResponse:
+        return JSONResponse(app.openapi())
+
+    @protected.get("/docs", include_in_schema=False)
+    def docs() -> Response:
+        return get_swagger_ui_html(openapi_url="/openapi.json", title=app.title)
+
+    @protected.get(
+        "/world_models",
+        response_model=list[WorldModelInfo],
+        responses={401: errors[401]},
+        tags=["world models"],
+    )
+    def world_models() -> list[WorldModelInfo]:
+        """The world models this server answers for."""
+        return [
+            WorldModelInfo(
+                name=name,
+                provider=card.provider,
+                predictor=card.predictor,
+                steps=card.steps,
+                tools=sorted(registry.models[name].tools()),
+                heldout_score=card.heldout_score,
+            )
+            for name, card in sorted(registry.cards.items())
+        ]
+
+    @protected.post(
+        "/world_models/{name}/sessions",
+        response_model=SessionCreated,
+        status_code=201,
+        responses=with_body,
+        tags=["sessions"],
+    )
+    def create_session(name: str, body: CreateSession | None = None) -> SessionCreated:
+        """Start an episode; answers the new session's id."""
+        session = registry.get(name).new_session((body or CreateSession()).task)
+        return SessionCreated(session_id=session.id)
+
+    @protected.get(
+        "/world_models/{name}/sessions/{session_id}",
+        response_model=SessionView,
+        responses=errors,
+        tags=["sessions"],
+    )
+    def get_session(name: str, session_id: str) -> SessionView:
+        """The session's task, state, history and usage so far."""
+        session = registry.get(name).session(session_id)
+        usage = session.state.structured.get("usage", {"steps": 0})
+        return SessionView(
+            id=session.id,
+            task=session.task,
+            state=session.state,
+            history=session.history,
+            usage=usage,
+        )
+
+    @protected.post(
+        "/world_models/{name}/sessions/{session_id}/step",
+        response_model=Observation,
+        responses=with_body,
+        tags=["sessions"],
+    )
+    def step(name: str, session_id: str, body: StepRequest | Action) -> Observation:
+        """Apply an action (`{"action": {...}}` or a bare action); answers the observation."""
+        action = body.action if isinstance(body, StepRequest) else body
+        return registry.get(name).step(session_id, action)
+
+    @protected.delete(
+        "/world_models/{name}/sessions/{session_id}",
+        status_code=204,
+        responses=errors,
+        tags=["sessions"],
+    )
+    def delete_session(name: str, session_id: str) -> Response:
+        """End a session and forget it."""
+        registry.get(name).close_session(session_id)
+        return Response(status_code=204)
+
+    app.include_router(protected)
+
+    @app.exception_handler(WmhError)
+    async def wmh_error(_: Request, exc: WmhError) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, status_code=_status(exc))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        headers = dict(exc.headers or {})
+        if exc.status_code == 405:
+            # Routes sharing a path are separate routes: list every method the path has.
+            path = request.url.path
+            methods = {
+                method
+                for route in app.routes
+                if isinstance(route, APIRoute) and route.path_regex.match(path)
+                for method in route.methods or ()
+            }
+            headers["Allow"] = ", ".join(sorted(methods))
+        return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=headers)
+
+    @app.exception_handler(Exception)
+    async def unexpected(_: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error")
+        return JSONResponse(
+            {"detail": f"internal error ({type(exc).__name__}); see the server log"},
+            status_code=500,
+        )
+
+    return app
+
+
+# -- entry points for uvicorn workers ---------------------------------------------------------
+
+ARGS_ENV = "WMH_SERVE_ARGS"
+
+
+def app_from_env() -> FastAPI:
+    """Factory for `uvicorn --factory` workers: what to serve comes from $WMH_SERVE_ARGS (JSON
+    written by `wmh serve`), since each worker process loads the models itself."""
+    import orjson
+
+    raw = os.environ.get(ARGS_ENV)
+    if not raw:
+        raise ConfigError(f"${ARGS_ENV} is not set: start workers with wmh serve")
+    args = orjson.loads(raw)
+    serve = ServeConfig(**args["serve"])
+    return create_app(load_registry(args["root"], args["names"], serve))
