@@ -27,6 +27,8 @@ def _env(tmp_path: Path) -> dict[str, str]:
         "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'm.db'}",
         "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
         "DVC_NO_ANALYTICS": "1",
+        "BENTOML_HOME": str(tmp_path / "bentoml"),
+        "BENTOML_DO_NOT_TRACK": "True",
         "GIT_AUTHOR_NAME": "wmh tests",
         "GIT_AUTHOR_EMAIL": "tests@wmh.invalid",
         "GIT_COMMITTER_NAME": "wmh tests",
@@ -66,6 +68,8 @@ def repo(tmp_path: Path, synthetic_corpus: Path) -> Repo:
     repo.run("dvc", "init", "-q")
     shutil.copy(ROOT / ".dvc" / "config", work / ".dvc" / "config")
     shutil.copy(ROOT / "dvc.yaml", work / "dvc.yaml")
+    for name in ("bentofile.yaml", "requirements.lock"):
+        shutil.copy(ROOT / name, work / name)
     shutil.copy(synthetic_corpus, work / "corpus.jsonl")
     (work / ".gitignore").write_text(".wmh/\n")
     repo.params()
@@ -80,6 +84,8 @@ def test_dvc_repro_runs_each_stage_once_then_only_what_a_param_change_touches(
     assert repo.ran(first) == list(STAGES)
     model = repo.path / ".wmh" / "models" / "t" / "model.json"
     assert model.is_file()
+    assert "bento wmh-t:" in first  # the package stage built the bento too
+    assert (tmp_path / "bentoml" / "bentos" / "wmh-t").is_dir()
     assert repo.ran(repo.run("dvc", "repro")) == []
 
     repo.commit("first build")

@@ -12,6 +12,7 @@ from wmh.cli import build as build_cmd
 from wmh.cli import evaluate as eval_cmd
 from wmh.cli import examples as examples_cmd
 from wmh.cli import models as models_cmd
+from wmh.cli import package as package_cmd
 from wmh.cli import pipeline as pipeline_cmd
 from wmh.cli import play as play_cmd
 from wmh.cli import providers as providers_cmd
@@ -34,6 +35,7 @@ app.add_typer(eval_cmd.app, name="eval")
 app.add_typer(providers_cmd.app, name="providers")
 app.command("ui")(ui_cmd.ui)
 app.command("serve")(serve_cmd.serve)
+app.command("package")(package_cmd.package)
 app.add_typer(pipeline_cmd.app, name="pipeline")
 
 err_console = Console(stderr=True)

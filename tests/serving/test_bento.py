@@ -1,0 +1,84 @@
+"""`wmh package` builds a bento for a built model; `bentoml serve` of it answers a step."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.serving.servers import BIN, free_port, wait_until
+
+ROOT = Path(__file__).resolve().parents[2]
+CANARY = "sk-canary-bento-0123456789"
+pytestmark = pytest.mark.slow
+
+
+def test_a_packaged_bento_serves_the_routes(built_model: Path, tmp_path: Path) -> None:
+    env = {
+        **os.environ,
+        "BENTOML_HOME": str(tmp_path / "bentoml"),
+        "BENTOML_DO_NOT_TRACK": "True",
+        "OPENAI_API_KEY": CANARY,
+    }
+    done = subprocess.run(
+        [str(BIN / "wmh"), "package", "--name", "records", "--root", str(built_model.parents[1])],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "wmh-records:" in done.stdout
+    for path in (tmp_path / "bentoml").rglob("*"):
+        if path.is_file():
+            assert CANARY.encode() not in path.read_bytes(), f"secret in {path}"
+
+    port = free_port()
+    log = tmp_path / "bento.log"
+    with log.open("w") as out:
+        server = subprocess.Popen(
+            [
+                str(BIN / "bentoml"),
+                "serve",
+                "wmh-records:latest",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+            ],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_until(
+            lambda: httpx.get(f"{url}/world_models", timeout=2).status_code == 200,
+            120,
+            "bentoml serve",
+            server,
+            log,
+        )
+        with httpx.Client(base_url=url) as client:
+            (info,) = client.get("/world_models").json()
+            assert info["name"] == "records"
+            sid = client.post("/world_models/records/sessions", json={"task": "t"}).json()[
+                "session_id"
+            ]
+            action = {"kind": "tool_call", "name": "get_user", "arguments": {"user_id": "u1"}}
+            step = client.post(
+                f"/world_models/records/sessions/{sid}/step", json={"action": action}
+            )
+            assert step.status_code == 200 and step.json()["content"]
+            view = client.get(f"/world_models/records/sessions/{sid}").json()
+            assert view["usage"]["steps"] == 1
+            assert client.get("/world_models/nope/sessions/x").status_code == 404
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=30)
