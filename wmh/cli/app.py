@@ -9,6 +9,7 @@ import typer
 from rich.console import Console
 
 from wmh.cli import build as build_cmd
+from wmh.cli import demo as demo_cmd
 from wmh.cli import evaluate as eval_cmd
 from wmh.cli import examples as examples_cmd
 from wmh.cli import models as models_cmd
@@ -36,6 +37,7 @@ app.add_typer(providers_cmd.app, name="providers")
 app.command("ui")(ui_cmd.ui)
 app.command("serve")(serve_cmd.serve)
 app.command("package")(package_cmd.package)
+app.command("demo")(demo_cmd.demo)
 app.add_typer(pipeline_cmd.app, name="pipeline")
 
 err_console = Console(stderr=True)

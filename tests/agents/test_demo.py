@@ -1,0 +1,111 @@
+"""`wmh demo`: a sampled agent replaying a held-out trace, and an LLM agent over HTTP."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.fake_llm import FakeLLM, Reply
+from wmh.agents.demo import run_demo
+from wmh.agents.llm import LLMAgent, parse_action
+from wmh.agents.sampled import SampledAgent, heldout_traces_of, pick_trace
+from wmh.config.schema import ProviderConfig
+from wmh.core.types import ActionKind
+from wmh.engine.loader import load_world_model
+from wmh.providers.llm import LLMProvider
+
+WMH = str(Path(sys.executable).parent / "wmh")
+
+
+def test_the_sampled_agent_replays_a_heldout_trace_and_is_scored(built_model: Path) -> None:
+    wm, _ = load_world_model(built_model)
+    traces = heldout_traces_of(built_model)
+    test_ids = {
+        line.split(b'"trace_id":"', 1)[1].split(b'"', 1)[0]
+        for line in (built_model / "steps" / "test.jsonl").read_bytes().splitlines()
+    }
+    assert {t.trace_id.encode() for t in traces} == test_ids
+    agent = SampledAgent(pick_trace(traces, seed=3))
+    steps = list(run_demo(wm, agent, agent.task, max_steps=50))
+    assert [s.action for s in steps] == [s.action for s in agent.trace.steps]
+    assert all(s.fidelity is not None and 0 <= s.fidelity <= 1 for s in steps)
+    assert sum(s.fidelity or 0 for s in steps) / len(steps) > 0.5
+    assert len(wm.sessions) == 0  # the demo session is closed
+
+
+def test_wmh_demo_prints_action_observation_latency_and_fidelity(built_model: Path) -> None:
+    done = subprocess.run(
+        [WMH, "demo", "--name", "records", "--root", str(built_model.parents[1]), "--steps", "3"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={"COLUMNS": "200", "PATH": str(Path(sys.executable).parent)},
+    )
+    assert done.returncode == 0, done.stderr
+    assert "agent sampled" in done.stdout
+    assert "ms" in done.stdout and "fidelity" in done.stdout
+    assert "3 steps, mean" in done.stdout
+
+
+def test_the_llm_agent_answers_actions_until_done(built_model: Path, fake_llm: FakeLLM) -> None:
+    fake_llm.script = [
+        Reply('{"tool": "get_user", "arguments": {"user_id": "u1"}}'),
+        Reply("Let me look that up for you."),
+        Reply('{"done": true}'),
+    ]
+    wm, _ = load_world_model(built_model)
+    provider = LLMProvider(
+        ProviderConfig(
+            name="openai_compatible",
+            model="openai/agent",
+            api_base=fake_llm.api_base,
+            num_retries=0,
+            timeout=5,
+        )
+    )
+    steps = list(run_demo(wm, LLMAgent(provider, wm.tools()), "find user u1", max_steps=10))
+    assert [s.action.kind for s in steps] == [ActionKind.TOOL_CALL, ActionKind.MESSAGE]
+    assert steps[0].action.name == "get_user" and steps[0].action.arguments == {"user_id": "u1"}
+    first, _, third = fake_llm.requests
+    assert "get_user" in first["messages"][0]["content"]  # the tools are offered
+    assert steps[0].observation.content in third["messages"][3]["content"]
+
+
+def test_wmh_demo_with_a_provider_runs_the_llm_agent(built_model: Path, fake_llm: FakeLLM) -> None:
+    fake_llm.script = [Reply('{"tool": "get_user", "arguments": {"user_id": "u1"}}')]
+    fake_llm.default = Reply('{"done": true}')
+    done = subprocess.run(
+        [
+            WMH,
+            "demo",
+            "--name",
+            "records",
+            "--root",
+            str(built_model.parents[1]),
+            "-o",
+            "provider=openai_compatible",
+            "-o",
+            "provider.model=openai/agent",
+            "-o",
+            f"provider.api_base={fake_llm.api_base}",
+            "-o",
+            "provider.num_retries=0",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={"COLUMNS": "200", "PATH": str(Path(sys.executable).parent)},
+    )
+    assert done.returncode == 0, done.stderr
+    assert "agent llm" in done.stdout and "get_user" in done.stdout
+    assert "1 steps, mean" in done.stdout
+
+
+def test_agent_answers_parse_leniently() -> None:
+    assert parse_action('{"done": true}') is None
+    call = parse_action('Sure: {"tool": "search", "arguments": {"q": "x"}}')
+    assert call is not None and call.name == "search" and call.arguments == {"q": "x"}
+    chat = parse_action("I think we are nearly there")
+    assert chat is not None and chat.kind is ActionKind.MESSAGE
+    assert parse_action('{"message": "hello"}').content == "hello"  # type: ignore[union-attr]

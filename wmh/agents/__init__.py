@@ -1,0 +1,7 @@
+"""Agents that step environments: one replaying held-out traces, one driven by an LLM."""
+
+from wmh.agents.base import Agent
+from wmh.agents.llm import LLMAgent
+from wmh.agents.sampled import SampledAgent, heldout_traces_of
+
+__all__ = ["Agent", "LLMAgent", "SampledAgent", "heldout_traces_of"]
