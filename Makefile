@@ -24,6 +24,7 @@ demo: setup
 	$(WMH) list
 	$(WMH) play --name airline --task "$$(head -1 examples/airline/demo.actions | sed 's/^# task: //')" \
 		< examples/airline/demo.actions
+	$(WMH) demo --name airline --steps 5
 
 lint: setup
 	$(VENV)/bin/ruff check .
@@ -42,6 +43,7 @@ test: setup system-deps lint
 bench: setup
 	$(PY) bench/bench_core.py
 	$(PY) bench/bench_llm.py
+	$(PY) bench/bench_http.py --llm
 
 examples-models: setup
 	for task in airline terminal-tasks code-tasks; do \

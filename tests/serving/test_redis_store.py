@@ -78,3 +78,34 @@ def test_an_unreachable_redis_is_a_clear_error_without_the_password() -> None:
     ) as err:
         store.ping()
     assert "s3cret" not in str(err.value)
+
+
+def _turn(n: int) -> Turn:
+    return Turn(action=Action(name="search", arguments={"n": n}), observation=Observation())
+
+
+def test_processes_see_each_others_turns_and_a_rewritten_history(redis_url: str) -> None:
+    """Each store keeps the histories it has seen and fetches only newer turns: two stores (as
+    two workers) alternating on one session both end with every turn, in order."""
+    a = RedisSessionStore(redis_url, "shared-history")
+    b = RedisSessionStore(redis_url, "shared-history")
+    session = a.create("alternate")
+    for n in range(6):
+        store = a if n % 2 == 0 else b
+        with store.locked(session.id) as current:
+            current.history.append(_turn(n))
+            store.save(current)
+    for store in (a, b):
+        assert [t.action.arguments["n"] for t in store.get(session.id).history] == list(range(6))
+    # A history that is not an extension of the stored one is written anew.
+    with a.locked(session.id) as current:
+        current.history = [_turn(9)]
+        a.save(current)
+    assert [t.action.arguments["n"] for t in b.get(session.id).history] == [9]
+    # What a caller does to the session it got never reaches the store unsaved.
+    got = a.get(session.id)
+    got.history.append(_turn(10))
+    got.state.structured["x"] = 1
+    again = b.get(session.id)
+    assert len(again.history) == 1 and "x" not in again.state.structured
+    assert len(a.get(session.id).history) == 1

@@ -43,12 +43,17 @@ class Action(BaseModel):
 
         Computed once per action (actions are treated as values and not mutated).
         """
-        if self._key is None:
+        # The private dict directly: `self._key` goes through pydantic's slow __getattr__, and
+        # session replay asks every turn of a history for its key.
+        private = self.__pydantic_private__
+        cached = private.get("_key") if private is not None else None
+        if cached is None:
             if self.kind is ActionKind.TOOL_CALL:
-                self._key = f"tool:{self.name}:{canonical_json(self.arguments)}"
+                cached = f"tool:{self.name}:{canonical_json(self.arguments)}"
             else:
-                self._key = f"message:{self.content.strip()}"
-        return self._key
+                cached = f"message:{self.content.strip()}"
+            self._key = cached
+        return cached
 
     def render(self) -> str:
         """Short human-readable form, e.g. `get_user {"id":3}`."""

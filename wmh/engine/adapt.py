@@ -69,9 +69,17 @@ def _text_pattern(pairs: list[tuple[Any, Any]]) -> tuple[re.Pattern[str], dict[s
     return re.compile(rf"(?<![\w.-])(?:{alternatives})(?![\w-])"), mapping
 
 
-def substitute_text(text: str, pairs: list[tuple[Any, Any]]) -> tuple[str, int]:
-    """Replace whole-token occurrences of old values by new ones, all at once (no chains)."""
-    compiled = _text_pattern(pairs)
+Compiled = tuple[re.Pattern[str], dict[str, str]] | None
+
+
+def substitute_text(
+    text: str, pairs: list[tuple[Any, Any]], compiled: Compiled | None = None
+) -> tuple[str, int]:
+    """Replace whole-token occurrences of old values by new ones, all at once (no chains).
+
+    `compiled` is `_text_pattern(pairs)` when the caller substitutes many strings."""
+    if compiled is None:
+        compiled = _text_pattern(pairs)
     if compiled is None:
         return text, 0
     pattern, mapping = compiled
@@ -79,11 +87,13 @@ def substitute_text(text: str, pairs: list[tuple[Any, Any]]) -> tuple[str, int]:
     return result, count
 
 
-def _substitute_json(value: Any, pairs: list[tuple[Any, Any]], counter: list[int]) -> Any:
+def _substitute_json(
+    value: Any, pairs: list[tuple[Any, Any]], compiled: Compiled, counter: list[int]
+) -> Any:
     if isinstance(value, dict):
-        return {k: _substitute_json(v, pairs, counter) for k, v in value.items()}
+        return {k: _substitute_json(v, pairs, compiled, counter) for k, v in value.items()}
     if isinstance(value, list):
-        return [_substitute_json(v, pairs, counter) for v in value]
+        return [_substitute_json(v, pairs, compiled, counter) for v in value]
     if isinstance(value, bool) or value is None:
         return value
     for old, new in pairs:
@@ -91,7 +101,9 @@ def _substitute_json(value: Any, pairs: list[tuple[Any, Any]], counter: list[int
             counter[0] += 1
             return new
     if isinstance(value, str):
-        replaced, count = substitute_text(value, pairs)
+        if compiled is None:
+            return value
+        replaced, count = substitute_text(value, pairs, compiled)
         counter[0] += count
         return replaced
     return value
@@ -126,7 +138,7 @@ def adapt_observation(
             parsed = None
         if parsed is not None:
             counter = [0]
-            adapted = _substitute_json(parsed, pairs, counter)
+            adapted = _substitute_json(parsed, pairs, _text_pattern(pairs), counter)
             if counter[0]:
                 return dump_like(stripped, adapted), counter[0]
             return content, 0

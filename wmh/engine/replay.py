@@ -10,6 +10,7 @@ Whatever is recalled is then brought in line with the records the session has al
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from typing import Any
 
 from wmh.core.types import Action, ActionKind, Observation
 from wmh.engine.adapt import adapt_observation, argument_leaves
@@ -19,9 +20,10 @@ from wmh.engine.predictor import PredictionContext, context_query
 from wmh.retrieval.retriever import Neighbour, Retriever
 
 
-def _argument_agreement(current: Action, recorded: Action) -> float:
-    """Share of argument leaves (path and value) two calls have in common, in [0, 1]."""
-    a, b = argument_leaves(current.arguments), argument_leaves(recorded.arguments)
+def _argument_agreement(a: dict[str, Any], recorded: Action) -> float:
+    """Share of argument leaves (path and value) two calls have in common, in [0, 1]; `a` is
+    the current call's leaves."""
+    b = argument_leaves(recorded.arguments)
     if not a and not b:
         return 1.0
     same_keys = len(a.keys() & b.keys()) / max(len(a.keys() | b.keys()), 1)
@@ -31,9 +33,10 @@ def _argument_agreement(current: Action, recorded: Action) -> float:
 
 def choose_template(action: Action, neighbours: list[Neighbour]) -> Neighbour:
     """The neighbour best suited to adaptation: similar context and the same argument shape."""
+    leaves = argument_leaves(action.arguments)
     return max(
         neighbours,
-        key=lambda n: (n.score + 0.5 * _argument_agreement(action, n.step.action), -n.row),
+        key=lambda n: (n.score + 0.5 * _argument_agreement(leaves, n.step.action), -n.row),
     )
 
 

@@ -11,18 +11,19 @@ from __future__ import annotations
 import logging
 import os
 import secrets
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import anyio.to_thread
-from fastapi import APIRouter, Depends, FastAPI, Header, HTTPException, Request, Response
+from fastapi import Depends, FastAPI, Header, HTTPException, Request, Response
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 from pydantic import BaseModel, Field
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 import wmh
@@ -31,6 +32,7 @@ from wmh.config.schema import ServeConfig
 from wmh.config.store import WorldModelStore, read_card
 from wmh.core.types import Action, EnvState, Observation, Turn
 from wmh.engine.loader import load_world_model
+from wmh.engine.replay import ReplayPredictor
 from wmh.engine.sessions import InMemorySessionStore, SessionStore
 from wmh.engine.world_model import WorldModel
 from wmh.errors import (
@@ -47,6 +49,7 @@ log = logging.getLogger(__name__)
 TOKEN_ENV = "WMH_API_TOKEN"
 # Blocking steps (LLM calls, Redis) run in worker threads; enough for many concurrent sessions.
 THREADS = 128
+T = TypeVar("T")
 
 
 # -- what the server holds --------------------------------------------------------------------
@@ -58,10 +61,23 @@ class Registry:
 
     models: dict[str, WorldModel] = field(default_factory=dict)
     cards: dict[str, ModelCard] = field(default_factory=dict)
+    inline: dict[str, bool] = field(default_factory=dict)
 
     def add(self, model: WorldModel, card: ModelCard) -> None:
         self.models[model.name] = model
         self.cards[model.name] = card
+        # Replay over in-memory sessions never waits on I/O and takes about a millisecond: it
+        # runs on the event loop. LLM calls and Redis block, so they go to worker threads.
+        self.inline[model.name] = isinstance(model.predictor, ReplayPredictor) and isinstance(
+            model.sessions, InMemorySessionStore
+        )
+
+    async def run(self, name: str, call: Callable[[WorldModel], T]) -> T:
+        """`call(model)` on the event loop or in a worker thread, as the model needs."""
+        model = self.get(name)
+        if self.inline[name]:
+            return call(model)
+        return await run_in_threadpool(call, model)
 
     def get(self, name: str) -> WorldModel:
         model = self.models.get(name)
@@ -104,15 +120,31 @@ def load_model_dir(registry: Registry, model_dir: Path, serve: ServeConfig) -> N
     registry.add(model, card)
 
 
-def load_registry(root: str | Path, names: list[str], serve: ServeConfig) -> Registry:
-    """Load the named models of a store (all of them when `names` is empty)."""
-    store = WorldModelStore(root)
+def _chosen(store: WorldModelStore, names: list[str]) -> list[str]:
     chosen = names or store.names()
     if not chosen:
         raise ModelNotFoundError(
             f"no world models in {store.models_dir}: build one with wmh build --name NAME "
             "--file TRACES, or pass --root"
         )
+    return chosen
+
+
+def check_models(root: str | Path, names: list[str], serve: ServeConfig) -> list[str]:
+    """What `load_registry` would serve, checked without loading indexes (cards, Redis)."""
+    store = WorldModelStore(root)
+    chosen = _chosen(store, names)
+    for name in chosen:
+        read_card(store.resolve(name))
+    if serve.session_store == "redis":
+        session_store(serve, chosen[0])
+    return chosen
+
+
+def load_registry(root: str | Path, names: list[str], serve: ServeConfig) -> Registry:
+    """Load the named models of a store (all of them when `names` is empty)."""
+    store = WorldModelStore(root)
+    chosen = _chosen(store, names)
     registry = Registry()
     for name in chosen:
         load_model_dir(registry, store.resolve(name), serve)
@@ -183,8 +215,8 @@ def _status(exc: WmhError) -> int:
 # -- the app ----------------------------------------------------------------------------------
 
 
-def _auth(token: str | None) -> Callable[..., None]:
-    def check(authorization: str | None = Header(default=None)) -> None:
+def _auth(token: str | None) -> Callable[..., Awaitable[None]]:
+    async def check(authorization: str | None = Header(default=None)) -> None:
         if not token:
             return
         expected = f"Bearer {token}".encode()
@@ -217,7 +249,9 @@ def create_app(registry: Registry, token: str | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.registry = registry
-    protected = APIRouter(dependencies=[Depends(_auth(token))])
+    # Routes are added to the app itself (an included router costs a second route match per
+    # request); with no token there is no dependency to solve at all.
+    guard = [Depends(_auth(token))] if token else []
     errors: dict[int | str, dict[str, Any]] = {
         401: {"model": Problem, "description": "Missing or wrong bearer token"},
         404: {"model": Problem, "description": "Unknown world model or session"},
@@ -232,16 +266,17 @@ def create_app(registry: Registry, token: str | None = None) -> FastAPI:
         """Liveness; never needs a token."""
         return Health(status="ok", version=wmh.__version__, models=sorted(registry.models))
 
-    @protected.get("/openapi.json", include_in_schema=False)
+    @app.get("/openapi.json", include_in_schema=False, dependencies=guard)
     def openapi() -> JSONResponse:
         return JSONResponse(app.openapi())
 
-    @protected.get("/docs", include_in_schema=False)
+    @app.get("/docs", include_in_schema=False, dependencies=guard)
     def docs() -> Response:
         return get_swagger_ui_html(openapi_url="/openapi.json", title=app.title)
 
-    @protected.get(
+    @app.get(
         "/world_models",
+        dependencies=guard,
         response_model=list[WorldModelInfo],
         responses={401: errors[401]},
         tags=["world models"],
@@ -260,27 +295,30 @@ def create_app(registry: Registry, token: str | None = None) -> FastAPI:
             for name, card in sorted(registry.cards.items())
         ]
 
-    @protected.post(
+    @app.post(
         "/world_models/{name}/sessions",
+        dependencies=guard,
         response_model=SessionCreated,
         status_code=201,
         responses=with_body,
         tags=["sessions"],
     )
-    def create_session(name: str, body: CreateSession | None = None) -> SessionCreated:
+    async def create_session(name: str, body: CreateSession | None = None) -> SessionCreated:
         """Start an episode; answers the new session's id."""
-        session = registry.get(name).new_session((body or CreateSession()).task)
+        task = (body or CreateSession()).task
+        session = await registry.run(name, lambda model: model.new_session(task))
         return SessionCreated(session_id=session.id)
 
-    @protected.get(
+    @app.get(
         "/world_models/{name}/sessions/{session_id}",
+        dependencies=guard,
         response_model=SessionView,
         responses=errors,
         tags=["sessions"],
     )
-    def get_session(name: str, session_id: str) -> SessionView:
+    async def get_session(name: str, session_id: str) -> SessionView:
         """The session's task, state, history and usage so far."""
-        session = registry.get(name).session(session_id)
+        session = await registry.run(name, lambda model: model.session(session_id))
         usage = session.state.structured.get("usage", {"steps": 0})
         return SessionView(
             id=session.id,
@@ -290,29 +328,31 @@ def create_app(registry: Registry, token: str | None = None) -> FastAPI:
             usage=usage,
         )
 
-    @protected.post(
+    @app.post(
         "/world_models/{name}/sessions/{session_id}/step",
+        dependencies=guard,
         response_model=Observation,
         responses=with_body,
         tags=["sessions"],
     )
-    def step(name: str, session_id: str, body: StepRequest | Action) -> Observation:
+    async def step(name: str, session_id: str, body: StepRequest | Action) -> Response:
         """Apply an action (`{"action": {...}}` or a bare action); answers the observation."""
         action = body.action if isinstance(body, StepRequest) else body
-        return registry.get(name).step(session_id, action)
+        observation = await registry.run(name, lambda model: model.step(session_id, action))
+        # Serialised here, once: FastAPI would validate the observation again first.
+        return Response(observation.model_dump_json(), media_type="application/json")
 
-    @protected.delete(
+    @app.delete(
         "/world_models/{name}/sessions/{session_id}",
+        dependencies=guard,
         status_code=204,
         responses=errors,
         tags=["sessions"],
     )
-    def delete_session(name: str, session_id: str) -> Response:
+    async def delete_session(name: str, session_id: str) -> Response:
         """End a session and forget it."""
-        registry.get(name).close_session(session_id)
+        await registry.run(name, lambda model: model.close_session(session_id))
         return Response(status_code=204)
-
-    app.include_router(protected)
 
     @app.exception_handler(WmhError)
     async def wmh_error(_: Request, exc: WmhError) -> JSONResponse:

@@ -1,0 +1,343 @@
+"""Benchmark serving over HTTP: steps/s and p50/p99 latency at 1, 16 and 64 concurrent sessions.
+
+Servers run as their own processes on 127.0.0.1; the load client (asyncio) runs here, on
+the same machine (aiohttp by default; --client httpx is the client TARGETS.md's echo figure
+was measured with). Each simulated agent opens a session and steps the actions of held-out traces
+of the model, one request at a time. Rows:
+
+- `echo`: a bare FastAPI endpoint echoing the request body (bench/echo_app.py): the baseline;
+- `replay/memory`: `wmh serve` with in-memory sessions;
+- `replay/redis`: `wmh serve` with Redis sessions (a throw-away redis-server);
+- `replay/redis x2`: the same with two uvicorn workers;
+- `llm/memory` (with --llm): a model whose provider is the scripted OpenAI-compatible server
+  (tests/fake_llm.py, its own process), every step an LLM call.
+
+Server memory is the RSS of the server's process tree after the 64-session run.
+
+    python bench/bench_http.py --seconds 8 --llm --out bench/results/http.json
+    python bench/bench_http.py --seconds 8 --client httpx --out bench/results/http-httpx.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import itertools
+import json
+import os
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+BIN = Path(sys.executable).parent
+LEVELS = (1, 16, 64)
+SESSION_STEPS = 50
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
+
+
+def rss_mb(pid: int) -> float:
+    """RSS of a process and its children (uvicorn workers), from /proc."""
+    total = 0
+    pending = [pid]
+    while pending:
+        current = pending.pop()
+        try:
+            status = Path(f"/proc/{current}/status").read_text()
+            total += int(
+                next(ln for ln in status.splitlines() if ln.startswith("VmRSS")).split()[1]
+            )
+            children = Path(f"/proc/{current}/task/{current}/children").read_text().split()
+            pending.extend(int(c) for c in children)
+        except (OSError, StopIteration):
+            continue
+    return total / 1024
+
+
+class Proc:
+    def __init__(self, argv: list[str], ready_url: str, env: dict[str, str] | None = None) -> None:
+        self.log = tempfile.NamedTemporaryFile(prefix="wmh-bench-", suffix=".log", delete=False)
+        self.proc = subprocess.Popen(
+            argv,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, **(env or {})},
+            cwd=ROOT,
+            start_new_session=True,
+        )
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"{argv[:3]} exited: {Path(self.log.name).read_text()[-2000:]}")
+            try:
+                httpx.get(ready_url, timeout=1)
+                return
+            except httpx.HTTPError:
+                time.sleep(0.2)
+        raise TimeoutError(f"{argv[:3]} did not start")
+
+    def stop(self) -> None:
+        os.killpg(self.proc.pid, signal.SIGTERM)
+        try:
+            self.proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        Path(self.log.name).unlink(missing_ok=True)
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class AiohttpClient:
+    def __init__(self, url: str, clients: int) -> None:
+        import aiohttp
+
+        self.session = aiohttp.ClientSession(url, connector=aiohttp.TCPConnector(limit=clients))
+
+    async def request(self, method: str, path: str, body: dict[str, Any] | None) -> Any:
+        async with self.session.request(method, path, json=body) as answer:
+            if answer.status not in (200, 201, 204):
+                raise RuntimeError(f"{path}: {answer.status} {(await answer.text())[:200]}")
+            return await answer.json() if answer.status != 204 else None
+
+    async def close(self) -> None:
+        await self.session.close()
+
+
+class HttpxClient:
+    def __init__(self, url: str, clients: int) -> None:
+        limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
+        self.client = httpx.AsyncClient(base_url=url, timeout=60, limits=limits)
+
+    async def request(self, method: str, path: str, body: dict[str, Any] | None) -> Any:
+        answer = await self.client.request(method, path, json=body)
+        if answer.status_code not in (200, 201, 204):
+            raise RuntimeError(f"{path}: {answer.status_code} {answer.text[:200]}")
+        return answer.json() if answer.status_code != 204 else None
+
+    async def close(self) -> None:
+        await self.client.aclose()
+
+
+CLIENTS = {"aiohttp": AiohttpClient, "httpx": HttpxClient}
+
+
+async def load(
+    url: str,
+    model: str | None,
+    actions: list[list[dict[str, Any]]],
+    clients: int,
+    seconds: float,
+    kind: str = "aiohttp",
+) -> list[float]:
+    """`clients` agents step for `seconds`; returns the latency of every step (seconds).
+
+    Each agent keeps one session for up to SESSION_STEPS steps (cycling through held-out
+    traces), then deletes it and opens another, as a long-running agent would."""
+    latencies: list[float] = []
+    client = CLIENTS[kind](url, clients)
+    flat = [a for trace in actions for a in trace]
+
+    async def agent(i: int, stop_at: float, record: bool) -> None:
+        steps = itertools.cycle(flat[(i * 7) % len(flat) :] + flat[: (i * 7) % len(flat)])
+        while time.perf_counter() < stop_at:
+            path = "/echo"
+            if model is not None:
+                created = await client.request(
+                    "POST", f"/world_models/{model}/sessions", {"task": f"agent {i}"}
+                )
+                path = f"/world_models/{model}/sessions/{created['session_id']}/step"
+            for _ in range(SESSION_STEPS):
+                if time.perf_counter() >= stop_at:
+                    break
+                started = time.perf_counter()
+                await client.request("POST", path, {"action": next(steps)})
+                if record:
+                    latencies.append(time.perf_counter() - started)
+            if model is not None:
+                await client.request("DELETE", path.rsplit("/step", 1)[0], None)
+
+    try:
+        warm = time.perf_counter() + 1.0
+        await asyncio.gather(*(agent(i, warm, False) for i in range(clients)))
+        stop = time.perf_counter() + seconds
+        await asyncio.gather(*(agent(i, stop, True) for i in range(clients)))
+    finally:
+        await client.close()
+    return latencies
+
+
+def heldout_actions(model_dir: Path) -> list[list[dict[str, Any]]]:
+    from wmh.agents.sampled import heldout_traces_of
+
+    traces = heldout_traces_of(model_dir)
+    return [[s.action.model_dump(mode="json") for s in t.steps] for t in traces if t.steps]
+
+
+def build_llm_model(work: Path, fake_url: str) -> Path:
+    from wmh.config.compose import compose_config, to_settings
+    from wmh.pipeline.build import build_world_model
+
+    settings = to_settings(
+        compose_config(
+            [
+                "name=airline-llm",
+                f"root={work}",
+                f"data.files=[{ROOT / 'examples/airline/traces.otel.jsonl'}]",
+                "provider=openai_compatible",
+                "provider.model=openai/bench",
+                f"provider.api_base={fake_url}",
+                "provider.num_retries=0",
+                "predictor.cache=false",
+                "track=false",
+            ]
+        )
+    )
+    return build_world_model(settings).path
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=8.0)
+    parser.add_argument("--root", type=Path, default=ROOT / "examples" / "airline")
+    parser.add_argument("--model", default="airline")
+    parser.add_argument("--llm", action="store_true", help="also the LLM path (fake provider)")
+    parser.add_argument("--only", nargs="*", default=[], help="only these rows (and echo)")
+    parser.add_argument(
+        "--client",
+        choices=sorted(CLIENTS),
+        default="aiohttp",
+        help="load client: aiohttp (lighter, so the server is the bottleneck) or httpx",
+    )
+    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "http.json")
+    args = parser.parse_args()
+
+    actions = heldout_actions(args.root / "models" / args.model)
+    rows: list[dict[str, Any]] = []
+    work = Path(tempfile.mkdtemp(prefix="wmh-bench-http-"))
+
+    def measure(label: str, url: str, model: str | None, proc: Proc) -> None:
+        for clients in LEVELS:
+            latencies = asyncio.run(load(url, model, actions, clients, args.seconds, args.client))
+            row = {
+                "server": label,
+                "sessions": clients,
+                "steps": len(latencies),
+                "steps_per_s": round(len(latencies) / args.seconds, 1),
+                "p50_ms": round(percentile(latencies, 0.50) * 1000, 2),
+                "p99_ms": round(percentile(latencies, 0.99) * 1000, 2),
+                "mean_ms": round(statistics.fmean(latencies) * 1000, 2),
+            }
+            if clients == LEVELS[-1]:
+                row["server_rss_mb"] = round(rss_mb(proc.proc.pid), 1)
+            rows.append(row)
+            print(row, flush=True)
+
+    def wmh_serve(label: str, root: Path, model: str, *extra: str) -> None:
+        port = free_port()
+        url = f"http://127.0.0.1:{port}"
+        argv = [str(BIN / "wmh"), "serve", "--root", str(root), "--name", model]
+        argv += ["--log-level", "warning"]  # as the echo server: no access log
+        proc = Proc([*argv, "--port", str(port), *extra], f"{url}/healthz")
+        try:
+            measure(label, url, model, proc)
+        finally:
+            proc.stop()
+
+    port = free_port()
+    echo = Proc(
+        [str(BIN / "uvicorn"), "bench.echo_app:app", "--port", str(port), "--log-level", "warning"],
+        f"http://127.0.0.1:{port}/docs",
+    )
+    try:
+        measure("echo", f"http://127.0.0.1:{port}", None, echo)
+    finally:
+        echo.stop()
+
+    def wanted(label: str) -> bool:
+        return not args.only or label in args.only
+
+    if wanted("replay/memory"):
+        wmh_serve("replay/memory", args.root, args.model)
+
+    redis_server = shutil.which("redis-server")
+    if redis_server and (wanted("replay/redis") or wanted("replay/redis x2")):
+        rport = free_port()
+        redis = subprocess.Popen(
+            [
+                redis_server,
+                "--bind",
+                "127.0.0.1",
+                "--port",
+                str(rport),
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--loglevel",
+                "warning",
+            ],
+            stdout=subprocess.DEVNULL,
+        )
+        time.sleep(0.5)
+        try:
+            redis_url = f"redis://127.0.0.1:{rport}/0"
+            store = ("--session-store", "redis", "--redis-url", redis_url)
+            if wanted("replay/redis"):
+                wmh_serve("replay/redis", args.root, args.model, *store)
+            if wanted("replay/redis x2"):
+                wmh_serve("replay/redis x2", args.root, args.model, *store, "--workers", "2")
+        finally:
+            redis.terminate()
+            redis.wait()
+    else:
+        print("redis-server not found: Redis rows skipped", file=sys.stderr)
+
+    if args.llm:
+        fport = free_port()
+        fake = Proc(
+            [sys.executable, str(ROOT / "tests" / "fake_llm.py"), str(fport)],
+            f"http://127.0.0.1:{fport}/v1/models",
+        )
+        try:
+            model_dir = build_llm_model(work, f"http://127.0.0.1:{fport}/v1")
+            wmh_serve("llm/memory", model_dir.parents[1], "airline-llm")
+        finally:
+            fake.stop()
+    shutil.rmtree(work, ignore_errors=True)
+
+    echo_rate = {r["sessions"]: r["steps_per_s"] for r in rows if r["server"] == "echo"}
+    for row in rows:
+        row["vs_echo"] = round(row["steps_per_s"] / echo_rate[row["sessions"]], 2)
+    print()
+    header = ("server", "sessions", "steps_per_s", "vs_echo", "p50_ms", "p99_ms", "server_rss_mb")
+    print("  ".join(f"{h:>15}" for h in header))
+    for row in rows:
+        print("  ".join(f"{str(row.get(h, '')):>15}" for h in header))
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(
+        json.dumps({"seconds": args.seconds, "client": args.client, "rows": rows}, indent=2)
+    )
+    print(f"\nwrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()
