@@ -74,6 +74,9 @@ def test_a_session_lives_steps_and_is_deleted(server: Server) -> None:
         assert client.get("/healthz").json()["models"] == ["records"]
         (info,) = client.get("/world_models").json()
         assert info["name"] == "records" and "get_user" in info["tools"]
+        detail = client.get("/world_models/records").json()
+        assert detail["tool_schemas"]["get_user"]["inputSchema"]["required"] == ["user_id"]
+        assert client.get("/world_models/nope").status_code == 404
         sid = new_session(client)
         wrapped = client.post(
             f"/world_models/records/sessions/{sid}/step", json={"action": lookup("r-1")}
@@ -207,7 +210,7 @@ def test_schemathesis_finds_no_server_error_and_only_documented_answers(
             "--max-examples",
             "25",
             "--max-time",
-            "60",
+            "30",
             "--seed",
             "7",
             "--exclude-checks",

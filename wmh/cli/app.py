@@ -12,6 +12,7 @@ from wmh.cli import build as build_cmd
 from wmh.cli import demo as demo_cmd
 from wmh.cli import evaluate as eval_cmd
 from wmh.cli import examples as examples_cmd
+from wmh.cli import mcp as mcp_cmd
 from wmh.cli import models as models_cmd
 from wmh.cli import package as package_cmd
 from wmh.cli import pipeline as pipeline_cmd
@@ -38,6 +39,7 @@ app.command("ui")(ui_cmd.ui)
 app.command("serve")(serve_cmd.serve)
 app.command("package")(package_cmd.package)
 app.command("demo")(demo_cmd.demo)
+app.command("mcp")(mcp_cmd.mcp)
 app.add_typer(pipeline_cmd.app, name="pipeline")
 
 err_console = Console(stderr=True)

@@ -6,8 +6,11 @@ world model keeps each session's history consistent, one step at a time per sess
 
 from __future__ import annotations
 
+from typing import Any
+
 from wmh.core.types import Action, Observation, Session, Turn
 from wmh.engine.predictor import PredictionContext, Predictor
+from wmh.engine.schemas import infer_tool_schemas
 from wmh.engine.sessions import InMemorySessionStore, SessionStore
 from wmh.retrieval.retriever import Retriever
 
@@ -43,10 +46,19 @@ class WorldModel:
         self.retriever = retriever
         self.prompt = prompt
         self.sessions: SessionStore = sessions if sessions is not None else InMemorySessionStore()
+        self._schemas: dict[str, dict[str, Any]] | None = None
 
     def tools(self) -> set[str]:
         """Tool names the recorded environment answered."""
         return self.retriever.table.tool_names()
+
+    def tool_schemas(self) -> dict[str, dict[str, Any]]:
+        """Tool name -> description and argument JSON schema, inferred from the recorded calls
+        (computed once)."""
+        if self._schemas is None:
+            table = self.retriever.table
+            self._schemas = infer_tool_schemas(table.step(row) for row in range(len(table)))
+        return self._schemas
 
     def new_session(self, task: str = "") -> Session:
         """Start an episode; the task is what the agent was asked to do."""

@@ -186,6 +186,17 @@ class WorldModelInfo(BaseModel):
     heldout_score: float | None
 
 
+class ToolSchema(BaseModel):
+    description: str
+    inputSchema: dict[str, Any]  # noqa: N815 - MCP's spelling
+
+
+class WorldModelDetail(WorldModelInfo):
+    tool_schemas: dict[str, ToolSchema] = Field(
+        description="Each tool with its argument JSON schema, inferred from the recorded calls."
+    )
+
+
 class Health(BaseModel):
     status: str
     version: str
@@ -294,6 +305,28 @@ def create_app(registry: Registry, token: str | None = None) -> FastAPI:
             )
             for name, card in sorted(registry.cards.items())
         ]
+
+    @app.get(
+        "/world_models/{name}",
+        dependencies=guard,
+        response_model=WorldModelDetail,
+        responses={401: errors[401], 404: errors[404]},
+        tags=["world models"],
+    )
+    async def world_model(name: str) -> WorldModelDetail:
+        """One world model, with the argument schemas of its tools."""
+        model = registry.get(name)
+        card = registry.cards[name]
+        schemas = await run_in_threadpool(model.tool_schemas)  # computed once, then cached
+        return WorldModelDetail(
+            name=name,
+            provider=card.provider,
+            predictor=card.predictor,
+            steps=card.steps,
+            tools=sorted(model.tools()),
+            heldout_score=card.heldout_score,
+            tool_schemas={k: ToolSchema.model_validate(v) for k, v in schemas.items()},
+        )
 
     @app.post(
         "/world_models/{name}/sessions",

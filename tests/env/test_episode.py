@@ -1,0 +1,57 @@
+"""One agent, one `run_episode`, against a world model and against the real environment."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.examples.loading import EXAMPLES, load_example_module
+from wmh.agents.sampled import SampledAgent, heldout_traces_of, pick_trace
+from wmh.engine.loader import load_world_model
+from wmh.env import ToolEnv, WorldModelEnv, run_episode
+from wmh.errors import WmhError
+
+
+def test_an_episode_against_a_world_model_records_every_step(built_model: Path) -> None:
+    wm, _ = load_world_model(built_model)
+    agent = SampledAgent(pick_trace(heldout_traces_of(built_model), seed=1))
+    env = WorldModelEnv(wm)
+    episode = run_episode(env, agent, agent.task, max_steps=50)
+    assert episode.actions == [s.action for s in agent.trace.steps]
+    assert not episode.truncated and episode.usage["steps"] == len(agent.trace.steps)
+    assert all(step.latency_s >= 0 for step in episode.steps)
+    assert len(wm.session(env.session_id or "").history) == len(episode.steps)
+    short = run_episode(env, agent, agent.task, max_steps=1)
+    assert short.truncated and len(short.steps) == 1
+    env.close()
+    assert len(wm.sessions) == 0
+    with pytest.raises(WmhError, match="reset"):
+        env.step(agent.trace.steps[0].action)
+
+
+def test_the_tools_a_world_model_offers_are_inferred_from_its_traces(built_model: Path) -> None:
+    wm, _ = load_world_model(built_model)
+    schemas = WorldModelEnv(wm).tools()
+    get_user = schemas["get_user"]["inputSchema"]
+    assert get_user["required"] == ["user_id"]
+    assert get_user["properties"]["user_id"]["type"] == "integer"  # as the recorded calls pass it
+    assert len(get_user["properties"]["user_id"]["examples"]) == 3
+    assert "recorded" in schemas["get_user"]["description"]
+
+
+def test_the_same_agent_steps_the_real_airline_and_its_world_model() -> None:
+    """Swapping the world model for the real environment is one line."""
+    airline = load_example_module("airline", "wmh_examples_airline_env", "env.py")
+    model_dir = EXAMPLES / "airline" / "models" / "airline"
+    agent = SampledAgent(pick_trace(heldout_traces_of(model_dir), seed=2))
+    wm, _ = load_world_model(model_dir)
+    simulated = run_episode(WorldModelEnv(wm), agent, agent.task, max_steps=30)
+    real_env = ToolEnv(airline.AirlineEnv(seed=0), lambda backend, task: backend.reset())
+    real = run_episode(real_env, agent, agent.task, max_steps=30)
+    real_env.close()
+    assert simulated.actions == real.actions
+    assert all(o.metadata["source"] == "real" for o in real.observations)
+    tool_steps = [o for a, o in zip(real.actions, real.observations, strict=True) if a.name]
+    assert tool_steps and all(o.content for o in tool_steps)
+    assert set(real_env.tools()) >= {a.name for a in real.actions if a.name}

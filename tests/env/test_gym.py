@@ -1,0 +1,44 @@
+"""The gymnasium adapter: gymnasium's own checker passes, and actions step the world model."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import gymnasium as gym
+from gymnasium.utils.env_checker import check_env
+
+from wmh.env.gym import ENV_ID, WorldModelGymEnv, as_text
+
+
+def test_gymnasiums_checker_passes(built_model: Path) -> None:
+    env = gym.make(ENV_ID, model_dir=built_model, max_steps=5)
+    check_env(env.unwrapped, skip_render_check=True)
+    env.close()
+
+
+def test_json_actions_step_the_world_model_and_bad_ones_get_an_error(built_model: Path) -> None:
+    env = WorldModelGymEnv(model_dir=built_model, max_steps=3, reward_fn=lambda task, turns: 0.5)
+    text, info = env.reset(seed=4)
+    assert text == info["task"] and info["task"] in env.tasks and "get_user" in info["tools"]
+    call = json.dumps({"tool": "get_user", "arguments": {"user_id": "u7"}})
+    observation, reward, terminated, truncated, info = env.step(call)
+    assert observation and reward == 0.5 and not terminated and not truncated
+    assert not info["is_error"] and env.wm.session(env.env.session_id or "").history
+    observation, _, terminated, _, info = env.step("not json at all")
+    assert observation.startswith("Error: the action is not JSON") and info["is_error"]
+    _, _, _, truncated, _ = env.step(json.dumps({"message": "thanks"}))
+    assert not truncated  # the bad action was not a step
+    _, _, _, truncated, _ = env.step(call)
+    assert truncated
+    _, _, terminated, _, _ = env.step('{"done": true}')
+    assert terminated
+    first = env.reset(seed=11)[0]
+    assert env.reset(seed=11)[0] == first  # seeded task choice
+    assert env.reset(options={"task": "my own task"})[1]["task"] == "my own task"
+    env.close()
+
+
+def test_observation_text_stays_inside_the_space() -> None:
+    text = as_text("héllo\u2603 " + "x" * 10_000, limit=200)
+    assert len(text) == 200 and "characters cut" in text and text.isascii()

@@ -1,0 +1,37 @@
+"""`wmh mcp` over stdio, driven by the `mcp` SDK's own client: it lists the inferred tools and a
+call steps the world model."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import anyio
+from mcp.client.session import ClientSession
+from mcp.client.stdio import StdioServerParameters, stdio_client
+
+WMH = str(Path(sys.executable).parent / "wmh")
+
+
+def test_an_mcp_client_lists_the_tools_and_calls_one_over_stdio(built_model: Path) -> None:
+    params = StdioServerParameters(
+        command=WMH, args=["mcp", "--name", "records", "--root", str(built_model.parents[1])]
+    )
+
+    async def run() -> tuple[dict, list, list]:
+        with anyio.fail_after(120):
+            return await session()
+
+    async def session() -> tuple[dict, list, list]:
+        async with stdio_client(params) as (read, write), ClientSession(read, write) as client:
+            await client.initialize()
+            tools = {t.name: t for t in (await client.list_tools()).tools}
+            first = await client.call_tool("get_user", {"user_id": "u3"})
+            unknown = await client.call_tool("no_such_tool", {})
+            return tools, [first], [unknown]
+
+    tools, (first,), (unknown,) = anyio.run(run)
+    assert "get_user" in tools
+    assert tools["get_user"].input_schema["required"] == ["user_id"]
+    assert not first.is_error and first.content[0].text
+    assert unknown.is_error and "no_such_tool" in unknown.content[0].text

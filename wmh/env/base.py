@@ -1,0 +1,106 @@
+"""The `Env` protocol and its two kinds: a world model session, and a real tool environment."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any, Protocol
+
+from wmh.core.types import Action, ActionKind, EnvState, Observation
+from wmh.engine.world_model import WorldModel
+from wmh.errors import WmhError
+
+
+class Env(Protocol):
+    """One episode at a time: `reset(task)`, then `step(action)` until done, then `close()`."""
+
+    def reset(self, task: str = "") -> EnvState: ...
+
+    def step(self, action: Action) -> Observation: ...
+
+    def close(self) -> None: ...
+
+    def tools(self) -> dict[str, dict[str, Any]]: ...
+
+
+class WorldModelEnv:
+    """An episode is a session of the world model; `reset` starts a fresh one."""
+
+    def __init__(self, wm: WorldModel) -> None:
+        self.wm = wm
+        self.session_id: str | None = None
+
+    def reset(self, task: str = "") -> EnvState:
+        self.close()
+        session = self.wm.new_session(task)
+        self.session_id = session.id
+        return session.state
+
+    def step(self, action: Action) -> Observation:
+        if self.session_id is None:
+            raise WmhError("step before reset: call env.reset(task) first")
+        return self.wm.step(self.session_id, action)
+
+    def close(self) -> None:
+        if self.session_id is not None:
+            self.wm.close_session(self.session_id)
+            self.session_id = None
+
+    def tools(self) -> dict[str, dict[str, Any]]:
+        return self.wm.tool_schemas()
+
+
+class ToolBackend(Protocol):
+    """What the examples' real environments offer: tools answered for real."""
+
+    def call(self, name: str, arguments: dict[str, Any]) -> tuple[str, bool]: ...
+
+    def tools(self) -> dict[str, dict[str, Any]]: ...
+
+    def close(self) -> None: ...
+
+
+class ToolEnv:
+    """A real environment behind the `Env` protocol: tool calls go to the backend; a message to
+    the user gets `user_reply(text)` (an empty answer when no user is simulated)."""
+
+    def __init__(
+        self,
+        backend: ToolBackend,
+        reset: Callable[[ToolBackend, str], None],
+        user_reply: Callable[[str], str] | None = None,
+        name: str = "real",
+    ) -> None:
+        self.backend = backend
+        self._reset = reset
+        self._user_reply = user_reply
+        self.name = name
+        self.state = EnvState()
+
+    def reset(self, task: str = "") -> EnvState:
+        self._reset(self.backend, task)
+        self.state = EnvState()
+        return self.state
+
+    def step(self, action: Action) -> Observation:
+        if action.kind is ActionKind.MESSAGE:
+            reply = self._user_reply(action.content) if self._user_reply else ""
+            return Observation(content=reply, metadata={"source": self.name})
+        content, is_error = self.backend.call(action.name, dict(action.arguments))
+        return Observation(content=content, is_error=is_error, metadata={"source": self.name})
+
+    def close(self) -> None:
+        self.backend.close()
+
+    def tools(self) -> dict[str, dict[str, Any]]:
+        return {
+            name: {"description": name, "inputSchema": dict(schema)}
+            for name, schema in _schemas(self.backend.tools()).items()
+        }
+
+
+def _schemas(tools: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    """The backends describe a tool by its argument schema, or by `{description, parameters}`."""
+    out: dict[str, dict[str, Any]] = {}
+    for name, spec in tools.items():
+        out[name] = spec.get("parameters", spec) if isinstance(spec, dict) else {}
+    return out

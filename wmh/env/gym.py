@@ -1,0 +1,156 @@
+"""A gymnasium adapter: a world model as a `gymnasium.Env` with text observations and JSON-text
+actions, registered as `wmh/WorldModel-v0`:
+
+    import gymnasium as gym
+    import wmh.env.gym  # registers the id
+    env = gym.make("wmh/WorldModel-v0", name="airline", root="examples/airline")
+    text, info = env.reset(seed=0)                # a held-out task, or options={"task": ...}
+    text, reward, terminated, truncated, info = env.step(
+        '{"tool": "get_user_details", "arguments": {"user_id": "mia_li_3668"}}')
+
+An action is `{"tool": NAME, "arguments": {...}}`, `{"message": TEXT}` or `{"done": true}` (which
+ends the episode). Text that is not such JSON is answered with an error observation, not an
+exception, as a real environment answers a malformed call. The reward of a step comes from
+`reward_fn(task, turns)` when one is given, else 0.0.
+"""
+
+from __future__ import annotations
+
+import json
+import string
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import gymnasium as gym
+from gymnasium import spaces
+
+from wmh.agents.sampled import heldout_traces_of
+from wmh.config.store import WorldModelStore
+from wmh.core.types import Action, ActionKind, Observation, Turn
+from wmh.engine.loader import load_world_model
+from wmh.engine.world_model import WorldModel
+from wmh.env.base import WorldModelEnv
+
+ENV_ID = "wmh/WorldModel-v0"
+CHARSET = string.printable
+MAX_TEXT = 8192
+RewardFn = Callable[[str, Sequence[Turn]], float]
+
+
+def as_text(content: str, limit: int = MAX_TEXT) -> str:
+    """Observation text inside the Text space: non-ASCII escaped, cut with a visible marker."""
+    text = content.encode("ascii", "backslashreplace").decode("ascii")
+    text = "".join(c if c in CHARSET else " " for c in text)
+    if len(text) > limit:
+        marker = f" [... {len(text) - limit + 40} characters cut ...] "
+        text = text[: limit - len(marker)] + marker
+    return text[:limit]
+
+
+def parse_action(text: str) -> Action | None | str:
+    """An action, None for `{"done": true}`, or an error message for anything else."""
+    try:
+        data = json.loads(text)
+    except (json.JSONDecodeError, TypeError) as exc:
+        return f"Error: the action is not JSON ({exc})"
+    if not isinstance(data, dict):
+        return "Error: the action must be a JSON object"
+    if data.get("done") is True:
+        return None
+    tool = data.get("tool", data.get("name"))
+    if isinstance(tool, str) and tool.strip():
+        arguments = data.get("arguments", {})
+        if not isinstance(arguments, dict):
+            return "Error: 'arguments' must be a JSON object"
+        return Action(kind=ActionKind.TOOL_CALL, name=tool, arguments=arguments)
+    if isinstance(data.get("message"), str):
+        return Action(kind=ActionKind.MESSAGE, content=data["message"])
+    return 'Error: expected {"tool": ..., "arguments": {...}}, {"message": ...} or {"done": true}'
+
+
+class WorldModelGymEnv(gym.Env[str, str]):
+    metadata = {"render_modes": ["ansi"]}
+
+    def __init__(
+        self,
+        name: str | None = None,
+        root: str | Path = ".wmh",
+        model_dir: str | Path | None = None,
+        world_model: WorldModel | None = None,
+        tasks: Sequence[str] | None = None,
+        max_steps: int = 50,
+        reward_fn: RewardFn | None = None,
+        render_mode: str | None = None,
+    ) -> None:
+        if world_model is None:
+            if model_dir is None:
+                if name is None:
+                    raise ValueError("pass name= (with root=), model_dir= or world_model=")
+                model_dir = WorldModelStore(root).resolve(name)
+            world_model, _ = load_world_model(model_dir)
+            if tasks is None:
+                tasks = sorted({t.steps[0].task for t in heldout_traces_of(Path(model_dir))})
+        self.wm = world_model
+        self.env = WorldModelEnv(world_model)
+        self.tasks = list(tasks or [""])
+        self.max_steps = max_steps
+        self.reward_fn = reward_fn
+        self.render_mode = render_mode
+        self.observation_space = spaces.Text(max_length=MAX_TEXT, min_length=0, charset=CHARSET)
+        self.action_space = spaces.Text(max_length=MAX_TEXT, min_length=0, charset=CHARSET)
+        self.task = ""
+        self.turns: list[Turn] = []
+        self._last = ""
+
+    def reset(
+        self, *, seed: int | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[str, dict[str, Any]]:
+        super().reset(seed=seed)
+        chosen = (options or {}).get("task")
+        self.task = (
+            chosen
+            if isinstance(chosen, str)
+            else self.tasks[int(self.np_random.integers(len(self.tasks)))]
+        )
+        self.env.reset(self.task)
+        self.turns = []
+        self._last = as_text(self.task)
+        return self._last, {"task": self.task, "tools": sorted(self.wm.tools())}
+
+    def step(self, action: str) -> tuple[str, float, bool, bool, dict[str, Any]]:
+        parsed = parse_action(action)
+        if parsed is None:
+            return self._last, self._reward(), True, False, {"task": self.task, "done": True}
+        if isinstance(parsed, str):
+            observation = Observation(content=parsed, is_error=True, metadata={"source": "gym"})
+        else:
+            observation = self.env.step(parsed)
+            self.turns.append(Turn(action=parsed, observation=observation))
+        self._last = as_text(observation.content)
+        truncated = len(self.turns) >= self.max_steps
+        info = {
+            "task": self.task,
+            "is_error": observation.is_error,
+            "source": observation.metadata.get("source", ""),
+        }
+        return self._last, self._reward(), False, truncated, info
+
+    def _reward(self) -> float:
+        return float(self.reward_fn(self.task, self.turns)) if self.reward_fn else 0.0
+
+    def render(self) -> str | None:
+        if self.render_mode == "ansi":
+            return self._last
+        return None
+
+    def close(self) -> None:
+        self.env.close()
+
+
+def register() -> None:
+    if ENV_ID not in gym.registry:
+        gym.register(id=ENV_ID, entry_point="wmh.env.gym:WorldModelGymEnv")
+
+
+register()
