@@ -23,6 +23,7 @@ class Reply:
     raw: bytes | None = None  # sent as is (malformed answers)
     prompt_tokens: int = 11
     completion_tokens: int = 7
+    tool_calls: list[tuple[str, dict[str, Any]]] | None = None  # (name, arguments) to answer
 
 
 def echo_environment(body: dict[str, Any]) -> Reply:
@@ -53,6 +54,20 @@ class FakeLLM:
         self.requests.append(body)
         item = self.script.pop(0) if self.script else self.default
         return item(body) if callable(item) else item
+
+
+def _message(reply: Reply) -> dict[str, Any]:
+    message: dict[str, Any] = {"role": "assistant", "content": reply.text or None}
+    if reply.tool_calls:
+        message["tool_calls"] = [
+            {
+                "id": f"call_{i}",
+                "type": "function",
+                "function": {"name": name, "arguments": json.dumps(arguments)},
+            }
+            for i, (name, arguments) in enumerate(reply.tool_calls)
+        ]
+    return message
 
 
 def _handler(fake: FakeLLM) -> type[BaseHTTPRequestHandler]:
@@ -89,8 +104,8 @@ def _handler(fake: FakeLLM) -> type[BaseHTTPRequestHandler]:
                 "choices": [
                     {
                         "index": 0,
-                        "finish_reason": "stop",
-                        "message": {"role": "assistant", "content": reply.text},
+                        "finish_reason": "tool_calls" if reply.tool_calls else "stop",
+                        "message": _message(reply),
                     }
                 ],
                 "usage": {

@@ -50,7 +50,7 @@ def test_wmh_demo_prints_action_observation_latency_and_fidelity(built_model: Pa
 
 def test_the_llm_agent_answers_actions_until_done(built_model: Path, fake_llm: FakeLLM) -> None:
     fake_llm.script = [
-        Reply('{"tool": "get_user", "arguments": {"user_id": "u1"}}'),
+        Reply(tool_calls=[("get_user", {"user_id": "u1"})]),  # litellm tool calling
         Reply("Let me look that up for you."),
         Reply('{"done": true}'),
     ]
@@ -64,11 +64,13 @@ def test_the_llm_agent_answers_actions_until_done(built_model: Path, fake_llm: F
             timeout=5,
         )
     )
-    steps = list(run_demo(wm, LLMAgent(provider, wm.tools()), "find user u1", max_steps=10))
+    agent = LLMAgent(provider, wm.tool_schemas())
+    steps = list(run_demo(wm, agent, "find user u1", max_steps=10))
     assert [s.action.kind for s in steps] == [ActionKind.TOOL_CALL, ActionKind.MESSAGE]
     assert steps[0].action.name == "get_user" and steps[0].action.arguments == {"user_id": "u1"}
     first, _, third = fake_llm.requests
-    assert "get_user" in first["messages"][0]["content"]  # the tools are offered
+    offered = {t["function"]["name"]: t["function"] for t in first["tools"]}
+    assert offered["get_user"]["parameters"]["required"] == ["user_id"]  # schemas are offered
     assert steps[0].observation.content in third["messages"][3]["content"]
 
 

@@ -55,3 +55,21 @@ def test_the_same_agent_steps_the_real_airline_and_its_world_model() -> None:
     tool_steps = [o for a, o in zip(real.actions, real.observations, strict=True) if a.name]
     assert tool_steps and all(o.content for o in tool_steps)
     assert set(real_env.tools()) >= {a.name for a in real.actions if a.name}
+
+
+def test_the_perturbed_policy_is_seeded_and_leaves_the_recorded_path(built_model: Path) -> None:
+    from wmh.agents.sampled import PerturbedAgent, recorded_values
+
+    wm, _ = load_world_model(built_model)
+    values = recorded_values(wm.tool_schemas())
+    trace = max(heldout_traces_of(built_model), key=lambda t: len(t.steps))
+    first = PerturbedAgent(trace, values, seed=5, rate=1.0)
+    again = PerturbedAgent(trace, values, seed=5, rate=1.0)
+    assert first.actions == again.actions
+    recorded = [s.action for s in trace.steps]
+    changed = [a for a, r in zip(first.actions, recorded, strict=True) if a != r]
+    pairs = zip(first.actions, recorded, strict=True)
+    assert changed and all(a.key() != r.key() for a, r in pairs if a != r)
+    episode = run_episode(WorldModelEnv(wm), first, first.task, max_steps=50)
+    assert episode.actions == first.actions
+    assert PerturbedAgent(trace, values, seed=5, rate=0.0).actions == recorded

@@ -1,18 +1,22 @@
-"""An agent driven by an LLM (any provider litellm reaches): it sees the task, the tools the
-environment knows and the turns so far, and answers one JSON action per turn."""
+"""An agent driven by an LLM (any provider litellm reaches). It is offered the environment's tools
+through litellm's tool calling (names and argument JSON schemas) and sees the task and the turns
+so far; a tool call is its action. A model that answers in text instead may write the same JSON
+(`{"tool": ..., "arguments": ...}`, `{"message": ...}`, `{"done": true}`); other text is a
+message."""
 
 from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 
 from wmh.core.types import Action, ActionKind, Turn
 from wmh.engine.prompting import clip
 from wmh.providers.llm import LLMProvider
 
 SYSTEM = """You are an agent solving a task by calling tools of an environment.
-Answer with exactly one JSON object and nothing else:
+Call one tool per turn. If you cannot call tools, answer with exactly one JSON object:
 {"tool": "<tool name>", "arguments": {...}} to call a tool,
 {"message": "<text>"} to say something to the user, or
 {"done": true} when the task is finished.
@@ -48,10 +52,37 @@ def parse_action(text: str) -> Action | None:
 class LLMAgent:
     name = "llm"
 
-    def __init__(self, provider: LLMProvider, tools: Iterable[str], max_tokens: int = 400) -> None:
+    def __init__(
+        self,
+        provider: LLMProvider,
+        tools: Iterable[str] | Mapping[str, Mapping[str, Any]],
+        max_tokens: int = 400,
+    ) -> None:
+        """`tools`: names, or name -> {description, inputSchema} (`Env.tools()`)."""
         self.provider = provider
-        self.tools = sorted(tools)
+        self.schemas: dict[str, Mapping[str, Any]] = (
+            {name: spec for name, spec in tools.items()}
+            if isinstance(tools, Mapping)
+            else {name: {} for name in tools}
+        )
+        self.tools = sorted(self.schemas)
         self.max_tokens = max_tokens
+
+    def tool_specs(self) -> list[dict[str, Any]]:
+        """The tools in the OpenAI function format litellm translates for every provider."""
+        return [
+            {
+                "type": "function",
+                "function": {
+                    "name": name,
+                    "description": str(self.schemas[name].get("description", name)),
+                    "parameters": dict(
+                        self.schemas[name].get("inputSchema", {"type": "object", "properties": {}})
+                    ),
+                },
+            }
+            for name in self.tools
+        ]
 
     def messages(self, task: str, history: Sequence[Turn]) -> list[dict[str, str]]:
         out = [
@@ -69,4 +100,10 @@ class LLMAgent:
         return out
 
     def act(self, task: str, history: Sequence[Turn]) -> Action | None:
-        return parse_action(self.provider.complete(self.messages(task, history)).text)
+        completion = self.provider.complete(
+            self.messages(task, history), tools=self.tool_specs(), tool_choice="auto"
+        )
+        if completion.tool_calls:
+            name, arguments = completion.tool_calls[0]
+            return Action(kind=ActionKind.TOOL_CALL, name=name, arguments=arguments)
+        return parse_action(completion.text)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from wmh.core.types import Action, Step, Trace, Turn
 from wmh.errors import StoreError
@@ -30,8 +31,58 @@ class SampledAgent:
         return self.trace.steps[i]
 
 
-def heldout_traces_of(model_dir: Path) -> list[Trace]:
+class PerturbedAgent(SampledAgent):
+    """A seeded scripted policy: the trace's actions, but with probability `rate` one argument
+    value of a call is swapped for another value the corpus recorded for that tool and argument
+    (`values`: tool -> argument -> values, e.g. from `WorldModel.tool_schemas()` examples), so
+    episodes leave the recorded paths the way a new agent would."""
+
+    name = "perturbed"
+
+    def __init__(
+        self,
+        trace: Trace,
+        values: dict[str, dict[str, list[object]]],
+        seed: int = 0,
+        rate: float = 0.3,
+    ) -> None:
+        super().__init__(trace)
+        rng = random.Random(f"{seed}:{trace.trace_id}")
+        self.actions = [self._perturb(s.action, values, rng, rate) for s in trace.steps]
+
+    @staticmethod
+    def _perturb(
+        action: Action, values: dict[str, dict[str, list[object]]], rng: random.Random, rate: float
+    ) -> Action:
+        options = {
+            key: [v for v in values.get(action.name, {}).get(key, []) if v != current]
+            for key, current in action.arguments.items()
+        }
+        options = {k: v for k, v in options.items() if v}
+        if not options or rng.random() >= rate:
+            return action
+        key = rng.choice(sorted(options))
+        arguments = {**action.arguments, key: rng.choice(options[key])}
+        # A new Action, not model_copy: a copy would keep the original's memoised replay key.
+        return Action(kind=action.kind, name=action.name, arguments=arguments)
+
+    def act(self, task: str, history: Sequence[Turn]) -> Action | None:
+        i = len(history)
+        return self.actions[i] if i < len(self.actions) else None
+
+
+def recorded_values(schemas: dict[str, dict[str, Any]]) -> dict[str, dict[str, list[object]]]:
+    """tool -> argument -> recorded example values, from inferred tool schemas."""
+    out: dict[str, dict[str, list[object]]] = {}
+    for tool, spec in schemas.items():
+        properties = spec.get("inputSchema", {}).get("properties", {})
+        out[tool] = {k: list(p.get("examples", [])) for k, p in properties.items()}
+    return out
+
+
+def heldout_traces_of(model_dir: str | Path) -> list[Trace]:
     """The model's test traces (else valid, else train): traces its index never saw first."""
+    model_dir = Path(model_dir)
     for part in ("test", "valid", "train"):
         path = model_dir / "steps" / f"{part}.jsonl"
         if not path.is_file() or path.stat().st_size == 0:

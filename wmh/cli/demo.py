@@ -49,7 +49,7 @@ def demo(
         settings = to_settings(compose_config([f"name={name}", *overrides]))
         if settings.provider.name == "replay":
             raise ConfigError("the llm agent needs a provider: -o provider=openai (or another)")
-        runner = LLMAgent(LLMProvider(settings.provider), wm.tools())
+        runner = LLMAgent(LLMProvider(settings.provider), wm.tool_schemas())
         goal = task or sampled.task
     elif chosen == "sampled":
         runner, goal = sampled, sampled.task

@@ -6,6 +6,7 @@ errors that name the provider and model but never a credential.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import threading
@@ -32,6 +33,7 @@ class Completion:
     completion_tokens: int
     cost: float
     latency_s: float
+    tool_calls: tuple[tuple[str, dict[str, Any]], ...] = ()  # (name, arguments) when asked
 
 
 @dataclass
@@ -63,6 +65,22 @@ class Usage:
             "latency_s": round(self.latency_s, 4),
             "failures": self.failures,
         }
+
+
+def _tool_calls(raw: Any) -> tuple[tuple[str, dict[str, Any]], ...]:
+    """(name, arguments) of each tool call in a completion; unparseable arguments become {}."""
+    calls = []
+    for call in raw or ():
+        function = getattr(call, "function", None)
+        name = getattr(function, "name", None)
+        if not name:
+            continue
+        try:
+            arguments = json.loads(getattr(function, "arguments", None) or "{}")
+        except (TypeError, ValueError):
+            arguments = {}
+        calls.append((str(name), arguments if isinstance(arguments, dict) else {}))
+    return tuple(calls)
 
 
 def _redact(message: str) -> str:
@@ -141,6 +159,7 @@ class LLMProvider:
         latency = time.perf_counter() - started
         choice = response.choices[0]
         text = (choice.message.content or "") if choice.message else ""
+        calls = _tool_calls(getattr(choice.message, "tool_calls", None) if choice.message else None)
         usage = getattr(response, "usage", None)
         # litellm has already priced the call (local cost map); pricing it again costs ~2 ms.
         hidden = getattr(response, "_hidden_params", None) or {}
@@ -158,6 +177,7 @@ class LLMProvider:
             completion_tokens=int(getattr(usage, "completion_tokens", 0) or 0),
             cost=cost,
             latency_s=latency,
+            tool_calls=calls,
         )
         self.usage.add(completion)
         return completion
