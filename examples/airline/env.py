@@ -913,3 +913,11 @@ def _make_user(rng: random.Random, taken: dict[str, Any]) -> dict[str, Any]:
         "membership": rng.choices(MEMBERSHIPS, weights=(5, 3, 2))[0],
         "reservations": [],
     }
+
+
+def make_real_env(seed: int = 0) -> Any:
+    """The real airline behind wmh's `Env` protocol, on the database the traces were captured on:
+    each episode starts from a fresh copy. (Messages to the user get no answer: no user here.)"""
+    from wmh.env import ToolEnv
+
+    return ToolEnv(AirlineEnv(seed=seed), lambda env, task: env.reset(), name="airline")

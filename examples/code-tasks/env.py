@@ -1158,3 +1158,22 @@ def _check_arguments(name: str, arguments: Mapping[str, Any]) -> None:
             raise ToolError(f"{name}: unexpected argument '{key}'")
         if not isinstance(value, str):
             raise ToolError(f"{name}: argument '{key}' must be a string")
+
+
+def _reset_for(env: CodeRepoEnv, task: str, search: int = 400) -> None:
+    """Check out the repository a task text is about: the one whose project and function (or
+    package) the text names."""
+    for task_id in range(search):
+        spec = env.task(task_id)
+        if spec.project in task or (spec.function in task and spec.module_path in task):
+            env.reset(spec)
+            return
+    raise ValueError(f"no task among the first {search} of seed {env.seed} matches: {task[:80]!r}")
+
+
+def make_real_env(seed: int = 0) -> Any:
+    """The real repositories behind wmh's `Env` protocol: each episode checks out, in a fresh
+    temporary directory, the repository its task names."""
+    from wmh.env import ToolEnv
+
+    return ToolEnv(CodeRepoEnv(seed=seed), _reset_for, name="repo")

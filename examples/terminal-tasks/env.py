@@ -112,3 +112,10 @@ class ShellEnv:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def make_real_env(seed: int = 0) -> Any:
+    """The real shell behind wmh's `Env` protocol: each episode in a fresh temporary directory."""
+    from wmh.env import ToolEnv
+
+    return ToolEnv(ShellEnv(seed=seed), lambda env, task: env.reset(), name="shell")

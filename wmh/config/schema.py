@@ -92,6 +92,15 @@ class ServeConfig:
 
 
 @dataclass
+class RewardConfig:
+    """How episodes are rewarded (`wmh eval sim2real`, agents): none, or an LLM with a rubric."""
+
+    name: str = "none"
+    model: str = ""  # empty: the provider's model and endpoint
+    rubric: str = ""
+
+
+@dataclass
 class WmhConfig:
     name: str = MISSING
     root: str = ".wmh"
@@ -107,3 +116,4 @@ class WmhConfig:
     gepa: GepaConfig = field(default_factory=GepaConfig)
     judge: JudgeConfig = field(default_factory=JudgeConfig)
     serve: ServeConfig = field(default_factory=ServeConfig)
+    reward: RewardConfig = field(default_factory=RewardConfig)

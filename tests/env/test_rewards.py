@@ -1,0 +1,53 @@
+"""Reward judging through the local OpenAI-compatible test server."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.fake_llm import FakeLLM, Reply
+from wmh.config.schema import ProviderConfig, RewardConfig
+from wmh.core.types import Action, Observation, Turn
+from wmh.env.rewards import make_reward, parse_verdict
+from wmh.errors import ConfigError
+
+
+def _provider(fake: FakeLLM) -> ProviderConfig:
+    return ProviderConfig(
+        name="openai_compatible", model="openai/judge", api_base=fake.api_base, num_retries=0
+    )
+
+
+def test_the_rubric_judge_scores_steps_and_the_episode(fake_llm: FakeLLM) -> None:
+    answer = {"steps": [1.0, 0.25], "episode": 0.8, "critique": "found the user, then stalled"}
+    fake_llm.script = [Reply("Here you go: " + json.dumps(answer))]
+    judge = make_reward(RewardConfig(name="rubric", rubric="be fair"), _provider(fake_llm))
+    assert judge is not None
+    turns = [
+        Turn(
+            action=Action(name="get_user", arguments={"id": 1}),
+            observation=Observation(content="{}"),
+        ),
+        Turn(action=Action(name="oops"), observation=Observation(content="Error", is_error=True)),
+    ]
+    verdict = judge.judge("find user 1", turns)
+    assert (verdict.episode, verdict.steps) == (0.8, [1.0, 0.25])
+    assert verdict.critique == "found the user, then stalled"
+    prompt = fake_llm.requests[0]["messages"][0]["content"]
+    assert "be fair" in prompt and "find user 1" in prompt and "[error]" in prompt
+
+
+def test_judge_answers_are_clamped_and_unreadable_ones_score_zero() -> None:
+    verdict = parse_verdict('{"steps": [2, -1, "x"], "episode": 7}', 4)
+    assert verdict.steps == [1.0, 0.0, 0.0, 0.0] and verdict.episode == 1.0
+    broken = parse_verdict("I think it went well", 2)
+    assert broken.episode == 0.0 and "unreadable" in broken.critique
+
+
+def test_no_reward_and_a_rubric_without_an_llm() -> None:
+    assert make_reward(RewardConfig(), ProviderConfig()) is None
+    with pytest.raises(ConfigError, match="needs an LLM"):
+        make_reward(RewardConfig(name="rubric"), ProviderConfig())
+    with pytest.raises(ConfigError, match="none or rubric"):
+        make_reward(RewardConfig(name="vibes"), ProviderConfig())

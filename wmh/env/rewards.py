@@ -1,0 +1,103 @@
+"""Reward judges: a step reward per turn and an episode reward in [0, 1], with a short critique.
+
+`reward=rubric` asks an LLM (through the provider layer, so any litellm provider or the local test
+server) to grade the transcript against the task with the configured rubric. `reward=none` gives
+no reward. Examples may supply a programmatic check with the same `judge` method.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from typing import Protocol
+
+from wmh.config.schema import ProviderConfig, RewardConfig
+from wmh.core.types import Turn
+from wmh.engine.prompting import clip
+from wmh.errors import ConfigError
+from wmh.providers.llm import LLMProvider
+
+
+@dataclass
+class RewardVerdict:
+    episode: float
+    steps: list[float] = field(default_factory=list)
+    critique: str = ""
+
+
+class RewardJudge(Protocol):
+    name: str
+
+    def judge(self, task: str, turns: Sequence[Turn]) -> RewardVerdict: ...
+
+
+PROMPT = """Grade an agent's episode in an environment.
+Rubric: {rubric}
+
+Task: {task}
+
+Transcript ({n} steps; each an action and the environment's answer):
+{transcript}
+
+Answer with one JSON object and nothing else:
+{{"steps": [one score in [0, 1] per step, in order], "episode": score in [0, 1],
+ "critique": "one or two sentences"}}"""
+
+_JSON = re.compile(r"\{.*\}", re.DOTALL)
+
+
+def _clamp(value: object) -> float:
+    try:
+        return min(1.0, max(0.0, float(value)))  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return 0.0
+
+
+def parse_verdict(text: str, steps: int) -> RewardVerdict:
+    """The judge's JSON; a missing or broken answer scores 0 with a critique that says so."""
+    match = _JSON.search(text)
+    try:
+        data = json.loads(match.group(0)) if match else None
+    except json.JSONDecodeError:
+        data = None
+    if not isinstance(data, dict):
+        return RewardVerdict(0.0, [0.0] * steps, f"unreadable judge answer: {text[:120]!r}")
+    listed = data.get("steps")
+    raw_steps: list[object] = listed if isinstance(listed, list) else []
+    scores = [_clamp(v) for v in raw_steps[:steps]] + [0.0] * max(0, steps - len(raw_steps))
+    return RewardVerdict(_clamp(data.get("episode")), scores, str(data.get("critique", ""))[:500])
+
+
+class RubricReward:
+    name = "rubric"
+
+    def __init__(self, provider: LLMProvider, rubric: str) -> None:
+        self.provider = provider
+        self.rubric = rubric
+
+    def judge(self, task: str, turns: Sequence[Turn]) -> RewardVerdict:
+        transcript = "\n".join(
+            f"{i + 1}. {t.action.render()}\n   -> "
+            f"{'[error] ' if t.observation.is_error else ''}{clip(t.observation.content, 200)}"
+            for i, t in enumerate(turns)
+        )
+        prompt = PROMPT.format(
+            rubric=self.rubric, task=task, n=len(turns), transcript=transcript or "(none)"
+        )
+        answer = self.provider.complete([{"role": "user", "content": prompt}])
+        return parse_verdict(answer.text, len(turns))
+
+
+def make_reward(config: RewardConfig, provider: ProviderConfig) -> RewardJudge | None:
+    if config.name == "none":
+        return None
+    if config.name == "rubric":
+        if provider.name == "replay" and not config.model:
+            raise ConfigError(
+                "reward=rubric needs an LLM: set provider=... (or reward.model=<litellm model>)"
+            )
+        chosen = replace(provider, model=config.model) if config.model else provider
+        return RubricReward(LLMProvider(chosen), config.rubric)
+    raise ConfigError(f"reward must be none or rubric, got {config.name!r}")
