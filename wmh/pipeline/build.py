@@ -194,6 +194,15 @@ def make_card(
     )
 
 
+def publish(built: BuiltModel, clock: Clock) -> Path:
+    """Write the model directory into staging and rename it into place (logging the MLflow run
+    on the way); returns where it now lives."""
+    store = WorldModelStore(built.settings.root)
+    with clock.stage("write"), store.staging(built.settings.name) as tmp:
+        write_model_dir(tmp, built)
+    return store.path(built.settings.name)
+
+
 def gepa_run_dir(settings: WmhConfig) -> Path:
     """Where GEPA keeps its state: the same settings resume the same run (a larger budget
     continues it; an interrupted build picks up from the last saved iteration)."""
@@ -247,21 +256,20 @@ def build_world_model(settings: WmhConfig, on_stage: StageCallback | None = None
     card = make_card(
         settings, predictor_name, retriever, replay, ingested.report, split, heldout, evolved
     )
-    built = BuiltModel(
-        settings,
-        split,
-        retriever.table,
-        retriever.index,
-        card,
-        heldout,
-        heldout_base,
-        evolved,
-        clock.timings,
+    path = publish(
+        BuiltModel(
+            settings,
+            split,
+            retriever.table,
+            retriever.index,
+            card,
+            heldout,
+            heldout_base,
+            evolved,
+            clock.timings,
+        ),
+        clock,
     )
-    store = WorldModelStore(settings.root)
-    with clock.stage("write"), store.staging(settings.name) as tmp:
-        write_model_dir(tmp, built)
-    path = store.path(settings.name)
     log.info("built %s at %s", settings.name, path)
     return BuildResult(
         settings.name,

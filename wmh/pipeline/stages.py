@@ -23,7 +23,6 @@ from typing import Any
 import orjson
 
 from wmh.config.schema import WmhConfig
-from wmh.config.store import WorldModelStore
 from wmh.core.types import Trace
 from wmh.engine.learnt import ErrorStyle
 from wmh.engine.prompts import base_prompt
@@ -33,7 +32,7 @@ from wmh.eval.runner import EvalReport
 from wmh.ingest.reader import IngestReport, input_files, read_traces
 from wmh.ingest.split import PARTS, Split, split_with
 from wmh.optimize.evolve import EvolveResult, FrontierCandidate, evolve_prompt
-from wmh.pipeline.artifacts import BuiltModel, write_model_dir
+from wmh.pipeline.artifacts import BuiltModel
 from wmh.pipeline.build import (
     Clock,
     check_settings,
@@ -42,6 +41,7 @@ from wmh.pipeline.build import (
     index_traces,
     make_card,
     make_replay,
+    publish,
 )
 from wmh.retrieval.embedders import EmbedderCard, embedder_from_card
 from wmh.retrieval.index import PartitionedIndex
@@ -330,10 +330,7 @@ def package(settings: WmhConfig, out: StageDir) -> dict[str, Any]:
         evolved,
         timings,
     )
-    store = WorldModelStore(settings.root)
-    with clock.stage("write"), store.staging(settings.name) as tmp:
-        write_model_dir(tmp, built)
-    path = store.path(settings.name)
+    path = publish(built, clock)
     log.info("published %s at %s", settings.name, path)
     return {"path": str(path), "mlflow_run_id": card.mlflow_run_id, **clock.timings}
 
