@@ -1177,3 +1177,35 @@ def make_real_env(seed: int = 0) -> Any:
     from wmh.env import ToolEnv
 
     return ToolEnv(CodeRepoEnv(seed=seed), _reset_for, name="repo")
+
+
+_SUMMARY = re.compile(r"^(?:(\d+) failed, )?(\d+) passed", re.MULTILINE)
+
+
+class TestsPass:
+    """The example's programmatic success check (`reward=success`): the episode succeeds when
+    the last full test run it made passed with no failure; a step earns its reward when the
+    environment did not answer it with an error. It reads the transcript, so it judges a
+    simulated episode and a real one alike."""
+
+    name = "success"
+
+    def judge(self, task: str, turns: Any) -> Any:
+        from wmh.env.rewards import RewardVerdict
+
+        steps = [0.0 if t.observation.is_error else 1.0 for t in turns]
+        runs = [
+            t.observation.content
+            for t in turns
+            if t.action.name == "run_tests" and not t.action.arguments.get("path")
+        ]
+        if not runs:
+            return RewardVerdict(0.0, steps, "no full test run: success unknown")
+        match = _SUMMARY.search(runs[-1])
+        if match and not match.group(1) and "error" not in runs[-1].lower():
+            return RewardVerdict(1.0, steps, f"the last full run passed ({match.group(2)} tests)")
+        return RewardVerdict(0.0, steps, "the last full test run did not pass")
+
+
+def make_success_check() -> TestsPass:
+    return TestsPass()

@@ -49,5 +49,5 @@ def test_no_reward_and_a_rubric_without_an_llm() -> None:
     assert make_reward(RewardConfig(), ProviderConfig()) is None
     with pytest.raises(ConfigError, match="needs an LLM"):
         make_reward(RewardConfig(name="rubric"), ProviderConfig())
-    with pytest.raises(ConfigError, match="none or rubric"):
+    with pytest.raises(ConfigError, match="none, rubric or success"):
         make_reward(RewardConfig(name="vibes"), ProviderConfig())

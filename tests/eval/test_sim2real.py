@@ -64,3 +64,13 @@ def test_wmh_eval_sim2real_prints_writes_json_and_tracks(tmp_path: Path) -> None
     assert "closed-loop fidelity" in done.stdout and "MLflow run" in done.stdout
     (written,) = (tmp_path / "evals" / "terminal-tasks").glob("sim2real-*.json")
     assert json.loads(written.read_text())["episodes"] == 2
+
+
+def test_the_code_tasks_success_check_rewards_both_worlds() -> None:
+    from wmh.eval.sim2real import example_success_check
+
+    check = example_success_check(EXAMPLES / "code-tasks")
+    assert check is not None and example_success_check(EXAMPLES / "airline") is None
+    report = run_sim2real(EXAMPLES / "code-tasks", episodes=3, seed=0, reward=check)
+    assert report.reward == "success" and report.reward_agreement is not None
+    assert all(r.reward_real in (0.0, 1.0) and r.critique_real for r in report.results)

@@ -230,12 +230,18 @@ def eval_sim2real(
     """The same seeded agent in the world model and in the real environment, step by step."""
     from wmh.config.compose import compose_config, to_settings
     from wmh.env.rewards import make_reward
-    from wmh.eval.sim2real import run_sim2real, save_sim2real, track_sim2real
+    from wmh.eval.sim2real import (
+        example_success_check,
+        run_sim2real,
+        save_sim2real,
+        track_sim2real,
+    )
     from wmh.examples import default_examples_dir
 
     settings = to_settings(compose_config([f"name={task}", *(override or [])]))
-    reward = make_reward(settings.reward, settings.provider)
     example = (directory or default_examples_dir()) / task
+    success = example_success_check(example) if settings.reward.name == "success" else None
+    reward = make_reward(settings.reward, settings.provider, success)
     with console.status(f"sim2real {task}: {episodes} episodes…"):
         report = run_sim2real(example, episodes, seed, reward, rate)
     table = Table("tool", "steps", "world model", "nn_copy")

@@ -2,7 +2,8 @@
 
 `reward=rubric` asks an LLM (through the provider layer, so any litellm provider or the local test
 server) to grade the transcript against the task with the configured rubric. `reward=none` gives
-no reward. Examples may supply a programmatic check with the same `judge` method.
+no reward. `reward=success` is an example's programmatic check (`make_success_check()` in its
+env.py) with the same `judge` method.
 """
 
 from __future__ import annotations
@@ -90,9 +91,19 @@ class RubricReward:
         return parse_verdict(answer.text, len(turns))
 
 
-def make_reward(config: RewardConfig, provider: ProviderConfig) -> RewardJudge | None:
+def make_reward(
+    config: RewardConfig, provider: ProviderConfig, success: RewardJudge | None = None
+) -> RewardJudge | None:
+    """The judge `reward=` names; `success` is the example's own check (`reward=success`)."""
     if config.name == "none":
         return None
+    if config.name == "success":
+        if success is None:
+            raise ConfigError(
+                "reward=success needs the example's make_success_check() in its env.py; "
+                "this one has none (use reward=rubric)"
+            )
+        return success
     if config.name == "rubric":
         if provider.name == "replay" and not config.model:
             raise ConfigError(
@@ -100,4 +111,4 @@ def make_reward(config: RewardConfig, provider: ProviderConfig) -> RewardJudge |
             )
         chosen = replace(provider, model=config.model) if config.model else provider
         return RubricReward(LLMProvider(chosen), config.rubric)
-    raise ConfigError(f"reward must be none or rubric, got {config.name!r}")
+    raise ConfigError(f"reward must be none, rubric or success, got {config.name!r}")

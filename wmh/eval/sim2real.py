@@ -75,8 +75,8 @@ class Sim2RealReport(BaseModel):
     created_at: str = ""
 
 
-def load_real_env(example_dir: Path) -> ToolEnv:
-    """The example's real environment: `make_real_env()` of its env.py."""
+def example_module(example_dir: Path) -> ModuleType:
+    """An example's env.py, loaded once (examples/ is not a package)."""
     path = example_dir / "env.py"
     if not path.is_file():
         raise ConfigError(f"{path}: no such file (an example has env.py with make_real_env())")
@@ -88,11 +88,22 @@ def load_real_env(example_dir: Path) -> ToolEnv:
         module = importlib.util.module_from_spec(spec)
         sys.modules[name] = module
         spec.loader.exec_module(module)
-    factory = getattr(module, "make_real_env", None)
+    return module
+
+
+def load_real_env(example_dir: Path) -> ToolEnv:
+    """The example's real environment: `make_real_env()` of its env.py."""
+    factory = getattr(example_module(example_dir), "make_real_env", None)
     if factory is None:
-        raise ConfigError(f"{path} has no make_real_env(): the real environment is unknown")
+        raise ConfigError(f"{example_dir / 'env.py'} has no make_real_env()")
     env: ToolEnv = factory()
     return env
+
+
+def example_success_check(example_dir: Path) -> RewardJudge | None:
+    """The example's programmatic success check (`make_success_check()`), if it has one."""
+    factory = getattr(example_module(example_dir), "make_success_check", None)
+    return factory() if factory is not None else None
 
 
 def _mean(values: list[float]) -> float | None:
