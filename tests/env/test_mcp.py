@@ -35,3 +35,52 @@ def test_an_mcp_client_lists_the_tools_and_calls_one_over_stdio(built_model: Pat
     assert tools["get_user"].input_schema["required"] == ["user_id"]
     assert not first.is_error and first.content[0].text
     assert unknown.is_error and "no_such_tool" in unknown.content[0].text
+
+
+def test_the_same_over_streamable_http(built_model: Path, tmp_path: Path) -> None:
+    import subprocess
+
+    import httpx
+    from mcp.client.streamable_http import streamable_http_client
+
+    from tests.serving.servers import free_port, wait_until
+
+    port = free_port()
+    log = tmp_path / "mcp.log"
+    with log.open("w") as out:
+        server = subprocess.Popen(
+            [
+                WMH,
+                "mcp",
+                "--name",
+                "records",
+                "--root",
+                str(built_model.parents[1]),
+                "--transport",
+                "http",
+                "--port",
+                str(port),
+            ],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    url = f"http://127.0.0.1:{port}/mcp"
+    try:
+        wait_until(lambda: httpx.get(url, timeout=2) is not None, 60, "wmh mcp", server, log)
+
+        async def run() -> tuple[list, bool]:
+            with anyio.fail_after(60):
+                async with (
+                    streamable_http_client(url) as streams,
+                    ClientSession(streams[0], streams[1]) as client,
+                ):
+                    await client.initialize()
+                    tools = (await client.list_tools()).tools
+                    called = await client.call_tool("get_user", {"user_id": "u3"})
+                    return [t.name for t in tools], called.is_error
+
+        names, is_error = anyio.run(run)
+        assert "get_user" in names and not is_error
+    finally:
+        server.terminate()
+        server.wait(timeout=20)
