@@ -9,6 +9,7 @@ from typing import Any
 from wmh.agents.base import Agent
 from wmh.core.types import Action, Observation, Turn
 from wmh.env.base import Env
+from wmh.env.rewards import RewardJudge
 
 USAGE_KEYS = ("prompt_tokens", "completion_tokens", "cost", "latency_s")
 
@@ -61,10 +62,13 @@ class Episode:
         }
 
 
-def run_episode(env: Env, agent: Agent, task: str, max_steps: int = 20) -> Episode:
+def run_episode(
+    env: Env, agent: Agent, task: str, max_steps: int = 20, reward: RewardJudge | None = None
+) -> Episode:
     """Reset `env` with `task`, let `agent` act until it stops or `max_steps`; the env is left
     open (the caller owns it). Usage adds up what the environment's answers report (tokens, cost
-    and latency of an LLM world model)."""
+    and latency of an LLM world model). With a reward judge, each step and the episode get a
+    reward in [0, 1] and the episode a critique."""
     env.reset(task)
     episode = Episode(task=task)
     history: list[Turn] = []
@@ -86,4 +90,9 @@ def run_episode(env: Env, agent: Agent, task: str, max_steps: int = 20) -> Episo
     else:
         episode.truncated = True
     episode.usage = usage
+    if reward is not None:
+        verdict = reward.judge(task, history)
+        episode.reward, episode.critique = verdict.episode, verdict.critique
+        for step, score in zip(episode.steps, verdict.steps, strict=False):
+            step.reward = score
     return episode
