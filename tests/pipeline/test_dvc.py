@@ -77,7 +77,7 @@ def repo(tmp_path: Path, synthetic_corpus: Path) -> Repo:
     return repo
 
 
-def test_dvc_repro_runs_each_stage_once_then_only_what_a_param_change_touches(
+def test_dvc_repro_reruns_only_what_changed_and_dvc_compares_runs_and_experiments(
     repo: Repo, tmp_path: Path
 ) -> None:
     first = repo.run("dvc", "repro")
@@ -111,10 +111,8 @@ def test_dvc_repro_runs_each_stage_once_then_only_what_a_param_change_touches(
     runs = client.search_runs([experiment.experiment_id])
     assert sorted(r.data.params["retrieval.top_k"] for r in runs) == ["2", "5"]
 
-
-def test_dvc_exp_run_composes_params_through_hydra(repo: Repo) -> None:
-    repo.run("dvc", "repro")
-    repo.commit("baseline")
+    # An experiment: DVC's Hydra mode composes params.yaml from conf/ with the -S overrides.
+    repo.commit("top_k=2")
     out = repo.run(
         "dvc",
         "exp",
