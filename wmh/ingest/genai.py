@@ -3,7 +3,8 @@
 An `execute_tool` span says a tool was called (and what it answered); a chat span says what the
 model saw (input messages, with earlier tool results) and what it asked for (output messages, with
 tool calls). The older flat attributes (`gen_ai.prompt`, `gen_ai.completion`,
-`gen_ai.tool.message`) are read the same way. A span that says nothing of these is unknown.
+`gen_ai.tool.message`) are read the same way, and OpenInference / OpenLLMetry spans through
+`wmh.ingest.conventions`. A span that says nothing of these is unknown.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from wmh.ingest.conventions import OI_KIND, TL_KIND, chat_messages, convention_of, tool_of
 from wmh.ingest.messages import (
     Message,
     ToolCallPart,
@@ -169,8 +171,23 @@ def _chat_facts(span: SpanRecord, kind: SpanKind) -> SpanFacts:
     return facts
 
 
+def _convention_facts(span: SpanRecord, convention: str) -> SpanFacts:
+    tool = tool_of(span, convention)
+    if tool is not None:
+        return SpanFacts(SpanKind.TOOL, tool_call=tool[0], tool_result=tool[1])
+    inputs, outputs = chat_messages(span, convention)
+    if inputs or outputs:
+        return SpanFacts(SpanKind.CHAT, input_messages=inputs, output_messages=outputs)
+    kind = str(span.attributes.get(OI_KIND) or span.attributes.get(TL_KIND) or "").lower()
+    return SpanFacts(SpanKind.AGENT if kind in ("agent", "chain", "workflow") else SpanKind.UNKNOWN)
+
+
 def span_facts(span: SpanRecord) -> SpanFacts:
-    """Classify a span and extract its messages, tool call and tool result."""
+    """Classify a span and extract its messages, tool call and tool result (OpenInference and
+    OpenLLMetry spans are recognised by their own attributes first)."""
+    convention = convention_of(span)
+    if convention:
+        return _convention_facts(span, convention)
     op = _operation(span)
     attrs = span.attributes
     if op == "execute_tool" or (

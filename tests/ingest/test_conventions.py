@@ -1,0 +1,157 @@
+"""OpenInference and OpenLLMetry spans ingest into the same steps as the GenAI conventions.
+
+The fixtures are written here from the published conventions: an agent asks for a tool in its
+LLM span, the tool span records the call and its result, and the next LLM span sees the result.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from wmh.ingest.reader import read_traces
+
+TRACE = "0af7651916cd43dd8448eb211c80319c"
+ARGS = {"user_id": 7}
+RESULT = {"user_id": 7, "name": "Ada", "city": "Lyon"}
+
+
+def _attrs(values: dict) -> list[dict]:
+    out = []
+    for key, value in values.items():
+        if isinstance(value, bool):
+            encoded = {"boolValue": value}
+        elif isinstance(value, int):
+            encoded = {"intValue": str(value)}
+        else:
+            encoded = {"stringValue": value}
+        out.append({"key": key, "value": encoded})
+    return out
+
+
+def _span(span_id: str, name: str, start: int, attrs: dict, parent: str = "a000000000000001"):
+    return {
+        "traceId": TRACE,
+        "spanId": span_id,
+        "parentSpanId": parent,
+        "name": name,
+        "kind": 1,
+        "startTimeUnixNano": str(1_700_000_000_000_000_000 + start),
+        "endTimeUnixNano": str(1_700_000_000_000_000_000 + start + 5),
+        "attributes": _attrs(attrs),
+    }
+
+
+def openinference() -> list[dict]:
+    p, c = "llm.input_messages", "llm.output_messages"
+    return [
+        _span("a000000000000001", "agent", 0, {"openinference.span.kind": "AGENT"}, parent=""),
+        _span(
+            "a000000000000002",
+            "ChatCompletion",
+            10,
+            {
+                "openinference.span.kind": "LLM",
+                f"{p}.0.message.role": "user",
+                f"{p}.0.message.content": "Where does user 7 live?",
+                f"{c}.0.message.role": "assistant",
+                f"{c}.0.message.tool_calls.0.tool_call.id": "call_1",
+                f"{c}.0.message.tool_calls.0.tool_call.function.name": "get_user",
+                f"{c}.0.message.tool_calls.0.tool_call.function.arguments": json.dumps(ARGS),
+            },
+        ),
+        _span(
+            "a000000000000003",
+            "get_user",
+            20,
+            {
+                "openinference.span.kind": "TOOL",
+                "tool.name": "get_user",
+                "input.value": json.dumps(ARGS),
+                "output.value": json.dumps(RESULT),
+            },
+        ),
+        _span(
+            "a000000000000004",
+            "ChatCompletion",
+            30,
+            {
+                "openinference.span.kind": "LLM",
+                f"{p}.0.message.role": "user",
+                f"{p}.0.message.content": "Where does user 7 live?",
+                f"{p}.1.message.role": "assistant",
+                f"{p}.1.message.tool_calls.0.tool_call.id": "call_1",
+                f"{p}.1.message.tool_calls.0.tool_call.function.name": "get_user",
+                f"{p}.1.message.tool_calls.0.tool_call.function.arguments": json.dumps(ARGS),
+                f"{p}.2.message.role": "tool",
+                f"{p}.2.message.tool_call_id": "call_1",
+                f"{p}.2.message.content": json.dumps(RESULT),
+                f"{c}.0.message.role": "assistant",
+                f"{c}.0.message.content": "User 7 lives in Lyon.",
+            },
+        ),
+    ]
+
+
+def openllmetry() -> list[dict]:
+    p, c = "gen_ai.prompt", "gen_ai.completion"
+    return [
+        _span("a000000000000001", "support.workflow", 0, {"traceloop.span.kind": "workflow"}, ""),
+        _span(
+            "a000000000000002",
+            "openai.chat",
+            10,
+            {
+                f"{p}.0.role": "user",
+                f"{p}.0.content": "Where does user 7 live?",
+                f"{c}.0.role": "assistant",
+                f"{c}.0.tool_calls.0.id": "call_1",
+                f"{c}.0.tool_calls.0.name": "get_user",
+                f"{c}.0.tool_calls.0.arguments": json.dumps(ARGS),
+            },
+        ),
+        _span(
+            "a000000000000003",
+            "get_user.tool",
+            20,
+            {
+                "traceloop.span.kind": "tool",
+                "traceloop.entity.name": "get_user",
+                "traceloop.entity.input": json.dumps({"args": [], "kwargs": ARGS}),
+                "traceloop.entity.output": json.dumps(json.dumps(RESULT)),
+            },
+        ),
+        _span(
+            "a000000000000004",
+            "openai.chat",
+            30,
+            {
+                f"{p}.0.role": "user",
+                f"{p}.0.content": "Where does user 7 live?",
+                f"{p}.1.role": "assistant",
+                f"{p}.1.tool_calls.0.id": "call_1",
+                f"{p}.1.tool_calls.0.name": "get_user",
+                f"{p}.1.tool_calls.0.arguments": json.dumps(ARGS),
+                f"{p}.2.role": "tool",
+                f"{p}.2.tool_call_id": "call_1",
+                f"{p}.2.content": json.dumps(RESULT),
+                f"{c}.0.role": "assistant",
+                f"{c}.0.content": "User 7 lives in Lyon.",
+            },
+        ),
+    ]
+
+
+@pytest.mark.parametrize("spans", [openinference, openllmetry])
+def test_each_convention_gives_the_tool_step(tmp_path: Path, spans) -> None:
+    path = tmp_path / "trace.jsonl"
+    path.write_text("".join(json.dumps(s) + "\n" for s in spans()))
+    result = read_traces([path])
+    (trace,) = result.traces
+    (step,) = trace.steps
+    assert step.action.name == "get_user" and step.action.arguments == ARGS
+    assert json.loads(step.observation.content) == RESULT and not step.observation.is_error
+    assert step.task == "Where does user 7 live?"
+    assert result.report.skipped_spans == 0
