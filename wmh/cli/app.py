@@ -9,6 +9,7 @@ import typer
 from rich.console import Console
 
 from wmh.cli import build as build_cmd
+from wmh.cli import collect as collect_cmd
 from wmh.cli import demo as demo_cmd
 from wmh.cli import evaluate as eval_cmd
 from wmh.cli import examples as examples_cmd
@@ -40,6 +41,7 @@ app.command("serve")(serve_cmd.serve)
 app.command("package")(package_cmd.package)
 app.command("demo")(demo_cmd.demo)
 app.command("mcp")(mcp_cmd.mcp)
+app.command("collect")(collect_cmd.collect)
 app.add_typer(pipeline_cmd.app, name="pipeline")
 
 err_console = Console(stderr=True)

@@ -1,0 +1,100 @@
+"""`wmh collect`: OTLP/HTTP exports in protobuf and JSON become a corpus that builds the same steps;
+a malformed export is refused with 400 and nothing written."""
+
+from __future__ import annotations
+
+import base64
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+from google.protobuf.json_format import ParseDict
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+
+from tests.serving.servers import free_port, wait_until
+from wmh.ingest.reader import read_traces
+from wmh.ingest.synthetic import write_corpus
+
+ID_FIELDS = {"traceId", "spanId", "parentSpanId"}
+
+
+def _b64_ids(node):
+    if isinstance(node, dict):
+        return {
+            k: base64.b64encode(bytes.fromhex(v)).decode() if k in ID_FIELDS and v else _b64_ids(v)
+            for k, v in node.items()
+        }
+    if isinstance(node, list):
+        return [_b64_ids(item) for item in node]
+    return node
+
+
+def test_collected_exports_build_the_same_steps(tmp_path: Path) -> None:
+    source = write_corpus(tmp_path / "source.jsonl", traces=12, seed=3)
+    by_trace: dict[str, list] = {}
+    for line in source.read_text().splitlines():
+        span = json.loads(line)
+        by_trace.setdefault(span["traceId"], []).append(span)
+    exports = [
+        {"resourceSpans": [{"resource": {}, "scopeSpans": [{"spans": spans}]}]}
+        for spans in by_trace.values()
+    ]
+    out = tmp_path / "collected.jsonl"
+    port = free_port()
+    log = tmp_path / "collect.log"
+    with log.open("w") as sink:
+        server = subprocess.Popen(
+            [
+                str(Path(sys.executable).parent / "wmh"),
+                "collect",
+                "--out",
+                str(out),
+                "--port",
+                str(port),
+            ],
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+        )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_until(
+            lambda: httpx.get(f"{url}/healthz").status_code == 200, 60, "collect", server, log
+        )
+        with httpx.Client(base_url=url) as client:
+            for i, export in enumerate(exports):
+                if i % 2:  # half as OTLP protobuf, half as OTLP JSON
+                    message = ParseDict(_b64_ids(export), ExportTraceServiceRequest())
+                    answer = client.post(
+                        "/v1/traces",
+                        content=message.SerializeToString(),
+                        headers={"content-type": "application/x-protobuf"},
+                    )
+                else:
+                    answer = client.post("/v1/traces", json=export)
+                assert answer.status_code == 200, answer.text
+            size = out.stat().st_size
+            for bad, kind in (
+                (b"\x0a\x05garbage", "application/x-protobuf"),
+                (b"{not json", "application/json"),
+                (
+                    json.dumps(
+                        {"resourceSpans": [{"scopeSpans": [{"spans": [{"name": "x"}]}]}]}
+                    ).encode(),
+                    "application/json",
+                ),
+            ):
+                refused = client.post("/v1/traces", content=bad, headers={"content-type": kind})
+                assert refused.status_code == 400 and refused.json()["detail"].startswith(
+                    "rejected"
+                )
+            assert out.stat().st_size == size
+    finally:
+        server.terminate()
+        server.wait(timeout=20)
+    expected = read_traces([source]).traces
+    got = read_traces([out]).traces
+    assert [s.model_dump() for t in got for s in t.steps] == [
+        s.model_dump() for t in expected for s in t.steps
+    ]

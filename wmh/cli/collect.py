@@ -1,0 +1,28 @@
+"""`wmh collect --out FILE`: receive OTLP/HTTP trace exports into a corpus file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from wmh.cli.common import console
+
+
+def collect(
+    out: Path = typer.Option(..., "--out", help="Corpus file to append exports to (JSONL)."),
+    host: str = typer.Option("127.0.0.1", "--host", help="Bind address."),
+    port: int = typer.Option(4318, "--port", help="Port (OTLP/HTTP's default is 4318)."),
+) -> None:
+    """Collect OTLP/HTTP trace exports (protobuf or JSON, POST /v1/traces) into FILE."""
+    import uvicorn
+
+    from wmh.ingest.collect import Collector, create_collector_app
+
+    collector = Collector(out)
+    console.print(
+        f"collecting traces at http://{host}:{port}/v1/traces into {out} "
+        f"(OTEL_EXPORTER_OTLP_ENDPOINT=http://{host}:{port}); Ctrl-C to stop"
+    )
+    uvicorn.run(create_collector_app(collector), host=host, port=port, log_level="warning")
+    console.print(f"{collector.exports} exports, {collector.spans} spans written to {out}")
