@@ -34,7 +34,7 @@ def build(
     if file:
         overrides.append("data.files=[" + ",".join(quote_override(str(f)) for f in file) + "]")
     settings = to_settings(compose_config(overrides))
-    if not settings.data.files and not settings.data.path:
+    if settings.source.name == "files" and not settings.data.files and not settings.data.path:
         hint = (
             ""
             if no_interactive or not sys.stdin.isatty()

@@ -92,6 +92,16 @@ class ServeConfig:
 
 
 @dataclass
+class SourceConfig:
+    """Where traces come from: files (data.files / data.path) or an MLflow tracking store."""
+
+    name: str = "files"
+    tracking_uri: str = ""  # mlflow: empty uses MLFLOW_TRACKING_URI
+    experiment: str = ""  # mlflow: the experiment holding the traces
+    filter: str = ""  # mlflow: a search_traces filter string
+
+
+@dataclass
 class RewardConfig:
     """How episodes are rewarded (`wmh eval sim2real`, agents): none, or an LLM with a rubric."""
 
@@ -117,3 +127,4 @@ class WmhConfig:
     judge: JudgeConfig = field(default_factory=JudgeConfig)
     serve: ServeConfig = field(default_factory=ServeConfig)
     reward: RewardConfig = field(default_factory=RewardConfig)
+    source: SourceConfig = field(default_factory=SourceConfig)

@@ -102,12 +102,19 @@ def read_traces(paths: Sequence[str | Path], skip_empty_traces: bool = False) ->
         raise EmptyCorpusError(
             "no trace files given: pass at least one file (data.files=[...] or data.path=...)"
         )
-    report = IngestReport(files=[str(p) for p in paths])
+    spans = (span for path in paths for span in read_span_file(path))
+    return read_spans(spans, [str(p) for p in paths], skip_empty_traces)
+
+
+def read_spans(
+    spans: Iterable[SpanRecord], sources: list[str], skip_empty_traces: bool = False
+) -> IngestResult:
+    """`read_traces` for spans from anywhere (files, an MLflow store, a collector)."""
+    report = IngestReport(files=sources)
     by_trace: dict[str, list[SpanRecord]] = defaultdict(list)
-    for path in paths:
-        for span in read_span_file(path):
-            by_trace[span.trace_id].append(span)
-            report.spans += 1
+    for span in spans:
+        by_trace[span.trace_id].append(span)
+        report.spans += 1
     empty: list[SpanRecord] = []
     traces = list(_assemble_all(by_trace, report, empty))
     report.traces = len(traces)

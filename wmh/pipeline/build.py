@@ -31,7 +31,8 @@ from wmh.engine.replay import ReplayPredictor
 from wmh.errors import ConfigError, EmptyCorpusError
 from wmh.eval.baselines import MostFrequentObservation, NearestNeighbourCopy
 from wmh.eval.runner import EvalReport, evaluate_traces
-from wmh.ingest.reader import IngestReport, input_files, read_traces
+from wmh.ingest.reader import IngestReport
+from wmh.ingest.sources import ingest
 from wmh.ingest.split import Split, split_with
 from wmh.optimize.evolve import EvolveResult, evolve_prompt
 from wmh.optimize.judges import make_judge
@@ -233,7 +234,7 @@ def build_world_model(settings: WmhConfig, on_stage: StageCallback | None = None
     check_settings(settings)
     clock = Clock(on_stage)
     with clock.stage("ingest"):
-        ingested = read_traces(input_files(settings.data), settings.data.skip_empty_traces)
+        ingested = ingest(settings)
     with clock.stage("split"):
         split = split_with(ingested.traces, settings.split)
     if not split.train:

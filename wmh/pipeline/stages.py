@@ -29,7 +29,8 @@ from wmh.engine.prompts import base_prompt
 from wmh.engine.replay import ReplayPredictor
 from wmh.errors import EmptyCorpusError, StoreError
 from wmh.eval.runner import EvalReport
-from wmh.ingest.reader import IngestReport, input_files, read_traces
+from wmh.ingest.reader import IngestReport
+from wmh.ingest.sources import ingest as ingest_source
 from wmh.ingest.split import PARTS, Split, split_with
 from wmh.optimize.evolve import EvolveResult, FrontierCandidate, evolve_prompt
 from wmh.pipeline.artifacts import BuiltModel
@@ -136,7 +137,7 @@ def _read_traces(path: Path, stage: str) -> list[Trace]:
 def ingest(settings: WmhConfig, out: StageDir) -> dict[str, Any]:
     clock = Clock(None)
     with clock.stage("ingest"):
-        result = read_traces(input_files(settings.data), settings.data.skip_empty_traces)
+        result = ingest_source(settings)
     report = result.report
     with _output_dir(out.ingest) as tmp:
         _write_traces(tmp / "traces.jsonl", result.traces)
