@@ -9,6 +9,7 @@ import typer
 from rich.table import Table
 
 from wmh.cli.common import console, quote_override
+from wmh.cli.wizard import run_wizard
 from wmh.config.compose import compose_config, to_settings
 from wmh.errors import ConfigError
 from wmh.pipeline.build import BuildResult, build_world_model
@@ -25,8 +26,15 @@ def build(
         False, "--no-interactive", help="Never prompt; missing inputs are an error."
     ),
 ) -> None:
-    """Build a world model from trace files."""
+    """Build a world model from trace files (or a guided set of questions on a terminal)."""
     overrides = list(override)
+    given = (
+        name is not None
+        or file
+        or any(o.startswith(("name=", "data.", "source")) for o in overrides)
+    )
+    if not given and not no_interactive and sys.stdin.isatty():
+        overrides += run_wizard(console)
     if name is not None:
         overrides.append(f"name={quote_override(name)}")
     if root is not None:
@@ -35,12 +43,10 @@ def build(
         overrides.append("data.files=[" + ",".join(quote_override(str(f)) for f in file) + "]")
     settings = to_settings(compose_config(overrides))
     if settings.source.name == "files" and not settings.data.files and not settings.data.path:
-        hint = (
-            ""
-            if no_interactive or not sys.stdin.isatty()
-            else " (the guided wizard is not built yet)"
+        raise ConfigError(
+            "no trace files: pass --file PATH (or -o data.files=[...]); on a terminal, "
+            "wmh build with no arguments asks for them"
         )
-        raise ConfigError(f"no trace files: pass --file PATH (or -o data.files=[...]){hint}")
     with console.status("building…") as status:
         result = build_world_model(settings, on_stage=lambda s: status.update(f"{s}…"))
     print_build(result)

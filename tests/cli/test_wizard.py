@@ -1,0 +1,71 @@
+"""The guided `wmh build`, driven through a pseudo-terminal as a user would answer it."""
+
+from __future__ import annotations
+
+import os
+import pty
+import select
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+WMH = str(Path(sys.executable).parent / "wmh")
+
+
+def _run_on_a_terminal(args: list[str], answers: list[str], cwd: Path) -> tuple[int, str]:
+    master, slave = pty.openpty()
+    env = {**os.environ, "COLUMNS": "200", "NO_COLOR": "1", "TERM": "dumb"}
+    proc = subprocess.Popen([WMH, *args], stdin=slave, stdout=slave, stderr=slave, cwd=cwd, env=env)
+    os.close(slave)
+    output = b""
+    pending = list(answers)
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([master], [], [], 0.2)
+        if ready:
+            try:
+                chunk = os.read(master, 65536)
+            except OSError:
+                break
+            if not chunk:
+                break
+            output += chunk
+            # Answer a question once its prompt (ending in ': ') has been shown.
+            if pending and output.rstrip(b" ").endswith((b":", b"]:", b"):")):
+                os.write(master, (pending.pop(0) + "\n").encode())
+        elif proc.poll() is not None:
+            break
+    proc.wait(timeout=60)
+    os.close(master)
+    return proc.returncode, output.decode(errors="replace")
+
+
+def test_the_wizard_asks_shows_the_command_and_builds(
+    tmp_path: Path, synthetic_corpus: Path
+) -> None:
+    answers = [
+        "files",
+        str(tmp_path / "missing.jsonl"),
+        str(synthetic_corpus),
+        "wizmodel",
+        "replay",
+        "hashing",
+        "y",
+    ]
+    code, out = _run_on_a_terminal(["build", "--root", str(tmp_path / "store")], answers, tmp_path)
+    assert code == 0, out[-3000:]
+    assert "not found:" in out  # a wrong path is asked again
+    assert f"wmh build --name wizmodel --file {synthetic_corpus}" in out
+    assert (tmp_path / "store" / "models" / "wizmodel" / "model.json").is_file()
+
+
+def test_off_a_terminal_missing_inputs_are_an_error(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [WMH, "build", "--root", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        stdin=subprocess.DEVNULL,
+    )
+    assert done.returncode == 1 and "name" in done.stderr
