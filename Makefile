@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 export HF_HUB_OFFLINE ?= 1
 export TRANSFORMERS_OFFLINE ?= 1
 
-.PHONY: setup system-deps demo test lint bench examples-models clean
+.PHONY: setup system-deps phoenix-server demo test lint bench examples-models clean
 
 setup: $(STAMP)
 
@@ -16,7 +16,7 @@ $(STAMP): pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -c requirements.lock torch==2.13.0
-	$(PY) -m pip install --quiet -c requirements.lock -e '.[dev]'
+	$(PY) -m pip install --quiet -c requirements.lock -e '.[dev,phoenix]'
 	touch $@
 
 demo: setup
@@ -37,7 +37,18 @@ system-deps:
 		if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq redis-server >/dev/null; \
 		else sudo apt-get update -qq && sudo apt-get install -y -qq redis-server >/dev/null; fi; }
 
-test: setup system-deps lint
+# The Phoenix source test starts a real `phoenix serve`, from its own environment: the server's
+# pins (sqlalchemy, strawberry, grpc, ...) stay out of wmh's.
+PHOENIX_VENV ?= .venv-phoenix
+phoenix-server: $(PHOENIX_VENV)/.installed
+
+$(PHOENIX_VENV)/.installed: requirements-phoenix.lock
+	$(PYTHON) -m venv $(PHOENIX_VENV)
+	$(PHOENIX_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(PHOENIX_VENV)/bin/python -m pip install --quiet -r requirements-phoenix.lock
+	touch $@
+
+test: setup system-deps phoenix-server lint
 	$(PY) -m pytest -q
 
 bench: setup

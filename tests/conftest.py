@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import tempfile
 from pathlib import Path
 
@@ -53,3 +55,16 @@ def fake_llm():  # noqa: ANN201
 
     with FakeLLMServer() as fake:
         yield fake
+
+
+def wmh_build(root: Path, name: str, *args: str) -> None:
+    """`wmh build --name NAME --root ROOT ARGS` as a user runs it; the model must be published."""
+    done = subprocess.run(
+        [str(Path(sys.executable).parent / "wmh"), "build", "--name", name, "--root", str(root),
+         "--no-interactive", "-o", "track=false", *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert (root / "models" / name / "model.json").is_file()

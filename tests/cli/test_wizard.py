@@ -69,3 +69,15 @@ def test_off_a_terminal_missing_inputs_are_an_error(tmp_path: Path) -> None:
         stdin=subprocess.DEVNULL,
     )
     assert done.returncode == 1 and "name" in done.stderr
+
+
+def test_the_wizard_offers_phoenix_and_a_no_builds_nothing(tmp_path: Path) -> None:
+    answers = ["phoenix", "http://127.0.0.1:6006", "support", "", "replay", "hashing", "n"]
+    code, out = _run_on_a_terminal(["build", "--root", str(tmp_path / "store")], answers, tmp_path)
+    assert code == 1 and "build cancelled" in out, out[-3000:]
+    command = (
+        "wmh build --name support -o source=phoenix -o source.endpoint=http://127.0.0.1:6006 "
+        "-o source.project=support -o provider=replay -o embedder=hashing --no-interactive"
+    )
+    assert command in out
+    assert not (tmp_path / "store" / "models").exists()

@@ -7,12 +7,15 @@ import base64
 import json
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
 from google.protobuf.json_format import ParseDict
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
+from tests.conftest import wmh_build
 from tests.serving.servers import free_port, wait_until
 from wmh.ingest.reader import read_traces
 from wmh.ingest.synthetic import write_corpus
@@ -31,6 +34,29 @@ def _b64_ids(node):
     return node
 
 
+@contextmanager
+def collecting(out: Path) -> Iterator[str]:
+    """`wmh collect --out OUT` on a free port; yields its URL once it answers, stops it after."""
+    port = free_port()
+    log = out.with_suffix(".log")
+    with log.open("w") as sink:
+        server = subprocess.Popen(
+            [str(Path(sys.executable).parent / "wmh"), "collect", "--out", str(out),
+             "--port", str(port)],
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+        )  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_until(
+            lambda: httpx.get(f"{url}/healthz").status_code == 200, 60, "collect", server, log
+        )
+        yield url
+    finally:
+        server.terminate()
+        server.wait(timeout=20)
+
+
 def test_collected_exports_build_the_same_steps(tmp_path: Path) -> None:
     source = write_corpus(tmp_path / "source.jsonl", traces=12, seed=3)
     by_trace: dict[str, list] = {}
@@ -42,26 +68,7 @@ def test_collected_exports_build_the_same_steps(tmp_path: Path) -> None:
         for spans in by_trace.values()
     ]
     out = tmp_path / "collected.jsonl"
-    port = free_port()
-    log = tmp_path / "collect.log"
-    with log.open("w") as sink:
-        server = subprocess.Popen(
-            [
-                str(Path(sys.executable).parent / "wmh"),
-                "collect",
-                "--out",
-                str(out),
-                "--port",
-                str(port),
-            ],
-            stdout=sink,
-            stderr=subprocess.STDOUT,
-        )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_until(
-            lambda: httpx.get(f"{url}/healthz").status_code == 200, 60, "collect", server, log
-        )
+    with collecting(out) as url:
         with httpx.Client(base_url=url) as client:
             for i, export in enumerate(exports):
                 if i % 2:  # half as OTLP protobuf, half as OTLP JSON
@@ -90,11 +97,29 @@ def test_collected_exports_build_the_same_steps(tmp_path: Path) -> None:
                     "rejected"
                 )
             assert out.stat().st_size == size
-    finally:
-        server.terminate()
-        server.wait(timeout=20)
     expected = read_traces([source]).traces
     got = read_traces([out]).traces
     assert [s.model_dump() for t in got for s in t.steps] == [
         s.model_dump() for t in expected for s in t.steps
     ]
+
+
+def test_the_otel_sdk_exporter_sends_straight_into_a_corpus(tmp_path: Path) -> None:
+    """An agent instrumented with the OpenTelemetry SDK exports over OTLP/HTTP (protobuf, the
+    SDK's default) to `wmh collect`; the collected corpus gives the same steps as the same spans
+    written to an OTLP file, and `wmh build` builds a model from it."""
+    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+
+    from tests.otel_agent import FAILING_USER, USERS, OtlpJsonFile, run_agent
+
+    out, reference = tmp_path / "collected.jsonl", tmp_path / "reference.jsonl"
+    with collecting(out) as url:
+        exporter = OTLPSpanExporter(endpoint=f"{url}/v1/traces", timeout=10)
+        run_agent([exporter, OtlpJsonFile(reference)])
+    expected = [s.model_dump() for t in read_traces([reference]).traces for s in t.steps]
+    got = [s.model_dump() for t in read_traces([out]).traces for s in t.steps]
+    assert len(expected) == len(USERS) and got == expected
+    errors = [s["action"]["arguments"]["user_id"] for s in got if s["observation"]["is_error"]]
+    assert errors == [FAILING_USER]
+
+    wmh_build(tmp_path / "s", "collected", "--file", str(out))

@@ -1,27 +1,31 @@
 """`source=mlflow`: traces logged through MLflow's tracing API (a traced tool-calling agent) are
-read through MLflow's own trace search into the same steps, and `wmh build` builds from them."""
+read through MLflow's own trace search into the same steps as the same run traced with
+OpenTelemetry GenAI spans into an OTLP file, and `wmh build` builds from them."""
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
 from pathlib import Path
 
-from tests.conftest import make_settings
+from tests.conftest import make_settings, wmh_build
+from tests.otel_agent import FAILING_USER, USERS, OtlpJsonFile, run_agent
+from wmh.ingest.reader import read_traces
 from wmh.ingest.sources import ingest
 
+ROOT = Path(__file__).resolve().parents[2]
+
+# The same agent as tests/otel_agent.py, traced with MLflow's tracing API instead of OpenTelemetry.
 AGENT = """
 import json, mlflow
 from mlflow.entities import SpanType
+from tests.otel_agent import USERS, lookup
 mlflow.set_experiment("support-agent")
 
 @mlflow.trace(span_type=SpanType.TOOL, name="get_user")
 def get_user(user_id):
-    if user_id == 3:
-        raise ValueError("user 3 not found")
-    return {"user_id": user_id, "city": ["Lyon", "Oslo"][user_id % 2]}
+    return lookup(user_id)
 
 @mlflow.trace(span_type=SpanType.CHAT_MODEL, name="chat")
 def chat(messages, user_id):
@@ -35,13 +39,21 @@ def agent(user_id):
     chat([{"role": "user", "content": task}], user_id)
     try:
         return get_user(user_id=user_id)
-    except ValueError as exc:
+    except LookupError as exc:
         return str(exc)
 
-for user_id in range(1, 9):
+for user_id in USERS:
     agent(user_id)
 mlflow.flush_trace_async_logging()
 """
+
+# What differs between two recordings of the same run: the ids.
+RUN_IDS = {"trace_id", "raw_span_ids"}
+
+
+def _steps(traces) -> list[dict]:
+    dumps = [s.model_dump(exclude=RUN_IDS) for t in traces for s in t.steps]
+    return sorted(dumps, key=lambda step: step["task"])
 
 
 def _log_traces(tmp_path: Path) -> str:
@@ -49,7 +61,8 @@ def _log_traces(tmp_path: Path) -> str:
     env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}
     done = subprocess.run(
         [sys.executable, "-c", AGENT],
-        env={**env, "MLFLOW_TRACKING_URI": uri},
+        env={**env, "MLFLOW_TRACKING_URI": uri, "PYTHONPATH": str(ROOT)},
+        cwd=ROOT,
         capture_output=True,
         text=True,
         timeout=180,
@@ -69,39 +82,20 @@ def test_mlflow_traces_become_steps_and_a_model(tmp_path: Path) -> None:
         "source.experiment=support-agent",
     )
     result = ingest(settings)
-    assert result.report.traces == 8 and result.report.files == ["mlflow:support-agent"]
-    steps = sorted((s for t in result.traces for s in t.steps), key=lambda s: s.task)
-    assert [s.action.arguments for s in steps] == [{"user_id": i} for i in range(1, 9)]
-    first = steps[0]
-    assert first.action.name == "get_user" and first.task == "Where does user 1 live?"
-    assert json.loads(first.observation.content) == {"user_id": 1, "city": "Oslo"}
-    failed = steps[2]
-    assert failed.observation.is_error and failed.action.arguments == {"user_id": 3}
+    assert result.report.traces == len(USERS)
+    assert result.report.files == ["mlflow:support-agent"]
+    reference = tmp_path / "reference.jsonl"
+    run_agent([OtlpJsonFile(reference)])  # the same run, traced with OpenTelemetry GenAI spans
+    got = _steps(result.traces)
+    assert len(got) == len(USERS) and got == _steps(read_traces([reference]).traces)
+    failed = [s for s in got if s["observation"]["is_error"]]
+    assert [s["action"]["arguments"] for s in failed] == [{"user_id": FAILING_USER}]
+    assert failed[0]["observation"]["content"] == f"user {FAILING_USER} not found"
 
-    done = subprocess.run(
-        [
-            str(Path(sys.executable).parent / "wmh"),
-            "build",
-            "--name",
-            "from-mlflow",
-            "--root",
-            str(tmp_path / "store"),
-            "--no-interactive",
-            "-o",
-            "source=mlflow",
-            "-o",
-            f"source.tracking_uri={uri}",
-            "-o",
-            "source.experiment=support-agent",
-            "-o",
-            "track=false",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert done.returncode == 0, done.stderr
-    assert (tmp_path / "store" / "models" / "from-mlflow" / "model.json").is_file()
+    wmh_build(
+        tmp_path / "store", "from-mlflow", "-o", "source=mlflow",
+        "-o", f"source.tracking_uri={uri}", "-o", "source.experiment=support-agent",
+    )  # fmt: skip
 
 
 def test_a_missing_experiment_is_a_clear_error(tmp_path: Path) -> None:

@@ -29,7 +29,7 @@ def _name_from(text: str) -> str:
 def run_wizard(console: Console) -> list[str]:
     """Ask for the build's inputs; returns the Hydra overrides (and prints the command)."""
     console.print("[bold]wmh build[/]: a few questions (Enter takes the default).", markup=True)
-    source = Prompt.ask("Trace source", choices=["files", "mlflow"], default="files")
+    source = Prompt.ask("Trace source", choices=["files", "mlflow", "phoenix"], default="files")
     overrides: list[str] = []
     flags: list[str] = []
     if source == "files":
@@ -43,6 +43,20 @@ def run_wizard(console: Console) -> list[str]:
         overrides.append("data.files=[" + ",".join(quote_override(p) for p in paths) + "]")
         flags += [f"--file {shlex.quote(p)}" for p in paths]
         default_name = _name_from(Path(paths[0]).name.split(".")[0])
+    elif source == "phoenix":
+        endpoint = Prompt.ask(
+            "Phoenix server",
+            default=os.environ.get("PHOENIX_COLLECTOR_ENDPOINT", "http://localhost:6006"),
+        )
+        project = Prompt.ask("Project holding the traces", default="default")
+        for key, value in (
+            ("source", "phoenix"),
+            ("source.endpoint", endpoint),
+            ("source.project", project),
+        ):
+            overrides.append(f"{key}={quote_override(value)}")
+            flags.append(f"-o {shlex.quote(f'{key}={value}')}")
+        default_name = _name_from(project)
     else:
         uri = Prompt.ask(
             "MLflow tracking URI",

@@ -93,12 +93,15 @@ class ServeConfig:
 
 @dataclass
 class SourceConfig:
-    """Where traces come from: files (data.files / data.path) or an MLflow tracking store."""
+    """Where traces come from: files (data.files / data.path), an MLflow tracking store or an
+    Arize Phoenix server."""
 
     name: str = "files"
     tracking_uri: str = ""  # mlflow: empty uses MLFLOW_TRACKING_URI
     experiment: str = ""  # mlflow: the experiment holding the traces
     filter: str = ""  # mlflow: a search_traces filter string
+    endpoint: str = ""  # phoenix: empty uses PHOENIX_COLLECTOR_ENDPOINT, else localhost:6006
+    project: str = ""  # phoenix: the project holding the traces
 
 
 @dataclass

@@ -1,19 +1,27 @@
-"""Trace sources other than files: `source=mlflow` reads an MLflow tracking store's traces.
+"""Trace sources other than files: `source=mlflow` reads an MLflow tracking store's traces,
+`source=phoenix` an Arize Phoenix server's spans.
 
 MLflow's own trace search API gives each trace's spans with their type, inputs and outputs; they
 are read as the GenAI conventions would have them: a `TOOL` span is a tool call (inputs the
 arguments, outputs the result), a `CHAT_MODEL`/`LLM` span a chat (`inputs.messages` in, the
 outputs, e.g. an OpenAI response with `choices`, out), an `AGENT` span the agent's run. Other spans
 are skipped and counted, like unknown spans in a file.
+
+Phoenix keeps each span's attributes as they were sent (flattened, e.g. OpenInference's
+`llm.input_messages.0.message.role`) apart from the OpenInference span kind, which it returns as
+`span_kind`; that is put back, and the conventions module reads the span like one from a file.
 """
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator
+from datetime import datetime
 from typing import Any
 
 import orjson
 
+from wmh.capture.otlp_json import key_values
 from wmh.config.schema import WmhConfig
 from wmh.errors import ConfigError
 from wmh.ingest.otlp import SpanRecord
@@ -26,13 +34,25 @@ def _json(value: Any) -> str:
     return value if isinstance(value, str) else orjson.dumps(value, default=str).decode()
 
 
-def _attributes(span_type: str, name: str, inputs: Any, outputs: Any) -> dict[str, Any]:
+def _exception_message(span: Any) -> str:
+    """What a raised exception said (MLflow records it as an `exception` event)."""
+    for event in getattr(span, "events", None) or []:
+        if event.name == "exception":
+            return str((event.attributes or {}).get("exception.message", ""))
+    return ""
+
+
+def _attributes(
+    span_type: str, name: str, inputs: Any, outputs: Any, error: str = ""
+) -> dict[str, Any]:
     if span_type == "TOOL":
+        # A tool that raised has no outputs: the agent saw the exception's message.
+        result = outputs if outputs is not None else error
         return {
             "gen_ai.operation.name": "execute_tool",
             "gen_ai.tool.name": name,
             "gen_ai.tool.call.arguments": _json(inputs if inputs is not None else {}),
-            "gen_ai.tool.call.result": _json(outputs if outputs is not None else ""),
+            "gen_ai.tool.call.result": _json(result),
         }
     if span_type in _CHAT_TYPES:
         messages = inputs.get("messages", inputs) if isinstance(inputs, dict) else inputs
@@ -80,7 +100,11 @@ def mlflow_spans(
                     start_ns=int(span.start_time_ns or 0),
                     end_ns=int(span.end_time_ns or span.start_time_ns or 0),
                     attributes=_attributes(
-                        str(span.span_type or ""), span.name, span.inputs, span.outputs
+                        str(span.span_type or ""),
+                        span.name,
+                        span.inputs,
+                        span.outputs,
+                        _exception_message(span),
                     ),
                     is_error=str(status).endswith("ERROR"),
                     status_message=str(getattr(span.status, "description", "") or ""),
@@ -94,8 +118,77 @@ def mlflow_spans(
             return
 
 
+def _ns(stamp: str | None) -> int:
+    if not stamp:
+        return 0
+    moment = datetime.fromisoformat(stamp)
+    return int(moment.timestamp()) * 1_000_000_000 + moment.microsecond * 1_000
+
+
+def _phoenix_record(span: dict[str, Any], label: str, seq: int) -> SpanRecord:
+    context = span.get("context") or {}
+    attributes = dict(span.get("attributes") or {})
+    kind = str(span.get("span_kind") or "")
+    if kind and kind != "UNKNOWN":
+        attributes.setdefault("openinference.span.kind", kind)
+    events = [
+        {
+            "name": event.get("name", ""),
+            "attributes": key_values(event.get("attributes")),
+        }
+        for event in span.get("events") or []
+    ]
+    trace_id = str(context.get("trace_id") or "")
+    return SpanRecord(
+        trace_id=trace_id,
+        span_id=str(context.get("span_id") or ""),
+        parent_id=str(span.get("parent_id") or ""),
+        name=str(span.get("name") or ""),
+        start_ns=_ns(span.get("start_time")),
+        end_ns=_ns(span.get("end_time") or span.get("start_time")),
+        attributes=attributes,
+        is_error=span.get("status_code") == "ERROR",
+        status_message=str(span.get("status_message") or ""),
+        path=label,
+        line=None,
+        where=f"trace {trace_id}",
+        seq=seq,
+        events=events,
+    )
+
+
+def phoenix_spans(endpoint: str, project: str) -> Iterator[SpanRecord]:
+    """Every span of a Phoenix project, through the Phoenix client's span API."""
+    try:
+        import httpx
+        from phoenix.client import Client
+    except ImportError:
+        raise ConfigError(
+            "source=phoenix needs the Phoenix client: pip install 'wmh[phoenix]'"
+        ) from None
+    client = Client(base_url=endpoint or None)
+    where = endpoint or "PHOENIX_COLLECTOR_ENDPOINT (default http://localhost:6006)"
+    try:
+        spans = client.spans.get_spans(project_identifier=project, limit=sys.maxsize)
+    except httpx.HTTPStatusError as exc:
+        if exc.response.status_code == 404:
+            missing = f"source.project: no Phoenix project {project!r} at {where}"
+            raise ConfigError(missing) from None
+        raise ConfigError(
+            f"source.endpoint: Phoenix at {where} answered {exc.response.status_code} for "
+            f"project {project!r}"
+        ) from None
+    except httpx.TransportError as exc:
+        raise ConfigError(f"source.endpoint: cannot reach Phoenix at {where}: {exc}") from None
+    label = f"phoenix:{project}"
+    # The API lists newest first; its order of insertion breaks ties of equal start times.
+    for seq, span in enumerate(reversed(spans)):
+        yield _phoenix_record(span, label, seq)
+
+
 def ingest(settings: WmhConfig) -> IngestResult:
-    """The traces `settings.source` names: files (`data.files`, `data.path`) or an MLflow store."""
+    """The traces `settings.source` names: files (`data.files`, `data.path`), an MLflow store or
+    a Phoenix server."""
     source = settings.source
     if source.name == "files":
         return read_traces(input_files(settings.data), settings.data.skip_empty_traces)
@@ -105,4 +198,9 @@ def ingest(settings: WmhConfig) -> IngestResult:
         spans = mlflow_spans(source.tracking_uri, source.experiment, source.filter)
         label = f"mlflow:{source.experiment}"
         return read_spans(spans, [label], settings.data.skip_empty_traces)
-    raise ConfigError(f"source must be files or mlflow, got {source.name!r}")
+    if source.name == "phoenix":
+        if not source.project:
+            raise ConfigError("source=phoenix needs source.project (the Phoenix project's name)")
+        spans = phoenix_spans(source.endpoint, source.project)
+        return read_spans(spans, [f"phoenix:{source.project}"], settings.data.skip_empty_traces)
+    raise ConfigError(f"source must be files, mlflow or phoenix, got {source.name!r}")
