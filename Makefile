@@ -48,8 +48,9 @@ $(PHOENIX_VENV)/.installed: requirements-phoenix.lock
 	$(PHOENIX_VENV)/bin/python -m pip install --quiet -r requirements-phoenix.lock
 	touch $@
 
+# Two workers (pytest-xdist): most tests wait on servers and subprocesses, so two share 2 cores well.
 test: setup system-deps phoenix-server lint
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n 2
 
 bench: setup
 	$(PY) bench/bench_core.py

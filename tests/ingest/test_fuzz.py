@@ -93,8 +93,8 @@ def test_random_and_mutated_lines_raise_only_wmh_errors(tmp_path: Path, batch: l
 
 @pytest.mark.slow
 @settings(
-    max_examples=1500, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=600, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
-@given(st.lists(lines, min_size=5, max_size=10))
+@given(st.lists(lines, min_size=12, max_size=24))
 def test_ten_thousand_fuzzed_lines_raise_only_wmh_errors(tmp_path: Path, batch: list[str]) -> None:
     _check(tmp_path, "\n".join(batch) + "\n")

@@ -43,7 +43,10 @@ def phoenix(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         PHOENIX_HOST="127.0.0.1",
         PHOENIX_PORT=str(port),
         PHOENIX_GRPC_PORT=str(grpc_port),
+        # Nothing leaves 127.0.0.1: no telemetry, no sandbox download, no docs assistant.
         PHOENIX_TELEMETRY_ENABLED="false",
+        PHOENIX_ALLOW_EXTERNAL_RESOURCES="false",
+        PHOENIX_DISABLE_AGENT_ASSISTANT="true",
     )
     log = work / "phoenix.log"
     with log.open("w") as sink:

@@ -88,13 +88,31 @@ def test_dvc_repro_reruns_only_what_changed_and_dvc_compares_runs_and_experiment
     assert (tmp_path / "bentoml" / "bentos" / "wmh-t").is_dir()
     assert repo.ran(repo.run("dvc", "repro")) == []
 
+    # An experiment: DVC's Hydra mode composes params.yaml from conf/ with the -S overrides,
+    # and reruns only the stages that read retrieval.*.
     repo.commit("first build")
-    repo.params("retrieval.top_k=2")
+    out = repo.run(
+        "dvc", "exp", "run", "-S", "name=t", "-S", "data.path=corpus.jsonl",
+        "-S", "retrieval.top_k=2",
+    )  # fmt: skip
+    assert repo.ran(out) == ["optimize", "evaluate", "package"]
+    rows = json.loads(repo.run("dvc", "exp", "show", "--json"))
+    experiments = [
+        exp["revs"][0]["data"]
+        for row in rows
+        for exp in (row.get("experiments") or [])
+        if exp.get("revs")
+    ]
+    assert experiments, rows
+    params = experiments[0]["params"]["params.yaml"]["data"]
+    assert params["retrieval"]["top_k"] == 2
+    # The composed file carries every key of conf/, not only the overridden ones.
+    assert params["split"]["train"] == 0.8 and params["gepa"]["budget"] == 0
+
+    # The experiment's results are in the workspace: DVC compares them with HEAD's.
     diff = json.loads(repo.run("dvc", "params", "diff", "--json"))
     top_k = diff["params.yaml"]["retrieval.top_k"]
     assert (top_k["old"], top_k["new"]) == (5, 2)
-    assert repo.ran(repo.run("dvc", "repro")) == ["optimize", "evaluate", "package"]
-
     shown = json.loads(repo.run("dvc", "metrics", "show", "--json"))
     metrics = next(iter(shown.values()))["data"]
     evaluate = metrics[".wmh/pipeline/t/evaluate.json"]["data"]
@@ -110,34 +128,3 @@ def test_dvc_repro_reruns_only_what_changed_and_dvc_compares_runs_and_experiment
     assert experiment is not None
     runs = client.search_runs([experiment.experiment_id])
     assert sorted(r.data.params["retrieval.top_k"] for r in runs) == ["2", "5"]
-
-    # An experiment: DVC's Hydra mode composes params.yaml from conf/ with the -S overrides.
-    repo.commit("top_k=2")
-    out = repo.run(
-        "dvc",
-        "exp",
-        "run",
-        "-S",
-        "name=t",
-        "-S",
-        "data.path=corpus.jsonl",
-        "-S",
-        "gepa.budget=3",
-        "-S",
-        "embedder.dim=128",
-    )
-    assert repo.ran(out) == ["index", "optimize", "evaluate", "package"]
-    rows = json.loads(repo.run("dvc", "exp", "show", "--json"))
-    experiments = [
-        exp["revs"][0]["data"]
-        for row in rows
-        for exp in (row.get("experiments") or [])
-        if exp.get("revs")
-    ]
-    assert experiments, rows
-    params = experiments[0]["params"]["params.yaml"]["data"]
-    assert params["gepa"]["budget"] == 3 and params["embedder"]["dim"] == 128
-    # The composed file carries every key of conf/, not only the overridden ones.
-    assert params["split"]["train"] == 0.8
-    metrics = experiments[0]["metrics"][".wmh/pipeline/t/evaluate.json"]["data"]
-    assert metrics["fidelity"] > 0.5

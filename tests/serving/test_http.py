@@ -210,7 +210,7 @@ def test_schemathesis_finds_no_server_error_and_only_documented_answers(
             "--max-examples",
             "25",
             "--max-time",
-            "30",
+            "15",
             "--seed",
             "7",
             "--exclude-checks",
