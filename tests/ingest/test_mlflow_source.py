@@ -84,6 +84,7 @@ def test_mlflow_traces_become_steps_and_a_model(tmp_path: Path) -> None:
     result = ingest(settings)
     assert result.report.traces == len(USERS)
     assert result.report.files == ["mlflow:support-agent"]
+    assert result.report.summary().startswith("6 steps from 6 traces in mlflow:support-agent")
     reference = tmp_path / "reference.jsonl"
     run_agent([OtlpJsonFile(reference)])  # the same run, traced with OpenTelemetry GenAI spans
     got = _steps(result.traces)

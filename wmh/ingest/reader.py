@@ -34,8 +34,14 @@ class IngestReport(BaseModel):
     empty_traces: list[str] = Field(default_factory=list)
 
     def summary(self) -> str:
+        # A source other than files is named: "in phoenix:support-agent", "in mlflow:agent".
+        where = (
+            self.files[0]
+            if len(self.files) == 1 and self.files[0].startswith(("mlflow:", "phoenix:"))
+            else f"{len(self.files)} file(s)"
+        )
         parts = [
-            f"{self.steps} steps from {self.traces} traces in {len(self.files)} file(s)",
+            f"{self.steps} steps from {self.traces} traces in {where}",
             f"{self.spans} spans read",
         ]
         if self.skipped_spans:
