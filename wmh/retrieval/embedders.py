@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from functools import lru_cache
 from typing import Any, Protocol
 
 import numpy as np
@@ -73,6 +74,16 @@ class HashingEmbedder:
         self._context = HashingVectorizer(ngram_range=(1, 1), **common)
         self._analyse_action = self._action.build_analyzer()
         self._analyse_context = self._context.build_analyzer()
+        # Serving embeds one query at a time, and each half recurs far more often than the pair
+        # (the same call in another session; the same task and recent tools for another call).
+        self._action_vector = lru_cache(maxsize=4096)(self._embed_action)
+        self._context_vector = lru_cache(maxsize=4096)(self._embed_context)
+
+    def _embed_action(self, text: str) -> np.ndarray:
+        return self._hashed(self._analyse_action(text))
+
+    def _embed_context(self, text: str) -> np.ndarray:
+        return self._hashed(self._analyse_context(text))
 
     def _hashed(self, features: list[str]) -> np.ndarray:
         """What HashingVectorizer computes for one text, without its per-call overhead."""
@@ -86,8 +97,8 @@ class HashingEmbedder:
 
     def embed_one(self, text: QueryText) -> np.ndarray:
         """One query, fast (the serving path); equal to `embed([text])[0]`."""
-        combined = self._hashed(self._analyse_action(text.action)) + self.card.context_weight * (
-            self._hashed(self._analyse_context(text.context))
+        combined = self._action_vector(text.action) + self.card.context_weight * (
+            self._context_vector(text.context)
         )
         return _unit_rows(combined.reshape(1, -1))[0]
 
