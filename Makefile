@@ -56,6 +56,7 @@ bench: setup
 	$(PY) bench/bench_core.py
 	$(PY) bench/bench_llm.py
 	$(PY) bench/bench_http.py --llm
+	$(PY) bench/bench_sessions.py
 
 examples-models: setup
 	for task in airline terminal-tasks code-tasks; do \
