@@ -4,9 +4,11 @@ a malformed export is refused with 400 and nothing written."""
 from __future__ import annotations
 
 import base64
+import gzip
 import json
 import subprocess
 import sys
+import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -17,6 +19,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 
 from tests.conftest import wmh_build
 from tests.serving.servers import free_port, wait_until
+from wmh.ingest.collect import PROTOBUF
 from wmh.ingest.reader import read_traces
 from wmh.ingest.synthetic import write_corpus
 
@@ -71,15 +74,21 @@ def test_collected_exports_build_the_same_steps(tmp_path: Path) -> None:
     with collecting(out) as url:
         with httpx.Client(base_url=url) as client:
             for i, export in enumerate(exports):
-                if i % 2:  # half as OTLP protobuf, half as OTLP JSON
+                # OTLP protobuf and OTLP JSON; JSON also gzip- and deflate-compressed, as the
+                # Collector (gzip by default) and the SDK (either, on request) send them.
+                if i % 4 == 1:
                     message = ParseDict(_b64_ids(export), ExportTraceServiceRequest())
-                    answer = client.post(
-                        "/v1/traces",
-                        content=message.SerializeToString(),
-                        headers={"content-type": "application/x-protobuf"},
-                    )
+                    body, headers = message.SerializeToString(), {"content-type": PROTOBUF}
                 else:
-                    answer = client.post("/v1/traces", json=export)
+                    body, headers = (
+                        json.dumps(export).encode(),
+                        {"content-type": "application/json"},
+                    )
+                    if i % 4 in (2, 3):
+                        encoding = "gzip" if i % 4 == 2 else "deflate"
+                        body = (gzip.compress if encoding == "gzip" else zlib.compress)(body)
+                        headers["content-encoding"] = encoding
+                answer = client.post("/v1/traces", content=body, headers=headers)
                 assert answer.status_code == 200, answer.text
             size = out.stat().st_size
             for bad, kind in (
@@ -96,6 +105,19 @@ def test_collected_exports_build_the_same_steps(tmp_path: Path) -> None:
                 assert refused.status_code == 400 and refused.json()["detail"].startswith(
                     "rejected"
                 )
+            good = json.dumps(exports[0]).encode()
+            for body, encoding, status, reason in (
+                (good[:40], "gzip", 400, "not a gzip body"),
+                (gzip.compress(good)[:-12], "gzip", 400, "truncated gzip"),
+                (zlib.compress(good)[:-3], "deflate", 400, "truncated deflate"),
+                (good, "br", 415, "Content-Encoding 'br' is not supported"),
+            ):
+                refused = client.post(
+                    "/v1/traces",
+                    content=body,
+                    headers={"content-type": "application/json", "content-encoding": encoding},
+                )
+                assert refused.status_code == status and reason in refused.json()["detail"]
             assert out.stat().st_size == size
     expected = read_traces([source]).traces
     got = read_traces([out]).traces
@@ -106,15 +128,19 @@ def test_collected_exports_build_the_same_steps(tmp_path: Path) -> None:
 
 def test_the_otel_sdk_exporter_sends_straight_into_a_corpus(tmp_path: Path) -> None:
     """An agent instrumented with the OpenTelemetry SDK exports over OTLP/HTTP (protobuf, the
-    SDK's default) to `wmh collect`; the collected corpus gives the same steps as the same spans
-    written to an OTLP file, and `wmh build` builds a model from it."""
+    SDK's default; gzip-compressed, as the Collector sends by default) to `wmh collect`; the
+    collected corpus gives the same steps as the same spans written to an OTLP file, and
+    `wmh build` builds a model from it."""
+    from opentelemetry.exporter.otlp.proto.http import Compression
     from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 
     from tests.otel_agent import FAILING_USER, USERS, OtlpJsonFile, run_agent
 
     out, reference = tmp_path / "collected.jsonl", tmp_path / "reference.jsonl"
     with collecting(out) as url:
-        exporter = OTLPSpanExporter(endpoint=f"{url}/v1/traces", timeout=10)
+        exporter = OTLPSpanExporter(
+            endpoint=f"{url}/v1/traces", timeout=10, compression=Compression.Gzip
+        )
         run_agent([exporter, OtlpJsonFile(reference)])
     expected = [s.model_dump() for t in read_traces([reference]).traces for s in t.steps]
     got = [s.model_dump() for t in read_traces([out]).traces for s in t.steps]

@@ -1,10 +1,11 @@
 """`wmh collect`: an OTLP/HTTP trace endpoint that appends what it receives to a corpus file.
 
 Any OpenTelemetry SDK or Collector can export to `http://127.0.0.1:4318/v1/traces`, in protobuf
-(`application/x-protobuf`) or JSON. Each accepted export becomes one line of OTLP JSON (ids in hex,
-as the JSON encoding has them) in the output file, which `wmh build` reads as it is. An export is
-checked with the same parser ingest uses before anything is written: a malformed one is answered
-400 with the reason, and the file is left as it was.
+(`application/x-protobuf`) or JSON, plain or compressed (gzip, the Collector's default, or
+deflate). Each accepted export becomes one line of OTLP JSON (ids in hex, as the JSON encoding has
+them) in the output file, which `wmh build` reads as it is. An export is checked with the same
+parser ingest uses before anything is written: a malformed one is answered 400 with the reason
+(415 for an unknown compression), and the file is left as it was.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import base64
 import os
 import threading
+import zlib
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +27,8 @@ from wmh.errors import IngestError
 from wmh.ingest.otlp import spans_of_export
 
 PROTOBUF = "application/x-protobuf"
+# A decompressed export larger than this is refused (a gzip bomb would otherwise fill memory).
+MAX_EXPORT_BYTES = 256 * 1024 * 1024
 _ID_FIELDS = {"traceId", "spanId", "parentSpanId"}
 
 
@@ -42,6 +46,36 @@ def _hex_ids(node: Any) -> Any:
     if isinstance(node, list):
         return [_hex_ids(item) for item in node]
     return node
+
+
+_WBITS = {"gzip": 16 + zlib.MAX_WBITS, "deflate": zlib.MAX_WBITS}
+
+
+class UnsupportedEncoding(ValueError):
+    """A `Content-Encoding` the endpoint does not decode."""
+
+
+def decompress(body: bytes, encoding: str) -> bytes:
+    """The body of an export sent with `Content-Encoding` (gzip, as the Collector sends by
+    default, or deflate, which the Python SDK offers); raises ValueError for a corrupt body or
+    another encoding."""
+    encoding = encoding.strip().lower()
+    if encoding in ("", "identity"):
+        return body
+    if encoding not in _WBITS:
+        raise UnsupportedEncoding(
+            f"Content-Encoding {encoding!r} is not supported (gzip, deflate or none)"
+        )
+    inflater = zlib.decompressobj(wbits=_WBITS[encoding])
+    try:
+        plain = inflater.decompress(body, MAX_EXPORT_BYTES)
+    except zlib.error as exc:
+        raise ValueError(f"not a {encoding} body ({exc})") from None
+    if inflater.unconsumed_tail:
+        raise ValueError(f"the export is larger than {MAX_EXPORT_BYTES // 2**20} MiB uncompressed")
+    if not inflater.eof:
+        raise ValueError(f"a truncated {encoding} body")
+    return plain
 
 
 def decode_export(body: bytes, content_type: str) -> dict[str, Any]:
@@ -101,9 +135,11 @@ def create_collector_app(collector: Collector) -> Starlette:
         content_type = request.headers.get("content-type", "application/json")
         body = await request.body()
         try:
+            body = decompress(body, request.headers.get("content-encoding", ""))
             collector.accept(body, content_type)
         except ValueError as exc:
-            return JSONResponse({"detail": f"rejected: {exc}"}, status_code=400)
+            status = 415 if isinstance(exc, UnsupportedEncoding) else 400
+            return JSONResponse({"detail": f"rejected: {exc}"}, status_code=status)
         if content_type.startswith(PROTOBUF):
             from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
                 ExportTraceServiceResponse,
