@@ -87,9 +87,9 @@ class RedisSessionStore:
         except RedisError as exc:
             raise StoreError(f"cannot reach Redis at {_safe(self._url)}: {exc}") from None
 
-    def _evict(self, now_ms: int) -> None:
+    def _evict(self, now_us: int) -> None:
         pipe = self.client.pipeline()
-        pipe.zremrangebyscore(self._index, "-inf", now_ms - self.ttl_ms)
+        pipe.zremrangebyscore(self._index, "-inf", now_us - self.ttl_ms * 1000)
         pipe.zcard(self._index)
         _, count = pipe.execute()
         excess = int(count) - self.max_sessions
@@ -104,14 +104,14 @@ class RedisSessionStore:
 
     def create(self, task: str) -> Session:
         session = Session(id=uuid.uuid4().hex, task=task)
-        now_ms = int(time.time() * 1000)
+        now_us = _now_us()
         meta = _Meta(task=task, state=session.state, generation=uuid.uuid4().hex, turns=0)
         pipe = self.client.pipeline()
         pipe.set(self._meta(session.id), meta.model_dump_json(), px=self.ttl_ms)
-        pipe.zadd(self._index, {session.id: now_ms})
+        pipe.zadd(self._index, {session.id: now_us})
         pipe.execute()
         self._remember(session.id, meta.generation, [])
-        self._evict(now_ms)
+        self._evict(now_us)
         return session
 
     def _missing(self, session_id: str) -> SessionNotFoundError:
@@ -127,7 +127,7 @@ class RedisSessionStore:
         pipe.lrange(self._turns(session_id), len(cached), -1)
         pipe.pexpire(self._meta(session_id), self.ttl_ms)
         pipe.pexpire(self._turns(session_id), self.ttl_ms)
-        pipe.zadd(self._index, {session_id: int(time.time() * 1000)}, xx=True)
+        pipe.zadd(self._index, {session_id: _now_us()}, xx=True)
         raw, added, *_ = pipe.execute()
         if raw is None:
             raise self._missing(session_id)
@@ -165,7 +165,7 @@ class RedisSessionStore:
         if new:
             pipe.rpush(self._turns(session.id), *(turn.model_dump_json() for turn in new))
         pipe.pexpire(self._turns(session.id), self.ttl_ms)
-        pipe.zadd(self._index, {session.id: int(time.time() * 1000)}, xx=True)
+        pipe.zadd(self._index, {session.id: _now_us()}, xx=True)
         written, *_ = pipe.execute()
         if not written:
             self.client.delete(self._turns(session.id))
@@ -201,8 +201,14 @@ class RedisSessionStore:
                 pass  # it expired while the step ran; the step's write already happened
 
     def __len__(self) -> int:
-        self._evict(int(time.time() * 1000))
+        self._evict(_now_us())
         return int(self.client.zcard(self._index))
+
+
+def _now_us() -> int:
+    """The index's score: last use in microseconds (milliseconds tie: a session created and
+    used within one millisecond would have no least recently used order)."""
+    return time.time_ns() // 1000
 
 
 def _safe(url: str) -> str:
