@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -120,3 +121,12 @@ def test_phoenix_errors_name_the_setting(phoenix: str, tmp_path: Path) -> None:
     )
     with pytest.raises(ConfigError, match=f"source.endpoint: cannot reach Phoenix at {closed}"):
         ingest(down)
+
+
+def test_without_the_phoenix_extra_the_error_says_what_to_install(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(sys.modules, "phoenix.client", None)  # as if not installed
+    settings = make_settings(tmp_path, "x", [], "source=phoenix", "source.project=p")
+    with pytest.raises(ConfigError, match=r"pip install 'wmh\[phoenix\]'"):
+        ingest(settings)
