@@ -6,7 +6,6 @@ from __future__ import annotations
 import base64
 import gzip
 import json
-import subprocess
 import sys
 import zlib
 from collections.abc import Iterator
@@ -18,7 +17,7 @@ from google.protobuf.json_format import ParseDict
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
 from tests.conftest import wmh_build
-from tests.serving.servers import free_port, wait_until
+from tests.serving.servers import answers_ok, background, free_port
 from wmh.ingest.collect import PROTOBUF
 from wmh.ingest.reader import read_traces
 from wmh.ingest.synthetic import write_corpus
@@ -41,23 +40,11 @@ def _b64_ids(node):
 def collecting(out: Path) -> Iterator[str]:
     """`wmh collect --out OUT` on a free port; yields its URL once it answers, stops it after."""
     port = free_port()
-    log = out.with_suffix(".log")
-    with log.open("w") as sink:
-        server = subprocess.Popen(
-            [str(Path(sys.executable).parent / "wmh"), "collect", "--out", str(out),
-             "--port", str(port)],
-            stdout=sink,
-            stderr=subprocess.STDOUT,
-        )  # fmt: skip
     url = f"http://127.0.0.1:{port}"
-    try:
-        wait_until(
-            lambda: httpx.get(f"{url}/healthz").status_code == 200, 60, "collect", server, log
-        )
+    argv = [str(Path(sys.executable).parent / "wmh"), "collect", "--out", str(out), "--port",
+            str(port)]  # fmt: skip
+    with background(argv, answers_ok(f"{url}/healthz"), "collect", out.with_suffix(".log")):
         yield url
-    finally:
-        server.terminate()
-        server.wait(timeout=20)
 
 
 def test_collected_exports_build_the_same_steps(tmp_path: Path) -> None:

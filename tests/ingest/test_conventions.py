@@ -11,24 +11,12 @@ from pathlib import Path
 
 import pytest
 
+from wmh.capture.otlp_json import key_values
 from wmh.ingest.reader import read_traces
 
 TRACE = "0af7651916cd43dd8448eb211c80319c"
 ARGS = {"user_id": 7}
 RESULT = {"user_id": 7, "name": "Ada", "city": "Lyon"}
-
-
-def _attrs(values: dict) -> list[dict]:
-    out = []
-    for key, value in values.items():
-        if isinstance(value, bool):
-            encoded = {"boolValue": value}
-        elif isinstance(value, int):
-            encoded = {"intValue": str(value)}
-        else:
-            encoded = {"stringValue": value}
-        out.append({"key": key, "value": encoded})
-    return out
 
 
 def _span(span_id: str, name: str, start: int, attrs: dict, parent: str = "a000000000000001"):
@@ -40,7 +28,7 @@ def _span(span_id: str, name: str, start: int, attrs: dict, parent: str = "a0000
         "kind": 1,
         "startTimeUnixNano": str(1_700_000_000_000_000_000 + start),
         "endTimeUnixNano": str(1_700_000_000_000_000_000 + start + 5),
-        "attributes": _attrs(attrs),
+        "attributes": key_values(attrs),
     }
 
 

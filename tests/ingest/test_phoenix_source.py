@@ -6,17 +6,15 @@ file, and `wmh build -o source=phoenix` builds a model."""
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 
 from tests.conftest import make_settings, wmh_build
 from tests.otel_agent import FAILING_USER, USERS, OtlpJsonFile, run_agent
-from tests.serving.servers import free_port, wait_until
+from tests.serving.servers import answers_ok, background, free_port, wait_until
 from wmh.errors import ConfigError, WmhError
 from wmh.ingest.reader import read_traces
 from wmh.ingest.sources import ingest
@@ -49,27 +47,11 @@ def phoenix(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         PHOENIX_ALLOW_EXTERNAL_RESOURCES="false",
         PHOENIX_DISABLE_AGENT_ASSISTANT="true",
     )
-    log = work / "phoenix.log"
-    with log.open("w") as sink:
-        server = subprocess.Popen(
-            [str(_phoenix_bin()), "serve"], env=env, stdout=sink, stderr=subprocess.STDOUT
-        )
     url = f"http://127.0.0.1:{port}"
-    try:
-        wait_until(
-            lambda: httpx.get(f"{url}/healthz", timeout=2).status_code == 200,
-            120,
-            "phoenix serve",
-            server,
-            log,
-        )
+    argv = [str(_phoenix_bin()), "serve"]
+    ready = answers_ok(f"{url}/healthz")
+    with background(argv, ready, "phoenix serve", work / "phoenix.log", env=env, timeout=120):
         yield url
-    finally:
-        server.terminate()
-        try:
-            server.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            server.kill()
 
 
 def _spans_in(settings) -> int:

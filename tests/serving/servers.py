@@ -1,14 +1,18 @@
-"""Real servers for the serving tests: `wmh serve` and `redis-server` on free 127.0.0.1 ports."""
+"""Real servers for the tests on free 127.0.0.1 ports: `wmh serve`, `redis-server`, and any other
+server process (`background`)."""
 
 from __future__ import annotations
 
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -39,6 +43,42 @@ def wait_until(
     raise TimeoutError(f"{what} did not come up in {timeout}s")
 
 
+@contextmanager
+def background(
+    argv: list[str],
+    ready: Callable[[], object],
+    what: str,
+    log: Path,
+    *,
+    env: dict[str, str] | None = None,
+    timeout: float = 60,
+    own_group: bool = False,
+) -> Iterator[subprocess.Popen]:
+    """Run `argv` (output to `log`) until `ready()` is true, yield it, then stop it; with
+    `own_group`, the whole process group (servers that start workers)."""
+    with log.open("w") as sink:
+        proc = subprocess.Popen(
+            argv, env=env, stdout=sink, stderr=subprocess.STDOUT, start_new_session=own_group
+        )
+    try:
+        wait_until(ready, timeout, what, proc, log)
+        yield proc
+    finally:
+        if own_group:
+            os.killpg(proc.pid, signal.SIGTERM)
+        else:
+            proc.terminate()
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def answers_ok(url: str) -> Callable[[], bool]:
+    """A readiness check: `url` answers 200."""
+    return lambda: httpx.get(url, timeout=2).status_code == 200
+
+
 class Server:
     """`wmh serve` in a subprocess; `url` once it answers /healthz."""
 
@@ -55,7 +95,7 @@ class Server:
                 stderr=subprocess.STDOUT,
             )
         wait_until(
-            lambda: httpx.get(f"{self.url}/healthz", timeout=2).status_code == 200,
+            answers_ok(f"{self.url}/healthz"),
             90,
             "wmh serve",
             self.proc,

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.serving.servers import BIN, free_port, wait_until
+from tests.serving.servers import BIN, answers_ok, background, free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 CANARY = "sk-canary-bento-0123456789"
@@ -39,32 +38,12 @@ def test_a_packaged_bento_serves_the_routes(built_model: Path, tmp_path: Path) -
             assert CANARY.encode() not in path.read_bytes(), f"secret in {path}"
 
     port = free_port()
-    log = tmp_path / "bento.log"
-    with log.open("w") as out:
-        server = subprocess.Popen(
-            [
-                str(BIN / "bentoml"),
-                "serve",
-                "wmh-records:latest",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-            ],
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
     url = f"http://127.0.0.1:{port}"
-    try:
-        wait_until(
-            lambda: httpx.get(f"{url}/world_models", timeout=2).status_code == 200,
-            120,
-            "bentoml serve",
-            server,
-            log,
-        )
+    argv = [str(BIN / "bentoml"), "serve", "wmh-records:latest", "--host", "127.0.0.1",
+            "--port", str(port)]  # fmt: skip
+    ready = answers_ok(f"{url}/world_models")
+    log = tmp_path / "bento.log"
+    with background(argv, ready, "bentoml serve", log, env=env, timeout=120, own_group=True):
         with httpx.Client(base_url=url) as client:
             (info,) = client.get("/world_models").json()
             assert info["name"] == "records"
@@ -79,6 +58,3 @@ def test_a_packaged_bento_serves_the_routes(built_model: Path, tmp_path: Path) -
             view = client.get(f"/world_models/records/sessions/{sid}").json()
             assert view["usage"]["steps"] == 1
             assert client.get("/world_models/nope/sessions/x").status_code == 404
-    finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        server.wait(timeout=30)

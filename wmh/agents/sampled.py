@@ -9,6 +9,7 @@ from typing import Any
 
 from wmh.core.types import Action, Step, Trace, Turn
 from wmh.errors import StoreError
+from wmh.eval.service import heldout_traces
 
 
 class SampledAgent:
@@ -18,6 +19,7 @@ class SampledAgent:
 
     def __init__(self, trace: Trace) -> None:
         self.trace = trace
+        self.actions = [s.action for s in trace.steps]
 
     @property
     def task(self) -> str:
@@ -25,7 +27,7 @@ class SampledAgent:
 
     def act(self, task: str, history: Sequence[Turn]) -> Action | None:
         i = len(history)
-        return self.trace.steps[i].action if i < len(self.trace.steps) else None
+        return self.actions[i] if i < len(self.actions) else None
 
     def expected(self, i: int) -> Step:
         return self.trace.steps[i]
@@ -62,13 +64,9 @@ class PerturbedAgent(SampledAgent):
         if not options or rng.random() >= rate:
             return action
         key = rng.choice(sorted(options))
-        arguments = {**action.arguments, key: rng.choice(options[key])}
-        # A new Action, not model_copy: a copy would keep the original's memoised replay key.
-        return Action(kind=action.kind, name=action.name, arguments=arguments)
-
-    def act(self, task: str, history: Sequence[Turn]) -> Action | None:
-        i = len(history)
-        return self.actions[i] if i < len(self.actions) else None
+        return action.model_copy(
+            update={"arguments": {**action.arguments, key: rng.choice(options[key])}}
+        )
 
 
 def recorded_values(schemas: dict[str, dict[str, Any]]) -> dict[str, dict[str, list[object]]]:
@@ -85,19 +83,8 @@ def heldout_traces_of(model_dir: str | Path) -> list[Trace]:
     model_dir = Path(model_dir)
     for part in ("test", "valid", "train"):
         path = model_dir / "steps" / f"{part}.jsonl"
-        if not path.is_file() or path.stat().st_size == 0:
-            continue
-        by_trace: dict[str, list[Step]] = {}
-        with path.open("rb") as lines:
-            for line in lines:
-                if line.strip():
-                    step = Step.model_validate_json(line)
-                    by_trace.setdefault(step.trace_id, []).append(step)
-        if by_trace:
-            return [
-                Trace(trace_id=tid, steps=sorted(steps, key=lambda s: s.index))
-                for tid, steps in by_trace.items()
-            ]
+        if path.is_file() and (traces := heldout_traces(model_dir, part)):
+            return traces
     raise StoreError(f"{model_dir}: no recorded steps to sample actions from")
 
 

@@ -6,6 +6,7 @@ of `Turn`s. Both speak `Action` (what the agent did) and `Observation` (what the
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from enum import StrEnum
 from typing import Any
 
@@ -54,6 +55,13 @@ class Action(BaseModel):
                 cached = f"message:{self.content.strip()}"
             self._key = cached
         return cached
+
+    def model_copy(self, *, update: Mapping[str, Any] | None = None, deep: bool = False) -> Action:
+        """A copy; with `update`, the memoised replay key is dropped (it may no longer hold)."""
+        copy = super().model_copy(update=update, deep=deep)
+        if update and copy.__pydantic_private__ is not None:
+            copy.__pydantic_private__["_key"] = None
+        return copy
 
     def render(self) -> str:
         """Short human-readable form, e.g. `get_user {"id":3}`."""

@@ -44,9 +44,10 @@ def infer_tool_schemas(steps: Iterable[Step]) -> dict[str, dict[str, Any]]:
         errors[action.name] += step.observation.is_error
         for key, value in action.arguments.items():
             seen[action.name][key] += 1
-            types[action.name][key].add(json_type(value))
+            kind = json_type(value)
+            types[action.name][key].add(kind)
             known = examples[action.name][key]
-            if len(known) < EXAMPLES and value not in known and json_type(value) != "object":
+            if len(known) < EXAMPLES and value not in known and kind != "object":
                 known.append(value)
     schemas: dict[str, dict[str, Any]] = {}
     for tool in sorted(calls):

@@ -44,12 +44,12 @@ class EvalOptions:
     track: bool = True
 
 
-def heldout_traces(model_dir: Path) -> list[Trace]:
-    """The model's own test split, as traces (with the file each came from)."""
+def heldout_traces(model_dir: Path, part: str = "test") -> list[Trace]:
+    """The model's own test split (or another `part`), as traces (with the file each came from)."""
     sources_path = model_dir / "steps" / "sources.json"
     sources = orjson.loads(sources_path.read_bytes()) if sources_path.is_file() else {}
     by_trace: dict[str, list[Step]] = defaultdict(list)
-    for line in (model_dir / "steps" / "test.jsonl").read_bytes().splitlines():
+    for line in (model_dir / "steps" / f"{part}.jsonl").read_bytes().splitlines():
         if line:
             step = Step.model_validate_json(line)
             by_trace[step.trace_id].append(step)

@@ -94,22 +94,10 @@ def _openinference_message(item: Any) -> dict[str, Any]:
     }
 
 
-def _openllmetry_message(item: Any) -> dict[str, Any]:
-    message = item if isinstance(item, dict) else {}
-    calls = [
-        {
-            "id": c.get("id", ""),
-            "function": {"name": c.get("name"), "arguments": c.get("arguments")},
-        }
-        for c in _as_list(message.get("tool_calls"))
-        if isinstance(c, dict)
-    ]
-    return {
-        "role": message.get("role", "user"),
-        "content": message.get("content", ""),
-        "tool_calls": calls,
-        "tool_call_id": message.get("tool_call_id", ""),
-    }
+def _as_dict(item: Any) -> dict[str, Any]:
+    """An OpenLLMetry message is already in the flat shape `normalise_message` reads (tool calls
+    as {"id", "name", "arguments"})."""
+    return item if isinstance(item, dict) else {}
 
 
 def _messages(span: SpanRecord, prefix: str, convert: Any) -> list[Message]:
@@ -181,6 +169,6 @@ def chat_messages(span: SpanRecord, convention: str) -> tuple[list[Message], lis
             _messages(span, OI_OUTPUT, _openinference_message),
         )
     return (
-        _messages(span, TL_PROMPT, _openllmetry_message),
-        _messages(span, TL_COMPLETION, _openllmetry_message),
+        _messages(span, TL_PROMPT, _as_dict),
+        _messages(span, TL_COMPLETION, _as_dict),
     )

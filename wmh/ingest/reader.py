@@ -20,6 +20,14 @@ from wmh.ingest.otlp import SpanRecord, read_span_file
 log = logging.getLogger(__name__)
 
 
+# Trace stores read through their APIs; a store's traces are labelled "store:name" in reports.
+STORES = ("mlflow", "phoenix")
+
+
+def store_label(store: str, name: str) -> str:
+    return f"{store}:{name}"
+
+
 class IngestReport(BaseModel):
     """What ingest read and what it left out, so nothing is skipped silently."""
 
@@ -37,7 +45,7 @@ class IngestReport(BaseModel):
         # A source other than files is named: "in phoenix:support-agent", "in mlflow:agent".
         where = (
             self.files[0]
-            if len(self.files) == 1 and self.files[0].startswith(("mlflow:", "phoenix:"))
+            if len(self.files) == 1 and self.files[0].split(":", 1)[0] in STORES
             else f"{len(self.files)} file(s)"
         )
         parts = [

@@ -25,7 +25,13 @@ from wmh.capture.otlp_json import key_values
 from wmh.config.schema import WmhConfig
 from wmh.errors import ConfigError
 from wmh.ingest.otlp import SpanRecord
-from wmh.ingest.reader import IngestResult, input_files, read_spans, read_traces
+from wmh.ingest.reader import (
+    IngestResult,
+    input_files,
+    read_spans,
+    read_traces,
+    store_label,
+)
 
 _CHAT_TYPES = {"CHAT_MODEL", "LLM"}
 
@@ -79,7 +85,7 @@ def mlflow_spans(
         raise ConfigError(
             f"source.experiment: no MLflow experiment {experiment!r} at {tracking_uri}"
         )
-    label = f"mlflow:{experiment}"
+    label = store_label("mlflow", experiment)
     token = None
     while True:
         page = client.search_traces(
@@ -180,7 +186,7 @@ def phoenix_spans(endpoint: str, project: str) -> Iterator[SpanRecord]:
         ) from None
     except httpx.TransportError as exc:
         raise ConfigError(f"source.endpoint: cannot reach Phoenix at {where}: {exc}") from None
-    label = f"phoenix:{project}"
+    label = store_label("phoenix", project)
     # The API lists newest first; its order of insertion breaks ties of equal start times.
     for seq, span in enumerate(reversed(spans)):
         yield _phoenix_record(span, label, seq)
@@ -196,11 +202,12 @@ def ingest(settings: WmhConfig) -> IngestResult:
         if not source.experiment:
             raise ConfigError("source=mlflow needs source.experiment (the experiment's name)")
         spans = mlflow_spans(source.tracking_uri, source.experiment, source.filter)
-        label = f"mlflow:{source.experiment}"
+        label = store_label("mlflow", source.experiment)
         return read_spans(spans, [label], settings.data.skip_empty_traces)
     if source.name == "phoenix":
         if not source.project:
             raise ConfigError("source=phoenix needs source.project (the Phoenix project's name)")
         spans = phoenix_spans(source.endpoint, source.project)
-        return read_spans(spans, [f"phoenix:{source.project}"], settings.data.skip_empty_traces)
+        label = store_label("phoenix", source.project)
+        return read_spans(spans, [label], settings.data.skip_empty_traces)
     raise ConfigError(f"source must be files, mlflow or phoenix, got {source.name!r}")

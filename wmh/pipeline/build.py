@@ -195,13 +195,31 @@ def make_card(
     )
 
 
-def publish(built: BuiltModel, clock: Clock) -> Path:
-    """Write the model directory into staging and rename it into place (logging the MLflow run
-    on the way); returns where it now lives."""
-    store = WorldModelStore(built.settings.root)
-    with clock.stage("write"), store.staging(built.settings.name) as tmp:
+def publish(
+    settings: WmhConfig,
+    predictor: str,
+    retriever: IndexRetriever,
+    replay: ReplayPredictor,
+    report: IngestReport,
+    split: Split,
+    reports: tuple[EvalReport | None, EvalReport | None],
+    evolved: EvolveResult,
+    timings: dict[str, float],
+    clock: Clock,
+) -> tuple[Path, ModelCard]:
+    """Make the card, write the model directory into staging and rename it into place (logging
+    the MLflow run on the way); returns where it now lives and its card. `reports` are the
+    held-out reports of the model and of its baseline."""
+    heldout, heldout_base = reports
+    card = make_card(settings, predictor, retriever, replay, report, split, heldout, evolved)
+    built = BuiltModel(
+        settings, split, retriever.table, retriever.index, card, heldout, heldout_base, evolved,
+        timings,
+    )  # fmt: skip
+    store = WorldModelStore(settings.root)
+    with clock.stage("write"), store.staging(settings.name) as tmp:
         write_model_dir(tmp, built)
-    return store.path(built.settings.name)
+    return store.path(settings.name), card
 
 
 def gepa_run_dir(settings: WmhConfig) -> Path:
@@ -254,23 +272,10 @@ def build_world_model(settings: WmhConfig, on_stage: StageCallback | None = None
         predictor_name, heldout, heldout_base = heldout_reports(
             settings, retriever, replay, evolved, split.test
         )
-    card = make_card(
-        settings, predictor_name, retriever, replay, ingested.report, split, heldout, evolved
-    )
-    path = publish(
-        BuiltModel(
-            settings,
-            split,
-            retriever.table,
-            retriever.index,
-            card,
-            heldout,
-            heldout_base,
-            evolved,
-            clock.timings,
-        ),
-        clock,
-    )
+    path, card = publish(
+        settings, predictor_name, retriever, replay, ingested.report, split,
+        (heldout, heldout_base), evolved, clock.timings, clock,
+    )  # fmt: skip
     log.info("built %s at %s", settings.name, path)
     return BuildResult(
         settings.name,

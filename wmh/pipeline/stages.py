@@ -33,14 +33,12 @@ from wmh.ingest.reader import IngestReport
 from wmh.ingest.sources import ingest as ingest_source
 from wmh.ingest.split import PARTS, Split, split_with
 from wmh.optimize.evolve import EvolveResult, FrontierCandidate, evolve_prompt
-from wmh.pipeline.artifacts import BuiltModel
 from wmh.pipeline.build import (
     Clock,
     check_settings,
     gepa_run_dir,
     heldout_reports,
     index_traces,
-    make_card,
     make_replay,
     publish,
 )
@@ -317,21 +315,10 @@ def package(settings: WmhConfig, out: StageDir) -> dict[str, Any]:
     for stage in STAGES[:-1]:
         metrics = _read_json(out.metrics(stage), stage)
         timings.update({k: v for k, v in metrics.items() if k.endswith("_s")})
-    card = make_card(
-        settings, summary["predictor"], retriever, replay, report, parts, heldout, evolved
-    )
-    built = BuiltModel(
-        settings,
-        parts,
-        retriever.table,
-        retriever.index,
-        card,
-        heldout,
-        heldout_base,
-        evolved,
-        timings,
-    )
-    path = publish(built, clock)
+    path, card = publish(
+        settings, summary["predictor"], retriever, replay, report, parts,
+        (heldout, heldout_base), evolved, timings, clock,
+    )  # fmt: skip
     log.info("published %s at %s", settings.name, path)
     return {"path": str(path), "mlflow_run_id": card.mlflow_run_id, **clock.timings}
 

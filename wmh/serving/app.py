@@ -263,6 +263,16 @@ def _body_error(error: Any) -> dict[str, Any]:
     return {**error, "loc": ("body", *error["loc"]), "input": shown}
 
 
+async def _step(
+    registry: Registry, name: str, session_id: str, body: StepRequest | Action
+) -> Response:
+    """Apply `{"action": {...}}` or a bare action; the observation serialised once (FastAPI would
+    validate it again first)."""
+    action = body.action if isinstance(body, StepRequest) else body
+    observation = await registry.run(name, lambda model: model.step(session_id, action))
+    return Response(observation.model_dump_json(), media_type="application/json")
+
+
 def _fast_step(registry: Registry) -> Callable[[Request], Awaitable[Response]]:
     """The step endpoint as a plain Starlette handler; errors as FastAPI would answer them."""
 
@@ -280,10 +290,8 @@ def _fast_step(registry: Registry) -> Callable[[Request], Awaitable[Response]]:
         except ValidationError as exc:
             errors = [_body_error(e) for e in exc.errors(include_url=False)]
             raise RequestValidationError(errors) from None
-        action = parsed.action if isinstance(parsed, StepRequest) else parsed
-        name, session_id = request.path_params["name"], request.path_params["session_id"]
-        observation = await registry.run(name, lambda model: model.step(session_id, action))
-        return Response(observation.model_dump_json(), media_type="application/json")
+        params = request.path_params
+        return await _step(registry, params["name"], params["session_id"], parsed)
 
     return step
 
@@ -318,6 +326,17 @@ def create_app(registry: Registry, token: str | None = None) -> FastAPI:
         400: {"model": Problem, "description": "The body is not JSON"},
     }
 
+    def _info(name: str) -> WorldModelInfo:
+        card = registry.cards[name]
+        return WorldModelInfo(
+            name=name,
+            provider=card.provider,
+            predictor=card.predictor,
+            steps=card.steps,
+            tools=sorted(registry.models[name].tools()),
+            heldout_score=card.heldout_score,
+        )
+
     @app.get("/healthz", response_model=Health, tags=["health"])
     def healthz() -> Health:
         """Liveness; never needs a token."""
@@ -340,17 +359,7 @@ def create_app(registry: Registry, token: str | None = None) -> FastAPI:
     )
     def world_models() -> list[WorldModelInfo]:
         """The world models this server answers for."""
-        return [
-            WorldModelInfo(
-                name=name,
-                provider=card.provider,
-                predictor=card.predictor,
-                steps=card.steps,
-                tools=sorted(registry.models[name].tools()),
-                heldout_score=card.heldout_score,
-            )
-            for name, card in sorted(registry.cards.items())
-        ]
+        return [_info(name) for name in sorted(registry.cards)]
 
     @app.get(
         "/world_models/{name}",
@@ -362,16 +371,9 @@ def create_app(registry: Registry, token: str | None = None) -> FastAPI:
     async def world_model(name: str) -> WorldModelDetail:
         """One world model, with the argument schemas of its tools."""
         model = registry.get(name)
-        card = registry.cards[name]
         schemas = await run_in_threadpool(model.tool_schemas)  # computed once, then cached
-        return WorldModelDetail(
-            name=name,
-            provider=card.provider,
-            predictor=card.predictor,
-            steps=card.steps,
-            tools=sorted(model.tools()),
-            heldout_score=card.heldout_score,
-            tool_schemas={k: ToolSchema.model_validate(v) for k, v in schemas.items()},
+        return WorldModelDetail.model_validate(
+            {**_info(name).model_dump(), "tool_schemas": schemas}
         )
 
     @app.post(
@@ -416,10 +418,7 @@ def create_app(registry: Registry, token: str | None = None) -> FastAPI:
     )
     async def step(name: str, session_id: str, body: StepRequest | Action) -> Response:
         """Apply an action (`{"action": {...}}` or a bare action); answers the observation."""
-        action = body.action if isinstance(body, StepRequest) else body
-        observation = await registry.run(name, lambda model: model.step(session_id, action))
-        # Serialised here, once: FastAPI would validate the observation again first.
-        return Response(observation.model_dump_json(), media_type="application/json")
+        return await _step(registry, name, session_id, body)
 
     if not token:
         # The hot route, served without FastAPI's parameter machinery (a fifth of a replay

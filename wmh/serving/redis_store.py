@@ -132,7 +132,9 @@ class RedisSessionStore:
         if raw is None:
             raise self._missing(session_id)
         meta = _Meta.model_validate_json(raw)
-        if meta.generation != generation:  # rewritten (or never seen here): read it all
+        # Rewritten since this process cached it: read it all (with nothing cached, the pipeline
+        # above already did).
+        if cached and meta.generation != generation:
             cached = []
             added = self.client.lrange(self._turns(session_id), 0, -1)
         history = cached + [Turn.model_validate_json(item) for item in added]
