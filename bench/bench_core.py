@@ -73,9 +73,9 @@ def build(name: str, root: Path, corpus: Path, embedder: str) -> dict:
 
 
 def step_latency(model_dir: Path, samples: int, seed: int) -> dict:
-    from wmh.config.store import read_card  # noqa: F401  (import outside the timed region)
     from wmh.core.types import Action, Step
-    from wmh.engine.loader import load_world_model
+    from wmh.store.card import read_card  # noqa: F401  (import outside the timed region)
+    from wmh.store.loader import load_world_model
 
     start = time.perf_counter()
     wm, _ = load_world_model(model_dir)

@@ -186,9 +186,9 @@ async def load(
 
 
 def heldout_actions(model_dir: Path) -> list[list[dict[str, Any]]]:
-    from wmh.agents.sampled import heldout_traces_of
+    from wmh.store.splits import agent_traces
 
-    traces = heldout_traces_of(model_dir)
+    traces = agent_traces(model_dir)
     return [[s.action.model_dump(mode="json") for s in t.steps] for t in traces if t.steps]
 
 

@@ -41,11 +41,11 @@ def main() -> None:
     from tests.fake_llm import FakeLLMServer, echo_environment
     from wmh.config.compose import compose_config, to_settings
     from wmh.core.types import Action, Step
-    from wmh.engine.loader import load_world_model
     from wmh.engine.prompting import estimate_tokens
     from wmh.eval.service import EvalOptions, evaluate
     from wmh.ingest.synthetic import write_corpus
     from wmh.pipeline.build import build_world_model
+    from wmh.store.loader import load_world_model
 
     rows = []
     with tempfile.TemporaryDirectory(prefix="wmh-bench-llm-") as tmp, FakeLLMServer() as fake:

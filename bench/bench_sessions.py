@@ -33,11 +33,11 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "sessions.json")
     args = parser.parse_args()
 
-    from wmh.agents.sampled import heldout_traces_of
-    from wmh.engine.loader import load_world_model
+    from wmh.store.loader import load_world_model
+    from wmh.store.splits import agent_traces
 
     model_dir = args.root / "models" / args.model
-    steps = [s for t in heldout_traces_of(model_dir) for s in t.steps]
+    steps = [s for t in agent_traces(model_dir) for s in t.steps]
     actions = [s.action for s in steps]
     wm, _ = load_world_model(model_dir)
     per_step: list[float] = []

@@ -1,7 +1,8 @@
 """The shipped example environments: find them, and run their own helper scripts.
 
 An example is a folder `examples/<task>/` with a trace corpus (`traces.otel.jsonl`) and/or a
-`run.sh`; its eval suites live in `evals/*.toml` and its prebuilt model under `models/<task>/`.
+`run.sh`; its eval suites live in `evals/*.toml`, and the folder is a model store root holding
+its prebuilt model `<task>`.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from wmh.errors import WmhError
+from wmh.store.store import WorldModelStore
 
 CORPUS = "traces.otel.jsonl"
 
@@ -39,8 +41,8 @@ class ExampleTask:
 
     @property
     def prebuilt(self) -> Path | None:
-        model = self.path / "models" / self.name
-        return model if (model / "model.json").is_file() else None
+        store = WorldModelStore(self.path)  # the example folder is a store root (--root)
+        return store.path(self.name) if self.name in store.names() else None
 
 
 def default_examples_dir() -> Path:

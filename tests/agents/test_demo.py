@@ -9,18 +9,19 @@ from pathlib import Path
 from tests.fake_llm import FakeLLM, Reply
 from wmh.agents.demo import run_demo
 from wmh.agents.llm import LLMAgent, parse_action
-from wmh.agents.sampled import SampledAgent, heldout_traces_of, pick_trace
+from wmh.agents.sampled import SampledAgent, pick_trace
 from wmh.config.schema import ProviderConfig
 from wmh.core.types import ActionKind
-from wmh.engine.loader import load_world_model
 from wmh.providers.llm import LLMProvider
+from wmh.store.loader import load_world_model
+from wmh.store.splits import agent_traces
 
 WMH = str(Path(sys.executable).parent / "wmh")
 
 
 def test_the_sampled_agent_replays_a_heldout_trace_and_is_scored(built_model: Path) -> None:
     wm, _ = load_world_model(built_model)
-    traces = heldout_traces_of(built_model)
+    traces = agent_traces(built_model)
     test_ids = {
         line.split(b'"trace_id":"', 1)[1].split(b'"', 1)[0]
         for line in (built_model / "steps" / "test.jsonl").read_bytes().splitlines()

@@ -3,9 +3,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from wmh.config.store import read_card
 from wmh.core.types import Action, ActionKind
-from wmh.engine.loader import load_world_model
+from wmh.store.card import read_card
+from wmh.store.loader import load_world_model
 
 
 def test_exact_replay_from_the_corpus(built_model: Path) -> None:

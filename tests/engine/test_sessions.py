@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 
 from wmh.core.types import Action
-from wmh.engine.loader import load_world_model
 from wmh.engine.sessions import InMemorySessionStore
 from wmh.errors import SessionNotFoundError
+from wmh.store.loader import load_world_model
 
 
 def test_sessions_past_the_cap_evict_the_least_recently_used() -> None:

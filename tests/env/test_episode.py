@@ -7,15 +7,16 @@ from pathlib import Path
 import pytest
 
 from tests.examples.loading import EXAMPLES, load_example_module
-from wmh.agents.sampled import SampledAgent, heldout_traces_of, pick_trace
-from wmh.engine.loader import load_world_model
+from wmh.agents.sampled import SampledAgent, pick_trace
 from wmh.env import ToolEnv, WorldModelEnv, run_episode
 from wmh.errors import WmhError
+from wmh.store.loader import load_world_model
+from wmh.store.splits import agent_traces
 
 
 def test_an_episode_against_a_world_model_records_every_step(built_model: Path) -> None:
     wm, _ = load_world_model(built_model)
-    agent = SampledAgent(pick_trace(heldout_traces_of(built_model), seed=1))
+    agent = SampledAgent(pick_trace(agent_traces(built_model), seed=1))
     env = WorldModelEnv(wm)
     episode = run_episode(env, agent, agent.task, max_steps=50)
     assert episode.actions == [s.action for s in agent.trace.steps]
@@ -44,7 +45,7 @@ def test_the_same_agent_steps_the_real_airline_and_its_world_model() -> None:
     """Swapping the world model for the real environment is one line."""
     airline = load_example_module("airline", "wmh_examples_airline_env", "env.py")
     model_dir = EXAMPLES / "airline" / "models" / "airline"
-    agent = SampledAgent(pick_trace(heldout_traces_of(model_dir), seed=2))
+    agent = SampledAgent(pick_trace(agent_traces(model_dir), seed=2))
     wm, _ = load_world_model(model_dir)
     simulated = run_episode(WorldModelEnv(wm), agent, agent.task, max_steps=30)
     real_env = ToolEnv(airline.AirlineEnv(seed=0), lambda backend, task: backend.reset())
@@ -62,7 +63,7 @@ def test_the_perturbed_policy_is_seeded_and_leaves_the_recorded_path(built_model
 
     wm, _ = load_world_model(built_model)
     values = recorded_values(wm.tool_schemas())
-    trace = max(heldout_traces_of(built_model), key=lambda t: len(t.steps))
+    trace = max(agent_traces(built_model), key=lambda t: len(t.steps))
     first = PerturbedAgent(trace, values, seed=5, rate=1.0)
     again = PerturbedAgent(trace, values, seed=5, rate=1.0)
     assert first.actions == again.actions

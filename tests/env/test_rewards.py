@@ -54,12 +54,13 @@ def test_no_reward_and_a_rubric_without_an_llm() -> None:
 
 
 def test_run_episode_carries_the_judges_rewards(built_model, fake_llm: FakeLLM) -> None:
-    from wmh.agents.sampled import SampledAgent, heldout_traces_of, pick_trace
-    from wmh.engine.loader import load_world_model
+    from wmh.agents.sampled import SampledAgent, pick_trace
     from wmh.env import WorldModelEnv, run_episode
+    from wmh.store.loader import load_world_model
+    from wmh.store.splits import agent_traces
 
     wm, _ = load_world_model(built_model)
-    agent = SampledAgent(pick_trace(heldout_traces_of(built_model), seed=0))
+    agent = SampledAgent(pick_trace(agent_traces(built_model), seed=0))
     n = len(agent.trace.steps)
     fake_llm.default = Reply(json.dumps({"steps": [0.5] * n, "episode": 0.9, "critique": "ok"}))
     judge = make_reward(RewardConfig(name="rubric", rubric="r"), _provider(fake_llm))

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from wmh.config.store import WorldModelStore
-from wmh.engine.loader import load_world_model
 from wmh.examples import find_examples
+from wmh.store.loader import load_world_model
+from wmh.store.store import WorldModelStore
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 TASKS = ["airline", "terminal-tasks", "code-tasks"]

@@ -8,12 +8,12 @@ import pytest
 
 from tests.conftest import make_settings
 from wmh.config.compose import CONF_DIR, pipeline_params, settings_from_file
-from wmh.config.store import read_card
 from wmh.core.types import Action, ActionKind
-from wmh.engine.loader import load_world_model
 from wmh.errors import ConfigError, IngestError, StoreError
 from wmh.pipeline.build import build_world_model
 from wmh.pipeline.stages import STAGES, StageDir, run_stage
+from wmh.store.card import read_card
+from wmh.store.loader import load_world_model
 
 ROOT = Path(__file__).resolve().parents[2]
 

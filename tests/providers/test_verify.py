@@ -9,6 +9,8 @@ from tests.conftest import make_settings
 from tests.fake_llm import FakeLLM, Reply
 from wmh.pipeline.build import build_world_model
 from wmh.providers.verify import verify_providers
+from wmh.store.settings import model_providers
+from wmh.store.store import WorldModelStore
 
 
 def test_verify_passes_a_live_provider_fails_a_dead_one_and_skips_replay(
@@ -29,7 +31,7 @@ def test_verify_passes_a_live_provider_fails_a_dead_one_and_skips_replay(
     build_world_model(make_settings(tmp_path, "offline", [synthetic_corpus]))
     dead = [o.replace(fake_llm.api_base, "http://127.0.0.1:9/v1") for o in llm]
     build_world_model(make_settings(tmp_path, "dead", [synthetic_corpus], *dead))
-    checks = {c.models[0]: c for c in verify_providers(tmp_path)}
+    checks = {c.models[0]: c for c in verify_providers(model_providers(WorldModelStore(tmp_path)))}
     assert checks["live"].status == "pass"
     assert checks["offline"].status == "skipped"
     assert checks["dead"].status == "fail" and "openai/env" in checks["dead"].reason

@@ -2,6 +2,6 @@
 
 from wmh.agents.base import Agent
 from wmh.agents.llm import LLMAgent
-from wmh.agents.sampled import SampledAgent, heldout_traces_of
+from wmh.agents.sampled import SampledAgent
 
-__all__ = ["Agent", "LLMAgent", "SampledAgent", "heldout_traces_of"]
+__all__ = ["Agent", "LLMAgent", "SampledAgent"]

@@ -4,12 +4,9 @@ from __future__ import annotations
 
 import random
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 from wmh.core.types import Action, Step, Trace, Turn
-from wmh.errors import StoreError
-from wmh.eval.service import heldout_traces
 
 
 class SampledAgent:
@@ -76,16 +73,6 @@ def recorded_values(schemas: dict[str, dict[str, Any]]) -> dict[str, dict[str, l
         properties = spec.get("inputSchema", {}).get("properties", {})
         out[tool] = {k: list(p.get("examples", [])) for k, p in properties.items()}
     return out
-
-
-def heldout_traces_of(model_dir: str | Path) -> list[Trace]:
-    """The model's test traces (else valid, else train): traces its index never saw first."""
-    model_dir = Path(model_dir)
-    for part in ("test", "valid", "train"):
-        path = model_dir / "steps" / f"{part}.jsonl"
-        if path.is_file() and (traces := heldout_traces(model_dir, part)):
-            return traces
-    raise StoreError(f"{model_dir}: no recorded steps to sample actions from")
 
 
 def pick_trace(traces: list[Trace], seed: int, min_steps: int = 3) -> Trace:

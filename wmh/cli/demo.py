@@ -9,7 +9,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from wmh.cli.common import RootOption, console
-from wmh.config.store import WorldModelStore
+from wmh.store.store import WorldModelStore
 
 
 def demo(
@@ -32,15 +32,16 @@ def demo(
     from wmh.agents.base import Agent
     from wmh.agents.demo import run_demo
     from wmh.agents.llm import LLMAgent
-    from wmh.agents.sampled import SampledAgent, heldout_traces_of, pick_trace
+    from wmh.agents.sampled import SampledAgent, pick_trace
     from wmh.config.compose import compose_config, to_settings
-    from wmh.engine.loader import load_world_model
     from wmh.errors import ConfigError
     from wmh.providers.llm import LLMProvider
+    from wmh.store.loader import load_world_model
+    from wmh.store.splits import agent_traces
 
     model_dir = WorldModelStore(root).resolve(name)
     wm, _ = load_world_model(model_dir)
-    trace = pick_trace(heldout_traces_of(model_dir), seed)
+    trace = pick_trace(agent_traces(model_dir), seed)
     sampled = SampledAgent(trace)
     overrides = list(override or [])
     runner: Agent

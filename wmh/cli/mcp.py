@@ -8,8 +8,8 @@ from pathlib import Path
 import typer
 
 from wmh.cli.common import RootOption
-from wmh.config.store import WorldModelStore
 from wmh.errors import ConfigError
+from wmh.store.store import WorldModelStore
 
 
 def mcp(
@@ -21,8 +21,8 @@ def mcp(
     task: str = typer.Option("", "--task", help="Task of the episode each connection opens."),
 ) -> None:
     """Serve a world model as an MCP server (tools inferred from its traces)."""
-    from wmh.engine.loader import load_world_model
     from wmh.serving.mcp_server import serve_http, serve_stdio
+    from wmh.store.loader import load_world_model
 
     if transport not in ("stdio", "http"):
         raise ConfigError(f"--transport must be stdio or http, got {transport!r}")

@@ -7,7 +7,7 @@ from pathlib import Path
 from rich.table import Table
 
 from wmh.cli.common import RootOption, console
-from wmh.config.store import WorldModelStore
+from wmh.store.store import WorldModelStore
 
 
 def list_models(root: Path = RootOption) -> None:

@@ -16,11 +16,11 @@ import typer
 from rich.markup import escape
 
 from wmh.cli.common import RootOption, console
-from wmh.config.store import WorldModelStore
 from wmh.core.types import Action, ActionKind, Observation
-from wmh.engine.loader import load_world_model
 from wmh.engine.world_model import WorldModel
 from wmh.errors import WmhError
+from wmh.store.loader import load_world_model
+from wmh.store.store import WorldModelStore
 
 _CALL = re.compile(r"^(?P<name>[A-Za-z_][\w.\-]*)(?:\s+(?P<args>\{.*\}))?\s*$", re.DOTALL)
 HELP = (

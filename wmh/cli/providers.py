@@ -10,6 +10,8 @@ from rich.table import Table
 
 from wmh.cli.common import RootOption, console
 from wmh.providers.verify import verify_providers
+from wmh.store.settings import model_providers
+from wmh.store.store import WorldModelStore
 
 app = typer.Typer(help="LLM providers of the built world models.", no_args_is_help=True)
 
@@ -17,9 +19,10 @@ app = typer.Typer(help="LLM providers of the built world models.", no_args_is_he
 @app.command("verify")
 def verify(root: Path = RootOption) -> None:
     """Send one tiny completion to every provider used by a built model (replay is skipped)."""
-    checks = verify_providers(root)
+    store = WorldModelStore(root)
+    checks = verify_providers(model_providers(store))
     if not checks:
-        console.print(f"no world models in {root / 'models'}")
+        console.print(f"no world models in {store.models_dir}")
         return
     table = Table("status", "provider", "model", "endpoint", "used by", "reason")
     colours = {"pass": "green", "fail": "red", "skipped": "dim"}

@@ -13,8 +13,8 @@ from rich.table import Table
 
 from wmh.cli.common import quote_override
 from wmh.config.compose import CONF_DIR
-from wmh.config.store import check_model_name
 from wmh.errors import ConfigError, WmhError
+from wmh.store.store import check_model_name
 
 
 def _choices(group: str) -> list[str]:

@@ -17,7 +17,7 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from wmh.config.schema import WmhConfig
-from wmh.errors import ConfigError, StoreError
+from wmh.errors import ConfigError
 
 CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
 SCHEMA_NAME = "wmh_schema"
@@ -95,11 +95,3 @@ def settings_from_file(path: str | Path) -> WmhConfig:
         key = getattr(exc, "full_key", None)
         where = f"{path}: {key}" if key else str(path)
         raise ConfigError(f"{where}: {_clean(str(exc))}") from None
-
-
-def model_settings(model_dir: Path) -> WmhConfig:
-    """The resolved config a model directory was built with (its `config.yaml`)."""
-    try:
-        return settings_from_file(Path(model_dir) / "config.yaml")
-    except ConfigError as exc:
-        raise StoreError(f"cannot read the model's config: {exc}") from None

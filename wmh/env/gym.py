@@ -25,12 +25,12 @@ from typing import Any
 import gymnasium as gym
 from gymnasium import spaces
 
-from wmh.agents.sampled import heldout_traces_of
-from wmh.config.store import WorldModelStore
 from wmh.core.types import Action, ActionKind, Observation, Turn
-from wmh.engine.loader import load_world_model
 from wmh.engine.world_model import WorldModel
 from wmh.env.base import WorldModelEnv
+from wmh.store.loader import load_world_model
+from wmh.store.splits import agent_traces
+from wmh.store.store import WorldModelStore
 
 ENV_ID = "wmh/WorldModel-v0"
 CHARSET = string.printable
@@ -90,7 +90,7 @@ class WorldModelGymEnv(gym.Env[str, str]):
                 model_dir = WorldModelStore(root).resolve(name)
             world_model, _ = load_world_model(model_dir)
             if tasks is None:
-                tasks = sorted({t.steps[0].task for t in heldout_traces_of(Path(model_dir))})
+                tasks = sorted({t.steps[0].task for t in agent_traces(model_dir)})
         self.wm = world_model
         self.env = WorldModelEnv(world_model)
         self.tasks = list(tasks or [""])

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import re
 import tempfile
-from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -16,11 +15,9 @@ from pathlib import Path
 import orjson
 from pydantic import BaseModel
 
-from wmh.config.compose import compose_config, model_settings, to_container, to_settings
+from wmh.config.compose import compose_config, to_container, to_settings
 from wmh.config.schema import WmhConfig
-from wmh.config.store import WorldModelStore
-from wmh.core.types import Step, Trace
-from wmh.engine.loader import load_world_model
+from wmh.core.types import Trace
 from wmh.engine.predictor import Predictor
 from wmh.errors import ConfigError
 from wmh.eval.baselines import MostFrequentObservation, NearestNeighbourCopy
@@ -29,6 +26,10 @@ from wmh.ingest.reader import read_traces
 from wmh.ingest.split import split_with
 from wmh.optimize.judges import make_judge
 from wmh.pipeline.build import build_world_model
+from wmh.store.loader import load_world_model
+from wmh.store.settings import model_settings
+from wmh.store.splits import read_part
+from wmh.store.store import WorldModelStore
 from wmh.tracking.mlflow_runs import log_run
 
 
@@ -42,21 +43,6 @@ class EvalOptions:
     concurrency: int = 1
     suite: str = ""
     track: bool = True
-
-
-def heldout_traces(model_dir: Path, part: str = "test") -> list[Trace]:
-    """The model's own test split (or another `part`), as traces (with the file each came from)."""
-    sources_path = model_dir / "steps" / "sources.json"
-    sources = orjson.loads(sources_path.read_bytes()) if sources_path.is_file() else {}
-    by_trace: dict[str, list[Step]] = defaultdict(list)
-    for line in (model_dir / "steps" / f"{part}.jsonl").read_bytes().splitlines():
-        if line:
-            step = Step.model_validate_json(line)
-            by_trace[step.trace_id].append(step)
-    return [
-        Trace(trace_id=t, steps=sorted(s, key=lambda x: x.index), source=sources.get(t, ""))
-        for t, s in sorted(by_trace.items())
-    ]
 
 
 def planned_steps(traces: Sequence[Trace], sample_turns: str, seed: int, limit: int | None) -> int:
@@ -118,7 +104,7 @@ def prepare(
                 f"split (split.test={settings.split.test}); add traces or raise split.test"
             )
     else:
-        traces = heldout_traces(model_dir)
+        traces = read_part(model_dir, "test")
     return PreparedEval(name or settings.name, model_dir, settings, traces)
 
 

@@ -20,9 +20,8 @@ from types import ModuleType
 
 from pydantic import BaseModel, Field
 
-from wmh.agents.sampled import PerturbedAgent, heldout_traces_of, recorded_values
+from wmh.agents.sampled import PerturbedAgent, recorded_values
 from wmh.core.types import ActionKind, Session, Turn
-from wmh.engine.loader import load_world_model
 from wmh.engine.predictor import PredictionContext
 from wmh.env.base import ToolEnv, WorldModelEnv
 from wmh.env.episode import run_episode
@@ -30,6 +29,9 @@ from wmh.env.rewards import RewardJudge
 from wmh.errors import ConfigError
 from wmh.eval.baselines import NearestNeighbourCopy
 from wmh.optimize.judges import StructuralJudge
+from wmh.store.loader import load_world_model
+from wmh.store.splits import agent_traces
+from wmh.store.store import WorldModelStore
 
 AGREEMENT = 0.2  # episode rewards this close count as agreeing
 
@@ -125,10 +127,10 @@ def run_sim2real(
     model_dir: str | Path | None = None,
 ) -> Sim2RealReport:
     example_dir = Path(example_dir)
-    model_dir = Path(model_dir or example_dir / "models" / example_dir.name)
+    model_dir = Path(model_dir or WorldModelStore(example_dir).path(example_dir.name))
     wm, _ = load_world_model(model_dir)
     real = load_real_env(example_dir)
-    traces = sorted(heldout_traces_of(model_dir), key=lambda t: t.trace_id)
+    traces = sorted(agent_traces(model_dir), key=lambda t: t.trace_id)
     chosen = random.Random(seed).sample(traces, min(episodes, len(traces)))
     values = recorded_values(wm.tool_schemas())
     judge = StructuralJudge()

@@ -1,7 +1,8 @@
 """Write a built model's directory: config, steps, index, prompts, frontier, metrics, card.
 
 The caller writes into a staging directory; the MLflow run of the build is logged from it before
-the card (which names the run) is written last.
+the card (which names the run) is written last. Where each file goes is the store's
+(`wmh.store.layout.ModelFiles`).
 """
 
 from __future__ import annotations
@@ -12,15 +13,19 @@ from pathlib import Path
 
 import orjson
 
-from wmh.config.card import CARD_FILE, ModelCard
-from wmh.config.compose import to_yaml
 from wmh.config.schema import WmhConfig
 from wmh.engine.prompts import base_prompt
 from wmh.eval.runner import EvalReport
-from wmh.ingest.split import PARTS, Split
+from wmh.ingest.split import Split
 from wmh.optimize.evolve import EvolveResult
 from wmh.retrieval.index import PartitionedIndex
 from wmh.retrieval.table import StepTable
+from wmh.store.card import ModelCard, write_card
+from wmh.store.index import write_index
+from wmh.store.layout import ModelFiles
+from wmh.store.prompts import write_prompts
+from wmh.store.settings import write_settings
+from wmh.store.splits import write_steps
 from wmh.tracking.builds import track_build
 
 log = logging.getLogger(__name__)
@@ -65,44 +70,25 @@ def metrics_of(built: BuiltModel) -> dict[str, object]:
     }
 
 
-def _write_steps(target: Path, built: BuiltModel) -> None:
-    steps_dir = target / "steps"
-    steps_dir.mkdir()
-    built.table.save(steps_dir / "train.jsonl", target / "index" / "columns.json")
-    split = built.split
-    sources = {t.trace_id: t.source for part in PARTS for t in split.part(part)}
-    (steps_dir / "sources.json").write_bytes(orjson.dumps(sources))
-    for part in PARTS[1:]:
-        with (steps_dir / f"{part}.jsonl").open("wb") as out:
-            for trace in split.part(part):
-                for step in trace.steps:
-                    out.write(step.model_dump_json().encode() + b"\n")
-
-
-def _write_prompts(target: Path, built: BuiltModel) -> None:
-    prompts = target / "prompts"
-    prompts.mkdir()
-    (prompts / "base.txt").write_text(base_prompt(), encoding="utf-8")
-    evolved = built.evolved
-    if evolved.skipped:
-        return
-    (prompts / "optimized.txt").write_text(evolved.best_prompt, encoding="utf-8")
-    frontier = {
+def _frontier(evolved: EvolveResult) -> dict[str, object]:
+    return {
         "best": evolved.best_index,
         "rollouts": evolved.rollouts,
         "candidates": [asdict(c) for c in evolved.candidates],
     }
-    (prompts / "frontier.json").write_bytes(orjson.dumps(frontier, option=orjson.OPT_INDENT_2))
 
 
 def write_model_dir(target: Path, built: BuiltModel) -> None:
-    (target / "config.yaml").write_text(to_yaml(built.settings), encoding="utf-8")
-    _write_steps(target, built)
-    built.index.save(target / "index")
-    (target / "index" / "embedder.json").write_text(built.card.embedder.model_dump_json(indent=2))
-    _write_prompts(target, built)
+    files = ModelFiles(target)
+    evolved = built.evolved
+    write_settings(files, built.settings)
+    write_steps(files, built.table, built.split)
+    write_index(files, built.index, built.card.embedder)
+    optimized = None if evolved.skipped else evolved.best_prompt
+    frontier = None if evolved.skipped else _frontier(evolved)
+    write_prompts(files, base_prompt(), optimized, frontier)
     metrics = metrics_of(built)
-    (target / "metrics.json").write_bytes(orjson.dumps(metrics, option=orjson.OPT_INDENT_2))
+    files.metrics.write_bytes(orjson.dumps(metrics, option=orjson.OPT_INDENT_2))
     if built.settings.track:
-        built.card.mlflow_run_id = track_build(target, built.settings, built.card, metrics)
-    (target / CARD_FILE).write_text(built.card.model_dump_json(indent=2), encoding="utf-8")
+        built.card.mlflow_run_id = track_build(files, built.settings, built.card, metrics)
+    write_card(files, built.card)

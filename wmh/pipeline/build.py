@@ -18,9 +18,7 @@ from pathlib import Path
 import numpy as np
 
 import wmh
-from wmh.config.card import ModelCard
 from wmh.config.schema import WmhConfig
-from wmh.config.store import WorldModelStore, check_model_name
 from wmh.core.canonical import short_hash
 from wmh.core.types import Step, Trace
 from wmh.engine.learnt import learn_error_style, learn_repeat_reliability, learn_state_writers
@@ -42,6 +40,8 @@ from wmh.retrieval.index import PartitionedIndex
 from wmh.retrieval.retriever import IndexRetriever
 from wmh.retrieval.table import StepTable
 from wmh.retrieval.text import query_text
+from wmh.store.card import ModelCard
+from wmh.store.store import WorldModelStore, check_model_name
 
 log = logging.getLogger(__name__)
 

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from pathlib import Path
+from collections.abc import Mapping
 
 from pydantic import BaseModel
 
-from wmh.config.compose import model_settings
-from wmh.config.store import WorldModelStore
+from wmh.config.schema import ProviderConfig
 from wmh.errors import WmhError
 from wmh.providers.llm import LLMProvider
 
@@ -24,14 +23,12 @@ class ProviderCheck(BaseModel):
     latency_s: float = 0.0
 
 
-def verify_providers(root: Path) -> list[ProviderCheck]:
-    """One check per distinct (provider, model, endpoint) among the models under `root`."""
-    store = WorldModelStore(root)
+def verify_providers(used: Mapping[str, ProviderConfig]) -> list[ProviderCheck]:
+    """One check per distinct (provider, model, endpoint) among `used` (model name -> its
+    provider settings, e.g. `wmh.store.settings.model_providers(store)`)."""
     grouped: dict[tuple[str, str, str], list[str]] = {}
     settings_by_key = {}
-    for name in store.names():
-        settings = model_settings(store.path(name))
-        provider = settings.provider
+    for name, provider in used.items():
         key = (provider.name, provider.model, provider.api_base or "")
         grouped.setdefault(key, []).append(name)
         settings_by_key[key] = provider

@@ -29,11 +29,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Route
 
 import wmh
-from wmh.config.card import ModelCard
 from wmh.config.schema import ServeConfig
-from wmh.config.store import WorldModelStore, read_card
 from wmh.core.types import Action, EnvState, Observation, Turn
-from wmh.engine.loader import load_world_model
 from wmh.engine.replay import ReplayPredictor
 from wmh.engine.sessions import InMemorySessionStore, SessionStore
 from wmh.engine.world_model import WorldModel
@@ -45,6 +42,9 @@ from wmh.errors import (
     StoreError,
     WmhError,
 )
+from wmh.store.card import ModelCard, read_card
+from wmh.store.loader import load_world_model
+from wmh.store.store import WorldModelStore
 
 log = logging.getLogger(__name__)
 

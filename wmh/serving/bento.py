@@ -17,10 +17,10 @@ from pathlib import Path
 import bentoml
 from pydantic import BaseModel
 
-from wmh.config.compose import model_settings
 from wmh.errors import ConfigError
 from wmh.serving.app import Registry, create_app, load_model_dir
 from wmh.serving.package import bento_model_name
+from wmh.store.settings import model_settings
 
 REDIS_ENV = "WMH_REDIS_URL"
 

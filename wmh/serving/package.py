@@ -11,8 +11,9 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from wmh.config.store import WorldModelStore, read_card
 from wmh.errors import ConfigError, StoreError
+from wmh.store.card import read_card
+from wmh.store.store import WorldModelStore
 
 log = logging.getLogger(__name__)
 

@@ -10,9 +10,11 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-from wmh.config.card import ModelCard
 from wmh.config.compose import to_container
 from wmh.config.schema import WmhConfig
+from wmh.store.card import ModelCard
+from wmh.store.layout import ModelFiles
+from wmh.store.store import WorldModelStore
 from wmh.tracking.mlflow_runs import log_run
 
 log = logging.getLogger(__name__)
@@ -57,23 +59,17 @@ def build_metrics(card: ModelCard, metrics: dict[str, Any]) -> dict[str, float]:
 
 
 def track_build(
-    model_dir: Path, settings: WmhConfig, card: ModelCard, metrics: dict[str, Any]
+    files: ModelFiles, settings: WmhConfig, card: ModelCard, metrics: dict[str, Any]
 ) -> str:
-    """Log the build; returns the run id, or '' when tracking failed (the build still stands)."""
-    artifacts = [
-        p
-        for p in (
-            model_dir / "config.yaml",
-            model_dir / "metrics.json",
-            *sorted((model_dir / "prompts").glob("*")),
-        )
-        if p.is_file()
-    ]
+    """Log the build (from the staged model directory `files`); returns the run id, or '' when
+    tracking failed (the build still stands)."""
+    artifacts = files.tracked()
     steps = [(int(i), float(score)) for i, score in metrics.get("gepa", {}).get("progress", [])]
     tags = {
         "wmh.kind": "build",
         "wmh.model": settings.name,
-        "wmh.model_dir": str(Path(settings.root).resolve() / "models" / settings.name),
+        # Where the model will be published (the run is logged from its staging directory).
+        "wmh.model_dir": str(WorldModelStore(Path(settings.root).resolve()).path(settings.name)),
         "wmh.provider": settings.provider.name,
         "mlflow.source.git.commit": git_commit(),
     }

@@ -11,11 +11,12 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import make_settings
-from wmh.config.store import WorldModelStore, check_model_name, read_card
-from wmh.engine.loader import load_world_model
 from wmh.errors import ConfigError, IngestError, ModelNotFoundError
 from wmh.pipeline import build as build_module
 from wmh.pipeline.build import build_world_model
+from wmh.store.card import read_card
+from wmh.store.loader import load_world_model
+from wmh.store.store import WorldModelStore, check_model_name
 
 
 @pytest.mark.parametrize("name", ["a/b", "..", "../x", "", ".hidden", "x" * 200, "a..b"])

@@ -5,13 +5,16 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, Field
+from pathlib import Path
+
+from pydantic import BaseModel, Field, ValidationError
 
 from wmh.engine.learnt import ErrorStyle
+from wmh.errors import StoreError
 from wmh.ingest.reader import IngestReport
 from wmh.retrieval.embedders import EmbedderCard
+from wmh.store.layout import CARD_FILE, ModelFiles
 
-CARD_FILE = "model.json"
 FORMAT_VERSION = 1
 
 
@@ -40,3 +43,18 @@ class ModelCard(BaseModel):
     @property
     def steps(self) -> int:
         return sum(part.get("steps", 0) for part in self.split.values())
+
+
+def read_card(model_dir: Path) -> ModelCard:
+    path = ModelFiles(model_dir).card
+    try:
+        return ModelCard.model_validate_json(path.read_bytes())
+    except FileNotFoundError:
+        raise StoreError(f"{model_dir} is not a world model directory (no {CARD_FILE})") from None
+    except (OSError, ValidationError) as exc:
+        raise StoreError(f"{path}: unreadable model card ({str(exc).splitlines()[0]})") from None
+
+
+def write_card(files: ModelFiles, card: ModelCard) -> None:
+    """Written last by a build: a directory with a card is a complete model."""
+    files.card.write_text(card.model_dump_json(indent=2), encoding="utf-8")

@@ -1,0 +1,81 @@
+"""The names of the files in a model directory, in one place (as the leading harness's
+`ArtifactPaths`): every reader and writer of `<root>/models/<name>/` asks this class for a path.
+
+    config.yaml    the resolved Hydra config the model was built with
+    model.json     the card (what was built, how, with which figures)
+    metrics.json   held-out fidelity, GEPA progress, split, ingest, timings
+    steps/         <part>.jsonl of Step lines per split part, sources.json (trace -> file)
+    index/         the FAISS partitions, columns.json, embedder.json
+    prompts/       base.txt, optimized.txt and frontier.json when GEPA ran
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+CARD_FILE = "model.json"
+
+
+class ModelFiles:
+    """Where each part of one model directory lives."""
+
+    def __init__(self, root: str | Path) -> None:
+        self.root = Path(root)
+
+    @property
+    def config(self) -> Path:
+        return self.root / "config.yaml"
+
+    @property
+    def card(self) -> Path:
+        return self.root / CARD_FILE
+
+    @property
+    def metrics(self) -> Path:
+        return self.root / "metrics.json"
+
+    @property
+    def steps_dir(self) -> Path:
+        return self.root / "steps"
+
+    def steps(self, part: str) -> Path:
+        """The Step lines of one split part (`train`, `valid`, `test`)."""
+        return self.steps_dir / f"{part}.jsonl"
+
+    @property
+    def sources(self) -> Path:
+        """trace id -> the file (or store label) it was read from."""
+        return self.steps_dir / "sources.json"
+
+    @property
+    def index_dir(self) -> Path:
+        return self.root / "index"
+
+    @property
+    def columns(self) -> Path:
+        return self.index_dir / "columns.json"
+
+    @property
+    def embedder(self) -> Path:
+        return self.index_dir / "embedder.json"
+
+    @property
+    def prompts_dir(self) -> Path:
+        return self.root / "prompts"
+
+    @property
+    def base_prompt(self) -> Path:
+        return self.prompts_dir / "base.txt"
+
+    @property
+    def optimized_prompt(self) -> Path:
+        return self.prompts_dir / "optimized.txt"
+
+    @property
+    def frontier(self) -> Path:
+        return self.prompts_dir / "frontier.json"
+
+    def tracked(self) -> list[Path]:
+        """The files an MLflow build run keeps as artifacts (those that exist)."""
+        candidates = [self.config, self.metrics, *sorted(self.prompts_dir.glob("*"))]
+        return [path for path in candidates if path.is_file()]

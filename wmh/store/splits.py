@@ -1,0 +1,55 @@
+"""A model directory's recorded steps, by split part: written by a build, read back as traces by
+evaluation (the test part) and by agents that replay or take tasks from unseen traces."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from pathlib import Path
+
+import orjson
+
+from wmh.core.types import Step, Trace
+from wmh.errors import StoreError
+from wmh.ingest.split import PARTS, Split
+from wmh.retrieval.table import StepTable
+from wmh.store.layout import ModelFiles
+
+
+def write_steps(files: ModelFiles, table: StepTable, split: Split) -> None:
+    """The train part as the index's step table; valid and test as Step lines; and the file
+    each trace came from."""
+    files.steps_dir.mkdir()
+    table.save(files.steps("train"), files.columns)
+    sources = {t.trace_id: t.source for part in PARTS for t in split.part(part)}
+    files.sources.write_bytes(orjson.dumps(sources))
+    for part in PARTS[1:]:
+        with files.steps(part).open("wb") as out:
+            for trace in split.part(part):
+                for step in trace.steps:
+                    out.write(step.model_dump_json().encode() + b"\n")
+
+
+def read_part(model_dir: Path, part: str = "test") -> list[Trace]:
+    """One split part of the model (the test part by default), as traces (with the file each
+    came from)."""
+    files = ModelFiles(model_dir)
+    sources = orjson.loads(files.sources.read_bytes()) if files.sources.is_file() else {}
+    by_trace: dict[str, list[Step]] = defaultdict(list)
+    for line in files.steps(part).read_bytes().splitlines():
+        if line:
+            step = Step.model_validate_json(line)
+            by_trace[step.trace_id].append(step)
+    return [
+        Trace(trace_id=t, steps=sorted(s, key=lambda x: x.index), source=sources.get(t, ""))
+        for t, s in sorted(by_trace.items())
+    ]
+
+
+def agent_traces(model_dir: str | Path) -> list[Trace]:
+    """The traces agents replay and take tasks from: the test part, else valid, else train (so
+    traces the index never saw come first)."""
+    files = ModelFiles(model_dir)
+    for part in ("test", "valid", "train"):
+        if files.steps(part).is_file() and (traces := read_part(files.root, part)):
+            return traces
+    raise StoreError(f"{files.root}: no recorded steps to sample actions from")

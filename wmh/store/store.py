@@ -1,0 +1,116 @@
+"""The model store: `<root>/models/<name>/`, written atomically and listed by name.
+
+A build writes into a hidden staging directory and renames it into place at the end, so a failed
+or killed build never leaves a partial model, and the previous model of that name stays loadable.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import shutil
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from wmh.errors import ConfigError, ModelNotFoundError, StoreError
+from wmh.store.card import ModelCard, read_card
+from wmh.store.layout import CARD_FILE, ModelFiles
+
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+_STAGING = ".staging"
+_RETIRED = ".retired-"
+
+
+def check_model_name(name: str) -> str:
+    """A model name is one path segment: letters, digits, '.', '_', '-' (no '/', no '..')."""
+    if not isinstance(name, str) or not _NAME.match(name) or ".." in name:
+        raise ConfigError(
+            f"invalid model name {name!r}: use letters, digits, '.', '_' and '-' "
+            "(no '/', no '..', at most 128 characters, starting with a letter or digit)"
+        )
+    return name
+
+
+class WorldModelStore:
+    """Named world models under `<root>/models/`."""
+
+    def __init__(self, root: str | Path = ".wmh") -> None:
+        self.root = Path(root)
+        self.models_dir = self.root / "models"
+
+    def path(self, name: str) -> Path:
+        return self.models_dir / check_model_name(name)
+
+    def resolve(self, name: str) -> Path:
+        """The directory of a built model, or ModelNotFoundError naming those that exist."""
+        target = self.path(name)
+        self._recover(name)
+        if not ModelFiles(target).card.is_file():
+            known = ", ".join(self.names()) or "none"
+            raise ModelNotFoundError(
+                f"no world model named '{name}' in {self.models_dir} (built: {known}); "
+                f"build it with: wmh build --name {name} --file TRACES"
+            )
+        return target
+
+    def names(self) -> list[str]:
+        if not self.models_dir.is_dir():
+            return []
+        return sorted(
+            p.name
+            for p in self.models_dir.iterdir()
+            if not p.name.startswith(".") and ModelFiles(p).card.is_file()
+        )
+
+    def cards(self) -> list[ModelCard]:
+        """Cards of every model, skipping (and naming) any that cannot be read."""
+        return [read_card(self.models_dir / name) for name in self.names()]
+
+    def _recover(self, name: str) -> None:
+        """Put back a model retired by a build that was killed between its two renames."""
+        target = self.models_dir / name
+        if target.exists() or not self.models_dir.is_dir():
+            return
+        retired = sorted(self.models_dir.glob(f"{_RETIRED}{name}.*"))
+        if retired:
+            os.replace(retired[-1], target)
+
+    @contextmanager
+    def staging(self, name: str) -> Iterator[Path]:
+        """A fresh directory to build into; published as `name` only if the block succeeds."""
+        check_model_name(name)
+        staging_root = self.models_dir / _STAGING
+        staging_root.mkdir(parents=True, exist_ok=True)
+        tmp = staging_root / f"{name}.{uuid.uuid4().hex[:8]}"
+        tmp.mkdir()
+        try:
+            yield tmp
+        except OSError as exc:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise StoreError(
+                f"cannot write world model '{name}' under {self.models_dir}: {exc.strerror or exc}"
+            ) from None
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        self.publish(tmp, name)
+        with contextlib.suppress(OSError):  # leave no empty staging folder behind
+            staging_root.rmdir()
+
+    def publish(self, built: Path, name: str) -> Path:
+        """Move a complete build into place, replacing (then deleting) the previous one."""
+        if not ModelFiles(built).card.is_file():
+            raise StoreError(f"{built} has no {CARD_FILE}: refusing to publish a partial model")
+        target = self.models_dir / name
+        self._recover(name)
+        retired = None
+        if target.exists():
+            retired = self.models_dir / f"{_RETIRED}{name}.{uuid.uuid4().hex[:8]}"
+            os.replace(target, retired)
+        os.replace(built, target)
+        if retired is not None:
+            shutil.rmtree(retired, ignore_errors=True)
+        return target
