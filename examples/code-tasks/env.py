@@ -1191,7 +1191,7 @@ class TestsPass:
     name = "success"
 
     def judge(self, task: str, turns: Any) -> Any:
-        from wmh.env.rewards import RewardVerdict
+        from wmh.scoring.rewards import RewardVerdict
 
         steps = [0.0 if t.observation.is_error else 1.0 for t in turns]
         runs = [

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 
 from tests.examples.loading import EXAMPLES, load_example_module
+from tests.fake_llm import FakeLLM, Reply
 from wmh.agents.sampled import SampledAgent, pick_trace
+from wmh.config.schema import ProviderConfig, RewardConfig
 from wmh.env import ToolEnv, WorldModelEnv, run_episode
 from wmh.errors import WmhError
+from wmh.scoring.factory import make_reward
 from wmh.store.loader import load_world_model
 from wmh.store.splits import agent_traces
 
@@ -74,3 +78,17 @@ def test_the_perturbed_policy_is_seeded_and_leaves_the_recorded_path(built_model
     episode = run_episode(WorldModelEnv(wm), first, first.task, max_steps=50)
     assert episode.actions == first.actions
     assert PerturbedAgent(trace, values, seed=5, rate=0.0).actions == recorded
+
+
+def test_run_episode_carries_the_judges_rewards(built_model, fake_llm: FakeLLM) -> None:
+    wm, _ = load_world_model(built_model)
+    agent = SampledAgent(pick_trace(agent_traces(built_model), seed=0))
+    n = len(agent.trace.steps)
+    fake_llm.default = Reply(json.dumps({"steps": [0.5] * n, "episode": 0.9, "critique": "ok"}))
+    provider = ProviderConfig(
+        name="openai_compatible", model="openai/judge", api_base=fake_llm.api_base, num_retries=0
+    )
+    judge = make_reward(RewardConfig(name="rubric", rubric="r"), provider)
+    episode = run_episode(WorldModelEnv(wm), agent, agent.task, max_steps=50, reward=judge)
+    assert episode.reward == 0.9 and episode.critique == "ok"
+    assert episode.rewards == [0.5] * n

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from wmh.eval.runner import LoopMode
 from wmh.eval.service import EvalOptions, evaluate, list_results, save_report, track_report
 from wmh.eval.suites import resolve_suite
+from wmh.scoring.runner import LoopMode
 
 
 def test_open_loop_beats_both_baselines_and_is_leak_free(

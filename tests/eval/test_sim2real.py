@@ -11,8 +11,8 @@ import pytest
 
 from tests.fake_llm import FakeLLM, Reply
 from wmh.config.schema import ProviderConfig, RewardConfig
-from wmh.env.rewards import make_reward
 from wmh.eval.sim2real import run_sim2real
+from wmh.scoring.factory import make_reward
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 

@@ -14,7 +14,7 @@ from wmh.agents.base import Agent
 from wmh.agents.sampled import SampledAgent
 from wmh.core.types import Action, Observation
 from wmh.engine.world_model import WorldModel
-from wmh.optimize.judges import StructuralJudge
+from wmh.scoring.judges import StructuralJudge
 
 
 @dataclass

@@ -10,7 +10,6 @@ from rich.table import Table
 from typer.core import TyperGroup
 
 from wmh.cli.common import RootOption, console
-from wmh.eval.runner import EvalReport, Fidelity, LoopMode
 from wmh.eval.service import (
     EvalOptions,
     default_results_path,
@@ -20,6 +19,7 @@ from wmh.eval.service import (
     track_report,
 )
 from wmh.eval.suites import all_suites, resolve_suite
+from wmh.scoring.runner import EvalReport, Fidelity, LoopMode
 
 
 class EvalGroup(TyperGroup):
@@ -229,7 +229,6 @@ def eval_sim2real(
 ) -> None:
     """The same seeded agent in the world model and in the real environment, step by step."""
     from wmh.config.compose import compose_config, to_settings
-    from wmh.env.rewards import make_reward
     from wmh.eval.sim2real import (
         example_success_check,
         run_sim2real,
@@ -237,6 +236,7 @@ def eval_sim2real(
         track_sim2real,
     )
     from wmh.examples import default_examples_dir
+    from wmh.scoring.factory import make_reward
 
     settings = to_settings(compose_config([f"name={task}", *(override or [])]))
     example = (directory or default_examples_dir()) / task

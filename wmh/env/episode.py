@@ -9,7 +9,7 @@ from typing import Any
 from wmh.agents.base import Agent
 from wmh.core.types import Action, Observation, Turn
 from wmh.env.base import Env
-from wmh.env.rewards import RewardJudge
+from wmh.scoring.rewards import RewardJudge
 
 USAGE_KEYS = ("prompt_tokens", "completion_tokens", "cost", "latency_s")
 

@@ -20,12 +20,12 @@ from wmh.config.schema import WmhConfig
 from wmh.core.types import Trace
 from wmh.engine.predictor import Predictor
 from wmh.errors import ConfigError
-from wmh.eval.baselines import MostFrequentObservation, NearestNeighbourCopy
-from wmh.eval.runner import EvalReport, LoopMode, evaluate_traces, sample_indices
 from wmh.ingest.reader import read_traces
 from wmh.ingest.split import split_with
-from wmh.optimize.judges import make_judge
 from wmh.pipeline.build import build_world_model
+from wmh.scoring.baselines import MostFrequentObservation, NearestNeighbourCopy
+from wmh.scoring.factory import make_judge
+from wmh.scoring.runner import EvalReport, LoopMode, evaluate_traces, sample_indices
 from wmh.store.loader import load_world_model
 from wmh.store.settings import model_settings
 from wmh.store.splits import read_part

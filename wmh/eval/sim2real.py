@@ -25,10 +25,10 @@ from wmh.core.types import ActionKind, Session, Turn
 from wmh.engine.predictor import PredictionContext
 from wmh.env.base import ToolEnv, WorldModelEnv
 from wmh.env.episode import run_episode
-from wmh.env.rewards import RewardJudge
 from wmh.errors import ConfigError
-from wmh.eval.baselines import NearestNeighbourCopy
-from wmh.optimize.judges import StructuralJudge
+from wmh.scoring.baselines import NearestNeighbourCopy
+from wmh.scoring.judges import StructuralJudge
+from wmh.scoring.rewards import RewardJudge
 from wmh.store.loader import load_world_model
 from wmh.store.splits import agent_traces
 from wmh.store.store import WorldModelStore

@@ -1,1 +1,2 @@
-"""Optimisation and scoring: judges that grade predictions (and, later, the GEPA adapter)."""
+"""Optimisation: GEPA's reflective search over the environment prompt, through our adapter
+(`gepa_adapter`) and the optimize stage (`evolve`); its judges are `wmh.scoring`'s."""

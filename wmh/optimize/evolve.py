@@ -20,9 +20,9 @@ from wmh.engine.prompting import PromptBudget
 from wmh.engine.replay import ReplayPredictor
 from wmh.errors import ConfigError
 from wmh.optimize.gepa_adapter import COMPONENT, Example, WorldModelAdapter
-from wmh.optimize.judges import make_judge
 from wmh.providers.llm import LLMProvider
 from wmh.retrieval.retriever import Retriever
+from wmh.scoring.factory import make_judge
 
 log = logging.getLogger(__name__)
 

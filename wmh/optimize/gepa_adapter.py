@@ -15,9 +15,9 @@ from wmh.engine.llm import LLMPredictor
 from wmh.engine.predictor import PredictionContext
 from wmh.engine.prompting import PromptBudget, clip
 from wmh.engine.replay import ReplayPredictor
-from wmh.optimize.judges import Judge
 from wmh.providers.llm import LLMProvider
 from wmh.retrieval.retriever import Query, Retriever
+from wmh.scoring.judges import Judge
 
 COMPONENT = "env_prompt"
 

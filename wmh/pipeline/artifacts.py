@@ -15,11 +15,11 @@ import orjson
 
 from wmh.config.schema import WmhConfig
 from wmh.engine.prompts import base_prompt
-from wmh.eval.runner import EvalReport
 from wmh.ingest.split import Split
 from wmh.optimize.evolve import EvolveResult
 from wmh.retrieval.index import PartitionedIndex
 from wmh.retrieval.table import StepTable
+from wmh.scoring.runner import EvalReport
 from wmh.store.card import ModelCard, write_card
 from wmh.store.index import write_index
 from wmh.store.layout import ModelFiles

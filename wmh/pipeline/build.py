@@ -27,19 +27,19 @@ from wmh.engine.predictors import make_predictor
 from wmh.engine.prompts import base_prompt
 from wmh.engine.replay import ReplayPredictor
 from wmh.errors import ConfigError, EmptyCorpusError
-from wmh.eval.baselines import MostFrequentObservation, NearestNeighbourCopy
-from wmh.eval.runner import EvalReport, evaluate_traces
 from wmh.ingest.reader import IngestReport
 from wmh.ingest.sources import ingest
 from wmh.ingest.split import Split, split_with
 from wmh.optimize.evolve import EvolveResult, evolve_prompt
-from wmh.optimize.judges import make_judge
 from wmh.pipeline.artifacts import BuiltModel, write_model_dir
 from wmh.retrieval.embedders import Embedder, make_embedder
 from wmh.retrieval.index import PartitionedIndex
 from wmh.retrieval.retriever import IndexRetriever
 from wmh.retrieval.table import StepTable
 from wmh.retrieval.text import query_text
+from wmh.scoring.baselines import MostFrequentObservation, NearestNeighbourCopy
+from wmh.scoring.factory import make_judge
+from wmh.scoring.runner import EvalReport, evaluate_traces
 from wmh.store.card import ModelCard
 from wmh.store.store import WorldModelStore, check_model_name
 

@@ -28,7 +28,6 @@ from wmh.engine.learnt import ErrorStyle
 from wmh.engine.prompts import base_prompt
 from wmh.engine.replay import ReplayPredictor
 from wmh.errors import EmptyCorpusError, StoreError
-from wmh.eval.runner import EvalReport
 from wmh.ingest.reader import IngestReport
 from wmh.ingest.sources import ingest as ingest_source
 from wmh.ingest.split import PARTS, Split, split_with
@@ -46,6 +45,7 @@ from wmh.retrieval.embedders import EmbedderCard, embedder_from_card
 from wmh.retrieval.index import PartitionedIndex
 from wmh.retrieval.retriever import IndexRetriever
 from wmh.retrieval.table import StepTable
+from wmh.scoring.runner import EvalReport
 
 log = logging.getLogger(__name__)
 

@@ -11,13 +11,11 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Protocol
 
-from wmh.config.schema import ProviderConfig, RewardConfig
 from wmh.core.types import Turn
 from wmh.engine.prompting import clip
-from wmh.errors import ConfigError
 from wmh.providers.llm import LLMProvider
 
 
@@ -89,26 +87,3 @@ class RubricReward:
         )
         answer = self.provider.complete([{"role": "user", "content": prompt}])
         return parse_verdict(answer.text, len(turns))
-
-
-def make_reward(
-    config: RewardConfig, provider: ProviderConfig, success: RewardJudge | None = None
-) -> RewardJudge | None:
-    """The judge `reward=` names; `success` is the example's own check (`reward=success`)."""
-    if config.name == "none":
-        return None
-    if config.name == "success":
-        if success is None:
-            raise ConfigError(
-                "reward=success needs the example's make_success_check() in its env.py; "
-                "this one has none (use reward=rubric)"
-            )
-        return success
-    if config.name == "rubric":
-        if provider.name == "replay" and not config.model:
-            raise ConfigError(
-                "reward=rubric needs an LLM: set provider=... (or reward.model=<litellm model>)"
-            )
-        chosen = replace(provider, model=config.model) if config.model else provider
-        return RubricReward(LLMProvider(chosen), config.rubric)
-    raise ConfigError(f"reward must be none, rubric or success, got {config.name!r}")

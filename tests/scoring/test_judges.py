@@ -4,7 +4,8 @@ import pytest
 
 from wmh.core.types import Observation
 from wmh.errors import ConfigError
-from wmh.optimize.judges import ExactJudge, NumericJudge, StructuralJudge, make_judge, token_f1
+from wmh.scoring.factory import make_judge
+from wmh.scoring.judges import ExactJudge, NumericJudge, StructuralJudge, token_f1
 
 
 def obs(content: str, is_error: bool = False) -> Observation:

@@ -5,8 +5,8 @@ import pytest
 from tests.fake_llm import Reply
 from wmh.config.schema import JudgeConfig, ProviderConfig
 from wmh.core.types import Observation
-from wmh.optimize.judges import make_judge
-from wmh.optimize.rubric import parse_grade
+from wmh.scoring.factory import make_judge
+from wmh.scoring.rubric import parse_grade
 
 
 def _judge(fake, **provider):  # noqa: ANN001, ANN202

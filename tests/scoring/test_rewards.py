@@ -9,8 +9,9 @@ import pytest
 from tests.fake_llm import FakeLLM, Reply
 from wmh.config.schema import ProviderConfig, RewardConfig
 from wmh.core.types import Action, Observation, Turn
-from wmh.env.rewards import make_reward, parse_verdict
 from wmh.errors import ConfigError
+from wmh.scoring.factory import make_reward
+from wmh.scoring.rewards import parse_verdict
 
 
 def _provider(fake: FakeLLM) -> ProviderConfig:
@@ -51,19 +52,3 @@ def test_no_reward_and_a_rubric_without_an_llm() -> None:
         make_reward(RewardConfig(name="rubric"), ProviderConfig())
     with pytest.raises(ConfigError, match="none, rubric or success"):
         make_reward(RewardConfig(name="vibes"), ProviderConfig())
-
-
-def test_run_episode_carries_the_judges_rewards(built_model, fake_llm: FakeLLM) -> None:
-    from wmh.agents.sampled import SampledAgent, pick_trace
-    from wmh.env import WorldModelEnv, run_episode
-    from wmh.store.loader import load_world_model
-    from wmh.store.splits import agent_traces
-
-    wm, _ = load_world_model(built_model)
-    agent = SampledAgent(pick_trace(agent_traces(built_model), seed=0))
-    n = len(agent.trace.steps)
-    fake_llm.default = Reply(json.dumps({"steps": [0.5] * n, "episode": 0.9, "critique": "ok"}))
-    judge = make_reward(RewardConfig(name="rubric", rubric="r"), _provider(fake_llm))
-    episode = run_episode(WorldModelEnv(wm), agent, agent.task, max_steps=50, reward=judge)
-    assert episode.reward == 0.9 and episode.critique == "ok"
-    assert episode.rewards == [0.5] * n

@@ -1,4 +1,5 @@
-"""Judges grade a predicted observation against the recorded one: a score in [0, 1] and feedback.
+"""Observation judges grade a predicted observation against the recorded one: a score in [0, 1]
+and feedback.
 
 The feedback is short and concrete ("field status: got 'open', expected 'closed'") because GEPA's
 reflection reads it to improve the prompt.
@@ -12,10 +13,8 @@ import re
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from wmh.config.schema import JudgeConfig, ProviderConfig
 from wmh.core.types import Observation
 from wmh.engine.adapt import argument_leaves
-from wmh.errors import ConfigError
 
 FLAG_WEIGHT = 0.2
 _TOKEN = re.compile(r"\w+|[^\w\s]")
@@ -169,33 +168,3 @@ class NumericJudge:
         score = hits / max(len(p), len(e))
         feedback = [] if score == 1 else [f"{hits} of {len(e)} numbers match; expected {e[:5]}"]
         return _with_flag(score, feedback, predicted, expected)
-
-
-def make_judge(
-    name: str, judge: JudgeConfig | None = None, provider: ProviderConfig | None = None
-) -> Judge:
-    """A judge by name (`exact`, `structural`, `numeric`, `rubric`).
-
-    The rubric judge calls `judge.model` (or, when empty, the provider's model) with the
-    provider's endpoint settings.
-    """
-    judges: dict[str, type] = {
-        "exact": ExactJudge,
-        "structural": StructuralJudge,
-        "numeric": NumericJudge,
-    }
-    if name == "rubric":
-        from dataclasses import replace
-
-        from wmh.optimize.rubric import RubricJudge
-        from wmh.providers.llm import LLMProvider
-
-        base = provider or ProviderConfig()
-        model = (judge.model if judge else "") or base.model
-        if not model:
-            raise ConfigError("judge=rubric needs judge.model (a litellm model) or an LLM provider")
-        return RubricJudge(LLMProvider(replace(base, model=model)), judge.rubric if judge else "")
-    if name not in judges:
-        known = ", ".join([*judges, "rubric"])
-        raise ConfigError(f"unknown judge '{name}': expected one of {known}")
-    return judges[name]()

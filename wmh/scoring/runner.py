@@ -20,8 +20,8 @@ from wmh.core.canonical import stable_unit_interval
 from wmh.core.types import Observation, Session, Trace, Turn
 from wmh.engine.predictor import PredictionContext, Predictor
 from wmh.errors import ConfigError
-from wmh.optimize.judges import Judge
 from wmh.retrieval.text import route_of
+from wmh.scoring.judges import Judge
 
 
 class LoopMode(StrEnum):

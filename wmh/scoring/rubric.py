@@ -9,8 +9,8 @@ import re
 
 from wmh.core.types import Observation
 from wmh.errors import ProviderError
-from wmh.optimize.judges import Verdict
 from wmh.providers.llm import LLMProvider
+from wmh.scoring.judges import Verdict
 
 DEFAULT_RUBRIC = (
     "Score 1.0 when the predicted observation says the same thing as the recorded one: same "

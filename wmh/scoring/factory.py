@@ -1,0 +1,61 @@
+"""The judges a config names: `judge=` picks the observation judge (`exact`, `structural`,
+`numeric`, `rubric`), `reward=` the reward judge of episodes (`none`, `rubric`, `success`)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from wmh.config.schema import JudgeConfig, ProviderConfig, RewardConfig
+from wmh.errors import ConfigError
+from wmh.providers.llm import LLMProvider
+from wmh.scoring.judges import ExactJudge, Judge, NumericJudge, StructuralJudge
+from wmh.scoring.rewards import RewardJudge, RubricReward
+from wmh.scoring.rubric import RubricJudge
+
+
+def make_judge(
+    name: str, judge: JudgeConfig | None = None, provider: ProviderConfig | None = None
+) -> Judge:
+    """A judge by name (`exact`, `structural`, `numeric`, `rubric`).
+
+    The rubric judge calls `judge.model` (or, when empty, the provider's model) with the
+    provider's endpoint settings.
+    """
+    judges: dict[str, type] = {
+        "exact": ExactJudge,
+        "structural": StructuralJudge,
+        "numeric": NumericJudge,
+    }
+    if name == "rubric":
+        base = provider or ProviderConfig()
+        model = (judge.model if judge else "") or base.model
+        if not model:
+            raise ConfigError("judge=rubric needs judge.model (a litellm model) or an LLM provider")
+        return RubricJudge(LLMProvider(replace(base, model=model)), judge.rubric if judge else "")
+    if name not in judges:
+        known = ", ".join([*judges, "rubric"])
+        raise ConfigError(f"unknown judge '{name}': expected one of {known}")
+    return judges[name]()
+
+
+def make_reward(
+    config: RewardConfig, provider: ProviderConfig, success: RewardJudge | None = None
+) -> RewardJudge | None:
+    """The judge `reward=` names; `success` is the example's own check (`reward=success`)."""
+    if config.name == "none":
+        return None
+    if config.name == "success":
+        if success is None:
+            raise ConfigError(
+                "reward=success needs the example's make_success_check() in its env.py; "
+                "this one has none (use reward=rubric)"
+            )
+        return success
+    if config.name == "rubric":
+        if provider.name == "replay" and not config.model:
+            raise ConfigError(
+                "reward=rubric needs an LLM: set provider=... (or reward.model=<litellm model>)"
+            )
+        chosen = replace(provider, model=config.model) if config.model else provider
+        return RubricReward(LLMProvider(chosen), config.rubric)
+    raise ConfigError(f"reward must be none, rubric or success, got {config.name!r}")
