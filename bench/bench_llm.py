@@ -40,8 +40,8 @@ def main() -> None:
 
     from tests.fake_llm import FakeLLMServer, echo_environment
     from wmh.config.compose import compose_config, to_settings
+    from wmh.core.text import estimate_tokens
     from wmh.core.types import Action, Step
-    from wmh.engine.prompting import estimate_tokens
     from wmh.eval.service import EvalOptions, evaluate
     from wmh.ingest.synthetic import write_corpus
     from wmh.pipeline.build import build_world_model

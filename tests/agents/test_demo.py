@@ -112,3 +112,5 @@ def test_agent_answers_parse_leniently() -> None:
     chat = parse_action("I think we are nearly there")
     assert chat is not None and chat.kind is ActionKind.MESSAGE
     assert parse_action('{"message": "hello"}').content == "hello"  # type: ignore[union-attr]
+    noted = parse_action('{"tool": "search", "arguments": {}} -- note: {braces}')
+    assert noted is not None and noted.kind is ActionKind.TOOL_CALL and noted.name == "search"

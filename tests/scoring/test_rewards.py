@@ -46,6 +46,11 @@ def test_judge_answers_are_clamped_and_unreadable_ones_score_zero() -> None:
     assert broken.episode == 0.0 and "unreadable" in broken.critique
 
 
+def test_a_verdict_followed_by_braced_text_is_read() -> None:
+    verdict = parse_verdict('{"steps": [1], "episode": 0.8} -- note: {braces}', 1)
+    assert verdict.episode == 0.8 and verdict.steps == [1.0]
+
+
 def test_no_reward_and_a_rubric_without_an_llm() -> None:
     assert make_reward(RewardConfig(), ProviderConfig()) is None
     with pytest.raises(ConfigError, match="needs an LLM"):

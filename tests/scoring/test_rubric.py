@@ -50,6 +50,7 @@ def test_malformed_grades_and_server_errors_score_zero_with_a_reason(fake_llm) -
         ('```json\n{"score": 0.4}\n```', 0.4),
         ("score: 0.5", 0.5),
         ('{"score": 7}', 1.0),
+        ('{"score": 0.8} -- note: {braces}', 0.8),
     ],
 )
 def test_grades_are_parsed_tolerantly_and_clamped(text: str, score: float) -> None:

@@ -6,13 +6,12 @@ message."""
 
 from __future__ import annotations
 
-import json
-import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from wmh.core.action_json import parse_action_json
+from wmh.core.text import clip
 from wmh.core.types import Action, ActionKind, Turn
-from wmh.engine.prompting import clip
 from wmh.providers.llm import LLMProvider
 
 SYSTEM = """You are an agent solving a task by calling tools of an environment.
@@ -22,31 +21,11 @@ Call one tool per turn. If you cannot call tools, answer with exactly one JSON o
 {"done": true} when the task is finished.
 Tools: {tools}"""
 
-_JSON = re.compile(r"\{.*\}", re.DOTALL)
-
 
 def parse_action(text: str) -> Action | None:
     """The agent's JSON answer as an Action; None when it says it is done. Unparseable text is
     taken as a message, so a chatty model still makes progress."""
-    match = _JSON.search(text)
-    data = None
-    if match:
-        try:
-            data = json.loads(match.group(0))
-        except json.JSONDecodeError:
-            data = None
-    if not isinstance(data, dict):
-        return Action(kind=ActionKind.MESSAGE, content=text.strip())
-    if data.get("done"):
-        return None
-    if isinstance(data.get("tool"), str) and data["tool"]:
-        arguments = data.get("arguments")
-        return Action(
-            kind=ActionKind.TOOL_CALL,
-            name=data["tool"],
-            arguments=arguments if isinstance(arguments, dict) else {},
-        )
-    return Action(kind=ActionKind.MESSAGE, content=str(data.get("message", "")).strip() or "ok")
+    return parse_action_json(text, lenient=True)
 
 
 class LLMAgent:

@@ -12,6 +12,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from wmh.core.text import clip, estimate_tokens
 from wmh.core.types import Action, Observation, Session
 from wmh.retrieval.retriever import Neighbour
 
@@ -30,20 +31,6 @@ _OBSERVATION = re.compile(
     re.DOTALL | re.IGNORECASE,
 )
 _SCRATCHPAD = re.compile(r"<scratchpad>\n?(?P<body>.*?)\n?</scratchpad>", re.DOTALL | re.I)
-
-
-def estimate_tokens(text: str) -> int:
-    """A fast, deliberately generous token estimate (about 3.5 characters a token)."""
-    return (len(text) * 2 + 6) // 7
-
-
-def clip(text: str, max_tokens: int, what: str = "text") -> str:
-    """Cut text to about `max_tokens`, keeping head and tail, with a visible marker."""
-    if estimate_tokens(text) <= max_tokens:
-        return text
-    keep = max(16, max_tokens * 7 // 2)
-    head, tail = text[: keep * 2 // 3], text[-(keep // 3) :]
-    return f"{head}\n[… {what} truncated: {len(text) - len(head) - len(tail)} characters …]\n{tail}"
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,6 @@ exception, as a real environment answers a malformed call. The reward of a step 
 
 from __future__ import annotations
 
-import json
 import string
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -25,7 +24,8 @@ from typing import Any
 import gymnasium as gym
 from gymnasium import spaces
 
-from wmh.core.types import Action, ActionKind, Observation, Turn
+from wmh.core.action_json import ActionSyntaxError, parse_action_json
+from wmh.core.types import Action, Observation, Turn
 from wmh.engine.world_model import WorldModel
 from wmh.env.base import WorldModelEnv
 from wmh.store.loader import load_world_model
@@ -51,22 +51,9 @@ def as_text(content: str, limit: int = MAX_TEXT) -> str:
 def parse_action(text: str) -> Action | None | str:
     """An action, None for `{"done": true}`, or an error message for anything else."""
     try:
-        data = json.loads(text)
-    except (json.JSONDecodeError, TypeError) as exc:
-        return f"Error: the action is not JSON ({exc})"
-    if not isinstance(data, dict):
-        return "Error: the action must be a JSON object"
-    if data.get("done") is True:
-        return None
-    tool = data.get("tool", data.get("name"))
-    if isinstance(tool, str) and tool.strip():
-        arguments = data.get("arguments", {})
-        if not isinstance(arguments, dict):
-            return "Error: 'arguments' must be a JSON object"
-        return Action(kind=ActionKind.TOOL_CALL, name=tool, arguments=arguments)
-    if isinstance(data.get("message"), str):
-        return Action(kind=ActionKind.MESSAGE, content=data["message"])
-    return 'Error: expected {"tool": ..., "arguments": {...}}, {"message": ...} or {"done": true}'
+        return parse_action_json(text)
+    except ActionSyntaxError as exc:
+        return f"Error: {exc}"
 
 
 class WorldModelGymEnv(gym.Env[str, str]):

@@ -10,10 +10,11 @@ from typing import Any
 
 from gepa.core.adapter import EvaluationBatch
 
+from wmh.core.text import clip
 from wmh.core.types import Action, Observation, Session, Turn
 from wmh.engine.llm import LLMPredictor
 from wmh.engine.predictor import PredictionContext
-from wmh.engine.prompting import PromptBudget, clip
+from wmh.engine.prompting import PromptBudget
 from wmh.engine.replay import ReplayPredictor
 from wmh.providers.llm import LLMProvider
 from wmh.retrieval.retriever import Query, Retriever

@@ -8,14 +8,13 @@ env.py) with the same `judge` method.
 
 from __future__ import annotations
 
-import json
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from wmh.core.json_text import extract_json_object
+from wmh.core.text import clip
 from wmh.core.types import Turn
-from wmh.engine.prompting import clip
 from wmh.providers.llm import LLMProvider
 
 
@@ -44,8 +43,6 @@ Answer with one JSON object and nothing else:
 {{"steps": [one score in [0, 1] per step, in order], "episode": score in [0, 1],
  "critique": "one or two sentences"}}"""
 
-_JSON = re.compile(r"\{.*\}", re.DOTALL)
-
 
 def _clamp(value: object) -> float:
     try:
@@ -56,12 +53,8 @@ def _clamp(value: object) -> float:
 
 def parse_verdict(text: str, steps: int) -> RewardVerdict:
     """The judge's JSON; a missing or broken answer scores 0 with a critique that says so."""
-    match = _JSON.search(text)
-    try:
-        data = json.loads(match.group(0)) if match else None
-    except json.JSONDecodeError:
-        data = None
-    if not isinstance(data, dict):
+    data = extract_json_object(text)
+    if data is None:
         return RewardVerdict(0.0, [0.0] * steps, f"unreadable judge answer: {text[:120]!r}")
     listed = data.get("steps")
     raw_steps: list[object] = listed if isinstance(listed, list) else []

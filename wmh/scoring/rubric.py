@@ -4,9 +4,9 @@ rubric, through the provider layer. It answers JSON `{"score": 0..1, "feedback":
 
 from __future__ import annotations
 
-import json
 import re
 
+from wmh.core.json_text import extract_json_object
 from wmh.core.types import Observation
 from wmh.errors import ProviderError
 from wmh.providers.llm import LLMProvider
@@ -19,16 +19,14 @@ DEFAULT_RUBRIC = (
     "the recorded observation or has the wrong outcome. Give partial credit for partly right."
 )
 
-_JSON_OBJECT = re.compile(r"\{.*\}", re.DOTALL)
 _NUMBER = re.compile(r"(?<![\d.])(0(?:\.\d+)?|1(?:\.0+)?)(?![\d.])")
 
 
 def parse_grade(text: str) -> Verdict:
     """The grade in a completion: JSON first, else the first number in [0, 1]."""
-    match = _JSON_OBJECT.search(text)
-    if match:
+    data = extract_json_object(text)
+    if data is not None:
         try:
-            data = json.loads(match.group(0))
             score = float(data["score"])
             return Verdict(min(1.0, max(0.0, score)), str(data.get("feedback", ""))[:500])
         except (ValueError, KeyError, TypeError):

@@ -1,0 +1,53 @@
+"""Find the JSON object in a model's free text ("Sure: {...} hope that helps").
+
+A greedy `\\{.*\\}` spans from the first brace to the last, so `{"score": 0.8} -- note: {x}` does
+not parse; a balanced scan that skips braces inside JSON strings finds the object itself.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+
+def _balanced_end(text: str, start: int) -> int | None:
+    """Index just past the brace that closes the one at `start`, or None when none does.
+
+    Braces inside double-quoted strings (with backslash escapes) do not count."""
+    depth = 0
+    in_string = False
+    escaped = False
+    for i in range(start, len(text)):
+        char = text[i]
+        if in_string:
+            if escaped:
+                escaped = False
+            elif char == "\\":
+                escaped = True
+            elif char == '"':
+                in_string = False
+        elif char == '"':
+            in_string = True
+        elif char == "{":
+            depth += 1
+        elif char == "}":
+            depth -= 1
+            if depth == 0:
+                return i + 1
+    return None
+
+
+def extract_json_object(text: str) -> dict[str, Any] | None:
+    """The first balanced `{...}` in `text` that parses as a JSON object, or None."""
+    start = text.find("{")
+    while start != -1:
+        end = _balanced_end(text, start)
+        if end is not None:
+            try:
+                value = json.loads(text[start:end])
+            except json.JSONDecodeError:
+                value = None
+            if isinstance(value, dict):
+                return value
+        start = text.find("{", start + 1)
+    return None
