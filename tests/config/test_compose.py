@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from wmh.config.compose import compose_config, to_settings
+from wmh.config.compose import compose_config, quote_override, to_settings
 from wmh.errors import ConfigError
 
 
@@ -31,3 +31,12 @@ def test_unknown_or_mistyped_overrides_are_config_errors(override: str, fragment
 def test_a_missing_name_is_reported() -> None:
     with pytest.raises(ConfigError, match="name"):
         to_settings(compose_config([]))
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["a b,c/x.jsonl", "it's.jsonl", "C:\\dir\\f.jsonl", "end\\", "a\\'b", "[x]=y,z", ""],
+)
+def test_a_quoted_override_value_comes_back_unchanged(value: str) -> None:
+    cfg = compose_config(["name=x", f"data.files=[{quote_override(value)}]"])
+    assert cfg.data.files == [value]

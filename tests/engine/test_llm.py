@@ -14,7 +14,7 @@ from tests.conftest import make_settings
 from tests.fake_llm import FakeLLM, Reply, echo_environment
 from wmh.core.text import estimate_tokens
 from wmh.core.types import Action
-from wmh.engine.prompting import PromptBudget, parse_answer, render_prompt
+from wmh.engine.llm_prompt import PromptBudget, parse_answer, render_prompt
 from wmh.eval.service import EvalOptions, evaluate
 from wmh.pipeline.build import build_world_model
 from wmh.store.loader import load_world_model

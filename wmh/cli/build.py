@@ -8,9 +8,9 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from wmh.cli.common import console, quote_override
+from wmh.cli.common import console
 from wmh.cli.wizard import run_wizard
-from wmh.config.compose import compose_config, to_settings
+from wmh.config.compose import compose_config, quote_override, to_settings
 from wmh.errors import ConfigError
 from wmh.pipeline.build import BuildResult, build_world_model
 

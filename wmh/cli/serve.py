@@ -10,8 +10,8 @@ import orjson
 import typer
 from omegaconf import OmegaConf
 
-from wmh.cli.common import RootOption, console, quote_override
-from wmh.config.compose import compose_config
+from wmh.cli.common import RootOption, console
+from wmh.config.compose import compose_config, quote_override
 from wmh.config.schema import ServeConfig
 from wmh.errors import ConfigError
 

@@ -11,8 +11,7 @@ from rich.console import Console
 from rich.prompt import Confirm, IntPrompt, Prompt
 from rich.table import Table
 
-from wmh.cli.common import quote_override
-from wmh.config.compose import CONF_DIR
+from wmh.config.compose import CONF_DIR, quote_override
 from wmh.errors import ConfigError, WmhError
 from wmh.store.store import check_model_name
 

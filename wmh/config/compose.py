@@ -6,6 +6,7 @@ entry point over the same directory and schema, so there is a single config syst
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,14 @@ from wmh.errors import ConfigError
 CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
 SCHEMA_NAME = "wmh_schema"
 PIPELINE_CONFIG = "pipeline"  # conf/pipeline.yaml: what `dvc repro` builds (params.yaml)
+
+
+def quote_override(value: str) -> str:
+    """`value` as one quoted Hydra override value, so paths with spaces, commas, brackets or
+    quotes stay one string. Hydra reads a backslash literally except in a run that precedes a
+    quote (or the closing quote): only there is each backslash doubled."""
+    escaped = re.sub(r"(\\*)('|$)", lambda m: m.group(1) * 2 + ("\\'" if m.group(2) else ""), value)
+    return f"'{escaped}'"
 
 
 def register_schema() -> None:

@@ -6,8 +6,8 @@ the cache is on (cheaper, and deterministic); provider failures become error obs
 from __future__ import annotations
 
 from wmh.core.types import Observation
+from wmh.engine.llm_prompt import PromptBudget, parse_answer, render_prompt
 from wmh.engine.predictor import PredictionContext, context_query
-from wmh.engine.prompting import PromptBudget, parse_answer, render_prompt
 from wmh.engine.replay import ReplayPredictor
 from wmh.errors import ProviderError
 from wmh.providers.llm import LLMProvider

@@ -12,9 +12,8 @@ from wmh.core.types import Action, Observation, Session, Turn
 from wmh.engine.predictor import PredictionContext, Predictor
 from wmh.engine.schemas import infer_tool_schemas
 from wmh.engine.sessions import InMemorySessionStore, SessionStore
+from wmh.engine.usage import add_session_usage
 from wmh.retrieval.retriever import Retriever
-
-USAGE_KEYS = ("prompt_tokens", "completion_tokens", "cost", "latency_s")
 
 
 def record_usage(session: Session, observation: Observation) -> None:
@@ -22,12 +21,7 @@ def record_usage(session: Session, observation: Observation) -> None:
     scratchpad = observation.metadata.pop("scratchpad", None)
     if isinstance(scratchpad, str):
         session.state.scratchpad = scratchpad
-    usage = session.state.structured.setdefault("usage", {"steps": 0})
-    usage["steps"] = usage.get("steps", 0) + 1
-    for key in USAGE_KEYS:
-        value = observation.metadata.get(key)
-        if isinstance(value, int | float):
-            usage[key] = round(usage.get(key, 0) + value, 8)
+    add_session_usage(session, observation)
 
 
 class WorldModel:

@@ -8,10 +8,9 @@ from typing import Any
 
 from wmh.agents.base import Agent
 from wmh.core.types import Action, Observation, Turn
+from wmh.engine.usage import add_usage
 from wmh.env.base import Env
 from wmh.scoring.rewards import RewardJudge
-
-USAGE_KEYS = ("prompt_tokens", "completion_tokens", "cost", "latency_s")
 
 
 @dataclass
@@ -82,11 +81,7 @@ def run_episode(
         elapsed = time.perf_counter() - started
         episode.steps.append(EpisodeStep(action, observation, elapsed))
         history.append(Turn(action=action, observation=observation))
-        usage["steps"] += 1
-        for key in USAGE_KEYS:
-            value = observation.metadata.get(key)
-            if isinstance(value, int | float):
-                usage[key] = usage.get(key, 0) + value
+        add_usage(usage, observation)
     else:
         episode.truncated = True
     episode.usage = usage

@@ -15,7 +15,7 @@ from pathlib import Path
 import orjson
 from pydantic import BaseModel
 
-from wmh.config.compose import compose_config, to_container, to_settings
+from wmh.config.compose import compose_config, quote_override, to_container, to_settings
 from wmh.config.schema import WmhConfig
 from wmh.core.types import Trace
 from wmh.engine.predictor import Predictor
@@ -81,7 +81,7 @@ def prepare(
     else:
         if not files:
             raise ConfigError("nothing to evaluate: pass trace files, or --name MODEL")
-        listed = ",".join("'" + str(f).replace("'", "\\'") + "'" for f in files)
+        listed = ",".join(quote_override(str(f)) for f in files)
         first = Path(files[0])
         # `examples/airline/traces.otel.jsonl` is named after its folder, not "traces".
         label = first.name.split(".")[0]
@@ -90,7 +90,12 @@ def prepare(
         stem = re.sub(r"[^A-Za-z0-9._-]", "-", label).strip(".-") or "eval"
         settings = to_settings(
             compose_config(
-                [f"name={stem}", f"root='{workdir}'", f"data.files=[{listed}]", *overrides]
+                [
+                    f"name={stem}",
+                    f"root={quote_override(str(workdir))}",
+                    f"data.files=[{listed}]",
+                    *overrides,
+                ]
             )
         )
         model_dir = build_world_model(settings).path

@@ -16,7 +16,7 @@ from typing import Any
 
 from wmh.config.schema import WmhConfig
 from wmh.core.types import Trace, Turn
-from wmh.engine.prompting import PromptBudget
+from wmh.engine.llm_prompt import PromptBudget
 from wmh.engine.replay import ReplayPredictor
 from wmh.errors import ConfigError
 from wmh.optimize.gepa_adapter import COMPONENT, Example, WorldModelAdapter

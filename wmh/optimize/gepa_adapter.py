@@ -13,8 +13,8 @@ from gepa.core.adapter import EvaluationBatch
 from wmh.core.text import clip
 from wmh.core.types import Action, Observation, Session, Turn
 from wmh.engine.llm import LLMPredictor
+from wmh.engine.llm_prompt import PromptBudget
 from wmh.engine.predictor import PredictionContext
-from wmh.engine.prompting import PromptBudget
 from wmh.engine.replay import ReplayPredictor
 from wmh.providers.llm import LLMProvider
 from wmh.retrieval.retriever import Query, Retriever

@@ -21,9 +21,9 @@ import wmh
 from wmh.config.schema import WmhConfig
 from wmh.core.canonical import short_hash
 from wmh.core.types import Step, Trace
+from wmh.engine.factory import make_predictor
 from wmh.engine.learnt import learn_error_style, learn_repeat_reliability, learn_state_writers
 from wmh.engine.predictor import Predictor
-from wmh.engine.predictors import make_predictor
 from wmh.engine.prompts import base_prompt
 from wmh.engine.replay import ReplayPredictor
 from wmh.errors import ConfigError, EmptyCorpusError

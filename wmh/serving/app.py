@@ -33,6 +33,7 @@ from wmh.config.schema import ServeConfig
 from wmh.core.types import Action, EnvState, Observation, Turn
 from wmh.engine.replay import ReplayPredictor
 from wmh.engine.sessions import InMemorySessionStore, SessionStore
+from wmh.engine.usage import session_usage
 from wmh.engine.world_model import WorldModel
 from wmh.errors import (
     ConfigError,
@@ -400,7 +401,7 @@ def create_app(registry: Registry, token: str | None = None) -> FastAPI:
     async def get_session(name: str, session_id: str) -> SessionView:
         """The session's task, state, history and usage so far."""
         session = await registry.run(name, lambda model: model.session(session_id))
-        usage = session.state.structured.get("usage", {"steps": 0})
+        usage = session_usage(session)
         return SessionView(
             id=session.id,
             task=session.task,

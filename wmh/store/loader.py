@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from wmh.engine.factory import make_predictor
 from wmh.engine.predictor import Predictor
-from wmh.engine.predictors import make_predictor
 from wmh.engine.replay import ReplayPredictor
 from wmh.engine.sessions import SessionStore
 from wmh.engine.world_model import WorldModel

@@ -1,4 +1,5 @@
-"""Prompt texts shipped with wmh (the base environment prompt)."""
+"""Prompt texts shipped with wmh (the base environment prompt); `engine/llm_prompt.py` renders
+them into an LLM's messages."""
 
 from importlib.resources import files
 

@@ -1,11 +1,12 @@
-"""Choose the predictor a world model answers with, from its provider settings."""
+"""Make the predictor a world model answers with, from its provider settings (the protocol
+every predictor meets is `engine/predictor.py`)."""
 
 from __future__ import annotations
 
 from wmh.config.schema import WmhConfig
 from wmh.engine.llm import LLMPredictor
+from wmh.engine.llm_prompt import PromptBudget
 from wmh.engine.predictor import Predictor
-from wmh.engine.prompting import PromptBudget
 from wmh.engine.replay import ReplayPredictor
 from wmh.providers.base import Provider, ReplayProvider
 from wmh.providers.llm import LLMProvider

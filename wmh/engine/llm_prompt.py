@@ -1,4 +1,5 @@
-"""Render the environment prompt for an LLM world model, within a hard token budget.
+"""The LLM predictor's prompt: rendered within a hard token budget, and its answer parsed back
+(the texts it starts from are `engine/prompts/`).
 
 The prompt is the model's environment instructions, the task, the session's scratchpad, the
 session so far (newest turns kept), the top-k recorded examples of the same tool, and the action.
