@@ -10,8 +10,10 @@ from pathlib import Path
 
 import pytest
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+from wmh.offline import apply_offline_defaults
+
+# The suite owns its process, as the CLI does: offline, quiet and without telemetry.
+apply_offline_defaults()
 # Every MLflow run of the suite (and of the CLI subprocesses it starts) goes to a throw-away store.
 _MLFLOW_DIR = tempfile.mkdtemp(prefix="wmh-tests-mlflow-")
 os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{_MLFLOW_DIR}/mlflow.db"

@@ -1,10 +1,10 @@
-"""wmh, the world-model harness: recorded agent traces in, a simulated environment out."""
+"""wmh, the world-model harness: recorded agent traces in, a simulated environment out.
 
-from wmh.offline import apply_offline_defaults
+Importing wmh changes nothing in the process (no environment variables): the CLI and the build
+entry point set their offline defaults themselves (`wmh.offline`).
+"""
 
-apply_offline_defaults()
-
-from wmh.core.types import (  # noqa: E402
+from wmh.core.types import (
     Action,
     ActionKind,
     EnvState,
@@ -14,7 +14,7 @@ from wmh.core.types import (  # noqa: E402
     Trace,
     Turn,
 )
-from wmh.errors import WmhError  # noqa: E402
+from wmh.errors import WmhError
 
 __version__ = "0.1.0"
 

@@ -15,6 +15,7 @@ from omegaconf import DictConfig
 
 from wmh.config.compose import CONF_DIR, register_schema, to_settings
 from wmh.errors import WmhError
+from wmh.offline import apply_offline_defaults
 from wmh.pipeline.build import build_world_model
 
 log = logging.getLogger("wmh.build")
@@ -47,4 +48,5 @@ def main(cfg: DictConfig) -> float | None:
 
 
 if __name__ == "__main__":
+    apply_offline_defaults()
     main()

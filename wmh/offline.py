@@ -1,14 +1,22 @@
-"""Quiet, offline defaults for the libraries wmh drives, set once at import time.
+"""Quiet, offline defaults for the libraries wmh drives, set where wmh owns the process or is
+about to import the library, never on `import wmh`: an application that imports wmh and then
+downloads a model keeps the environment it had.
 
+`wmh` (the CLI) and `python -m wmh.build` set them all at start; the provider layer sets
+litellm's just before importing it (a bare `import litellm` fetches its price map). The MiniLM
+embedder needs none: it loads from the installed wheel's path with `local_files_only`.
 `setdefault` keeps a user's own choice: exporting the variable beforehand wins.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
+
+LITELLM_DEFAULTS: dict[str, str] = {"LITELLM_LOCAL_MODEL_COST_MAP": "True"}
 
 OFFLINE_DEFAULTS: dict[str, str] = {
-    "LITELLM_LOCAL_MODEL_COST_MAP": "True",
+    **LITELLM_DEFAULTS,
     "MLFLOW_DISABLE_TELEMETRY": "true",
     "BENTOML_DO_NOT_TRACK": "True",
     "DVC_NO_ANALYTICS": "1",
@@ -22,7 +30,7 @@ OFFLINE_DEFAULTS: dict[str, str] = {
 }
 
 
-def apply_offline_defaults() -> None:
+def apply_offline_defaults(defaults: Mapping[str, str] = OFFLINE_DEFAULTS) -> None:
     """Set telemetry-off and local-only variables unless the user set them already."""
-    for key, value in OFFLINE_DEFAULTS.items():
+    for key, value in defaults.items():
         os.environ.setdefault(key, value)

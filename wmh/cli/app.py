@@ -22,6 +22,7 @@ from wmh.cli import providers as providers_cmd
 from wmh.cli import serve as serve_cmd
 from wmh.cli import ui as ui_cmd
 from wmh.errors import WmhError
+from wmh.offline import apply_offline_defaults
 
 app = typer.Typer(
     name="wmh",
@@ -49,6 +50,7 @@ err_console = Console(stderr=True)
 
 def main() -> None:
     """Console entry point: a WmhError becomes one clear line and exit status 1."""
+    apply_offline_defaults()  # before any command imports litellm, MLflow or BentoML
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
         app()

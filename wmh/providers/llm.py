@@ -12,10 +12,12 @@ import os
 import threading
 import time
 from dataclasses import dataclass, field
+from types import ModuleType
 from typing import Any
 
 from wmh.config.schema import ProviderConfig
 from wmh.errors import ProviderError
+from wmh.offline import LITELLM_DEFAULTS, apply_offline_defaults
 
 log = logging.getLogger(__name__)
 for _noisy in ("LiteLLM", "litellm", "httpx"):
@@ -95,6 +97,15 @@ def _redact(message: str) -> str:
     return message
 
 
+def import_litellm() -> ModuleType:
+    """litellm, imported with its price map read from the package (a bare import fetches it)."""
+    apply_offline_defaults(LITELLM_DEFAULTS)
+    import litellm
+
+    litellm.suppress_debug_info = True  # no "Provider List" banners on stdout
+    return litellm
+
+
 class LLMProvider:
     """Chat completions through `litellm.completion` with the configured model and policies."""
 
@@ -142,9 +153,7 @@ class LLMProvider:
 
     def complete(self, messages: list[dict[str, str]], **overrides: Any) -> Completion:
         """One chat completion; raises ProviderError after retries and fallbacks fail."""
-        import litellm
-
-        litellm.suppress_debug_info = True  # no "Provider List" banners on stdout
+        litellm = import_litellm()
         started = time.perf_counter()
         try:
             response = litellm.completion(**self._arguments(messages, **overrides))
