@@ -10,7 +10,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from wmh.config.schema import ServeConfig
-from wmh.serving.app import create_app, load_registry
+from wmh.serving.app import create_app
+from wmh.serving.registry import load_registry
 
 TOKEN = "t0k3n"
 BODIES: list[tuple[bytes, str]] = [

@@ -2,57 +2,12 @@
 
 from __future__ import annotations
 
-import os
-from dataclasses import asdict
 from pathlib import Path
 
-import orjson
 import typer
-from omegaconf import OmegaConf
 
 from wmh.cli.common import RootOption, console
-from wmh.config.compose import compose_config, quote_override
-from wmh.config.schema import ServeConfig
-from wmh.errors import ConfigError
-
-
-def serve_settings(overrides: list[str]) -> ServeConfig:
-    """`conf/serve` composed with `serve.*` overrides."""
-    cfg = compose_config(overrides)
-    try:
-        return OmegaConf.to_object(cfg.serve)  # type: ignore[return-value]
-    except Exception as exc:  # noqa: BLE001 - OmegaConf raises several kinds; all are config errors
-        raise ConfigError(str(exc).splitlines()[0]) from None
-
-
-def run_workers(settings: ServeConfig, log_level: str) -> None:
-    """uvicorn with `settings.workers` processes sharing one listening socket.
-
-    The socket is made here rather than by uvicorn: uvicorn creates it with protocol 0, so asyncio
-    never sets TCP_NODELAY on the connections it accepts and each small response waits about 40 ms
-    for the client's delayed ACK (measured: 45 ms per request with 2 workers, 1 ms with one)."""
-    import socket
-
-    import uvicorn
-    from uvicorn.supervisors import Multiprocess
-
-    config = uvicorn.Config(
-        "wmh.serving.app:app_from_env",
-        factory=True,
-        host=settings.host,
-        port=settings.port,
-        workers=settings.workers,
-        log_level=log_level,
-    )
-    family = socket.AF_INET6 if ":" in settings.host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    try:
-        sock.bind((settings.host, settings.port))
-    except OSError as exc:
-        raise ConfigError(f"cannot listen on {settings.host}:{settings.port}: {exc}") from None
-    sock.set_inheritable(True)
-    Multiprocess(config, sockets=[sock]).run()
+from wmh.config.compose import quote_override
 
 
 def serve(
@@ -71,15 +26,8 @@ def serve(
     ),
 ) -> None:
     """Serve world models over HTTP (OpenAPI at /docs)."""
-    import uvicorn
-
-    from wmh.serving.app import (
-        ARGS_ENV,
-        check_models,
-        check_serve_config,
-        create_app,
-        load_registry,
-    )
+    from wmh.serving.settings import check_serve_config, serve_settings
+    from wmh.serving.workers import serve_models
 
     overrides = list(override or [])
     for key, value in (
@@ -93,7 +41,6 @@ def serve(
             overrides.append(f"serve.{key}={quote_override(str(value))}")
     settings = serve_settings(overrides)
     check_serve_config(settings)
-    names = list(name or [])
     where = f"http://{settings.host}:{settings.port}"
 
     def announce(served: list[str]) -> None:
@@ -102,17 +49,4 @@ def serve(
             f"sessions: {settings.session_store}, {settings.workers} worker(s))"
         )
 
-    if settings.workers == 1:
-        registry = load_registry(root, names, settings)
-        announce(list(registry.models))
-        uvicorn.run(
-            create_app(registry), host=settings.host, port=settings.port, log_level=log_level
-        )
-        return
-    # Each worker loads the models itself; here only check, cheaply, that they and Redis are
-    # there, so a bad root, name or URL fails before any worker starts.
-    announce(check_models(root, names, settings))
-    os.environ[ARGS_ENV] = orjson.dumps(
-        {"root": str(root), "names": names, "serve": asdict(settings)}
-    ).decode()
-    run_workers(settings, log_level)
+    serve_models(root, list(name or []), settings, log_level, announce)

@@ -1,1 +1,2 @@
-"""Serving: the FastAPI backend, session stores, and the BentoML service."""
+"""Serving: the FastAPI backend (`app`, with `registry`, `schemas`, `step`, `auth`, `problems`),
+how it runs (`settings`, `workers`), session stores, the BentoML service and the MCP server."""

@@ -18,8 +18,9 @@ import bentoml
 from pydantic import BaseModel
 
 from wmh.errors import ConfigError
-from wmh.serving.app import Registry, create_app, load_model_dir
+from wmh.serving.app import create_app
 from wmh.serving.package import bento_model_name
+from wmh.serving.registry import Registry, load_model_dir
 from wmh.store.settings import model_settings
 
 REDIS_ENV = "WMH_REDIS_URL"

@@ -1,0 +1,35 @@
+"""The bearer token: `WMH_API_TOKEN`, when set, guards every route but `/healthz` (`/docs` and
+`/openapi.json` too); a missing or wrong token is a 401 that says what to send."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Awaitable, Callable
+
+from fastapi import Header, HTTPException
+
+TOKEN_ENV = "WMH_API_TOKEN"
+
+
+def configured_token(token: str | None) -> str | None:
+    """`token` when given, else `$WMH_API_TOKEN`; None (auth off) when neither is set."""
+    return token if token is not None else os.environ.get(TOKEN_ENV) or None
+
+
+def bearer_check(token: str | None) -> Callable[..., Awaitable[None]]:
+    """A FastAPI dependency that lets through only `Authorization: Bearer <token>`."""
+
+    async def check(authorization: str | None = Header(default=None)) -> None:
+        if not token:
+            return
+        expected = f"Bearer {token}".encode()
+        given = (authorization or "").encode()
+        if not secrets.compare_digest(given, expected):
+            raise HTTPException(
+                401,
+                "missing or wrong bearer token: send Authorization: Bearer $WMH_API_TOKEN",
+                headers={"WWW-Authenticate": "Bearer"},
+            )
+
+    return check

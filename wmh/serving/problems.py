@@ -1,0 +1,68 @@
+"""Errors as HTTP answers: every error is JSON with a `detail`. A WmhError gets the status its
+kind means (unknown model or session 404, bad config 400, provider 502, store 503); FastAPI's own
+errors keep their status (a 405 lists every method its path has); anything else is a 500 that
+points at the server log."""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from wmh.errors import (
+    ConfigError,
+    ModelNotFoundError,
+    ProviderError,
+    SessionNotFoundError,
+    StoreError,
+    WmhError,
+)
+
+log = logging.getLogger(__name__)
+
+STATUS = (
+    (ModelNotFoundError, 404),
+    (SessionNotFoundError, 404),
+    (ConfigError, 400),
+    (ProviderError, 502),
+    (StoreError, 503),
+)
+
+
+def _status(exc: WmhError) -> int:
+    for kind, status in STATUS:
+        if isinstance(exc, kind):
+            return status
+    return 400
+
+
+def add_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(WmhError)
+    async def wmh_error(_: Request, exc: WmhError) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, status_code=_status(exc))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        headers = dict(exc.headers or {})
+        if exc.status_code == 405:
+            # Routes sharing a path are separate routes: list every method the path has.
+            path = request.url.path
+            methods = {
+                method
+                for route in app.routes
+                if isinstance(route, APIRoute) and route.path_regex.match(path)
+                for method in route.methods or ()
+            }
+            headers["Allow"] = ", ".join(sorted(methods))
+        return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=headers)
+
+    @app.exception_handler(Exception)
+    async def unexpected(_: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error")
+        return JSONResponse(
+            {"detail": f"internal error ({type(exc).__name__}); see the server log"},
+            status_code=500,
+        )

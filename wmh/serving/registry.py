@@ -1,0 +1,104 @@
+"""What one server holds: the world models it answers for, by name, each with its card and its
+session store (memory, or Redis when several workers or replicas serve one model)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TypeVar
+
+from starlette.concurrency import run_in_threadpool
+
+from wmh.config.schema import ServeConfig
+from wmh.engine.replay import ReplayPredictor
+from wmh.engine.sessions import InMemorySessionStore, SessionStore
+from wmh.engine.world_model import WorldModel
+from wmh.errors import ConfigError, ModelNotFoundError
+from wmh.store.card import ModelCard, read_card
+from wmh.store.loader import load_world_model
+from wmh.store.store import WorldModelStore
+
+T = TypeVar("T")
+
+
+@dataclass
+class Registry:
+    """The world models one server answers for, by name."""
+
+    models: dict[str, WorldModel] = field(default_factory=dict)
+    cards: dict[str, ModelCard] = field(default_factory=dict)
+    inline: dict[str, bool] = field(default_factory=dict)
+
+    def add(self, model: WorldModel, card: ModelCard) -> None:
+        self.models[model.name] = model
+        self.cards[model.name] = card
+        # Replay over in-memory sessions never waits on I/O and takes about a millisecond: it
+        # runs on the event loop. LLM calls and Redis block, so they go to worker threads.
+        self.inline[model.name] = isinstance(model.predictor, ReplayPredictor) and isinstance(
+            model.sessions, InMemorySessionStore
+        )
+
+    async def run(self, name: str, call: Callable[[WorldModel], T]) -> T:
+        """`call(model)` on the event loop or in a worker thread, as the model needs."""
+        model = self.get(name)
+        if self.inline[name]:
+            return call(model)
+        return await run_in_threadpool(call, model)
+
+    def get(self, name: str) -> WorldModel:
+        model = self.models.get(name)
+        if model is None:
+            served = ", ".join(sorted(self.models)) or "none"
+            raise ModelNotFoundError(f"no world model '{name}' is served here (served: {served})")
+        return model
+
+
+def session_store(serve: ServeConfig, model: str) -> SessionStore:
+    """The session store `serve.session_store` names, for one model."""
+    if serve.session_store == "memory":
+        return InMemorySessionStore(serve.max_sessions, serve.session_ttl_s)
+    if serve.session_store == "redis":
+        from wmh.serving.redis_store import RedisSessionStore
+
+        store = RedisSessionStore(serve.redis_url, model, serve.max_sessions, serve.session_ttl_s)
+        store.ping()
+        return store
+    raise ConfigError(f"serve.session_store must be memory or redis, got {serve.session_store!r}")
+
+
+def load_model_dir(registry: Registry, model_dir: Path, serve: ServeConfig) -> None:
+    card = read_card(model_dir)
+    model, _ = load_world_model(model_dir, session_store(serve, card.name))
+    registry.add(model, card)
+
+
+def _chosen(store: WorldModelStore, names: list[str]) -> list[str]:
+    chosen = names or store.names()
+    if not chosen:
+        raise ModelNotFoundError(
+            f"no world models in {store.models_dir}: build one with wmh build --name NAME "
+            "--file TRACES, or pass --root"
+        )
+    return chosen
+
+
+def check_models(root: str | Path, names: list[str], serve: ServeConfig) -> list[str]:
+    """What `load_registry` would serve, checked without loading indexes (cards, Redis)."""
+    store = WorldModelStore(root)
+    chosen = _chosen(store, names)
+    for name in chosen:
+        read_card(store.resolve(name))
+    if serve.session_store == "redis":
+        session_store(serve, chosen[0])
+    return chosen
+
+
+def load_registry(root: str | Path, names: list[str], serve: ServeConfig) -> Registry:
+    """Load the named models of a store (all of them when `names` is empty)."""
+    store = WorldModelStore(root)
+    chosen = _chosen(store, names)
+    registry = Registry()
+    for name in chosen:
+        load_model_dir(registry, store.resolve(name), serve)
+    return registry
