@@ -4,26 +4,20 @@
 Each stage reads the resolved config (`params.yaml`) and the files of the stages before it, and
 writes its own outputs under `<root>/pipeline/<name>/`, so DVC reruns only the stages whose deps or
 params changed. `package` assembles the same model directory `wmh build` writes, publishes it
-through the store (staging + rename) and logs the MLflow run. Every file a stage writes goes
-through a temporary name first: an interrupted stage never leaves a half-written output.
+through the store (staging + rename) and logs the MLflow run. Where the outputs live and how
+they are written safely is `stage_files.py`.
 """
 
 from __future__ import annotations
 
 import logging
-import os
-import shutil
 import time
-from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-import orjson
-
 from wmh.config.schema import WmhConfig
-from wmh.core.types import Trace
 from wmh.engine.learnt import ErrorStyle
 from wmh.engine.prompts import base_prompt
 from wmh.engine.replay import ReplayPredictor
@@ -41,6 +35,15 @@ from wmh.pipeline.build import (
     make_replay,
     publish,
 )
+from wmh.pipeline.stage_files import (
+    StageDir,
+    dump_json,
+    output_dir,
+    read_json,
+    read_traces,
+    write_file,
+    write_traces,
+)
 from wmh.retrieval.embedders import EmbedderCard, embedder_from_card
 from wmh.retrieval.index import PartitionedIndex
 from wmh.retrieval.retriever import IndexRetriever
@@ -52,94 +55,14 @@ log = logging.getLogger(__name__)
 STAGES = ("ingest", "split", "index", "optimize", "evaluate", "package")
 
 
-class StageDir:
-    """Where each stage's outputs live: `<root>/pipeline/<name>/` (the paths `dvc.yaml` names)."""
-
-    def __init__(self, root: str | Path, name: str) -> None:
-        self.base = Path(root) / "pipeline" / name
-        self.ingest = self.base / "ingest"
-        self.split = self.base / "split"
-        self.index = self.base / "index"
-        self.prompts = self.base / "prompts"
-        self.eval = self.base / "eval"
-
-    def metrics(self, stage: str) -> Path:
-        return self.base / f"{stage}.json"
-
-    def plot(self, name: str) -> Path:
-        return self.base / "plots" / f"{name}.json"
-
-
-# -- writing outputs safely -------------------------------------------------------------------
-
-
-def _dump(value: Any) -> bytes:
-    return orjson.dumps(value, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS)
-
-
-def _write_file(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_bytes(data)
-    tmp.replace(path)
-
-
-@contextmanager
-def _output_dir(path: Path) -> Iterator[Path]:
-    """A fresh directory that replaces `path` only when the block finishes."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir()
-    try:
-        yield tmp
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    shutil.rmtree(path, ignore_errors=True)
-    tmp.replace(path)
-
-
-def _write_traces(path: Path, traces: Iterable[Trace]) -> None:
-    with path.open("wb") as out:
-        for trace in traces:
-            out.write(trace.model_dump_json().encode() + b"\n")
-
-
-def _read_json(path: Path, stage: str) -> Any:
-    try:
-        return orjson.loads(path.read_bytes())
-    except FileNotFoundError:
-        raise StoreError(f"{path} is missing: run the {stage} stage first (dvc repro)") from None
-    except orjson.JSONDecodeError as exc:
-        raise StoreError(f"{path}: not valid JSON ({exc})") from None
-
-
-def _read_traces(path: Path, stage: str) -> list[Trace]:
-    if not path.is_file():
-        raise StoreError(f"{path} is missing: run the {stage} stage first (dvc repro)")
-    traces = []
-    with path.open("rb") as lines:
-        for number, line in enumerate(lines, 1):
-            if line.strip():
-                try:
-                    traces.append(Trace.model_validate_json(line))
-                except ValueError as exc:
-                    raise StoreError(f"{path}:{number}: not a trace ({exc})") from None
-    return traces
-
-
-# -- the stages -------------------------------------------------------------------------------
-
-
 def ingest(settings: WmhConfig, out: StageDir) -> dict[str, Any]:
     clock = Clock(None)
     with clock.stage("ingest"):
         result = ingest_source(settings)
     report = result.report
-    with _output_dir(out.ingest) as tmp:
-        _write_traces(tmp / "traces.jsonl", result.traces)
-        (tmp / "report.json").write_bytes(_dump(report.model_dump()))
+    with output_dir(out.ingest) as tmp:
+        write_traces(tmp / "traces.jsonl", result.traces)
+        (tmp / "report.json").write_bytes(dump_json(report.model_dump()))
     metrics = {
         "spans": report.spans,
         "traces": report.traces,
@@ -150,18 +73,18 @@ def ingest(settings: WmhConfig, out: StageDir) -> dict[str, Any]:
         "empty_traces": len(report.empty_traces),
         **clock.timings,
     }
-    _write_file(out.metrics("ingest"), _dump(metrics))
+    write_file(out.metrics("ingest"), dump_json(metrics))
     return metrics
 
 
 def _load_split(out: StageDir) -> Split:
-    parts = {part: _read_traces(out.split / f"{part}.jsonl", "split") for part in PARTS}
+    parts = {part: read_traces(out.split / f"{part}.jsonl", "split") for part in PARTS}
     return Split(parts["train"], parts["valid"], parts["test"])
 
 
 def split(settings: WmhConfig, out: StageDir) -> dict[str, Any]:
     clock = Clock(None)
-    traces = _read_traces(out.ingest / "traces.jsonl", "ingest")
+    traces = read_traces(out.ingest / "traces.jsonl", "ingest")
     with clock.stage("split"):
         parts = split_with(traces, settings.split)
     if not parts.train:
@@ -169,32 +92,32 @@ def split(settings: WmhConfig, out: StageDir) -> dict[str, Any]:
             f"the train split is empty: all {len(traces)} traces went to valid/test; "
             "add traces or raise split.train"
         )
-    with _output_dir(out.split) as tmp:
+    with output_dir(out.split) as tmp:
         for part in PARTS:
-            _write_traces(tmp / f"{part}.jsonl", parts.part(part))
+            write_traces(tmp / f"{part}.jsonl", parts.part(part))
     metrics: dict[str, Any] = {**parts.sizes(), **clock.timings}
-    _write_file(out.metrics("split"), _dump(metrics))
+    write_file(out.metrics("split"), dump_json(metrics))
     return metrics
 
 
 def index(settings: WmhConfig, out: StageDir) -> dict[str, Any]:
     clock = Clock(None)
-    train = _read_traces(out.split / "train.jsonl", "split")
+    train = read_traces(out.split / "train.jsonl", "split")
     retriever = index_traces(settings, train, clock)
     replay = make_replay(retriever, train, settings.retrieval.top_k)
-    with _output_dir(out.index) as tmp:
+    with output_dir(out.index) as tmp:
         retriever.table.save(tmp / "steps.jsonl", tmp / "columns.json")
         retriever.index.save(tmp)
-        (tmp / "embedder.json").write_bytes(_dump(retriever.embedder.card.model_dump()))
+        (tmp / "embedder.json").write_bytes(dump_json(retriever.embedder.card.model_dump()))
         learnt = {
             "error_style": replay.error_style.model_dump(),
             "repeat_reliability": replay.repeat_reliability,
             "state_writers": sorted(replay.state_writers),
         }
-        (tmp / "learnt.json").write_bytes(_dump(learnt))
+        (tmp / "learnt.json").write_bytes(dump_json(learnt))
     routes = retriever.table.routes
     metrics = {"steps": len(retriever.table), "tools": len(set(routes)), **clock.timings}
-    _write_file(out.metrics("index"), _dump(metrics))
+    write_file(out.metrics("index"), dump_json(metrics))
     return metrics
 
 
@@ -203,9 +126,9 @@ def _load_index(settings: WmhConfig, out: StageDir) -> tuple[IndexRetriever, Rep
     if not (directory / "steps.jsonl").is_file():
         raise StoreError(f"{directory} is missing: run the index stage first (dvc repro)")
     table = StepTable.load(directory / "steps.jsonl", directory / "columns.json")
-    card = EmbedderCard.model_validate(_read_json(directory / "embedder.json", "index"))
+    card = EmbedderCard.model_validate(read_json(directory / "embedder.json", "index"))
     retriever = IndexRetriever(table, PartitionedIndex.load(directory), embedder_from_card(card))
-    learnt = _read_json(directory / "learnt.json", "index")
+    learnt = read_json(directory / "learnt.json", "index")
     replay = ReplayPredictor(
         retriever,
         ErrorStyle.model_validate(learnt["error_style"]),
@@ -218,7 +141,7 @@ def _load_index(settings: WmhConfig, out: StageDir) -> tuple[IndexRetriever, Rep
 
 def optimize(settings: WmhConfig, out: StageDir) -> dict[str, Any]:
     clock = Clock(None)
-    valid = _read_traces(out.split / "valid.jsonl", "split")
+    valid = read_traces(out.split / "valid.jsonl", "split")
     retriever, replay = _load_index(settings, out)
     with clock.stage("optimize"):
         evolved = evolve_prompt(
@@ -226,8 +149,8 @@ def optimize(settings: WmhConfig, out: StageDir) -> dict[str, Any]:
         )
     if evolved.skipped:
         log.info("%s", evolved.skipped)
-    with _output_dir(out.prompts) as tmp:
-        (tmp / "evolve.json").write_bytes(_dump(asdict(evolved)))
+    with output_dir(out.prompts) as tmp:
+        (tmp / "evolve.json").write_bytes(dump_json(asdict(evolved)))
         (tmp / "best.txt").write_text(evolved.best_prompt, encoding="utf-8")
     best = max((score for _, score in evolved.progress), default=None)
     metrics: dict[str, Any] = {
@@ -239,14 +162,14 @@ def optimize(settings: WmhConfig, out: StageDir) -> dict[str, Any]:
         **({"best_valid": best} if best is not None else {}),
         **clock.timings,
     }
-    _write_file(out.metrics("optimize"), _dump(metrics))
+    write_file(out.metrics("optimize"), dump_json(metrics))
     progress = [{"iteration": i, "best_valid": s} for i, s in evolved.progress]
-    _write_file(out.plot("gepa_progress"), _dump(progress))
+    write_file(out.plot("gepa_progress"), dump_json(progress))
     return metrics
 
 
 def _load_evolved(out: StageDir) -> EvolveResult:
-    data = _read_json(out.prompts / "evolve.json", "optimize")
+    data = read_json(out.prompts / "evolve.json", "optimize")
     return EvolveResult(
         skipped=data["skipped"],
         best_prompt=data["best_prompt"],
@@ -259,16 +182,16 @@ def _load_evolved(out: StageDir) -> EvolveResult:
 
 def evaluate(settings: WmhConfig, out: StageDir) -> dict[str, Any]:
     clock = Clock(None)
-    test = _read_traces(out.split / "test.jsonl", "split")
+    test = read_traces(out.split / "test.jsonl", "split")
     retriever, replay = _load_index(settings, out)
     evolved = _load_evolved(out)
     with clock.stage("evaluate"):
         predictor, heldout, heldout_base = heldout_reports(
             settings, retriever, replay, evolved, test
         )
-    with _output_dir(out.eval) as tmp:
+    with output_dir(out.eval) as tmp:
         summary: dict[str, Any] = {"predictor": predictor}
-        (tmp / "summary.json").write_bytes(_dump(summary))
+        (tmp / "summary.json").write_bytes(dump_json(summary))
         for name, report in (("heldout", heldout), ("heldout_base", heldout_base)):
             if report is not None:
                 (tmp / f"{name}.json").write_text(report.model_dump_json(), encoding="utf-8")
@@ -290,8 +213,8 @@ def evaluate(settings: WmhConfig, out: StageDir) -> dict[str, Any]:
         ]
     if heldout_base is not None:
         metrics["fidelity_base_prompt"] = heldout_base.overall.score
-    _write_file(out.metrics("evaluate"), _dump(metrics))
-    _write_file(out.plot("per_tool"), _dump(per_tool))
+    write_file(out.metrics("evaluate"), dump_json(metrics))
+    write_file(out.plot("per_tool"), dump_json(per_tool))
     return metrics
 
 
@@ -304,16 +227,16 @@ def _load_report(path: Path) -> EvalReport | None:
 def package(settings: WmhConfig, out: StageDir) -> dict[str, Any]:
     """Publish `<root>/models/<name>/` from the stage outputs (and log the build to MLflow)."""
     clock = Clock(None)
-    report = IngestReport.model_validate(_read_json(out.ingest / "report.json", "ingest"))
+    report = IngestReport.model_validate(read_json(out.ingest / "report.json", "ingest"))
     parts = _load_split(out)
     retriever, replay = _load_index(settings, out)
     evolved = _load_evolved(out)
-    summary = _read_json(out.eval / "summary.json", "evaluate")
+    summary = read_json(out.eval / "summary.json", "evaluate")
     heldout = _load_report(out.eval / "heldout.json")
     heldout_base = _load_report(out.eval / "heldout_base.json")
     timings: dict[str, float] = {}
     for stage in STAGES[:-1]:
-        metrics = _read_json(out.metrics(stage), stage)
+        metrics = read_json(out.metrics(stage), stage)
         timings.update({k: v for k, v in metrics.items() if k.endswith("_s")})
     path, card = publish(
         settings, summary["predictor"], retriever, replay, report, parts,
