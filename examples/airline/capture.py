@@ -17,7 +17,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from wmh.capture import Episode, TraceRecorder
+from wmh.capture import EpisodeRecording, TraceRecorder
 
 HERE = Path(__file__).resolve().parent
 DEFAULT_OUT = HERE / "traces.otel.jsonl"
@@ -112,7 +112,7 @@ class Agent:
     """The scripted agent's hands and voice: every call and message is recorded and logged."""
 
     def __init__(
-        self, episode: Episode, env: AirlineEnv, rng: random.Random, log: EpisodeLog
+        self, episode: EpisodeRecording, env: AirlineEnv, rng: random.Random, log: EpisodeLog
     ) -> None:
         self.episode = episode
         self.env = env

@@ -16,7 +16,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from wmh.capture import Episode, TraceRecorder
+from wmh.capture import EpisodeRecording, TraceRecorder
 
 HERE = Path(__file__).resolve().parent
 DEFAULT_OUT = HERE / "traces.otel.jsonl"
@@ -76,7 +76,7 @@ def misremember(line: str) -> str:
 class Agent:
     """A seeded scripted policy that works one task through the tools, recording as it goes."""
 
-    def __init__(self, env: Any, episode: Episode, spec: Any, rng: random.Random) -> None:
+    def __init__(self, env: Any, episode: EpisodeRecording, spec: Any, rng: random.Random) -> None:
         self.env = env
         self.episode = episode
         self.spec = spec

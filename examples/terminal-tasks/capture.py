@@ -19,7 +19,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from wmh.capture import Episode, TraceRecorder
+from wmh.capture import EpisodeRecording, TraceRecorder
 
 HERE = Path(__file__).resolve().parent
 DEFAULT_OUT = HERE / "traces.otel.jsonl"
@@ -104,7 +104,9 @@ COMMAND_TYPOS = {
 class Agent:
     """A scripted terminal agent bound to one episode and one shell."""
 
-    def __init__(self, episode: Episode, env: Any, rng: random.Random, log: RecordedEpisode):
+    def __init__(
+        self, episode: EpisodeRecording, env: Any, rng: random.Random, log: RecordedEpisode
+    ):
         self.episode = episode
         self.env = env
         self.rng = rng

@@ -4,6 +4,6 @@ Used by the example capture scripts, and by anyone instrumenting an agent for wm
 """
 
 from wmh.capture.otlp_json import OtlpJsonLinesExporter, span_to_otlp
-from wmh.capture.recorder import Episode, TraceRecorder
+from wmh.capture.recorder import EpisodeRecording, TraceRecorder
 
-__all__ = ["Episode", "OtlpJsonLinesExporter", "TraceRecorder", "span_to_otlp"]
+__all__ = ["EpisodeRecording", "OtlpJsonLinesExporter", "TraceRecorder", "span_to_otlp"]

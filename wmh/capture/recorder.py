@@ -54,7 +54,7 @@ def _text(content: str) -> dict[str, Any]:
     return {"type": "text", "content": content}
 
 
-class Episode:
+class EpisodeRecording:
     """One agent run being recorded: the conversation so far and the open root span."""
 
     def __init__(self, recorder: TraceRecorder, root: Span, task: str) -> None:
@@ -171,7 +171,7 @@ class TraceRecorder:
         self.tracer = self._provider.get_tracer("wmh.capture")
 
     @contextmanager
-    def episode(self, task: str) -> Iterator[Episode]:
+    def episode(self, task: str) -> Iterator[EpisodeRecording]:
         """Record one agent run as an `invoke_agent` trace."""
         root = self.tracer.start_span(
             f"invoke_agent {self.agent}",
@@ -184,7 +184,7 @@ class TraceRecorder:
                 ),
             },
         )
-        episode = Episode(self, root, task)
+        episode = EpisodeRecording(self, root, task)
         try:
             yield episode
             episode.finish()
