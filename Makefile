@@ -26,10 +26,12 @@ demo: setup
 		< examples/airline/demo.actions
 	$(WMH) demo --name airline --steps 5
 
+# lint-imports checks pyproject.toml's layers contract: imports run one way (see README, Layout).
 lint: setup
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy wmh
+	$(VENV)/bin/lint-imports --no-logo
 
 # The serving tests start a throw-away redis-server on 127.0.0.1 (Debian's package).
 system-deps:
@@ -64,4 +66,4 @@ examples-models: setup
 			--root examples/$$task --no-interactive; done
 
 clean:
-	rm -rf .wmh .pytest_cache .ruff_cache .mypy_cache
+	rm -rf .wmh .pytest_cache .ruff_cache .mypy_cache .import_linter_cache
