@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from wmh.offline import apply_offline_defaults
+from wmh.offline import OFFLINE_DEFAULTS, apply_offline_defaults
 
 # The suite owns its process, as the CLI does: offline, quiet and without telemetry.
 apply_offline_defaults()
@@ -70,3 +70,12 @@ def wmh_build(root: Path, name: str, *args: str) -> None:
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert (root / "models" / name / "model.json").is_file()
+
+
+def python_without_offline_defaults(code: str) -> subprocess.CompletedProcess[str]:
+    """`code` in a fresh interpreter whose environment has none of wmh's offline defaults (the
+    suite's own process has them all), as a host application would run it."""
+    env = {k: v for k, v in os.environ.items() if k not in OFFLINE_DEFAULTS}
+    return subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, env=env
+    )

@@ -4,19 +4,13 @@ adapter (no build pipeline, GEPA or MLflow tracking behind `import wmh.env.gym`)
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 
+from tests.conftest import python_without_offline_defaults
 from wmh.offline import OFFLINE_DEFAULTS
 
 
 def _run(code: str) -> str:
-    """`code` in a fresh interpreter whose environment has none of wmh's offline defaults."""
-    env = {k: v for k, v in os.environ.items() if k not in OFFLINE_DEFAULTS}
-    done = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, env=env
-    )
+    done = python_without_offline_defaults(code)
     assert done.returncode == 0, done.stderr
     return done.stdout
 

@@ -1,1 +1,2 @@
-"""The engine: world models, sessions, predictors and the prompts they use."""
+"""The engine: world models, sessions, predictors (the protocol, replay, llm and the factory that
+picks one), the prompts they use, and usage accounting."""
