@@ -4,12 +4,23 @@ import json
 from pathlib import Path
 
 from wmh.core.types import Action, ActionKind
+from wmh.engine.policy import ReplayPolicies
+from wmh.engine.world_model import WorldModel
 from wmh.store.card import read_card
 from wmh.store.loader import load_world_model
 
 
+def with_every_part(model_dir: Path) -> WorldModel:
+    """The model with every replay part on, as designed: these tests check what each part does
+    (a build may switch parts off per tool where they do not pay; tests/pipeline/test_fit_replay
+    checks that choice)."""
+    wm, _ = load_world_model(model_dir)
+    wm.predictor = wm.predictor.with_policies(ReplayPolicies())
+    return wm
+
+
 def test_exact_replay_from_the_corpus(built_model: Path) -> None:
-    wm, _ = load_world_model(built_model)
+    wm = with_every_part(built_model)
     step = wm.retriever.table.step(0)
     session = wm.new_session(task=step.task)
     observation = wm.step(session.id, step.action)
@@ -18,7 +29,7 @@ def test_exact_replay_from_the_corpus(built_model: Path) -> None:
 
 
 def test_session_replay_answers_a_repeated_call_like_before(built_model: Path) -> None:
-    wm, _ = load_world_model(built_model)
+    wm = with_every_part(built_model)
     session = wm.new_session(task="check order")
     action = Action(name="get_order", arguments={"order_id": 987654})
     first = wm.step(session.id, action)
@@ -28,7 +39,7 @@ def test_session_replay_answers_a_repeated_call_like_before(built_model: Path) -
 
 
 def test_unseen_arguments_adapt_a_neighbour(built_model: Path) -> None:
-    wm, _ = load_world_model(built_model)
+    wm = with_every_part(built_model)
     session = wm.new_session(task="Check the status of order 987654")
     observation = wm.step(session.id, Action(name="get_order", arguments={"order_id": 987654}))
     assert observation.metadata["source"] == "adapted_neighbour"
@@ -36,7 +47,7 @@ def test_unseen_arguments_adapt_a_neighbour(built_model: Path) -> None:
 
 
 def test_session_updates_show_in_later_reads(built_model: Path) -> None:
-    wm, _ = load_world_model(built_model)
+    wm = with_every_part(built_model)
     session = wm.new_session(task="Move customer 5 to Lima")
     wm.step(session.id, Action(name="get_user", arguments={"user_id": 5}))
     wm.step(session.id, Action(name="update_address", arguments={"user_id": 5, "city": "Quito"}))

@@ -155,6 +155,6 @@ def test_a_built_model_can_be_judged_by_the_rubric_judge_over_http(
     )
     assert report.judge == "rubric"
     assert report.overall.score == 0.5 and report.overall.steps == 2
-    # model and both baselines are graded for each of the two steps
-    assert len(fake_llm.requests) == 6
+    # the model and its three baselines are graded for each of the two steps
+    assert len(fake_llm.requests) == 8
     assert {r["model"] for r in fake_llm.requests} == {"grader"}

@@ -36,8 +36,8 @@ class ProviderConfig:
 @dataclass
 class EmbedderConfig:
     kind: str = "hashing"
-    dim: int = 256
-    context_weight: float = 0.5
+    dim: int = 1024
+    context_weight: float = 0.0
     batch_size: int = 64
 
 

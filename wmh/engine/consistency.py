@@ -80,16 +80,19 @@ def _argument_records(action_key: str, name_length: int) -> tuple[Record, ...]:
     return records_in(action_key[len("tool:") + name_length + 1 :])
 
 
+def turn_records(turn: Turn) -> tuple[Record, ...]:
+    """Records one turn showed (arguments of a write, then its answer); none for an error."""
+    if turn.observation.is_error:
+        return ()
+    found: tuple[Record, ...] = ()
+    if turn.action.arguments:
+        found = _argument_records(turn.action.key(), len(turn.action.name))
+    return found + records_in(turn.observation.content)
+
+
 def session_records(history: Sequence[Turn]) -> list[Record]:
     """Records the session has shown, oldest first (arguments of writes, then their answers)."""
-    found: list[Record] = []
-    for turn in history:
-        if turn.observation.is_error:
-            continue
-        if turn.action.arguments:
-            found.extend(_argument_records(turn.action.key(), len(turn.action.name)))
-        found.extend(records_in(turn.observation.content))
-    return found
+    return [record for turn in history for record in turn_records(turn)]
 
 
 def _overlay_one(target: dict[str, Any], records: Sequence[Record], counter: list[int]) -> None:
@@ -106,13 +109,17 @@ def _overlay_one(target: dict[str, Any], records: Sequence[Record], counter: lis
 
 
 def apply_session_state(
-    content: str, history: Sequence[Turn], arguments: dict[str, Any] | None = None
+    content: str,
+    history: Sequence[Turn],
+    arguments: dict[str, Any] | None = None,
+    shown: Sequence[Record] | None = None,
 ) -> tuple[str, int]:
     """The content with records updated from the session and, last and strongest, the current
-    action's own arguments; returns (text, fields changed)."""
+    action's own arguments; returns (text, fields changed). `shown` is `session_records(history)`
+    when the caller keeps it between steps."""
     if not history or not records_in(content):
         return content, 0
-    records = session_records(history)
+    records = list(session_records(history) if shown is None else shown)
     if arguments:
         _records(arguments, records)
     if not records:

@@ -1,43 +1,59 @@
 """The `replay` predictor: answers from recorded observations, with no LLM. Deterministic.
 
-In order: the same action earlier in the session (unless the corpus shows that tool's repeated
-calls answer differently), the same action in the training corpus (the
-recording whose context is most alike), a neighbour of the same tool with its argument values
-swapped for the current ones, and for a tool the corpus never saw, the environment's own error.
-Whatever is recalled is then brought in line with the records the session has already shown.
+In order, each part used only where the tool's policy (chosen by the build on held-apart steps)
+keeps it: the same action earlier in the session (unless the corpus shows that tool's repeated
+calls answer differently), the same action in the training corpus (the recording whose context
+is most alike), else the nearest recorded call of the same tool — or the answer most in agreement
+among the nearest few — with its argument values swapped for the current ones; for a tool the
+corpus never saw, the environment's own error. Whatever is recalled is then brought in line with
+the records the session has already shown.
 """
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Iterable, Mapping
-from typing import Any
+from functools import lru_cache
 
-from wmh.core.types import Action, ActionKind, Observation
-from wmh.engine.adapt import adapt_observation, argument_leaves
-from wmh.engine.consistency import apply_session_state
+import numpy as np
+
+from wmh.core.types import Action, ActionKind, Observation, Session
+from wmh.engine.adapt import adapt_observation
+from wmh.engine.agreement import consensus_index, signature
+from wmh.engine.consistency import Record, apply_session_state, turn_records
 from wmh.engine.learnt import ErrorStyle
+from wmh.engine.policy import ReplayPolicies, ReplayPolicy
 from wmh.engine.predictor import PredictionContext, context_query
 from wmh.retrieval.retriever import Neighbour, Retriever
+from wmh.retrieval.text import route_of
+
+SESSIONS_KEPT = 4096  # sessions whose replay memory is kept between steps
 
 
-def _argument_agreement(a: dict[str, Any], recorded: Action) -> float:
-    """Share of argument leaves (path and value) two calls have in common, in [0, 1]; `a` is
-    the current call's leaves."""
-    b = argument_leaves(recorded.arguments)
-    if not a and not b:
-        return 1.0
-    same_keys = len(a.keys() & b.keys()) / max(len(a.keys() | b.keys()), 1)
-    same_values = sum(1 for k in a.keys() & b.keys() if a[k] == b[k]) / max(len(a), len(b), 1)
-    return 0.5 * same_keys + 0.5 * same_values
+class SessionMemory:
+    """What the replay model keeps of one session between steps, so a step costs the same at
+    turn 3 and turn 300: the last answer to each call and the records the session showed."""
 
+    __slots__ = ("turns", "last_key", "answers", "records")
 
-def choose_template(action: Action, neighbours: list[Neighbour]) -> Neighbour:
-    """The neighbour best suited to adaptation: similar context and the same argument shape."""
-    leaves = argument_leaves(action.arguments)
-    return max(
-        neighbours,
-        key=lambda n: (n.score + 0.5 * _argument_agreement(leaves, n.step.action), -n.row),
-    )
+    def __init__(self) -> None:
+        self.turns = 0
+        self.last_key = ""
+        self.answers: dict[str, Observation] = {}
+        self.records: list[Record] = []
+
+    def catch_up(self, session: Session) -> SessionMemory:
+        history = session.history
+        stale = len(history) < self.turns or (
+            self.turns and history[self.turns - 1].action.key() != self.last_key
+        )
+        memory = SessionMemory() if stale else self
+        for turn in history[memory.turns :]:
+            memory.answers[turn.action.key()] = turn.observation
+            memory.records.extend(turn_records(turn))
+        memory.turns = len(history)
+        memory.last_key = history[-1].action.key() if history else ""
+        return memory
 
 
 class ReplayPredictor:
@@ -52,65 +68,115 @@ class ReplayPredictor:
         top_k: int = 5,
         repeat_reliability: Mapping[str, float] | None = None,
         state_writers: Iterable[str] = (),
+        policies: ReplayPolicies | None = None,
     ) -> None:
         self.retriever = retriever
         self.error_style = error_style
         self.top_k = top_k
         self.repeat_reliability = dict(repeat_reliability or {})
+        self.policies = policies or ReplayPolicies()
         # Tools whose repeated calls mostly answered differently in the corpus: no session replay.
         # Tools whose answers carry a changed record: never overlay older session state on them.
         self.state_writers = frozenset(state_writers)
         self.stale_tools = frozenset(
             tool for tool, share in (repeat_reliability or {}).items() if share < 0.5
         )
+        self._memories: OrderedDict[str, SessionMemory] = OrderedDict()
+        self._signature = lru_cache(maxsize=16384)(self._signature_of_row)
+
+    def with_policies(
+        self, policies: ReplayPolicies, retriever: Retriever | None = None
+    ) -> ReplayPredictor:
+        """The same predictor answering by other policies (ablations, fitting), or over
+        another retriever."""
+        return ReplayPredictor(
+            retriever or self.retriever,
+            self.error_style,
+            self.top_k,
+            self.repeat_reliability,
+            self.state_writers,
+            policies,
+        )
+
+    def _memory(self, session: Session) -> SessionMemory:
+        memory = self._memories.pop(session.id, None) or SessionMemory()
+        memory = memory.catch_up(session)
+        self._memories[session.id] = memory
+        if len(self._memories) > SESSIONS_KEPT:
+            self._memories.popitem(last=False)
+        return memory
 
     def predict(self, context: PredictionContext) -> Observation:
-        observation = self._recall(context)
+        action = context.action
+        policy = self.policies.of(route_of(action))
+        memory = self._memory(context.session) if context.session.history else None
+        observation = self._recall(context, policy, memory)
         if (
-            observation.is_error
-            or not context.session.history
-            or context.action.name in self.state_writers
+            not policy.overlay
+            or memory is None
+            or observation.is_error
+            or action.name in self.state_writers
         ):
             return observation
         content, changed = apply_session_state(
-            observation.content, context.session.history, context.action.arguments
+            observation.content, context.session.history, action.arguments, memory.records
         )
         if not changed:
             return observation
         metadata = {**observation.metadata, "session_updates": changed}
         return observation.model_copy(update={"content": content, "metadata": metadata})
 
-    def _recall(self, context: PredictionContext) -> Observation:
+    def _recall(
+        self, context: PredictionContext, policy: ReplayPolicy, memory: SessionMemory | None
+    ) -> Observation:
         action = context.action
-        session = context.session
-        key = action.key()
-        if action.name not in self.stale_tools:
-            for turn in reversed(session.history):
-                if turn.action.key() == key:
-                    return _tagged(turn.observation, "session_replay")
+        if policy.session_replay and memory is not None and action.name not in self.stale_tools:
+            earlier = memory.answers.get(action.key())
+            if earlier is not None:
+                return _tagged(earlier, "session_replay")
         query = context_query(context)
-        exact = self.retriever.exact(query)
-        if exact:
-            return _tagged(exact[0].step.observation, "corpus_replay", exact[0].step.id)
-        neighbours = self.retriever.neighbours(query, self.top_k)
-        if neighbours:
-            best = choose_template(action, neighbours)
-            recorded = best.step
-            if action.kind is ActionKind.MESSAGE:
-                return _tagged(recorded.observation, "nearest_message", recorded.id)
-            content, replaced = adapt_observation(
-                recorded.observation.content, recorded.action.arguments, action.arguments
-            )
-            observation = recorded.observation.model_copy(update={"content": content})
-            tagged = _tagged(observation, "adapted_neighbour", recorded.id)
-            tagged.metadata["replacements"] = replaced
-            return tagged
+        if policy.corpus_replay:
+            exact = self.retriever.exact(query)
+            if exact:
+                return _tagged(exact[0].step.observation, "corpus_replay", exact[0].step.id)
+        depth = max(self.top_k, policy.consensus, 1)
+        neighbours = self.retriever.neighbours(query, depth, policy.weights())
+        if not neighbours:
+            return self._unrecorded(action)
+        best = self._choose(neighbours, policy)
+        recorded = best.step
+        if action.kind is ActionKind.MESSAGE:
+            return _tagged(recorded.observation, "nearest_message", recorded.id)
+        source = "nearest_copy" if best is neighbours[0] else "consensus_neighbour"
+        if not policy.adapt:
+            return _tagged(recorded.observation, source, recorded.id)
+        content, replaced = adapt_observation(
+            recorded.observation.content, recorded.action.arguments, action.arguments
+        )
+        if not replaced:
+            return _tagged(recorded.observation, source, recorded.id)
+        observation = recorded.observation.model_copy(update={"content": content})
+        tagged = _tagged(observation, "adapted_neighbour", recorded.id)
+        tagged.metadata["replacements"] = replaced
+        return tagged
+
+    def _signature_of_row(self, row: int) -> np.ndarray:
+        return signature(self.retriever.table.observation_of(row)[0])
+
+    def _choose(self, neighbours: list[Neighbour], policy: ReplayPolicy) -> Neighbour:
+        if policy.consensus <= 1 or len(neighbours) == 1:
+            return neighbours[0]
+        pool = neighbours[: policy.consensus]
+        signatures = np.stack([self._signature(n.row) for n in pool])
+        nearness = np.array([n.score for n in pool], dtype=np.float32)
+        return pool[consensus_index(signatures, nearness)]
+
+    def _unrecorded(self, action: Action) -> Observation:
         if action.kind is ActionKind.MESSAGE:
             return Observation(content="", metadata={"source": "no_recording"})
+        style = self.error_style if self.policies.use_error_style else ErrorStyle()
         return Observation(
-            content=self.error_style.render(action.name),
-            is_error=True,
-            metadata={"source": "unknown_tool"},
+            content=style.render(action.name), is_error=True, metadata={"source": "unknown_tool"}
         )
 
 

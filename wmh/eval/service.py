@@ -23,7 +23,7 @@ from wmh.errors import ConfigError
 from wmh.ingest.reader import read_traces
 from wmh.ingest.split import split_with
 from wmh.pipeline.build import build_world_model
-from wmh.scoring.baselines import MostFrequentObservation, NearestNeighbourCopy
+from wmh.scoring.baselines import ActionCopy, MostFrequentObservation, NearestNeighbourCopy
 from wmh.scoring.factory import make_judge
 from wmh.scoring.runner import EvalReport, LoopMode, evaluate_traces, sample_indices
 from wmh.store.loader import load_world_model
@@ -131,11 +131,14 @@ def evaluate(
             on_plan(
                 planned_steps(prepared.traces, options.sample_turns, options.seed, options.limit)
             )
-        wm, provider = load_world_model(prepared.model_dir)
+        # Traces the index holds are scored against the rest of it, never against each other.
+        hidden = frozenset(t.trace_id for t in prepared.traces)
+        wm, provider = load_world_model(prepared.model_dir, hidden=hidden)
         settings = prepared.settings
         judge = make_judge(options.judge or settings.judge.name, settings.judge, settings.provider)
         baselines: list[Predictor] = [
             NearestNeighbourCopy(wm.retriever),
+            ActionCopy(wm.retriever),
             MostFrequentObservation(wm.retriever),
         ]
         report = evaluate_traces(

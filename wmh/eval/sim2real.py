@@ -128,9 +128,10 @@ def run_sim2real(
 ) -> Sim2RealReport:
     example_dir = Path(example_dir)
     model_dir = Path(model_dir or WorldModelStore(example_dir).path(example_dir.name))
-    wm, _ = load_world_model(model_dir)
-    real = load_real_env(example_dir)
     traces = sorted(agent_traces(model_dir), key=lambda t: t.trace_id)
+    # The held-out traces are in the published index; the simulation never sees them.
+    wm, _ = load_world_model(model_dir, hidden=frozenset(t.trace_id for t in traces))
+    real = load_real_env(example_dir)
     chosen = random.Random(seed).sample(traces, min(episodes, len(traces)))
     values = recorded_values(wm.tool_schemas())
     judge = StructuralJudge()

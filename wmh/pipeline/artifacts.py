@@ -17,8 +17,7 @@ from wmh.config.schema import WmhConfig
 from wmh.engine.prompts import base_prompt
 from wmh.ingest.split import Split
 from wmh.optimize.evolve import EvolveResult
-from wmh.retrieval.index import PartitionedIndex
-from wmh.retrieval.table import StepTable
+from wmh.retrieval.retriever import IndexRetriever
 from wmh.scoring.runner import EvalReport
 from wmh.store.card import ModelCard, write_card
 from wmh.store.index import write_index
@@ -37,8 +36,7 @@ class BuiltModel:
 
     settings: WmhConfig
     split: Split
-    table: StepTable
-    index: PartitionedIndex
+    retriever: IndexRetriever
     card: ModelCard
     heldout: EvalReport | None
     heldout_base: EvalReport | None
@@ -64,6 +62,7 @@ def metrics_of(built: BuiltModel) -> dict[str, object]:
         if built.heldout
         else None,
         "gepa": gepa,
+        "replay_fit": built.card.replay_fit.model_dump(mode="json"),
         "split": built.card.split,
         "ingest": built.card.ingest.model_dump(),
         "timings": {k: round(v, 4) for k, v in built.timings.items()},
@@ -82,8 +81,8 @@ def write_model_dir(target: Path, built: BuiltModel) -> None:
     files = ModelFiles(target)
     evolved = built.evolved
     write_settings(files, built.settings)
-    write_steps(files, built.table, built.split)
-    write_index(files, built.index, built.card.embedder)
+    write_steps(files, built.split)
+    write_index(files.index_dir, built.retriever)
     optimized = None if evolved.skipped else evolved.best_prompt
     frontier = None if evolved.skipped else _frontier(evolved)
     write_prompts(files, base_prompt(), optimized, frontier)

@@ -20,9 +20,10 @@ import numpy as np
 import wmh
 from wmh.config.schema import WmhConfig
 from wmh.core.canonical import short_hash
-from wmh.core.types import Step, Trace
+from wmh.core.types import Action, Step, Trace
 from wmh.engine.factory import make_predictor
 from wmh.engine.learnt import learn_error_style, learn_repeat_reliability, learn_state_writers
+from wmh.engine.policy import FitReport
 from wmh.engine.predictor import Predictor
 from wmh.engine.prompts import base_prompt
 from wmh.engine.replay import ReplayPredictor
@@ -32,12 +33,14 @@ from wmh.ingest.sources import ingest
 from wmh.ingest.split import Split, split_with
 from wmh.optimize.evolve import EvolveResult, evolve_prompt
 from wmh.pipeline.artifacts import BuiltModel, write_model_dir
+from wmh.pipeline.fit_replay import fit_policies
+from wmh.retrieval.context import ContextColumns
 from wmh.retrieval.embedders import Embedder, make_embedder
 from wmh.retrieval.index import PartitionedIndex
 from wmh.retrieval.retriever import IndexRetriever
 from wmh.retrieval.table import StepTable
-from wmh.retrieval.text import query_text
-from wmh.scoring.baselines import MostFrequentObservation, NearestNeighbourCopy
+from wmh.retrieval.text import HISTORY_WINDOW, query_text
+from wmh.scoring.baselines import ActionCopy, MostFrequentObservation, NearestNeighbourCopy
 from wmh.scoring.factory import make_judge
 from wmh.scoring.runner import EvalReport, evaluate_traces
 from wmh.store.card import ModelCard
@@ -59,19 +62,22 @@ class BuildResult:
     evolve: EvolveResult | None = None
     heldout_base: EvalReport | None = None
     mlflow_run_id: str = ""
+    fit: FitReport | None = None
 
 
 def _steps(traces: list[Trace]) -> list[Step]:
     return [step for trace in traces for step in trace.steps]
 
 
+def _recent(step: Step, traces: dict[str, Trace]) -> list[Action]:
+    """The actions before a step in its trace (the history window of the retrieval texts)."""
+    before = traces[step.trace_id].steps[max(0, step.index - HISTORY_WINDOW) : step.index]
+    return [s.action for s in before]
+
+
 def embed_steps(embedder: Embedder, steps: list[Step], traces: dict[str, Trace]) -> np.ndarray:
     """Vectors for steps, each embedded with its task and the actions just before it."""
-    texts = []
-    for step in steps:
-        history = traces[step.trace_id].steps
-        recent = [s.action for s in history[max(0, step.index - 2) : step.index]]
-        texts.append(query_text(step.action, step.task, recent))
+    texts = [query_text(s.action, s.task, _recent(s, traces)) for s in steps]
     return embedder.embed(texts)
 
 
@@ -100,21 +106,22 @@ class Clock:
 def index_traces(settings: WmhConfig, train: list[Trace], clock: Clock) -> IndexRetriever:
     """Embed the train steps and build the per-tool index over them."""
     train_steps = _steps(train)
+    by_id = {t.trace_id: t for t in train}
     with clock.stage("embed"):
         config = settings.embedder
         embedder = make_embedder(config.kind, config.dim, config.context_weight, config.batch_size)
         table = StepTable.from_steps(train_steps)
-        by_id = {t.trace_id: t for t in train}
-        vectors = embed_steps(embedder, [table.step(r) for r in range(len(table))], by_id)
+        rows = [table.step(r) for r in range(len(table))]
+        context = ContextColumns.build([s.task for s in rows], [_recent(s, by_id) for s in rows])
     with clock.stage("index"):
         index = PartitionedIndex.build(
-            vectors,
+            lambda start, end: embed_steps(embedder, rows[start:end], by_id),
             table.routes,
             settings.retrieval.index,
             settings.retrieval.flat_max,
             settings.seed,
         )
-    return IndexRetriever(table, index, embedder)
+    return IndexRetriever(table, index, embedder, context)
 
 
 def _heldout(
@@ -124,6 +131,7 @@ def _heldout(
         return None
     baselines: list[Predictor] = [
         NearestNeighbourCopy(retriever),
+        ActionCopy(retriever),
         MostFrequentObservation(retriever),
     ]
     judge = make_judge(settings.judge.name, settings.judge, settings.provider)
@@ -140,6 +148,20 @@ def make_replay(retriever: IndexRetriever, train: list[Trace], top_k: int) -> Re
         learn_repeat_reliability(steps),
         learn_state_writers(steps),
     )
+
+
+def fit_replay(
+    settings: WmhConfig, replay: ReplayPredictor, known: list[Trace], clock: Clock
+) -> tuple[ReplayPredictor, FitReport]:
+    """The replay predictor with each tool's parts chosen on held-apart steps.
+
+    Measured with the build's judge; an LLM-graded judge would make every build call the
+    provider thousands of times, so `rubric` builds measure with `structural` instead."""
+    name = settings.judge.name if settings.judge.name != "rubric" else "structural"
+    judge = make_judge(name, settings.judge, settings.provider)
+    with clock.stage("fit"):
+        policies, report = fit_policies(replay, known, judge)
+    return replay.with_policies(policies), report
 
 
 def heldout_reports(
@@ -172,6 +194,7 @@ def make_card(
     split: Split,
     heldout: EvalReport | None,
     evolved: EvolveResult,
+    fit: FitReport | None = None,
 ) -> ModelCard:
     return ModelCard(
         name=settings.name,
@@ -187,6 +210,8 @@ def make_card(
         error_style=replay.error_style,
         repeat_reliability=replay.repeat_reliability,
         state_writers=sorted(replay.state_writers),
+        replay_policies=replay.policies,
+        replay_fit=fit or FitReport(),
         heldout_score=heldout.overall.score if heldout else None,
         heldout_judge=heldout.judge if heldout else "",
         heldout_steps=heldout.overall.steps if heldout else 0,
@@ -206,15 +231,15 @@ def publish(
     evolved: EvolveResult,
     timings: dict[str, float],
     clock: Clock,
+    fit: FitReport | None = None,
 ) -> tuple[Path, ModelCard]:
     """Make the card, write the model directory into staging and rename it into place (logging
     the MLflow run on the way); returns where it now lives and its card. `reports` are the
     held-out reports of the model and of its baseline."""
     heldout, heldout_base = reports
-    card = make_card(settings, predictor, retriever, replay, report, split, heldout, evolved)
+    card = make_card(settings, predictor, retriever, replay, report, split, heldout, evolved, fit)
     built = BuiltModel(
-        settings, split, retriever.table, retriever.index, card, heldout, heldout_base, evolved,
-        timings,
+        settings, split, retriever, card, heldout, heldout_base, evolved, timings,
     )  # fmt: skip
     store = WorldModelStore(settings.root)
     with clock.stage("write"), store.staging(settings.name) as tmp:
@@ -260,12 +285,18 @@ def build_world_model(settings: WmhConfig, on_stage: StageCallback | None = None
             f"the train split is empty: all {len(ingested.traces)} traces went to valid/test; "
             "add traces or raise split.train"
         )
-    retriever = index_traces(settings, split.train, clock)
-    replay = make_replay(retriever, split.train, settings.retrieval.top_k)
+    # One index over every trace; the held-out traces stay hidden from it until publishing.
+    published = index_traces(settings, [*split.train, *split.valid, *split.test], clock)
+    retriever = published.hiding(frozenset(t.trace_id for t in split.test))
+    known = [*split.train, *split.valid]
+    replay, fit = fit_replay(
+        settings, make_replay(retriever, known, settings.retrieval.top_k), known, clock
+    )
     with clock.stage("optimize"):
         evolved = evolve_prompt(
-            settings, base_prompt(), split.valid, retriever, replay, gepa_run_dir(settings)
-        )
+            settings, base_prompt(), split.valid or split.train, retriever, replay,
+            gepa_run_dir(settings),
+        )  # fmt: skip
     if evolved.skipped:
         log.info("%s", evolved.skipped)
     with clock.stage("evaluate"):
@@ -273,8 +304,8 @@ def build_world_model(settings: WmhConfig, on_stage: StageCallback | None = None
             settings, retriever, replay, evolved, split.test
         )
     path, card = publish(
-        settings, predictor_name, retriever, replay, ingested.report, split,
-        (heldout, heldout_base), evolved, clock.timings, clock,
+        settings, predictor_name, published, replay.with_policies(replay.policies, published),
+        ingested.report, split, (heldout, heldout_base), evolved, clock.timings, clock, fit,
     )  # fmt: skip
     log.info("built %s at %s", settings.name, path)
     return BuildResult(
@@ -287,4 +318,5 @@ def build_world_model(settings: WmhConfig, on_stage: StageCallback | None = None
         evolved,
         heldout_base,
         card.mlflow_run_id,
+        fit,
     )

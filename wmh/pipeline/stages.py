@@ -19,6 +19,7 @@ from typing import Any
 
 from wmh.config.schema import WmhConfig
 from wmh.engine.learnt import ErrorStyle
+from wmh.engine.policy import FitReport, ReplayPolicies
 from wmh.engine.prompts import base_prompt
 from wmh.engine.replay import ReplayPredictor
 from wmh.errors import EmptyCorpusError, StoreError
@@ -29,6 +30,7 @@ from wmh.optimize.evolve import EvolveResult, FrontierCandidate, evolve_prompt
 from wmh.pipeline.build import (
     Clock,
     check_settings,
+    fit_replay,
     gepa_run_dir,
     heldout_reports,
     index_traces,
@@ -44,11 +46,9 @@ from wmh.pipeline.stage_files import (
     write_file,
     write_traces,
 )
-from wmh.retrieval.embedders import EmbedderCard, embedder_from_card
-from wmh.retrieval.index import PartitionedIndex
 from wmh.retrieval.retriever import IndexRetriever
-from wmh.retrieval.table import StepTable
 from wmh.scoring.runner import EvalReport
+from wmh.store.index import load_retriever, write_index
 
 log = logging.getLogger(__name__)
 
@@ -101,33 +101,46 @@ def split(settings: WmhConfig, out: StageDir) -> dict[str, Any]:
 
 
 def index(settings: WmhConfig, out: StageDir) -> dict[str, Any]:
+    """Index every trace (the test traces hidden while the replay parts are chosen)."""
     clock = Clock(None)
-    train = read_traces(out.split / "train.jsonl", "split")
-    retriever = index_traces(settings, train, clock)
-    replay = make_replay(retriever, train, settings.retrieval.top_k)
+    parts = _load_split(out)
+    published = index_traces(settings, [*parts.train, *parts.valid, *parts.test], clock)
+    known = [*parts.train, *parts.valid]
+    retriever = published.hiding(frozenset(t.trace_id for t in parts.test))
+    replay, fit = fit_replay(
+        settings, make_replay(retriever, known, settings.retrieval.top_k), known, clock
+    )
     with output_dir(out.index) as tmp:
-        retriever.table.save(tmp / "steps.jsonl", tmp / "columns.json")
-        retriever.index.save(tmp)
-        (tmp / "embedder.json").write_bytes(dump_json(retriever.embedder.card.model_dump()))
+        write_index(tmp, published)
         learnt = {
             "error_style": replay.error_style.model_dump(),
             "repeat_reliability": replay.repeat_reliability,
             "state_writers": sorted(replay.state_writers),
+            "replay_policies": replay.policies.model_dump(),
+            "replay_fit": fit.model_dump(),
         }
         (tmp / "learnt.json").write_bytes(dump_json(learnt))
-    routes = retriever.table.routes
-    metrics = {"steps": len(retriever.table), "tools": len(set(routes)), **clock.timings}
+    routes = published.table.routes
+    metrics = {
+        "steps": len(published.table),
+        "tools": len(set(routes)),
+        "fit_score": fit.score,
+        "fit_nearest_copy": fit.nearest_copy,
+        **clock.timings,
+    }
     write_file(out.metrics("index"), dump_json(metrics))
     return metrics
 
 
-def _load_index(settings: WmhConfig, out: StageDir) -> tuple[IndexRetriever, ReplayPredictor]:
+def _load_index(
+    settings: WmhConfig, out: StageDir, hidden: frozenset[str] = frozenset()
+) -> tuple[IndexRetriever, ReplayPredictor, FitReport]:
+    """The index stage's retriever (with `hidden` traces kept out of lookups), its replay
+    predictor and what the fit measured."""
     directory = out.index
-    if not (directory / "steps.jsonl").is_file():
+    if not directory.is_dir():
         raise StoreError(f"{directory} is missing: run the index stage first (dvc repro)")
-    table = StepTable.load(directory / "steps.jsonl", directory / "columns.json")
-    card = EmbedderCard.model_validate(read_json(directory / "embedder.json", "index"))
-    retriever = IndexRetriever(table, PartitionedIndex.load(directory), embedder_from_card(card))
+    retriever = load_retriever(directory, hidden=hidden)
     learnt = read_json(directory / "learnt.json", "index")
     replay = ReplayPredictor(
         retriever,
@@ -135,14 +148,21 @@ def _load_index(settings: WmhConfig, out: StageDir) -> tuple[IndexRetriever, Rep
         settings.retrieval.top_k,
         learnt["repeat_reliability"],
         learnt["state_writers"],
+        ReplayPolicies.model_validate(learnt["replay_policies"]),
     )
-    return retriever, replay
+    return retriever, replay, FitReport.model_validate(learnt["replay_fit"])
+
+
+def _test_ids(out: StageDir) -> frozenset[str]:
+    return frozenset(t.trace_id for t in read_traces(out.split / "test.jsonl", "split"))
 
 
 def optimize(settings: WmhConfig, out: StageDir) -> dict[str, Any]:
     clock = Clock(None)
     valid = read_traces(out.split / "valid.jsonl", "split")
-    retriever, replay = _load_index(settings, out)
+    if not valid:
+        valid = read_traces(out.split / "train.jsonl", "split")
+    retriever, replay, _ = _load_index(settings, out, _test_ids(out))
     with clock.stage("optimize"):
         evolved = evolve_prompt(
             settings, base_prompt(), valid, retriever, replay, gepa_run_dir(settings)
@@ -183,7 +203,7 @@ def _load_evolved(out: StageDir) -> EvolveResult:
 def evaluate(settings: WmhConfig, out: StageDir) -> dict[str, Any]:
     clock = Clock(None)
     test = read_traces(out.split / "test.jsonl", "split")
-    retriever, replay = _load_index(settings, out)
+    retriever, replay, _ = _load_index(settings, out, frozenset(t.trace_id for t in test))
     evolved = _load_evolved(out)
     with clock.stage("evaluate"):
         predictor, heldout, heldout_base = heldout_reports(
@@ -229,7 +249,7 @@ def package(settings: WmhConfig, out: StageDir) -> dict[str, Any]:
     clock = Clock(None)
     report = IngestReport.model_validate(read_json(out.ingest / "report.json", "ingest"))
     parts = _load_split(out)
-    retriever, replay = _load_index(settings, out)
+    retriever, replay, fit = _load_index(settings, out)
     evolved = _load_evolved(out)
     summary = read_json(out.eval / "summary.json", "evaluate")
     heldout = _load_report(out.eval / "heldout.json")
@@ -240,7 +260,7 @@ def package(settings: WmhConfig, out: StageDir) -> dict[str, Any]:
         timings.update({k: v for k, v in metrics.items() if k.endswith("_s")})
     path, card = publish(
         settings, summary["predictor"], retriever, replay, report, parts,
-        (heldout, heldout_base), evolved, timings, clock,
+        (heldout, heldout_base), evolved, timings, clock, fit,
     )  # fmt: skip
     log.info("published %s at %s", settings.name, path)
     return {"path": str(path), "mlflow_run_id": card.mlflow_run_id, **clock.timings}

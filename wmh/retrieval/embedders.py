@@ -9,16 +9,18 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from functools import lru_cache
-from typing import Any, Protocol
+from typing import Protocol
 
 import numpy as np
 from pydantic import BaseModel
-from sklearn.utils import murmurhash3_32
 
-from wmh.errors import ConfigError
+from wmh.errors import ConfigError, StoreError
+from wmh.retrieval.hashing import text_vector, unit, word_counts
 from wmh.retrieval.text import QueryText
 
 log = logging.getLogger(__name__)
+
+CHAR_FEATURES = "char3-4"
 
 
 class EmbedderCard(BaseModel):
@@ -28,7 +30,8 @@ class EmbedderCard(BaseModel):
     dim: int
     normalised: bool = True
     model: str = ""
-    context_weight: float = 0.5
+    context_weight: float = 0.0
+    features: str = ""  # what a hashing embedder hashes (CHAR_FEATURES)
 
 
 class Embedder(Protocol):
@@ -37,12 +40,6 @@ class Embedder(Protocol):
     def embed(self, texts: Sequence[QueryText]) -> np.ndarray:
         """Return a float32 array of shape (len(texts), card.dim), rows of unit length."""
         ...
-
-
-def _unit_rows(matrix: np.ndarray) -> np.ndarray:
-    norms = np.linalg.norm(matrix, axis=1, keepdims=True)
-    norms[norms == 0] = 1.0
-    return (matrix / norms).astype(np.float32, copy=False)
 
 
 def _dedupe(texts: Sequence[QueryText]) -> tuple[list[QueryText], np.ndarray]:
@@ -54,64 +51,42 @@ def _dedupe(texts: Sequence[QueryText]) -> tuple[list[QueryText], np.ndarray]:
 
 
 class HashingEmbedder:
-    """Signed feature hashing of word n-grams (scikit-learn's HashingVectorizer); no model."""
+    """Signed feature hashing of the action's character 3–4-grams; no model.
 
-    def __init__(self, dim: int = 256, context_weight: float = 0.5) -> None:
-        from sklearn.feature_extraction.text import HashingVectorizer
+    Calls that differ in a path, an id or a line of code stay close, which word n-grams miss.
+    With `context_weight` > 0 the words of the task and recent tools are mixed in (by default
+    the context is weighed after the search instead, per tool, by the replay model).
+    """
 
+    def __init__(self, dim: int = 1024, context_weight: float = 0.0) -> None:
         if dim < 8:
             raise ConfigError(f"embedder.dim must be at least 8, got {dim}")
-        self.card = EmbedderCard(kind="hashing", dim=dim, context_weight=context_weight)
-        common: dict[str, Any] = {
-            "n_features": dim,
-            "alternate_sign": True,
-            "dtype": np.float32,
-            "norm": "l2",
-            "token_pattern": r"(?u)\b\w+\b",
-            "lowercase": True,
-        }
-        self._action = HashingVectorizer(ngram_range=(1, 2), **common)
-        self._context = HashingVectorizer(ngram_range=(1, 1), **common)
-        self._analyse_action = self._action.build_analyzer()
-        self._analyse_context = self._context.build_analyzer()
+        self.card = EmbedderCard(
+            kind="hashing", dim=dim, context_weight=context_weight, features=CHAR_FEATURES
+        )
         # Serving embeds one query at a time, and each half recurs far more often than the pair
         # (the same call in another session; the same task and recent tools for another call).
         self._action_vector = lru_cache(maxsize=4096)(self._embed_action)
         self._context_vector = lru_cache(maxsize=4096)(self._embed_context)
 
     def _embed_action(self, text: str) -> np.ndarray:
-        return self._hashed(self._analyse_action(text))
+        return text_vector(text, self.card.dim)
 
     def _embed_context(self, text: str) -> np.ndarray:
-        return self._hashed(self._analyse_context(text))
-
-    def _hashed(self, features: list[str]) -> np.ndarray:
-        """What HashingVectorizer computes for one text, without its per-call overhead."""
-        dim = self.card.dim
-        vector = np.zeros(dim, dtype=np.float64)
-        for feature in features:
-            h = murmurhash3_32(feature, seed=0)
-            vector[abs(h) % dim] += 1.0 if h >= 0 else -1.0
-        norm = np.linalg.norm(vector)
-        return vector / norm if norm else vector
+        return unit(word_counts(text, self.card.dim))
 
     def embed_one(self, text: QueryText) -> np.ndarray:
         """One query, fast (the serving path); equal to `embed([text])[0]`."""
-        combined = self._action_vector(text.action) + self.card.context_weight * (
-            self._context_vector(text.context)
-        )
-        return _unit_rows(combined.reshape(1, -1))[0]
+        vector = self._action_vector(text.action)
+        if self.card.context_weight and text.context:
+            vector = unit(vector + self.card.context_weight * self._context_vector(text.context))
+        return vector
 
     def embed(self, texts: Sequence[QueryText]) -> np.ndarray:
         if not texts:
             return np.zeros((0, self.card.dim), dtype=np.float32)
-        if len(texts) == 1:
-            return self.embed_one(texts[0]).reshape(1, -1)
         unique, inverse = _dedupe(texts)
-        actions = self._action.transform([t.action for t in unique])
-        contexts = self._context.transform([t.context for t in unique])
-        combined = (actions + contexts * self.card.context_weight).toarray()
-        return _unit_rows(combined)[inverse]
+        return np.stack([self.embed_one(text) for text in unique])[inverse]
 
 
 class MiniLMEmbedder:
@@ -152,7 +127,7 @@ _MINILM_CACHE: dict[int, MiniLMEmbedder] = {}
 
 
 def make_embedder(
-    kind: str, dim: int = 256, context_weight: float = 0.5, batch_size: int = 64
+    kind: str, dim: int = 1024, context_weight: float = 0.0, batch_size: int = 64
 ) -> Embedder:
     """Build an embedder by name (`hashing`, `minilm`)."""
     if kind == "hashing":
@@ -167,4 +142,9 @@ def make_embedder(
 
 def embedder_from_card(card: EmbedderCard) -> Embedder:
     """Recreate the embedder an index was built with."""
+    if card.kind == "hashing" and card.features != CHAR_FEATURES:
+        raise StoreError(
+            "this model's index was built by an older wmh (word-hashed calls); rebuild it with "
+            "`wmh build` to query it with this version"
+        )
     return make_embedder(card.kind, dim=card.dim, context_weight=card.context_weight)

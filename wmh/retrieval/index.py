@@ -1,8 +1,9 @@
 """FAISS indexes over the training steps, one partition per tool (and one for messages).
 
 Partitioning by tool keeps each query to the steps that can answer it, so a query never scans the
-whole corpus. Small partitions use an exact inner-product index; large ones IVF (quick to
-build) or HNSW.
+whole corpus. Small partitions use an exact inner-product index; large ones IVF with 8-bit
+scalar-quantised vectors (quick to build, a quarter of the memory) or HNSW. A build embeds one
+partition at a time, so its memory follows the largest tool, not the corpus.
 """
 
 from __future__ import annotations
@@ -29,10 +30,36 @@ class Partition:
     end: int
     kind: str
     index: faiss.Index
+    # A flat index's vectors, viewed in place: one matrix product answers a query without the
+    # per-call cost of FAISS's wrappers, which dominates at these sizes.
+    matrix: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        if isinstance(self.index, faiss.IndexFlat) and self.index.ntotal:
+            xb = faiss.rev_swig_ptr(self.index.get_xb(), self.index.ntotal * self.index.d)
+            self.matrix = np.asarray(xb).reshape(self.index.ntotal, self.index.d)
 
     @property
     def size(self) -> int:
         return self.end - self.start
+
+    def top(self, query: np.ndarray, fetch: int) -> tuple[np.ndarray, np.ndarray]:
+        """At least `fetch` (row within the partition, score), best first, ties by row: every
+        row tied with the last one is included, so the cut never depends on the search."""
+        if self.matrix is None:
+            scores, ids = self.index.search(query.reshape(1, -1), fetch)
+            valid = ids[0] >= 0
+            found, values = ids[0][valid], scores[0][valid]
+        else:
+            all_scores = self.matrix @ query
+            if fetch < len(all_scores):
+                cut = np.partition(all_scores, len(all_scores) - fetch)[len(all_scores) - fetch]
+                found = np.flatnonzero(all_scores >= cut)
+            else:
+                found = np.arange(len(all_scores))
+            values = all_scores[found]
+        order = np.lexsort((found, -np.round(values, 6)))
+        return found[order], values[order]
 
 
 def ivf_nprobe(nlist: int) -> int:
@@ -59,14 +86,14 @@ def _build_one(vectors: np.ndarray, kind: str, seed: int) -> faiss.Index:
     else:
         nlist = max(8, int(math.sqrt(len(vectors))))
         quantizer = faiss.IndexFlatIP(dim)
-        index = faiss.IndexIVFFlat(quantizer, dim, nlist, faiss.METRIC_INNER_PRODUCT)
+        index = faiss.IndexIVFScalarQuantizer(
+            quantizer, dim, nlist, faiss.ScalarQuantizer.QT_8bit, faiss.METRIC_INNER_PRODUCT
+        )
         index.cp.seed = seed
-        index.train(vectors)
         index.cp.niter = 10  # a coarse quantizer is enough to prune; keeps builds fast
+        index.train(vectors)
         index.nprobe = ivf_nprobe(nlist)
     index.add(vectors)
-    if isinstance(index, faiss.IndexIVF):
-        index.make_direct_map()
     return index
 
 
@@ -79,20 +106,22 @@ class PartitionedIndex:
     @classmethod
     def build(
         cls,
-        vectors: np.ndarray,
+        vectors: np.ndarray | Callable[[int, int], np.ndarray],
         routes: Sequence[str],
         kind: str = "auto",
         flat_max: int = 4096,
         seed: int = 0,
     ) -> PartitionedIndex:
-        """`routes` must be sorted so each route's rows are contiguous."""
+        """`routes` must be sorted so each route's rows are contiguous. `vectors` holds a row per
+        step, or embeds rows [start, end) when called (one partition at a time)."""
         faiss.omp_set_num_threads(os.cpu_count() or 1)
         partitions = []
         start = 0
         for end in range(1, len(routes) + 1):
             if end == len(routes) or routes[end] != routes[start]:
                 chosen = _choose_kind(kind, end - start, flat_max)
-                block = np.ascontiguousarray(vectors[start:end], dtype=np.float32)
+                raw = vectors(start, end) if callable(vectors) else vectors[start:end]
+                block = np.ascontiguousarray(raw, dtype=np.float32)
                 partitions.append(
                     Partition(routes[start], start, end, chosen, _build_one(block, chosen, seed))
                 )
@@ -105,29 +134,25 @@ class PartitionedIndex:
         query: np.ndarray,
         k: int,
         keep: Callable[[int], bool] | None = None,
-    ) -> list[tuple[int, float]]:
-        """Top-k (row, score) in a route, best first; `keep(row)` filters rows out (leak-free)."""
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Top-k rows and their scores in a route, best first (ties by row); `keep(row)` filters
+        rows out (leak-free)."""
         part = self.partitions.get(route)
         if part is None or k <= 0:
-            return []
+            return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
         # One query is too small to share between threads; OpenMP start-up would dominate.
         faiss.omp_set_num_threads(1)
-        fetch = min(part.size, k if keep is None else k * 4)
-        query = np.ascontiguousarray(query.reshape(1, -1), dtype=np.float32)
+        fetch = min(part.size, k if keep is None else 4 * k)
+        query = np.ascontiguousarray(query.reshape(-1), dtype=np.float32)
         while True:
-            scores, ids = part.index.search(query, fetch)
-            found = [
-                (part.start + int(i), float(s))
-                for i, s in zip(ids[0], scores[0], strict=True)
-                if i >= 0 and (keep is None or keep(part.start + int(i)))
-            ]
-            if len(found) >= k or fetch >= part.size:
-                return found[:k]
+            found, values = part.top(query, fetch)
+            rows = found + part.start
+            if keep is not None:
+                kept = np.fromiter((keep(int(r)) for r in rows), bool, len(rows))
+                rows, values = rows[kept], values[kept]
+            if len(rows) >= k or fetch >= part.size:
+                return rows[:k], values[:k]
             fetch = min(part.size, fetch * 4)
-
-    def vector(self, row: int, route: str) -> np.ndarray:
-        part = self.partitions[route]
-        return np.asarray(part.index.reconstruct(row - part.start), dtype=np.float32)
 
     def save(self, directory: Path) -> None:
         directory.mkdir(parents=True, exist_ok=True)
@@ -164,7 +189,6 @@ class PartitionedIndex:
                 index.hnsw.efSearch = 64
             elif isinstance(index, faiss.IndexIVF):
                 index.nprobe = ivf_nprobe(index.nlist)
-                index.make_direct_map()
             partitions.append(
                 Partition(item["route"], item["start"], item["end"], item["kind"], index)
             )

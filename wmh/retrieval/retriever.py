@@ -1,8 +1,12 @@
-"""Retriever: the nearest recorded steps of the same tool, never from a held-out trace."""
+"""Retriever: the nearest recorded steps of the same tool, never from a held-out trace.
+
+The index finds the calls most alike in themselves; the context columns then score each of them
+for a like task and a like history, and the caller's `Weights` say how much those count.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Protocol
@@ -10,17 +14,55 @@ from typing import Protocol
 import numpy as np
 
 from wmh.core.types import Action, Step
+from wmh.retrieval.context import ContextColumns, history_vector, task_vector
 from wmh.retrieval.embedders import Embedder
 from wmh.retrieval.index import PartitionedIndex
 from wmh.retrieval.table import StepTable
 from wmh.retrieval.text import QueryText, query_text, route_of
 
+RERANK_DEPTH = 64  # calls fetched by likeness before the context re-ranks them
+EXACT_MAX = 256  # recordings of one exact call compared by context
+
 
 @dataclass(frozen=True, slots=True)
+class Weights:
+    """How much a like task and a like history add to a call's likeness."""
+
+    task: float = 0.0
+    history: float = 0.0
+
+    def __bool__(self) -> bool:
+        return bool(self.task or self.history)
+
+
 class Neighbour:
-    row: int
-    score: float
-    step: Step
+    """A recorded step found for a query, with the parts of its score; the step is parsed
+    only when asked for."""
+
+    __slots__ = ("row", "score", "action_score", "task_score", "history_score", "_table")
+
+    def __init__(
+        self,
+        row: int,
+        score: float,
+        table: StepTable,
+        action_score: float | None = None,
+        task_score: float = 0.0,
+        history_score: float = 0.0,
+    ) -> None:
+        self.row = row
+        self.score = score
+        self.action_score = score if action_score is None else action_score
+        self.task_score = task_score
+        self.history_score = history_score
+        self._table = table
+
+    @property
+    def step(self) -> Step:
+        return self._table.step(self.row)
+
+    def __repr__(self) -> str:
+        return f"Neighbour(row={self.row}, score={self.score:.4f})"
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,20 +78,64 @@ class Query:
 class Retriever(Protocol):
     table: StepTable
 
-    def neighbours(self, query: Query, k: int) -> list[Neighbour]: ...
+    def neighbours(self, query: Query, k: int, weights: Weights | None = None) -> list[Neighbour]:
+        """The k best recorded steps of the query's tool, by likeness (and context weights)."""
+        ...
 
-    def exact(self, query: Query) -> list[Neighbour]: ...
+    def candidates(self, query: Query, depth: int = RERANK_DEPTH) -> list[Neighbour]:
+        """Up to `depth` steps by likeness of the call alone, with every score part filled."""
+        ...
+
+    def exact(self, query: Query) -> list[Neighbour]:
+        """Recordings of the very same call, the most alike in context first."""
+        ...
+
+
+def rerank(candidates: Sequence[Neighbour], weights: Weights | None) -> list[Neighbour]:
+    """Candidates ordered by likeness plus weighted context (ties: the more alike task, then
+    the earlier row)."""
+    if not weights:
+        return list(candidates)
+    scored = [
+        Neighbour(
+            c.row,
+            c.action_score + weights.task * c.task_score + weights.history * c.history_score,
+            c._table,
+            c.action_score,
+            c.task_score,
+            c.history_score,
+        )
+        for c in candidates
+    ]
+    scored.sort(key=lambda n: (-round(n.score, 6), -round(n.task_score, 6), n.row))
+    return scored
 
 
 class IndexRetriever:
-    """Retriever over a PartitionedIndex built from a StepTable with one embedder."""
+    """Retriever over a PartitionedIndex built from a StepTable with one embedder.
 
-    def __init__(self, table: StepTable, index: PartitionedIndex, embedder: Embedder) -> None:
+    `hidden` traces stay in the index but are never returned: a build measures its held-out
+    traces against the rest of a single index, then publishes the index with all of them."""
+
+    def __init__(
+        self,
+        table: StepTable,
+        index: PartitionedIndex,
+        embedder: Embedder,
+        context: ContextColumns | None = None,
+        hidden: frozenset[str] = frozenset(),
+    ) -> None:
         self.table = table
         self.index = index
         self.embedder = embedder
+        self.context = context
+        self.hidden = hidden
         # Exact lookups and neighbour searches of one prediction embed the same text.
         self._embed_text = lru_cache(maxsize=4096)(self._embed_uncached)
+
+    def hiding(self, trace_ids: frozenset[str]) -> IndexRetriever:
+        """The same index with these traces never returned."""
+        return IndexRetriever(self.table, self.index, self.embedder, self.context, trace_ids)
 
     def _embed_uncached(self, text: QueryText) -> np.ndarray:
         return self.embedder.embed([text])[0]
@@ -57,32 +143,84 @@ class IndexRetriever:
     def _vector(self, query: Query) -> np.ndarray:
         return self._embed_text(query_text(query.action, query.task, query.recent))
 
-    def _keep(self, query: Query):  # noqa: ANN202 - a small closure
-        if query.exclude_trace is None:
-            return None
+    def _keep(self, query: Query) -> Callable[[int], bool] | None:
         trace_ids = self.table.trace_ids
-        excluded = query.exclude_trace
+        excluded, hidden = query.exclude_trace, self.hidden
+        if hidden:
+            return lambda row: trace_ids[row] != excluded and trace_ids[row] not in hidden
+        if excluded is None:
+            return None
         return lambda row: trace_ids[row] != excluded
 
-    def neighbours(self, query: Query, k: int) -> list[Neighbour]:
+    def _context_scores(
+        self, query: Query, rows: np.ndarray, weights: Weights | None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """(task, history) similarity of rows: both, or (with `weights`) the weighted ones."""
+        zeros = np.zeros(len(rows), dtype=np.float32)
+        context = self.context
+        if context is None or not len(rows):
+            return zeros, zeros
+        task = (
+            context.task_scores(rows, task_vector(query.task))
+            if weights is None or weights.task
+            else zeros
+        )
+        history = (
+            context.history_scores(rows, history_vector(query.recent))
+            if weights is None or weights.history
+            else zeros
+        )
+        return task, history
+
+    def _search(self, query: Query, k: int) -> tuple[np.ndarray, np.ndarray]:
         route = route_of(query.action)
         if route not in self.index.partitions:
-            return []
-        hits = self.index.search(route, self._vector(query), k, self._keep(query))
-        return [Neighbour(row, score, self.table.step(row)) for row, score in hits]
+            return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
+        return self.index.search(route, self._vector(query), k, self._keep(query))
+
+    def candidates(self, query: Query, depth: int = RERANK_DEPTH) -> list[Neighbour]:
+        rows, scores = self._search(query, depth)
+        task, history = self._context_scores(query, rows, None)
+        return [
+            Neighbour(r, s, self.table, s, t, h)
+            for r, s, t, h in zip(
+                rows.tolist(), scores.tolist(), task.tolist(), history.tolist(), strict=True
+            )
+        ]
+
+    def neighbours(self, query: Query, k: int, weights: Weights | None = None) -> list[Neighbour]:
+        if not weights or self.context is None:
+            rows, scores = self._search(query, k)
+            pairs = zip(rows.tolist(), scores.tolist(), strict=True)
+            return [Neighbour(r, s, self.table) for r, s in pairs]
+        rows, scores = self._search(query, max(k, RERANK_DEPTH))
+        # The task always breaks ties: of identical calls, the one made in the like task.
+        task, history = self._context_scores(query, rows, Weights(1.0, weights.history))
+        combined = scores.astype(np.float64) + weights.task * task + weights.history * history
+        order = np.lexsort((rows, -np.round(task, 6), -np.round(combined, 6)))[:k]
+        return [
+            Neighbour(
+                int(rows[i]), float(combined[i]), self.table, float(scores[i]),
+                float(task[i]), float(history[i]),
+            )
+            for i in order
+        ]  # fmt: skip
 
     def exact(self, query: Query) -> list[Neighbour]:
-        """Recorded steps with the same action key, the most similar in context first."""
+        """Recordings of the very same call, the most alike in context first."""
         rows = self.table.exact.get(query.action.key(), [])
-        if query.exclude_trace is not None:
-            rows = [r for r in rows if self.table.trace_ids[r] != query.exclude_trace]
-        if len(rows) <= 1:
-            return [Neighbour(r, 1.0, self.table.step(r)) for r in rows]
-        vector = self._vector(query)
-        route = route_of(query.action)
-        scored = [(float(self.index.vector(r, route) @ vector), r) for r in rows[:256]]
-        scored.sort(key=lambda item: (-item[0], item[1]))
-        return [Neighbour(r, s, self.table.step(r)) for s, r in scored]
+        keep = self._keep(query)
+        if keep is not None:
+            rows = [r for r in rows if keep(r)]
+        if len(rows) <= 1 or self.context is None:
+            return [Neighbour(r, 1.0, self.table) for r in rows]
+        index = np.asarray(rows[:EXACT_MAX])
+        task, history = self._context_scores(query, index, None)
+        order = np.lexsort((index, -np.round(task + history, 6)))
+        return [
+            Neighbour(int(index[i]), 1.0, self.table, 1.0, float(task[i]), float(history[i]))
+            for i in order
+        ]
 
 
 def recent_actions(steps: Sequence[Step], before: int) -> tuple[Action, ...]:

@@ -1,4 +1,4 @@
-"""The text an action is embedded as: the action itself, plus a short window of task and history.
+"""The texts a step is retrieved by: the action itself, the task, and the actions just before it.
 
 Build and query call the same functions, so a loaded model retrieves with exactly the text shape
 its index was built with.
@@ -9,12 +9,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from wmh.core.canonical import canonical_json
 from wmh.core.types import Action, ActionKind
 
 MESSAGE_ROUTE = "__message__"
-TASK_CHARS = 240
-HISTORY_WINDOW = 2
+TASK_CHARS = 2000  # of the task, for the context texts (a task's opening says what it is)
+HISTORY_WINDOW = 3  # actions before the current one that make up its history
 
 
 def route_of(action: Action) -> str:
@@ -35,14 +34,15 @@ class QueryText:
 
 def action_text(action: Action) -> str:
     if action.kind is ActionKind.TOOL_CALL:
-        return f"{action.name} {canonical_json(action.arguments)}"
+        # The replay key is `tool:NAME:CANONICAL_JSON`, computed once per action.
+        return f"{action.name} {action.key()[len(action.name) + 6 :]}"
     return f"say {action.content}"
 
 
 def query_text(action: Action, task: str, recent: Sequence[Action]) -> QueryText:
     """Text for one action given the task and the actions just before it (oldest first)."""
-    window = [a.name if a.kind is ActionKind.TOOL_CALL else "say" for a in recent[-HISTORY_WINDOW:]]
-    context = f"task: {task[:TASK_CHARS]}"
+    window = [a.name if a.kind is ActionKind.TOOL_CALL else "say" for a in recent[-2:]]
+    context = f"task: {task[:240]}"
     if window:
         context += " after: " + " ".join(window)
     return QueryText(action_text(action), context)

@@ -10,12 +10,13 @@ from pathlib import Path
 from pydantic import BaseModel, Field, ValidationError
 
 from wmh.engine.learnt import ErrorStyle
+from wmh.engine.policy import FitReport, ReplayPolicies
 from wmh.errors import StoreError
 from wmh.ingest.reader import IngestReport
 from wmh.retrieval.embedders import EmbedderCard
 from wmh.store.layout import CARD_FILE, ModelFiles
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: char-n-gram index over every trace, context columns, replay policies
 
 
 class ModelCard(BaseModel):
@@ -33,6 +34,8 @@ class ModelCard(BaseModel):
     error_style: ErrorStyle = Field(default_factory=ErrorStyle)
     repeat_reliability: dict[str, float] = Field(default_factory=dict)
     state_writers: list[str] = Field(default_factory=list)
+    replay_policies: ReplayPolicies = Field(default_factory=ReplayPolicies)
+    replay_fit: FitReport = Field(default_factory=FitReport)
     heldout_score: float | None = None
     heldout_judge: str = ""
     heldout_steps: int = 0

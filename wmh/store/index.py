@@ -1,22 +1,45 @@
-"""A model directory's retrieval data: the train step table, the FAISS index over it and the card
-of the embedder that built it, written by a build and loaded back as a retriever."""
+"""An index directory (a model's `index/`, or the DVC index stage's output): the indexed steps,
+the FAISS index over them, the context columns and the card of the embedder that built it,
+written by a build and loaded back as a retriever."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
+from wmh.errors import StoreError
+from wmh.retrieval.context import ContextColumns
 from wmh.retrieval.embedders import EmbedderCard, embedder_from_card
 from wmh.retrieval.index import PartitionedIndex
 from wmh.retrieval.retriever import IndexRetriever
 from wmh.retrieval.table import StepTable
-from wmh.store.layout import ModelFiles
+from wmh.store.layout import COLUMNS, EMBEDDER, INDEX_STEPS
 
 
-def write_index(files: ModelFiles, index: PartitionedIndex, embedder: EmbedderCard) -> None:
-    index.save(files.index_dir)
-    files.embedder.write_text(embedder.model_dump_json(indent=2))
+def write_index(directory: Path, retriever: IndexRetriever) -> None:
+    directory.mkdir(parents=True, exist_ok=True)
+    retriever.table.save(directory / INDEX_STEPS, directory / COLUMNS)
+    retriever.index.save(directory)
+    if retriever.context is not None:
+        retriever.context.save(directory)
+    (directory / EMBEDDER).write_text(retriever.embedder.card.model_dump_json(indent=2))
 
 
-def load_retriever(files: ModelFiles, embedder: EmbedderCard) -> IndexRetriever:
-    """The train steps, their index and the embedder the card names, ready to query."""
-    table = StepTable.load(files.steps("train"), files.columns)
-    index = PartitionedIndex.load(files.index_dir)
-    return IndexRetriever(table, index, embedder_from_card(embedder))
+def read_embedder_card(directory: Path) -> EmbedderCard:
+    try:
+        return EmbedderCard.model_validate_json((directory / EMBEDDER).read_bytes())
+    except (OSError, ValueError) as exc:
+        raise StoreError(f"{directory / EMBEDDER}: cannot read the embedder card ({exc})") from None
+
+
+def load_retriever(
+    directory: Path, embedder: EmbedderCard | None = None, hidden: frozenset[str] = frozenset()
+) -> IndexRetriever:
+    """The indexed steps, their index and context, and the embedder that built them (the
+    directory's own card unless given), ready to query; `hidden` traces stay out of lookups."""
+    if not (directory / INDEX_STEPS).is_file():
+        raise StoreError(f"{directory} holds no index ({INDEX_STEPS} is missing)")
+    table = StepTable.load(directory / INDEX_STEPS, directory / COLUMNS)
+    index = PartitionedIndex.load(directory)
+    context = ContextColumns.load(directory)
+    card = embedder or read_embedder_card(directory)
+    return IndexRetriever(table, index, embedder_from_card(card), context, hidden)

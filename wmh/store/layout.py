@@ -5,7 +5,8 @@
     model.json     the card (what was built, how, with which figures)
     metrics.json   held-out fidelity, GEPA progress, split, ingest, timings
     steps/         <part>.jsonl of Step lines per split part, sources.json (trace -> file)
-    index/         the FAISS partitions, columns.json, embedder.json
+    index/         steps.jsonl (the indexed steps, every part), columns.json, the FAISS
+                   partitions, the context columns (task_of, tasks, history .npy), embedder.json
     prompts/       base.txt, optimized.txt and frontier.json when GEPA ran
 """
 
@@ -14,6 +15,10 @@ from __future__ import annotations
 from pathlib import Path
 
 CARD_FILE = "model.json"
+# Inside an index directory (a model's `index/`, or the DVC index stage's output).
+INDEX_STEPS = "steps.jsonl"
+COLUMNS = "columns.json"
+EMBEDDER = "embedder.json"
 
 
 class ModelFiles:
@@ -52,12 +57,17 @@ class ModelFiles:
         return self.root / "index"
 
     @property
+    def index_steps(self) -> Path:
+        """The indexed steps (every split part), one row per line in index order."""
+        return self.index_dir / INDEX_STEPS
+
+    @property
     def columns(self) -> Path:
-        return self.index_dir / "columns.json"
+        return self.index_dir / COLUMNS
 
     @property
     def embedder(self) -> Path:
-        return self.index_dir / "embedder.json"
+        return self.index_dir / EMBEDDER
 
     @property
     def prompts_dir(self) -> Path:

@@ -9,8 +9,9 @@ from wmh.engine.predictor import Predictor
 from wmh.engine.replay import ReplayPredictor
 from wmh.engine.sessions import SessionStore
 from wmh.engine.world_model import WorldModel
+from wmh.errors import StoreError
 from wmh.providers.base import Provider, ReplayProvider
-from wmh.store.card import read_card
+from wmh.store.card import FORMAT_VERSION, read_card
 from wmh.store.index import load_retriever
 from wmh.store.layout import ModelFiles
 from wmh.store.prompts import model_prompt
@@ -18,14 +19,28 @@ from wmh.store.settings import model_settings
 
 
 def load_world_model(
-    model_dir: str | Path, sessions: SessionStore | None = None
+    model_dir: str | Path,
+    sessions: SessionStore | None = None,
+    hidden: frozenset[str] = frozenset(),
 ) -> tuple[WorldModel, Provider]:
-    """Read `model.json`, the step table and index; return (world_model, provider)."""
+    """Read `model.json`, the step table and index; return (world_model, provider).
+
+    `hidden` traces stay out of every lookup (an evaluation of traces the index holds)."""
     files = ModelFiles(model_dir)
     card = read_card(files.root)
-    retriever = load_retriever(files, card.embedder)
+    if card.format_version < FORMAT_VERSION:
+        raise StoreError(
+            f"{files.root} was built by an older wmh (model format {card.format_version}, this "
+            f"version reads {FORMAT_VERSION}): rebuild it with `wmh build`"
+        )
+    retriever = load_retriever(files.index_dir, card.embedder, hidden)
     replay = ReplayPredictor(
-        retriever, card.error_style, card.top_k, card.repeat_reliability, card.state_writers
+        retriever,
+        card.error_style,
+        card.top_k,
+        card.repeat_reliability,
+        card.state_writers,
+        card.replay_policies,
     )
     prompt = model_prompt(files)
     predictor: Predictor = replay

@@ -11,18 +11,15 @@ import orjson
 from wmh.core.types import Step, Trace
 from wmh.errors import StoreError
 from wmh.ingest.split import PARTS, Split
-from wmh.retrieval.table import StepTable
 from wmh.store.layout import ModelFiles
 
 
-def write_steps(files: ModelFiles, table: StepTable, split: Split) -> None:
-    """The train part as the index's step table; valid and test as Step lines; and the file
-    each trace came from."""
+def write_steps(files: ModelFiles, split: Split) -> None:
+    """Each split part as Step lines, and the file each trace came from."""
     files.steps_dir.mkdir()
-    table.save(files.steps("train"), files.columns)
     sources = {t.trace_id: t.source for part in PARTS for t in split.part(part)}
     files.sources.write_bytes(orjson.dumps(sources))
-    for part in PARTS[1:]:
+    for part in PARTS:
         with files.steps(part).open("wb") as out:
             for trace in split.part(part):
                 for step in trace.steps:

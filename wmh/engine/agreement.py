@@ -1,0 +1,57 @@
+"""Which of several recorded answers agrees most with the others: a consensus among neighbours.
+
+When the nearest calls answered differently, the answer closest to all of them (weighted by how
+near each call is) is the safest single guess of what this call gets: a minimum-Bayes-risk
+choice. Answers are compared as bags of features (JSON leaves `path=value`, otherwise words and
+punctuation), hashed into fixed-size count vectors so that a choice among ten costs microseconds.
+"""
+
+from __future__ import annotations
+
+import re
+import zlib
+
+import numpy as np
+import orjson
+
+from wmh.engine.adapt import argument_leaves
+
+SIGNATURE_DIM = 512
+NEARNESS_POWER = 4  # how sharply a nearer call's answer outweighs a farther one's
+_TOKEN = re.compile(r"\w+|[^\w\s]")
+
+
+def _features(content: str) -> list[str]:
+    stripped = content.strip()
+    if stripped[:1] in ("{", "["):
+        try:
+            parsed = orjson.loads(stripped)
+        except orjson.JSONDecodeError:
+            parsed = None
+        if isinstance(parsed, dict | list):
+            return [f"{path}={value!r}" for path, value in argument_leaves(parsed).items()]
+    return _TOKEN.findall(content.lower())
+
+
+def signature(content: str) -> np.ndarray:
+    """Hashed feature counts of an answer."""
+    features = _features(content)
+    if not features:
+        return np.zeros(SIGNATURE_DIM, dtype=np.float32)
+    hashes = np.fromiter((zlib.crc32(f.encode()) for f in features), np.int64, len(features))
+    return np.bincount(hashes % SIGNATURE_DIM, minlength=SIGNATURE_DIM).astype(np.float32)
+
+
+def agreement(signatures: np.ndarray) -> np.ndarray:
+    """Pairwise F1 of feature bags (1 on the diagonal; two empty answers agree fully)."""
+    sizes = signatures.sum(axis=1)
+    common = np.minimum(signatures[:, None, :], signatures[None, :, :]).sum(axis=2)
+    total = sizes[:, None] + sizes[None, :]
+    return np.where(total > 0, 2 * common / np.maximum(total, 1e-9), 1.0)
+
+
+def consensus_index(signatures: np.ndarray, nearness: np.ndarray) -> int:
+    """The answer with the most weighted agreement (ties: the nearer one)."""
+    weights = np.maximum(nearness, 1e-6) ** NEARNESS_POWER
+    support = agreement(signatures) @ weights
+    return int(np.argmax(support))

@@ -1,0 +1,275 @@
+"""Choose, per tool, the parts of the replay model that earn their place on the data in front of it.
+
+The steps it measures on are the build's train and valid traces, each with its own trace left
+out of every lookup (leave-one-trace-out), so even a corpus of a few traces has something to
+measure and no step is answered from its own run. First, with the recorded history (open
+loop), every combination of retrieval weighting, consensus and adaptation is scored from one
+retrieval per step; then session replay and the state overlay, which depend on what the session
+has shown, are scored in closed loop (each trace stepped through with the model's own answers).
+A tool takes its own choice only with enough steps and a clear gain; otherwise the choice made
+over all tools. `NEAREST_COPY` is among the choices, so no tool is fitted below the plain copy.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import TypeVar
+
+import numpy as np
+
+from wmh.core.canonical import stable_unit_interval
+from wmh.core.types import Observation, Session, Step, Trace, Turn
+from wmh.engine.adapt import adapt_observation
+from wmh.engine.agreement import consensus_index
+from wmh.engine.policy import FitReport, ReplayPolicies, ReplayPolicy, ToolFit
+from wmh.engine.predictor import PredictionContext
+from wmh.engine.replay import ReplayPredictor
+from wmh.retrieval.retriever import RERANK_DEPTH, Neighbour, Query, Weights, rerank
+from wmh.retrieval.text import route_of
+from wmh.scoring.judges import Judge
+
+WEIGHTINGS = (
+    Weights(),
+    Weights(task=0.1),
+    Weights(history=0.1),
+    Weights(task=0.3),
+    Weights(history=0.3),
+    Weights(task=0.1, history=0.1),
+)
+CONSENSUS = (0, 5, 10)
+MIN_TOOL_STEPS = 20  # fewer measured steps than this: the tool follows the overall choice
+MARGIN = 0.01  # a tool's own choice must beat the overall one by this much (mean score)
+OVERALL_MARGIN = 0.003  # the overall choice must beat the designed default by this much
+MAX_STEPS = 1500  # steps measured at most (whole traces, a stable draw), so big builds stay quick
+
+
+@dataclass(frozen=True)
+class _Config:
+    weights: Weights
+    consensus: int
+    adapt: bool
+    corpus: bool
+
+    def policy(self, session_replay: bool = False, overlay: bool = False) -> ReplayPolicy:
+        return ReplayPolicy(
+            session_replay=session_replay,
+            corpus_replay=self.corpus,
+            task_weight=self.weights.task,
+            history_weight=self.weights.history,
+            consensus=self.consensus,
+            adapt=self.adapt,
+            overlay=overlay,
+        )
+
+
+# Simplest first: among equal scores the earlier configuration wins.
+CONFIGS = [
+    _Config(w, c, a, corpus)
+    for corpus, a, c, w in itertools.product((False, True), (False, True), CONSENSUS, WEIGHTINGS)
+]
+COPY = CONFIGS[0]
+ALL_PARTS = _Config(Weights(), 0, True, True)
+
+
+def selection_traces(traces: Sequence[Trace], max_steps: int = MAX_STEPS) -> list[Trace]:
+    """Whole traces in a stable draw (independent of their order), up to `max_steps` steps."""
+    chosen: list[Trace] = []
+    steps = 0
+    for trace in sorted(traces, key=lambda t: stable_unit_interval(t.trace_id, "fit")):
+        if steps >= max_steps:
+            break
+        chosen.append(trace)
+        steps += len(trace.steps)
+    return chosen
+
+
+class _Scores:
+    """Sum and count of scores per tool and configuration."""
+
+    def __init__(self) -> None:
+        self.sums: dict[str, dict[object, float]] = defaultdict(lambda: defaultdict(float))
+        self.seen: dict[str, dict[object, int]] = defaultdict(lambda: defaultdict(int))
+
+    def add(self, tool: str, scores: dict[object, float]) -> None:
+        for key, value in scores.items():
+            self.sums[tool][key] += value
+            self.seen[tool][key] += 1
+
+    @property
+    def counts(self) -> dict[str, int]:
+        """Steps measured per tool."""
+        return {tool: max(seen.values()) for tool, seen in self.seen.items()}
+
+    def mean(self, tool: str | None, key: object) -> float:
+        tools = [tool] if tool is not None else list(self.seen)
+        total = sum(self.seen[t][key] for t in tools)
+        return sum(self.sums[t][key] for t in tools) / total if total else 0.0
+
+
+Key = TypeVar("Key")
+
+
+def _best(scores: _Scores, tool: str | None, keys: Sequence[Key]) -> Key:
+    values = [scores.mean(tool, key) for key in keys]
+    top = max(values)
+    return keys[next(i for i, v in enumerate(values) if v >= top - 1e-9)]
+
+
+def _choose(
+    scores: _Scores, keys: Sequence[Key], prior: Key, fallback: Key | None = None
+) -> tuple[Key, dict[str, Key]]:
+    """The overall choice and each tool's. A choice moves away from `prior` (the parts as they
+    were designed) only on a measured gain: over all tools `OVERALL_MARGIN`, per tool `MARGIN`
+    with at least `MIN_TOOL_STEPS` steps; a tie is no evidence. Last, a tool whose `fallback`
+    (the plain copy) scored better than its choice takes the fallback."""
+    overall = _best(scores, None, keys)
+    if scores.mean(None, overall) - scores.mean(None, prior) < OVERALL_MARGIN:
+        overall = prior
+    per_tool: dict[str, Key] = {}
+    for tool, count in scores.counts.items():
+        own = _best(scores, tool, keys)
+        gain = scores.mean(tool, own) - scores.mean(tool, overall)
+        chosen = own if count >= MIN_TOOL_STEPS and gain >= MARGIN else overall
+        if fallback is not None and scores.mean(tool, fallback) > scores.mean(tool, chosen) + 1e-9:
+            chosen = fallback
+        per_tool[tool] = chosen
+    return overall, per_tool
+
+
+class _OpenLoop:
+    """Scores every configuration on one step from a single retrieval."""
+
+    def __init__(self, replay: ReplayPredictor, judge: Judge) -> None:
+        self.replay = replay
+        self.judge = judge
+
+    def _pick(self, ordered: list[Neighbour], consensus: int) -> Neighbour:
+        if consensus <= 1 or len(ordered) == 1:
+            return ordered[0]
+        pool = ordered[:consensus]
+        signatures = np.stack([self.replay._signature(n.row) for n in pool])
+        nearness = np.array([n.score for n in pool], dtype=np.float32)
+        return pool[consensus_index(signatures, nearness)]
+
+    def step_scores(self, trace: Trace, position: int) -> dict[object, float] | None:
+        step = trace.steps[position]
+        query = Query(
+            step.action,
+            trace.task,
+            tuple(s.action for s in trace.steps[:position]),
+            trace.trace_id,
+        )
+        retriever = self.replay.retriever
+        candidates = retriever.candidates(query, RERANK_DEPTH)
+        if not candidates:
+            return None  # an unrecorded tool: every configuration answers alike
+        exact = retriever.exact(query)
+        cache: dict[tuple[int, bool], float] = {}
+
+        def score(recorded: Step, adapt: bool) -> float:
+            key = (recorded_row[recorded.id], adapt)
+            if key not in cache:
+                content = recorded.observation.content
+                if adapt:
+                    content, _ = adapt_observation(
+                        content, recorded.action.arguments, step.action.arguments
+                    )
+                predicted = Observation(content=content, is_error=recorded.observation.is_error)
+                cache[key] = self.judge.judge(predicted, step.observation).score
+            return cache[key]
+
+        recorded_row: dict[str, int] = {}
+        out: dict[object, float] = {}
+        orders = {w: rerank(candidates, w) for w in WEIGHTINGS}
+        exact_step = exact[0].step if exact else None
+        if exact_step is not None:
+            recorded_row[exact_step.id] = exact[0].row
+        for config in CONFIGS:
+            if config.corpus and exact_step is not None:
+                out[config] = score(exact_step, False)
+                continue
+            chosen = self._pick(orders[config.weights], config.consensus)
+            recorded_row[chosen.step.id] = chosen.row
+            out[config] = score(chosen.step, config.adapt)
+        return out
+
+
+def _closed_loop(
+    replay: ReplayPredictor, traces: Sequence[Trace], judge: Judge, scores: _Scores, key: object
+) -> None:
+    """Step each trace with the model's own answers as its history, scoring every step."""
+    for trace in traces:
+        session = Session(id=f"fit-{key}-{trace.trace_id}", task=trace.task)
+        for step in trace.steps:
+            predicted = replay.predict(PredictionContext(session, step.action, trace.trace_id))
+            score = judge.judge(predicted, step.observation).score
+            scores.add(route_of(step.action), {key: score})
+            session.history.append(Turn(action=step.action, observation=predicted))
+
+
+def fit_policies(
+    replay: ReplayPredictor,
+    known: Sequence[Trace],
+    judge: Judge,
+    max_steps: int = MAX_STEPS,
+    on_step: Callable[[], None] | None = None,
+) -> tuple[ReplayPolicies, FitReport]:
+    """The replay policies that score best on the `known` (indexed) traces, each left out of
+    the index in turn, and what was measured."""
+    traces = selection_traces(known, max_steps)
+    measured = _OpenLoop(replay, judge)
+    open_scores = _Scores()
+    for trace in traces:
+        for position, step in enumerate(trace.steps):
+            step_scores = measured.step_scores(trace, position)
+            if step_scores is not None:
+                open_scores.add(route_of(step.action), step_scores)
+            if on_step is not None:
+                on_step()
+    if not open_scores.counts:
+        return ReplayPolicies(), FitReport(traces=len(traces), judge=judge.name)
+    overall, per_tool = _choose(open_scores, CONFIGS, ALL_PARTS, COPY)
+
+    # Session replay and the overlay, in closed loop, on top of the retrieval choices.
+    combos: list[tuple[bool, bool]] = [(False, False), (True, False), (False, True), (True, True)]
+    closed_scores = _Scores()
+    for session_replay, overlay in combos:
+        policies = ReplayPolicies(
+            default=overall.policy(session_replay, overlay),
+            tools={t: c.policy(session_replay, overlay) for t, c in per_tool.items()},
+        )
+        _closed_loop(
+            replay.with_policies(policies), traces, judge, closed_scores, (session_replay, overlay)
+        )
+    # Without evidence either way, a session shows its own answers again (the parts stay on).
+    flags_overall, flags_per_tool = _choose(closed_scores, combos, (True, True), (False, False))
+    session_replay, overlay = flags_overall
+    tools = {
+        tool: config.policy(*flags_per_tool.get(tool, flags_overall))
+        for tool, config in per_tool.items()
+    }
+    policies = ReplayPolicies(default=overall.policy(session_replay, overlay), tools=tools)
+    report = FitReport(
+        steps=sum(closed_scores.counts.values()),
+        traces=len(traces),
+        judge=judge.name,
+        default=policies.default.describe(),
+        score=round(
+            closed_scores.mean(None, (session_replay, overlay)), 6
+        ),  # overall flags, per-tool retrieval
+        nearest_copy=round(open_scores.mean(None, COPY), 6),
+        tools={
+            tool: ToolFit(
+                steps=open_scores.counts[tool],
+                policy=tools[tool].describe(),
+                score=round(open_scores.mean(tool, per_tool[tool]), 6),
+                nearest_copy=round(open_scores.mean(tool, COPY), 6),
+                all_parts=round(open_scores.mean(tool, ALL_PARTS), 6),
+            )
+            for tool in sorted(tools)
+        },
+    )
+    return policies, report

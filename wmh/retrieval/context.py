@@ -1,0 +1,88 @@
+"""What a recorded step's surroundings look like: its task and the actions just before it.
+
+The index finds calls alike in themselves; these columns then say which of them were made in a
+like task, after like actions, so the replay model can weigh that per tool where it helps.
+Tasks are stored once each (a trace's steps share one); histories once per step.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+from wmh.core.types import Action
+from wmh.errors import StoreError
+from wmh.retrieval.hashing import text_vector, unit, word_counts
+from wmh.retrieval.text import HISTORY_WINDOW, TASK_CHARS, action_text
+
+TASK_DIM = 256
+HISTORY_DIM = 256
+
+
+@lru_cache(maxsize=1024)
+def task_vector(task: str) -> np.ndarray:
+    return unit(word_counts(task[:TASK_CHARS], TASK_DIM))
+
+
+@lru_cache(maxsize=16384)
+def _action_vector(text: str) -> np.ndarray:
+    return text_vector(text, HISTORY_DIM)
+
+
+def history_vector(recent: Sequence[Action]) -> np.ndarray:
+    """The last few actions, each embedded once (a session's next step reuses them all)."""
+    window = recent[-HISTORY_WINDOW:]
+    if not window:
+        return np.zeros(HISTORY_DIM, dtype=np.float32)
+    return unit(np.sum([_action_vector(action_text(a)) for a in window], axis=0))
+
+
+class ContextColumns:
+    """Per indexed row: which task it served (`task_of` into `tasks`) and its history vector."""
+
+    FILES = ("task_of.npy", "tasks.npy", "history.npy")
+
+    def __init__(self, task_of: np.ndarray, tasks: np.ndarray, history: np.ndarray) -> None:
+        self.task_of = task_of
+        self.tasks = tasks
+        self.history = history
+
+    @classmethod
+    def build(cls, tasks: Sequence[str], histories: Sequence[Sequence[Action]]) -> ContextColumns:
+        """From each row's task and the actions before it in its trace (oldest first)."""
+        distinct: dict[str, int] = {}
+        task_of = np.fromiter(
+            (distinct.setdefault(t, len(distinct)) for t in tasks), np.int32, len(tasks)
+        )
+        task_rows = [task_vector(t) for t in distinct] or [np.zeros(TASK_DIM, np.float32)]
+        history = np.zeros((len(histories), HISTORY_DIM), dtype=np.float16)  # as saved
+        for row, recent in enumerate(histories):
+            history[row] = history_vector(recent)
+        return cls(task_of, np.stack(task_rows), history.astype(np.float32))
+
+    def task_scores(self, rows: np.ndarray, task: np.ndarray) -> np.ndarray:
+        """Similarity of each row's task to a query's (one product per distinct task)."""
+        return (self.tasks @ task)[self.task_of[rows]]
+
+    def history_scores(self, rows: np.ndarray, history: np.ndarray) -> np.ndarray:
+        return self.history[rows] @ history
+
+    def save(self, directory: Path) -> None:
+        directory.mkdir(parents=True, exist_ok=True)
+        arrays = (self.task_of, self.tasks.astype(np.float16), self.history.astype(np.float16))
+        for name, array in zip(self.FILES, arrays, strict=True):
+            np.save(directory / name, array, allow_pickle=False)
+
+    @classmethod
+    def load(cls, directory: Path) -> ContextColumns:
+        """Stored in half precision; held in single precision, so a lookup converts nothing."""
+        try:
+            task_of, tasks, history = (
+                np.load(directory / name, allow_pickle=False) for name in cls.FILES
+            )
+        except (OSError, ValueError) as exc:
+            raise StoreError(f"{directory}: cannot read the context columns ({exc})") from None
+        return cls(task_of, tasks.astype(np.float32), history.astype(np.float32))
