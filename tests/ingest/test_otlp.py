@@ -92,3 +92,35 @@ def test_start_time_must_be_an_integer(tmp_path: Path) -> None:
     bad.write_text('{"traceId":"ab","spanId":"cd","name":"x","startTimeUnixNano":"soon"}\n')
     with pytest.raises(IngestError, match="'startTimeUnixNano' 'soon' is not an integer"):
         list(read_span_file(bad))
+
+
+def test_another_harness_array_of_bare_spans_with_its_attribute_names(data_dir: Path) -> None:
+    """A pretty-printed JSON array of bare spans whose attributes are a plain object, naming
+    arguments and results `gen_ai.tool.input` / `.output` / `.arguments` / `.result`, bare
+    `input` / `output`, and a tool error as `gen_ai.tool.message` with an error status; the
+    task is a plain-text prompt on a chat span."""
+    [trace] = read_traces([data_dir / "other_harness_spans.json"]).traces
+    assert trace.task == "Plan a trip: check the weather in Oslo, then book a table."
+    got = [
+        (s.action.name, s.action.arguments, s.observation.content, s.observation.is_error)
+        for s in trace.steps
+    ]
+    assert got == [
+        ("get_weather", {"city": "Oslo"}, '{"city": "Oslo", "temp_c": 4}', False),
+        ("get_forecast", {"city": "Oslo", "days": 2}, "rain, then sun", False),
+        ("search", {"q": "tables near the fjord"}, "3 restaurants found", False),
+        ("book_table", {"restaurant": "Fjord", "people": 2}, "no tables left at 19:00", True),
+    ]
+
+
+def test_a_one_line_array_of_spans_reads_like_the_pretty_printed_one(
+    data_dir: Path, tmp_path: Path
+) -> None:
+    import json
+
+    spans = json.loads((data_dir / "other_harness_spans.json").read_text())
+    one_line = tmp_path / "spans.jsonl"
+    one_line.write_text(json.dumps(spans) + "\n")
+    [pretty] = read_traces([data_dir / "other_harness_spans.json"]).traces
+    [compact] = read_traces([one_line]).traces
+    assert [s.model_dump() for s in compact.steps] == [s.model_dump() for s in pretty.steps]

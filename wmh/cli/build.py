@@ -12,6 +12,7 @@ from wmh.cli.common import console
 from wmh.cli.wizard import run_wizard
 from wmh.config.compose import compose_config, quote_override, to_settings
 from wmh.errors import ConfigError
+from wmh.ingest.split import SMALL_CORPUS
 from wmh.pipeline.build import BuildResult, build_world_model
 
 
@@ -73,7 +74,14 @@ def print_build(result: BuildResult) -> None:
             f"baselines: {refs}; error-flag accuracy {overall.error_flag_accuracy:.3f})",
         )
     else:
-        table.add_row("held-out fidelity", "n/a (no test traces)")
+        traces = sum(part["traces"] for part in card.split.values())
+        why = (
+            f"{traces} traces are too few to hold any out; all are indexed"
+            if traces <= SMALL_CORPUS
+            else "no trace fell in the test split (raise split.test)"
+        )
+        table.add_row("held-out fidelity", f"none: {why}")
+    table.add_row("replay parts", card.replay_fit.summary())
     evolved = result.evolve
     if evolved is not None and evolved.skipped:
         table.add_row("GEPA", evolved.skipped)
@@ -83,7 +91,8 @@ def print_build(result: BuildResult) -> None:
             "GEPA",
             f"{evolved.rollouts} rollouts, {len(evolved.candidates)} candidates, "
             f"frontier {evolved.frontier_size}, best #{evolved.best_index}; held-out "
-            f"base {base if base is not None else 'same prompt'}",
+            f"base {base if base is not None else 'same prompt'}; scored on "
+            f"{evolved.measured_on}",
         )
     if result.mlflow_run_id:
         table.add_row("MLflow run", result.mlflow_run_id)

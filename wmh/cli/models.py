@@ -1,4 +1,5 @@
-"""`wmh list`: the built world models with their provider, size, held-out score and date."""
+"""`wmh list`: the built world models with their provider, size, held-out score, what the replay
+model's chosen parts scored against the plain copy while building, and date."""
 
 from __future__ import annotations
 
@@ -21,15 +22,23 @@ def list_models(root: Path = RootOption) -> None:
         )
         return
     table = Table(
-        "name", "provider", "steps", "held-out", "rollouts", "frontier", "built", "MLflow run"
-    )
+        "name", "provider", "steps", "held-out", "replay fit/copy", "rollouts", "frontier",
+        "built", "MLflow run",
+    )  # fmt: skip
     for card in cards:
         score = f"{card.heldout_score:.3f}" if card.heldout_score is not None else "-"
+        fit = card.replay_fit
+        fitted = (
+            f"{fit.score:.3f}/{fit.nearest_copy:.3f}"
+            if fit.score is not None and fit.nearest_copy is not None
+            else "-"
+        )
         table.add_row(
             card.name,
             card.provider,
             str(card.steps),
             score,
+            fitted,
             str(card.rollouts or "-"),
             str(card.frontier_size or "-"),
             card.created_at,

@@ -28,11 +28,18 @@ def argument_leaves(value: Any, path: str = "") -> dict[str, Any]:
     return {path: value}
 
 
-def _token_pairs(old: str, new: str) -> list[tuple[str, str]]:
-    """Differing tokens of two similar strings: `cat a.txt` vs `cat b.txt` -> (a.txt, b.txt)."""
+def _token_pairs(old: str, new: str, content: str | None = None) -> list[tuple[str, str]]:
+    """Differing tokens of two similar strings: `cat a.txt` vs `cat b.txt` -> (a.txt, b.txt).
+
+    With `content`, nothing is aligned unless a token only the old string has occurs in it (the
+    alignment is the costly part, and a pair whose old token is absent changes nothing)."""
     old_tokens, new_tokens = old.split(), new.split()
     if len(old_tokens) < 2 or len(new_tokens) < 2:
         return []
+    if content is not None:
+        only_old = set(old_tokens).difference(new_tokens)
+        if not any(len(token) >= 2 and token in content for token in only_old):
+            return []
     pairs: list[tuple[str, str]] = []
     matcher = difflib.SequenceMatcher(a=old_tokens, b=new_tokens, autojunk=False)
     for tag, i1, i2, j1, j2 in matcher.get_opcodes():
@@ -41,8 +48,11 @@ def _token_pairs(old: str, new: str) -> list[tuple[str, str]]:
     return pairs
 
 
-def substitutions(old_args: dict[str, Any], new_args: dict[str, Any]) -> list[tuple[Any, Any]]:
-    """(old value, new value) pairs for argument leaves that differ, longest old text first."""
+def substitutions(
+    old_args: dict[str, Any], new_args: dict[str, Any], content: str | None = None
+) -> list[tuple[Any, Any]]:
+    """(old value, new value) pairs for argument leaves that differ, longest old text first
+    (with `content`, token pairs only where they can change it)."""
     old_leaves, new_leaves = argument_leaves(old_args), argument_leaves(new_args)
     pairs: list[tuple[Any, Any]] = []
     for path, old in old_leaves.items():
@@ -55,7 +65,7 @@ def substitutions(old_args: dict[str, Any], new_args: dict[str, Any]) -> list[tu
             continue
         pairs.append((old, new))
         if isinstance(old, str) and isinstance(new, str):
-            pairs.extend(_token_pairs(old, new))
+            pairs.extend(_token_pairs(old, new, content))
     unique = list(dict.fromkeys(pairs))
     unique.sort(key=lambda p: -len(str(p[0])))
     return unique
@@ -127,7 +137,7 @@ def adapt_observation(
 
     Returns the adapted text and how many replacements were made.
     """
-    pairs = substitutions(old_args, new_args)
+    pairs = substitutions(old_args, new_args, content)
     if not pairs:
         return content, 0
     stripped = content.strip()

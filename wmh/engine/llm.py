@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from wmh.core.types import Observation
 from wmh.engine.llm_prompt import PromptBudget, parse_answer, render_prompt
+from wmh.engine.policy import ReplayPolicies, ReplayPolicy
 from wmh.engine.predictor import PredictionContext, context_query
 from wmh.engine.replay import ReplayPredictor
 from wmh.errors import ProviderError
@@ -33,13 +34,16 @@ class LLMPredictor:
         self.retriever = retriever
         self.instructions = instructions
         self.replay = replay
+        # The cache is exact replay (the session's, then the corpus's), whatever parts the
+        # replay model chose for answering on its own.
+        self._exact = replay.with_policies(ReplayPolicies(default=ReplayPolicy()))
         self.top_k = top_k
         self.cache = cache
         self.budget = budget or PromptBudget()
 
     def predict(self, context: PredictionContext) -> Observation:
         if self.cache:
-            replayed = self.replay.predict(context)
+            replayed = self._exact.predict(context)
             if replayed.metadata.get("source") in CACHE_SOURCES:
                 return replayed
         query = context_query(context)

@@ -34,6 +34,11 @@ INPUT_MESSAGES = "gen_ai.input.messages"
 OUTPUT_MESSAGES = "gen_ai.output.messages"
 LEGACY_PROMPT = "gen_ai.prompt"
 LEGACY_COMPLETION = "gen_ai.completion"
+# Other instrumentations and harnesses name a tool span's arguments and result differently; on
+# a tool span, the first of these present is read (the semantic conventions' own first).
+ARGUMENT_KEYS = (TOOL_ARGUMENTS, "gen_ai.tool.arguments", "gen_ai.tool.input", "input")
+RESULT_KEYS = (TOOL_RESULT, "gen_ai.tool.output", "gen_ai.tool.result", "output")
+_NAMED_RESULT_KEYS = RESULT_KEYS[:-1]  # a bare `output` alone does not make a span a tool span
 
 _CHAT_OPERATIONS = {"chat", "text_completion", "generate_content", "completion"}
 _AGENT_OPERATIONS = {"invoke_agent", "create_agent", "invoke_workflow"}
@@ -141,13 +146,15 @@ def _tool_facts(span: SpanRecord) -> SpanFacts:
     name = _string_attr(span, TOOL_NAME) or _tool_name_from_span_name(span)
     call_id = _call_id(span)
     facts = SpanFacts(SpanKind.TOOL)
-    raw_args = span.attributes.get(TOOL_ARGUMENTS)
+    attrs = span.attributes
+    raw_args = next((attrs[k] for k in ARGUMENT_KEYS if k in attrs), None)
     if name:
         arguments = None if raw_args is None else as_arguments(raw_args)
         facts.tool_call = ToolCallPart(call_id, name, arguments)
-    is_error = span.is_error or "error.type" in span.attributes
-    if TOOL_RESULT in span.attributes:
-        content = as_text(span.attributes[TOOL_RESULT])
+    is_error = span.is_error or "error.type" in attrs
+    result_key = next((k for k in RESULT_KEYS if k in attrs), None)
+    if result_key is not None:
+        content = as_text(attrs[result_key])
         facts.tool_result = ToolResponsePart(call_id, content, is_error)
     else:
         legacy = _tool_message(span)
@@ -192,7 +199,7 @@ def span_facts(span: SpanRecord) -> SpanFacts:
     attrs = span.attributes
     if op == "execute_tool" or (
         TOOL_NAME in attrs
-        and (TOOL_RESULT in attrs or TOOL_MESSAGE in attrs)
+        and (TOOL_MESSAGE in attrs or any(k in attrs for k in _NAMED_RESULT_KEYS))
         and not (INPUT_MESSAGES in attrs or LEGACY_PROMPT in attrs)
     ):
         return _tool_facts(span)

@@ -1,8 +1,10 @@
 """Read OTLP JSON trace files into flat span records, auto-detecting the file's shape.
 
-Three shapes are accepted: one OTLP export per file (`{"resourceSpans": [...]}`, possibly
-pretty-printed), one export per line (the OpenTelemetry Collector's file exporter), and JSONL of
-single spans in OTLP JSON encoding. Every problem is reported with the file and line (or JSON path).
+Accepted shapes: one OTLP export per file (`{"resourceSpans": [...]}`, possibly
+pretty-printed), one export per line (the OpenTelemetry Collector's file exporter), JSONL of
+single spans in OTLP JSON encoding, and a JSON array of exports or of bare spans (whose attributes
+may be OTLP key/values or a plain object, as other harnesses write them). Every problem is
+reported with the file and line (or JSON path).
 """
 
 from __future__ import annotations
@@ -106,9 +108,12 @@ def _values_list(container: Any, where: str) -> list[Any]:
 
 
 def decode_attributes(items: Any, where: str = "attributes") -> dict[str, Any]:
-    """Decode an OTLP `KeyValue` list into a dict."""
+    """Decode an OTLP `KeyValue` list into a dict; a plain JSON object (as some exporters write
+    bare spans) is taken as it is."""
     if items is None:
         return {}
+    if isinstance(items, dict):
+        return dict(items)
     if not isinstance(items, list):
         raise ValueError(f"{where}: expected a list of {{key, value}} objects")
     decoded: dict[str, Any] = {}
@@ -241,11 +246,7 @@ def read_span_file(path: str | Path) -> Iterator[SpanRecord]:
             obj = orjson.loads(raw)
         except orjson.JSONDecodeError as exc:
             raise IngestError(label, number, _json_error_reason(exc)) from None
-        if isinstance(obj, dict) and "resourceSpans" in obj:
-            records: Iterator[SpanRecord] = spans_of_export(obj, label, number)
-        else:
-            records = iter([parse_span(obj, label, number)])
-        for record in records:
+        for record in _spans_of_value(obj, label, number):
             record.seq = seq
             seq += 1
             yield record
@@ -256,17 +257,24 @@ def _read_whole_export(data: bytes, label: str) -> Iterator[SpanRecord]:
         obj = orjson.loads(data)
     except orjson.JSONDecodeError as exc:
         raise IngestError(label, exc.lineno, _json_error_reason(exc)) from None
-    if isinstance(obj, dict) and "resourceSpans" in obj:
-        exports: list[Any] = [obj]
-    elif isinstance(obj, list) and all(isinstance(x, dict) and "resourceSpans" in x for x in obj):
-        exports = obj
-    else:
+    if not isinstance(obj, dict | list) or (isinstance(obj, dict) and "resourceSpans" not in obj):
         raise IngestError(
-            label, None, 'expected an OTLP export ({"resourceSpans": [...]}) or JSON lines of spans'
+            label,
+            None,
+            'expected an OTLP export ({"resourceSpans": [...]}), a JSON array of exports or '
+            "spans, or JSON lines of either",
         )
-    seq = 0
-    for export in exports:
-        for record in spans_of_export(export, label, None):
-            record.seq = seq
-            seq += 1
-            yield record
+    for seq, record in enumerate(_spans_of_value(obj, label, None)):
+        record.seq = seq
+        yield record
+
+
+def _spans_of_value(obj: Any, label: str, line: int | None) -> Iterator[SpanRecord]:
+    """The spans of one JSON value: an OTLP export, one span, or an array of either."""
+    items = obj if isinstance(obj, list) else [obj]
+    for i, item in enumerate(items):
+        where = f"[{i}]" if isinstance(obj, list) else ""
+        if isinstance(item, dict) and "resourceSpans" in item:
+            yield from spans_of_export(item, label, line)
+        else:
+            yield parse_span(item, label, line, where)

@@ -15,6 +15,8 @@ from wmh.core.types import Trace
 from wmh.errors import ConfigError
 
 PARTS = ("train", "valid", "test")
+# A corpus of this many traces or fewer is too small to hold any out: every trace is indexed.
+SMALL_CORPUS = 5
 
 
 @dataclass
@@ -62,10 +64,16 @@ def assign_part(trace_id: str, train: float, valid: float, salt: str = "") -> st
 def split_traces(
     traces: Sequence[Trace], train: float, valid: float, test: float, salt: str = ""
 ) -> Split:
-    """Split traces by a stable hash of their id (order-independent; sorted by id within a part)."""
+    """Split traces by a stable hash of their id (order-independent; sorted by id within a part).
+
+    A corpus of at most `SMALL_CORPUS` traces goes to train whole: it has no held-out score,
+    but it builds and plays."""
     check_fractions(train, valid, test)
     parts: dict[str, list[Trace]] = {name: [] for name in PARTS}
-    for trace in sorted(traces, key=lambda t: t.trace_id):
+    ordered = sorted(traces, key=lambda t: t.trace_id)
+    if len(ordered) <= SMALL_CORPUS:
+        return Split(ordered, [], [])
+    for trace in ordered:
         parts[assign_part(trace.trace_id, train, valid, salt)].append(trace)
     return Split(**parts)
 

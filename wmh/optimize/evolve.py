@@ -45,6 +45,7 @@ class EvolveResult:
     rollouts: int = 0
     candidates: list[FrontierCandidate] = field(default_factory=list)
     progress: list[tuple[int, float]] = field(default_factory=list)
+    measured_on: str = "valid"  # which traces scored the candidates
 
     @property
     def frontier_size(self) -> int:
@@ -128,15 +129,22 @@ def evolve_prompt(
     replay: ReplayPredictor,
     run_dir: Path,
     on_iteration: Callable[[int, float], None] | None = None,
+    train: Sequence[Trace] = (),
 ) -> EvolveResult:
-    """Run GEPA from `base_prompt`; the result holds the best prompt and every candidate."""
+    """Run GEPA from `base_prompt`; the result holds the best prompt and every candidate.
+
+    Candidates are scored on valid steps; with no valid split, on `train` steps instead, each
+    predicted with its own trace left out of the index (so none is answered from itself)."""
     reason = skip_reason(settings)
     if reason:
         return EvolveResult(skipped=reason, best_prompt=base_prompt)
+    measured_on = "valid"
+    if not any(t.steps for t in valid) and train:
+        valid, measured_on = train, "train traces, each left out of the index (no valid split)"
     examples = valid_examples(valid, settings.gepa.valset_size, settings.gepa.seed)
     if not examples:
         raise ConfigError(
-            "GEPA needs valid-split steps: raise split.valid (it is "
+            "GEPA needs steps to score candidates on: add traces, raise split.valid (it is "
             f"{settings.split.valid}) or set gepa.budget=0"
         )
     import gepa
@@ -190,4 +198,5 @@ def evolve_prompt(
         rollouts=int(result.total_metric_calls or 0),
         candidates=candidates,
         progress=progress.history,
+        measured_on=measured_on,
     )

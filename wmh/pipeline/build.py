@@ -294,8 +294,8 @@ def build_world_model(settings: WmhConfig, on_stage: StageCallback | None = None
     )
     with clock.stage("optimize"):
         evolved = evolve_prompt(
-            settings, base_prompt(), split.valid or split.train, retriever, replay,
-            gepa_run_dir(settings),
+            settings, base_prompt(), split.valid, retriever, replay, gepa_run_dir(settings),
+            train=split.train,
         )  # fmt: skip
     if evolved.skipped:
         log.info("%s", evolved.skipped)

@@ -160,13 +160,13 @@ def _test_ids(out: StageDir) -> frozenset[str]:
 def optimize(settings: WmhConfig, out: StageDir) -> dict[str, Any]:
     clock = Clock(None)
     valid = read_traces(out.split / "valid.jsonl", "split")
-    if not valid:
-        valid = read_traces(out.split / "train.jsonl", "split")
+    train = read_traces(out.split / "train.jsonl", "split")
     retriever, replay, _ = _load_index(settings, out, _test_ids(out))
     with clock.stage("optimize"):
         evolved = evolve_prompt(
-            settings, base_prompt(), valid, retriever, replay, gepa_run_dir(settings)
-        )
+            settings, base_prompt(), valid, retriever, replay, gepa_run_dir(settings),
+            train=train,
+        )  # fmt: skip
     if evolved.skipped:
         log.info("%s", evolved.skipped)
     with output_dir(out.prompts) as tmp:
@@ -197,6 +197,7 @@ def _load_evolved(out: StageDir) -> EvolveResult:
         rollouts=data["rollouts"],
         candidates=[FrontierCandidate(**c) for c in data["candidates"]],
         progress=[(int(i), float(s)) for i, s in data["progress"]],
+        measured_on=data.get("measured_on", "valid"),
     )
 
 
