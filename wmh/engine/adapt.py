@@ -137,7 +137,8 @@ def adapt_observation(
 
     Returns the adapted text and how many replacements were made.
     """
-    pairs = substitutions(old_args, new_args, content)
+    # Only values the neighbour's answer contains can change it.
+    pairs = [p for p in substitutions(old_args, new_args, content) if str(p[0]) in content]
     if not pairs:
         return content, 0
     stripped = content.strip()

@@ -9,7 +9,6 @@ punctuation), hashed into fixed-size count vectors so that a choice among ten co
 from __future__ import annotations
 
 import re
-import zlib
 
 import numpy as np
 import orjson
@@ -18,6 +17,7 @@ from scipy.spatial.distance import cdist
 from wmh.engine.adapt import argument_leaves
 
 SIGNATURE_DIM = 512
+MAX_FEATURES = 2000  # of a long answer, its opening stands for it
 NEARNESS_POWER = 4  # how sharply a nearer call's answer outweighs a farther one's
 _TOKEN = re.compile(r"\w+|[^\w\s]")
 
@@ -35,11 +35,14 @@ def _features(content: str) -> list[str]:
 
 
 def signature(content: str) -> np.ndarray:
-    """Hashed feature counts of an answer."""
-    features = _features(content)
+    """Hashed feature counts of an answer (its first `MAX_FEATURES` features).
+
+    Python's string hash is salted per process, which is all a comparison within one process
+    needs, and far cheaper than a stable hash."""
+    features = _features(content)[:MAX_FEATURES]
     if not features:
         return np.zeros(SIGNATURE_DIM, dtype=np.float32)
-    hashes = np.fromiter((zlib.crc32(f.encode()) for f in features), np.int64, len(features))
+    hashes = np.array([hash(f) for f in features], dtype=np.int64)
     return np.bincount(hashes % SIGNATURE_DIM, minlength=SIGNATURE_DIM).astype(np.float32)
 
 

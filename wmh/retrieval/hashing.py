@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 import zlib
 from collections.abc import Iterable
+from functools import lru_cache
 
 import numpy as np
 
@@ -22,21 +23,29 @@ _WORD = re.compile(r"\w+")
 _SPACES = re.compile(r"\s\s+")
 
 
-def _scatter(hashes: np.ndarray, dim: int, out: np.ndarray) -> None:
-    """Add signed counts of `hashes` into `out` (the top bit picks the sign)."""
+def _mixed(hashes: np.ndarray) -> np.ndarray:
     mixed = hashes * _MIX
     mixed ^= mixed >> np.uint64(31)
+    return mixed
+
+
+def _scatter_mixed(mixed: np.ndarray, dim: int, out: np.ndarray) -> None:
+    """Add signed counts of already mixed hashes into `out` (the top bit picks the sign)."""
     index = (mixed % np.uint64(dim)).astype(np.intp)
     sign = np.where((mixed >> np.uint64(63)) == 0, 1.0, -1.0)
     out += np.bincount(index, weights=sign, minlength=dim)
 
 
-def char_ngram_counts(text: str, dim: int, sizes: Iterable[int] = CHAR_NGRAMS) -> np.ndarray:
-    """Signed hashed counts of the character n-grams of `text` (not normalised)."""
-    out = np.zeros(dim, dtype=np.float64)
-    if not text:
-        return out
+def _scatter(hashes: np.ndarray, dim: int, out: np.ndarray) -> None:
+    _scatter_mixed(_mixed(hashes), dim, out)
+
+
+@lru_cache(maxsize=8192)
+def _ngram_hashes(text: str, sizes: tuple[int, ...]) -> np.ndarray:
+    """The mixed hashes of every character n-gram of `text`, computed once per text (a call
+    is embedded for the index's vector and again, smaller, as part of later histories)."""
     codes = np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32).astype(np.uint64)
+    parts = []
     for n in sizes:
         count = len(codes) - n + 1
         if count <= 0:
@@ -44,9 +53,19 @@ def char_ngram_counts(text: str, dim: int, sizes: Iterable[int] = CHAR_NGRAMS) -
         hashes = np.full(count, np.uint64(n), dtype=np.uint64)
         for offset in range(n):
             hashes = hashes * _PRIME + codes[offset : offset + count]
-        _scatter(hashes, dim, out)
+        parts.append(hashes)
     if len(codes) < min(sizes):  # too short for any n-gram: the whole text is one feature
-        _scatter(np.array([zlib.crc32(text.encode()) + 1], dtype=np.uint64), dim, out)
+        parts.append(np.array([zlib.crc32(text.encode()) + 1], dtype=np.uint64))
+    mixed = _mixed(np.concatenate(parts)) if parts else np.zeros(0, dtype=np.uint64)
+    mixed.setflags(write=False)
+    return mixed
+
+
+def char_ngram_counts(text: str, dim: int, sizes: Iterable[int] = CHAR_NGRAMS) -> np.ndarray:
+    """Signed hashed counts of the character n-grams of `text` (not normalised)."""
+    out = np.zeros(dim, dtype=np.float64)
+    if text:
+        _scatter_mixed(_ngram_hashes(text, tuple(sizes)), dim, out)
     return out
 
 
