@@ -9,7 +9,8 @@ from tests.conftest import make_settings
 from wmh.config.compose import to_settings
 from wmh.core.types import Action, Observation, Step, Trace
 from wmh.engine.policy import ReplayPolicies
-from wmh.pipeline.build import Clock, index_traces, make_replay
+from wmh.pipeline.build import index_traces, make_replay
+from wmh.pipeline.clock import Clock
 from wmh.pipeline.fit_replay import fit_policies
 from wmh.scoring.judges import StructuralJudge
 

@@ -1,4 +1,5 @@
-"""Write a built model's directory: config, steps, index, prompts, frontier, metrics, card.
+"""Write a built model's directory (config, steps, index, prompts, frontier, metrics, card) and
+publish it through the store.
 
 The caller writes into a staging directory; the MLflow run of the build is logged from it before
 the card (which names the run) is written last. Where each file goes is the store's
@@ -9,14 +10,20 @@ from __future__ import annotations
 
 import logging
 from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 import orjson
 
+import wmh
 from wmh.config.schema import WmhConfig
+from wmh.engine.policy import FitReport
 from wmh.engine.prompts import base_prompt
+from wmh.engine.replay import ReplayPredictor
+from wmh.ingest.reader import IngestReport
 from wmh.ingest.split import Split
 from wmh.optimize.evolve import EvolveResult
+from wmh.pipeline.clock import Clock
 from wmh.retrieval.retriever import IndexRetriever
 from wmh.scoring.runner import EvalReport
 from wmh.store.card import ModelCard, write_card
@@ -25,6 +32,7 @@ from wmh.store.layout import ModelFiles
 from wmh.store.prompts import write_prompts
 from wmh.store.settings import write_settings
 from wmh.store.splits import write_steps
+from wmh.store.store import WorldModelStore
 from wmh.tracking.builds import track_build
 
 log = logging.getLogger(__name__)
@@ -91,3 +99,65 @@ def write_model_dir(target: Path, built: BuiltModel) -> None:
     if built.settings.track:
         built.card.mlflow_run_id = track_build(files, built.settings, built.card, metrics)
     write_card(files, built.card)
+
+
+def make_card(
+    settings: WmhConfig,
+    predictor: str,
+    retriever: IndexRetriever,
+    replay: ReplayPredictor,
+    report: IngestReport,
+    split: Split,
+    heldout: EvalReport | None,
+    evolved: EvolveResult,
+    fit: FitReport | None = None,
+) -> ModelCard:
+    return ModelCard(
+        name=settings.name,
+        created_at=datetime.now(UTC).isoformat(timespec="seconds"),
+        wmh_version=wmh.__version__,
+        provider=settings.provider.name,
+        provider_model=settings.provider.model,
+        predictor=predictor,
+        embedder=retriever.embedder.card,
+        top_k=settings.retrieval.top_k,
+        split=split.sizes(),
+        ingest=report,
+        error_style=replay.error_style,
+        repeat_reliability=replay.repeat_reliability,
+        state_writers=sorted(replay.state_writers),
+        replay_policies=replay.policies,
+        replay_fit=fit or FitReport(),
+        heldout_score=heldout.overall.score if heldout else None,
+        heldout_judge=heldout.judge if heldout else "",
+        heldout_steps=heldout.overall.steps if heldout else 0,
+        rollouts=evolved.rollouts,
+        frontier_size=evolved.frontier_size,
+    )
+
+
+def publish(
+    settings: WmhConfig,
+    predictor: str,
+    retriever: IndexRetriever,
+    replay: ReplayPredictor,
+    report: IngestReport,
+    split: Split,
+    reports: tuple[EvalReport | None, EvalReport | None],
+    evolved: EvolveResult,
+    timings: dict[str, float],
+    clock: Clock,
+    fit: FitReport | None = None,
+) -> tuple[Path, ModelCard]:
+    """Make the card, write the model directory into staging and rename it into place (logging
+    the MLflow run on the way); returns where it now lives and its card. `reports` are the
+    held-out reports of the model and of its baseline."""
+    heldout, heldout_base = reports
+    card = make_card(settings, predictor, retriever, replay, report, split, heldout, evolved, fit)
+    built = BuiltModel(
+        settings, split, retriever, card, heldout, heldout_base, evolved, timings,
+    )  # fmt: skip
+    store = WorldModelStore(settings.root)
+    with clock.stage("write"), store.staging(settings.name) as tmp:
+        write_model_dir(tmp, built)
+    return store.path(settings.name), card

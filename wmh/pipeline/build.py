@@ -8,16 +8,11 @@ stage leaves the previous model of that name untouched.
 from __future__ import annotations
 
 import logging
-import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
 
-import wmh
 from wmh.config.schema import WmhConfig
 from wmh.core.canonical import short_hash
 from wmh.core.types import Action, Step, Trace
@@ -30,9 +25,10 @@ from wmh.engine.replay import ReplayPredictor
 from wmh.errors import ConfigError, EmptyCorpusError
 from wmh.ingest.reader import IngestReport
 from wmh.ingest.sources import ingest
-from wmh.ingest.split import Split, split_with
+from wmh.ingest.split import split_with
 from wmh.optimize.evolve import EvolveResult, evolve_prompt
-from wmh.pipeline.artifacts import BuiltModel, write_model_dir
+from wmh.pipeline.artifacts import publish
+from wmh.pipeline.clock import Clock, StageCallback
 from wmh.pipeline.fit_replay import fit_policies
 from wmh.retrieval.context import ContextColumns
 from wmh.retrieval.embedders import Embedder, make_embedder
@@ -44,11 +40,9 @@ from wmh.scoring.baselines import ActionCopy, MostFrequentObservation, NearestNe
 from wmh.scoring.factory import make_judge
 from wmh.scoring.runner import EvalReport, evaluate_traces
 from wmh.store.card import ModelCard
-from wmh.store.store import WorldModelStore, check_model_name
+from wmh.store.store import check_model_name
 
 log = logging.getLogger(__name__)
-
-StageCallback = Callable[[str], None]
 
 
 @dataclass
@@ -85,22 +79,6 @@ def check_settings(settings: WmhConfig) -> None:
     check_model_name(settings.name)
     if settings.retrieval.top_k < 1:
         raise ConfigError(f"retrieval.top_k must be at least 1, got {settings.retrieval.top_k}")
-
-
-class Clock:
-    """Times each stage and tells the caller which one is running."""
-
-    def __init__(self, on_stage: StageCallback | None) -> None:
-        self.timings: dict[str, float] = {}
-        self._on_stage = on_stage
-
-    @contextmanager
-    def stage(self, name: str) -> Iterator[None]:
-        if self._on_stage is not None:
-            self._on_stage(name)
-        started = time.perf_counter()
-        yield
-        self.timings[f"{name}_s"] = time.perf_counter() - started
 
 
 def index_traces(settings: WmhConfig, train: list[Trace], clock: Clock) -> IndexRetriever:
@@ -183,68 +161,6 @@ def heldout_reports(
     if heldout is not None and usage is not None:
         heldout.usage = usage.as_dict()
     return predictor.name, heldout, heldout_base
-
-
-def make_card(
-    settings: WmhConfig,
-    predictor: str,
-    retriever: IndexRetriever,
-    replay: ReplayPredictor,
-    report: IngestReport,
-    split: Split,
-    heldout: EvalReport | None,
-    evolved: EvolveResult,
-    fit: FitReport | None = None,
-) -> ModelCard:
-    return ModelCard(
-        name=settings.name,
-        created_at=datetime.now(UTC).isoformat(timespec="seconds"),
-        wmh_version=wmh.__version__,
-        provider=settings.provider.name,
-        provider_model=settings.provider.model,
-        predictor=predictor,
-        embedder=retriever.embedder.card,
-        top_k=settings.retrieval.top_k,
-        split=split.sizes(),
-        ingest=report,
-        error_style=replay.error_style,
-        repeat_reliability=replay.repeat_reliability,
-        state_writers=sorted(replay.state_writers),
-        replay_policies=replay.policies,
-        replay_fit=fit or FitReport(),
-        heldout_score=heldout.overall.score if heldout else None,
-        heldout_judge=heldout.judge if heldout else "",
-        heldout_steps=heldout.overall.steps if heldout else 0,
-        rollouts=evolved.rollouts,
-        frontier_size=evolved.frontier_size,
-    )
-
-
-def publish(
-    settings: WmhConfig,
-    predictor: str,
-    retriever: IndexRetriever,
-    replay: ReplayPredictor,
-    report: IngestReport,
-    split: Split,
-    reports: tuple[EvalReport | None, EvalReport | None],
-    evolved: EvolveResult,
-    timings: dict[str, float],
-    clock: Clock,
-    fit: FitReport | None = None,
-) -> tuple[Path, ModelCard]:
-    """Make the card, write the model directory into staging and rename it into place (logging
-    the MLflow run on the way); returns where it now lives and its card. `reports` are the
-    held-out reports of the model and of its baseline."""
-    heldout, heldout_base = reports
-    card = make_card(settings, predictor, retriever, replay, report, split, heldout, evolved, fit)
-    built = BuiltModel(
-        settings, split, retriever, card, heldout, heldout_base, evolved, timings,
-    )  # fmt: skip
-    store = WorldModelStore(settings.root)
-    with clock.stage("write"), store.staging(settings.name) as tmp:
-        write_model_dir(tmp, built)
-    return store.path(settings.name), card
 
 
 def gepa_run_dir(settings: WmhConfig) -> Path:

@@ -27,16 +27,16 @@ from wmh.ingest.reader import IngestReport
 from wmh.ingest.sources import ingest as ingest_source
 from wmh.ingest.split import PARTS, Split, split_with
 from wmh.optimize.evolve import EvolveResult, FrontierCandidate, evolve_prompt
+from wmh.pipeline.artifacts import publish
 from wmh.pipeline.build import (
-    Clock,
     check_settings,
     fit_replay,
     gepa_run_dir,
     heldout_reports,
     index_traces,
     make_replay,
-    publish,
 )
+from wmh.pipeline.clock import Clock
 from wmh.pipeline.stage_files import (
     StageDir,
     dump_json,
