@@ -45,3 +45,7 @@ class SessionNotFoundError(WmhError):
 
 class ProviderError(WmhError):
     """A provider call failed after retries and fallbacks."""
+
+
+class SessionFullError(WmhError):
+    """A session reached its cap on steps or bytes (`serve.max_session_steps`, `_bytes`)."""

@@ -921,3 +921,50 @@ def make_real_env(seed: int = 0) -> Any:
     from wmh.env import ToolEnv
 
     return ToolEnv(AirlineEnv(seed=seed), lambda env, task: env.reset(), name="airline")
+
+
+# What each kind of request needs done: the first matching pattern of the task names the write
+# tool whose error-free answer completes it. Other tasks (questions) are complete when the agent
+# answered the user after error-free lookups.
+_INTENTS = (
+    (re.compile(r"\bcancel", re.I), "cancel_reservation"),
+    (re.compile(r"\bbags?\b", re.I), "update_reservation_baggages"),
+    (re.compile(r"date of birth|put .+ on it|passenger", re.I), "update_reservation_passengers"),
+    (re.compile(r"\b(change|move)\b.*\bflight", re.I), "update_reservation_flights"),
+    (re.compile(r"\bbook\b|\bneed a .*flight\b|one-way flight", re.I), "book_reservation"),
+    (re.compile(r"complaint|lost|left my|account itself", re.I), "transfer_to_human_agents"),
+)
+_QUESTION = re.compile(r"^(how|what|which|can you tell|i forgot)", re.I)
+
+
+class RequestCompleted:
+    """The airline's programmatic success check (`reward=success`): the task's request is done
+    when the tool it needs answered without an error (a question: when the agent answered the
+    user and no lookup failed); a step earns its reward when the environment did not answer it
+    with an error. It reads the transcript only, so it judges a simulated episode and a real
+    one alike."""
+
+    name = "success"
+
+    def judge(self, task: str, turns: Any) -> Any:
+        from wmh.core.reward import RewardVerdict
+
+        steps = [0.0 if t.observation.is_error else 1.0 for t in turns]
+        needed = "" if _QUESTION.match(task.strip()) else _needed_tool(task)
+        if needed:
+            done = any(t.action.name == needed and not t.observation.is_error for t in turns)
+            why = f"{needed} {'succeeded' if done else 'was not done without an error'}"
+        else:
+            answered = any(t.action.kind.value == "message" for t in turns)
+            done = answered and all(steps)
+            why = "answered the question" if done else "no error-free answer to the question"
+        reward = 1.0 if done else 0.5 * (sum(steps) / len(steps) if steps else 0.0)
+        return RewardVerdict(reward, steps, why, done)
+
+
+def _needed_tool(task: str) -> str:
+    return next((tool for pattern, tool in _INTENTS if pattern.search(task)), "")
+
+
+def make_success_check() -> RequestCompleted:
+    return RequestCompleted()

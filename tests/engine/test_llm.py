@@ -54,8 +54,9 @@ def test_build_eval_and_step_with_an_openai_compatible_provider(
     assert json.loads(observation.content) == {"echo": {"user_id": 424242}}
     state = wm.session(session.id).state
     assert state.scratchpad == "saw the action"
-    assert state.structured["usage"]["prompt_tokens"] == 11
-    assert state.structured["usage"]["completion_tokens"] == 7
+    usage = wm.session_usage(session.id)
+    assert usage.by_phase["serve"].input_tokens == 11
+    assert usage.by_phase["serve"].output_tokens == 7 and usage.by_phase["serve"].calls == 1
     report = evaluate(
         name="llm",
         root=llm_model.parent.parent,

@@ -9,6 +9,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.serving.harness_client import check_episode, run_episode
 from tests.serving.servers import BIN, answers_ok, background, free_port
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -44,17 +45,18 @@ def test_a_packaged_bento_serves_the_routes(built_model: Path, tmp_path: Path) -
     ready = answers_ok(f"{url}/world_models")
     log = tmp_path / "bento.log"
     with background(argv, ready, "bentoml serve", log, env=env, timeout=120, own_group=True):
+        action = {"kind": "tool_call", "name": "get_user", "arguments": {"user_id": "u1"}}
+        read = run_episode(url, [action, action])
+        assert read["names"] == ["records"]
+        check_episode(read, 2)
         with httpx.Client(base_url=url) as client:
-            (info,) = client.get("/world_models").json()
-            assert info["name"] == "records"
             sid = client.post("/world_models/records/sessions", json={"task": "t"}).json()[
                 "session_id"
             ]
-            action = {"kind": "tool_call", "name": "get_user", "arguments": {"user_id": "u1"}}
             step = client.post(
                 f"/world_models/records/sessions/{sid}/step", json={"action": action}
             )
-            assert step.status_code == 200 and step.json()["content"]
+            assert step.status_code == 200 and step.json()["observation"]["content"]
             view = client.get(f"/world_models/records/sessions/{sid}").json()
             assert view["usage"]["steps"] == 1
             assert client.get("/world_models/nope/sessions/x").status_code == 404

@@ -72,7 +72,9 @@ def new_session(client: httpx.Client, task: str = "find a record") -> str:
 def test_a_session_lives_steps_and_is_deleted(server: Server) -> None:
     with httpx.Client(base_url=server.url) as client:
         assert client.get("/healthz").json()["models"] == ["records"]
-        (info,) = client.get("/world_models").json()
+        listed = client.get("/world_models").json()
+        assert listed["world_models"] == ["records"]
+        (info,) = listed["models"]
         assert info["name"] == "records" and "get_user" in info["tools"]
         detail = client.get("/world_models/records").json()
         assert detail["tool_schemas"]["get_user"]["inputSchema"]["required"] == ["user_id"]
@@ -83,12 +85,15 @@ def test_a_session_lives_steps_and_is_deleted(server: Server) -> None:
         )
         bare = client.post(f"/world_models/records/sessions/{sid}/step", json=lookup("r-2"))
         assert wrapped.status_code == bare.status_code == 200
-        assert {"content", "is_error"} <= set(wrapped.json())
+        assert {"content", "is_error"} <= set(wrapped.json()["observation"])
+        assert set(bare.json()) == {"observation", "state"}
         view = client.get(f"/world_models/records/sessions/{sid}").json()
         assert view["task"] == "find a record"
         assert [t["action"]["arguments"]["user_id"] for t in view["history"]] == ["r-1", "r-2"]
         assert view["usage"]["steps"] == 2
-        assert client.delete(f"/world_models/records/sessions/{sid}").status_code == 204
+        final = client.delete(f"/world_models/records/sessions/{sid}")
+        assert final.status_code == 200 and final.json()["steps"] == 2
+        assert final.json()["session_id"] == sid and final.json()["total"]["calls"] == 0
         gone = client.get(f"/world_models/records/sessions/{sid}")
         assert gone.status_code == 404 and "no session" in gone.json()["detail"]
         assert client.get("/docs").status_code == 200

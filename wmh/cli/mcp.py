@@ -19,14 +19,21 @@ def mcp(
     host: str = typer.Option("127.0.0.1", "--host", help="Bind address for http."),
     port: int = typer.Option(8765, "--port", help="Port for http (endpoint /mcp)."),
     task: str = typer.Option("", "--task", help="Task of the episode each connection opens."),
+    override: list[str] = typer.Option(
+        None, "-o", "--override", help="Config override, e.g. reward=success."
+    ),
 ) -> None:
     """Serve a world model as an MCP server (tools inferred from its traces)."""
     from wmh.serving.mcp_server import serve_http, serve_stdio
+    from wmh.serving.settings import server_settings
+    from wmh.serving.workers import server_reward
     from wmh.store.loader import load_world_model
 
     if transport not in ("stdio", "http"):
         raise ConfigError(f"--transport must be stdio or http, got {transport!r}")
+    reward = server_reward(root, server_settings(list(override or [])))
     wm, _ = load_world_model(WorldModelStore(root).resolve(name))
+    wm.reward = reward
     wm.tool_schemas()  # inferred once, before the first client asks
     if transport == "stdio":
         asyncio.run(serve_stdio(wm, task))

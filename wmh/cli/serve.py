@@ -25,8 +25,10 @@ def serve(
         "info", "--log-level", help="uvicorn log level (info logs every request; warning does not)."
     ),
 ) -> None:
-    """Serve world models over HTTP (OpenAPI at /docs)."""
-    from wmh.serving.settings import check_serve_config, serve_settings
+    """Serve world models over HTTP (OpenAPI at /docs). `-o reward=rubric` or `-o reward=success`
+    lets `POST .../score` grade episodes."""
+    from wmh.serving.auth import configured_token
+    from wmh.serving.settings import check_serve_config, server_settings
     from wmh.serving.workers import serve_models
 
     overrides = list(override or [])
@@ -39,8 +41,10 @@ def serve(
     ):
         if value is not None:
             overrides.append(f"serve.{key}={quote_override(str(value))}")
-    settings = serve_settings(overrides)
+    server = server_settings(overrides)
+    settings = server.serve
     check_serve_config(settings)
+    configured_token(None)  # an empty $WMH_API_TOKEN is refused before anything loads
     where = f"http://{settings.host}:{settings.port}"
 
     def announce(served: list[str]) -> None:
@@ -49,4 +53,4 @@ def serve(
             f"sessions: {settings.session_store}, {settings.workers} worker(s))"
         )
 
-    serve_models(root, list(name or []), settings, log_level, announce)
+    serve_models(root, list(name or []), server, log_level, announce)

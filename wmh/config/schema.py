@@ -31,6 +31,11 @@ class ProviderConfig:
     timeout: float = 60.0
     num_retries: int = 3
     fallbacks: list[str] = field(default_factory=list)
+    # A build spends at most this long waiting on the provider, in all; then it stops, unpublished.
+    build_time_s: float = 900.0
+    # A build whose held-out or GEPA steps fail at the provider more often than this is not
+    # published (the previous model of its name stays).
+    max_error_share: float = 0.1
 
 
 @dataclass
@@ -89,6 +94,9 @@ class ServeConfig:
     session_ttl_s: float = 3600.0
     session_store: str = "memory"
     redis_url: str = "redis://127.0.0.1:6379/0"
+    max_body_bytes: int = 1_048_576  # a larger request is answered 413 before it is read whole
+    max_session_steps: int = 5_000  # a session this long takes no more steps (413)
+    max_session_bytes: int = 16_777_216  # nor one whose actions and answers add up to this
 
 
 @dataclass

@@ -6,6 +6,7 @@ of `Turn`s. Both speak `Action` (what the agent did) and `Observation` (what the
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
 from enum import StrEnum
 from typing import Any
@@ -13,6 +14,18 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
 
 from wmh.core.canonical import canonical_json
+
+
+def check_unicode(text: str, what: str) -> str:
+    """Text that can be written as UTF-8 (JSON lets a lone surrogate through, `"\\ud800"`,
+    which no answer could then be serialised with)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise ValueError(
+            f"{what} is not valid Unicode (a lone surrogate at character {exc.start})"
+        ) from None
+    return text
 
 
 class ActionKind(StrEnum):
@@ -37,6 +50,7 @@ class Action(BaseModel):
     def _check_shape(self) -> Action:
         if self.kind is ActionKind.TOOL_CALL and not self.name.strip():
             raise ValueError("a tool_call action needs a non-empty 'name'")
+        check_unicode(self.key(), "the action")
         return self
 
     def key(self) -> str:
@@ -125,10 +139,41 @@ class Trace(BaseModel):
         return self.steps[0].task if self.steps else ""
 
 
+class UsageTotals(BaseModel):
+    """What a kind of work cost: provider calls, tokens, money and the provider's time."""
+
+    calls: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cost_usd: float = 0.0
+    latency_s: float = 0.0
+
+    def add(self, other: UsageTotals) -> None:
+        self.calls += other.calls
+        self.input_tokens += other.input_tokens
+        self.output_tokens += other.output_tokens
+        self.cost_usd = round(self.cost_usd + other.cost_usd, 8)
+        self.latency_s = round(self.latency_s + other.latency_s, 6)
+
+
+class EpisodeScore(BaseModel):
+    """An episode's grade by the reward judge, from its task and history alone."""
+
+    reward: float = Field(ge=0.0, le=1.0)
+    success: bool
+    step_rewards: list[float] = Field(default_factory=list)
+    critique: str = ""
+
+
 class Session(BaseModel):
-    """A live episode against a world model."""
+    """A live episode against a world model. `state` starts as the session's seed state;
+    `usage` is what answering cost, by phase (`serve`: the world model, `judge`: scoring)."""
 
     id: str
     task: str = ""
     state: EnvState = Field(default_factory=EnvState)
     history: list[Turn] = Field(default_factory=list)
+    created_at: float = Field(default_factory=time.time)
+    usage: dict[str, UsageTotals] = Field(default_factory=dict)
+    score: EpisodeScore | None = None
+    size_bytes: int = 0  # of its actions' arguments and answers, for the session size cap

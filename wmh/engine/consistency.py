@@ -90,6 +90,34 @@ def turn_records(turn: Turn) -> tuple[Record, ...]:
     return found + records_in(turn.observation.content)
 
 
+def identified_objects(content: str) -> list[tuple[tuple[str, str], dict[str, Any]]]:
+    """The identified records of a JSON text as they are (typed values, every field)."""
+    stripped = content.strip()
+    if stripped[:1] not in ("{", "["):
+        return []
+    try:
+        parsed = json.loads(stripped)
+    except json.JSONDecodeError:
+        return []
+    found = []
+    for item in _top_level(parsed):
+        primary = _primary(item)
+        if primary is not None:
+            found.append((primary, item))
+    return found
+
+
+def seed_records(structured: dict[str, Any]) -> list[Record]:
+    """Records a session starts with: every identified object in its seed state's values (a
+    record, a list of records, or a mapping of them)."""
+    found: list[Record] = []
+    for value in structured.values():
+        items = value.values() if isinstance(value, dict) and not _primary(value) else [value]
+        for item in items:
+            _records(item, found)
+    return found
+
+
 def session_records(history: Sequence[Turn]) -> list[Record]:
     """Records the session has shown, oldest first (arguments of writes, then their answers)."""
     return [record for turn in history for record in turn_records(turn)]
@@ -117,7 +145,7 @@ def apply_session_state(
     """The content with records updated from the session and, last and strongest, the current
     action's own arguments; returns (text, fields changed). `shown` is `session_records(history)`
     when the caller keeps it between steps."""
-    if not history or not records_in(content):
+    if (not history and not shown) or not records_in(content):
         return content, 0
     records = list(session_records(history) if shown is None else shown)
     if arguments:

@@ -1,8 +1,9 @@
 """The LLM predictor's prompt: rendered within a hard token budget, and its answer parsed back
 (the texts it starts from are `engine/prompts/`).
 
-The prompt is the model's environment instructions, the task, the session's scratchpad, the
-session so far (newest turns kept), the top-k recorded examples of the same tool, and the action.
+The prompt is the model's environment instructions, the task, the session's seed records, its
+scratchpad, the session so far (newest turns kept), the top-k recorded examples of the same tool,
+and the action.
 Whatever does not fit is cut with a visible marker, never silently.
 """
 
@@ -117,6 +118,14 @@ def render_prompt(
     scratchpad = clip(session.state.scratchpad, budget.total // 10, "scratchpad")
     sections = [
         f"## Task the agent is working on\n{clip(session.task, budget.total // 10, 'task')}",
+    ]
+    if session.state.structured:
+        shown = json.dumps(session.state.structured, ensure_ascii=False, sort_keys=True)
+        sections.append(
+            "## The environment's records when the session started (stay consistent with them)"
+            f"\n{clip(shown, budget.total // 8, 'records')}"
+        )
+    sections += [
         f"## Your notes on the environment's state\n{scratchpad or '(none yet)'}",
         "## Recorded examples of this environment (real answers to similar actions)\n"
         + ("\n\n".join(kept_examples) or "(none)"),

@@ -6,7 +6,7 @@ calls answer differently), the same action in the training corpus (the recording
 is most alike), else the nearest recorded call of the same tool — or the answer most in agreement
 among the nearest few — with its argument values swapped for the current ones; for a tool the
 corpus never saw, the environment's own error. Whatever is recalled is then brought in line with
-the records the session has already shown.
+the records the session has already shown, its seed state's first.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import numpy as np
 from wmh.core.types import Action, ActionKind, Observation, Session
 from wmh.engine.adapt import adapt_observation
 from wmh.engine.agreement import consensus_index, signature
-from wmh.engine.consistency import Record, apply_session_state, turn_records
+from wmh.engine.consistency import Record, apply_session_state, seed_records, turn_records
 from wmh.engine.learnt import ErrorStyle
 from wmh.engine.policy import ReplayPolicies, ReplayPolicy
 from wmh.engine.predictor import PredictionContext, context_query
@@ -47,7 +47,10 @@ class SessionMemory:
         stale = len(history) < self.turns or (
             self.turns and history[self.turns - 1].action.key() != self.last_key
         )
-        memory = SessionMemory() if stale else self
+        memory = self
+        if stale or (not self.turns and not self.records):
+            memory = SessionMemory()
+            memory.records.extend(seed_records(session.state.structured))
         for turn in history[memory.turns :]:
             memory.answers[turn.action.key()] = turn.observation
             memory.records.extend(turn_records(turn))
@@ -109,7 +112,8 @@ class ReplayPredictor:
     def predict(self, context: PredictionContext) -> Observation:
         action = context.action
         policy = self.policies.of(route_of(action))
-        memory = self._memory(context.session) if context.session.history else None
+        session = context.session
+        memory = self._memory(session) if session.history or session.state.structured else None
         observation = self._recall(context, policy, memory)
         if (
             not policy.overlay
@@ -119,7 +123,7 @@ class ReplayPredictor:
         ):
             return observation
         content, changed = apply_session_state(
-            observation.content, context.session.history, action.arguments, memory.records
+            observation.content, session.history, action.arguments, memory.records
         )
         if not changed:
             return observation

@@ -14,12 +14,14 @@ from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
 from typing import Protocol
 
-from wmh.core.types import Session
+from wmh.core.types import EnvState, Session
 from wmh.errors import SessionNotFoundError
 
 
 class SessionStore(Protocol):
-    def create(self, task: str) -> Session: ...
+    def create(self, task: str, state: EnvState | None = None) -> Session:
+        """A new session for `task`, starting from `state` (the seed state) when given."""
+        ...
 
     def get(self, session_id: str) -> Session: ...
 
@@ -48,8 +50,9 @@ class InMemorySessionStore:
             self._sessions.pop(oldest_id)
             self._locks.pop(oldest_id, None)
 
-    def create(self, task: str) -> Session:
-        session = Session(id=uuid.uuid4().hex, task=task)
+    def create(self, task: str, state: EnvState | None = None) -> Session:
+        seeded = state.model_copy(deep=True) if state else EnvState()
+        session = Session(id=uuid.uuid4().hex, task=task, state=seeded)
         with self._guard:
             now = time.monotonic()
             self._sessions[session.id] = (session, now)

@@ -1,29 +1,70 @@
-"""What answering cost, added up in one place: steps, tokens, money and provider latency, from
-the figures a predictor puts in each observation's metadata. A world model session keeps its
-record in its state (`GET .../sessions/{id}` shows it); an episode keeps its own."""
+"""What answering cost, added up in one place: calls, tokens, money and provider latency, from
+the figures a predictor puts in each observation's metadata and a reward judge in its verdict.
+
+A session keeps its totals by phase (`serve` for the world model's answers, `judge` for scoring
+it), so what a world model and its judge cost stay apart; `usage_record` is the record the
+usage and DELETE routes answer (the leading harness's `RunRecord` shape, plus the step count).
+"""
 
 from __future__ import annotations
 
-from wmh.core.types import Observation, Session
+import time
 
-USAGE_KEYS = ("prompt_tokens", "completion_tokens", "cost", "latency_s")
-_SESSION_KEY = "usage"  # where a session's record lives in `state.structured`
+from pydantic import BaseModel, Field
 
+from wmh.core.types import Observation, Session, UsageTotals
 
-def add_usage(usage: dict[str, float], observation: Observation) -> None:
-    """Count one step in `usage` and add the figures its observation reports."""
-    usage["steps"] = usage.get("steps", 0) + 1
-    for key in USAGE_KEYS:
-        value = observation.metadata.get(key)
-        if isinstance(value, int | float):
-            usage[key] = round(usage.get(key, 0) + value, 8)
+SERVE = "serve"
+JUDGE = "judge"
 
 
-def add_session_usage(session: Session, observation: Observation) -> None:
-    add_usage(session.state.structured.setdefault(_SESSION_KEY, {"steps": 0}), observation)
+def observation_usage(observation: Observation) -> UsageTotals:
+    """What producing an observation cost (nothing for a replayed one)."""
+    meta = observation.metadata
+    prompt, completion = meta.get("prompt_tokens"), meta.get("completion_tokens")
+    if not isinstance(prompt, int | float) and not isinstance(completion, int | float):
+        return UsageTotals()
+    return UsageTotals(
+        calls=1,
+        input_tokens=int(prompt or 0),
+        output_tokens=int(completion or 0),
+        cost_usd=float(meta.get("cost") or 0.0),
+        latency_s=float(meta.get("latency_s") or 0.0),
+    )
 
 
-def session_usage(session: Session) -> dict[str, float]:
-    """The session's record so far (`{"steps": 0}` before its first step)."""
-    usage: dict[str, float] = session.state.structured.get(_SESSION_KEY, {"steps": 0})
-    return usage
+def add_phase_usage(session: Session, phase: str, usage: UsageTotals) -> None:
+    session.usage.setdefault(phase, UsageTotals()).add(usage)
+
+
+class UsageRecord(BaseModel):
+    """A session's usage: totals, by phase, its steps and how long it has lived."""
+
+    run_id: str = Field(description="The session id.")
+    session_id: str
+    kind: str = SERVE
+    steps: int
+    duration_seconds: float = Field(description="Wall time since the session was created.")
+    total: UsageTotals
+    by_phase: dict[str, UsageTotals]
+
+
+def usage_record(session: Session, now: float | None = None) -> UsageRecord:
+    phases = {phase: session.usage.get(phase, UsageTotals()) for phase in (SERVE, JUDGE)}
+    phases.update(session.usage)
+    total = UsageTotals()
+    for figures in phases.values():
+        total.add(figures)
+    return UsageRecord(
+        run_id=session.id,
+        session_id=session.id,
+        steps=len(session.history),
+        duration_seconds=round((now or time.time()) - session.created_at, 6),
+        total=total,
+        by_phase=phases,
+    )
+
+
+def totals_dict(usage: UsageTotals, steps: int) -> dict[str, float]:
+    """Flat figures for reports and MLflow (`steps`, `calls`, tokens, cost, latency)."""
+    return {"steps": steps, **usage.model_dump()}

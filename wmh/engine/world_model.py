@@ -1,19 +1,49 @@
 """The world model: sessions of an agent stepping against a predicted environment.
 
 It owns no prediction logic itself: a `Predictor` (replay or LLM) answers each action, and the
-world model keeps each session's history consistent, one step at a time per session.
+world model keeps each session's history consistent, one step at a time per session. It is also
+the seam an RL loop drives: sessions start from a task and a seed state, their usage is metered
+by phase, and a reward judge scores a finished episode from its task and history.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
-from wmh.core.types import Action, Observation, Session, Turn
+from wmh.core.reward import RewardJudge
+from wmh.core.types import Action, EnvState, EpisodeScore, Observation, Session, Turn
 from wmh.engine.predictor import PredictionContext, Predictor
 from wmh.engine.schemas import infer_tool_schemas
 from wmh.engine.sessions import InMemorySessionStore, SessionStore
-from wmh.engine.usage import add_session_usage
+from wmh.engine.usage import JUDGE, SERVE, UsageRecord, add_phase_usage, observation_usage
+from wmh.engine.usage import usage_record as _usage_record
+from wmh.errors import ConfigError, SessionFullError
 from wmh.retrieval.retriever import Retriever
+
+
+@dataclass(frozen=True)
+class SessionLimits:
+    """How large one session may grow (a server sets them from `serve.*`)."""
+
+    max_steps: int | None = None
+    max_bytes: int | None = None
+
+    def check(self, session: Session, action: Action) -> int:
+        """The action's size in bytes; raises SessionFullError past a cap."""
+        size = len(action.key())
+        if self.max_steps is not None and len(session.history) >= self.max_steps:
+            raise SessionFullError(
+                f"session '{session.id}' has taken {len(session.history)} steps, the most one "
+                f"session may (serve.max_session_steps={self.max_steps}); start a new session"
+            )
+        if self.max_bytes is not None and session.size_bytes + size > self.max_bytes:
+            raise SessionFullError(
+                f"session '{session.id}' holds {session.size_bytes} bytes and this action adds "
+                f"{size}: more than one session may hold (serve.max_session_bytes="
+                f"{self.max_bytes}); start a new session"
+            )
+        return size
 
 
 def record_usage(session: Session, observation: Observation) -> None:
@@ -21,11 +51,21 @@ def record_usage(session: Session, observation: Observation) -> None:
     scratchpad = observation.metadata.pop("scratchpad", None)
     if isinstance(scratchpad, str):
         session.state.scratchpad = scratchpad
-    add_session_usage(session, observation)
+    add_phase_usage(session, SERVE, observation_usage(observation))
+
+
+def seed(state: EnvState | dict[str, Any] | None) -> EnvState | None:
+    """A seed state from an `EnvState`, its JSON form, or a plain dict of records."""
+    if state is None or isinstance(state, EnvState):
+        return state
+    if set(state) <= {"structured", "scratchpad"}:
+        return EnvState.model_validate(state)
+    return EnvState(structured=dict(state))
 
 
 class WorldModel:
-    """A named, loaded world model: predictor + retriever + prompt + live sessions."""
+    """A named, loaded world model: predictor + retriever + prompt + live sessions, and the
+    reward judge that scores them (`reward`, when the model is served or loaded with one)."""
 
     def __init__(
         self,
@@ -34,12 +74,15 @@ class WorldModel:
         retriever: Retriever,
         prompt: str = "",
         sessions: SessionStore | None = None,
+        reward: RewardJudge | None = None,
     ) -> None:
         self.name = name
         self.predictor = predictor
         self.retriever = retriever
         self.prompt = prompt
         self.sessions: SessionStore = sessions if sessions is not None else InMemorySessionStore()
+        self.reward = reward
+        self.limits = SessionLimits()
         self._schemas: dict[str, dict[str, Any]] | None = None
 
     def tools(self) -> set[str]:
@@ -54,15 +97,59 @@ class WorldModel:
             self._schemas = infer_tool_schemas(table.step(row) for row in range(len(table)))
         return self._schemas
 
-    def new_session(self, task: str = "") -> Session:
-        """Start an episode; the task is what the agent was asked to do."""
-        return self.sessions.create(task)
+    def new_session(
+        self, task: str | None = None, seed_state: EnvState | dict[str, Any] | None = None
+    ) -> Session:
+        """Start an episode. `task` is what the agent was asked to do; `seed_state` the records
+        the environment starts with (`structured`), which the model treats as already shown."""
+        return self.sessions.create(task or "", seed(seed_state))
 
     def session(self, session_id: str) -> Session:
         return self.sessions.get(session_id)
 
-    def close_session(self, session_id: str) -> None:
+    def session_usage(self, session_id: str) -> UsageRecord:
+        """Steps, tokens, cost and provider time so far, the world model's and the judge's
+        apart, and the wall time since the session started."""
+        return _usage_record(self.sessions.get(session_id))
+
+    def end_session(self, session_id: str) -> UsageRecord:
+        """Forget the session; answers its final usage record."""
+        record = self.session_usage(session_id)
         self.sessions.delete(session_id)
+        return record
+
+    def close_session(self, session_id: str) -> None:
+        self.end_session(session_id)
+
+    def score_session(self, session_id: str, judge: RewardJudge | None = None) -> EpisodeScore:
+        """Grade the episode so far with `judge` (default: the model's reward judge) from its
+        task and history alone. The judge's cost is metered on the session, the score is kept
+        with it and set as the reward of its last observation."""
+        judge = judge or self.reward
+        if judge is None:
+            raise ConfigError(
+                f"world model '{self.name}' has no reward judge: serve or load it with "
+                "reward=rubric (an LLM grades the episode) or reward=success (the example's "
+                "own check), or pass one to score_session"
+            )
+        with self.sessions.locked(session_id) as session:
+            verdict = judge.judge(session.task, session.history)
+            score = EpisodeScore(
+                reward=min(1.0, max(0.0, verdict.episode)),
+                success=verdict.succeeded,
+                step_rewards=list(verdict.steps),
+                critique=verdict.critique,
+            )
+            add_phase_usage(session, JUDGE, verdict.usage)
+            session.score = score
+            if session.history:
+                last = session.history[-1]
+                session.history[-1] = Turn(
+                    action=last.action,
+                    observation=last.observation.model_copy(update={"reward": score.reward}),
+                )
+            self.sessions.save(session)
+        return score
 
     def predict(
         self, session: Session, action: Action, exclude_trace: str | None = None
@@ -72,11 +159,17 @@ class WorldModel:
 
     def step(self, session_id: str, action: Action) -> Observation:
         """Apply an action to a session and return the predicted observation."""
+        return self.step_with_state(session_id, action)[0]
+
+    def step_with_state(self, session_id: str, action: Action) -> tuple[Observation, EnvState]:
+        """`step`, with the session's state after it (what the step route answers)."""
         if not isinstance(action, Action):
             action = Action.model_validate(action)
         with self.sessions.locked(session_id) as session:
+            size = self.limits.check(session, action)
             observation = self.predict(session, action)
             record_usage(session, observation)
             session.history.append(Turn(action=action, observation=observation))
+            session.size_bytes += size + len(observation.content)
             self.sessions.save(session)
-        return observation
+        return observation, session.state

@@ -6,12 +6,17 @@ episode = run_episode(env, agent, task="cancel my reservation", max_steps=20)
 """
 
 from wmh.env.base import Env, ToolBackend, ToolEnv, WorldModelEnv
-from wmh.env.episode import Episode, EpisodeStep, run_episode
+from wmh.env.episode import Episode, EpisodeStep, StopReason, run_episode
+from wmh.env.scenarios import Scenario, model_scenarios, scenarios_from_traces
 
 __all__ = [
     "Env",
     "Episode",
     "EpisodeStep",
+    "Scenario",
+    "StopReason",
+    "model_scenarios",
+    "scenarios_from_traces",
     "ToolBackend",
     "ToolEnv",
     "WorldModelEnv",

@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
-from wmh.core.types import Action, ActionKind, EnvState, Observation
+from wmh.core.types import Action, ActionKind, EnvState, EpisodeScore, Observation
+from wmh.engine.usage import UsageRecord
 from wmh.engine.world_model import WorldModel
 from wmh.errors import WmhError
 
@@ -13,7 +14,7 @@ from wmh.errors import WmhError
 class Env(Protocol):
     """One episode at a time: `reset(task)`, then `step(action)` until done, then `close()`."""
 
-    def reset(self, task: str = "") -> EnvState: ...
+    def reset(self, task: str = "", seed_state: EnvState | None = None) -> EnvState: ...
 
     def step(self, action: Action) -> Observation: ...
 
@@ -23,16 +24,22 @@ class Env(Protocol):
 
 
 class WorldModelEnv:
-    """An episode is a session of the world model; `reset` starts a fresh one."""
+    """An episode is a session of the world model; `reset` starts a fresh one (from a seed
+    state, when given). Closing ends the session and keeps its final usage record (`usage`);
+    with `score_on_close`, the model's reward judge scores the episode first (`last_score`)."""
 
-    def __init__(self, wm: WorldModel) -> None:
+    def __init__(self, wm: WorldModel, score_on_close: bool = False) -> None:
         self.wm = wm
+        self.score_on_close = score_on_close
         self.session_id: str | None = None
+        self.usage: UsageRecord | None = None
+        self.last_score: EpisodeScore | None = None
 
-    def reset(self, task: str = "") -> EnvState:
+    def reset(self, task: str = "", seed_state: EnvState | None = None) -> EnvState:
         self.close()
-        session = self.wm.new_session(task)
+        session = self.wm.new_session(task, seed_state)
         self.session_id = session.id
+        self.last_score = None
         return session.state
 
     def step(self, action: Action) -> Observation:
@@ -40,9 +47,18 @@ class WorldModelEnv:
             raise WmhError("step before reset: call env.reset(task) first")
         return self.wm.step(self.session_id, action)
 
+    def score(self) -> EpisodeScore:
+        """The model's reward judge on the episode so far."""
+        if self.session_id is None:
+            raise WmhError("score before reset: call env.reset(task) first")
+        self.last_score = self.wm.score_session(self.session_id)
+        return self.last_score
+
     def close(self) -> None:
         if self.session_id is not None:
-            self.wm.close_session(self.session_id)
+            if self.score_on_close:
+                self.score()
+            self.usage = self.wm.end_session(self.session_id)
             self.session_id = None
 
     def tools(self) -> dict[str, dict[str, Any]]:
@@ -76,7 +92,8 @@ class ToolEnv:
         self.name = name
         self.state = EnvState()
 
-    def reset(self, task: str = "") -> EnvState:
+    def reset(self, task: str = "", seed_state: EnvState | None = None) -> EnvState:
+        """A real environment starts from its own state; a seed state is not applied to it."""
         self._reset(self.backend, task)
         self.state = EnvState()
         return self.state

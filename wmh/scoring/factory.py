@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from pathlib import Path
 
 from wmh.config.schema import JudgeConfig, ProviderConfig, RewardConfig
 from wmh.errors import ConfigError
@@ -11,6 +12,7 @@ from wmh.providers.llm import LLMProvider
 from wmh.scoring.judges import ExactJudge, Judge, NumericJudge, StructuralJudge
 from wmh.scoring.rewards import RewardJudge, RubricReward
 from wmh.scoring.rubric import RubricJudge
+from wmh.scoring.success import success_check
 
 
 def make_judge(
@@ -59,3 +61,18 @@ def make_reward(
         chosen = replace(provider, model=config.model) if config.model else provider
         return RubricReward(LLMProvider(chosen), config.rubric)
     raise ConfigError(f"reward must be none, rubric or success, got {config.name!r}")
+
+
+def reward_at(
+    config: RewardConfig, provider: ProviderConfig, directory: Path | None
+) -> RewardJudge | None:
+    """The reward judge `config` names, with `reward=success` taken from `directory/env.py`
+    (a store root laid out like an example: `wmh serve --root examples/airline`)."""
+    success = success_check(directory) if config.name == "success" and directory else None
+    if config.name == "success" and success is None:
+        where = f"{directory}/env.py" if directory else "an example's env.py"
+        raise ConfigError(
+            f"reward=success needs make_success_check() in {where}; serve the example's root "
+            "(--root examples/<task>) or use reward=rubric"
+        )
+    return make_reward(config, provider, success)

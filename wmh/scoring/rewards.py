@@ -9,26 +9,14 @@ env.py) with the same `judge` method.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from typing import Protocol
 
 from wmh.core.json_text import extract_json_object
+from wmh.core.reward import RewardJudge, RewardVerdict
 from wmh.core.text import clip
-from wmh.core.types import Turn
+from wmh.core.types import Turn, UsageTotals
 from wmh.providers.llm import LLMProvider
 
-
-@dataclass
-class RewardVerdict:
-    episode: float
-    steps: list[float] = field(default_factory=list)
-    critique: str = ""
-
-
-class RewardJudge(Protocol):
-    name: str
-
-    def judge(self, task: str, turns: Sequence[Turn]) -> RewardVerdict: ...
+__all__ = ["RewardJudge", "RewardVerdict", "RubricReward", "parse_verdict"]
 
 
 PROMPT = """Grade an agent's episode in an environment.
@@ -41,6 +29,7 @@ Transcript ({n} steps; each an action and the environment's answer):
 
 Answer with one JSON object and nothing else:
 {{"steps": [one score in [0, 1] per step, in order], "episode": score in [0, 1],
+ "success": true or false (did the agent accomplish the task?),
  "critique": "one or two sentences"}}"""
 
 
@@ -59,7 +48,13 @@ def parse_verdict(text: str, steps: int) -> RewardVerdict:
     listed = data.get("steps")
     raw_steps: list[object] = listed if isinstance(listed, list) else []
     scores = [_clamp(v) for v in raw_steps[:steps]] + [0.0] * max(0, steps - len(raw_steps))
-    return RewardVerdict(_clamp(data.get("episode")), scores, str(data.get("critique", ""))[:500])
+    success = data.get("success")
+    return RewardVerdict(
+        _clamp(data.get("episode")),
+        scores,
+        str(data.get("critique", ""))[:500],
+        success if isinstance(success, bool) else None,
+    )
 
 
 class RubricReward:
@@ -79,4 +74,12 @@ class RubricReward:
             rubric=self.rubric, task=task, n=len(turns), transcript=transcript or "(none)"
         )
         answer = self.provider.complete([{"role": "user", "content": prompt}])
-        return parse_verdict(answer.text, len(turns))
+        verdict = parse_verdict(answer.text, len(turns))
+        verdict.usage = UsageTotals(
+            calls=1,
+            input_tokens=answer.prompt_tokens,
+            output_tokens=answer.completion_tokens,
+            cost_usd=answer.cost,
+            latency_s=round(answer.latency_s, 6),
+        )
+        return verdict

@@ -7,6 +7,7 @@ bearer token `auth.py`, and errors as answers `problems.py`.
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -20,9 +21,10 @@ from starlette.concurrency import run_in_threadpool
 from starlette.routing import Route
 
 import wmh
-from wmh.core.types import Action, Observation
-from wmh.engine.usage import session_usage
+from wmh.core.types import Action, EpisodeScore
+from wmh.engine.usage import UsageRecord, usage_record
 from wmh.serving.auth import bearer_check, configured_token
+from wmh.serving.limits import BodyLimit
 from wmh.serving.problems import add_error_handlers
 from wmh.serving.registry import Registry
 from wmh.serving.schemas import (
@@ -31,9 +33,11 @@ from wmh.serving.schemas import (
     Problem,
     SessionCreated,
     SessionView,
+    StepAnswer,
     StepRequest,
     WorldModelDetail,
     WorldModelInfo,
+    WorldModelList,
 )
 from wmh.serving.step import STEP_PATH, apply_step, plain_step_handler
 
@@ -44,8 +48,13 @@ Responses = dict[int | str, dict[str, Any]]
 ERRORS: Responses = {
     401: {"model": Problem, "description": "Missing or wrong bearer token"},
     404: {"model": Problem, "description": "Unknown world model or session"},
+    503: {"model": Problem, "description": "The session store is unavailable (Retry-After)"},
 }
-WITH_BODY: Responses = {**ERRORS, 400: {"model": Problem, "description": "The body is not JSON"}}
+WITH_BODY: Responses = {
+    **ERRORS,
+    400: {"model": Problem, "description": "The body is not JSON"},
+    413: {"model": Problem, "description": "The body, or the session, is too large"},
+}
 
 
 def create_app(registry: Registry, token: str | None = None) -> FastAPI:
@@ -80,6 +89,7 @@ def create_app(registry: Registry, token: str | None = None) -> FastAPI:
             0, Route(STEP_PATH, plain_step_handler(registry), methods=["POST"])
         )
     add_error_handlers(app)
+    app.add_middleware(BodyLimit, max_bytes=registry.max_body_bytes)
     return app
 
 
@@ -87,7 +97,9 @@ def _add_service_routes(app: FastAPI, registry: Registry, guard: list[Dependency
     @app.get("/healthz", response_model=Health, tags=["health"])
     def healthz() -> Health:
         """Liveness; never needs a token."""
-        return Health(status="ok", version=wmh.__version__, models=sorted(registry.models))
+        return Health(
+            status="ok", version=wmh.__version__, models=sorted(registry.models), pid=os.getpid()
+        )
 
     @app.get("/openapi.json", include_in_schema=False, dependencies=guard)
     def openapi() -> JSONResponse:
@@ -114,13 +126,14 @@ def _add_model_routes(app: FastAPI, registry: Registry, guard: list[Dependency])
     @app.get(
         "/world_models",
         dependencies=guard,
-        response_model=list[WorldModelInfo],
+        response_model=WorldModelList,
         responses={401: ERRORS[401]},
         tags=["world models"],
     )
-    def world_models() -> list[WorldModelInfo]:
-        """The world models this server answers for."""
-        return [_info(registry, name) for name in sorted(registry.cards)]
+    def world_models() -> WorldModelList:
+        """The world models this server answers for: their names, and each one's details."""
+        names = sorted(registry.cards)
+        return WorldModelList(world_models=names, models=[_info(registry, name) for name in names])
 
     @app.get(
         "/world_models/{name}",
@@ -148,10 +161,13 @@ def _add_session_routes(app: FastAPI, registry: Registry, guard: list[Dependency
         tags=["sessions"],
     )
     async def create_session(name: str, body: CreateSession | None = None) -> SessionCreated:
-        """Start an episode; answers the new session's id."""
-        task = (body or CreateSession()).task
-        session = await registry.run(name, lambda model: model.new_session(task))
-        return SessionCreated(session_id=session.id)
+        """Start an episode from a task and, optionally, a seed state; answers its id and
+        starting state."""
+        given = body or CreateSession()
+        session = await registry.run(
+            name, lambda model: model.new_session(given.task, given.seed_state)
+        )
+        return SessionCreated(session_id=session.id, state=session.state)
 
     @app.get(
         "/world_models/{name}/sessions/{session_id}",
@@ -161,35 +177,61 @@ def _add_session_routes(app: FastAPI, registry: Registry, guard: list[Dependency
         tags=["sessions"],
     )
     async def get_session(name: str, session_id: str) -> SessionView:
-        """The session's task, state, history and usage so far."""
+        """The session's task, state, history, usage and score so far."""
         session = await registry.run(name, lambda model: model.session(session_id))
         return SessionView(
             id=session.id,
             task=session.task,
             state=session.state,
             history=session.history,
-            usage=session_usage(session),
+            usage=usage_record(session),
+            score=session.score,
+        )
+
+    @app.get(
+        "/world_models/{name}/sessions/{session_id}/usage",
+        dependencies=guard,
+        response_model=UsageRecord,
+        responses=ERRORS,
+        tags=["sessions"],
+    )
+    async def get_usage(name: str, session_id: str) -> UsageRecord:
+        """Steps, tokens, cost and provider time so far (world model and judge apart)."""
+        return await registry.run(name, lambda model: model.session_usage(session_id))
+
+    @app.post(
+        "/world_models/{name}/sessions/{session_id}/score",
+        dependencies=guard,
+        response_model=EpisodeScore,
+        responses={**ERRORS, 400: {"model": Problem, "description": "No reward judge"}},
+        tags=["sessions"],
+    )
+    async def score(name: str, session_id: str) -> EpisodeScore:
+        """Score the episode with the model's reward judge (`reward=` when serving), from its
+        task and history alone; the judge's cost is added to the session's usage."""
+        return await registry.run(
+            name, lambda model: model.score_session(session_id), blocking=True
         )
 
     @app.post(
         STEP_PATH,
         dependencies=guard,
-        response_model=Observation,
+        response_model=StepAnswer,
         responses=WITH_BODY,
         tags=["sessions"],
     )
     async def step(name: str, session_id: str, body: StepRequest | Action) -> Response:
-        """Apply an action (`{"action": {...}}` or a bare action); answers the observation."""
+        """Apply an action (`{"action": {...}}` or a bare action); answers
+        `{"observation": {...}, "state": {...}}`."""
         return await apply_step(registry, name, session_id, body)
 
     @app.delete(
         "/world_models/{name}/sessions/{session_id}",
         dependencies=guard,
-        status_code=204,
+        response_model=UsageRecord,
         responses=ERRORS,
         tags=["sessions"],
     )
-    async def delete_session(name: str, session_id: str) -> Response:
-        """End a session and forget it."""
-        await registry.run(name, lambda model: model.close_session(session_id))
-        return Response(status_code=204)
+    async def delete_session(name: str, session_id: str) -> UsageRecord:
+        """End a session and forget it; answers its final usage record."""
+        return await registry.run(name, lambda model: model.end_session(session_id))

@@ -9,12 +9,21 @@ from collections.abc import Awaitable, Callable
 
 from fastapi import Header, HTTPException
 
+from wmh.errors import ConfigError
+
 TOKEN_ENV = "WMH_API_TOKEN"
 
 
 def configured_token(token: str | None) -> str | None:
-    """`token` when given, else `$WMH_API_TOKEN`; None (auth off) when neither is set."""
-    return token if token is not None else os.environ.get(TOKEN_ENV) or None
+    """`token` when given, else `$WMH_API_TOKEN`; None (auth off) when neither is set. A token
+    that is set but empty is refused: it would silently turn auth off."""
+    if token is None:
+        token = os.environ.get(TOKEN_ENV)
+    if token is not None and not token.strip():
+        raise ConfigError(
+            f"${TOKEN_ENV} is set but empty: set a token, or unset it to serve without auth"
+        )
+    return token
 
 
 def bearer_check(token: str | None) -> Callable[..., Awaitable[None]]:

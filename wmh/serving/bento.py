@@ -18,6 +18,7 @@ import bentoml
 from pydantic import BaseModel
 
 from wmh.errors import ConfigError
+from wmh.scoring.factory import reward_at
 from wmh.serving.app import create_app
 from wmh.serving.package import bento_model_name
 from wmh.serving.registry import Registry, load_model_dir
@@ -50,8 +51,11 @@ class WorldModelService:
 
     def __init__(self) -> None:
         model_dir = Path(self.world_model.path)
-        serve = model_settings(model_dir).serve
+        settings = model_settings(model_dir)
+        serve = settings.serve
         redis_url = os.environ.get(REDIS_ENV)
         if redis_url:
             serve = replace(serve, session_store="redis", redis_url=redis_url)
-        load_model_dir(registry, model_dir, serve)
+        # The reward judge the model was built with (`wmh build -o reward=rubric ...`).
+        reward = reward_at(settings.reward, settings.provider, None)
+        load_model_dir(registry, model_dir, serve, reward)

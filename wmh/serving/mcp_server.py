@@ -4,6 +4,10 @@ The tools are the ones the traces recorded, with argument schemas inferred from 
 MCP connection is one episode: its first call opens a world model session, and every call is a
 step of it (so writes show in later reads, as they would in the real environment). A tool's
 answer is the predicted observation; an environment error is a result with `isError` set.
+
+Two resources describe the connection's episode without being tools an agent could call:
+`wmh://session/usage` (its usage record) and `wmh://session/score` (reading it has the model's
+reward judge score the episode, as `POST .../score` does over HTTP).
 """
 
 from __future__ import annotations
@@ -27,27 +31,72 @@ def mcp_tools(wm: WorldModel) -> list[types.Tool]:
     ]
 
 
+USAGE_URI = "wmh://session/usage"
+SCORE_URI = "wmh://session/score"
+RESOURCES = [
+    types.Resource(
+        name="usage",
+        uri=USAGE_URI,
+        description="This episode's usage record (steps, tokens, cost, judge apart)",
+        mime_type="application/json",
+    ),
+    types.Resource(
+        name="score",
+        uri=SCORE_URI,
+        description="Score this episode with the world model's reward judge",
+        mime_type="application/json",
+    ),
+]
+
+
 def make_server(wm: WorldModel, task: str = "") -> Server[Any]:
     """An MCP server over `wm`: one world model session per MCP connection."""
     sessions: dict[int, str] = {}
+
+    def session_of(ctx: Any) -> str:
+        connection = id(getattr(ctx, "session", None))
+        if connection not in sessions:
+            sessions[connection] = wm.new_session(task).id
+        return sessions[connection]
 
     async def list_tools(ctx: Any, params: Any) -> types.ListToolsResult:
         return types.ListToolsResult(tools=mcp_tools(wm))
 
     async def call_tool(ctx: Any, params: types.CallToolRequestParams) -> types.CallToolResult:
-        connection = id(getattr(ctx, "session", None))
-        if connection not in sessions:
-            sessions[connection] = wm.new_session(task).id
         action = Action(
             kind=ActionKind.TOOL_CALL, name=params.name, arguments=dict(params.arguments or {})
         )
-        observation = wm.step(sessions[connection], action)
+        observation = wm.step(session_of(ctx), action)
         return types.CallToolResult(
             content=[types.TextContent(text=observation.content)],
             is_error=observation.is_error,
         )
 
-    return Server(f"wmh-{wm.name}", on_list_tools=list_tools, on_call_tool=call_tool)
+    async def list_resources(ctx: Any, params: Any) -> types.ListResourcesResult:
+        return types.ListResourcesResult(resources=RESOURCES)
+
+    async def read_resource(
+        ctx: Any, params: types.ReadResourceRequestParams
+    ) -> types.ReadResourceResult:
+        uri = str(params.uri)
+        if uri == USAGE_URI:
+            text = wm.session_usage(session_of(ctx)).model_dump_json()
+        elif uri == SCORE_URI:
+            text = wm.score_session(session_of(ctx)).model_dump_json()
+        else:
+            raise ValueError(f"no resource {uri!r}: {USAGE_URI} or {SCORE_URI}")
+        contents: list[types.TextResourceContents | types.BlobResourceContents] = [
+            types.TextResourceContents(uri=uri, mime_type="application/json", text=text)
+        ]
+        return types.ReadResourceResult(contents=contents)
+
+    return Server(
+        f"wmh-{wm.name}",
+        on_list_tools=list_tools,
+        on_call_tool=call_tool,
+        on_list_resources=list_resources,
+        on_read_resource=read_resource,
+    )
 
 
 async def serve_stdio(wm: WorldModel, task: str = "") -> None:

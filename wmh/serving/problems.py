@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 
 from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -16,6 +17,7 @@ from wmh.errors import (
     ConfigError,
     ModelNotFoundError,
     ProviderError,
+    SessionFullError,
     SessionNotFoundError,
     StoreError,
     WmhError,
@@ -26,6 +28,7 @@ log = logging.getLogger(__name__)
 STATUS = (
     (ModelNotFoundError, 404),
     (SessionNotFoundError, 404),
+    (SessionFullError, 413),
     (ConfigError, 400),
     (ProviderError, 502),
     (StoreError, 503),
@@ -39,10 +42,37 @@ def _status(exc: WmhError) -> int:
     return 400
 
 
+RETRY_AFTER_S = 1  # what a 503 (the session store briefly unavailable) asks a client to wait
+SHOWN_INPUT = 120  # characters of a refused input shown back in a validation error
+
+
+def _clip_input(value: object) -> object:
+    """A refused input as a validation error shows it: short values as they are, large ones as
+    a clipped text (a 10 MB body is never echoed back, once per union branch)."""
+    if isinstance(value, str | int | float | bool) or value is None:
+        text = value if not isinstance(value, str) else value[:SHOWN_INPUT]
+        return text
+    shown = repr(value)
+    return (
+        shown if len(shown) <= SHOWN_INPUT else f"{shown[:SHOWN_INPUT]}… ({type(value).__name__})"
+    )
+
+
 def add_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(WmhError)
     async def wmh_error(_: Request, exc: WmhError) -> JSONResponse:
-        return JSONResponse({"detail": str(exc)}, status_code=_status(exc))
+        status = _status(exc)
+        headers = {"Retry-After": str(RETRY_AFTER_S)} if status == 503 else None
+        return JSONResponse({"detail": str(exc)}, status_code=status, headers=headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = [
+            {**{k: v for k, v in e.items() if k not in ("input", "ctx", "url")},
+             "input": _clip_input(e.get("input"))}
+            for e in exc.errors()[:20]
+        ]  # fmt: skip
+        return JSONResponse({"detail": errors}, status_code=422)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:

@@ -6,34 +6,63 @@ its turn instead of rewriting the whole history, and each process keeps the sess
 fetching only the turns other processes added since, so a step costs the same at turn 500 as at
 turn 5. A sorted set (`<prefix>:idx`) orders live sessions by last use, so the least recently used
 is evicted past `max_sessions`. Steps on one session are serialised across processes by a Redis
-lock (`<prefix>:lock:<id>`); steps on different sessions run in parallel.
+lock (`<prefix>:lock:<id>`, an owner token and a short TTL renewed while the step runs); steps on
+different sessions run in parallel. Redis failing is a StoreError (a 503 over HTTP).
 """
 
 from __future__ import annotations
 
+import functools
 import threading
 import time
 import uuid
 from collections import OrderedDict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import Any, TypeVar
 
 import redis
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from redis.exceptions import LockError, RedisError
 
-from wmh.core.types import EnvState, Session, Turn
+from wmh.core.types import EnvState, EpisodeScore, Session, Turn, UsageTotals
 from wmh.errors import SessionNotFoundError, StoreError
+from wmh.serving.redis_lock import RenewedLock, safe_url
 
 
 class _Meta(BaseModel):
-    """A session's task and state, with its history's length and generation: a history that is
-    rewritten rather than appended to gets a new generation, so every process reads it anew."""
+    """A session's task, state, usage and score, with its history's length and generation: a
+    history that is rewritten rather than appended to gets a new generation, so every process
+    reads it anew."""
 
     task: str = ""
     state: EnvState
     generation: str
     turns: int
+    created_at: float = 0.0
+    usage: dict[str, UsageTotals] = Field(default_factory=dict)
+    score: EpisodeScore | None = None
+    size_bytes: int = 0
+
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _unavailable(method: F) -> F:
+    """Redis failing (down, unreachable, timing out) is a StoreError naming the server, which
+    the HTTP layer answers 503 with Retry-After; the session itself is untouched."""
+
+    @functools.wraps(method)
+    def wrapper(self: RedisSessionStore, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return method(self, *args, **kwargs)
+        except (RedisError, OSError) as exc:
+            raise StoreError(
+                f"the session store is unavailable (Redis at {safe_url(self._url)}: "
+                f"{type(exc).__name__}); retry shortly"
+            ) from None
+
+    return wrapper  # type: ignore[return-value]
 
 
 class RedisSessionStore:
@@ -47,12 +76,16 @@ class RedisSessionStore:
         ttl_s: float = 3600.0,
         lock_timeout_s: float = 120.0,
         client: redis.Redis | None = None,
+        lock_ttl_s: float = 6.0,
     ) -> None:
         self.max_sessions = max_sessions
         self.ttl_ms = max(1, int(ttl_s * 1000))
         self.lock_timeout_s = lock_timeout_s
+        self.lock_ttl_s = lock_ttl_s
         self.prefix = f"wmh:{namespace}"
-        self.client = client or redis.Redis.from_url(url)
+        self.client = client or redis.Redis.from_url(
+            url, socket_connect_timeout=2, socket_timeout=5
+        )
         self._url = url
         self._cache: OrderedDict[str, tuple[str, list[Turn]]] = OrderedDict()
         self._guard = threading.Lock()
@@ -85,7 +118,7 @@ class RedisSessionStore:
         try:
             self.client.ping()
         except RedisError as exc:
-            raise StoreError(f"cannot reach Redis at {_safe(self._url)}: {exc}") from None
+            raise StoreError(f"cannot reach Redis at {safe_url(self._url)}: {exc}") from None
 
     def _evict(self, now_us: int) -> None:
         pipe = self.client.pipeline()
@@ -102,10 +135,17 @@ class RedisSessionStore:
                 self.client.delete(self._meta(session_id), self._turns(session_id))
                 self._forget(session_id)
 
-    def create(self, task: str) -> Session:
-        session = Session(id=uuid.uuid4().hex, task=task)
+    @_unavailable
+    def create(self, task: str, state: EnvState | None = None) -> Session:
+        session = Session(id=uuid.uuid4().hex, task=task, state=state or EnvState())
         now_us = _now_us()
-        meta = _Meta(task=task, state=session.state, generation=uuid.uuid4().hex, turns=0)
+        meta = _Meta(
+            task=task,
+            state=session.state,
+            generation=uuid.uuid4().hex,
+            turns=0,
+            created_at=session.created_at,
+        )
         pipe = self.client.pipeline()
         pipe.set(self._meta(session.id), meta.model_dump_json(), px=self.ttl_ms)
         pipe.zadd(self._index, {session.id: now_us})
@@ -119,6 +159,7 @@ class RedisSessionStore:
         self.client.zrem(self._index, session_id)
         return SessionNotFoundError(f"no session '{session_id}' (it may have expired)")
 
+    @_unavailable
     def get(self, session_id: str) -> Session:
         with self._guard:
             generation, cached = self._cache.get(session_id, ("", []))
@@ -140,8 +181,18 @@ class RedisSessionStore:
         history = cached + [Turn.model_validate_json(item) for item in added]
         del history[meta.turns :]  # turns a save is still writing
         self._remember(session_id, meta.generation, history)
-        return Session(id=session_id, task=meta.task, state=meta.state, history=history)
+        return Session(
+            id=session_id,
+            task=meta.task,
+            state=meta.state,
+            history=history,
+            created_at=meta.created_at,
+            usage=meta.usage,
+            score=meta.score,
+            size_bytes=meta.size_bytes,
+        )
 
+    @_unavailable
     def save(self, session: Session) -> None:
         with self._guard:
             generation, cached = self._cache.get(session.id, ("", []))
@@ -157,6 +208,10 @@ class RedisSessionStore:
             state=session.state,
             generation=generation,
             turns=len(session.history),
+            created_at=session.created_at,
+            usage=session.usage,
+            score=session.score,
+            size_bytes=session.size_bytes,
         )
         new = session.history[len(cached) :] if appended else session.history
         pipe = self.client.pipeline()  # MULTI/EXEC: readers see all of it or none
@@ -174,6 +229,7 @@ class RedisSessionStore:
             raise self._missing(session.id)
         self._remember(session.id, generation, session.history)
 
+    @_unavailable
     def delete(self, session_id: str) -> None:
         pipe = self.client.pipeline()
         pipe.delete(self._meta(session_id), self._turns(session_id))
@@ -185,23 +241,36 @@ class RedisSessionStore:
 
     @contextmanager
     def locked(self, session_id: str) -> Iterator[Session]:
-        """Hold the session's Redis lock for a read-modify-write; yields the current session."""
+        """Hold the session's Redis lock for a read-modify-write; yields the current session.
+
+        The lock has an owner token (redis-py's) and a TTL of `lock_ttl_s`, renewed while the
+        block runs, so a lock whose worker died frees itself within seconds."""
         lock = self.client.lock(
             f"{self.prefix}:lock:{session_id}",
-            timeout=self.lock_timeout_s,
+            timeout=self.lock_ttl_s,
             blocking_timeout=self.lock_timeout_s,
             sleep=0.002,  # redis-py polls a taken lock; its default 0.1 s would dwarf a step
+            thread_local=False,  # the renewing thread holds the same token
         )
-        if not lock.acquire():
+        try:
+            acquired = lock.acquire()
+        except RedisError as exc:
+            raise StoreError(
+                f"the session store is unavailable (Redis at {safe_url(self._url)}: "
+                f"{type(exc).__name__}); retry shortly"
+            ) from None
+        if not acquired:
             raise StoreError(f"session '{session_id}' is busy: its lock was not released in time")
         try:
-            yield self.get(session_id)
+            with RenewedLock(lock, self.lock_ttl_s):
+                yield self.get(session_id)
         finally:
             try:
                 lock.release()
-            except LockError:
-                pass  # it expired while the step ran; the step's write already happened
+            except (LockError, RedisError):
+                pass  # it expired, or Redis went; the lock's TTL frees it either way
 
+    @_unavailable
     def __len__(self) -> int:
         self._evict(_now_us())
         return int(self.client.zcard(self._index))
@@ -211,11 +280,3 @@ def _now_us() -> int:
     """The index's score: last use in microseconds (milliseconds tie: a session created and
     used within one millisecond would have no least recently used order)."""
     return time.time_ns() // 1000
-
-
-def _safe(url: str) -> str:
-    """A Redis URL without its password."""
-    if "@" not in url:
-        return url
-    scheme, _, rest = url.partition("://")
-    return f"{scheme}://***@{rest.split('@', 1)[1]}"

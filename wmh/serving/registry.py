@@ -11,9 +11,10 @@ from typing import TypeVar
 from starlette.concurrency import run_in_threadpool
 
 from wmh.config.schema import ServeConfig
+from wmh.core.reward import RewardJudge
 from wmh.engine.replay import ReplayPredictor
 from wmh.engine.sessions import InMemorySessionStore, SessionStore
-from wmh.engine.world_model import WorldModel
+from wmh.engine.world_model import SessionLimits, WorldModel
 from wmh.errors import ConfigError, ModelNotFoundError
 from wmh.store.card import ModelCard, read_card
 from wmh.store.loader import load_world_model
@@ -29,6 +30,7 @@ class Registry:
     models: dict[str, WorldModel] = field(default_factory=dict)
     cards: dict[str, ModelCard] = field(default_factory=dict)
     inline: dict[str, bool] = field(default_factory=dict)
+    max_body_bytes: int = ServeConfig.max_body_bytes
 
     def add(self, model: WorldModel, card: ModelCard) -> None:
         self.models[model.name] = model
@@ -39,10 +41,11 @@ class Registry:
             model.sessions, InMemorySessionStore
         )
 
-    async def run(self, name: str, call: Callable[[WorldModel], T]) -> T:
-        """`call(model)` on the event loop or in a worker thread, as the model needs."""
+    async def run(self, name: str, call: Callable[[WorldModel], T], blocking: bool = False) -> T:
+        """`call(model)` on the event loop or in a worker thread, as the model needs (always a
+        thread when the call itself may wait, as a reward judge's LLM call does)."""
         model = self.get(name)
-        if self.inline[name]:
+        if self.inline[name] and not blocking:
             return call(model)
         return await run_in_threadpool(call, model)
 
@@ -67,9 +70,14 @@ def session_store(serve: ServeConfig, model: str) -> SessionStore:
     raise ConfigError(f"serve.session_store must be memory or redis, got {serve.session_store!r}")
 
 
-def load_model_dir(registry: Registry, model_dir: Path, serve: ServeConfig) -> None:
+def load_model_dir(
+    registry: Registry, model_dir: Path, serve: ServeConfig, reward: RewardJudge | None = None
+) -> None:
     card = read_card(model_dir)
     model, _ = load_world_model(model_dir, session_store(serve, card.name))
+    model.reward = reward
+    model.limits = SessionLimits(serve.max_session_steps, serve.max_session_bytes)
+    registry.max_body_bytes = serve.max_body_bytes
     registry.add(model, card)
 
 
@@ -94,11 +102,14 @@ def check_models(root: str | Path, names: list[str], serve: ServeConfig) -> list
     return chosen
 
 
-def load_registry(root: str | Path, names: list[str], serve: ServeConfig) -> Registry:
-    """Load the named models of a store (all of them when `names` is empty)."""
+def load_registry(
+    root: str | Path, names: list[str], serve: ServeConfig, reward: RewardJudge | None = None
+) -> Registry:
+    """Load the named models of a store (all of them when `names` is empty), each scored by
+    `reward` when given."""
     store = WorldModelStore(root)
     chosen = _chosen(store, names)
-    registry = Registry()
+    registry = Registry(max_body_bytes=serve.max_body_bytes)
     for name in chosen:
-        load_model_dir(registry, store.resolve(name), serve)
+        load_model_dir(registry, store.resolve(name), serve, reward)
     return registry

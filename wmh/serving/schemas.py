@@ -1,25 +1,44 @@
-"""The HTTP bodies: what the routes take and answer (DESIGN.md's shapes), as pydantic models that
-FastAPI validates and documents in the OpenAPI schema."""
+"""The HTTP bodies: what the routes take and answer (DESIGN.md's shapes, a superset of the leading
+harness's), as pydantic models that FastAPI validates and documents in the OpenAPI schema."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 
-from wmh.core.types import Action, EnvState, Turn
+from wmh.core.types import Action, EnvState, EpisodeScore, Observation, Turn, check_unicode
+from wmh.engine.usage import UsageRecord
 
 
 class CreateSession(BaseModel):
-    task: str = Field(default="", description="What the agent was asked to do.")
+    task: str | None = Field(default=None, description="What the agent was asked to do.")
+    seed_state: EnvState | None = Field(
+        default=None,
+        description="The environment's records at the start (`structured`), shown as if the "
+        "session had already seen them.",
+    )
+
+    @model_validator(mode="after")
+    def _utf8(self) -> CreateSession:
+        check_unicode(self.task or "", "task")
+        if self.seed_state is not None:
+            check_unicode(self.seed_state.model_dump_json(), "seed_state")
+        return self
 
 
 class SessionCreated(BaseModel):
     session_id: str
+    state: EnvState
 
 
 class StepRequest(BaseModel):
     action: Action
+
+
+class StepAnswer(BaseModel):
+    observation: Observation
+    state: EnvState
 
 
 class SessionView(BaseModel):
@@ -27,19 +46,24 @@ class SessionView(BaseModel):
     task: str
     state: EnvState
     history: list[Turn]
-    usage: dict[str, float] = Field(
-        default_factory=dict,
-        description="Steps, prompt/completion tokens, cost and provider latency so far.",
-    )
+    usage: UsageRecord
+    score: EpisodeScore | None = None
 
 
 class WorldModelInfo(BaseModel):
+    """What a client needs to know to step a model."""
+
     name: str
     provider: str
     predictor: str
     steps: int
     tools: list[str]
     heldout_score: float | None
+
+
+class WorldModelList(BaseModel):
+    world_models: list[str] = Field(description="Names of the world models served here.")
+    models: list[WorldModelInfo] = Field(description="The same models, with their details.")
 
 
 class ToolSchema(BaseModel):
@@ -57,6 +81,7 @@ class Health(BaseModel):
     status: str
     version: str
     models: list[str]
+    pid: int = Field(description="The worker process that answered (several may serve).")
 
 
 class Problem(BaseModel):

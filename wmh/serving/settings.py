@@ -3,20 +3,41 @@ loads (a bad cap, TTL or worker count, or several workers over in-memory session
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 from omegaconf import OmegaConf
 
 from wmh.config.compose import compose_config
-from wmh.config.schema import ServeConfig
+from wmh.config.schema import ProviderConfig, RewardConfig, ServeConfig
 from wmh.errors import ConfigError
+
+
+@dataclass
+class ServeSettings:
+    """What a server runs with: `serve.*`, and the reward judge that scores its sessions
+    (`reward=`, calling `provider.*` when it is an LLM)."""
+
+    serve: ServeConfig
+    reward: RewardConfig = field(default_factory=RewardConfig)
+    provider: ProviderConfig = field(default_factory=ProviderConfig)
+
+
+def server_settings(overrides: list[str]) -> ServeSettings:
+    """`conf/` composed with the overrides: the serve group, reward and provider."""
+    cfg = compose_config(overrides)
+    try:
+        return ServeSettings(
+            OmegaConf.to_object(cfg.serve),  # type: ignore[arg-type]
+            OmegaConf.to_object(cfg.reward),  # type: ignore[arg-type]
+            OmegaConf.to_object(cfg.provider),  # type: ignore[arg-type]
+        )
+    except Exception as exc:  # noqa: BLE001 - OmegaConf raises several kinds; all are config errors
+        raise ConfigError(str(exc).splitlines()[0]) from None
 
 
 def serve_settings(overrides: list[str]) -> ServeConfig:
     """`conf/serve` composed with `serve.*` overrides."""
-    cfg = compose_config(overrides)
-    try:
-        return OmegaConf.to_object(cfg.serve)  # type: ignore[return-value]
-    except Exception as exc:  # noqa: BLE001 - OmegaConf raises several kinds; all are config errors
-        raise ConfigError(str(exc).splitlines()[0]) from None
+    return server_settings(overrides).serve
 
 
 def check_serve_config(serve: ServeConfig) -> None:

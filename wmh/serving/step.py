@@ -1,5 +1,5 @@
 """The step route, implemented once: apply `{"action": {...}}` (or a bare action) to a session and
-answer the observation, serialised once.
+answer `{"observation": {...}, "state": {...}}`, serialised once.
 
 Two routes reach it: the documented FastAPI route, and, when no token is set, a plain Starlette
 handler matched first, which skips FastAPI's parameter machinery (a fifth of a replay step's
@@ -29,8 +29,14 @@ async def apply_step(
     """Apply `{"action": {...}}` or a bare action; the observation serialised once (FastAPI would
     validate it again first)."""
     action = body.action if isinstance(body, StepRequest) else body
-    observation = await registry.run(name, lambda model: model.step(session_id, action))
-    return Response(observation.model_dump_json(), media_type="application/json")
+    observation, state = await registry.run(
+        name, lambda model: model.step_with_state(session_id, action)
+    )
+    return Response(
+        b'{"observation":%s,"state":%s}'
+        % (observation.model_dump_json().encode(), state.model_dump_json().encode()),
+        media_type="application/json",
+    )
 
 
 def _json_body(request: Request) -> bool:

@@ -13,18 +13,26 @@ from pathlib import Path
 import orjson
 from fastapi import FastAPI
 
-from wmh.config.schema import ServeConfig
+from wmh.config.schema import ProviderConfig, RewardConfig, ServeConfig
+from wmh.core.reward import RewardJudge
 from wmh.errors import ConfigError
+from wmh.scoring.factory import reward_at
 from wmh.serving.app import create_app
 from wmh.serving.registry import check_models, load_registry
+from wmh.serving.settings import ServeSettings
 
 ARGS_ENV = "WMH_SERVE_ARGS"
+
+
+def server_reward(root: str | Path, settings: ServeSettings) -> RewardJudge | None:
+    """The reward judge the settings name (`reward=success` from `<root>/env.py`)."""
+    return reward_at(settings.reward, settings.provider, Path(root))
 
 
 def serve_models(
     root: str | Path,
     names: list[str],
-    settings: ServeConfig,
+    server: ServeSettings,
     log_level: str,
     announce: Callable[[list[str]], None],
 ) -> None:
@@ -32,8 +40,10 @@ def serve_models(
     stopped; `announce(models)` is called once they are known to be servable."""
     import uvicorn
 
+    settings = server.serve
+    reward = server_reward(root, server)  # a bad reward setting fails before anything loads
     if settings.workers == 1:
-        registry = load_registry(root, names, settings)
+        registry = load_registry(root, names, settings, reward)
         announce(list(registry.models))
         uvicorn.run(
             create_app(registry), host=settings.host, port=settings.port, log_level=log_level
@@ -43,7 +53,13 @@ def serve_models(
     # there, so a bad root, name or URL fails before any worker starts.
     announce(check_models(root, names, settings))
     os.environ[ARGS_ENV] = orjson.dumps(
-        {"root": str(root), "names": names, "serve": asdict(settings)}
+        {
+            "root": str(root),
+            "names": names,
+            "serve": asdict(settings),
+            "reward": asdict(server.reward),
+            "provider": asdict(server.provider),
+        }
     ).decode()
     run_workers(settings, log_level)
 
@@ -83,5 +99,10 @@ def app_from_env() -> FastAPI:
     if not raw:
         raise ConfigError(f"${ARGS_ENV} is not set: start workers with wmh serve")
     args = orjson.loads(raw)
-    serve = ServeConfig(**args["serve"])
-    return create_app(load_registry(args["root"], args["names"], serve))
+    server = ServeSettings(
+        ServeConfig(**args["serve"]),
+        RewardConfig(**args.get("reward", {})),
+        ProviderConfig(**args.get("provider", {})),
+    )
+    reward = server_reward(args["root"], server)
+    return create_app(load_registry(args["root"], args["names"], server.serve, reward))

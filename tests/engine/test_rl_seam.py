@@ -1,0 +1,158 @@
+"""The RL seam in process: seed states, usage records, scored sessions, scenarios, episodes."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.fake_llm import FakeLLM, Reply
+from wmh import Action, EnvState, WmhError
+from wmh.config.schema import ProviderConfig, RewardConfig
+from wmh.core.reward import RewardVerdict
+from wmh.core.types import Trace
+from wmh.env import StopReason, WorldModelEnv, run_episode, scenarios_from_traces
+from wmh.errors import ConfigError, SessionNotFoundError
+from wmh.scoring.factory import make_reward
+from wmh.store.loader import load_world_model
+from wmh.store.splits import read_part
+
+CANARY = "sk-canary-3f9a1c77"
+
+
+def _get_user(user: int) -> Action:
+    return Action(name="get_user", arguments={"user_id": user})
+
+
+def test_a_seed_state_is_what_the_session_has_already_seen(built_model: Path) -> None:
+    wm, _ = load_world_model(built_model)
+    plain = json.loads(wm.step(wm.new_session("find user 3").id, _get_user(3)).content)
+    seeded = wm.new_session(
+        "find user 3", seed_state={"users": [{"user_id": 3, "name": "Ada", "city": "Oslo"}]}
+    )
+    assert seeded.state.structured["users"][0]["city"] == "Oslo"
+    answer = json.loads(wm.step(seeded.id, _get_user(3)).content)
+    assert plain["city"] != "Oslo"  # the recordings never put user 3 in Oslo
+    assert (answer["name"], answer["city"]) == ("Ada", "Oslo")
+
+
+def test_usage_is_metered_per_session_and_ending_frees_it(built_model: Path) -> None:
+    wm, _ = load_world_model(built_model)
+    session = wm.new_session("look around")
+    for user in (1, 2, 3):
+        wm.step(session.id, _get_user(user))
+    usage = wm.session_usage(session.id)
+    assert usage.steps == 3 and usage.session_id == session.id
+    assert usage.total.calls == 0 and set(usage.by_phase) == {"serve", "judge"}
+    final = wm.end_session(session.id)
+    assert final.steps == 3 and final.duration_seconds >= usage.duration_seconds
+    with pytest.raises(SessionNotFoundError):
+        wm.session(session.id)
+
+
+def test_scoring_needs_a_judge_and_says_which(built_model: Path) -> None:
+    wm, _ = load_world_model(built_model)
+    session = wm.new_session("t")
+    with pytest.raises(ConfigError, match="reward=rubric"):
+        wm.score_session(session.id)
+
+
+def test_a_rubric_scored_session_meters_the_judge_apart_and_keeps_no_secret(
+    built_model: Path, fake_llm: FakeLLM, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", CANARY)
+    verdict = {"steps": [1, 0.5], "episode": 0.75, "success": True, "critique": "found {them}"}
+    fake_llm.default = Reply(json.dumps(verdict), prompt_tokens=40, completion_tokens=9)
+    judge = make_reward(
+        RewardConfig(name="rubric", model="openai/grader"),
+        ProviderConfig(name="openai_compatible", api_base=fake_llm.api_base, num_retries=0),
+    )
+    wm, _ = load_world_model(built_model)
+    wm.reward = judge
+    session = wm.new_session("find users 1 and 2")
+    wm.step(session.id, _get_user(1))
+    wm.step(session.id, _get_user(2))
+    score = wm.score_session(session.id)
+    assert (score.reward, score.success, score.step_rewards) == (0.75, True, [1.0, 0.5])
+    assert score.critique == "found {them}"
+    after = wm.session(session.id)
+    assert after.score == score and after.history[-1].observation.reward == 0.75
+    usage = wm.session_usage(session.id)
+    # the judge's one call, as the scripted server counted it; the world model's none
+    assert len(fake_llm.requests) == 1 and usage.by_phase["judge"].calls == 1
+    assert (usage.by_phase["judge"].input_tokens, usage.by_phase["judge"].output_tokens) == (40, 9)
+    assert usage.by_phase["serve"].calls == 0 and usage.total.input_tokens == 40
+    shown = usage.model_dump_json() + score.model_dump_json() + after.model_dump_json()
+    assert CANARY not in shown
+
+
+def test_scenarios_are_seeded_distinct_tasks_with_their_records(built_model: Path) -> None:
+    traces = read_part(built_model, "test")
+    first = scenarios_from_traces(traces, count=3, seed=1)
+    again = scenarios_from_traces(list(reversed(traces)), count=3, seed=1)
+    other = scenarios_from_traces(traces, count=3, seed=2)
+    assert first == again and len(first) == 3 and first != other
+    assert len({s.task for s in first}) == 3
+    by_id = {t.trace_id: t for t in traces}
+    for scenario in first:
+        trace: Trace = by_id[scenario.trace_id]
+        assert scenario.task == trace.task
+        shown = []
+        for step in trace.steps:
+            if not step.observation.is_error:
+                value = json.loads(step.observation.content)
+                shown += value if isinstance(value, list) else [value]
+        ids = {r.get("user_id") or r.get("order_id") for r in shown if isinstance(r, dict)}
+        records = scenario.seed_state.structured.get("records", [])
+        assert records and {r.get("user_id") or r.get("order_id") for r in records} == ids
+
+
+class _Script:
+    name = "script"
+
+    def __init__(self, actions: list[Action | None], fail_at: int | None = None) -> None:
+        self.actions = actions
+        self.fail_at = fail_at
+
+    def act(self, task: str, history: list) -> Action | None:
+        if self.fail_at is not None and len(history) == self.fail_at:
+            raise RuntimeError("the agent broke")
+        return self.actions[len(history)] if len(history) < len(self.actions) else None
+
+
+def test_an_episode_says_why_it_stopped(built_model: Path) -> None:
+    wm, _ = load_world_model(built_model)
+    env = WorldModelEnv(wm)
+    done = run_episode(env, _Script([_get_user(1), None]), "t", max_steps=5)
+    assert done.stop_reason is StopReason.DONE and len(done.steps) == 1 and not done.error
+    capped = run_episode(env, _Script([_get_user(1)] * 9), "t", max_steps=3)
+    assert capped.stop_reason is StopReason.MAX_STEPS and capped.truncated
+    broken = run_episode(env, _Script([_get_user(1)] * 9, fail_at=2), "t", max_steps=5)
+    assert broken.stop_reason is StopReason.ERROR and len(broken.steps) == 2
+    assert broken.error == "RuntimeError: the agent broke"
+    env.close()
+
+
+class _NoErrors:
+    """A programmatic check, as an example's env.py supplies one: a step earns 1 unless the
+    environment answered it with an error; the episode succeeds when none did."""
+
+    name = "no_errors"
+
+    def judge(self, task: str, turns: list) -> RewardVerdict:
+        steps = [0.0 if t.observation.is_error else 1.0 for t in turns]
+        return RewardVerdict(sum(steps) / max(len(steps), 1), steps, "", all(steps))
+
+
+def test_score_on_close_scores_the_episode_and_ends_the_session(built_model: Path) -> None:
+    wm, _ = load_world_model(built_model)
+    wm.reward = _NoErrors()
+    env = WorldModelEnv(wm, score_on_close=True)
+    actions = [_get_user(1), Action(name="no_such_tool"), _get_user(2)]
+    episode = run_episode(env, _Script(actions), "t", seed_state=EnvState(), score_on_close=True)
+    assert episode.score is not None and episode.score.step_rewards == [1.0, 0.0, 1.0]
+    assert episode.score.reward == pytest.approx(2 / 3) and not episode.score.success
+    assert env.session_id is None and env.usage is not None and env.usage.steps == 3
+    with pytest.raises(WmhError):
+        env.step(_get_user(1))

@@ -1,0 +1,50 @@
+"""A client of the leading harness's HTTP shapes, written from the route list alone (plain httpx):
+it reads `["world_models"]`, `["session_id"]`, `["observation"]`, the usage route and the DELETE
+body. Every server wmh runs (`wmh serve`, the bento, two workers on Redis) must serve it
+unchanged."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+
+def run_episode(base_url: str, actions: list[dict[str, Any]], task: str = "t") -> dict[str, Any]:
+    """One episode through every route; returns what it read, for the caller's assertions."""
+    with httpx.Client(base_url=base_url, timeout=60) as client:
+        names = client.get("/world_models").json()["world_models"]
+        name = names[0]
+        created = client.post(f"/world_models/{name}/sessions", json={"task": task})
+        created.raise_for_status()
+        session_id = created.json()["session_id"]
+        observations = []
+        for action in actions:
+            answer = client.post(
+                f"/world_models/{name}/sessions/{session_id}/step", json={"action": action}
+            )
+            answer.raise_for_status()
+            observations.append(answer.json()["observation"])
+        usage = client.get(f"/world_models/{name}/sessions/{session_id}/usage")
+        usage.raise_for_status()
+        final = client.delete(f"/world_models/{name}/sessions/{session_id}")
+        final.raise_for_status()
+        gone = client.get(f"/world_models/{name}/sessions/{session_id}")
+        return {
+            "names": names,
+            "observations": observations,
+            "usage": usage.json(),
+            "final": final.json(),
+            "gone": gone.status_code,
+        }
+
+
+def check_episode(read: dict[str, Any], steps: int) -> None:
+    """What every server must have answered for an episode of `steps` replayed steps."""
+    assert read["names"] and all(isinstance(n, str) for n in read["names"])
+    assert len(read["observations"]) == steps
+    assert all(isinstance(o["content"], str) and "is_error" in o for o in read["observations"])
+    assert read["usage"]["steps"] == steps and read["final"]["steps"] == steps
+    assert read["final"]["total"]["calls"] == 0  # replay: no provider call
+    assert read["final"]["duration_seconds"] >= read["usage"]["duration_seconds"] > 0
+    assert read["gone"] == 404

@@ -1,0 +1,192 @@
+"""One request cannot stall the server, a session cannot grow without bound, Redis going away is
+a 503 with recovery, and a killed worker's session lock frees itself."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.serving.servers import Redis, Server
+from wmh.core.types import Action, Observation, Turn
+from wmh.serving.redis_store import RedisSessionStore
+
+
+def lookup(user: object) -> dict:
+    return {"kind": "tool_call", "name": "get_user", "arguments": {"user_id": user}}
+
+
+@pytest.fixture(scope="module")
+def capped(built_model: Path) -> Iterator[Server]:
+    running = Server(
+        built_model.parent.parent,
+        "-o", "serve.max_session_steps=3", "-o", "serve.max_session_bytes=200000",
+    )  # fmt: skip
+    yield running
+    running.stop()
+
+
+def test_a_huge_body_is_refused_while_the_server_keeps_answering(capped: Server) -> None:
+    answered: list[int] = []
+    finished = threading.Event()
+
+    def slow_upload() -> Iterator[bytes]:
+        for _ in range(160):  # 10 MB in 64 KB chunks, with no Content-Length
+            if finished.is_set():
+                return
+            time.sleep(0.005)
+            yield b"[" + b"1," * 32767 + b"1]"
+
+    def health_during_upload() -> None:
+        time.sleep(0.05)
+        answered.append(httpx.get(f"{capped.url}/healthz", timeout=30).status_code)
+
+    checker = threading.Thread(target=health_during_upload)
+    checker.start()
+    refused = httpx.post(
+        f"{capped.url}/world_models/records/sessions/x/step",
+        content=slow_upload(),
+        headers={"content-type": "application/json"},
+        timeout=60,
+    )
+    finished.set()
+    checker.join()
+    assert answered == [200]  # /healthz answered while the upload was under way
+    assert refused.status_code == 413 and "serve.max_body_bytes" in refused.json()["detail"]
+    sized = httpx.post(
+        f"{capped.url}/world_models/records/sessions/x/step",
+        content=b"[" + b"1," * (6 * 2**20) + b"1]",
+        headers={"content-type": "application/json"},
+        timeout=60,
+    )
+    assert sized.status_code == 413 and len(sized.content) < 200
+
+
+def test_a_refused_body_is_never_echoed_back(capped: Server) -> None:
+    with httpx.Client(base_url=capped.url, timeout=30) as client:
+        sid = client.post("/world_models/records/sessions", json={"task": "t"}).json()["session_id"]
+        big = client.post(
+            f"/world_models/records/sessions/{sid}/step", json={"action": list(range(150_000))}
+        )
+    assert big.status_code == 422 and len(big.content) < 8_000
+    assert all(len(str(e["input"])) < 200 for e in big.json()["detail"])
+
+
+def test_a_session_stops_growing_at_its_caps(capped: Server) -> None:
+    with httpx.Client(base_url=capped.url, timeout=30) as client:
+        sid = client.post("/world_models/records/sessions", json={"task": "t"}).json()["session_id"]
+        for user in (1, 2, 3):
+            assert (
+                client.post(
+                    f"/world_models/records/sessions/{sid}/step", json={"action": lookup(user)}
+                ).status_code
+                == 200
+            )
+        full = client.post(f"/world_models/records/sessions/{sid}/step", json={"action": lookup(4)})
+        assert full.status_code == 413 and "serve.max_session_steps=3" in full.json()["detail"]
+        assert len(client.get(f"/world_models/records/sessions/{sid}").json()["history"]) == 3
+
+        other = client.post("/world_models/records/sessions", json={"task": "t"}).json()[
+            "session_id"
+        ]
+        heavy = {"kind": "tool_call", "name": "get_user", "arguments": {"user_id": "x" * 150_000}}
+        first = client.post(f"/world_models/records/sessions/{other}/step", json={"action": heavy})
+        again = client.post(f"/world_models/records/sessions/{other}/step", json={"action": heavy})
+        assert first.status_code == 200
+        assert again.status_code == 413 and "serve.max_session_bytes" in again.json()["detail"]
+
+
+def test_redis_going_away_is_a_503_and_the_session_comes_back_whole(built_model: Path) -> None:
+    redis = Redis()
+    server = Server(built_model.parent.parent, "--session-store", "redis", "--redis-url", redis.url)
+    try:
+        with httpx.Client(base_url=server.url, timeout=60) as client:
+            sid = client.post("/world_models/records/sessions", json={"task": "t"}).json()[
+                "session_id"
+            ]
+            step = f"/world_models/records/sessions/{sid}/step"
+            assert client.post(step, json={"action": lookup(1)}).status_code == 200
+            os.kill(redis.proc.pid, signal.SIGSTOP)  # Redis stops answering
+            try:
+                down = client.post(step, json={"action": lookup(2)})
+                assert down.status_code == 503 and down.headers["retry-after"] == "1"
+                assert "session store is unavailable" in down.json()["detail"]
+                assert client.get("/healthz").status_code == 200  # same connection, still up
+            finally:
+                os.kill(redis.proc.pid, signal.SIGCONT)
+            assert client.post(step, json={"action": lookup(3)}).status_code == 200
+            history = client.get(f"/world_models/records/sessions/{sid}").json()["history"]
+            assert [t["action"]["arguments"]["user_id"] for t in history] == [1, 3]
+    finally:
+        server.stop()
+        redis.stop()
+
+
+HOLD_LOCK = """
+import sys, time
+from wmh.serving.redis_store import RedisSessionStore
+store = RedisSessionStore(sys.argv[1], "locks")
+with store.locked(sys.argv[2]):
+    print("holding", flush=True)
+    time.sleep(600)
+"""
+
+
+def test_a_killed_workers_session_lock_frees_itself_within_seconds() -> None:
+    redis = Redis()
+    try:
+        store = RedisSessionStore(redis.url, "locks", lock_timeout_s=20)
+        session = store.create("t")
+        holder = subprocess.Popen(
+            [sys.executable, "-c", HOLD_LOCK, redis.url, session.id],
+            stdout=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "holding"
+        time.sleep(8)  # past the lock's 6 s TTL: renewed while its holder lives
+        assert not store.client.lock(f"wmh:locks:lock:{session.id}").acquire(blocking=False)
+        holder.kill()
+        holder.wait()
+        with store.locked(session.id) as current:  # would wait 120 s on a lock with no TTL
+            current.history.append(
+                Turn(action=Action(name="a"), observation=Observation(content="after"))
+            )
+            store.save(current)
+        assert [t.observation.content for t in store.get(session.id).history] == ["after"]
+    finally:
+        redis.stop()
+
+
+def test_a_lone_surrogate_is_refused_not_stored(capped: Server) -> None:
+    with httpx.Client(base_url=capped.url, timeout=30) as client:
+        body = b'{"task": "cancel \\ud800 now"}'
+        created = client.post(
+            "/world_models/records/sessions",
+            content=body,
+            headers={"content-type": "application/json"},
+        )
+        assert created.status_code == 422 and "lone surrogate" in created.text
+        sid = client.post("/world_models/records/sessions", json={"task": "t"}).json()["session_id"]
+        step = client.post(
+            f"/world_models/records/sessions/{sid}/step",
+            content=b'{"action": {"name": "get_user", "arguments": {"user_id": "\\udfff"}}}',
+            headers={"content-type": "application/json"},
+        )
+        assert step.status_code == 422
+        assert client.get(f"/world_models/records/sessions/{sid}").status_code == 200
+
+
+def test_an_empty_token_is_refused_rather_than_turning_auth_off(built_model: Path) -> None:
+    done = subprocess.run(
+        [str(Path(sys.executable).parent / "wmh"), "serve", "--root",
+         str(built_model.parent.parent), "--port", "1"],
+        env={**os.environ, "WMH_API_TOKEN": ""}, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 1 and "WMH_API_TOKEN is set but empty" in done.stderr + done.stdout

@@ -1,0 +1,299 @@
+"""A world model over HTTP with the in-process `WorldModel`'s methods, so an RL loop moves between
+in-process and remote by changing the line that makes it:
+
+    wm = WorldModelClient("http://127.0.0.1:8000", "airline")   # or: wm, _ = load_world_model(...)
+    session = wm.new_session(task="Cancel reservation W64VY9", seed_state=scenario.seed_state)
+    observation = wm.step(session.id, Action(name="get_reservation_details", arguments={...}))
+    score = wm.score_session(session.id); usage = wm.end_session(session.id)
+
+`AsyncWorldModelClient` is the same with `await`, for many rollouts at once. Both keep one
+connection pool (httpx) and retry a 503 (a busy or briefly unavailable server; its Retry-After is
+honoured) and a failed connection, with backoff (tenacity); any other error answer raises a
+`RemoteError` with the server's `detail` (a 404 on a session: `SessionNotFoundError`).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+from tenacity import (
+    AsyncRetrying,
+    Retrying,
+    retry_if_exception,
+    stop_after_attempt,
+    wait_exponential,
+)
+from tenacity.wait import wait_base
+
+from wmh.core.types import Action, EnvState, EpisodeScore, Observation, Session, Turn
+from wmh.engine.usage import UsageRecord
+from wmh.errors import SessionNotFoundError, WmhError
+
+RETRY_STATUS = 503
+
+
+class RemoteError(WmhError):
+    """The server answered an error."""
+
+    def __init__(self, status: int, detail: str) -> None:
+        super().__init__(f"{status}: {detail}")
+        self.status = status
+        self.detail = detail
+
+
+class _Busy(Exception):
+    """A 503, to be retried (carrying the server's Retry-After, in seconds)."""
+
+    def __init__(self, response: httpx.Response) -> None:
+        super().__init__(response.text[:200])
+        self.response = response
+        try:
+            self.retry_after = float(response.headers.get("retry-after", "0"))
+        except ValueError:
+            self.retry_after = 0.0
+
+
+def _retryable(exc: BaseException) -> bool:
+    return isinstance(exc, _Busy | httpx.TransportError)
+
+
+class _WaitRetryAfter(wait_base):
+    """Exponential backoff, but never shorter than the server's Retry-After."""
+
+    def __init__(self) -> None:
+        self.backoff = wait_exponential(multiplier=0.1, max=5.0)
+
+    def __call__(self, retry_state: Any) -> float:
+        wait = float(self.backoff(retry_state))
+        outcome = retry_state.outcome
+        exc = outcome.exception() if outcome is not None else None
+        return max(wait, exc.retry_after) if isinstance(exc, _Busy) else wait
+
+
+def _retry_options(attempts: int) -> dict[str, Any]:
+    return {
+        "stop": stop_after_attempt(max(1, attempts)),
+        "wait": _WaitRetryAfter(),
+        "retry": retry_if_exception(_retryable),
+        "reraise": True,
+    }
+
+
+def _action(action: Action | dict[str, Any]) -> dict[str, Any]:
+    parsed = action if isinstance(action, Action) else Action.model_validate(action)
+    return {"action": parsed.model_dump(mode="json")}
+
+
+def _seed(seed_state: EnvState | dict[str, Any] | None) -> dict[str, Any] | None:
+    if seed_state is None:
+        return None
+    if isinstance(seed_state, EnvState):
+        return seed_state.model_dump(mode="json")
+    if set(seed_state) <= {"structured", "scratchpad"}:
+        return dict(seed_state)
+    return {"structured": dict(seed_state)}
+
+
+def _check(response: httpx.Response) -> Any:
+    """The answer's JSON, or the error it is."""
+    if response.status_code == RETRY_STATUS:
+        raise _Busy(response)
+    if response.status_code >= 400:
+        try:
+            detail = str(response.json().get("detail", response.text))
+        except ValueError:
+            detail = response.text[:500]
+        if response.status_code == 404 and "/sessions/" in response.request.url.path:
+            raise SessionNotFoundError(detail)
+        raise RemoteError(response.status_code, detail)
+    return response.json() if response.content else None
+
+
+class _Routes:
+    """The paths and bodies of DESIGN.md's routes, and how their answers are read."""
+
+    def __init__(self, model: str) -> None:
+        self.model = model
+
+    def sessions(self) -> str:
+        return f"/world_models/{self.model}/sessions"
+
+    def session(self, session_id: str, tail: str = "") -> str:
+        return f"/world_models/{self.model}/sessions/{session_id}{tail}"
+
+    @staticmethod
+    def created(data: dict[str, Any], task: str | None) -> Session:
+        return Session(
+            id=data["session_id"],
+            task=task or "",
+            state=EnvState.model_validate(data.get("state") or {}),
+        )
+
+    @staticmethod
+    def viewed(data: dict[str, Any]) -> Session:
+        return Session(
+            id=data["id"],
+            task=data.get("task", ""),
+            state=EnvState.model_validate(data.get("state") or {}),
+            history=[Turn.model_validate(t) for t in data.get("history", [])],
+            score=EpisodeScore.model_validate(data["score"]) if data.get("score") else None,
+        )
+
+
+def _headers(token: str | None) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"} if token else {}
+
+
+class WorldModelClient:
+    """One world model of a `wmh serve` (or bento) server, with `WorldModel`'s methods."""
+
+    def __init__(
+        self,
+        base_url: str,
+        model: str,
+        *,
+        token: str | None = None,
+        timeout: float = 60.0,
+        retries: int = 5,
+        client: httpx.Client | None = None,
+    ) -> None:
+        self.name = model
+        self._routes = _Routes(model)
+        self._http = client or httpx.Client(
+            base_url=base_url, headers=_headers(token), timeout=timeout
+        )
+        self._retry = _retry_options(retries)
+
+    def _call(self, method: str, path: str, body: Any = None) -> Any:
+        for attempt in Retrying(**self._retry):
+            with attempt:
+                return _check(self._http.request(method, path, json=body))
+        raise AssertionError("unreachable: tenacity re-raises the last failure")
+
+    def world_models(self) -> list[str]:
+        names: list[str] = self._call("GET", "/world_models")["world_models"]
+        return names
+
+    def tool_schemas(self) -> dict[str, dict[str, Any]]:
+        schemas: dict[str, dict[str, Any]] = self._call("GET", f"/world_models/{self.name}")[
+            "tool_schemas"
+        ]
+        return schemas
+
+    def new_session(
+        self, task: str | None = None, seed_state: EnvState | dict[str, Any] | None = None
+    ) -> Session:
+        data = self._call(
+            "POST", self._routes.sessions(), {"task": task, "seed_state": _seed(seed_state)}
+        )
+        return self._routes.created(data, task)
+
+    def session(self, session_id: str) -> Session:
+        return self._routes.viewed(self._call("GET", self._routes.session(session_id)))
+
+    def step(self, session_id: str, action: Action | dict[str, Any]) -> Observation:
+        data = self._call("POST", self._routes.session(session_id, "/step"), _action(action))
+        return Observation.model_validate(data["observation"])
+
+    def session_usage(self, session_id: str) -> UsageRecord:
+        return UsageRecord.model_validate(
+            self._call("GET", self._routes.session(session_id, "/usage"))
+        )
+
+    def score_session(self, session_id: str) -> EpisodeScore:
+        return EpisodeScore.model_validate(
+            self._call("POST", self._routes.session(session_id, "/score"))
+        )
+
+    def end_session(self, session_id: str) -> UsageRecord:
+        return UsageRecord.model_validate(self._call("DELETE", self._routes.session(session_id)))
+
+    def close_session(self, session_id: str) -> None:
+        self.end_session(session_id)
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> WorldModelClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class AsyncWorldModelClient:
+    """`WorldModelClient` for asyncio: the same methods, awaited."""
+
+    def __init__(
+        self,
+        base_url: str,
+        model: str,
+        *,
+        token: str | None = None,
+        timeout: float = 60.0,
+        retries: int = 5,
+        client: httpx.AsyncClient | None = None,
+    ) -> None:
+        self.name = model
+        self._routes = _Routes(model)
+        self._http = client or httpx.AsyncClient(
+            base_url=base_url,
+            headers=_headers(token),
+            timeout=timeout,
+            limits=httpx.Limits(max_connections=256, max_keepalive_connections=256),
+        )
+        self._retry = _retry_options(retries)
+
+    async def _call(self, method: str, path: str, body: Any = None) -> Any:
+        async for attempt in AsyncRetrying(**self._retry):
+            with attempt:
+                return _check(await self._http.request(method, path, json=body))
+        raise AssertionError("unreachable: tenacity re-raises the last failure")
+
+    async def world_models(self) -> list[str]:
+        names: list[str] = (await self._call("GET", "/world_models"))["world_models"]
+        return names
+
+    async def tool_schemas(self) -> dict[str, dict[str, Any]]:
+        data = await self._call("GET", f"/world_models/{self.name}")
+        schemas: dict[str, dict[str, Any]] = data["tool_schemas"]
+        return schemas
+
+    async def new_session(
+        self, task: str | None = None, seed_state: EnvState | dict[str, Any] | None = None
+    ) -> Session:
+        body = {"task": task, "seed_state": _seed(seed_state)}
+        return self._routes.created(await self._call("POST", self._routes.sessions(), body), task)
+
+    async def session(self, session_id: str) -> Session:
+        return self._routes.viewed(await self._call("GET", self._routes.session(session_id)))
+
+    async def step(self, session_id: str, action: Action | dict[str, Any]) -> Observation:
+        path = self._routes.session(session_id, "/step")
+        data = await self._call("POST", path, _action(action))
+        return Observation.model_validate(data["observation"])
+
+    async def session_usage(self, session_id: str) -> UsageRecord:
+        path = self._routes.session(session_id, "/usage")
+        return UsageRecord.model_validate(await self._call("GET", path))
+
+    async def score_session(self, session_id: str) -> EpisodeScore:
+        path = self._routes.session(session_id, "/score")
+        return EpisodeScore.model_validate(await self._call("POST", path))
+
+    async def end_session(self, session_id: str) -> UsageRecord:
+        path = self._routes.session(session_id)
+        return UsageRecord.model_validate(await self._call("DELETE", path))
+
+    async def close_session(self, session_id: str) -> None:
+        await self.end_session(session_id)
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    async def __aenter__(self) -> AsyncWorldModelClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
