@@ -158,3 +158,27 @@ def test_a_built_model_can_be_judged_by_the_rubric_judge_over_http(
     # the model and its three baselines are graded for each of the two steps
     assert len(fake_llm.requests) == 8
     assert {r["model"] for r in fake_llm.requests} == {"grader"}
+
+
+def test_an_eval_override_of_the_endpoint_is_the_endpoint_called(
+    tmp_path: Path, synthetic_corpus: Path, fake_llm
+) -> None:
+    from tests.conftest import make_settings
+    from tests.engine.test_llm import llm_overrides
+    from tests.fake_llm import FakeLLMServer, echo_environment
+    from wmh.pipeline.build import build_world_model
+
+    fake_llm.default = echo_environment
+    build_world_model(make_settings(tmp_path, "llm", [synthetic_corpus], *llm_overrides(fake_llm)))
+    built_calls = len(fake_llm.requests)
+    with FakeLLMServer() as other:
+        other.default = echo_environment
+        report = evaluate(
+            name="llm",
+            root=tmp_path,
+            overrides=[f"provider.api_base={other.api_base}", "predictor.cache=false"],
+            options=EvalOptions(limit=2, track=False),
+        )
+    llm_steps = report.sources.get("llm", 0)
+    assert llm_steps > 0 and len(other.requests) == llm_steps  # the new endpoint answered
+    assert len(fake_llm.requests) == built_calls  # and the one it was built with was not asked

@@ -70,7 +70,7 @@ def test_the_code_tasks_success_check_rewards_both_worlds() -> None:
     from wmh.eval.sim2real import example_success_check
 
     check = example_success_check(EXAMPLES / "code-tasks")
-    assert check is not None and example_success_check(EXAMPLES / "airline") is None
+    assert check is not None and example_success_check(EXAMPLES / "terminal-tasks") is None
     report = run_sim2real(EXAMPLES / "code-tasks", episodes=3, seed=0, reward=check)
     assert report.reward == "success" and report.reward_agreement is not None
     assert all(r.reward_real in (0.0, 1.0) and r.critique_real for r in report.results)

@@ -136,3 +136,58 @@ def test_the_otel_sdk_exporter_sends_straight_into_a_corpus(tmp_path: Path) -> N
     assert errors == [FAILING_USER]
 
     wmh_build(tmp_path / "s", "collected", "--file", str(out))
+
+
+def _export(spans: list) -> bytes:
+    return json.dumps({"resourceSpans": [{"scopeSpans": [{"spans": spans}]}]}).encode()
+
+
+def test_oversized_bombs_and_empty_exports_are_refused_and_nothing_written(
+    tmp_path: Path,
+) -> None:
+    out = tmp_path / "collected.jsonl"
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    argv = [str(Path(sys.executable).parent / "wmh"), "collect", "--out", str(out), "--port",
+            str(port), "--max-mib", "1"]  # fmt: skip
+    with background(argv, answers_ok(f"{url}/healthz"), "collect", tmp_path / "c.log"):
+        with httpx.Client(base_url=url, timeout=30) as client:
+            bomb = gzip.compress(b" " * (20 * 2**20))  # 20 KiB that inflate to 20 MiB
+            headers = {"content-type": "application/json", "content-encoding": "gzip"}
+            refused = client.post("/v1/traces", content=bomb, headers=headers)
+            assert refused.status_code == 413 and "uncompressed" in refused.json()["detail"]
+            plain = b"[" + b"0," * (2**20) + b"0]"  # 2 MiB as sent
+            refused = client.post(
+                "/v1/traces", content=plain, headers={"content-type": "application/json"}
+            )
+            assert refused.status_code == 413 and "larger than 1048576" in refused.json()["detail"]
+            empty = client.post(
+                "/v1/traces", content=_export([]), headers={"content-type": "application/json"}
+            )
+            assert empty.status_code == 400 and "holds no span" in empty.json()["detail"]
+            health = client.get("/healthz").json()
+            assert health["exports"] == 0 and health["spans"] == 0
+    assert not out.exists() or out.read_bytes() == b""
+
+
+def test_a_collector_killed_mid_write_leaves_a_file_that_builds(tmp_path: Path) -> None:
+    source = write_corpus(tmp_path / "source.jsonl", traces=6, seed=4)
+    spans = [json.loads(line) for line in source.read_text().splitlines()]
+    by_trace: dict[str, list] = {}
+    for span in spans:
+        by_trace.setdefault(span["traceId"], []).append(span)
+    out = tmp_path / "collected.jsonl"
+    whole = [_export(trace_spans) for trace_spans in by_trace.values()]
+    # what a collector killed while writing its sixth export left behind
+    out.write_bytes(b"\n".join(whole[:5]) + b"\n" + whole[5][: len(whole[5]) // 2])
+    with collecting(out) as url:
+        answer = httpx.post(
+            f"{url}/v1/traces", content=whole[5], headers={"content-type": "application/json"}
+        )
+        assert answer.status_code == 200
+    lines = out.read_bytes().splitlines()
+    assert len(lines) == 6 and all(json.loads(line) for line in lines)
+    assert "cut an unterminated last line" in (out.with_suffix(".log")).read_text()
+    got = read_traces([out]).traces
+    assert len(got) == 6 == len(read_traces([source]).traces)
+    wmh_build(tmp_path / "store", "collected", "--file", str(out))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -11,6 +12,8 @@ from hypothesis import strategies as st
 
 from wmh.errors import WmhError
 from wmh.ingest import read_traces
+from wmh.ingest.otlp import read_span_file
+from wmh.ingest.synthetic import write_corpus
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 SEED_LINES = [
@@ -91,10 +94,64 @@ def test_random_and_mutated_lines_raise_only_wmh_errors(tmp_path: Path, batch: l
     _check(tmp_path, "\n".join(batch) + "\n")
 
 
-@pytest.mark.slow
+CORPUS = write_corpus(Path(tempfile.mkdtemp(prefix="wmh-fuzz-")) / "base.jsonl", 64, seed=11)
+BASE = [line for line in CORPUS.read_text().splitlines() if line.strip()]
+
+
+def _mutate(line: str, draw: st.DrawFn) -> str:
+    """One line of a valid corpus, changed inside: a value replaced, or the line garbled."""
+    try:
+        value = json.loads(line)
+    except json.JSONDecodeError:  # garbled by an earlier mutation: garble it more
+        value = None
+    if value is not None and draw(st.booleans()):
+        path = draw(st.sampled_from(_paths(value)))
+        return json.dumps(_replace(value, path, draw(json_values)))
+    cut = draw(st.integers(0, len(line)))
+    return line[:cut] + draw(st.text(max_size=6)) + line[cut:]
+
+
+@st.composite
+def mutated_corpus(draw: st.DrawFn) -> list[str]:
+    """The base corpus with one to three of its lines changed, anywhere."""
+    changed = list(BASE)
+    for _ in range(draw(st.integers(1, 3))):
+        at = draw(st.integers(0, len(changed) - 1))
+        changed[at] = _mutate(changed[at], draw)
+    return changed
+
+
+def _parsed_lines(path: Path) -> int:
+    """Lines read into spans before the file's first error (all of them when it has none)."""
+    count = 0
+    try:
+        for _ in read_span_file(path):
+            count += 1
+    except WmhError:
+        pass
+    return count
+
+
+PARSED = {"lines": 0, "files": 0}
+
+
 @settings(
-    max_examples=600, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
-@given(st.lists(lines, min_size=12, max_size=24))
-def test_ten_thousand_fuzzed_lines_raise_only_wmh_errors(tmp_path: Path, batch: list[str]) -> None:
-    _check(tmp_path, "\n".join(batch) + "\n")
+@given(mutated_corpus())
+def _fuzz_corpora(tmp_path: Path, corpus: list[str]) -> None:
+    _check(tmp_path, "\n".join(corpus) + "\n")
+    PARSED["lines"] += _parsed_lines(tmp_path / "fuzz.jsonl")
+    PARSED["files"] += 1
+
+
+@pytest.mark.slow
+def test_ten_thousand_lines_of_mutated_corpora_parse_or_raise_only_wmh_errors(
+    tmp_path: Path,
+) -> None:
+    """Mutations land inside otherwise valid files, so most lines are read (and counted)
+    before a bad one, if any, stops the file."""
+    PARSED.update(lines=0, files=0)
+    _fuzz_corpora(tmp_path)
+    assert PARSED["files"] == 80
+    assert PARSED["lines"] >= 10_000, PARSED

@@ -130,7 +130,8 @@ def test_a_second_build_resumes_the_optimisation_from_its_run_dir(
     world_model_calls = [r for r in fake_llm.requests[calls_before:] if r["model"] == "env"]
     assert second.heldout is not None
     heldout_calls = second.heldout.overall.steps * (2 if second.heldout_base else 1)
-    gepa_calls = len(world_model_calls) - heldout_calls
+    preflight = 1  # the build's one request to check the provider answers at all
+    gepa_calls = len(world_model_calls) - heldout_calls - preflight
     # Only the budget left after the first build is spent: the first run is not redone.
     assert 0 < gepa_calls <= 30 - first.evolve.rollouts + 6
     assert list((tmp_path / "gepa").iterdir())

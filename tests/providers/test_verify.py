@@ -29,8 +29,10 @@ def test_verify_passes_a_live_provider_fails_a_dead_one_and_skips_replay(
     ]
     build_world_model(make_settings(tmp_path, "live", [synthetic_corpus], *llm))
     build_world_model(make_settings(tmp_path, "offline", [synthetic_corpus]))
-    dead = [o.replace(fake_llm.api_base, "http://127.0.0.1:9/v1") for o in llm]
-    build_world_model(make_settings(tmp_path, "dead", [synthetic_corpus], *dead))
+    # A provider that went away after its model was built (a build refuses a dead one).
+    dead = build_world_model(make_settings(tmp_path, "dead", [synthetic_corpus], *llm)).path
+    config = dead / "config.yaml"
+    config.write_text(config.read_text().replace(fake_llm.api_base, "http://127.0.0.1:9/v1"))
     checks = {c.models[0]: c for c in verify_providers(model_providers(WorldModelStore(tmp_path)))}
     assert checks["live"].status == "pass"
     assert checks["offline"].status == "skipped"

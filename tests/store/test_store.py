@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -12,7 +11,7 @@ import pytest
 
 from tests.conftest import make_settings
 from wmh.errors import ConfigError, IngestError, ModelNotFoundError
-from wmh.pipeline import build as build_module
+from wmh.pipeline import artifacts as artifacts_module
 from wmh.pipeline.build import build_world_model
 from wmh.store.card import read_card
 from wmh.store.loader import load_world_model
@@ -35,7 +34,7 @@ def test_failed_build_leaves_no_directory_and_keeps_the_previous_model(
         (target / "half-written").write_text("x")
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(build_module, "write_model_dir", broken)
+    monkeypatch.setattr(artifacts_module, "write_model_dir", broken)
     with pytest.raises(Exception, match="No space left"):
         build_world_model(make_settings(tmp_path, "m", [synthetic_corpus]))
     assert read_card(first.path).created_at == before
@@ -82,15 +81,78 @@ def test_killing_a_build_at_any_moment_keeps_the_previous_model_loadable(
         f"data.files=[{big}]",
         "hydra.run.dir=" + str(tmp_path / "hydra"),
     ]
+    published = original
+    killed = 0
     for delay in (0.5, 1.5, 2.5, 3.5, 4.5):
         proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         time.sleep(delay)
         proc.send_signal(signal.SIGKILL)
-        proc.wait()
+        code = proc.wait()
         model_dir = WorldModelStore(tmp_path).resolve("m")
         wm, _ = load_world_model(model_dir)
+        now = read_card(model_dir).created_at
+        if code == -signal.SIGKILL:
+            killed += 1
+            # unchanged, unless the kill landed after the new model was renamed into place
+            assert now >= published
+        else:
+            assert code == 0 and now > published  # it finished first: its model is in place
+        published = now
         assert len(wm.retriever.table) > 0
-        assert read_card(model_dir).created_at >= original
-    leftovers = [p for p in (tmp_path / "models").iterdir() if not p.name.startswith(".")]
-    assert [p.name for p in leftovers] == ["m"]
-    shutil.rmtree(tmp_path / "models" / ".staging", ignore_errors=True)
+    assert killed >= 3  # the kills landed mid-build, not after it
+    build_world_model(make_settings(tmp_path, "m", [synthetic_corpus]))  # cleans up after them
+    models = tmp_path / "models"
+    assert sorted(p.name for p in models.iterdir() if not p.name.startswith(".")) == ["m"]
+    assert not list(models.glob(".retired-*")) and not list(models.glob(".staging/*"))
+
+
+def test_orphans_of_killed_builds_are_removed_by_the_next_build(
+    tmp_path: Path, synthetic_corpus: Path
+) -> None:
+    build_world_model(make_settings(tmp_path, "m", [synthetic_corpus]))
+    models = tmp_path / "models"
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    orphan = models / ".staging" / f"m.{dead.pid}.deadbeef"
+    orphan.mkdir(parents=True)
+    (orphan / "half").write_text("x")
+    live = models / ".staging" / f"m.{os.getpid()}.cafecafe"  # a build still running
+    live.mkdir()
+    retired = models / ".retired-m.0badf00d"
+    retired.mkdir()
+    build_world_model(make_settings(tmp_path, "m", [synthetic_corpus]))
+    assert not orphan.exists() and not retired.exists() and live.exists()
+
+
+def test_two_processes_publishing_one_name_never_collide(tmp_path: Path) -> None:
+    script = f"""
+import sys
+from pathlib import Path
+from wmh.store.store import WorldModelStore
+store = WorldModelStore({str(tmp_path)!r})
+for i in range(15):
+    with store.staging("m") as tmp:
+        (tmp / "model.json").write_text(sys.argv[1])
+"""
+    procs = [
+        subprocess.Popen([sys.executable, "-c", script, tag], stderr=subprocess.PIPE, text=True)
+        for tag in ("a", "b")
+    ]
+    errors = [p.communicate(timeout=120)[1] for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], errors
+    assert (tmp_path / "models" / "m" / "model.json").read_text() in ("a", "b")
+    assert not list((tmp_path / "models").glob(".retired-*"))
+
+
+def test_mlflow_runs_land_under_the_store_root(tmp_path: Path, synthetic_corpus: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
+    root, elsewhere = tmp_path / "store", tmp_path / "cwd"
+    elsewhere.mkdir()
+    done = subprocess.run(
+        [str(Path(sys.executable).parent / "wmh"), "build", "--name", "m", "--file",
+         str(synthetic_corpus), "--root", str(root), "--no-interactive"],
+        cwd=elsewhere, env=env, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert (root / "mlflow.db").is_file() and list((root / "mlruns").rglob("config.yaml"))
+    assert not list(elsewhere.iterdir())

@@ -13,13 +13,21 @@ def collect(
     out: Path = typer.Option(..., "--out", help="Corpus file to append exports to (JSONL)."),
     host: str = typer.Option("127.0.0.1", "--host", help="Bind address."),
     port: int = typer.Option(4318, "--port", help="Port (OTLP/HTTP's default is 4318)."),
+    max_mib: float = typer.Option(
+        32, "--max-mib", help="Refuse (413) an export larger than this, sent or decompressed."
+    ),
 ) -> None:
     """Collect OTLP/HTTP trace exports (protobuf or JSON, POST /v1/traces) into FILE."""
     import uvicorn
 
     from wmh.ingest.collect import Collector, create_collector_app
 
-    collector = Collector(out)
+    collector = Collector(out, int(max_mib * 2**20))
+    if collector.repaired_bytes:
+        console.print(
+            f"{out}: cut an unterminated last line ({collector.repaired_bytes} bytes, an export "
+            "a stopped collector was writing)"
+        )
     console.print(
         f"collecting traces at http://{host}:{port}/v1/traces into {out} "
         f"(OTEL_EXPORTER_OTLP_ENDPOINT=http://{host}:{port}); Ctrl-C to stop"

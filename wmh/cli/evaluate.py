@@ -269,5 +269,5 @@ def eval_sim2real(
     path = save_sim2real(report, root)
     console.print(f"wrote {path}")
     if track:
-        run_id = track_sim2real(report, path)
+        run_id = track_sim2real(report, path, root)
         console.print(f"MLflow run {run_id}")

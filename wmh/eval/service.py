@@ -58,6 +58,30 @@ class PreparedEval:
     traces: list[Trace]
 
 
+EVAL_GROUPS = ("judge", "provider", "predictor")
+
+
+def _eval_overrides(settings: WmhConfig, name: str, overrides: Sequence[str]) -> WmhConfig:
+    """Eval-time choices for a built model (the judge, the provider's endpoint, the predictor's
+    cache and budget), on top of what it was built with: `provider=x` chooses a group anew,
+    `provider.api_base=y` changes one key of the model's own; what it was built from stays."""
+    given = to_settings(compose_config([f"name={name}", *overrides]))
+    for override in overrides:
+        key = override.lstrip("+~").split("=", 1)[0]
+        group, _, rest = key.partition(".")
+        if group not in EVAL_GROUPS:
+            continue
+        if not rest:
+            setattr(settings, group, getattr(given, group))
+            continue
+        target, source = getattr(settings, group), getattr(given, group)
+        *path, leaf = rest.split(".")
+        for part in path:
+            target, source = getattr(target, part), getattr(source, part)
+        setattr(target, leaf, getattr(source, leaf))
+    return settings
+
+
 def prepare(
     files: Sequence[Path],
     name: str | None,
@@ -70,14 +94,7 @@ def prepare(
         model_dir = WorldModelStore(root).resolve(name)
         settings = model_settings(model_dir)
         if overrides:
-            # Eval-time choices (the judge, and the endpoint a rubric judge calls) may be
-            # overridden for a built model; what the model was built from stays as built.
-            given = to_settings(compose_config([f"name={name}", *overrides]))
-            touched = {o.lstrip("+~").split("=", 1)[0].split(".", 1)[0] for o in overrides}
-            if "judge" in touched:
-                settings.judge = given.judge
-            if "provider" in touched:
-                settings.provider = given.provider
+            settings = _eval_overrides(settings, name, overrides)
     else:
         if not files:
             raise ConfigError("nothing to evaluate: pass trace files, or --name MODEL")
@@ -133,7 +150,9 @@ def evaluate(
             )
         # Traces the index holds are scored against the rest of it, never against each other.
         hidden = frozenset(t.trace_id for t in prepared.traces)
-        wm, provider = load_world_model(prepared.model_dir, hidden=hidden)
+        wm, provider = load_world_model(
+            prepared.model_dir, hidden=hidden, settings=prepared.settings
+        )
         settings = prepared.settings
         judge = make_judge(options.judge or settings.judge.name, settings.judge, settings.provider)
         baselines: list[Predictor] = [
@@ -210,6 +229,7 @@ def track_report(report: EvalReport, results_path: Path) -> str:
         metrics,
         [results_path],
         tags={"wmh.kind": "eval", "wmh.model": report.model},
+        root=report.config.get("root"),
     )
     return run_id
 

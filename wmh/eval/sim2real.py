@@ -9,10 +9,8 @@ rewards are compared too (agreement within 0.2, and correlation across episodes)
 
 from __future__ import annotations
 
-import importlib.util
 import random
 import statistics
-import sys
 from collections import defaultdict
 from datetime import UTC, datetime
 from pathlib import Path
@@ -29,6 +27,7 @@ from wmh.errors import ConfigError
 from wmh.scoring.baselines import NearestNeighbourCopy
 from wmh.scoring.judges import StructuralJudge
 from wmh.scoring.rewards import RewardJudge
+from wmh.scoring.success import env_module, success_check
 from wmh.store.loader import load_world_model
 from wmh.store.splits import agent_traces
 from wmh.store.store import WorldModelStore
@@ -79,18 +78,7 @@ class Sim2RealReport(BaseModel):
 
 def example_module(example_dir: Path) -> ModuleType:
     """An example's env.py, loaded once (examples/ is not a package)."""
-    path = example_dir / "env.py"
-    if not path.is_file():
-        raise ConfigError(f"{path}: no such file (an example has env.py with make_real_env())")
-    name = f"wmh_examples_{example_dir.name.replace('-', '_')}_env"
-    module: ModuleType | None = sys.modules.get(name)
-    if module is None:
-        spec = importlib.util.spec_from_file_location(name, path)
-        assert spec is not None and spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return module
+    return env_module(example_dir)
 
 
 def load_real_env(example_dir: Path) -> ToolEnv:
@@ -104,8 +92,7 @@ def load_real_env(example_dir: Path) -> ToolEnv:
 
 def example_success_check(example_dir: Path) -> RewardJudge | None:
     """The example's programmatic success check (`make_success_check()`), if it has one."""
-    factory = getattr(example_module(example_dir), "make_success_check", None)
-    return factory() if factory is not None else None
+    return success_check(example_dir)
 
 
 def _mean(values: list[float]) -> float | None:
@@ -227,7 +214,7 @@ def save_sim2real(report: Sim2RealReport, root: str | Path) -> Path:
     return path
 
 
-def track_sim2real(report: Sim2RealReport, path: Path) -> str:
+def track_sim2real(report: Sim2RealReport, path: Path, root: Path | None = None) -> str:
     """An MLflow run in the example's experiment: the figures, the per-tool ones, the JSON."""
     from wmh.tracking.mlflow_runs import log_run
 
@@ -261,4 +248,5 @@ def track_sim2real(report: Sim2RealReport, path: Path) -> str:
         metrics,
         [path],
         tags={"wmh.kind": "sim2real", "wmh.model": report.model},
+        root=root,
     )

@@ -4,8 +4,10 @@ Any OpenTelemetry SDK or Collector can export to `http://127.0.0.1:4318/v1/trace
 (`application/x-protobuf`) or JSON, plain or compressed (gzip, the Collector's default, or
 deflate). Each accepted export becomes one line of OTLP JSON (ids in hex, as the JSON encoding has
 them) in the output file, which `wmh build` reads as it is. An export is checked with the same
-parser ingest uses before anything is written: a malformed one is answered 400 with the reason
-(415 for an unknown compression), and the file is left as it was.
+parser ingest uses before anything is written: a malformed or empty one is answered 400 with the
+reason (415 for an unknown compression, 413 past `max_bytes`, sent or decompressed), and the file
+is left as it was. Each export is appended as one whole line and synced; on start, a last line
+left unterminated by a killed collector is cut (and counted), so the file always builds.
 """
 
 from __future__ import annotations
@@ -27,8 +29,9 @@ from wmh.errors import IngestError
 from wmh.ingest.otlp import spans_of_export
 
 PROTOBUF = "application/x-protobuf"
-# A decompressed export larger than this is refused (a gzip bomb would otherwise fill memory).
-MAX_EXPORT_BYTES = 256 * 1024 * 1024
+# An export larger than this, as sent or decompressed, is refused (a gzip bomb or a huge body
+# would otherwise fill memory); `wmh collect --max-mib` changes it.
+MAX_EXPORT_BYTES = 32 * 1024 * 1024
 _ID_FIELDS = {"traceId", "spanId", "parentSpanId"}
 
 
@@ -55,10 +58,14 @@ class UnsupportedEncoding(ValueError):
     """A `Content-Encoding` the endpoint does not decode."""
 
 
-def decompress(body: bytes, encoding: str) -> bytes:
+class TooLarge(ValueError):
+    """An export over the collector's size limit."""
+
+
+def decompress(body: bytes, encoding: str, limit: int = MAX_EXPORT_BYTES) -> bytes:
     """The body of an export sent with `Content-Encoding` (gzip, as the Collector sends by
     default, or deflate, which the Python SDK offers); raises ValueError for a corrupt body or
-    another encoding."""
+    another encoding, TooLarge past `limit` bytes decompressed."""
     encoding = encoding.strip().lower()
     if encoding in ("", "identity"):
         return body
@@ -68,11 +75,11 @@ def decompress(body: bytes, encoding: str) -> bytes:
         )
     inflater = zlib.decompressobj(wbits=_WBITS[encoding])
     try:
-        plain = inflater.decompress(body, MAX_EXPORT_BYTES)
+        plain = inflater.decompress(body, limit)
     except zlib.error as exc:
         raise ValueError(f"not a {encoding} body ({exc})") from None
     if inflater.unconsumed_tail:
-        raise ValueError(f"the export is larger than {MAX_EXPORT_BYTES // 2**20} MiB uncompressed")
+        raise TooLarge(f"the export is larger than {limit} bytes uncompressed")
     if not inflater.eof:
         raise ValueError(f"a truncated {encoding} body")
     return plain
@@ -101,23 +108,56 @@ def decode_export(body: bytes, content_type: str) -> dict[str, Any]:
     return export
 
 
+def repair(path: Path) -> int:
+    """Cut a last line left unterminated (a collector killed while writing it); returns the
+    number of bytes cut."""
+    if not path.is_file():
+        return 0
+    with path.open("rb+") as file:
+        size = file.seek(0, os.SEEK_END)
+        if not size:
+            return 0
+        file.seek(size - 1)
+        if file.read(1) == b"\n":
+            return 0
+        keep = size
+        while keep > 0:
+            start = max(0, keep - 65536)
+            file.seek(start)
+            chunk = file.read(keep - start)
+            newline = chunk.rfind(b"\n")
+            if newline >= 0:
+                keep = start + newline + 1
+                break
+            keep = start
+        file.truncate(keep)
+        file.flush()
+        os.fsync(file.fileno())
+        return size - keep
+
+
 class Collector:
     """Appends checked exports to `out`, one JSON line each, one writer at a time."""
 
-    def __init__(self, out: str | Path) -> None:
+    def __init__(self, out: str | Path, max_bytes: int = MAX_EXPORT_BYTES) -> None:
         self.out = Path(out)
         self.out.parent.mkdir(parents=True, exist_ok=True)
+        self.max_bytes = max_bytes
+        self.repaired_bytes = repair(self.out)
         self.spans = 0
         self.exports = 0
         self._lock = threading.Lock()
 
     def accept(self, body: bytes, content_type: str) -> int:
-        """Check and append one export; returns its span count. Raises ValueError if malformed."""
+        """Check and append one export; returns its span count. Raises ValueError if malformed
+        or empty."""
         export = decode_export(body, content_type)
         try:
             count = sum(1 for _ in spans_of_export(export, "export", None))
         except IngestError as exc:
             raise ValueError(str(exc)) from None
+        if not count:
+            raise ValueError("the export holds no span")
         line = orjson.dumps(export) + b"\n"
         with self._lock, self.out.open("ab") as sink:
             sink.write(line)
@@ -128,15 +168,32 @@ class Collector:
         return count
 
 
+async def _read_limited(request: Request, limit: int) -> bytes:
+    """The body as sent, refused as soon as it passes `limit` bytes (never held whole)."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise TooLarge(f"the export is larger than {limit} bytes ({declared} sent)")
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise TooLarge(f"the export is larger than {limit} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
 def create_collector_app(collector: Collector) -> Starlette:
     async def traces(request: Request) -> Response:
         content_type = request.headers.get("content-type", "application/json")
-        body = await request.body()
         try:
-            body = decompress(body, request.headers.get("content-encoding", ""))
+            body = await _read_limited(request, collector.max_bytes)
+            body = decompress(
+                body, request.headers.get("content-encoding", ""), collector.max_bytes
+            )
             collector.accept(body, content_type)
         except ValueError as exc:
             status = 415 if isinstance(exc, UnsupportedEncoding) else 400
+            status = 413 if isinstance(exc, TooLarge) else status
             return JSONResponse({"detail": f"rejected: {exc}"}, status_code=status)
         if content_type.startswith(PROTOBUF):
             from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (

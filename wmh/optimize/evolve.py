@@ -46,6 +46,8 @@ class EvolveResult:
     candidates: list[FrontierCandidate] = field(default_factory=list)
     progress: list[tuple[int, float]] = field(default_factory=list)
     measured_on: str = "valid"  # which traces scored the candidates
+    provider_calls: int = 0  # the world model's calls while scoring candidates
+    provider_failures: int = 0
 
     @property
     def frontier_size(self) -> int:
@@ -199,4 +201,6 @@ def evolve_prompt(
         candidates=candidates,
         progress=progress.history,
         measured_on=measured_on,
+        provider_calls=adapter.provider.usage.calls + adapter.provider.usage.failures,
+        provider_failures=adapter.provider.usage.failures,
     )

@@ -8,7 +8,7 @@ stage leaves the previous model of that name untouched.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -22,14 +22,15 @@ from wmh.engine.policy import FitReport
 from wmh.engine.predictor import Predictor
 from wmh.engine.prompts import base_prompt
 from wmh.engine.replay import ReplayPredictor
-from wmh.errors import ConfigError, EmptyCorpusError
+from wmh.errors import ConfigError, EmptyCorpusError, ProviderError
 from wmh.ingest.reader import IngestReport
 from wmh.ingest.sources import ingest
 from wmh.ingest.split import split_with
-from wmh.optimize.evolve import EvolveResult, evolve_prompt
+from wmh.optimize.evolve import EvolveResult, evolve_prompt, skip_reason
 from wmh.pipeline.artifacts import publish
 from wmh.pipeline.clock import Clock, StageCallback
 from wmh.pipeline.fit_replay import fit_policies
+from wmh.providers.llm import check_provider, provider_time_budget, provider_time_spent
 from wmh.retrieval.context import ContextColumns
 from wmh.retrieval.embedders import Embedder, make_embedder
 from wmh.retrieval.index import PartitionedIndex
@@ -73,6 +74,48 @@ def embed_steps(embedder: Embedder, steps: list[Step], traces: dict[str, Trace])
     """Vectors for steps, each embedded with its task and the actions just before it."""
     texts = [query_text(s.action, s.task, _recent(s, traces)) for s in steps]
     return embedder.embed(texts)
+
+
+def check_providers_answer(settings: WmhConfig) -> None:
+    """Before a build spends time on them: the provider (and GEPA's reflection model) answer
+    one tiny request, with no retries and a short timeout."""
+    if settings.provider.name == "replay":
+        return
+    configs = [settings.provider]
+    if not skip_reason(settings) and settings.gepa.reflection_model:
+        configs.append(replace(settings.provider, model=settings.gepa.reflection_model))
+    for config in configs:
+        try:
+            check_provider(config)
+        except ProviderError as exc:
+            raise ProviderError(
+                f"{exc}; nothing was built and the previous model stays (check the endpoint, "
+                "model and key, e.g. with wmh providers verify)"
+            ) from None
+
+
+def check_provider_errors(
+    settings: WmhConfig, reports: list[EvalReport | None], evolved: EvolveResult
+) -> None:
+    """Refuse to publish a model whose measurements mostly measured provider failures."""
+    allowed = settings.provider.max_error_share
+    failed = sum(r.sources.get("provider_error", 0) for r in reports if r is not None)
+    steps = sum(r.overall.steps for r in reports if r is not None)
+    spent = provider_time_spent()
+    why = f" ({spent})" if spent else ""
+    if steps and failed / steps > allowed:
+        raise ProviderError(
+            f"{failed} of {steps} held-out steps failed at the provider{why}, more than "
+            f"provider.max_error_share={allowed:g}: the model was not published and the "
+            "previous one stays"
+        )
+    calls, failures = evolved.provider_calls, evolved.provider_failures
+    if calls and failures / calls > allowed:
+        raise ProviderError(
+            f"{failures} of {calls} GEPA calls failed at the provider{why}, more than "
+            f"provider.max_error_share={allowed:g}: the model was not published and the "
+            "previous one stays"
+        )
 
 
 def check_settings(settings: WmhConfig) -> None:
@@ -189,8 +232,16 @@ def gepa_run_dir(settings: WmhConfig) -> Path:
 
 
 def build_world_model(settings: WmhConfig, on_stage: StageCallback | None = None) -> BuildResult:
-    """Build and publish `<root>/models/<name>/` from `settings.data.files`."""
+    """Build and publish `<root>/models/<name>/` from `settings.data.files`; a provider that does
+    not answer, or fails on too many measured steps, stops the build before anything is
+    published, and all its provider calls share `provider.build_time_s`."""
     check_settings(settings)
+    check_providers_answer(settings)
+    with provider_time_budget(settings.provider.build_time_s):
+        return _build(settings, on_stage)
+
+
+def _build(settings: WmhConfig, on_stage: StageCallback | None) -> BuildResult:
     clock = Clock(on_stage)
     with clock.stage("ingest"):
         ingested = ingest(settings)
@@ -219,6 +270,7 @@ def build_world_model(settings: WmhConfig, on_stage: StageCallback | None = None
         predictor_name, heldout, heldout_base = heldout_reports(
             settings, retriever, replay, evolved, split.test
         )
+    check_provider_errors(settings, [heldout, heldout_base], evolved)
     path, card = publish(
         settings, predictor_name, published, replay.with_policies(replay.policies, published),
         ingested.report, split, (heldout, heldout_base), evolved, clock.timings, clock, fit,

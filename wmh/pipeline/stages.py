@@ -29,6 +29,8 @@ from wmh.ingest.split import PARTS, Split, split_with
 from wmh.optimize.evolve import EvolveResult, FrontierCandidate, evolve_prompt
 from wmh.pipeline.artifacts import publish
 from wmh.pipeline.build import (
+    check_provider_errors,
+    check_providers_answer,
     check_settings,
     fit_replay,
     gepa_run_dir,
@@ -46,6 +48,7 @@ from wmh.pipeline.stage_files import (
     write_file,
     write_traces,
 )
+from wmh.providers.llm import provider_time_budget
 from wmh.retrieval.retriever import IndexRetriever
 from wmh.scoring.runner import EvalReport
 from wmh.store.index import load_retriever, write_index
@@ -53,6 +56,7 @@ from wmh.store.index import load_retriever, write_index
 log = logging.getLogger(__name__)
 
 STAGES = ("ingest", "split", "index", "optimize", "evaluate", "package")
+PROVIDER_STAGES = ("optimize", "evaluate")  # the stages that call an LLM provider
 
 
 def ingest(settings: WmhConfig, out: StageDir) -> dict[str, Any]:
@@ -210,6 +214,7 @@ def evaluate(settings: WmhConfig, out: StageDir) -> dict[str, Any]:
         predictor, heldout, heldout_base = heldout_reports(
             settings, retriever, replay, evolved, test
         )
+    check_provider_errors(settings, [heldout, heldout_base], evolved)
     with output_dir(out.eval) as tmp:
         summary: dict[str, Any] = {"predictor": predictor}
         (tmp / "summary.json").write_bytes(dump_json(summary))
@@ -281,6 +286,9 @@ def run_stage(stage: str, settings: WmhConfig) -> dict[str, Any]:
     """Run one stage for `settings` (a resolved WmhConfig); returns its metrics."""
     check_settings(settings)
     started = time.perf_counter()
-    metrics = RUNNERS[stage](settings, StageDir(settings.root, settings.name))
+    if stage in PROVIDER_STAGES:
+        check_providers_answer(settings)
+    with provider_time_budget(settings.provider.build_time_s):
+        metrics = RUNNERS[stage](settings, StageDir(settings.root, settings.name))
     log.info("stage %s done in %.2fs", stage, time.perf_counter() - started)
     return metrics

@@ -11,7 +11,9 @@ import logging
 import os
 import threading
 import time
-from dataclasses import dataclass, field
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
 from types import ModuleType
 from typing import Any
 
@@ -106,6 +108,41 @@ def import_litellm() -> ModuleType:
     return litellm
 
 
+class _Deadline:
+    """A bound on the time all provider calls may still take (a build sets it): past it, a call
+    fails at once; before it, a call's own timeout is cut to what is left."""
+
+    def __init__(self) -> None:
+        self.at: float | None = None
+        self.budget_s = 0.0
+
+    def remaining(self) -> float | None:
+        return None if self.at is None else self.at - time.monotonic()
+
+
+_DEADLINE = _Deadline()
+
+
+def provider_time_spent() -> str:
+    """Why calls fail at once, when the build's provider time is spent ('' otherwise)."""
+    remaining = _DEADLINE.remaining()
+    if remaining is None or remaining > 0:
+        return ""
+    budget = f"provider.build_time_s={_DEADLINE.budget_s:g}"
+    return f"the build's time for provider calls ({budget}) ran out"
+
+
+@contextmanager
+def provider_time_budget(seconds: float) -> Iterator[None]:
+    """Every provider call in the block (any thread) shares `seconds` of wall time."""
+    previous = (_DEADLINE.at, _DEADLINE.budget_s)
+    _DEADLINE.at, _DEADLINE.budget_s = time.monotonic() + seconds, seconds
+    try:
+        yield
+    finally:
+        _DEADLINE.at, _DEADLINE.budget_s = previous
+
+
 class LLMProvider:
     """Chat completions through `litellm.completion` with the configured model and policies."""
 
@@ -154,6 +191,16 @@ class LLMProvider:
     def complete(self, messages: list[dict[str, str]], **overrides: Any) -> Completion:
         """One chat completion; raises ProviderError after retries and fallbacks fail."""
         litellm = import_litellm()
+        remaining = _DEADLINE.remaining()
+        if remaining is not None:
+            if remaining <= 0:
+                self.usage.failures += 1
+                raise ProviderError(
+                    f"provider {self.config.name} model {self.config.model}: the build's time "
+                    f"for provider calls (provider.build_time_s={_DEADLINE.budget_s:g}) is spent"
+                )
+            timeout = min(float(overrides.get("timeout", self.config.timeout)), remaining)
+            overrides = {**overrides, "timeout": max(timeout, 0.1)}
         started = time.perf_counter()
         try:
             response = litellm.completion(**self._arguments(messages, **overrides))
@@ -190,3 +237,13 @@ class LLMProvider:
         )
         self.usage.add(completion)
         return completion
+
+
+PING = [{"role": "user", "content": "Reply with the single word OK."}]
+
+
+def check_provider(config: ProviderConfig, timeout: float = 30.0) -> Completion:
+    """One tiny completion, no retries, a short timeout: does the provider answer at all? (A
+    build asks before spending its budget; `wmh providers verify` asks for every model.)"""
+    quick = replace(config, num_retries=0, fallbacks=[], timeout=min(config.timeout, timeout))
+    return LLMProvider(quick).complete(PING, max_tokens=5)

@@ -8,9 +8,7 @@ from pydantic import BaseModel
 
 from wmh.config.schema import ProviderConfig
 from wmh.errors import WmhError
-from wmh.providers.llm import LLMProvider
-
-PING = [{"role": "user", "content": "Reply with the single word OK."}]
+from wmh.providers.llm import PING, LLMProvider
 
 
 class ProviderCheck(BaseModel):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from wmh.config.schema import WmhConfig
 from wmh.engine.factory import make_predictor
 from wmh.engine.predictor import Predictor
 from wmh.engine.replay import ReplayPredictor
@@ -22,10 +23,13 @@ def load_world_model(
     model_dir: str | Path,
     sessions: SessionStore | None = None,
     hidden: frozenset[str] = frozenset(),
+    settings: WmhConfig | None = None,
 ) -> tuple[WorldModel, Provider]:
     """Read `model.json`, the step table and index; return (world_model, provider).
 
-    `hidden` traces stay out of every lookup (an evaluation of traces the index holds)."""
+    `hidden` traces stay out of every lookup (an evaluation of traces the index holds);
+    `settings` replaces the ones the model was built with for its predictor (an eval against
+    another endpoint, or without the replay cache)."""
     files = ModelFiles(model_dir)
     card = read_card(files.root)
     if card.format_version < FORMAT_VERSION:
@@ -48,6 +52,7 @@ def load_world_model(
     if card.provider != "replay":
         # LLM settings (model, endpoint, retries, budget) come from the config it was built with;
         # credentials only ever from the environment.
-        predictor, provider = make_predictor(model_settings(files.root), retriever, replay, prompt)
+        chosen = settings or model_settings(files.root)
+        predictor, provider = make_predictor(chosen, retriever, replay, prompt)
     wm = WorldModel(card.name, predictor, retriever, prompt, sessions)
     return wm, provider

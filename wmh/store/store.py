@@ -7,6 +7,7 @@ or killed build never leaves a partial model, and the previous model of that nam
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import re
 import shutil
@@ -22,6 +23,16 @@ from wmh.store.layout import CARD_FILE, ModelFiles
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 _STAGING = ".staging"
 _RETIRED = ".retired-"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def check_model_name(name: str) -> str:
@@ -78,14 +89,39 @@ class WorldModelStore:
         if retired:
             os.replace(retired[-1], target)
 
+    def _clean_orphans(self) -> None:
+        """Staging folders of builds whose process is gone, and retired models whose
+        replacement is in place (both left by a killed build), are removed."""
+        for folder in (self.models_dir / _STAGING).glob("*.*.*"):
+            pid = folder.name.rsplit(".", 2)[-2]
+            if pid.isdigit() and not _alive(int(pid)):
+                shutil.rmtree(folder, ignore_errors=True)
+        for retired in self.models_dir.glob(f"{_RETIRED}*"):
+            name = retired.name[len(_RETIRED) :].rsplit(".", 1)[0]
+            if (self.models_dir / name).exists():
+                shutil.rmtree(retired, ignore_errors=True)
+
+    @contextmanager
+    def _name_lock(self, name: str) -> Iterator[None]:
+        """One publisher of a name at a time, across processes (a lock file per name)."""
+        locks = self.root / ".locks"
+        locks.mkdir(parents=True, exist_ok=True)
+        with (locks / f"{name}.lock").open("a") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
     @contextmanager
     def staging(self, name: str) -> Iterator[Path]:
         """A fresh directory to build into; published as `name` only if the block succeeds."""
         check_model_name(name)
         staging_root = self.models_dir / _STAGING
         staging_root.mkdir(parents=True, exist_ok=True)
-        tmp = staging_root / f"{name}.{uuid.uuid4().hex[:8]}"
-        tmp.mkdir()
+        self._clean_orphans()
+        tmp = staging_root / f"{name}.{os.getpid()}.{uuid.uuid4().hex[:8]}"
+        tmp.mkdir(parents=True)
         try:
             yield tmp
         except OSError as exc:
@@ -105,12 +141,13 @@ class WorldModelStore:
         if not ModelFiles(built).card.is_file():
             raise StoreError(f"{built} has no {CARD_FILE}: refusing to publish a partial model")
         target = self.models_dir / name
-        self._recover(name)
-        retired = None
-        if target.exists():
-            retired = self.models_dir / f"{_RETIRED}{name}.{uuid.uuid4().hex[:8]}"
-            os.replace(target, retired)
-        os.replace(built, target)
-        if retired is not None:
-            shutil.rmtree(retired, ignore_errors=True)
+        with self._name_lock(name):
+            self._recover(name)
+            retired = None
+            if target.exists():
+                retired = self.models_dir / f"{_RETIRED}{name}.{uuid.uuid4().hex[:8]}"
+                os.replace(target, retired)
+            os.replace(built, target)
+            if retired is not None:
+                shutil.rmtree(retired, ignore_errors=True)
         return target

@@ -82,6 +82,7 @@ def track_build(
             artifacts,
             tags=tags,
             series={"gepa.best_valid": steps},
+            root=settings.root,
         )
     except Exception as exc:  # noqa: BLE001 - tracking must never lose a finished build
         log.warning("MLflow tracking of build %s failed: %s", settings.name, exc)

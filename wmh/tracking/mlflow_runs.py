@@ -1,7 +1,8 @@
 """Log wmh runs to MLflow: flattened config as params (secrets redacted), figures as metrics.
 
-The default store is a local SQLite file (`sqlite:///mlflow.db`); `MLFLOW_TRACKING_URI` points
-at any other store or tracking server.
+The default store is a SQLite file under the store root (`<root>/mlflow.db`, artifacts in
+`<root>/mlruns/`), so `--root elsewhere` keeps MLflow there too; `MLFLOW_TRACKING_URI` points at
+any other store or tracking server.
 """
 
 from __future__ import annotations
@@ -15,13 +16,36 @@ from pathlib import Path
 from typing import Any
 
 DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
-_SECRET = re.compile(r"(api[_-]?key|token|secret|password|credential|authorization)", re.I)
+# Keys that name a secret: keys, passwords, credentials, and tokens that authenticate — not any
+# key with "token" in it (`provider.max_tokens` is a number to compare runs by).
+_SECRET = re.compile(
+    r"(api[_-]?key|secret|passw(or)?d|credential|authorization|bearer"
+    r"|(^|[._-])(access|auth|api|bearer|refresh|session|id)[_-]?token$|^token$)",
+    re.I,
+)
 _METRIC_NAME = re.compile(r"[^A-Za-z0-9_\-. /]")
 MAX_PARAM = 500
 
 
-def tracking_uri() -> str:
-    return os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_TRACKING_URI
+def tracking_uri(root: str | Path | None = None) -> str:
+    """`$MLFLOW_TRACKING_URI`, else the SQLite file under `root` (or the current directory)."""
+    given = os.environ.get("MLFLOW_TRACKING_URI")
+    if given:
+        return given
+    if root is None:
+        return DEFAULT_TRACKING_URI
+    return f"sqlite:///{Path(root).resolve() / 'mlflow.db'}"
+
+
+def _experiment_under(root: str | Path, name: str) -> None:
+    """Create the experiment with its artifacts under `root` (MLflow would put them in the
+    current directory's `mlruns/`)."""
+    import mlflow
+
+    client = mlflow.MlflowClient()
+    if client.get_experiment_by_name(name) is None:
+        location = (Path(root).resolve() / "mlruns").as_uri()
+        client.create_experiment(name, artifact_location=location)
 
 
 def flatten(values: Mapping[str, Any], prefix: str = "") -> dict[str, str]:
@@ -31,7 +55,7 @@ def flatten(values: Mapping[str, Any], prefix: str = "") -> dict[str, str]:
         name = f"{prefix}{key}"
         if isinstance(value, Mapping):
             flat.update(flatten(value, f"{name}."))
-        elif _SECRET.search(str(key)):
+        elif _SECRET.search(str(key)) or _SECRET.search(name):
             flat[name] = "<redacted>"
         else:
             flat[name] = str(value)[:MAX_PARAM]
@@ -65,17 +89,22 @@ def log_run(
     artifacts: list[Path],
     tags: Mapping[str, str] | None = None,
     series: Mapping[str, list[tuple[int, float]]] | None = None,
+    root: str | Path | None = None,
 ) -> str:
-    """One MLflow run in `experiment`; returns its run id. `series` are metrics by step."""
+    """One MLflow run in `experiment`; returns its run id. `series` are metrics by step. With
+    no `$MLFLOW_TRACKING_URI`, the store is the one under `root`."""
     import mlflow
 
     for noisy in ("mlflow", "alembic"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
-    mlflow.set_tracking_uri(tracking_uri())
+    under_root = root is not None and not os.environ.get("MLFLOW_TRACKING_URI")
+    mlflow.set_tracking_uri(tracking_uri(root))  # (which exports $MLFLOW_TRACKING_URI)
     if os.environ.get("MLFLOW_RUN_ID"):
         # Launched by `mlflow run`: log into the run it created (its experiment, its name).
         context = mlflow.start_run()
     else:
+        if under_root and root is not None:
+            _experiment_under(root, experiment)
         mlflow.set_experiment(experiment)
         context = mlflow.start_run(run_name=run_name)
     with context as run:

@@ -1,0 +1,115 @@
+"""A build whose provider fails never publishes: the previous model stays, the build exits
+non-zero in bounded time, and says why."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import make_settings
+from tests.fake_llm import FakeLLM, Reply, echo_environment
+from wmh.errors import ProviderError
+from wmh.pipeline.build import build_world_model
+
+WMH = str(Path(sys.executable).parent / "wmh")
+
+
+def _llm_overrides(fake: FakeLLM, *extra: str) -> list[str]:
+    return [
+        "provider=openai_compatible",
+        "provider.model=openai/env-model",
+        f"provider.api_base={fake.api_base}",
+        "provider.timeout=2",
+        *extra,
+    ]
+
+
+def _llm_args(fake: FakeLLM, *extra: str) -> list[str]:
+    return [arg for o in _llm_overrides(fake, *extra) for arg in ("-o", o)]
+
+
+@pytest.fixture
+def good(tmp_path: Path, synthetic_corpus: Path) -> Path:
+    """A published replay model named `m`, the one a failed build must leave in place."""
+    result = build_world_model(make_settings(tmp_path, "m", [synthetic_corpus]))
+    return result.path / "model.json"
+
+
+def _build(tmp_path: Path, corpus: Path, fake: FakeLLM, *extra: str) -> tuple[int, str, float]:
+    started = time.monotonic()
+    done = subprocess.run(
+        [WMH, "build", "--name", "m", "--file", str(corpus), "--root", str(tmp_path),
+         "--no-interactive", "-o", "track=false", *_llm_args(fake, *extra)],
+        capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    said = " ".join((done.stdout + done.stderr).split())  # the CLI wraps lines to the terminal
+    return done.returncode, said, time.monotonic() - started
+
+
+@pytest.mark.parametrize(
+    ("reply", "words"),
+    [
+        (Reply("slow down", status=429), "RateLimitError"),
+        (Reply("no key", status=401), "AuthenticationError"),
+        (Reply("boom", status=503), "503"),
+        (Reply("late", delay_s=5), "Timeout"),
+    ],
+    ids=["429", "401", "5xx", "hangs"],
+)
+def test_a_provider_failing_every_call_leaves_the_old_model_and_exits_non_zero(
+    tmp_path: Path, synthetic_corpus: Path, fake_llm: FakeLLM, good: Path, reply: Reply, words: str
+) -> None:
+    before = good.read_bytes()
+    fake_llm.default = reply
+    code, output, seconds = _build(tmp_path, synthetic_corpus, fake_llm)
+    assert code == 1 and "nothing was built and the previous model stays" in output
+    assert words.lower() in output.lower()
+    assert good.read_bytes() == before  # the good model is the one still published
+    assert len(fake_llm.requests) == 1 and seconds < 60  # one check, no retries, no hours
+
+
+def test_a_provider_failing_mid_build_is_not_published(
+    tmp_path: Path, synthetic_corpus: Path, fake_llm: FakeLLM, good: Path
+) -> None:
+    before = good.read_bytes()
+    fake_llm.script = [Reply("OK")]  # the check before the build passes, then every call fails
+    fake_llm.default = Reply("down", status=500)
+    code, output, _ = _build(
+        tmp_path, synthetic_corpus, fake_llm, "provider.num_retries=0", "predictor.cache=false"
+    )
+    assert code == 1 and "held-out steps failed at the provider" in output
+    assert "more than provider.max_error_share=0.1" in output
+    assert good.read_bytes() == before
+
+
+def test_the_builds_provider_time_is_bounded(
+    tmp_path: Path, synthetic_corpus: Path, fake_llm: FakeLLM
+) -> None:
+    settings = make_settings(
+        tmp_path,
+        "slow",
+        [synthetic_corpus],
+        *_llm_overrides(fake_llm, "provider.build_time_s=0.5", "predictor.cache=false"),
+    )
+    fake_llm.script = [Reply("OK")]  # the check answers at once
+    fake_llm.default = Reply('<observation is_error="false">\n{}\n</observation>', delay_s=0.3)
+    with pytest.raises(ProviderError, match="build_time_s=0.5"):
+        build_world_model(settings)
+    # past the budget no call goes out: the check, and the few that fit in half a second
+    assert len(fake_llm.requests) <= 1 + 0.5 / 0.3 + 1
+    assert not (tmp_path / "models" / "slow").exists()
+
+
+def test_a_healthy_llm_build_still_publishes(
+    tmp_path: Path, synthetic_corpus: Path, fake_llm: FakeLLM
+) -> None:
+    fake_llm.default = echo_environment
+    code, output, _ = _build(tmp_path, synthetic_corpus, fake_llm)
+    assert code == 0, output
+    card = json.loads((tmp_path / "models" / "m" / "model.json").read_text())
+    assert card["predictor"] == "llm"
