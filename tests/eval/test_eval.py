@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from wmh.eval.service import EvalOptions, evaluate, list_results, save_report, track_report
+from wmh.eval.results import list_results, save_report, track_report
+from wmh.eval.service import EvalOptions, evaluate
 from wmh.eval.suites import resolve_suite
 from wmh.scoring.runner import LoopMode
 

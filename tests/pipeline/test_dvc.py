@@ -129,3 +129,37 @@ def test_dvc_repro_reruns_only_what_changed_and_dvc_compares_runs_and_experiment
     assert experiment is not None
     runs = client.search_runs([experiment.experiment_id])
     assert sorted(r.data.params["retrieval.top_k"] for r in runs) == ["2", "5"]
+
+
+def test_the_scaling_study_as_a_dvc_stage_with_its_plot(tmp_path: Path) -> None:
+    """`dvc repro studies/dvc.yaml:scaling` on the root params.yaml; `dvc plots show` draws the
+    curve from the stage's curve.json; plain `dvc repro` does not run the studies."""
+    from wmh.ingest.synthetic import write_corpus
+
+    work = tmp_path / "project"
+    (work / "studies").mkdir(parents=True)
+    repo = Repo(work, _env(tmp_path))
+    repo.run("git", "init", "-q")
+    repo.run("dvc", "init", "-q")
+    shutil.copy(ROOT / ".dvc" / "config", work / ".dvc" / "config")
+    shutil.copy(ROOT / "studies" / "dvc.yaml", work / "studies" / "dvc.yaml")
+    write_corpus(work / "corpus.jsonl", traces=40, seed=3)
+    (work / ".gitignore").write_text(".wmh/\n")
+    repo.params(
+        "study.sizes=[4,8]", "study.seeds=2", "track=false", "split.train=0.65", "split.test=0.25"
+    )
+    repo.commit("study")
+    out = repo.run("dvc", "repro", "studies/dvc.yaml:scaling")
+    assert "Running stage 'studies/dvc.yaml:scaling'" in out
+    folder = work / ".wmh" / "studies" / "t" / "scaling"
+    curve = json.loads((folder / "curve.json").read_text())
+    assert [row["traces"] for row in curve][:2] == [4, 8]
+    shown = json.loads(repo.run("dvc", "plots", "show", "--json"))["data"]
+    values = shown["fidelity vs training traces"][0]["content"]["data"]["values"]
+    drawn = {(v["field"], v["traces"]): v["dvc_inferred_y_value"] for v in values}
+    for row in curve:
+        assert drawn[("replay", row["traces"])] == pytest.approx(row["replay"])
+        assert drawn[("nn_copy", row["traces"])] == pytest.approx(row["nn_copy"])
+    assert "Stage 'studies/dvc.yaml:scaling' didn't change" in repo.run(
+        "dvc", "repro", "studies/dvc.yaml:scaling"
+    )

@@ -12,7 +12,8 @@ from tests.conftest import make_settings
 from tests.engine.test_llm import llm_overrides
 from tests.fake_llm import FakeLLM, echo_environment
 from tests.optimize.test_gepa import scripted
-from wmh.eval.service import EvalOptions, evaluate, save_report, track_report
+from wmh.eval.results import save_report, track_report
+from wmh.eval.service import EvalOptions, evaluate
 from wmh.pipeline.build import build_world_model
 from wmh.tracking.mlflow_runs import flatten
 

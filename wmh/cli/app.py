@@ -20,6 +20,7 @@ from wmh.cli import pipeline as pipeline_cmd
 from wmh.cli import play as play_cmd
 from wmh.cli import providers as providers_cmd
 from wmh.cli import serve as serve_cmd
+from wmh.cli import study as study_cmd
 from wmh.cli import ui as ui_cmd
 from wmh.errors import WmhError
 from wmh.offline import apply_offline_defaults
@@ -36,6 +37,7 @@ app.command("list")(models_cmd.list_models)
 app.command("play")(play_cmd.play)
 app.add_typer(examples_cmd.app, name="examples")
 app.add_typer(eval_cmd.app, name="eval")
+app.add_typer(study_cmd.app, name="study")
 app.add_typer(providers_cmd.app, name="providers")
 app.command("ui")(ui_cmd.ui)
 app.command("serve")(serve_cmd.serve)

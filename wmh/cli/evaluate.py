@@ -10,14 +10,9 @@ from rich.table import Table
 from typer.core import TyperGroup
 
 from wmh.cli.common import RootOption, console
-from wmh.eval.service import (
-    EvalOptions,
-    default_results_path,
-    evaluate,
-    list_results,
-    save_report,
-    track_report,
-)
+from wmh.errors import ConfigError
+from wmh.eval.results import default_results_path, list_results, save_report, track_report
+from wmh.eval.service import EvalOptions, evaluate
 from wmh.eval.suites import all_suites, resolve_suite
 from wmh.scoring.runner import EvalReport, Fidelity, LoopMode
 
@@ -40,25 +35,36 @@ def _fmt(fidelity: Fidelity) -> list[str]:
     refs = "  ".join(f"{k} {v:.3f}" for k, v in fidelity.baselines.items())
     return [
         str(fidelity.steps),
-        f"{fidelity.score:.3f}",
+        f"{fidelity.score:.3f} ± {fidelity.std:.3f}",
+        f"[{fidelity.ci_low:.3f}, {fidelity.ci_high:.3f}]",
         refs,
         f"{fidelity.error_flag_accuracy:.3f}",
     ]
+
+
+COLUMNS = ("steps", "fidelity ± std", "95% CI", "baselines", "error-flag acc.")
 
 
 def print_report(report: EvalReport) -> None:
     title = f"{report.model}" + (f" · suite {report.suite}" if report.suite else "")
     console.print(
         f"[bold]{title}[/]: {report.mode.value}, judge {report.judge}, "
-        f"sample_turns {report.sample_turns}, {report.traces} held-out traces",
+        f"sample_turns {report.sample_turns}, {report.traces} held-out traces, "
+        f"prompt {report.prompt}, top_k {report.top_k}",
         markup=True,
     )
+    if report.unseen_traces or report.seen_traces_skipped:
+        console.print(
+            f"{report.unseen_traces} traces the model never saw, scored whole; "
+            f"{report.traces - report.unseen_traces} from its test part; "
+            f"{report.seen_traces_skipped} it trained on left out"
+        )
     for label, rows in (("file", report.per_file), ("tool", report.per_tool)):
-        table = Table(label, "steps", "fidelity", "baselines", "error-flag acc.")
+        table = Table(label, *COLUMNS)
         for key, fidelity in rows.items():
             table.add_row(key, *_fmt(fidelity))
         console.print(table)
-    overall = Table("overall", "steps", "fidelity", "baselines", "error-flag acc.")
+    overall = Table("overall", *COLUMNS)
     overall.add_row("all", *_fmt(report.overall))
     console.print(overall)
     console.print("prediction sources: " + ", ".join(f"{k} {v}" for k, v in report.sources.items()))
@@ -100,8 +106,19 @@ def _run(
     return report
 
 
-JudgeOption = typer.Option(None, "--judge", help="exact | structural | numeric (default: config).")
-TurnsOption = typer.Option("all", "--sample-turns", help="all | first | last | N per trace.")
+JudgeOption = typer.Option(
+    None, "--judge", help="exact (or match) | structural | numeric | rubric (default: config)."
+)
+TurnsOption = typer.Option(
+    "all", "--sample-turns", help="all | sampled (one seeded turn) | first | last | N per trace."
+)
+PromptOption = typer.Option(
+    None, "--prompt", help="Evaluate this environment prompt file instead of the model's (LLM)."
+)
+TopKOption = typer.Option(None, "--top-k", help="Retrieved examples per step (default: model's).")
+NoRagOption = typer.Option(
+    False, "--no-rag", help="Zero-shot: no retrieved examples in the prompt (LLM providers)."
+)
 SeedOption = typer.Option(0, "--seed", help="Seed for sampled turns.")
 LimitOption = typer.Option(None, "--limit", help="At most this many held-out traces.")
 OutOption = typer.Option(None, "--out", help="Results JSON path.")
@@ -128,8 +145,15 @@ def eval_files(
     concurrency: int = ConcurrencyOption,
     mode: LoopMode = ModeOption,
     track: bool = TrackOption,
+    prompt: Path | None = PromptOption,
+    top_k: int | None = TopKOption,
+    no_rag: bool = NoRagOption,
+    embed_dim: int | None = typer.Option(
+        None, "--embed-dim", help="Embedding size of the model built from FILES (no --name)."
+    ),
 ) -> None:
-    """Evaluate held-out steps of trace files (building a model on the fly) or of a built model."""
+    """Evaluate trace files (building a model on the fly, scoring its test split), a built model
+    on its test part, or a built model on files: every trace it did not train on is scored."""
     options = EvalOptions(
         judge=judge,
         sample_turns=sample_turns,
@@ -138,8 +162,19 @@ def eval_files(
         mode=mode,
         concurrency=concurrency,
         track=track,
+        prompt=prompt,
+        top_k=top_k,
+        no_rag=no_rag,
     )
-    _run(list(files or []), name, root, list(override), options, out)
+    overrides = list(override)
+    if embed_dim is not None:
+        if name is not None:
+            raise ConfigError(
+                "--embed-dim changes the index: it applies to a model built from FILES, not to "
+                f"the built model '{name}' (rebuild it with -o embedder.dim={embed_dim})"
+            )
+        overrides.append(f"embedder.dim={embed_dim}")
+    _run(list(files or []), name, root, overrides, options, out)
 
 
 @app.command("list")
@@ -169,6 +204,9 @@ def eval_run(
     concurrency: int = ConcurrencyOption,
     track: bool = TrackOption,
     directory: Path | None = typer.Option(None, "--dir", help="Examples folder."),
+    override: list[str] = typer.Option(
+        [], "--override", "-o", help="Hydra override key=value, after the suite's own."
+    ),
 ) -> None:
     """Run an eval suite; results go to <root>/evals/<task>/<suite>/<timestamp>.json."""
     suite = resolve_suite(suite_ref, directory)
@@ -181,8 +219,11 @@ def eval_run(
         concurrency=concurrency,
         suite=f"{suite.task}/{suite.name}",
         track=track,
+        prompt=suite.prompt_file(),
+        top_k=suite.top_k,
+        no_rag=suite.no_rag,
     )
-    _run(suite.trace_files(), None, root, suite.overrides(), options, out)
+    _run(suite.trace_files(), None, root, [*suite.overrides(), *override], options, out)
 
 
 @app.command("results")

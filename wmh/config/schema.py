@@ -122,6 +122,15 @@ class RewardConfig:
 
 
 @dataclass
+class StudyConfig:
+    """`wmh study scaling|seeds`: train sizes (nested subsets), seeds per size, scored turns."""
+
+    sizes: list[int] = field(default_factory=lambda: [5, 10, 20, 40, 80, 160])
+    seeds: int = 3
+    sample_turns: str = "all"
+
+
+@dataclass
 class WmhConfig:
     name: str = MISSING
     root: str = ".wmh"
@@ -139,3 +148,4 @@ class WmhConfig:
     serve: ServeConfig = field(default_factory=ServeConfig)
     reward: RewardConfig = field(default_factory=RewardConfig)
     source: SourceConfig = field(default_factory=SourceConfig)
+    study: StudyConfig = field(default_factory=StudyConfig)

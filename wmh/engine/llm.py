@@ -42,12 +42,12 @@ class LLMPredictor:
         self.budget = budget or PromptBudget()
 
     def predict(self, context: PredictionContext) -> Observation:
-        if self.cache:
+        if self.cache and self.top_k > 0:  # zero-shot: the corpus answers nothing
             replayed = self._exact.predict(context)
             if replayed.metadata.get("source") in CACHE_SOURCES:
                 return replayed
         query = context_query(context)
-        examples = self.retriever.neighbours(query, self.top_k)
+        examples = self.retriever.neighbours(query, self.top_k) if self.top_k > 0 else []
         prompt = render_prompt(
             self.instructions, context.session, context.action, examples, self.budget
         )

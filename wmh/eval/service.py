@@ -12,9 +12,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-import orjson
-from pydantic import BaseModel
-
 from wmh.config.compose import compose_config, quote_override, to_container, to_settings
 from wmh.config.schema import WmhConfig
 from wmh.core.types import Trace
@@ -28,9 +25,8 @@ from wmh.scoring.factory import make_judge
 from wmh.scoring.runner import EvalReport, LoopMode, evaluate_traces, sample_indices
 from wmh.store.loader import load_world_model
 from wmh.store.settings import model_settings
-from wmh.store.splits import read_part
+from wmh.store.splits import part_trace_ids, read_part
 from wmh.store.store import WorldModelStore
-from wmh.tracking.mlflow_runs import log_run
 
 
 @dataclass
@@ -43,6 +39,12 @@ class EvalOptions:
     concurrency: int = 1
     suite: str = ""
     track: bool = True
+    prompt: Path | None = None  # evaluate this environment prompt instead of the model's
+    top_k: int | None = None  # retrieved examples per step (None: the model's; 0: zero-shot)
+    no_rag: bool = False  # zero-shot: the same as top_k=0
+
+    def retrieved(self) -> int | None:
+        return 0 if self.no_rag else self.top_k
 
 
 def planned_steps(traces: Sequence[Trace], sample_turns: str, seed: int, limit: int | None) -> int:
@@ -56,9 +58,11 @@ class PreparedEval:
     model_dir: Path
     settings: WmhConfig
     traces: list[Trace]
+    unseen: int = 0  # traces of the given files the model has never seen (all scored)
+    seen_skipped: int = 0  # traces it trained on (left out)
 
 
-EVAL_GROUPS = ("judge", "provider", "predictor")
+EVAL_GROUPS = ("judge", "provider", "predictor", "retrieval")
 
 
 def _eval_overrides(settings: WmhConfig, name: str, overrides: Sequence[str]) -> WmhConfig:
@@ -116,18 +120,31 @@ def prepare(
             )
         )
         model_dir = build_world_model(settings).path
-    if files:
-        ingested = read_traces(list(files), settings.data.skip_empty_traces)
-        split = split_with(ingested.traces, settings.split)
-        traces = split.test
+    if not files:
+        test = read_part(model_dir, "test")
+        return PreparedEval(name or settings.name, model_dir, settings, test)
+    ingested = read_traces(list(files), settings.data.skip_empty_traces)
+    if name is None:
+        traces = split_with(ingested.traces, settings.split).test
         if not traces:
             raise ConfigError(
                 f"no held-out traces: all {len(ingested.traces)} traces fall in the train/valid "
                 f"split (split.test={settings.split.test}); add traces or raise split.test"
             )
-    else:
-        traces = read_part(model_dir, "test")
-    return PreparedEval(name or settings.name, model_dir, settings, traces)
+        return PreparedEval(settings.name, model_dir, settings, traces)
+    # A built model and files: a trace it trained on (train or valid) is no test of it; every
+    # other trace is (one in its own test part, or one it never saw).
+    seen = part_trace_ids(model_dir, "train") | part_trace_ids(model_dir, "valid")
+    held = part_trace_ids(model_dir, "test")
+    traces = [t for t in ingested.traces if t.trace_id not in seen]
+    skipped = len(ingested.traces) - len(traces)
+    if not traces:
+        raise ConfigError(
+            f"nothing to evaluate: all {skipped} traces of the given files are in the train or "
+            f"valid part of model '{name}'; evaluate it on traces it did not train on"
+        )
+    unseen = sum(t.trace_id not in held for t in traces)
+    return PreparedEval(name, model_dir, settings, traces, unseen, skipped)
 
 
 def evaluate(
@@ -150,10 +167,13 @@ def evaluate(
             )
         # Traces the index holds are scored against the rest of it, never against each other.
         hidden = frozenset(t.trace_id for t in prepared.traces)
-        wm, provider = load_world_model(
-            prepared.model_dir, hidden=hidden, settings=prepared.settings
-        )
         settings = prepared.settings
+        if options.retrieved() is not None:
+            settings.retrieval.top_k = options.retrieved()  # type: ignore[assignment]
+        prompt = read_prompt(options.prompt, settings) if options.prompt else None
+        wm, provider = load_world_model(
+            prepared.model_dir, hidden=hidden, settings=settings, prompt=prompt
+        )
         judge = make_judge(options.judge or settings.judge.name, settings.judge, settings.provider)
         baselines: list[Predictor] = [
             NearestNeighbourCopy(wm.retriever),
@@ -177,103 +197,26 @@ def evaluate(
     if usage is not None:
         report.usage = usage.as_dict()
     report.suite = options.suite
+    report.prompt = str(options.prompt) if options.prompt else "model"
+    report.top_k = prepared.settings.retrieval.top_k
+    report.unseen_traces = prepared.unseen
+    report.seen_traces_skipped = prepared.seen_skipped
     report.created_at = datetime.now(UTC).isoformat(timespec="seconds")
     report.config = to_container(prepared.settings)
     return report
 
 
-def default_results_path(root: Path, report: EvalReport) -> Path:
-    stamp = report.created_at.replace(":", "").replace("-", "").replace("+0000", "Z")
-    folder = Path(*report.suite.split("/")) if report.suite else Path(report.model)
-    return root / "evals" / folder / f"{stamp}.json"
-
-
-def save_report(report: EvalReport, path: Path) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_bytes(orjson.dumps(report.model_dump(mode="json"), option=orjson.OPT_INDENT_2))
-    tmp.replace(path)
-    return path
-
-
-def track_report(report: EvalReport, results_path: Path) -> str:
-    """Log the evaluation as an MLflow run in the experiment named after the suite or model."""
-    metrics: dict[str, float] = {
-        "fidelity": report.overall.score,
-        "error_flag_accuracy": report.overall.error_flag_accuracy,
-        "steps": report.overall.steps,
-    }
-    for key, value in report.usage.items():
-        metrics[f"usage.{key}"] = value
-    for baseline, score in report.overall.baselines.items():
-        metrics[f"baseline.{baseline}"] = score
-    for file, fidelity in report.per_file.items():
-        metrics[f"file.{Path(file).name}.fidelity"] = fidelity.score
-    for tool, fidelity in report.per_tool.items():
-        metrics[f"tool.{tool}.fidelity"] = fidelity.score
-    params = {
-        "eval": {
-            "mode": report.mode.value,
-            "judge": report.judge,
-            "sample_turns": report.sample_turns,
-            "seed": report.seed,
-            "traces": report.traces,
-        },
-        **report.config,
-    }
-    experiment = report.suite or report.model
-    run_id = log_run(
-        experiment,
-        f"eval-{report.model}",
-        params,
-        metrics,
-        [results_path],
-        tags={"wmh.kind": "eval", "wmh.model": report.model},
-        root=report.config.get("root"),
-    )
-    return run_id
-
-
-class SavedRun(BaseModel):
-    path: str
-    key: str
-    model: str
-    suite: str
-    created_at: str
-    mode: str
-    judge: str
-    steps: int
-    score: float
-    baselines: dict[str, float]
-    delta: float | None = None
-
-
-def list_results(root: Path, suite: str | None = None) -> list[SavedRun]:
-    """Saved eval runs under `<root>/evals`, newest first, with the change from the run before."""
-    runs: list[SavedRun] = []
-    for path in sorted((root / "evals").rglob("*.json")):
-        try:
-            data = orjson.loads(path.read_bytes())
-            run = SavedRun(
-                path=str(path),
-                key=data.get("suite") or data["model"],
-                model=data["model"],
-                suite=data.get("suite", ""),
-                created_at=data.get("created_at", ""),
-                mode=data["mode"],
-                judge=data["judge"],
-                steps=data["overall"]["steps"],
-                score=data["overall"]["score"],
-                baselines=data["overall"].get("baselines", {}),
-            )
-        except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
-            continue
-        if suite is None or run.key == suite or run.key.startswith(f"{suite}/"):
-            runs.append(run)
-    runs.sort(key=lambda r: (r.created_at, r.path), reverse=True)
-    previous: dict[str, SavedRun] = {}
-    for run in reversed(runs):
-        before = previous.get(run.key)
-        run.delta = round(run.score - before.score, 6) if before else None
-        previous[run.key] = run
-    return runs
+def read_prompt(path: Path, settings: WmhConfig) -> str:
+    """An environment prompt from a file, for a model answered by an LLM."""
+    if settings.provider.name == "replay":
+        raise ConfigError(
+            f"--prompt {path}: the replay model uses no prompt; evaluate it with an LLM "
+            "provider (e.g. -o provider=openai_compatible -o provider.api_base=...)"
+        )
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"--prompt {path}: cannot read the prompt ({exc})") from None
+    if not text.strip():
+        raise ConfigError(f"--prompt {path}: the prompt file is empty")
+    return text

@@ -27,6 +27,12 @@ class Suite(BaseModel):
     judge: str = "structural"
     provider: str = "replay"
     mode: str = "open_loop"
+    # The leading harness's keys: an environment prompt file (relative to the suite file),
+    # retrieved examples per step, zero-shot, and the embedding size of the suite's model.
+    prompt: str = ""
+    top_k: int | None = Field(default=None, ge=0)
+    no_rag: bool = False
+    embed_dim: int | None = Field(default=None, ge=8)
 
     # Filled in when loaded: where the suite lives.
     task: str = ""
@@ -37,6 +43,10 @@ class Suite(BaseModel):
         base = Path(self.path).parent.parent
         return [base / file for file in self.files]
 
+    def prompt_file(self) -> Path | None:
+        """The suite's prompt file, relative to the suite file."""
+        return Path(self.path).parent / self.prompt if self.prompt else None
+
     def overrides(self) -> list[str]:
         return [
             f"split.train={self.train_split}",
@@ -45,6 +55,7 @@ class Suite(BaseModel):
             f"judge={self.judge}",
             f"provider={self.provider}",
             f"seed={self.seed}",
+            *([f"embedder.dim={self.embed_dim}"] if self.embed_dim is not None else []),
         ]
 
 

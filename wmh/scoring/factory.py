@@ -14,11 +14,14 @@ from wmh.scoring.rewards import RewardJudge, RubricReward
 from wmh.scoring.rubric import RubricJudge
 from wmh.scoring.success import success_check
 
+JUDGE_ALIASES = {"match": "exact"}
+
 
 def make_judge(
     name: str, judge: JudgeConfig | None = None, provider: ProviderConfig | None = None
 ) -> Judge:
-    """A judge by name (`exact`, `structural`, `numeric`, `rubric`).
+    """A judge by name (`exact`, `structural`, `numeric`, `rubric`; `match` is `exact`, the
+    leading harness's name for it).
 
     The rubric judge calls `judge.model` (or, when empty, the provider's model) with the
     provider's endpoint settings.
@@ -28,6 +31,7 @@ def make_judge(
         "structural": StructuralJudge,
         "numeric": NumericJudge,
     }
+    name = JUDGE_ALIASES.get(name, name)
     if name == "rubric":
         base = provider or ProviderConfig()
         model = (judge.model if judge else "") or base.model

@@ -14,6 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 from enum import StrEnum
 from typing import Any
 
+import numpy as np
 from pydantic import BaseModel, Field
 
 from wmh.core.canonical import stable_unit_interval
@@ -42,8 +43,14 @@ class StepResult(BaseModel):
 
 
 class Fidelity(BaseModel):
+    """Mean step score with its spread: the standard deviation over steps and a 95% bootstrap
+    interval of the mean (traces resampled, since steps of one trace are not independent)."""
+
     steps: int = 0
     score: float = 0.0
+    std: float = 0.0
+    ci_low: float = 0.0
+    ci_high: float = 0.0
     error_flag_accuracy: float = 0.0
     baselines: dict[str, float] = Field(default_factory=dict)
 
@@ -65,12 +72,20 @@ class EvalReport(BaseModel):
     usage: dict[str, float] = Field(default_factory=dict)
     created_at: str = ""
     config: dict[str, Any] = Field(default_factory=dict)
+    # What was evaluated: the prompt (the model's, or a file), retrieved examples per step
+    # (0: zero-shot), and how the given files were used against the model's own split.
+    prompt: str = "model"
+    top_k: int | None = None
+    unseen_traces: int = 0
+    seen_traces_skipped: int = 0
     steps: list[StepResult] = Field(default_factory=list)
 
 
 def sample_indices(trace: Trace, sample_turns: str, seed: int) -> list[int]:
     """Which steps of a trace are scored: all, first, last, or N chosen by a seeded draw."""
     n = len(trace.steps)
+    if sample_turns == "sampled":  # the leading harness's name: one seeded turn per trace
+        sample_turns = "1"
     if sample_turns == "all":
         return list(range(n))
     if sample_turns == "first":
@@ -81,7 +96,7 @@ def sample_indices(trace: Trace, sample_turns: str, seed: int) -> list[int]:
         count = int(sample_turns)
     except ValueError:
         raise ConfigError(
-            f"sample_turns must be all, first, last or a number, got '{sample_turns}'"
+            f"sample_turns must be all, sampled, first, last or a number, got '{sample_turns}'"
         ) from None
     if count < 1:
         raise ConfigError(f"sample_turns must be at least 1, got {count}")
@@ -133,13 +148,37 @@ def _evaluate_trace(
     return results
 
 
+BOOTSTRAP_SAMPLES = 1000
+
+
+def spread(scores: Sequence[float], clusters: Sequence[str]) -> tuple[float, float, float]:
+    """(standard deviation, 95% interval low, high) of the mean of `scores`; the interval is a
+    percentile bootstrap over clusters (the traces the steps belong to), seeded, so the same
+    results give the same interval."""
+    values = np.asarray(scores, dtype=np.float64)
+    std = float(values.std(ddof=1)) if len(values) > 1 else 0.0
+    ids = {c: i for i, c in enumerate(dict.fromkeys(clusters))}
+    which = np.fromiter((ids[c] for c in clusters), dtype=np.int64, count=len(clusters))
+    sums = np.bincount(which, weights=values, minlength=len(ids))
+    counts = np.bincount(which, minlength=len(ids)).astype(np.float64)
+    rng = np.random.default_rng(0)
+    draws = rng.integers(0, len(ids), size=(BOOTSTRAP_SAMPLES, len(ids)))
+    means = sums[draws].sum(axis=1) / counts[draws].sum(axis=1)
+    low, high = np.percentile(means, [2.5, 97.5])
+    return std, float(low), float(high)
+
+
 def _aggregate(results: Sequence[StepResult]) -> Fidelity:
     if not results:
         return Fidelity()
     names = sorted({name for r in results for name in r.baselines})
+    std, low, high = spread([r.score for r in results], [r.trace_id for r in results])
     return Fidelity(
         steps=len(results),
         score=round(sum(r.score for r in results) / len(results), 6),
+        std=round(std, 6),
+        ci_low=round(low, 6),
+        ci_high=round(high, 6),
         error_flag_accuracy=round(sum(r.flag_correct for r in results) / len(results), 6),
         baselines={
             name: round(sum(r.baselines.get(name, 0.0) for r in results) / len(results), 6)

@@ -10,7 +10,7 @@ from wmh.engine.predictor import Predictor
 from wmh.engine.replay import ReplayPredictor
 from wmh.engine.sessions import SessionStore
 from wmh.engine.world_model import WorldModel
-from wmh.errors import StoreError
+from wmh.errors import ConfigError, StoreError
 from wmh.providers.base import Provider, ReplayProvider
 from wmh.store.card import FORMAT_VERSION, read_card
 from wmh.store.index import load_retriever
@@ -24,12 +24,14 @@ def load_world_model(
     sessions: SessionStore | None = None,
     hidden: frozenset[str] = frozenset(),
     settings: WmhConfig | None = None,
+    prompt: str | None = None,
 ) -> tuple[WorldModel, Provider]:
     """Read `model.json`, the step table and index; return (world_model, provider).
 
     `hidden` traces stay out of every lookup (an evaluation of traces the index holds);
     `settings` replaces the ones the model was built with for its predictor (an eval against
-    another endpoint, or without the replay cache)."""
+    another endpoint or provider, another `retrieval.top_k`, without the replay cache); `prompt`
+    replaces its environment prompt (an eval of another prompt)."""
     files = ModelFiles(model_dir)
     card = read_card(files.root)
     if card.format_version < FORMAT_VERSION:
@@ -38,21 +40,27 @@ def load_world_model(
             f"version reads {FORMAT_VERSION}): rebuild it with `wmh build`"
         )
     retriever = load_retriever(files.index_dir, card.embedder, hidden)
+    top_k = settings.retrieval.top_k if settings is not None else card.top_k
+    chosen = settings or model_settings(files.root)
+    if top_k < 1 and chosen.provider.name == "replay":
+        raise ConfigError(
+            "retrieval.top_k=0 (zero-shot, no retrieved examples) needs an LLM provider: the "
+            "replay model answers only from retrieved steps"
+        )
     replay = ReplayPredictor(
         retriever,
         card.error_style,
-        card.top_k,
+        max(1, top_k),
         card.repeat_reliability,
         card.state_writers,
         card.replay_policies,
     )
-    prompt = model_prompt(files)
+    prompt = model_prompt(files) if prompt is None else prompt
     predictor: Predictor = replay
     provider: Provider = ReplayProvider()
-    if card.provider != "replay":
-        # LLM settings (model, endpoint, retries, budget) come from the config it was built with;
-        # credentials only ever from the environment.
-        chosen = settings or model_settings(files.root)
+    if chosen.provider.name != "replay":
+        # LLM settings (model, endpoint, retries, budget) come from the config it was built with
+        # unless given; credentials only ever from the environment.
         predictor, provider = make_predictor(chosen, retriever, replay, prompt)
     wm = WorldModel(card.name, predictor, retriever, prompt, sessions)
     return wm, provider

@@ -42,6 +42,14 @@ def read_part(model_dir: Path, part: str = "test") -> list[Trace]:
     ]
 
 
+def part_trace_ids(model_dir: Path, part: str) -> set[str]:
+    """The ids of the traces in one split part of the model (no steps parsed beyond the id)."""
+    path = ModelFiles(model_dir).steps(part)
+    if not path.is_file():
+        return set()
+    return {orjson.loads(line)["trace_id"] for line in path.read_bytes().splitlines() if line}
+
+
 def agent_traces(model_dir: str | Path) -> list[Trace]:
     """The traces agents replay and take tasks from: the test part, else valid, else train (so
     traces the index never saw come first)."""

@@ -1,0 +1,165 @@
+"""`wmh eval`'s knobs through the CLI: files a model never saw, sampled turns, the `match` judge,
+spread, another prompt, zero-shot, and suites with the leading harness's keys."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.fake_llm import FakeLLM, echo_environment
+from wmh.ingest.synthetic import write_corpus
+from wmh.scoring.runner import spread
+from wmh.store.splits import part_trace_ids
+
+ENV = {**os.environ, "COLUMNS": "200"}
+EXAMPLES_HEADER = "## Recorded examples of this environment"
+
+
+def wmh(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "wmh", *args],
+        capture_output=True,
+        text=True,
+        env=ENV,
+        timeout=300,
+    )
+
+
+def run_eval(out: Path, *args: str) -> dict:
+    done = wmh("eval", *args, "--no-mlflow", "--out", str(out))
+    assert done.returncode == 0, done.stderr
+    return json.loads(out.read_text())
+
+
+def llm(fake: FakeLLM) -> list[str]:
+    return [
+        "-o", "provider=openai_compatible", "-o", "provider.model=openai/env-model",
+        "-o", f"provider.api_base={fake.api_base}", "-o", "provider.num_retries=0",
+        "-o", "provider.timeout=5",
+    ]  # fmt: skip
+
+
+def test_a_built_model_on_files_scores_every_trace_it_did_not_train_on(
+    built_model: Path, synthetic_corpus: Path, tmp_path: Path
+) -> None:
+    root = built_model.parent.parent
+    fresh = write_corpus(tmp_path / "fresh.jsonl", traces=12, seed=99)
+    trained = part_trace_ids(built_model, "train") | part_trace_ids(built_model, "valid")
+    held = part_trace_ids(built_model, "test")
+    assert len(trained) + len(held) == 200 and held
+    out = tmp_path / "r.json"
+    done = wmh(
+        "eval", "--name", "records", "--root", str(root), str(fresh), str(synthetic_corpus),
+        "--sample-turns", "first", "--no-mlflow", "--out", str(out),
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    report = json.loads(out.read_text())
+    # All 12 new traces, the model's own test part, none of the 200 - len(held) it trained on.
+    assert report["traces"] == 12 + len(held)
+    assert report["unseen_traces"] == 12
+    assert report["seen_traces_skipped"] == len(trained)
+    assert {s["trace_id"] for s in report["steps"]} & trained == set()
+    assert f"{len(trained)} it trained on left out" in done.stdout
+    # Only files it trained on: nothing to score, said so.
+    only_seen = tmp_path / "seen.jsonl"
+    lines = [ln for ln in synthetic_corpus.read_text().splitlines() if ln.strip()]
+    only_seen.write_text("\n".join(ln for ln in lines if json.loads(ln)["traceId"] in trained))
+    refused = wmh("eval", "--name", "records", "--root", str(root), str(only_seen), "--no-mlflow")
+    assert refused.returncode == 1
+    assert "are in the train or valid part of model 'records'" in refused.stderr
+
+
+def test_sampled_turns_match_judge_and_spread(built_model: Path, tmp_path: Path) -> None:
+    root = str(built_model.parent.parent)
+    first = run_eval(
+        tmp_path / "a.json", "--name", "records", "--root", root,
+        "--sample-turns", "sampled", "--seed", "1", "--judge", "match",
+    )  # fmt: skip
+    again = run_eval(
+        tmp_path / "b.json", "--name", "records", "--root", root,
+        "--sample-turns", "sampled", "--seed", "2", "--judge", "match",
+    )  # fmt: skip
+    assert first["judge"] == "exact" and first["sample_turns"] == "sampled"
+    assert first["overall"]["steps"] == first["traces"] > 5  # one turn per trace
+    picked = [(s["trace_id"], s["index"]) for s in first["steps"]]
+    assert picked != [(s["trace_id"], s["index"]) for s in again["steps"]]  # the seed chooses
+    full = run_eval(tmp_path / "c.json", "--name", "records", "--root", root)
+    for figures in [full["overall"], *full["per_tool"].values(), *full["per_file"].values()]:
+        assert figures["ci_low"] <= figures["score"] <= figures["ci_high"]
+    overall = full["overall"]
+    scores = [s["score"] for s in full["steps"]]
+    assert overall["std"] == pytest.approx(
+        (sum((x - overall["score"]) ** 2 for x in scores) / (len(scores) - 1)) ** 0.5, abs=1e-5
+    )
+    assert overall["std"] > 0 and overall["ci_low"] < overall["ci_high"]
+
+
+def test_spread_is_a_trace_bootstrap() -> None:
+    assert spread([0.5, 0.5, 0.5], ["a", "b", "c"]) == (0.0, 0.5, 0.5)
+    # One trace scores 1, one 0, in steps of 3 and 1: the interval spans both extremes, since a
+    # resample can hold only one trace; step-level resampling would never reach 0.
+    std, low, high = spread([1.0, 1.0, 1.0, 0.0], ["a", "a", "a", "b"])
+    assert std == pytest.approx(0.5)
+    assert (low, high) == (0.0, 1.0)
+
+
+def test_another_prompt_zero_shot_and_top_k_reach_the_provider(
+    built_model: Path, tmp_path: Path, fake_llm: FakeLLM
+) -> None:
+    fake_llm.default = echo_environment
+    root = str(built_model.parent.parent)
+    prompt = tmp_path / "env.txt"
+    prompt.write_text("CANARY-PROMPT: you play an order database.")
+    common = ["--name", "records", "--root", root, "--sample-turns", "first", "--limit", "3"]
+    zero = run_eval(
+        tmp_path / "z.json", *common, *llm(fake_llm), "--prompt", str(prompt), "--no-rag"
+    )
+    asked = [json.dumps(r["messages"]) for r in fake_llm.requests]
+    assert len(asked) == 3 and zero["overall"]["steps"] == 3
+    assert zero["top_k"] == 0 and zero["prompt"] == str(prompt)
+    assert all("CANARY-PROMPT" in a for a in asked)
+    assert all(f"{EXAMPLES_HEADER} (real answers to similar actions)\\n(none)" in a for a in asked)
+    assert zero["sources"] == {"llm": 3}  # no exact replay from the corpus either
+    fake_llm.requests.clear()
+    two = run_eval(tmp_path / "t.json", *common, *llm(fake_llm), "--top-k", "2")
+    asked = [json.dumps(r["messages"]) for r in fake_llm.requests]
+    assert two["top_k"] == 2 and asked and not any("CANARY-PROMPT" in a for a in asked)
+    assert all("(none)" not in a.split(EXAMPLES_HEADER)[1][:80] for a in asked)
+    # The replay model takes neither a prompt nor zero-shot: a clear error, not a silent run.
+    refused = wmh("eval", *common, "--no-rag", "--no-mlflow")
+    assert refused.returncode == 1 and "needs an LLM provider" in refused.stderr
+    refused = wmh("eval", *common, "--prompt", str(prompt), "--no-mlflow")
+    assert refused.returncode == 1 and "the replay model uses no prompt" in refused.stderr
+
+
+def test_a_suite_with_prompt_top_k_no_rag_and_embed_dim_runs(
+    tmp_path: Path, fake_llm: FakeLLM
+) -> None:
+    fake_llm.default = echo_environment
+    task = tmp_path / "examples" / "records"
+    (task / "evals" / "prompts").mkdir(parents=True)
+    write_corpus(task / "traces.otel.jsonl", traces=30, seed=5)
+    (task / "evals" / "prompts" / "env.txt").write_text("SUITE-PROMPT: an order database.")
+    suite = task / "evals" / "zero.toml"
+    suite.write_text(
+        'title = "zero-shot"\nfiles = ["traces.otel.jsonl"]\ntrain_split = 0.7\n'
+        'sample_turns = "first"\nprovider = "openai_compatible"\njudge = "match"\n'
+        'prompt = "prompts/env.txt"\ntop_k = 3\nno_rag = true\nembed_dim = 256\n'
+    )
+    out = tmp_path / "suite.json"
+    done = wmh(
+        "eval", "run", str(suite), "--root", str(tmp_path / "store"), "--no-mlflow",
+        "--out", str(out), *llm(fake_llm)[2:],  # the suite names the provider group
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    report = json.loads(out.read_text())
+    assert report["config"]["embedder"]["dim"] == 256
+    assert report["top_k"] == 0  # no_rag wins over top_k
+    assert report["prompt"] == str(task / "evals" / "prompts" / "env.txt")
+    assert report["judge"] == "exact" and report["overall"]["steps"] == report["traces"] > 0
+    assert any("SUITE-PROMPT" in json.dumps(r["messages"]) for r in fake_llm.requests)

@@ -1,0 +1,99 @@
+"""`wmh study`: nested train subsets over a fixed test set, one MLflow run per member, the
+summary's spread over seeds, the JSON and the plot."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import mlflow
+import pytest
+
+from wmh.core.types import Trace
+from wmh.errors import ConfigError
+from wmh.eval.study import nested_subsets, summarise, train_sizes
+
+AIRLINE = Path(__file__).resolve().parents[2] / "examples" / "airline" / "traces.otel.jsonl"
+
+
+def test_subsets_are_nested_and_differ_by_seed() -> None:
+    pool = [Trace(trace_id=f"t{i:03d}", steps=[]) for i in range(50)]
+    sizes = train_sizes([5, 10, 20, 80], len(pool))
+    assert sizes == [5, 10, 20, 50]  # 80 does not fit; the whole pool is the last point
+    one, two = nested_subsets(pool, sizes, 0), nested_subsets(pool, sizes, 1)
+    for small, large in zip(sizes, sizes[1:], strict=False):
+        assert {t.trace_id for t in one[small]} <= {t.trace_id for t in one[large]}
+    assert [t.trace_id for t in one[5]] != [t.trace_id for t in two[5]]
+    assert nested_subsets(list(reversed(pool)), sizes, 0) == one  # file order does not matter
+    with pytest.raises(ConfigError, match="at least 1"):
+        train_sizes([0, 5], 50)
+
+
+@pytest.mark.slow
+def test_scaling_study_through_the_cli_logs_a_run_per_member(tmp_path: Path) -> None:
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    env = {**os.environ, "MLFLOW_TRACKING_URI": uri, "COLUMNS": "200"}
+    out = tmp_path / "study"
+    done = subprocess.run(
+        [sys.executable, "-m", "wmh", "study", "scaling", "--file", str(AIRLINE),
+         "--root", str(tmp_path / "store"), "--out", str(out),
+         "-o", "study.sizes=[5,20]", "-o", "study.seeds=2"],
+        capture_output=True, text=True, env=env, timeout=600,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    results = json.loads((out / "results.json").read_text())
+    members = results["members"]
+    pool = max(m["train_traces"] for m in members)
+    assert [(m["size"], m["seed"]) for m in members] == [
+        (5, 0),
+        (20, 0),
+        (pool, 0),
+        (5, 1),
+        (20, 1),
+    ]
+    assert results["sizes"] == [5, 20, pool] and pool > 150
+    assert len({m["test_traces"] for m in members}) == 1  # one fixed test set
+    # The spread is real where the data differ (other subsets of 5 traces), none where they
+    # cannot (the whole pool, one member).
+    first, _, whole = results["summary"]
+    assert first["seeds"] == 2 and first["std"]["replay"] > 0 and first["std"]["nn_copy"] > 0
+    a, b = (m["scores"]["replay"] for m in members if m["size"] == 5)
+    assert first["mean"]["replay"] == pytest.approx((a + b) / 2, abs=1e-6)
+    assert first["std"]["replay"] == pytest.approx(abs(a - b) / 2**0.5, abs=1e-6)
+    assert whole["seeds"] == 1 and whole["std"]["replay"] == 0
+    assert (out / "plot.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    curve = json.loads((out / "curve.json").read_text())
+    assert [row["traces"] for row in curve] == [5, 20, pool]
+    # One MLflow run per member, in one experiment, with its size and seed as params and its
+    # scores as metrics; a summary run holds the plot and the JSON.
+    client = mlflow.MlflowClient(tracking_uri=uri)
+    experiment = client.get_experiment_by_name("study-scaling-airline")
+    assert experiment is not None
+    runs = client.search_runs(
+        [experiment.experiment_id], "tags.`wmh.kind` = 'study-member'", max_results=50
+    )
+    assert len(runs) == len(members)
+    logged = {(int(r.data.params["study.size"]), int(r.data.params["study.seed"])): r for r in runs}
+    for member in members:
+        run = logged[(member["size"], member["seed"])]
+        assert run.info.run_id == member["run_id"]
+        assert run.data.metrics["fidelity.replay"] == pytest.approx(member["scores"]["replay"])
+        assert run.data.params["embedder.kind"] == "hashing"
+    (summary,) = client.search_runs([experiment.experiment_id], "tags.`wmh.kind` = 'study'")
+    files = {a.path for a in client.list_artifacts(summary.info.run_id)}
+    assert {"plot.png", "results.json", "curve.json"} <= files
+
+
+def test_seeds_study_summary_spreads_over_splits() -> None:
+    from wmh.eval.study import Member
+
+    members = [
+        Member(size=40 + i, seed=i, train_traces=40 + i, test_traces=9, test_steps=50, scores=s)
+        for i, s in enumerate([{"replay": 0.7}, {"replay": 0.8}, {"replay": 0.9}])
+    ]
+    (point,) = summarise(members, "seeds")
+    assert point.seeds == 3 and point.size == 41
+    assert point.mean["replay"] == pytest.approx(0.8) and point.std["replay"] == pytest.approx(0.1)

@@ -1,0 +1,131 @@
+"""`wmh study scaling|seeds`: fidelity against the number of training traces, or over split
+seeds, as a sweep with one MLflow run per member, a summary table, a JSON and a plot."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+from rich.table import Table
+
+from wmh.cli.common import console
+from wmh.config.compose import compose_config, quote_override, settings_from_file, to_settings
+from wmh.config.schema import WmhConfig
+from wmh.errors import ConfigError
+from wmh.eval.study import Member, StudyReport, run_study
+
+app = typer.Typer(
+    no_args_is_help=True,
+    help="Fidelity studies: trace scaling and seed stability, as sweeps logged to MLflow.",
+)
+
+NameOption = typer.Option(None, "--name", "-n", help="Study name (default: the files' folder).")
+FileOption = typer.Option([], "--file", "-f", help="Trace file (repeatable).")
+OverrideOption = typer.Option(
+    [], "--override", "-o", help="Hydra override, e.g. -o study.sizes=[5,10,20] -o provider=..."
+)
+RootOption = typer.Option(None, "--root", help="Store root (default .wmh).")
+OutOption = typer.Option(None, "--out", help="Folder for results (<root>/studies/NAME/KIND).")
+ParamsOption = typer.Option(
+    None, "--params", help="Run with this resolved config (dvc.yaml's params.yaml)."
+)
+TrackOption = typer.Option(True, "--mlflow/--no-mlflow", help="One MLflow run per member.")
+
+
+def _settings(
+    name: str | None,
+    files: list[Path],
+    overrides: list[str],
+    root: Path | None,
+    params: Path | None,
+) -> WmhConfig:
+    if params is not None:
+        if files or overrides or name:
+            raise ConfigError("--params takes the whole config: drop --name, --file and -o")
+        return settings_from_file(params)
+    given = list(overrides)
+    if name is None and files:
+        first = files[0]
+        name = first.parent.resolve().name if first.name.startswith("traces") else first.stem
+        name = name.split(".")[0]
+    if name is not None:
+        given.insert(0, f"name={quote_override(name)}")
+    if root is not None:
+        given.append(f"root={quote_override(str(root))}")
+    if files:
+        given.append("data.files=[" + ",".join(quote_override(str(f)) for f in files) + "]")
+    settings = to_settings(compose_config(given))
+    if settings.source.name == "files" and not settings.data.files and not settings.data.path:
+        raise ConfigError("no trace files: pass --file PATH (or -o data.files=[...])")
+    return settings
+
+
+def _print(report: StudyReport) -> None:
+    order = ["replay", "llm_gepa", "llm", "nn_copy", "action_copy", "most_frequent"]
+    found = report.summary[0].mean if report.summary else {}
+    names = [n for n in order if n in found]
+    first = "train traces" if report.kind == "scaling" else "train traces (mean)"
+    table = Table(first, "seeds", *names, title=f"{report.kind} study: {report.name}")
+    for point in report.summary:
+        cells = [f"{point.mean[n]:.3f} ± {point.std[n]:.3f}" for n in names]
+        table.add_row(str(point.size), str(point.seeds), *cells)
+    console.print(table)
+
+
+def _run(
+    kind: str,
+    name: str | None,
+    files: list[Path],
+    overrides: list[str],
+    root: Path | None,
+    out: Path | None,
+    params: Path | None,
+    track: bool,
+) -> None:
+    settings = _settings(name, files, overrides, root, params)
+    settings.track = settings.track and track
+    folder = out or Path(settings.root) / "studies" / settings.name / kind
+
+    def progress(member: Member, done: int, total: int) -> None:
+        scores = ", ".join(f"{k} {v:.3f}" for k, v in member.scores.items())
+        console.print(
+            f"[{done}/{total}] {member.train_traces} traces, seed {member.seed}: {scores} "
+            f"({member.seconds:.1f}s)",
+            highlight=False,
+        )
+
+    report, paths = run_study(settings, kind, folder, on_member=progress)
+    _print(report)
+    console.print(f"results: {paths['results']}\nplot: {paths['plot']}")
+    if settings.track:
+        console.print(f"MLflow experiment: {report.experiment} ({len(report.members)} member runs)")
+
+
+@app.command("scaling")
+def scaling(
+    name: str | None = NameOption,
+    file: list[Path] = FileOption,
+    override: list[str] = OverrideOption,
+    root: Path | None = RootOption,
+    out: Path | None = OutOption,
+    params: Path | None = ParamsOption,
+    track: bool = TrackOption,
+) -> None:
+    """Fidelity vs number of training traces: a fixed test set, nested train subsets of the
+    sizes in study.sizes (and all), study.seeds shuffles each."""
+    _run("scaling", name, list(file), list(override), root, out, params, track)
+
+
+@app.command("seeds")
+def seeds(
+    name: str | None = NameOption,
+    file: list[Path] = FileOption,
+    override: list[str] = OverrideOption,
+    root: Path | None = RootOption,
+    out: Path | None = OutOption,
+    params: Path | None = ParamsOption,
+    track: bool = TrackOption,
+) -> None:
+    """Fidelity over study.seeds different held-out splits (split.salt varied), all the rest
+    trained on: how much the figure moves with the traces held out."""
+    _run("seeds", name, list(file), list(override), root, out, params, track)

@@ -1,0 +1,116 @@
+"""Saved evaluation results: the JSON of each run under `<root>/evals`, its MLflow run, and the
+list of saved runs with the change from the one before."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import orjson
+from pydantic import BaseModel
+
+from wmh.scoring.runner import EvalReport
+from wmh.tracking.mlflow_runs import log_run
+
+
+def default_results_path(root: Path, report: EvalReport) -> Path:
+    stamp = report.created_at.replace(":", "").replace("-", "").replace("+0000", "Z")
+    folder = Path(*report.suite.split("/")) if report.suite else Path(report.model)
+    return root / "evals" / folder / f"{stamp}.json"
+
+
+def save_report(report: EvalReport, path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_bytes(orjson.dumps(report.model_dump(mode="json"), option=orjson.OPT_INDENT_2))
+    tmp.replace(path)
+    return path
+
+
+def track_report(report: EvalReport, results_path: Path) -> str:
+    """Log the evaluation as an MLflow run in the experiment named after the suite or model."""
+    overall = report.overall
+    metrics: dict[str, float] = {
+        "fidelity": overall.score,
+        "fidelity_std": overall.std,
+        "fidelity_ci_low": overall.ci_low,
+        "fidelity_ci_high": overall.ci_high,
+        "error_flag_accuracy": overall.error_flag_accuracy,
+        "steps": overall.steps,
+    }
+    for key, value in report.usage.items():
+        metrics[f"usage.{key}"] = value
+    for baseline, score in report.overall.baselines.items():
+        metrics[f"baseline.{baseline}"] = score
+    for file, fidelity in report.per_file.items():
+        metrics[f"file.{Path(file).name}.fidelity"] = fidelity.score
+    for tool, fidelity in report.per_tool.items():
+        metrics[f"tool.{tool}.fidelity"] = fidelity.score
+    params = {
+        "eval": {
+            "mode": report.mode.value,
+            "judge": report.judge,
+            "sample_turns": report.sample_turns,
+            "seed": report.seed,
+            "traces": report.traces,
+            "prompt": report.prompt,
+            "top_k": report.top_k,
+            "unseen_traces": report.unseen_traces,
+        },
+        **report.config,
+    }
+    experiment = report.suite or report.model
+    run_id = log_run(
+        experiment,
+        f"eval-{report.model}",
+        params,
+        metrics,
+        [results_path],
+        tags={"wmh.kind": "eval", "wmh.model": report.model},
+        root=report.config.get("root"),
+    )
+    return run_id
+
+
+class SavedRun(BaseModel):
+    path: str
+    key: str
+    model: str
+    suite: str
+    created_at: str
+    mode: str
+    judge: str
+    steps: int
+    score: float
+    baselines: dict[str, float]
+    delta: float | None = None
+
+
+def list_results(root: Path, suite: str | None = None) -> list[SavedRun]:
+    """Saved eval runs under `<root>/evals`, newest first, with the change from the run before."""
+    runs: list[SavedRun] = []
+    for path in sorted((root / "evals").rglob("*.json")):
+        try:
+            data = orjson.loads(path.read_bytes())
+            run = SavedRun(
+                path=str(path),
+                key=data.get("suite") or data["model"],
+                model=data["model"],
+                suite=data.get("suite", ""),
+                created_at=data.get("created_at", ""),
+                mode=data["mode"],
+                judge=data["judge"],
+                steps=data["overall"]["steps"],
+                score=data["overall"]["score"],
+                baselines=data["overall"].get("baselines", {}),
+            )
+        except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
+            continue
+        if suite is None or run.key == suite or run.key.startswith(f"{suite}/"):
+            runs.append(run)
+    runs.sort(key=lambda r: (r.created_at, r.path), reverse=True)
+    previous: dict[str, SavedRun] = {}
+    for run in reversed(runs):
+        before = previous.get(run.key)
+        run.delta = round(run.score - before.score, 6) if before else None
+        previous[run.key] = run
+    return runs
