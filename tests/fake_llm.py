@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -45,6 +46,8 @@ class FakeLLM:
     requests: list[dict[str, Any]] = field(default_factory=list)
     server_seconds: list[float] = field(default_factory=list)  # time to answer, per request
     port: int = 0
+    embedding_requests: list[dict[str, Any]] = field(default_factory=list)
+    embedding_status: int = 200  # a failing embeddings endpoint answers this
 
     @property
     def api_base(self) -> str:
@@ -86,6 +89,9 @@ def _handler(fake: FakeLLM) -> type[BaseHTTPRequestHandler]:
             started = time.perf_counter()
             length = int(self.headers.get("Content-Length", 0))
             body = json.loads(self.rfile.read(length) or b"{}")
+            if self.path.endswith("/embeddings"):
+                self._embeddings(body)
+                return
             reply = fake.next_reply(body)
             if reply.delay_s:
                 time.sleep(reply.delay_s)
@@ -117,7 +123,32 @@ def _handler(fake: FakeLLM) -> type[BaseHTTPRequestHandler]:
             self._send(200, json.dumps(answer).encode())
             fake.server_seconds.append(time.perf_counter() - started)
 
+        def _embeddings(self, body: dict[str, Any]) -> None:
+            fake.embedding_requests.append(body)
+            if fake.embedding_status != 200:
+                error = {"error": {"message": "scripted failure", "type": "server_error"}}
+                self._send(fake.embedding_status, json.dumps(error).encode())
+                return
+            texts = body["input"] if isinstance(body["input"], list) else [body["input"]]
+            dim = int(body.get("dimensions") or 32)
+            data = [
+                {"object": "embedding", "index": i, "embedding": word_vector(text, dim)}
+                for i, text in enumerate(texts)
+            ]
+            usage = {"prompt_tokens": len(texts), "total_tokens": len(texts)}
+            answer = {"object": "list", "data": data, "model": body.get("model"), "usage": usage}
+            self._send(200, json.dumps(answer).encode())
+
     return Handler
+
+
+def word_vector(text: str, dim: int) -> list[float]:
+    """A stand-in embedding model: counts of the text's words hashed into `dim` slots (stable
+    across processes), so texts that share words are close."""
+    vector = [0.0] * dim
+    for word in text.replace("{", " ").replace("}", " ").replace('"', " ").split():
+        vector[zlib.crc32(word.encode()) % dim] += 1.0
+    return vector
 
 
 class FakeLLMServer:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from types import ModuleType
 
 LITELLM_DEFAULTS: dict[str, str] = {"LITELLM_LOCAL_MODEL_COST_MAP": "True"}
 HUGGING_FACE_DEFAULTS: dict[str, str] = {
@@ -38,3 +39,12 @@ def apply_offline_defaults(defaults: Mapping[str, str] = OFFLINE_DEFAULTS) -> No
     """Set telemetry-off and local-only variables unless the user set them already."""
     for key, value in defaults.items():
         os.environ.setdefault(key, value)
+
+
+def import_litellm() -> ModuleType:
+    """litellm, imported with its price map read from the package (a bare import fetches it)."""
+    apply_offline_defaults(LITELLM_DEFAULTS)
+    import litellm
+
+    litellm.suppress_debug_info = True  # no "Provider List" banners on stdout
+    return litellm

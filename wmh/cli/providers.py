@@ -9,8 +9,9 @@ from rich.markup import escape
 from rich.table import Table
 
 from wmh.cli.common import RootOption, console
-from wmh.providers.verify import verify_providers
-from wmh.store.settings import model_providers
+from wmh.providers.verify import ProviderCheck, verify_providers
+from wmh.retrieval.provider_embedder import verify_embedders
+from wmh.store.settings import model_embedders, model_providers
 from wmh.store.store import WorldModelStore
 
 app = typer.Typer(help="LLM providers of the built world models.", no_args_is_help=True)
@@ -18,9 +19,14 @@ app = typer.Typer(help="LLM providers of the built world models.", no_args_is_he
 
 @app.command("verify")
 def verify(root: Path = RootOption) -> None:
-    """Send one tiny completion to every provider used by a built model (replay is skipped)."""
+    """Send one tiny completion to every provider used by a built model (replay is skipped), and
+    embed one text with every provider embedder (embedder=litellm) one uses."""
     store = WorldModelStore(root)
     checks = verify_providers(model_providers(store))
+    for row in verify_embedders(
+        {name: (e.kind, e.model, e.api_base, e.dim) for name, e in model_embedders(store).items()}
+    ):
+        checks.append(ProviderCheck(**row))
     if not checks:
         console.print(f"no world models in {store.models_dir}")
         return

@@ -44,6 +44,8 @@ class EmbedderConfig:
     dim: int = 1024
     context_weight: float = 0.0
     batch_size: int = 64
+    model: str = ""  # litellm: the embedding model, e.g. openai/text-embedding-3-small
+    api_base: str | None = None  # litellm: an OpenAI-compatible server's /v1
 
 
 @dataclass

@@ -36,7 +36,8 @@ from wmh.errors import ConfigError
 from wmh.ingest.sources import ingest
 from wmh.ingest.split import split_with
 from wmh.optimize.evolve import evolve_prompt, skip_reason
-from wmh.pipeline.build import check_providers_answer, fit_replay, index_traces, make_replay
+from wmh.pipeline.build import fit_replay, index_traces, make_replay
+from wmh.pipeline.checks import check_providers_answer
 from wmh.pipeline.clock import Clock
 from wmh.providers.llm import provider_time_budget
 from wmh.scoring.baselines import ActionCopy, MostFrequentObservation, NearestNeighbourCopy

@@ -8,7 +8,7 @@ stage leaves the previous model of that name untouched.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -22,15 +22,16 @@ from wmh.engine.policy import FitReport
 from wmh.engine.predictor import Predictor
 from wmh.engine.prompts import base_prompt
 from wmh.engine.replay import ReplayPredictor
-from wmh.errors import ConfigError, EmptyCorpusError, ProviderError
+from wmh.errors import ConfigError, EmptyCorpusError
 from wmh.ingest.reader import IngestReport
 from wmh.ingest.sources import ingest
 from wmh.ingest.split import split_with
-from wmh.optimize.evolve import EvolveResult, evolve_prompt, skip_reason
+from wmh.optimize.evolve import EvolveResult, evolve_prompt
 from wmh.pipeline.artifacts import publish
+from wmh.pipeline.checks import check_provider_errors, check_providers_answer
 from wmh.pipeline.clock import Clock, StageCallback
 from wmh.pipeline.fit_replay import fit_policies
-from wmh.providers.llm import check_provider, provider_time_budget, provider_time_spent
+from wmh.providers.llm import provider_time_budget
 from wmh.retrieval.context import ContextColumns
 from wmh.retrieval.embedders import Embedder, make_embedder
 from wmh.retrieval.index import PartitionedIndex
@@ -76,48 +77,6 @@ def embed_steps(embedder: Embedder, steps: list[Step], traces: dict[str, Trace])
     return embedder.embed(texts)
 
 
-def check_providers_answer(settings: WmhConfig) -> None:
-    """Before a build spends time on them: the provider (and GEPA's reflection model) answer
-    one tiny request, with no retries and a short timeout."""
-    if settings.provider.name == "replay":
-        return
-    configs = [settings.provider]
-    if not skip_reason(settings) and settings.gepa.reflection_model:
-        configs.append(replace(settings.provider, model=settings.gepa.reflection_model))
-    for config in configs:
-        try:
-            check_provider(config)
-        except ProviderError as exc:
-            raise ProviderError(
-                f"{exc}; nothing was built and the previous model stays (check the endpoint, "
-                "model and key, e.g. with wmh providers verify)"
-            ) from None
-
-
-def check_provider_errors(
-    settings: WmhConfig, reports: list[EvalReport | None], evolved: EvolveResult
-) -> None:
-    """Refuse to publish a model whose measurements mostly measured provider failures."""
-    allowed = settings.provider.max_error_share
-    failed = sum(r.sources.get("provider_error", 0) for r in reports if r is not None)
-    steps = sum(r.overall.steps for r in reports if r is not None)
-    spent = provider_time_spent()
-    why = f" ({spent})" if spent else ""
-    if steps and failed / steps > allowed:
-        raise ProviderError(
-            f"{failed} of {steps} held-out steps failed at the provider{why}, more than "
-            f"provider.max_error_share={allowed:g}: the model was not published and the "
-            "previous one stays"
-        )
-    calls, failures = evolved.provider_calls, evolved.provider_failures
-    if calls and failures / calls > allowed:
-        raise ProviderError(
-            f"{failures} of {calls} GEPA calls failed at the provider{why}, more than "
-            f"provider.max_error_share={allowed:g}: the model was not published and the "
-            "previous one stays"
-        )
-
-
 def check_settings(settings: WmhConfig) -> None:
     check_model_name(settings.name)
     if settings.retrieval.top_k < 1:
@@ -130,7 +89,14 @@ def index_traces(settings: WmhConfig, train: list[Trace], clock: Clock) -> Index
     by_id = {t.trace_id: t for t in train}
     with clock.stage("embed"):
         config = settings.embedder
-        embedder = make_embedder(config.kind, config.dim, config.context_weight, config.batch_size)
+        embedder = make_embedder(
+            config.kind,
+            config.dim,
+            config.context_weight,
+            config.batch_size,
+            config.model,
+            config.api_base,
+        )
         table = StepTable.from_steps(train_steps)
         rows = [table.step(r) for r in range(len(table))]
         context = ContextColumns.build([s.task for s in rows], [_recent(s, by_id) for s in rows])

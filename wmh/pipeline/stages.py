@@ -29,8 +29,6 @@ from wmh.ingest.split import PARTS, Split, split_with
 from wmh.optimize.evolve import EvolveResult, FrontierCandidate, evolve_prompt
 from wmh.pipeline.artifacts import publish
 from wmh.pipeline.build import (
-    check_provider_errors,
-    check_providers_answer,
     check_settings,
     fit_replay,
     gepa_run_dir,
@@ -38,6 +36,7 @@ from wmh.pipeline.build import (
     index_traces,
     make_replay,
 )
+from wmh.pipeline.checks import check_provider_errors, check_providers_answer
 from wmh.pipeline.clock import Clock
 from wmh.pipeline.stage_files import (
     StageDir,

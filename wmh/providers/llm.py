@@ -14,12 +14,12 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
-from types import ModuleType
 from typing import Any
 
 from wmh.config.schema import ProviderConfig
+from wmh.core.secrets import redact_environment
 from wmh.errors import ProviderError
-from wmh.offline import LITELLM_DEFAULTS, apply_offline_defaults
+from wmh.offline import import_litellm
 
 log = logging.getLogger(__name__)
 for _noisy in ("LiteLLM", "litellm", "httpx"):
@@ -85,27 +85,6 @@ def _tool_calls(raw: Any) -> tuple[tuple[str, dict[str, Any]], ...]:
             arguments = {}
         calls.append((str(name), arguments if isinstance(arguments, dict) else {}))
     return tuple(calls)
-
-
-def _redact(message: str) -> str:
-    """Remove any credential value from the environment that a library error might echo."""
-    for key, value in os.environ.items():
-        if (
-            value
-            and len(value) >= 8
-            and any(word in key.upper() for word in ("KEY", "TOKEN", "SECRET", "PASSWORD"))
-        ):
-            message = message.replace(value, "<redacted>")
-    return message
-
-
-def import_litellm() -> ModuleType:
-    """litellm, imported with its price map read from the package (a bare import fetches it)."""
-    apply_offline_defaults(LITELLM_DEFAULTS)
-    import litellm
-
-    litellm.suppress_debug_info = True  # no "Provider List" banners on stdout
-    return litellm
 
 
 class _Deadline:
@@ -206,7 +185,9 @@ class LLMProvider:
             response = litellm.completion(**self._arguments(messages, **overrides))
         except Exception as exc:  # noqa: BLE001 - litellm raises many types; all become one
             self.usage.failures += 1
-            reason = _redact(str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+            reason = redact_environment(
+                str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            )
             raise ProviderError(
                 f"provider {self.config.name} model {self.config.model} failed after "
                 f"{self.config.num_retries} retries and {len(self.config.fallbacks)} "

