@@ -112,29 +112,36 @@ def test_another_prompt_zero_shot_and_top_k_reach_the_provider(
     built_model: Path, tmp_path: Path, fake_llm: FakeLLM
 ) -> None:
     fake_llm.default = echo_environment
-    root = str(built_model.parent.parent)
+    corpus = write_corpus(tmp_path / "c.jsonl", traces=30, seed=6)
+    root = str(tmp_path / "store")
+    built = wmh(
+        "build", "--name", "llm", "--file", str(corpus), "--root", root, "--no-interactive",
+        "-o", "track=false", *llm(fake_llm),
+    )  # fmt: skip
+    assert built.returncode == 0, built.stderr
     prompt = tmp_path / "env.txt"
     prompt.write_text("CANARY-PROMPT: you play an order database.")
-    common = ["--name", "records", "--root", root, "--sample-turns", "first", "--limit", "3"]
-    zero = run_eval(
-        tmp_path / "z.json", *common, *llm(fake_llm), "--prompt", str(prompt), "--no-rag"
-    )
+    common = ["--name", "llm", "--root", root, "--sample-turns", "first", "--limit", "3"]
+    fake_llm.requests.clear()
+    zero = run_eval(tmp_path / "z.json", *common, "--prompt", str(prompt), "--no-rag")
     asked = [json.dumps(r["messages"]) for r in fake_llm.requests]
-    assert len(asked) == 3 and zero["overall"]["steps"] == 3
+    assert len(asked) == zero["overall"]["steps"] == zero["traces"] > 0
     assert zero["top_k"] == 0 and zero["prompt"] == str(prompt)
     assert all("CANARY-PROMPT" in a for a in asked)
     assert all(f"{EXAMPLES_HEADER} (real answers to similar actions)\\n(none)" in a for a in asked)
-    assert zero["sources"] == {"llm": 3}  # no exact replay from the corpus either
+    assert zero["sources"] == {"llm": len(asked)}  # no exact replay from the corpus either
     fake_llm.requests.clear()
-    two = run_eval(tmp_path / "t.json", *common, *llm(fake_llm), "--top-k", "2")
+    two = run_eval(tmp_path / "t.json", *common, "--top-k", "2", "-o", "predictor.cache=false")
     asked = [json.dumps(r["messages"]) for r in fake_llm.requests]
-    assert two["top_k"] == 2 and asked and not any("CANARY-PROMPT" in a for a in asked)
+    assert two["top_k"] == 2 and len(asked) == two["overall"]["steps"] > 0
+    assert not any("CANARY-PROMPT" in a for a in asked)
     assert all("(none)" not in a.split(EXAMPLES_HEADER)[1][:80] for a in asked)
     # The replay model takes neither a prompt nor zero-shot: a clear error, not a silent run.
-    refused = wmh("eval", *common, "--no-rag", "--no-mlflow")
-    assert refused.returncode == 1 and "needs an LLM provider" in refused.stderr
-    refused = wmh("eval", *common, "--prompt", str(prompt), "--no-mlflow")
-    assert refused.returncode == 1 and "the replay model uses no prompt" in refused.stderr
+    replay = ["--name", "records", "--root", str(built_model.parent.parent), "--limit", "2"]
+    refused = wmh("eval", *replay, "--no-rag", "--no-mlflow")
+    assert refused.returncode == 1 and "needs an LLM world model" in refused.stderr
+    refused = wmh("eval", *replay, "--prompt", str(prompt), "--no-mlflow")
+    assert refused.returncode == 1 and "replay model, which uses no prompt" in refused.stderr
 
 
 def test_a_suite_with_prompt_top_k_no_rag_and_embed_dim_runs(

@@ -72,6 +72,8 @@ def test_scaling_study_through_the_cli_logs_a_run_per_member(tmp_path: Path) -> 
     client = mlflow.MlflowClient(tracking_uri=uri)
     experiment = client.get_experiment_by_name("study-scaling-airline")
     assert experiment is not None
+    # Marked as model development, so MLflow's UI opens it on the runs table.
+    assert experiment.tags["mlflow.experimentKind"] == "custom_model_development"
     runs = client.search_runs(
         [experiment.experiment_id], "tags.`wmh.kind` = 'study-member'", max_results=50
     )
@@ -85,6 +87,19 @@ def test_scaling_study_through_the_cli_logs_a_run_per_member(tmp_path: Path) -> 
     (summary,) = client.search_runs([experiment.experiment_id], "tags.`wmh.kind` = 'study'")
     files = {a.path for a in client.list_artifacts(summary.info.run_id)}
     assert {"plot.png", "results.json", "curve.json"} <= files
+    # Studies side by side; a file that is not a study's results is refused by name.
+    both = tmp_path / "both.png"
+    plotted = subprocess.run(
+        [sys.executable, "-m", "wmh", "study", "plot", str(out / "results.json"),
+         str(out / "results.json"), "--out", str(both)],
+        capture_output=True, text=True, env=env, timeout=120,
+    )  # fmt: skip
+    assert plotted.returncode == 0 and both.read_bytes()[:4] == b"\x89PNG"
+    refused = subprocess.run(
+        [sys.executable, "-m", "wmh", "study", "plot", str(out / "curve.json"), "--out", str(both)],
+        capture_output=True, text=True, env=env, timeout=120,
+    )  # fmt: skip
+    assert refused.returncode == 1 and "not a study's results.json" in refused.stderr
 
 
 def test_seeds_study_summary_spreads_over_splits() -> None:

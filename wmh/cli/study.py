@@ -129,3 +129,21 @@ def seeds(
     """Fidelity over study.seeds different held-out splits (split.salt varied), all the rest
     trained on: how much the figure moves with the traces held out."""
     _run("seeds", name, list(file), list(override), root, out, params, track)
+
+
+@app.command("plot")
+def plot(
+    results: list[Path] = typer.Argument(..., help="results.json files of finished studies."),
+    out: Path = typer.Option(..., "--out", help="PNG to write."),
+    columns: int = typer.Option(3, "--columns", help="Panels per row."),
+) -> None:
+    """Draw several finished studies side by side (one panel each), e.g. one per corpus."""
+    from wmh.eval.study_plot import plot_studies
+
+    reports = []
+    for path in results:
+        try:
+            reports.append(StudyReport.model_validate_json(path.read_bytes()))
+        except (OSError, ValueError) as exc:
+            raise ConfigError(f"{path}: not a study's results.json ({exc})") from None
+    console.print(f"wrote {plot_studies(reports, out, columns)}")

@@ -65,7 +65,7 @@ class PreparedEval:
 EVAL_GROUPS = ("judge", "provider", "predictor", "retrieval")
 
 
-def _eval_overrides(settings: WmhConfig, name: str, overrides: Sequence[str]) -> WmhConfig:
+def eval_overrides(settings: WmhConfig, name: str, overrides: Sequence[str]) -> WmhConfig:
     """Eval-time choices for a built model (the judge, the provider's endpoint, the predictor's
     cache and budget), on top of what it was built with: `provider=x` chooses a group anew,
     `provider.api_base=y` changes one key of the model's own; what it was built from stays."""
@@ -73,8 +73,13 @@ def _eval_overrides(settings: WmhConfig, name: str, overrides: Sequence[str]) ->
     for override in overrides:
         key = override.lstrip("+~").split("=", 1)[0]
         group, _, rest = key.partition(".")
-        if group not in EVAL_GROUPS:
+        if group == "name":
             continue
+        if group not in EVAL_GROUPS:
+            raise ConfigError(
+                f"'{override}': {key} is fixed when model '{name}' is built; on a built model "
+                f"an override can change {', '.join(EVAL_GROUPS)} (rebuild to change the rest)"
+            )
         if not rest:
             setattr(settings, group, getattr(given, group))
             continue
@@ -98,7 +103,7 @@ def prepare(
         model_dir = WorldModelStore(root).resolve(name)
         settings = model_settings(model_dir)
         if overrides:
-            settings = _eval_overrides(settings, name, overrides)
+            settings = eval_overrides(settings, name, overrides)
     else:
         if not files:
             raise ConfigError("nothing to evaluate: pass trace files, or --name MODEL")
@@ -170,7 +175,7 @@ def evaluate(
         settings = prepared.settings
         if options.retrieved() is not None:
             settings.retrieval.top_k = options.retrieved()  # type: ignore[assignment]
-        prompt = read_prompt(options.prompt, settings) if options.prompt else None
+        prompt = read_prompt(options.prompt) if options.prompt else None
         wm, provider = load_world_model(
             prepared.model_dir, hidden=hidden, settings=settings, prompt=prompt
         )
@@ -206,13 +211,8 @@ def evaluate(
     return report
 
 
-def read_prompt(path: Path, settings: WmhConfig) -> str:
-    """An environment prompt from a file, for a model answered by an LLM."""
-    if settings.provider.name == "replay":
-        raise ConfigError(
-            f"--prompt {path}: the replay model uses no prompt; evaluate it with an LLM "
-            "provider (e.g. -o provider=openai_compatible -o provider.api_base=...)"
-        )
+def read_prompt(path: Path) -> str:
+    """An environment prompt from a file (for a model answered by an LLM)."""
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:

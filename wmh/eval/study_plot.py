@@ -4,7 +4,7 @@ with the spread over seeds as a band (scaling), or each predictor's score per se
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from wmh.eval.study import StudyReport
@@ -19,14 +19,17 @@ STYLE = {
 }
 
 
-def plot_study(report: StudyReport, path: Path) -> Path:
+def _pyplot() -> Any:
     import matplotlib
 
     matplotlib.use("Agg")  # files only, no display
     import matplotlib.pyplot as plt
 
+    return plt
+
+
+def _draw(ax: Any, report: StudyReport, title: str) -> None:
     names = [n for n in STYLE if any(n in p.mean for p in report.summary)]
-    fig, ax = plt.subplots(figsize=(7, 4.2), dpi=110)
     if report.kind == "scaling":
         xs = [p.size for p in report.summary]
         for name in names:
@@ -42,12 +45,14 @@ def plot_study(report: StudyReport, path: Path) -> Path:
                 alpha=0.15,
             )
         ax.set_xscale("log")
-        ax.set_xticks(xs, [str(x) for x in xs])
+        # A size just below the next (80 and 83) is left unlabelled rather than overprinted.
+        labels = [
+            str(x) if i == len(xs) - 1 or xs[i + 1] >= 1.3 * x else "" for i, x in enumerate(xs)
+        ]
+        ax.set_xticks(xs, labels)
+        ax.set_xticks([], minor=True)  # only the sizes measured are labelled
         ax.set_xlabel("training traces (log scale)")
-        ax.set_title(
-            f"{report.name}: held-out fidelity vs training traces "
-            f"(mean ± std over {len(report.seeds)} seeds)"
-        )
+        ax.legend(loc="lower right", fontsize=8)
     else:
         for offset, name in enumerate(names):
             color, _ = STYLE[name]
@@ -58,11 +63,42 @@ def plot_study(report: StudyReport, path: Path) -> Path:
                 color="black", capsize=6, marker="_", markersize=20,
             )  # fmt: skip
         ax.set_xticks(range(len(names)), names)
-        ax.set_title(f"{report.name}: held-out fidelity over {len(report.seeds)} split seeds")
+    ax.set_title(title, fontsize=10)
     ax.set_ylabel("fidelity (mean step score)")
     ax.grid(alpha=0.3)
+
+
+def plot_study(report: StudyReport, path: Path) -> Path:
+    """One study's plot."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(7, 4.2), dpi=110)
     if report.kind == "scaling":
-        ax.legend(loc="lower right", fontsize=8)
+        title = (
+            f"{report.name}: held-out fidelity vs training traces "
+            f"(mean ± std over {len(report.seeds)} seeds)"
+        )
+    else:
+        title = f"{report.name}: held-out fidelity over {len(report.seeds)} split seeds"
+    _draw(ax, report, title)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path)
+    plt.close(fig)
+    return path
+
+
+def plot_studies(reports: list[StudyReport], path: Path, columns: int = 3) -> Path:
+    """Several studies side by side (one panel each), e.g. one per corpus."""
+    plt = _pyplot()
+    rows = -(-len(reports) // columns)
+    fig, axes = plt.subplots(
+        rows, columns, figsize=(4.6 * columns, 3.6 * rows), dpi=80, squeeze=False
+    )
+    for ax, report in zip(axes.flat, reports, strict=False):
+        test = report.members[0].test_traces if report.members else 0
+        _draw(ax, report, f"{report.name} ({report.corpus_traces} traces, {test} held out)")
+    for ax in list(axes.flat)[len(reports) :]:
+        ax.axis("off")
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path)

@@ -41,11 +41,15 @@ def load_world_model(
         )
     retriever = load_retriever(files.index_dir, card.embedder, hidden)
     top_k = settings.retrieval.top_k if settings is not None else card.top_k
-    chosen = settings or model_settings(files.root)
-    if top_k < 1 and chosen.provider.name == "replay":
+    if card.provider == "replay" and top_k < 1:
         raise ConfigError(
-            "retrieval.top_k=0 (zero-shot, no retrieved examples) needs an LLM provider: the "
-            "replay model answers only from retrieved steps"
+            f"retrieval.top_k=0 (zero-shot, no retrieved examples) needs an LLM world model: "
+            f"'{card.name}' is a replay model, which answers only from retrieved steps"
+        )
+    if card.provider == "replay" and prompt is not None:
+        raise ConfigError(
+            f"'{card.name}' is a replay model, which uses no prompt: evaluate a prompt on a "
+            "model built with an LLM provider"
         )
     replay = ReplayPredictor(
         retriever,
@@ -58,9 +62,10 @@ def load_world_model(
     prompt = model_prompt(files) if prompt is None else prompt
     predictor: Predictor = replay
     provider: Provider = ReplayProvider()
-    if chosen.provider.name != "replay":
+    if card.provider != "replay":
         # LLM settings (model, endpoint, retries, budget) come from the config it was built with
         # unless given; credentials only ever from the environment.
+        chosen = settings or model_settings(files.root)
         predictor, provider = make_predictor(chosen, retriever, replay, prompt)
     wm = WorldModel(card.name, predictor, retriever, prompt, sessions)
     return wm, provider
