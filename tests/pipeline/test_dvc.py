@@ -87,6 +87,14 @@ def test_dvc_repro_reruns_only_what_changed_and_dvc_compares_runs_and_experiment
     assert "bento wmh-t:" in first  # the package stage built the bento too
     assert (tmp_path / "bentoml" / "bentos" / "wmh-t").is_dir()
     assert repo.ran(repo.run("dvc", "repro")) == []
+    # The per-tool plot is bars of tool names against their fidelity, with the evaluate stage's
+    # figures in it.
+    shown = json.loads(repo.run("dvc", "plots", "show", "--json"))["data"]
+    spec = shown[".wmh/pipeline/t/plots/per_tool.json"][0]["content"]
+    assert spec["mark"]["type"] == "bar" and spec["encoding"]["y"]["type"] == "nominal"
+    drawn = {row["tool"]: row["fidelity"] for row in spec["data"]["values"]}
+    evaluated = json.loads((repo.path / ".wmh/pipeline/t/plots/per_tool.json").read_text())
+    assert drawn == {row["tool"]: row["fidelity"] for row in evaluated} and len(drawn) >= 3
 
     # An experiment: DVC's Hydra mode composes params.yaml from conf/ with the -S overrides,
     # and reruns only the stages that read retrieval.*.
@@ -96,6 +104,7 @@ def test_dvc_repro_reruns_only_what_changed_and_dvc_compares_runs_and_experiment
         "-S", "retrieval.top_k=2",
     )  # fmt: skip
     assert repo.ran(out) == ["optimize", "evaluate", "package"]
+    assert json.loads(model.read_text())["top_k"] == 2  # the experiment's model is published
     rows = json.loads(repo.run("dvc", "exp", "show", "--json"))
     experiments = [
         exp["revs"][0]["data"]

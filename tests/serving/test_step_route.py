@@ -62,7 +62,10 @@ def model_root(built_model: Path) -> Path:
 
 def test_the_plain_step_handler_answers_as_the_fastapi_route(model_root: Path) -> None:
     fast, documented = _answers(model_root, None), _answers(model_root, TOKEN)
-    assert [status for status, _ in fast] == [200, 200, 200] + [422] * 9 + [404]
+    statuses = [status for status, _ in fast]
+    # "{not json" and undecodable bytes are no JSON at all: 400, the rest 422.
+    assert statuses == [200, 200, 200, 422, 422, 400, 400] + [422] * 5 + [404]
+    assert fast[5][1] == {"detail": "the body is not valid JSON"}
     # (FastAPI places a JSON parse error at ("body", position), the handler at ("body",): both
     # are shown as ("body", "(JSON)").)
     assert fast == documented

@@ -31,7 +31,19 @@ HELP = (
 
 
 def parse_action(line: str, known_tools: set[str]) -> Action:
-    """A typed line as an Action; raises WmhError when JSON arguments do not parse."""
+    """A typed line as an Action; raises WmhError when JSON arguments do not parse (a line that
+    starts with a known tool's name and goes on is a call whose arguments must be JSON)."""
+    first, _, rest = line.strip().partition(" ")
+    if first in known_tools and rest.strip() and not _CALL.match(line.strip()):
+        try:
+            json.loads(rest)
+        except json.JSONDecodeError as exc:
+            raise WmhError(
+                f"the arguments of {first} are not valid JSON: {exc.msg} at column "
+                f"{exc.colno + len(first) + 1} (a message to the environment must not start "
+                "with a tool's name)"
+            ) from None
+        raise WmhError(f"the arguments of {first} must be a JSON object, got: {rest.strip()}")
     match = _CALL.match(line.strip())
     if match and (match.group("args") or match.group("name") in known_tools):
         raw = match.group("args")
@@ -66,8 +78,10 @@ def _command(line: str, wm: WorldModel, session_id: str, tools: set[str]) -> str
     elif word == "new":
         session_id = wm.new_session(task=rest.strip()).id
         console.print(f"new session {session_id}")
-    else:
+    elif word in ("help", "h", "?"):
         console.print(HELP)
+    else:
+        console.print(f"unknown command ':{escape(word)}'\n{HELP}")
     return session_id
 
 
@@ -75,9 +89,19 @@ def play(
     name: str = typer.Option(..., "--name", "-n", help="World model to play against."),
     root: Path = RootOption,
     task: str = typer.Option("", "--task", "-t", help="What the agent is asked to do."),
+    override: list[str] = typer.Option(
+        [], "--override", "-o", help="e.g. -o provider.api_base=URL -o predictor.cache=false"
+    ),
 ) -> None:
     """Step a world model interactively (or from piped lines)."""
-    wm, provider = load_world_model(WorldModelStore(root).resolve(name))
+    model_dir = WorldModelStore(root).resolve(name)
+    settings = None
+    if override:
+        from wmh.eval.service import eval_overrides
+        from wmh.store.settings import model_settings
+
+        settings = eval_overrides(model_settings(model_dir), name, override)
+    wm, provider = load_world_model(model_dir, settings=settings)
     tools = wm.tools()
     session_id = wm.new_session(task=task).id
     interactive = sys.stdin.isatty()

@@ -6,6 +6,8 @@ entry point over the same directory and schema, so there is a single config syst
 
 from __future__ import annotations
 
+import dataclasses
+import difflib
 import re
 from collections.abc import Sequence
 from pathlib import Path
@@ -17,6 +19,7 @@ from hydra.errors import HydraException
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
+from wmh.config import schema as schema_module
 from wmh.config.schema import WmhConfig
 from wmh.errors import ConfigError
 
@@ -38,14 +41,56 @@ def register_schema() -> None:
     ConfigStore.instance().store(name=SCHEMA_NAME, node=WmhConfig)
 
 
+def _keys(node: type, prefix: str = "") -> list[str]:
+    """Every dotted key of a config dataclass (groups and leaves)."""
+    found = []
+    for item in dataclasses.fields(node):
+        key = f"{prefix}{item.name}"
+        found.append(key)
+        kind = item.type if isinstance(item.type, type) else _SCHEMA_TYPES.get(str(item.type))
+        if kind is not None and dataclasses.is_dataclass(kind):
+            found += _keys(kind, f"{key}.")
+    return found
+
+
+_SCHEMA_TYPES = {
+    name: value
+    for name, value in vars(schema_module).items()
+    if isinstance(value, type) and dataclasses.is_dataclass(value)
+}
+CONFIG_KEYS = frozenset(_keys(WmhConfig))
+
+
+def check_override_keys(overrides: Sequence[str]) -> None:
+    """An override of a key the config does not have fails, naming the closest one (Hydra would
+    suggest `+key=...`, which adds the key and then ignores it)."""
+    for override in overrides:
+        key = override.lstrip("+~").split("=", 1)[0].split("@", 1)[0].strip()
+        if not key or key.startswith("hydra.") or key in CONFIG_KEYS:
+            continue
+        close = difflib.get_close_matches(key, sorted(CONFIG_KEYS), n=1, cutoff=0.6)
+        hint = f"; did you mean '{close[0]}'?" if close else ""
+        raise ConfigError(f"unknown config key '{key}' in override '{override}'{hint}")
+
+
 def compose_config(overrides: Sequence[str] = (), config_name: str = "config") -> DictConfig:
     """Compose `conf/<config_name>.yaml` with Hydra overrides (`provider=openai`, `a.b=1`)."""
+    check_override_keys(overrides)
     register_schema()
     try:
         with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
             return compose(config_name=config_name, overrides=list(overrides))
     except (HydraException, OmegaConfBaseException) as exc:
-        raise ConfigError(_clean(str(exc))) from None
+        raise ConfigError(_reason(exc)) from None
+
+
+def _reason(exc: BaseException) -> str:
+    """Hydra's message, with the cause it wraps (the value that would not convert)."""
+    message = _clean(str(exc))
+    cause = exc.__cause__ or exc.__context__
+    if cause is not None and str(cause) and _clean(str(cause)) not in message:
+        message = f"{message}: {_clean(str(cause))}"
+    return message
 
 
 def _clean(message: str) -> str:
@@ -56,7 +101,8 @@ def _clean(message: str) -> str:
         for line in lines
         if not line.startswith(("full_key:", "object_type=", "reference_type=", "Set the env"))
     ]
-    return " ".join(kept) or "invalid configuration"
+    text = " ".join(kept) or "invalid configuration"
+    return text.split(" Config search path", 1)[0]  # Hydra's search path says nothing to a user
 
 
 def to_settings(cfg: DictConfig | WmhConfig) -> WmhConfig:

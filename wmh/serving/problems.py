@@ -67,6 +67,9 @@ def add_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
+        if any(e.get("type") == "json_invalid" for e in exc.errors()):
+            # Not JSON at all: the request is wrong, not a field of it.
+            return JSONResponse({"detail": "the body is not valid JSON"}, status_code=400)
         errors = [
             {**{k: v for k, v in e.items() if k not in ("input", "ctx", "url")},
              "input": _clip_input(e.get("input"))}

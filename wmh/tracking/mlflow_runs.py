@@ -80,6 +80,20 @@ def _mlflow_env_untouched() -> Iterator[None]:
         os.environ.update(saved)
 
 
+# MLflow 3 opens an experiment on its GenAI overview (traces) unless it is marked as one of model
+# development, where it opens on the runs table: wmh's runs are builds, evaluations and studies.
+EXPERIMENT_KIND_TAG = "mlflow.experimentKind"
+MODEL_DEVELOPMENT = "custom_model_development"
+
+
+def _mark_model_development(experiment_id: str) -> None:
+    import mlflow
+
+    client = mlflow.MlflowClient()
+    if EXPERIMENT_KIND_TAG not in client.get_experiment(experiment_id).tags:
+        client.set_experiment_tag(experiment_id, EXPERIMENT_KIND_TAG, MODEL_DEVELOPMENT)
+
+
 @_mlflow_env_untouched()
 def log_run(
     experiment: str,
@@ -108,6 +122,7 @@ def log_run(
         mlflow.set_experiment(experiment)
         context = mlflow.start_run(run_name=run_name)
     with context as run:
+        _mark_model_development(run.info.experiment_id)
         if params:
             mlflow.log_params(flatten(params))
         clean = {metric_name(k): float(v) for k, v in metrics.items()}

@@ -1,0 +1,43 @@
+"""`wmh play` as a person types: broken JSON after a tool's name, unknown commands, overrides."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ENV = {**os.environ, "COLUMNS": "200"}
+
+
+def play(root: Path, lines: str, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "wmh", "play", "--name", "records", "--root", str(root), *args],
+        input=lines, capture_output=True, text=True, env=ENV, timeout=120,
+    )  # fmt: skip
+
+
+def test_broken_json_after_a_tool_name_is_an_error_not_a_message(built_model: Path) -> None:
+    root = built_model.parent.parent
+    done = play(root, 'get_user {"user_id": 42\nget_user 42\n:bogus\n:help\n:quit\n')
+    assert done.returncode == 0, done.stderr
+    out = " ".join(done.stdout.split())
+    # Neither line was sent to the world model as a message.
+    assert "> say" not in out and "> get_user" not in out
+    assert "the arguments of get_user are not valid JSON" in out
+    assert "the arguments of get_user must be a JSON object, got: 42" in out
+    assert out.count("unknown command ':bogus'") == 1
+    assert out.count(":tools list known tools") == 2  # after the unknown one, and for :help
+
+
+def test_play_takes_overrides_of_what_a_built_model_may_change(built_model: Path) -> None:
+    root = built_model.parent.parent
+    ok = play(root, 'get_user {"user_id": 7}\n', "-o", "predictor.cache=false")
+    assert ok.returncode == 0 and "> get_user" in ok.stdout
+    fixed = play(root, ":quit\n", "-o", "split.train=0.5")
+    assert fixed.returncode == 1
+    said = " ".join(fixed.stderr.split())
+    assert "split.train is fixed when model 'records' is built" in said
+    unknown = play(root, ":quit\n", "-o", "predictor.cash=false")
+    assert unknown.returncode == 1
+    assert "did you mean 'predictor.cache'?" in " ".join(unknown.stderr.split())

@@ -1,0 +1,37 @@
+"""Overrides of keys the config does not have fail, naming the closest key; bad values say why."""
+
+from __future__ import annotations
+
+import pytest
+
+from wmh.config.compose import compose_config, to_settings
+from wmh.errors import ConfigError
+
+
+@pytest.mark.parametrize(
+    ("override", "said"),
+    [
+        ("foo=1", "unknown config key 'foo' in override 'foo=1'"),
+        ("+foo=1", "unknown config key 'foo' in override '+foo=1'"),  # Hydra would add it
+        ("retrieval.topk=3", "did you mean 'retrieval.top_k'?"),
+        ("gepa.budjet=3", "did you mean 'gepa.budget'?"),
+        ("retrieval.top_k=abc", "Value 'abc' of type 'str' could not be converted to Integer"),
+        ("provider=nope", "Available options in 'provider': anthropic azure bedrock openai"),
+    ],
+)
+def test_a_bad_override_fails_with_the_reason(override: str, said: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        compose_config(["name=x", override])
+    assert said in str(caught.value)
+    assert "search path" not in str(caught.value)
+
+
+def test_every_schema_key_and_hydra_keys_still_compose() -> None:
+    settings = to_settings(
+        compose_config(
+            ["name=x", "retrieval.top_k=3", "study.seeds=2", "embedder=litellm",
+             "embedder.api_base=http://127.0.0.1:1/v1", "hydra.job.chdir=false"]
+        )
+    )  # fmt: skip
+    assert settings.retrieval.top_k == 3 and settings.study.seeds == 2
+    assert settings.embedder.kind == "litellm"
