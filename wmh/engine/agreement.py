@@ -9,6 +9,7 @@ punctuation), hashed into fixed-size count vectors so that a choice among ten co
 from __future__ import annotations
 
 import re
+import zlib
 
 import numpy as np
 import orjson
@@ -37,12 +38,17 @@ def _features(content: str) -> list[str]:
 def signature(content: str) -> np.ndarray:
     """Hashed feature counts of an answer (its first `MAX_FEATURES` features).
 
-    Python's string hash is salted per process, which is all a comparison within one process
-    needs, and far cheaper than a stable hash."""
+    A stable hash (CRC-32), not Python's salted string hash: with that, which features collide
+    changed from one process to the next, and so, now and then, which answer won the consensus
+    (the same model answered and scored differently in two processes)."""
     features = _features(content)[:MAX_FEATURES]
     if not features:
         return np.zeros(SIGNATURE_DIM, dtype=np.float32)
-    hashes = np.array([hash(f) for f in features], dtype=np.int64)
+    hashes = np.fromiter(
+        (zlib.crc32(f.encode("utf-8", "surrogatepass")) for f in features),
+        dtype=np.int64,
+        count=len(features),
+    )
     return np.bincount(hashes % SIGNATURE_DIM, minlength=SIGNATURE_DIM).astype(np.float32)
 
 
