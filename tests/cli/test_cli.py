@@ -1,12 +1,15 @@
 from __future__ import annotations
 
+import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 ENV = {**os.environ, "COLUMNS": "200", "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
 
 
@@ -22,6 +25,11 @@ def wmh(
         cwd=cwd,
         timeout=120,
     )
+
+
+def table_cells(row: str) -> list[str]:
+    """The cells of one row of a rich table."""
+    return [cell.strip() for cell in row.strip().strip("│").split("│")]
 
 
 @pytest.fixture(scope="module")
@@ -46,7 +54,24 @@ def test_list_shows_name_provider_steps_score_and_date(store: Path) -> None:
     done = wmh("list", "--root", str(store))
     assert done.returncode == 0
     row = next(line for line in done.stdout.splitlines() if "records" in line)
-    assert "replay" in row and "20" in row and "0." in row
+    card = json.loads((store / "models" / "records" / "model.json").read_text())
+    split_steps = sum(part["steps"] for part in card["split"].values())
+    fit = card["replay_fit"]
+    assert (
+        table_cells(row)
+        == [
+            "records",
+            "replay",
+            str(card["ingest"]["steps"]),  # every ingested step is in one part of the split
+            f"{card['heldout_score']:.3f}",
+            f"{fit['score']:.3f}/{fit['nearest_copy']:.3f}",
+            "-",  # no GEPA rollouts with the replay provider
+            "-",
+            card["created_at"],
+            card["mlflow_run_id"][:12] or "-",
+        ]
+    )
+    assert split_steps == card["ingest"]["steps"]
 
 
 def test_play_reads_piped_actions_and_keeps_session_state(store: Path) -> None:
@@ -68,6 +93,39 @@ def test_play_reads_piped_actions_and_keeps_session_state(store: Path) -> None:
     assert '"city": "Quito"' in third_read.split(">")[0]
     assert "frobnicate" in out and "unknown_tool" in out
     assert "arguments are not valid JSON" in out
+
+
+def test_play_lists_tools_starts_a_new_session_and_quits(store: Path) -> None:
+    tools = {
+        json.loads(line)["action"]["name"]
+        for line in (store / "models" / "records" / "steps" / "train.jsonl").open()
+        if json.loads(line)["action"]["kind"] == "tool_call"
+    }
+    script = "\n".join(
+        [
+            ":tools",
+            'get_user {"user_id": 5}',
+            'update_address {"user_id": 5, "city": "Quito"}',
+            ":new",
+            'get_user {"user_id": 5}',
+            ":history",
+            ":quit",
+            'get_user {"user_id": 6}',
+        ]
+    )
+    done = wmh("play", "--name", "records", "--root", str(store), stdin=script)
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[0] == ", ".join(sorted(tools))
+    assert lines[1] == '> get_user {"user_id":5}'
+    first_read = lines[2]
+    assert lines[3] == '> update_address {"city":"Quito","user_id":5}'
+    assert '"city": "Quito"' in lines[4]
+    assert re.fullmatch(r"new session [0-9a-f]{32}", lines[5])
+    # The new session has none of the old one's writes, and its history is its one step.
+    assert lines[6:] == ['> get_user {"user_id":5}', first_read] * 2
+    assert '"city": "Quito"' not in first_read
+    assert '"user_id":6' not in done.stdout  # nothing runs after :quit
 
 
 @pytest.mark.parametrize(
@@ -109,3 +167,158 @@ def test_hydra_entry_point_builds_with_overrides(tmp_path: Path, synthetic_corpu
     assert done.returncode == 0, done.stderr
     assert "built hy" in done.stdout
     assert "top_k: 3" in (tmp_path / "models" / "hy" / "config.yaml").read_text()
+
+
+def test_examples_run_passes_arguments_and_wmh_to_the_script_and_its_exit_code(
+    tmp_path: Path,
+) -> None:
+    task = tmp_path / "examples" / "echoer"
+    task.mkdir(parents=True)
+    (task / "run.sh").write_text('echo "args: $*"\necho "WMH: $WMH"\nexit 3\n')
+    (tmp_path / "examples" / "no-corpus-no-script").mkdir()
+    where = ("--dir", str(tmp_path / "examples"))
+    done = wmh("examples", "run", "echoer", *where, "--", "capture", "--seed", "4")
+    assert done.returncode == 3, done.stderr
+    assert done.stdout.splitlines() == ["args: capture --seed 4", f"WMH: {sys.executable} -m wmh"]
+    missing = wmh("examples", "run", "no-corpus-no-script", *where)
+    assert missing.returncode == 1
+    assert missing.stderr.strip() == (
+        "error: no example task 'no-corpus-no-script' (available: echoer)"
+    )
+
+
+def test_examples_run_drives_the_shipped_airline_capture(tmp_path: Path) -> None:
+    out = tmp_path / "captured.jsonl"
+    done = wmh("examples", "run", "airline", "--", "capture", "--traces", "2", "--out", str(out))
+    assert done.returncode == 0, done.stderr
+    traces = {
+        span["traceId"]
+        for line in out.read_text().splitlines()
+        for resource in json.loads(line)["resourceSpans"]
+        for scope in resource["scopeSpans"]
+        for span in scope["spans"]
+    }
+    assert len(traces) == 2
+
+
+def _suite(path: Path, title: str, files: list[str], judge: str, turns: str) -> None:
+    listed = ", ".join(f'"{f}"' for f in files)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(
+        f'title = "{title}"\nfiles = [{listed}]\nsample_turns = "{turns}"\nseed = 0\n'
+        f'judge = "{judge}"\nprovider = "replay"\n'
+    )
+
+
+def test_eval_list_shows_each_suite_of_each_example(tmp_path: Path) -> None:
+    examples = tmp_path / "examples"
+    (examples / "shop").mkdir(parents=True)
+    (examples / "shop" / "traces.otel.jsonl").write_text("")
+    _suite(examples / "shop" / "evals" / "default.toml", "the shop", ["a.jsonl"], "exact", "all")
+    _suite(
+        examples / "shop" / "evals" / "numbers.toml",
+        "prices",
+        ["a.jsonl", "b.jsonl"],
+        "numeric",
+        "first",
+    )
+    (examples / "shop" / "evals" / "notes.txt").write_text("not a suite")
+    done = wmh("eval", "list", "--dir", str(examples))
+    assert done.returncode == 0, done.stderr
+    rows = [table_cells(line) for line in done.stdout.splitlines() if line.startswith("│")]
+    assert rows == [
+        ["shop/default", "the shop", "a.jsonl", "exact", "replay", "all"],
+        ["shop/numbers", "prices", "a.jsonl, b.jsonl", "numeric", "replay", "first"],
+    ]
+
+
+def _eval(store: Path, out: Path, *args: str) -> dict:
+    """`wmh eval --name records` on 6 held-out traces; the results JSON it wrote (runs in
+    separate processes, which answer alike: see tests/engine/test_signature_stable.py)."""
+    done = subprocess.run(
+        [sys.executable, "-m", "wmh", "eval", "--name", "records", "--root", str(store),
+         "--no-mlflow", "--limit", "6", "--out", str(out), *args],
+        capture_output=True, text=True, env=ENV, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert f"results: {out}" in " ".join(done.stdout.split())
+    return json.loads(out.read_text())
+
+
+@pytest.mark.parametrize("judge", ["exact", "numeric"])
+def test_the_judge_chosen_by_config_scores_as_the_judge_flag(
+    store: Path, tmp_path: Path, judge: str
+) -> None:
+    """`-o judge=NAME` (the config group) scores as `--judge NAME`, and not as the default
+    structural judge."""
+    by_config = _eval(store, tmp_path / "config.json", "-o", f"judge={judge}")
+    flagged = _eval(store, tmp_path / "flag.json", "--judge", judge)
+    default = _eval(store, tmp_path / "default.json")
+    assert (by_config["judge"], flagged["judge"], default["judge"]) == (judge, judge, "structural")
+    assert by_config["overall"] == flagged["overall"]
+    assert by_config["overall"]["steps"] == default["overall"]["steps"] == 59
+    # copying the action's arguments as the observation scores far lower by exact or numeric
+    # matching than by structure: the judge really changed
+    copied = by_config["overall"]["baselines"]["action_copy"]
+    assert default["overall"]["baselines"]["action_copy"] - copied > 0.1
+
+
+def test_eval_closed_loop_with_two_traces_at_once_scores_as_one_at_a_time(
+    store: Path, tmp_path: Path
+) -> None:
+    closed = ("--judge", "exact", "--mode", "closed_loop")
+    report = _eval(store, tmp_path / "two.json", *closed, "--concurrency", "2")
+    one_at_a_time = _eval(store, tmp_path / "one.json", *closed)
+    open_loop = _eval(store, tmp_path / "open.json", "--judge", "exact")
+    assert (report["mode"], report["judge"]) == ("closed_loop", "exact")
+    assert open_loop["mode"] == "open_loop"
+    assert report["overall"] == one_at_a_time["overall"]
+    assert report["per_tool"] == one_at_a_time["per_tool"]
+    assert report["overall"]["steps"] == open_loop["overall"]["steps"] == 59
+    # its own predictions as history, not the recorded ones: a different figure
+    assert abs(report["overall"]["score"] - open_loop["overall"]["score"]) > 0.05
+
+
+def test_pipeline_params_check_passes_a_fresh_file_and_fails_a_drifted_one(
+    tmp_path: Path,
+) -> None:
+    params = tmp_path / "params.yaml"
+    written = wmh("pipeline", "params", "name=shop", "--out", str(params))
+    assert written.returncode == 0 and written.stdout.strip() == f"wrote {params}"
+    assert "name: shop" in params.read_text().splitlines()
+    same = wmh("pipeline", "params", "name=shop", "--out", str(params), "--check")
+    assert same.returncode == 0 and same.stdout.strip() == f"{params} matches conf/"
+    other_name = wmh("pipeline", "params", "name=other", "--out", str(params), "--check")
+    assert other_name.returncode == 1
+    params.write_text(params.read_text().replace("top_k: 5", "top_k: 6"))
+    drifted = wmh("pipeline", "params", "name=shop", "--out", str(params), "--check")
+    assert drifted.returncode == 1
+    assert " ".join(drifted.stderr.split()) == (
+        f"error: {params} differs from conf/ composed: regenerate it with wmh pipeline params"
+    )
+    missing = wmh("pipeline", "params", "--out", str(tmp_path / "none.yaml"), "--check")
+    assert missing.returncode == 1 and not (tmp_path / "none.yaml").exists()
+
+
+def test_sim2real_with_reward_success_from_the_cli_scores_both_worlds(tmp_path: Path) -> None:
+    from wmh.eval.sim2real import example_success_check, run_sim2real
+
+    done = wmh(
+        "eval", "sim2real", "airline", "-o", "reward=success", "--episodes", "2", "--no-track",
+        "--root", str(tmp_path),
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    (written,) = (tmp_path / "evals" / "airline").glob("sim2real-*.json")
+    report = json.loads(written.read_text())
+    assert report["reward"] == "success" and report["episodes"] == 2
+    airline = EXAMPLES / "airline"
+    library = run_sim2real(airline, 2, 0, example_success_check(airline))
+    fields = ("trace_id", "reward_sim", "reward_real", "critique_sim", "critique_real")
+    assert [tuple(r[f] for f in fields) for r in report["results"]] == [
+        tuple(getattr(r, f) for f in fields) for r in library.results
+    ]
+    agree = [abs(r["reward_sim"] - r["reward_real"]) <= 0.2 for r in report["results"]]
+    assert report["reward_agreement"] == sum(agree) / len(agree)
+    assert f"episode rewards (success): agreement {report['reward_agreement']}" in " ".join(
+        done.stdout.split()
+    )

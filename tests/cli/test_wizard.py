@@ -68,7 +68,11 @@ def test_off_a_terminal_missing_inputs_are_an_error(tmp_path: Path) -> None:
         timeout=120,
         stdin=subprocess.DEVNULL,
     )
-    assert done.returncode == 1 and "name" in done.stderr
+    assert done.returncode == 1
+    assert done.stderr.strip() == (
+        "error: Structured config of type `WmhConfig` has missing mandatory value: name"
+    )
+    assert not (tmp_path / "models").exists()
 
 
 def test_the_wizard_offers_phoenix_and_a_no_builds_nothing(tmp_path: Path) -> None:

@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import threading
-import time
 from pathlib import Path
 
 import pytest
@@ -22,12 +21,33 @@ def test_sessions_past_the_cap_evict_the_least_recently_used() -> None:
         store.get(b.id)
 
 
-def test_idle_sessions_expire_after_the_ttl() -> None:
-    store = InMemorySessionStore(ttl_s=0.05)
-    session = store.create("t")
-    time.sleep(0.1)
+class FakeClock:
+    """Seconds that pass only when the test says so."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_idle_sessions_expire_after_the_ttl_and_each_use_restarts_it() -> None:
+    clock = FakeClock()
+    store = InMemorySessionStore(ttl_s=10, clock=clock)
+    used, idle = store.create("used"), store.create("idle")
+    clock.now += 6
+    assert store.get(used.id).task == "used"  # 6 s idle of 10: still there, and touched
+    clock.now += 6
+    store.save(store.get(used.id))  # 6 s since its last use; 12 s for the idle one
     with pytest.raises(SessionNotFoundError, match="expired"):
-        store.get(session.id)
+        store.get(idle.id)
+    assert len(store) == 1
+    clock.now += 10  # exactly the TTL: not yet past it
+    assert store.get(used.id).task == "used"
+    clock.now += 10.001
+    with pytest.raises(SessionNotFoundError, match="expired"):
+        store.get(used.id)
+    assert len(store) == 0
 
 
 def test_concurrent_steps_lose_nothing_and_never_cross_sessions(built_model: Path) -> None:

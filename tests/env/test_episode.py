@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import pytest
@@ -22,10 +23,14 @@ def test_an_episode_against_a_world_model_records_every_step(built_model: Path) 
     wm, _ = load_world_model(built_model)
     agent = SampledAgent(pick_trace(agent_traces(built_model), seed=1))
     env = WorldModelEnv(wm)
+    started = time.perf_counter()
     episode = run_episode(env, agent, agent.task, max_steps=50)
+    elapsed = time.perf_counter() - started
     assert episode.actions == [s.action for s in agent.trace.steps]
     assert not episode.truncated and episode.usage["steps"] == len(agent.trace.steps)
-    assert all(step.latency_s >= 0 for step in episode.steps)
+    # each step's own time, in seconds: together no more than the whole episode took
+    latencies = [step.latency_s for step in episode.steps]
+    assert all(latency > 0 for latency in latencies) and sum(latencies) <= elapsed
     assert len(wm.session(env.session_id or "").history) == len(episode.steps)
     short = run_episode(env, agent, agent.task, max_steps=1)
     assert short.truncated and len(short.steps) == 1

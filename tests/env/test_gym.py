@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import warnings
 from pathlib import Path
 
 import gymnasium as gym
@@ -13,7 +14,9 @@ from wmh.env.gym import ENV_ID, WorldModelGymEnv, as_text
 
 def test_gymnasiums_checker_passes(built_model: Path) -> None:
     env = gym.make(ENV_ID, model_dir=built_model, max_steps=5)
-    check_env(env.unwrapped, skip_render_check=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a checker warning is a failure
+        check_env(env.unwrapped, skip_render_check=True)
     env.close()
 
 

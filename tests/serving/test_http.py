@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
-import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
 import pytest
+from fastapi.testclient import TestClient
 
 from tests.serving.servers import BIN, Redis, Server
+from wmh.config.schema import ServeConfig
+from wmh.engine.sessions import InMemorySessionStore
+from wmh.serving.app import create_app
+from wmh.serving.registry import load_registry
 
 TOKEN = "test-token-5b1c"
 
@@ -30,15 +35,8 @@ def server(root: Path) -> Iterator[Server]:
 
 @pytest.fixture(scope="module")
 def guarded(root: Path) -> Iterator[Server]:
-    """Token auth, at most 3 sessions, 1.5 s idle TTL."""
-    running = Server(
-        root,
-        "-o",
-        "serve.max_sessions=3",
-        "-o",
-        "serve.session_ttl_s=1.5",
-        env={"WMH_API_TOKEN": TOKEN},
-    )
+    """Token auth, at most 3 sessions (idle expiry is driven by a clock in-process below)."""
+    running = Server(root, "-o", "serve.max_sessions=3", env={"WMH_API_TOKEN": TOKEN})
     yield running
     running.stop()
 
@@ -138,16 +136,79 @@ def test_the_token_guards_every_route_but_healthz(guarded: Server) -> None:
         assert ok.status_code == 200
 
 
-def test_idle_sessions_expire_and_the_oldest_go_past_the_cap(guarded: Server) -> None:
+def test_the_oldest_sessions_go_past_the_cap(guarded: Server) -> None:
     auth = {"Authorization": f"Bearer {TOKEN}"}
     with httpx.Client(base_url=guarded.url, headers=auth) as client:
-        idle = new_session(client)
-        time.sleep(2.0)
-        assert client.get(f"/world_models/records/sessions/{idle}").status_code == 404
         first, *rest = [new_session(client) for _ in range(4)]
         assert client.get(f"/world_models/records/sessions/{first}").status_code == 404
         for sid in rest:
             assert client.get(f"/world_models/records/sessions/{sid}").status_code == 200
+
+
+def test_idle_sessions_expire_after_the_configured_ttl(root: Path) -> None:
+    """`serve.session_ttl_s` reaches the store; the routes then answer 404 once a session has
+    been idle past it, by a clock the test moves (no sleeping)."""
+    serve = ServeConfig(session_ttl_s=1.5)
+    registry = load_registry(root, [], serve)
+    assert isinstance(store := registry.models["records"].sessions, InMemorySessionStore)
+    assert store.ttl_s == 1.5
+    now = [0.0]
+    registry.models["records"].sessions = InMemorySessionStore(
+        serve.max_sessions, serve.session_ttl_s, clock=lambda: now[0]
+    )
+    with TestClient(create_app(registry)) as client:
+        idle, used = new_session(client), new_session(client)
+        now[0] = 1.0
+        answer = client.post(f"/world_models/records/sessions/{used}/step", json=lookup("r-1"))
+        assert answer.status_code == 200
+        now[0] = 2.0  # idle for 2.0 s, used 1.0 s ago
+        gone = client.get(f"/world_models/records/sessions/{idle}")
+        assert gone.status_code == 404 and "expired" in gone.json()["detail"]
+        assert client.get(f"/world_models/records/sessions/{used}").status_code == 200
+        now[0] = 3.6
+        assert client.get(f"/world_models/records/sessions/{used}").status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "allow"),
+    [
+        ("put", "/world_models", "GET"),
+        ("delete", "/world_models/records", "GET"),
+        ("put", "/world_models/records/sessions", "POST"),
+        ("get", "/world_models/records/sessions/SID/step", "POST"),
+        ("patch", "/world_models/records/sessions/SID", "DELETE, GET"),
+        ("post", "/world_models/records/sessions/SID/usage", "GET"),
+        ("get", "/world_models/records/sessions/SID/score", "POST"),
+        ("post", "/healthz", "GET"),
+    ],
+)
+def test_a_wrong_method_is_405_with_the_allowed_ones_and_changes_nothing(
+    server: Server, method: str, path: str, allow: str
+) -> None:
+    with httpx.Client(base_url=server.url) as client:
+        sid = new_session(client)
+        answer = client.request(method, path.replace("SID", sid))
+        assert answer.status_code == 405
+        assert answer.headers["allow"] == allow
+        assert answer.json() == {"detail": "Method Not Allowed"}
+        view = client.get(f"/world_models/records/sessions/{sid}").json()
+        assert view["history"] == [] and view["usage"]["steps"] == 0
+
+
+def test_several_workers_over_in_memory_sessions_are_refused(root: Path) -> None:
+    done = subprocess.run(
+        [str(BIN / "wmh"), "serve", "--root", str(root), "--workers", "2", "--port", "9"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "COLUMNS": "200"},
+    )
+    assert done.returncode == 1
+    assert done.stderr.strip() == (
+        "error: serve.workers=2 needs serve.session_store=redis: in-memory sessions live in "
+        "one process, so other workers would not find them"
+    )
+    assert "Traceback" not in done.stderr and "serving" not in done.stdout
 
 
 def _stampede(url: str, sessions: int = 50, steps: int = 8) -> None:

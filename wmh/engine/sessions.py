@@ -10,7 +10,7 @@ import threading
 import time
 import uuid
 from collections import OrderedDict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from typing import Protocol
 
@@ -33,11 +33,19 @@ class SessionStore(Protocol):
 
 
 class InMemorySessionStore:
-    """Sessions in a dict; the least recently used is evicted past `max_sessions` or `ttl_s`."""
+    """Sessions in a dict; the least recently used is evicted past `max_sessions` or `ttl_s`.
 
-    def __init__(self, max_sessions: int = 1024, ttl_s: float = 3600.0) -> None:
+    `clock` gives the idle time in seconds (monotonic by default; a test passes its own)."""
+
+    def __init__(
+        self,
+        max_sessions: int = 1024,
+        ttl_s: float = 3600.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.max_sessions = max_sessions
         self.ttl_s = ttl_s
+        self._clock = clock
         self._sessions: OrderedDict[str, tuple[Session, float]] = OrderedDict()
         self._locks: dict[str, threading.Lock] = {}
         self._guard = threading.Lock()
@@ -54,7 +62,7 @@ class InMemorySessionStore:
         seeded = state.model_copy(deep=True) if state else EnvState()
         session = Session(id=uuid.uuid4().hex, task=task, state=seeded)
         with self._guard:
-            now = time.monotonic()
+            now = self._clock()
             self._sessions[session.id] = (session, now)
             self._locks[session.id] = threading.Lock()
             self._evict(now)
@@ -62,7 +70,7 @@ class InMemorySessionStore:
 
     def get(self, session_id: str) -> Session:
         with self._guard:
-            now = time.monotonic()
+            now = self._clock()
             self._evict(now)
             entry = self._sessions.get(session_id)
             if entry is None:
@@ -75,7 +83,7 @@ class InMemorySessionStore:
         with self._guard:
             if session.id not in self._sessions:
                 raise SessionNotFoundError(f"no session '{session.id}' (it may have expired)")
-            self._sessions[session.id] = (session, time.monotonic())
+            self._sessions[session.id] = (session, self._clock())
 
     def delete(self, session_id: str) -> None:
         with self._guard:
