@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 from tests.fake_llm import FakeLLM, Reply
 from wmh.agents.demo import run_demo
@@ -13,6 +16,7 @@ from wmh.agents.sampled import SampledAgent, pick_trace
 from wmh.config.schema import ProviderConfig
 from wmh.core.types import ActionKind
 from wmh.providers.llm import LLMProvider
+from wmh.scoring.judges import StructuralJudge
 from wmh.store.loader import load_world_model
 from wmh.store.splits import agent_traces
 
@@ -30,7 +34,12 @@ def test_the_sampled_agent_replays_a_heldout_trace_and_is_scored(built_model: Pa
     agent = SampledAgent(pick_trace(traces, seed=3))
     steps = list(run_demo(wm, agent, agent.task, max_steps=50))
     assert [s.action for s in steps] == [s.action for s in agent.trace.steps]
-    assert all(s.fidelity is not None and 0 <= s.fidelity <= 1 for s in steps)
+    judge = StructuralJudge()
+    recorded = [s.observation for s in agent.trace.steps]
+    # Each step's fidelity is the structural judge's score against the recorded answer.
+    assert [s.fidelity for s in steps] == [
+        judge.judge(s.observation, r).score for s, r in zip(steps, recorded, strict=True)
+    ]
     assert sum(s.fidelity or 0 for s in steps) / len(steps) > 0.5
     assert len(wm.sessions) == 0  # the demo session is closed
 
@@ -45,8 +54,12 @@ def test_wmh_demo_prints_action_observation_latency_and_fidelity(built_model: Pa
     )
     assert done.returncode == 0, done.stderr
     assert "agent sampled" in done.stdout
-    assert "ms" in done.stdout and "fidelity" in done.stdout
-    assert "3 steps, mean" in done.stdout
+    # Three numbered rows, each with its latency and fidelity; the mean line is their mean.
+    rows = re.findall(r"│ ([123]) │.*│ (\d+\.\d\d) │ (\d\.\d\d|-) +│", done.stdout)
+    assert [r[0] for r in rows] == ["1", "2", "3"]
+    assert all(r[2] != "-" for r in rows)  # a held-out trace: every step is scored
+    mean = float(re.search(r"3 steps, mean (\d+\.\d\d) ms per step", done.stdout).group(1))
+    assert mean == pytest.approx(sum(float(r[1]) for r in rows) / 3, abs=0.011)
 
 
 def test_the_llm_agent_answers_actions_until_done(built_model: Path, fake_llm: FakeLLM) -> None:

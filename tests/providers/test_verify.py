@@ -44,4 +44,11 @@ def test_verify_passes_a_live_provider_fails_a_dead_one_and_skips_replay(
         timeout=120,
         env={**os.environ, "COLUMNS": "200"},
     )
-    assert done.returncode == 1 and "pass" in done.stdout and "fail" in done.stdout
+    assert done.returncode == 1
+    rows = {
+        cells[4]: cells[0]
+        for line in done.stdout.splitlines()
+        if len(cells := [c.strip() for c in line.strip("│┃ ").split("│")]) == 6
+    }
+    # One row per model, each with its own status.
+    assert rows == {"dead": "fail", "live": "pass", "offline": "skipped"}

@@ -5,6 +5,7 @@ unchanged."""
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import httpx
@@ -15,6 +16,7 @@ def run_episode(base_url: str, actions: list[dict[str, Any]], task: str = "t") -
     with httpx.Client(base_url=base_url, timeout=60) as client:
         names = client.get("/world_models").json()["world_models"]
         name = names[0]
+        started = time.monotonic()
         created = client.post(f"/world_models/{name}/sessions", json={"task": task})
         created.raise_for_status()
         session_id = created.json()["session_id"]
@@ -29,6 +31,7 @@ def run_episode(base_url: str, actions: list[dict[str, Any]], task: str = "t") -
         usage.raise_for_status()
         final = client.delete(f"/world_models/{name}/sessions/{session_id}")
         final.raise_for_status()
+        wall = time.monotonic() - started
         gone = client.get(f"/world_models/{name}/sessions/{session_id}")
         return {
             "names": names,
@@ -36,6 +39,7 @@ def run_episode(base_url: str, actions: list[dict[str, Any]], task: str = "t") -
             "usage": usage.json(),
             "final": final.json(),
             "gone": gone.status_code,
+            "wall_s": wall,
         }
 
 
@@ -46,5 +50,8 @@ def check_episode(read: dict[str, Any], steps: int) -> None:
     assert all(isinstance(o["content"], str) and "is_error" in o for o in read["observations"])
     assert read["usage"]["steps"] == steps and read["final"]["steps"] == steps
     assert read["final"]["total"]["calls"] == 0  # replay: no provider call
-    assert read["final"]["duration_seconds"] >= read["usage"]["duration_seconds"] > 0
+    # The session's own clock: from creation to the usage read, then to its end; both within
+    # the time the client saw pass from sending the create to reading the DELETE's answer.
+    usage_s, final_s = read["usage"]["duration_seconds"], read["final"]["duration_seconds"]
+    assert 0 < usage_s <= final_s <= read["wall_s"] + 0.01
     assert read["gone"] == 404
