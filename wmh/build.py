@@ -33,8 +33,12 @@ def main(cfg: DictConfig) -> float | None:
         # in one experiment named after the sweep, so the UI compares them side by side.
         settings.experiment = settings.experiment or settings.name
         settings.name = f"{settings.name}-{hydra_cfg.job.num}"
+
+    def done(stage: str, seconds: float) -> None:
+        print(f"{settings.name}: {stage} done in {seconds:.2f}s", file=sys.stderr, flush=True)
+
     try:
-        result = build_world_model(settings)
+        result = build_world_model(settings, on_done=done)
     except WmhError as exc:
         log.error("%s", exc)
         print(f"error: {exc}", file=sys.stderr)

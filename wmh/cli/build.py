@@ -6,11 +6,21 @@ import sys
 from pathlib import Path
 
 import typer
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 from rich.table import Table
 
 from wmh.cli.common import console
 from wmh.cli.wizard import run_wizard
 from wmh.config.compose import compose_config, quote_override, to_settings
+from wmh.config.schema import WmhConfig
 from wmh.errors import ConfigError
 from wmh.ingest.split import SMALL_CORPUS
 from wmh.pipeline.build import BuildResult, build_world_model
@@ -48,9 +58,39 @@ def build(
             "no trace files: pass --file PATH (or -o data.files=[...]); on a terminal, "
             "wmh build with no arguments asks for them"
         )
-    with console.status("building…") as status:
-        result = build_world_model(settings, on_stage=lambda s: status.update(f"{s}…"))
-    print_build(result)
+    print_build(build_with_progress(settings))
+
+
+def build_with_progress(settings: WmhConfig) -> BuildResult:
+    """The build with a counted bar per stage on a terminal (steps embedded, held-out steps
+    scored, GEPA iterations with the best valid score); off one, a line per finished stage."""
+    if not console.is_terminal:
+
+        def done(stage: str, seconds: float) -> None:
+            console.print(f"{stage} done in {seconds:.2f}s", highlight=False)
+
+        return build_world_model(settings, on_done=done)
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+    )
+    with Progress(*columns, console=console, transient=True) as progress:
+        tasks: dict[str, TaskID] = {}
+
+        def started(stage: str) -> None:
+            for task in tasks.values():
+                progress.update(task, visible=False)
+            tasks[stage] = progress.add_task(stage, total=None)
+
+        def advanced(stage: str, done: int, total: int | None, detail: str) -> None:
+            progress.update(
+                tasks[stage], completed=done, total=total, description=f"{stage}: {detail}"
+            )
+
+        return build_world_model(settings, on_stage=started, on_progress=advanced)
 
 
 def print_build(result: BuildResult) -> None:

@@ -29,7 +29,7 @@ from wmh.ingest.split import split_with
 from wmh.optimize.evolve import EvolveResult, evolve_prompt
 from wmh.pipeline.artifacts import publish
 from wmh.pipeline.checks import check_provider_errors, check_providers_answer
-from wmh.pipeline.clock import Clock, StageCallback
+from wmh.pipeline.clock import Clock, DoneCallback, ProgressCallback, StageCallback
 from wmh.pipeline.fit_replay import fit_policies
 from wmh.providers.llm import provider_time_budget
 from wmh.retrieval.context import ContextColumns
@@ -101,8 +101,14 @@ def index_traces(settings: WmhConfig, train: list[Trace], clock: Clock) -> Index
         rows = [table.step(r) for r in range(len(table))]
         context = ContextColumns.build([s.task for s in rows], [_recent(s, by_id) for s in rows])
     with clock.stage("index"):
+
+        def embed(start: int, end: int) -> np.ndarray:
+            vectors = embed_steps(embedder, rows[start:end], by_id)
+            clock.advance(end - start, len(rows), "steps embedded")
+            return vectors
+
         index = PartitionedIndex.build(
-            lambda start, end: embed_steps(embedder, rows[start:end], by_id),
+            embed,
             table.routes,
             settings.retrieval.index,
             settings.retrieval.flat_max,
@@ -112,7 +118,11 @@ def index_traces(settings: WmhConfig, train: list[Trace], clock: Clock) -> Index
 
 
 def _heldout(
-    settings: WmhConfig, predictor: Predictor, retriever: IndexRetriever, test: list[Trace]
+    settings: WmhConfig,
+    predictor: Predictor,
+    retriever: IndexRetriever,
+    test: list[Trace],
+    clock: Clock | None = None,
 ) -> EvalReport | None:
     if not test:
         return None
@@ -122,7 +132,11 @@ def _heldout(
         MostFrequentObservation(retriever),
     ]
     judge = make_judge(settings.judge.name, settings.judge, settings.provider)
-    return evaluate_traces(settings.name, predictor, test, judge, baselines=baselines)
+    total = sum(len(t.steps) for t in test)
+    counted = (lambda n: clock.advance(n, total, "held-out steps scored")) if clock else None
+    return evaluate_traces(
+        settings.name, predictor, test, judge, baselines=baselines, on_trace=counted
+    )
 
 
 def make_replay(retriever: IndexRetriever, train: list[Trace], top_k: int) -> ReplayPredictor:
@@ -157,11 +171,12 @@ def heldout_reports(
     replay: ReplayPredictor,
     evolved: EvolveResult,
     test: list[Trace],
+    clock: Clock | None = None,
 ) -> tuple[str, EvalReport | None, EvalReport | None]:
     """(predictor name, held-out report of the built model, report with the base prompt when
     GEPA changed it); the provider's usage is added to the first report."""
     predictor, provider = make_predictor(settings, retriever, replay, evolved.best_prompt)
-    heldout = _heldout(settings, predictor, retriever, test)
+    heldout = _heldout(settings, predictor, retriever, test, clock)
     heldout_base = None
     if not evolved.skipped and evolved.best_prompt != base_prompt():
         base_predictor, _ = make_predictor(settings, retriever, replay, base_prompt())
@@ -197,18 +212,23 @@ def gepa_run_dir(settings: WmhConfig) -> Path:
     return Path(settings.root) / "gepa" / f"{settings.name}-{key}"
 
 
-def build_world_model(settings: WmhConfig, on_stage: StageCallback | None = None) -> BuildResult:
+def build_world_model(
+    settings: WmhConfig,
+    on_stage: StageCallback | None = None,
+    on_progress: ProgressCallback | None = None,
+    on_done: DoneCallback | None = None,
+) -> BuildResult:
     """Build and publish `<root>/models/<name>/` from `settings.data.files`; a provider that does
     not answer, or fails on too many measured steps, stops the build before anything is
-    published, and all its provider calls share `provider.build_time_s`."""
+    published, and all its provider calls share `provider.build_time_s`. The callbacks hear of
+    each stage, its progress and its end (`pipeline/clock.py`)."""
     check_settings(settings)
     check_providers_answer(settings)
     with provider_time_budget(settings.provider.build_time_s):
-        return _build(settings, on_stage)
+        return _build(settings, Clock(on_stage, on_progress, on_done))
 
 
-def _build(settings: WmhConfig, on_stage: StageCallback | None) -> BuildResult:
-    clock = Clock(on_stage)
+def _build(settings: WmhConfig, clock: Clock) -> BuildResult:
     with clock.stage("ingest"):
         ingested = ingest(settings)
     with clock.stage("split"):
@@ -225,16 +245,20 @@ def _build(settings: WmhConfig, on_stage: StageCallback | None) -> BuildResult:
     replay, fit = fit_replay(
         settings, make_replay(retriever, known, settings.retrieval.top_k), known, clock
     )
+
+    def gepa_progress(iteration: int, best: float) -> None:
+        clock.report(iteration, None, f"iterations, best valid {best:.3f}")
+
     with clock.stage("optimize"):
         evolved = evolve_prompt(
             settings, base_prompt(), split.valid, retriever, replay, gepa_run_dir(settings),
-            train=split.train,
+            on_iteration=gepa_progress, train=split.train,
         )  # fmt: skip
     if evolved.skipped:
         log.info("%s", evolved.skipped)
     with clock.stage("evaluate"):
         predictor_name, heldout, heldout_base = heldout_reports(
-            settings, retriever, replay, evolved, split.test
+            settings, retriever, replay, evolved, split.test, clock
         )
     check_provider_errors(settings, [heldout, heldout_base], evolved)
     path, card = publish(
