@@ -59,6 +59,7 @@ bench: setup
 	$(PY) bench/bench_llm.py
 	$(PY) bench/bench_http.py --llm
 	$(PY) bench/bench_sessions.py
+	$(PY) bench/bench_cli.py
 
 examples-models: setup
 	for task in airline terminal-tasks code-tasks; do \

@@ -48,3 +48,33 @@ def test_the_gymnasium_adapter_imports_no_build_machinery() -> None:
     assert "wmh.env.gym" in loaded
     heavy = [m for m in loaded if m.split(".")[1] in ("pipeline", "optimize", "tracking")]
     assert heavy == []
+
+
+def test_the_cli_loads_a_command_only_when_it_runs() -> None:
+    code = (
+        "import json, sys\n"
+        "import wmh.cli.app\n"
+        "print(json.dumps(sorted(m for m in sys.modules if m.startswith(('wmh', 'mlflow', "
+        "'litellm', 'bentoml', 'faiss', 'hydra')))))\n"
+    )
+    loaded = set(json.loads(_run(code)))
+    # Only the package, its light core types (`import wmh` exports them) and the app itself.
+    heavy = {m for m in loaded if not m.startswith(("wmh.core", "wmh.errors", "wmh.offline"))}
+    assert heavy == {"wmh", "wmh.cli", "wmh.cli.app"}, heavy
+
+
+def test_wmh_help_lists_each_command_with_its_own_summary() -> None:
+    """The summaries `wmh --help` shows without importing the commands are theirs."""
+    import importlib
+
+    import typer
+
+    from wmh.cli.app import COMMANDS
+
+    for name, (module, attribute, group, summary) in COMMANDS.items():
+        target = getattr(importlib.import_module(module), attribute)
+        if group:
+            own = typer.main.get_group(target).help or ""
+        else:
+            own = target.__doc__ or ""
+        assert " ".join(own.split()).startswith(summary), name
