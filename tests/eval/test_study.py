@@ -112,3 +112,35 @@ def test_seeds_study_summary_spreads_over_splits() -> None:
     (point,) = summarise(members, "seeds")
     assert point.seeds == 3 and point.size == 41
     assert point.mean["replay"] == pytest.approx(0.8) and point.std["replay"] == pytest.approx(0.1)
+
+
+def test_with_an_llm_provider_members_score_the_llm_with_and_without_gepa(
+    tmp_path: Path, fake_llm
+) -> None:
+    from tests.conftest import make_settings
+    from tests.optimize.test_gepa import scripted
+    from wmh.eval.study import run_study
+    from wmh.ingest.synthetic import write_corpus
+
+    fake_llm.default = scripted("You are the environment. COPY THE FIRST EXAMPLE exactly.")
+    corpus = write_corpus(tmp_path / "c.jsonl", traces=40, seed=12)
+    settings = make_settings(
+        tmp_path, "llm-study", [corpus],
+        "provider=openai_compatible", "provider.model=openai/env",
+        f"provider.api_base={fake_llm.api_base}", "provider.num_retries=0",
+        "provider.timeout=5", "predictor.cache=false",
+        "gepa.reflection_model=openai/reflector", "gepa.valset_size=6", "gepa.budget=30",
+        "gepa.minibatch_size=3", "split.train=0.75", "split.valid=0", "split.test=0.25",
+        "study.sizes=[10]", "study.seeds=1", "study.sample_turns=first",
+    )  # fmt: skip
+    report, paths = run_study(settings, "scaling", tmp_path / "out")
+    assert [m.size for m in report.members] == [10, report.members[-1].train_traces]
+    for member in report.members:
+        assert set(member.scores) == {
+            "replay", "nn_copy", "action_copy", "most_frequent", "llm", "llm_gepa"
+        }  # fmt: skip
+        # The base prompt answers "nothing to report"; GEPA finds the prompt that copies.
+        assert member.scores["llm_gepa"] > member.scores["llm"] + 0.1
+    asked = {r["model"] for r in fake_llm.requests}
+    assert asked == {"env", "reflector"}
+    assert "llm_gepa" in json.loads((paths["curve"]).read_text())[0]
