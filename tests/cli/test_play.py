@@ -41,3 +41,31 @@ def test_play_takes_overrides_of_what_a_built_model_may_change(built_model: Path
     unknown = play(root, ":quit\n", "-o", "predictor.cash=false")
     assert unknown.returncode == 1
     assert "did you mean 'predictor.cache'?" in " ".join(unknown.stderr.split())
+
+
+def test_play_task_and_new_task_reach_the_world_model(tmp_path: Path, fake_llm) -> None:
+    import json
+
+    from tests.fake_llm import echo_environment
+    from wmh.ingest.synthetic import write_corpus
+
+    fake_llm.default = echo_environment
+    corpus = write_corpus(tmp_path / "c.jsonl", traces=12, seed=3)
+    llm = [
+        "-o", "provider=openai_compatible", "-o", "provider.model=openai/env",
+        "-o", f"provider.api_base={fake_llm.api_base}", "-o", "provider.num_retries=0",
+        "-o", "predictor.cache=false", "-o", "track=false",
+    ]  # fmt: skip
+    built = subprocess.run(
+        [sys.executable, "-m", "wmh", "build", "--name", "records", "--file", str(corpus),
+         "--root", str(tmp_path), "--no-interactive", *llm],
+        capture_output=True, text=True, env=ENV, timeout=300,
+    )  # fmt: skip
+    assert built.returncode == 0, built.stderr
+    fake_llm.requests.clear()
+    lines = 'get_user {"user_id": 1}\n:new SECOND-TASK\nget_user {"user_id": 2}\n'
+    done = play(tmp_path, lines, "--task", "FIRST-TASK")
+    assert done.returncode == 0, done.stderr
+    first, second = (json.dumps(r["messages"]) for r in fake_llm.requests)
+    assert "FIRST-TASK" in first and "SECOND-TASK" not in first
+    assert "SECOND-TASK" in second and "FIRST-TASK" not in second
