@@ -35,3 +35,13 @@ def test_every_schema_key_and_hydra_keys_still_compose() -> None:
     )  # fmt: skip
     assert settings.retrieval.top_k == 3 and settings.study.seeds == 2
     assert settings.embedder.kind == "litellm"
+
+
+@pytest.mark.parametrize(
+    "provider", ["replay", "openai", "anthropic", "bedrock", "azure", "openai_compatible"]
+)
+def test_each_provider_config_composes(provider: str) -> None:
+    settings = to_settings(compose_config(["name=x", f"provider={provider}"]))
+    assert settings.provider.name == provider
+    if provider != "replay":
+        assert settings.provider.model  # every LLM provider names a default model

@@ -60,3 +60,18 @@ def test_a_packaged_bento_serves_the_routes(built_model: Path, tmp_path: Path) -
             view = client.get(f"/world_models/records/sessions/{sid}").json()
             assert view["usage"]["steps"] == 1
             assert client.get("/world_models/nope/sessions/x").status_code == 404
+    # With WMH_API_TOKEN set, the bento asks for it on every route but /healthz.
+    token = "bento-token-0123456789"
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    argv[-1] = str(port)
+    guarded = {**env, "WMH_API_TOKEN": token}
+    ready = answers_ok(f"{url}/healthz")
+    with background(argv, ready, "bentoml serve", log, env=guarded, timeout=120, own_group=True):
+        with httpx.Client(base_url=url) as client:
+            assert client.get("/world_models").status_code == 401
+            assert client.get("/healthz").status_code == 200
+            wrong = client.get("/world_models", headers={"authorization": "Bearer nope"})
+            assert wrong.status_code == 401
+            right = client.get("/world_models", headers={"authorization": f"Bearer {token}"})
+            assert right.status_code == 200 and right.json()["world_models"] == ["records"]
