@@ -101,34 +101,32 @@ def _run(
         console.print(f"MLflow experiment: {report.experiment} ({len(report.members)} member runs)")
 
 
-@app.command("scaling")
-def scaling(
-    name: str | None = NameOption,
-    file: list[Path] = FileOption,
-    override: list[str] = OverrideOption,
-    root: Path | None = RootOption,
-    out: Path | None = OutOption,
-    params: Path | None = ParamsOption,
-    track: bool = TrackOption,
-) -> None:
-    """Fidelity vs number of training traces: a fixed test set, nested train subsets of the
-    sizes in study.sizes (and all), study.seeds shuffles each."""
-    _run("scaling", name, list(file), list(override), root, out, params, track)
+KINDS = {
+    "scaling": "Fidelity vs number of training traces: a fixed test set, nested train subsets of "
+    "the sizes in study.sizes (and all), study.seeds shuffles each.",
+    "seeds": "Fidelity over study.seeds different held-out splits (split.salt varied), all the "
+    "rest trained on: how much the figure moves with the traces held out.",
+}
 
 
-@app.command("seeds")
-def seeds(
-    name: str | None = NameOption,
-    file: list[Path] = FileOption,
-    override: list[str] = OverrideOption,
-    root: Path | None = RootOption,
-    out: Path | None = OutOption,
-    params: Path | None = ParamsOption,
-    track: bool = TrackOption,
-) -> None:
-    """Fidelity over study.seeds different held-out splits (split.salt varied), all the rest
-    trained on: how much the figure moves with the traces held out."""
-    _run("seeds", name, list(file), list(override), root, out, params, track)
+def _study_command(kind: str) -> None:
+    def command(
+        name: str | None = NameOption,
+        file: list[Path] = FileOption,
+        override: list[str] = OverrideOption,
+        root: Path | None = RootOption,
+        out: Path | None = OutOption,
+        params: Path | None = ParamsOption,
+        track: bool = TrackOption,
+    ) -> None:
+        _run(kind, name, list(file), list(override), root, out, params, track)
+
+    command.__doc__ = KINDS[kind]
+    app.command(kind)(command)
+
+
+for _kind in KINDS:
+    _study_command(_kind)
 
 
 @app.command("plot")
