@@ -10,6 +10,7 @@ from rich.table import Table
 from typer.core import TyperGroup
 
 from wmh.cli.common import RootOption, console
+from wmh.cli.sim2real import sim2real
 from wmh.errors import ConfigError
 from wmh.eval.results import default_results_path, list_results, save_report, track_report
 from wmh.eval.service import EvalOptions, evaluate
@@ -255,60 +256,4 @@ def eval_results(
     console.print(table)
 
 
-@app.command("sim2real")
-def eval_sim2real(
-    task: str = typer.Argument(..., help="An example: airline, terminal-tasks, code-tasks."),
-    episodes: int = typer.Option(10, "--episodes", help="Episodes (held-out traces) to play."),
-    seed: int = typer.Option(0, "--seed", help="Chooses the traces and the perturbations."),
-    rate: float = typer.Option(0.3, "--rate", help="Chance a call's argument is perturbed."),
-    directory: Path | None = typer.Option(None, "--dir", help="Examples folder."),
-    root: Path = RootOption,
-    track: bool = typer.Option(True, "--track/--no-track", help="Log an MLflow run."),
-    override: list[str] = typer.Option(
-        None, "-o", "--override", help="e.g. -o reward=rubric -o provider=openai"
-    ),
-) -> None:
-    """The same seeded agent in the world model and in the real environment, step by step."""
-    from wmh.config.compose import compose_config, to_settings
-    from wmh.eval.sim2real import (
-        example_success_check,
-        run_sim2real,
-        save_sim2real,
-        track_sim2real,
-    )
-    from wmh.examples import default_examples_dir
-    from wmh.scoring.factory import make_reward
-
-    settings = to_settings(compose_config([f"name={task}", *(override or [])]))
-    example = (directory or default_examples_dir()) / task
-    success = example_success_check(example) if settings.reward.name == "success" else None
-    reward = make_reward(settings.reward, settings.provider, success)
-    with console.status(f"sim2real {task}: {episodes} episodes…"):
-        report = run_sim2real(example, episodes, seed, reward, rate)
-    table = Table("tool", "steps", "world model", "nn_copy")
-    for tool, figures in report.per_tool.items():
-        table.add_row(tool, str(figures.steps), f"{figures.fidelity:.3f}", f"{figures.nn_copy:.3f}")
-    table.add_row(
-        "[bold]all[/]",
-        str(report.scored_steps),
-        f"[bold]{report.fidelity:.3f}[/]",
-        f"{report.nn_copy:.3f}",
-    )
-    console.print(table)
-    rewards = (
-        f"; episode rewards ({report.reward}): agreement {report.reward_agreement}, "
-        f"correlation {report.reward_correlation}"
-        if report.reward != "none"
-        else ""
-    )
-    console.print(
-        f"{report.example}: {report.episodes} episodes, seed {seed}, {report.steps} steps "
-        f"({report.scored_steps} tool steps scored); closed-loop fidelity {report.fidelity:.3f} "
-        f"vs nn_copy {report.nn_copy:.3f}; error-flag agreement "
-        f"{report.error_flag_agreement:.3f}{rewards}"
-    )
-    path = save_sim2real(report, root)
-    console.print(f"wrote {path}")
-    if track:
-        run_id = track_sim2real(report, path, root)
-        console.print(f"MLflow run {run_id}")
+app.command("sim2real")(sim2real)

@@ -12,7 +12,8 @@ from wmh.cli.common import console
 from wmh.config.compose import compose_config, quote_override, settings_from_file, to_settings
 from wmh.config.schema import WmhConfig
 from wmh.errors import ConfigError
-from wmh.eval.study import Member, StudyReport, run_study
+from wmh.eval.study import run_study
+from wmh.eval.study_report import Member, StudyReport
 
 app = typer.Typer(
     no_args_is_help=True,

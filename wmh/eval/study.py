@@ -22,10 +22,6 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-import orjson
-from pydantic import BaseModel, Field
-
 from wmh.config.compose import to_container
 from wmh.config.schema import WmhConfig
 from wmh.core.types import Trace
@@ -33,6 +29,7 @@ from wmh.engine.factory import make_predictor
 from wmh.engine.predictor import Predictor
 from wmh.engine.prompts import base_prompt
 from wmh.errors import ConfigError
+from wmh.eval.study_report import Member, StudyReport, summarise, write_study
 from wmh.ingest.sources import ingest
 from wmh.ingest.split import split_with
 from wmh.optimize.evolve import evolve_prompt, skip_reason
@@ -47,41 +44,6 @@ from wmh.tracking.mlflow_runs import log_run
 
 KINDS = ("scaling", "seeds")
 BASELINES = ("nn_copy", "action_copy", "most_frequent")
-
-
-class Member(BaseModel):
-    """One sweep member: a train size and a seed, its test set, and every predictor's score."""
-
-    size: int
-    seed: int
-    train_traces: int
-    test_traces: int
-    test_steps: int
-    scores: dict[str, float]
-    replay_ci: tuple[float, float] = (0.0, 0.0)
-    seconds: float = 0.0
-    run_id: str = ""
-
-
-class Point(BaseModel):
-    """A size's figures over its seeds: mean and standard deviation per predictor."""
-
-    size: int
-    seeds: int
-    mean: dict[str, float]
-    std: dict[str, float]
-
-
-class StudyReport(BaseModel):
-    kind: str
-    name: str
-    experiment: str
-    corpus_traces: int
-    sizes: list[int]
-    seeds: list[int]
-    members: list[Member] = Field(default_factory=list)
-    summary: list[Point] = Field(default_factory=list)
-    config: dict[str, Any] = Field(default_factory=dict)
 
 
 def train_sizes(requested: Sequence[int], pool: int) -> list[int]:
@@ -179,29 +141,6 @@ def _plan(
     return sorted(set(sizes)), members
 
 
-def summarise(members: Sequence[Member], kind: str) -> list[Point]:
-    """Mean and standard deviation over seeds per size (one point for the seeds study)."""
-    groups: dict[int, list[Member]] = {}
-    for member in members:
-        groups.setdefault(0 if kind == "seeds" else member.size, []).append(member)
-    points = []
-    for size, group in sorted(groups.items()):
-        names = sorted({k for m in group for k in m.scores})
-        values = {k: np.array([m.scores[k] for m in group if k in m.scores]) for k in names}
-        points.append(
-            Point(
-                size=size or round(float(np.mean([m.size for m in group]))),
-                seeds=len(group),
-                mean={k: round(float(v.mean()), 6) for k, v in values.items()},
-                std={
-                    k: round(float(v.std(ddof=1)), 6) if len(v) > 1 else 0.0
-                    for k, v in values.items()
-                },
-            )
-        )
-    return points
-
-
 def _track_member(report: StudyReport, member: Member, params: dict[str, Any], root: str) -> str:
     metrics = {f"fidelity.{k}": v for k, v in member.scores.items()}
     metrics |= {
@@ -287,25 +226,3 @@ def run_study(
             root=settings.root,
         )
     return report, paths
-
-
-def write_study(report: StudyReport, out_dir: Path) -> dict[str, Path]:
-    """results.json (everything), curve.json (one row per size, for `dvc plots`), plot.png."""
-    from wmh.eval.study_plot import plot_study
-
-    out_dir.mkdir(parents=True, exist_ok=True)
-    paths = {
-        "results": out_dir / "results.json",
-        "curve": out_dir / "curve.json",
-        "plot": out_dir / "plot.png",
-    }
-    curve = [
-        {"traces": p.size, **p.mean, **{f"{k}_std": v for k, v in p.std.items()}}
-        for p in report.summary
-    ]
-    for key, data in (("results", report.model_dump(mode="json")), ("curve", curve)):
-        tmp = paths[key].with_suffix(".tmp")
-        tmp.write_bytes(orjson.dumps(data, option=orjson.OPT_INDENT_2))
-        tmp.replace(paths[key])
-    plot_study(report, paths["plot"])
-    return paths

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from wmh.eval.study import StudyReport
+    from wmh.eval.study_report import StudyReport
 
 STYLE = {
     "replay": ("tab:blue", "-"),
