@@ -67,8 +67,11 @@ def add_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
-        if any(e.get("type") == "json_invalid" for e in exc.errors()):
-            # Not JSON at all: the request is wrong, not a field of it.
+        broken = [str(e.get("ctx", {}).get("error", "")) for e in exc.errors()
+                  if e.get("type") == "json_invalid"]  # fmt: skip
+        if broken and not any("surrogate" in why for why in broken):
+            # Not JSON at all: the request is wrong, not a field of it. (A lone surrogate is
+            # JSON but no text: a 422 like the same string anywhere else.)
             return JSONResponse({"detail": "the body is not valid JSON"}, status_code=400)
         errors = [
             {**{k: v for k, v in e.items() if k not in ("input", "ctx", "url")},
