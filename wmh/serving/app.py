@@ -16,7 +16,7 @@ import anyio.to_thread
 from fastapi import Depends, FastAPI, Response
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.params import Depends as Dependency
-from fastapi.responses import JSONResponse
+from fastapi.responses import FileResponse, JSONResponse
 from starlette.concurrency import run_in_threadpool
 from starlette.routing import Route
 
@@ -24,6 +24,7 @@ import wmh
 from wmh.core.types import Action, EpisodeScore
 from wmh.engine.usage import UsageRecord, usage_record
 from wmh.serving.auth import bearer_check, configured_token
+from wmh.serving.docs_assets import DOCS_ASSETS, FILES, swagger_assets_dir
 from wmh.serving.limits import BodyLimit
 from wmh.serving.problems import add_error_handlers
 from wmh.serving.registry import Registry
@@ -105,9 +106,24 @@ def _add_service_routes(app: FastAPI, registry: Registry, guard: list[Dependency
     def openapi() -> JSONResponse:
         return JSONResponse(app.openapi())
 
+    assets = swagger_assets_dir()
+    local: dict[str, Any] = {}
+    if assets is not None:
+        local = {
+            "swagger_js_url": f"{DOCS_ASSETS}/swagger-ui-bundle.js",
+            "swagger_css_url": f"{DOCS_ASSETS}/swagger-ui.css",
+            "swagger_favicon_url": "data:,",
+        }
+
+        @app.get(DOCS_ASSETS + "/{name}", include_in_schema=False)
+        def docs_asset(name: str) -> Response:
+            if name not in FILES:
+                return JSONResponse({"detail": "Not Found"}, status_code=404)
+            return FileResponse(assets / name, media_type=FILES[name])
+
     @app.get("/docs", include_in_schema=False, dependencies=guard)
     def docs() -> Response:
-        return get_swagger_ui_html(openapi_url="/openapi.json", title=app.title)
+        return get_swagger_ui_html(openapi_url="/openapi.json", title=app.title, **local)
 
 
 def _info(registry: Registry, name: str) -> WorldModelInfo:
