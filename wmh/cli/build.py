@@ -19,9 +19,8 @@ from rich.table import Table
 
 from wmh.cli.common import console
 from wmh.cli.wizard import run_wizard
-from wmh.config.compose import compose_config, quote_override, to_settings
+from wmh.config.compose import check_trace_files, compose_config, file_overrides, to_settings
 from wmh.config.schema import WmhConfig
-from wmh.errors import ConfigError
 from wmh.ingest.split import SMALL_CORPUS
 from wmh.pipeline.build import BuildResult, build_world_model
 
@@ -46,18 +45,8 @@ def build(
     )
     if not given and not no_interactive and sys.stdin.isatty():
         overrides += run_wizard(console)
-    if name is not None:
-        overrides.append(f"name={quote_override(name)}")
-    if root is not None:
-        overrides.append(f"root={quote_override(str(root))}")
-    if file:
-        overrides.append("data.files=[" + ",".join(quote_override(str(f)) for f in file) + "]")
-    settings = to_settings(compose_config(overrides))
-    if settings.source.name == "files" and not settings.data.files and not settings.data.path:
-        raise ConfigError(
-            "no trace files: pass --file PATH (or -o data.files=[...]); on a terminal, "
-            "wmh build with no arguments asks for them"
-        )
+    settings = to_settings(compose_config([*overrides, *file_overrides(name, root, file)]))
+    check_trace_files(settings, "; on a terminal, wmh build with no arguments asks for them")
     print_build(build_with_progress(settings))
 
 

@@ -9,7 +9,14 @@ import typer
 from rich.table import Table
 
 from wmh.cli.common import console
-from wmh.config.compose import compose_config, quote_override, settings_from_file, to_settings
+from wmh.config.compose import (
+    check_trace_files,
+    compose_config,
+    corpus_name,
+    file_overrides,
+    settings_from_file,
+    to_settings,
+)
 from wmh.config.schema import WmhConfig
 from wmh.errors import ConfigError
 from wmh.eval.study import run_study
@@ -44,20 +51,10 @@ def _settings(
         if files or overrides or name:
             raise ConfigError("--params takes the whole config: drop --name, --file and -o")
         return settings_from_file(params)
-    given = list(overrides)
     if name is None and files:
-        first = files[0]
-        name = first.parent.resolve().name if first.name.startswith("traces") else first.stem
-        name = name.split(".")[0]
-    if name is not None:
-        given.insert(0, f"name={quote_override(name)}")
-    if root is not None:
-        given.append(f"root={quote_override(str(root))}")
-    if files:
-        given.append("data.files=[" + ",".join(quote_override(str(f)) for f in files) + "]")
-    settings = to_settings(compose_config(given))
-    if settings.source.name == "files" and not settings.data.files and not settings.data.path:
-        raise ConfigError("no trace files: pass --file PATH (or -o data.files=[...])")
+        name = corpus_name(files, "study")
+    settings = to_settings(compose_config([*overrides, *file_overrides(name, root, files)]))
+    check_trace_files(settings)
     return settings
 
 

@@ -36,6 +36,35 @@ def quote_override(value: str) -> str:
     return f"'{escaped}'"
 
 
+def corpus_name(files: Sequence[str | Path], default: str = "eval") -> str:
+    """A name for what trace files hold: the first file's name before its first dot, or its
+    folder's for a generic name (`examples/airline/traces.otel.jsonl` is `airline`), reduced to
+    the characters a model name may have."""
+    first = Path(files[0])
+    label = first.name.split(".")[0]
+    if label in ("traces", "spans", "corpus") and first.parent.name:
+        label = first.parent.resolve().name
+    return re.sub(r"[^A-Za-z0-9._-]", "-", label).strip(".-") or default
+
+
+def file_overrides(name: str | None, root: Path | None, files: Sequence[Path]) -> list[str]:
+    """The overrides a command's --name, --root and --file flags stand for."""
+    given = []
+    if name is not None:
+        given.append(f"name={quote_override(name)}")
+    if root is not None:
+        given.append(f"root={quote_override(str(root))}")
+    if files:
+        given.append("data.files=[" + ",".join(quote_override(str(f)) for f in files) + "]")
+    return given
+
+
+def check_trace_files(settings: WmhConfig, hint: str = "") -> None:
+    """Reading files, the config must name some."""
+    if settings.source.name == "files" and not settings.data.files and not settings.data.path:
+        raise ConfigError(f"no trace files: pass --file PATH (or -o data.files=[...]){hint}")
+
+
 def register_schema() -> None:
     """Make the structured schema available to `conf/config.yaml`'s defaults list."""
     ConfigStore.instance().store(name=SCHEMA_NAME, node=WmhConfig)

@@ -5,14 +5,19 @@
 
 from __future__ import annotations
 
-import re
 import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from wmh.config.compose import compose_config, quote_override, to_container, to_settings
+from wmh.config.compose import (
+    compose_config,
+    corpus_name,
+    quote_override,
+    to_container,
+    to_settings,
+)
 from wmh.config.schema import WmhConfig
 from wmh.core.types import Trace
 from wmh.engine.predictor import Predictor
@@ -108,12 +113,7 @@ def prepare(
         if not files:
             raise ConfigError("nothing to evaluate: pass trace files, or --name MODEL")
         listed = ",".join(quote_override(str(f)) for f in files)
-        first = Path(files[0])
-        # `examples/airline/traces.otel.jsonl` is named after its folder, not "traces".
-        label = first.name.split(".")[0]
-        if label in ("traces", "spans", "corpus") and first.parent.name:
-            label = first.parent.resolve().name
-        stem = re.sub(r"[^A-Za-z0-9._-]", "-", label).strip(".-") or "eval"
+        stem = corpus_name(files)
         settings = to_settings(
             compose_config(
                 [
