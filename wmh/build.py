@@ -23,12 +23,32 @@ log = logging.getLogger("wmh.build")
 register_schema()
 
 
+def swept_values(task_overrides: list[str], argv: list[str]) -> str:
+    """`retrieval.top_k=3 seed=1`: this sweep member's values of the keys the command line
+    sweeps (`key=a,b`, `range(...)`, `choice(...)`), which tell the members apart."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    parser = OverridesParser.create()
+    try:
+        swept = {
+            o.key_or_group
+            for o in parser.parse_overrides([a for a in argv if "=" in a and a[0] != "-"])
+            if o.is_sweep_override()
+        }
+        mine = parser.parse_overrides(task_overrides)
+    except Exception:  # noqa: BLE001 - only a label: never fail a build over it
+        return ""
+    return " ".join(o.input_line or "" for o in mine if o.key_or_group in swept)
+
+
 @hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="config")
 def main(cfg: DictConfig) -> float | None:
     """Build one world model; returns its held-out score (what a sweeper optimises)."""
     settings = to_settings(cfg)
     hydra_cfg = HydraConfig.get()
+    varied = ""
     if hydra_cfg.mode == RunMode.MULTIRUN:
+        varied = swept_values(list(hydra_cfg.overrides.task), sys.argv[1:])
         # Each sweep member is its own model (`name-0`, `name-1`, ...) and its own MLflow run
         # in one experiment named after the sweep, so the UI compares them side by side.
         settings.experiment = settings.experiment or settings.name
@@ -44,8 +64,9 @@ def main(cfg: DictConfig) -> float | None:
         print(f"error: {exc}", file=sys.stderr)
         sys.exit(1)
     score = result.heldout.overall.score if result.heldout else None
+    label = f" ({varied})" if varied else ""
     print(
-        f"built {result.name} at {result.path}: {result.report.summary()}; "
+        f"built {result.name}{label} at {result.path}: {result.report.summary()}; "
         f"held-out fidelity {score if score is not None else 'n/a'}"
     )
     return score

@@ -58,7 +58,7 @@ def test_list_shows_name_provider_steps_score_and_date(store: Path) -> None:
     split_steps = sum(part["steps"] for part in card["split"].values())
     fit = card["replay_fit"]
     assert (
-        table_cells(row)
+        re.split(r"\s{2,}", row.strip())
         == [
             "records",
             "replay",
@@ -66,9 +66,8 @@ def test_list_shows_name_provider_steps_score_and_date(store: Path) -> None:
             f"{card['heldout_score']:.3f}",
             f"{fit['score']:.3f}/{fit['nearest_copy']:.3f}",
             "-",  # no GEPA rollouts with the replay provider
-            "-",
-            card["created_at"],
-            card["mlflow_run_id"][:12] or "-",
+            card["created_at"][:16].replace("T", " "),
+            card["mlflow_run_id"][:8] or "-",
         ]
     )
     assert split_steps == card["ingest"]["steps"]
@@ -116,14 +115,18 @@ def test_play_lists_tools_starts_a_new_session_and_quits(store: Path) -> None:
     done = wmh("play", "--name", "records", "--root", str(store), stdin=script)
     assert done.returncode == 0, done.stderr
     lines = done.stdout.splitlines()
-    assert lines[0] == ", ".join(sorted(tools))
-    assert lines[1] == '> get_user {"user_id":5}'
-    first_read = lines[2]
-    assert lines[3] == '> update_address {"city":"Quito","user_id":5}'
-    assert '"city": "Quito"' in lines[4]
-    assert re.fullmatch(r"new session [0-9a-f]{32}", lines[5])
+    # :tools: each tool's signature, then a call to copy.
+    listed = 2 * len(tools)
+    assert [line.split("(")[0] for line in lines[:listed:2]] == sorted(tools)
+    assert all(line.startswith("    e.g. ") for line in lines[1:listed:2])
+    lines = lines[listed:]
+    assert lines[0] == '> get_user {"user_id":5}'
+    first_read = lines[1]
+    assert lines[2] == '> update_address {"city":"Quito","user_id":5}'
+    assert '"city": "Quito"' in lines[3]
+    assert re.fullmatch(r"new session [0-9a-f]{32}", lines[4])
     # The new session has none of the old one's writes, and its history is its one step.
-    assert lines[6:] == ['> get_user {"user_id":5}', first_read] * 2
+    assert lines[5:] == ['> get_user {"user_id":5}', first_read] * 2
     assert '"city": "Quito"' not in first_read
     assert '"user_id":6' not in done.stdout  # nothing runs after :quit
 

@@ -64,11 +64,41 @@ def test_a_two_member_sweep_gives_two_models_and_two_runs_in_one_experiment(
         "sweep-0",
         "sweep-1",
     ]
+    # Each member says which values it was built with, and `wmh list` shows them in a column.
+    built = sorted(line for line in done.stdout.splitlines() if line.startswith("built sweep-"))
+    assert [line.split(" at ")[0] for line in built] == [
+        "built sweep-0 (retrieval.top_k=3)",
+        "built sweep-1 (retrieval.top_k=5)",
+    ]
+
+    def listed(columns: int) -> list[str]:
+        done = subprocess.run(
+            [sys.executable, "-m", "wmh", "list", "--root", str(tmp_path / "store")],
+            capture_output=True, text=True, env={**_env(tmp_path), "COLUMNS": str(columns)},
+            timeout=120,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        return done.stdout.splitlines()
+
+    # At 80 columns the cells wrap but no header is cut.
+    header = next(line for line in listed(80) if "name" in line).split()
+    assert header == ["name", "provider", "steps", "held-out", "fit/copy", "GEPA", "built", "run",
+                      "varied"]  # fmt: skip
+    lines = listed(200)
+    for member, top_k in (("sweep-0", 3), ("sweep-1", 5)):
+        row = next(line for line in lines if line.startswith(f" {member} "))
+        assert row.rstrip().endswith(f"retrieval.top_k={top_k}")
     runs = _runs(tmp_path, "sweep")
     assert sorted(r.data.params["retrieval.top_k"] for r in runs) == ["3", "5"]
     for run in runs:
         assert run.data.metrics["heldout.fidelity"] > 0.5
-        assert run.data.metrics["steps_ingested"] > 1000
+        # Counters are params; the metrics are the figures compared, fidelity first.
+        assert int(run.data.params["counts.steps_ingested"]) > 1000
+        assert "steps_ingested" not in run.data.metrics
+        assert not [k for k in run.data.metrics if k.startswith(("split.", "heldout.tool."))]
+        # The run lasts as long as the build worked, not as long as it took to log.
+        lasted = (run.info.end_time - run.info.start_time) / 1000
+        assert lasted >= run.data.metrics["time.total_s"] > 0.5
         assert run.data.tags["wmh.model_dir"].endswith(run.data.params["name"])
     _assert_no_canary(tmp_path)
 

@@ -57,7 +57,8 @@ def test_wmh_ui_serves_the_build_runs_with_their_metrics(
             f"{base}/runs/search", json={"experiment_ids": [names["seen-in-ui"]]}, timeout=10
         ).json()
         metrics = {m["key"]: m["value"] for m in runs["runs"][0]["data"]["metrics"]}
-        assert metrics["heldout.fidelity"] > 0.5 and metrics["steps_ingested"] > 1000
+        params = {p["key"]: p["value"] for p in runs["runs"][0]["data"]["params"]}
+        assert metrics["heldout.fidelity"] > 0.5 and int(params["counts.steps_ingested"]) > 1000
     finally:
         os.killpg(server.pid, signal.SIGTERM)  # the server and its worker
         server.wait(timeout=30)

@@ -114,6 +114,7 @@ def make_card(
 ) -> ModelCard:
     return ModelCard(
         name=settings.name,
+        experiment=settings.experiment or settings.name,
         created_at=datetime.now(UTC).isoformat(timespec="seconds"),
         wmh_version=wmh.__version__,
         provider=settings.provider.name,

@@ -42,6 +42,7 @@ class ModelCard(BaseModel):
     rollouts: int = 0
     frontier_size: int = 0
     mlflow_run_id: str = ""
+    experiment: str = ""  # the MLflow experiment (a sweep's members share one)
 
     @property
     def steps(self) -> int:

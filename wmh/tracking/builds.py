@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import subprocess
+import time
 from pathlib import Path
 from typing import Any
 
@@ -31,31 +32,57 @@ def git_commit() -> str:
 
 
 def build_metrics(card: ModelCard, metrics: dict[str, Any]) -> dict[str, float]:
-    figures: dict[str, float] = {
+    """What a build is compared by: held-out fidelity and its interval, the copies beside it,
+    the GEPA lift, the provider's cost, then the stage times. Counters go to `build_counts`,
+    per-tool figures stay in the `metrics.json` artifact."""
+    figures: dict[str, float] = {}
+    heldout = metrics.get("heldout") or {}
+    if heldout:
+        overall = heldout["overall"]
+        figures["heldout.fidelity"] = overall["score"]
+        for name, score in sorted(overall.get("baselines", {}).items()):
+            figures[f"heldout.baseline.{name}"] = score
+        for key in ("ci_low", "ci_high", "error_flag_accuracy"):
+            if isinstance(overall.get(key), int | float):
+                figures[f"heldout.{key}"] = overall[key]
+        cost = heldout.get("usage", {}).get("cost_usd")
+        if isinstance(cost, int | float):
+            figures["usage.cost_usd"] = cost
+    gepa = metrics.get("gepa", {})
+    base, optimized = gepa.get("test_base"), gepa.get("test_optimized")
+    if isinstance(base, int | float) and isinstance(optimized, int | float):
+        figures["gepa.lift"] = optimized - base
+        figures["gepa.test_base"] = base
+        figures["gepa.test_optimized"] = optimized
+    timings = metrics.get("timings", {})
+    for stage, seconds in timings.items():
+        figures[f"time.{stage}"] = seconds
+    if timings:
+        figures["time.total_s"] = sum(timings.values())
+    return figures
+
+
+def build_counts(card: ModelCard, metrics: dict[str, Any]) -> dict[str, Any]:
+    """How much went in: logged as params (`counts.*`), not as metrics to chart."""
+    counts: dict[str, Any] = {
         "steps_ingested": card.ingest.steps,
         "traces_ingested": card.ingest.traces,
         "spans_skipped": card.ingest.skipped_spans,
     }
     for part, sizes in card.split.items():
-        figures[f"split.{part}.steps"] = sizes["steps"]
-        figures[f"split.{part}.traces"] = sizes["traces"]
-    for stage, seconds in metrics.get("timings", {}).items():
-        figures[f"time.{stage}"] = seconds
+        counts[f"split_{part}_steps"] = sizes["steps"]
+        counts[f"split_{part}_traces"] = sizes["traces"]
     heldout = metrics.get("heldout") or {}
     if heldout:
-        figures["heldout.fidelity"] = heldout["overall"]["score"]
-        figures["heldout.error_flag_accuracy"] = heldout["overall"]["error_flag_accuracy"]
-        for name, score in heldout["overall"].get("baselines", {}).items():
-            figures[f"heldout.baseline.{name}"] = score
-        for tool, fidelity in heldout.get("per_tool", {}).items():
-            figures[f"heldout.tool.{tool}"] = fidelity["score"]
-        for key, value in heldout.get("usage", {}).items():
-            figures[f"usage.{key}"] = value
+        counts["heldout_steps"] = heldout["overall"]["steps"]
+    for key, value in (heldout.get("usage") or {}).items():
+        if key != "cost_usd":
+            counts[f"usage_{key}"] = value
     gepa = metrics.get("gepa", {})
-    for key in ("rollouts", "frontier_size", "test_base", "test_optimized"):
+    for key in ("rollouts", "frontier_size"):
         if isinstance(gepa.get(key), int | float):
-            figures[f"gepa.{key}"] = gepa[key]
-    return figures
+            counts[f"gepa_{key}"] = gepa[key]
+    return counts
 
 
 def track_build(
@@ -77,12 +104,13 @@ def track_build(
         return log_run(
             settings.experiment or settings.name,
             f"build-{settings.name}",
-            to_container(settings),
+            {**to_container(settings), "counts": build_counts(card, metrics)},
             build_metrics(card, metrics),
             artifacts,
             tags=tags,
             series={"gepa.best_valid": steps},
             root=settings.root,
+            started_at=time.time() - sum(metrics.get("timings", {}).values()),
         )
     except Exception as exc:  # noqa: BLE001 - tracking must never lose a finished build
         log.warning("MLflow tracking of build %s failed: %s", settings.name, exc)

@@ -104,9 +104,11 @@ def log_run(
     tags: Mapping[str, str] | None = None,
     series: Mapping[str, list[tuple[int, float]]] | None = None,
     root: str | Path | None = None,
+    started_at: float | None = None,
 ) -> str:
     """One MLflow run in `experiment`; returns its run id. `series` are metrics by step. With
-    no `$MLFLOW_TRACKING_URI`, the store is the one under `root`."""
+    no `$MLFLOW_TRACKING_URI`, the store is the one under `root`. `started_at` (epoch seconds)
+    is when the work began, so the run's duration is the work's, not the logging's."""
     import mlflow
 
     for noisy in ("mlflow", "alembic"):
@@ -119,8 +121,14 @@ def log_run(
     else:
         if under_root and root is not None:
             _experiment_under(root, experiment)
-        mlflow.set_experiment(experiment)
-        context = mlflow.start_run(run_name=run_name)
+        chosen = mlflow.set_experiment(experiment)
+        if started_at is None:
+            context = mlflow.start_run(run_name=run_name)
+        else:
+            created = mlflow.MlflowClient().create_run(
+                chosen.experiment_id, start_time=int(started_at * 1000), run_name=run_name
+            )
+            context = mlflow.start_run(run_id=created.info.run_id)
     with context as run:
         _mark_model_development(run.info.experiment_id)
         if params:
