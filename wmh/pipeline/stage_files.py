@@ -34,6 +34,10 @@ class StageDir:
     def plot(self, name: str) -> Path:
         return self.base / "plots" / f"{name}.json"
 
+    def plots_of(self, stage: str) -> Path:
+        """A folder of plots that may be empty (a stage that had nothing to draw)."""
+        return self.base / "plots" / stage
+
 
 def dump_json(value: Any) -> bytes:
     return orjson.dumps(value, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS)

@@ -1,6 +1,4 @@
-"""The build as file-based stages for `dvc.yaml`: ingest -> split -> index -> optimize -> evaluate
--> package.
-
+"""The build as file-based stages for `dvc.yaml`: ingest, split, index, optimize, evaluate, package.
 Each stage reads the resolved config (`params.yaml`) and the files of the stages before it, and
 writes its own outputs under `<root>/pipeline/<name>/`, so DVC reruns only the stages whose deps or
 params changed. `package` assembles the same model directory `wmh build` writes, publishes it
@@ -16,6 +14,8 @@ from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
+
+import orjson
 
 from wmh.config.schema import WmhConfig
 from wmh.engine.learnt import ErrorStyle
@@ -175,19 +175,21 @@ def optimize(settings: WmhConfig, out: StageDir) -> dict[str, Any]:
     with output_dir(out.prompts) as tmp:
         (tmp / "evolve.json").write_bytes(dump_json(asdict(evolved)))
         (tmp / "best.txt").write_text(evolved.best_prompt, encoding="utf-8")
+        (tmp / "timings.json").write_bytes(dump_json(clock.timings))
     best = max((score for _, score in evolved.progress), default=None)
     metrics: dict[str, Any] = {
         "ran": not evolved.skipped,
         "rollouts": evolved.rollouts,
-        "candidates": len(evolved.candidates),
         "frontier_size": evolved.frontier_size,
-        "best_candidate": evolved.best_index,
         **({"best_valid": best} if best is not None else {}),
-        **clock.timings,
     }
     write_file(out.metrics("optimize"), dump_json(metrics))
-    progress = [{"iteration": i, "best_valid": s} for i, s in evolved.progress]
-    write_file(out.plot("gepa_progress"), dump_json(progress))
+    # A folder DVC draws every file of: with GEPA skipped it stays empty, and `dvc plots show`
+    # leaves the plot out instead of drawing an empty slot.
+    with output_dir(out.plots_of("gepa")) as plots:
+        if not evolved.skipped:
+            progress = [{"iteration": i, "best_valid": s} for i, s in evolved.progress]
+            (plots / "progress.json").write_bytes(dump_json(progress))
     return metrics
 
 
@@ -217,28 +219,31 @@ def evaluate(settings: WmhConfig, out: StageDir) -> dict[str, Any]:
     with output_dir(out.eval) as tmp:
         summary: dict[str, Any] = {"predictor": predictor}
         (tmp / "summary.json").write_bytes(dump_json(summary))
+        (tmp / "timings.json").write_bytes(dump_json(clock.timings))
         for name, report in (("heldout", heldout), ("heldout_base", heldout_base)):
             if report is not None:
                 (tmp / f"{name}.json").write_text(report.model_dump_json(), encoding="utf-8")
-    metrics: dict[str, Any] = {**clock.timings}
+    # DVC's only metrics file: the figures `dvc exp show` compares, fidelity first (per tool,
+    # usage and the rest are in eval/heldout.json and the per-tool plot).
+    metrics: dict[str, Any] = {}
     per_tool: list[dict[str, Any]] = []
     if heldout is not None:
         overall = heldout.overall
-        metrics.update(
-            fidelity=overall.score,
-            error_flag_accuracy=overall.error_flag_accuracy,
-            steps=overall.steps,
-            baselines=overall.baselines,
-            per_tool={tool: f.score for tool, f in sorted(heldout.per_tool.items())},
-            usage=heldout.usage,
-        )
+        metrics.update(fidelity=overall.score, ci_low=overall.ci_low, ci_high=overall.ci_high)
+        metrics.update(overall.baselines)
+        if heldout_base is not None:
+            metrics["fidelity_base_prompt"] = heldout_base.overall.score
+        if not evolved.skipped:
+            metrics["gepa_rollouts"] = evolved.rollouts
+            metrics["gepa_best_valid"] = max((v for _, v in evolved.progress), default=None)
+        metrics.update(error_flag_accuracy=overall.error_flag_accuracy, steps=overall.steps)
+        if "cost_usd" in heldout.usage:
+            metrics["cost_usd"] = heldout.usage["cost_usd"]
         per_tool = [
             {"tool": tool, "fidelity": f.score, "steps": f.steps}
             for tool, f in sorted(heldout.per_tool.items())
         ]
-    if heldout_base is not None:
-        metrics["fidelity_base_prompt"] = heldout_base.overall.score
-    write_file(out.metrics("evaluate"), dump_json(metrics))
+    write_file(out.metrics("evaluate"), orjson.dumps(metrics, option=orjson.OPT_INDENT_2))
     write_file(out.plot("per_tool"), dump_json(per_tool))
     return metrics
 
@@ -260,9 +265,10 @@ def package(settings: WmhConfig, out: StageDir) -> dict[str, Any]:
     heldout = _load_report(out.eval / "heldout.json")
     heldout_base = _load_report(out.eval / "heldout_base.json")
     timings: dict[str, float] = {}
-    for stage in STAGES[:-1]:
-        metrics = read_json(out.metrics(stage), stage)
-        timings.update({k: v for k, v in metrics.items() if k.endswith("_s")})
+    places = [out.metrics(stage) for stage in STAGES[:3]] + [out.prompts, out.eval]
+    for stage, path in zip(STAGES, places, strict=False):
+        found = read_json(path / "timings.json" if path.is_dir() else path, stage)
+        timings.update({k: v for k, v in found.items() if k.endswith("_s")})
     path, card = publish(
         settings, summary["predictor"], retriever, replay, report, parts,
         (heldout, heldout_base), evolved, timings, clock, fit,
