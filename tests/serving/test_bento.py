@@ -34,6 +34,30 @@ def test_a_packaged_bento_serves_the_routes(built_model: Path, tmp_path: Path) -
     )
     assert done.returncode == 0, done.stdout + done.stderr
     assert "wmh-records:" in done.stdout
+    first_tag = done.stdout.split("bento ", 1)[1].split()[0]
+    # Packaging again with nothing changed keeps the model and bento versions; a changed model
+    # makes new ones.
+    again = subprocess.run(
+        done.args, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300
+    )
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert again.stdout.split("bento ", 1)[1].split()[0] == first_tag and "reused" in again.stdout
+    bentos = tmp_path / "bentoml" / "bentos" / "wmh-records"
+    models = tmp_path / "bentoml" / "models" / "wmh-records"
+    versions = lambda folder: sorted(p.name for p in folder.iterdir() if p.is_dir())  # noqa: E731
+    assert len(versions(bentos)) == 1 and len(versions(models)) == 1
+    metrics = built_model / "metrics.json"
+    original = metrics.read_bytes()
+    metrics.write_bytes(original + b"\n")
+    try:
+        changed = subprocess.run(
+            done.args, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300
+        )
+    finally:
+        metrics.write_bytes(original)
+    assert changed.returncode == 0, changed.stdout + changed.stderr
+    assert "reused" not in changed.stdout
+    assert len(versions(bentos)) == 2 and len(versions(models)) == 2
     for path in (tmp_path / "bentoml").rglob("*"):
         if path.is_file():
             assert CANARY.encode() not in path.read_bytes(), f"secret in {path}"

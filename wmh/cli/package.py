@@ -21,5 +21,8 @@ def package(
 
     with console.status(f"packaging {name}…"):
         done = package_model(name, root, bentofile)
-    console.print(f"bento [bold]{done.bento_tag}[/] (model {done.model_tag}) at {done.bento_path}")
+    unchanged = " (unchanged since it was last packaged: reused)" if done.reused else ""
+    console.print(
+        f"bento [bold]{done.bento_tag}[/] (model {done.model_tag}) at {done.bento_path}{unchanged}"
+    )
     console.print(f"serve it: bentoml serve {done.bento_tag} --host 127.0.0.1 --port 3000")

@@ -1,15 +1,21 @@
 """`wmh package`: a built world model as a BentoML bento.
 
 The model directory goes into BentoML's model store (`wmh-<name>`, labelled with the card's
-figures); `bentoml build` then packages the service of `bentofile.yaml` with that model.
+figures); `bentoml build` then packages the service of `bentofile.yaml` with that model. Both carry
+a digest of what went into them (the model's files; for the bento also the bentofile, the lock file
+and the sources it includes): packaging again with nothing changed reuses them, so BentoML's
+stores only get a new version when there is something new in it.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import shutil
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from wmh.errors import ConfigError, StoreError
 from wmh.store.card import read_card
@@ -23,11 +29,51 @@ def bento_model_name(name: str) -> str:
     return f"wmh-{name.lower()}"
 
 
+DIGEST_LABEL = "wmh.digest"
+
+
 @dataclass
 class Packaged:
     model_tag: str
     bento_tag: str
     bento_path: str
+    reused: bool = False  # nothing had changed: the existing model and bento were kept
+
+
+def tree_digest(files: Iterable[Path], base: Path, seed: str = "") -> str:
+    """A digest of files' paths (relative to `base`) and bytes, in path order."""
+    digest = hashlib.sha256(seed.encode())
+    for path in sorted(set(files)):
+        digest.update(path.relative_to(base).as_posix().encode() + b"\0")
+        digest.update(hashlib.sha256(path.read_bytes()).digest())
+    return digest.hexdigest()[:24]
+
+
+def _bento_inputs(bentofile: Path) -> list[Path]:
+    """The bentofile, the lock file it names and the sources its `include` globs match."""
+    import yaml
+
+    base = bentofile.resolve().parent
+    spec = yaml.safe_load(bentofile.read_text(encoding="utf-8")) or {}
+    files = [bentofile.resolve()]
+    requirements = (spec.get("python") or {}).get("requirements_txt")
+    if requirements and (base / requirements).is_file():
+        files.append((base / requirements).resolve())
+    for pattern in spec.get("include") or []:
+        files.extend(p.resolve() for p in base.glob(pattern) if p.is_file())
+    return [f for f in files if f.is_relative_to(base)]
+
+
+def _latest_if(get: Callable[[str], Any], tag: str, digest: str) -> Any:
+    """The latest model or bento of `tag` when it carries `digest` (`wmh-x:latest` is what
+    the bento pins and what users serve, so an older match is not reused)."""
+    import bentoml
+
+    try:
+        latest = get(f"{tag}:latest")
+    except bentoml.exceptions.NotFound:
+        return None
+    return latest if latest.info.labels.get(DIGEST_LABEL) == digest else None
 
 
 def package_model(name: str, root: str | Path, bentofile: str | Path) -> Packaged:
@@ -48,16 +94,29 @@ def package_model(name: str, root: str | Path, bentofile: str | Path) -> Package
         "wmh_version": card.wmh_version,
         "created_at": card.created_at,
     }
+    model_digest = tree_digest(
+        (p for p in model_dir.rglob("*") if p.is_file()), model_dir, seed=name
+    )
+    bento_digest = tree_digest(
+        _bento_inputs(bentofile), bentofile.resolve().parent, seed=model_digest
+    )
+    name_tag = bento_model_name(name)
     try:
-        with bentoml.models.create(
-            bento_model_name(name), labels=labels, metadata=metadata
-        ) as model:
-            shutil.copytree(model_dir, model.path, dirs_exist_ok=True)
+        model = _latest_if(bentoml.models.get, name_tag, model_digest)
+        bento = _latest_if(bentoml.bentos.get, name_tag, bento_digest) if model else None
+        if model is not None and bento is not None:
+            log.info("bento %s with model %s: unchanged, reused", bento.tag, model.tag)
+            return Packaged(str(model.tag), str(bento.tag), str(bento.path), reused=True)
+        if model is None:
+            with bentoml.models.create(
+                name_tag, labels={**labels, DIGEST_LABEL: model_digest}, metadata=metadata
+            ) as model:
+                shutil.copytree(model_dir, model.path, dirs_exist_ok=True)
         bento = bentoml.bentos.build_bentofile(
             str(bentofile),
             build_ctx=str(bentofile.resolve().parent),
-            name=bento_model_name(name),
-            labels=labels,
+            name=name_tag,
+            labels={**labels, DIGEST_LABEL: bento_digest},
             args={"model": name},
         )
     except bentoml.exceptions.BentoMLException as exc:
