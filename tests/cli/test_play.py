@@ -27,7 +27,20 @@ def test_broken_json_after_a_tool_name_is_an_error_not_a_message(built_model: Pa
     assert "the arguments of get_user are not valid JSON" in out
     assert "the arguments of get_user must be a JSON object, got: 42" in out
     assert out.count("unknown command ':bogus'") == 1
-    assert out.count(":tools list known tools") == 2  # after the unknown one, and for :help
+    assert out.count(":tools known tools and their arguments") == 2  # after :bogus, and :help
+
+
+def test_tools_shows_each_tools_arguments_and_a_call_to_copy(built_model: Path) -> None:
+    done = play(built_model.parent.parent, ":tools\n:quit\n")
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    signature = next(i for i, line in enumerate(lines) if line.startswith("get_user("))
+    assert lines[signature].startswith("get_user(user_id: ")
+    example = lines[signature + 1].strip()
+    assert example.startswith("e.g. get_user {") and '"user_id": ' in example
+    # The example is a call `play` itself accepts.
+    again = play(built_model.parent.parent, example.removeprefix("e.g. ") + "\n:quit\n")
+    assert "> get_user" in again.stdout and "not valid JSON" not in again.stdout
 
 
 def test_play_takes_overrides_of_what_a_built_model_may_change(built_model: Path) -> None:

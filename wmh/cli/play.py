@@ -25,8 +25,8 @@ from wmh.store.store import WorldModelStore
 _CALL = re.compile(r"^(?P<name>[A-Za-z_][\w.\-]*)(?:\s+(?P<args>\{.*\}))?\s*$", re.DOTALL)
 HELP = (
     'tool call: NAME {"arg": value}   message: any other text\n'
-    ":tools  list known tools   :history  show this session   :new [task]  new session   "
-    ":quit"
+    ":tools  known tools and their arguments   :history  show this session   "
+    ":new [task]  new session   :quit"
 )
 
 
@@ -65,13 +65,36 @@ def _show(action: Action, observation: Observation) -> None:
     console.print(f"[{style}]{escape(observation.content)}[/]  [dim]({source})[/]", markup=True)
 
 
+def tool_lines(schemas: dict[str, dict]) -> list[str]:
+    """`name(arg: type, other?: type)` per tool (`?`: not every recorded call passed it), with
+    a call to copy built from recorded values."""
+    lines = []
+    for tool, schema in schemas.items():
+        spec = schema.get("inputSchema", {})
+        required = set(spec.get("required", []))
+        properties = spec.get("properties", {})
+        arguments = []
+        example = {}
+        for key, prop in properties.items():
+            kind = prop.get("type", "any")
+            kind = " | ".join(kind) if isinstance(kind, list) else kind
+            arguments.append(f"{key}{'' if key in required else '?'}: {kind}")
+            if key in required and prop.get("examples"):
+                example[key] = prop["examples"][0]
+        lines.append(f"{tool}({', '.join(arguments)})")
+        lines.append(f"    e.g. {tool} {json.dumps(example, ensure_ascii=False)}")
+    return lines
+
+
 def _command(line: str, wm: WorldModel, session_id: str, tools: set[str]) -> str | None:
     """Handle a ':' command; returns the (possibly new) session id, or None to quit."""
     word, _, rest = line[1:].partition(" ")
     if word in ("q", "quit", "exit"):
         return None
     if word == "tools":
-        console.print(", ".join(sorted(tools)) or "(no tools recorded)")
+        schemas = wm.tool_schemas()
+        for line in tool_lines(schemas) or ["(no tools recorded)"]:
+            console.print(escape(line), highlight=False)
     elif word == "history":
         for turn in wm.session(session_id).history:
             _show(turn.action, turn.observation)
