@@ -1,4 +1,5 @@
-"""`/docs` renders with no internet: Swagger UI's files come from an installed package."""
+"""`/docs` and `/redoc` render with no internet: Swagger UI's and ReDoc's files come from an
+installed package (fastapi-offline)."""
 
 from __future__ import annotations
 
@@ -8,14 +9,14 @@ from fastapi.testclient import TestClient
 
 from wmh.config.schema import ServeConfig
 from wmh.serving.app import create_app
-from wmh.serving.docs_assets import swagger_assets_dir
+from wmh.serving.docs_assets import docs_assets_dir
 from wmh.serving.registry import load_registry
 
 
 def test_docs_load_swagger_ui_from_the_server_itself(built_model: Path) -> None:
     registry = load_registry(built_model.parents[1], [], ServeConfig())
-    assets = swagger_assets_dir()
-    assert assets is not None  # bentoml, a dependency, ships them
+    assets = docs_assets_dir()
+    assert assets is not None  # fastapi-offline, a dependency, ships them
     with TestClient(create_app(registry)) as client:
         page = client.get("/docs")
         assert page.status_code == 200
@@ -30,3 +31,17 @@ def test_docs_load_swagger_ui_from_the_server_itself(built_model: Path) -> None:
         assert client.get("/docs-assets/swagger-ui.css").status_code == 200
         assert client.get("/docs-assets/..%2Fservice.py").status_code == 404
         assert client.get("/docs-assets/other.js").status_code == 404
+
+
+def test_redoc_loads_its_script_from_the_server_itself(built_model: Path) -> None:
+    registry = load_registry(built_model.parents[1], [], ServeConfig())
+    assets = docs_assets_dir()
+    assert assets is not None
+    with TestClient(create_app(registry)) as client:
+        page = client.get("/redoc")
+        assert page.status_code == 200
+        assert "/docs-assets/redoc.standalone.js" in page.text
+        assert "fonts.googleapis" not in page.text and "cdn.jsdelivr" not in page.text
+        script = client.get("/docs-assets/redoc.standalone.js")
+        assert script.status_code == 200
+        assert script.content == (assets / "redoc.standalone.js").read_bytes()

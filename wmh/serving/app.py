@@ -14,7 +14,7 @@ from typing import Any
 
 import anyio.to_thread
 from fastapi import Depends, FastAPI, Response
-from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
 from fastapi.params import Depends as Dependency
 from fastapi.responses import FileResponse, JSONResponse
 from starlette.concurrency import run_in_threadpool
@@ -24,7 +24,7 @@ import wmh
 from wmh.core.types import Action, EpisodeScore
 from wmh.engine.usage import UsageRecord, usage_record
 from wmh.serving.auth import bearer_check, configured_token
-from wmh.serving.docs_assets import DOCS_ASSETS, FILES, swagger_assets_dir
+from wmh.serving.docs_assets import DOCS_ASSETS, FILES, docs_assets_dir
 from wmh.serving.limits import BodyLimit
 from wmh.serving.problems import add_error_handlers
 from wmh.serving.registry import Registry
@@ -72,6 +72,7 @@ def create_app(registry: Registry, token: str | None = None) -> FastAPI:
         version=wmh.__version__,
         description="Step agents against simulated environments built from recorded traces.",
         docs_url=None,
+        redoc_url=None,
         openapi_url=None,
         lifespan=lifespan,
     )
@@ -106,13 +107,19 @@ def _add_service_routes(app: FastAPI, registry: Registry, guard: list[Dependency
     def openapi() -> JSONResponse:
         return JSONResponse(app.openapi())
 
-    assets = swagger_assets_dir()
-    local: dict[str, Any] = {}
+    assets = docs_assets_dir()
+    swagger: dict[str, Any] = {}
+    redoc: dict[str, Any] = {}
     if assets is not None:
-        local = {
+        swagger = {
             "swagger_js_url": f"{DOCS_ASSETS}/swagger-ui-bundle.js",
             "swagger_css_url": f"{DOCS_ASSETS}/swagger-ui.css",
-            "swagger_favicon_url": "data:,",
+            "swagger_favicon_url": f"{DOCS_ASSETS}/favicon.png",
+        }
+        redoc = {
+            "redoc_js_url": f"{DOCS_ASSETS}/redoc.standalone.js",
+            "redoc_favicon_url": f"{DOCS_ASSETS}/favicon.png",
+            "with_google_fonts": False,
         }
 
         @app.get(DOCS_ASSETS + "/{name}", include_in_schema=False)
@@ -123,7 +130,11 @@ def _add_service_routes(app: FastAPI, registry: Registry, guard: list[Dependency
 
     @app.get("/docs", include_in_schema=False, dependencies=guard)
     def docs() -> Response:
-        return get_swagger_ui_html(openapi_url="/openapi.json", title=app.title, **local)
+        return get_swagger_ui_html(openapi_url="/openapi.json", title=app.title, **swagger)
+
+    @app.get("/redoc", include_in_schema=False, dependencies=guard)
+    def redoc_page() -> Response:
+        return get_redoc_html(openapi_url="/openapi.json", title=app.title, **redoc)
 
 
 def _info(registry: Registry, name: str) -> WorldModelInfo:
