@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 export HF_HUB_OFFLINE ?= 1
 export TRANSFORMERS_OFFLINE ?= 1
 
-.PHONY: setup system-deps phoenix-server demo test lint bench examples-models clean
+.PHONY: setup system-deps phoenix-server demo test lint bench examples-models screenshots clean
 
 setup: $(STAMP)
 
@@ -60,6 +60,15 @@ bench: setup
 	$(PY) bench/bench_http.py --llm
 	$(PY) bench/bench_sessions.py
 	$(PY) bench/bench_cli.py
+
+# Pictures of the MLflow experiment, a run, a comparison, /docs and /redoc, in headless Chromium with
+# every request off 127.0.0.1 refused; the script checks what each must show (.wmh/screenshots/).
+screenshots: setup
+	@command -v chromium >/dev/null || { \
+		if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq chromium >/dev/null; \
+		else sudo apt-get update -qq && sudo apt-get install -y -qq chromium >/dev/null; fi; }
+	$(PY) -m pip install --quiet -c requirements.lock -e '.[screenshots]'
+	$(PY) scripts/screenshots.py
 
 examples-models: setup
 	for task in airline terminal-tasks code-tasks; do \

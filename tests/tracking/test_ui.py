@@ -32,8 +32,8 @@ def test_wmh_ui_serves_the_build_runs_with_their_metrics(
     server = subprocess.Popen(
         [sys.executable, "-m", "wmh", "ui", "--port", str(port)],
         cwd=tmp_path,
-        env={**os.environ, "MLFLOW_TRACKING_URI": uri},
-        stdout=subprocess.DEVNULL,
+        env={**os.environ, "MLFLOW_TRACKING_URI": uri, "COLUMNS": "200"},
+        stdout=(tmp_path / "ui.out").open("wb"),
         stderr=subprocess.DEVNULL,
         start_new_session=True,
     )
@@ -53,6 +53,11 @@ def test_wmh_ui_serves_the_build_runs_with_their_metrics(
             time.sleep(1)
         names = {e["name"]: e["experiment_id"] for e in found.json()["experiments"]}
         assert "seen-in-ui" in names
+        # It printed a link that opens the experiment on its runs table (MLflow 3's UI opens
+        # experiments in GenAI mode unless the link names the model-training mode).
+        printed = (tmp_path / "ui.out").read_text()
+        link = f"/#/experiments/{names['seen-in-ui']}/runs?workflowType=machine_learning"
+        assert f"seen-in-ui: http://127.0.0.1:{port}{link}" in printed
         runs = httpx.post(
             f"{base}/runs/search", json={"experiment_ids": [names["seen-in-ui"]]}, timeout=10
         ).json()

@@ -62,6 +62,32 @@ def build_metrics(card: ModelCard, metrics: dict[str, Any]) -> dict[str, float]:
     return figures
 
 
+def build_note(metrics: dict[str, Any]) -> str:
+    """The run's description (MLflow shows it above the metrics, in the first view): held-out
+    fidelity with its interval, beside the copies, and what GEPA did."""
+    heldout = metrics.get("heldout") or {}
+    lines = []
+    if heldout:
+        overall = heldout["overall"]
+        line = f"Held-out fidelity **{overall['score']:.3f}**"
+        if isinstance(overall.get("ci_low"), int | float):
+            line += f" (95% interval {overall['ci_low']:.3f}-{overall['ci_high']:.3f})"
+        line += f" on {overall['steps']} steps"
+        copies = ", ".join(f"{k} {v:.3f}" for k, v in sorted(overall.get("baselines", {}).items()))
+        lines.append(line + (f"; baselines: {copies}." if copies else "."))
+    else:
+        lines.append("No held-out score (no test traces).")
+    gepa = metrics.get("gepa", {})
+    if gepa.get("skipped"):
+        lines.append(f"GEPA: {gepa['skipped']}.")
+    elif isinstance(gepa.get("test_optimized"), int | float):
+        lines.append(
+            f"GEPA: {gepa.get('rollouts', 0)} rollouts, held-out "
+            f"{gepa['test_base']:.3f} -> {gepa['test_optimized']:.3f}."
+        )
+    return "\n\n".join(lines)
+
+
 def build_counts(card: ModelCard, metrics: dict[str, Any]) -> dict[str, Any]:
     """How much went in: logged as params (`counts.*`), not as metrics to chart."""
     counts: dict[str, Any] = {
@@ -98,6 +124,7 @@ def track_build(
         # Where the model will be published (the run is logged from its staging directory).
         "wmh.model_dir": str(WorldModelStore(Path(settings.root).resolve()).path(settings.name)),
         "wmh.provider": settings.provider.name,
+        "mlflow.note.content": build_note(metrics),
         "mlflow.source.git.commit": git_commit(),
     }
     try:
