@@ -99,6 +99,11 @@ def test_a_two_member_sweep_gives_two_models_and_two_runs_in_one_experiment(
         # The run lasts as long as the build worked, not as long as it took to log.
         lasted = (run.info.end_time - run.info.start_time) / 1000
         assert lasted >= run.data.metrics["time.total_s"] > 0.5
+        # The description (shown above the metrics) states the score beside the copies.
+        note = run.data.tags["mlflow.note.content"]
+        fidelity = run.data.metrics["heldout.fidelity"]
+        assert note.startswith(f"Held-out fidelity **{fidelity:.3f}** (95% interval ")
+        assert f"nn_copy {run.data.metrics['heldout.baseline.nn_copy']:.3f}" in note
         assert run.data.tags["wmh.model_dir"].endswith(run.data.params["name"])
     _assert_no_canary(tmp_path)
 
