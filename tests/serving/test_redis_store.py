@@ -117,3 +117,68 @@ def test_processes_see_each_others_turns_and_a_rewritten_history(redis_url: str)
     again = b.get(session.id)
     assert len(again.history) == 1 and "x" not in again.state.structured
     assert len(a.get(session.id).history) == 1
+
+
+def _said(content: str) -> Turn:
+    return Turn(action=Action(name="a"), observation=Observation(content=content))
+
+
+def test_a_locked_step_is_two_round_trips_to_redis(
+    redis_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Lock and read in one script, write and unlock in another: a step costs two round trips
+    (it was six: lock, read, write, unlock and a renewal thread's start)."""
+    import redis.connection
+
+    store = RedisSessionStore(redis_url, "trips")
+    other = RedisSessionStore(redis_url, "trips")
+    session = store.create("t")
+    for content in ("warm", "up"):  # the scripts are loaded once per server
+        with store.locked(session.id) as current:
+            current.history.append(_said(content))
+            store.save(current)
+    sent: list[int] = []
+    real = redis.connection.Connection.send_packed_command
+
+    def counted(self, command, check_health=True):  # noqa: ANN001, ANN202
+        sent.append(1)
+        return real(self, command, check_health)
+
+    monkeypatch.setattr(redis.connection.Connection, "send_packed_command", counted)
+    with store.locked(session.id) as current:
+        assert [t.observation.content for t in current.history] == ["warm", "up"]
+        current.history.append(_said("third"))
+        store.save(current)
+    assert len(sent) == 2
+    # Another process sees all three, and the lock is free again.
+    monkeypatch.setattr(redis.connection.Connection, "send_packed_command", real)
+    assert [t.observation.content for t in other.get(session.id).history] == [
+        "warm", "up", "third",
+    ]  # fmt: skip
+    assert not store.client.exists(f"wmh:trips:lock:{session.id}")
+
+
+def test_a_step_whose_lock_was_lost_is_not_written(redis_url: str) -> None:
+    store = RedisSessionStore(redis_url, "lost")
+    session = store.create("t")
+    lock = f"wmh:lost:lock:{session.id}"
+    with pytest.raises(StoreError, match="its lock expired during the step"):
+        with store.locked(session.id) as current:
+            # The lock expired and another worker took it meanwhile.
+            store.client.set(lock, "someone-else")
+            current.history.append(_said("late"))
+            store.save(current)
+    assert store.get(session.id).history == []
+    assert store.client.get(lock) == b"someone-else"  # their lock is left alone
+
+
+def test_a_step_that_fails_releases_the_lock_at_once(redis_url: str) -> None:
+    store = RedisSessionStore(redis_url, "failed", lock_timeout_s=0.5)
+    session = store.create("t")
+    with pytest.raises(RuntimeError):
+        with store.locked(session.id):
+            raise RuntimeError("the predictor failed")
+    with store.locked(session.id) as current:  # not blocked for the lock's TTL
+        current.history.append(_said("next"))
+        store.save(current)
+    assert [t.observation.content for t in store.get(session.id).history] == ["next"]

@@ -1,37 +1,48 @@
-"""The Redis session lock's renewal, and Redis URLs fit to show (no password)."""
+"""The renewal of Redis session locks, and Redis URLs fit to show (no password)."""
 
 from __future__ import annotations
 
 import threading
 from typing import Any
 
-from redis.exceptions import LockError, RedisError
+from redis.exceptions import RedisError
 
 
-class RenewedLock:
-    """A session lock with an owner token and a short TTL, renewed while its step runs: a worker
-    killed mid-step leaves a lock that expires within `ttl_s`, not one that blocks for minutes."""
+class LockRenewer:
+    """Keeps the session locks a process holds alive: one thread per store renews every held
+    lock each third of its TTL, so a step that runs long keeps its lock and a worker killed
+    mid-step leaves a lock that expires within the TTL, not one that blocks for minutes. A step
+    costs no thread of its own (starting and joining one per step cost more than the step)."""
 
-    def __init__(self, lock: Any, ttl_s: float) -> None:
-        self.lock = lock
+    def __init__(self, renew: Any, ttl_s: float) -> None:
+        self._renew = renew  # a registered RENEW script
         self.ttl_s = ttl_s
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._renew, daemon=True)
+        self._held: dict[str, str] = {}
+        self._guard = threading.Lock()
+        self._thread: threading.Thread | None = None
 
-    def _renew(self) -> None:
-        while not self._stop.wait(self.ttl_s / 3):
-            try:
-                self.lock.reacquire()
-            except (LockError, RedisError):
-                return
+    def hold(self, key: str, token: str) -> None:
+        with self._guard:
+            self._held[key] = token
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, daemon=True)
+                self._thread.start()
 
-    def __enter__(self) -> RenewedLock:
-        self._thread.start()
-        return self
+    def drop(self, key: str) -> None:
+        with self._guard:
+            self._held.pop(key, None)
 
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join(timeout=self.ttl_s)
+    def _run(self) -> None:
+        wait = threading.Event()
+        while True:
+            wait.wait(self.ttl_s / 3)
+            with self._guard:
+                held = list(self._held.items())
+            for key, token in held:
+                try:
+                    self._renew(keys=[key], args=[token, int(self.ttl_s * 1000)])
+                except RedisError:
+                    pass  # Redis is away: the step fails on its own, the lock expires
 
 
 def safe_url(url: str) -> str:

@@ -7,62 +7,29 @@ fetching only the turns other processes added since, so a step costs the same at
 turn 5. A sorted set (`<prefix>:idx`) orders live sessions by last use, so the least recently used
 is evicted past `max_sessions`. Steps on one session are serialised across processes by a Redis
 lock (`<prefix>:lock:<id>`, an owner token and a short TTL renewed while the step runs); steps on
-different sessions run in parallel. Redis failing is a StoreError (a 503 over HTTP).
+different sessions run in parallel. A step is two round trips: one script takes the lock and reads
+the new turns, one writes the step and releases the lock (`redis_scripts.py`). Redis failing is a
+StoreError (a 503 over HTTP).
 """
 
 from __future__ import annotations
 
-import functools
 import threading
 import time
 import uuid
 from collections import OrderedDict
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any, TypeVar
+from typing import Any
 
 import redis
-from pydantic import BaseModel, Field
-from redis.exceptions import LockError, RedisError
+from redis.exceptions import RedisError
 
-from wmh.core.types import EnvState, EpisodeScore, Session, Turn, UsageTotals
+from wmh.core.types import EnvState, Session, Turn
 from wmh.errors import SessionNotFoundError, StoreError
-from wmh.serving.redis_lock import RenewedLock, safe_url
-
-
-class _Meta(BaseModel):
-    """A session's task, state, usage and score, with its history's length and generation: a
-    history that is rewritten rather than appended to gets a new generation, so every process
-    reads it anew."""
-
-    task: str = ""
-    state: EnvState
-    generation: str
-    turns: int
-    created_at: float = 0.0
-    usage: dict[str, UsageTotals] = Field(default_factory=dict)
-    score: EpisodeScore | None = None
-    size_bytes: int = 0
-
-
-F = TypeVar("F", bound=Callable[..., Any])
-
-
-def _unavailable(method: F) -> F:
-    """Redis failing (down, unreachable, timing out) is a StoreError naming the server, which
-    the HTTP layer answers 503 with Retry-After; the session itself is untouched."""
-
-    @functools.wraps(method)
-    def wrapper(self: RedisSessionStore, *args: Any, **kwargs: Any) -> Any:
-        try:
-            return method(self, *args, **kwargs)
-        except (RedisError, OSError) as exc:
-            raise StoreError(
-                f"the session store is unavailable (Redis at {safe_url(self._url)}: "
-                f"{type(exc).__name__}); retry shortly"
-            ) from None
-
-    return wrapper  # type: ignore[return-value]
+from wmh.serving.redis_lock import LockRenewer, safe_url
+from wmh.serving.redis_meta import SessionMeta, now_us, unavailable
+from wmh.serving.redis_scripts import LOCK_AND_READ, RENEW, SAVE_AND_UNLOCK, UNLOCK
 
 
 class RedisSessionStore:
@@ -89,6 +56,12 @@ class RedisSessionStore:
         self._url = url
         self._cache: OrderedDict[str, tuple[str, list[Turn]]] = OrderedDict()
         self._guard = threading.Lock()
+        self._lock_and_read = self.client.register_script(LOCK_AND_READ)
+        self._save_and_unlock = self.client.register_script(SAVE_AND_UNLOCK)
+        self._unlock = self.client.register_script(UNLOCK)
+        self._renewer = LockRenewer(self.client.register_script(RENEW), lock_ttl_s)
+        # (session id, thread) -> the token of the lock that thread holds on the session
+        self._held: dict[tuple[str, int], str] = {}
 
     def _meta(self, session_id: str) -> str:
         return f"{self.prefix}:m:{session_id}"
@@ -120,9 +93,9 @@ class RedisSessionStore:
         except RedisError as exc:
             raise StoreError(f"cannot reach Redis at {safe_url(self._url)}: {exc}") from None
 
-    def _evict(self, now_us: int) -> None:
+    def _evict(self, now: int) -> None:
         pipe = self.client.pipeline()
-        pipe.zremrangebyscore(self._index, "-inf", now_us - self.ttl_ms * 1000)
+        pipe.zremrangebyscore(self._index, "-inf", now - self.ttl_ms * 1000)
         pipe.zcard(self._index)
         _, count = pipe.execute()
         excess = int(count) - self.max_sessions
@@ -135,11 +108,11 @@ class RedisSessionStore:
                 self.client.delete(self._meta(session_id), self._turns(session_id))
                 self._forget(session_id)
 
-    @_unavailable
+    @unavailable
     def create(self, task: str, state: EnvState | None = None) -> Session:
         session = Session(id=uuid.uuid4().hex, task=task, state=state or EnvState())
-        now_us = _now_us()
-        meta = _Meta(
+        now = now_us()
+        meta = SessionMeta(
             task=task,
             state=session.state,
             generation=uuid.uuid4().hex,
@@ -148,10 +121,10 @@ class RedisSessionStore:
         )
         pipe = self.client.pipeline()
         pipe.set(self._meta(session.id), meta.model_dump_json(), px=self.ttl_ms)
-        pipe.zadd(self._index, {session.id: now_us})
+        pipe.zadd(self._index, {session.id: now})
         pipe.execute()
         self._remember(session.id, meta.generation, [])
-        self._evict(now_us)
+        self._evict(now)
         return session
 
     def _missing(self, session_id: str) -> SessionNotFoundError:
@@ -159,7 +132,7 @@ class RedisSessionStore:
         self.client.zrem(self._index, session_id)
         return SessionNotFoundError(f"no session '{session_id}' (it may have expired)")
 
-    @_unavailable
+    @unavailable
     def get(self, session_id: str) -> Session:
         with self._guard:
             generation, cached = self._cache.get(session_id, ("", []))
@@ -168,16 +141,22 @@ class RedisSessionStore:
         pipe.lrange(self._turns(session_id), len(cached), -1)
         pipe.pexpire(self._meta(session_id), self.ttl_ms)
         pipe.pexpire(self._turns(session_id), self.ttl_ms)
-        pipe.zadd(self._index, {session_id: _now_us()}, xx=True)
+        pipe.zadd(self._index, {session_id: now_us()}, xx=True)
         raw, added, *_ = pipe.execute()
         if raw is None:
             raise self._missing(session_id)
-        meta = _Meta.model_validate_json(raw)
-        # Rewritten since this process cached it: read it all (with nothing cached, the pipeline
-        # above already did).
+        return self._session(session_id, raw, added, generation, cached)
+
+    def _session(
+        self, session_id: str, raw: bytes, added: list[Any], generation: str, cached: list[Turn]
+    ) -> Session:
+        """The session from its meta and the turns read after the `cached` ones."""
+        meta = SessionMeta.model_validate_json(raw)
+        # Rewritten since this process cached it: read it all (with nothing cached, the read
+        # already did).
         if cached and meta.generation != generation:
             cached = []
-            added = self.client.lrange(self._turns(session_id), 0, -1)
+            added = self.client.lrange(self._turns(session_id), 0, -1)  # type: ignore[assignment]
         history = cached + [Turn.model_validate_json(item) for item in added]
         del history[meta.turns :]  # turns a save is still writing
         self._remember(session_id, meta.generation, history)
@@ -192,18 +171,18 @@ class RedisSessionStore:
             size_bytes=meta.size_bytes,
         )
 
-    @_unavailable
+    @unavailable
     def save(self, session: Session) -> None:
         with self._guard:
             generation, cached = self._cache.get(session.id, ("", []))
-        appended = (
+        appended = bool(
             generation
             and len(session.history) >= len(cached)
             and all(a is b for a, b in zip(cached, session.history, strict=False))
         )
         if not appended:
             generation = uuid.uuid4().hex
-        meta = _Meta(
+        meta = SessionMeta(
             task=session.task,
             state=session.state,
             generation=generation,
@@ -214,6 +193,11 @@ class RedisSessionStore:
             size_bytes=session.size_bytes,
         )
         new = session.history[len(cached) :] if appended else session.history
+        token = self._held.pop((session.id, threading.get_ident()), None)
+        if token is not None:  # inside `locked`: write and unlock in one script
+            self._save_unlocking(session, meta, new, appended, token)
+            self._remember(session.id, generation, session.history)
+            return
         pipe = self.client.pipeline()  # MULTI/EXEC: readers see all of it or none
         # xx: only an existing session is written, so a step racing an eviction cannot revive it.
         pipe.set(self._meta(session.id), meta.model_dump_json(), px=self.ttl_ms, xx=True)
@@ -222,14 +206,35 @@ class RedisSessionStore:
         if new:
             pipe.rpush(self._turns(session.id), *(turn.model_dump_json() for turn in new))
         pipe.pexpire(self._turns(session.id), self.ttl_ms)
-        pipe.zadd(self._index, {session.id: _now_us()}, xx=True)
+        pipe.zadd(self._index, {session.id: now_us()}, xx=True)
         written, *_ = pipe.execute()
         if not written:
             self.client.delete(self._turns(session.id))
             raise self._missing(session.id)
         self._remember(session.id, generation, session.history)
 
-    @_unavailable
+    def _save_unlocking(
+        self, session: Session, meta: SessionMeta, new: list[Turn], appended: bool, token: str
+    ) -> None:
+        done = self._save_and_unlock(
+            keys=[self._meta(session.id), self._turns(session.id), self._index,
+                  self._lock(session.id)],
+            args=[token, meta.model_dump_json(), "0" if appended else "1", self.ttl_ms,
+                  now_us(), session.id, *(turn.model_dump_json() for turn in new)],
+        )  # fmt: skip
+        if done == -1:
+            raise self._missing(session.id)
+        if done == -2:
+            self._forget(session.id)
+            raise StoreError(
+                f"session '{session.id}' was not saved: its lock expired during the step "
+                "(the process stalled past its TTL); retry the step"
+            )
+
+    def _lock(self, session_id: str) -> str:
+        return f"{self.prefix}:lock:{session_id}"
+
+    @unavailable
     def delete(self, session_id: str) -> None:
         pipe = self.client.pipeline()
         pipe.delete(self._meta(session_id), self._turns(session_id))
@@ -243,40 +248,53 @@ class RedisSessionStore:
     def locked(self, session_id: str) -> Iterator[Session]:
         """Hold the session's Redis lock for a read-modify-write; yields the current session.
 
-        The lock has an owner token (redis-py's) and a TTL of `lock_ttl_s`, renewed while the
-        block runs, so a lock whose worker died frees itself within seconds."""
-        lock = self.client.lock(
-            f"{self.prefix}:lock:{session_id}",
-            timeout=self.lock_ttl_s,
-            blocking_timeout=self.lock_timeout_s,
-            sleep=0.002,  # redis-py polls a taken lock; its default 0.1 s would dwarf a step
-            thread_local=False,  # the renewing thread holds the same token
-        )
+        The lock has an owner token and a TTL of `lock_ttl_s`, renewed while the block runs, so
+        a lock whose worker died frees itself within seconds. Taking it reads the session in the
+        same round trip; `save` inside the block writes and releases it in one more."""
+        token = uuid.uuid4().hex
+        key = self._lock(session_id)
+        session = self._lock_reading(session_id, key, token)
+        held = (session_id, threading.get_ident())
+        self._held[held] = token
+        self._renewer.hold(key, token)
         try:
-            acquired = lock.acquire()
-        except RedisError as exc:
-            raise StoreError(
-                f"the session store is unavailable (Redis at {safe_url(self._url)}: "
-                f"{type(exc).__name__}); retry shortly"
-            ) from None
-        if not acquired:
-            raise StoreError(f"session '{session_id}' is busy: its lock was not released in time")
-        try:
-            with RenewedLock(lock, self.lock_ttl_s):
-                yield self.get(session_id)
+            yield session
         finally:
-            try:
-                lock.release()
-            except (LockError, RedisError):
-                pass  # it expired, or Redis went; the lock's TTL frees it either way
+            self._renewer.drop(key)
+            if self._held.pop(held, None) is not None:  # not saved: release it
+                try:
+                    self._unlock(keys=[key], args=[token])
+                except RedisError:
+                    pass  # Redis went; the lock's TTL frees it
 
-    @_unavailable
+    @unavailable
+    def _lock_reading(self, session_id: str, key: str, token: str) -> Session:
+        with self._guard:
+            generation, cached = self._cache.get(session_id, ("", []))
+        deadline = time.monotonic() + self.lock_timeout_s
+        keys = [key, self._meta(session_id), self._turns(session_id), self._index]
+        lock_ms = int(self.lock_ttl_s * 1000)
+        while True:
+            reply = self._lock_and_read(
+                keys=keys, args=[token, lock_ms, len(cached), self.ttl_ms, now_us(), session_id]
+            )
+            if reply[0] == 1:
+                break
+            if reply[0] == -1:
+                self._forget(session_id)
+                raise SessionNotFoundError(f"no session '{session_id}' (it may have expired)")
+            if time.monotonic() > deadline:
+                raise StoreError(
+                    f"session '{session_id}' is busy: its lock was not released in time"
+                )
+            time.sleep(0.002)
+        try:
+            return self._session(session_id, reply[1], reply[2], generation, cached)
+        except BaseException:
+            self._unlock(keys=[key], args=[token])
+            raise
+
+    @unavailable
     def __len__(self) -> int:
-        self._evict(_now_us())
+        self._evict(now_us())
         return int(self.client.zcard(self._index))
-
-
-def _now_us() -> int:
-    """The index's score: last use in microseconds (milliseconds tie: a session created and
-    used within one millisecond would have no least recently used order)."""
-    return time.time_ns() // 1000

@@ -1,0 +1,57 @@
+"""What a Redis session keeps beside its turns, the error Redis failing becomes, and the clock
+of its last-use index."""
+
+from __future__ import annotations
+
+import functools
+import time
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, Field
+from redis.exceptions import RedisError
+
+from wmh.core.types import EnvState, EpisodeScore, UsageTotals
+from wmh.errors import StoreError
+from wmh.serving.redis_lock import safe_url
+
+
+class SessionMeta(BaseModel):
+    """A session's task, state, usage and score, with its history's length and generation: a
+    history that is rewritten rather than appended to gets a new generation, so every process
+    reads it anew."""
+
+    task: str = ""
+    state: EnvState
+    generation: str
+    turns: int
+    created_at: float = 0.0
+    usage: dict[str, UsageTotals] = Field(default_factory=dict)
+    score: EpisodeScore | None = None
+    size_bytes: int = 0
+
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def unavailable(method: F) -> F:
+    """Redis failing (down, unreachable, timing out) is a StoreError naming the server, which
+    the HTTP layer answers 503 with Retry-After; the session itself is untouched."""
+
+    @functools.wraps(method)
+    def wrapper(self: Any, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return method(self, *args, **kwargs)
+        except (RedisError, OSError) as exc:
+            raise StoreError(
+                f"the session store is unavailable (Redis at {safe_url(self._url)}: "
+                f"{type(exc).__name__}); retry shortly"
+            ) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def now_us() -> int:
+    """The index's score: last use in microseconds (milliseconds tie: a session created and
+    used within one millisecond would have no least recently used order)."""
+    return time.time_ns() // 1000
