@@ -84,6 +84,11 @@ def test_a_better_proposal_is_chosen_and_raises_the_valid_score(
 
     run = mlflow.MlflowClient().get_run(card["mlflow_run_id"])
     assert run.data.metrics["gepa.test_optimized"] == metrics["test_optimized"]
+    lift = metrics["test_optimized"] - metrics["test_base"]
+    assert run.data.metrics["gepa.lift"] == pytest.approx(lift)
+    usage = json.loads((result.path / "metrics.json").read_text())["heldout"]["usage"]
+    assert usage["calls"] > 0 and run.data.metrics["usage.cost"] == usage["cost"]
+    assert int(run.data.params["counts.usage_calls"]) == usage["calls"]
     assert run.data.params["gepa.budget"] == "30"
     history = mlflow.MlflowClient().get_metric_history(run.info.run_id, "gepa.best_valid")
     assert history and history[-1].value == pytest.approx(best.aggregate)

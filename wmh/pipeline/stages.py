@@ -237,8 +237,8 @@ def evaluate(settings: WmhConfig, out: StageDir) -> dict[str, Any]:
             metrics["gepa_rollouts"] = evolved.rollouts
             metrics["gepa_best_valid"] = max((v for _, v in evolved.progress), default=None)
         metrics.update(error_flag_accuracy=overall.error_flag_accuracy, steps=overall.steps)
-        if "cost_usd" in heldout.usage:
-            metrics["cost_usd"] = heldout.usage["cost_usd"]
+        if "cost" in heldout.usage:
+            metrics["cost"] = heldout.usage["cost"]
         per_tool = [
             {"tool": tool, "fidelity": f.score, "steps": f.steps}
             for tool, f in sorted(heldout.per_tool.items())

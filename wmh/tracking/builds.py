@@ -45,9 +45,9 @@ def build_metrics(card: ModelCard, metrics: dict[str, Any]) -> dict[str, float]:
         for key in ("ci_low", "ci_high", "error_flag_accuracy"):
             if isinstance(overall.get(key), int | float):
                 figures[f"heldout.{key}"] = overall[key]
-        cost = heldout.get("usage", {}).get("cost_usd")
+        cost = heldout.get("usage", {}).get("cost")
         if isinstance(cost, int | float):
-            figures["usage.cost_usd"] = cost
+            figures["usage.cost"] = cost
     gepa = metrics.get("gepa", {})
     base, optimized = gepa.get("test_base"), gepa.get("test_optimized")
     if isinstance(base, int | float) and isinstance(optimized, int | float):
@@ -102,8 +102,9 @@ def build_counts(card: ModelCard, metrics: dict[str, Any]) -> dict[str, Any]:
     if heldout:
         counts["heldout_steps"] = heldout["overall"]["steps"]
     for key, value in (heldout.get("usage") or {}).items():
-        if key != "cost_usd":
-            counts[f"usage_{key}"] = value
+        if key != "cost":
+            whole = isinstance(value, float) and value.is_integer()
+            counts[f"usage_{key}"] = int(value) if whole else value
     gepa = metrics.get("gepa", {})
     for key in ("rollouts", "frontier_size"):
         if isinstance(gepa.get(key), int | float):
