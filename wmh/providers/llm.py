@@ -20,13 +20,14 @@ from wmh.config.schema import ProviderConfig
 from wmh.core.secrets import redact_environment
 from wmh.errors import ProviderError
 from wmh.offline import import_litellm
+from wmh.providers.openai_direct import KEYLESS_PLACEHOLDER, DirectChat, tool_calls_of
 
 log = logging.getLogger(__name__)
 for _noisy in ("LiteLLM", "litellm", "httpx"):
     logging.getLogger(_noisy).setLevel(logging.WARNING)
 
 # Providers whose server needs no key (vLLM, Ollama, llama.cpp); the OpenAI client insists on one.
-_KEYLESS_PLACEHOLDER = "no-key-needed"
+_KEYLESS_PLACEHOLDER = KEYLESS_PLACEHOLDER
 
 
 @dataclass(frozen=True)
@@ -133,6 +134,11 @@ class LLMProvider:
             )
         self.config = config
         self.usage = Usage()
+        # A self-hosted OpenAI-compatible server is called directly (providers/openai_direct.py);
+        # with fallbacks to other models, litellm routes the call.
+        self._direct: DirectChat | None = None
+        if config.name == "openai_compatible" and config.api_base and not config.fallbacks:
+            self._direct = DirectChat(config)
 
     @property
     def name(self) -> str:
@@ -169,7 +175,6 @@ class LLMProvider:
 
     def complete(self, messages: list[dict[str, str]], **overrides: Any) -> Completion:
         """One chat completion; raises ProviderError after retries and fallbacks fail."""
-        litellm = import_litellm()
         remaining = _DEADLINE.remaining()
         if remaining is not None:
             if remaining <= 0:
@@ -182,7 +187,11 @@ class LLMProvider:
             overrides = {**overrides, "timeout": max(timeout, 0.1)}
         started = time.perf_counter()
         try:
-            response = litellm.completion(**self._arguments(messages, **overrides))
+            if self._direct is not None:
+                return self._counted(
+                    self._direct.complete(self._arguments(messages, **overrides)), started
+                )
+            response = import_litellm().completion(**self._arguments(messages, **overrides))
         except Exception as exc:  # noqa: BLE001 - litellm raises many types; all become one
             self.usage.failures += 1
             reason = redact_environment(
@@ -203,7 +212,7 @@ class LLMProvider:
         cost = hidden.get("response_cost")
         if cost is None:
             try:
-                cost = litellm.completion_cost(completion_response=response)
+                cost = import_litellm().completion_cost(completion_response=response)
             except Exception:  # noqa: BLE001 - unknown models have no price: cost 0, not an error
                 cost = 0.0
         cost = float(cost or 0.0)
@@ -215,6 +224,22 @@ class LLMProvider:
             cost=cost,
             latency_s=latency,
             tool_calls=calls,
+        )
+        self.usage.add(completion)
+        return completion
+
+    def _counted(self, answer: dict[str, Any], started: float) -> Completion:
+        """A direct call's answer as a Completion (a self-hosted server's calls cost 0)."""
+        message = answer["choices"][0].get("message") or {}
+        usage = answer.get("usage") or {}
+        completion = Completion(
+            text=message.get("content") or "",
+            model=str(answer.get("model") or self.config.model),
+            prompt_tokens=int(usage.get("prompt_tokens") or 0),
+            completion_tokens=int(usage.get("completion_tokens") or 0),
+            cost=0.0,
+            latency_s=time.perf_counter() - started,
+            tool_calls=tool_calls_of(message),
         )
         self.usage.add(completion)
         return completion
