@@ -2,9 +2,11 @@
 
 A scripted OpenAI-compatible server on 127.0.0.1 answers at once; the time the server spends on
 each request is recorded, so overhead = step time - server time (retrieval, prompt rendering,
-litellm's client, HTTP, parsing). Reported in-process (one step at a time) and batched (eval over
-held-out traces with concurrency), at 10k steps and 100k, plus prompt tokens per step at top_k
-3, 5 and 10 (mean / p99, counted by the server's tokenizer estimate and by wmh's budget).
+the provider client, HTTP, parsing); and the same request bodies are posted with a bare httpx
+client, so step - raw round trip is what wmh adds to what any client pays. Reported in-process
+(one step at a time) and batched (eval over held-out traces with concurrency), at 10k steps and
+100k, plus prompt tokens per step at top_k 3, 5 and 10 (mean / p99, counted by the server's
+tokenizer estimate and by wmh's budget).
 
     python bench/bench_llm.py --sizes 10000 100000 --steps 300 --out bench/results/llm.json
 """
@@ -37,6 +39,8 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=300)
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "llm.json")
     args = parser.parse_args()
+
+    import httpx
 
     from tests.fake_llm import FakeLLMServer, echo_environment
     from wmh.config.compose import compose_config, to_settings
@@ -77,7 +81,7 @@ def main() -> None:
                     if line
                 ]
                 rng = random.Random(size + top_k)
-                overhead, prompt_est, prompt_srv = [], [], []
+                overhead, prompt_est, prompt_srv, steps_ms = [], [], [], []
                 session_id = wm.new_session(task="bench").id
                 for i in range(args.steps):
                     step = rng.choice(held)
@@ -90,12 +94,25 @@ def main() -> None:
                     elapsed = time.perf_counter() - t0
                     server = sum(fake.server_seconds[served_before:])
                     overhead.append((elapsed - server) * 1000)
+                    steps_ms.append(elapsed * 1000)
                     prompt_est.append(observation.metadata.get("prompt_tokens_est", 0))
                     body = fake.requests[-1]
                     prompt_srv.append(sum(estimate_tokens(m["content"]) for m in body["messages"]))
+                # The floor: the same request bodies posted with a bare HTTP client, so "step
+                # minus raw round trip" is what wmh adds to what any client pays.
+                bodies = fake.requests[-min(args.steps, 100) :]
+                raw_ms = []
+                with httpx.Client() as client:
+                    for body in bodies:
+                        t0 = time.perf_counter()
+                        client.post(f"{fake.api_base}/chat/completions", json=body).json()
+                        raw_ms.append((time.perf_counter() - t0) * 1000)
                 row = {
                     "size": size,
                     "top_k": top_k,
+                    "step_p50_ms": percentile(steps_ms, 0.5),
+                    "raw_round_trip_p50_ms": percentile(raw_ms, 0.5),
+                    "step_minus_raw_p50_ms": percentile(steps_ms, 0.5) - percentile(raw_ms, 0.5),
                     "overhead_p50_ms": percentile(overhead, 0.5),
                     "overhead_p99_ms": percentile(overhead, 0.99),
                     "prompt_tokens_mean": statistics.mean(prompt_est),
