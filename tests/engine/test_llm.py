@@ -66,6 +66,34 @@ def test_build_eval_and_step_with_an_openai_compatible_provider(
     assert report.usage["calls"] == len(fake_llm.requests) - before  # as the server counted
 
 
+def test_each_call_says_where_the_answer_ends_and_how_long_it_may_be(
+    llm_model: Path, fake_llm: FakeLLM
+) -> None:
+    from wmh.core.text import estimate_tokens
+    from wmh.core.types import Step
+
+    recorded = [
+        Step.model_validate_json(line)
+        for part in ("train", "valid", "test")
+        for line in (llm_model / "steps" / f"{part}.jsonl").read_bytes().splitlines()
+        if line
+    ]
+    longest = max(
+        estimate_tokens(s.observation.content) for s in recorded if s.action.name == "get_user"
+    )
+    wm, _ = load_world_model(llm_model)
+    # The server stops at the closing tag and leaves it out: the notes are still read.
+    fake_llm.script = [Reply('<observation is_error="false">\n{"id": 1}\n</observation>\n'
+                             "<scratchpad>\nuser 1 exists")]  # fmt: skip
+    session = wm.new_session(task="t")
+    observation = wm.step(session.id, Action(name="get_user", arguments={"user_id": 999111}))
+    sent = fake_llm.requests[-1]
+    assert sent["stop"] == ["</scratchpad>"]
+    assert sent["max_tokens"] == min(1024, int(longest * 1.5) + 256) < 1024
+    assert observation.content == '{"id": 1}' and observation.metadata["source"] == "llm"
+    assert wm.session(session.id).state.scratchpad == "user 1 exists"
+
+
 def test_the_prompt_holds_retrieved_examples_history_and_the_action(
     llm_model: Path, fake_llm: FakeLLM
 ) -> None:

@@ -1,11 +1,17 @@
 """The `llm` predictor: a provider (through litellm) plays the environment, prompted with the
 model's environment prompt, the session and retrieved examples. Exact replays answer first when
 the cache is on (cheaper, and deterministic); provider failures become error observations.
+
+Each call tells the server where an answer ends (a stop sequence at the scratchpad's closing
+tag) and how long it may be: the longest observation the corpus recorded for the tool, half again
+plus room for the tags and notes, never above `provider.max_tokens`. A small local model that
+does not stop by itself would otherwise write until `max_tokens` on every call.
 """
 
 from __future__ import annotations
 
-from wmh.core.types import Observation
+from wmh.core.text import estimate_tokens
+from wmh.core.types import Action, Observation
 from wmh.engine.llm_prompt import PromptBudget, parse_answer, render_prompt
 from wmh.engine.policy import ReplayPolicies, ReplayPolicy
 from wmh.engine.predictor import PredictionContext, context_query
@@ -13,8 +19,18 @@ from wmh.engine.replay import ReplayPredictor
 from wmh.errors import ProviderError
 from wmh.providers.llm import LLMProvider
 from wmh.retrieval.retriever import Retriever
+from wmh.retrieval.text import route_of
 
 CACHE_SOURCES = ("session_replay", "corpus_replay")
+STOP = ["</scratchpad>"]  # the end of the answer format (parse_answer reads it without the tag)
+ANSWER_HEADROOM = 1.5  # times the longest recorded observation of the tool
+ANSWER_EXTRA_TOKENS = 256  # the tags and the scratchpad
+
+
+def answer_budget(longest_observation_tokens: int, cap: int) -> int:
+    """max_tokens for an answer of a tool whose longest recorded observation is this long."""
+    wanted = int(longest_observation_tokens * ANSWER_HEADROOM) + ANSWER_EXTRA_TOKENS
+    return max(1, min(cap, wanted))
 
 
 class LLMPredictor:
@@ -40,6 +56,34 @@ class LLMPredictor:
         self.top_k = top_k
         self.cache = cache
         self.budget = budget or PromptBudget()
+        self._answer_tokens: dict[str, int] = {}
+
+    def answer_tokens(self, action: Action) -> int:
+        """max_tokens of an answer to `action` (computed once per tool, from the steps the
+        retriever may return: held-out traces never size it)."""
+        route = route_of(action)
+        known = self._answer_tokens.get(route)
+        if known is not None:
+            return known
+        cap = self.provider.config.max_tokens
+        table = getattr(self.retriever, "table", None)
+        index = getattr(self.retriever, "index", None)
+        part = index.partitions.get(route) if index is not None else None
+        if table is None or part is None:
+            budget = cap
+        else:
+            hidden: frozenset[str] = getattr(self.retriever, "hidden", frozenset())
+            longest = max(
+                (
+                    estimate_tokens(table.observation_of(row)[0])
+                    for row in range(part.start, part.end)
+                    if table.trace_ids[row] not in hidden
+                ),
+                default=0,
+            )
+            budget = answer_budget(longest, cap) if longest else cap
+        self._answer_tokens[route] = budget
+        return budget
 
     def predict(self, context: PredictionContext) -> Observation:
         if self.cache and self.top_k > 0:  # zero-shot: the corpus answers nothing
@@ -52,7 +96,9 @@ class LLMPredictor:
             self.instructions, context.session, context.action, examples, self.budget
         )
         try:
-            completion = self.provider.complete(prompt.messages)
+            completion = self.provider.complete(
+                prompt.messages, max_tokens=self.answer_tokens(context.action), stop=STOP
+            )
         except ProviderError as exc:
             return Observation(
                 content=f"world model provider error: {exc}",

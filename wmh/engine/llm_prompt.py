@@ -32,7 +32,10 @@ _OBSERVATION = re.compile(
     r"</observation>",
     re.DOTALL | re.IGNORECASE,
 )
-_SCRATCHPAD = re.compile(r"<scratchpad>\n?(?P<body>.*?)\n?</scratchpad>", re.DOTALL | re.I)
+# The closing tag may be missing: it is the stop sequence, which servers leave out of the text.
+_SCRATCHPAD = re.compile(
+    r"<scratchpad>\n?(?P<body>.*?)\n?(?:</scratchpad>|\Z)", re.DOTALL | re.IGNORECASE
+)
 
 
 @dataclass(frozen=True)
