@@ -64,6 +64,8 @@ def main(cfg: DictConfig) -> float | None:
         print(f"error: {exc}", file=sys.stderr)
         sys.exit(1)
     score = result.heldout.overall.score if result.heldout else None
+    for warning in result.warnings():
+        print(f"warning: {warning}", file=sys.stderr)
     label = f" ({varied})" if varied else ""
     print(
         f"built {result.name}{label} at {result.path}: {result.report.summary()}; "

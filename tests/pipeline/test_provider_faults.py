@@ -113,3 +113,21 @@ def test_a_healthy_llm_build_still_publishes(
     assert code == 0, output
     card = json.loads((tmp_path / "models" / "m" / "model.json").read_text())
     assert card["predictor"] == "llm"
+    assert "warning" not in output  # the echoing LLM is not below the copies
+
+
+def test_an_llm_model_below_the_copy_is_published_with_a_warning(
+    tmp_path: Path, synthetic_corpus: Path, fake_llm: FakeLLM
+) -> None:
+    # Answers in the format, but never what the environment said.
+    fake_llm.default = Reply('<observation is_error="false">\nnothing\n</observation>')
+    code, output, _ = _build(tmp_path, synthetic_corpus, fake_llm, "predictor.cache=false")
+    assert code == 0, output
+    metrics = json.loads((tmp_path / "models" / "m" / "metrics.json").read_text())["heldout"]
+    score = metrics["overall"]["score"]
+    copy, best = max(metrics["overall"]["baselines"].items(), key=lambda item: item[1])
+    assert score < best
+    assert (
+        f"warning: the LLM model scores {score:.3f} on held-out steps, below {copy} "
+        f"({best:.3f}): copying the nearest recording answers them better"
+    ) in output

@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 import typer
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -127,3 +128,5 @@ def print_build(result: BuildResult) -> None:
         table.add_row("MLflow run", result.mlflow_run_id)
     table.add_row("time", ", ".join(f"{k[:-2]} {v:.2f}s" for k, v in result.timings.items()))
     console.print(table)
+    for warning in result.warnings():
+        console.print(f"[bold red]warning:[/] {escape(warning)}")

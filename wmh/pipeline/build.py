@@ -60,6 +60,23 @@ class BuildResult:
     mlflow_run_id: str = ""
     fit: FitReport | None = None
 
+    def warnings(self) -> list[str]:
+        """What a person must know before using the model: an LLM model that scores below
+        copying the nearest recorded call on held-out steps."""
+        if self.card.predictor != "llm" or self.heldout is None:
+            return []
+        overall = self.heldout.overall
+        if not overall.baselines:
+            return []
+        copy, score = max(overall.baselines.items(), key=lambda item: item[1])
+        if overall.score >= score:
+            return []
+        return [
+            f"the LLM model scores {overall.score:.3f} on held-out steps, below {copy} "
+            f"({score:.3f}): copying the nearest recording answers them better. Look at its "
+            f"answers (wmh eval --name {self.name}) or build with provider=replay."
+        ]
+
 
 def _steps(traces: list[Trace]) -> list[Step]:
     return [step for trace in traces for step in trace.steps]
