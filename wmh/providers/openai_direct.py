@@ -98,7 +98,8 @@ class DirectChat:
     def __init__(self, config: ProviderConfig) -> None:
         if not config.api_base:
             raise ValueError("provider.api_base is needed for provider=openai_compatible")
-        self.url = config.api_base.rstrip("/") + "/chat/completions"
+        # Parsed once: httpx would parse a string URL again on every call.
+        self.url = httpx.URL(config.api_base.rstrip("/") + "/chat/completions")
         self.model = served_model(config.model)
         key = os.environ.get("OPENAI_API_KEY") or KEYLESS_PLACEHOLDER
         self._client = httpx.Client(
