@@ -47,5 +47,9 @@ class ProviderError(WmhError):
     """A provider call failed after retries and fallbacks."""
 
 
+class ServerBusyError(WmhError):
+    """More steps wait for a worker thread than `serve.max_waiting` allows (503, retry)."""
+
+
 class SessionFullError(WmhError):
     """A session reached its cap on steps or bytes (`serve.max_session_steps`, `_bytes`)."""

@@ -190,3 +190,63 @@ def test_an_empty_token_is_refused_rather_than_turning_auth_off(built_model: Pat
         env={**os.environ, "WMH_API_TOKEN": ""}, capture_output=True, text=True, timeout=120,
     )  # fmt: skip
     assert done.returncode == 1 and "WMH_API_TOKEN is set but empty" in done.stderr + done.stdout
+
+
+def test_a_saturated_provider_gets_503_with_retry_after_instead_of_a_queue(
+    tmp_path: Path, synthetic_corpus: Path
+) -> None:
+    """Two worker threads and one waiting place: of six steps sent at once to a slow provider,
+    three are taken and three answered 503 at once; the refused sessions are untouched."""
+    import asyncio
+    import dataclasses
+
+    from tests.conftest import make_settings
+    from tests.engine.test_llm import llm_overrides
+    from tests.fake_llm import FakeLLMServer, echo_environment
+    from wmh.pipeline.build import build_world_model
+
+    with FakeLLMServer() as fake:
+        fake.default = echo_environment
+        build_world_model(make_settings(tmp_path, "llm", [synthetic_corpus], *llm_overrides(fake)))
+        fake.default = lambda body: dataclasses.replace(echo_environment(body), delay_s=1.5)
+        server = Server(tmp_path, "-o", "serve.threads=2", "-o", "serve.max_waiting=1")
+        try:
+            with httpx.Client(base_url=server.url, timeout=60) as client:
+                sids = [
+                    client.post("/world_models/llm/sessions", json={"task": "t"}).json()[
+                        "session_id"
+                    ]
+                    for _ in range(6)
+                ]
+            before = len(fake.requests)
+
+            async def burst() -> list[httpx.Response]:
+                async with httpx.AsyncClient(base_url=server.url, timeout=60) as client:
+                    return await asyncio.gather(
+                        *(
+                            client.post(
+                                f"/world_models/llm/sessions/{sid}/step",
+                                json={"action": lookup(10**7 + i)},  # never recorded
+                            )
+                            for i, sid in enumerate(sids)
+                        )
+                    )
+
+            answers = asyncio.run(burst())
+            assert sorted(a.status_code for a in answers) == [200, 200, 200, 503, 503, 503]
+            refused = [sid for sid, a in zip(sids, answers, strict=True) if a.status_code == 503]
+            for answer in answers:
+                if answer.status_code == 503:
+                    assert answer.headers["retry-after"] == "1"
+                    assert "the server is busy" in answer.json()["detail"]
+            assert len(fake.requests) - before == 3  # the refused steps never reached it
+            with httpx.Client(base_url=server.url, timeout=60) as client:
+                for sid in refused:
+                    history = client.get(f"/world_models/llm/sessions/{sid}").json()["history"]
+                    assert history == []
+                    retried = client.post(
+                        f"/world_models/llm/sessions/{sid}/step", json={"action": lookup(5)}
+                    )
+                    assert retried.status_code == 200
+        finally:
+            server.stop()

@@ -42,14 +42,14 @@ from wmh.serving.schemas import (
 )
 from wmh.serving.step import STEP_PATH, apply_step, plain_step_handler
 
-# Blocking steps (LLM calls, Redis) run in worker threads; enough for many concurrent sessions.
-THREADS = 128
-
 Responses = dict[int | str, dict[str, Any]]
 ERRORS: Responses = {
     401: {"model": Problem, "description": "Missing or wrong bearer token"},
     404: {"model": Problem, "description": "Unknown world model or session"},
-    503: {"model": Problem, "description": "The session store is unavailable (Retry-After)"},
+    503: {
+        "model": Problem,
+        "description": "The session store is unavailable, or the server is busy (Retry-After)",
+    },
 }
 WITH_BODY: Responses = {
     **ERRORS,
@@ -64,7 +64,8 @@ def create_app(registry: Registry, token: str | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        anyio.to_thread.current_default_thread_limiter().total_tokens = THREADS
+        # Blocking steps (LLM calls, Redis) run in `serve.threads` worker threads.
+        anyio.to_thread.current_default_thread_limiter().total_tokens = registry.threads
         yield
 
     app = FastAPI(

@@ -17,6 +17,7 @@ from wmh.errors import (
     ConfigError,
     ModelNotFoundError,
     ProviderError,
+    ServerBusyError,
     SessionFullError,
     SessionNotFoundError,
     StoreError,
@@ -32,6 +33,7 @@ STATUS = (
     (ConfigError, 400),
     (ProviderError, 502),
     (StoreError, 503),
+    (ServerBusyError, 503),
 )
 
 
@@ -42,7 +44,7 @@ def _status(exc: WmhError) -> int:
     return 400
 
 
-RETRY_AFTER_S = 1  # what a 503 (the session store briefly unavailable) asks a client to wait
+RETRY_AFTER_S = 1  # what a 503 (store briefly unavailable, server busy) asks a client to wait
 SHOWN_INPUT = 120  # characters of a refused input shown back in a validation error
 
 

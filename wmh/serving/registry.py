@@ -15,7 +15,7 @@ from wmh.core.reward import RewardJudge
 from wmh.engine.replay import ReplayPredictor
 from wmh.engine.sessions import InMemorySessionStore, SessionStore
 from wmh.engine.world_model import SessionLimits, WorldModel
-from wmh.errors import ConfigError, ModelNotFoundError
+from wmh.errors import ConfigError, ModelNotFoundError, ServerBusyError
 from wmh.store.card import ModelCard, read_card
 from wmh.store.loader import load_world_model
 from wmh.store.store import WorldModelStore
@@ -31,6 +31,9 @@ class Registry:
     cards: dict[str, ModelCard] = field(default_factory=dict)
     inline: dict[str, bool] = field(default_factory=dict)
     max_body_bytes: int = ServeConfig.max_body_bytes
+    threads: int = ServeConfig.threads
+    max_waiting: int = ServeConfig.max_waiting
+    blocking_now: int = 0  # calls running in or waiting for a worker thread (event loop only)
 
     def add(self, model: WorldModel, card: ModelCard) -> None:
         self.models[model.name] = model
@@ -47,7 +50,17 @@ class Registry:
         model = self.get(name)
         if self.inline[name] and not blocking:
             return call(model)
-        return await run_in_threadpool(call, model)
+        if self.blocking_now >= self.threads + self.max_waiting:
+            raise ServerBusyError(
+                f"the server is busy: {self.blocking_now} steps are running or waiting for the "
+                f"provider (serve.threads={self.threads}, serve.max_waiting={self.max_waiting}); "
+                "retry shortly"
+            )
+        self.blocking_now += 1
+        try:
+            return await run_in_threadpool(call, model)
+        finally:
+            self.blocking_now -= 1
 
     def get(self, name: str) -> WorldModel:
         model = self.models.get(name)
@@ -109,7 +122,9 @@ def load_registry(
     `reward` when given."""
     store = WorldModelStore(root)
     chosen = _chosen(store, names)
-    registry = Registry(max_body_bytes=serve.max_body_bytes)
+    registry = Registry(
+        max_body_bytes=serve.max_body_bytes, threads=serve.threads, max_waiting=serve.max_waiting
+    )
     for name in chosen:
         load_model_dir(registry, store.resolve(name), serve, reward)
     return registry
