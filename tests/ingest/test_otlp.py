@@ -87,6 +87,18 @@ def test_wrong_attribute_value_shape_is_reported(tmp_path: Path) -> None:
         list(read_span_file(bad))
 
 
+def test_a_status_code_that_is_not_a_number_or_a_string_is_reported(tmp_path: Path) -> None:
+    """Found by the fuzz test: a list as the code was a TypeError (unhashable), not an
+    IngestError naming the line."""
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text(
+        '{"traceId":"ab","spanId":"cd","name":"x","startTimeUnixNano":"1",'
+        '"status":{"code":[2]}}\n'
+    )
+    with pytest.raises(IngestError, match=r"bad.jsonl:1: .*'status.code' must be a number"):
+        list(read_span_file(bad))
+
+
 def test_start_time_must_be_an_integer(tmp_path: Path) -> None:
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"traceId":"ab","spanId":"cd","name":"x","startTimeUnixNano":"soon"}\n')

@@ -164,6 +164,9 @@ def parse_span(obj: Any, path: str, line: int | None, where: str = "") -> SpanRe
         status = obj.get("status") or {}
         if not isinstance(status, dict):
             raise ValueError("'status' must be an object")
+        code = status.get("code")
+        if code is not None and not isinstance(code, int | str):
+            raise ValueError("'status.code' must be a number or a string")
         events = obj.get("events") or []
         if not isinstance(events, list):
             raise ValueError("'events' must be a list")
@@ -175,7 +178,7 @@ def parse_span(obj: Any, path: str, line: int | None, where: str = "") -> SpanRe
             start_ns=_nanos(obj.get("startTimeUnixNano"), "startTimeUnixNano", True),
             end_ns=_nanos(obj.get("endTimeUnixNano"), "endTimeUnixNano", False),
             attributes=decode_attributes(obj.get("attributes")),
-            is_error=status.get("code") in _ERROR_STATUS,
+            is_error=code in _ERROR_STATUS,
             status_message=str(status.get("message") or ""),
             path=path,
             line=line,
