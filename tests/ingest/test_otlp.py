@@ -92,8 +92,7 @@ def test_a_status_code_that_is_not_a_number_or_a_string_is_reported(tmp_path: Pa
     IngestError naming the line."""
     bad = tmp_path / "bad.jsonl"
     bad.write_text(
-        '{"traceId":"ab","spanId":"cd","name":"x","startTimeUnixNano":"1",'
-        '"status":{"code":[2]}}\n'
+        '{"traceId":"ab","spanId":"cd","name":"x","startTimeUnixNano":"1","status":{"code":[2]}}\n'
     )
     with pytest.raises(IngestError, match=r"bad.jsonl:1: .*'status.code' must be a number"):
         list(read_span_file(bad))
