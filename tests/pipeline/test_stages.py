@@ -76,3 +76,29 @@ def test_a_bad_params_file_names_file_and_key(tmp_path: Path) -> None:
         settings_from_file(params)
     with pytest.raises(ConfigError, match="no such config file"):
         settings_from_file(tmp_path / "absent.yaml")
+
+
+def test_with_gepa_the_stages_draw_its_progress_and_lead_with_its_figures(
+    tmp_path: Path, synthetic_corpus: Path
+) -> None:
+    """The GEPA plot folder holds the best valid score per iteration when GEPA ran, and the
+    one metrics file carries its rollouts and best valid score after fidelity and the copies."""
+    import json
+
+    from tests.fake_llm import FakeLLMServer
+    from tests.optimize.test_gepa import gepa_settings, scripted
+
+    with FakeLLMServer() as fake:
+        fake.default = scripted("You are the environment. COPY THE FIRST EXAMPLE exactly.")
+        settings = gepa_settings(tmp_path, synthetic_corpus, fake, "gepa-staged")
+        for stage in STAGES[:-1]:
+            run_stage(stage, settings)
+    out = StageDir(tmp_path, "gepa-staged")
+    evolve = json.loads((out.prompts / "evolve.json").read_text())
+    progress = json.loads((out.plots_of("gepa") / "progress.json").read_text())
+    assert progress == [{"best_valid": s, "iteration": i} for i, s in evolve["progress"]]
+    assert len(progress) >= 2
+    figures = json.loads(out.metrics("evaluate").read_text())
+    assert list(figures)[:3] == ["fidelity", "ci_low", "ci_high"]
+    assert figures["gepa_rollouts"] == evolve["rollouts"] > 0
+    assert figures["gepa_best_valid"] == max(s for _, s in evolve["progress"])
