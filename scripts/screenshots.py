@@ -31,8 +31,9 @@ import time
 from pathlib import Path
 from urllib.request import urlopen
 
+from wmh.cli.ui import MODEL_TRAINING  # the mode `wmh ui`'s links name
+
 ROOT = Path(__file__).resolve().parent.parent
-MODEL_TRAINING = "workflowType=machine_learning"  # as `wmh ui` prints its links
 BIN = Path(sys.executable).parent
 # Chromium's own background traffic off (this machine has no internet to give it).
 FLAGS = [

@@ -6,7 +6,6 @@ errors that name the provider and model but never a credential.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import threading
@@ -25,9 +24,6 @@ from wmh.providers.openai_direct import KEYLESS_PLACEHOLDER, DirectChat, tool_ca
 log = logging.getLogger(__name__)
 for _noisy in ("LiteLLM", "litellm", "httpx"):
     logging.getLogger(_noisy).setLevel(logging.WARNING)
-
-# Providers whose server needs no key (vLLM, Ollama, llama.cpp); the OpenAI client insists on one.
-_KEYLESS_PLACEHOLDER = KEYLESS_PLACEHOLDER
 
 
 @dataclass(frozen=True)
@@ -73,19 +69,14 @@ class Usage:
 
 
 def _tool_calls(raw: Any) -> tuple[tuple[str, dict[str, Any]], ...]:
-    """(name, arguments) of each tool call in a completion; unparseable arguments become {}."""
+    """(name, arguments) of each tool call in a litellm completion, read as a direct answer's."""
     calls = []
     for call in raw or ():
         function = getattr(call, "function", None)
         name = getattr(function, "name", None)
-        if not name:
-            continue
-        try:
-            arguments = json.loads(getattr(function, "arguments", None) or "{}")
-        except (TypeError, ValueError):
-            arguments = {}
-        calls.append((str(name), arguments if isinstance(arguments, dict) else {}))
-    return tuple(calls)
+        arguments = getattr(function, "arguments", None)
+        calls.append({"function": {"name": name, "arguments": arguments}})
+    return tool_calls_of({"tool_calls": calls})
 
 
 class _Deadline:
@@ -169,7 +160,7 @@ class LLMProvider:
         if config.fallbacks:
             arguments["fallbacks"] = list(config.fallbacks)
         if config.name == "openai_compatible" and not os.environ.get("OPENAI_API_KEY"):
-            arguments["api_key"] = _KEYLESS_PLACEHOLDER
+            arguments["api_key"] = KEYLESS_PLACEHOLDER
         arguments.update(overrides)
         return arguments
 
