@@ -124,24 +124,59 @@ def test_orphans_of_killed_builds_are_removed_by_the_next_build(
     assert not orphan.exists() and not retired.exists() and live.exists()
 
 
-def test_two_processes_publishing_one_name_never_collide(tmp_path: Path) -> None:
+def test_processes_publishing_one_name_never_collide(tmp_path: Path) -> None:
+    # Three writers, many rounds: a shared staging folder removed by one writer while another
+    # created its own in it failed here one run in three before the fix.
     script = f"""
 import sys
 from pathlib import Path
 from wmh.store.store import WorldModelStore
 store = WorldModelStore({str(tmp_path)!r})
-for i in range(15):
+for i in range(150):
     with store.staging("m") as tmp:
         (tmp / "model.json").write_text(sys.argv[1])
 """
     procs = [
         subprocess.Popen([sys.executable, "-c", script, tag], stderr=subprocess.PIPE, text=True)
-        for tag in ("a", "b")
+        for tag in ("a", "b", "c")
     ]
     errors = [p.communicate(timeout=120)[1] for p in procs]
-    assert [p.returncode for p in procs] == [0, 0], errors
-    assert (tmp_path / "models" / "m" / "model.json").read_text() in ("a", "b")
+    assert [p.returncode for p in procs] == [0, 0, 0], errors
+    assert (tmp_path / "models" / "m" / "model.json").read_text() in ("a", "b", "c")
     assert not list((tmp_path / "models").glob(".retired-*"))
+
+
+def test_a_model_being_republished_is_always_found(tmp_path: Path) -> None:
+    # A reader resolving the name between a publisher's two renames got "no world model".
+    writer = f"""
+from wmh.store.store import WorldModelStore
+store = WorldModelStore({str(tmp_path)!r})
+for i in range(200):
+    with store.staging("m") as tmp:
+        (tmp / "model.json").write_text(str(i))
+"""
+    reader = f"""
+from wmh.errors import ModelNotFoundError
+from wmh.store.store import WorldModelStore
+store = WorldModelStore({str(tmp_path)!r})
+misses = 0
+for i in range(20000):
+    try:
+        store.resolve("m")
+    except ModelNotFoundError:
+        misses += 1
+print(misses)
+"""
+    store = WorldModelStore(tmp_path)
+    with store.staging("m") as tmp:
+        (tmp / "model.json").write_text("first")
+    procs = [
+        subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+        for code in (writer, reader)
+    ]
+    outputs = [p.communicate(timeout=120)[0] for p in procs]
+    assert [p.returncode for p in procs] == [0, 0]
+    assert outputs[1].strip() == "0"
 
 
 def test_mlflow_runs_land_under_the_store_root(tmp_path: Path, synthetic_corpus: Path) -> None:

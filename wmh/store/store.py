@@ -6,7 +6,6 @@ or killed build never leaves a partial model, and the previous model of that nam
 
 from __future__ import annotations
 
-import contextlib
 import fcntl
 import os
 import re
@@ -58,8 +57,15 @@ class WorldModelStore:
     def resolve(self, name: str) -> Path:
         """The directory of a built model, or ModelNotFoundError naming those that exist."""
         target = self.path(name)
-        self._recover(name)
-        if not ModelFiles(target).card.is_file():
+        card = ModelFiles(target).card
+        found = card.is_file()
+        if not found and self._lock_file(name).exists():
+            # The name was published here: a publisher may be between its two renames (wait
+            # for it), or one was killed there (put the old model back).
+            with self._name_lock(name):
+                self._recover(name)
+                found = card.is_file()
+        if not found:
             known = ", ".join(self.names()) or "none"
             raise ModelNotFoundError(
                 f"no world model named '{name}' in {self.models_dir} (built: {known}); "
@@ -101,12 +107,15 @@ class WorldModelStore:
             if (self.models_dir / name).exists():
                 shutil.rmtree(retired, ignore_errors=True)
 
+    def _lock_file(self, name: str) -> Path:
+        return self.root / ".locks" / f"{name}.lock"
+
     @contextmanager
     def _name_lock(self, name: str) -> Iterator[None]:
         """One publisher of a name at a time, across processes (a lock file per name)."""
-        locks = self.root / ".locks"
-        locks.mkdir(parents=True, exist_ok=True)
-        with (locks / f"{name}.lock").open("a") as handle:
+        lock = self._lock_file(name)
+        lock.parent.mkdir(parents=True, exist_ok=True)
+        with lock.open("a") as handle:
             fcntl.flock(handle, fcntl.LOCK_EX)
             try:
                 yield
@@ -132,9 +141,9 @@ class WorldModelStore:
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
+        # The staging folder itself stays: removing it when empty raced with another
+        # process's build creating its own folder in it.
         self.publish(tmp, name)
-        with contextlib.suppress(OSError):  # leave no empty staging folder behind
-            staging_root.rmdir()
 
     def publish(self, built: Path, name: str) -> Path:
         """Move a complete build into place, replacing (then deleting) the previous one."""
