@@ -94,6 +94,30 @@ def test_each_call_says_where_the_answer_ends_and_how_long_it_may_be(
     assert wm.session(session.id).state.scratchpad == "user 1 exists"
 
 
+def test_a_prompt_and_its_answer_fit_the_servers_context_window(
+    tmp_path: Path, synthetic_corpus: Path, fake_llm: FakeLLM
+) -> None:
+    from wmh.core.text import estimate_tokens
+
+    fake_llm.default = echo_environment
+    window = 1400
+    settings = make_settings(
+        tmp_path, "small", [synthetic_corpus],
+        *llm_overrides(fake_llm, f"provider.context_window={window}"),
+    )  # fmt: skip
+    wm, _ = load_world_model(build_world_model(settings).path)
+    session = wm.new_session(task="Move customer 777777 to Lima " * 40)
+    for city in ("Lima", "Quito", "Cusco", "Arequipa", "Trujillo", "Piura"):
+        wm.step(session.id, Action(name="update_address", arguments={"user_id": 7, "city": city}))
+    wm.step(session.id, Action(name="get_user", arguments={"user_id": 777777}))
+    sent = fake_llm.requests[-1]
+    prompt = sum(estimate_tokens(m["content"]) for m in sent["messages"])
+    # Without a window the same call asks for a prompt of about 2,000 tokens.
+    assert sent["max_tokens"] <= window // 2
+    assert prompt <= int((window - sent["max_tokens"]) * 0.8)
+    assert prompt + sent["max_tokens"] <= window
+
+
 def test_the_prompt_holds_retrieved_examples_history_and_the_action(
     llm_model: Path, fake_llm: FakeLLM
 ) -> None:

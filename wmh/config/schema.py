@@ -28,6 +28,9 @@ class ProviderConfig:
     api_version: str | None = None
     temperature: float = 0.0
     max_tokens: int = 1024
+    # Tokens the server holds for a prompt and its answer together (llama.cpp's --ctx-size, a
+    # vLLM model's max_model_len); 0 when it need not be minded. Each prompt is cut to fit.
+    context_window: int = 0
     timeout: float = 60.0
     num_retries: int = 3
     fallbacks: list[str] = field(default_factory=list)

@@ -5,10 +5,13 @@ the cache is on (cheaper, and deterministic); provider failures become error obs
 Each call tells the server where an answer ends (a stop sequence at the scratchpad's closing
 tag) and how long it may be: the longest observation the corpus recorded for the tool, half again
 plus room for the tags and notes, never above `provider.max_tokens`. A small local model that
-does not stop by itself would otherwise write until `max_tokens` on every call.
+does not stop by itself would otherwise write until `max_tokens` on every call. With
+`provider.context_window` set, the prompt is cut so that it and the answer fit the server's.
 """
 
 from __future__ import annotations
+
+from dataclasses import replace
 
 from wmh.core.text import estimate_tokens
 from wmh.core.types import Action, Observation
@@ -25,12 +28,31 @@ CACHE_SOURCES = ("session_replay", "corpus_replay")
 STOP = ["</scratchpad>"]  # the end of the answer format (parse_answer reads it without the tag)
 ANSWER_HEADROOM = 1.5  # times the longest recorded observation of the tool
 ANSWER_EXTRA_TOKENS = 256  # the tags and the scratchpad
+# Of a context window, the share a prompt may fill by wmh's estimate: a server's tokenizer can
+# count more tokens in the same text (SmolLM2's does, on JSON).
+WINDOW_SAFETY = 0.8
+MIN_PROMPT_TOKENS = 256
 
 
 def answer_budget(longest_observation_tokens: int, cap: int) -> int:
     """max_tokens for an answer of a tool whose longest recorded observation is this long."""
     wanted = int(longest_observation_tokens * ANSWER_HEADROOM) + ANSWER_EXTRA_TOKENS
     return max(1, min(cap, wanted))
+
+
+def fit_window(max_tokens: int, window: int) -> tuple[int, int]:
+    """(max_tokens, prompt limit) of one call to a server holding `window` tokens (0: any, no
+    limit): the answer keeps at most half the window, the prompt gets what is left, less a
+    margin for the server's tokenizer counting more than wmh's estimate."""
+    if window <= 0:
+        return max_tokens, 0
+    answer = min(max_tokens, window // 2)
+    return answer, max(MIN_PROMPT_TOKENS, int((window - answer) * WINDOW_SAFETY))
+
+
+def _shrunk(budget: PromptBudget, excess: int) -> PromptBudget:
+    total = max(MIN_PROMPT_TOKENS, min(budget.total - excess, budget.total * 3 // 4))
+    return replace(budget, total=total, observation_cap=min(budget.observation_cap, total // 8))
 
 
 class LLMPredictor:
@@ -92,13 +114,20 @@ class LLMPredictor:
                 return replayed
         query = context_query(context)
         examples = self.retriever.neighbours(query, self.top_k) if self.top_k > 0 else []
-        prompt = render_prompt(
-            self.instructions, context.session, context.action, examples, self.budget
+        max_tokens, limit = fit_window(
+            self.answer_tokens(context.action), self.provider.config.context_window
         )
-        try:
-            completion = self.provider.complete(
-                prompt.messages, max_tokens=self.answer_tokens(context.action), stop=STOP
+        budget = self.budget
+        prompt = render_prompt(self.instructions, context.session, context.action, examples, budget)
+        for _ in range(8):  # the instructions and the format are fixed; the rest is cut
+            if not limit or prompt.tokens <= limit or budget.total <= MIN_PROMPT_TOKENS:
+                break
+            budget = _shrunk(budget, prompt.tokens - limit)
+            prompt = render_prompt(
+                self.instructions, context.session, context.action, examples, budget
             )
+        try:
+            completion = self.provider.complete(prompt.messages, max_tokens=max_tokens, stop=STOP)
         except ProviderError as exc:
             return Observation(
                 content=f"world model provider error: {exc}",
