@@ -38,7 +38,7 @@ def test_failed_build_leaves_no_directory_and_keeps_the_previous_model(
     with pytest.raises(Exception, match="No space left"):
         build_world_model(make_settings(tmp_path, "m", [synthetic_corpus]))
     assert read_card(first.path).created_at == before
-    assert not any((tmp_path / "models" / ".staging").iterdir())
+    assert not any((tmp_path / ".staging").iterdir())
     load_world_model(first.path)
 
 
@@ -103,7 +103,7 @@ def test_killing_a_build_at_any_moment_keeps_the_previous_model_loadable(
     build_world_model(make_settings(tmp_path, "m", [synthetic_corpus]))  # cleans up after them
     models = tmp_path / "models"
     assert sorted(p.name for p in models.iterdir() if not p.name.startswith(".")) == ["m"]
-    assert not list(models.glob(".retired-*")) and not list(models.glob(".staging/*"))
+    assert not list(models.glob(".retired-*")) and not list((models.parent / ".staging").glob("*"))
 
 
 def test_orphans_of_killed_builds_are_removed_by_the_next_build(
@@ -113,10 +113,10 @@ def test_orphans_of_killed_builds_are_removed_by_the_next_build(
     models = tmp_path / "models"
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()
-    orphan = models / ".staging" / f"m.{dead.pid}.deadbeef"
+    orphan = models.parent / ".staging" / f"m.{dead.pid}.deadbeef"
     orphan.mkdir(parents=True)
     (orphan / "half").write_text("x")
-    live = models / ".staging" / f"m.{os.getpid()}.cafecafe"  # a build still running
+    live = models.parent / ".staging" / f"m.{os.getpid()}.cafecafe"  # a build still running
     live.mkdir()
     retired = models / ".retired-m.0badf00d"
     retired.mkdir()

@@ -50,6 +50,8 @@ class WorldModelStore:
     def __init__(self, root: str | Path = ".wmh") -> None:
         self.root = Path(root)
         self.models_dir = self.root / "models"
+        # Beside the models, on the same file system (a rename publishes), out of their listing.
+        self.staging_dir = self.root / _STAGING
 
     def path(self, name: str) -> Path:
         return self.models_dir / check_model_name(name)
@@ -98,7 +100,7 @@ class WorldModelStore:
     def _clean_orphans(self) -> None:
         """Staging folders of builds whose process is gone, and retired models whose
         replacement is in place (both left by a killed build), are removed."""
-        for folder in (self.models_dir / _STAGING).glob("*.*.*"):
+        for folder in self.staging_dir.glob("*.*.*"):
             pid = folder.name.rsplit(".", 2)[-2]
             if pid.isdigit() and not _alive(int(pid)):
                 shutil.rmtree(folder, ignore_errors=True)
@@ -126,8 +128,9 @@ class WorldModelStore:
     def staging(self, name: str) -> Iterator[Path]:
         """A fresh directory to build into; published as `name` only if the block succeeds."""
         check_model_name(name)
-        staging_root = self.models_dir / _STAGING
+        staging_root = self.staging_dir
         staging_root.mkdir(parents=True, exist_ok=True)
+        self.models_dir.mkdir(parents=True, exist_ok=True)
         self._clean_orphans()
         tmp = staging_root / f"{name}.{os.getpid()}.{uuid.uuid4().hex[:8]}"
         tmp.mkdir(parents=True)
