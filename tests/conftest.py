@@ -31,9 +31,12 @@ def data_dir() -> Path:
 
 
 def make_settings(root: Path, name: str, files: list[Path], *overrides: str) -> WmhConfig:
-    """Settings for a test build; MLflow tracking is off unless an override turns it on."""
+    """Settings for a test build; MLflow tracking is off unless an override turns it on. An LLM
+    build answers every tool with the LLM (the scripted server's echo would lose every tool to
+    replay) unless an override asks for the per-tool choice (tests/engine/test_llm_routing.py)."""
     listed = ",".join(f"'{f}'" for f in files)
     base = [f"name={name}", f"root='{root}'", f"data.files=[{listed}]", "track=false"]
+    base.append("predictor.route=llm")
     return to_settings(compose_config([*base, *overrides]))
 
 

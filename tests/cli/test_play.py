@@ -67,7 +67,7 @@ def test_play_task_and_new_task_reach_the_world_model(tmp_path: Path, fake_llm) 
     llm = [
         "-o", "provider=openai_compatible", "-o", "provider.model=openai/env",
         "-o", f"provider.api_base={fake_llm.api_base}", "-o", "provider.num_retries=0",
-        "-o", "predictor.cache=false", "-o", "track=false",
+        "-o", "predictor.cache=false", "-o", "track=false", "-o", "predictor.route=llm",
     ]  # fmt: skip
     built = subprocess.run(
         [sys.executable, "-m", "wmh", "build", "--name", "records", "--file", str(corpus),

@@ -82,7 +82,7 @@ def test_a_provider_failing_mid_build_is_not_published(
     code, output, _ = _build(
         tmp_path, synthetic_corpus, fake_llm, "provider.num_retries=0", "predictor.cache=false"
     )
-    assert code == 1 and "held-out steps failed at the provider" in output
+    assert code == 1 and "measured steps (valid and held-out) failed at the provider" in output
     assert "more than provider.max_error_share=0.1" in output
     assert good.read_bytes() == before
 
@@ -121,7 +121,9 @@ def test_an_llm_model_below_the_copy_is_published_with_a_warning(
 ) -> None:
     # Answers in the format, but never what the environment said.
     fake_llm.default = Reply('<observation is_error="false">\nnothing\n</observation>')
-    code, output, _ = _build(tmp_path, synthetic_corpus, fake_llm, "predictor.cache=false")
+    code, output, _ = _build(
+        tmp_path, synthetic_corpus, fake_llm, "predictor.cache=false", "predictor.route=llm"
+    )
     assert code == 0, output
     metrics = json.loads((tmp_path / "models" / "m" / "metrics.json").read_text())["heldout"]
     score = metrics["overall"]["score"]
@@ -129,5 +131,5 @@ def test_an_llm_model_below_the_copy_is_published_with_a_warning(
     assert score < best
     assert (
         f"warning: the LLM model scores {score:.3f} on held-out steps, below {copy} "
-        f"({best:.3f}): copying the nearest recording answers them better"
+        f"({best:.3f}), which answers them better without an LLM"
     ) in output

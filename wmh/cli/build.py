@@ -112,6 +112,8 @@ def print_build(result: BuildResult) -> None:
         )
         table.add_row("held-out fidelity", f"none: {why}")
     table.add_row("replay parts", card.replay_fit.summary())
+    if result.answering is not None and result.answering.summary():
+        table.add_row("answered by", result.answering.summary())
     evolved = result.evolve
     if evolved is not None and evolved.skipped:
         table.add_row("GEPA", evolved.skipped)

@@ -70,6 +70,10 @@ class RetrievalConfig:
 class PredictorConfig:
     cache: bool = True
     max_prompt_tokens: int = 2000
+    # per_tool: an LLM model answers a tool only where it beat replay on valid steps (measured
+    # on at most route_traces valid traces); llm: it answers every tool.
+    route: str = "per_tool"
+    route_traces: int = 12
 
 
 @dataclass

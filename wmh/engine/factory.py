@@ -3,6 +3,8 @@ every predictor meets is `engine/predictor.py`)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from wmh.config.schema import WmhConfig
 from wmh.engine.llm import LLMPredictor
 from wmh.engine.llm_prompt import PromptBudget
@@ -14,9 +16,14 @@ from wmh.retrieval.retriever import Retriever
 
 
 def make_predictor(
-    settings: WmhConfig, retriever: Retriever, replay: ReplayPredictor, instructions: str
+    settings: WmhConfig,
+    retriever: Retriever,
+    replay: ReplayPredictor,
+    instructions: str,
+    replay_tools: Sequence[str] = (),
 ) -> tuple[Predictor, Provider]:
-    """`replay` for provider=replay; otherwise the LLM predictor over that provider."""
+    """`replay` for provider=replay; otherwise the LLM predictor over that provider, leaving
+    `replay_tools` to replay."""
     if settings.provider.name == "replay":
         return replay, ReplayProvider()
     provider = LLMProvider(settings.provider)
@@ -28,5 +35,6 @@ def make_predictor(
         top_k=settings.retrieval.top_k,
         cache=settings.predictor.cache,
         budget=PromptBudget(total=settings.predictor.max_prompt_tokens),
+        replay_tools=frozenset(replay_tools),
     )
     return predictor, provider

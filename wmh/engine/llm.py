@@ -67,6 +67,7 @@ class LLMPredictor:
         top_k: int = 5,
         cache: bool = True,
         budget: PromptBudget | None = None,
+        replay_tools: frozenset[str] = frozenset(),
     ) -> None:
         self.provider = provider
         self.retriever = retriever
@@ -79,6 +80,7 @@ class LLMPredictor:
         self.cache = cache
         self.budget = budget or PromptBudget()
         self._answer_tokens: dict[str, int] = {}
+        self.replay_tools = replay_tools  # replay scored higher on them (valid steps)
 
     def answer_tokens(self, action: Action) -> int:
         """max_tokens of an answer to `action` (computed once per tool, from the steps the
@@ -108,6 +110,8 @@ class LLMPredictor:
         return budget
 
     def predict(self, context: PredictionContext) -> Observation:
+        if self.replay_tools and route_of(context.action) in self.replay_tools:
+            return self.replay.predict(context)
         if self.cache and self.top_k > 0:  # zero-shot: the corpus answers nothing
             replayed = self._exact.predict(context)
             if replayed.metadata.get("source") in CACHE_SOURCES:

@@ -23,6 +23,7 @@ from wmh.engine.replay import ReplayPredictor
 from wmh.ingest.reader import IngestReport
 from wmh.ingest.split import Split
 from wmh.optimize.evolve import EvolveResult
+from wmh.pipeline.answering import Answering
 from wmh.pipeline.clock import Clock
 from wmh.retrieval.retriever import IndexRetriever
 from wmh.scoring.runner import EvalReport
@@ -103,7 +104,7 @@ def write_model_dir(target: Path, built: BuiltModel) -> None:
 
 def make_card(
     settings: WmhConfig,
-    predictor: str,
+    answering: Answering,
     retriever: IndexRetriever,
     replay: ReplayPredictor,
     report: IngestReport,
@@ -119,7 +120,8 @@ def make_card(
         wmh_version=wmh.__version__,
         provider=settings.provider.name,
         provider_model=settings.provider.model,
-        predictor=predictor,
+        predictor=answering.predictor,
+        replay_tools=list(answering.replay_tools),
         embedder=retriever.embedder.card,
         top_k=settings.retrieval.top_k,
         split=split.sizes(),
@@ -139,7 +141,7 @@ def make_card(
 
 def publish(
     settings: WmhConfig,
-    predictor: str,
+    answering: Answering,
     retriever: IndexRetriever,
     replay: ReplayPredictor,
     report: IngestReport,
@@ -154,7 +156,7 @@ def publish(
     the MLflow run on the way); returns where it now lives and its card. `reports` are the
     held-out reports of the model and of its baseline."""
     heldout, heldout_base = reports
-    card = make_card(settings, predictor, retriever, replay, report, split, heldout, evolved, fit)
+    card = make_card(settings, answering, retriever, replay, report, split, heldout, evolved, fit)
     built = BuiltModel(
         settings, split, retriever, card, heldout, heldout_base, evolved, timings,
     )  # fmt: skip

@@ -16,10 +16,8 @@ import numpy as np
 from wmh.config.schema import WmhConfig
 from wmh.core.canonical import short_hash
 from wmh.core.types import Action, Step, Trace
-from wmh.engine.factory import make_predictor
 from wmh.engine.learnt import learn_error_style, learn_repeat_reliability, learn_state_writers
 from wmh.engine.policy import FitReport
-from wmh.engine.predictor import Predictor
 from wmh.engine.prompts import base_prompt
 from wmh.engine.replay import ReplayPredictor
 from wmh.errors import ConfigError, EmptyCorpusError
@@ -27,6 +25,7 @@ from wmh.ingest.reader import IngestReport
 from wmh.ingest.sources import ingest
 from wmh.ingest.split import split_with
 from wmh.optimize.evolve import EvolveResult, evolve_prompt
+from wmh.pipeline.answering import Answering, check_route, heldout_reports
 from wmh.pipeline.artifacts import publish
 from wmh.pipeline.checks import check_provider_errors, check_providers_answer
 from wmh.pipeline.clock import Clock, DoneCallback, ProgressCallback, StageCallback
@@ -38,9 +37,8 @@ from wmh.retrieval.index import PartitionedIndex
 from wmh.retrieval.retriever import IndexRetriever
 from wmh.retrieval.table import StepTable
 from wmh.retrieval.text import HISTORY_WINDOW, query_text
-from wmh.scoring.baselines import ActionCopy, MostFrequentObservation, NearestNeighbourCopy
 from wmh.scoring.factory import make_judge
-from wmh.scoring.runner import EvalReport, evaluate_traces
+from wmh.scoring.runner import EvalReport
 from wmh.store.card import ModelCard
 from wmh.store.store import check_model_name
 
@@ -59,10 +57,11 @@ class BuildResult:
     heldout_base: EvalReport | None = None
     mlflow_run_id: str = ""
     fit: FitReport | None = None
+    answering: Answering | None = None
 
     def warnings(self) -> list[str]:
         """What a person must know before using the model: an LLM model that scores below
-        copying the nearest recorded call on held-out steps."""
+        replay or copying the nearest recorded call on held-out steps."""
         if self.card.predictor != "llm" or self.heldout is None:
             return []
         overall = self.heldout.overall
@@ -73,7 +72,7 @@ class BuildResult:
             return []
         return [
             f"the LLM model scores {overall.score:.3f} on held-out steps, below {copy} "
-            f"({score:.3f}): copying the nearest recording answers them better. Look at its "
+            f"({score:.3f}), which answers them better without an LLM. Look at its "
             f"answers (wmh eval --name {self.name}) or build with provider=replay."
         ]
 
@@ -96,6 +95,7 @@ def embed_steps(embedder: Embedder, steps: list[Step], traces: dict[str, Trace])
 
 def check_settings(settings: WmhConfig) -> None:
     check_model_name(settings.name)
+    check_route(settings)
     if settings.retrieval.top_k < 1:
         raise ConfigError(f"retrieval.top_k must be at least 1, got {settings.retrieval.top_k}")
 
@@ -134,28 +134,6 @@ def index_traces(settings: WmhConfig, train: list[Trace], clock: Clock) -> Index
     return IndexRetriever(table, index, embedder, context)
 
 
-def _heldout(
-    settings: WmhConfig,
-    predictor: Predictor,
-    retriever: IndexRetriever,
-    test: list[Trace],
-    clock: Clock | None = None,
-) -> EvalReport | None:
-    if not test:
-        return None
-    baselines: list[Predictor] = [
-        NearestNeighbourCopy(retriever),
-        ActionCopy(retriever),
-        MostFrequentObservation(retriever),
-    ]
-    judge = make_judge(settings.judge.name, settings.judge, settings.provider)
-    total = sum(len(t.steps) for t in test)
-    counted = (lambda n: clock.advance(n, total, "held-out steps scored")) if clock else None
-    return evaluate_traces(
-        settings.name, predictor, test, judge, baselines=baselines, on_trace=counted
-    )
-
-
 def make_replay(retriever: IndexRetriever, train: list[Trace], top_k: int) -> ReplayPredictor:
     """The replay predictor over an index, with what it learns from the train traces."""
     steps = [t.steps for t in train]
@@ -180,28 +158,6 @@ def fit_replay(
     with clock.stage("fit"):
         policies, report = fit_policies(replay, known, judge)
     return replay.with_policies(policies), report
-
-
-def heldout_reports(
-    settings: WmhConfig,
-    retriever: IndexRetriever,
-    replay: ReplayPredictor,
-    evolved: EvolveResult,
-    test: list[Trace],
-    clock: Clock | None = None,
-) -> tuple[str, EvalReport | None, EvalReport | None]:
-    """(predictor name, held-out report of the built model, report with the base prompt when
-    GEPA changed it); the provider's usage is added to the first report."""
-    predictor, provider = make_predictor(settings, retriever, replay, evolved.best_prompt)
-    heldout = _heldout(settings, predictor, retriever, test, clock)
-    heldout_base = None
-    if not evolved.skipped and evolved.best_prompt != base_prompt():
-        base_predictor, _ = make_predictor(settings, retriever, replay, base_prompt())
-        heldout_base = _heldout(settings, base_predictor, retriever, test)
-    usage = getattr(provider, "usage", None)
-    if heldout is not None and usage is not None:
-        heldout.usage = usage.as_dict()
-    return predictor.name, heldout, heldout_base
 
 
 def gepa_run_dir(settings: WmhConfig) -> Path:
@@ -274,12 +230,12 @@ def _build(settings: WmhConfig, clock: Clock) -> BuildResult:
     if evolved.skipped:
         log.info("%s", evolved.skipped)
     with clock.stage("evaluate"):
-        predictor_name, heldout, heldout_base = heldout_reports(
-            settings, retriever, replay, evolved, split.test, clock
+        answering, heldout, heldout_base = heldout_reports(
+            settings, retriever, replay, evolved, split.test, split.valid, clock
         )
-    check_provider_errors(settings, [heldout, heldout_base], evolved)
+    check_provider_errors(settings, [answering.report, heldout, heldout_base], evolved)
     path, card = publish(
-        settings, predictor_name, published, replay.with_policies(replay.policies, published),
+        settings, answering, published, replay.with_policies(replay.policies, published),
         ingested.report, split, (heldout, heldout_base), evolved, clock.timings, clock, fit,
     )  # fmt: skip
     log.info("built %s at %s", settings.name, path)
@@ -294,4 +250,5 @@ def _build(settings: WmhConfig, clock: Clock) -> BuildResult:
         heldout_base,
         card.mlflow_run_id,
         fit,
+        answering,
     )

@@ -48,7 +48,8 @@ def check_provider_errors(
     why = f" ({spent})" if spent else ""
     if steps and failed / steps > allowed:
         raise ProviderError(
-            f"{failed} of {steps} held-out steps failed at the provider{why}, more than "
+            f"{failed} of {steps} measured steps (valid and held-out) failed at the provider"
+            f"{why}, more than "
             f"provider.max_error_share={allowed:g}: the model was not published and the "
             "previous one stays"
         )

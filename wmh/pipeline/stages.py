@@ -27,15 +27,9 @@ from wmh.ingest.reader import IngestReport
 from wmh.ingest.sources import ingest as ingest_source
 from wmh.ingest.split import PARTS, Split, split_with
 from wmh.optimize.evolve import EvolveResult, FrontierCandidate, evolve_prompt
+from wmh.pipeline.answering import Answering, heldout_reports
 from wmh.pipeline.artifacts import publish
-from wmh.pipeline.build import (
-    check_settings,
-    fit_replay,
-    gepa_run_dir,
-    heldout_reports,
-    index_traces,
-    make_replay,
-)
+from wmh.pipeline.build import check_settings, fit_replay, gepa_run_dir, index_traces, make_replay
 from wmh.pipeline.checks import check_provider_errors, check_providers_answer
 from wmh.pipeline.clock import Clock
 from wmh.pipeline.stage_files import (
@@ -209,15 +203,16 @@ def _load_evolved(out: StageDir) -> EvolveResult:
 def evaluate(settings: WmhConfig, out: StageDir) -> dict[str, Any]:
     clock = Clock(None)
     test = read_traces(out.split / "test.jsonl", "split")
+    valid = read_traces(out.split / "valid.jsonl", "split")
     retriever, replay, _ = _load_index(settings, out, frozenset(t.trace_id for t in test))
     evolved = _load_evolved(out)
     with clock.stage("evaluate"):
-        predictor, heldout, heldout_base = heldout_reports(
-            settings, retriever, replay, evolved, test
+        answering, heldout, heldout_base = heldout_reports(
+            settings, retriever, replay, evolved, test, valid
         )
-    check_provider_errors(settings, [heldout, heldout_base], evolved)
+    check_provider_errors(settings, [answering.report, heldout, heldout_base], evolved)
     with output_dir(out.eval) as tmp:
-        summary: dict[str, Any] = {"predictor": predictor}
+        summary = answering.summary_dict()
         (tmp / "summary.json").write_bytes(dump_json(summary))
         (tmp / "timings.json").write_bytes(dump_json(clock.timings))
         for name, report in (("heldout", heldout), ("heldout_base", heldout_base)):
@@ -269,8 +264,13 @@ def package(settings: WmhConfig, out: StageDir) -> dict[str, Any]:
     for stage, path in zip(STAGES, places, strict=False):
         found = read_json(path / "timings.json" if path.is_dir() else path, stage)
         timings.update({k: v for k, v in found.items() if k.endswith("_s")})
+    answering = Answering(
+        summary["predictor"],
+        tuple(summary["replay_tools"]),
+        {tool: tuple(values) for tool, values in summary["valid"].items()},
+    )
     path, card = publish(
-        settings, summary["predictor"], retriever, replay, report, parts,
+        settings, answering, retriever, replay, report, parts,
         (heldout, heldout_base), evolved, timings, clock, fit,
     )  # fmt: skip
     log.info("published %s at %s", settings.name, path)

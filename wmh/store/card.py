@@ -27,6 +27,8 @@ class ModelCard(BaseModel):
     provider: str
     provider_model: str = ""
     predictor: str
+    # Tools an LLM model leaves to replay, which scored higher on them on valid steps.
+    replay_tools: list[str] = Field(default_factory=list)
     embedder: EmbedderCard
     top_k: int
     split: dict[str, dict[str, int]] = Field(default_factory=dict)

@@ -66,6 +66,10 @@ def load_world_model(
         # LLM settings (model, endpoint, retries, budget) come from the config it was built with
         # unless given; credentials only ever from the environment.
         chosen = settings or model_settings(files.root)
-        predictor, provider = make_predictor(chosen, retriever, replay, prompt)
+        # The tools left to replay were measured with the built prompt and depth; an eval of
+        # another prompt or top_k measures the LLM on every tool.
+        same = prompt == model_prompt(files) and top_k == card.top_k
+        left = card.replay_tools if same else ()
+        predictor, provider = make_predictor(chosen, retriever, replay, prompt, left)
     wm = WorldModel(card.name, predictor, retriever, prompt, sessions)
     return wm, provider

@@ -1,0 +1,64 @@
+"""An LLM model answers a tool only where it beat replay on valid steps."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from tests.conftest import make_settings
+from tests.engine.test_llm import llm_overrides
+from tests.fake_llm import FakeLLM, echo_environment
+from wmh.core.types import Action
+from wmh.pipeline.build import build_world_model
+from wmh.store.loader import load_world_model
+
+
+def test_tools_where_replay_scores_higher_on_valid_steps_are_left_to_replay(
+    tmp_path: Path, synthetic_corpus: Path, fake_llm: FakeLLM
+) -> None:
+    # The scripted server echoes the arguments back: better than the recordings on some tools
+    # (with the replay cache answering repeats), worse on others.
+    fake_llm.default = echo_environment
+    settings = make_settings(
+        tmp_path, "routed", [synthetic_corpus],
+        *llm_overrides(fake_llm, "predictor.route=per_tool", "predictor.route_traces=4"),
+    )  # fmt: skip
+    result = build_world_model(settings)
+    answering = result.answering
+    assert answering is not None and answering.predictor == "llm"
+    measured = answering.valid
+    to_replay = sorted(tool for tool, (llm, replay, _) in measured.items() if replay > llm)
+    to_llm = sorted(set(measured) - set(to_replay))
+    assert to_replay and to_llm  # both outcomes occur on this corpus
+    assert list(answering.replay_tools) == to_replay
+    card = json.loads((result.path / "model.json").read_text())
+    assert card["replay_tools"] == to_replay
+    assert f"the LLM answers {len(to_llm)} of {len(measured)} tools" in answering.summary()
+    # On held-out steps, the tools left to replay score exactly what replay scores.
+    assert result.heldout is not None
+    for tool in to_replay:
+        figures = result.heldout.per_tool[tool]
+        assert figures.score == figures.baselines["replay"]
+
+    wm, _ = load_world_model(result.path)
+    for tool, asks in ((to_replay[0], 0), (to_llm[0], 1)):
+        before = len(fake_llm.requests)
+        action = Action(name=tool, arguments={"user_id": 987654321, "order_id": "never-seen"})
+        observation = wm.step(wm.new_session(task="t").id, action)
+        assert len(fake_llm.requests) - before == asks, tool
+        assert (observation.metadata["source"] == "llm") == bool(asks)
+
+
+def test_route_llm_answers_every_tool(
+    tmp_path: Path, synthetic_corpus: Path, fake_llm: FakeLLM
+) -> None:
+    fake_llm.default = echo_environment
+    settings = make_settings(
+        tmp_path, "all", [synthetic_corpus], *llm_overrides(fake_llm, "predictor.route=llm")
+    )
+    result = build_world_model(settings)
+    assert result.answering is not None and result.answering.replay_tools == ()
+    assert json.loads((result.path / "model.json").read_text())["replay_tools"] == []
+    assert result.heldout is not None
+    assert result.heldout.overall.score < result.heldout.overall.baselines["replay"]
+    assert any("below replay" in w for w in result.warnings())

@@ -1,0 +1,144 @@
+"""Which predictor answers which tool, and the held-out score of what was chosen.
+
+An LLM world model answers a tool only where it beat replay on valid steps: a small or badly
+prompted model can write worse answers than the recordings for some tools (or all of them), and
+an RL loop should not pay for those. The valid traces are hidden from the index while they are
+measured (their own recordings would answer them); tools with no valid step stay with the LLM.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from wmh.config.schema import WmhConfig
+from wmh.core.types import Trace
+from wmh.engine.factory import make_predictor
+from wmh.engine.predictor import Predictor
+from wmh.engine.prompts import base_prompt
+from wmh.engine.replay import ReplayPredictor
+from wmh.errors import ConfigError
+from wmh.optimize.evolve import EvolveResult
+from wmh.pipeline.clock import Clock
+from wmh.retrieval.retriever import IndexRetriever
+from wmh.scoring.baselines import ActionCopy, MostFrequentObservation, NearestNeighbourCopy
+from wmh.scoring.factory import make_judge
+from wmh.scoring.runner import EvalReport, evaluate_traces
+
+ROUTES = ("per_tool", "llm")
+
+
+@dataclass(frozen=True)
+class Answering:
+    """The predictor, the tools it leaves to replay, and per tool what valid steps measured:
+    (LLM score, replay score, steps)."""
+
+    predictor: str
+    replay_tools: tuple[str, ...] = ()
+    valid: dict[str, tuple[float, float, int]] = field(default_factory=dict)
+    report: EvalReport | None = None  # of the LLM on the valid steps (its provider errors count)
+
+    def summary_dict(self) -> dict[str, object]:
+        return {"predictor": self.predictor, "replay_tools": list(self.replay_tools),
+                "valid": {tool: list(v) for tool, v in self.valid.items()}}  # fmt: skip
+
+    def summary(self) -> str:
+        if self.predictor != "llm":
+            return ""
+        if not self.valid:
+            return "the LLM answers every tool (no valid steps to compare it with replay)"
+        llm = sorted(set(self.valid) - set(self.replay_tools))
+        kept = ", ".join(
+            f"{tool} ({self.valid[tool][1]:.2f} > {self.valid[tool][0]:.2f})"
+            for tool in self.replay_tools
+        )
+        head = f"the LLM answers {len(llm)} of {len(self.valid)} tools measured on valid steps"
+        return head + (f"; replay answers {kept}" if kept else "")
+
+
+def check_route(settings: WmhConfig) -> None:
+    if settings.predictor.route not in ROUTES:
+        raise ConfigError(
+            f"predictor.route must be one of {', '.join(ROUTES)}, got '{settings.predictor.route}'"
+        )
+
+
+def choose_answering(
+    settings: WmhConfig,
+    retriever: IndexRetriever,
+    replay: ReplayPredictor,
+    instructions: str,
+    valid: Sequence[Trace],
+) -> Answering:
+    """Per tool, the LLM or replay, by their scores on (at most `predictor.route_traces`) valid
+    traces, each hidden from the index while it is measured."""
+    predictor, _ = make_predictor(settings, retriever, replay, instructions)
+    if predictor is replay:
+        return Answering(replay.name)
+    if settings.predictor.route == "llm" or not valid:
+        return Answering(predictor.name)
+    chosen = sorted(valid, key=lambda t: t.trace_id)[: settings.predictor.route_traces]
+    hidden = retriever.hiding(retriever.hidden | {t.trace_id for t in chosen})
+    blind_replay = replay.with_policies(replay.policies, hidden)
+    blind, _ = make_predictor(settings, hidden, blind_replay, instructions)
+    judge = make_judge(settings.judge.name, settings.judge, settings.provider)
+    report = evaluate_traces(settings.name, blind, chosen, judge, baselines=[blind_replay])
+    measured = {
+        tool: (f.score, f.baselines.get(blind_replay.name, 0.0), f.steps)
+        for tool, f in report.per_tool.items()
+    }
+    to_replay = tuple(sorted(tool for tool, (llm, rep, _) in measured.items() if rep > llm))
+    return Answering(predictor.name, to_replay, measured, report)
+
+
+def _heldout(
+    settings: WmhConfig,
+    predictor: Predictor,
+    retriever: IndexRetriever,
+    test: list[Trace],
+    replay: ReplayPredictor,
+    clock: Clock | None = None,
+) -> EvalReport | None:
+    if not test:
+        return None
+    baselines: list[Predictor] = [
+        NearestNeighbourCopy(retriever),
+        ActionCopy(retriever),
+        MostFrequentObservation(retriever),
+    ]
+    if predictor is not replay:  # an LLM model is also compared with replay
+        baselines.append(replay)
+    judge = make_judge(settings.judge.name, settings.judge, settings.provider)
+    total = sum(len(t.steps) for t in test)
+    counted = (lambda n: clock.advance(n, total, "held-out steps scored")) if clock else None
+    return evaluate_traces(
+        settings.name, predictor, test, judge, baselines=baselines, on_trace=counted
+    )
+
+
+def heldout_reports(
+    settings: WmhConfig,
+    retriever: IndexRetriever,
+    replay: ReplayPredictor,
+    evolved: EvolveResult,
+    test: list[Trace],
+    valid: Sequence[Trace] = (),
+    clock: Clock | None = None,
+) -> tuple[Answering, EvalReport | None, EvalReport | None]:
+    """(what answers which tool, held-out report of the built model, report with the base
+    prompt when GEPA changed it); the provider's usage is added to the first report."""
+    answering = choose_answering(settings, retriever, replay, evolved.best_prompt, valid)
+    predictor, provider = make_predictor(
+        settings, retriever, replay, evolved.best_prompt, answering.replay_tools
+    )
+    heldout = _heldout(settings, predictor, retriever, test, replay, clock)
+    heldout_base = None
+    if not evolved.skipped and evolved.best_prompt != base_prompt():
+        base_predictor, _ = make_predictor(
+            settings, retriever, replay, base_prompt(), answering.replay_tools
+        )
+        heldout_base = _heldout(settings, base_predictor, retriever, test, replay)
+    usage = getattr(provider, "usage", None)
+    if heldout is not None and usage is not None:
+        heldout.usage = usage.as_dict()
+    return answering, heldout, heldout_base
