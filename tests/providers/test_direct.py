@@ -82,3 +82,11 @@ def test_litellm_stays_off_the_call_path_unless_fallbacks_need_it(fake_llm: Fake
         )  # fmt: skip
         assert done.returncode == 0, done.stderr
         assert done.stdout.split() == ["answered", imported]
+
+
+def test_a_frequency_penalty_is_sent_only_when_set(fake_llm: FakeLLM) -> None:
+    fake_llm.script = [Reply("a"), Reply("b")]
+    LLMProvider(_config(fake_llm)).complete([{"role": "user", "content": "hi"}])
+    assert "frequency_penalty" not in fake_llm.requests[-1]
+    LLMProvider(_config(fake_llm, frequency_penalty=0.5)).complete([])
+    assert fake_llm.requests[-1]["frequency_penalty"] == 0.5

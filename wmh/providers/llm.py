@@ -153,6 +153,8 @@ class LLMProvider:
             "timeout": config.timeout,
             "num_retries": config.num_retries,
         }
+        if config.frequency_penalty:
+            arguments["frequency_penalty"] = config.frequency_penalty
         if config.api_base:
             arguments["api_base"] = config.api_base
         if config.api_version:
