@@ -6,6 +6,7 @@ or killed build never leaves a partial model, and the previous model of that nam
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
 import re
@@ -20,7 +21,7 @@ from wmh.store.card import ModelCard, read_card
 from wmh.store.layout import CARD_FILE, ModelFiles
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
-_STAGING = ".staging"
+_STAGING = ".staging-"
 _RETIRED = ".retired-"
 
 
@@ -50,8 +51,6 @@ class WorldModelStore:
     def __init__(self, root: str | Path = ".wmh") -> None:
         self.root = Path(root)
         self.models_dir = self.root / "models"
-        # Beside the models, on the same file system (a rename publishes), out of their listing.
-        self.staging_dir = self.root / _STAGING
 
     def path(self, name: str) -> Path:
         return self.models_dir / check_model_name(name)
@@ -63,10 +62,12 @@ class WorldModelStore:
         found = card.is_file()
         if not found and self._lock_file(name).exists():
             # The name was published here: a publisher may be between its two renames (wait
-            # for it), or one was killed there (put the old model back).
-            with self._name_lock(name):
+            # for it), or one was killed there (put the old model back). A store this process
+            # cannot write is only read.
+            with contextlib.suppress(OSError), self._name_lock(name):
                 self._recover(name)
                 found = card.is_file()
+            found = found or card.is_file()
         if not found:
             known = ", ".join(self.names()) or "none"
             raise ModelNotFoundError(
@@ -100,7 +101,7 @@ class WorldModelStore:
     def _clean_orphans(self) -> None:
         """Staging folders of builds whose process is gone, and retired models whose
         replacement is in place (both left by a killed build), are removed."""
-        for folder in self.staging_dir.glob("*.*.*"):
+        for folder in self.models_dir.glob(f"{_STAGING}*.*.*"):
             pid = folder.name.rsplit(".", 2)[-2]
             if pid.isdigit() and not _alive(int(pid)):
                 shutil.rmtree(folder, ignore_errors=True)
@@ -128,12 +129,12 @@ class WorldModelStore:
     def staging(self, name: str) -> Iterator[Path]:
         """A fresh directory to build into; published as `name` only if the block succeeds."""
         check_model_name(name)
-        staging_root = self.staging_dir
-        staging_root.mkdir(parents=True, exist_ok=True)
         self.models_dir.mkdir(parents=True, exist_ok=True)
         self._clean_orphans()
-        tmp = staging_root / f"{name}.{os.getpid()}.{uuid.uuid4().hex[:8]}"
-        tmp.mkdir(parents=True)
+        # A hidden folder of its own in models/ (a rename there publishes): no shared staging
+        # folder, whose removal when empty raced with another build creating its own in it.
+        tmp = self.models_dir / f"{_STAGING}{name}.{os.getpid()}.{uuid.uuid4().hex[:8]}"
+        tmp.mkdir()
         try:
             yield tmp
         except OSError as exc:
@@ -144,8 +145,6 @@ class WorldModelStore:
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
-        # The staging folder itself stays: removing it when empty raced with another
-        # process's build creating its own folder in it.
         self.publish(tmp, name)
 
     def publish(self, built: Path, name: str) -> Path:
