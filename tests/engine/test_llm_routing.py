@@ -5,12 +5,16 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import make_settings
 from tests.engine.test_llm import llm_overrides
 from tests.fake_llm import FakeLLM, echo_environment
 from wmh.core.types import Action
+from wmh.errors import ConfigError
 from wmh.pipeline.build import build_world_model
 from wmh.store.loader import load_world_model
+from wmh.store.settings import model_settings
 
 
 def test_tools_where_replay_scores_higher_on_valid_steps_are_left_to_replay(
@@ -41,12 +45,25 @@ def test_tools_where_replay_scores_higher_on_valid_steps_are_left_to_replay(
         assert figures.score == figures.baselines["replay"]
 
     wm, _ = load_world_model(result.path)
+    action = Action(name=to_replay[0], arguments={"user_id": 987654321, "order_id": "never-seen"})
     for tool, asks in ((to_replay[0], 0), (to_llm[0], 1)):
         before = len(fake_llm.requests)
-        action = Action(name=tool, arguments={"user_id": 987654321, "order_id": "never-seen"})
-        observation = wm.step(wm.new_session(task="t").id, action)
+        observation = wm.step(wm.new_session(task="t").id, action.model_copy(update={"name": tool}))
         assert len(fake_llm.requests) - before == asks, tool
         assert (observation.metadata["source"] == "llm") == bool(asks)
+    # Evaluating with predictor.route=llm (or another prompt, top_k or model) asks the LLM.
+    every = model_settings(result.path)
+    every.predictor.route = "llm"
+    wm, _ = load_world_model(result.path, settings=every)
+    before = len(fake_llm.requests)
+    wm.step(wm.new_session(task="t").id, action)
+    assert len(fake_llm.requests) - before == 1
+
+
+def test_route_traces_below_one_is_refused(tmp_path: Path, synthetic_corpus: Path) -> None:
+    settings = make_settings(tmp_path, "x", [synthetic_corpus], "predictor.route_traces=0")
+    with pytest.raises(ConfigError, match="predictor.route_traces must be at least 1"):
+        build_world_model(settings)
 
 
 def test_route_llm_answers_every_tool(

@@ -61,6 +61,11 @@ def check_route(settings: WmhConfig) -> None:
         raise ConfigError(
             f"predictor.route must be one of {', '.join(ROUTES)}, got '{settings.predictor.route}'"
         )
+    if settings.predictor.route_traces < 1:
+        raise ConfigError(
+            f"predictor.route_traces must be at least 1, got {settings.predictor.route_traces} "
+            "(predictor.route=llm lets the LLM answer every tool)"
+        )
 
 
 def choose_answering(

@@ -264,10 +264,10 @@ def package(settings: WmhConfig, out: StageDir) -> dict[str, Any]:
     for stage, path in zip(STAGES, places, strict=False):
         found = read_json(path / "timings.json" if path.is_dir() else path, stage)
         timings.update({k: v for k, v in found.items() if k.endswith("_s")})
-    answering = Answering(
+    answering = Answering(  # an older evaluate stage wrote only the predictor
         summary["predictor"],
-        tuple(summary["replay_tools"]),
-        {tool: tuple(values) for tool, values in summary["valid"].items()},
+        tuple(summary.get("replay_tools", [])),
+        {tool: tuple(values) for tool, values in summary.get("valid", {}).items()},
     )
     path, card = publish(
         settings, answering, retriever, replay, report, parts,

@@ -66,9 +66,14 @@ def load_world_model(
         # LLM settings (model, endpoint, retries, budget) come from the config it was built with
         # unless given; credentials only ever from the environment.
         chosen = settings or model_settings(files.root)
-        # The tools left to replay were measured with the built prompt and depth; an eval of
-        # another prompt or top_k measures the LLM on every tool.
-        same = prompt == model_prompt(files) and top_k == card.top_k
+        # The tools left to replay were measured with the built prompt, depth and model; an
+        # eval of another of these, or with predictor.route=llm, measures the LLM on every tool.
+        same = (
+            prompt == model_prompt(files)
+            and top_k == card.top_k
+            and chosen.provider.model == card.provider_model
+            and chosen.predictor.route == "per_tool"
+        )
         left = card.replay_tools if same else ()
         predictor, provider = make_predictor(chosen, retriever, replay, prompt, left)
     wm = WorldModel(card.name, predictor, retriever, prompt, sessions)
