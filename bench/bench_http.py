@@ -207,6 +207,7 @@ def build_llm_model(work: Path, fake_url: str) -> Path:
                 f"provider.api_base={fake_url}",
                 "provider.num_retries=0",
                 "predictor.cache=false",
+                "predictor.route=llm",  # the LLM on every tool: its cost is measured
                 "track=false",
             ]
         )

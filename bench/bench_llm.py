@@ -71,6 +71,7 @@ def main() -> None:
                     "split.test=0.1",
                     f"retrieval.top_k={top_k}",
                     "predictor.cache=false",
+                    "predictor.route=llm",  # the LLM on every tool: its cost is measured
                 ]
                 # A small held-out part: the build's held-out check calls the LLM for each step.
                 built = build_world_model(to_settings(compose_config(overrides)))
