@@ -182,26 +182,22 @@ def mean(values: list[int]) -> float | None:
 def measure_steps(model_dir: Path, steps: int) -> list[dict]:
     """Step the held-out traces' recorded actions (one session each) until `steps` steps: per
     step its time, and for an LLM call its tokens and the max_tokens it was sent with."""
-    from wmh.core.types import Step
     from wmh.engine.llm import LLMPredictor, fit_window
     from wmh.store.loader import load_world_model
+    from wmh.store.splits import read_part
 
     wm, _ = load_world_model(model_dir)
     predictor = wm.predictor
     if isinstance(predictor, LLMPredictor):
         predictor.replay_tools = frozenset()  # the LLM itself, on every tool
-    recorded = [
-        Step.model_validate_json(line)
-        for line in (model_dir / "steps" / "test.jsonl").read_bytes().splitlines()
-        if line.strip()
-    ]
+    recorded = [(trace, step) for trace in read_part(model_dir) for step in trace.steps]
     calls: list[dict] = []
     sessions: dict[str, str] = {}
-    for step in recorded[:steps]:
-        if step.trace_id not in sessions:
-            sessions[step.trace_id] = wm.new_session(task=step.task).id
+    for trace, step in recorded[:steps]:
+        if trace.trace_id not in sessions:
+            sessions[trace.trace_id] = wm.new_session(task=trace.task).id
         started = time.perf_counter()
-        observation = wm.step(sessions[step.trace_id], step.action)
+        observation = wm.step(sessions[trace.trace_id], step.action)
         meta = observation.metadata
         cap = None
         if isinstance(predictor, LLMPredictor):

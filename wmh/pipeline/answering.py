@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from wmh.config.schema import WmhConfig
 from wmh.core.types import Trace
 from wmh.engine.factory import make_predictor
+from wmh.engine.llm import LLMPredictor
 from wmh.engine.predictor import Predictor
 from wmh.engine.prompts import base_prompt
 from wmh.engine.replay import ReplayPredictor
@@ -77,11 +78,10 @@ def choose_answering(
 ) -> Answering:
     """Per tool, the LLM or replay, by their scores on (at most `predictor.route_traces`) valid
     traces, each hidden from the index while it is measured."""
-    predictor, _ = make_predictor(settings, retriever, replay, instructions)
-    if predictor is replay:
+    if settings.provider.name == "replay":
         return Answering(replay.name)
     if settings.predictor.route == "llm" or not valid:
-        return Answering(predictor.name)
+        return Answering(LLMPredictor.name)
     chosen = sorted(valid, key=lambda t: t.trace_id)[: settings.predictor.route_traces]
     hidden = retriever.hiding(retriever.hidden | {t.trace_id for t in chosen})
     blind_replay = replay.with_policies(replay.policies, hidden)
@@ -93,7 +93,7 @@ def choose_answering(
         for tool, f in report.per_tool.items()
     }
     to_replay = tuple(sorted(tool for tool, (llm, rep, _) in measured.items() if rep > llm))
-    return Answering(predictor.name, to_replay, measured, report)
+    return Answering(blind.name, to_replay, measured, report)
 
 
 def _heldout(
