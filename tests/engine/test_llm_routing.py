@@ -38,6 +38,14 @@ def test_tools_where_replay_scores_higher_on_valid_steps_are_left_to_replay(
     card = json.loads((result.path / "model.json").read_text())
     assert card["replay_tools"] == to_replay
     assert f"the LLM answers {len(to_llm)} of {len(measured)} tools" in answering.summary()
+    # Measuring the LLM on valid steps is metered apart from the held-out steps: together they
+    # are every request the server saw but the one that checked it answers.
+    assert answering.report is not None and result.heldout is not None
+    routed, heldout = answering.report.usage["calls"], result.heldout.usage["calls"]
+    assert routed > 0 and routed + heldout == len(fake_llm.requests) - 1
+    assert f"(measuring them: {routed} calls," in answering.summary()
+    metrics = json.loads((result.path / "metrics.json").read_text())
+    assert metrics["answering"]["usage"]["calls"] == routed
     # On held-out steps, the tools left to replay score exactly what replay scores.
     assert result.heldout is not None
     for tool in to_replay:

@@ -98,9 +98,16 @@ def print_build(result: BuildResult) -> None:
     if result.heldout is not None:
         overall = result.heldout.overall
         refs = ", ".join(f"{k} {v:.3f}" for k, v in overall.baselines.items())
+        total = result.heldout.sampled_from
+        sample = (
+            f" (a stable sample of whole traces: {total} held-out steps, "
+            "split.heldout_max_steps; wmh eval scores them all)"
+            if total
+            else ""
+        )
         table.add_row(
             "held-out fidelity",
-            f"{overall.score:.3f} ({result.heldout.judge}, {overall.steps} steps; "
+            f"{overall.score:.3f} ({result.heldout.judge}, {overall.steps} steps{sample}; "
             f"baselines: {refs}; error-flag accuracy {overall.error_flag_accuracy:.3f})",
         )
     else:

@@ -61,6 +61,9 @@ class SplitConfig:
     valid: float = 0.1
     test: float = 0.1
     salt: str = ""
+    # A build scores at most this many held-out steps (whole traces, a stable draw; 0: all), so
+    # a big corpus builds in seconds; `wmh eval` scores every held-out step.
+    heldout_max_steps: int = 2000
 
 
 @dataclass

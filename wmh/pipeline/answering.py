@@ -21,6 +21,7 @@ from wmh.engine.replay import ReplayPredictor
 from wmh.errors import ConfigError
 from wmh.optimize.evolve import EvolveResult
 from wmh.pipeline.clock import Clock
+from wmh.pipeline.fit_replay import selection_traces
 from wmh.retrieval.retriever import IndexRetriever
 from wmh.scoring.baselines import ActionCopy, MostFrequentObservation, NearestNeighbourCopy
 from wmh.scoring.factory import make_judge
@@ -41,7 +42,8 @@ class Answering:
 
     def summary_dict(self) -> dict[str, object]:
         return {"predictor": self.predictor, "replay_tools": list(self.replay_tools),
-                "valid": {tool: list(v) for tool, v in self.valid.items()}}  # fmt: skip
+                "valid": {tool: list(v) for tool, v in self.valid.items()},
+                "usage": self.report.usage if self.report else {}}  # fmt: skip
 
     def summary(self) -> str:
         if self.predictor != "llm":
@@ -54,7 +56,14 @@ class Answering:
             for tool in self.replay_tools
         )
         head = f"the LLM answers {len(llm)} of {len(self.valid)} tools measured on valid steps"
-        return head + (f"; replay answers {kept}" if kept else "")
+        usage = self.report.usage if self.report else {}
+        cost = (
+            f" (measuring them: {usage['calls']:.0f} calls, {usage['prompt_tokens']:.0f} + "
+            f"{usage['completion_tokens']:.0f} tokens, cost {usage['cost']:g})"
+            if usage
+            else ""
+        )
+        return head + cost + (f"; replay answers {kept}" if kept else "")
 
 
 def check_route(settings: WmhConfig) -> None:
@@ -66,6 +75,11 @@ def check_route(settings: WmhConfig) -> None:
         raise ConfigError(
             f"predictor.route_traces must be at least 1, got {settings.predictor.route_traces} "
             "(predictor.route=llm lets the LLM answer every tool)"
+        )
+    if settings.split.heldout_max_steps < 0:
+        raise ConfigError(
+            f"split.heldout_max_steps must be 0 (score every held-out step) or more, got "
+            f"{settings.split.heldout_max_steps}"
         )
 
 
@@ -85,9 +99,12 @@ def choose_answering(
     chosen = sorted(valid, key=lambda t: t.trace_id)[: settings.predictor.route_traces]
     hidden = retriever.hiding(retriever.hidden | {t.trace_id for t in chosen})
     blind_replay = replay.with_policies(replay.policies, hidden)
-    blind, _ = make_predictor(settings, hidden, blind_replay, instructions)
+    blind, provider = make_predictor(settings, hidden, blind_replay, instructions)
     judge = make_judge(settings.judge.name, settings.judge, settings.provider)
     report = evaluate_traces(settings.name, blind, chosen, judge, baselines=[blind_replay])
+    usage = getattr(provider, "usage", None)
+    if usage is not None:  # what measuring the LLM on valid steps cost, apart from held-out
+        report.usage = usage.as_dict()
     measured = {
         tool: (f.score, f.baselines.get(blind_replay.name, 0.0), f.steps)
         for tool, f in report.per_tool.items()
@@ -115,10 +132,16 @@ def _heldout(
         baselines.append(replay)
     judge = make_judge(settings.judge.name, settings.judge, settings.provider)
     total = sum(len(t.steps) for t in test)
-    counted = (lambda n: clock.advance(n, total, "held-out steps scored")) if clock else None
-    return evaluate_traces(
-        settings.name, predictor, test, judge, baselines=baselines, on_trace=counted
+    cap = settings.split.heldout_max_steps
+    scored = selection_traces(test, cap, "heldout") if 0 < cap < total else list(test)
+    measured = sum(len(t.steps) for t in scored)
+    counted = (lambda n: clock.advance(n, measured, "held-out steps scored")) if clock else None
+    report = evaluate_traces(
+        settings.name, predictor, scored, judge, baselines=baselines, on_trace=counted
     )
+    if measured < total:
+        report.sampled_from = total
+    return report
 
 
 def heldout_reports(

@@ -51,6 +51,7 @@ class BuiltModel:
     heldout_base: EvalReport | None
     evolved: EvolveResult
     timings: dict[str, float]
+    answering: Answering | None = None
 
 
 def metrics_of(built: BuiltModel) -> dict[str, object]:
@@ -75,6 +76,7 @@ def metrics_of(built: BuiltModel) -> dict[str, object]:
         "split": built.card.split,
         "ingest": built.card.ingest.model_dump(),
         "timings": {k: round(v, 4) for k, v in built.timings.items()},
+        "answering": built.answering.summary_dict() if built.answering else None,
     }
 
 
@@ -134,6 +136,7 @@ def make_card(
         heldout_score=heldout.overall.score if heldout else None,
         heldout_judge=heldout.judge if heldout else "",
         heldout_steps=heldout.overall.steps if heldout else 0,
+        heldout_sampled_from=heldout.sampled_from if heldout else 0,
         rollouts=evolved.rollouts,
         frontier_size=evolved.frontier_size,
     )
@@ -158,7 +161,7 @@ def publish(
     heldout, heldout_base = reports
     card = make_card(settings, answering, retriever, replay, report, split, heldout, evolved, fit)
     built = BuiltModel(
-        settings, split, retriever, card, heldout, heldout_base, evolved, timings,
+        settings, split, retriever, card, heldout, heldout_base, evolved, timings, answering,
     )  # fmt: skip
     store = WorldModelStore(settings.root)
     with clock.stage("write"), store.staging(settings.name) as tmp:

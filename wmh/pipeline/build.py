@@ -116,7 +116,10 @@ def index_traces(settings: WmhConfig, train: list[Trace], clock: Clock) -> Index
         )
         table = StepTable.from_steps(train_steps)
         rows = [table.step(r) for r in range(len(table))]
-        context = ContextColumns.build([s.task for s in rows], [_recent(s, by_id) for s in rows])
+        in_traces = sorted(range(len(rows)), key=lambda r: (rows[r].trace_id, rows[r].index))
+        context = ContextColumns.build(
+            [s.task for s in rows], [_recent(s, by_id) for s in rows], in_traces
+        )
     with clock.stage("index"):
 
         def embed(start: int, end: int) -> np.ndarray:

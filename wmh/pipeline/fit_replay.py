@@ -74,11 +74,13 @@ COPY = CONFIGS[0]
 ALL_PARTS = _Config(Weights(), 0, True, True)
 
 
-def selection_traces(traces: Sequence[Trace], max_steps: int = MAX_STEPS) -> list[Trace]:
+def selection_traces(
+    traces: Sequence[Trace], max_steps: int = MAX_STEPS, salt: str = "fit"
+) -> list[Trace]:
     """Whole traces in a stable draw (independent of their order), up to `max_steps` steps."""
     chosen: list[Trace] = []
     steps = 0
-    for trace in sorted(traces, key=lambda t: stable_unit_interval(t.trace_id, "fit")):
+    for trace in sorted(traces, key=lambda t: stable_unit_interval(t.trace_id, salt)):
         if steps >= max_steps:
             break
         chosen.append(trace)

@@ -51,16 +51,23 @@ class ContextColumns:
         self.history = history
 
     @classmethod
-    def build(cls, tasks: Sequence[str], histories: Sequence[Sequence[Action]]) -> ContextColumns:
-        """From each row's task and the actions before it in its trace (oldest first)."""
+    def build(
+        cls,
+        tasks: Sequence[str],
+        histories: Sequence[Sequence[Action]],
+        order: Sequence[int] | None = None,
+    ) -> ContextColumns:
+        """From each row's task and the actions before it in its trace (oldest first). `order`
+        visits the rows trace by trace (rows are sorted by tool), so each action is embedded
+        once while it is in the cache, not once per window it falls in."""
         distinct: dict[str, int] = {}
         task_of = np.fromiter(
             (distinct.setdefault(t, len(distinct)) for t in tasks), np.int32, len(tasks)
         )
         task_rows = [task_vector(t) for t in distinct] or [np.zeros(TASK_DIM, np.float32)]
         history = np.zeros((len(histories), HISTORY_DIM), dtype=np.float16)  # as saved
-        for row, recent in enumerate(histories):
-            history[row] = history_vector(recent)
+        for row in order if order is not None else range(len(histories)):
+            history[row] = history_vector(histories[row])
         return cls(task_of, np.stack(task_rows), history.astype(np.float32))
 
     def task_scores(self, rows: np.ndarray, task: np.ndarray) -> np.ndarray:

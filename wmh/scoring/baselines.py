@@ -73,36 +73,58 @@ class ActionCopy:
             analyzer="char", ngram_range=(3, 4), n_features=2**20, alternate_sign=False,
             lowercase=False,
         )  # fmt: skip
-        by_route: dict[str, list[int]] = {}
+        # Per route, each distinct call text once (in the order of its first row) with the rows
+        # that made it: a corpus repeats many calls, and a query costs the postings it touches.
+        groups: dict[str, dict[str, list[int]]] = {}
         for row, route in enumerate(table.routes):
-            by_route.setdefault(route, []).append(row)
-        self._rows = {route: np.asarray(rows) for route, rows in by_route.items()}
+            text = action_text(table.step(row).action)
+            groups.setdefault(route, {}).setdefault(text, []).append(row)
+        self._groups = {
+            route: [np.asarray(rows) for rows in texts.values()] for route, texts in groups.items()
+        }
         # Column-major: a query touches only the columns of its own n-grams (a sparse-sparse
         # product converted the query and scanned every row, 15 ms a call at 20k steps).
         self._columns = {
-            route: self._vectorizer.transform(
-                [action_text(table.step(r).action) for r in rows]
-            ).tocsc()
-            for route, rows in self._rows.items()
+            route: self._vectorizer.transform(list(texts)).tocsc()
+            for route, texts in groups.items()
         }
 
     def predict(self, context: PredictionContext) -> Observation:
         route = route_of(context.action)
-        rows = self._rows.get(route)
-        if rows is None:
+        groups = self._groups.get(route)
+        if groups is None:
             return Observation(content="", is_error=True, metadata={"source": "none"})
         query = self._vectorizer.transform([action_text(context.action)])
         scores = np.asarray(self._columns[route][:, query.indices] @ query.data).ravel()
-        table = self.retriever.table
+        row = self._first_kept(groups, scores, context.exclude_trace)
+        if row is None:
+            return Observation(content="", is_error=True, metadata={"source": "none"})
+        step = self.retriever.table.step(row)
+        return step.observation.model_copy(update={"metadata": {"source": self.name}})
+
+    def _first_kept(
+        self, groups: list[np.ndarray], scores: np.ndarray, excluded: str | None
+    ) -> int | None:
+        """The first row, by best score and then row order, of a trace neither excluded nor
+        hidden (what a stable sort of every row by score would give)."""
+        trace_ids = self.retriever.table.trace_ids
         hidden: frozenset[str] = getattr(self.retriever, "hidden", frozenset())
-        best = int(np.argmax(scores))  # the first of the best, as the stable sort would give
-        first = table.trace_ids[rows[best]]
-        if first != context.exclude_trace and first not in hidden:
-            step = table.step(int(rows[best]))
-            return step.observation.model_copy(update={"metadata": {"source": self.name}})
-        for position in np.argsort(-scores, kind="stable"):
-            trace = table.trace_ids[rows[position]]
-            if trace != context.exclude_trace and trace not in hidden:
-                step = table.step(int(rows[position]))
-                return step.observation.model_copy(update={"metadata": {"source": self.name}})
-        return Observation(content="", is_error=True, metadata={"source": "none"})
+
+        def kept(row: int) -> bool:
+            return trace_ids[row] != excluded and trace_ids[row] not in hidden
+
+        best = int(np.argmax(scores))  # the first of the best texts holds the first best row
+        if kept(int(groups[best][0])):
+            return int(groups[best][0])
+        order = np.argsort(-scores, kind="stable")
+        start = 0
+        while start < len(order):  # texts of one score together: their rows in row order
+            end = start + 1
+            while end < len(order) and scores[order[end]] == scores[order[start]]:
+                end += 1
+            rows = np.sort(np.concatenate([groups[i] for i in order[start:end]]))
+            for row in rows.tolist():
+                if kept(row):
+                    return int(row)
+            start = end
+        return None

@@ -78,6 +78,8 @@ class EvalReport(BaseModel):
     top_k: int | None = None
     unseen_traces: int = 0
     seen_traces_skipped: int = 0
+    # When a build scored a stable sample of whole held-out traces: the steps of all of them.
+    sampled_from: int = 0
     steps: list[StepResult] = Field(default_factory=list)
 
 

@@ -41,6 +41,7 @@ class ModelCard(BaseModel):
     heldout_score: float | None = None
     heldout_judge: str = ""
     heldout_steps: int = 0
+    heldout_sampled_from: int = 0  # held-out steps there were, when a sample of them was scored
     rollouts: int = 0
     frontier_size: int = 0
     mlflow_run_id: str = ""

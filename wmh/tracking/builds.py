@@ -48,6 +48,9 @@ def build_metrics(card: ModelCard, metrics: dict[str, Any]) -> dict[str, float]:
         cost = heldout.get("usage", {}).get("cost")
         if isinstance(cost, int | float):
             figures["usage.cost"] = cost
+    route_cost = ((metrics.get("answering") or {}).get("usage") or {}).get("cost")
+    if isinstance(route_cost, int | float):  # the LLM measured against replay on valid steps
+        figures["usage.route_cost"] = route_cost
     gepa = metrics.get("gepa", {})
     base, optimized = gepa.get("test_base"), gepa.get("test_optimized")
     if isinstance(base, int | float) and isinstance(optimized, int | float):
