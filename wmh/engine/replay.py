@@ -92,7 +92,7 @@ class ReplayPredictor:
     ) -> ReplayPredictor:
         """The same predictor answering by other policies (ablations, fitting), or over
         another retriever."""
-        return ReplayPredictor(
+        other = ReplayPredictor(
             retriever or self.retriever,
             self.error_style,
             self.top_k,
@@ -100,6 +100,9 @@ class ReplayPredictor:
             self.state_writers,
             policies,
         )
+        if other.retriever.table is self.retriever.table:  # the same rows: their signatures
+            other._signature = self._signature
+        return other
 
     def _memory(self, session: Session) -> SessionMemory:
         memory = self._memories.pop(session.id, None) or SessionMemory()

@@ -27,7 +27,15 @@ from wmh.engine.agreement import consensus_index
 from wmh.engine.policy import FitReport, ReplayPolicies, ReplayPolicy, ToolFit
 from wmh.engine.predictor import PredictionContext
 from wmh.engine.replay import ReplayPredictor
-from wmh.retrieval.retriever import RERANK_DEPTH, Neighbour, Query, Weights, rerank
+from wmh.retrieval.retriever import (
+    RERANK_DEPTH,
+    IndexRetriever,
+    Neighbour,
+    Query,
+    SearchOnce,
+    Weights,
+    rerank,
+)
 from wmh.retrieval.text import route_of
 from wmh.scoring.judges import Judge
 
@@ -186,6 +194,7 @@ class _OpenLoop:
         recorded_row: dict[str, int] = {}
         out: dict[object, float] = {}
         orders = {w: rerank(candidates, w) for w in WEIGHTINGS}
+        picked: dict[tuple[Weights, int], Neighbour] = {}  # configurations share their picks
         exact_step = exact[0].step if exact else None
         if exact_step is not None:
             recorded_row[exact_step.id] = exact[0].row
@@ -193,7 +202,10 @@ class _OpenLoop:
             if config.corpus and exact_step is not None:
                 out[config] = score(exact_step, False)
                 continue
-            chosen = self._pick(orders[config.weights], config.consensus)
+            pick = (config.weights, config.consensus)
+            if pick not in picked:
+                picked[pick] = self._pick(orders[config.weights], config.consensus)
+            chosen = picked[pick]
             recorded_row[chosen.step.id] = chosen.row
             out[config] = score(chosen.step, config.adapt)
         return out
@@ -222,6 +234,10 @@ def fit_policies(
     """The replay policies that score best on the `known` (indexed) traces, each left out of
     the index in turn, and what was measured."""
     traces = selection_traces(known, max_steps)
+    # The closed loops ask the very searches the open loop asked (their histories hold the
+    # recorded actions): each is made once.
+    if isinstance(replay.retriever, IndexRetriever):
+        replay = replay.with_policies(replay.policies, SearchOnce.of(replay.retriever))
     measured = _OpenLoop(replay, judge)
     open_scores = _Scores()
     for trace in traces:

@@ -223,6 +223,29 @@ class IndexRetriever:
         ]
 
 
+class SearchOnce(IndexRetriever):
+    """An index retriever that remembers its searches (for the length of a
+    fit, whose closed loops repeat the searches of its open loop)."""
+
+    _memo: dict[tuple[QueryText, str | None, int], tuple[np.ndarray, np.ndarray]]
+
+    @classmethod
+    def of(cls, retriever: IndexRetriever) -> SearchOnce:
+        once = cls(
+            retriever.table, retriever.index, retriever.embedder, retriever.context,
+            retriever.hidden,
+        )  # fmt: skip
+        once._memo = {}
+        return once
+
+    def _search(self, query: Query, k: int) -> tuple[np.ndarray, np.ndarray]:
+        key = (query_text(query.action, query.task, query.recent), query.exclude_trace, k)
+        found = self._memo.get(key)
+        if found is None:
+            found = self._memo[key] = super()._search(query, k)
+        return found
+
+
 def recent_actions(steps: Sequence[Step], before: int) -> tuple[Action, ...]:
     """The actions of a trace before step `before`, oldest first."""
     return tuple(s.action for s in steps[:before])
