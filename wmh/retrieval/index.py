@@ -21,6 +21,8 @@ import orjson
 from wmh.errors import ConfigError, StoreError
 
 INDEX_KINDS = ("auto", "flat", "hnsw", "ivf")
+# Which of some rows (an array of row numbers) a search may return: a boolean array.
+Keep = Callable[[np.ndarray], np.ndarray]
 
 
 @dataclass(slots=True)
@@ -133,10 +135,10 @@ class PartitionedIndex:
         route: str,
         query: np.ndarray,
         k: int,
-        keep: Callable[[int], bool] | None = None,
+        keep: Keep | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
-        """Top-k rows and their scores in a route, best first (ties by row); `keep(row)` filters
-        rows out (leak-free)."""
+        """Top-k rows and their scores in a route, best first (ties by row); `keep(rows)` says
+        which rows may be returned (leak-free)."""
         part = self.partitions.get(route)
         if part is None or k <= 0:
             return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
@@ -148,7 +150,7 @@ class PartitionedIndex:
             found, values = part.top(query, fetch)
             rows = found + part.start
             if keep is not None:
-                kept = np.fromiter((keep(int(r)) for r in rows), bool, len(rows))
+                kept = keep(rows)
                 rows, values = rows[kept], values[kept]
             if len(rows) >= k or fetch >= part.size:
                 return rows[:k], values[:k]

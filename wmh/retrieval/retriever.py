@@ -6,9 +6,9 @@ for a like task and a like history, and the caller's `Weights` say how much thos
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from typing import Protocol
 
 import numpy as np
@@ -16,7 +16,7 @@ import numpy as np
 from wmh.core.types import Action, Step
 from wmh.retrieval.context import ContextColumns, history_vector, task_vector
 from wmh.retrieval.embedders import Embedder
-from wmh.retrieval.index import PartitionedIndex
+from wmh.retrieval.index import Keep, PartitionedIndex
 from wmh.retrieval.table import StepTable
 from wmh.retrieval.text import QueryText, query_text, route_of
 
@@ -143,14 +143,24 @@ class IndexRetriever:
     def _vector(self, query: Query) -> np.ndarray:
         return self._embed_text(query_text(query.action, query.task, query.recent))
 
-    def _keep(self, query: Query) -> Callable[[int], bool] | None:
-        trace_ids = self.table.trace_ids
-        excluded, hidden = query.exclude_trace, self.hidden
-        if hidden:
-            return lambda row: trace_ids[row] != excluded and trace_ids[row] not in hidden
-        if excluded is None:
+    @cached_property
+    def _hidden_rows(self) -> np.ndarray | None:
+        """Per row, whether its trace is hidden (None when none is)."""
+        if not self.hidden:
             return None
-        return lambda row: trace_ids[row] != excluded
+        codes, code_of = self.table.trace_codes
+        hidden = [code_of[t] for t in self.hidden if t in code_of]
+        return np.isin(codes, np.asarray(hidden, dtype=np.int32))
+
+    def _keep(self, query: Query) -> Keep | None:
+        excluded, hidden = query.exclude_trace, self._hidden_rows
+        if excluded is None and hidden is None:
+            return None
+        codes, code_of = self.table.trace_codes
+        code = code_of.get(excluded, -1) if excluded is not None else -1
+        if hidden is None:
+            return lambda rows: codes[rows] != code
+        return lambda rows: (codes[rows] != code) & ~hidden[rows]
 
     def _context_scores(
         self, query: Query, rows: np.ndarray, weights: Weights | None
@@ -210,8 +220,9 @@ class IndexRetriever:
         """Recordings of the very same call, the most alike in context first."""
         rows = self.table.exact.get(query.action.key(), [])
         keep = self._keep(query)
-        if keep is not None:
-            rows = [r for r in rows if keep(r)]
+        if keep is not None and rows:
+            found = np.asarray(rows)
+            rows = found[keep(found)].tolist()
         if len(rows) <= 1 or self.context is None:
             return [Neighbour(r, 1.0, self.table) for r in rows]
         index = np.asarray(rows[:EXACT_MAX])

@@ -7,8 +7,10 @@ Loading keeps rows as bytes and parses a step only when a prediction needs it, s
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import cached_property
 from pathlib import Path
 
+import numpy as np
 import orjson
 
 from wmh.core.types import Step
@@ -34,6 +36,16 @@ class StepTable:
 
     def __len__(self) -> int:
         return len(self._rows)
+
+    @cached_property
+    def trace_codes(self) -> tuple[np.ndarray, dict[str, int]]:
+        """A number per trace, per row, and which number each trace id has (rows are kept or
+        left out of a search by trace in one vectorised comparison)."""
+        code_of: dict[str, int] = {}
+        codes = np.fromiter(
+            (code_of.setdefault(t, len(code_of)) for t in self.trace_ids), np.int32, len(self)
+        )
+        return codes, code_of
 
     def tool_names(self) -> set[str]:
         return {route for route in set(self.routes) if route != MESSAGE_ROUTE}
