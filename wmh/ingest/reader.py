@@ -155,10 +155,11 @@ def read_spans(
 def _assemble_all(
     by_trace: dict[str, list[SpanRecord]], report: IngestReport, empty: list[SpanRecord]
 ) -> Iterable[Trace]:
-    """Yield traces with steps; the first span of each trace without steps goes to `empty`."""
+    """Yield traces with steps; the first span of each trace without steps goes to `empty`.
+    Each trace's spans leave `by_trace` as it is assembled (only its steps stay in memory)."""
     skipped: Counter[str] = Counter()
     for trace_id in sorted(by_trace):
-        spans = sorted(by_trace[trace_id], key=lambda s: (s.start_ns, s.path, s.seq))
+        spans = sorted(by_trace.pop(trace_id), key=lambda s: (s.start_ns, s.path, s.seq))
         assembler = TraceAssembler(trace_id)
         for span in spans:
             facts = span_facts(span)

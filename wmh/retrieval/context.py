@@ -68,7 +68,7 @@ class ContextColumns:
         history = np.zeros((len(histories), HISTORY_DIM), dtype=np.float16)  # as saved
         for row in order if order is not None else range(len(histories)):
             history[row] = history_vector(histories[row])
-        return cls(task_of, np.stack(task_rows), history.astype(np.float32))
+        return cls(task_of, np.stack(task_rows), history)
 
     def task_scores(self, rows: np.ndarray, task: np.ndarray) -> np.ndarray:
         """Similarity of each row's task to a query's: one product per distinct task when the
@@ -79,7 +79,9 @@ class ContextColumns:
         return self.tasks[self.task_of[rows]] @ task
 
     def history_scores(self, rows: np.ndarray, history: np.ndarray) -> np.ndarray:
-        return self.history[rows] @ history
+        """Histories are held in half precision (as saved: 512 bytes a row, not 1 KB); the rows
+        a query compares are converted, the same values a single-precision copy would hold."""
+        return self.history[rows].astype(np.float32) @ history
 
     def save(self, directory: Path) -> None:
         directory.mkdir(parents=True, exist_ok=True)
@@ -89,11 +91,11 @@ class ContextColumns:
 
     @classmethod
     def load(cls, directory: Path) -> ContextColumns:
-        """Stored in half precision; held in single precision, so a lookup converts nothing."""
+        """Stored in half precision; tasks held in single precision, histories in half."""
         try:
             task_of, tasks, history = (
                 np.load(directory / name, allow_pickle=False) for name in cls.FILES
             )
         except (OSError, ValueError) as exc:
             raise StoreError(f"{directory}: cannot read the context columns ({exc})") from None
-        return cls(task_of, tasks.astype(np.float32), history.astype(np.float32))
+        return cls(task_of, tasks.astype(np.float32), history.astype(np.float16))

@@ -2,8 +2,9 @@
 
 Partitioning by tool keeps each query to the steps that can answer it, so a query never scans the
 whole corpus. Small partitions use an exact inner-product index; large ones IVF with 8-bit
-scalar-quantised vectors (quick to build, a quarter of the memory) or HNSW. A build embeds one
-partition at a time, so its memory follows the largest tool, not the corpus.
+scalar-quantised vectors (quick to build, a quarter of the memory) or HNSW. A build embeds and
+adds a chunk of rows at a time (an IVF index is trained on a tool's first chunk), so its memory
+follows the chunk, not the corpus or the largest tool.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import orjson
 from wmh.errors import ConfigError, StoreError
 
 INDEX_KINDS = ("auto", "flat", "hnsw", "ivf")
+CHUNK = 16384  # rows embedded and added at a time
 # Which of some rows (an array of row numbers) a search may return: a boolean array.
 Keep = Callable[[np.ndarray], np.ndarray]
 
@@ -77,25 +79,38 @@ def _choose_kind(kind: str, size: int, flat_max: int) -> str:
     return "flat" if size <= flat_max else "ivf"
 
 
-def _build_one(vectors: np.ndarray, kind: str, seed: int) -> faiss.Index:
-    dim = vectors.shape[1]
-    if kind == "flat" or len(vectors) < 64:
-        index: faiss.Index = faiss.IndexFlatIP(dim)
-    elif kind == "hnsw":
-        index = faiss.IndexHNSWFlat(dim, 32, faiss.METRIC_INNER_PRODUCT)
-        index.hnsw.efConstruction = 40
-        index.hnsw.efSearch = 64
-    else:
-        nlist = max(8, int(math.sqrt(len(vectors))))
-        quantizer = faiss.IndexFlatIP(dim)
-        index = faiss.IndexIVFScalarQuantizer(
-            quantizer, dim, nlist, faiss.ScalarQuantizer.QT_8bit, faiss.METRIC_INNER_PRODUCT
-        )
-        index.cp.seed = seed
-        index.cp.niter = 10  # a coarse quantizer is enough to prune; keeps builds fast
-        index.train(vectors)
-        index.nprobe = ivf_nprobe(nlist)
-    index.add(vectors)
+def _new_index(dim: int, size: int, kind: str, seed: int, sample: np.ndarray) -> faiss.Index:
+    """An empty index for `size` rows (an IVF one trained on `sample`)."""
+    if kind == "flat" or size < 64:
+        return faiss.IndexFlatIP(dim)
+    if kind == "hnsw":
+        hnsw = faiss.IndexHNSWFlat(dim, 32, faiss.METRIC_INNER_PRODUCT)
+        hnsw.hnsw.efConstruction = 40
+        hnsw.hnsw.efSearch = 64
+        return hnsw
+    nlist = max(8, int(math.sqrt(size)))
+    quantizer = faiss.IndexFlatIP(dim)
+    index = faiss.IndexIVFScalarQuantizer(
+        quantizer, dim, nlist, faiss.ScalarQuantizer.QT_8bit, faiss.METRIC_INNER_PRODUCT
+    )
+    index.cp.seed = seed
+    index.cp.niter = 10  # a coarse quantizer is enough to prune; keeps builds fast
+    index.train(sample)
+    index.nprobe = ivf_nprobe(nlist)
+    return index
+
+
+def _build_partition(
+    block: Callable[[int, int], np.ndarray], start: int, end: int, kind: str, seed: int
+) -> faiss.Index:
+    """Rows [start, end) embedded and added `CHUNK` at a time (an IVF index is trained on the
+    first chunk), so a big tool's memory is a chunk's, not the whole partition's."""
+    first = block(start, min(end, start + CHUNK))
+    index = _new_index(first.shape[1], end - start, kind, seed, first)
+    index.add(first)
+    del first
+    for chunk in range(start + CHUNK, end, CHUNK):
+        index.add(block(chunk, min(end, chunk + CHUNK)))
     return index
 
 
@@ -115,18 +130,20 @@ class PartitionedIndex:
         seed: int = 0,
     ) -> PartitionedIndex:
         """`routes` must be sorted so each route's rows are contiguous. `vectors` holds a row per
-        step, or embeds rows [start, end) when called (one partition at a time)."""
+        step, or embeds rows [start, end) when called (at most `CHUNK` rows at a time)."""
         faiss.omp_set_num_threads(os.cpu_count() or 1)
+
+        def block(start: int, end: int) -> np.ndarray:
+            raw = vectors(start, end) if callable(vectors) else vectors[start:end]
+            return np.ascontiguousarray(raw, dtype=np.float32)
+
         partitions = []
         start = 0
         for end in range(1, len(routes) + 1):
             if end == len(routes) or routes[end] != routes[start]:
                 chosen = _choose_kind(kind, end - start, flat_max)
-                raw = vectors(start, end) if callable(vectors) else vectors[start:end]
-                block = np.ascontiguousarray(raw, dtype=np.float32)
-                partitions.append(
-                    Partition(routes[start], start, end, chosen, _build_one(block, chosen, seed))
-                )
+                index = _build_partition(block, start, end, chosen, seed)
+                partitions.append(Partition(routes[start], start, end, chosen, index))
                 start = end
         return cls(partitions)
 

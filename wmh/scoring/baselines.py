@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections import Counter
 
 import numpy as np
+from scipy import sparse
 
 from wmh.core.types import Observation
 from wmh.engine.predictor import PredictionContext, context_query
@@ -83,11 +84,17 @@ class ActionCopy:
             route: [np.asarray(rows) for rows in texts.values()] for route, texts in groups.items()
         }
         # Column-major: a query touches only the columns of its own n-grams (a sparse-sparse
-        # product converted the query and scanned every row, 15 ms a call at 20k steps).
-        self._columns = {
-            route: self._vectorizer.transform(list(texts)).tocsc()
-            for route, texts in groups.items()
-        }
+        # product converted the query and scanned every row, 15 ms a call at 20k steps). Only
+        # the n-grams a route has get a column (2^20 columns cost 8 MB of pointers a route).
+        self._columns: dict[str, sparse.csc_matrix] = {}
+        self._features: dict[str, np.ndarray] = {}
+        for route, texts in groups.items():
+            matrix = self._vectorizer.transform(list(texts)).tocsr()
+            used, local = np.unique(matrix.indices, return_inverse=True)
+            shape = (matrix.shape[0], len(used))
+            compact = sparse.csr_matrix((matrix.data, local, matrix.indptr), shape=shape)
+            self._columns[route] = compact.tocsc()
+            self._features[route] = used
 
     def predict(self, context: PredictionContext) -> Observation:
         route = route_of(context.action)
@@ -95,7 +102,12 @@ class ActionCopy:
         if groups is None:
             return Observation(content="", is_error=True, metadata={"source": "none"})
         query = self._vectorizer.transform([action_text(context.action)])
-        scores = np.asarray(self._columns[route][:, query.indices] @ query.data).ravel()
+        used = self._features[route]
+        at = np.searchsorted(used, query.indices)
+        known = at < len(used)
+        known[known] = used[at[known]] == query.indices[known]
+        columns = self._columns[route][:, at[known]]
+        scores = np.asarray(columns @ query.data[known]).ravel()
         row = self._first_kept(groups, scores, context.exclude_trace)
         if row is None:
             return Observation(content="", is_error=True, metadata={"source": "none"})
