@@ -79,9 +79,13 @@ class ContextColumns:
         return self.tasks[self.task_of[rows]] @ task
 
     def history_scores(self, rows: np.ndarray, history: np.ndarray) -> np.ndarray:
-        """Histories are held in half precision (as saved: 512 bytes a row, not 1 KB); the rows
-        a query compares are converted, the same values a single-precision copy would hold."""
-        return self.history[rows].astype(np.float32) @ history
+        """A build holds histories in half precision (as saved: 512 bytes a row, not 1 KB) and
+        converts the rows a query compares; a loaded model holds them converted (a step is
+        quicker without the conversion). The same values either way."""
+        compared = self.history[rows]
+        if compared.dtype != np.float32:
+            compared = compared.astype(np.float32)
+        return compared @ history
 
     def save(self, directory: Path) -> None:
         directory.mkdir(parents=True, exist_ok=True)
@@ -91,11 +95,11 @@ class ContextColumns:
 
     @classmethod
     def load(cls, directory: Path) -> ContextColumns:
-        """Stored in half precision; tasks held in single precision, histories in half."""
+        """Stored in half precision; held in single precision, so a lookup converts nothing."""
         try:
             task_of, tasks, history = (
                 np.load(directory / name, allow_pickle=False) for name in cls.FILES
             )
         except (OSError, ValueError) as exc:
             raise StoreError(f"{directory}: cannot read the context columns ({exc})") from None
-        return cls(task_of, tasks.astype(np.float32), history.astype(np.float16))
+        return cls(task_of, tasks.astype(np.float32), history.astype(np.float32))
