@@ -6,7 +6,9 @@ uses, one partition at a time, into the same `PartitionedIndex` (IVF with 8-bit 
 `retrieval.flat_max` rows per tool). Then `--queries` calls not in the index are searched for
 their 5 nearest rows: the search alone, and embedding plus search, at p50/p99, beside a floor
 measured in the same run (a dict lookup of a recorded call's text, what an exact replay costs).
-Peak memory is the process's high-water RSS after the index is built.
+Peak memory is the process's high-water RSS after the index is built. Then the same queries at
+the default number of IVF lists probed, half and a quarter of it: latency and recall@k against
+an exhaustive scan of the same codes (what the probing loses).
 
     python bench/bench_retrieval.py                      # 1M rows, 10 tools
     python bench/bench_retrieval.py --rows 100000 --out /tmp/r.json
@@ -116,6 +118,39 @@ def main() -> None:
         assert len(rows) == args.k
         search_s.append(ended - middle)
         total_s.append(ended - began)
+    # The probing's loss: each query's top k against an exhaustive scan of the same codes, at
+    # the default number of lists probed and fewer.
+    probes: list[dict[str, float]] = []
+    ivf = [p.index for p in index.partitions.values() if p.kind == "ivf"]
+    if ivf:
+        default = [i.nprobe for i in ivf]
+        vectors_of = [embedder.embed([QueryText(action_text(a), "")])[0] for a in queries]
+        exhaustive = []
+        for i in ivf:
+            i.nprobe = i.nlist
+        for action, vector in zip(queries, vectors_of, strict=True):
+            exhaustive.append(set(index.search(action.name, vector, args.k)[0].tolist()))
+        for share in (1, 2, 4):
+            timed: list[float] = []
+            found = 0
+            for i, base in zip(ivf, default, strict=True):
+                i.nprobe = max(1, base // share)
+            for action, vector, truth in zip(queries, vectors_of, exhaustive, strict=True):
+                began = time.perf_counter()
+                rows, _ = index.search(action.name, vector, args.k)
+                timed.append(time.perf_counter() - began)
+                found += len(truth & set(rows.tolist()))
+            probes.append(
+                {
+                    "nprobe": ivf[0].nprobe,
+                    "nlist": ivf[0].nlist,
+                    "search_p50_ms": round(percentile(timed, 50), 4),
+                    "search_p99_ms": round(percentile(timed, 99), 4),
+                    "recall_vs_exhaustive": round(found / (args.k * len(queries)), 4),
+                }
+            )
+        for i, base in zip(ivf, default, strict=True):
+            i.nprobe = base
     floor_s: list[float] = []
     for text in probe:
         began = time.perf_counter()
@@ -138,6 +173,7 @@ def main() -> None:
         "embed_and_search_p99_ms": round(percentile(total_s, 99), 4),
         "floor_p50_ms": round(percentile(floor_s, 50), 5),
         "cpus": os.cpu_count(),
+        "probes": probes,
     }
     result["search_p99_over_floor"] = round(
         result["search_p99_ms"] / max(result["floor_p50_ms"], 1e-9)
@@ -151,6 +187,12 @@ def main() -> None:
         f"ms, p99 {result['embed_and_search_p99_ms']} ms; floor (dict lookup) p50 "
         f"{result['floor_p50_ms']} ms"
     )
+    for probe in probes:
+        print(
+            f"  probing {probe['nprobe']} of {probe['nlist']} lists: search p50 "
+            f"{probe['search_p50_ms']} ms, p99 {probe['search_p99_ms']} ms, recall@{args.k} "
+            f"{probe['recall_vs_exhaustive']} of an exhaustive scan"
+        )
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2))
     print(f"wrote {args.out}")
