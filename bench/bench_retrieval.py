@@ -105,8 +105,8 @@ def main() -> None:
 
     rng = np.random.default_rng(2)
     queries = [call(rng, int(rng.integers(0, args.tools))) for _ in range(args.queries)]
-    recorded = {text: i for i, text in enumerate(texts_of(per_tool, 0, 1))}
-    probe = list(recorded)[: args.queries]
+    recorded = {text: i for i, text in enumerate(texts_of(args.queries, 0, 1))}
+    probe = list(recorded)
     search_s: list[float] = []
     total_s: list[float] = []
     for action in queries:

@@ -76,11 +76,6 @@ def check_route(settings: WmhConfig) -> None:
             f"predictor.route_traces must be at least 1, got {settings.predictor.route_traces} "
             "(predictor.route=llm lets the LLM answer every tool)"
         )
-    if settings.split.heldout_max_steps < 0:
-        raise ConfigError(
-            f"split.heldout_max_steps must be 0 (score every held-out step) or more, got "
-            f"{settings.split.heldout_max_steps}"
-        )
 
 
 def choose_answering(

@@ -101,6 +101,11 @@ def check_settings(settings: WmhConfig) -> None:
     check_route(settings)
     if settings.retrieval.top_k < 1:
         raise ConfigError(f"retrieval.top_k must be at least 1, got {settings.retrieval.top_k}")
+    if settings.split.heldout_max_steps < 0:
+        raise ConfigError(
+            f"split.heldout_max_steps must be 0 (score every held-out step) or more, got "
+            f"{settings.split.heldout_max_steps}"
+        )
 
 
 def index_traces(settings: WmhConfig, train: list[Trace], clock: Clock) -> IndexRetriever:
@@ -204,7 +209,10 @@ def build_world_model(
     check_settings(settings)
     check_providers_answer(settings)
     with provider_time_budget(settings.provider.build_time_s):
-        return _build(settings, Clock(on_stage, on_progress, on_done))
+        try:
+            return _build(settings, Clock(on_stage, on_progress, on_done))
+        finally:
+            gc.unfreeze()  # what ingest froze (`_lasting_objects`)
 
 
 @contextmanager
@@ -223,13 +231,6 @@ def _lasting_objects() -> Iterator[None]:
 
 
 def _build(settings: WmhConfig, clock: Clock) -> BuildResult:
-    try:
-        return _build_frozen(settings, clock)
-    finally:
-        gc.unfreeze()
-
-
-def _build_frozen(settings: WmhConfig, clock: Clock) -> BuildResult:
     with clock.stage("ingest"), _lasting_objects():
         ingested = ingest(settings)
     with clock.stage("split"):

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property, lru_cache
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -238,16 +238,16 @@ class SearchOnce(IndexRetriever):
     """An index retriever that remembers its searches (for the length of a
     fit, whose closed loops repeat the searches of its open loop)."""
 
-    _memo: dict[tuple[QueryText, str | None, int], tuple[np.ndarray, np.ndarray]]
-
     @classmethod
     def of(cls, retriever: IndexRetriever) -> SearchOnce:
-        once = cls(
+        return cls(
             retriever.table, retriever.index, retriever.embedder, retriever.context,
             retriever.hidden,
         )  # fmt: skip
-        once._memo = {}
-        return once
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._memo: dict[tuple[QueryText, str | None, int], tuple[np.ndarray, np.ndarray]] = {}
 
     def _search(self, query: Query, k: int) -> tuple[np.ndarray, np.ndarray]:
         key = (query_text(query.action, query.task, query.recent), query.exclude_trace, k)
