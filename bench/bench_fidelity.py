@@ -116,17 +116,22 @@ def step_closed_loop(wm, traces: list[Trace], judge, baselines: list[Predictor],
     for trace in traces:
         session = wm.new_session(task=trace.task)
         for step in trace.steps:
-            context = PredictionContext(wm.session(session.id), step.action)
-            for baseline in baselines:
-                guess = baseline.predict(context)
-                tally.add(
-                    baseline.name, route_of(step.action), judge.judge(guess, step.observation).score
-                )
+            # The session as the step finds it, for the copies, which answer after it: run
+            # first, their searches would leave the model's caches warm for its step.
+            before = wm.session(session.id)
+            context = PredictionContext(
+                before.model_copy(update={"history": list(before.history)}), step.action
+            )
             started = time.perf_counter()
             observation = wm.step(session.id, step.action)
             timing["step"].append((time.perf_counter() - started) * 1000)
             score = judge.judge(observation, step.observation).score
             tally.add("replay", route_of(step.action), score)
+            for baseline in baselines:
+                guess = baseline.predict(context)
+                tally.add(
+                    baseline.name, route_of(step.action), judge.judge(guess, step.observation).score
+                )
             floor_table[step.action.key()] = step.observation
         wm.close_session(session.id)
     keys = list(floor_table)
