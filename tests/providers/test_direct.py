@@ -3,6 +3,7 @@ same request, answer, retries and error names; with fallbacks, litellm routes th
 
 from __future__ import annotations
 
+import asyncio
 import subprocess
 import sys
 from dataclasses import replace
@@ -90,3 +91,35 @@ def test_a_frequency_penalty_is_sent_only_when_set(fake_llm: FakeLLM) -> None:
     assert "frequency_penalty" not in fake_llm.requests[-1]
     LLMProvider(_config(fake_llm, frequency_penalty=0.5)).complete([])
     assert fake_llm.requests[-1]["frequency_penalty"] == 0.5
+
+
+@pytest.mark.parametrize("fallbacks", [[], ["openai/other"]], ids=["direct", "litellm"])
+def test_an_awaited_call_sends_and_reads_what_a_blocking_one_does(
+    fake_llm: FakeLLM, fallbacks: list[str]
+) -> None:
+    """The server's LLM steps await `acomplete` on the event loop: the same request, answer,
+    usage and error names as `complete`, whichever path the call takes."""
+    fake_llm.script = [Reply("hello", prompt_tokens=40, completion_tokens=3)]
+    provider = LLMProvider(_config(fake_llm, max_tokens=64, fallbacks=fallbacks))
+    said = asyncio.run(provider.acomplete([{"role": "user", "content": "hi"}], stop=["</o>"]))
+    assert said.text == "hello" and (said.prompt_tokens, said.completion_tokens) == (40, 3)
+    sent = fake_llm.requests[-1]
+    assert sent["max_tokens"] == 64 and sent["stop"] == ["</o>"]
+    assert sent["messages"][0]["content"] == "hi"
+    assert provider.usage.calls == 1 and provider.usage.prompt_tokens == 40
+    fake_llm.default = Reply("no", status=401)
+    with pytest.raises(ProviderError, match="AuthenticationError"):
+        asyncio.run(provider.acomplete([{"role": "user", "content": "x"}]))
+    assert provider.usage.failures == 1 and provider.usage.calls == 1
+
+
+def test_an_awaited_direct_call_is_retried_and_timed_out_as_a_blocking_one(
+    fake_llm: FakeLLM,
+) -> None:
+    fake_llm.script = [Reply("busy", status=503), Reply("ok")]
+    provider = LLMProvider(_config(fake_llm, num_retries=1))
+    assert asyncio.run(provider.acomplete([])).text == "ok"
+    assert len(fake_llm.requests) == 2
+    fake_llm.default = Reply("late", delay_s=2)
+    with pytest.raises(ProviderError, match="Timeout"):
+        asyncio.run(LLMProvider(_config(fake_llm, timeout=0.5)).acomplete([]))

@@ -250,3 +250,56 @@ def test_a_saturated_provider_gets_503_with_retry_after_instead_of_a_queue(
                     assert retried.status_code == 200
         finally:
             server.stop()
+
+
+def test_llm_steps_await_the_provider_on_the_event_loop_one_at_a_time_per_session(
+    tmp_path: Path, synthetic_corpus: Path
+) -> None:
+    """With a single worker thread, the steps of two sessions still wait on the provider
+    together (a step held a thread while it waited: one request at a time), while the four
+    steps sent at once to each session reach it one after another, all four kept."""
+    import asyncio
+    import dataclasses
+
+    from tests.conftest import make_settings
+    from tests.engine.test_llm import llm_overrides
+    from tests.fake_llm import FakeLLMServer, echo_environment
+    from wmh.pipeline.build import build_world_model
+
+    with FakeLLMServer() as fake:
+        fake.default = echo_environment
+        build_world_model(make_settings(tmp_path, "llm", [synthetic_corpus], *llm_overrides(fake)))
+        fake.default = lambda body: dataclasses.replace(echo_environment(body), delay_s=0.3)
+        server = Server(tmp_path, "-o", "serve.threads=1", "-o", "serve.max_waiting=16")
+        try:
+            with httpx.Client(base_url=server.url, timeout=60) as client:
+                sids = [
+                    client.post("/world_models/llm/sessions", json={"task": "t"}).json()[
+                        "session_id"
+                    ]
+                    for _ in range(2)
+                ]
+
+            async def burst() -> list[httpx.Response]:
+                async with httpx.AsyncClient(base_url=server.url, timeout=60) as client:
+                    return await asyncio.gather(
+                        *(
+                            client.post(
+                                f"/world_models/llm/sessions/{sid}/step",
+                                json={"action": lookup(10**7 + 10 * n + i)},  # never recorded
+                            )
+                            for i in range(4)
+                            for n, sid in enumerate(sids)
+                        )
+                    )
+
+            answers = asyncio.run(burst())
+            assert [a.status_code for a in answers] == [200] * 8
+            assert fake.most_in_flight == 2  # one per session, both sessions at once
+            with httpx.Client(base_url=server.url, timeout=60) as client:
+                for n, sid in enumerate(sids):
+                    history = client.get(f"/world_models/llm/sessions/{sid}").json()["history"]
+                    users = sorted(turn["action"]["arguments"]["user_id"] for turn in history)
+                    assert users == [10**7 + 10 * n + i for i in range(4)]
+        finally:
+            server.stop()

@@ -11,16 +11,17 @@ does not stop by itself would otherwise write until `max_tokens` on every call. 
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass, replace
+from typing import Any
 
 from wmh.core.text import estimate_tokens
 from wmh.core.types import Action, Observation
-from wmh.engine.llm_prompt import PromptBudget, parse_answer, render_prompt
+from wmh.engine.llm_prompt import PromptBudget, RenderedPrompt, parse_answer, render_prompt
 from wmh.engine.policy import ReplayPolicies, ReplayPolicy
 from wmh.engine.predictor import PredictionContext, context_query
 from wmh.engine.replay import ReplayPredictor
 from wmh.errors import ProviderError
-from wmh.providers.llm import LLMProvider
+from wmh.providers.llm import Completion, LLMProvider
 from wmh.retrieval.retriever import Retriever
 from wmh.retrieval.text import route_of
 
@@ -110,6 +111,28 @@ class LLMPredictor:
         return budget
 
     def predict(self, context: PredictionContext) -> Observation:
+        planned = self._plan(context)
+        if isinstance(planned, Observation):
+            return planned
+        try:
+            completion = self.provider.complete(planned.messages, **planned.options)
+        except ProviderError as exc:
+            return planned.failed(exc)
+        return planned.answered(completion)
+
+    async def apredict(self, context: PredictionContext) -> Observation:
+        """`predict` with the provider awaited on the event loop (the server's LLM steps)."""
+        planned = self._plan(context)
+        if isinstance(planned, Observation):
+            return planned
+        try:
+            completion = await self.provider.acomplete(planned.messages, **planned.options)
+        except ProviderError as exc:
+            return planned.failed(exc)
+        return planned.answered(completion)
+
+    def _plan(self, context: PredictionContext) -> Observation | _Call:
+        """The answer when replay gives it, else the call to make."""
         if self.replay_tools and route_of(context.action) in self.replay_tools:
             return self.replay.predict(context)
         if self.cache and self.top_k > 0:  # zero-shot: the corpus answers nothing
@@ -130,14 +153,28 @@ class LLMPredictor:
             prompt = render_prompt(
                 self.instructions, context.session, context.action, examples, budget
             )
-        try:
-            completion = self.provider.complete(prompt.messages, max_tokens=max_tokens, stop=STOP)
-        except ProviderError as exc:
-            return Observation(
-                content=f"world model provider error: {exc}",
-                is_error=True,
-                metadata={"source": "provider_error", "prompt_tokens_est": prompt.tokens},
-            )
+        return _Call(prompt, {"max_tokens": max_tokens, "stop": STOP})
+
+
+@dataclass(frozen=True)
+class _Call:
+    """A provider call an LLM step makes, and how its answer becomes an observation."""
+
+    prompt: RenderedPrompt
+    options: dict[str, Any]
+
+    @property
+    def messages(self) -> list[dict[str, str]]:
+        return self.prompt.messages
+
+    def failed(self, exc: ProviderError) -> Observation:
+        return Observation(
+            content=f"world model provider error: {exc}",
+            is_error=True,
+            metadata={"source": "provider_error", "prompt_tokens_est": self.prompt.tokens},
+        )
+
+    def answered(self, completion: Completion) -> Observation:
         answer = parse_answer(completion.text)
         metadata = {
             "source": "llm" if answer.strict else "llm_unformatted",
@@ -145,9 +182,9 @@ class LLMPredictor:
             "completion_tokens": completion.completion_tokens,
             "cost": completion.cost,
             "latency_s": round(completion.latency_s, 4),
-            "prompt_tokens_est": prompt.tokens,
-            "prompt_truncated": prompt.truncated,
-            "examples": prompt.examples,
+            "prompt_tokens_est": self.prompt.tokens,
+            "prompt_truncated": self.prompt.truncated,
+            "examples": self.prompt.examples,
         }
         if answer.scratchpad is not None:
             metadata["scratchpad"] = answer.scratchpad

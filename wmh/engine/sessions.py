@@ -6,16 +6,19 @@ step in parallel.
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 import uuid
 from collections import OrderedDict
-from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager, contextmanager
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import AbstractContextManager, asynccontextmanager, contextmanager
 from typing import Protocol
 
 from wmh.core.types import EnvState, Session
 from wmh.errors import SessionNotFoundError
+
+LOCK_POLL_S = 0.001  # how often a coroutine waiting for a busy session looks again
 
 
 class SessionStore(Protocol):
@@ -100,6 +103,21 @@ class InMemorySessionStore:
             raise SessionNotFoundError(f"no session '{session_id}' (it may have expired)")
         with lock:
             yield self.get(session_id)
+
+    @asynccontextmanager
+    async def alocked(self, session_id: str) -> AsyncIterator[Session]:
+        """`locked` for a coroutine: waiting for the lock yields to the event loop instead of
+        blocking it (the holder may be another coroutine awaiting its provider)."""
+        with self._guard:
+            lock = self._locks.get(session_id)
+        if lock is None:
+            raise SessionNotFoundError(f"no session '{session_id}' (it may have expired)")
+        while not lock.acquire(blocking=False):  # taken only between two awaits: no leak
+            await asyncio.sleep(LOCK_POLL_S)
+        try:
+            yield self.get(session_id)
+        finally:
+            lock.release()
 
     def __len__(self) -> int:
         return len(self._sessions)

@@ -168,8 +168,38 @@ class WorldModel:
         with self.sessions.locked(session_id) as session:
             size = self.limits.check(session, action)
             observation = self.predict(session, action)
-            record_usage(session, observation)
-            session.history.append(Turn(action=action, observation=observation))
-            session.size_bytes += size + len(observation.content)
-            self.sessions.save(session)
+            self._record(session, action, observation, size)
         return observation, session.state
+
+    @property
+    def steps_on_loop(self) -> bool:
+        """Whether `astep_with_state` steps without blocking the event loop: the predictor
+        awaits its provider and the sessions are in memory (Redis is called in threads)."""
+        return hasattr(self.predictor, "apredict") and isinstance(
+            self.sessions, InMemorySessionStore
+        )
+
+    async def astep_with_state(
+        self, session_id: str, action: Action
+    ) -> tuple[Observation, EnvState]:
+        """`step_with_state` for a coroutine (`steps_on_loop` models): steps of one session
+        wait for each other, steps of different sessions await their providers together."""
+        apredict = getattr(self.predictor, "apredict", None)
+        store = self.sessions
+        if apredict is None or not isinstance(store, InMemorySessionStore):
+            raise TypeError(f"world model '{self.name}' does not step on the event loop")
+        if not isinstance(action, Action):
+            action = Action.model_validate(action)
+        async with store.alocked(session_id) as session:
+            size = self.limits.check(session, action)
+            observation = await apredict(PredictionContext(session, action))
+            self._record(session, action, observation, size)
+        return observation, session.state
+
+    def _record(
+        self, session: Session, action: Action, observation: Observation, size: int
+    ) -> None:
+        record_usage(session, observation)
+        session.history.append(Turn(action=action, observation=observation))
+        session.size_bytes += size + len(observation.content)
+        self.sessions.save(session)

@@ -168,33 +168,58 @@ class LLMProvider:
 
     def complete(self, messages: list[dict[str, str]], **overrides: Any) -> Completion:
         """One chat completion; raises ProviderError after retries and fallbacks fail."""
-        remaining = _DEADLINE.remaining()
-        if remaining is not None:
-            if remaining <= 0:
-                self.usage.failures += 1
-                raise ProviderError(
-                    f"provider {self.config.name} model {self.config.model}: the build's time "
-                    f"for provider calls (provider.build_time_s={_DEADLINE.budget_s:g}) is spent"
-                )
-            timeout = min(float(overrides.get("timeout", self.config.timeout)), remaining)
-            overrides = {**overrides, "timeout": max(timeout, 0.1)}
+        overrides = self._bounded(overrides)
         started = time.perf_counter()
         try:
             if self._direct is not None:
-                return self._counted(
-                    self._direct.complete(self._arguments(messages, **overrides)), started
-                )
+                answer = self._direct.complete(self._arguments(messages, **overrides))
+                return self._counted(answer, started)
             response = import_litellm().completion(**self._arguments(messages, **overrides))
         except Exception as exc:  # noqa: BLE001 - litellm raises many types; all become one
+            raise self._failed(exc) from None
+        return self._priced(response, started)
+
+    async def acomplete(self, messages: list[dict[str, str]], **overrides: Any) -> Completion:
+        """`complete` on the event loop: no thread waits while the provider answers."""
+        overrides = self._bounded(overrides)
+        started = time.perf_counter()
+        try:
+            if self._direct is not None:
+                answer = await self._direct.acomplete(self._arguments(messages, **overrides))
+                return self._counted(answer, started)
+            arguments = self._arguments(messages, **overrides)
+            response = await import_litellm().acompletion(**arguments)
+        except Exception as exc:  # noqa: BLE001 - litellm raises many types; all become one
+            raise self._failed(exc) from None
+        return self._priced(response, started)
+
+    def _bounded(self, overrides: dict[str, Any]) -> dict[str, Any]:
+        """The call's overrides with its timeout cut to the build's provider time left (a
+        ProviderError when none is)."""
+        remaining = _DEADLINE.remaining()
+        if remaining is None:
+            return overrides
+        if remaining <= 0:
             self.usage.failures += 1
-            reason = redact_environment(
-                str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-            )
             raise ProviderError(
-                f"provider {self.config.name} model {self.config.model} failed after "
-                f"{self.config.num_retries} retries and {len(self.config.fallbacks)} "
-                f"fallback(s): {type(exc).__name__}: {reason[:300]}"
-            ) from None
+                f"provider {self.config.name} model {self.config.model}: the build's time "
+                f"for provider calls (provider.build_time_s={_DEADLINE.budget_s:g}) is spent"
+            )
+        timeout = min(float(overrides.get("timeout", self.config.timeout)), remaining)
+        return {**overrides, "timeout": max(timeout, 0.1)}
+
+    def _failed(self, exc: Exception) -> ProviderError:
+        """A failed call as the ProviderError it becomes: provider, model, why; no secret."""
+        self.usage.failures += 1
+        reason = redact_environment(str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+        return ProviderError(
+            f"provider {self.config.name} model {self.config.model} failed after "
+            f"{self.config.num_retries} retries and {len(self.config.fallbacks)} "
+            f"fallback(s): {type(exc).__name__}: {reason[:300]}"
+        )
+
+    def _priced(self, response: Any, started: float) -> Completion:
+        """A litellm response as a Completion, with the price litellm gave it."""
         latency = time.perf_counter() - started
         choice = response.choices[0]
         text = (choice.message.content or "") if choice.message else ""

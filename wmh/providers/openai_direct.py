@@ -16,12 +16,16 @@ connection failures are retried `num_retries` times with a short exponential bac
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import httpx
 from tenacity import (
+    AsyncRetrying,
     retry,
     retry_if_exception,
     stop_after_attempt,
@@ -102,10 +106,11 @@ class DirectChat:
         self.url = httpx.URL(config.api_base.rstrip("/") + "/chat/completions")
         self.model = served_model(config.model)
         key = os.environ.get("OPENAI_API_KEY") or KEYLESS_PLACEHOLDER
-        self._client = httpx.Client(
-            headers={"Authorization": f"Bearer {key}"},
-            limits=httpx.Limits(max_connections=256, max_keepalive_connections=64),
-        )
+        self._headers = {"Authorization": f"Bearer {key}"}
+        self._limits = httpx.Limits(max_connections=256, max_keepalive_connections=64)
+        self._client = httpx.Client(headers=self._headers, limits=self._limits)
+        # An async client belongs to the event loop it was first used on (a server has one).
+        self._async: tuple[asyncio.AbstractEventLoop, httpx.AsyncClient] | None = None
 
     def body(self, arguments: dict[str, Any]) -> dict[str, Any]:
         body = {"model": self.model}
@@ -114,22 +119,45 @@ class DirectChat:
 
     def complete(self, arguments: dict[str, Any]) -> dict[str, Any]:
         """The server's JSON answer; raises a DirectChatError after `num_retries` retries."""
-        retries = int(arguments.get("num_retries", 0) or 0)
-        call = retry(
-            retry=retry_if_exception(lambda e: getattr(e, "retryable", False)),
-            stop=stop_after_attempt(retries + 1),
-            wait=wait_exponential(multiplier=0.25, max=4),
-            reraise=True,
-        )(self._once)
+        call = retry(**_retrying(arguments))(self._once)
         return call(self.body(arguments), float(arguments.get("timeout", 60.0)))
 
-    def _once(self, body: dict[str, Any], timeout: float) -> dict[str, Any]:
+    async def acomplete(self, arguments: dict[str, Any]) -> dict[str, Any]:
+        """`complete` on the event loop, over a kept-alive async client."""
+        body, timeout = self.body(arguments), float(arguments.get("timeout", 60.0))
+        async for attempt in AsyncRetrying(**_retrying(arguments)):
+            with attempt:
+                return await self._aonce(body, timeout)
+        raise AssertionError("unreachable: the last attempt re-raises")  # pragma: no cover
+
+    def _async_client(self) -> httpx.AsyncClient:
+        loop = asyncio.get_running_loop()
+        if self._async is None or self._async[0] is not loop:
+            client = httpx.AsyncClient(headers=self._headers, limits=self._limits)
+            self._async = (loop, client)
+        return self._async[1]
+
+    @contextmanager
+    def _reaching(self, timeout: float) -> Iterator[None]:
+        """Transport failures as the DirectChatError that says how the call failed."""
         try:
-            answer = self._client.post(self.url, json=body, timeout=timeout)
+            yield
         except httpx.TimeoutException as exc:
             raise Timeout(f"no answer within {timeout:g}s ({type(exc).__name__})") from None
         except httpx.TransportError as exc:
             raise APIConnectionError(f"cannot reach {self.url}: {type(exc).__name__}") from None
+
+    def _once(self, body: dict[str, Any], timeout: float) -> dict[str, Any]:
+        with self._reaching(timeout):
+            answer = self._client.post(self.url, json=body, timeout=timeout)
+        return self._parsed(answer)
+
+    async def _aonce(self, body: dict[str, Any], timeout: float) -> dict[str, Any]:
+        with self._reaching(timeout):
+            answer = await self._async_client().post(self.url, json=body, timeout=timeout)
+        return self._parsed(answer)
+
+    def _parsed(self, answer: httpx.Response) -> dict[str, Any]:
         if answer.status_code != 200:
             raise _status_error(answer.status_code, answer.text)
         try:
@@ -139,6 +167,17 @@ class DirectChat:
         if not isinstance(parsed, dict) or not parsed.get("choices"):
             raise BadRequestError(f"the server's answer has no choices: {answer.text[:200]}")
         return parsed
+
+
+def _retrying(arguments: dict[str, Any]) -> dict[str, Any]:
+    """Tenacity's settings for a call: retryable failures, `num_retries` times, backing off."""
+    retries = int(arguments.get("num_retries", 0) or 0)
+    return {
+        "retry": retry_if_exception(lambda e: getattr(e, "retryable", False)),
+        "stop": stop_after_attempt(retries + 1),
+        "wait": wait_exponential(multiplier=0.25, max=4),
+        "reraise": True,
+    }
 
 
 def tool_calls_of(message: dict[str, Any]) -> tuple[tuple[str, dict[str, Any]], ...]:

@@ -3,7 +3,8 @@ session store (memory, or Redis when several workers or replicas serve one model
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
@@ -12,6 +13,7 @@ from starlette.concurrency import run_in_threadpool
 
 from wmh.config.schema import ServeConfig
 from wmh.core.reward import RewardJudge
+from wmh.core.types import Action, EnvState, Observation
 from wmh.engine.replay import ReplayPredictor
 from wmh.engine.sessions import InMemorySessionStore, SessionStore
 from wmh.engine.world_model import SessionLimits, WorldModel
@@ -33,13 +35,15 @@ class Registry:
     max_body_bytes: int = ServeConfig.max_body_bytes
     threads: int = ServeConfig.threads
     max_waiting: int = ServeConfig.max_waiting
-    blocking_now: int = 0  # calls running in or waiting for a worker thread (event loop only)
+    # Calls running in or waiting for a worker thread, or awaiting their provider on the loop.
+    blocking_now: int = 0
 
     def add(self, model: WorldModel, card: ModelCard) -> None:
         self.models[model.name] = model
         self.cards[model.name] = card
         # Replay over in-memory sessions never waits on I/O and takes about a millisecond: it
-        # runs on the event loop. LLM calls and Redis block, so they go to worker threads.
+        # runs on the event loop. An LLM over in-memory sessions awaits its provider there
+        # (`step`); Redis calls block, so they go to worker threads.
         self.inline[model.name] = isinstance(model.predictor, ReplayPredictor) and isinstance(
             model.sessions, InMemorySessionStore
         )
@@ -50,6 +54,23 @@ class Registry:
         model = self.get(name)
         if self.inline[name] and not blocking:
             return call(model)
+        with self._admitted():
+            return await run_in_threadpool(call, model)
+
+    async def step(
+        self, name: str, session_id: str, action: Action
+    ) -> tuple[Observation, EnvState]:
+        """One step of a session: on the event loop when the model awaits its provider there
+        (an LLM over in-memory sessions), else as `run` places it."""
+        model = self.get(name)
+        if not model.steps_on_loop:
+            return await self.run(name, lambda m: m.step_with_state(session_id, action))
+        with self._admitted():
+            return await model.astep_with_state(session_id, action)
+
+    @contextmanager
+    def _admitted(self) -> Iterator[None]:
+        """Count a call that waits on its provider or a thread; refuse one past the bound."""
         if self.blocking_now >= self.threads + self.max_waiting:
             raise ServerBusyError(
                 f"the server is busy: {self.blocking_now} steps are running or waiting for the "
@@ -58,7 +79,7 @@ class Registry:
             )
         self.blocking_now += 1
         try:
-            return await run_in_threadpool(call, model)
+            yield
         finally:
             self.blocking_now -= 1
 

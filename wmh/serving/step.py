@@ -29,9 +29,7 @@ async def apply_step(
     """Apply `{"action": {...}}` or a bare action; the observation serialised once (FastAPI would
     validate it again first)."""
     action = body.action if isinstance(body, StepRequest) else body
-    observation, state = await registry.run(
-        name, lambda model: model.step_with_state(session_id, action)
-    )
+    observation, state = await registry.step(name, session_id, action)
     return Response(
         b'{"observation":%s,"state":%s}'
         % (observation.model_dump_json().encode(), state.model_dump_json().encode()),
