@@ -10,7 +10,9 @@ of the model, one request at a time. Rows:
 - `replay/redis`: `wmh serve` with Redis sessions (a throw-away redis-server);
 - `replay/redis x2`: the same with two uvicorn workers;
 - `llm/memory` (with --llm): a model whose provider is the scripted OpenAI-compatible server
-  (tests/fake_llm.py, its own process), every step an LLM call.
+  (tests/fake_llm.py, its own process), every step an LLM call; `p99_beyond_provider_ms` is the
+  p99 of each step's latency less its provider call's (the `latency_s` wmh timed, which also
+  holds any wait of the call's answer for the event loop).
 
 Server memory is the RSS of the server's process tree after the 64-session run.
 
@@ -147,12 +149,14 @@ async def load(
     clients: int,
     seconds: float,
     kind: str = "aiohttp",
-) -> list[float]:
-    """`clients` agents step for `seconds`; returns the latency of every step (seconds).
+) -> tuple[list[float], list[float]]:
+    """`clients` agents step for `seconds`; returns the latency of every step (seconds), and
+    of every LLM step its latency beyond the provider call's own (as wmh timed the call).
 
     Each agent keeps one session for up to SESSION_STEPS steps (cycling through held-out
     traces), then deletes it and opens another, as a long-running agent would."""
     latencies: list[float] = []
+    beyond: list[float] = []
     client = CLIENTS[kind](url, clients)
     flat = [a for trace in actions for a in trace]
 
@@ -169,9 +173,12 @@ async def load(
                 if time.perf_counter() >= stop_at:
                     break
                 started = time.perf_counter()
-                await client.request("POST", path, {"action": next(steps)})
+                answer = await client.request("POST", path, {"action": next(steps)})
                 if record:
                     latencies.append(time.perf_counter() - started)
+                    provider = provider_seconds(answer)
+                    if provider is not None:
+                        beyond.append(latencies[-1] - provider)
             if model is not None:
                 await client.request("DELETE", path.rsplit("/step", 1)[0], None)
 
@@ -182,7 +189,16 @@ async def load(
         await asyncio.gather(*(agent(i, stop, True) for i in range(clients)))
     finally:
         await client.close()
-    return latencies
+    return latencies, beyond
+
+
+def provider_seconds(answer: Any) -> float | None:
+    """The provider call's time of an LLM step's answer (its observation's `latency_s`)."""
+    if not isinstance(answer, dict):
+        return None
+    metadata = (answer.get("observation") or {}).get("metadata") or {}
+    seconds = metadata.get("latency_s")
+    return float(seconds) if isinstance(seconds, int | float) else None
 
 
 def heldout_actions(model_dir: Path) -> list[list[dict[str, Any]]]:
@@ -237,7 +253,9 @@ def main() -> None:
 
     def measure(label: str, url: str, model: str | None, proc: Proc) -> None:
         for clients in LEVELS:
-            latencies = asyncio.run(load(url, model, actions, clients, args.seconds, args.client))
+            latencies, beyond = asyncio.run(
+                load(url, model, actions, clients, args.seconds, args.client)
+            )
             row = {
                 "server": label,
                 "sessions": clients,
@@ -247,6 +265,8 @@ def main() -> None:
                 "p99_ms": round(percentile(latencies, 0.99) * 1000, 2),
                 "mean_ms": round(statistics.fmean(latencies) * 1000, 2),
             }
+            if beyond:
+                row["p99_beyond_provider_ms"] = round(percentile(beyond, 0.99) * 1000, 2)
             if clients == LEVELS[-1]:
                 row["server_rss_mb"] = round(rss_mb(proc.proc.pid), 1)
             rows.append(row)
@@ -329,7 +349,8 @@ def main() -> None:
     for row in rows:
         row["vs_echo"] = round(row["steps_per_s"] / echo_rate[row["sessions"]], 2)
     print()
-    header = ("server", "sessions", "steps_per_s", "vs_echo", "p50_ms", "p99_ms", "server_rss_mb")
+    header = ("server", "sessions", "steps_per_s", "vs_echo", "p50_ms", "p99_ms")
+    header += ("p99_beyond_provider_ms", "server_rss_mb")
     print("  ".join(f"{h:>15}" for h in header))
     for row in rows:
         print("  ".join(f"{str(row.get(h, '')):>15}" for h in header))

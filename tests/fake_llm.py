@@ -48,6 +48,18 @@ class FakeLLM:
     port: int = 0
     embedding_requests: list[dict[str, Any]] = field(default_factory=list)
     embedding_status: int = 200  # a failing embeddings endpoint answers this
+    in_flight: int = 0  # chat requests being answered now
+    most_in_flight: int = 0  # the most ever answered at once
+    _counting: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def entered(self) -> None:
+        with self._counting:
+            self.in_flight += 1
+            self.most_in_flight = max(self.most_in_flight, self.in_flight)
+
+    def left(self) -> None:
+        with self._counting:
+            self.in_flight -= 1
 
     @property
     def api_base(self) -> str:
@@ -73,6 +85,13 @@ def _message(reply: Reply) -> dict[str, Any]:
     return message
 
 
+class _Server(ThreadingHTTPServer):
+    """As a real model server: a listen backlog for many clients connecting at once (the
+    default of 5 dropped connections under load, each retried by the kernel a second later)."""
+
+    request_queue_size = 1024
+
+
 def _handler(fake: FakeLLM) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         def log_message(self, *args: Any) -> None:  # keep test output quiet
@@ -94,7 +113,9 @@ def _handler(fake: FakeLLM) -> type[BaseHTTPRequestHandler]:
                 return
             reply = fake.next_reply(body)
             if reply.delay_s:
+                fake.entered()
                 time.sleep(reply.delay_s)
+                fake.left()
             if reply.raw is not None:
                 self._send(reply.status, reply.raw)
                 return
@@ -156,7 +177,7 @@ class FakeLLMServer:
 
     def __init__(self, fake: FakeLLM | None = None) -> None:
         self.fake = fake or FakeLLM()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self.fake))
+        self._server = _Server(("127.0.0.1", 0), _handler(self.fake))
         self.fake.port = self._server.server_address[1]
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
@@ -174,8 +195,6 @@ if __name__ == "__main__":
     import sys
 
     fake = FakeLLM(default=echo_environment)
-    server = ThreadingHTTPServer(
-        ("127.0.0.1", int(sys.argv[1]) if len(sys.argv) > 1 else 8001), _handler(fake)
-    )
+    server = _Server(("127.0.0.1", int(sys.argv[1]) if len(sys.argv) > 1 else 8001), _handler(fake))
     print(f"scripted OpenAI-compatible server on http://127.0.0.1:{server.server_address[1]}/v1")
     server.serve_forever()
