@@ -141,8 +141,17 @@ def index_traces(settings: WmhConfig, train: list[Trace], clock: Clock) -> Index
             settings.retrieval.index,
             settings.retrieval.flat_max,
             settings.seed,
+            call_groups(table) if getattr(embedder, "vectors_follow_action", False) else None,
         )
     return IndexRetriever(table, index, embedder, context)
+
+
+def call_groups(table: StepTable) -> np.ndarray:
+    """Per row, a number shared by the rows of the very same call (its exact-replay key)."""
+    groups = np.empty(len(table), dtype=np.int64)
+    for number, rows in enumerate(table.exact.values()):
+        groups[rows] = number
+    return groups
 
 
 def make_replay(retriever: IndexRetriever, train: list[Trace], top_k: int) -> ReplayPredictor:

@@ -73,6 +73,11 @@ class HashingEmbedder:
         self._action_vector = lru_cache(maxsize=4096)(self._embed_action)
         self._context_vector = lru_cache(maxsize=4096)(self._embed_context)
 
+    @property
+    def vectors_follow_action(self) -> bool:
+        """Whether a step's vector is its action's alone (the same call, the same vector)."""
+        return not self.card.context_weight
+
     def _embed_action(self, text: str) -> np.ndarray:
         return text_vector(text, self.card.dim)
 

@@ -34,14 +34,25 @@ class Partition:
     end: int
     kind: str
     index: faiss.Index
+    # Per row of the partition, which indexed vector is its own (None: one vector per row).
+    # Rows of the very same call share one vector: a corpus repeats its calls, and a search
+    # then scores each distinct call once, not once per recording.
+    groups: np.ndarray | None = None
     # A flat index's vectors, viewed in place: one matrix product answers a query without the
     # per-call cost of FAISS's wrappers, which dominates at these sizes.
     matrix: np.ndarray | None = None
+    # With groups: the rows of each vector, grouped (`members[bounds[g]:bounds[g + 1]]`).
+    members: np.ndarray | None = None
+    bounds: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         if isinstance(self.index, faiss.IndexFlat) and self.index.ntotal:
             xb = faiss.rev_swig_ptr(self.index.get_xb(), self.index.ntotal * self.index.d)
             self.matrix = np.asarray(xb).reshape(self.index.ntotal, self.index.d)
+        if self.groups is not None:
+            self.members = np.argsort(self.groups, kind="stable")
+            counts = np.bincount(self.groups, minlength=self.index.ntotal)
+            self.bounds = np.concatenate(([0], np.cumsum(counts)))
 
     @property
     def size(self) -> int:
@@ -50,20 +61,41 @@ class Partition:
     def top(self, query: np.ndarray, fetch: int) -> tuple[np.ndarray, np.ndarray]:
         """At least `fetch` (row within the partition, score), best first, ties by row: every
         row tied with the last one is included, so the cut never depends on the search."""
+        found, values = self._nearest(query, min(fetch, self.index.ntotal))
+        if self.members is not None and self.bounds is not None:
+            found, values = self._rows_of(found, values, fetch)
+        order = np.lexsort((found, -np.round(values, 6)))
+        return found[order], values[order]
+
+    def _nearest(self, query: np.ndarray, fetch: int) -> tuple[np.ndarray, np.ndarray]:
+        """At least `fetch` indexed vectors and their scores (every one tied with the last)."""
         if self.matrix is None:
             scores, ids = self.index.search(query.reshape(1, -1), fetch)
             valid = ids[0] >= 0
-            found, values = ids[0][valid], scores[0][valid]
+            return ids[0][valid], scores[0][valid]
+        all_scores = self.matrix @ query
+        if fetch < len(all_scores):
+            cut = np.partition(all_scores, len(all_scores) - fetch)[len(all_scores) - fetch]
+            found = np.flatnonzero(all_scores >= cut)
         else:
-            all_scores = self.matrix @ query
-            if fetch < len(all_scores):
-                cut = np.partition(all_scores, len(all_scores) - fetch)[len(all_scores) - fetch]
-                found = np.flatnonzero(all_scores >= cut)
-            else:
-                found = np.arange(len(all_scores))
-            values = all_scores[found]
-        order = np.lexsort((found, -np.round(values, 6)))
-        return found[order], values[order]
+            found = np.arange(len(all_scores))
+        return found, all_scores[found]
+
+    def _rows_of(
+        self, vectors: np.ndarray, scores: np.ndarray, fetch: int
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The rows of the found vectors, cut as a search over every row would: at least
+        `fetch` of them, and every row tied with the last."""
+        assert self.members is not None and self.bounds is not None
+        starts, ends = self.bounds[vectors], self.bounds[vectors + 1]
+        counts = ends - starts
+        rows = self.members[np.repeat(ends - counts.cumsum(), counts) + np.arange(counts.sum())]
+        values = np.repeat(scores, counts)
+        if fetch < len(values):
+            cut = np.partition(values, len(values) - fetch)[len(values) - fetch]
+            kept = values >= cut
+            rows, values = rows[kept], values[kept]
+        return rows, values
 
 
 def ivf_nprobe(nlist: int) -> int:
@@ -101,17 +133,40 @@ def _new_index(dim: int, size: int, kind: str, seed: int, sample: np.ndarray) ->
 
 
 def _build_partition(
-    block: Callable[[int, int], np.ndarray], start: int, end: int, kind: str, seed: int
+    block: Callable[[int, int], np.ndarray],
+    start: int,
+    end: int,
+    kind: str,
+    seed: int,
+    firsts: np.ndarray | None = None,
 ) -> faiss.Index:
     """Rows [start, end) embedded and added `CHUNK` at a time (an IVF index is trained on the
-    first chunk), so a big tool's memory is a chunk's, not the whole partition's."""
-    first = block(start, min(end, start + CHUNK))
-    index = _new_index(first.shape[1], end - start, kind, seed, first)
-    index.add(first)
-    del first
-    for chunk in range(start + CHUNK, end, CHUNK):
-        index.add(block(chunk, min(end, chunk + CHUNK)))
+    first chunk), so a big tool's memory is a chunk's, not the whole partition's. With `firsts`
+    (the rows, within the partition, that each stand for their group), only those are added."""
+    index: faiss.Index | None = None
+    size = end - start if firsts is None else len(firsts)
+    for chunk in range(start, end, CHUNK):
+        vectors = block(chunk, min(end, chunk + CHUNK))
+        if firsts is not None:
+            at = firsts[(firsts >= chunk - start) & (firsts < chunk - start + CHUNK)]
+            vectors = np.ascontiguousarray(vectors[at - (chunk - start)])
+        if index is None:
+            index = _new_index(vectors.shape[1], size, kind, seed, vectors)
+        index.add(vectors)
+    assert index is not None
     return index
+
+
+def _grouped(groups: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """(per row, its group numbered by first appearance; the first row of each group), or None
+    when every row is its own group."""
+    _, firsts, inverse = np.unique(groups, return_index=True, return_inverse=True)
+    if len(firsts) == len(groups):
+        return None
+    order = np.argsort(firsts, kind="stable")
+    rank = np.empty(len(order), dtype=np.int32)
+    rank[order] = np.arange(len(order), dtype=np.int32)
+    return rank[inverse.reshape(-1)], firsts[order]
 
 
 class PartitionedIndex:
@@ -128,10 +183,14 @@ class PartitionedIndex:
         kind: str = "auto",
         flat_max: int = 4096,
         seed: int = 0,
+        groups: Sequence[int] | np.ndarray | None = None,
     ) -> PartitionedIndex:
         """`routes` must be sorted so each route's rows are contiguous. `vectors` holds a row per
-        step, or embeds rows [start, end) when called (at most `CHUNK` rows at a time)."""
+        step, or embeds rows [start, end) when called (at most `CHUNK` rows at a time). Rows
+        with the same `groups` number have the same vector (the same call): it is indexed once,
+        and a partition is sized by its distinct calls."""
         faiss.omp_set_num_threads(os.cpu_count() or 1)
+        numbers = None if groups is None else np.asarray(groups)
 
         def block(start: int, end: int) -> np.ndarray:
             raw = vectors(start, end) if callable(vectors) else vectors[start:end]
@@ -141,9 +200,12 @@ class PartitionedIndex:
         start = 0
         for end in range(1, len(routes) + 1):
             if end == len(routes) or routes[end] != routes[start]:
-                chosen = _choose_kind(kind, end - start, flat_max)
-                index = _build_partition(block, start, end, chosen, seed)
-                partitions.append(Partition(routes[start], start, end, chosen, index))
+                grouped = None if numbers is None else _grouped(numbers[start:end])
+                row_group, firsts = grouped if grouped is not None else (None, None)
+                size = end - start if firsts is None else len(firsts)
+                chosen = _choose_kind(kind, size, flat_max)
+                index = _build_partition(block, start, end, chosen, seed, firsts)
+                partitions.append(Partition(routes[start], start, end, chosen, index, row_group))
                 start = end
         return cls(partitions)
 
@@ -179,15 +241,17 @@ class PartitionedIndex:
         for i, part in enumerate(self.partitions.values()):
             file = f"part-{i:04d}.faiss"
             faiss.write_index(part.index, str(directory / file))
-            meta.append(
-                {
-                    "route": part.route,
-                    "start": part.start,
-                    "end": part.end,
-                    "kind": part.kind,
-                    "file": file,
-                }
-            )
+            entry = {
+                "route": part.route,
+                "start": part.start,
+                "end": part.end,
+                "kind": part.kind,
+                "file": file,
+            }
+            if part.groups is not None:
+                entry["groups"] = f"part-{i:04d}.groups.npy"
+                np.save(directory / entry["groups"], part.groups, allow_pickle=False)
+            meta.append(entry)
         (directory / "partitions.json").write_bytes(orjson.dumps(meta, option=orjson.OPT_INDENT_2))
 
     @classmethod
@@ -208,7 +272,18 @@ class PartitionedIndex:
                 index.hnsw.efSearch = 64
             elif isinstance(index, faiss.IndexIVF):
                 index.nprobe = ivf_nprobe(index.nlist)
+            groups = None
+            if "groups" in item:  # written since rows of one call share a vector
+                try:
+                    groups = np.load(directory / item["groups"], allow_pickle=False)
+                except (OSError, ValueError) as exc:
+                    raise StoreError(f"{directory / item['groups']}: cannot read ({exc})") from None
+                if len(groups) != item["end"] - item["start"]:
+                    raise StoreError(
+                        f"{directory / item['groups']} has {len(groups)} rows for a partition "
+                        f"of {item['end'] - item['start']}: the model directory is damaged"
+                    )
             partitions.append(
-                Partition(item["route"], item["start"], item["end"], item["kind"], index)
+                Partition(item["route"], item["start"], item["end"], item["kind"], index, groups)
             )
         return cls(partitions)
