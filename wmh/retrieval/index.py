@@ -241,7 +241,7 @@ class PartitionedIndex:
         for i, part in enumerate(self.partitions.values()):
             file = f"part-{i:04d}.faiss"
             faiss.write_index(part.index, str(directory / file))
-            entry = {
+            entry: dict[str, object] = {
                 "route": part.route,
                 "start": part.start,
                 "end": part.end,
@@ -249,8 +249,8 @@ class PartitionedIndex:
                 "file": file,
             }
             if part.groups is not None:
-                entry["groups"] = f"part-{i:04d}.groups.npy"
-                np.save(directory / entry["groups"], part.groups, allow_pickle=False)
+                entry["groups"] = groups_file = f"part-{i:04d}.groups.npy"
+                np.save(directory / groups_file, part.groups, allow_pickle=False)
             meta.append(entry)
         (directory / "partitions.json").write_bytes(orjson.dumps(meta, option=orjson.OPT_INDENT_2))
 
