@@ -38,7 +38,7 @@ from wmh.retrieval.context import ContextColumns
 from wmh.retrieval.embedders import Embedder, make_embedder
 from wmh.retrieval.index import PartitionedIndex
 from wmh.retrieval.retriever import IndexRetriever
-from wmh.retrieval.table import StepTable
+from wmh.retrieval.table import StepTable, first_rows
 from wmh.retrieval.text import HISTORY_WINDOW, query_text
 from wmh.scoring.factory import make_judge
 from wmh.scoring.runner import EvalReport
@@ -129,11 +129,20 @@ def index_traces(settings: WmhConfig, train: list[Trace], clock: Clock) -> Index
             [s.task for s in rows], [_recent(s, by_id) for s in rows], in_traces
         )
     with clock.stage("index"):
+        # When a step's vector is its call's alone, each distinct call is embedded and indexed
+        # once (its first row stands for the rest; the others' vectors are never read).
+        groups = table.call_groups() if getattr(embedder, "vectors_follow_action", False) else None
+        wanted = np.ones(len(rows), dtype=bool) if groups is None else first_rows(groups)
 
         def embed(start: int, end: int) -> np.ndarray:
-            vectors = embed_steps(embedder, rows[start:end], by_id)
+            chosen = np.flatnonzero(wanted[start:end])
+            vectors = embed_steps(embedder, [rows[start + i] for i in chosen], by_id)
             clock.advance(end - start, len(rows), "steps embedded")
-            return vectors
+            if len(chosen) == end - start:
+                return vectors
+            block = np.zeros((end - start, embedder.card.dim), dtype=np.float32)
+            block[chosen] = vectors
+            return block
 
         index = PartitionedIndex.build(
             embed,
@@ -141,17 +150,9 @@ def index_traces(settings: WmhConfig, train: list[Trace], clock: Clock) -> Index
             settings.retrieval.index,
             settings.retrieval.flat_max,
             settings.seed,
-            call_groups(table) if getattr(embedder, "vectors_follow_action", False) else None,
+            groups,
         )
     return IndexRetriever(table, index, embedder, context)
-
-
-def call_groups(table: StepTable) -> np.ndarray:
-    """Per row, a number shared by the rows of the very same call (its exact-replay key)."""
-    groups = np.empty(len(table), dtype=np.int64)
-    for number, rows in enumerate(table.exact.values()):
-        groups[rows] = number
-    return groups
 
 
 def make_replay(retriever: IndexRetriever, train: list[Trace], top_k: int) -> ReplayPredictor:

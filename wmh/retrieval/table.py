@@ -47,6 +47,13 @@ class StepTable:
         )
         return codes, code_of
 
+    def call_groups(self) -> np.ndarray:
+        """Per row, a number shared by the rows of the very same call (its exact-replay key)."""
+        groups = np.empty(len(self), dtype=np.int64)
+        for number, rows in enumerate(self.exact.values()):
+            groups[rows] = number
+        return groups
+
     def tool_names(self) -> set[str]:
         return {route for route in set(self.routes) if route != MESSAGE_ROUTE}
 
@@ -103,3 +110,10 @@ class StepTable:
                 f"{len(columns['trace_ids'])}: the model directory is damaged"
             )
         return cls(rows, columns["trace_ids"], columns["routes"], columns["exact"])
+
+
+def first_rows(groups: np.ndarray) -> np.ndarray:
+    """Per row, whether it is the first of its group."""
+    first = np.zeros(len(groups), dtype=bool)
+    first[np.unique(groups, return_index=True)[1]] = True
+    return first
