@@ -35,7 +35,7 @@ class StepTable:
         self._parsed: dict[int, Step] = {}
 
     def __len__(self) -> int:
-        return len(self._rows)
+        return len(self.trace_ids)
 
     @cached_property
     def trace_codes(self) -> tuple[np.ndarray, dict[str, int]]:
@@ -79,12 +79,9 @@ class StepTable:
         exact: dict[str, list[int]] = {}
         for row, step in enumerate(ordered):
             exact.setdefault(step.action.key(), []).append(row)
-        table = cls(
-            [s.model_dump_json().encode() for s in ordered],
-            [s.trace_id for s in ordered],
-            [route_of(s.action) for s in ordered],
-            exact,
-        )
+        # Every row parsed already: its JSON is written only when the table is saved (a build
+        # of 100k steps would otherwise hold each step twice, as an object and as text).
+        table = cls([], [s.trace_id for s in ordered], [route_of(s.action) for s in ordered], exact)
         table._parsed = dict(enumerate(ordered))
         return table
 
@@ -92,8 +89,12 @@ class StepTable:
         steps_file.parent.mkdir(parents=True, exist_ok=True)
         columns_file.parent.mkdir(parents=True, exist_ok=True)
         with steps_file.open("wb") as out:
-            for row in self._rows:
-                out.write(row + b"\n")
+            if self._rows:
+                for row in self._rows:
+                    out.write(row + b"\n")
+            else:
+                for number in range(len(self)):
+                    out.write(self._parsed[number].model_dump_json().encode() + b"\n")
         columns = {"trace_ids": self.trace_ids, "routes": self.routes, "exact": self.exact}
         columns_file.write_bytes(orjson.dumps(columns))
 
