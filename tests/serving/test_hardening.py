@@ -3,6 +3,7 @@ a 503 with recovery, and a killed worker's session lock frees itself."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import subprocess
@@ -10,11 +11,13 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
 import pytest
 
+from tests.fake_llm import FakeLLM
 from tests.serving.servers import Redis, Server
 from wmh.core.types import Action, Observation, Turn
 from wmh.serving.redis_store import RedisSessionStore
@@ -192,12 +195,12 @@ def test_an_empty_token_is_refused_rather_than_turning_auth_off(built_model: Pat
     assert done.returncode == 1 and "WMH_API_TOKEN is set but empty" in done.stderr + done.stdout
 
 
-def test_a_saturated_provider_gets_503_with_retry_after_instead_of_a_queue(
-    tmp_path: Path, synthetic_corpus: Path
-) -> None:
-    """Two worker threads and one waiting place: of six steps sent at once to a slow provider,
-    three are taken and three answered 503 at once; the refused sessions are untouched."""
-    import asyncio
+@contextmanager
+def slow_llm_server(
+    tmp_path: Path, corpus: Path, delay_s: float, threads: int, waiting: int, sessions: int
+) -> Iterator[tuple[Server, FakeLLM, list[str]]]:
+    """An LLM model served with `threads` and `waiting`, its provider answering after `delay_s`,
+    and `sessions` fresh sessions on it."""
     import dataclasses
 
     from tests.conftest import make_settings
@@ -207,49 +210,62 @@ def test_a_saturated_provider_gets_503_with_retry_after_instead_of_a_queue(
 
     with FakeLLMServer() as fake:
         fake.default = echo_environment
-        build_world_model(make_settings(tmp_path, "llm", [synthetic_corpus], *llm_overrides(fake)))
-        fake.default = lambda body: dataclasses.replace(echo_environment(body), delay_s=1.5)
-        server = Server(tmp_path, "-o", "serve.threads=2", "-o", "serve.max_waiting=1")
+        build_world_model(make_settings(tmp_path, "llm", [corpus], *llm_overrides(fake)))
+        fake.default = lambda body: dataclasses.replace(echo_environment(body), delay_s=delay_s)
+        limits = ("-o", f"serve.threads={threads}", "-o", f"serve.max_waiting={waiting}")
+        server = Server(tmp_path, *limits)
         try:
             with httpx.Client(base_url=server.url, timeout=60) as client:
                 sids = [
                     client.post("/world_models/llm/sessions", json={"task": "t"}).json()[
                         "session_id"
                     ]
-                    for _ in range(6)
+                    for _ in range(sessions)
                 ]
-            before = len(fake.requests)
-
-            async def burst() -> list[httpx.Response]:
-                async with httpx.AsyncClient(base_url=server.url, timeout=60) as client:
-                    return await asyncio.gather(
-                        *(
-                            client.post(
-                                f"/world_models/llm/sessions/{sid}/step",
-                                json={"action": lookup(10**7 + i)},  # never recorded
-                            )
-                            for i, sid in enumerate(sids)
-                        )
-                    )
-
-            answers = asyncio.run(burst())
-            assert sorted(a.status_code for a in answers) == [200, 200, 200, 503, 503, 503]
-            refused = [sid for sid, a in zip(sids, answers, strict=True) if a.status_code == 503]
-            for answer in answers:
-                if answer.status_code == 503:
-                    assert answer.headers["retry-after"] == "1"
-                    assert "the server is busy" in answer.json()["detail"]
-            assert len(fake.requests) - before == 3  # the refused steps never reached it
-            with httpx.Client(base_url=server.url, timeout=60) as client:
-                for sid in refused:
-                    history = client.get(f"/world_models/llm/sessions/{sid}").json()["history"]
-                    assert history == []
-                    retried = client.post(
-                        f"/world_models/llm/sessions/{sid}/step", json={"action": lookup(5)}
-                    )
-                    assert retried.status_code == 200
+            yield server, fake, sids
         finally:
             server.stop()
+
+
+def burst(server: Server, steps: list[tuple[str, dict]]) -> list[httpx.Response]:
+    """Each (session, action) step sent at once."""
+
+    async def send() -> list[httpx.Response]:
+        async with httpx.AsyncClient(base_url=server.url, timeout=60) as client:
+            return await asyncio.gather(
+                *(
+                    client.post(f"/world_models/llm/sessions/{sid}/step", json={"action": action})
+                    for sid, action in steps
+                )
+            )
+
+    return asyncio.run(send())
+
+
+def test_a_saturated_provider_gets_503_with_retry_after_instead_of_a_queue(
+    tmp_path: Path, synthetic_corpus: Path
+) -> None:
+    """Two worker threads and one waiting place: of six steps sent at once to a slow provider,
+    three are taken and three answered 503 at once; the refused sessions are untouched."""
+    with slow_llm_server(tmp_path, synthetic_corpus, 1.5, 2, 1, 6) as (server, fake, sids):
+        before = len(fake.requests)
+        # never recorded calls: every one goes to the provider
+        answers = burst(server, [(sid, lookup(10**7 + i)) for i, sid in enumerate(sids)])
+        assert sorted(a.status_code for a in answers) == [200, 200, 200, 503, 503, 503]
+        refused = [sid for sid, a in zip(sids, answers, strict=True) if a.status_code == 503]
+        for answer in answers:
+            if answer.status_code == 503:
+                assert answer.headers["retry-after"] == "1"
+                assert "the server is busy" in answer.json()["detail"]
+        assert len(fake.requests) - before == 3  # the refused steps never reached it
+        with httpx.Client(base_url=server.url, timeout=60) as client:
+            for sid in refused:
+                history = client.get(f"/world_models/llm/sessions/{sid}").json()["history"]
+                assert history == []
+                retried = client.post(
+                    f"/world_models/llm/sessions/{sid}/step", json={"action": lookup(5)}
+                )
+                assert retried.status_code == 200
 
 
 def test_llm_steps_await_the_provider_on_the_event_loop_one_at_a_time_per_session(
@@ -258,48 +274,13 @@ def test_llm_steps_await_the_provider_on_the_event_loop_one_at_a_time_per_sessio
     """With a single worker thread, the steps of two sessions still wait on the provider
     together (a step held a thread while it waited: one request at a time), while the four
     steps sent at once to each session reach it one after another, all four kept."""
-    import asyncio
-    import dataclasses
-
-    from tests.conftest import make_settings
-    from tests.engine.test_llm import llm_overrides
-    from tests.fake_llm import FakeLLMServer, echo_environment
-    from wmh.pipeline.build import build_world_model
-
-    with FakeLLMServer() as fake:
-        fake.default = echo_environment
-        build_world_model(make_settings(tmp_path, "llm", [synthetic_corpus], *llm_overrides(fake)))
-        fake.default = lambda body: dataclasses.replace(echo_environment(body), delay_s=0.3)
-        server = Server(tmp_path, "-o", "serve.threads=1", "-o", "serve.max_waiting=16")
-        try:
-            with httpx.Client(base_url=server.url, timeout=60) as client:
-                sids = [
-                    client.post("/world_models/llm/sessions", json={"task": "t"}).json()[
-                        "session_id"
-                    ]
-                    for _ in range(2)
-                ]
-
-            async def burst() -> list[httpx.Response]:
-                async with httpx.AsyncClient(base_url=server.url, timeout=60) as client:
-                    return await asyncio.gather(
-                        *(
-                            client.post(
-                                f"/world_models/llm/sessions/{sid}/step",
-                                json={"action": lookup(10**7 + 10 * n + i)},  # never recorded
-                            )
-                            for i in range(4)
-                            for n, sid in enumerate(sids)
-                        )
-                    )
-
-            answers = asyncio.run(burst())
-            assert [a.status_code for a in answers] == [200] * 8
-            assert fake.most_in_flight == 2  # one per session, both sessions at once
-            with httpx.Client(base_url=server.url, timeout=60) as client:
-                for n, sid in enumerate(sids):
-                    history = client.get(f"/world_models/llm/sessions/{sid}").json()["history"]
-                    users = sorted(turn["action"]["arguments"]["user_id"] for turn in history)
-                    assert users == [10**7 + 10 * n + i for i in range(4)]
-        finally:
-            server.stop()
+    with slow_llm_server(tmp_path, synthetic_corpus, 0.3, 1, 16, 2) as (server, fake, sids):
+        steps = [(sid, lookup(10**7 + 10 * n + i)) for i in range(4) for n, sid in enumerate(sids)]
+        answers = burst(server, steps)
+        assert [a.status_code for a in answers] == [200] * 8
+        assert fake.most_in_flight == 2  # one per session, both sessions at once
+        with httpx.Client(base_url=server.url, timeout=60) as client:
+            for n, sid in enumerate(sids):
+                history = client.get(f"/world_models/llm/sessions/{sid}").json()["history"]
+                users = sorted(turn["action"]["arguments"]["user_id"] for turn in history)
+                assert users == [10**7 + 10 * n + i for i in range(4)]
