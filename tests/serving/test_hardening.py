@@ -197,10 +197,16 @@ def test_an_empty_token_is_refused_rather_than_turning_auth_off(built_model: Pat
 
 @contextmanager
 def slow_llm_server(
-    tmp_path: Path, corpus: Path, delay_s: float, threads: int, waiting: int, sessions: int
+    tmp_path: Path,
+    corpus: Path,
+    delay_s: float,
+    threads: int,
+    waiting: int,
+    sessions: int,
+    *serve_args: str,
 ) -> Iterator[tuple[Server, FakeLLM, list[str]]]:
-    """An LLM model served with `threads` and `waiting`, its provider answering after `delay_s`,
-    and `sessions` fresh sessions on it."""
+    """An LLM model served with `threads` and `waiting` (and `serve_args`), its provider
+    answering after `delay_s`, and `sessions` fresh sessions on it."""
     import dataclasses
 
     from tests.conftest import make_settings
@@ -213,7 +219,7 @@ def slow_llm_server(
         build_world_model(make_settings(tmp_path, "llm", [corpus], *llm_overrides(fake)))
         fake.default = lambda body: dataclasses.replace(echo_environment(body), delay_s=delay_s)
         limits = ("-o", f"serve.threads={threads}", "-o", f"serve.max_waiting={waiting}")
-        server = Server(tmp_path, *limits)
+        server = Server(tmp_path, *limits, *serve_args)
         try:
             with httpx.Client(base_url=server.url, timeout=60) as client:
                 sids = [
@@ -268,19 +274,30 @@ def test_a_saturated_provider_gets_503_with_retry_after_instead_of_a_queue(
                 assert retried.status_code == 200
 
 
+@pytest.mark.parametrize("store", ["memory", "redis"])
 def test_llm_steps_await_the_provider_on_the_event_loop_one_at_a_time_per_session(
-    tmp_path: Path, synthetic_corpus: Path
+    tmp_path: Path, synthetic_corpus: Path, store: str
 ) -> None:
     """With a single worker thread, the steps of two sessions still wait on the provider
     together (a step held a thread while it waited: one request at a time), while the four
-    steps sent at once to each session reach it one after another, all four kept."""
-    with slow_llm_server(tmp_path, synthetic_corpus, 0.3, 1, 16, 2) as (server, fake, sids):
-        steps = [(sid, lookup(10**7 + 10 * n + i)) for i in range(4) for n, sid in enumerate(sids)]
-        answers = burst(server, steps)
-        assert [a.status_code for a in answers] == [200] * 8
-        assert fake.most_in_flight == 2  # one per session, both sessions at once
-        with httpx.Client(base_url=server.url, timeout=60) as client:
-            for n, sid in enumerate(sids):
-                history = client.get(f"/world_models/llm/sessions/{sid}").json()["history"]
-                users = sorted(turn["action"]["arguments"]["user_id"] for turn in history)
-                assert users == [10**7 + 10 * n + i for i in range(4)]
+    steps sent at once to each session reach it one after another, all four kept; in memory
+    and over Redis (its asyncio client)."""
+    redis = Redis() if store == "redis" else None
+    extra = ("--session-store", "redis", "--redis-url", redis.url) if redis else ()
+    try:
+        with slow_llm_server(tmp_path, synthetic_corpus, 0.3, 1, 16, 2, *extra) as running:
+            server, fake, sids = running
+            steps = [
+                (sid, lookup(10**7 + 10 * n + i)) for i in range(4) for n, sid in enumerate(sids)
+            ]
+            answers = burst(server, steps)
+            assert [a.status_code for a in answers] == [200] * 8
+            assert fake.most_in_flight == 2  # one per session, both sessions at once
+            with httpx.Client(base_url=server.url, timeout=60) as client:
+                for n, sid in enumerate(sids):
+                    history = client.get(f"/world_models/llm/sessions/{sid}").json()["history"]
+                    users = sorted(turn["action"]["arguments"]["user_id"] for turn in history)
+                    assert users == [10**7 + 10 * n + i for i in range(4)]
+    finally:
+        if redis is not None:
+            redis.stop()

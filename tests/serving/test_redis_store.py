@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -182,3 +183,45 @@ def test_a_step_that_fails_releases_the_lock_at_once(redis_url: str) -> None:
         current.history.append(_said("next"))
         store.save(current)
     assert [t.observation.content for t in store.get(session.id).history] == ["next"]
+
+
+def test_steps_awaited_on_the_loop_serialise_per_session_and_meet_threaded_ones(
+    redis_url: str, built_model: Path
+) -> None:
+    """Twenty steps of one session awaited at once, and twenty of another, over the asyncio
+    client: every turn is kept, each session's turns are its own; a thread-side store (another
+    worker) then sees them all and adds one, which the loop side reads back."""
+    import asyncio
+
+    from wmh.serving.redis_loop import LoopRedisSessionStore
+    from wmh.store.loader import load_world_model
+
+    store = LoopRedisSessionStore(redis_url, "on-loop")
+    wm, _ = load_world_model(built_model, store)
+    assert wm.steps_on_loop
+    first, second = wm.new_session(task="a").id, wm.new_session(task="b").id
+
+    def lookup(user: int) -> Action:
+        return Action(name="get_user", arguments={"user_id": user})
+
+    async def steps() -> None:
+        await asyncio.gather(
+            *(wm.astep_with_state(first, lookup(1000 + i)) for i in range(20)),
+            *(wm.astep_with_state(second, lookup(2000 + i)) for i in range(20)),
+        )
+
+    asyncio.run(steps())
+    other = RedisSessionStore(redis_url, "on-loop")  # another worker's view
+    for sid, base in ((first, 1000), (second, 2000)):
+        users = sorted(t.action.arguments["user_id"] for t in other.get(sid).history)
+        assert users == list(range(base, base + 20))
+    with other.locked(first) as session:
+        session.history.append(Turn(action=lookup(7), observation=Observation(content="x")))
+        other.save(session)
+
+    async def one_more() -> int:
+        await wm.astep_with_state(first, lookup(8))
+        return len(wm.session(first).history)
+
+    assert asyncio.run(one_more()) == 22
+    assert [t.action.arguments["user_id"] for t in store.get(first).history[-2:]] == [7, 8]

@@ -113,10 +113,10 @@ class ServeConfig:
     max_body_bytes: int = 1_048_576  # a larger request is answered 413 before it is read whole
     max_session_steps: int = 5_000  # a session this long takes no more steps (413)
     max_session_bytes: int = 16_777_216  # nor one whose actions and answers add up to this
-    # Steps that block (Redis) run on `threads` worker threads; at most `max_waiting` more wait
-    # for one, and beyond that a step is answered 503 with Retry-After at once rather than
-    # queued without bound while the provider is saturated. LLM steps over in-memory sessions
-    # await their provider on the event loop instead, at most `threads + max_waiting` at once.
+    # LLM and Redis steps are awaited on the event loop, a predictor that may block runs on
+    # `threads` worker threads; at most `threads + max_waiting` such steps are under way, and
+    # beyond that a step is answered 503 with Retry-After at once rather than queued without
+    # bound while the provider is saturated.
     threads: int = 128
     max_waiting: int = 256
 

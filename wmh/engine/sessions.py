@@ -119,5 +119,9 @@ class InMemorySessionStore:
         finally:
             lock.release()
 
+    async def asave(self, session: Session) -> None:
+        """`save`, for a coroutine (nothing here waits)."""
+        self.save(session)
+
     def __len__(self) -> int:
         return len(self._sessions)

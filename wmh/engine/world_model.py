@@ -14,6 +14,7 @@ from typing import Any
 from wmh.core.reward import RewardJudge
 from wmh.core.types import Action, EnvState, EpisodeScore, Observation, Session, Turn
 from wmh.engine.predictor import PredictionContext, Predictor
+from wmh.engine.replay import ReplayPredictor
 from wmh.engine.schemas import infer_tool_schemas
 from wmh.engine.sessions import InMemorySessionStore, SessionStore
 from wmh.engine.usage import JUDGE, SERVE, UsageRecord, add_phase_usage, observation_usage
@@ -169,37 +170,41 @@ class WorldModel:
             size = self.limits.check(session, action)
             observation = self.predict(session, action)
             self._record(session, action, observation, size)
+            self.sessions.save(session)
         return observation, session.state
 
     @property
     def steps_on_loop(self) -> bool:
-        """Whether `astep_with_state` steps without blocking the event loop: the predictor
-        awaits its provider and the sessions are in memory (Redis is called in threads)."""
-        return hasattr(self.predictor, "apredict") and isinstance(
-            self.sessions, InMemorySessionStore
-        )
+        """Whether `astep_with_state` steps without blocking the event loop: the sessions can be
+        awaited (in memory, or Redis over its asyncio client) and the predictor awaits its
+        provider or, as replay does, answers from memory."""
+        awaitable = hasattr(self.sessions, "alocked") and hasattr(self.sessions, "asave")
+        quick = hasattr(self.predictor, "apredict") or isinstance(self.predictor, ReplayPredictor)
+        return awaitable and quick
 
     async def astep_with_state(
         self, session_id: str, action: Action
     ) -> tuple[Observation, EnvState]:
         """`step_with_state` for a coroutine (`steps_on_loop` models): steps of one session
         wait for each other, steps of different sessions await their providers together."""
-        apredict = getattr(self.predictor, "apredict", None)
-        store = self.sessions
-        if apredict is None or not isinstance(store, InMemorySessionStore):
+        if not self.steps_on_loop:
             raise TypeError(f"world model '{self.name}' does not step on the event loop")
+        store: Any = self.sessions
         if not isinstance(action, Action):
             action = Action.model_validate(action)
+        apredict = getattr(self.predictor, "apredict", None)
         async with store.alocked(session_id) as session:
             size = self.limits.check(session, action)
-            observation = await apredict(PredictionContext(session, action))
+            context = PredictionContext(session, action)
+            observation = await apredict(context) if apredict else self.predictor.predict(context)
             self._record(session, action, observation, size)
+            await store.asave(session)
         return observation, session.state
 
     def _record(
         self, session: Session, action: Action, observation: Observation, size: int
     ) -> None:
+        """The step into the session (saved by the caller)."""
         record_usage(session, observation)
         session.history.append(Turn(action=action, observation=observation))
         session.size_bytes += size + len(observation.content)
-        self.sessions.save(session)

@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import functools
 import time
+import uuid
 from collections.abc import Callable
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, Field
 from redis.exceptions import RedisError
 
-from wmh.core.types import EnvState, EpisodeScore, UsageTotals
+from wmh.core.types import EnvState, EpisodeScore, Session, Turn, UsageTotals
 from wmh.errors import StoreError
 from wmh.serving.redis_lock import safe_url
 
@@ -43,15 +44,43 @@ def unavailable(method: F) -> F:
         try:
             return method(self, *args, **kwargs)
         except (RedisError, OSError) as exc:
-            raise StoreError(
-                f"the session store is unavailable (Redis at {safe_url(self._url)}: "
-                f"{type(exc).__name__}); retry shortly"
-            ) from None
+            raise store_unavailable(self._url, exc) from None
 
     return wrapper  # type: ignore[return-value]
+
+
+def store_unavailable(url: str, exc: Exception) -> StoreError:
+    return StoreError(
+        f"the session store is unavailable (Redis at {safe_url(url)}: "
+        f"{type(exc).__name__}); retry shortly"
+    )
 
 
 def now_us() -> int:
     """The index's score: last use in microseconds (milliseconds tie: a session created and
     used within one millisecond would have no least recently used order)."""
     return time.time_ns() // 1000
+
+
+def saved_meta(
+    session: Session, generation: str, cached: list[Turn]
+) -> tuple[SessionMeta, list[Turn], bool]:
+    """What saving a session writes, given the generation and turns this process knows Redis
+    holds: its meta, the turns Redis lacks, and whether they are appended (or the history
+    rewritten, under a new generation)."""
+    appended = bool(
+        generation
+        and len(session.history) >= len(cached)
+        and all(a is b for a, b in zip(cached, session.history, strict=False))
+    )
+    meta = SessionMeta(
+        task=session.task,
+        state=session.state,
+        generation=generation if appended else uuid.uuid4().hex,
+        turns=len(session.history),
+        created_at=session.created_at,
+        usage=session.usage,
+        score=session.score,
+        size_bytes=session.size_bytes,
+    )
+    return meta, session.history[len(cached) :] if appended else session.history, appended

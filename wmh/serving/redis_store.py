@@ -28,8 +28,10 @@ from redis.exceptions import RedisError
 from wmh.core.types import EnvState, Session, Turn
 from wmh.errors import SessionNotFoundError, StoreError
 from wmh.serving.redis_lock import LockRenewer, safe_url
-from wmh.serving.redis_meta import SessionMeta, now_us, unavailable
+from wmh.serving.redis_meta import SessionMeta, now_us, saved_meta, unavailable
 from wmh.serving.redis_scripts import LOCK_AND_READ, RENEW, SAVE_AND_UNLOCK, UNLOCK
+
+LOCK_RETRY_S = 0.002  # how soon a step waiting for a busy session's lock asks again
 
 
 class RedisSessionStore:
@@ -171,28 +173,15 @@ class RedisSessionStore:
             size_bytes=meta.size_bytes,
         )
 
-    @unavailable
-    def save(self, session: Session) -> None:
+    def _prepared(self, session: Session) -> tuple[SessionMeta, list[Turn], bool]:
         with self._guard:
             generation, cached = self._cache.get(session.id, ("", []))
-        appended = bool(
-            generation
-            and len(session.history) >= len(cached)
-            and all(a is b for a, b in zip(cached, session.history, strict=False))
-        )
-        if not appended:
-            generation = uuid.uuid4().hex
-        meta = SessionMeta(
-            task=session.task,
-            state=session.state,
-            generation=generation,
-            turns=len(session.history),
-            created_at=session.created_at,
-            usage=session.usage,
-            score=session.score,
-            size_bytes=session.size_bytes,
-        )
-        new = session.history[len(cached) :] if appended else session.history
+        return saved_meta(session, generation, cached)
+
+    @unavailable
+    def save(self, session: Session) -> None:
+        meta, new, appended = self._prepared(session)
+        generation = meta.generation
         token = self._held.pop((session.id, threading.get_ident()), None)
         if token is not None:  # inside `locked`: write and unlock in one script
             self._save_unlocking(session, meta, new, appended, token)
@@ -216,12 +205,32 @@ class RedisSessionStore:
     def _save_unlocking(
         self, session: Session, meta: SessionMeta, new: list[Turn], appended: bool, token: str
     ) -> None:
-        done = self._save_and_unlock(
-            keys=[self._meta(session.id), self._turns(session.id), self._index,
-                  self._lock(session.id)],
-            args=[token, meta.model_dump_json(), "0" if appended else "1", self.ttl_ms,
-                  now_us(), session.id, *(turn.model_dump_json() for turn in new)],
-        )  # fmt: skip
+        keys, args = self._save_call(session, meta, new, appended, token)
+        self._saved(session, self._save_and_unlock(keys=keys, args=args))
+
+    def _save_call(
+        self, session: Session, meta: SessionMeta, new: list[Turn], appended: bool, token: str
+    ) -> tuple[list[str], list[Any]]:
+        """The SAVE_AND_UNLOCK script's keys and arguments for one step."""
+        keys = [
+            self._meta(session.id),
+            self._turns(session.id),
+            self._index,
+            self._lock(session.id),
+        ]
+        args = [
+            token,
+            meta.model_dump_json(),
+            "0" if appended else "1",
+            self.ttl_ms,
+            now_us(),
+            session.id,
+            *(turn.model_dump_json() for turn in new),
+        ]
+        return keys, args  # fmt: skip
+
+    def _saved(self, session: Session, done: Any) -> None:
+        """Raise for what SAVE_AND_UNLOCK answered, unless it saved."""
         if done == -1:
             raise self._missing(session.id)
         if done == -2:
@@ -278,21 +287,25 @@ class RedisSessionStore:
             reply = self._lock_and_read(
                 keys=keys, args=[token, lock_ms, len(cached), self.ttl_ms, now_us(), session_id]
             )
-            if reply[0] == 1:
+            if self._acquired(reply, session_id, deadline):
                 break
-            if reply[0] == -1:
-                self._forget(session_id)
-                raise SessionNotFoundError(f"no session '{session_id}' (it may have expired)")
-            if time.monotonic() > deadline:
-                raise StoreError(
-                    f"session '{session_id}' is busy: its lock was not released in time"
-                )
-            time.sleep(0.002)
+            time.sleep(LOCK_RETRY_S)
         try:
             return self._session(session_id, reply[1], reply[2], generation, cached)
         except BaseException:
             self._unlock(keys=[key], args=[token])
             raise
+
+    def _acquired(self, reply: Any, session_id: str, deadline: float) -> bool:
+        """Whether LOCK_AND_READ took the lock; raises when the session is gone or stays busy."""
+        if reply[0] == 1:
+            return True
+        if reply[0] == -1:
+            self._forget(session_id)
+            raise SessionNotFoundError(f"no session '{session_id}' (it may have expired)")
+        if time.monotonic() > deadline:
+            raise StoreError(f"session '{session_id}' is busy: its lock was not released in time")
+        return False
 
     @unavailable
     def __len__(self) -> int:

@@ -42,8 +42,8 @@ class Registry:
         self.models[model.name] = model
         self.cards[model.name] = card
         # Replay over in-memory sessions never waits on I/O and takes about a millisecond: it
-        # runs on the event loop. An LLM over in-memory sessions awaits its provider there
-        # (`step`); Redis calls block, so they go to worker threads.
+        # runs on the event loop. Other steps are awaited there too (`step`: an LLM awaits its
+        # provider, Redis its round trips) when the model can; the rest go to worker threads.
         self.inline[model.name] = isinstance(model.predictor, ReplayPredictor) and isinstance(
             model.sessions, InMemorySessionStore
         )
@@ -63,7 +63,7 @@ class Registry:
         """One step of a session: on the event loop when the model awaits its provider there
         (an LLM over in-memory sessions), else as `run` places it."""
         model = self.get(name)
-        if not model.steps_on_loop:
+        if self.inline[name] or not model.steps_on_loop:
             return await self.run(name, lambda m: m.step_with_state(session_id, action))
         with self._admitted():
             return await model.astep_with_state(session_id, action)
@@ -96,9 +96,11 @@ def session_store(serve: ServeConfig, model: str) -> SessionStore:
     if serve.session_store == "memory":
         return InMemorySessionStore(serve.max_sessions, serve.session_ttl_s)
     if serve.session_store == "redis":
-        from wmh.serving.redis_store import RedisSessionStore
+        from wmh.serving.redis_loop import LoopRedisSessionStore
 
-        store = RedisSessionStore(serve.redis_url, model, serve.max_sessions, serve.session_ttl_s)
+        store = LoopRedisSessionStore(
+            serve.redis_url, model, serve.max_sessions, serve.session_ttl_s
+        )
         store.ping()
         return store
     raise ConfigError(f"serve.session_store must be memory or redis, got {serve.session_store!r}")
