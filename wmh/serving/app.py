@@ -64,7 +64,7 @@ def create_app(registry: Registry, token: str | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        # Blocking steps (LLM calls, Redis) run in `serve.threads` worker threads.
+        # Calls that may block (a custom predictor, a reward judge) run in `serve.threads` threads.
         anyio.to_thread.current_default_thread_limiter().total_tokens = registry.threads
         yield
 

@@ -61,7 +61,7 @@ class Registry:
         self, name: str, session_id: str, action: Action
     ) -> tuple[Observation, EnvState]:
         """One step of a session: on the event loop when the model awaits its provider there
-        (an LLM over in-memory sessions), else as `run` places it."""
+        (`steps_on_loop`: an LLM, or Redis sessions), else as `run` places it."""
         model = self.get(name)
         if self.inline[name] or not model.steps_on_loop:
             return await self.run(name, lambda m: m.step_with_state(session_id, action))
