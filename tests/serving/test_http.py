@@ -289,3 +289,17 @@ def test_schemathesis_finds_no_server_error_and_only_documented_answers(
     )
     assert done.returncode == 0, done.stdout[-4000:]
     assert "passed" in done.stdout
+
+
+def test_a_server_leaves_its_loaded_models_out_of_the_collectors_sweeps(root: Path) -> None:
+    """A full collection over a loaded model paused a step for 50-140 ms; once loaded, the
+    server's heap is frozen (moved out of the collector's generations)."""
+    import gc
+
+    gc.unfreeze()
+    try:
+        registry = load_registry(root, [], ServeConfig())
+        assert registry.models
+        assert gc.get_freeze_count() > 0
+    finally:
+        gc.unfreeze()
