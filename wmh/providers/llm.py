@@ -170,11 +170,11 @@ class LLMProvider:
         """One chat completion; raises ProviderError after retries and fallbacks fail."""
         overrides = self._bounded(overrides)
         started = time.perf_counter()
+        arguments = self._arguments(messages, **overrides)
         try:
             if self._direct is not None:
-                answer = self._direct.complete(self._arguments(messages, **overrides))
-                return self._counted(answer, started)
-            response = import_litellm().completion(**self._arguments(messages, **overrides))
+                return self._counted(self._direct.complete(arguments), started)
+            response = import_litellm().completion(**arguments)
         except Exception as exc:  # noqa: BLE001 - litellm raises many types; all become one
             raise self._failed(exc) from None
         return self._priced(response, started)
@@ -183,11 +183,10 @@ class LLMProvider:
         """`complete` on the event loop: no thread waits while the provider answers."""
         overrides = self._bounded(overrides)
         started = time.perf_counter()
+        arguments = self._arguments(messages, **overrides)
         try:
             if self._direct is not None:
-                answer = await self._direct.acomplete(self._arguments(messages, **overrides))
-                return self._counted(answer, started)
-            arguments = self._arguments(messages, **overrides)
+                return self._counted(await self._direct.acomplete(arguments), started)
             response = await import_litellm().acompletion(**arguments)
         except Exception as exc:  # noqa: BLE001 - litellm raises many types; all become one
             raise self._failed(exc) from None

@@ -124,11 +124,11 @@ class DirectChat:
 
     async def acomplete(self, arguments: dict[str, Any]) -> dict[str, Any]:
         """`complete` on the event loop, over a kept-alive async client."""
-        body, timeout = self.body(arguments), float(arguments.get("timeout", 60.0))
-        async for attempt in AsyncRetrying(**_retrying(arguments)):
-            with attempt:
-                return await self._aonce(body, timeout)
-        raise AssertionError("unreachable: the last attempt re-raises")  # pragma: no cover
+        call = AsyncRetrying(**_retrying(arguments))
+        result: dict[str, Any] = await call(
+            self._aonce, self.body(arguments), float(arguments.get("timeout", 60.0))
+        )
+        return result
 
     def _async_client(self) -> httpx.AsyncClient:
         loop = asyncio.get_running_loop()

@@ -227,7 +227,7 @@ class RedisSessionStore:
             session.id,
             *(turn.model_dump_json() for turn in new),
         ]
-        return keys, args  # fmt: skip
+        return keys, args
 
     def _saved(self, session: Session, done: Any) -> None:
         """Raise for what SAVE_AND_UNLOCK answered, unless it saved."""
