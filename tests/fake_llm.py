@@ -25,6 +25,7 @@ class Reply:
     prompt_tokens: int = 11
     completion_tokens: int = 7
     tool_calls: list[tuple[str, dict[str, Any]]] | None = None  # (name, arguments) to answer
+    finish_reason: str = ""  # "length": as a server whose max_tokens cut the answer
 
 
 def echo_environment(body: dict[str, Any]) -> Reply:
@@ -131,7 +132,8 @@ def _handler(fake: FakeLLM) -> type[BaseHTTPRequestHandler]:
                 "choices": [
                     {
                         "index": 0,
-                        "finish_reason": "tool_calls" if reply.tool_calls else "stop",
+                        "finish_reason": reply.finish_reason
+                        or ("tool_calls" if reply.tool_calls else "stop"),
                         "message": _message(reply),
                     }
                 ],

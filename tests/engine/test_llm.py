@@ -94,6 +94,56 @@ def test_each_call_says_where_the_answer_ends_and_how_long_it_may_be(
     assert wm.session(session.id).state.scratchpad == "user 1 exists"
 
 
+def test_a_json_schema_answer_is_held_to_its_shape_and_length_by_the_server(
+    tmp_path: Path, synthetic_corpus: Path, fake_llm: FakeLLM
+) -> None:
+    from wmh.core.types import Step
+
+    fake_llm.default = echo_environment
+    settings = make_settings(
+        tmp_path, "js", [synthetic_corpus],
+        *llm_overrides(fake_llm, "provider.answer_format=json_schema"),
+    )  # fmt: skip
+    model = build_world_model(settings).path
+    recorded = [
+        Step.model_validate_json(line)
+        for line in (model / "steps" / "train.jsonl").read_bytes().splitlines()
+        if line
+    ]
+    longest = max(len(s.observation.content) for s in recorded if s.action.name == "get_user")
+    wm, _ = load_world_model(model)
+    fake_llm.script = [
+        Reply(json.dumps({"observation": '{"id": 1}', "is_error": True, "scratchpad": " u1 "}))
+    ]
+    session = wm.new_session(task="t")
+    observation = wm.step(session.id, Action(name="get_user", arguments={"user_id": 999111}))
+    sent = fake_llm.requests[-1]
+    assert "stop" not in sent  # the schema ends the answer
+    schema = sent["response_format"]["json_schema"]["schema"]
+    assert sent["response_format"]["type"] == "json_schema"
+    assert schema["required"] == ["observation", "is_error", "scratchpad"]
+    assert not schema["additionalProperties"]
+    # Half again the longest get_user answer the index holds, which max_tokens can write.
+    limit = schema["properties"]["observation"]["maxLength"]
+    assert limit == int(longest * 1.5) and (sent["max_tokens"] - 200 - 32) * 2 >= limit
+    assert schema["properties"]["scratchpad"]["maxLength"] == 400
+    assert '"is_error": true when' in sent["messages"][-1]["content"]
+    assert observation.content == '{"id": 1}' and observation.is_error
+    assert observation.metadata["source"] == "llm"
+    assert observation.metadata["finish_reason"] == "stop"
+    assert wm.session(session.id).state.scratchpad == "u1"
+
+
+def test_an_unknown_answer_format_is_refused(fake_llm: FakeLLM) -> None:
+    from wmh.config.schema import ProviderConfig
+    from wmh.errors import ConfigError
+    from wmh.providers.llm import LLMProvider
+
+    config = ProviderConfig(name="openai_compatible", model="openai/m", answer_format="xml")
+    with pytest.raises(ConfigError, match="answer_format must be one of tags, json_schema"):
+        LLMProvider(config)
+
+
 def test_a_prompt_and_its_answer_fit_the_servers_context_window(
     tmp_path: Path, synthetic_corpus: Path, fake_llm: FakeLLM
 ) -> None:
@@ -235,6 +285,17 @@ def test_the_prompt_budget_is_hard_and_cuts_are_marked(llm_model: Path) -> None:
     # 450 tokens of history (30% of 1500) hold one turn of a clipped 3000-character answer
     assert "[… 59 earlier turns omitted" in history
     assert history.count("Action: get_user") == 1 and 'Action: get_user {"user_id":59}' in history
+
+
+def test_a_json_answer_is_parsed_and_one_cut_short_is_read_as_unformatted() -> None:
+    answer = parse_answer('{"observation": "[1, 2]", "is_error": false, "scratchpad": "two"}')
+    assert answer.strict and not answer.observation.is_error
+    assert answer.observation.content == "[1, 2]" and answer.scratchpad == "two"
+    cut = parse_answer('{"observation": "Error: user 7 not fou')
+    assert not cut.strict and cut.observation.content == '{"observation": "Error: user 7 not fou'
+    # A JSON observation answered bare (tags format, no tags) stays the content.
+    bare = parse_answer('{"id": 7, "name": "x"}')
+    assert not bare.strict and bare.observation.content == '{"id": 7, "name": "x"}'
 
 
 def test_strict_format_is_parsed_with_flag_and_scratchpad() -> None:

@@ -94,6 +94,19 @@ def test_a_frequency_penalty_is_sent_only_when_set(fake_llm: FakeLLM) -> None:
 
 
 @pytest.mark.parametrize("fallbacks", [[], ["openai/other"]], ids=["direct", "litellm"])
+def test_a_response_format_is_sent_and_why_the_server_stopped_is_read(
+    fake_llm: FakeLLM, fallbacks: list[str]
+) -> None:
+    fake_llm.script = [Reply('{"a": "x'), Reply("done", finish_reason="length")]
+    provider = LLMProvider(_config(fake_llm, fallbacks=fallbacks))
+    shape = {"type": "json_schema", "json_schema": {"name": "a", "schema": {"type": "object"}}}
+    first = provider.complete([{"role": "user", "content": "hi"}], response_format=shape)
+    assert fake_llm.requests[-1]["response_format"] == shape and first.finish_reason == "stop"
+    cut = asyncio.run(provider.acomplete([{"role": "user", "content": "hi"}]))
+    assert cut.finish_reason == "length" and cut.text == "done"
+
+
+@pytest.mark.parametrize("fallbacks", [[], ["openai/other"]], ids=["direct", "litellm"])
 def test_an_awaited_call_sends_and_reads_what_a_blocking_one_does(
     fake_llm: FakeLLM, fallbacks: list[str]
 ) -> None:

@@ -6,6 +6,8 @@ Each call tells the server where an answer ends (a stop sequence at the scratchp
 tag) and how long it may be: the longest observation the corpus recorded for the tool, half again
 plus room for the tags and notes, never above `provider.max_tokens`. A small local model that
 does not stop by itself would otherwise write until `max_tokens` on every call. With
+`provider.answer_format=json_schema` the server is given the answer's JSON schema instead, its
+observation no longer than that bound allows, so it decodes nothing after the object closes. With
 `provider.context_window` set, the prompt is cut so that it and the answer fit the server's.
 """
 
@@ -33,12 +35,42 @@ ANSWER_EXTRA_TOKENS = 256  # the tags and the scratchpad
 # count more tokens in the same text (SmolLM2's does, on JSON).
 WINDOW_SAFETY = 0.8
 MIN_PROMPT_TOKENS = 256
+SCRATCHPAD_CHARS = 400  # of a JSON answer's notes
+MIN_CHARS_PER_TOKEN = 2  # what a JSON answer's length bound assumes a token holds, at least
+JSON_KEYS_TOKENS = 32  # the object's keys, quotes and flag
 
 
 def answer_budget(longest_observation_tokens: int, cap: int) -> int:
     """max_tokens for an answer of a tool whose longest recorded observation is this long."""
     wanted = int(longest_observation_tokens * ANSWER_HEADROOM) + ANSWER_EXTRA_TOKENS
     return max(1, min(cap, wanted))
+
+
+def observation_chars(longest_chars: int, max_tokens: int) -> int:
+    """The most characters a JSON answer's observation may hold: half again the tool's longest
+    recorded one, and no more than `max_tokens` can write at two characters a token beside the
+    notes and the object's keys (so the object closes before `max_tokens` cuts it)."""
+    room = (max_tokens - SCRATCHPAD_CHARS // MIN_CHARS_PER_TOKEN - JSON_KEYS_TOKENS) * (
+        MIN_CHARS_PER_TOKEN
+    )
+    wanted = int(longest_chars * ANSWER_HEADROOM) if longest_chars else room
+    return max(16, min(wanted, room))
+
+
+def answer_schema(observation_max: int) -> dict[str, Any]:
+    """The `response_format` of a JSON answer: the server decodes nothing else, and the answer
+    ends where the object closes."""
+    schema = {
+        "type": "object",
+        "properties": {
+            "observation": {"type": "string", "maxLength": observation_max},
+            "is_error": {"type": "boolean"},
+            "scratchpad": {"type": "string", "maxLength": SCRATCHPAD_CHARS},
+        },
+        "required": ["observation", "is_error", "scratchpad"],
+        "additionalProperties": False,
+    }
+    return {"type": "json_schema", "json_schema": {"name": "environment_answer", "schema": schema}}
 
 
 def fit_window(max_tokens: int, window: int) -> tuple[int, int]:
@@ -80,35 +112,37 @@ class LLMPredictor:
         self.top_k = top_k
         self.cache = cache
         self.budget = budget or PromptBudget()
-        self._answer_tokens: dict[str, int] = {}
+        self._longest_seen: dict[str, tuple[int, int]] = {}
+        self.answer_format = provider.config.answer_format
         self.replay_tools = replay_tools  # replay scored higher on them (valid steps)
 
     def answer_tokens(self, action: Action) -> int:
-        """max_tokens of an answer to `action` (computed once per tool, from the steps the
-        retriever may return: held-out traces never size it)."""
-        route = route_of(action)
-        known = self._answer_tokens.get(route)
+        """max_tokens of an answer to `action` (from the tool's longest recorded observation)."""
+        tokens, _ = self._longest(route_of(action))
+        cap = self.provider.config.max_tokens
+        return answer_budget(tokens, cap) if tokens else cap
+
+    def _longest(self, route: str) -> tuple[int, int]:
+        """(tokens, characters) of the longest observation of a tool, computed once per tool
+        from the steps the retriever may return: held-out traces never size an answer."""
+        known = self._longest_seen.get(route)
         if known is not None:
             return known
-        cap = self.provider.config.max_tokens
         table = getattr(self.retriever, "table", None)
         index = getattr(self.retriever, "index", None)
         part = index.partitions.get(route) if index is not None else None
-        if table is None or part is None:
-            budget = cap
-        else:
+        longest = (0, 0)
+        if table is not None and part is not None:
             hidden: frozenset[str] = getattr(self.retriever, "hidden", frozenset())
-            longest = max(
-                (
-                    estimate_tokens(table.observation_of(row)[0])
-                    for row in range(part.start, part.end)
-                    if table.trace_ids[row] not in hidden
-                ),
-                default=0,
-            )
-            budget = answer_budget(longest, cap) if longest else cap
-        self._answer_tokens[route] = budget
-        return budget
+            texts = [
+                table.observation_of(row)[0]
+                for row in range(part.start, part.end)
+                if table.trace_ids[row] not in hidden
+            ]
+            if texts:
+                longest = (max(map(estimate_tokens, texts)), max(map(len, texts)))
+        self._longest_seen[route] = longest
+        return longest
 
     def predict(self, context: PredictionContext) -> Observation:
         planned = self._plan(context)
@@ -144,16 +178,22 @@ class LLMPredictor:
         max_tokens, limit = fit_window(
             self.answer_tokens(context.action), self.provider.config.context_window
         )
-        budget = self.budget
-        prompt = render_prompt(self.instructions, context.session, context.action, examples, budget)
+        budget, form = self.budget, self.answer_format
+        prompt = render_prompt(
+            self.instructions, context.session, context.action, examples, budget, form
+        )
         for _ in range(8):  # the instructions and the format are fixed; the rest is cut
             if not limit or prompt.tokens <= limit or budget.total <= MIN_PROMPT_TOKENS:
                 break
             budget = _shrunk(budget, prompt.tokens - limit)
             prompt = render_prompt(
-                self.instructions, context.session, context.action, examples, budget
+                self.instructions, context.session, context.action, examples, budget, form
             )
-        return _Call(prompt, {"max_tokens": max_tokens, "stop": STOP})
+        if form != "json_schema":
+            return _Call(prompt, {"max_tokens": max_tokens, "stop": STOP})
+        _, longest_chars = self._longest(route_of(context.action))
+        schema = answer_schema(observation_chars(longest_chars, max_tokens))
+        return _Call(prompt, {"max_tokens": max_tokens, "response_format": schema})
 
 
 @dataclass(frozen=True)
@@ -186,6 +226,8 @@ class _Call:
             "prompt_truncated": self.prompt.truncated,
             "examples": self.prompt.examples,
         }
+        if completion.finish_reason:
+            metadata["finish_reason"] = completion.finish_reason
         if answer.scratchpad is not None:
             metadata["scratchpad"] = answer.scratchpad
         return answer.observation.model_copy(update={"metadata": metadata})

@@ -27,6 +27,14 @@ OUTPUT_FORMAT = """Answer with exactly this format and nothing else:
 </scratchpad>
 Use is_error="true" when the environment answers with an error."""
 
+# `provider.answer_format=json_schema`: the server holds the answer to this object's schema.
+OUTPUT_FORMAT_JSON = """Answer with one JSON object and nothing else:
+{"observation": "...what the environment prints or returns for this action, as one string...", \
+"is_error": false, \
+"scratchpad": "...short notes of state you must stay consistent with later (ids, values, files), \
+or empty..."}
+Use "is_error": true when the environment answers with an error."""
+
 _OBSERVATION = re.compile(
     r"<observation(?:\s+is_error\s*=\s*[\"']?(?P<flag>true|false)[\"']?)?\s*>\n?(?P<body>.*?)\n?"
     r"</observation>",
@@ -95,8 +103,9 @@ def render_prompt(
     action: Action,
     examples: Sequence[Neighbour],
     budget: PromptBudget,
+    answer_format: str = "tags",
 ) -> RenderedPrompt:
-    """The chat messages for one prediction."""
+    """The chat messages for one prediction (`answer_format`: as `provider.answer_format`)."""
     cap = budget.observation_cap
     example_blocks = [
         f"Action: {_action_line(n.step.action)}\n{_observation_block(n.step.observation, cap)}"
@@ -140,7 +149,7 @@ def render_prompt(
             if action.arguments
             else ""
         ),
-        OUTPUT_FORMAT,
+        OUTPUT_FORMAT_JSON if answer_format == "json_schema" else OUTPUT_FORMAT,
     ]
     messages = [
         {"role": "system", "content": instructions.strip()},
@@ -160,7 +169,20 @@ class ParsedAnswer:
 
 
 def parse_answer(text: str) -> ParsedAnswer:
-    """The observation in a completion: the strict tags first, else the whole text as content."""
+    """The observation in a completion: the JSON answer or the strict tags first, else the whole
+    text as content."""
+    if text.lstrip().startswith("{"):
+        try:
+            parsed = json.loads(text)
+        except json.JSONDecodeError:  # cut short: read as an unformatted answer below
+            parsed = None
+        if isinstance(parsed, dict) and isinstance(parsed.get("observation"), str):
+            notes = parsed.get("scratchpad")
+            return ParsedAnswer(
+                Observation(content=parsed["observation"], is_error=parsed.get("is_error") is True),
+                notes.strip() if isinstance(notes, str) else None,
+                True,
+            )
     match = _OBSERVATION.search(text)
     pad = _SCRATCHPAD.search(text)
     scratchpad = pad.group("body").strip() if pad else None

@@ -17,9 +17,11 @@ from typing import Any
 
 from wmh.config.schema import ProviderConfig
 from wmh.core.secrets import redact_environment
-from wmh.errors import ProviderError
+from wmh.errors import ConfigError, ProviderError
 from wmh.offline import import_litellm
 from wmh.providers.openai_direct import KEYLESS_PLACEHOLDER, DirectChat, tool_calls_of
+
+ANSWER_FORMATS = ("tags", "json_schema")
 
 log = logging.getLogger(__name__)
 for _noisy in ("LiteLLM", "litellm", "httpx"):
@@ -35,6 +37,8 @@ class Completion:
     cost: float
     latency_s: float
     tool_calls: tuple[tuple[str, dict[str, Any]], ...] = ()  # (name, arguments) when asked
+    # Why the server stopped: "stop" (the answer ended), "length" (max_tokens cut it), ...
+    finish_reason: str = ""
 
 
 @dataclass
@@ -122,6 +126,11 @@ class LLMProvider:
             raise ProviderError(
                 f"provider={config.name} needs provider.model (e.g. "
                 "openai/gpt-4o-mini, anthropic/claude-sonnet-4-5)"
+            )
+        if config.answer_format not in ANSWER_FORMATS:
+            raise ConfigError(
+                f"provider.answer_format must be one of {', '.join(ANSWER_FORMATS)}, "
+                f"got '{config.answer_format}'"
             )
         self.config = config
         self.usage = Usage()
@@ -241,13 +250,15 @@ class LLMProvider:
             cost=cost,
             latency_s=latency,
             tool_calls=calls,
+            finish_reason=str(getattr(choice, "finish_reason", "") or ""),
         )
         self.usage.add(completion)
         return completion
 
     def _counted(self, answer: dict[str, Any], started: float) -> Completion:
         """A direct call's answer as a Completion (a self-hosted server's calls cost 0)."""
-        message = answer["choices"][0].get("message") or {}
+        choice = answer["choices"][0]
+        message = choice.get("message") or {}
         usage = answer.get("usage") or {}
         completion = Completion(
             text=message.get("content") or "",
@@ -257,6 +268,7 @@ class LLMProvider:
             cost=0.0,
             latency_s=time.perf_counter() - started,
             tool_calls=tool_calls_of(message),
+            finish_reason=str(choice.get("finish_reason") or ""),
         )
         self.usage.add(completion)
         return completion
