@@ -41,3 +41,27 @@ def test_command_arguments_swap_the_tokens_that_differ() -> None:
 def test_nothing_changes_when_arguments_are_equal_or_booleans() -> None:
     assert adapt_observation("ok true", {"flag": True}, {"flag": False}) == ("ok true", 0)
     assert adapt_observation("x 5", {"n": 5}, {"n": 5}) == ("x 5", 0)
+
+
+def test_values_inside_code_and_quoted_arguments_are_swapped_word_by_word() -> None:
+    old = {"code": 'print(tools["Calendar__search_events"](query="Yoga"))'}
+    new = {"code": 'print(tools["Calendar__search_events"](query="Lunch"))'}
+    adapted, count = adapt_observation("[Event(title='Yoga Class', id='e1')]", old, new)
+    assert adapted == "[Event(title='Lunch Class', id='e1')]" and count == 1
+    # A path among shell words: the whole path is one word, marks are never swapped.
+    old = {"command": "cd /repo && grep -n 'def run' src/app/main.py"}
+    new = {"command": "cd /repo && grep -n 'def run' src/app/cli.py"}
+    adapted, _ = adapt_observation("src/app/main.py:12:def run(self):", old, new)
+    assert adapted == "src/app/cli.py:12:def run(self):"
+
+
+def test_a_long_call_that_differs_in_one_place_aligns_that_place() -> None:
+    """Only the part between the common head and tail is aligned: a script of a hundred lines
+    that differs in one value still swaps that value, and nothing else."""
+    body = "\n".join(f"step_{i} = run({i})" for i in range(100))
+    old = {"code": f"{body}\nprint(lookup('alpha-7'))\n{body}"}
+    new = {"code": f"{body}\nprint(lookup('beta-9'))\n{body}"}
+    whole, *tokens = substitutions(old, new, "alpha-7 found")
+    assert whole == (old["code"], new["code"]) and tokens == [("alpha-7", "beta-9")]
+    adapted, count = adapt_observation("alpha-7 found (run 5)", old, new)
+    assert adapted == "beta-9 found (run 5)" and count == 1

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import difflib
 import json
+import os
 import re
 from typing import Any
 
@@ -28,24 +29,47 @@ def argument_leaves(value: Any, path: str = "") -> dict[str, Any]:
     return {path: value}
 
 
-def _token_pairs(old: str, new: str, content: str | None = None) -> list[tuple[str, str]]:
-    """Differing tokens of two similar strings: `cat a.txt` vs `cat b.txt` -> (a.txt, b.txt).
+# A word-like token: letters, digits and the joiners of ids, paths and addresses; else one mark.
+_WORD_TOKEN = re.compile(r"\w[\w.\-/@:]*|[^\w\s]")
 
-    With `content`, nothing is aligned unless a token only the old string has occurs in it (the
-    alignment is the costly part, and a pair whose old token is absent changes nothing)."""
-    old_tokens, new_tokens = old.split(), new.split()
+
+def _aligned(
+    old_tokens: list[str], new_tokens: list[str], content: str | None
+) -> list[tuple[str, str]]:
+    """The tokens a same-length replacement swaps when one token list is aligned to the other."""
     if len(old_tokens) < 2 or len(new_tokens) < 2:
         return []
     if content is not None:
         only_old = set(old_tokens).difference(new_tokens)
         if not any(len(token) >= 2 and token in content for token in only_old):
             return []
+    # Only the part between the common head and tail is aligned (most calls differ in a few
+    # places; difflib's cost grows with the product of the lengths).
+    head = len(os.path.commonprefix([old_tokens, new_tokens]))
+    room = min(len(old_tokens), len(new_tokens)) - head
+    tail = len(os.path.commonprefix([old_tokens[::-1][:room], new_tokens[::-1][:room]]))
+    old_part = old_tokens[head : len(old_tokens) - tail]
+    new_part = new_tokens[head : len(new_tokens) - tail]
+    if len(old_part) == len(new_part) and len(old_part) <= 1:
+        return list(zip(old_part, new_part, strict=True))
     pairs: list[tuple[str, str]] = []
-    matcher = difflib.SequenceMatcher(a=old_tokens, b=new_tokens, autojunk=False)
+    matcher = difflib.SequenceMatcher(a=old_part, b=new_part, autojunk=False)
     for tag, i1, i2, j1, j2 in matcher.get_opcodes():
         if tag == "replace" and i2 - i1 == j2 - j1:
-            pairs.extend(zip(old_tokens[i1:i2], new_tokens[j1:j2], strict=True))
+            pairs.extend(zip(old_part[i1:i2], new_part[j1:j2], strict=True))
     return pairs
+
+
+def _token_pairs(old: str, new: str, content: str | None = None) -> list[tuple[str, str]]:
+    """Differing tokens of two similar strings: aligned by white space (`cat a.txt` vs `cat
+    b.txt` -> (a.txt, b.txt)), then by words, for values inside code and quoted arguments
+    (`search(query="Yoga")` vs `search(query="Lunch")` -> (Yoga, Lunch)).
+
+    With `content`, nothing is aligned unless a token only the old string has occurs in it (the
+    alignment is the costly part, and a pair whose old token is absent changes nothing)."""
+    pairs = _aligned(old.split(), new.split(), content)
+    words = _aligned(_WORD_TOKEN.findall(old), _WORD_TOKEN.findall(new), content)
+    return pairs + [(a, b) for a, b in words if len(a) >= 2 and (a[0].isalnum() or a[0] == "_")]
 
 
 def substitutions(
