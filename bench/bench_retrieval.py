@@ -121,13 +121,16 @@ def main() -> None:
     # The probing's loss: each query's top k against an exhaustive scan of the same codes, at
     # the default number of lists probed and fewer.
     probes: list[dict[str, float]] = []
-    ivf = [p.index for p in index.partitions.values() if p.kind == "ivf"]
+    ivf_parts = [p for p in index.partitions.values() if p.kind == "ivf"]
+    ivf = [p.index for p in ivf_parts]
     if ivf:
         default = [i.nprobe for i in ivf]
         vectors_of = [embedder.embed([QueryText(action_text(a), "")])[0] for a in queries]
         exhaustive = []
         for i in ivf:
             i.nprobe = i.nlist
+        for part in ivf_parts:
+            part.share_scan()
         for action, vector in zip(queries, vectors_of, strict=True):
             exhaustive.append(set(index.search(action.name, vector, args.k)[0].tolist()))
         for share in (1, 2, 4):
@@ -135,6 +138,8 @@ def main() -> None:
             found = 0
             for i, base in zip(ivf, default, strict=True):
                 i.nprobe = max(1, base // share)
+            for part in ivf_parts:
+                part.share_scan()  # fewer lists probed may scan too few to share
             for action, vector, truth in zip(queries, vectors_of, exhaustive, strict=True):
                 began = time.perf_counter()
                 rows, _ = index.search(action.name, vector, args.k)
@@ -151,6 +156,8 @@ def main() -> None:
             )
         for i, base in zip(ivf, default, strict=True):
             i.nprobe = base
+        for part in ivf_parts:
+            part.share_scan()
     floor_s: list[float] = []
     for text in probe:
         began = time.perf_counter()

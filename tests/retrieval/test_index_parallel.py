@@ -1,0 +1,42 @@
+"""A large IVF partition's search shares the lists it probes among the cores, with the answers
+of a search on one core."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from wmh.retrieval.index import PARALLEL_SCAN, PartitionedIndex
+
+
+def _unit(rows: int, dim: int, seed: int) -> np.ndarray:
+    vectors = np.random.default_rng(seed).standard_normal((rows, dim)).astype(np.float32)
+    return vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+
+
+@pytest.mark.skipif((os.cpu_count() or 1) < 2, reason="one core: nothing to share")
+def test_a_large_ivf_partition_searches_on_every_core_with_the_same_answers(
+    tmp_path: Path,
+) -> None:
+    routes = ["big"] * 20000 + ["small"] * 3000
+    built = PartitionedIndex.build(_unit(23000, 48, 1), routes, kind="ivf")
+    big, small = built.partitions["big"], built.partitions["small"]
+    # 141 lists of 20,000 rows, 17 probed: about 2,400 codes a query; 54 lists of 3,000 rows,
+    # 8 probed: about 440.
+    assert big.index.nprobe * big.index.ntotal / big.index.nlist >= PARALLEL_SCAN
+    assert (big.threads, big.index.parallel_mode) == (os.cpu_count(), 1)
+    assert small.threads == 1
+    built.save(tmp_path / "index")
+    loaded = PartitionedIndex.load(tmp_path / "index")
+    assert loaded.partitions["big"].threads == os.cpu_count()
+    queries = _unit(30, 48, 7)
+    shared = [loaded.search("big", q, 10) for q in queries]
+    part = loaded.partitions["big"]
+    part.threads, part.index.parallel_mode = 1, 0
+    for query, (rows, scores) in zip(queries, shared, strict=True):
+        one_rows, one_scores = loaded.search("big", query, 10)
+        assert rows.tolist() == one_rows.tolist()
+        assert np.allclose(scores, one_scores, atol=1e-6)
