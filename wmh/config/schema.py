@@ -33,9 +33,9 @@ class ProviderConfig:
     frequency_penalty: float = 0.0
     max_tokens: int = 1024
     # How the LLM world model's answer is delimited: `tags` (<observation> … <scratchpad>, with a
-    # stop sequence at its end; any model) or `json_schema` (one JSON object whose shape and
-    # lengths the server enforces while decoding, OpenAI's `response_format`, as llama.cpp, vLLM,
-    # Ollama and OpenAI serve it): the answer ends where the object closes, however weak the model.
+    # stop sequence at its end; any model) or `json_schema` (one JSON object, sent as OpenAI's
+    # `response_format`; a server that decodes under the schema, as llama.cpp, vLLM and Ollama do,
+    # ends the answer where the object closes, however weak the model).
     answer_format: str = "tags"
     # Tokens the server holds for a prompt and its answer together (llama.cpp's --ctx-size, a
     # vLLM model's max_model_len); 0 when it need not be minded. Each prompt is cut to fit.
