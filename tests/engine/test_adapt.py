@@ -65,3 +65,7 @@ def test_a_long_call_that_differs_in_one_place_aligns_that_place() -> None:
     assert whole == (old["code"], new["code"]) and tokens == [("alpha-7", "beta-9")]
     adapted, count = adapt_observation("alpha-7 found (run 5)", old, new)
     assert adapted == "beta-9 found (run 5)" and count == 1
+
+
+def test_a_word_is_never_swapped_for_a_mark() -> None:
+    assert adapt_observation("ab done", {"code": "f(ab)"}, {"code": "f(-)"}) == ("ab done", 0)

@@ -123,15 +123,49 @@ def test_a_json_schema_answer_is_held_to_its_shape_and_length_by_the_server(
     assert sent["response_format"]["type"] == "json_schema"
     assert schema["required"] == ["observation", "is_error", "scratchpad"]
     assert not schema["additionalProperties"]
-    # Half again the longest get_user answer the index holds, which max_tokens can write.
+    # Half again the longest get_user answer the index holds: max_tokens is sized to write it
+    # and the notes at two characters a token, beside the keys.
     limit = schema["properties"]["observation"]["maxLength"]
-    assert limit == int(longest * 1.5) and (sent["max_tokens"] - 200 - 32) * 2 >= limit
-    assert schema["properties"]["scratchpad"]["maxLength"] == 400
+    notes = schema["properties"]["scratchpad"]["maxLength"]
+    assert limit == int(longest * 1.5)
+    assert sent["max_tokens"] == (limit + 400) // 2 + 32 and notes == (sent["max_tokens"] - 32) // 2
     assert '"is_error": true when' in sent["messages"][-1]["content"]
     assert observation.content == '{"id": 1}' and observation.is_error
     assert observation.metadata["source"] == "llm"
     assert observation.metadata["finish_reason"] == "stop"
+    assert "observation_at_limit" not in observation.metadata
     assert wm.session(session.id).state.scratchpad == "u1"
+    # An answer the schema held to its full length says so.
+    fake_llm.script = [
+        lambda body: Reply(
+            json.dumps(
+                {
+                    "observation": "x"
+                    * body["response_format"]["json_schema"]["schema"]["properties"]["observation"][
+                        "maxLength"
+                    ],
+                    "is_error": False,
+                    "scratchpad": "",
+                }
+            )
+        )
+    ]
+    full = wm.step(session.id, Action(name="get_user", arguments={"user_id": 999112}))
+    assert full.metadata["observation_at_limit"] == len(full.content) == limit
+
+
+def test_a_json_answer_has_room_for_the_longest_recorded_observation_within_max_tokens() -> None:
+    from wmh.engine.llm import answer_lengths, json_answer_budget
+
+    # 1,000 characters recorded: 1,500 allowed, and max_tokens room for them and 400 of notes.
+    tokens = json_answer_budget(1000, 1024)
+    assert tokens == 982 and answer_lengths(1000, tokens) == (1500, 400)
+    # A cap below that: the observation gets what the cap can write, the notes at most a quarter.
+    assert json_answer_budget(3000, 1024) == 1024
+    assert answer_lengths(3000, 1024) == (1984 - 400, 400)
+    assert answer_lengths(100, 40) == (12, 4)  # 16 characters of room
+    assert answer_lengths(100, 10) == (1, 0)  # no room at all: still a valid schema
+    assert answer_lengths(0, 232) == (300, 100)  # nothing recorded: the room, less the notes
 
 
 def test_an_unknown_answer_format_is_refused(fake_llm: FakeLLM) -> None:
@@ -288,14 +322,20 @@ def test_the_prompt_budget_is_hard_and_cuts_are_marked(llm_model: Path) -> None:
 
 
 def test_a_json_answer_is_parsed_and_one_cut_short_is_read_as_unformatted() -> None:
-    answer = parse_answer('{"observation": "[1, 2]", "is_error": false, "scratchpad": "two"}')
+    text = '{"observation": "[1, 2]", "is_error": false, "scratchpad": "two"}'
+    answer = parse_answer(text, "json_schema")
     assert answer.strict and not answer.observation.is_error
     assert answer.observation.content == "[1, 2]" and answer.scratchpad == "two"
-    cut = parse_answer('{"observation": "Error: user 7 not fou')
+    # In the tags format an object is what the environment printed, whatever its keys.
+    assert parse_answer(text).observation.content == text and not parse_answer(text).strict
+    cut = parse_answer('{"observation": "Error: user 7 not fou', "json_schema")
     assert not cut.strict and cut.observation.content == '{"observation": "Error: user 7 not fou'
-    # A JSON observation answered bare (tags format, no tags) stays the content.
-    bare = parse_answer('{"id": 7, "name": "x"}')
+    bare = parse_answer('{"id": 7, "name": "x"}', "json_schema")  # valid JSON, not the object
     assert not bare.strict and bare.observation.content == '{"id": 7, "name": "x"}'
+    # What a looping small model writes never raises out of a step.
+    for odd in ('{"a": ' + "[" * 3000, '{"observation": "\\ud83d", "is_error": false}',
+                '{"observation": "x", "n": ' + "9" * 5000 + "}"):  # fmt: skip
+        assert parse_answer(odd, "json_schema").observation.content == odd
 
 
 def test_strict_format_is_parsed_with_flag_and_scratchpad() -> None:

@@ -102,7 +102,9 @@ def test_a_response_format_is_sent_and_why_the_server_stopped_is_read(
     shape = {"type": "json_schema", "json_schema": {"name": "a", "schema": {"type": "object"}}}
     first = provider.complete([{"role": "user", "content": "hi"}], response_format=shape)
     assert fake_llm.requests[-1]["response_format"] == shape and first.finish_reason == "stop"
-    cut = asyncio.run(provider.acomplete([{"role": "user", "content": "hi"}]))
+    hi = [{"role": "user", "content": "hi"}]
+    cut = asyncio.run(provider.acomplete(hi, response_format=shape))
+    assert fake_llm.requests[-1]["response_format"] == shape
     assert cut.finish_reason == "length" and cut.text == "done"
 
 

@@ -3,13 +3,12 @@ of a search on one core."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from wmh.retrieval.index import PARALLEL_SCAN, PartitionedIndex
+from wmh.retrieval.index import PARALLEL_SCAN, PartitionedIndex, search_cores
 
 
 def _unit(rows: int, dim: int, seed: int) -> np.ndarray:
@@ -17,9 +16,9 @@ def _unit(rows: int, dim: int, seed: int) -> np.ndarray:
     return vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
 
 
-@pytest.mark.skipif((os.cpu_count() or 1) < 2, reason="one core: nothing to share")
+@pytest.mark.skipif(search_cores() < 2, reason="one core: nothing to share")
 def test_a_large_ivf_partition_searches_on_every_core_with_the_same_answers(
-    tmp_path: Path,
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     routes = ["big"] * 20000 + ["small"] * 3000
     built = PartitionedIndex.build(_unit(23000, 48, 1), routes, kind="ivf")
@@ -27,11 +26,11 @@ def test_a_large_ivf_partition_searches_on_every_core_with_the_same_answers(
     # 141 lists of 20,000 rows, 17 probed: about 2,400 codes a query; 54 lists of 3,000 rows,
     # 8 probed: about 440.
     assert big.index.nprobe * big.index.ntotal / big.index.nlist >= PARALLEL_SCAN
-    assert (big.threads, big.index.parallel_mode) == (os.cpu_count(), 1)
+    assert (big.threads, big.index.parallel_mode) == (search_cores(), 1)
     assert small.threads == 1
     built.save(tmp_path / "index")
     loaded = PartitionedIndex.load(tmp_path / "index")
-    assert loaded.partitions["big"].threads == os.cpu_count()
+    assert loaded.partitions["big"].threads == search_cores()
     queries = _unit(30, 48, 7)
     shared = [loaded.search("big", q, 10) for q in queries]
     part = loaded.partitions["big"]
@@ -40,3 +39,8 @@ def test_a_large_ivf_partition_searches_on_every_core_with_the_same_answers(
         one_rows, one_scores = loaded.search("big", query, 10)
         assert rows.tolist() == one_rows.tolist()
         assert np.allclose(scores, one_scores, atol=1e-6)
+    # OMP_NUM_THREADS=1 (or an affinity of one core) keeps every search on one thread.
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    part.threads, part.index.parallel_mode = 2, 1
+    part.share_scan()
+    assert (part.threads, part.index.parallel_mode) == (1, 0)

@@ -31,12 +31,17 @@ def argument_leaves(value: Any, path: str = "") -> dict[str, Any]:
 
 # A word-like token: letters, digits and the joiners of ids, paths and addresses; else one mark.
 _WORD_TOKEN = re.compile(r"\w[\w.\-/@:]*|[^\w\s]")
+# Word lists are aligned only where the differing parts hold at most this many token pairs: two
+# unlike scripts of fifty lines cost difflib milliseconds (swe-bench's step p99 2.6 ms with the
+# bound, 3.6 without; fidelity 0.4231 against 0.4235).
+WORD_ALIGN_MAX = 40_000
 
 
 def _aligned(
-    old_tokens: list[str], new_tokens: list[str], content: str | None
+    old_tokens: list[str], new_tokens: list[str], content: str | None, limit: int = 0
 ) -> list[tuple[str, str]]:
-    """The tokens a same-length replacement swaps when one token list is aligned to the other."""
+    """The tokens a same-length replacement swaps when one token list is aligned to the other
+    (none when the parts to align hold more than `limit` token pairs, if set)."""
     if len(old_tokens) < 2 or len(new_tokens) < 2:
         return []
     if content is not None:
@@ -52,6 +57,8 @@ def _aligned(
     new_part = new_tokens[head : len(new_tokens) - tail]
     if len(old_part) == len(new_part) and len(old_part) <= 1:
         return list(zip(old_part, new_part, strict=True))
+    if limit and len(old_part) * len(new_part) > limit:
+        return []
     pairs: list[tuple[str, str]] = []
     matcher = difflib.SequenceMatcher(a=old_part, b=new_part, autojunk=False)
     for tag, i1, i2, j1, j2 in matcher.get_opcodes():
@@ -68,8 +75,12 @@ def _token_pairs(old: str, new: str, content: str | None = None) -> list[tuple[s
     With `content`, nothing is aligned unless a token only the old string has occurs in it (the
     alignment is the costly part, and a pair whose old token is absent changes nothing)."""
     pairs = _aligned(old.split(), new.split(), content)
-    words = _aligned(_WORD_TOKEN.findall(old), _WORD_TOKEN.findall(new), content)
-    return pairs + [(a, b) for a, b in words if len(a) >= 2 and (a[0].isalnum() or a[0] == "_")]
+    words = _aligned(_WORD_TOKEN.findall(old), _WORD_TOKEN.findall(new), content, WORD_ALIGN_MAX)
+    return pairs + [(a, b) for a, b in words if _is_word(a) and len(a) >= 2 and _is_word(b)]
+
+
+def _is_word(token: str) -> bool:
+    return token[:1].isalnum() or token[:1] == "_"
 
 
 def substitutions(

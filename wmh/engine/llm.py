@@ -46,26 +46,33 @@ def answer_budget(longest_observation_tokens: int, cap: int) -> int:
     return max(1, min(cap, wanted))
 
 
-def observation_chars(longest_chars: int, max_tokens: int) -> int:
-    """The most characters a JSON answer's observation may hold: half again the tool's longest
-    recorded one, and no more than `max_tokens` can write at two characters a token beside the
-    notes and the object's keys (so the object closes before `max_tokens` cuts it)."""
-    room = (max_tokens - SCRATCHPAD_CHARS // MIN_CHARS_PER_TOKEN - JSON_KEYS_TOKENS) * (
-        MIN_CHARS_PER_TOKEN
-    )
-    wanted = int(longest_chars * ANSWER_HEADROOM) if longest_chars else room
-    return max(16, min(wanted, room))
+def json_answer_budget(longest_chars: int, cap: int) -> int:
+    """max_tokens for a JSON answer: room for half again the longest recorded observation and
+    the notes at two characters a token, plus the object's keys; never above `cap`."""
+    wanted = (int(longest_chars * ANSWER_HEADROOM) + SCRATCHPAD_CHARS) // MIN_CHARS_PER_TOKEN
+    return max(1, min(cap, wanted + JSON_KEYS_TOKENS))
 
 
-def answer_schema(observation_max: int) -> dict[str, Any]:
-    """The `response_format` of a JSON answer: the server decodes nothing else, and the answer
-    ends where the object closes."""
+def answer_lengths(longest_chars: int, max_tokens: int) -> tuple[int, int]:
+    """(observation, notes) characters a JSON answer may hold: what `max_tokens` can write at two
+    characters a token beside the keys, the notes a quarter of it at most, the observation half
+    again the tool's longest recorded one at most (so the object closes before `max_tokens` cuts
+    it)."""
+    room = max(0, max_tokens - JSON_KEYS_TOKENS) * MIN_CHARS_PER_TOKEN
+    notes = min(SCRATCHPAD_CHARS, room // 4)
+    wanted = int(longest_chars * ANSWER_HEADROOM) if longest_chars else room - notes
+    return max(1, min(wanted, room - notes)), notes
+
+
+def answer_schema(observation_max: int, notes_max: int) -> dict[str, Any]:
+    """The `response_format` of a JSON answer: a server that decodes under it writes nothing
+    else, and the answer ends where the object closes."""
     schema = {
         "type": "object",
         "properties": {
             "observation": {"type": "string", "maxLength": observation_max},
             "is_error": {"type": "boolean"},
-            "scratchpad": {"type": "string", "maxLength": SCRATCHPAD_CHARS},
+            "scratchpad": {"type": "string", "maxLength": notes_max},
         },
         "required": ["observation", "is_error", "scratchpad"],
         "additionalProperties": False,
@@ -118,9 +125,13 @@ class LLMPredictor:
 
     def answer_tokens(self, action: Action) -> int:
         """max_tokens of an answer to `action` (from the tool's longest recorded observation)."""
-        tokens, _ = self._longest(route_of(action))
+        tokens, chars = self._longest(route_of(action))
         cap = self.provider.config.max_tokens
-        return answer_budget(tokens, cap) if tokens else cap
+        if not tokens:
+            return cap
+        if self.answer_format == "json_schema":
+            return json_answer_budget(chars, cap)
+        return answer_budget(tokens, cap)
 
     def _longest(self, route: str) -> tuple[int, int]:
         """(tokens, characters) of the longest observation of a tool, computed once per tool
@@ -192,8 +203,10 @@ class LLMPredictor:
         if form != "json_schema":
             return _Call(prompt, {"max_tokens": max_tokens, "stop": STOP})
         _, longest_chars = self._longest(route_of(context.action))
-        schema = answer_schema(observation_chars(longest_chars, max_tokens))
-        return _Call(prompt, {"max_tokens": max_tokens, "response_format": schema})
+        observation_max, notes_max = answer_lengths(longest_chars, max_tokens)
+        schema = answer_schema(observation_max, notes_max)
+        options = {"max_tokens": max_tokens, "response_format": schema}
+        return _Call(prompt, options, observation_max)
 
 
 @dataclass(frozen=True)
@@ -202,6 +215,7 @@ class _Call:
 
     prompt: RenderedPrompt
     options: dict[str, Any]
+    observation_max: int = 0  # a JSON answer's observation is held to this many characters
 
     @property
     def messages(self) -> list[dict[str, str]]:
@@ -215,7 +229,7 @@ class _Call:
         )
 
     def answered(self, completion: Completion) -> Observation:
-        answer = parse_answer(completion.text)
+        answer = parse_answer(completion.text, "json_schema" if self.observation_max else "tags")
         metadata = {
             "source": "llm" if answer.strict else "llm_unformatted",
             "prompt_tokens": completion.prompt_tokens,
@@ -228,6 +242,8 @@ class _Call:
         }
         if completion.finish_reason:
             metadata["finish_reason"] = completion.finish_reason
+        if self.observation_max and len(answer.observation.content) >= self.observation_max:
+            metadata["observation_at_limit"] = self.observation_max  # the schema cut it there
         if answer.scratchpad is not None:
             metadata["scratchpad"] = answer.scratchpad
         return answer.observation.model_copy(update={"metadata": metadata})

@@ -14,6 +14,8 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import orjson
+
 from wmh.core.text import clip, estimate_tokens
 from wmh.core.types import Action, Observation, Session
 from wmh.retrieval.retriever import Neighbour
@@ -168,13 +170,14 @@ class ParsedAnswer:
     strict: bool
 
 
-def parse_answer(text: str) -> ParsedAnswer:
-    """The observation in a completion: the JSON answer or the strict tags first, else the whole
-    text as content."""
-    if text.lstrip().startswith("{"):
+def parse_answer(text: str, answer_format: str = "tags") -> ParsedAnswer:
+    """The observation in a completion: the JSON object (`answer_format="json_schema"`) or the
+    strict tags first, else the whole text as content. Never raises: a cut, malformed or
+    pathological JSON answer (deep nesting, a lone surrogate) is read as unformatted text."""
+    if answer_format == "json_schema" and text.lstrip().startswith("{"):
         try:
-            parsed = json.loads(text)
-        except json.JSONDecodeError:  # cut short: read as an unformatted answer below
+            parsed = orjson.loads(text)
+        except orjson.JSONDecodeError:  # cut short or malformed: read as unformatted below
             parsed = None
         if isinstance(parsed, dict) and isinstance(parsed.get("observation"), str):
             notes = parsed.get("scratchpad")

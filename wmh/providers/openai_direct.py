@@ -27,7 +27,7 @@ import httpx
 import orjson
 from tenacity import (
     AsyncRetrying,
-    retry,
+    Retrying,
     retry_if_exception,
     stop_after_attempt,
     wait_exponential,
@@ -112,7 +112,7 @@ class DirectChat:
         self._headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
         self._limits = httpx.Limits(max_connections=256, max_keepalive_connections=64)
         self._client = httpx.Client(headers=self._headers, limits=self._limits)
-        self._retried: dict[int, Any] = {}
+        self._retrying: dict[int, Retrying] = {}
         # An async client belongs to the event loop it was first used on (a server has one).
         self._async: tuple[asyncio.AbstractEventLoop, httpx.AsyncClient] | None = None
 
@@ -124,10 +124,13 @@ class DirectChat:
     def complete(self, arguments: dict[str, Any]) -> dict[str, Any]:
         """The server's JSON answer; raises a DirectChatError after `num_retries` retries."""
         retries = int(arguments.get("num_retries", 0) or 0)
-        call = self._retried.get(retries)
-        if call is None:  # one retrying wrapper per count (tenacity copies its state per call)
-            call = self._retried[retries] = retry(**_retrying(arguments))(self._once)
-        return call(self.body(arguments), float(arguments.get("timeout", 60.0)))
+        retrying = self._retrying.get(retries)
+        if retrying is None:  # one per count: a Retrying keeps its state per thread
+            retrying = self._retrying[retries] = Retrying(**_retrying(arguments))
+        result: dict[str, Any] = retrying(
+            self._once, self.body(arguments), float(arguments.get("timeout", 60.0))
+        )
+        return result
 
     async def acomplete(self, arguments: dict[str, Any]) -> dict[str, Any]:
         """`complete` on the event loop, over a kept-alive async client."""

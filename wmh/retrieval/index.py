@@ -28,6 +28,23 @@ CHUNK = 16384  # rows embedded and added at a time
 # instead of 2.8, 1,300 codes in 0.27 instead of 0.40; a few hundred gain little over OpenMP's
 # start-up (`bench/bench_retrieval.py`).
 PARALLEL_SCAN = 1024
+MAX_SEARCH_THREADS = 8
+
+
+def search_cores() -> int:
+    """The threads one large search may use: the cores this process may run on (its affinity,
+    not the host's count), within `OMP_NUM_THREADS` when set, at most 8. (Not
+    `omp_get_max_threads()`: that answers what the last search set.)"""
+    try:
+        usable = len(os.sched_getaffinity(0))
+    except AttributeError:  # no affinity on this platform
+        usable = os.cpu_count() or 1
+    limit = os.environ.get("OMP_NUM_THREADS", "").split(",")[0].strip()
+    if limit.isdigit() and int(limit) > 0:
+        usable = min(usable, int(limit))
+    return max(1, min(usable, MAX_SEARCH_THREADS))
+
+
 # Which of some rows (an array of row numbers) a search may return: a boolean array.
 Keep = Callable[[np.ndarray], np.ndarray]
 
@@ -66,11 +83,11 @@ class Partition:
         changing `nprobe`)."""
         index = self.index
         self.threads = 1
+        cores = search_cores()
         if isinstance(index, faiss.IndexIVF) and index.nlist:
-            scanned = index.nprobe * index.ntotal / index.nlist
-            if scanned >= PARALLEL_SCAN and (os.cpu_count() or 1) > 1:
-                index.parallel_mode = 1  # one query's lists among the threads
-                self.threads = os.cpu_count() or 1
+            shared = cores > 1 and index.nprobe * index.ntotal / index.nlist >= PARALLEL_SCAN
+            index.parallel_mode = 1 if shared else 0  # 1: one query's lists among the threads
+            self.threads = cores if shared else 1
 
     @property
     def size(self) -> int:
