@@ -121,25 +121,20 @@ def main() -> None:
     # The probing's loss: each query's top k against an exhaustive scan of the same codes, at
     # the default number of lists probed and fewer.
     probes: list[dict[str, float]] = []
-    ivf_parts = [p for p in index.partitions.values() if p.kind == "ivf"]
-    ivf = [p.index for p in ivf_parts]
+    ivf = [p for p in index.partitions.values() if p.kind == "ivf"]
     if ivf:
-        default = [i.nprobe for i in ivf]
+        default = [p.index.nprobe for p in ivf]
         vectors_of = [embedder.embed([QueryText(action_text(a), "")])[0] for a in queries]
         exhaustive = []
-        for i in ivf:
-            i.nprobe = i.nlist
-        for part in ivf_parts:
-            part.share_scan()
+        for part in ivf:
+            part.probe(part.index.nlist)
         for action, vector in zip(queries, vectors_of, strict=True):
             exhaustive.append(set(index.search(action.name, vector, args.k)[0].tolist()))
         for share in (1, 2, 4):
             timed: list[float] = []
             found = 0
-            for i, base in zip(ivf, default, strict=True):
-                i.nprobe = max(1, base // share)
-            for part in ivf_parts:
-                part.share_scan()  # fewer lists probed may scan too few to share
+            for part, base in zip(ivf, default, strict=True):
+                part.probe(max(1, base // share))
             for action, vector, truth in zip(queries, vectors_of, exhaustive, strict=True):
                 began = time.perf_counter()
                 rows, _ = index.search(action.name, vector, args.k)
@@ -147,17 +142,15 @@ def main() -> None:
                 found += len(truth & set(rows.tolist()))
             probes.append(
                 {
-                    "nprobe": ivf[0].nprobe,
-                    "nlist": ivf[0].nlist,
+                    "nprobe": ivf[0].index.nprobe,
+                    "nlist": ivf[0].index.nlist,
                     "search_p50_ms": round(percentile(timed, 50), 4),
                     "search_p99_ms": round(percentile(timed, 99), 4),
                     "recall_vs_exhaustive": round(found / (args.k * len(queries)), 4),
                 }
             )
-        for i, base in zip(ivf, default, strict=True):
-            i.nprobe = base
-        for part in ivf_parts:
-            part.share_scan()
+        for part, base in zip(ivf, default, strict=True):
+            part.probe(base)
     floor_s: list[float] = []
     for text in probe:
         began = time.perf_counter()

@@ -78,9 +78,15 @@ class Partition:
             self.bounds = np.concatenate(([0], np.cumsum(counts)))
         self.share_scan()
 
+    def probe(self, lists: int) -> None:
+        """Probe this many IVF lists a search (and share them among the cores if that is enough
+        to scan)."""
+        if isinstance(self.index, faiss.IndexIVF):
+            self.index.nprobe = lists
+        self.share_scan()
+
     def share_scan(self) -> None:
-        """Whether a search spreads the IVF lists it probes over the cores (call again after
-        changing `nprobe`)."""
+        """Whether a search spreads the IVF lists it probes over the cores."""
         index = self.index
         self.threads = 1
         cores = search_cores()
