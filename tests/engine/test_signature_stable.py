@@ -4,8 +4,14 @@ salted string hash, so the same model chose, now and then, a different answer pe
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
+import zlib
+
+import numpy as np
+
+from wmh.engine.agreement import SIGNATURE_DIM, signature
 
 CODE = (
     "from wmh.engine.agreement import signature\n"
@@ -28,3 +34,29 @@ def test_signatures_do_not_depend_on_the_hash_seed() -> None:
         assert done.returncode == 0, done.stderr
         digests.add(done.stdout.strip())
     assert len(digests) == 1
+
+
+def _reference(words: list[str]) -> np.ndarray:
+    """Signature of these features as defined: CRC-32 of each one's UTF-8, counted mod the dim."""
+    counts = np.zeros(SIGNATURE_DIM, dtype=np.float32)
+    for word in words:
+        counts[zlib.crc32(word.encode("utf-8", "surrogatepass")) % SIGNATURE_DIM] += 1
+    return counts
+
+
+def test_an_ascii_answer_has_the_words_and_marks_a_str_pattern_finds() -> None:
+    """ASCII answers are split in their bytes, where `\\s` lacks the separators \\x1c-\\x1f: they
+    still separate words, as in any other answer, and are not counted as marks."""
+    text = "Total:\x1c42 items\x1fFOO_bar\tbaz-qux\x0bend."
+    words = ["total", ":", "42", "items", "foo_bar", "baz", "-", "qux", "end", "."]
+    assert re.findall(r"\w+|[^\w\s]", text.lower()) == words
+    assert np.array_equal(signature(text), _reference(words))
+
+
+def test_json_leaves_and_a_lone_surrogate_are_hashed_by_their_utf8() -> None:
+    leaves = '{"name": "caf\\u00e9", "tags": ["a", 2]}'
+    assert np.array_equal(
+        signature(leaves), _reference(["name='café'", "tags[0]='a'", "tags[1]=2"])
+    )
+    text = "Café \ud800 x"  # a lone surrogate (which UTF-8 cannot hold) as its own bytes
+    assert np.array_equal(signature(text), _reference(["café", "\ud800", "x"]))

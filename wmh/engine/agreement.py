@@ -21,9 +21,12 @@ SIGNATURE_DIM = 512
 MAX_FEATURES = 2000  # of a long answer, its opening stands for it
 NEARNESS_POWER = 4  # how sharply a nearer call's answer outweighs a farther one's
 _TOKEN = re.compile(r"\w+|[^\w\s]")
+# The same words and marks of an ASCII text, found in its bytes (a third quicker); `\s` of a str
+# pattern also holds the separators \x1c-\x1f, which that of a bytes pattern does not.
+_ASCII_TOKEN = re.compile(rb"\w+|[^\w\s\x1c-\x1f]")
 
 
-def _features(content: str) -> list[str]:
+def _features(content: str) -> list[str] | list[bytes]:
     stripped = content.strip()
     if stripped[:1] in ("{", "["):
         try:
@@ -32,7 +35,19 @@ def _features(content: str) -> list[str]:
             parsed = None
         if isinstance(parsed, dict | list):
             return [f"{path}={value!r}" for path, value in argument_leaves(parsed).items()]
+    if content.isascii():
+        return _ASCII_TOKEN.findall(content.lower().encode("ascii"))
     return _TOKEN.findall(content.lower())
+
+
+def _encoded(features: list[str] | list[bytes]) -> list[bytes]:
+    """Features as UTF-8 (a lone surrogate, which JSON may hold, as its own bytes)."""
+    if isinstance(features[0], bytes):
+        return features
+    try:
+        return list(map(str.encode, features))
+    except UnicodeEncodeError:
+        return [feature.encode("utf-8", "surrogatepass") for feature in features]
 
 
 def signature(content: str) -> np.ndarray:
@@ -44,11 +59,7 @@ def signature(content: str) -> np.ndarray:
     features = _features(content)[:MAX_FEATURES]
     if not features:
         return np.zeros(SIGNATURE_DIM, dtype=np.float32)
-    hashes = np.fromiter(
-        (zlib.crc32(f.encode("utf-8", "surrogatepass")) for f in features),
-        dtype=np.int64,
-        count=len(features),
-    )
+    hashes = np.fromiter(map(zlib.crc32, _encoded(features)), dtype=np.int64, count=len(features))
     return np.bincount(hashes % SIGNATURE_DIM, minlength=SIGNATURE_DIM).astype(np.float32)
 
 
