@@ -6,11 +6,12 @@ When `get_user {"id": 4}` has no recording but `get_user {"id": 3}` has, the nei
 
 from __future__ import annotations
 
-import difflib
 import json
 import os
 import re
 from typing import Any
+
+from cydifflib import SequenceMatcher
 
 Scalar = str | int | float
 
@@ -32,8 +33,8 @@ def argument_leaves(value: Any, path: str = "") -> dict[str, Any]:
 # A word-like token: letters, digits and the joiners of ids, paths and addresses; else one mark.
 _WORD_TOKEN = re.compile(r"\w[\w.\-/@:]*|[^\w\s]")
 # Word lists are aligned only where the differing parts hold at most this many token pairs: two
-# unlike scripts of fifty lines cost difflib milliseconds (swe-bench's step p99 2.6 ms with the
-# bound, 3.6 without; fidelity 0.4231 against 0.4235).
+# unlike scripts of fifty lines cost milliseconds to align (with Python's difflib, swe-bench's
+# step p99 was 2.6 ms with the bound, 3.6 without; fidelity 0.4231 against 0.4235).
 WORD_ALIGN_MAX = 40_000
 
 
@@ -60,7 +61,7 @@ def _aligned(
     if limit and len(old_part) * len(new_part) > limit:
         return []
     pairs: list[tuple[str, str]] = []
-    matcher = difflib.SequenceMatcher(a=old_part, b=new_part, autojunk=False)
+    matcher = SequenceMatcher(a=old_part, b=new_part, autojunk=False)
     for tag, i1, i2, j1, j2 in matcher.get_opcodes():
         if tag == "replace" and i2 - i1 == j2 - j1:
             pairs.extend(zip(old_part[i1:i2], new_part[j1:j2], strict=True))
