@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 import zlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from functools import lru_cache
 
 import numpy as np
@@ -21,6 +21,7 @@ _PRIME = np.uint64(0x100000001B3)
 _MIX = np.uint64(0x9E3779B97F4A7C15)
 _WORD = re.compile(r"\w+")
 _SPACES = re.compile(r"\s\s+")
+CodedHashes = tuple[np.ndarray, np.ndarray]
 
 
 def _mixed(hashes: np.ndarray) -> np.ndarray:
@@ -40,25 +41,64 @@ def _scatter(hashes: np.ndarray, dim: int, out: np.ndarray) -> None:
     _scatter_mixed(_mixed(hashes), dim, out)
 
 
+def _rolling(codes: np.ndarray, n: int) -> np.ndarray:
+    """The (unmixed) hash of the n-gram at each position of `codes` that starts one."""
+    count = len(codes) - n + 1
+    hashes = np.full(count, np.uint64(n), dtype=np.uint64)
+    for offset in range(n):
+        hashes = hashes * _PRIME + codes[offset : offset + count]
+    return hashes
+
+
 @lru_cache(maxsize=8192)
 def _ngram_hashes(text: str, sizes: tuple[int, ...]) -> np.ndarray:
     """The mixed hashes of every character n-gram of `text`, computed once per text (a call
     is embedded for the index's vector and again, smaller, as part of later histories)."""
     codes = np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32).astype(np.uint64)
-    parts = []
-    for n in sizes:
-        count = len(codes) - n + 1
-        if count <= 0:
-            continue
-        hashes = np.full(count, np.uint64(n), dtype=np.uint64)
-        for offset in range(n):
-            hashes = hashes * _PRIME + codes[offset : offset + count]
-        parts.append(hashes)
+    parts = [_rolling(codes, n) for n in sizes if len(codes) >= n]
     if len(codes) < min(sizes):  # too short for any n-gram: the whole text is one feature
         parts.append(np.array([zlib.crc32(text.encode()) + 1], dtype=np.uint64))
     mixed = _mixed(np.concatenate(parts)) if parts else np.zeros(0, dtype=np.uint64)
     mixed.setflags(write=False)
     return mixed
+
+
+def spaced(text: str) -> str:
+    """Runs of white space as one space, as every text is hashed."""
+    return _SPACES.sub(" ", text)
+
+
+def call_ngrams(text: str) -> np.ndarray:
+    """The mixed hashes of a call text's character n-grams, as its embedding counts them."""
+    return _ngram_hashes(spaced(text), CHAR_NGRAMS)
+
+
+def ngram_hashes_of(texts: Sequence[str], sizes: tuple[int, ...] = CHAR_NGRAMS) -> CodedHashes:
+    """The n-gram hashes of many texts at once: (the number of each n-gram's text, its mixed
+    hash), the same hashes as `_ngram_hashes` gives each text (in another order). One pass of
+    numpy over the texts end to end, the n-grams that span two texts left out: a corpus's calls
+    are hashed in a fraction of the time one call at a time takes."""
+    lengths = np.fromiter(map(len, texts), dtype=np.int64, count=len(texts))
+    codes = np.frombuffer("".join(texts).encode("utf-32-le"), dtype=np.uint32).astype(np.uint64)
+    owner = np.repeat(np.arange(len(texts), dtype=np.int64), lengths)
+    starts = np.cumsum(lengths) - lengths
+    position = np.arange(len(codes), dtype=np.int64) - np.repeat(starts, lengths)
+    owners, parts = [], []
+    for n in sizes:
+        count = len(codes) - n + 1
+        if count <= 0:
+            continue
+        inside = position[:count] + n <= lengths[owner[:count]]
+        owners.append(owner[:count][inside])
+        parts.append(_rolling(codes, n)[inside])
+    short = np.flatnonzero(lengths < min(sizes))  # as `_ngram_hashes`: the whole text, once
+    if len(short):
+        owners.append(short)
+        whole = [zlib.crc32(texts[i].encode()) + 1 for i in short.tolist()]
+        parts.append(np.asarray(whole, dtype=np.uint64))
+    if not parts:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.uint64)
+    return np.concatenate(owners), _mixed(np.concatenate(parts))
 
 
 def char_ngram_counts(text: str, dim: int, sizes: Iterable[int] = CHAR_NGRAMS) -> np.ndarray:
@@ -72,7 +112,7 @@ def char_ngram_counts(text: str, dim: int, sizes: Iterable[int] = CHAR_NGRAMS) -
 def text_vector(text: str, dim: int) -> np.ndarray:
     """A call's text as a unit vector: runs of white space count as one space (indentation would
     otherwise outweigh the code) and repeated n-grams count logarithmically."""
-    counts = char_ngram_counts(_SPACES.sub(" ", text), dim)
+    counts = char_ngram_counts(spaced(text), dim)
     return unit(np.sign(counts) * np.log1p(np.abs(counts)))
 
 

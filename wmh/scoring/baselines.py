@@ -14,6 +14,7 @@ from scipy import sparse
 
 from wmh.core.types import Observation
 from wmh.engine.predictor import PredictionContext, context_query
+from wmh.retrieval.hashing import call_ngrams, ngram_hashes_of, spaced
 from wmh.retrieval.retriever import Retriever
 from wmh.retrieval.text import action_text, route_of
 
@@ -66,14 +67,8 @@ class ActionCopy:
     name = "action_copy"
 
     def __init__(self, retriever: Retriever) -> None:
-        from sklearn.feature_extraction.text import HashingVectorizer
-
         self.retriever = retriever
         table = retriever.table
-        self._vectorizer = HashingVectorizer(
-            analyzer="char", ngram_range=(3, 4), n_features=2**20, alternate_sign=False,
-            lowercase=False,
-        )  # fmt: skip
         # Per route, each distinct call text once (in the order of its first row) with the rows
         # that made it: a corpus repeats many calls, and a query costs the postings it touches.
         groups: dict[str, dict[str, list[int]]] = {}
@@ -83,31 +78,14 @@ class ActionCopy:
         self._groups = {
             route: [np.asarray(rows) for rows in texts.values()] for route, texts in groups.items()
         }
-        # Column-major: a query touches only the columns of its own n-grams (a sparse-sparse
-        # product converted the query and scanned every row, 15 ms a call at 20k steps). Only
-        # the n-grams a route has get a column (2^20 columns cost 8 MB of pointers a route).
-        self._columns: dict[str, sparse.csc_matrix] = {}
-        self._features: dict[str, np.ndarray] = {}
-        for route, texts in groups.items():
-            matrix = self._vectorizer.transform(list(texts)).tocsr()
-            used, local = np.unique(matrix.indices, return_inverse=True)
-            shape = (matrix.shape[0], len(used))
-            compact = sparse.csr_matrix((matrix.data, local, matrix.indptr), shape=shape)
-            self._columns[route] = compact.tocsc()
-            self._features[route] = used
+        self._postings = {route: _Postings.of(list(texts)) for route, texts in groups.items()}
 
     def predict(self, context: PredictionContext) -> Observation:
         route = route_of(context.action)
         groups = self._groups.get(route)
         if groups is None:
             return Observation(content="", is_error=True, metadata={"source": "none"})
-        query = self._vectorizer.transform([action_text(context.action)])
-        used = self._features[route]
-        at = np.searchsorted(used, query.indices)
-        known = at < len(used)
-        known[known] = used[at[known]] == query.indices[known]
-        columns = self._columns[route][:, at[known]]
-        scores = np.asarray(columns @ query.data[known]).ravel()
+        scores = self._postings[route].cosines(action_text(context.action))
         row = self._first_kept(groups, scores, context.exclude_trace)
         if row is None:
             return Observation(content="", is_error=True, metadata={"source": "none"})
@@ -140,3 +118,50 @@ class ActionCopy:
                     return int(row)
             start = end
         return None
+
+
+class _Postings:
+    """Texts as unit vectors of their character 3–4-gram counts, stored by n-gram (a sparse
+    matrix by column): a query's cosine with every text touches only its own n-grams' columns.
+    The n-grams are hashed as the hashing embedder hashes them (runs of white space as one
+    space), to 64 bits, so a query whose call the model embedded finds them hashed already."""
+
+    CHUNK = 1 << 18  # code points hashed at a time (a big tool's texts in a few passes)
+
+    def __init__(self, features: np.ndarray, matrix: sparse.csc_matrix) -> None:
+        self.features = features  # the n-gram hashes, sorted: one column each
+        self.matrix = matrix  # texts x n-grams
+
+    @classmethod
+    def of(cls, texts: list[str]) -> _Postings:
+        owners, hashes = [], []
+        batch: list[str] = []
+        first = used = 0
+        for number, text in enumerate([*map(spaced, texts), None]):
+            if text is None or (batch and used + len(text) > cls.CHUNK):
+                owner, mixed = ngram_hashes_of(batch)
+                owners.append(owner + first)
+                hashes.append(mixed)
+                batch, first, used = [], number, 0
+            if text is not None:
+                batch.append(text)
+                used += len(text)
+        features, feature = np.unique(np.concatenate(hashes), return_inverse=True)
+        # Each (n-gram, text) pair once, by n-gram, with how often the text has it.
+        pairs, counts = np.unique(
+            feature.reshape(-1) * len(texts) + np.concatenate(owners), return_counts=True
+        )
+        feature, owner = np.divmod(pairs, len(texts))
+        norms = np.sqrt(np.bincount(owner, weights=counts.astype(np.float64) ** 2))
+        starts = np.concatenate(([0], np.cumsum(np.bincount(feature, minlength=len(features)))))
+        shape = (len(texts), len(features))
+        return cls(features, sparse.csc_matrix((counts / norms[owner], owner, starts), shape=shape))
+
+    def cosines(self, text: str) -> np.ndarray:
+        """The cosine of each text with `text` (rounded, so that texts equally alike tie)."""
+        found, counts = np.unique(call_ngrams(text), return_counts=True)
+        weights = counts / np.sqrt(np.sum(counts.astype(np.float64) ** 2))
+        at = np.minimum(np.searchsorted(self.features, found), len(self.features) - 1)
+        known = self.features[at] == found
+        scores = np.asarray(self.matrix[:, at[known]] @ weights[known]).ravel()
+        return np.round(scores, 9)
