@@ -5,7 +5,17 @@ from __future__ import annotations
 
 import numpy as np
 
-from wmh.retrieval.hashing import CHAR_NGRAMS, _ngram_hashes, ngram_hashes_of
+from wmh.retrieval.embedders import HashingEmbedder
+from wmh.retrieval.hashing import (
+    CHAR_NGRAMS,
+    _ngram_hashes,
+    ngram_hashes_of,
+    text_vector,
+    text_vectors,
+    unit,
+    unit_rows,
+)
+from wmh.retrieval.text import QueryText
 
 TEXTS = ["", "a", "ab", "abc", "abcd", "héllo wörld ✓", "x" * 40, 'get_user {"id": 7}', "ab"]
 
@@ -19,3 +29,22 @@ def test_texts_hashed_together_have_the_ngrams_of_each_alone() -> None:
     assert np.count_nonzero(owners == TEXTS.index("abcd")) == 3
     assert np.count_nonzero(owners == TEXTS.index("ab")) == 1
     assert len(hashes) == sum(max(len(t) - 2, 0) + max(len(t) - 3, 0) or 1 for t in TEXTS)
+
+
+def test_texts_embedded_at_once_equal_each_embedded_alone() -> None:
+    texts = [*TEXTS, "cat  a.txt\n\n", " "]
+    for dim in (256, 1024):
+        alone = np.stack([text_vector(text, dim) for text in texts])
+        assert np.array_equal(text_vectors(texts, dim), alone)
+    rows = np.stack([text_vector(text, 256) for text in texts]) * np.float32(3.3)
+    assert np.array_equal(unit_rows(rows), np.stack([unit(row) for row in rows]))
+    assert not np.any(text_vectors(["", " "], 64)[0])  # no n-gram: a zero vector
+
+
+def test_a_build_embeds_its_calls_as_queries_embed_them() -> None:
+    embedder = HashingEmbedder(dim=128)
+    calls = [QueryText(f'get_user {{"id": {i}}}', "task: x") for i in range(100)]
+    calls += [QueryText(text, "") for text in TEXTS]
+    assert len(calls) >= embedder.BATCH  # the build's path
+    built = embedder.embed(calls)
+    assert np.array_equal(built, np.stack([embedder.embed_one(call) for call in calls]))

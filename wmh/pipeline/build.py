@@ -124,10 +124,7 @@ def index_traces(settings: WmhConfig, train: list[Trace], clock: Clock) -> Index
         )
         table = StepTable.from_steps(train_steps)
         rows = [table.step(r) for r in range(len(table))]
-        in_traces = sorted(range(len(rows)), key=lambda r: (rows[r].trace_id, rows[r].index))
-        context = ContextColumns.build(
-            [s.task for s in rows], [_recent(s, by_id) for s in rows], in_traces
-        )
+        context = ContextColumns.build([s.task for s in rows], [_recent(s, by_id) for s in rows])
     with clock.stage("index"):
         # When a step's vector is its call's alone, each distinct call is embedded and indexed
         # once (its first row stands for the rest; the others' vectors are never read).

@@ -15,7 +15,7 @@ import numpy as np
 
 from wmh.core.types import Action
 from wmh.errors import StoreError
-from wmh.retrieval.hashing import text_vector, unit, word_counts
+from wmh.retrieval.hashing import text_vector, text_vectors, unit, unit_rows, word_counts
 from wmh.retrieval.text import HISTORY_WINDOW, TASK_CHARS, action_text
 
 TASK_DIM = 256
@@ -44,6 +44,7 @@ class ContextColumns:
     """Per indexed row: which task it served (`task_of` into `tasks`) and its history vector."""
 
     FILES = ("task_of.npy", "tasks.npy", "history.npy")
+    CHUNK = 8192  # rows (or actions) embedded at a time
 
     def __init__(self, task_of: np.ndarray, tasks: np.ndarray, history: np.ndarray) -> None:
         self.task_of = task_of
@@ -51,23 +52,32 @@ class ContextColumns:
         self.history = history
 
     @classmethod
-    def build(
-        cls,
-        tasks: Sequence[str],
-        histories: Sequence[Sequence[Action]],
-        order: Sequence[int] | None = None,
-    ) -> ContextColumns:
-        """From each row's task and the actions before it in its trace (oldest first). `order`
-        visits the rows trace by trace (rows are sorted by tool), so each action is embedded
-        once while it is in the cache, not once per window it falls in."""
+    def build(cls, tasks: Sequence[str], histories: Sequence[Sequence[Action]]) -> ContextColumns:
+        """From each row's task and the actions before it in its trace (oldest first). Each
+        distinct action is embedded once, all at once, and each row's history is the sum of its
+        window's vectors made unit, row for row equal to `history_vector` (as a query gets it)."""
         distinct: dict[str, int] = {}
         task_of = np.fromiter(
             (distinct.setdefault(t, len(distinct)) for t in tasks), np.int32, len(tasks)
         )
         task_rows = [task_vector(t) for t in distinct] or [np.zeros(TASK_DIM, np.float32)]
+        actions: dict[str, int] = {}
+        windows = np.full((len(histories), HISTORY_WINDOW), -1, dtype=np.int64)
+        for row, recent in enumerate(histories):
+            for place, action in enumerate(recent[-HISTORY_WINDOW:]):
+                windows[row, place] = actions.setdefault(action_text(action), len(actions))
+        vectors = np.zeros((len(actions) + 1, HISTORY_DIM), dtype=np.float32)  # -1: none
+        texts = list(actions)
+        for start in range(0, len(texts), cls.CHUNK):
+            chunk = texts[start : start + cls.CHUNK]
+            vectors[start : start + len(chunk)] = text_vectors(chunk, HISTORY_DIM)
         history = np.zeros((len(histories), HISTORY_DIM), dtype=np.float16)  # as saved
-        for row in order if order is not None else range(len(histories)):
-            history[row] = history_vector(histories[row])
+        for start in range(0, len(histories), cls.CHUNK):
+            window = windows[start : start + cls.CHUNK]
+            summed = vectors[window[:, 0]]
+            for place in range(1, HISTORY_WINDOW):  # in order, as `np.sum` adds them
+                summed += vectors[window[:, place]]
+            history[start : start + len(window)] = unit_rows(summed)
         return cls(task_of, np.stack(task_rows), history)
 
     def task_scores(self, rows: np.ndarray, task: np.ndarray) -> np.ndarray:

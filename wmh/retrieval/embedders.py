@@ -17,7 +17,7 @@ from pydantic import BaseModel
 
 from wmh.errors import ConfigError, StoreError
 from wmh.offline import HUGGING_FACE_DEFAULTS, apply_offline_defaults
-from wmh.retrieval.hashing import text_vector, unit, word_counts
+from wmh.retrieval.hashing import text_vector, text_vectors, unit, word_counts
 from wmh.retrieval.text import QueryText
 
 log = logging.getLogger(__name__)
@@ -62,6 +62,8 @@ class HashingEmbedder:
     the context is weighed after the search instead, per tool, by the replay model).
     """
 
+    BATCH = 64  # texts from which `embed` hashes them all at once
+
     def __init__(self, dim: int = 1024, context_weight: float = 0.0) -> None:
         if dim < 8:
             raise ConfigError(f"embedder.dim must be at least 8, got {dim}")
@@ -95,7 +97,10 @@ class HashingEmbedder:
         if not texts:
             return np.zeros((0, self.card.dim), dtype=np.float32)
         unique, inverse = _dedupe(texts)
-        return np.stack([self.embed_one(text) for text in unique])[inverse]
+        if len(unique) < self.BATCH or self.card.context_weight:
+            return np.stack([self.embed_one(text) for text in unique])[inverse]
+        # A build's calls: hashed in one pass, equal bit for bit to a query's `embed_one`.
+        return text_vectors([text.action for text in unique], self.card.dim)[inverse]
 
 
 class MiniLMEmbedder:
