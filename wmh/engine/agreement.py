@@ -76,6 +76,11 @@ def agreement(signatures: np.ndarray) -> np.ndarray:
 
 def consensus_index(signatures: np.ndarray, nearness: np.ndarray) -> int:
     """The answer with the most weighted agreement (ties: the nearer one)."""
+    return consensus_of(agreement(signatures), nearness)
+
+
+def consensus_of(agree: np.ndarray, nearness: np.ndarray) -> int:
+    """`consensus_index` from the answers' pairwise agreement (a pair's does not depend on the
+    other answers, so one matrix serves every pool drawn from its answers)."""
     weights = np.maximum(nearness, 1e-6) ** NEARNESS_POWER
-    support = agreement(signatures) @ weights
-    return int(np.argmax(support))
+    return int(np.argmax(agree @ weights))

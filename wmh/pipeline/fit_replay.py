@@ -23,7 +23,7 @@ import numpy as np
 from wmh.core.canonical import stable_unit_interval
 from wmh.core.types import Observation, Session, Step, Trace, Turn
 from wmh.engine.adapt import adapt_observation
-from wmh.engine.agreement import consensus_index
+from wmh.engine.agreement import agreement, consensus_of
 from wmh.engine.policy import FitReport, ReplayPolicies, ReplayPolicy, ToolFit
 from wmh.engine.predictor import PredictionContext
 from wmh.engine.replay import ReplayPredictor
@@ -149,6 +149,24 @@ def _choose(
     return overall, per_tool
 
 
+class _Agreement:
+    """The pairwise agreement of the answers of some rows, computed when first asked for."""
+
+    def __init__(self, replay: ReplayPredictor, pools: Sequence[Sequence[Neighbour]]) -> None:
+        self.replay = replay
+        self.position: dict[int, int] = {}
+        for pool in pools:
+            for neighbour in pool:
+                self.position.setdefault(neighbour.row, len(self.position))
+        self._matrix: np.ndarray | None = None
+
+    def among(self, rows: Sequence[int]) -> np.ndarray:
+        if self._matrix is None:
+            self._matrix = agreement(np.stack([self.replay._signature(r) for r in self.position]))
+        at = [self.position[row] for row in rows]
+        return self._matrix[np.ix_(at, at)]
+
+
 class _OpenLoop:
     """Scores every configuration on one step from a single retrieval."""
 
@@ -156,13 +174,12 @@ class _OpenLoop:
         self.replay = replay
         self.judge = judge
 
-    def _pick(self, ordered: list[Neighbour], consensus: int) -> Neighbour:
+    def _pick(self, ordered: list[Neighbour], consensus: int, shared: _Agreement) -> Neighbour:
         if consensus <= 1 or len(ordered) == 1:
             return ordered[0]
         pool = ordered[:consensus]
-        signatures = np.stack([self.replay._signature(n.row) for n in pool])
         nearness = np.array([n.score for n in pool], dtype=np.float32)
-        return pool[consensus_index(signatures, nearness)]
+        return pool[consensus_of(shared.among([n.row for n in pool]), nearness)]
 
     def step_scores(self, trace: Trace, position: int) -> dict[object, float] | None:
         step = trace.steps[position]
@@ -194,6 +211,9 @@ class _OpenLoop:
         recorded_row: dict[str, int] = {}
         out: dict[object, float] = {}
         orders = {w: rerank(candidates, w) for w in WEIGHTINGS}
+        # Every consensus pool of this step is drawn from these rows: their answers' pairwise
+        # agreement is computed once.
+        shared = _Agreement(self.replay, [o[: max(CONSENSUS)] for o in orders.values()])
         picked: dict[tuple[Weights, int], Neighbour] = {}  # configurations share their picks
         exact_step = exact[0].step if exact else None
         if exact_step is not None:
@@ -204,7 +224,7 @@ class _OpenLoop:
                 continue
             pick = (config.weights, config.consensus)
             if pick not in picked:
-                picked[pick] = self._pick(orders[config.weights], config.consensus)
+                picked[pick] = self._pick(orders[config.weights], config.consensus, shared)
             chosen = picked[pick]
             recorded_row[chosen.step.id] = chosen.row
             out[config] = score(chosen.step, config.adapt)
