@@ -210,10 +210,10 @@ class _OpenLoop:
 
         recorded_row: dict[str, int] = {}
         out: dict[object, float] = {}
-        orders = {w: rerank(candidates, w) for w in WEIGHTINGS}
+        orders = {w: rerank(candidates, w, max(CONSENSUS)) for w in WEIGHTINGS}
         # Every consensus pool of this step is drawn from these rows: their answers' pairwise
         # agreement is computed once.
-        shared = _Agreement(self.replay, [o[: max(CONSENSUS)] for o in orders.values()])
+        shared = _Agreement(self.replay, list(orders.values()))
         picked: dict[tuple[Weights, int], Neighbour] = {}  # configurations share their picks
         exact_step = exact[0].step if exact else None
         if exact_step is not None:

@@ -91,24 +91,22 @@ class Retriever(Protocol):
         ...
 
 
-def rerank(candidates: Sequence[Neighbour], weights: Weights | None) -> list[Neighbour]:
+def rerank(
+    candidates: Sequence[Neighbour], weights: Weights | None, limit: int | None = None
+) -> list[Neighbour]:
     """Candidates ordered by likeness plus weighted context (ties: the more alike task, then
-    the earlier row)."""
+    the earlier row); with `limit`, the first that many."""
     if not weights:
-        return list(candidates)
+        return list(candidates[:limit])
+    task, history = weights.task, weights.history
     scored = [
-        Neighbour(
-            c.row,
-            c.action_score + weights.task * c.task_score + weights.history * c.history_score,
-            c._table,
-            c.action_score,
-            c.task_score,
-            c.history_score,
-        )
-        for c in candidates
+        (c.action_score + task * c.task_score + history * c.history_score, c) for c in candidates
     ]
-    scored.sort(key=lambda n: (-round(n.score, 6), -round(n.task_score, 6), n.row))
-    return scored
+    scored.sort(key=lambda pair: (-round(pair[0], 6), -round(pair[1].task_score, 6), pair[1].row))
+    return [
+        Neighbour(c.row, score, c._table, c.action_score, c.task_score, c.history_score)
+        for score, c in scored[:limit]
+    ]
 
 
 class IndexRetriever:
