@@ -31,10 +31,9 @@ PARALLEL_SCAN = 1024
 MAX_SEARCH_THREADS = 8
 
 
-def search_cores() -> int:
-    """The threads one large search may use: the cores this process may run on (its affinity,
-    not the host's count), within `OMP_NUM_THREADS` when set, at most 8. (Not
-    `omp_get_max_threads()`: that answers what the last search set.)"""
+def usable_cores() -> int:
+    """The cores this process may run on (its affinity, not the host's count), within
+    `OMP_NUM_THREADS` when set."""
     try:
         usable = len(os.sched_getaffinity(0))
     except AttributeError:  # no affinity on this platform
@@ -42,7 +41,13 @@ def search_cores() -> int:
     limit = os.environ.get("OMP_NUM_THREADS", "").split(",")[0].strip()
     if limit.isdigit() and int(limit) > 0:
         usable = min(usable, int(limit))
-    return max(1, min(usable, MAX_SEARCH_THREADS))
+    return max(1, usable)
+
+
+def search_cores() -> int:
+    """The threads one large search may use: `usable_cores`, at most 8. (Not
+    `omp_get_max_threads()`: that answers what the last search set.)"""
+    return min(usable_cores(), MAX_SEARCH_THREADS)
 
 
 # Which of some rows (an array of row numbers) a search may return: a boolean array.
@@ -230,7 +235,7 @@ class PartitionedIndex:
         step, or embeds rows [start, end) when called (at most `CHUNK` rows at a time). Rows
         with the same `groups` number have the same vector (the same call): it is indexed once,
         and a partition is sized by its distinct calls."""
-        faiss.omp_set_num_threads(os.cpu_count() or 1)
+        faiss.omp_set_num_threads(usable_cores())  # training and adding
         numbers = None if groups is None else np.asarray(groups)
 
         def block(start: int, end: int) -> np.ndarray:
