@@ -27,7 +27,7 @@ def test_importing_wmh_leaves_the_environment_unchanged() -> None:
 
 
 def test_the_public_api_and_the_gymnasium_adapter_set_no_offline_default() -> None:
-    # (scikit-learn, behind the retrieval layer, sets its own KMP_* variables on import.)
+    # (gymnasium sets PYGAME_HIDE_SUPPORT_PROMPT on import.)
     code = (
         "import json, os\n"
         "from wmh.config.store import WorldModelStore\n"

@@ -5,13 +5,17 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
+
 from tests.conftest import make_settings
 from wmh.config.compose import to_settings
 from wmh.core.types import Action, Observation, Step, Trace
+from wmh.engine.agreement import consensus_index
 from wmh.engine.policy import ReplayPolicies
 from wmh.pipeline.build import index_traces, make_replay
 from wmh.pipeline.clock import Clock
-from wmh.pipeline.fit_replay import fit_policies
+from wmh.pipeline.fit_replay import WEIGHTINGS, _Agreement, _OpenLoop, fit_policies
+from wmh.retrieval.retriever import Query, rerank
 from wmh.scoring.judges import StructuralJudge
 
 
@@ -66,3 +70,58 @@ def test_the_fit_measures_every_trace_left_out_of_the_index_in_turn(tmp_path: Pa
     _, report = _fit(tmp_path)
     # 40 traces of two steps each, every step measured without its own trace in the index.
     assert report.traces == 40 and report.steps == 80  # type: ignore[attr-defined]
+
+
+def _status_traces() -> list[Trace]:
+    """Hosts that are up, but for every seventh, whose nearest recorded call often is a host
+    that is down: a consensus of the nearest answers is not always the nearest answer. Three
+    tasks, so that weighing the task reorders the calls."""
+    return [
+        Trace(
+            trace_id=f"s{i:03d}",
+            steps=[
+                Step(
+                    action=Action(name="status", arguments={"host": f"web-{i:02d}"}),
+                    observation=Observation(
+                        content="down: connection refused by the host"
+                        if i % 7 == 3
+                        else f"up: all {i % 4 + 2} services running normally"
+                    ),
+                    trace_id=f"s{i:03d}",
+                    index=0,
+                    task=("check the hosts", "restart the web tier", "audit the fleet")[i % 3],
+                )
+            ],
+        )
+        for i in range(60)
+    ]
+
+
+def test_the_fit_picks_from_each_pool_what_the_model_would_pick(tmp_path: Path) -> None:
+    """The fit orders a step's candidates once per weighting (the first ten) and computes their
+    answers' agreement once for every pool: each pool's pick is the one its own agreement
+    matrix gives, as the serving model computes it."""
+    settings = to_settings(make_settings(tmp_path, "pools", []))
+    traces = _status_traces()
+    replay = make_replay(index_traces(settings, traces, Clock(None)), traces, 5)
+    measured = _OpenLoop(replay, StructuralJudge())
+    not_nearest = reordered = 0
+    for trace in traces:
+        query = Query(trace.steps[0].action, trace.task, (), trace.trace_id)
+        candidates = replay.retriever.candidates(query)
+        orders = [rerank(candidates, w, 10) for w in WEIGHTINGS]
+        shared = _Agreement(replay, orders)
+        reordered += len({tuple(n.row for n in order) for order in orders}) > 1
+        for weights, order in zip(WEIGHTINGS, orders, strict=True):
+            full = rerank(candidates, weights)
+            assert [(n.row, n.score) for n in order] == [(n.row, n.score) for n in full[:10]]
+            for size in (5, 10):
+                pool = full[:size]
+                alone = consensus_index(
+                    np.stack([replay._signature(n.row) for n in pool]),
+                    np.array([n.score for n in pool], dtype=np.float32),
+                )
+                assert measured._pick(order, size, shared) is order[alone]
+                not_nearest += alone != 0
+    assert not_nearest  # some pools' consensus is not the nearest call
+    assert reordered  # and some steps' weightings order their candidates differently

@@ -1,6 +1,6 @@
 """A build embeds every row's history at once; a query embeds its own one action at a time.
-The two must agree bit for bit (as saved, in half precision), or the context a query compares
-is not the one the build stored."""
+The two must agree bit for bit, or the context a query compares is not the one the build
+stored."""
 
 from __future__ import annotations
 
@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 
 from wmh.core.types import Action
-from wmh.retrieval.context import ContextColumns, history_vector
+from wmh.retrieval import context, hashing
+from wmh.retrieval.context import ContextColumns, history_vector, history_vectors
 
 COMMANDS = ["ls", "cat  a.txt", "grep -rn   'x' src", "python -c 'print(1)'", "café ✓", "a"]
 
@@ -24,10 +25,13 @@ def _histories() -> list[list[Action]]:
 
 def test_histories_built_at_once_equal_a_querys_own(monkeypatch: pytest.MonkeyPatch) -> None:
     histories = _histories()
-    monkeypatch.setattr(ContextColumns, "CHUNK", 64)  # several chunks of rows and of actions
+    # Several batches of rows and of actions.
+    monkeypatch.setattr(context, "HISTORY_ROWS", 64)
+    monkeypatch.setattr(hashing, "HASHED_AT_ONCE", 50)
+    one_by_one = np.stack([history_vector(h) for h in histories])
+    assert np.array_equal(history_vectors(histories), one_by_one)
     built = ContextColumns.build(["fix it"] * len(histories), histories)
-    one_by_one = np.stack([history_vector(h) for h in histories]).astype(np.float16)
-    assert built.history.dtype == np.float16
-    assert np.array_equal(built.history, one_by_one)
+    assert built.history.dtype == np.float16  # as saved
+    assert np.array_equal(built.history, one_by_one.astype(np.float16))
     assert not np.any(built.history[[not h for h in histories].index(True)])  # no history: zero
     assert np.count_nonzero(np.abs(one_by_one).sum(axis=1)) > 300

@@ -20,6 +20,7 @@ from wmh.retrieval.text import HISTORY_WINDOW, TASK_CHARS, action_text
 
 TASK_DIM = 256
 HISTORY_DIM = 256
+HISTORY_ROWS = 8192  # histories summed at a time
 
 
 @lru_cache(maxsize=1024)
@@ -40,11 +41,30 @@ def history_vector(recent: Sequence[Action]) -> np.ndarray:
     return unit(np.sum([_action_vector(action_text(a)) for a in window], axis=0))
 
 
+def history_vectors(histories: Sequence[Sequence[Action]], dtype: type = np.float32) -> np.ndarray:
+    """`history_vector` of each row's actions, as rows (in `dtype`), bit for bit: each distinct
+    action embedded once (a batch at a time), each window's vectors added in order, made unit."""
+    actions: dict[str, int] = {}
+    windows = np.full((len(histories), HISTORY_WINDOW), -1, dtype=np.int64)
+    for row, recent in enumerate(histories):
+        for place, action in enumerate(recent[-HISTORY_WINDOW:]):
+            windows[row, place] = actions.setdefault(action_text(action), len(actions))
+    vectors = np.zeros((len(actions) + 1, HISTORY_DIM), dtype=np.float32)  # -1: none
+    vectors[: len(actions)] = text_vectors(list(actions), HISTORY_DIM)
+    out: np.ndarray = np.zeros((len(histories), HISTORY_DIM), dtype=dtype)
+    for start in range(0, len(histories), HISTORY_ROWS):
+        window = windows[start : start + HISTORY_ROWS]
+        summed = vectors[window[:, 0]]
+        for place in range(1, HISTORY_WINDOW):  # in order, as `np.sum` adds them
+            summed += vectors[window[:, place]]
+        out[start : start + len(window)] = unit_rows(summed)
+    return out
+
+
 class ContextColumns:
     """Per indexed row: which task it served (`task_of` into `tasks`) and its history vector."""
 
     FILES = ("task_of.npy", "tasks.npy", "history.npy")
-    CHUNK = 8192  # rows (or actions) embedded at a time
 
     def __init__(self, task_of: np.ndarray, tasks: np.ndarray, history: np.ndarray) -> None:
         self.task_of = task_of
@@ -53,31 +73,13 @@ class ContextColumns:
 
     @classmethod
     def build(cls, tasks: Sequence[str], histories: Sequence[Sequence[Action]]) -> ContextColumns:
-        """From each row's task and the actions before it in its trace (oldest first). Each
-        distinct action is embedded once, all at once, and each row's history is the sum of its
-        window's vectors made unit, row for row equal to `history_vector` (as a query gets it)."""
+        """From each row's task and the actions before it in its trace (oldest first)."""
         distinct: dict[str, int] = {}
         task_of = np.fromiter(
             (distinct.setdefault(t, len(distinct)) for t in tasks), np.int32, len(tasks)
         )
         task_rows = [task_vector(t) for t in distinct] or [np.zeros(TASK_DIM, np.float32)]
-        actions: dict[str, int] = {}
-        windows = np.full((len(histories), HISTORY_WINDOW), -1, dtype=np.int64)
-        for row, recent in enumerate(histories):
-            for place, action in enumerate(recent[-HISTORY_WINDOW:]):
-                windows[row, place] = actions.setdefault(action_text(action), len(actions))
-        vectors = np.zeros((len(actions) + 1, HISTORY_DIM), dtype=np.float32)  # -1: none
-        texts = list(actions)
-        for start in range(0, len(texts), cls.CHUNK):
-            chunk = texts[start : start + cls.CHUNK]
-            vectors[start : start + len(chunk)] = text_vectors(chunk, HISTORY_DIM)
-        history = np.zeros((len(histories), HISTORY_DIM), dtype=np.float16)  # as saved
-        for start in range(0, len(histories), cls.CHUNK):
-            window = windows[start : start + cls.CHUNK]
-            summed = vectors[window[:, 0]]
-            for place in range(1, HISTORY_WINDOW):  # in order, as `np.sum` adds them
-                summed += vectors[window[:, place]]
-            history[start : start + len(window)] = unit_rows(summed)
+        history = history_vectors(histories, np.float16)  # as saved
         return cls(task_of, np.stack(task_rows), history)
 
     def task_scores(self, rows: np.ndarray, task: np.ndarray) -> np.ndarray:

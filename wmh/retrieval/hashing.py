@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 import zlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from functools import lru_cache
 
 import numpy as np
@@ -21,7 +21,11 @@ _PRIME = np.uint64(0x100000001B3)
 _MIX = np.uint64(0x9E3779B97F4A7C15)
 _WORD = re.compile(r"\w+")
 _SPACES = re.compile(r"\s\s+")
-CodedHashes = tuple[np.ndarray, np.ndarray]
+# Hashing many texts at once holds about 120 bytes per code point, counting them into vectors 8
+# bytes a dimension per text: a batch holds at most this many of each (about 30 and 16 MB).
+HASHED_AT_ONCE = 1 << 18
+COUNTED_AT_ONCE = 1 << 21
+TextHashes = tuple[np.ndarray, np.ndarray]  # (each n-gram's text, its hash)
 
 
 def _mixed(hashes: np.ndarray) -> np.ndarray:
@@ -52,8 +56,10 @@ def _rolling(codes: np.ndarray, n: int) -> np.ndarray:
 
 @lru_cache(maxsize=8192)
 def _ngram_hashes(text: str, sizes: tuple[int, ...]) -> np.ndarray:
-    """The mixed hashes of every character n-gram of `text`, computed once per text (a call
-    is embedded for the index's vector and again, smaller, as part of later histories)."""
+    """The mixed hashes of every character n-gram of `text`, computed once per text while
+    serving (a query's call is embedded for the search, again, smaller, as part of the next
+    steps' histories, and by the copy baseline); a build hashes its calls with
+    `ngram_hashes_of`."""
     codes = np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32).astype(np.uint64)
     parts = [_rolling(codes, n) for n in sizes if len(codes) >= n]
     if len(codes) < min(sizes):  # too short for any n-gram: the whole text is one feature
@@ -73,7 +79,7 @@ def call_ngrams(text: str) -> np.ndarray:
     return _ngram_hashes(spaced(text), CHAR_NGRAMS)
 
 
-def ngram_hashes_of(texts: Sequence[str], sizes: tuple[int, ...] = CHAR_NGRAMS) -> CodedHashes:
+def ngram_hashes_of(texts: Sequence[str], sizes: tuple[int, ...] = CHAR_NGRAMS) -> TextHashes:
     """The n-gram hashes of many texts at once: (the number of each n-gram's text, its mixed
     hash), the same hashes as `_ngram_hashes` gives each text (in another order). One pass of
     numpy over the texts end to end, the n-grams that span two texts left out: a corpus's calls
@@ -117,18 +123,36 @@ def text_vector(text: str, dim: int) -> np.ndarray:
 
 
 def text_vectors(texts: Sequence[str], dim: int) -> np.ndarray:
-    """`text_vector` of each text, as rows, their n-grams hashed in one pass (a build's calls
-    are embedded at once; the rows are equal bit for bit to the vectors a query gets)."""
+    """`text_vector` of each text, as rows, their n-grams hashed a batch at a time (a build's
+    calls are embedded so; the rows are equal bit for bit to the vectors a query gets)."""
+    out = np.zeros((len(texts), dim), dtype=np.float32)
     spaced_texts = [spaced(text) for text in texts]
-    owners, mixed = ngram_hashes_of(spaced_texts)
-    kept = np.fromiter(map(len, spaced_texts), dtype=np.int64, count=len(texts))[owners] > 0
-    owners, mixed = owners[kept], mixed[kept]  # an empty text has no n-gram: a zero vector
-    cells = owners * dim + (mixed % np.uint64(dim)).astype(np.int64)
-    sign = np.where((mixed >> np.uint64(63)) == 0, 1.0, -1.0)
-    vectors = np.bincount(cells, weights=sign, minlength=len(texts) * dim)
-    counted = np.flatnonzero(vectors)  # repeated n-grams count logarithmically
-    vectors[counted] = np.sign(vectors[counted]) * np.log1p(np.abs(vectors[counted]))
-    return unit_rows(vectors.reshape(-1, dim))
+    for start, batch in batches(spaced_texts, HASHED_AT_ONCE, max(1, COUNTED_AT_ONCE // dim)):
+        owners, mixed = ngram_hashes_of(batch)
+        kept = np.fromiter(map(len, batch), dtype=np.int64, count=len(batch))[owners] > 0
+        owners, mixed = owners[kept], mixed[kept]  # an empty text has no n-gram: a zero vector
+        cells = owners * dim + (mixed % np.uint64(dim)).astype(np.int64)
+        sign = np.where((mixed >> np.uint64(63)) == 0, 1.0, -1.0)
+        counts = np.bincount(cells, weights=sign, minlength=len(batch) * dim).astype(np.float64)
+        counted = np.flatnonzero(counts)  # repeated n-grams count logarithmically
+        counts[counted] = np.sign(counts[counted]) * np.log1p(np.abs(counts[counted]))
+        out[start : start + len(batch)] = unit_rows(counts.reshape(-1, dim))
+    return out
+
+
+def batches(texts: Sequence[str], code_points: int, rows: int) -> Iterator[tuple[int, list[str]]]:
+    """(first number, texts) in order, each batch at most `rows` texts of at most `code_points`
+    in all (or one longer text alone): what hashing them at once holds in memory is bounded."""
+    batch: list[str] = []
+    first = size = 0
+    for number, text in enumerate(texts):
+        if batch and (size + len(text) > code_points or len(batch) == rows):
+            yield first, batch
+            batch, first, size = [], number, 0
+        batch.append(text)
+        size += len(text)
+    if batch:
+        yield first, batch
 
 
 def unit_rows(rows: np.ndarray) -> np.ndarray:

@@ -14,7 +14,7 @@ from scipy import sparse
 
 from wmh.core.types import Observation
 from wmh.engine.predictor import PredictionContext, context_query
-from wmh.retrieval.hashing import call_ngrams, ngram_hashes_of, spaced
+from wmh.retrieval.hashing import HASHED_AT_ONCE, batches, call_ngrams, ngram_hashes_of, spaced
 from wmh.retrieval.retriever import Retriever
 from wmh.retrieval.text import action_text, route_of
 
@@ -124,9 +124,7 @@ class _Postings:
     """Texts as unit vectors of their character 3–4-gram counts, stored by n-gram (a sparse
     matrix by column): a query's cosine with every text touches only its own n-grams' columns.
     The n-grams are hashed as the hashing embedder hashes them (runs of white space as one
-    space), to 64 bits, so a query whose call the model embedded finds them hashed already."""
-
-    CHUNK = 1 << 18  # code points hashed at a time (a big tool's texts in a few passes)
+    space), to 64 bits; with that embedder, a query's are the ones its embedding just hashed."""
 
     def __init__(self, features: np.ndarray, matrix: sparse.csc_matrix) -> None:
         self.features = features  # the n-gram hashes, sorted: one column each
@@ -134,28 +132,30 @@ class _Postings:
 
     @classmethod
     def of(cls, texts: list[str]) -> _Postings:
-        owners, hashes = [], []
-        batch: list[str] = []
-        first = used = 0
-        for number, text in enumerate([*map(spaced, texts), None]):
-            if text is None or (batch and used + len(text) > cls.CHUNK):
-                owner, mixed = ngram_hashes_of(batch)
-                owners.append(owner + first)
-                hashes.append(mixed)
-                batch, first, used = [], number, 0
-            if text is not None:
-                batch.append(text)
-                used += len(text)
+        # Per batch of texts, each (n-gram, text) pair once with how often the text has it (a
+        # batch's n-grams are held about 5 times over while they are counted, its pairs not).
+        hashes, owners, counts = [], [], []
+        for first, batch in batches([spaced(t) for t in texts], HASHED_AT_ONCE, len(texts)):
+            owner, mixed = ngram_hashes_of(batch)
+            order = np.lexsort((owner, mixed))
+            owner, mixed = owner[order], mixed[order]
+            new = np.ones(len(mixed), dtype=bool)
+            new[1:] = (mixed[1:] != mixed[:-1]) | (owner[1:] != owner[:-1])
+            starts = np.flatnonzero(new)
+            hashes.append(mixed[starts])
+            owners.append(owner[starts] + first)
+            counts.append(np.diff(starts, append=len(mixed)))
         features, feature = np.unique(np.concatenate(hashes), return_inverse=True)
-        # Each (n-gram, text) pair once, by n-gram, with how often the text has it.
-        pairs, counts = np.unique(
-            feature.reshape(-1) * len(texts) + np.concatenate(owners), return_counts=True
+        owner, count = np.concatenate(owners), np.concatenate(counts).astype(np.float64)
+        norms = np.sqrt(np.bincount(owner, weights=count**2))
+        order = np.lexsort((owner, feature.reshape(-1)))
+        starts = np.concatenate(
+            ([0], np.cumsum(np.bincount(feature.reshape(-1), minlength=len(features))))
         )
-        feature, owner = np.divmod(pairs, len(texts))
-        norms = np.sqrt(np.bincount(owner, weights=counts.astype(np.float64) ** 2))
-        starts = np.concatenate(([0], np.cumsum(np.bincount(feature, minlength=len(features)))))
-        shape = (len(texts), len(features))
-        return cls(features, sparse.csc_matrix((counts / norms[owner], owner, starts), shape=shape))
+        matrix = sparse.csc_matrix(
+            ((count / norms[owner])[order], owner[order], starts), shape=(len(texts), len(features))
+        )
+        return cls(features, matrix)
 
     def cosines(self, text: str) -> np.ndarray:
         """The cosine of each text with `text` (rounded, so that texts equally alike tie)."""
