@@ -39,6 +39,7 @@ def test_texts_embedded_at_once_equal_each_embedded_alone() -> None:
     rows = np.stack([text_vector(text, 256) for text in texts]) * np.float32(3.3)
     assert np.array_equal(unit_rows(rows), np.stack([unit(row) for row in rows]))
     assert not np.any(text_vectors(["", " "], 64)[0])  # no n-gram: a zero vector
+    assert not np.any(text_vectors([""], 64)) and text_vectors([], 64).shape == (0, 64)
 
 
 def test_a_build_embeds_its_calls_as_queries_embed_them() -> None:
