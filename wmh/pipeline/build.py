@@ -10,7 +10,7 @@ from __future__ import annotations
 import gc
 import logging
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -44,6 +44,7 @@ from wmh.scoring.factory import make_judge
 from wmh.scoring.runner import EvalReport
 from wmh.store.card import ModelCard
 from wmh.store.store import check_model_name
+from wmh.tracking.side import tracking_ahead
 
 log = logging.getLogger(__name__)
 
@@ -215,7 +216,9 @@ def build_world_model(
     each stage, its progress and its end (`pipeline/clock.py`)."""
     check_settings(settings)
     check_providers_answer(settings)
-    with provider_time_budget(settings.provider.build_time_s):
+    # MLflow is imported and its store opened in a side process while the build works.
+    ahead = tracking_ahead(settings.root) if settings.track else nullcontext()
+    with provider_time_budget(settings.provider.build_time_s), ahead:
         try:
             return _build(settings, Clock(on_stage, on_progress, on_done))
         finally:

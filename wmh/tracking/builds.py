@@ -17,6 +17,7 @@ from wmh.store.card import ModelCard
 from wmh.store.layout import ModelFiles
 from wmh.store.store import WorldModelStore
 from wmh.tracking.mlflow_runs import log_run
+from wmh.tracking.side import side_tracker
 
 log = logging.getLogger(__name__)
 
@@ -131,18 +132,25 @@ def track_build(
         "mlflow.note.content": build_note(metrics),
         "mlflow.source.git.commit": git_commit(),
     }
+    run = {
+        "experiment": settings.experiment or settings.name,
+        "run_name": f"build-{settings.name}",
+        "params": {**to_container(settings), "counts": build_counts(card, metrics)},
+        "metrics": build_metrics(card, metrics),
+        "artifacts": artifacts,
+        "tags": tags,
+        "series": {"gepa.best_valid": steps},
+        "root": settings.root,
+        "started_at": time.time() - sum(metrics.get("timings", {}).values()),
+    }
+    tracker = side_tracker(settings.root)
+    if tracker is not None:
+        try:
+            return tracker.log_run(**run)
+        except RuntimeError as exc:
+            log.warning("MLflow's side process did not log build %s (%s)", settings.name, exc)
     try:
-        return log_run(
-            settings.experiment or settings.name,
-            f"build-{settings.name}",
-            {**to_container(settings), "counts": build_counts(card, metrics)},
-            build_metrics(card, metrics),
-            artifacts,
-            tags=tags,
-            series={"gepa.best_valid": steps},
-            root=settings.root,
-            started_at=time.time() - sum(metrics.get("timings", {}).values()),
-        )
+        return log_run(**run)
     except Exception as exc:  # noqa: BLE001 - tracking must never lose a finished build
         log.warning("MLflow tracking of build %s failed: %s", settings.name, exc)
         return ""

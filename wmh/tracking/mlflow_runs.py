@@ -95,6 +95,22 @@ def _mark_model_development(experiment_id: str) -> None:
 
 
 @_mlflow_env_untouched()
+def open_store(root: str | Path | None) -> None:
+    """Open the store runs under `root` are logged to, as logging one would (a new SQLite store
+    gets its schema): what the build's side process does while the build runs."""
+    import mlflow
+
+    _quiet()
+    mlflow.set_tracking_uri(tracking_uri(root))
+    mlflow.MlflowClient().search_experiments(max_results=1)
+
+
+def _quiet() -> None:
+    for noisy in ("mlflow", "alembic"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+@_mlflow_env_untouched()
 def log_run(
     experiment: str,
     run_name: str,
@@ -111,8 +127,7 @@ def log_run(
     is when the work began, so the run's duration is the work's, not the logging's."""
     import mlflow
 
-    for noisy in ("mlflow", "alembic"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    _quiet()
     under_root = root is not None and not os.environ.get("MLFLOW_TRACKING_URI")
     mlflow.set_tracking_uri(tracking_uri(root))  # (which exports $MLFLOW_TRACKING_URI)
     if os.environ.get("MLFLOW_RUN_ID"):
