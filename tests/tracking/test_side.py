@@ -1,18 +1,21 @@
 """A tracked build logs its MLflow run from a side process started with it (MLflow imported and
-its store opened while the build works); if that process cannot, the build logs in process."""
+its store opened while the build works); if that process is gone, the build logs in process; if
+it was handed the run and failed, the build does not log a second run."""
 
 from __future__ import annotations
 
 import os
+import subprocess
 from pathlib import Path
 
 import mlflow
 import pytest
 
 from tests.conftest import make_settings
+from wmh.errors import WmhError
 from wmh.pipeline.build import build_world_model
-from wmh.tracking import builds, side
-from wmh.tracking.side import SideTracker
+from wmh.tracking import builds
+from wmh.tracking.side import SideFailed, SideTracker
 
 
 @pytest.fixture
@@ -21,8 +24,23 @@ def clean_mlflow_env(monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.delenv(key)
 
 
-def _run_of(root: Path, run_id: str) -> mlflow.entities.Run:
-    return mlflow.MlflowClient(f"sqlite:///{root.resolve() / 'mlflow.db'}").get_run(run_id)
+@pytest.fixture
+def started(monkeypatch: pytest.MonkeyPatch) -> list[subprocess.Popen[str]]:
+    """The side processes started, in order."""
+    processes: list[subprocess.Popen[str]] = []
+    start = SideTracker.__init__
+
+    def recorded(self: SideTracker, *args: object, **kwargs: object) -> None:
+        start(self, *args, **kwargs)  # type: ignore[arg-type]
+        assert self._process is not None
+        processes.append(self._process)
+
+    monkeypatch.setattr(SideTracker, "__init__", recorded)
+    return processes
+
+
+def _client(root: Path) -> mlflow.MlflowClient:
+    return mlflow.MlflowClient(f"sqlite:///{root.resolve() / 'mlflow.db'}")
 
 
 def _build(root: Path, corpus: Path) -> str:
@@ -30,51 +48,77 @@ def _build(root: Path, corpus: Path) -> str:
     return build_world_model(settings).card.mlflow_run_id or ""
 
 
+def _in_process(*args: object, **kwargs: object) -> str:
+    raise AssertionError("logged in process")
+
+
 @pytest.mark.usefixtures("clean_mlflow_env")
 def test_a_tracked_build_logs_its_run_from_the_side_process(
-    tmp_path: Path, synthetic_corpus: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path,
+    synthetic_corpus: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    started: list[subprocess.Popen[str]],
 ) -> None:
-    def in_process(*args: object, **kwargs: object) -> str:
-        raise AssertionError("logged in process")
-
-    monkeypatch.setattr(builds, "log_run", in_process)
+    monkeypatch.setattr(builds, "log_run", _in_process)
     run_id = _build(tmp_path, synthetic_corpus)
-    run = _run_of(tmp_path, run_id)
+    run = _client(tmp_path).get_run(run_id)
     assert run.data.params["name"] == "tracked"
     assert run.data.tags["wmh.kind"] == "build"
     assert run.data.metrics["heldout.fidelity"] > 0.5
-    assert "metrics.json" in {
-        a.path
-        for a in mlflow.MlflowClient(
-            f"sqlite:///{tmp_path.resolve() / 'mlflow.db'}"
-        ).list_artifacts(run_id)
-    }
-    assert side._current.get() is None  # the build's side process is gone with it
+    assert "metrics.json" in {a.path for a in _client(tmp_path).list_artifacts(run_id)}
+    assert [p.returncode for p in started] == [0]  # it answered and left
 
 
 @pytest.mark.usefixtures("clean_mlflow_env")
-def test_the_build_logs_in_process_when_the_side_process_cannot(
+def test_the_build_logs_in_process_when_the_side_process_is_gone(
+    tmp_path: Path,
+    synthetic_corpus: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    started: list[subprocess.Popen[str]],
+) -> None:
+    start = SideTracker.__init__
+
+    def dies(self: SideTracker, *args: object, **kwargs: object) -> None:
+        start(self, *args, **kwargs)  # type: ignore[arg-type]
+        assert self._process is not None
+        self._process.kill()
+        self._process.wait()
+
+    monkeypatch.setattr(SideTracker, "__init__", dies)
+    run_id = _build(tmp_path, synthetic_corpus)
+    assert _client(tmp_path).get_run(run_id).data.tags["wmh.model"] == "tracked"
+    assert [p.returncode for p in started] == [-9]
+
+
+@pytest.mark.usefixtures("clean_mlflow_env")
+def test_a_run_the_side_process_failed_is_not_logged_again(
     tmp_path: Path, synthetic_corpus: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    def dies(self: SideTracker, **request: object) -> str:
+    def fails(self: SideTracker, **request: object) -> str:
         self.close()
-        raise RuntimeError("it exited with -9")
+        raise SideFailed("no answer in 120 s")
 
-    monkeypatch.setattr(SideTracker, "log_run", dies)
-    run_id = _build(tmp_path, synthetic_corpus)
-    assert _run_of(tmp_path, run_id).data.tags["wmh.model"] == "tracked"
+    logged: list[object] = []
+    monkeypatch.setattr(SideTracker, "log_run", fails)
+    monkeypatch.setattr(builds, "log_run", lambda *args, **kwargs: logged.append(kwargs) or "x")
+    assert _build(tmp_path, synthetic_corpus) == ""  # the model is built, without a run id
+    assert logged == []
 
 
 @pytest.mark.usefixtures("clean_mlflow_env")
-def test_a_side_process_answers_a_failed_run_with_its_error_and_one_never_used_exits(
-    tmp_path: Path,
+def test_a_failed_build_ends_its_side_process(
+    tmp_path: Path, started: list[subprocess.Popen[str]]
 ) -> None:
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("")
+    with pytest.raises(WmhError):
+        _build(tmp_path, empty)
+    assert [p.returncode for p in started] == [0]  # its input ended; it left on its own
+
+
+@pytest.mark.usefixtures("clean_mlflow_env")
+def test_a_side_process_answers_a_failed_run_with_its_error(tmp_path: Path) -> None:
     tracker = SideTracker(tmp_path)
-    with pytest.raises(RuntimeError, match="TypeError"):
+    with pytest.raises(SideFailed, match="TypeError"):
         tracker.log_run(experiment="e", run_name="r", params={}, metrics={}, artifacts=[],
                         unknown=1)  # fmt: skip
-    idle = SideTracker(tmp_path)
-    process = idle._process
-    assert process is not None
-    idle.close()
-    assert process.returncode == 0  # it read an empty request and left

@@ -17,7 +17,7 @@ from wmh.store.card import ModelCard
 from wmh.store.layout import ModelFiles
 from wmh.store.store import WorldModelStore
 from wmh.tracking.mlflow_runs import log_run
-from wmh.tracking.side import side_tracker
+from wmh.tracking.side import SideUnavailable, side_tracker
 
 log = logging.getLogger(__name__)
 
@@ -147,8 +147,12 @@ def track_build(
     if tracker is not None:
         try:
             return tracker.log_run(**run)
-        except RuntimeError as exc:
-            log.warning("MLflow's side process did not log build %s (%s)", settings.name, exc)
+        except SideUnavailable:
+            log.warning("MLflow's side process is gone; logging build %s in process", settings.name)
+        except Exception as exc:  # noqa: BLE001 - tracking must never lose a finished build
+            # Not again in process: the side process may have begun the run.
+            log.warning("MLflow tracking of build %s failed: %s", settings.name, exc)
+            return ""
     try:
         return log_run(**run)
     except Exception as exc:  # noqa: BLE001 - tracking must never lose a finished build

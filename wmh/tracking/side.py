@@ -28,52 +28,80 @@ from typing import Any
 log = logging.getLogger(__name__)
 
 ANSWER_TIMEOUT_S = 120.0  # to log one run, once the store is open
+CLOSE_TIMEOUT_S = 60.0  # to finish opening the store when the build ends without a run
 _current: contextvars.ContextVar[SideTracker | None] = contextvars.ContextVar(
     "wmh_side_tracker", default=None
 )
 
 
+class SideUnavailable(RuntimeError):
+    """The side process is gone before it was handed the run: log it in process."""
+
+
+class SideFailed(RuntimeError):
+    """The side process was handed the run and did not log it (it may have begun a run): logging
+    it again in process could make a second run of the same build."""
+
+
 class SideTracker:
-    """The side process of one build, for one store root."""
+    """The side process of one build, for one store root. It runs in its own session (Ctrl-C at
+    the terminal does not stop it half-way through creating a store's schema), and imports the
+    `wmh` the build runs (its package directory first on the path, not the working directory)."""
 
     def __init__(self, root: str | Path, open_store: bool = True) -> None:
         self.root = str(Path(root).resolve())
+        if not sys.executable:
+            raise OSError("no Python executable to start")
         setup = json.dumps({"root": self.root, "open_store": open_store})
+        package = str(Path(__file__).resolve().parents[2])
+        path = os.pathsep.join(p for p in (package, os.environ.get("PYTHONPATH", "")) if p)
         self._process: subprocess.Popen[str] | None = subprocess.Popen(
-            [sys.executable, "-m", "wmh.tracking.side", setup],
+            [sys.executable, "-P", "-m", "wmh.tracking.side", setup],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             text=True,
+            env={**os.environ, "PYTHONPATH": path},
+            start_new_session=True,
         )
 
     def log_run(self, **request: Any) -> str:
         """The run logged by the side process (`log_run`'s arguments); its id. Raises
-        RuntimeError when the process could not log it."""
+        SideUnavailable when the process is gone (nothing was logged), SideFailed when it was
+        handed the run and did not answer with its id."""
+        message = json.dumps(request, default=str) + "\n"  # before the process is handed on
         process, self._process = self._process, None
-        if process is None:
-            raise RuntimeError("the side process was already used or closed")
+        if process is None or process.poll() is not None:
+            if process is not None:
+                process.communicate()
+            raise SideUnavailable("the side process is gone")
         try:
-            out, _ = process.communicate(json.dumps(request, default=str), ANSWER_TIMEOUT_S)
+            out, _ = process.communicate(message, ANSWER_TIMEOUT_S)
         except subprocess.TimeoutExpired:
             process.kill()
             process.communicate()
-            raise RuntimeError(f"no answer in {ANSWER_TIMEOUT_S:.0f} s") from None
+            raise SideFailed(f"no answer in {ANSWER_TIMEOUT_S:.0f} s") from None
+        except OSError as exc:  # the pipe broke: it died as it was handed the run
+            process.kill()
+            process.communicate()
+            raise SideFailed(f"the pipe broke ({exc})") from None
         lines = out.strip().splitlines()
         try:
             answer = json.loads(lines[-1]) if lines else {}
         except json.JSONDecodeError:
             answer = {}
-        if "run_id" in answer:
+        if isinstance(answer, dict) and "run_id" in answer:
             return str(answer["run_id"])
-        raise RuntimeError(answer.get("error") or f"it exited with {process.returncode}")
+        error = answer.get("error") if isinstance(answer, dict) else None
+        raise SideFailed(error or f"it exited with {process.returncode} and no answer")
 
     def close(self) -> None:
-        """End the process if it was never handed a run (its stdin closes: it exits)."""
+        """End the process if it was never handed a run: its input ends, and it exits once the
+        store is open (killed only if that takes `CLOSE_TIMEOUT_S`)."""
         process, self._process = self._process, None
         if process is None:
             return
         try:
-            process.communicate("", timeout=10)
+            process.communicate("", timeout=CLOSE_TIMEOUT_S)
         except subprocess.TimeoutExpired:
             process.kill()
             process.communicate()
@@ -85,7 +113,7 @@ def tracking_ahead(root: str | Path, open_store: bool = True) -> Iterator[SideTr
     start: the run is then logged in process)."""
     try:
         tracker: SideTracker | None = SideTracker(root, open_store)
-    except OSError as exc:
+    except (OSError, ValueError) as exc:
         log.warning("cannot start MLflow's side process (%s); logging in process", exc)
         tracker = None
     token = _current.set(tracker)
@@ -109,8 +137,9 @@ def _serve(setup: dict[str, Any]) -> dict[str, Any]:
     from wmh.tracking.mlflow_runs import log_run, open_store
 
     if setup.get("open_store"):
-        try:
-            open_store(setup["root"])
+        try:  # one process at a time (sweep members start together on a new store)
+            with _locked(Path(setup["root"]) / ".mlflow-open.lock"):
+                open_store(setup["root"])
         except Exception:  # noqa: BLE001 - log_run meets the same fault and reports it
             pass
     line = sys.stdin.readline()
@@ -118,6 +147,19 @@ def _serve(setup: dict[str, Any]) -> dict[str, Any]:
         return {}
     request = json.loads(line)
     return {"run_id": log_run(**request)}
+
+
+@contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    import fcntl
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def main() -> None:
