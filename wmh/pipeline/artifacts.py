@@ -17,6 +17,7 @@ import orjson
 
 import wmh
 from wmh.config.schema import WmhConfig
+from wmh.core.types import Step
 from wmh.engine.policy import FitReport
 from wmh.engine.prompts import base_prompt
 from wmh.engine.replay import ReplayPredictor
@@ -26,6 +27,7 @@ from wmh.optimize.evolve import EvolveResult
 from wmh.pipeline.answering import Answering
 from wmh.pipeline.clock import Clock
 from wmh.retrieval.retriever import IndexRetriever
+from wmh.retrieval.table import step_json
 from wmh.scoring.runner import EvalReport
 from wmh.store.card import ModelCard, write_card
 from wmh.store.index import write_index
@@ -92,8 +94,18 @@ def write_model_dir(target: Path, built: BuiltModel) -> None:
     files = ModelFiles(target)
     evolved = built.evolved
     write_settings(files, built.settings)
-    write_steps(files, built.split)
-    write_index(files.index_dir, built.retriever)
+    # The index holds the split's steps: each is written as JSON once.
+    lines: dict[int, bytes] = {}
+
+    def encode(step: Step) -> bytes:
+        line = lines.get(id(step))
+        if line is None:
+            line = lines[id(step)] = step_json(step)
+        return line
+
+    write_steps(files, built.split, encode)
+    write_index(files.index_dir, built.retriever, encode)
+    lines.clear()
     optimized = None if evolved.skipped else evolved.best_prompt
     frontier = None if evolved.skipped else _frontier(evolved)
     write_prompts(files, base_prompt(), optimized, frontier)

@@ -6,7 +6,7 @@ Loading keeps rows as bytes and parses a step only when a prediction needs it, s
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from functools import cached_property
 from pathlib import Path
 
@@ -16,6 +16,10 @@ import orjson
 from wmh.core.types import Step
 from wmh.errors import StoreError
 from wmh.retrieval.text import MESSAGE_ROUTE, route_of
+
+
+def step_json(step: Step) -> bytes:
+    return step.model_dump_json().encode()
 
 
 class StepTable:
@@ -85,7 +89,10 @@ class StepTable:
         table._parsed = dict(enumerate(ordered))
         return table
 
-    def save(self, steps_file: Path, columns_file: Path) -> None:
+    def save(
+        self, steps_file: Path, columns_file: Path, encode: Callable[[Step], bytes] = step_json
+    ) -> None:
+        """Rows as JSON lines (`encode` may hand back a step's line written already)."""
         steps_file.parent.mkdir(parents=True, exist_ok=True)
         columns_file.parent.mkdir(parents=True, exist_ok=True)
         with steps_file.open("wb") as out:
@@ -94,7 +101,7 @@ class StepTable:
                     out.write(row + b"\n")
             else:
                 for number in range(len(self)):
-                    out.write(self._parsed[number].model_dump_json().encode() + b"\n")
+                    out.write(encode(self._parsed[number]) + b"\n")
         columns = {"trace_ids": self.trace_ids, "routes": self.routes, "exact": self.exact}
         columns_file.write_bytes(orjson.dumps(columns))
 

@@ -4,20 +4,24 @@ written by a build and loaded back as a retriever."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
+from wmh.core.types import Step
 from wmh.errors import StoreError
 from wmh.retrieval.context import ContextColumns
 from wmh.retrieval.embedders import EmbedderCard, embedder_from_card
 from wmh.retrieval.index import PartitionedIndex
 from wmh.retrieval.retriever import IndexRetriever
-from wmh.retrieval.table import StepTable
+from wmh.retrieval.table import StepTable, step_json
 from wmh.store.layout import COLUMNS, EMBEDDER, INDEX_STEPS
 
 
-def write_index(directory: Path, retriever: IndexRetriever) -> None:
+def write_index(
+    directory: Path, retriever: IndexRetriever, encode: Callable[[Step], bytes] = step_json
+) -> None:
     directory.mkdir(parents=True, exist_ok=True)
-    retriever.table.save(directory / INDEX_STEPS, directory / COLUMNS)
+    retriever.table.save(directory / INDEX_STEPS, directory / COLUMNS, encode)
     retriever.index.save(directory)
     if retriever.context is not None:
         retriever.context.save(directory)

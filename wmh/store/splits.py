@@ -4,6 +4,7 @@ evaluation (the test part) and by agents that replay or take tasks from unseen t
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Callable
 from pathlib import Path
 
 import orjson
@@ -11,10 +12,13 @@ import orjson
 from wmh.core.types import Step, Trace
 from wmh.errors import StoreError
 from wmh.ingest.split import PARTS, Split
+from wmh.retrieval.table import step_json
 from wmh.store.layout import ModelFiles
 
 
-def write_steps(files: ModelFiles, split: Split) -> None:
+def write_steps(
+    files: ModelFiles, split: Split, encode: Callable[[Step], bytes] = step_json
+) -> None:
     """Each split part as Step lines, and the file each trace came from."""
     files.steps_dir.mkdir()
     sources = {t.trace_id: t.source for part in PARTS for t in split.part(part)}
@@ -23,7 +27,7 @@ def write_steps(files: ModelFiles, split: Split) -> None:
         with files.steps(part).open("wb") as out:
             for trace in split.part(part):
                 for step in trace.steps:
-                    out.write(step.model_dump_json().encode() + b"\n")
+                    out.write(encode(step) + b"\n")
 
 
 def read_part(model_dir: Path, part: str = "test") -> list[Trace]:
