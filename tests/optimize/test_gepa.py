@@ -82,7 +82,11 @@ def test_a_better_proposal_is_chosen_and_raises_the_valid_score(
 
     import mlflow
 
-    run = mlflow.MlflowClient().get_run(card["mlflow_run_id"])
+    from wmh.tracking.mlflow_runs import tracking_uri
+
+    # The store under the build's root (the build sets no process-wide tracking URI).
+    client = mlflow.MlflowClient(tracking_uri(result.path.parents[1]))
+    run = client.get_run(card["mlflow_run_id"])
     assert run.data.metrics["gepa.test_optimized"] == metrics["test_optimized"]
     lift = metrics["test_optimized"] - metrics["test_base"]
     assert run.data.metrics["gepa.lift"] == pytest.approx(lift)
@@ -90,9 +94,9 @@ def test_a_better_proposal_is_chosen_and_raises_the_valid_score(
     assert usage["calls"] > 0 and run.data.metrics["usage.cost"] == usage["cost"]
     assert int(run.data.params["counts.usage_calls"]) == usage["calls"]
     assert run.data.params["gepa.budget"] == "30"
-    history = mlflow.MlflowClient().get_metric_history(run.info.run_id, "gepa.best_valid")
+    history = client.get_metric_history(run.info.run_id, "gepa.best_valid")
     assert history and history[-1].value == pytest.approx(best.aggregate)
-    artifacts = {a.path for a in mlflow.MlflowClient().list_artifacts(run.info.run_id)}
+    artifacts = {a.path for a in client.list_artifacts(run.info.run_id)}
     assert {"optimized.txt", "frontier.json", "metrics.json"} <= artifacts
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 
 import mlflow
@@ -19,9 +20,14 @@ from wmh.tracking.side import SideFailed, SideTracker
 
 
 @pytest.fixture
-def clean_mlflow_env(monkeypatch: pytest.MonkeyPatch) -> None:
+def clean_mlflow_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """No MLFLOW_* variables (runs go to the store under the build's root); MLflow's
+    process-wide tracking URI, which logging in process sets, as it was after the test."""
+    before = mlflow.get_tracking_uri()  # (the suite's store, from its environment)
     for key in [k for k in os.environ if k.startswith("MLFLOW_")]:
         monkeypatch.delenv(key)
+    yield
+    mlflow.set_tracking_uri(before)
 
 
 @pytest.fixture
