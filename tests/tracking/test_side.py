@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import os
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import mlflow
@@ -30,18 +30,25 @@ def clean_mlflow_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     mlflow.set_tracking_uri(before)
 
 
+def _after_start(
+    monkeypatch: pytest.MonkeyPatch, then: Callable[[subprocess.Popen[str]], object]
+) -> None:
+    """`then` each side process as soon as it is started."""
+    start = SideTracker.__init__
+
+    def started(self: SideTracker, *args: object, **kwargs: object) -> None:
+        start(self, *args, **kwargs)  # type: ignore[arg-type]
+        assert self._process is not None
+        then(self._process)
+
+    monkeypatch.setattr(SideTracker, "__init__", started)
+
+
 @pytest.fixture
 def started(monkeypatch: pytest.MonkeyPatch) -> list[subprocess.Popen[str]]:
     """The side processes started, in order."""
     processes: list[subprocess.Popen[str]] = []
-    start = SideTracker.__init__
-
-    def recorded(self: SideTracker, *args: object, **kwargs: object) -> None:
-        start(self, *args, **kwargs)  # type: ignore[arg-type]
-        assert self._process is not None
-        processes.append(self._process)
-
-    monkeypatch.setattr(SideTracker, "__init__", recorded)
+    _after_start(monkeypatch, processes.append)
     return processes
 
 
@@ -82,15 +89,7 @@ def test_the_build_logs_in_process_when_the_side_process_is_gone(
     monkeypatch: pytest.MonkeyPatch,
     started: list[subprocess.Popen[str]],
 ) -> None:
-    start = SideTracker.__init__
-
-    def dies(self: SideTracker, *args: object, **kwargs: object) -> None:
-        start(self, *args, **kwargs)  # type: ignore[arg-type]
-        assert self._process is not None
-        self._process.kill()
-        self._process.wait()
-
-    monkeypatch.setattr(SideTracker, "__init__", dies)
+    _after_start(monkeypatch, lambda process: (process.kill(), process.wait()))
     run_id = _build(tmp_path, synthetic_corpus)
     assert _client(tmp_path).get_run(run_id).data.tags["wmh.model"] == "tracked"
     assert [p.returncode for p in started] == [-9]

@@ -7,7 +7,6 @@ or killed build never leaves a partial model, and the previous model of that nam
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import os
 import re
 import shutil
@@ -16,6 +15,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from wmh.core.locks import file_lock
 from wmh.errors import ConfigError, ModelNotFoundError, StoreError
 from wmh.store.card import ModelCard, read_card
 from wmh.store.layout import CARD_FILE, ModelFiles
@@ -116,14 +116,8 @@ class WorldModelStore:
     @contextmanager
     def _name_lock(self, name: str) -> Iterator[None]:
         """One publisher of a name at a time, across processes (a lock file per name)."""
-        lock = self._lock_file(name)
-        lock.parent.mkdir(parents=True, exist_ok=True)
-        with lock.open("a") as handle:
-            fcntl.flock(handle, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(handle, fcntl.LOCK_UN)
+        with file_lock(self._lock_file(name)):
+            yield
 
     @contextmanager
     def staging(self, name: str) -> Iterator[Path]:

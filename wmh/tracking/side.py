@@ -134,11 +134,12 @@ def side_tracker(root: str | Path | None) -> SideTracker | None:
 
 
 def _serve(setup: dict[str, Any]) -> dict[str, Any]:
+    from wmh.core.locks import file_lock
     from wmh.tracking.mlflow_runs import log_run, open_store
 
     if setup.get("open_store"):
         try:  # one process at a time (sweep members start together on a new store)
-            with _locked(Path(setup["root"]) / ".mlflow-open.lock"):
+            with file_lock(Path(setup["root"]) / ".mlflow-open.lock"):
                 open_store(setup["root"])
         except Exception:  # noqa: BLE001 - log_run meets the same fault and reports it
             pass
@@ -147,19 +148,6 @@ def _serve(setup: dict[str, Any]) -> dict[str, Any]:
         return {}
     request = json.loads(line)
     return {"run_id": log_run(**request)}
-
-
-@contextmanager
-def _locked(path: Path) -> Iterator[None]:
-    import fcntl
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def main() -> None:
