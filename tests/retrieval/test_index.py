@@ -8,7 +8,7 @@ import pytest
 from wmh.core.types import Action, Observation, Step
 from wmh.retrieval.embedders import HashingEmbedder
 from wmh.retrieval.index import PartitionedIndex
-from wmh.retrieval.retriever import IndexRetriever, Query
+from wmh.retrieval.retriever import IndexRetriever, Query, SearchOnce
 from wmh.retrieval.table import StepTable
 from wmh.retrieval.text import query_text
 
@@ -80,3 +80,36 @@ def test_index_and_table_round_trip_through_disk(tmp_path: Path) -> None:
         [h.score for h in retriever.neighbours(query, 4)],
         rtol=1e-6,
     )
+
+
+@pytest.mark.parametrize("kind", ["flat", "ivf"])
+def test_a_remembered_search_answers_a_shallower_one_as_a_fresh_search(kind: str) -> None:
+    """`SearchOnce` serves a search for fewer rows from a deeper one it remembers: the same
+    rows and scores as searching afresh, and the index asked once per query and exclusion."""
+    plain = _retriever(_steps(400), kind)
+    remembering = SearchOnce.of(plain)
+    searches: list[int] = []
+    original = IndexRetriever._search
+
+    def counted(self: IndexRetriever, query: Query, k: int) -> tuple[np.ndarray, np.ndarray]:
+        searches.append(k)
+        return original(self, query, k)
+
+    IndexRetriever._search = counted  # type: ignore[method-assign]
+    try:
+        for number in (5, 123, 250):
+            query = Query(
+                Action(name="get_user", arguments={"id": number}), exclude_trace=f"t{number}"
+            )
+            for k in (64, 7, 1, 64):
+                hits = remembering.neighbours(query, k)
+                fresh = original(plain, query, k)
+                assert [h.row for h in hits] == fresh[0].tolist()
+                assert [h.score for h in hits] == fresh[1].tolist()
+                assert len(hits) == k
+            # Another exclusion is another search.
+            other = Query(query.action, exclude_trace=None)
+            assert remembering.neighbours(other, 1)[0].step.trace_id == f"t{number}"
+    finally:
+        IndexRetriever._search = original  # type: ignore[method-assign]
+    assert searches == [64, 1] * 3

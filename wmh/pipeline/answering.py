@@ -22,7 +22,7 @@ from wmh.errors import ConfigError
 from wmh.optimize.evolve import EvolveResult
 from wmh.pipeline.clock import Clock
 from wmh.pipeline.fit_replay import selection_traces
-from wmh.retrieval.retriever import IndexRetriever
+from wmh.retrieval.retriever import IndexRetriever, SearchOnce
 from wmh.scoring.baselines import ActionCopy, MostFrequentObservation, NearestNeighbourCopy
 from wmh.scoring.factory import make_judge
 from wmh.scoring.runner import EvalReport, evaluate_traces
@@ -118,13 +118,19 @@ def _heldout(
 ) -> EvalReport | None:
     if not test:
         return None
+    # The copy baseline's search is the one the replay model has just made for the same step:
+    # both search through one memo, each query once.
+    searched = SearchOnce.of(retriever)
+    remembering = replay.with_policies(replay.policies, searched)
     baselines: list[Predictor] = [
-        NearestNeighbourCopy(retriever),
+        NearestNeighbourCopy(searched),
         ActionCopy(retriever),
         MostFrequentObservation(retriever),
     ]
-    if predictor is not replay:  # an LLM model is also compared with replay
-        baselines.append(replay)
+    if predictor is replay:
+        predictor = remembering
+    else:  # an LLM model is also compared with replay
+        baselines.append(remembering)
     judge = make_judge(settings.judge.name, settings.judge, settings.provider)
     total = sum(len(t.steps) for t in test)
     cap = settings.split.heldout_max_steps

@@ -233,8 +233,10 @@ class IndexRetriever:
 
 
 class SearchOnce(IndexRetriever):
-    """An index retriever that remembers its searches (for the length of a
-    fit, whose closed loops repeat the searches of its open loop)."""
+    """An index retriever that remembers its searches (for the length of a fit, whose closed
+    loops repeat the searches of its open loop, or of a held-out check, where the copy baseline
+    asks what the model just asked). A search for fewer rows than one remembered is its first
+    rows: a search's rows are the best by score, ties by row, cut at `k`."""
 
     @classmethod
     def of(cls, retriever: IndexRetriever) -> SearchOnce:
@@ -245,14 +247,17 @@ class SearchOnce(IndexRetriever):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._memo: dict[tuple[QueryText, str | None, int], tuple[np.ndarray, np.ndarray]] = {}
+        self._memo: dict[tuple[QueryText, str | None], tuple[int, np.ndarray, np.ndarray]] = {}
 
     def _search(self, query: Query, k: int) -> tuple[np.ndarray, np.ndarray]:
-        key = (query_text(query.action, query.task, query.recent), query.exclude_trace, k)
+        key = (query_text(query.action, query.task, query.recent), query.exclude_trace)
         found = self._memo.get(key)
-        if found is None:
-            found = self._memo[key] = super()._search(query, k)
-        return found
+        if found is None or found[0] < k:
+            rows, scores = super()._search(query, k)
+            self._memo[key] = (k, rows, scores)
+            return rows, scores
+        _, rows, scores = found
+        return rows[:k], scores[:k]
 
 
 def recent_actions(steps: Sequence[Step], before: int) -> tuple[Action, ...]:
