@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Iterable, Mapping
-from functools import lru_cache
+from functools import lru_cache, partial
 
 import numpy as np
 
@@ -25,6 +25,7 @@ from wmh.engine.learnt import ErrorStyle
 from wmh.engine.policy import ReplayPolicies, ReplayPolicy
 from wmh.engine.predictor import PredictionContext, context_query
 from wmh.retrieval.retriever import Neighbour, Retriever
+from wmh.retrieval.table import StepTable
 from wmh.retrieval.text import route_of
 
 SESSIONS_KEPT = 4096  # sessions whose replay memory is kept between steps
@@ -85,7 +86,9 @@ class ReplayPredictor:
             tool for tool, share in (repeat_reliability or {}).items() if share < 0.5
         )
         self._memories: OrderedDict[str, SessionMemory] = OrderedDict()
-        self._signature = lru_cache(maxsize=16384)(self._signature_of_row)
+        # Over the table, not this predictor: a cache holding its owner would keep the whole
+        # table (every parsed step) alive until the cyclic garbage collector came by.
+        self._signature = lru_cache(maxsize=16384)(partial(_row_signature, retriever.table))
 
     def with_policies(
         self, policies: ReplayPolicies, retriever: Retriever | None = None
@@ -167,9 +170,6 @@ class ReplayPredictor:
         tagged.metadata["replacements"] = replaced
         return tagged
 
-    def _signature_of_row(self, row: int) -> np.ndarray:
-        return signature(self.retriever.table.observation_of(row)[0])
-
     def _choose(self, neighbours: list[Neighbour], policy: ReplayPolicy) -> Neighbour:
         if policy.consensus <= 1 or len(neighbours) == 1:
             return neighbours[0]
@@ -185,6 +185,10 @@ class ReplayPredictor:
         return Observation(
             content=style.render(action.name), is_error=True, metadata={"source": "unknown_tool"}
         )
+
+
+def _row_signature(table: StepTable, row: int) -> np.ndarray:
+    return signature(table.observation_of(row)[0])
 
 
 def _tagged(observation: Observation, source: str, step_id: str | None = None) -> Observation:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from functools import lru_cache
+from functools import lru_cache, partial
 from typing import Protocol
 
 import numpy as np
@@ -54,6 +54,10 @@ def _dedupe(texts: Sequence[QueryText]) -> tuple[list[QueryText], np.ndarray]:
     return list(positions), inverse
 
 
+def _context_vector(text: str, dim: int) -> np.ndarray:
+    return unit(word_counts(text, dim))
+
+
 class HashingEmbedder:
     """Signed feature hashing of the action's character 3–4-grams; no model.
 
@@ -72,19 +76,14 @@ class HashingEmbedder:
         )
         # Serving embeds one query at a time, and each half recurs far more often than the pair
         # (the same call in another session; the same task and recent tools for another call).
-        self._action_vector = lru_cache(maxsize=4096)(self._embed_action)
-        self._context_vector = lru_cache(maxsize=4096)(self._embed_context)
+        # (Caches of functions of the dimension alone, not of bound methods: no reference cycle.)
+        self._action_vector = lru_cache(maxsize=4096)(partial(text_vector, dim=dim))
+        self._context_vector = lru_cache(maxsize=4096)(partial(_context_vector, dim=dim))
 
     @property
     def vectors_follow_action(self) -> bool:
         """Whether a step's vector is its action's alone (the same call, the same vector)."""
         return not self.card.context_weight
-
-    def _embed_action(self, text: str) -> np.ndarray:
-        return text_vector(text, self.card.dim)
-
-    def _embed_context(self, text: str) -> np.ndarray:
-        return unit(word_counts(text, self.card.dim))
 
     def embed_one(self, text: QueryText) -> np.ndarray:
         """One query, fast (the serving path); equal to `embed([text])[0]`."""

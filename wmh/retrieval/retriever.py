@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import cached_property, lru_cache
+from functools import cached_property, lru_cache, partial
 from typing import Any, Protocol
 
 import numpy as np
@@ -128,15 +128,14 @@ class IndexRetriever:
         self.embedder = embedder
         self.context = context
         self.hidden = hidden
-        # Exact lookups and neighbour searches of one prediction embed the same text.
-        self._embed_text = lru_cache(maxsize=4096)(self._embed_uncached)
+        # Exact lookups and neighbour searches of one prediction embed the same text. (Over the
+        # embedder, not this retriever: a cache holding its owner would keep the table alive
+        # until the cyclic garbage collector came by.)
+        self._embed_text = lru_cache(maxsize=4096)(partial(_embed_one, embedder))
 
     def hiding(self, trace_ids: frozenset[str]) -> IndexRetriever:
         """The same index with these traces never returned."""
         return IndexRetriever(self.table, self.index, self.embedder, self.context, trace_ids)
-
-    def _embed_uncached(self, text: QueryText) -> np.ndarray:
-        return self.embedder.embed([text])[0]
 
     def _vector(self, query: Query) -> np.ndarray:
         return self._embed_text(query_text(query.action, query.task, query.recent))
@@ -230,6 +229,10 @@ class IndexRetriever:
             Neighbour(int(index[i]), 1.0, self.table, 1.0, float(task[i]), float(history[i]))
             for i in order
         ]
+
+
+def _embed_one(embedder: Embedder, text: QueryText) -> np.ndarray:
+    return embedder.embed([text])[0]
 
 
 class SearchOnce(IndexRetriever):
