@@ -9,6 +9,9 @@ the card (which names the run) is written last. Where each file goes is the stor
 from __future__ import annotations
 
 import logging
+import os
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -27,11 +30,11 @@ from wmh.optimize.evolve import EvolveResult
 from wmh.pipeline.answering import Answering
 from wmh.pipeline.clock import Clock
 from wmh.retrieval.retriever import IndexRetriever
-from wmh.retrieval.table import step_json
+from wmh.retrieval.table import StepTable, step_json
 from wmh.scoring.runner import EvalReport
 from wmh.store.card import ModelCard, write_card
 from wmh.store.index import write_index
-from wmh.store.layout import ModelFiles
+from wmh.store.layout import INDEX_STEPS, ModelFiles
 from wmh.store.prompts import write_prompts
 from wmh.store.settings import write_settings
 from wmh.store.splits import write_steps
@@ -90,22 +93,35 @@ def _frontier(evolved: EvolveResult) -> dict[str, object]:
     }
 
 
+@contextmanager
+def _read_back(
+    steps_file: Path, table: StepTable, starts: list[int]
+) -> Iterator[Callable[[Step], bytes]]:
+    """Each step's JSON line as the index's table has just written it: the split files hold
+    the same steps, and their lines are read back rather than made again or all held at once
+    (50 MB at 100k steps). A step the table does not hold is encoded."""
+    row_of = table.rows_of_steps()
+    handle = os.open(steps_file, os.O_RDONLY)
+
+    def line_of(step: Step) -> bytes:
+        row = row_of.get(id(step))
+        if row is None:
+            return step_json(step)
+        return os.pread(handle, starts[row + 1] - starts[row] - 1, starts[row])
+
+    try:
+        yield line_of
+    finally:
+        os.close(handle)
+
+
 def write_model_dir(target: Path, built: BuiltModel) -> None:
     files = ModelFiles(target)
     evolved = built.evolved
     write_settings(files, built.settings)
-    # The index holds the split's steps: each is written as JSON once.
-    lines: dict[int, bytes] = {}
-
-    def encode(step: Step) -> bytes:
-        line = lines.get(id(step))
-        if line is None:
-            line = lines[id(step)] = step_json(step)
-        return line
-
-    write_steps(files, built.split, encode)
-    write_index(files.index_dir, built.retriever, encode)
-    lines.clear()
+    starts = write_index(files.index_dir, built.retriever)
+    with _read_back(files.index_dir / INDEX_STEPS, built.retriever.table, starts) as line_of:
+        write_steps(files, built.split, line_of)
     optimized = None if evolved.skipped else evolved.best_prompt
     frontier = None if evolved.skipped else _frontier(evolved)
     write_prompts(files, base_prompt(), optimized, frontier)

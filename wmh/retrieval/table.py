@@ -6,7 +6,7 @@ Loading keeps rows as bytes and parses a step only when a prediction needs it, s
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from functools import cached_property
 from pathlib import Path
 
@@ -89,21 +89,24 @@ class StepTable:
         table._parsed = dict(enumerate(ordered))
         return table
 
-    def save(
-        self, steps_file: Path, columns_file: Path, encode: Callable[[Step], bytes] = step_json
-    ) -> None:
-        """Rows as JSON lines (`encode` may hand back a step's line written already)."""
+    def save(self, steps_file: Path, columns_file: Path) -> list[int]:
+        """Rows as JSON lines; returns where each row's line starts in the file, and last the
+        file's length (so its lines can be read back one at a time)."""
         steps_file.parent.mkdir(parents=True, exist_ok=True)
         columns_file.parent.mkdir(parents=True, exist_ok=True)
+        starts = [0]
         with steps_file.open("wb") as out:
-            if self._rows:
-                for row in self._rows:
-                    out.write(row + b"\n")
-            else:
-                for number in range(len(self)):
-                    out.write(encode(self._parsed[number]) + b"\n")
+            for number in range(len(self)):
+                line = self._rows[number] if self._rows else step_json(self._parsed[number])
+                out.write(line + b"\n")
+                starts.append(starts[-1] + len(line) + 1)
         columns = {"trace_ids": self.trace_ids, "routes": self.routes, "exact": self.exact}
         columns_file.write_bytes(orjson.dumps(columns))
+        return starts
+
+    def rows_of_steps(self) -> dict[int, int]:
+        """The row of each step object the table holds parsed, by the object's identity."""
+        return {id(step): row for row, step in self._parsed.items()}
 
     @classmethod
     def load(cls, steps_file: Path, columns_file: Path) -> StepTable:

@@ -4,28 +4,27 @@ written by a build and loaded back as a retriever."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 
-from wmh.core.types import Step
 from wmh.errors import StoreError
 from wmh.retrieval.context import ContextColumns
 from wmh.retrieval.embedders import EmbedderCard, embedder_from_card
 from wmh.retrieval.index import PartitionedIndex
 from wmh.retrieval.retriever import IndexRetriever
-from wmh.retrieval.table import StepTable, step_json
+from wmh.retrieval.table import StepTable
 from wmh.store.layout import COLUMNS, EMBEDDER, INDEX_STEPS
 
 
-def write_index(
-    directory: Path, retriever: IndexRetriever, encode: Callable[[Step], bytes] = step_json
-) -> None:
+def write_index(directory: Path, retriever: IndexRetriever) -> list[int]:
+    """The index directory; returns where each row's line starts in its steps file (and the
+    file's length), as `StepTable.save`."""
     directory.mkdir(parents=True, exist_ok=True)
-    retriever.table.save(directory / INDEX_STEPS, directory / COLUMNS, encode)
+    starts = retriever.table.save(directory / INDEX_STEPS, directory / COLUMNS)
     retriever.index.save(directory)
     if retriever.context is not None:
         retriever.context.save(directory)
     (directory / EMBEDDER).write_text(retriever.embedder.card.model_dump_json(indent=2))
+    return starts
 
 
 def read_embedder_card(directory: Path) -> EmbedderCard:
