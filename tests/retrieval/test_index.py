@@ -113,3 +113,23 @@ def test_a_remembered_search_answers_a_shallower_one_as_a_fresh_search(kind: str
     finally:
         IndexRetriever._search = original  # type: ignore[method-assign]
     assert searches == [64, 1] * 3
+
+
+def test_a_sparse_query_is_scored_from_its_own_dimensions_as_by_the_whole_product() -> None:
+    """A flat partition scores a query with few non-zero dimensions from those dimensions'
+    rows of its transposed vectors: the same rows and scores as the whole product."""
+    rng = np.random.default_rng(5)
+    vectors = rng.standard_normal((300, 256)).astype(np.float32)
+    vectors[rng.random(vectors.shape) < 0.9] = 0.0  # sparse, as hashed calls are
+    index = PartitionedIndex.build(vectors, ["a"] * 300, kind="flat")
+    part = index.partitions["a"]
+    assert part.columns is not None and part.columns.shape == (256, 300)
+    for seed, used in ((1, 10), (2, 40), (3, 200)):  # the last one dense: the whole product
+        query = np.zeros(256, dtype=np.float32)
+        dims = np.random.default_rng(seed).choice(256, used, replace=False)
+        query[dims] = np.random.default_rng(seed).standard_normal(used)
+        rows, scores = index.search("a", query, 7)
+        every = vectors @ query
+        want = np.lexsort((np.arange(300), -np.round(every, 6)))[:7]
+        assert rows.tolist() == want.tolist()
+        np.testing.assert_allclose(scores, every[want], rtol=1e-5, atol=1e-6)

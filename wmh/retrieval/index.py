@@ -28,6 +28,11 @@ CHUNK = 16384  # rows embedded and added at a time
 # instead of 2.8, 1,300 codes in 0.27 instead of 0.40; a few hundred gain little over OpenMP's
 # start-up (`bench/bench_retrieval.py`).
 PARALLEL_SCAN = 1024
+# A flat partition scores a query with at most 1/6 of its dimensions non-zero from those
+# dimensions alone: a gather of rows of the transposed vectors, 6x quicker than the whole
+# product at 80 of 1,024 (a 100k-step corpus's short calls: step p50 0.65 -> 0.52 ms, the same
+# answers); with more, the gather costs more than the product saves.
+SPARSE_QUERY = 6
 MAX_SEARCH_THREADS = 8
 
 
@@ -68,6 +73,9 @@ class Partition:
     # A flat index's vectors, viewed in place: one matrix product answers a query without the
     # per-call cost of FAISS's wrappers, which dominates at these sizes.
     matrix: np.ndarray | None = None
+    # The same by dimension (a copy): a sparse query (a short call hashes into a few of the
+    # dimensions) is scored from the rows of its own dimensions alone.
+    columns: np.ndarray | None = None
     # With groups: the rows of each vector, grouped (`members[bounds[g]:bounds[g + 1]]`).
     members: np.ndarray | None = None
     bounds: np.ndarray | None = None
@@ -77,6 +85,7 @@ class Partition:
         if isinstance(self.index, faiss.IndexFlat) and self.index.ntotal:
             xb = faiss.rev_swig_ptr(self.index.get_xb(), self.index.ntotal * self.index.d)
             self.matrix = np.asarray(xb).reshape(self.index.ntotal, self.index.d)
+            self.columns = np.ascontiguousarray(self.matrix.T)
         if self.groups is not None:
             self.members = np.argsort(self.groups, kind="stable")
             counts = np.bincount(self.groups, minlength=self.index.ntotal)
@@ -119,7 +128,11 @@ class Partition:
             scores, ids = self.index.search(query.reshape(1, -1), fetch)
             valid = ids[0] >= 0
             return ids[0][valid], scores[0][valid]
-        all_scores = self.matrix @ query
+        used = np.flatnonzero(query)
+        if self.columns is not None and len(used) * SPARSE_QUERY <= len(query):
+            all_scores = query[used] @ self.columns[used]
+        else:
+            all_scores = self.matrix @ query
         if fetch < len(all_scores):
             cut = np.partition(all_scores, len(all_scores) - fetch)[len(all_scores) - fetch]
             found = np.flatnonzero(all_scores >= cut)
