@@ -18,6 +18,7 @@ def test_a_saved_table_reads_each_step_back_as_it_wrote_it(tmp_path: Path) -> No
     written = (tmp_path / "steps.jsonl").read_bytes()
     assert starts[-1] == len(written) and len(starts) == len(steps) + 1
     foreign = _steps(31)[-1]  # equal to no step of the table, by identity
+    assert set(table.rows_of_steps()) == {id(step) for step in steps}  # none encoded afresh
     with _read_back(tmp_path / "steps.jsonl", table, starts) as line_of:
         assert [line_of(step) for step in steps] == [step_json(step) for step in steps]
         assert line_of(foreign) == step_json(foreign)

@@ -73,8 +73,8 @@ class Partition:
     # A flat index's vectors, viewed in place: one matrix product answers a query without the
     # per-call cost of FAISS's wrappers, which dominates at these sizes.
     matrix: np.ndarray | None = None
-    # The same by dimension (a copy): a sparse query (a short call hashes into a few of the
-    # dimensions) is scored from the rows of its own dimensions alone.
+    # The same by dimension (a copy, made by the first sparse query: a short call hashes into a
+    # few of the dimensions, and is scored from the rows of its own dimensions alone).
     columns: np.ndarray | None = None
     # With groups: the rows of each vector, grouped (`members[bounds[g]:bounds[g + 1]]`).
     members: np.ndarray | None = None
@@ -85,7 +85,6 @@ class Partition:
         if isinstance(self.index, faiss.IndexFlat) and self.index.ntotal:
             xb = faiss.rev_swig_ptr(self.index.get_xb(), self.index.ntotal * self.index.d)
             self.matrix = np.asarray(xb).reshape(self.index.ntotal, self.index.d)
-            self.columns = np.ascontiguousarray(self.matrix.T)
         if self.groups is not None:
             self.members = np.argsort(self.groups, kind="stable")
             counts = np.bincount(self.groups, minlength=self.index.ntotal)
@@ -123,22 +122,24 @@ class Partition:
         return found[order], values[order]
 
     def _nearest(self, query: np.ndarray, fetch: int) -> tuple[np.ndarray, np.ndarray]:
-        """At least `fetch` indexed vectors and their scores (every one tied with the last)."""
+        """At least `fetch` indexed vectors and their scores; from a flat index every one tied
+        with the last (to 6 decimals, as results are ordered), so a search for fewer is the
+        first rows of a search for more (FAISS's approximate indexes cut exact ties anywhere)."""
         if self.matrix is None:
             scores, ids = self.index.search(query.reshape(1, -1), fetch)
             valid = ids[0] >= 0
             return ids[0][valid], scores[0][valid]
         used = np.flatnonzero(query)
-        if self.columns is not None and len(used) * SPARSE_QUERY <= len(query):
-            all_scores = query[used] @ self.columns[used]
+        if len(used) * SPARSE_QUERY <= len(query):
+            columns = self.columns
+            if columns is None:
+                columns = self.columns = np.ascontiguousarray(self.matrix.T)
+            all_scores = query[used] @ columns[used]
         else:
             all_scores = self.matrix @ query
         if fetch < len(all_scores):
-            cut = np.partition(all_scores, len(all_scores) - fetch)[len(all_scores) - fetch]
-            found = np.flatnonzero(all_scores >= cut)
-        else:
-            found = np.arange(len(all_scores))
-        return found, all_scores[found]
+            return _tied_cut(np.arange(len(all_scores)), all_scores, fetch)
+        return np.arange(len(all_scores)), all_scores
 
     def _rows_of(
         self, vectors: np.ndarray, scores: np.ndarray, fetch: int
@@ -151,10 +152,17 @@ class Partition:
         rows = self.members[np.repeat(ends - counts.cumsum(), counts) + np.arange(counts.sum())]
         values = np.repeat(scores, counts)
         if fetch < len(values):
-            cut = np.partition(values, len(values) - fetch)[len(values) - fetch]
-            kept = values >= cut
-            rows, values = rows[kept], values[kept]
+            return _tied_cut(rows, values, fetch)
         return rows, values
+
+
+def _tied_cut(found: np.ndarray, values: np.ndarray, fetch: int) -> tuple[np.ndarray, np.ndarray]:
+    """The `fetch` best and every one tied with the last, ties at 6 decimals (as `top` orders
+    them: rows 1e-7 apart are a tie there, and must be one here)."""
+    rounded = np.round(values, 6)
+    cut = np.partition(rounded, len(rounded) - fetch)[len(rounded) - fetch]
+    kept = rounded >= cut
+    return found[kept], values[kept]
 
 
 def ivf_nprobe(nlist: int) -> int:
