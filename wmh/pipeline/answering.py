@@ -120,17 +120,16 @@ def _heldout(
         return None
     # The copy baseline's search is the one the replay model has just made for the same step:
     # both search through one memo, each query once.
-    searched = SearchOnce.of(retriever)
-    remembering = replay.with_policies(replay.policies, searched)
+    searched = SearchOnce.of(retriever) if predictor is replay else retriever
     baselines: list[Predictor] = [
         NearestNeighbourCopy(searched),
         ActionCopy(retriever),
         MostFrequentObservation(retriever),
     ]
     if predictor is replay:
-        predictor = remembering
+        predictor = replay.with_policies(replay.policies, searched)
     else:  # an LLM model is also compared with replay
-        baselines.append(remembering)
+        baselines.append(replay)
     judge = make_judge(settings.judge.name, settings.judge, settings.provider)
     total = sum(len(t.steps) for t in test)
     cap = settings.split.heldout_max_steps
