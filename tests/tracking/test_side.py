@@ -127,3 +127,27 @@ def test_a_side_process_answers_a_failed_run_with_its_error(tmp_path: Path) -> N
     with pytest.raises(SideFailed, match="TypeError"):
         tracker.log_run(experiment="e", run_name="r", params={}, metrics={}, artifacts=[],
                         unknown=1)  # fmt: skip
+
+
+@pytest.mark.usefixtures("clean_mlflow_env")
+def test_the_build_logs_in_process_when_mlflow_needs_a_module_the_side_process_keeps_out(
+    tmp_path: Path,
+    synthetic_corpus: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    started: list[subprocess.Popen[str]],
+) -> None:
+    """A MLflow that imports pandas (kept out of the side process) cannot be imported there:
+    the side process says so, logs nothing, and the build logs its run in process."""
+    shadow = tmp_path / "shadow" / "mlflow"
+    shadow.mkdir(parents=True)
+    (shadow / "__init__.py").write_text("import pandas\n")
+    monkeypatch.setenv("PYTHONPATH", str(shadow.parent))  # the side process's MLflow only
+    in_process: list[str] = []
+    log_run = builds.log_run
+    monkeypatch.setattr(
+        builds, "log_run", lambda *a, **k: in_process.append("run") or log_run(*a, **k)
+    )
+    run_id = _build(tmp_path, synthetic_corpus)
+    assert in_process == ["run"]
+    assert _client(tmp_path).get_run(run_id).data.tags["wmh.model"] == "tracked"
+    assert [p.returncode for p in started] == [0]
