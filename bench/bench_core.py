@@ -43,8 +43,9 @@ except SystemExit as exc:  # click ends every command with one
     if exc.code:
         raise
 metrics = json.loads((Path(root) / "models" / name / "metrics.json").read_bytes())
+heldout = metrics["heldout"]  # none for a corpus too small to hold traces out
 print(json.dumps({"steps": metrics["ingest"]["steps"],
-                  "heldout": metrics["heldout"]["overall"]["score"],
+                  "heldout": heldout["overall"]["score"] if heldout else None,
                   "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
 """
 
@@ -63,14 +64,15 @@ def parse_floor(corpus: Path) -> float:
 
 
 def _tree_rss_mb(pid: int) -> float:
-    """Resident memory of a process and its descendants now (Linux /proc; 0 elsewhere)."""
+    """Resident memory of a process and its descendants now, from Linux's /proc (the children
+    of each process's main thread, which is where it starts them; 0 where /proc is absent)."""
     total, pending = 0, [pid]
     while pending:
         current = pending.pop()
         try:
             status = Path(f"/proc/{current}/status").read_text()
             children = Path(f"/proc/{current}/task/{current}/children").read_text().split()
-        except OSError:
+        except OSError:  # gone since it was listed
             continue
         rss = (line.split()[1] for line in status.splitlines() if line.startswith("VmRSS:"))
         total += int(next(rss, 0))
@@ -83,22 +85,25 @@ def build(name: str, root: Path, corpus: Path, embedder: str) -> dict:
     (start-up, imports and the end included), the stage times it prints, the peak RSS of the
     build process, and the peak of it and its MLflow side process together (sampled every
     20 ms)."""
-    start = time.perf_counter()
-    child = subprocess.Popen(
-        [sys.executable, "-c", BUILD_CHILD, name, str(root), str(corpus), embedder],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        cwd=ROOT,
-    )
-    together = 0.0
-    while child.poll() is None:
-        together = max(together, _tree_rss_mb(child.pid))
-        time.sleep(0.02)
-    wall = time.perf_counter() - start
-    out, err = child.communicate()
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        start = time.perf_counter()
+        child = subprocess.Popen(
+            [sys.executable, "-c", BUILD_CHILD, name, str(root), str(corpus), embedder],
+            stdout=out,
+            stderr=err,
+            cwd=ROOT,
+        )
+        together = 0.0
+        while child.poll() is None:
+            together = max(together, _tree_rss_mb(child.pid))
+            time.sleep(0.02)
+        wall = time.perf_counter() - start
+        out.seek(0)
+        err.seek(0)
+        printed, errors = out.read().decode(), err.read().decode()
     if child.returncode:
-        raise SystemExit(f"wmh build failed ({child.returncode}):\n{err.decode()[-2000:]}")
-    lines = out.decode().strip().splitlines()
+        raise SystemExit(f"wmh build failed ({child.returncode}):\n{errors[-2000:]}")
+    lines = printed.strip().splitlines()
     stages = {}
     for line in lines:
         words = line.split()
@@ -268,7 +273,7 @@ def print_row(row: dict) -> None:
         f"{row['step_p50_ms']:.3f}",
         f"{row['step_p99_ms']:.3f}",
         f"{row['step_p50_over_floor']:.0f}",
-        f"{row['heldout']:.3f}",
+        "-" if row["heldout"] is None else f"{row['heldout']:.3f}",
     )
     print(" ".join(f"{v:>9}" for v in values), flush=True)
 
