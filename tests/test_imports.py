@@ -78,3 +78,14 @@ def test_wmh_help_lists_each_command_with_its_own_summary() -> None:
         else:
             own = target.__doc__ or ""
         assert " ".join(own.split()).startswith(summary), name
+
+
+def test_the_build_command_imports_no_http_client_or_gepa_until_a_provider_needs_them() -> None:
+    """A replay build never calls a provider or runs GEPA: `wmh build` starts without httpx,
+    tenacity and gepa (about 0.12 s of its start-up)."""
+    code = (
+        "import json, sys\n"
+        "import wmh.cli.build\n"
+        "print(json.dumps(sorted(m for m in sys.modules if m in ('httpx', 'tenacity', 'gepa'))))\n"
+    )
+    assert json.loads(_run(code)) == []

@@ -6,9 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
-
-from gepa.core.adapter import EvaluationBatch
+from typing import TYPE_CHECKING, Any
 
 from wmh.core.text import clip
 from wmh.core.types import Action, Observation, Session, Turn
@@ -19,6 +17,9 @@ from wmh.engine.replay import ReplayPredictor
 from wmh.providers.llm import LLMProvider
 from wmh.retrieval.retriever import Query, Retriever
 from wmh.scoring.judges import Judge
+
+if TYPE_CHECKING:  # imported when GEPA runs: a build without an LLM provider never does
+    from gepa.core.adapter import EvaluationBatch
 
 COMPONENT = "env_prompt"
 
@@ -115,6 +116,8 @@ class WorldModelAdapter:
                         verdict.feedback,
                     )
                 )
+        from gepa.core.adapter import EvaluationBatch
+
         return EvaluationBatch(
             outputs=outputs, scores=scores, trajectories=trajectories if capture_traces else None
         )

@@ -21,19 +21,15 @@ import json
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import httpx
 import orjson
-from tenacity import (
-    AsyncRetrying,
-    Retrying,
-    retry_if_exception,
-    stop_after_attempt,
-    wait_exponential,
-)
 
 from wmh.config.schema import ProviderConfig
+
+if TYPE_CHECKING:  # imported when a DirectChat is made: a replay build or `wmh list` never calls
+    import httpx
+    from tenacity import Retrying
 
 KEYLESS_PLACEHOLDER = "no-key-needed"  # vLLM, Ollama and llama.cpp need none; send something
 # Arguments that configure the call rather than go into the request body.
@@ -101,6 +97,8 @@ class DirectChat:
     """POST `{api_base}/chat/completions` with a shared, kept-alive connection pool."""
 
     def __init__(self, config: ProviderConfig) -> None:
+        import httpx
+
         if not config.api_base:
             raise ValueError("provider.api_base is needed for provider=openai_compatible")
         # Parsed once: httpx would parse a string URL again on every call.
@@ -126,6 +124,8 @@ class DirectChat:
         retries = int(arguments.get("num_retries", 0) or 0)
         retrying = self._retrying.get(retries)
         if retrying is None:  # one per count: a Retrying keeps its state per thread
+            from tenacity import Retrying
+
             retrying = self._retrying[retries] = Retrying(**_retrying(arguments))
         result: dict[str, Any] = retrying(
             self._once, self.body(arguments), float(arguments.get("timeout", 60.0))
@@ -134,6 +134,8 @@ class DirectChat:
 
     async def acomplete(self, arguments: dict[str, Any]) -> dict[str, Any]:
         """`complete` on the event loop, over a kept-alive async client."""
+        from tenacity import AsyncRetrying
+
         call = AsyncRetrying(**_retrying(arguments))
         result: dict[str, Any] = await call(
             self._aonce, self.body(arguments), float(arguments.get("timeout", 60.0))
@@ -141,6 +143,8 @@ class DirectChat:
         return result
 
     def _async_client(self) -> httpx.AsyncClient:
+        import httpx
+
         loop = asyncio.get_running_loop()
         if self._async is None or self._async[0] is not loop:
             client = httpx.AsyncClient(headers=self._headers, limits=self._limits)
@@ -150,6 +154,8 @@ class DirectChat:
     @contextmanager
     def _reaching(self, timeout: float) -> Iterator[None]:
         """Transport failures as the DirectChatError that says how the call failed."""
+        import httpx
+
         try:
             yield
         except httpx.TimeoutException as exc:
@@ -182,6 +188,8 @@ class DirectChat:
 
 def _retrying(arguments: dict[str, Any]) -> dict[str, Any]:
     """Tenacity's settings for a call: retryable failures, `num_retries` times, backing off."""
+    from tenacity import retry_if_exception, stop_after_attempt, wait_exponential
+
     retries = int(arguments.get("num_retries", 0) or 0)
     return {
         "retry": retry_if_exception(lambda e: getattr(e, "retryable", False)),
