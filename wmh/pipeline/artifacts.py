@@ -1,4 +1,4 @@
-"""Write a built model's directory (config, steps, index, prompts, frontier, metrics, card) and
+"""Write a built model's directory (config, index, steps, prompts, frontier, metrics, card) and
 publish it through the store.
 
 The caller writes into a staging directory; the MLflow run of the build is logged from it before

@@ -239,7 +239,8 @@ class SearchOnce(IndexRetriever):
     """An index retriever that remembers its searches (for the length of a fit, whose closed
     loops repeat the searches of its open loop, or of a held-out check, where the copy baseline
     asks what the model just asked). A search for fewer rows than one remembered is its first
-    rows: a search's rows are the best by score, ties by row, cut at `k`."""
+    rows: a search's rows are the best by score, ties by row, cut at `k` (exactly so on a flat
+    index; an approximate one may cut rows of exactly equal score otherwise)."""
 
     @classmethod
     def of(cls, retriever: IndexRetriever) -> SearchOnce:
