@@ -34,11 +34,15 @@ def _mixed(hashes: np.ndarray) -> np.ndarray:
     return mixed
 
 
+def _signs(mixed: np.ndarray) -> np.ndarray:
+    """The sign each mixed hash counts with: its top bit's."""
+    return np.where((mixed >> np.uint64(63)) == 0, 1.0, -1.0)
+
+
 def _scatter_mixed(mixed: np.ndarray, dim: int, out: np.ndarray) -> None:
     """Add signed counts of already mixed hashes into `out` (the top bit picks the sign)."""
     index = (mixed % np.uint64(dim)).astype(np.intp)
-    sign = np.where((mixed >> np.uint64(63)) == 0, 1.0, -1.0)
-    out += np.bincount(index, weights=sign, minlength=dim)
+    out += np.bincount(index, weights=_signs(mixed), minlength=dim)
 
 
 def _scatter(hashes: np.ndarray, dim: int, out: np.ndarray) -> None:
@@ -132,8 +136,7 @@ def text_vectors(texts: Sequence[str], dim: int) -> np.ndarray:
         kept = np.fromiter(map(len, batch), dtype=np.int64, count=len(batch))[owners] > 0
         owners, mixed = owners[kept], mixed[kept]  # an empty text has no n-gram: a zero vector
         cells = owners * dim + (mixed % np.uint64(dim)).astype(np.int64)
-        sign = np.where((mixed >> np.uint64(63)) == 0, 1.0, -1.0)
-        counts = np.bincount(cells, weights=sign, minlength=len(batch) * dim).astype(np.float64)
+        counts = np.bincount(cells, _signs(mixed), len(batch) * dim).astype(np.float64)
         counted = np.flatnonzero(counts)  # repeated n-grams count logarithmically
         counts[counted] = np.sign(counts[counted]) * np.log1p(np.abs(counts[counted]))
         out[start : start + len(batch)] = unit_rows(counts.reshape(-1, dim))

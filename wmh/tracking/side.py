@@ -7,7 +7,7 @@ the other core, then logs the one run it is handed at the end (tens of milliseco
 with its id. If it cannot (it died, it failed, it does not answer), the build logs in process as
 before: tracking never costs a finished build.
 
-Run as `python -m wmh.tracking.side SETUP`: SETUP is JSON `{"root": ..., "open_store": bool}`;
+Run as `python -m wmh.tracking.side SETUP`: SETUP is JSON `{"root": ...}`;
 then one JSON line on stdin holds `log_run`'s arguments, and one on stdout answers
 `{"run_id": ...}`, `{"error": ...}`, or `{"unavailable": ...}` when MLflow cannot be imported
 without the modules it keeps out (nothing logged: the build logs in process). An empty stdin
@@ -56,11 +56,11 @@ class SideTracker:
     the terminal does not stop it half-way through creating a store's schema), and imports the
     `wmh` the build runs (its package directory first on the path, not the working directory)."""
 
-    def __init__(self, root: str | Path, open_store: bool = True) -> None:
+    def __init__(self, root: str | Path) -> None:
         self.root = str(Path(root).resolve())
         if not sys.executable:
             raise OSError("no Python executable to start")
-        setup = json.dumps({"root": self.root, "open_store": open_store})
+        setup = json.dumps({"root": self.root})
         package = str(Path(__file__).resolve().parents[2])
         path = os.pathsep.join(p for p in (package, os.environ.get("PYTHONPATH", "")) if p)
         self._process: subprocess.Popen[str] | None = subprocess.Popen(
@@ -118,11 +118,11 @@ class SideTracker:
 
 
 @contextmanager
-def tracking_ahead(root: str | Path, open_store: bool = True) -> Iterator[SideTracker | None]:
+def tracking_ahead(root: str | Path) -> Iterator[SideTracker | None]:
     """A side process for the runs logged under `root` while the block runs (none if it cannot
     start: the run is then logged in process)."""
     try:
-        tracker: SideTracker | None = SideTracker(root, open_store)
+        tracker: SideTracker | None = SideTracker(root)
     except (OSError, ValueError) as exc:
         log.warning("cannot start MLflow's side process (%s); logging in process", exc)
         tracker = None
@@ -153,12 +153,11 @@ def _serve(setup: dict[str, Any]) -> dict[str, Any]:
         sys.stdin.readline()  # the run (or the end), answered: log it in process
         return {"unavailable": f"MLflow cannot be imported here ({exc})"}
 
-    if setup.get("open_store"):
-        try:  # one process at a time (sweep members start together on a new store)
-            with file_lock(Path(setup["root"]) / ".mlflow-open.lock"):
-                open_store(setup["root"])
-        except Exception:  # noqa: BLE001 - log_run meets the same fault and reports it
-            pass
+    try:  # one process at a time (sweep members start together on a new store)
+        with file_lock(Path(setup["root"]) / ".mlflow-open.lock"):
+            open_store(setup["root"])
+    except Exception:  # noqa: BLE001 - log_run meets the same fault and reports it
+        pass
     line = sys.stdin.readline()
     if not line.strip():
         return {}
@@ -171,7 +170,7 @@ def main() -> None:
         sys.modules.setdefault(module, None)  # type: ignore[arg-type]
     try:
         answer = _serve(json.loads(sys.argv[1]))
-    except Exception as exc:  # noqa: BLE001 - the build logs in process instead
+    except Exception as exc:  # noqa: BLE001 - answered: the build warns (no second run)
         answer = {"error": f"{type(exc).__name__}: {exc}"}
     if answer:
         print(json.dumps(answer), flush=True)
