@@ -8,7 +8,7 @@ import math
 import re
 from collections import Counter
 
-from wmh.core.types import Action, Observation, Session, Step
+from wmh.core.types import Action, ActionKind, Observation, Session, Step
 from wmh.engine.predictor import PredictionContext
 from wmh.retrieval.embedders import HashingEmbedder
 from wmh.retrieval.index import PartitionedIndex
@@ -37,16 +37,18 @@ QUERIES = [
 ]
 
 
-def _retriever() -> IndexRetriever:
+def _retriever(actions: list[Action] | None = None) -> IndexRetriever:
+    if actions is None:
+        actions = [Action(name="bash", arguments={"command": c}) for c in COMMANDS]
     steps = [
         Step(
-            action=Action(name="bash", arguments={"command": command}),
+            action=action,
             observation=Observation(content=f"answer {number}"),
             trace_id=f"t{number}",
             index=0,
             task="fix the service",
         )
-        for number, command in enumerate(COMMANDS)
+        for number, action in enumerate(actions)
     ]
     table = StepTable.from_steps(steps)
     embedder = HashingEmbedder(dim=64)
@@ -98,3 +100,16 @@ def test_a_tool_the_corpus_never_called_gets_no_copy() -> None:
     context = PredictionContext(Session(id="s", task="x"), Action(name="nope", arguments={}))
     observation = copy.predict(context)
     assert (observation.is_error, observation.metadata["source"]) == (True, "none")
+
+
+def test_messages_that_differ_only_in_outer_white_space_are_copied_apart() -> None:
+    """Their exact-replay key is the same (it strips the message); their texts are not: the
+    message sent with the line break copies the answer it got."""
+    messages = ["hello there, any news?", "hello there, any news?\n", "bye"]
+    retriever = _retriever([Action(kind=ActionKind.MESSAGE, content=m) for m in messages])
+    assert len(set(retriever.table.exact)) == 2  # the first two rows share one key
+    copy = ActionCopy(retriever)
+    for number, message in enumerate(messages):
+        action = Action(kind=ActionKind.MESSAGE, content=message)
+        context = PredictionContext(Session(id="s", task="x"), action)
+        assert copy.predict(context).content == f"answer {number}"

@@ -16,7 +16,8 @@ from wmh.core.types import Observation
 from wmh.engine.predictor import PredictionContext, context_query
 from wmh.retrieval.hashing import HASHED_AT_ONCE, batches, call_ngrams, ngram_hashes_of, spaced
 from wmh.retrieval.retriever import Retriever
-from wmh.retrieval.text import action_text, route_of
+from wmh.retrieval.table import StepTable
+from wmh.retrieval.text import MESSAGE_ROUTE, action_text, route_of
 
 
 class NearestNeighbourCopy:
@@ -39,11 +40,12 @@ class MostFrequentObservation:
     def __init__(self, retriever: Retriever) -> None:
         table = retriever.table
         hidden: frozenset[str] = getattr(retriever, "hidden", frozenset())
-        counts: dict[str, Counter[tuple[str, bool]]] = {}
-        for row in range(len(table)):
-            if table.trace_ids[row] in hidden:
-                continue
-            counts.setdefault(table.routes[row], Counter())[table.observation_of(row)] += 1
+        answers: dict[str, list[tuple[str, bool]]] = {}
+        observation_of = table.observation_of
+        for row, (route, trace_id) in enumerate(zip(table.routes, table.trace_ids, strict=True)):
+            if trace_id not in hidden:
+                answers.setdefault(route, []).append(observation_of(row))
+        counts = {route: Counter(found) for route, found in answers.items()}
         # Ties go to the text that sorts first, so the baseline is deterministic.
         self._answers = {
             route: min(counter.items(), key=lambda item: (-item[1], item[0]))[0]
@@ -68,17 +70,7 @@ class ActionCopy:
 
     def __init__(self, retriever: Retriever) -> None:
         self.retriever = retriever
-        table = retriever.table
-        # Per route, each distinct call text once (in the order of its first row) with the rows
-        # that made it: a corpus repeats many calls, and a query costs the postings it touches.
-        groups: dict[str, dict[str, list[int]]] = {}
-        for row, route in enumerate(table.routes):
-            text = action_text(table.step(row).action)
-            groups.setdefault(route, {}).setdefault(text, []).append(row)
-        self._groups = {
-            route: [np.asarray(rows) for rows in texts.values()] for route, texts in groups.items()
-        }
-        self._postings = {route: _Postings.of(list(texts)) for route, texts in groups.items()}
+        self._groups, self._postings = _call_postings(retriever.table)
 
     def predict(self, context: PredictionContext) -> Observation:
         route = route_of(context.action)
@@ -118,6 +110,29 @@ class ActionCopy:
                     return int(row)
             start = end
         return None
+
+
+def _call_postings(
+    table: StepTable,
+) -> tuple[dict[str, list[np.ndarray]], dict[str, _Postings]]:
+    """Per route, each distinct call text once (in the order of its first row) with the rows
+    that made it, and their postings: a corpus repeats many calls, and a query costs the
+    postings it touches. A tool call's text is its exact-replay key's (`tool:NAME:ARGS` is
+    `NAME ARGS`), so tool rows are grouped without parsing a step; a message's text keeps the
+    white space its key strips, so message rows are read one by one."""
+    groups: dict[str, dict[str, list[int]]] = {}
+    for key, rows in table.exact.items():
+        route = table.routes[rows[0]]
+        if route != MESSAGE_ROUTE:
+            groups.setdefault(route, {})[f"{route} {key[len(route) + 6 :]}"] = list(rows)
+    for row, route in enumerate(table.routes):
+        if route == MESSAGE_ROUTE:
+            text = action_text(table.step(row).action)
+            groups.setdefault(route, {}).setdefault(text, []).append(row)
+    return (
+        {route: [np.asarray(rows) for rows in texts.values()] for route, texts in groups.items()},
+        {route: _Postings.of(list(texts)) for route, texts in groups.items()},
+    )
 
 
 class _Postings:
