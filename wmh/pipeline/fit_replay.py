@@ -15,7 +15,7 @@ from __future__ import annotations
 import itertools
 from collections import defaultdict
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TypeVar
 
 import numpy as np
@@ -34,7 +34,7 @@ from wmh.retrieval.retriever import (
     Query,
     SearchOnce,
     Weights,
-    rerank,
+    reranked,
 )
 from wmh.retrieval.text import route_of
 from wmh.scoring.judges import Judge
@@ -60,6 +60,16 @@ class _Config:
     consensus: int
     adapt: bool
     corpus: bool
+    # A fit keys every step's 48 scores by configuration: its hash is worked out once.
+    _hash: int = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(
+            self, "_hash", hash((self.weights, self.consensus, self.adapt, self.corpus))
+        )
+
+    def __hash__(self) -> int:
+        return self._hash
 
     def policy(self, session_replay: bool = False, overlay: bool = False) -> ReplayPolicy:
         return ReplayPolicy(
@@ -79,6 +89,10 @@ CONFIGS = [
     for corpus, a, c, w in itertools.product((False, True), (False, True), CONSENSUS, WEIGHTINGS)
 ]
 COPY = CONFIGS[0]
+# Per configuration, its weighting's place in WEIGHTINGS and its pick's (weighting and
+# consensus) among those of every configuration: a step's orders and picks are made once each.
+_PICKS = list(dict.fromkeys((c.weights, c.consensus) for c in CONFIGS))
+_PLAN = [(c, WEIGHTINGS.index(c.weights), _PICKS.index((c.weights, c.consensus))) for c in CONFIGS]
 ALL_PARTS = _Config(Weights(), 0, True, True)
 
 
@@ -104,9 +118,10 @@ class _Scores:
         self.seen: dict[str, dict[object, int]] = defaultdict(lambda: defaultdict(int))
 
     def add(self, tool: str, scores: dict[object, float]) -> None:
+        sums, seen = self.sums[tool], self.seen[tool]
         for key, value in scores.items():
-            self.sums[tool][key] += value
-            self.seen[tool][key] += 1
+            sums[key] += value
+            seen[key] += 1
 
     @property
     def counts(self) -> dict[str, int]:
@@ -210,22 +225,21 @@ class _OpenLoop:
 
         recorded_row: dict[str, int] = {}
         out: dict[object, float] = {}
-        orders = {w: rerank(candidates, w, max(CONSENSUS)) for w in WEIGHTINGS}
+        orders = reranked(candidates, WEIGHTINGS, max(CONSENSUS))
         # Every consensus pool of this step is drawn from these rows: their answers' pairwise
         # agreement is computed once.
-        shared = _Agreement(self.replay, list(orders.values()))
-        picked: dict[tuple[Weights, int], Neighbour] = {}  # configurations share their picks
+        shared = _Agreement(self.replay, orders)
+        picked: list[Neighbour | None] = [None] * len(_PICKS)  # configurations share picks
         exact_step = exact[0].step if exact else None
         if exact_step is not None:
             recorded_row[exact_step.id] = exact[0].row
-        for config in CONFIGS:
+        for config, weighting, pick in _PLAN:
             if config.corpus and exact_step is not None:
                 out[config] = score(exact_step, False)
                 continue
-            pick = (config.weights, config.consensus)
-            if pick not in picked:
-                picked[pick] = self._pick(orders[config.weights], config.consensus, shared)
             chosen = picked[pick]
+            if chosen is None:
+                chosen = picked[pick] = self._pick(orders[weighting], config.consensus, shared)
             recorded_row[chosen.step.id] = chosen.row
             out[config] = score(chosen.step, config.adapt)
         return out

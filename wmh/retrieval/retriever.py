@@ -96,17 +96,35 @@ def rerank(
 ) -> list[Neighbour]:
     """Candidates ordered by likeness plus weighted context (ties: the more alike task, then
     the earlier row); with `limit`, the first that many."""
-    if not weights:
-        return list(candidates[:limit])
-    task, history = weights.task, weights.history
-    scored = [
-        (c.action_score + task * c.task_score + history * c.history_score, c) for c in candidates
-    ]
-    scored.sort(key=lambda pair: (-round(pair[0], 6), -round(pair[1].task_score, 6), pair[1].row))
-    return [
-        Neighbour(c.row, score, c._table, c.action_score, c.task_score, c.history_score)
-        for score, c in scored[:limit]
-    ]
+    return reranked(candidates, (weights,), limit)[0]
+
+
+def reranked(
+    candidates: Sequence[Neighbour], weightings: Sequence[Weights | None], limit: int | None = None
+) -> list[list[Neighbour]]:
+    """`rerank` of the same candidates by each weighting (a fit orders every step's candidates
+    by six): the ties' order (the more alike task, then the earlier row) is made once, and
+    each order is a sort of plain tuples."""
+    ties = [(-round(c.task_score, 6), c.row) for c in candidates]
+    orders = []
+    for weights in weightings:
+        if not weights:
+            orders.append(list(candidates[:limit]))
+            continue
+        task, history = weights.task, weights.history
+        scores = [
+            c.action_score + task * c.task_score + history * c.history_score for c in candidates
+        ]
+        rounded = [-round(s, 6) for s in scores]
+        keyed = sorted(zip(rounded, ties, range(len(scores)), strict=True))
+        order = []
+        for _, _, i in keyed[:limit]:
+            c = candidates[i]
+            order.append(
+                Neighbour(c.row, scores[i], c._table, c.action_score, c.task_score, c.history_score)
+            )
+        orders.append(order)
+    return orders
 
 
 class IndexRetriever:
