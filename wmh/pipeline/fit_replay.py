@@ -179,7 +179,7 @@ class _Agreement:
         if self._matrix is None:
             self._matrix = agreement(np.stack([self.replay._signature(r) for r in self.position]))
         at = [self.position[row] for row in rows]
-        return self._matrix[np.ix_(at, at)]
+        return self._matrix.take(at, axis=0).take(at, axis=1)
 
 
 class _OpenLoop:

@@ -104,7 +104,9 @@ def reranked(
 ) -> list[list[Neighbour]]:
     """`rerank` of the same candidates by each weighting (a fit orders every step's candidates
     by six): the ties' order (the more alike task, then the earlier row) is made once, and
-    each order is a sort of plain tuples."""
+    each order is a sort of plain tuples. Rounding never reorders scores (it only makes some
+    equal), so with a `limit` only the scores down to the last one tied with the limit's are
+    rounded and sorted with their ties."""
     ties = [(-round(c.task_score, 6), c.row) for c in candidates]
     orders = []
     for weights in weightings:
@@ -115,8 +117,13 @@ def reranked(
         scores = [
             c.action_score + task * c.task_score + history * c.history_score for c in candidates
         ]
-        rounded = [-round(s, 6) for s in scores]
-        keyed = sorted(zip(rounded, ties, range(len(scores)), strict=True))
+        keyed: list[tuple[float, tuple[float, int], int]] = []
+        for i in sorted(range(len(scores)), key=scores.__getitem__, reverse=True):
+            rounded = -round(scores[i], 6)
+            if limit is not None and len(keyed) >= limit and (not keyed or rounded != keyed[-1][0]):
+                break
+            keyed.append((rounded, ties[i], i))
+        keyed.sort()
         order = []
         for _, _, i in keyed[:limit]:
             c = candidates[i]

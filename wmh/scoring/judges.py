@@ -10,7 +10,9 @@ from __future__ import annotations
 import json
 import math
 import re
+from collections import Counter
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any, Protocol
 
 from wmh.core.types import Observation
@@ -74,25 +76,34 @@ def _same_leaf(a: Any, b: Any) -> bool:
     return math.isclose(numbers[0], numbers[1], rel_tol=1e-9, abs_tol=1e-12)
 
 
+# A fit or an evaluation judges many guesses against one recorded answer, and the same guess
+# against several: each text is parsed (or split into tokens) once while it is in use. What is
+# returned is shared: read it, never change it.
+@lru_cache(maxsize=256)
+def _leaves(text: str) -> dict[str, Any] | None:
+    """The JSON leaves of a text that is a JSON object or array, else None."""
+    parsed = _parse_json(text)
+    return None if parsed is None else argument_leaves(parsed)
+
+
+@lru_cache(maxsize=256)
+def _token_counts(text: str) -> tuple[Counter[str], int]:
+    tokens = _TOKEN.findall(text.lower())
+    return Counter(tokens), len(tokens)
+
+
 def token_f1(predicted: str, expected: str) -> float:
     """Bag-of-tokens F1 over lower-cased word and punctuation tokens."""
-    p = _TOKEN.findall(predicted.lower())
-    e = _TOKEN.findall(expected.lower())
-    if not p and not e:
+    p, p_count = _token_counts(predicted)
+    e, e_count = _token_counts(expected)
+    if not p_count and not e_count:
         return 1.0
-    if not p or not e:
+    if not p_count or not e_count:
         return 0.0
-    counts: dict[str, int] = {}
-    for token in e:
-        counts[token] = counts.get(token, 0) + 1
-    common = 0
-    for token in p:
-        if counts.get(token, 0) > 0:
-            counts[token] -= 1
-            common += 1
+    common = sum((p & e).values())
     if common == 0:
         return 0.0
-    precision, recall = common / len(p), common / len(e)
+    precision, recall = common / p_count, common / e_count
     return 2 * precision * recall / (precision + recall)
 
 
@@ -116,22 +127,23 @@ class StructuralJudge:
     name = "structural"
 
     def judge(self, predicted: Observation, expected: Observation) -> Verdict:
-        exp_json = _parse_json(expected.content)
-        pred_json = _parse_json(predicted.content) if exp_json is not None else None
-        if exp_json is not None and pred_json is not None:
-            return self._json(pred_json, exp_json, predicted, expected)
+        e = _leaves(expected.content)
+        p = _leaves(predicted.content) if e is not None else None
+        if e is not None and p is not None:
+            return self._json(p, e, predicted, expected)
         feedback = []
         score = token_f1(predicted.content, expected.content)
-        if exp_json is not None:
+        if e is not None:
             score *= 0.5
             feedback.append("expected JSON, got text")
         elif score < 1.0:
             feedback.append(f"text token F1 {score:.2f}; expected: {expected.content[:160]!r}")
         return _with_flag(score, feedback, predicted, expected)
 
-    def _json(self, pred: Any, exp: Any, predicted: Observation, expected: Observation) -> Verdict:
-        p = argument_leaves(pred) if isinstance(pred, dict | list) else {"": pred}
-        e = argument_leaves(exp) if isinstance(exp, dict | list) else {"": exp}
+    def _json(
+        self, p: dict[str, Any], e: dict[str, Any], predicted: Observation, expected: Observation
+    ) -> Verdict:
+        """Leaf by leaf, from the JSON leaves of the prediction (`p`) and of the record (`e`)."""
         keys = p.keys() | e.keys()
         if not keys:
             return _with_flag(1.0, [], predicted, expected)
