@@ -33,7 +33,7 @@ from wmh.eval.study_report import Member, StudyReport, summarise, write_study
 from wmh.ingest.sources import ingest
 from wmh.ingest.split import split_with
 from wmh.optimize.evolve import evolve_prompt, skip_reason
-from wmh.pipeline.build import fit_replay, index_traces, make_replay
+from wmh.pipeline.build import fit_replay, index_traces
 from wmh.pipeline.checks import check_providers_answer
 from wmh.pipeline.clock import Clock
 from wmh.providers.llm import provider_time_budget
@@ -82,9 +82,7 @@ def score_member(
     """Index and fit on `train` as a build does, then score every predictor on `test`."""
     clock = Clock(None)
     retriever = index_traces(settings, train, clock)
-    replay, _ = fit_replay(
-        settings, make_replay(retriever, train, settings.retrieval.top_k), train, clock
-    )
+    replay, _ = fit_replay(settings, retriever, train, clock)
     baselines: list[Predictor] = [
         NearestNeighbourCopy(retriever),
         ActionCopy(retriever),

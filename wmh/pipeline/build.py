@@ -166,15 +166,17 @@ def make_replay(retriever: IndexRetriever, train: list[Trace], top_k: int) -> Re
 
 
 def fit_replay(
-    settings: WmhConfig, replay: ReplayPredictor, known: list[Trace], clock: Clock
+    settings: WmhConfig, retriever: IndexRetriever, known: list[Trace], clock: Clock
 ) -> tuple[ReplayPredictor, FitReport]:
-    """The replay predictor with each tool's parts chosen on held-apart steps.
+    """The replay predictor over `retriever`, with what it learns from the `known` traces and
+    each tool's parts chosen on held-apart steps of them.
 
     Measured with the build's judge; an LLM-graded judge would make every build call the
     provider thousands of times, so `rubric` builds measure with `structural` instead."""
     name = settings.judge.name if settings.judge.name != "rubric" else "structural"
     judge = make_judge(name, settings.judge, settings.provider)
     with clock.stage("fit"):
+        replay = make_replay(retriever, known, settings.retrieval.top_k)
         policies, report = fit_policies(replay, known, judge)
     return replay.with_policies(policies), report
 
@@ -254,9 +256,7 @@ def _build(settings: WmhConfig, clock: Clock) -> BuildResult:
     published = index_traces(settings, [*split.train, *split.valid, *split.test], clock)
     retriever = published.hiding(frozenset(t.trace_id for t in split.test))
     known = [*split.train, *split.valid]
-    replay, fit = fit_replay(
-        settings, make_replay(retriever, known, settings.retrieval.top_k), known, clock
-    )
+    replay, fit = fit_replay(settings, retriever, known, clock)
 
     def gepa_progress(iteration: int, best: float) -> None:
         clock.report(iteration, None, f"iterations, best valid {best:.3f}")

@@ -29,7 +29,7 @@ from wmh.ingest.split import PARTS, Split, split_with
 from wmh.optimize.evolve import EvolveResult, FrontierCandidate, evolve_prompt
 from wmh.pipeline.answering import Answering, heldout_reports
 from wmh.pipeline.artifacts import publish
-from wmh.pipeline.build import check_settings, fit_replay, gepa_run_dir, index_traces, make_replay
+from wmh.pipeline.build import check_settings, fit_replay, gepa_run_dir, index_traces
 from wmh.pipeline.checks import check_provider_errors, check_providers_answer
 from wmh.pipeline.clock import Clock
 from wmh.pipeline.stage_files import (
@@ -104,9 +104,7 @@ def index(settings: WmhConfig, out: StageDir) -> dict[str, Any]:
     published = index_traces(settings, [*parts.train, *parts.valid, *parts.test], clock)
     known = [*parts.train, *parts.valid]
     retriever = published.hiding(frozenset(t.trace_id for t in parts.test))
-    replay, fit = fit_replay(
-        settings, make_replay(retriever, known, settings.retrieval.top_k), known, clock
-    )
+    replay, fit = fit_replay(settings, retriever, known, clock)
     with output_dir(out.index) as tmp:
         write_index(tmp, published)
         learnt = {
