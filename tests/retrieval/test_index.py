@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from wmh.core.types import Action, Observation, Step
+from wmh.retrieval.context import ContextColumns
 from wmh.retrieval.embedders import HashingEmbedder
 from wmh.retrieval.index import PartitionedIndex
 from wmh.retrieval.retriever import IndexRetriever, Query, SearchOnce
@@ -51,8 +52,9 @@ def test_lookups_never_return_the_excluded_trace() -> None:
     query = Query(Action(name="get_user", arguments={"id": 7}), exclude_trace="t7")
     assert all(h.step.trace_id != "t7" for h in retriever.neighbours(query, k=29))
     assert len(retriever.neighbours(query, k=29)) == 29
-    assert retriever.exact(query) == []
-    assert [h.step.trace_id for h in retriever.exact(Query(query.action))] == ["t7"]
+    assert retriever.exact(query) is None
+    found = retriever.exact(Query(query.action))
+    assert found is not None and found.step.trace_id == "t7"
 
 
 @pytest.mark.parametrize("kind", ["flat", "hnsw", "ivf"])
@@ -145,3 +147,41 @@ def test_a_search_for_fewer_rows_is_the_first_rows_of_a_search_for_more() -> Non
     query = np.eye(8, dtype=np.float32)[0]
     assert index.search("a", query, 3)[0].tolist() == [0, 1, 2]
     assert index.search("a", query, 1)[0].tolist() == [0]
+
+
+def test_the_exact_recording_is_the_one_made_in_the_most_alike_task() -> None:
+    """The same call in four runs: the one whose task is most like the query's answers (of two
+    with the same task, the first row), unless its run is the one left out."""
+    tasks = ["refund my order", "book a flight to Oslo", "refund my order", "cancel everything"]
+    steps = [
+        Step(
+            action=Action(name="get_order", arguments={"id": 1}),
+            observation=Observation(content=f"order as run {number} saw it"),
+            trace_id=f"t{number}",
+            index=0,
+            task=task,
+        )
+        for number, task in enumerate(tasks)
+    ]
+    plain = _retriever(steps)
+    table = plain.table
+    columns = ContextColumns.build([table.step(r).task for r in range(len(table))], [[]] * 4)
+    retriever = IndexRetriever(table, plain.index, plain.embedder, columns)
+    action = Action(name="get_order", arguments={"id": 1})
+    answers = {
+        (task, left_out): getattr(retriever.exact(Query(action, task, (), left_out)), "step", None)
+        for task in ("book a flight to Oslo", "please refund my order", "cancel everything")
+        for left_out in (None, "t0")
+    }
+    seen = {key: step.trace_id for key, step in answers.items() if step is not None}
+    assert seen == {
+        ("book a flight to Oslo", None): "t1",
+        ("book a flight to Oslo", "t0"): "t1",
+        ("please refund my order", None): "t0",
+        ("please refund my order", "t0"): "t2",
+        ("cancel everything", None): "t3",
+        ("cancel everything", "t0"): "t3",
+    }
+    bare = plain.exact(Query(action, "cancel everything"))  # no context columns: the first row
+    assert bare is not None and bare.step.trace_id == "t0"
+    assert retriever.exact(Query(Action(name="get_order", arguments={"id": 2}))) is None

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from wmh.core.types import Action, Observation, Session
-from wmh.retrieval.retriever import Query
+from wmh.retrieval.retriever import Query, recent_actions
 
 
 @dataclass(frozen=True, slots=True)
@@ -19,12 +19,13 @@ class PredictionContext:
 
 
 def context_query(context: PredictionContext) -> Query:
-    """The retrieval query of a prediction: the action in its session, leak-free."""
+    """The retrieval query of a prediction: the action in its session (the actions just before
+    it, as many as the retrieval texts use), leak-free."""
     session = context.session
     return Query(
         context.action,
         session.task,
-        tuple(t.action for t in session.history),
+        recent_actions(session.history, len(session.history)),
         context.exclude_trace,
     )
 

@@ -147,8 +147,8 @@ class ReplayPredictor:
         query = context_query(context)
         if policy.corpus_replay:
             exact = self.retriever.exact(query)
-            if exact:
-                return _tagged(exact[0].step.observation, "corpus_replay", exact[0].step.id)
+            if exact is not None:
+                return _tagged(exact.step.observation, "corpus_replay", exact.step.id)
         depth = max(self.top_k, policy.consensus, 1)
         neighbours = self.retriever.neighbours(query, depth, policy.weights())
         if not neighbours:

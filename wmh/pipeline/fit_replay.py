@@ -34,6 +34,7 @@ from wmh.retrieval.retriever import (
     Query,
     SearchOnce,
     Weights,
+    recent_actions,
     reranked,
 )
 from wmh.retrieval.text import route_of
@@ -201,7 +202,7 @@ class _OpenLoop:
         query = Query(
             step.action,
             trace.task,
-            tuple(s.action for s in trace.steps[:position]),
+            recent_actions(trace.steps, position),
             trace.trace_id,
         )
         retriever = self.replay.retriever
@@ -230,9 +231,10 @@ class _OpenLoop:
         # agreement is computed once.
         shared = _Agreement(self.replay, orders)
         picked: list[Neighbour | None] = [None] * len(_PICKS)  # configurations share picks
-        exact_step = exact[0].step if exact else None
-        if exact_step is not None:
-            recorded_row[exact_step.id] = exact[0].row
+        exact_step = None
+        if exact is not None:
+            exact_step = exact.step
+            recorded_row[exact_step.id] = exact.row
         for config, weighting, pick in _PLAN:
             if config.corpus and exact_step is not None:
                 out[config] = score(exact_step, False)

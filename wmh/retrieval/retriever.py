@@ -13,12 +13,12 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from wmh.core.types import Action, Step
+from wmh.core.types import Action, Step, Turn
 from wmh.retrieval.context import ContextColumns, history_vector, task_vector
 from wmh.retrieval.embedders import Embedder
 from wmh.retrieval.index import Keep, PartitionedIndex
 from wmh.retrieval.table import StepTable
-from wmh.retrieval.text import QueryText, query_text, route_of
+from wmh.retrieval.text import HISTORY_WINDOW, QueryText, query_text, route_of
 
 RERANK_DEPTH = 64  # calls fetched by likeness before the context re-ranks them
 EXACT_MAX = 256  # recordings of one exact call compared by context
@@ -86,8 +86,8 @@ class Retriever(Protocol):
         """Up to `depth` steps by likeness of the call alone, with every score part filled."""
         ...
 
-    def exact(self, query: Query) -> list[Neighbour]:
-        """Recordings of the very same call, the most alike in context first."""
+    def exact(self, query: Query) -> Neighbour | None:
+        """The recording of the very same call made in the most alike context, if any."""
         ...
 
 
@@ -238,22 +238,24 @@ class IndexRetriever:
             for i in order
         ]  # fmt: skip
 
-    def exact(self, query: Query) -> list[Neighbour]:
-        """Recordings of the very same call, the most alike in context first."""
+    def exact(self, query: Query) -> Neighbour | None:
+        """The recording of the very same call made in the most alike context (task plus
+        history, to 6 decimals; ties: the first row), if any."""
         rows = self.table.exact.get(query.action.key(), [])
         keep = self._keep(query)
         if keep is not None and rows:
             found = np.asarray(rows)
             rows = found[keep(found)].tolist()
-        if len(rows) <= 1 or self.context is None:
-            return [Neighbour(r, 1.0, self.table) for r in rows]
-        index = np.asarray(rows[:EXACT_MAX])
+        if not rows:
+            return None
+        if len(rows) == 1 or self.context is None:
+            return Neighbour(rows[0], 1.0, self.table)
+        index = np.asarray(rows[:EXACT_MAX])  # in row order: the first best is the first row
         task, history = self._context_scores(query, index, None)
-        order = np.lexsort((index, -np.round(task + history, 6)))
-        return [
-            Neighbour(int(index[i]), 1.0, self.table, 1.0, float(task[i]), float(history[i]))
-            for i in order
-        ]
+        best = int(np.argmax(np.round(task + history, 6)))
+        return Neighbour(
+            int(index[best]), 1.0, self.table, 1.0, float(task[best]), float(history[best])
+        )
 
 
 def _embed_one(embedder: Embedder, text: QueryText) -> np.ndarray:
@@ -289,6 +291,7 @@ class SearchOnce(IndexRetriever):
         return rows[:k], scores[:k]
 
 
-def recent_actions(steps: Sequence[Step], before: int) -> tuple[Action, ...]:
-    """The actions of a trace before step `before`, oldest first."""
-    return tuple(s.action for s in steps[:before])
+def recent_actions(turns: Sequence[Step] | Sequence[Turn], before: int) -> tuple[Action, ...]:
+    """The actions of the steps or turns just before `before`, oldest first: as many as a
+    query's texts use (`HISTORY_WINDOW`)."""
+    return tuple(t.action for t in turns[max(0, before - HISTORY_WINDOW) : before])
