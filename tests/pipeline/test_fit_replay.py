@@ -15,7 +15,7 @@ from wmh.engine.policy import ReplayPolicies
 from wmh.pipeline.build import index_traces, make_replay
 from wmh.pipeline.clock import Clock
 from wmh.pipeline.fit_replay import WEIGHTINGS, _Agreement, _OpenLoop, fit_policies
-from wmh.retrieval.retriever import Query, rerank
+from wmh.retrieval.retriever import Query, reranked
 from wmh.scoring.judges import StructuralJudge
 
 
@@ -109,11 +109,10 @@ def test_the_fit_picks_from_each_pool_what_the_model_would_pick(tmp_path: Path) 
     for trace in traces:
         query = Query(trace.steps[0].action, trace.task, (), trace.trace_id)
         candidates = replay.retriever.candidates(query)
-        orders = [rerank(candidates, w, 10) for w in WEIGHTINGS]
+        orders = reranked(candidates, WEIGHTINGS, 10)
         shared = _Agreement(replay, orders)
         reordered += len({tuple(n.row for n in order) for order in orders}) > 1
-        for weights, order in zip(WEIGHTINGS, orders, strict=True):
-            full = rerank(candidates, weights)
+        for order, full in zip(orders, reranked(candidates, WEIGHTINGS), strict=True):
             assert [(n.row, n.score) for n in order] == [(n.row, n.score) for n in full[:10]]
             for size in (5, 10):
                 pool = full[:size]

@@ -15,7 +15,7 @@ from wmh.engine.llm_prompt import PromptBudget
 from wmh.engine.predictor import PredictionContext
 from wmh.engine.replay import ReplayPredictor
 from wmh.providers.llm import LLMProvider
-from wmh.retrieval.retriever import Query, Retriever
+from wmh.retrieval.retriever import Query, Retriever, recent_actions
 from wmh.scoring.judges import Judge
 
 if TYPE_CHECKING:  # imported when GEPA runs: a build without an LLM provider never does
@@ -99,7 +99,7 @@ class WorldModelAdapter:
                     Query(
                         example.action,
                         example.task,
-                        tuple(t.action for t in example.history),
+                        recent_actions(example.history, len(example.history)),
                         example.trace_id,
                     ),
                     self.top_k,

@@ -37,9 +37,9 @@ from wmh.providers.llm import provider_time_budget
 from wmh.retrieval.context import ContextColumns
 from wmh.retrieval.embedders import Embedder, make_embedder
 from wmh.retrieval.index import PartitionedIndex
-from wmh.retrieval.retriever import IndexRetriever
+from wmh.retrieval.retriever import IndexRetriever, recent_actions
 from wmh.retrieval.table import StepTable, first_rows
-from wmh.retrieval.text import HISTORY_WINDOW, query_text
+from wmh.retrieval.text import query_text
 from wmh.scoring.factory import make_judge
 from wmh.scoring.runner import EvalReport
 from wmh.store.card import ModelCard
@@ -85,10 +85,9 @@ def _steps(traces: list[Trace]) -> list[Step]:
     return [step for trace in traces for step in trace.steps]
 
 
-def _recent(step: Step, traces: dict[str, Trace]) -> list[Action]:
-    """The actions before a step in its trace (the history window of the retrieval texts)."""
-    before = traces[step.trace_id].steps[max(0, step.index - HISTORY_WINDOW) : step.index]
-    return [s.action for s in before]
+def _recent(step: Step, traces: dict[str, Trace]) -> tuple[Action, ...]:
+    """The actions just before a step in its trace (the history window of the retrieval texts)."""
+    return recent_actions(traces[step.trace_id].steps, step.index)
 
 
 def embed_steps(embedder: Embedder, steps: list[Step], traces: dict[str, Trace]) -> np.ndarray:

@@ -91,22 +91,15 @@ class Retriever(Protocol):
         ...
 
 
-def rerank(
-    candidates: Sequence[Neighbour], weights: Weights | None, limit: int | None = None
-) -> list[Neighbour]:
-    """Candidates ordered by likeness plus weighted context (ties: the more alike task, then
-    the earlier row); with `limit`, the first that many."""
-    return reranked(candidates, (weights,), limit)[0]
-
-
 def reranked(
     candidates: Sequence[Neighbour], weightings: Sequence[Weights | None], limit: int | None = None
 ) -> list[list[Neighbour]]:
-    """`rerank` of the same candidates by each weighting (a fit orders every step's candidates
-    by six): the ties' order (the more alike task, then the earlier row) is made once, and
-    each order is a sort of plain tuples. Rounding never reorders scores (it only makes some
-    equal), so with a `limit` only the scores down to the last one tied with the limit's are
-    rounded and sorted with their ties."""
+    """The candidates ordered by each weighting: by likeness plus weighted context (ties: the
+    more alike task, then the earlier row), scores and ties to 6 decimals; with `limit` (0 or
+    more), the first that many of each order. A fit orders every step's candidates by six
+    weightings: the ties' keys are made once, and each order is a sort of plain tuples.
+    Rounding never reorders scores (it only makes some equal), so with a `limit` only the
+    scores down to the last one tied with the limit's are rounded and sorted."""
     ties = [(-round(c.task_score, 6), c.row) for c in candidates]
     orders = []
     for weights in weightings:

@@ -23,7 +23,10 @@ def step_json(step: Step) -> bytes:
 
 
 class StepTable:
-    """Route-sorted steps with their trace ids, routes and exact-replay keys."""
+    """Route-sorted steps with their trace ids, routes and exact-replay keys.
+
+    `exact` maps each key to its rows in ascending order, keys in the order of their first row
+    (as built, and as saved and loaded): lookups take the first best row from it."""
 
     def __init__(
         self,

@@ -34,9 +34,14 @@ class QueryText:
 
 def action_text(action: Action) -> str:
     if action.kind is ActionKind.TOOL_CALL:
-        # The replay key is `tool:NAME:CANONICAL_JSON`, computed once per action.
-        return f"{action.name} {action.key()[len(action.name) + 6 :]}"
+        return call_text(action.name, action.key())  # the key is computed once per action
     return f"say {action.content}"
+
+
+def call_text(name: str, key: str) -> str:
+    """A tool call's text from its exact-replay key: `tool:NAME:CANONICAL_JSON` is
+    `NAME CANONICAL_JSON`."""
+    return f"{name} {key[len(name) + 6 :]}"
 
 
 def query_text(action: Action, task: str, recent: Sequence[Action]) -> QueryText:

@@ -17,7 +17,7 @@ from wmh.engine.predictor import PredictionContext, context_query
 from wmh.retrieval.hashing import HASHED_AT_ONCE, batches, call_ngrams, ngram_hashes_of, spaced
 from wmh.retrieval.retriever import Retriever
 from wmh.retrieval.table import StepTable
-from wmh.retrieval.text import MESSAGE_ROUTE, action_text, route_of
+from wmh.retrieval.text import MESSAGE_ROUTE, action_text, call_text, route_of
 
 
 class NearestNeighbourCopy:
@@ -40,12 +40,12 @@ class MostFrequentObservation:
     def __init__(self, retriever: Retriever) -> None:
         table = retriever.table
         hidden: frozenset[str] = getattr(retriever, "hidden", frozenset())
-        answers: dict[str, list[tuple[str, bool]]] = {}
-        observation_of = table.observation_of
+        rows: dict[str, list[int]] = {}
         for row, (route, trace_id) in enumerate(zip(table.routes, table.trace_ids, strict=True)):
             if trace_id not in hidden:
-                answers.setdefault(route, []).append(observation_of(row))
-        counts = {route: Counter(found) for route, found in answers.items()}
+                rows.setdefault(route, []).append(row)
+        # Counted as read: only each tool's distinct answers are held.
+        counts = {route: Counter(map(table.observation_of, found)) for route, found in rows.items()}
         # Ties go to the text that sorts first, so the baseline is deterministic.
         self._answers = {
             route: min(counter.items(), key=lambda item: (-item[1], item[0]))[0]
@@ -117,14 +117,14 @@ def _call_postings(
 ) -> tuple[dict[str, list[np.ndarray]], dict[str, _Postings]]:
     """Per route, each distinct call text once (in the order of its first row) with the rows
     that made it, and their postings: a corpus repeats many calls, and a query costs the
-    postings it touches. A tool call's text is its exact-replay key's (`tool:NAME:ARGS` is
-    `NAME ARGS`), so tool rows are grouped without parsing a step; a message's text keeps the
-    white space its key strips, so message rows are read one by one."""
+    postings it touches. A tool call's text is made from its exact-replay key (`call_text`), so
+    tool rows are grouped by the table's keys (in first-row order) without parsing a step; a
+    message's text keeps the white space its key strips, so message rows are read one by one."""
     groups: dict[str, dict[str, list[int]]] = {}
     for key, rows in table.exact.items():
         route = table.routes[rows[0]]
         if route != MESSAGE_ROUTE:
-            groups.setdefault(route, {})[f"{route} {key[len(route) + 6 :]}"] = list(rows)
+            groups.setdefault(route, {})[call_text(route, key)] = list(rows)
     for row, route in enumerate(table.routes):
         if route == MESSAGE_ROUTE:
             text = action_text(table.step(row).action)

@@ -88,6 +88,7 @@ def _leaves(text: str) -> dict[str, Any] | None:
 
 @lru_cache(maxsize=256)
 def _token_counts(text: str) -> tuple[Counter[str], int]:
+    """The lower-cased word and punctuation tokens of a text, counted, and how many."""
     tokens = _TOKEN.findall(text.lower())
     return Counter(tokens), len(tokens)
 
