@@ -4,6 +4,7 @@ salted string hash, so the same model chose, now and then, a different answer pe
 from __future__ import annotations
 
 import os
+import random
 import re
 import subprocess
 import sys
@@ -11,7 +12,7 @@ import zlib
 
 import numpy as np
 
-from wmh.engine.agreement import SIGNATURE_DIM, signature
+from wmh.engine.agreement import MAX_FEATURES, SIGNATURE_DIM, signature
 
 CODE = (
     "from wmh.engine.agreement import signature\n"
@@ -60,3 +61,19 @@ def test_json_leaves_and_a_lone_surrogate_are_hashed_by_their_utf8() -> None:
     )
     text = "Café \ud800 x"  # a lone surrogate (which UTF-8 cannot hold) as its own bytes
     assert np.array_equal(signature(text), _reference(["café", "\ud800", "x"]))
+
+
+def test_plain_ascii_answers_count_the_first_features_the_str_pattern_finds() -> None:
+    """A plain ASCII answer's words and marks are counted as a bag without the regular
+    expression; the counts are those of its first MAX_FEATURES tokens, as `\\w+|[^\\w\\s]` finds
+    them in the text, for every byte there is, on both sides of the cut."""
+    rng = random.Random(11)
+    alphabet = [chr(c) for c in range(128)] + ["ab", "  ", "_x9", "{", "["]
+    texts = ["".join(rng.choices(alphabet, k=rng.randrange(0, 400))) for _ in range(2000)]
+    texts += ["a." * (MAX_FEATURES // 2), "a." * (MAX_FEATURES // 2) + "b", "word " * 2500]
+    texts += [" " + "!" * MAX_FEATURES, "\x1c\x1d\x1e\x1f", "", "x\x00y\x7fz"]
+    for text in texts:
+        words = re.findall(r"\w+|[^\w\s]", text.lower())[:MAX_FEATURES]
+        if text.strip()[:1] in ("{", "["):
+            continue  # maybe JSON: its leaves are compared above
+        assert np.array_equal(signature(text), _reference(words)), repr(text[:60])

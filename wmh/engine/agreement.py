@@ -24,6 +24,13 @@ _TOKEN = re.compile(r"\w+|[^\w\s]")
 # The same words and marks of an ASCII text, found in its bytes (a third quicker); `\s` of a str
 # pattern also holds the separators \x1c-\x1f, which that of a bytes pattern does not.
 _ASCII_TOKEN = re.compile(rb"\w+|[^\w\s\x1c-\x1f]")
+# An ASCII text's words and marks as a bag, without the regular expression (a third of its
+# time): its words are what is left between non-word bytes, its marks every byte that is
+# neither a word byte nor a separator.
+_WORD_BYTES = bytes(b for b in range(128) if re.match(rb"\w", bytes([b])))
+_SEPARATORS = b" \t\n\r\x0b\x0c\x1c\x1d\x1e\x1f"
+_WORDS_ONLY = bytes(b if b in _WORD_BYTES else 32 for b in range(256))
+_MARK_HASHES = np.array([zlib.crc32(bytes([b])) for b in range(256)], dtype=np.int64)
 
 
 def _features(content: str) -> list[str] | list[bytes]:
@@ -50,12 +57,30 @@ def _encoded(features: list[str] | list[bytes]) -> list[bytes]:
         return [feature.encode("utf-8", "surrogatepass") for feature in features]
 
 
+def _ascii_hashes(content: str) -> np.ndarray | None:
+    """The hashes of a plain ASCII text's features in another order (the same bag), or None
+    when the text is JSON, not ASCII, or has more than `MAX_FEATURES` (which ones are kept
+    depends on their order)."""
+    if not content.isascii() or content.strip()[:1] in ("{", "["):
+        return None
+    data = content.lower().encode("ascii")
+    words = data.translate(_WORDS_ONLY).split()
+    marks = data.translate(None, _WORD_BYTES + _SEPARATORS)
+    if len(words) + len(marks) > MAX_FEATURES:
+        return None
+    hashes = np.fromiter(map(zlib.crc32, words), dtype=np.int64, count=len(words))
+    return np.concatenate((hashes, _MARK_HASHES[np.frombuffer(marks, dtype=np.uint8)]))
+
+
 def signature(content: str) -> np.ndarray:
     """Hashed feature counts of an answer (its first `MAX_FEATURES` features).
 
     A stable hash (CRC-32), not Python's salted string hash: with that, which features collide
     changed from one process to the next, and so, now and then, which answer won the consensus
     (the same model answered and scored differently in two processes)."""
+    hashes = _ascii_hashes(content)
+    if hashes is not None:
+        return np.bincount(hashes % SIGNATURE_DIM, minlength=SIGNATURE_DIM).astype(np.float32)
     features = _features(content)[:MAX_FEATURES]
     if not features:
         return np.zeros(SIGNATURE_DIM, dtype=np.float32)
