@@ -16,6 +16,8 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Any
 
+import numpy as np
+
 from wmh.core.text import estimate_tokens
 from wmh.core.types import Action, Observation
 from wmh.engine.llm_prompt import PromptBudget, RenderedPrompt, parse_answer, render_prompt
@@ -145,13 +147,14 @@ class LLMPredictor:
         longest = (0, 0)
         if table is not None and part is not None:
             hidden: frozenset[str] = getattr(self.retriever, "hidden", frozenset())
-            texts = [
-                table.observation_of(row)[0]
-                for row in range(part.start, part.end)
-                if table.trace_ids[row] not in hidden
-            ]
-            if texts:
-                longest = (max(map(estimate_tokens, texts)), max(map(len, texts)))
+            rows = np.arange(part.start, part.end)
+            if hidden:
+                codes, code_of = table.trace_codes
+                left_out = [code_of[t] for t in hidden if t in code_of]
+                rows = rows[~np.isin(codes[rows], left_out)]
+            if len(rows):  # the token estimate grows with the length: the longest text has most
+                text = table.longest_observation(rows)
+                longest = (estimate_tokens(text), len(text))
         self._longest_seen[route] = longest
         return longest
 
