@@ -9,6 +9,9 @@ of the model, one request at a time. Rows:
 - `replay/memory`: `wmh serve` with in-memory sessions;
 - `replay/redis`: `wmh serve` with Redis sessions (a throw-away redis-server);
 - `replay/redis x2`: the same with two uvicorn workers;
+- `floor/memory`, `floor/redis`: the same server and sessions with every answer free
+  (bench/floor_app.py): HTTP, routing, the session's lock, history and usage, and Redis's round
+  trips, with no replay step; the most a replay row can reach;
 - `llm/memory` (with --llm): a model whose provider is the scripted OpenAI-compatible server
   (tests/fake_llm.py, its own process), every step an LLM call; `p99_beyond_provider_ms` is the
   p99 of each step's latency less its provider call's (the `latency_s` wmh timed, which also
@@ -296,11 +299,24 @@ def main() -> None:
     def wanted(label: str) -> bool:
         return not args.only or label in args.only
 
+    def floor_serve(label: str, *extra: str) -> None:
+        port = free_port()
+        url = f"http://127.0.0.1:{port}"
+        argv = [sys.executable, str(ROOT / "bench" / "floor_app.py"), "--root", str(args.root)]
+        proc = Proc([*argv, "--name", args.model, "--port", str(port), *extra], f"{url}/healthz")
+        try:
+            measure(label, url, args.model, proc)
+        finally:
+            proc.stop()
+
     if wanted("replay/memory"):
         wmh_serve("replay/memory", args.root, args.model)
+    if wanted("floor/memory"):
+        floor_serve("floor/memory")
 
     redis_server = shutil.which("redis-server")
-    if redis_server and (wanted("replay/redis") or wanted("replay/redis x2")):
+    redis_rows = ("replay/redis", "replay/redis x2", "floor/redis")
+    if redis_server and any(map(wanted, redis_rows)):
         rport = free_port()
         redis = subprocess.Popen(
             [
@@ -326,6 +342,8 @@ def main() -> None:
                 wmh_serve("replay/redis", args.root, args.model, *store)
             if wanted("replay/redis x2"):
                 wmh_serve("replay/redis x2", args.root, args.model, *store, "--workers", "2")
+            if wanted("floor/redis"):
+                floor_serve("floor/redis", *store)
         finally:
             redis.terminate()
             redis.wait()

@@ -1,0 +1,54 @@
+"""The floor of bench_http.py's replay rows: `wmh serve`'s own app and session store, with a world
+model whose every answer is free (its predictor answers one recorded observation at once).
+
+What a row served so costs is HTTP, routing, validation, the session's lock, history and usage,
+and (with Redis) the store's round trips: no replay step can be served for less. Its ratio to the
+echo endpoint is the most a replay row can reach on the machine.
+
+    python bench/floor_app.py --root examples/airline --name airline --port 8011
+    python bench/floor_app.py ... --session-store redis --redis-url redis://127.0.0.1:6379/0
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--root", type=Path, required=True)
+    parser.add_argument("--name", required=True)
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--session-store", default="memory", choices=("memory", "redis"))
+    parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/0")
+    args = parser.parse_args()
+
+    import uvicorn
+
+    from wmh.config.schema import ServeConfig
+    from wmh.core.types import Observation
+    from wmh.engine.predictor import PredictionContext
+    from wmh.serving.app import create_app
+    from wmh.serving.registry import load_registry
+
+    serve = ServeConfig(session_store=args.session_store, redis_url=args.redis_url)
+    registry = load_registry(args.root, [args.name], serve)
+    model = registry.get(args.name)
+    answer = model.retriever.table.step(0).observation  # type: ignore[attr-defined]
+
+    def free(context: PredictionContext) -> Observation:
+        return answer
+
+    # The same predictor object (so the server places its steps as it places replay's), its
+    # answer free.
+    model.predictor.predict = free  # type: ignore[method-assign]
+    uvicorn.run(create_app(registry), host="127.0.0.1", port=args.port, log_level="warning")
+
+
+if __name__ == "__main__":
+    main()
