@@ -111,12 +111,18 @@ class StepTable:
         steps_file.parent.mkdir(parents=True, exist_ok=True)
         columns_file.parent.mkdir(parents=True, exist_ok=True)
         starts = [0]
+        chars: list[int] = []
         with steps_file.open("wb") as out:
             for number in range(len(self)):
-                line = self._rows[number] if self._rows else step_json(self._parsed[number])
+                if self._rows:
+                    line = self._rows[number]
+                    chars.append(len(self.observation_of(number)[0]))
+                else:
+                    step = self._parsed[number]
+                    line = step_json(step)
+                    chars.append(len(step.observation.content))
                 out.write(line + b"\n")
                 starts.append(starts[-1] + len(line) + 1)
-        chars = [len(self.observation_of(row)[0]) for row in range(len(self))]
         columns = {
             "trace_ids": self.trace_ids,
             "routes": self.routes,
