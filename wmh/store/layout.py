@@ -5,7 +5,8 @@
     model.json     the card (what was built, how, with which figures)
     metrics.json   held-out fidelity, GEPA progress, split, ingest, timings
     steps/         <part>.jsonl of Step lines per split part, sources.json (trace -> file)
-    index/         steps.jsonl (the indexed steps, every part), columns.json, the FAISS
+    index/         steps.jsonl (the indexed steps, every part), columns.json (per row: trace,
+                   route, observation length; exact-replay keys), the FAISS
                    partitions, the context columns (task_of, tasks, history .npy), embedder.json
     prompts/       base.txt, optimized.txt and frontier.json when GEPA ran
 """
