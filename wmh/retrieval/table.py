@@ -40,7 +40,7 @@ class StepTable:
         self.routes = list(routes)
         self.exact = exact
         self._parsed: dict[int, Step] = {}
-        # Per row, its observation's length in characters (None: not saved with the model).
+        # Per row, its observation's length in characters (None: a model saved without it).
         self.observation_chars: np.ndarray | None = None
 
     def __len__(self) -> int:
@@ -76,9 +76,9 @@ class StepTable:
 
     def longest_observation(self, rows: np.ndarray) -> str:
         """The longest observation content (in characters) of these rows; "" for none. Read
-        from the characters column a saved table keeps (one row parsed, not every row: at 100k
-        steps a tool's first LLM call sized its answer in 30-70 ms), from the parsed steps of a
-        table built in this process, else (a model saved without the column) by parsing."""
+        from the table's lengths column (one row parsed, not every row: at 100k steps a tool's
+        first LLM call sized its answer in 30-70 ms), or, for a model saved without it, by
+        parsing every row."""
         if not len(rows):
             return ""
         if self.observation_chars is not None:
@@ -103,6 +103,9 @@ class StepTable:
         # of 100k steps would otherwise hold each step twice, as an object and as text).
         table = cls([], [s.trace_id for s in ordered], [route_of(s.action) for s in ordered], exact)
         table._parsed = dict(enumerate(ordered))
+        table.observation_chars = np.fromiter(
+            (len(s.observation.content) for s in ordered), dtype=np.int64, count=len(ordered)
+        )
         return table
 
     def save(self, steps_file: Path, columns_file: Path) -> list[int]:
@@ -111,18 +114,15 @@ class StepTable:
         steps_file.parent.mkdir(parents=True, exist_ok=True)
         columns_file.parent.mkdir(parents=True, exist_ok=True)
         starts = [0]
-        chars: list[int] = []
         with steps_file.open("wb") as out:
             for number in range(len(self)):
-                if self._rows:
-                    line = self._rows[number]
-                    chars.append(len(self.observation_of(number)[0]))
-                else:
-                    step = self._parsed[number]
-                    line = step_json(step)
-                    chars.append(len(step.observation.content))
+                line = self._rows[number] if self._rows else step_json(self._parsed[number])
                 out.write(line + b"\n")
                 starts.append(starts[-1] + len(line) + 1)
+        if self.observation_chars is not None:
+            chars = self.observation_chars.tolist()
+        else:  # loaded from a model saved without them
+            chars = [len(self.observation_of(row)[0]) for row in range(len(self))]
         columns = {
             "trace_ids": self.trace_ids,
             "routes": self.routes,
