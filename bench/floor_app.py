@@ -1,5 +1,5 @@
 """The floor of bench_http.py's replay rows: `wmh serve`'s own app and session store, with a world
-model whose every answer is free (its predictor answers one recorded observation at once).
+model whose every answer is free (its predictor answers each call's recording from a dict).
 
 What a row served so costs is HTTP, routing, validation, the session's lock, history and usage,
 and (with Redis) the store's round trips: no replay step can be served for less. Its ratio to the
@@ -33,19 +33,30 @@ def main() -> None:
     from wmh.config.schema import ServeConfig
     from wmh.core.types import Observation
     from wmh.engine.predictor import PredictionContext
+    from wmh.engine.replay import ReplayPredictor
     from wmh.serving.app import create_app
     from wmh.serving.registry import load_registry
 
     serve = ServeConfig(session_store=args.session_store, redis_url=args.redis_url)
     registry = load_registry(args.root, [args.name], serve)
     model = registry.get(args.name)
-    answer = model.retriever.table.step(0).observation  # type: ignore[attr-defined]
+    if not isinstance(model.predictor, ReplayPredictor):
+        raise SystemExit(f"{args.name} is not a replay model: its floor is not measured here")
+    # Each call answered with its own recording, tagged as replay tags it (so the answers, the
+    # turns a session keeps and the bodies sent are the size replay's are), by a dict lookup.
+    table = model.retriever.table  # type: ignore[attr-defined]
+    answers: dict[str, Observation] = {}
+    for key, rows in table.exact.items():
+        step = table.step(rows[0])
+        metadata = {"source": "corpus_replay", "from_step": step.id}
+        answers[key] = step.observation.model_copy(update={"metadata": metadata})
+    unrecorded = next(iter(answers.values()))
 
     def free(context: PredictionContext) -> Observation:
-        return answer
+        return answers.get(context.action.key(), unrecorded)
 
-    # The same predictor object (so the server places its steps as it places replay's), its
-    # answer free.
+    # The same predictor object (so the server places its steps as it places replay's: a
+    # predictor with `apredict` would be awaited instead), its answers free.
     model.predictor.predict = free  # type: ignore[method-assign]
     uvicorn.run(create_app(registry), host="127.0.0.1", port=args.port, log_level="warning")
 

@@ -16,8 +16,6 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Any
 
-import numpy as np
-
 from wmh.core.text import estimate_tokens
 from wmh.core.types import Action, Observation
 from wmh.engine.llm_prompt import PromptBudget, RenderedPrompt, parse_answer, render_prompt
@@ -141,20 +139,11 @@ class LLMPredictor:
         known = self._longest_seen.get(route)
         if known is not None:
             return known
-        table = getattr(self.retriever, "table", None)
-        index = getattr(self.retriever, "index", None)
-        part = index.partitions.get(route) if index is not None else None
         longest = (0, 0)
-        if table is not None and part is not None:
-            hidden: frozenset[str] = getattr(self.retriever, "hidden", frozenset())
-            rows = np.arange(part.start, part.end)
-            if hidden:
-                codes, code_of = table.trace_codes
-                left_out = [code_of[t] for t in hidden if t in code_of]
-                rows = rows[~np.isin(codes[rows], left_out)]
-            if len(rows):  # the token estimate grows with the length: the longest text has most
-                text = table.longest_observation(rows)
-                longest = (estimate_tokens(text), len(text))
+        find = getattr(self.retriever, "longest_observation", None)
+        if find is not None:  # the token estimate grows with the length: the longest has most
+            text = find(route)
+            longest = (estimate_tokens(text), len(text))
         self._longest_seen[route] = longest
         return longest
 

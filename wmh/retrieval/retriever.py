@@ -167,6 +167,18 @@ class IndexRetriever:
         hidden = [code_of[t] for t in self.hidden if t in code_of]
         return np.isin(codes, np.asarray(hidden, dtype=np.int32))
 
+    def longest_observation(self, route: str) -> str:
+        """The longest recorded observation of a tool among the rows lookups may return (its
+        hidden traces' left out); "" when there is none."""
+        part = self.index.partitions.get(route)
+        if part is None:
+            return ""
+        rows = np.arange(part.start, part.end)
+        hidden = self._hidden_rows
+        if hidden is not None:
+            rows = rows[~hidden[rows]]
+        return self.table.longest_observation(rows)
+
     def _keep(self, query: Query) -> Keep | None:
         excluded, hidden = query.exclude_trace, self._hidden_rows
         if excluded is None and hidden is None:

@@ -151,12 +151,18 @@ class StepTable:
         table = cls(rows, columns["trace_ids"], columns["routes"], columns["exact"])
         chars = columns.get("observation_chars")  # models saved before it have none
         if chars is not None:
-            if len(chars) != len(rows):
+            lengths = np.asarray(chars) if isinstance(chars, list) else np.zeros(())
+            if lengths.ndim != 1 or (len(lengths) and lengths.dtype.kind not in "iu"):
                 raise StoreError(
-                    f"{columns_file} gives {len(chars)} observation lengths for {len(rows)} "
+                    f"{columns_file}: observation_chars is not a list of whole numbers: the "
+                    "model directory is damaged"
+                )
+            if len(lengths) != len(rows):
+                raise StoreError(
+                    f"{columns_file} gives {len(lengths)} observation lengths for {len(rows)} "
                     "rows: the model directory is damaged"
                 )
-            table.observation_chars = np.asarray(chars, dtype=np.int64)
+            table.observation_chars = lengths.astype(np.int64)
         return table
 
 
