@@ -169,7 +169,7 @@ class IndexRetriever:
 
     def longest_observation(self, route: str) -> str:
         """The longest recorded observation of a tool among the rows lookups may return (its
-        hidden traces' left out); "" when there is none."""
+        hidden traces left out); "" when there is none."""
         part = self.index.partitions.get(route)
         if part is None:
             return ""
