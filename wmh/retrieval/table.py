@@ -97,15 +97,15 @@ class StepTable:
         """Sort by route (stable) so each route's rows are contiguous, and index exact keys."""
         ordered = sorted(steps, key=lambda s: route_of(s.action))
         exact: dict[str, list[int]] = {}
+        chars = np.empty(len(ordered), dtype=np.int64)
         for row, step in enumerate(ordered):
             exact.setdefault(step.action.key(), []).append(row)
+            chars[row] = len(step.observation.content)
         # Every row parsed already: its JSON is written only when the table is saved (a build
         # of 100k steps would otherwise hold each step twice, as an object and as text).
         table = cls([], [s.trace_id for s in ordered], [route_of(s.action) for s in ordered], exact)
         table._parsed = dict(enumerate(ordered))
-        table.observation_chars = np.fromiter(
-            (len(s.observation.content) for s in ordered), dtype=np.int64, count=len(ordered)
-        )
+        table.observation_chars = chars
         return table
 
     def save(self, steps_file: Path, columns_file: Path) -> list[int]:
