@@ -139,12 +139,9 @@ class LLMPredictor:
         known = self._longest_seen.get(route)
         if known is not None:
             return known
-        longest = (0, 0)
-        find = getattr(self.retriever, "longest_observation", None)
-        if find is not None:  # the token estimate grows with the length: the longest has most
-            text = find(route)
-            longest = (estimate_tokens(text), len(text))
-        self._longest_seen[route] = longest
+        # The token estimate grows with the length: the longest text has the most.
+        text = self.retriever.longest_observation(route)
+        longest = self._longest_seen[route] = (estimate_tokens(text), len(text))
         return longest
 
     def predict(self, context: PredictionContext) -> Observation:

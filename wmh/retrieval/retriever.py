@@ -90,6 +90,10 @@ class Retriever(Protocol):
         """The recording of the very same call made in the most alike context, if any."""
         ...
 
+    def longest_observation(self, route: str) -> str:
+        """The longest recorded observation of a tool among the rows lookups may return."""
+        ...
+
 
 def reranked(
     candidates: Sequence[Neighbour], weightings: Sequence[Weights | None], limit: int | None = None
