@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import gc
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -90,9 +90,11 @@ def _recent(step: Step, traces: dict[str, Trace]) -> tuple[Action, ...]:
     return recent_actions(traces[step.trace_id].steps, step.index)
 
 
-def embed_steps(embedder: Embedder, steps: list[Step], traces: dict[str, Trace]) -> np.ndarray:
+def embed_steps(
+    embedder: Embedder, steps: list[Step], recent: Sequence[Sequence[Action]]
+) -> np.ndarray:
     """Vectors for steps, each embedded with its task and the actions just before it."""
-    texts = [query_text(s.action, s.task, _recent(s, traces)) for s in steps]
+    texts = [query_text(s.action, s.task, r) for s, r in zip(steps, recent, strict=True)]
     return embedder.embed(texts)
 
 
@@ -124,7 +126,8 @@ def index_traces(settings: WmhConfig, train: list[Trace], clock: Clock) -> Index
         )
         table = StepTable.from_steps(train_steps)
         rows = [table.step(r) for r in range(len(table))]
-        context = ContextColumns.build([s.task for s in rows], [_recent(s, by_id) for s in rows])
+        recent = [_recent(s, by_id) for s in rows]
+        context = ContextColumns.build([s.task for s in rows], recent)
     with clock.stage("index"):
         # When a step's vector is its call's alone, each distinct call is embedded and indexed
         # once (its first row stands for the rest; the others' vectors are never read).
@@ -133,13 +136,10 @@ def index_traces(settings: WmhConfig, train: list[Trace], clock: Clock) -> Index
 
         def embed(start: int, end: int) -> np.ndarray:
             chosen = np.flatnonzero(wanted[start:end])
-            vectors = embed_steps(embedder, [rows[start + i] for i in chosen], by_id)
+            picked = (start + chosen).tolist()
+            vectors = embed_steps(embedder, [rows[i] for i in picked], [recent[i] for i in picked])
             clock.advance(end - start, len(rows), "steps embedded")
-            if len(chosen) == end - start:
-                return vectors
-            block = np.zeros((end - start, embedder.card.dim), dtype=np.float32)
-            block[chosen] = vectors
-            return block
+            return vectors
 
         index = PartitionedIndex.build(
             embed,

@@ -205,18 +205,16 @@ def _build_partition(
     end: int,
     kind: str,
     seed: int,
-    firsts: np.ndarray | None = None,
+    size: int,
 ) -> faiss.Index:
-    """Rows [start, end) embedded and added `CHUNK` at a time (an IVF index is trained on the
-    first chunk), so a big tool's memory is a chunk's, not the whole partition's. With `firsts`
-    (the rows, within the partition, that each stand for their group), only those are added."""
+    """The `size` indexed rows of [start, end), embedded and added `CHUNK` rows of the table at
+    a time (an IVF index is trained on the first chunk's), so a big tool's memory is a chunk's,
+    not the whole partition's. `block(a, b)` gives the vectors of the indexed rows of [a, b)."""
     index: faiss.Index | None = None
-    size = end - start if firsts is None else len(firsts)
     for chunk in range(start, end, CHUNK):
         vectors = block(chunk, min(end, chunk + CHUNK))
-        if firsts is not None:
-            at = firsts[(firsts >= chunk - start) & (firsts < chunk - start + CHUNK)]
-            vectors = np.ascontiguousarray(vectors[at - (chunk - start)])
+        if not len(vectors):  # every row of the chunk repeats a call made before it
+            continue
         if index is None:
             index = _new_index(vectors.shape[1], size, kind, seed, vectors)
         index.add(vectors)
@@ -255,12 +253,18 @@ class PartitionedIndex:
         """`routes` must be sorted so each route's rows are contiguous. `vectors` holds a row per
         step, or embeds rows [start, end) when called (at most `CHUNK` rows at a time). Rows
         with the same `groups` number have the same vector (the same call): it is indexed once,
-        and a partition is sized by its distinct calls."""
+        and a partition is sized by its distinct calls; called, `vectors` then gives only the
+        vectors of the first row of each group in [start, end), in row order (`first_rows`)."""
         faiss.omp_set_num_threads(usable_cores())  # training and adding
         numbers = None if groups is None else np.asarray(groups)
+        indexed = np.ones(len(routes), dtype=bool)  # per row, whether its vector is indexed
 
         def block(start: int, end: int) -> np.ndarray:
-            raw = vectors(start, end) if callable(vectors) else vectors[start:end]
+            if callable(vectors):
+                raw = vectors(start, end)
+            else:
+                raw, kept = vectors[start:end], indexed[start:end]
+                raw = raw if kept.all() else raw[kept]
             return np.ascontiguousarray(raw, dtype=np.float32)
 
         partitions = []
@@ -269,9 +273,12 @@ class PartitionedIndex:
             if end == len(routes) or routes[end] != routes[start]:
                 grouped = None if numbers is None else _grouped(numbers[start:end])
                 row_group, firsts = grouped if grouped is not None else (None, None)
+                if firsts is not None:
+                    indexed[start:end] = False
+                    indexed[start + firsts] = True
                 size = end - start if firsts is None else len(firsts)
                 chosen = _choose_kind(kind, size, flat_max)
-                index = _build_partition(block, start, end, chosen, seed, firsts)
+                index = _build_partition(block, start, end, chosen, seed, size)
                 partitions.append(Partition(routes[start], start, end, chosen, index, row_group))
                 start = end
         return cls(partitions)
