@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import json
 
-from wmh.engine.adapt import adapt_observation, substitutions
+from wmh.engine.adapt import adapt_observation, argument_leaves, substitutions
 
 
 def test_json_values_equal_to_the_old_argument_are_replaced_with_the_new_type() -> None:
@@ -69,3 +69,17 @@ def test_a_long_call_that_differs_in_one_place_aligns_that_place() -> None:
 
 def test_a_word_is_never_swapped_for_a_mark() -> None:
     assert adapt_observation("ab done", {"code": "f(ab)"}, {"code": "f(-)"}) == ("ab done", 0)
+
+
+def test_leaves_are_in_document_order_and_a_repeated_path_keeps_its_first_place() -> None:
+    """`{"a.b": 1, "a": {"b": 2}}` names one path twice: the leaf stays where it first
+    appeared, with the last value (what the judge and the signatures compare)."""
+    value = {"z": [1, {"y": None}], "a.b": 1, "m": [], "a": {"b": 2, "c": {}}, "k": "v"}
+    assert list(argument_leaves(value).items()) == [
+        ("z[0]", 1),
+        ("z[1].y", None),
+        ("a.b", 2),
+        ("k", "v"),
+    ]
+    assert argument_leaves([[3]], "p") == {"p[0][0]": 3}
+    assert argument_leaves(7) == {"": 7}
