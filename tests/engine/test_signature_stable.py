@@ -70,6 +70,8 @@ def test_plain_ascii_answers_count_the_first_features_the_str_pattern_finds() ->
     rng = random.Random(11)
     alphabet = [chr(c) for c in range(128)] + ["ab", "  ", "_x9", "{", "["]
     texts = ["".join(rng.choices(alphabet, k=rng.randrange(0, 400))) for _ in range(2000)]
+    # Long enough to be cut: the cut falls at every kind of byte.
+    texts += ["".join(rng.choices(alphabet, k=rng.randrange(3000, 9000))) for _ in range(300)]
     texts += ["a." * (MAX_FEATURES // 2), "a." * (MAX_FEATURES // 2) + "b", "word " * 2500]
     texts += [" " + "!" * MAX_FEATURES, "\x1c\x1d\x1e\x1f", "", "x\x00y\x7fz"]
     for text in texts:

@@ -30,6 +30,8 @@ _ASCII_TOKEN = re.compile(rb"\w+|[^\w\s\x1c-\x1f]")
 _WORD_BYTES = bytes(b for b in range(128) if re.match(rb"\w", bytes([b])))
 _SEPARATORS = b" \t\n\r\x0b\x0c\x1c\x1d\x1e\x1f"
 _WORDS_ONLY = bytes(b if b in _WORD_BYTES else 32 for b in range(256))
+_IS_WORD = np.array([b in _WORD_BYTES for b in range(256)])
+_IS_MARK = np.array([b not in _WORD_BYTES and b not in _SEPARATORS for b in range(256)])
 _MARK_HASHES = np.array([zlib.crc32(bytes([b])) for b in range(256)], dtype=np.int64)
 
 
@@ -58,18 +60,31 @@ def _encoded(features: list[str] | list[bytes]) -> list[bytes]:
 
 
 def _ascii_hashes(content: str) -> np.ndarray | None:
-    """The hashes of a plain ASCII text's features in another order (the same bag), or None
-    when the text is JSON, not ASCII, or has more than `MAX_FEATURES` (which ones are kept
-    depends on their order)."""
+    """The hashes of a plain ASCII text's first `MAX_FEATURES` features in another order (the
+    same bag), or None when the text is JSON or not ASCII."""
     if not content.isascii() or content.strip()[:1] in ("{", "["):
         return None
     data = content.lower().encode("ascii")
     words = data.translate(_WORDS_ONLY).split()
     marks = data.translate(None, _WORD_BYTES + _SEPARATORS)
     if len(words) + len(marks) > MAX_FEATURES:
-        return None
+        data = _first_features(data)
+        words = data.translate(_WORDS_ONLY).split()
+        marks = data.translate(None, _WORD_BYTES + _SEPARATORS)
     hashes = np.fromiter(map(zlib.crc32, words), dtype=np.int64, count=len(words))
     return np.concatenate((hashes, _MARK_HASHES[np.frombuffer(marks, dtype=np.uint8)]))
+
+
+def _first_features(data: bytes) -> bytes:
+    """An ASCII text cut where its feature number `MAX_FEATURES` + 1 starts: a feature starts
+    at each mark and at each word byte after a non-word byte. (A regular expression over a long
+    shell output took 0.2-0.5 ms to find them.)"""
+    codes = np.frombuffer(data, dtype=np.uint8)
+    word = _IS_WORD[codes]
+    starts = _IS_MARK[codes]
+    starts[0] |= word[0]
+    starts[1:] |= word[1:] & ~word[:-1]
+    return data[: int(np.flatnonzero(starts)[MAX_FEATURES])]
 
 
 def signature(content: str) -> np.ndarray:
