@@ -10,16 +10,22 @@ from __future__ import annotations
 
 import re
 import zlib
+from collections.abc import Callable, Sequence
+from pathlib import Path
 
 import numpy as np
 import orjson
 from scipy.spatial.distance import cdist
 
 from wmh.engine.adapt import argument_leaves
+from wmh.errors import StoreError
 
 SIGNATURE_DIM = 512
 MAX_FEATURES = 2000  # of a long answer, its opening stands for it
 NEARNESS_POWER = 4  # how sharply a nearer call's answer outweighs a farther one's
+# What a signature is (dimension, features counted, how they are found and hashed): stored
+# signatures made by another definition are not used.
+DEFINITION = np.array([SIGNATURE_DIM, MAX_FEATURES, 1], dtype=np.int64)
 _TOKEN = re.compile(r"\w+|[^\w\s]")
 # The same words and marks of an ASCII text, found in its bytes (a third quicker); `\s` of a str
 # pattern also holds the separators \x1c-\x1f, which that of a bytes pattern does not.
@@ -124,3 +130,96 @@ def consensus_of(agree: np.ndarray, nearness: np.ndarray) -> int:
     other answers, so one matrix serves every pool drawn from its answers)."""
     weights = np.maximum(nearness, 1e-6) ** NEARNESS_POWER
     return int(np.argmax(agree @ weights))
+
+
+class StoredSignatures:
+    """The signatures of some rows of a step table, made by the build and kept with the model,
+    so that a step's consensus compares answers without reading them: each row's non-zero
+    counts, as (bucket, count) pairs. (Cold, a consensus of ten long answers cost a millisecond
+    of the step.)"""
+
+    ARRAYS = ("definition", "rows", "bounds", "buckets", "counts")
+
+    def __init__(
+        self, rows: np.ndarray, bounds: np.ndarray, buckets: np.ndarray, counts: np.ndarray
+    ) -> None:
+        self.rows = rows  # ascending row numbers
+        self.bounds = bounds  # row i's pairs are [bounds[i], bounds[i + 1])
+        self.buckets = buckets
+        self.counts = counts
+
+    @classmethod
+    def of(cls, rows: Sequence[int], signature_of: Callable[[int], np.ndarray]) -> StoredSignatures:
+        """The signatures of `rows` (ascending), each as `signature_of` gives it."""
+        buckets, counts, sizes = [], [], []
+        for row in rows:
+            vector = signature_of(row)
+            used = np.flatnonzero(vector)
+            buckets.append(used.astype(np.uint16))
+            counts.append(vector[used].astype(np.uint16))  # at most MAX_FEATURES each
+            sizes.append(len(used))
+        bounds = np.zeros(len(sizes) + 1, dtype=np.int64)
+        np.cumsum(sizes, out=bounds[1:])
+        return cls(
+            np.asarray(rows, dtype=np.int64),
+            bounds,
+            np.concatenate(buckets) if buckets else np.zeros(0, dtype=np.uint16),
+            np.concatenate(counts) if counts else np.zeros(0, dtype=np.uint16),
+        )
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def get(self, row: int) -> np.ndarray | None:
+        """A row's signature, equal to the one `signature` makes of its answer; None for a row
+        that is not stored."""
+        at = int(np.searchsorted(self.rows, row))
+        if at == len(self.rows) or self.rows[at] != row:
+            return None
+        start, end = self.bounds[at], self.bounds[at + 1]
+        vector = np.zeros(SIGNATURE_DIM, dtype=np.float32)
+        vector[self.buckets[start:end]] = self.counts[start:end]
+        return vector
+
+    def save(self, file: Path) -> None:
+        with file.open("wb") as out:
+            np.savez(
+                out, definition=DEFINITION, rows=self.rows, bounds=self.bounds,
+                buckets=self.buckets, counts=self.counts,
+            )  # fmt: skip
+
+    @classmethod
+    def load(cls, file: Path, table_rows: int) -> StoredSignatures | None:
+        """The signatures a model keeps for its table of `table_rows` rows; None when they were
+        made by another definition (each is then made again when first asked for). A file
+        that does not fit its table is a StoreError."""
+        try:
+            with np.load(file, allow_pickle=False) as stored:
+                definition, rows, bounds, buckets, counts = (stored[n] for n in cls.ARRAYS)
+        except (OSError, ValueError, KeyError) as exc:
+            raise StoreError(f"{file}: cannot read the stored signatures ({exc})") from None
+        if not np.array_equal(definition, DEFINITION):
+            return None
+        problem = _misfit(rows, bounds, buckets, counts, table_rows)
+        if problem:
+            raise StoreError(f"{file}: {problem}: the model directory is damaged")
+        return cls(rows, bounds, buckets, counts)
+
+
+def _misfit(
+    rows: np.ndarray, bounds: np.ndarray, buckets: np.ndarray, counts: np.ndarray, table_rows: int
+) -> str:
+    """What is wrong with stored signatures for a table of `table_rows` rows ("" when nothing)."""
+    arrays = {"rows": rows, "bounds": bounds, "buckets": buckets, "counts": counts}
+    for name, array in arrays.items():
+        if array.ndim != 1 or array.dtype.kind not in "iu":
+            return f"its {name} are not a list of whole numbers"
+    if len(bounds) != len(rows) + 1 or len(buckets) != len(counts):
+        return "its arrays' lengths do not match"
+    if len(rows) and (rows[0] < 0 or rows[-1] >= table_rows or np.any(np.diff(rows) <= 0)):
+        return f"its rows are not ascending row numbers of a table of {table_rows}"
+    if bounds[0] != 0 or bounds[-1] != len(buckets) or np.any(np.diff(bounds) < 0):
+        return "its bounds do not cut its pairs in order"
+    if len(buckets) and (buckets.max() >= SIGNATURE_DIM or counts.min() < 1):
+        return f"it holds a bucket beyond {SIGNATURE_DIM} or an empty count"
+    return ""

@@ -19,7 +19,7 @@ import numpy as np
 
 from wmh.core.types import Action, ActionKind, Observation, Session
 from wmh.engine.adapt import adapt_observation
-from wmh.engine.agreement import consensus_index, signature
+from wmh.engine.agreement import StoredSignatures, consensus_index, signature
 from wmh.engine.consistency import Record, apply_session_state, seed_records, turn_records
 from wmh.engine.learnt import ErrorStyle
 from wmh.engine.policy import ReplayPolicies, ReplayPolicy
@@ -73,6 +73,7 @@ class ReplayPredictor:
         repeat_reliability: Mapping[str, float] | None = None,
         state_writers: Iterable[str] = (),
         policies: ReplayPolicies | None = None,
+        signatures: StoredSignatures | None = None,
     ) -> None:
         self.retriever = retriever
         self.error_style = error_style
@@ -86,26 +87,41 @@ class ReplayPredictor:
             tool for tool, share in (repeat_reliability or {}).items() if share < 0.5
         )
         self._memories: OrderedDict[str, SessionMemory] = OrderedDict()
-        # Over the table, not this predictor: a cache holding its owner would keep the whole
-        # table (every parsed step) alive until the cyclic garbage collector came by.
-        self._signature = lru_cache(maxsize=16384)(partial(_row_signature, retriever.table))
+        # Answers' signatures for the consensus: the ones the build stored, else made when
+        # first asked for. (Over the table, not this predictor: a cache holding its owner would
+        # keep the whole table, every parsed step, alive until the cyclic collector came by.)
+        self.signatures = signatures
+        self._signature = lru_cache(maxsize=16384)(
+            partial(_row_signature, retriever.table, signatures)
+        )
 
     def with_policies(
         self, policies: ReplayPolicies, retriever: Retriever | None = None
     ) -> ReplayPredictor:
         """The same predictor answering by other policies (ablations, fitting), or over
         another retriever."""
+        retriever = retriever or self.retriever
+        same_rows = retriever.table is self.retriever.table
         other = ReplayPredictor(
-            retriever or self.retriever,
+            retriever,
             self.error_style,
             self.top_k,
             self.repeat_reliability,
             self.state_writers,
             policies,
+            self.signatures if same_rows else None,
         )
-        if other.retriever.table is self.retriever.table:  # the same rows: their signatures
+        if same_rows:  # their signatures too
             other._signature = self._signature
         return other
+
+    def consensus_signatures(self) -> StoredSignatures | None:
+        """The signatures of every row of the tools whose policy takes a consensus (to keep
+        with the model); None when no tool's does."""
+        routes = self.retriever.table.routes
+        uses = {route: self.policies.of(route).consensus > 1 for route in set(routes)}
+        rows = [row for row, route in enumerate(routes) if uses[route]]
+        return StoredSignatures.of(rows, self._signature) if rows else None
 
     def _memory(self, session: Session) -> SessionMemory:
         memory = self._memories.pop(session.id, None) or SessionMemory()
@@ -187,8 +203,9 @@ class ReplayPredictor:
         )
 
 
-def _row_signature(table: StepTable, row: int) -> np.ndarray:
-    return signature(table.observation_of(row)[0])
+def _row_signature(table: StepTable, stored: StoredSignatures | None, row: int) -> np.ndarray:
+    found = stored.get(row) if stored is not None else None
+    return found if found is not None else signature(table.observation_of(row)[0])
 
 
 def _tagged(observation: Observation, source: str, step_id: str | None = None) -> Observation:

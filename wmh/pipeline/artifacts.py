@@ -21,6 +21,7 @@ import orjson
 import wmh
 from wmh.config.schema import WmhConfig
 from wmh.core.types import Step
+from wmh.engine.agreement import StoredSignatures
 from wmh.engine.policy import FitReport
 from wmh.engine.prompts import base_prompt
 from wmh.engine.replay import ReplayPredictor
@@ -33,7 +34,7 @@ from wmh.retrieval.retriever import IndexRetriever
 from wmh.retrieval.table import StepTable, step_json
 from wmh.scoring.runner import EvalReport
 from wmh.store.card import ModelCard, write_card
-from wmh.store.index import write_index
+from wmh.store.index import write_index, write_signatures
 from wmh.store.layout import INDEX_STEPS, ModelFiles
 from wmh.store.prompts import write_prompts
 from wmh.store.settings import write_settings
@@ -57,6 +58,7 @@ class BuiltModel:
     evolved: EvolveResult
     timings: dict[str, float]
     answering: Answering | None = None
+    signatures: StoredSignatures | None = None  # of the tools whose policy takes a consensus
 
 
 def metrics_of(built: BuiltModel) -> dict[str, object]:
@@ -120,6 +122,7 @@ def write_model_dir(target: Path, built: BuiltModel) -> None:
     evolved = built.evolved
     write_settings(files, built.settings)
     starts = write_index(files.index_dir, built.retriever)
+    write_signatures(files.index_dir, built.signatures)
     with _read_back(files.index_dir / INDEX_STEPS, built.retriever.table, starts) as line_of:
         write_steps(files, built.split, line_of)
     optimized = None if evolved.skipped else evolved.best_prompt
@@ -193,5 +196,6 @@ def publish(
     )  # fmt: skip
     store = WorldModelStore(settings.root)
     with clock.stage("write"), store.staging(settings.name) as tmp:
+        built.signatures = replay.consensus_signatures()
         write_model_dir(tmp, built)
     return store.path(settings.name), card

@@ -6,13 +6,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from wmh.engine.agreement import StoredSignatures
 from wmh.errors import StoreError
 from wmh.retrieval.context import ContextColumns
 from wmh.retrieval.embedders import EmbedderCard, embedder_from_card
 from wmh.retrieval.index import PartitionedIndex
 from wmh.retrieval.retriever import IndexRetriever
 from wmh.retrieval.table import StepTable
-from wmh.store.layout import COLUMNS, EMBEDDER, INDEX_STEPS
+from wmh.store.layout import COLUMNS, EMBEDDER, INDEX_STEPS, SIGNATURES
 
 
 def write_index(directory: Path, retriever: IndexRetriever) -> list[int]:
@@ -46,3 +47,16 @@ def load_retriever(
     context = ContextColumns.load(directory)
     card = embedder or read_embedder_card(directory)
     return IndexRetriever(table, index, embedder_from_card(card), context, hidden)
+
+
+def write_signatures(directory: Path, signatures: StoredSignatures | None) -> None:
+    """The stored answer signatures of an index directory (no file when there are none)."""
+    if signatures is not None:
+        signatures.save(directory / SIGNATURES)
+
+
+def read_signatures(directory: Path, table_rows: int) -> StoredSignatures | None:
+    """The answer signatures an index directory keeps for its table, if any (and if made as
+    this version makes them)."""
+    file = directory / SIGNATURES
+    return StoredSignatures.load(file, table_rows) if file.is_file() else None

@@ -7,7 +7,9 @@
     steps/         <part>.jsonl of Step lines per split part, sources.json (trace -> file)
     index/         steps.jsonl (the indexed steps, every part), columns.json (per row: trace,
                    route, observation length; exact-replay keys), the FAISS
-                   partitions, the context columns (task_of, tasks, history .npy), embedder.json
+                   partitions, the context columns (task_of, tasks, history .npy), embedder.json,
+                   signatures.npz (the answer signatures of the tools whose replay policy takes
+                   a consensus; none when no tool's does)
     prompts/       base.txt, optimized.txt and frontier.json when GEPA ran
 """
 
@@ -20,6 +22,7 @@ CARD_FILE = "model.json"
 INDEX_STEPS = "steps.jsonl"
 COLUMNS = "columns.json"
 EMBEDDER = "embedder.json"
+SIGNATURES = "signatures.npz"
 
 
 class ModelFiles:

@@ -13,7 +13,7 @@ from wmh.engine.world_model import WorldModel
 from wmh.errors import ConfigError, StoreError
 from wmh.providers.base import Provider, ReplayProvider
 from wmh.store.card import FORMAT_VERSION, read_card
-from wmh.store.index import load_retriever
+from wmh.store.index import load_retriever, read_signatures
 from wmh.store.layout import ModelFiles
 from wmh.store.prompts import model_prompt
 from wmh.store.settings import model_settings
@@ -58,6 +58,7 @@ def load_world_model(
         card.repeat_reliability,
         card.state_writers,
         card.replay_policies,
+        read_signatures(files.index_dir, len(retriever.table)),
     )
     prompt = model_prompt(files) if prompt is None else prompt
     predictor: Predictor = replay

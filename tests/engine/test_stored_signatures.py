@@ -1,0 +1,154 @@
+"""A build keeps the answer signatures of the tools whose policy takes a consensus with the model:
+a loaded model's consensus compares them without reading its answers, and answers as before."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tests.conftest import make_settings
+from wmh.core.types import Session, Step
+from wmh.engine import agreement
+from wmh.engine import replay as replay_module
+from wmh.engine.agreement import SIGNATURE_DIM, StoredSignatures, signature
+from wmh.engine.policy import ReplayPolicies, ReplayPolicy
+from wmh.engine.predictor import PredictionContext
+from wmh.engine.replay import ReplayPredictor
+from wmh.errors import StoreError
+from wmh.pipeline.build import build_world_model
+from wmh.store.layout import SIGNATURES
+from wmh.store.loader import load_world_model
+
+AIRLINE = Path(__file__).resolve().parents[2] / "examples" / "airline" / "traces.otel.jsonl"
+ANSWERS = [
+    '{"id": "r1", "status": "active", "seats": [1, 2]}',
+    "total 4\ndrwxr-xr-x  2 root root 4096 .\n-rw-r--r--  1 root root  120 notes.txt",
+    "",
+    "ok " * 3000,  # more features than a signature counts
+    "Café: ünïcode, ½ and \x1c separators",
+]
+
+
+def _stored(rows: list[int]) -> StoredSignatures:
+    return StoredSignatures.of(rows, lambda row: signature(ANSWERS[row]))
+
+
+def test_stored_signatures_read_back_as_the_ones_made_from_the_answers(tmp_path: Path) -> None:
+    file = tmp_path / SIGNATURES
+    _stored([0, 1, 2, 3]).save(file)
+    loaded = StoredSignatures.load(file, table_rows=len(ANSWERS))
+    assert loaded is not None and len(loaded) == 4
+    for row in range(4):
+        found = loaded.get(row)
+        assert found is not None and found.dtype == np.float32
+        assert np.array_equal(found, signature(ANSWERS[row]))
+    assert loaded.get(4) is None  # not stored: made when asked for
+    assert loaded.get(99) is None
+    assert float(loaded.get(3).sum()) == agreement.MAX_FEATURES  # type: ignore[union-attr]
+
+
+def _write(file: Path, **arrays: np.ndarray) -> None:
+    good = _stored([0, 1, 4])
+    values = {
+        "definition": agreement.DEFINITION,
+        "rows": good.rows,
+        "bounds": good.bounds,
+        "buckets": good.buckets,
+        "counts": good.counts,
+    }
+    values.update(arrays)
+    with file.open("wb") as out:
+        np.savez(out, **values)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("arrays", "message"),
+    [
+        ({"rows": np.array([0, 1, 5])}, "not ascending row numbers of a table of 5"),
+        ({"rows": np.array([1, 0, 4])}, "not ascending row numbers"),
+        ({"bounds": np.array([0, 3, 2, 7])}, "bounds do not cut its pairs in order"),
+        ({"bounds": np.array([0, 3])}, "lengths do not match"),
+        ({"buckets": None}, "bucket beyond 512"),
+        ({"counts": np.array([1.5])}, "counts are not a list of whole numbers"),
+    ],
+)
+def test_stored_signatures_that_do_not_fit_their_table_are_a_store_error(
+    tmp_path: Path, arrays: dict[str, np.ndarray | None], message: str
+) -> None:
+    file = tmp_path / SIGNATURES
+    if arrays.get("buckets", 0) is None:
+        buckets = _stored([0, 1, 4]).buckets.copy()
+        buckets[-1] = SIGNATURE_DIM
+        arrays = {"buckets": buckets}
+    _write(file, **arrays)  # type: ignore[arg-type]
+    with pytest.raises(StoreError, match=message) as raised:
+        StoredSignatures.load(file, table_rows=5)
+    assert str(file) in str(raised.value) and "damaged" in str(raised.value)
+
+
+def test_a_file_that_is_not_stored_signatures_is_a_store_error(tmp_path: Path) -> None:
+    file = tmp_path / SIGNATURES
+    file.write_bytes(b"not an archive")
+    with pytest.raises(StoreError, match="cannot read the stored signatures"):
+        StoredSignatures.load(file, table_rows=5)
+
+
+def test_signatures_of_another_definition_are_not_used(tmp_path: Path) -> None:
+    file = tmp_path / SIGNATURES
+    _write(file, definition=agreement.DEFINITION + np.array([0, 0, 1]))
+    assert StoredSignatures.load(file, table_rows=5) is None
+
+
+@pytest.fixture(scope="module")
+def airline_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("store")
+    return build_world_model(make_settings(root, "airline", [AIRLINE])).path
+
+
+def test_a_build_keeps_the_signatures_of_the_tools_that_take_a_consensus(
+    airline_model: Path,
+) -> None:
+    wm, _ = load_world_model(airline_model)
+    replay = wm.predictor
+    assert isinstance(replay, ReplayPredictor) and replay.signatures is not None
+    table = wm.retriever.table
+    consensus = {r for r in set(table.routes) if replay.policies.of(r).consensus > 1}
+    assert consensus and consensus != set(table.routes)  # some tools take one, some not
+    expected = [row for row, route in enumerate(table.routes) if route in consensus]
+    assert replay.signatures.rows.tolist() == expected
+    for row in expected:
+        stored = replay.signatures.get(row)
+        assert stored is not None
+        assert np.array_equal(stored, signature(table.observation_of(row)[0]))
+
+
+def test_a_loaded_model_takes_its_consensus_from_the_stored_signatures(
+    airline_model: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With the stored signatures, no answer is signed while stepping, and every answer is the
+    one a predictor that signs them gives."""
+    wm, _ = load_world_model(airline_model)
+    replay = wm.predictor
+    assert isinstance(replay, ReplayPredictor) and replay.signatures is not None
+    table = wm.retriever.table
+    stored = {table.routes[row] for row in replay.signatures.rows.tolist()}
+    steps = [table.step(r) for r in range(0, len(table), 3) if table.routes[r] in stored]
+    # Every step through the neighbours and a consensus of ten (no exact replay).
+    every = ReplayPolicies(default=ReplayPolicy(corpus_replay=False, consensus=10))
+    signing = ReplayPredictor(wm.retriever, replay.error_style, replay.top_k, policies=every)
+    expected = [signing.predict(_context(step)) for step in steps]
+    sources = [answer.metadata["source"] for answer in expected]
+    assert sources.count("consensus_neighbour") >= 5
+
+    def no_signing(content: str) -> np.ndarray:
+        raise AssertionError("an answer was signed while stepping")
+
+    monkeypatch.setattr(replay_module, "signature", no_signing)
+    loaded = replay.with_policies(every)
+    assert [loaded.predict(_context(step)) for step in steps] == expected
+
+
+def _context(step: Step) -> PredictionContext:
+    return PredictionContext(Session(id="s", task=step.task), step.action)
