@@ -28,19 +28,21 @@ ANSWERS = [
     "",
     "ok " * 3000,  # more features than a signature counts
     "Café: ünïcode, ½ and \x1c separators",
+    '{"id": "r1", "status": "active", "seats": [1, 2]}',  # the first answer again
 ]
 
 
 def _stored(rows: list[int]) -> StoredSignatures:
-    return StoredSignatures.of(rows, lambda row: signature(ANSWERS[row]))
+    return StoredSignatures.of(rows, ANSWERS.__getitem__)
 
 
 def test_stored_signatures_read_back_as_the_ones_made_from_the_answers(tmp_path: Path) -> None:
     file = tmp_path / SIGNATURES
-    _stored([0, 1, 2, 3]).save(file)
+    _stored([0, 1, 2, 3, 5]).save(file)
     loaded = StoredSignatures.load(file, table_rows=len(ANSWERS))
-    assert loaded is not None and len(loaded) == 4
-    for row in range(4):
+    assert loaded is not None and len(loaded) == 5
+    assert len(loaded.bounds) - 1 == 4  # rows 0 and 5 share their answer's counts
+    for row in (0, 1, 2, 3, 5):
         found = loaded.get(row)
         assert found is not None and found.dtype == np.float32
         assert np.array_equal(found, signature(ANSWERS[row]))
@@ -54,6 +56,7 @@ def _write(file: Path, **arrays: np.ndarray) -> None:
     values = {
         "definition": agreement.DEFINITION,
         "rows": good.rows,
+        "answer_of": good.answer_of,
         "bounds": good.bounds,
         "buckets": good.buckets,
         "counts": good.counts,
@@ -63,26 +66,35 @@ def _write(file: Path, **arrays: np.ndarray) -> None:
         np.savez(out, **values)  # type: ignore[arg-type]
 
 
+def _damaged(name: str) -> np.ndarray:
+    good = _stored([0, 1, 4])
+    if name == "bounds":  # the first answer's pairs end after the second's
+        bounds = good.bounds.copy()
+        bounds[1], bounds[2] = bounds[2], bounds[1]
+        return bounds
+    buckets = good.buckets.copy()
+    buckets[-1] = SIGNATURE_DIM
+    return buckets
+
+
 @pytest.mark.parametrize(
     ("arrays", "message"),
     [
         ({"rows": np.array([0, 1, 5])}, "not ascending row numbers of a table of 5"),
         ({"rows": np.array([1, 0, 4])}, "not ascending row numbers"),
-        ({"bounds": np.array([0, 3, 2, 7])}, "bounds do not cut its pairs in order"),
-        ({"bounds": np.array([0, 3])}, "lengths do not match"),
-        ({"buckets": None}, "bucket beyond 512"),
+        ({"answer_of": np.array([0, 1, 3])}, "names an answer it does not hold"),
+        ({"answer_of": np.array([0, 1])}, "lengths do not match"),
+        ({"bounds": "bounds"}, "bounds do not cut its pairs in order"),
+        ({"buckets": "buckets"}, "bucket beyond 512"),
         ({"counts": np.array([1.5])}, "counts are not a list of whole numbers"),
     ],
 )
 def test_stored_signatures_that_do_not_fit_their_table_are_a_store_error(
-    tmp_path: Path, arrays: dict[str, np.ndarray | None], message: str
+    tmp_path: Path, arrays: dict[str, np.ndarray | str], message: str
 ) -> None:
     file = tmp_path / SIGNATURES
-    if arrays.get("buckets", 0) is None:
-        buckets = _stored([0, 1, 4]).buckets.copy()
-        buckets[-1] = SIGNATURE_DIM
-        arrays = {"buckets": buckets}
-    _write(file, **arrays)  # type: ignore[arg-type]
+    given = {k: _damaged(v) if isinstance(v, str) else v for k, v in arrays.items()}
+    _write(file, **given)
     with pytest.raises(StoreError, match=message) as raised:
         StoredSignatures.load(file, table_rows=5)
     assert str(file) in str(raised.value) and "damaged" in str(raised.value)

@@ -99,14 +99,21 @@ def signature(content: str) -> np.ndarray:
     A stable hash (CRC-32), not Python's salted string hash: with that, which features collide
     changed from one process to the next, and so, now and then, which answer won the consensus
     (the same model answered and scored differently in two processes)."""
+    return np.bincount(feature_hashes(content) % SIGNATURE_DIM, minlength=SIGNATURE_DIM).astype(
+        np.float32
+    )
+
+
+def feature_hashes(content: str) -> np.ndarray:
+    """The hashes of an answer's first `MAX_FEATURES` features, in some order (a signature
+    counts them by `SIGNATURE_DIM` buckets)."""
     hashes = _ascii_hashes(content)
     if hashes is not None:
-        return np.bincount(hashes % SIGNATURE_DIM, minlength=SIGNATURE_DIM).astype(np.float32)
+        return hashes
     features = _features(content)[:MAX_FEATURES]
     if not features:
-        return np.zeros(SIGNATURE_DIM, dtype=np.float32)
-    hashes = np.fromiter(map(zlib.crc32, _encoded(features)), dtype=np.int64, count=len(features))
-    return np.bincount(hashes % SIGNATURE_DIM, minlength=SIGNATURE_DIM).astype(np.float32)
+        return np.zeros(0, dtype=np.int64)
+    return np.fromiter(map(zlib.crc32, _encoded(features)), dtype=np.int64, count=len(features))
 
 
 def agreement(signatures: np.ndarray) -> np.ndarray:
@@ -134,37 +141,52 @@ def consensus_of(agree: np.ndarray, nearness: np.ndarray) -> int:
 
 class StoredSignatures:
     """The signatures of some rows of a step table, made by the build and kept with the model,
-    so that a step's consensus compares answers without reading them: each row's non-zero
-    counts, as (bucket, count) pairs. (Cold, a consensus of ten long answers cost a millisecond
-    of the step.)"""
+    so that a step's consensus compares answers without reading them. Each distinct answer's
+    non-zero counts are kept once, as (bucket, count) pairs, and each stored row names its
+    answer's. (Cold, a consensus of ten long answers cost a millisecond of the step.)"""
 
-    ARRAYS = ("definition", "rows", "bounds", "buckets", "counts")
+    ARRAYS = ("definition", "rows", "answer_of", "bounds", "buckets", "counts")
 
     def __init__(
-        self, rows: np.ndarray, bounds: np.ndarray, buckets: np.ndarray, counts: np.ndarray
+        self,
+        rows: np.ndarray,
+        answer_of: np.ndarray,
+        bounds: np.ndarray,
+        buckets: np.ndarray,
+        counts: np.ndarray,
     ) -> None:
         self.rows = rows  # ascending row numbers
-        self.bounds = bounds  # row i's pairs are [bounds[i], bounds[i + 1])
+        self.answer_of = answer_of  # per stored row, its answer's number
+        self.bounds = bounds  # answer a's pairs are [bounds[a], bounds[a + 1])
         self.buckets = buckets
         self.counts = counts
 
     @classmethod
-    def of(cls, rows: Sequence[int], signature_of: Callable[[int], np.ndarray]) -> StoredSignatures:
-        """The signatures of `rows` (ascending), each as `signature_of` gives it."""
-        buckets, counts, sizes = [], [], []
-        for row in rows:
-            vector = signature_of(row)
-            used = np.flatnonzero(vector)
-            buckets.append(used.astype(np.uint16))
-            counts.append(vector[used].astype(np.uint16))  # at most MAX_FEATURES each
-            sizes.append(len(used))
-        bounds = np.zeros(len(sizes) + 1, dtype=np.int64)
-        np.cumsum(sizes, out=bounds[1:])
+    def of(cls, rows: Sequence[int], content_of: Callable[[int], str]) -> StoredSignatures:
+        """The signatures of the answers (`content_of`) of `rows` (ascending): each distinct
+        answer hashed once, and all counted at once."""
+        number: dict[str, int] = {}
+        hashes: list[np.ndarray] = []
+        answer_of = np.empty(len(rows), dtype=np.int64)
+        for at, row in enumerate(rows):
+            content = content_of(row)
+            found = number.get(content)
+            if found is None:
+                found = number[content] = len(hashes)
+                hashes.append(feature_hashes(content))
+            answer_of[at] = found
+        lengths = np.fromiter(map(len, hashes), dtype=np.int64, count=len(hashes))
+        owner = np.repeat(np.arange(len(hashes), dtype=np.int64), lengths)
+        flat = np.concatenate(hashes) if hashes else np.zeros(0, dtype=np.int64)
+        # (answer, bucket) pairs in order, each with its count: the answers' non-zero counts
+        pairs, counts = np.unique(owner * SIGNATURE_DIM + flat % SIGNATURE_DIM, return_counts=True)
+        bounds = np.searchsorted(pairs // SIGNATURE_DIM, np.arange(len(hashes) + 1))
         return cls(
             np.asarray(rows, dtype=np.int64),
-            bounds,
-            np.concatenate(buckets) if buckets else np.zeros(0, dtype=np.uint16),
-            np.concatenate(counts) if counts else np.zeros(0, dtype=np.uint16),
+            answer_of,
+            bounds.astype(np.int64),
+            (pairs % SIGNATURE_DIM).astype(np.uint16),
+            counts.astype(np.uint16),  # at most MAX_FEATURES each
         )
 
     def __len__(self) -> int:
@@ -176,7 +198,8 @@ class StoredSignatures:
         at = int(np.searchsorted(self.rows, row))
         if at == len(self.rows) or self.rows[at] != row:
             return None
-        start, end = self.bounds[at], self.bounds[at + 1]
+        answer = self.answer_of[at]
+        start, end = self.bounds[answer], self.bounds[answer + 1]
         vector = np.zeros(SIGNATURE_DIM, dtype=np.float32)
         vector[self.buckets[start:end]] = self.counts[start:end]
         return vector
@@ -184,8 +207,8 @@ class StoredSignatures:
     def save(self, file: Path) -> None:
         with file.open("wb") as out:
             np.savez(
-                out, definition=DEFINITION, rows=self.rows, bounds=self.bounds,
-                buckets=self.buckets, counts=self.counts,
+                out, definition=DEFINITION, rows=self.rows, answer_of=self.answer_of,
+                bounds=self.bounds, buckets=self.buckets, counts=self.counts,
             )  # fmt: skip
 
     @classmethod
@@ -195,29 +218,33 @@ class StoredSignatures:
         that does not fit its table is a StoreError."""
         try:
             with np.load(file, allow_pickle=False) as stored:
-                definition, rows, bounds, buckets, counts = (stored[n] for n in cls.ARRAYS)
+                definition, rows, answer_of, bounds, buckets, counts = (
+                    stored[n] for n in cls.ARRAYS
+                )
         except (OSError, ValueError, KeyError) as exc:
             raise StoreError(f"{file}: cannot read the stored signatures ({exc})") from None
         if not np.array_equal(definition, DEFINITION):
             return None
-        problem = _misfit(rows, bounds, buckets, counts, table_rows)
+        arrays = dict(zip(cls.ARRAYS[1:], (rows, answer_of, bounds, buckets, counts), strict=True))
+        problem = _misfit(arrays, table_rows)
         if problem:
             raise StoreError(f"{file}: {problem}: the model directory is damaged")
-        return cls(rows, bounds, buckets, counts)
+        return cls(rows, answer_of, bounds, buckets, counts)
 
 
-def _misfit(
-    rows: np.ndarray, bounds: np.ndarray, buckets: np.ndarray, counts: np.ndarray, table_rows: int
-) -> str:
+def _misfit(arrays: dict[str, np.ndarray], table_rows: int) -> str:
     """What is wrong with stored signatures for a table of `table_rows` rows ("" when nothing)."""
-    arrays = {"rows": rows, "bounds": bounds, "buckets": buckets, "counts": counts}
     for name, array in arrays.items():
         if array.ndim != 1 or array.dtype.kind not in "iu":
             return f"its {name} are not a list of whole numbers"
-    if len(bounds) != len(rows) + 1 or len(buckets) != len(counts):
+    rows, answer_of, bounds = arrays["rows"], arrays["answer_of"], arrays["bounds"]
+    buckets, counts = arrays["buckets"], arrays["counts"]
+    if len(answer_of) != len(rows) or len(bounds) < 1 or len(buckets) != len(counts):
         return "its arrays' lengths do not match"
     if len(rows) and (rows[0] < 0 or rows[-1] >= table_rows or np.any(np.diff(rows) <= 0)):
         return f"its rows are not ascending row numbers of a table of {table_rows}"
+    if len(answer_of) and (answer_of.min() < 0 or answer_of.max() >= len(bounds) - 1):
+        return "a row names an answer it does not hold"
     if bounds[0] != 0 or bounds[-1] != len(buckets) or np.any(np.diff(bounds) < 0):
         return "its bounds do not cut its pairs in order"
     if len(buckets) and (buckets.max() >= SIGNATURE_DIM or counts.min() < 1):

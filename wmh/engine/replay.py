@@ -121,7 +121,8 @@ class ReplayPredictor:
         routes = self.retriever.table.routes
         uses = {route: self.policies.of(route).consensus > 1 for route in set(routes)}
         rows = [row for row, route in enumerate(routes) if uses[route]]
-        return StoredSignatures.of(rows, self._signature) if rows else None
+        table = self.retriever.table
+        return StoredSignatures.of(rows, lambda row: table.observation_of(row)[0]) if rows else None
 
     def _memory(self, session: Session) -> SessionMemory:
         memory = self._memories.pop(session.id, None) or SessionMemory()
