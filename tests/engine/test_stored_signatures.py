@@ -3,6 +3,8 @@ a loaded model's consensus compares them without reading its answers, and answer
 
 from __future__ import annotations
 
+import gc
+import weakref
 from pathlib import Path
 
 import numpy as np
@@ -39,7 +41,8 @@ def _stored(rows: list[int]) -> StoredSignatures:
 def test_stored_signatures_read_back_as_the_ones_made_from_the_answers(tmp_path: Path) -> None:
     file = tmp_path / SIGNATURES
     _stored([0, 1, 2, 3, 5]).save(file)
-    loaded = StoredSignatures.load(file, table_rows=len(ANSWERS))
+    lengths = np.array([len(answer) for answer in ANSWERS])
+    loaded = StoredSignatures.load(file, table_rows=len(ANSWERS), observation_chars=lengths)
     assert loaded is not None and len(loaded) == 5
     assert len(loaded.bounds) - 1 == 4  # rows 0 and 5 share their answer's counts
     for row in (0, 1, 2, 3, 5):
@@ -53,28 +56,38 @@ def test_stored_signatures_read_back_as_the_ones_made_from_the_answers(tmp_path:
 
 def _write(file: Path, **arrays: np.ndarray) -> None:
     good = _stored([0, 1, 4])
-    values = {
-        "definition": agreement.DEFINITION,
-        "rows": good.rows,
-        "answer_of": good.answer_of,
-        "bounds": good.bounds,
-        "buckets": good.buckets,
-        "counts": good.counts,
-    }
+    values = {name: getattr(good, name) for name in StoredSignatures.ARRAYS[1:]}
+    values["definition"] = agreement.DEFINITION
     values.update(arrays)
     with file.open("wb") as out:
         np.savez(out, **values)  # type: ignore[arg-type]
 
 
-def _damaged(name: str) -> np.ndarray:
+def _damaged(how: str) -> dict[str, np.ndarray]:
     good = _stored([0, 1, 4])
-    if name == "bounds":  # the first answer's pairs end after the second's
-        bounds = good.bounds.copy()
+    bounds, buckets, counts = good.bounds.copy(), good.buckets.copy(), good.counts.copy()
+    if how == "bounds swapped":  # the first answer's pairs end after the second's
         bounds[1], bounds[2] = bounds[2], bounds[1]
-        return bounds
-    buckets = good.buckets.copy()
-    buckets[-1] = SIGNATURE_DIM
-    return buckets
+        return {"bounds": bounds}
+    if how == "bounds wrap":  # as unsigned, a decrease would wrap to a huge step up
+        return {"bounds": np.array([0, 300, 200, bounds[-1]], dtype=np.uint64)}
+    if how == "rows wrap":
+        return {"rows": np.array([4, 1, 0], dtype=np.uint64)}
+    if how == "bucket beyond":
+        buckets[-1] = SIGNATURE_DIM
+        return {"buckets": buckets}
+    if how == "bucket negative":
+        return {"buckets": buckets.astype(np.int32) - 600}
+    if how == "bucket twice":  # an answer's second bucket repeats its first
+        buckets[1] = buckets[0]
+        return {"buckets": buckets}
+    if how == "count huge":
+        counts = counts.astype(np.uint64)
+        counts[0] = 2**40
+        return {"counts": counts}
+    if how == "other steps":  # the table's answers are not the ones signed
+        return {"lengths": good.lengths + 1}
+    raise AssertionError(how)
 
 
 @pytest.mark.parametrize(
@@ -82,27 +95,44 @@ def _damaged(name: str) -> np.ndarray:
     [
         ({"rows": np.array([0, 1, 5])}, "not ascending row numbers of a table of 5"),
         ({"rows": np.array([1, 0, 4])}, "not ascending row numbers"),
+        ("rows wrap", "not ascending row numbers"),
         ({"answer_of": np.array([0, 1, 3])}, "names an answer it does not hold"),
         ({"answer_of": np.array([0, 1])}, "lengths do not match"),
-        ({"bounds": "bounds"}, "bounds do not cut its pairs in order"),
-        ({"buckets": "buckets"}, "bucket beyond 512"),
+        ("bounds swapped", "bounds do not cut its pairs in order"),
+        ("bounds wrap", "bounds do not cut its pairs in order"),
+        ("bucket beyond", "bucket outside 0-511"),
+        ("bucket negative", "bucket outside 0-511"),
+        ("bucket twice", "holds a bucket twice"),
+        ("count huge", "count outside 1-2000"),
         ({"counts": np.array([1.5])}, "counts are not a list of whole numbers"),
+        ("other steps", "made for other steps"),
     ],
 )
 def test_stored_signatures_that_do_not_fit_their_table_are_a_store_error(
-    tmp_path: Path, arrays: dict[str, np.ndarray | str], message: str
+    tmp_path: Path, arrays: dict[str, np.ndarray] | str, message: str
 ) -> None:
     file = tmp_path / SIGNATURES
-    given = {k: _damaged(v) if isinstance(v, str) else v for k, v in arrays.items()}
-    _write(file, **given)
+    _write(file, **(_damaged(arrays) if isinstance(arrays, str) else arrays))
+    lengths = np.array([len(answer) for answer in ANSWERS[:5]])
     with pytest.raises(StoreError, match=message) as raised:
-        StoredSignatures.load(file, table_rows=5)
+        StoredSignatures.load(file, table_rows=5, observation_chars=lengths)
     assert str(file) in str(raised.value) and "damaged" in str(raised.value)
 
 
-def test_a_file_that_is_not_stored_signatures_is_a_store_error(tmp_path: Path) -> None:
+@pytest.mark.parametrize("damage", ["empty", "truncated", "a flipped byte", "a lone array"])
+def test_a_file_that_is_not_stored_signatures_is_a_store_error(tmp_path: Path, damage: str) -> None:
     file = tmp_path / SIGNATURES
-    file.write_bytes(b"not an archive")
+    _write(file)
+    data = file.read_bytes()
+    if damage == "empty":
+        file.write_bytes(b"")
+    elif damage == "truncated":
+        file.write_bytes(data[: len(data) // 2])
+    elif damage == "a flipped byte":  # inside the first array's data: its CRC no longer holds
+        file.write_bytes(data[:200] + bytes([data[200] ^ 0xFF]) + data[201:])
+    else:
+        with file.open("wb") as out:
+            np.save(out, np.arange(3))
     with pytest.raises(StoreError, match="cannot read the stored signatures"):
         StoredSignatures.load(file, table_rows=5)
 
@@ -160,6 +190,29 @@ def test_a_loaded_model_takes_its_consensus_from_the_stored_signatures(
     monkeypatch.setattr(replay_module, "signature", no_signing)
     loaded = replay.with_policies(every)
     assert [loaded.predict(_context(step)) for step in steps] == expected
+
+
+def test_a_model_with_stored_signatures_is_freed_when_its_last_reference_goes(
+    airline_model: Path,
+) -> None:
+    """Its table and stored signatures go by reference counting alone (no cycle through the
+    signature cache)."""
+    wm, _ = load_world_model(airline_model)
+    replay = wm.predictor
+    assert isinstance(replay, ReplayPredictor) and replay.signatures is not None
+    table, stored = weakref.ref(wm.retriever.table), weakref.ref(replay.signatures)
+    every = ReplayPolicies(default=ReplayPolicy(corpus_replay=False, consensus=10))
+    step = wm.retriever.table.step(5)
+    replay.with_policies(every).predict(_context(step))  # fills the signature cache
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        del wm, replay, step
+        assert table() is None
+        assert stored() is None
+    finally:
+        if collecting:
+            gc.enable()
 
 
 def _context(step: Step) -> PredictionContext:

@@ -9,6 +9,7 @@ punctuation), hashed into fixed-size count vectors so that a choice among ten co
 from __future__ import annotations
 
 import re
+import zipfile
 import zlib
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -26,6 +27,7 @@ NEARNESS_POWER = 4  # how sharply a nearer call's answer outweighs a farther one
 # What a signature is (dimension, features counted, how they are found and hashed): stored
 # signatures made by another definition are not used.
 DEFINITION = np.array([SIGNATURE_DIM, MAX_FEATURES, 1], dtype=np.int64)
+assert MAX_FEATURES < 2**16  # a stored count is 16 bits
 _TOKEN = re.compile(r"\w+|[^\w\s]")
 # The same words and marks of an ASCII text, found in its bytes (a third quicker); `\s` of a str
 # pattern also holds the separators \x1c-\x1f, which that of a bytes pattern does not.
@@ -145,7 +147,7 @@ class StoredSignatures:
     non-zero counts are kept once, as (bucket, count) pairs, and each stored row names its
     answer's. (Cold, a consensus of ten long answers cost a millisecond of the step.)"""
 
-    ARRAYS = ("definition", "rows", "answer_of", "bounds", "buckets", "counts")
+    ARRAYS = ("definition", "rows", "answer_of", "bounds", "buckets", "counts", "lengths")
 
     def __init__(
         self,
@@ -154,12 +156,14 @@ class StoredSignatures:
         bounds: np.ndarray,
         buckets: np.ndarray,
         counts: np.ndarray,
+        lengths: np.ndarray,
     ) -> None:
         self.rows = rows  # ascending row numbers
         self.answer_of = answer_of  # per stored row, its answer's number
-        self.bounds = bounds  # answer a's pairs are [bounds[a], bounds[a + 1])
+        self.bounds = bounds  # answer a's pairs are [bounds[a], bounds[a + 1]), buckets ascending
         self.buckets = buckets
         self.counts = counts
+        self.lengths = lengths  # per answer, its length in characters (checked on load)
 
     @classmethod
     def of(cls, rows: Sequence[int], content_of: Callable[[int], str]) -> StoredSignatures:
@@ -187,6 +191,7 @@ class StoredSignatures:
             bounds.astype(np.int64),
             (pairs % SIGNATURE_DIM).astype(np.uint16),
             counts.astype(np.uint16),  # at most MAX_FEATURES each
+            np.fromiter(map(len, number), dtype=np.int64, count=len(number)),
         )
 
     def __len__(self) -> int:
@@ -209,44 +214,74 @@ class StoredSignatures:
             np.savez(
                 out, definition=DEFINITION, rows=self.rows, answer_of=self.answer_of,
                 bounds=self.bounds, buckets=self.buckets, counts=self.counts,
+                lengths=self.lengths,
             )  # fmt: skip
 
     @classmethod
-    def load(cls, file: Path, table_rows: int) -> StoredSignatures | None:
-        """The signatures a model keeps for its table of `table_rows` rows; None when they were
-        made by another definition (each is then made again when first asked for). A file
-        that does not fit its table is a StoreError."""
+    def load(
+        cls, file: Path, table_rows: int, observation_chars: np.ndarray | None = None
+    ) -> StoredSignatures | None:
+        """The signatures a model keeps for its table of `table_rows` rows (whose answers are
+        `observation_chars` long, when known); None when they were made by another definition
+        (each is then made again when first asked for). A file that does not fit its table is
+        a StoreError."""
         try:
-            with np.load(file, allow_pickle=False) as stored:
-                definition, rows, answer_of, bounds, buckets, counts = (
-                    stored[n] for n in cls.ARRAYS
-                )
-        except (OSError, ValueError, KeyError) as exc:
+            stored = np.load(file, allow_pickle=False)
+            if not isinstance(stored, np.lib.npyio.NpzFile):
+                raise ValueError("not an archive of arrays")
+            with stored:
+                arrays = [stored[name] for name in cls.ARRAYS]
+        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile, zlib.error) as exc:
             raise StoreError(f"{file}: cannot read the stored signatures ({exc})") from None
-        if not np.array_equal(definition, DEFINITION):
+        if not np.array_equal(arrays[0], DEFINITION):
             return None
-        arrays = dict(zip(cls.ARRAYS[1:], (rows, answer_of, bounds, buckets, counts), strict=True))
-        problem = _misfit(arrays, table_rows)
+        named = dict(zip(cls.ARRAYS[1:], arrays[1:], strict=True))
+        problem = _misfit(named, table_rows, observation_chars)
         if problem:
             raise StoreError(f"{file}: {problem}: the model directory is damaged")
-        return cls(rows, answer_of, bounds, buckets, counts)
+        whole = {name: named[name].astype(np.int64) for name in ("rows", "answer_of", "bounds")}
+        return cls(
+            whole["rows"],
+            whole["answer_of"],
+            whole["bounds"],
+            named["buckets"].astype(np.uint16),
+            named["counts"].astype(np.uint16),
+            named["lengths"].astype(np.int64),
+        )
 
 
-def _misfit(arrays: dict[str, np.ndarray], table_rows: int) -> str:
+def _misfit(
+    named: dict[str, np.ndarray], table_rows: int, observation_chars: np.ndarray | None
+) -> str:
     """What is wrong with stored signatures for a table of `table_rows` rows ("" when nothing)."""
-    for name, array in arrays.items():
+    for name, array in named.items():
         if array.ndim != 1 or array.dtype.kind not in "iu":
             return f"its {name} are not a list of whole numbers"
-    rows, answer_of, bounds = arrays["rows"], arrays["answer_of"], arrays["bounds"]
-    buckets, counts = arrays["buckets"], arrays["counts"]
-    if len(answer_of) != len(rows) or len(bounds) < 1 or len(buckets) != len(counts):
+        if array.dtype.kind == "u" and len(array) and array.max() > np.iinfo(np.int64).max:
+            return f"its {name} hold a number beyond any row or count"
+    rows, answer_of, bounds, buckets, counts, lengths = (
+        named[n].astype(np.int64) for n in StoredSignatures.ARRAYS[1:]
+    )
+    if len(answer_of) != len(rows) or len(bounds) != len(lengths) + 1:
         return "its arrays' lengths do not match"
-    if len(rows) and (rows[0] < 0 or rows[-1] >= table_rows or np.any(np.diff(rows) <= 0)):
+    if len(buckets) != len(counts):
+        return "its arrays' lengths do not match"
+    if len(rows) and (rows[0] < 0 or rows[-1] >= table_rows or np.any(rows[1:] <= rows[:-1])):
         return f"its rows are not ascending row numbers of a table of {table_rows}"
-    if len(answer_of) and (answer_of.min() < 0 or answer_of.max() >= len(bounds) - 1):
+    if len(answer_of) and (answer_of.min() < 0 or answer_of.max() >= len(lengths)):
         return "a row names an answer it does not hold"
-    if bounds[0] != 0 or bounds[-1] != len(buckets) or np.any(np.diff(bounds) < 0):
+    if bounds[0] != 0 or bounds[-1] != len(buckets) or np.any(bounds[1:] < bounds[:-1]):
         return "its bounds do not cut its pairs in order"
-    if len(buckets) and (buckets.max() >= SIGNATURE_DIM or counts.min() < 1):
-        return f"it holds a bucket beyond {SIGNATURE_DIM} or an empty count"
+    if len(buckets) and (buckets.min() < 0 or buckets.max() >= SIGNATURE_DIM):
+        return f"it holds a bucket outside 0-{SIGNATURE_DIM - 1}"
+    if len(counts) and (counts.min() < 1 or counts.max() > MAX_FEATURES):
+        return f"it holds a count outside 1-{MAX_FEATURES}"
+    # Within an answer, buckets strictly ascending (a repeated one would hide a count).
+    owner = np.repeat(np.arange(len(lengths), dtype=np.int64), np.diff(bounds))
+    keys = owner * SIGNATURE_DIM + buckets
+    if np.any(keys[1:] <= keys[:-1]):
+        return "an answer holds a bucket twice or out of order"
+    if observation_chars is not None and len(rows):
+        if np.any(lengths[answer_of] != observation_chars[rows]):
+            return "its answers' lengths differ from the table's: it was made for other steps"
     return ""

@@ -1,6 +1,7 @@
 """An index directory (a model's `index/`, or the DVC index stage's output): the indexed steps,
 the FAISS index over them, the context columns and the card of the embedder that built it,
-written by a build and loaded back as a retriever."""
+written by a build and loaded back as a retriever; a model's also holds the answer signatures of
+its consensus tools (`signatures.npz`, written when the model is published)."""
 
 from __future__ import annotations
 
@@ -55,8 +56,10 @@ def write_signatures(directory: Path, signatures: StoredSignatures | None) -> No
         signatures.save(directory / SIGNATURES)
 
 
-def read_signatures(directory: Path, table_rows: int) -> StoredSignatures | None:
-    """The answer signatures an index directory keeps for its table, if any (and if made as
-    this version makes them)."""
+def read_signatures(directory: Path, table: StepTable) -> StoredSignatures | None:
+    """The answer signatures a model's index directory keeps for its table, if any (and if
+    made as this version makes them)."""
     file = directory / SIGNATURES
-    return StoredSignatures.load(file, table_rows) if file.is_file() else None
+    if not file.is_file():
+        return None
+    return StoredSignatures.load(file, len(table), table.observation_chars)

@@ -58,7 +58,7 @@ def load_world_model(
         card.repeat_reliability,
         card.state_writers,
         card.replay_policies,
-        read_signatures(files.index_dir, len(retriever.table)),
+        read_signatures(files.index_dir, retriever.table),
     )
     prompt = model_prompt(files) if prompt is None else prompt
     predictor: Predictor = replay
