@@ -8,7 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from wmh.retrieval import index as index_module
 from wmh.retrieval.index import PartitionedIndex
+from wmh.retrieval.table import first_rows
 from wmh.store.loader import load_world_model
 
 
@@ -40,6 +42,38 @@ def test_a_grouped_index_answers_as_one_over_every_row() -> None:
                     want_rows, want_scores = every.search(route, query, k, keep)
                     assert rows.tolist() == want_rows.tolist()
                     np.testing.assert_allclose(scores, want_scores, rtol=1e-6)
+
+
+@pytest.mark.parametrize("kind", ["flat", "ivf"])
+def test_embedding_only_the_first_row_of_each_call_builds_the_same_index(
+    monkeypatch: pytest.MonkeyPatch, kind: str
+) -> None:
+    """As a build embeds: called for rows [start, end) a chunk at a time, it gives only the
+    vectors of the rows that are the first of their call (a chunk may hold none)."""
+    monkeypatch.setattr(index_module, "CHUNK", 150)
+    vectors, routes, calls = _repeated()
+    first = first_rows(calls)
+    asked: list[int] = []
+
+    def embed(start: int, end: int) -> np.ndarray:
+        asked.extend(np.flatnonzero(first[start:end]) + start)
+        return vectors[start:end][first[start:end]]
+
+    called = PartitionedIndex.build(embed, routes, kind=kind, groups=calls)
+    given = PartitionedIndex.build(vectors, routes, kind=kind, groups=calls)
+    assert asked == np.flatnonzero(first).tolist()  # each call embedded once
+    assert called.partitions["b"].index.ntotal == given.partitions["b"].index.ntotal == 20
+    for seed in range(4):
+        query = _unit(1, 32, 200 + seed)[0]
+        for route in ("a", "b"):
+            rows, scores = called.search(route, query, 25)
+            assert rows.tolist() == given.search(route, query, 25)[0].tolist()
+
+    def every_row(start: int, end: int) -> np.ndarray:  # not what the build asked for
+        return vectors[start:end]
+
+    with pytest.raises(AssertionError, match="other rows than indexed"):
+        PartitionedIndex.build(every_row, routes, kind=kind, groups=calls)
 
 
 def test_groups_survive_a_round_trip_and_a_damaged_file_is_named(tmp_path: Path) -> None:

@@ -218,7 +218,7 @@ def _build_partition(
         if index is None:
             index = _new_index(vectors.shape[1], size, kind, seed, vectors)
         index.add(vectors)
-    assert index is not None
+    assert index is not None and index.ntotal == size, "vectors gave other rows than indexed"
     return index
 
 
@@ -254,7 +254,8 @@ class PartitionedIndex:
         step, or embeds rows [start, end) when called (at most `CHUNK` rows at a time). Rows
         with the same `groups` number have the same vector (the same call): it is indexed once,
         and a partition is sized by its distinct calls; called, `vectors` then gives only the
-        vectors of the first row of each group in [start, end), in row order (`first_rows`)."""
+        vectors of the rows of [start, end) that are the first of their group, in row order
+        (`first_rows`)."""
         faiss.omp_set_num_threads(usable_cores())  # training and adding
         numbers = None if groups is None else np.asarray(groups)
         indexed = np.ones(len(routes), dtype=bool)  # per row, whether its vector is indexed
