@@ -34,14 +34,24 @@ TL_PROMPT = "gen_ai.prompt."
 TL_COMPLETION = "gen_ai.completion."
 
 
+_OI_PREFIXES = (OI_INPUT, OI_OUTPUT)
+_PREFIXES = (OI_INPUT, OI_OUTPUT, TL_PROMPT, TL_COMPLETION)
+
+
 def convention_of(span: SpanRecord) -> str:
-    """'openinference', 'openllmetry' or '' (the GenAI conventions, read elsewhere)."""
+    """'openinference', 'openllmetry' or '' (the GenAI conventions, read elsewhere); a span with
+    the marks of both is OpenInference's. (One pass over the attribute names: every span is
+    asked, and most have none of these.)"""
     attrs = span.attributes
-    if OI_KIND in attrs or any(k.startswith((OI_INPUT, OI_OUTPUT)) for k in attrs):
+    if OI_KIND in attrs:
         return "openinference"
-    if TL_KIND in attrs or any(k.startswith((TL_PROMPT, TL_COMPLETION)) for k in attrs):
-        return "openllmetry"
-    return ""
+    openllmetry = TL_KIND in attrs
+    for key in attrs:
+        if key.startswith(_PREFIXES):
+            if key.startswith(_OI_PREFIXES):
+                return "openinference"
+            openllmetry = True
+    return "openllmetry" if openllmetry else ""
 
 
 def _nest(flat: dict[str, Any], prefix: str) -> list[Any]:
