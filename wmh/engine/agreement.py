@@ -179,8 +179,8 @@ class StoredSignatures:
                 found = number[content] = len(hashes)
                 hashes.append(feature_hashes(content))
             answer_of[at] = found
-        lengths = np.fromiter(map(len, hashes), dtype=np.int64, count=len(hashes))
-        owner = np.repeat(np.arange(len(hashes), dtype=np.int64), lengths)
+        features = np.fromiter(map(len, hashes), dtype=np.int64, count=len(hashes))
+        owner = np.repeat(np.arange(len(hashes), dtype=np.int64), features)
         flat = np.concatenate(hashes) if hashes else np.zeros(0, dtype=np.int64)
         # (answer, bucket) pairs in order, each with its count: the answers' non-zero counts
         pairs, counts = np.unique(owner * SIGNATURE_DIM + flat % SIGNATURE_DIM, return_counts=True)
@@ -191,7 +191,7 @@ class StoredSignatures:
             bounds.astype(np.int64),
             (pairs % SIGNATURE_DIM).astype(np.uint16),
             counts.astype(np.uint16),  # at most MAX_FEATURES each
-            np.fromiter(map(len, number), dtype=np.int64, count=len(number)),
+            np.fromiter(map(len, number), dtype=np.int64, count=len(number)),  # characters
         )
 
     def __len__(self) -> int:
