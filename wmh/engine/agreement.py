@@ -73,14 +73,15 @@ def _ascii_hashes(content: str) -> np.ndarray | None:
     if not content.isascii() or content.strip()[:1] in ("{", "["):
         return None
     data = content.lower().encode("ascii")
-    words = data.translate(_WORDS_ONLY).split()
-    marks = data.translate(None, _WORD_BYTES + _SEPARATORS)
+    words, marks = _words_and_marks(data)
     if len(words) + len(marks) > MAX_FEATURES:
-        data = _first_features(data)
-        words = data.translate(_WORDS_ONLY).split()
-        marks = data.translate(None, _WORD_BYTES + _SEPARATORS)
+        words, marks = _words_and_marks(_first_features(data))
     hashes = np.fromiter(map(zlib.crc32, words), dtype=np.int64, count=len(words))
     return np.concatenate((hashes, _MARK_HASHES[np.frombuffer(marks, dtype=np.uint8)]))
+
+
+def _words_and_marks(data: bytes) -> tuple[list[bytes], bytes]:
+    return data.translate(_WORDS_ONLY).split(), data.translate(None, _WORD_BYTES + _SEPARATORS)
 
 
 def _first_features(data: bytes) -> bytes:
@@ -236,35 +237,45 @@ class StoredSignatures:
         if not np.array_equal(arrays[0], DEFINITION):
             return None
         named = dict(zip(cls.ARRAYS[1:], arrays[1:], strict=True))
-        problem = _misfit(named, table_rows, observation_chars)
+        problem = _not_whole(named)
+        whole = {} if problem else {name: array.astype(np.int64) for name, array in named.items()}
+        problem = problem or _misfit(**whole, table_rows=table_rows, chars=observation_chars)
         if problem:
             raise StoreError(f"{file}: {problem}: the model directory is damaged")
-        whole = {name: named[name].astype(np.int64) for name in ("rows", "answer_of", "bounds")}
         return cls(
             whole["rows"],
             whole["answer_of"],
             whole["bounds"],
-            named["buckets"].astype(np.uint16),
-            named["counts"].astype(np.uint16),
-            named["lengths"].astype(np.int64),
+            whole["buckets"].astype(np.uint16),
+            whole["counts"].astype(np.uint16),
+            whole["lengths"],
         )
 
 
-def _misfit(
-    named: dict[str, np.ndarray], table_rows: int, observation_chars: np.ndarray | None
-) -> str:
-    """What is wrong with stored signatures for a table of `table_rows` rows ("" when nothing)."""
+def _not_whole(named: dict[str, np.ndarray]) -> str:
+    """Which stored array is not a list of whole numbers an int64 holds ("" when none)."""
     for name, array in named.items():
         if array.ndim != 1 or array.dtype.kind not in "iu":
             return f"its {name} are not a list of whole numbers"
         if array.dtype.kind == "u" and len(array) and array.max() > np.iinfo(np.int64).max:
             return f"its {name} hold a number beyond any row or count"
-    rows, answer_of, bounds, buckets, counts, lengths = (
-        named[n].astype(np.int64) for n in StoredSignatures.ARRAYS[1:]
-    )
-    if len(answer_of) != len(rows) or len(bounds) != len(lengths) + 1:
-        return "its arrays' lengths do not match"
-    if len(buckets) != len(counts):
+    return ""
+
+
+def _misfit(
+    rows: np.ndarray,
+    answer_of: np.ndarray,
+    bounds: np.ndarray,
+    buckets: np.ndarray,
+    counts: np.ndarray,
+    lengths: np.ndarray,
+    table_rows: int,
+    chars: np.ndarray | None,
+) -> str:
+    """What is wrong with stored signatures (as int64) for a table of `table_rows` rows whose
+    answers are `chars` long ("" when nothing)."""
+    sizes = (len(answer_of), len(bounds), len(buckets))
+    if sizes != (len(rows), len(lengths) + 1, len(counts)):
         return "its arrays' lengths do not match"
     if len(rows) and (rows[0] < 0 or rows[-1] >= table_rows or np.any(rows[1:] <= rows[:-1])):
         return f"its rows are not ascending row numbers of a table of {table_rows}"
@@ -281,7 +292,7 @@ def _misfit(
     keys = owner * SIGNATURE_DIM + buckets
     if np.any(keys[1:] <= keys[:-1]):
         return "an answer holds a bucket twice or out of order"
-    if observation_chars is not None and len(rows):
-        if np.any(lengths[answer_of] != observation_chars[rows]):
+    if chars is not None and len(rows):
+        if np.any(lengths[answer_of] != chars[rows]):
             return "its answers' lengths differ from the table's: it was made for other steps"
     return ""

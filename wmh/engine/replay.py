@@ -118,10 +118,9 @@ class ReplayPredictor:
     def consensus_signatures(self) -> StoredSignatures | None:
         """The signatures of every row of the tools whose policy takes a consensus (to keep
         with the model); None when no tool's does."""
-        routes = self.retriever.table.routes
-        uses = {route: self.policies.of(route).consensus > 1 for route in set(routes)}
-        rows = [row for row, route in enumerate(routes) if uses[route]]
         table = self.retriever.table
+        uses = {route: self.policies.of(route).consensus > 1 for route in set(table.routes)}
+        rows = [row for row, route in enumerate(table.routes) if uses[route]]
         return StoredSignatures.of(rows, lambda row: table.observation_of(row)[0]) if rows else None
 
     def _memory(self, session: Session) -> SessionMemory:

@@ -191,11 +191,11 @@ def publish(
     held-out reports of the model and of its baseline."""
     heldout, heldout_base = reports
     card = make_card(settings, answering, retriever, replay, report, split, heldout, evolved, fit)
-    built = BuiltModel(
-        settings, split, retriever, card, heldout, heldout_base, evolved, timings, answering,
-    )  # fmt: skip
     store = WorldModelStore(settings.root)
     with clock.stage("write"), store.staging(settings.name) as tmp:
-        built.signatures = replay.consensus_signatures()
+        built = BuiltModel(
+            settings, split, retriever, card, heldout, heldout_base, evolved, timings, answering,
+            replay.consensus_signatures(),
+        )  # fmt: skip
         write_model_dir(tmp, built)
     return store.path(settings.name), card
