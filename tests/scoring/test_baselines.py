@@ -8,6 +8,8 @@ import math
 import re
 from collections import Counter
 
+import pytest
+
 from wmh.core.types import Action, ActionKind, Observation, Session, Step
 from wmh.engine.predictor import PredictionContext
 from wmh.retrieval.embedders import HashingEmbedder
@@ -93,6 +95,28 @@ def test_the_copy_answers_with_the_call_most_alike_by_character_ngrams() -> None
     # The same call twice (rows of t1 and t6): the first, unless its trace is excluded.
     assert answers[:2] == ["answer 1", "answer 6"]
     assert len(set(answers)) >= 5  # the queries find different calls
+
+
+def test_a_call_asked_again_is_scored_once_and_answers_as_the_first_time(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Each call text's scores are computed once, whatever was excluded the first time; they are
+    computed again only when the best text's first row is of the excluded trace."""
+    retriever = _retriever()
+    copy = ActionCopy(retriever)
+    asked: list[str] = []
+    postings = copy._postings["bash"]
+    cosines = postings.cosines
+    monkeypatch.setattr(postings, "cosines", lambda text: asked.append(text) or cosines(text))
+    for excluded in ("t1", None, "t1", "t6", None):
+        for command in QUERIES:
+            action = Action(name="bash", arguments={"command": command})
+            context = PredictionContext(Session(id="s", task="x"), action, excluded)
+            assert copy.predict(context).content == _expected(retriever, action, excluded)
+    # The first round scores every query; later ones only `cat /srv/app/config.yaml`, whose
+    # best text's first row is t1's, each time t1 is excluded (t6's row comes after it).
+    texts = [action_text(Action(name="bash", arguments={"command": c})) for c in QUERIES]
+    assert asked == texts + [texts[0]]
 
 
 def test_a_tool_the_corpus_never_called_gets_no_copy() -> None:
