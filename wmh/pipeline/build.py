@@ -37,9 +37,9 @@ from wmh.providers.llm import provider_time_budget
 from wmh.retrieval.context import ContextColumns
 from wmh.retrieval.embedders import Embedder, make_embedder
 from wmh.retrieval.index import PartitionedIndex
-from wmh.retrieval.retriever import IndexRetriever, recent_actions
+from wmh.retrieval.retriever import IndexRetriever
 from wmh.retrieval.table import StepTable, first_rows
-from wmh.retrieval.text import query_text
+from wmh.retrieval.text import HISTORY_WINDOW, query_text
 from wmh.scoring.factory import make_judge
 from wmh.scoring.runner import EvalReport
 from wmh.store.card import ModelCard
@@ -85,9 +85,11 @@ def _steps(traces: list[Trace]) -> list[Step]:
     return [step for trace in traces for step in trace.steps]
 
 
-def _recent(step: Step, traces: dict[str, Trace]) -> tuple[Action, ...]:
-    """The actions just before a step in its trace (the history window of the retrieval texts)."""
-    return recent_actions(traces[step.trace_id].steps, step.index)
+def recent_of(steps: Sequence[Step], traces: Sequence[Trace]) -> list[tuple[Action, ...]]:
+    """Per step, the actions just before it in its trace (the history window of the retrieval
+    texts), as `recent_actions` gives them: each trace's actions listed once."""
+    actions = {t.trace_id: [s.action for s in t.steps] for t in traces}
+    return [tuple(actions[s.trace_id][max(0, s.index - HISTORY_WINDOW) : s.index]) for s in steps]
 
 
 def embed_steps(
@@ -113,7 +115,6 @@ def check_settings(settings: WmhConfig) -> None:
 def index_traces(settings: WmhConfig, train: list[Trace], clock: Clock) -> IndexRetriever:
     """Embed the train steps and build the per-tool index over them."""
     train_steps = _steps(train)
-    by_id = {t.trace_id: t for t in train}
     with clock.stage("embed"):
         config = settings.embedder
         embedder = make_embedder(
@@ -126,7 +127,7 @@ def index_traces(settings: WmhConfig, train: list[Trace], clock: Clock) -> Index
         )
         table = StepTable.from_steps(train_steps)
         rows = [table.step(r) for r in range(len(table))]
-        recent = [_recent(s, by_id) for s in rows]
+        recent = recent_of(rows, train)
         context = ContextColumns.build([s.task for s in rows], recent)
     with clock.stage("index"):
         # When a step's vector is its call's alone, each distinct call is embedded and indexed
