@@ -152,8 +152,10 @@ class IndexRetriever:
         self.hidden = hidden
         # Exact lookups and neighbour searches of one prediction embed the same text. (Over the
         # embedder, not this retriever: a cache holding its owner would keep the table alive
-        # until the cyclic garbage collector came by.)
-        self._embed_text = lru_cache(maxsize=4096)(partial(_embed_one, embedder))
+        # until the cyclic garbage collector came by.) An embedder with a one-query path (the
+        # hashing one's `embed_one`) is asked through it, without a batch's dedupe and stack.
+        one = getattr(embedder, "embed_one", None)
+        self._embed_text = lru_cache(maxsize=4096)(one or partial(_embed_one, embedder))
 
     def hiding(self, trace_ids: frozenset[str]) -> IndexRetriever:
         """The same index with these traces never returned."""
