@@ -6,17 +6,23 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from tests.conftest import make_settings
 from wmh.config.compose import to_settings
-from wmh.core.types import Action, Observation, Step, Trace
+from wmh.core.types import Action, Observation, Session, Step, Trace, Turn
 from wmh.engine.agreement import consensus_index
-from wmh.engine.policy import ReplayPolicies
+from wmh.engine.policy import ReplayPolicies, ReplayPolicy
+from wmh.engine.predictor import PredictionContext
+from wmh.engine.replay import ReplayPredictor
+from wmh.ingest.reader import read_traces
 from wmh.pipeline.build import index_traces, make_replay
 from wmh.pipeline.clock import Clock
 from wmh.pipeline.fit_replay import WEIGHTINGS, _Agreement, _OpenLoop, fit_policies
 from wmh.retrieval.retriever import Query, reranked
 from wmh.scoring.judges import StructuralJudge
+
+AIRLINE = Path(__file__).resolve().parents[2] / "examples" / "airline" / "traces.otel.jsonl"
 
 
 def _traces(count: int = 40) -> list[Trace]:
@@ -124,3 +130,77 @@ def test_the_fit_picks_from_each_pool_what_the_model_would_pick(tmp_path: Path) 
                 not_nearest += alone != 0
     assert not_nearest  # some pools' consensus is not the nearest call
     assert reordered  # and some steps' weightings order their candidates differently
+
+
+def test_the_closed_loops_recall_each_query_once_and_fit_as_recalling_every_time(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The fit's four closed loops (session replay and the overlay, on and off) share what they
+    recall from the corpus; on the airline example, where both parts are in play, they choose
+    and score exactly as loops that recall every time."""
+    settings = to_settings(make_settings(tmp_path, "fit", []))
+    traces = read_traces([AIRLINE]).traces
+    retriever = index_traces(settings, traces, Clock(None))
+    recalls: list[str] = []
+    from_corpus = ReplayPredictor._from_corpus
+
+    def counted(self: ReplayPredictor, query: Query, policy: ReplayPolicy) -> Observation:
+        recalls.append(query.action.key())
+        return from_corpus(self, query, policy)
+
+    monkeypatch.setattr(ReplayPredictor, "_from_corpus", counted)
+    shared = fit_policies(make_replay(retriever, traces, 5), traces, StructuralJudge())
+    once = len(recalls)
+    recalls.clear()
+    monkeypatch.setattr(ReplayPredictor, "recalling_once", lambda self: self)
+    every = fit_policies(make_replay(retriever, traces, 5), traces, StructuralJudge())
+    assert shared[1].model_dump() == every[1].model_dump()
+    assert shared[0] == every[0]
+    # Four loops recalled every step not answered by session replay; now one recall each.
+    assert 0 < once <= len(recalls) / 3
+
+
+def test_a_remembered_recall_is_one_of_the_same_query_and_retrieval_policy(
+    tmp_path: Path,
+) -> None:
+    """Shared between policies, and between steps with other histories or tasks, a remembered
+    recall answers only the same call, in the same task, after the same actions, under the same
+    retrieval parts."""
+    settings = to_settings(make_settings(tmp_path, "fit", []))
+    traces = read_traces([AIRLINE]).traces
+    retriever = index_traces(settings, traces, Clock(None))
+    plain = make_replay(retriever, traces, 5)
+    remembering = plain.recalling_once()
+    policies = [
+        ReplayPolicy(session_replay=False, overlay=False, **parts)  # type: ignore[arg-type]
+        for parts in (
+            {},
+            {"adapt": False},
+            {"corpus_replay": False},
+            {"corpus_replay": False, "adapt": False},
+            {"corpus_replay": False, "consensus": 5},
+            {"corpus_replay": False, "task_weight": 0.3, "history_weight": 0.3},
+        )
+    ]
+    differ = 0
+    for trace in traces[:40]:
+        for position, step in enumerate(trace.steps):
+            # As recorded; the same call after other actions; and in another task.
+            recorded = trace.steps[:position]
+            other_task = traces[-1].task
+            for task, history in ((trace.task, recorded), (trace.task, []), (other_task, recorded)):
+                session = Session(
+                    id="s",
+                    task=task,
+                    history=[Turn(action=s.action, observation=s.observation) for s in history],
+                )
+                context = PredictionContext(session, step.action, trace.trace_id)
+                answers = set()
+                for policy in policies:
+                    one = ReplayPolicies(default=policy)
+                    expected = plain.with_policies(one).predict(context)
+                    got = remembering.with_policies(one).predict(context)
+                    assert got.model_dump() == expected.model_dump()
+                    answers.add(expected.content)
+                differ += len(answers) > 1
+    assert differ >= 20  # the policies answer these steps differently

@@ -24,9 +24,9 @@ from wmh.engine.consistency import Record, apply_session_state, seed_records, tu
 from wmh.engine.learnt import ErrorStyle
 from wmh.engine.policy import ReplayPolicies, ReplayPolicy
 from wmh.engine.predictor import PredictionContext, context_query
-from wmh.retrieval.retriever import Neighbour, Retriever
+from wmh.retrieval.retriever import Neighbour, Query, Retriever
 from wmh.retrieval.table import StepTable
-from wmh.retrieval.text import route_of
+from wmh.retrieval.text import action_text, route_of
 
 SESSIONS_KEPT = 4096  # sessions whose replay memory is kept between steps
 
@@ -94,6 +94,7 @@ class ReplayPredictor:
         self._signature = lru_cache(maxsize=16384)(
             partial(_row_signature, retriever.table, signatures)
         )
+        self._recalled: dict[tuple[object, ...], Observation] | None = None
 
     def with_policies(
         self, policies: ReplayPolicies, retriever: Retriever | None = None
@@ -113,6 +114,17 @@ class ReplayPredictor:
         )
         if same_rows:  # their signatures too
             other._signature = self._signature
+        if retriever is self.retriever:
+            other._recalled = self._recalled
+        return other
+
+    def recalling_once(self) -> ReplayPredictor:
+        """This predictor remembering what it recalls from the corpus, per query and retrieval
+        policy, and sharing that with its `with_policies` copies: a fit steps the same traces
+        under several session policies, whose queries and retrieval parts are the same (a
+        recall is a function of them; only session replay and the overlay read the session)."""
+        other = self.with_policies(self.policies)
+        other._recalled = {}
         return other
 
     def consensus_signatures(self) -> StoredSignatures | None:
@@ -161,6 +173,26 @@ class ReplayPredictor:
             if earlier is not None:
                 return _tagged(earlier, "session_replay")
         query = context_query(context)
+        if self._recalled is None:
+            return self._from_corpus(query, policy)
+        key = (
+            action_text(action),
+            query.task,
+            tuple(action_text(a) for a in query.recent),
+            query.exclude_trace,
+            policy.corpus_replay,
+            policy.weights(),
+            policy.consensus,
+            policy.adapt,
+        )
+        recalled = self._recalled.get(key)
+        if recalled is None:
+            recalled = self._recalled[key] = self._from_corpus(query, policy)
+        return recalled
+
+    def _from_corpus(self, query: Query, policy: ReplayPolicy) -> Observation:
+        """The answer recalled from the recorded corpus (the same call, else a neighbour)."""
+        action = query.action
         if policy.corpus_replay:
             exact = self.retriever.exact(query)
             if exact is not None:

@@ -271,9 +271,11 @@ def fit_policies(
     the index in turn, and what was measured."""
     traces = selection_traces(known, max_steps)
     # The closed loops ask the very searches the open loop asked (their histories hold the
-    # recorded actions): each is made once.
+    # recorded actions): each is made once; and recall alike from the corpus under each of
+    # their session policies: each recall is made once.
     if isinstance(replay.retriever, IndexRetriever):
         replay = replay.with_policies(replay.policies, SearchOnce.of(replay.retriever))
+    replay = replay.recalling_once()
     measured = _OpenLoop(replay, judge)
     open_scores = _Scores()
     for trace in traces:
