@@ -172,17 +172,21 @@ class _Postings:
             hashes.append(mixed[starts])
             owners.append(owner[starts] + first)
             counts.append(np.diff(starts, append=len(mixed)))
-        features, feature = np.unique(np.concatenate(hashes), return_inverse=True)
-        owner, count = np.concatenate(owners), np.concatenate(counts).astype(np.float64)
+        mixed, owner = np.concatenate(hashes), np.concatenate(owners)
+        count = np.concatenate(counts).astype(np.float64)
         norms = np.sqrt(np.bincount(owner, weights=count**2))
-        order = np.lexsort((owner, feature.reshape(-1)))
-        starts = np.concatenate(
-            ([0], np.cumsum(np.bincount(feature.reshape(-1), minlength=len(features))))
-        )
+        # By n-gram, then text: each n-gram's run is its column (one sort gives the columns
+        # and their distinct n-grams).
+        order = np.lexsort((owner, mixed))
+        ordered = mixed[order]
+        new = np.ones(len(ordered), dtype=bool)
+        new[1:] = ordered[1:] != ordered[:-1]
+        starts = np.flatnonzero(new)
         matrix = sparse.csc_matrix(
-            ((count / norms[owner])[order], owner[order], starts), shape=(len(texts), len(features))
+            ((count / norms[owner])[order], owner[order], np.append(starts, len(ordered))),
+            shape=(len(texts), len(starts)),
         )
-        return cls(features, matrix)
+        return cls(ordered[starts], matrix)
 
     def cosines(self, text: str) -> np.ndarray:
         """The cosine of each text with `text` (rounded, so that texts equally alike tie)."""
