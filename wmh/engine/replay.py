@@ -122,7 +122,8 @@ class ReplayPredictor:
         """This predictor remembering what it recalls from the corpus, per query and retrieval
         policy, and sharing that with its `with_policies` copies: a fit steps the same traces
         under several session policies, whose queries and retrieval parts are the same (a
-        recall is a function of them; only session replay and the overlay read the session)."""
+        recall is a function of them and of whether the learnt error style is used; only
+        session replay and the overlay read the session)."""
         other = self.with_policies(self.policies)
         other._recalled = {}
         return other
@@ -176,6 +177,7 @@ class ReplayPredictor:
         if self._recalled is None:
             return self._from_corpus(query, policy)
         key = (
+            route_of(action),
             action_text(action),
             query.task,
             tuple(action_text(a) for a in query.recent),
@@ -184,6 +186,7 @@ class ReplayPredictor:
             policy.weights(),
             policy.consensus,
             policy.adapt,
+            self.policies.use_error_style,
         )
         recalled = self._recalled.get(key)
         if recalled is None:
