@@ -10,7 +10,7 @@ import pytest
 
 from tests.conftest import make_settings
 from wmh.config.compose import to_settings
-from wmh.core.types import Action, Observation, Session, Step, Trace, Turn
+from wmh.core.types import Action, ActionKind, Observation, Session, Step, Trace, Turn
 from wmh.engine.agreement import consensus_index
 from wmh.engine.policy import ReplayPolicies, ReplayPolicy
 from wmh.engine.predictor import PredictionContext
@@ -20,6 +20,7 @@ from wmh.pipeline.build import index_traces, make_replay
 from wmh.pipeline.clock import Clock
 from wmh.pipeline.fit_replay import WEIGHTINGS, _Agreement, _OpenLoop, fit_policies
 from wmh.retrieval.retriever import Query, reranked
+from wmh.retrieval.text import action_text
 from wmh.scoring.judges import StructuralJudge
 
 AIRLINE = Path(__file__).resolve().parents[2] / "examples" / "airline" / "traces.otel.jsonl"
@@ -204,3 +205,41 @@ def test_a_remembered_recall_is_one_of_the_same_query_and_retrieval_policy(
                     answers.add(expected.content)
                 differ += len(answers) > 1
     assert differ >= 20  # the policies answer these steps differently
+
+
+def test_a_remembered_recall_tells_a_tool_from_a_message_and_keeps_the_error_style(
+    tmp_path: Path,
+) -> None:
+    """A call of a tool named `say` has the text of a message (`say {...}`), but is searched
+    among other recordings; an unrecorded tool's answer follows whether the error style learnt
+    from the corpus (`NAME: command not found`) is used."""
+    settings = to_settings(make_settings(tmp_path, "fit", []))
+    failed = Step(
+        action=Action(name="lookup", arguments={"q": "x"}),
+        observation=Observation(content="lookup: command not found", is_error=True),
+        trace_id="t-error",
+        index=0,
+        task="look up an item",
+    )
+    traces = [*_traces(), Trace(trace_id="t-error", steps=[failed])]
+    retriever = index_traces(settings, traces, Clock(None))
+    plain = make_replay(retriever, traces, 5)
+    remembering = plain.recalling_once()
+    tool = Action(name="say", arguments={"item_id": 1000})
+    message = Action(kind=ActionKind.MESSAGE, content='{"item_id":1000}')
+    assert action_text(tool) == action_text(message)
+    session = Session(id="s", task="look up an item")
+    answers = set()
+    for style in (True, False):
+        for action in (tool, message):
+            policies = ReplayPolicies(use_error_style=style)
+            context = PredictionContext(session, action)
+            expected = plain.with_policies(policies).predict(context)
+            assert remembering.with_policies(policies).predict(context) == expected
+            answers.add((expected.content, expected.is_error))
+    # The unknown tool's two errors, and the message's (unrecorded) empty answer.
+    assert answers == {
+        ("say: command not found", True),
+        ("Error: unknown tool 'say'", True),
+        ("", False),
+    }
