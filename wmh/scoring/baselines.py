@@ -80,8 +80,7 @@ class ActionCopy:
 
     def predict(self, context: PredictionContext) -> Observation:
         route = route_of(context.action)
-        groups = self._groups.get(route)
-        if groups is None:
+        if route not in self._groups:
             return Observation(content="", is_error=True, metadata={"source": "none"})
         row = self._first_kept(route, action_text(context.action), context.exclude_trace)
         if row is None:
