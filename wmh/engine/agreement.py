@@ -238,18 +238,42 @@ class StoredSignatures:
             return None
         named = dict(zip(cls.ARRAYS[1:], arrays[1:], strict=True))
         problem = _not_whole(named)
-        whole = {} if problem else {name: array.astype(np.int64) for name, array in named.items()}
-        problem = problem or _misfit(**whole, table_rows=table_rows, chars=observation_chars)
+        if not problem:  # checked as int64, then the buckets and counts held as uint16
+            signatures = cls(**{name: array.astype(np.int64) for name, array in named.items()})
+            problem = signatures._misfit(table_rows, observation_chars)
         if problem:
             raise StoreError(f"{file}: {problem}: the model directory is damaged")
-        return cls(
-            whole["rows"],
-            whole["answer_of"],
-            whole["bounds"],
-            whole["buckets"].astype(np.uint16),
-            whole["counts"].astype(np.uint16),
-            whole["lengths"],
-        )
+        signatures.buckets = signatures.buckets.astype(np.uint16)
+        signatures.counts = signatures.counts.astype(np.uint16)
+        return signatures
+
+    def _misfit(self, table_rows: int, chars: np.ndarray | None) -> str:
+        """What is wrong with these signatures (as int64) for a table of `table_rows` rows whose
+        answers are `chars` long ("" when nothing)."""
+        rows, answer_of, bounds = self.rows, self.answer_of, self.bounds
+        buckets, counts, lengths = self.buckets, self.counts, self.lengths
+        sizes = (len(answer_of), len(bounds), len(buckets))
+        if sizes != (len(rows), len(lengths) + 1, len(counts)):
+            return "its arrays' lengths do not match"
+        if len(rows) and (rows[0] < 0 or rows[-1] >= table_rows or np.any(rows[1:] <= rows[:-1])):
+            return f"its rows are not ascending row numbers of a table of {table_rows}"
+        if len(answer_of) and (answer_of.min() < 0 or answer_of.max() >= len(lengths)):
+            return "a row names an answer it does not hold"
+        if bounds[0] != 0 or bounds[-1] != len(buckets) or np.any(bounds[1:] < bounds[:-1]):
+            return "its bounds do not cut its pairs in order"
+        if len(buckets) and (buckets.min() < 0 or buckets.max() >= SIGNATURE_DIM):
+            return f"it holds a bucket outside 0-{SIGNATURE_DIM - 1}"
+        if len(counts) and (counts.min() < 1 or counts.max() > MAX_FEATURES):
+            return f"it holds a count outside 1-{MAX_FEATURES}"
+        # Within an answer, buckets strictly ascending (a repeated one would hide a count).
+        owner = np.repeat(np.arange(len(lengths), dtype=np.int64), np.diff(bounds))
+        keys = owner * SIGNATURE_DIM + buckets
+        if np.any(keys[1:] <= keys[:-1]):
+            return "an answer holds a bucket twice or out of order"
+        if chars is not None and len(rows):
+            if np.any(lengths[answer_of] != chars[rows]):
+                return "its answers' lengths differ from the table's: it was made for other steps"
+        return ""
 
 
 def _not_whole(named: dict[str, np.ndarray]) -> str:
@@ -259,40 +283,4 @@ def _not_whole(named: dict[str, np.ndarray]) -> str:
             return f"its {name} are not a list of whole numbers"
         if array.dtype.kind == "u" and len(array) and array.max() > np.iinfo(np.int64).max:
             return f"its {name} hold a number beyond any row or count"
-    return ""
-
-
-def _misfit(
-    rows: np.ndarray,
-    answer_of: np.ndarray,
-    bounds: np.ndarray,
-    buckets: np.ndarray,
-    counts: np.ndarray,
-    lengths: np.ndarray,
-    table_rows: int,
-    chars: np.ndarray | None,
-) -> str:
-    """What is wrong with stored signatures (as int64) for a table of `table_rows` rows whose
-    answers are `chars` long ("" when nothing)."""
-    sizes = (len(answer_of), len(bounds), len(buckets))
-    if sizes != (len(rows), len(lengths) + 1, len(counts)):
-        return "its arrays' lengths do not match"
-    if len(rows) and (rows[0] < 0 or rows[-1] >= table_rows or np.any(rows[1:] <= rows[:-1])):
-        return f"its rows are not ascending row numbers of a table of {table_rows}"
-    if len(answer_of) and (answer_of.min() < 0 or answer_of.max() >= len(lengths)):
-        return "a row names an answer it does not hold"
-    if bounds[0] != 0 or bounds[-1] != len(buckets) or np.any(bounds[1:] < bounds[:-1]):
-        return "its bounds do not cut its pairs in order"
-    if len(buckets) and (buckets.min() < 0 or buckets.max() >= SIGNATURE_DIM):
-        return f"it holds a bucket outside 0-{SIGNATURE_DIM - 1}"
-    if len(counts) and (counts.min() < 1 or counts.max() > MAX_FEATURES):
-        return f"it holds a count outside 1-{MAX_FEATURES}"
-    # Within an answer, buckets strictly ascending (a repeated one would hide a count).
-    owner = np.repeat(np.arange(len(lengths), dtype=np.int64), np.diff(bounds))
-    keys = owner * SIGNATURE_DIM + buckets
-    if np.any(keys[1:] <= keys[:-1]):
-        return "an answer holds a bucket twice or out of order"
-    if chars is not None and len(rows):
-        if np.any(lengths[answer_of] != chars[rows]):
-            return "its answers' lengths differ from the table's: it was made for other steps"
     return ""
