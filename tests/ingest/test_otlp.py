@@ -135,3 +135,16 @@ def test_a_one_line_array_of_spans_reads_like_the_pretty_printed_one(
     [pretty] = read_traces([data_dir / "other_harness_spans.json"]).traces
     [compact] = read_traces([one_line]).traces
     assert [s.model_dump() for s in compact.steps] == [s.model_dump() for s in pretty.steps]
+
+
+def test_a_bad_line_after_blank_lines_is_named_by_its_line_in_the_file(
+    data_dir: Path, tmp_path: Path
+) -> None:
+    """JSON lines are read one at a time; blank lines before the first span, and between
+    spans, still count."""
+    good, bad = (data_dir / "bad_json.jsonl").read_bytes().splitlines()[:2]
+    path = tmp_path / "blanks.jsonl"
+    path.write_bytes(b"\n  \n" + good + b"\n\n" + bad + b"\n")
+    with pytest.raises(IngestError) as info:
+        read_traces([path])
+    assert info.value.line == 5 and "not valid JSON" in str(info.value)

@@ -10,8 +10,10 @@ reported with the file and line (or JSON path).
 from __future__ import annotations
 
 import base64
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from itertools import chain
 from pathlib import Path
 from typing import Any
 
@@ -122,10 +124,13 @@ def decode_attributes(items: Any, where: str = "attributes") -> dict[str, Any]:
             raise ValueError(f"{where}[{i}]: expected an object with a string 'key'")
         value = item.get("value", {})
         # Fast path for the overwhelmingly common plain string attribute.
+        # The few attribute names are shared, not held once per span (ingest holds every span
+        # until its trace is assembled: a tenth of their memory).
+        key = sys.intern(item["key"])
         if type(value) is dict and len(value) == 1 and type(value.get("stringValue")) is str:
-            decoded[item["key"]] = value["stringValue"]
+            decoded[key] = value["stringValue"]
         else:
-            decoded[item["key"]] = decode_any_value(value, f"{where}['{item['key']}']")
+            decoded[key] = decode_any_value(value, f"{where}['{key}']")
     return decoded
 
 
@@ -170,11 +175,12 @@ def parse_span(obj: Any, path: str, line: int | None, where: str = "") -> SpanRe
         events = obj.get("events") or []
         if not isinstance(events, list):
             raise ValueError("'events' must be a list")
+        # A trace's id, a parent's id and a span name are shared by many spans: held once.
         record = SpanRecord(
-            trace_id=_span_id(obj.get("traceId"), "traceId", True),
+            trace_id=sys.intern(_span_id(obj.get("traceId"), "traceId", True)),
             span_id=_span_id(obj.get("spanId"), "spanId", True),
-            parent_id=_span_id(obj.get("parentSpanId"), "parentSpanId", False),
-            name=name,
+            parent_id=sys.intern(_span_id(obj.get("parentSpanId"), "parentSpanId", False)),
+            name=sys.intern(name),
             start_ns=_nanos(obj.get("startTimeUnixNano"), "startTimeUnixNano", True),
             end_ns=_nanos(obj.get("endTimeUnixNano"), "endTimeUnixNano", False),
             attributes=decode_attributes(obj.get("attributes")),
@@ -226,33 +232,38 @@ def read_span_file(path: str | Path) -> Iterator[SpanRecord]:
     if not file.is_file():
         raise IngestError(label, None, "not a regular file")
     try:
-        data = file.read_bytes()
+        handle = file.open("rb")
     except OSError as exc:
         raise IngestError(label, None, f"cannot read: {exc.strerror}") from None
-    lines = data.split(b"\n")
-    first = next((i for i, raw in enumerate(lines) if raw.strip()), None)
-    if first is None:
-        raise IngestError(label, None, "the file is empty")
-    try:
-        orjson.loads(lines[first])
-        line_mode = True
-    except orjson.JSONDecodeError:
-        line_mode = False
-    if not line_mode:
-        yield from _read_whole_export(data, label)
-        return
-    seq = 0
-    for number, raw in enumerate(lines, start=1):
-        if not raw.strip():
-            continue
+    with handle:
+        # JSON lines are read one at a time: a build of a million steps would otherwise hold
+        # the file twice over (its bytes and its lines) while it reads the spans.
+        skipped, first = 0, b""
+        for raw in handle:
+            skipped += 1
+            if raw.strip():
+                first = raw
+                break
+        if not first:
+            raise IngestError(label, None, "the file is empty")
         try:
-            obj = orjson.loads(raw)
-        except orjson.JSONDecodeError as exc:
-            raise IngestError(label, number, _json_error_reason(exc)) from None
-        for record in _spans_of_value(obj, label, number):
-            record.seq = seq
-            seq += 1
-            yield record
+            orjson.loads(first)
+        except orjson.JSONDecodeError:
+            handle.seek(0)
+            yield from _read_whole_export(handle.read(), label)
+            return
+        seq = 0
+        for number, raw in enumerate(chain([first], handle), start=skipped):
+            if not raw.strip():
+                continue
+            try:
+                obj = orjson.loads(raw)
+            except orjson.JSONDecodeError as exc:
+                raise IngestError(label, number, _json_error_reason(exc)) from None
+            for record in _spans_of_value(obj, label, number):
+                record.seq = seq
+                seq += 1
+                yield record
 
 
 def _read_whole_export(data: bytes, label: str) -> Iterator[SpanRecord]:
