@@ -25,78 +25,76 @@ class ErrorStyle(BaseModel):
         return self.template.replace(TOOL_SLOT, tool)
 
 
-def learn_error_style(steps: Iterable[Step]) -> ErrorStyle:
-    """The most common error that names its own tool, with the name turned into a slot.
+class Lessons:
+    """What the learners below gather, a trace at a time: a build folds each trace in as it is
+    ingested (its steps are not held afterwards), and lessons of parts of a corpus add up in
+    order (`absorb`) to the lessons of them read one after another."""
 
-    Without such an error, follow the corpus's format: JSON `{"error": ...}` when most errors are
-    JSON objects with an `error` key, plain text otherwise.
-    """
-    named: Counter[str] = Counter()
-    json_errors = 0
-    errors = 0
-    for step in steps:
-        obs = step.observation
-        if not obs.is_error or step.action.kind is not ActionKind.TOOL_CALL:
-            continue
-        errors += 1
-        name = step.action.name
-        if len(name) >= 3 and name in obs.content and obs.content.count(name) == 1:
-            named[obs.content.replace(name, TOOL_SLOT)] += 1
-        try:
-            parsed = json.loads(obs.content)
-        except (json.JSONDecodeError, ValueError):
-            continue
-        if isinstance(parsed, dict) and "error" in parsed:
-            json_errors += 1
-    unknown_like = [
-        (t, c)
-        for t, c in named.most_common()
-        if any(
-            w in t.lower()
-            for w in ("unknown", "not found", "no such", "invalid", "not a valid", "does not exist")
-        )
-    ]
-    if unknown_like:
-        return ErrorStyle(template=unknown_like[0][0], learnt=True)
-    if errors and json_errors * 2 > errors:
-        return ErrorStyle(template=json.dumps({"error": f"Unknown tool: {TOOL_SLOT}"}), learnt=True)
-    return ErrorStyle()
+    def __init__(self) -> None:
+        self.named: Counter[str] = Counter()  # errors naming their tool, the name as a slot
+        self.json_errors = 0
+        self.errors = 0
+        self.repeats: Counter[str] = Counter()
+        self.same: Counter[str] = Counter()
+        self.changed: Counter[str] = Counter()
+        self.seen_before: Counter[str] = Counter()
 
+    @classmethod
+    def of(cls, traces: Iterable[Sequence[Step]]) -> Lessons:
+        lessons = cls()
+        for steps in traces:
+            lessons.add(steps)
+        return lessons
 
-def learn_repeat_reliability(traces: Iterable[Sequence[Step]]) -> dict[str, float]:
-    """Per tool: how often a call repeated within a run answered exactly as the first time.
+    def absorb(self, other: Lessons) -> None:
+        """Add what `other` gathered, as if its traces were folded in after these."""
+        for mine, theirs in (
+            (self.named, other.named),
+            (self.repeats, other.repeats),
+            (self.same, other.same),
+            (self.changed, other.changed),
+            (self.seen_before, other.seen_before),
+        ):
+            mine.update(theirs)
+        self.json_errors += other.json_errors
+        self.errors += other.errors
 
-    A shell re-running `python3 app.py` after an edit, or a read after a write, answers
-    differently; replaying the session's earlier answer for such a tool would be stale.
-    """
-    repeats: Counter[str] = Counter()
-    same: Counter[str] = Counter()
-    for steps in traces:
+    def add(self, steps: Sequence[Step]) -> None:
+        """One trace's steps, in order."""
+        self.add_errors(steps)
+        self._add_repeats(steps)
+        self._add_records(steps)
+
+    def add_errors(self, steps: Iterable[Step]) -> None:
+        for step in steps:
+            obs = step.observation
+            if not obs.is_error or step.action.kind is not ActionKind.TOOL_CALL:
+                continue
+            self.errors += 1
+            name = step.action.name
+            if len(name) >= 3 and name in obs.content and obs.content.count(name) == 1:
+                self.named[obs.content.replace(name, TOOL_SLOT)] += 1
+            try:
+                parsed = json.loads(obs.content)
+            except (json.JSONDecodeError, ValueError):
+                continue
+            if isinstance(parsed, dict) and "error" in parsed:
+                self.json_errors += 1
+
+    def _add_repeats(self, steps: Sequence[Step]) -> None:
         seen: dict[str, str] = {}
         for step in steps:
             if step.action.kind is not ActionKind.TOOL_CALL:
                 continue
             key = step.action.key()
             if key in seen:
-                repeats[step.action.name] += 1
-                same[step.action.name] += seen[key] == step.observation.content
+                self.repeats[step.action.name] += 1
+                self.same[step.action.name] += seen[key] == step.observation.content
             seen[key] = step.observation.content
-    return {tool: round(same[tool] / n, 4) for tool, n in sorted(repeats.items())}
 
+    def _add_records(self, steps: Sequence[Step]) -> None:
+        from wmh.engine.consistency import records_in
 
-def learn_state_writers(traces: Iterable[Sequence[Step]], threshold: float = 0.5) -> list[str]:
-    """Tools whose answers usually show a record different from what the run had shown before.
-
-    `cancel_reservation` answers with the reservation now `cancelled`, unlike the `active` one
-    read before; a predicted answer of such a tool must not be "corrected" back to the session's
-    older record. (A read after a write that its answer did not show counts too: for that read,
-    the session's record is just as likely to be stale.)
-    """
-    from wmh.engine.consistency import records_in
-
-    changed: Counter[str] = Counter()
-    seen_before: Counter[str] = Counter()
-    for steps in traces:
         state: dict[tuple[str, str], dict[str, object]] = {}
         for step in steps:
             if step.observation.is_error or step.action.kind is not ActionKind.TOOL_CALL:
@@ -104,9 +102,67 @@ def learn_state_writers(traces: Iterable[Sequence[Step]], threshold: float = 0.5
             for primary, fields in records_in(step.observation.content):
                 before = state.get(primary)
                 if before is not None:
-                    seen_before[step.action.name] += 1
-                    changed[step.action.name] += any(
+                    self.seen_before[step.action.name] += 1
+                    self.changed[step.action.name] += any(
                         key in before and before[key] != value for key, value in fields.items()
                     )
                 state[primary] = {**(before or {}), **fields}
-    return sorted(t for t, n in seen_before.items() if changed[t] / n >= threshold)
+
+    def error_style(self) -> ErrorStyle:
+        """The most common error that names its own tool, with the name turned into a slot.
+
+        Without such an error, follow the corpus's format: JSON `{"error": ...}` when most
+        errors are JSON objects with an `error` key, plain text otherwise.
+        """
+        unknown_like = [
+            (t, c)
+            for t, c in self.named.most_common()
+            if any(
+                w in t.lower()
+                for w in (
+                    "unknown", "not found", "no such", "invalid", "not a valid", "does not exist"
+                )
+            )
+        ]  # fmt: skip
+        if unknown_like:
+            return ErrorStyle(template=unknown_like[0][0], learnt=True)
+        if self.errors and self.json_errors * 2 > self.errors:
+            template = json.dumps({"error": f"Unknown tool: {TOOL_SLOT}"})
+            return ErrorStyle(template=template, learnt=True)
+        return ErrorStyle()
+
+    def repeat_reliability(self) -> dict[str, float]:
+        """Per tool: how often a call repeated within a run answered exactly as the first time.
+
+        A shell re-running `python3 app.py` after an edit, or a read after a write, answers
+        differently; replaying the session's earlier answer for such a tool would be stale.
+        """
+        return {tool: round(self.same[tool] / n, 4) for tool, n in sorted(self.repeats.items())}
+
+    def state_writers(self, threshold: float = 0.5) -> list[str]:
+        """Tools whose answers usually show a record different from what the run had shown
+        before.
+
+        `cancel_reservation` answers with the reservation now `cancelled`, unlike the `active`
+        one read before; a predicted answer of such a tool must not be "corrected" back to the
+        session's older record. (A read after a write that its answer did not show counts too:
+        for that read, the session's record is just as likely to be stale.)
+        """
+        return sorted(t for t, n in self.seen_before.items() if self.changed[t] / n >= threshold)
+
+
+def learn_error_style(steps: Iterable[Step]) -> ErrorStyle:
+    """`Lessons.error_style` of these steps."""
+    lessons = Lessons()
+    lessons.add_errors(steps)
+    return lessons.error_style()
+
+
+def learn_repeat_reliability(traces: Iterable[Sequence[Step]]) -> dict[str, float]:
+    """`Lessons.repeat_reliability` of these traces' steps."""
+    return Lessons.of(traces).repeat_reliability()
+
+
+def learn_state_writers(traces: Iterable[Sequence[Step]], threshold: float = 0.5) -> list[str]:
+    """`Lessons.state_writers` of these traces' steps."""
+    return Lessons.of(traces).state_writers(threshold)
