@@ -12,6 +12,7 @@ from tests.conftest import make_settings
 from wmh.config.compose import to_settings
 from wmh.core.types import Action, ActionKind, Observation, Session, Step, Trace, Turn
 from wmh.engine.agreement import consensus_index
+from wmh.engine.learnt import Lessons
 from wmh.engine.policy import ReplayPolicies, ReplayPolicy
 from wmh.engine.predictor import PredictionContext
 from wmh.engine.replay import ReplayPredictor
@@ -19,7 +20,7 @@ from wmh.ingest.reader import read_traces
 from wmh.pipeline.build import index_traces, make_replay
 from wmh.pipeline.clock import Clock
 from wmh.pipeline.fit_replay import WEIGHTINGS, _Agreement, _OpenLoop, fit_policies
-from wmh.retrieval.retriever import Query, reranked
+from wmh.retrieval.retriever import IndexRetriever, Query, reranked
 from wmh.retrieval.text import action_text
 from wmh.scoring.judges import StructuralJudge
 
@@ -56,11 +57,15 @@ def _traces(count: int = 40) -> list[Trace]:
     return traces
 
 
+def _replay(retriever: IndexRetriever, traces: list[Trace], top_k: int = 5) -> ReplayPredictor:
+    return make_replay(retriever, Lessons.of(t.steps for t in traces), top_k)
+
+
 def _fit(tmp_path: Path) -> tuple[ReplayPolicies, object]:
     settings = to_settings(make_settings(tmp_path, "fit", []))
     traces = _traces()
     retriever = index_traces(settings, traces, Clock(None))
-    replay = make_replay(retriever, traces, settings.retrieval.top_k)
+    replay = _replay(retriever, traces, settings.retrieval.top_k)
     return fit_policies(replay, traces, StructuralJudge())
 
 
@@ -110,7 +115,7 @@ def test_the_fit_picks_from_each_pool_what_the_model_would_pick(tmp_path: Path) 
     matrix gives, as the serving model computes it."""
     settings = to_settings(make_settings(tmp_path, "pools", []))
     traces = _status_traces()
-    replay = make_replay(index_traces(settings, traces, Clock(None)), traces, 5)
+    replay = _replay(index_traces(settings, traces, Clock(None)), traces)
     measured = _OpenLoop(replay, StructuralJudge())
     not_nearest = reordered = 0
     for trace in traces:
@@ -150,11 +155,11 @@ def test_the_closed_loops_recall_each_query_once_and_fit_as_recalling_every_time
         return from_corpus(self, query, policy)
 
     monkeypatch.setattr(ReplayPredictor, "_from_corpus", counted)
-    shared = fit_policies(make_replay(retriever, traces, 5), traces, StructuralJudge())
+    shared = fit_policies(_replay(retriever, traces), traces, StructuralJudge())
     once = len(recalls)
     recalls.clear()
     monkeypatch.setattr(ReplayPredictor, "recalling_once", lambda self: self)
-    every = fit_policies(make_replay(retriever, traces, 5), traces, StructuralJudge())
+    every = fit_policies(_replay(retriever, traces), traces, StructuralJudge())
     assert shared[1].model_dump() == every[1].model_dump()
     assert shared[0] == every[0]
     # Four loops recalled every step not answered by session replay; now one recall each.
@@ -170,7 +175,7 @@ def test_a_remembered_recall_is_one_of_the_same_query_and_retrieval_policy(
     settings = to_settings(make_settings(tmp_path, "fit", []))
     traces = read_traces([AIRLINE]).traces
     retriever = index_traces(settings, traces, Clock(None))
-    plain = make_replay(retriever, traces, 5)
+    plain = _replay(retriever, traces)
     remembering = plain.recalling_once()
     policies = [
         ReplayPolicy(session_replay=False, overlay=False, **parts)  # type: ignore[arg-type]
@@ -223,7 +228,7 @@ def test_a_remembered_recall_tells_a_tool_from_a_message_and_keeps_the_error_sty
     )
     traces = [*_traces(), Trace(trace_id="t-error", steps=[failed])]
     retriever = index_traces(settings, traces, Clock(None))
-    plain = make_replay(retriever, traces, 5)
+    plain = _replay(retriever, traces)
     remembering = plain.recalling_once()
     tool = Action(name="say", arguments={"item_id": 1000})
     message = Action(kind=ActionKind.MESSAGE, content='{"item_id":1000}')

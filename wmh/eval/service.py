@@ -130,7 +130,7 @@ def prepare(
         return PreparedEval(name or settings.name, model_dir, settings, test)
     ingested = read_traces(list(files), settings.data.skip_empty_traces)
     if name is None:
-        traces = split_with(ingested.traces, settings.split).test
+        traces = list(split_with(ingested.traces, settings.split).test)
         if not traces:
             raise ConfigError(
                 f"no held-out traces: all {len(ingested.traces)} traces fall in the train/valid "

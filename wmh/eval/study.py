@@ -122,7 +122,7 @@ def _plan(
         for seed in seeds:
             for size, train in nested_subsets(pool, sizes, seed).items():
                 if size < len(pool) or seed == seeds[0]:  # the whole pool is the same each seed
-                    members.append((size, seed, train, split.test))
+                    members.append((size, seed, train, list(split.test)))
         return sizes, members
     sizes = []
     for seed in seeds:
@@ -134,7 +134,7 @@ def _plan(
                 f"seed {seed}: the split left {len(split.test)} test and {len(train)} train "
                 "traces; the seeds study needs both"
             )
-        members.append((len(train), seed, train, split.test))
+        members.append((len(train), seed, train, list(split.test)))
         sizes.append(len(train))
     return sorted(set(sizes)), members
 

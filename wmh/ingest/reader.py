@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -112,28 +112,52 @@ def read_traces(paths: Sequence[str | Path], skip_empty_traces: bool = False) ->
     step is found. A trace with no steps is an error unless `skip_empty_traces` (then it is
     counted).
     """
+    traces: list[Trace] = []
+    report = fold_traces(paths, traces.append, skip_empty_traces)
+    return IngestResult(traces=traces, report=report)
+
+
+def fold_traces(
+    paths: Sequence[str | Path], take: Callable[[Trace], None], skip_empty_traces: bool = False
+) -> IngestReport:
+    """`read_traces`, each trace handed to `take` as soon as it is assembled (in order of trace
+    id), and not held here."""
     if not paths:
         raise EmptyCorpusError(
             "no trace files given: pass at least one file (data.files=[...] or data.path=...)"
         )
     spans = (span for path in paths for span in read_span_file(path))
-    return read_spans(spans, [str(p) for p in paths], skip_empty_traces)
+    return fold_spans(spans, [str(p) for p in paths], take, skip_empty_traces)
 
 
 def read_spans(
     spans: Iterable[SpanRecord], sources: list[str], skip_empty_traces: bool = False
 ) -> IngestResult:
     """`read_traces` for spans from anywhere (files, an MLflow store, a collector)."""
+    traces: list[Trace] = []
+    report = fold_spans(spans, sources, traces.append, skip_empty_traces)
+    return IngestResult(traces=traces, report=report)
+
+
+def fold_spans(
+    spans: Iterable[SpanRecord],
+    sources: list[str],
+    take: Callable[[Trace], None],
+    skip_empty_traces: bool = False,
+) -> IngestReport:
+    """`read_spans`, each trace handed to `take` as soon as it is assembled (`fold_traces`).
+    Its errors are raised once every trace is read, as `read_spans` raises them."""
     report = IngestReport(files=sources)
     by_trace: dict[str, list[SpanRecord]] = defaultdict(list)
     for span in spans:
         by_trace[span.trace_id].append(span)
         report.spans += 1
     empty: list[SpanRecord] = []
-    traces = list(_assemble_all(by_trace, report, empty))
-    report.traces = len(traces)
-    report.steps = sum(len(t.steps) for t in traces)
-    if not traces:
+    for trace in _assemble_all(by_trace, report, empty):
+        report.traces += 1
+        report.steps += len(trace.steps)
+        take(trace)
+    if not report.traces:
         raise EmptyCorpusError(
             f"no steps found in {', '.join(report.files)}: {report.spans} spans read, "
             f"{report.skipped_spans} unknown spans skipped; expected execute_tool or chat spans "
@@ -149,7 +173,7 @@ def read_spans(
             "set data.skip_empty_traces=true to skip (and count) them",
         )
     log.info("ingest: %s", report.summary())
-    return IngestResult(traces=traces, report=report)
+    return report
 
 
 def _assemble_all(

@@ -15,7 +15,7 @@ Phoenix keeps each span's attributes as they were sent (flattened, e.g. OpenInfe
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime
 from typing import Any
 
@@ -23,13 +23,15 @@ import orjson
 
 from wmh.capture.otlp_json import key_values
 from wmh.config.schema import WmhConfig
+from wmh.core.types import Trace
 from wmh.errors import ConfigError
 from wmh.ingest.otlp import SpanRecord
 from wmh.ingest.reader import (
+    IngestReport,
     IngestResult,
+    fold_spans,
+    fold_traces,
     input_files,
-    read_spans,
-    read_traces,
     store_label,
 )
 
@@ -195,19 +197,27 @@ def phoenix_spans(endpoint: str, project: str) -> Iterator[SpanRecord]:
 def ingest(settings: WmhConfig) -> IngestResult:
     """The traces `settings.source` names: files (`data.files`, `data.path`), an MLflow store or
     a Phoenix server."""
+    traces: list[Trace] = []
+    report = ingest_into(settings, traces.append)
+    return IngestResult(traces=traces, report=report)
+
+
+def ingest_into(settings: WmhConfig, take: Callable[[Trace], None]) -> IngestReport:
+    """`ingest`, each trace handed to `take` as soon as it is assembled (`fold_spans`)."""
     source = settings.source
+    skip_empty = settings.data.skip_empty_traces
     if source.name == "files":
-        return read_traces(input_files(settings.data), settings.data.skip_empty_traces)
+        return fold_traces(input_files(settings.data), take, skip_empty)
     if source.name == "mlflow":
         if not source.experiment:
             raise ConfigError("source=mlflow needs source.experiment (the experiment's name)")
         spans = mlflow_spans(source.tracking_uri, source.experiment, source.filter)
         label = store_label("mlflow", source.experiment)
-        return read_spans(spans, [label], settings.data.skip_empty_traces)
+        return fold_spans(spans, [label], take, skip_empty)
     if source.name == "phoenix":
         if not source.project:
             raise ConfigError("source=phoenix needs source.project (the Phoenix project's name)")
         spans = phoenix_spans(source.endpoint, source.project)
         label = store_label("phoenix", source.project)
-        return read_spans(spans, [label], settings.data.skip_empty_traces)
+        return fold_spans(spans, [label], take, skip_empty)
     raise ConfigError(f"source must be files, mlflow or phoenix, got {source.name!r}")

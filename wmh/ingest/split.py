@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from wmh.config.schema import SplitConfig
 from wmh.core.canonical import stable_unit_interval
+from wmh.core.stored import StoredTraces, TraceRows, step_counts
 from wmh.core.types import Trace
 from wmh.errors import ConfigError
 
@@ -21,19 +22,18 @@ SMALL_CORPUS = 5
 
 @dataclass
 class Split:
-    train: list[Trace]
-    valid: list[Trace]
-    test: list[Trace]
+    """The parts, as lists of traces or, in a build, as `StoredTraces` (parsed when read)."""
 
-    def part(self, name: str) -> list[Trace]:
+    train: Sequence[Trace]
+    valid: Sequence[Trace]
+    test: Sequence[Trace]
+
+    def part(self, name: str) -> Sequence[Trace]:
         return {"train": self.train, "valid": self.valid, "test": self.test}[name]
 
     def sizes(self) -> dict[str, dict[str, int]]:
         return {
-            name: {
-                "traces": len(self.part(name)),
-                "steps": sum(len(t.steps) for t in self.part(name)),
-            }
+            name: {"traces": len(self.part(name)), "steps": sum(step_counts(self.part(name)))}
             for name in PARTS
         }
 
@@ -61,23 +61,39 @@ def assign_part(trace_id: str, train: float, valid: float, salt: str = "") -> st
     return "test"
 
 
-def split_traces(
-    traces: Sequence[Trace], train: float, valid: float, test: float, salt: str = ""
-) -> Split:
-    """Split traces by a stable hash of their id (order-independent; sorted by id within a part).
+def split_numbers(
+    ids: Sequence[str], train: float, valid: float, test: float, salt: str = ""
+) -> dict[str, list[int]]:
+    """Which traces (by position in `ids`) go to each part, by a stable hash of their id
+    (order-independent; sorted by id within a part).
 
     A corpus of at most `SMALL_CORPUS` traces goes to train whole: it has no held-out score,
     but it builds and plays."""
     check_fractions(train, valid, test)
-    parts: dict[str, list[Trace]] = {name: [] for name in PARTS}
-    ordered = sorted(traces, key=lambda t: t.trace_id)
+    parts: dict[str, list[int]] = {name: [] for name in PARTS}
+    ordered = sorted(range(len(ids)), key=ids.__getitem__)
     if len(ordered) <= SMALL_CORPUS:
-        return Split(ordered, [], [])
-    for trace in ordered:
-        parts[assign_part(trace.trace_id, train, valid, salt)].append(trace)
-    return Split(**parts)
+        parts["train"] = ordered
+        return parts
+    for number in ordered:
+        parts[assign_part(ids[number], train, valid, salt)].append(number)
+    return parts
+
+
+def split_traces(
+    traces: Sequence[Trace], train: float, valid: float, test: float, salt: str = ""
+) -> Split:
+    """Traces split as `split_numbers` says."""
+    parts = split_numbers([t.trace_id for t in traces], train, valid, test, salt)
+    return Split(*([traces[n] for n in parts[name]] for name in PARTS))
 
 
 def split_with(traces: Sequence[Trace], config: SplitConfig) -> Split:
     """`split_traces` with the fractions and salt of a `split` config group."""
     return split_traces(traces, config.train, config.valid, config.test, config.salt)
+
+
+def split_stored(store: TraceRows, config: SplitConfig) -> Split:
+    """A build's held traces split as `split_with` would split them, each part held as lines."""
+    parts = split_numbers(store.ids, config.train, config.valid, config.test, config.salt)
+    return Split(*(StoredTraces(store, parts[name]) for name in PARTS))

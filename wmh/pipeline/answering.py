@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from wmh.config.schema import WmhConfig
+from wmh.core.stored import step_counts, trace_ids
 from wmh.core.types import Trace
 from wmh.engine.factory import make_predictor
 from wmh.engine.llm import LLMPredictor
@@ -91,7 +92,9 @@ def choose_answering(
         return Answering(replay.name)
     if settings.predictor.route == "llm" or not valid:
         return Answering(LLMPredictor.name)
-    chosen = sorted(valid, key=lambda t: t.trace_id)[: settings.predictor.route_traces]
+    ids = trace_ids(valid)
+    first = sorted(range(len(ids)), key=ids.__getitem__)[: settings.predictor.route_traces]
+    chosen = [valid[i] for i in first]
     hidden = retriever.hiding(retriever.hidden | {t.trace_id for t in chosen})
     blind_replay = replay.with_policies(replay.policies, hidden)
     blind, provider = make_predictor(settings, hidden, blind_replay, instructions)
@@ -112,7 +115,7 @@ def _heldout(
     settings: WmhConfig,
     predictor: Predictor,
     retriever: IndexRetriever,
-    test: list[Trace],
+    test: Sequence[Trace],
     replay: ReplayPredictor,
     clock: Clock | None = None,
 ) -> EvalReport | None:
@@ -131,7 +134,7 @@ def _heldout(
     else:  # an LLM model is also compared with replay
         baselines.append(replay)
     judge = make_judge(settings.judge.name, settings.judge, settings.provider)
-    total = sum(len(t.steps) for t in test)
+    total = sum(step_counts(test))
     cap = settings.split.heldout_max_steps
     scored = selection_traces(test, cap, "heldout") if 0 < cap < total else list(test)
     measured = sum(len(t.steps) for t in scored)
@@ -149,7 +152,7 @@ def heldout_reports(
     retriever: IndexRetriever,
     replay: ReplayPredictor,
     evolved: EvolveResult,
-    test: list[Trace],
+    test: Sequence[Trace],
     valid: Sequence[Trace] = (),
     clock: Clock | None = None,
 ) -> tuple[Answering, EvalReport | None, EvalReport | None]:

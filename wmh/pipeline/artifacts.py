@@ -9,9 +9,6 @@ the card (which names the run) is written last. Where each file goes is the stor
 from __future__ import annotations
 
 import logging
-import os
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -20,7 +17,6 @@ import orjson
 
 import wmh
 from wmh.config.schema import WmhConfig
-from wmh.core.types import Step
 from wmh.engine.agreement import StoredSignatures
 from wmh.engine.policy import FitReport
 from wmh.engine.prompts import base_prompt
@@ -31,11 +27,10 @@ from wmh.optimize.evolve import EvolveResult
 from wmh.pipeline.answering import Answering
 from wmh.pipeline.clock import Clock
 from wmh.retrieval.retriever import IndexRetriever
-from wmh.retrieval.table import StepTable, step_json
 from wmh.scoring.runner import EvalReport
 from wmh.store.card import ModelCard, write_card
 from wmh.store.index import write_index, write_signatures
-from wmh.store.layout import INDEX_STEPS, ModelFiles
+from wmh.store.layout import ModelFiles
 from wmh.store.prompts import write_prompts
 from wmh.store.settings import write_settings
 from wmh.store.splits import write_steps
@@ -95,36 +90,13 @@ def _frontier(evolved: EvolveResult) -> dict[str, object]:
     }
 
 
-@contextmanager
-def _read_back(
-    steps_file: Path, table: StepTable, starts: list[int]
-) -> Iterator[Callable[[Step], bytes]]:
-    """Each step's JSON line as the index's table has just written it: the split files hold
-    the same steps, and their lines are read back rather than made again or all held at once
-    (50 MB at 100k steps). A step the table does not hold is encoded."""
-    row_of = table.rows_of_steps()
-    handle = os.open(steps_file, os.O_RDONLY)
-
-    def line_of(step: Step) -> bytes:
-        row = row_of.get(id(step))
-        if row is None:
-            return step_json(step)
-        return os.pread(handle, starts[row + 1] - starts[row] - 1, starts[row])
-
-    try:
-        yield line_of
-    finally:
-        os.close(handle)
-
-
 def write_model_dir(target: Path, built: BuiltModel) -> None:
     files = ModelFiles(target)
     evolved = built.evolved
     write_settings(files, built.settings)
-    starts = write_index(files.index_dir, built.retriever)
+    write_index(files.index_dir, built.retriever)
     write_signatures(files.index_dir, built.signatures)
-    with _read_back(files.index_dir / INDEX_STEPS, built.retriever.table, starts) as line_of:
-        write_steps(files, built.split, line_of)
+    write_steps(files, built.split)
     optimized = None if evolved.skipped else evolved.best_prompt
     frontier = None if evolved.skipped else _frontier(evolved)
     write_prompts(files, base_prompt(), optimized, frontier)

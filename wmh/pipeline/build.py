@@ -18,28 +18,30 @@ import numpy as np
 
 from wmh.config.schema import WmhConfig
 from wmh.core.canonical import short_hash
-from wmh.core.types import Action, Step, Trace
-from wmh.engine.learnt import learn_error_style, learn_repeat_reliability, learn_state_writers
+from wmh.core.stored import StoredTraces, joined, trace_ids
+from wmh.core.types import Trace
+from wmh.engine.learnt import Lessons
 from wmh.engine.policy import FitReport
 from wmh.engine.prompts import base_prompt
 from wmh.engine.replay import ReplayPredictor
 from wmh.errors import ConfigError, EmptyCorpusError
 from wmh.ingest.reader import IngestReport
-from wmh.ingest.sources import ingest
-from wmh.ingest.split import split_with
+from wmh.ingest.sources import ingest_into
+from wmh.ingest.split import split_stored
 from wmh.optimize.evolve import EvolveResult, evolve_prompt
 from wmh.pipeline.answering import Answering, check_route, heldout_reports
 from wmh.pipeline.artifacts import publish
 from wmh.pipeline.checks import check_provider_errors, check_providers_answer
 from wmh.pipeline.clock import Clock, DoneCallback, ProgressCallback, StageCallback
+from wmh.pipeline.corpus import Corpus
 from wmh.pipeline.fit_replay import fit_policies
 from wmh.providers.llm import provider_time_budget
 from wmh.retrieval.context import ContextColumns
-from wmh.retrieval.embedders import Embedder, make_embedder
+from wmh.retrieval.embedders import make_embedder
 from wmh.retrieval.index import PartitionedIndex
 from wmh.retrieval.retriever import IndexRetriever
 from wmh.retrieval.table import StepTable, first_rows
-from wmh.retrieval.text import HISTORY_WINDOW, query_text
+from wmh.retrieval.text import QueryText, query_context
 from wmh.scoring.factory import make_judge
 from wmh.scoring.runner import EvalReport
 from wmh.store.card import ModelCard
@@ -81,23 +83,17 @@ class BuildResult:
         ]
 
 
-def _steps(traces: list[Trace]) -> list[Step]:
-    return [step for trace in traces for step in trace.steps]
-
-
-def recent_of(steps: Sequence[Step], traces: Sequence[Trace]) -> list[tuple[Action, ...]]:
-    """Per step, the actions just before it in its trace (the history window of the retrieval
-    texts), as `recent_actions` gives them: each trace's actions listed once."""
-    actions = {t.trace_id: [s.action for s in t.steps] for t in traces}
-    return [tuple(actions[s.trace_id][max(0, s.index - HISTORY_WINDOW) : s.index]) for s in steps]
-
-
-def embed_steps(
-    embedder: Embedder, steps: list[Step], recent: Sequence[Sequence[Action]]
-) -> np.ndarray:
-    """Vectors for steps, each embedded with its task and the actions just before it."""
-    texts = [query_text(s.action, s.task, r) for s, r in zip(steps, recent, strict=True)]
-    return embedder.embed(texts)
+def embed_texts(corpus: Corpus, steps: Sequence[int]) -> list[QueryText]:
+    """Retrieval texts of a corpus's steps (by number): each with its task and the names of
+    the actions just before it, as `query_text` makes them for a query."""
+    texts, tasks, names = corpus.texts, corpus.tasks, corpus.names
+    return [
+        QueryText(
+            texts[corpus.text_of[i]],
+            query_context(tasks[corpus.task_of[i]], [names[t] for t in corpus.windows[i]]),
+        )
+        for i in steps
+    ]
 
 
 def check_settings(settings: WmhConfig) -> None:
@@ -112,9 +108,16 @@ def check_settings(settings: WmhConfig) -> None:
         )
 
 
-def index_traces(settings: WmhConfig, train: list[Trace], clock: Clock) -> IndexRetriever:
-    """Embed the train steps and build the per-tool index over them."""
-    train_steps = _steps(train)
+def index_traces(settings: WmhConfig, traces: Sequence[Trace], clock: Clock) -> IndexRetriever:
+    """Embed the traces' steps and build the per-tool index over them."""
+    return index_corpus(settings, Corpus.of(traces), clock)
+
+
+def index_corpus(
+    settings: WmhConfig, corpus: Corpus, clock: Clock, order: Sequence[int] | None = None
+) -> IndexRetriever:
+    """Embed the corpus's steps and build the per-tool index over them; with `order`, the
+    traces (by number) in the order their steps take in the index (each route's rows in it)."""
     with clock.stage("embed"):
         config = settings.embedder
         embedder = make_embedder(
@@ -125,21 +128,33 @@ def index_traces(settings: WmhConfig, train: list[Trace], clock: Clock) -> Index
             config.model,
             config.api_base,
         )
-        table = StepTable.from_steps(train_steps)
-        rows = [table.step(r) for r in range(len(table))]
-        recent = recent_of(rows, train)
-        context = ContextColumns.build([s.task for s in rows], recent)
+        store, ids = corpus.store, corpus.store.ids
+        traces = range(len(store)) if order is None else order
+        steps = [i for n in traces for i in range(store.starts[n], store.starts[n + 1])]
+        table, rows = StepTable.from_columns(
+            [store.rows[i] for i in steps],
+            [ids[corpus.trace_of[i]] for i in steps],
+            [corpus.routes[i] for i in steps],
+            [corpus.keys[i] for i in steps],
+            [corpus.chars[i] for i in steps],
+        )
+        step_of = [steps[row] for row in rows]  # the corpus's step each row holds
+        context = ContextColumns.of_numbers(
+            [corpus.task_of[i] for i in step_of],
+            corpus.tasks,
+            corpus.window_array()[step_of],
+            corpus.texts,
+        )
     with clock.stage("index"):
         # When a step's vector is its call's alone, each distinct call is embedded and indexed
         # once (its first row stands for the rest; the others' vectors are never read).
         groups = table.call_groups() if getattr(embedder, "vectors_follow_action", False) else None
-        wanted = np.ones(len(rows), dtype=bool) if groups is None else first_rows(groups)
+        wanted = np.ones(len(table), dtype=bool) if groups is None else first_rows(groups)
 
         def embed(start: int, end: int) -> np.ndarray:
-            chosen = np.flatnonzero(wanted[start:end])
-            picked = (start + chosen).tolist()
-            vectors = embed_steps(embedder, [rows[i] for i in picked], [recent[i] for i in picked])
-            clock.advance(end - start, len(rows), "steps embedded")
+            picked = [step_of[start + i] for i in np.flatnonzero(wanted[start:end]).tolist()]
+            vectors = embedder.embed(embed_texts(corpus, picked))
+            clock.advance(end - start, len(table), "steps embedded")
             return vectors
 
         index = PartitionedIndex.build(
@@ -153,30 +168,35 @@ def index_traces(settings: WmhConfig, train: list[Trace], clock: Clock) -> Index
     return IndexRetriever(table, index, embedder, context)
 
 
-def make_replay(retriever: IndexRetriever, train: list[Trace], top_k: int) -> ReplayPredictor:
-    """The replay predictor over an index, with what it learns from the train traces."""
-    steps = [t.steps for t in train]
+def make_replay(retriever: IndexRetriever, lessons: Lessons, top_k: int) -> ReplayPredictor:
+    """The replay predictor over an index, with what it learnt from the corpus."""
     return ReplayPredictor(
         retriever,
-        learn_error_style(_steps(train)),
+        lessons.error_style(),
         top_k,
-        learn_repeat_reliability(steps),
-        learn_state_writers(steps),
+        lessons.repeat_reliability(),
+        lessons.state_writers(),
     )
 
 
 def fit_replay(
-    settings: WmhConfig, retriever: IndexRetriever, known: list[Trace], clock: Clock
+    settings: WmhConfig,
+    retriever: IndexRetriever,
+    known: Sequence[Trace],
+    clock: Clock,
+    lessons: Lessons | None = None,
 ) -> tuple[ReplayPredictor, FitReport]:
-    """The replay predictor over `retriever`, with what it learns from the `known` traces and
-    each tool's parts chosen on held-apart steps of them.
+    """The replay predictor over `retriever`, with what it learns from the `known` traces (or
+    `lessons`, what they taught as they were ingested) and each tool's parts chosen on
+    held-apart steps of them.
 
     Measured with the build's judge; an LLM-graded judge would make every build call the
     provider thousands of times, so `rubric` builds measure with `structural` instead."""
     name = settings.judge.name if settings.judge.name != "rubric" else "structural"
     judge = make_judge(name, settings.judge, settings.provider)
     with clock.stage("fit"):
-        replay = make_replay(retriever, known, settings.retrieval.top_k)
+        taught = lessons if lessons is not None else Lessons.of(t.steps for t in known)
+        replay = make_replay(retriever, taught, settings.retrieval.top_k)
         policies, report = fit_policies(replay, known, judge)
     return replay.with_policies(policies), report
 
@@ -243,20 +263,26 @@ def _lasting_objects() -> Iterator[None]:
 
 
 def _build(settings: WmhConfig, clock: Clock) -> BuildResult:
+    # Each trace is folded into the corpus as it is assembled: its lines, index columns and
+    # lessons stay, its objects go.
+    corpus = Corpus(settings.split)
     with clock.stage("ingest"), _lasting_objects():
-        ingested = ingest(settings)
+        report = ingest_into(settings, corpus.add)
     with clock.stage("split"):
-        split = split_with(ingested.traces, settings.split)
+        split = split_stored(corpus.store, settings.split)
     if not split.train:
         raise EmptyCorpusError(
-            f"the train split is empty: all {len(ingested.traces)} traces went to valid/test; "
+            f"the train split is empty: all {len(corpus.store)} traces went to valid/test; "
             "add traces or raise split.train"
         )
     # One index over every trace; the held-out traces stay hidden from it until publishing.
-    published = index_traces(settings, [*split.train, *split.valid, *split.test], clock)
-    retriever = published.hiding(frozenset(t.trace_id for t in split.test))
-    known = [*split.train, *split.valid]
-    replay, fit = fit_replay(settings, retriever, known, clock)
+    every = joined(split.train, split.valid, split.test)
+    assert isinstance(every, StoredTraces)
+    published = index_corpus(settings, corpus, clock, every.numbers)
+    retriever = published.hiding(frozenset(trace_ids(split.test)))
+    known = joined(split.train, split.valid)
+    lessons = corpus.lessons_of(("train", "valid"))
+    replay, fit = fit_replay(settings, retriever, known, clock, lessons)
 
     def gepa_progress(iteration: int, best: float) -> None:
         clock.report(iteration, None, f"iterations, best valid {best:.3f}")
@@ -275,14 +301,14 @@ def _build(settings: WmhConfig, clock: Clock) -> BuildResult:
     check_provider_errors(settings, [answering.report, heldout, heldout_base], evolved)
     path, card = publish(
         settings, answering, published, replay.with_policies(replay.policies, published),
-        ingested.report, split, (heldout, heldout_base), evolved, clock.timings, clock, fit,
+        report, split, (heldout, heldout_base), evolved, clock.timings, clock, fit,
     )  # fmt: skip
     log.info("built %s at %s", settings.name, path)
     return BuildResult(
         settings.name,
         path,
         card,
-        ingested.report,
+        report,
         heldout,
         clock.timings,
         evolved,

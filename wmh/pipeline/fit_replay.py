@@ -21,6 +21,7 @@ from typing import TypeVar
 import numpy as np
 
 from wmh.core.canonical import stable_unit_interval
+from wmh.core.stored import step_counts, trace_ids
 from wmh.core.types import Observation, Session, Step, Trace, Turn
 from wmh.engine.adapt import adapt_observation
 from wmh.engine.agreement import agreement, consensus_of
@@ -100,15 +101,17 @@ ALL_PARTS = _Config(Weights(), 0, True, True)
 def selection_traces(
     traces: Sequence[Trace], max_steps: int = MAX_STEPS, salt: str = "fit"
 ) -> list[Trace]:
-    """Whole traces in a stable draw (independent of their order), up to `max_steps` steps."""
-    chosen: list[Trace] = []
+    """Whole traces in a stable draw (independent of their order), up to `max_steps` steps
+    (read from the traces' ids and sizes: traces held as lines are parsed only if chosen)."""
+    ids, counts = trace_ids(traces), step_counts(traces)
+    chosen: list[int] = []
     steps = 0
-    for trace in sorted(traces, key=lambda t: stable_unit_interval(t.trace_id, salt)):
+    for number in sorted(range(len(ids)), key=lambda n: stable_unit_interval(ids[n], salt)):
         if steps >= max_steps:
             break
-        chosen.append(trace)
-        steps += len(trace.steps)
-    return chosen
+        chosen.append(number)
+        steps += counts[number]
+    return [traces[number] for number in chosen]
 
 
 class _Scores:

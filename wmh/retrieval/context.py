@@ -42,17 +42,29 @@ def history_vector(recent: Sequence[Action]) -> np.ndarray:
 
 
 def history_vectors(histories: Sequence[Sequence[Action]], dtype: type = np.float32) -> np.ndarray:
-    """`history_vector` of each row's actions, as rows (in `dtype`), bit for bit: each distinct
-    action embedded once (a batch at a time), each window's vectors added in order, made unit."""
+    """`history_vector` of each row's actions, as rows (in `dtype`), bit for bit."""
     actions: dict[str, int] = {}
     windows = np.full((len(histories), HISTORY_WINDOW), -1, dtype=np.int64)
     for row, recent in enumerate(histories):
         for place, action in enumerate(recent[-HISTORY_WINDOW:]):
             windows[row, place] = actions.setdefault(action_text(action), len(actions))
-    vectors = np.zeros((len(actions) + 1, HISTORY_DIM), dtype=np.float32)  # -1: none
-    vectors[: len(actions)] = text_vectors(list(actions), HISTORY_DIM)
-    out: np.ndarray = np.zeros((len(histories), HISTORY_DIM), dtype=dtype)
-    for start in range(0, len(histories), HISTORY_ROWS):
+    return window_vectors(windows, list(actions), dtype)
+
+
+def window_vectors(
+    windows: np.ndarray, texts: Sequence[str], dtype: type = np.float32
+) -> np.ndarray:
+    """`history_vector` of each row's window of actions, given as their numbers in `texts`
+    (-1 for none, the oldest first), as rows in `dtype`, bit for bit: each text used embedded
+    once (a batch at a time), each window's vectors added in order, made unit."""
+    used = np.unique(windows[windows >= 0])
+    number = np.full(len(texts) + 1, len(used), dtype=np.int64)  # -1 (the last): none
+    number[used] = np.arange(len(used))
+    vectors = np.zeros((len(used) + 1, HISTORY_DIM), dtype=np.float32)
+    vectors[: len(used)] = text_vectors([texts[i] for i in used.tolist()], HISTORY_DIM)
+    windows = number[windows]
+    out: np.ndarray = np.zeros((len(windows), HISTORY_DIM), dtype=dtype)
+    for start in range(0, len(windows), HISTORY_ROWS):
         window = windows[start : start + HISTORY_ROWS]
         summed = vectors[window[:, 0]]
         for place in range(1, HISTORY_WINDOW):  # in order, as `np.sum` adds them
@@ -81,6 +93,21 @@ class ContextColumns:
         task_rows = [task_vector(t) for t in distinct] or [np.zeros(TASK_DIM, np.float32)]
         history = history_vectors(histories, np.float16)  # as saved
         return cls(task_of, np.stack(task_rows), history)
+
+    @classmethod
+    def of_numbers(
+        cls, task_of: Sequence[int], tasks: Sequence[str], windows: np.ndarray, texts: Sequence[str]
+    ) -> ContextColumns:
+        """`build` from each row's task as a number into `tasks`, and its window of actions as
+        numbers into `texts` (see `window_vectors`): the same columns, tasks numbered in order
+        of their first row."""
+        first: dict[int, int] = {}
+        numbered = np.fromiter(
+            (first.setdefault(t, len(first)) for t in task_of), np.int32, len(task_of)
+        )
+        task_rows = [task_vector(tasks[t]) for t in first] or [np.zeros(TASK_DIM, np.float32)]
+        history = window_vectors(windows, texts, np.float16)  # as saved
+        return cls(numbered, np.stack(task_rows), history)
 
     def task_scores(self, rows: np.ndarray, task: np.ndarray) -> np.ndarray:
         """Similarity of each row's task to a query's: one product per distinct task when the

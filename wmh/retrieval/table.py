@@ -98,37 +98,52 @@ class StepTable:
 
     @classmethod
     def from_steps(cls, steps: Sequence[Step]) -> StepTable:
-        """Sort by route (stable) so each route's rows are contiguous, and index exact keys."""
-        # Each step's fields read in one pass: at 100k steps, a pass per field waited on memory
-        # for each step again (0.47 s against 0.17 s).
-        fields = [
-            (route_of(s.action), s.action.key(), s.trace_id, len(s.observation.content))
-            for s in steps
-        ]
-        order = sorted(range(len(steps)), key=lambda i: fields[i][0])
-        ordered = [steps[i] for i in order]
-        exact: dict[str, list[int]] = {}
-        for row, i in enumerate(order):
-            exact.setdefault(fields[i][1], []).append(row)
-        chars = np.fromiter((fields[i][3] for i in order), dtype=np.int64, count=len(order))
-        # Every row parsed already: its JSON is written only when the table is saved (a build
-        # of 100k steps would otherwise hold each step twice, as an object and as text).
-        table = cls([], [fields[i][2] for i in order], [fields[i][0] for i in order], exact)
-        table._parsed = dict(enumerate(ordered))
-        table.observation_chars = chars
+        """The table of these steps, held parsed (`from_columns`)."""
+        table, order = cls.from_columns(
+            [],
+            [s.trace_id for s in steps],
+            [route_of(s.action) for s in steps],
+            [s.action.key() for s in steps],
+            [len(s.observation.content) for s in steps],
+        )
+        table._parsed = {row: steps[i] for row, i in enumerate(order)}
         return table
 
-    def save(self, steps_file: Path, columns_file: Path) -> list[int]:
-        """Rows as JSON lines; returns where each row's line starts in the file, and last the
-        file's length (so its lines can be read back one at a time)."""
+    @classmethod
+    def from_columns(
+        cls,
+        rows: Sequence[bytes],
+        trace_ids: Sequence[str],
+        routes: Sequence[str],
+        keys: Sequence[str],
+        chars: Sequence[int],
+    ) -> tuple[StepTable, list[int]]:
+        """The table of steps given by their JSON lines (none: parsed steps are put in by the
+        caller) and columns, sorted by route (stable) so each route's rows are contiguous, and
+        which step each row holds."""
+        order = sorted(range(len(routes)), key=routes.__getitem__)
+        exact: dict[str, list[int]] = {}
+        for row, i in enumerate(order):
+            exact.setdefault(keys[i], []).append(row)
+        table = cls(
+            [rows[i] for i in order] if rows else [],
+            [trace_ids[i] for i in order],
+            [routes[i] for i in order],
+            exact,
+        )
+        table.observation_chars = np.fromiter(
+            (chars[i] for i in order), dtype=np.int64, count=len(order)
+        )
+        return table, order
+
+    def save(self, steps_file: Path, columns_file: Path) -> None:
+        """Rows as JSON lines, and the columns."""
         steps_file.parent.mkdir(parents=True, exist_ok=True)
         columns_file.parent.mkdir(parents=True, exist_ok=True)
-        starts = [0]
         with steps_file.open("wb") as out:
             for number in range(len(self)):
                 line = self._rows[number] if self._rows else step_json(self._parsed[number])
                 out.write(line + b"\n")
-                starts.append(starts[-1] + len(line) + 1)
         if self.observation_chars is not None:
             chars = self.observation_chars.tolist()
         else:  # loaded from a model saved without them
@@ -140,11 +155,6 @@ class StepTable:
             "observation_chars": chars,
         }
         columns_file.write_bytes(orjson.dumps(columns))
-        return starts
-
-    def rows_of_steps(self) -> dict[int, int]:
-        """The row of each step object the table holds parsed, by the object's identity."""
-        return {id(step): row for row, step in self._parsed.items()}
 
     @classmethod
     def load(cls, steps_file: Path, columns_file: Path) -> StepTable:

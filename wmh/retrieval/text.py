@@ -46,8 +46,20 @@ def call_text(name: str, key: str) -> str:
 
 def query_text(action: Action, task: str, recent: Sequence[Action]) -> QueryText:
     """Text for one action given the task and the actions just before it (oldest first)."""
-    window = [a.name if a.kind is ActionKind.TOOL_CALL else "say" for a in recent[-2:]]
+    return QueryText(
+        action_text(action), query_context(task, [window_name(a) for a in recent[-2:]])
+    )
+
+
+def window_name(action: Action) -> str:
+    """How an action before the current one is named in its context: its tool, or `say`."""
+    return action.name if action.kind is ActionKind.TOOL_CALL else "say"
+
+
+def query_context(task: str, names: Sequence[str]) -> str:
+    """The context half of a retrieval text: the task, and the last two actions before (their
+    `window_name`s, oldest first)."""
     context = f"task: {task[:240]}"
-    if window:
-        context += " after: " + " ".join(window)
-    return QueryText(action_text(action), context)
+    if names[-2:]:
+        context += " after: " + " ".join(names[-2:])
+    return context

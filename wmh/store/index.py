@@ -17,16 +17,14 @@ from wmh.retrieval.table import StepTable
 from wmh.store.layout import COLUMNS, EMBEDDER, INDEX_STEPS, SIGNATURES
 
 
-def write_index(directory: Path, retriever: IndexRetriever) -> list[int]:
-    """The index directory; returns where each row's line starts in its steps file (and the
-    file's length), as `StepTable.save`."""
+def write_index(directory: Path, retriever: IndexRetriever) -> None:
+    """The index directory."""
     directory.mkdir(parents=True, exist_ok=True)
-    starts = retriever.table.save(directory / INDEX_STEPS, directory / COLUMNS)
+    retriever.table.save(directory / INDEX_STEPS, directory / COLUMNS)
     retriever.index.save(directory)
     if retriever.context is not None:
         retriever.context.save(directory)
     (directory / EMBEDDER).write_text(retriever.embedder.card.model_dump_json(indent=2))
-    return starts
 
 
 def read_embedder_card(directory: Path) -> EmbedderCard:

@@ -4,11 +4,11 @@ evaluation (the test part) and by agents that replay or take tasks from unseen t
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable
 from pathlib import Path
 
 import orjson
 
+from wmh.core.stored import step_lines, trace_sources
 from wmh.core.types import Step, Trace
 from wmh.errors import StoreError
 from wmh.ingest.split import PARTS, Split
@@ -16,18 +16,19 @@ from wmh.retrieval.table import step_json
 from wmh.store.layout import ModelFiles
 
 
-def write_steps(
-    files: ModelFiles, split: Split, encode: Callable[[Step], bytes] = step_json
-) -> None:
-    """Each split part as Step lines, and the file each trace came from."""
+def write_steps(files: ModelFiles, split: Split) -> None:
+    """Each split part as Step lines (a part held as lines is written as it is held), and the
+    file each trace came from."""
     files.steps_dir.mkdir()
-    sources = {t.trace_id: t.source for part in PARTS for t in split.part(part)}
+    sources = {k: v for part in PARTS for k, v in trace_sources(split.part(part)).items()}
     files.sources.write_bytes(orjson.dumps(sources))
     for part in PARTS:
+        traces = split.part(part)
+        held = step_lines(traces)
+        lines = held if held is not None else (step_json(s) for t in traces for s in t.steps)
         with files.steps(part).open("wb") as out:
-            for trace in split.part(part):
-                for step in trace.steps:
-                    out.write(encode(step) + b"\n")
+            for line in lines:
+                out.write(line + b"\n")
 
 
 def read_part(model_dir: Path, part: str = "test") -> list[Trace]:
