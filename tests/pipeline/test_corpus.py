@@ -60,7 +60,7 @@ def test_each_step_is_embedded_with_the_texts_a_query_gets() -> None:
     expected = [query_text(s.action, s.task, r) for s, r in zip(steps, recent, strict=True)]
     assert embed_texts(corpus, range(len(steps))) == expected
     texts = corpus.texts
-    windows = [[texts[t] for t in w] for w in corpus.windows]
+    windows = [[texts[t] for t in corpus.window(i)] for i in range(len(corpus))]
     assert windows == [[action_text(a) for a in r] for r in recent]
     assert windows[6] == [action_text(s.action) for s in traces[0].steps[3:6]]  # oldest first
     assert len(windows[7]) == 0  # a trace's first step has no history

@@ -90,7 +90,7 @@ def embed_texts(corpus: Corpus, steps: Sequence[int]) -> list[QueryText]:
     return [
         QueryText(
             texts[corpus.text_of[i]],
-            query_context(tasks[corpus.task_of[i]], [names[t] for t in corpus.windows[i]]),
+            query_context(tasks[corpus.task_of[i]], [names[t] for t in corpus.window(i)]),
         )
         for i in steps
     ]
@@ -135,7 +135,7 @@ def index_corpus(
             [store.rows[i] for i in steps],
             [ids[corpus.trace_of[i]] for i in steps],
             [corpus.routes[i] for i in steps],
-            [corpus.keys[i] for i in steps],
+            [corpus.keys[corpus.key_of[i]] for i in steps],
             [corpus.chars[i] for i in steps],
         )
         step_of = [steps[row] for row in rows]  # the corpus's step each row holds
@@ -249,9 +249,10 @@ def build_world_model(
 
 @contextmanager
 def _lasting_objects() -> Iterator[None]:
-    """Ingest makes a few objects per span that all live until the build ends: the cyclic
-    garbage collector, which would scan them over and over (half of ingest's time at 100k
-    steps), pauses while they are made and then leaves them out (`gc.freeze`) until the end."""
+    """Ingest makes objects per span that live until their trace is assembled, and the corpus
+    keeps a few per step until the build ends: the cyclic garbage collector, which would scan
+    them over and over (half of ingest's time at 100k steps), pauses while they are made and
+    then leaves what is left out (`gc.freeze`) until the end."""
     collecting = gc.isenabled()
     gc.disable()
     try:

@@ -10,6 +10,7 @@ chosen on, the held-out steps) parse the few they read from the lines.
 
 from __future__ import annotations
 
+from array import array
 from collections.abc import Iterable, Sequence
 
 import numpy as np
@@ -30,16 +31,21 @@ class Corpus:
     def __init__(self, split: SplitConfig | None = None) -> None:
         self.store = TraceRows()
         self._split = split
+        # Per step: numbers in arrays (8 bytes each, not an int object), and each tool name,
+        # call key, text and task held once however many steps share it.
         self.routes: list[str] = []
+        self.key_of = array("q")  # into `keys`: its exact-replay key
+        self.trace_of = array("q")
+        self.chars = array("q")  # its answer's length
+        self.text_of = array("q")  # into `texts`: the action's retrieval text
+        self.task_of = array("q")  # into `tasks`
+        self.windows = array("q")  # `HISTORY_WINDOW` a step: the actions before it, -1 for none
         self.keys: list[str] = []
-        self.trace_of: list[int] = []
-        self.chars: list[int] = []
-        self.text_of: list[int] = []  # into `texts`: the action's retrieval text
-        self.task_of: list[int] = []  # into `tasks`
-        self.windows: list[tuple[int, ...]] = []  # the actions before it (into `texts`)
-        self._texts: dict[str, int] = {}
+        self.texts: list[str] = []
         self.names: list[str] = []  # per text: its tool's name, or "say" for a message
-        self._tasks: dict[str, int] = {}
+        self.tasks: list[str] = []
+        self._numbers: dict[str, dict[str, int]] = {"key": {}, "text": {}, "task": {}}
+        self._routes: dict[str, str] = {}
         self.lessons = {part: Lessons() for part in PARTS}
         self._in_order = True  # traces folded in in order of their ids (as ingest gives them)
 
@@ -55,13 +61,13 @@ class Corpus:
     def __len__(self) -> int:
         return len(self.routes)
 
-    @property
-    def texts(self) -> list[str]:
-        return list(self._texts)
-
-    @property
-    def tasks(self) -> list[str]:
-        return list(self._tasks)
+    def _number(self, kind: str, value: str, values: list[str]) -> int:
+        numbers = self._numbers[kind]
+        number = numbers.get(value)
+        if number is None:
+            number = numbers[value] = len(values)
+            values.append(value)
+        return number
 
     def add(self, trace: Trace) -> None:
         steps = trace.steps
@@ -72,24 +78,25 @@ class Corpus:
         own: list[int] = []
         for step in steps:
             action = step.action
-            text = action_text(action)
-            text_number = self._texts.get(text)
-            if text_number is None:
-                text_number = self._texts[text] = len(self.names)
+            texts = len(self.texts)
+            text = self._number("text", action_text(action), self.texts)
+            if text == texts:
                 self.names.append(window_name(action))
-            own.append(text_number)
-            self.routes.append(route_of(action))
-            self.keys.append(action.key())
+            own.append(text)
+            route = route_of(action)
+            self.routes.append(self._routes.setdefault(route, route))
+            self.key_of.append(self._number("key", action.key(), self.keys))
             self.trace_of.append(number)
             self.chars.append(len(step.observation.content))
-            self.text_of.append(text_number)
-            self.task_of.append(self._tasks.setdefault(step.task, len(self._tasks)))
+            self.text_of.append(text)
+            self.task_of.append(self._number("task", step.task, self.tasks))
         # As `recent_actions` gives a query its history: the actions just before the step.
-        self.windows.extend(tuple(own[max(0, s.index - HISTORY_WINDOW) : s.index]) for s in steps)
+        for step in steps:
+            window = own[max(0, step.index - HISTORY_WINDOW) : step.index]
+            self.windows.extend(window + [-1] * (HISTORY_WINDOW - len(window)))
         if self._split is not None:
-            part = assign_part(
-                trace.trace_id, self._split.train, self._split.valid, self._split.salt
-            )
+            split = self._split
+            part = assign_part(trace.trace_id, split.train, split.valid, split.salt)
             self.lessons[part].add(steps)
 
     def lessons_of(self, parts: Sequence[str]) -> Lessons:
@@ -112,7 +119,9 @@ class Corpus:
 
     def window_array(self) -> np.ndarray:
         """Per step, its window's texts (-1 where it has fewer actions before it)."""
-        out = np.full((len(self.windows), HISTORY_WINDOW), -1, dtype=np.int64)
-        for row, window in enumerate(self.windows):
-            out[row, : len(window)] = window
-        return out
+        return np.frombuffer(self.windows, dtype=np.int64).reshape(-1, HISTORY_WINDOW)
+
+    def window(self, step: int) -> list[int]:
+        """The texts of the actions just before a step, oldest first."""
+        start = step * HISTORY_WINDOW
+        return [t for t in self.windows[start : start + HISTORY_WINDOW] if t >= 0]

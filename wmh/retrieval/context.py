@@ -128,7 +128,9 @@ class ContextColumns:
 
     def save(self, directory: Path) -> None:
         directory.mkdir(parents=True, exist_ok=True)
-        arrays = (self.task_of, self.tasks.astype(np.float16), self.history.astype(np.float16))
+        # A build holds the histories in half precision already: saved without a copy.
+        half = (self.tasks.astype(np.float16), self.history.astype(np.float16, copy=False))
+        arrays = (self.task_of, *half)
         for name, array in zip(self.FILES, arrays, strict=True):
             np.save(directory / name, array, allow_pickle=False)
 
