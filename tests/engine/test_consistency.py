@@ -64,7 +64,7 @@ def test_list_items_are_records_too() -> None:
 
 def test_writes_are_learnt_from_records_that_change_within_a_run() -> None:
     from wmh.core.types import Step
-    from wmh.engine.learnt import learn_state_writers
+    from wmh.engine.learnt import Lessons
 
     def step(i: int, name: str, content: dict) -> Step:
         return Step(
@@ -80,4 +80,4 @@ def test_writes_are_learnt_from_records_that_change_within_a_run() -> None:
         step(2, "cancel", {"reservation_id": "A", "status": "cancelled"}),
         step(3, "get_reservation", {"reservation_id": "A", "status": "cancelled"}),
     ]
-    assert learn_state_writers([run]) == ["cancel"]
+    assert Lessons.of([run]).state_writers() == ["cancel"]

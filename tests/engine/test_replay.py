@@ -101,7 +101,7 @@ def test_message_actions_answer_with_a_recorded_reply(tmp_path: Path, data_dir: 
 
 def test_tools_whose_repeats_change_are_not_replayed_from_the_session() -> None:
     from wmh.core.types import Observation, Step
-    from wmh.engine.learnt import learn_repeat_reliability
+    from wmh.engine.learnt import Lessons
 
     def step(i: int, cmd: str, out: str) -> Step:
         return Step(
@@ -117,6 +117,6 @@ def test_tools_whose_repeats_change_are_not_replayed_from_the_session() -> None:
         step(2, "python3 app.py", "ok"),
     ]
     lookup = [step(0, "get", "1"), step(1, "get", "1")]
-    reliability = learn_repeat_reliability([rerun, lookup])
+    reliability = Lessons.of([rerun, lookup]).repeat_reliability()
     assert reliability == {"bash": 0.5}
-    assert learn_repeat_reliability([rerun]) == {"bash": 0.0}
+    assert Lessons.of([rerun]).repeat_reliability() == {"bash": 0.0}

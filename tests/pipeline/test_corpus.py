@@ -11,7 +11,7 @@ import pytest
 
 from tests.conftest import make_settings
 from wmh.core.canonical import stable_unit_interval
-from wmh.core.stored import StoredTraces, joined, step_counts, trace_ids, trace_sources
+from wmh.core.stored import StoredTraces, step_counts, trace_ids, trace_sources
 from wmh.core.types import Action, ActionKind, Observation, Step, Trace
 from wmh.engine.learnt import Lessons
 from wmh.ingest.reader import read_traces
@@ -20,7 +20,7 @@ from wmh.pipeline.build import build_world_model, embed_texts, index_traces
 from wmh.pipeline.clock import Clock
 from wmh.pipeline.corpus import Corpus
 from wmh.pipeline.fit_replay import selection_traces
-from wmh.retrieval.context import ContextColumns
+from wmh.retrieval.context import ContextColumns, history_vector, task_vector
 from wmh.retrieval.retriever import recent_actions
 from wmh.retrieval.table import step_json
 from wmh.retrieval.text import action_text, query_text
@@ -51,8 +51,21 @@ def _trace(name: str, length: int, task: str = "fix it") -> Trace:
     return Trace(trace_id=name, steps=steps, source=f"{name}.jsonl")
 
 
+def _same_texts() -> Trace:
+    """A message and a tool named `say hi` with the same text (`say hi {}`), in both orders:
+    their texts are one, their names in a later step's context are not."""
+    said = Action(kind=ActionKind.MESSAGE, content="hi {}")
+    called = Action(name="say hi", arguments={})
+    actions = [said, called, said, Action(name="run"), called, Action(name="run")]
+    steps = [
+        Step(action=a, observation=Observation(content=str(i)), trace_id="d", index=i)
+        for i, a in enumerate(actions)
+    ]
+    return Trace(trace_id="d", steps=steps)
+
+
 def test_each_step_is_embedded_with_the_texts_a_query_gets() -> None:
-    traces = [_trace("a", 7), _trace("b", 1, "other"), _trace("c", 4)]
+    traces = [_trace("a", 7), _trace("b", 1, "other"), _trace("c", 4), _same_texts()]
     corpus = Corpus.of(traces)
     steps = [s for t in traces for s in t.steps]
     by_id = {t.trace_id: t for t in traces}
@@ -60,22 +73,22 @@ def test_each_step_is_embedded_with_the_texts_a_query_gets() -> None:
     expected = [query_text(s.action, s.task, r) for s, r in zip(steps, recent, strict=True)]
     assert embed_texts(corpus, range(len(steps))) == expected
     texts = corpus.texts
-    windows = [[texts[t] for t in corpus.window(i)] for i in range(len(corpus))]
+    windows = [[texts[t] for t in w if t >= 0] for w in corpus.window_texts().tolist()]
     assert windows == [[action_text(a) for a in r] for r in recent]
     assert windows[6] == [action_text(s.action) for s in traces[0].steps[3:6]]  # oldest first
-    assert len(windows[7]) == 0  # a trace's first step has no history
-    # The context columns, rows in another order than the corpus's: as built from the steps.
-    order = np.array([5, 0, 9, 3, 11, 1, 7, 2, 10, 4, 6, 8])
-    built = ContextColumns.build([steps[i].task for i in order], [recent[i] for i in order])
-    numbered = ContextColumns.of_numbers(
-        [corpus.task_of[i] for i in order], corpus.tasks, corpus.window_array()[order], texts
+    assert windows[7] == []  # a trace's first step has no history
+    # The context columns, rows in another order than the corpus's: a row's history is the
+    # vector a query with its actions gets, and tasks are numbered by their first row.
+    order = np.array([5, 0, 9, 3, 11, 1, 7, 2, 10, 4, 6, 8, 17, 12, 16, 13, 15, 14])
+    columns = ContextColumns.of_numbers(
+        [corpus.task_of[i] for i in order], corpus.tasks, corpus.window_texts()[order], texts
     )
-    for mine, theirs in zip(
-        (numbered.task_of, numbered.tasks, numbered.history),
-        (built.task_of, built.tasks, built.history),
-        strict=True,
-    ):
-        assert mine.dtype == theirs.dtype and np.array_equal(mine, theirs)
+    expected_history = np.stack([history_vector(recent[i]) for i in order]).astype(np.float16)
+    assert columns.history.dtype == np.float16
+    assert np.array_equal(columns.history, expected_history)
+    firsts = list(dict.fromkeys(steps[i].task for i in order))
+    assert columns.task_of.tolist() == [firsts.index(steps[i].task) for i in order]
+    assert np.array_equal(columns.tasks, np.stack([task_vector(t) for t in firsts]))
 
 
 def _errors(trace_id: str, message: str, count: int) -> Trace:
@@ -110,7 +123,7 @@ def test_lessons_are_learnt_part_after_part_as_from_the_traces_held_whole() -> N
     expected = Lessons.of(t.steps for t in [*held.train, *held.valid])
     assert expected.error_style().template == "Unknown tool {tool} (t)"
     for corpus in (Corpus.of(traces, split), Corpus.of(reversed(traces), split)):
-        learnt = corpus.lessons_of(("train", "valid"))
+        learnt = corpus.taught()
         assert learnt.error_style() == expected.error_style()
         assert learnt.repeat_reliability() == expected.repeat_reliability()
         assert learnt.state_writers() == expected.state_writers()
@@ -122,7 +135,7 @@ def test_stored_traces_read_as_the_traces_and_are_parsed_only_when_read(
 ) -> None:
     traces = [_trace(f"t{i:02d}", 1 + i % 5) for i in range(40)]
     corpus = Corpus.of(traces)
-    stored = corpus.traces()
+    stored = StoredTraces(corpus.store, range(len(traces)))
     assert [t.model_dump() for t in stored] == [t.model_dump() for t in traces]
     assert stored[3].model_dump() == traces[3].model_dump()
     assert [t.trace_id for t in stored[5:9]] == [t.trace_id for t in traces[5:9]]
@@ -135,8 +148,7 @@ def test_stored_traces_read_as_the_traces_and_are_parsed_only_when_read(
     assert trace_ids(stored) == [t.trace_id for t in traces]
     assert step_counts(stored) == [len(t.steps) for t in traces]
     assert trace_sources(stored) == {t.trace_id: t.source for t in traces}
-    both = joined(stored[:10], stored[20:])
-    assert isinstance(both, StoredTraces) and both.numbers == [*range(10), *range(20, 40)]
+    assert isinstance(stored[5:9], StoredTraces) and stored[5:9].numbers == [5, 6, 7, 8]
     monkeypatch.undo()
     # Only the chosen traces are parsed: the draw reads ids and sizes.
     assert [t.trace_id for t in selection_traces(stored, 30, "fit")] == expected

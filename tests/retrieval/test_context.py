@@ -11,7 +11,8 @@ import pytest
 
 from wmh.core.types import Action
 from wmh.retrieval import context, hashing
-from wmh.retrieval.context import ContextColumns, history_vector, history_vectors
+from wmh.retrieval.context import ContextColumns, history_vector, window_vectors
+from wmh.retrieval.text import HISTORY_WINDOW, action_text
 
 COMMANDS = ["ls", "cat  a.txt", "grep -rn   'x' src", "python -c 'print(1)'", "café ✓", "a"]
 
@@ -29,8 +30,14 @@ def test_histories_built_at_once_equal_a_querys_own(monkeypatch: pytest.MonkeyPa
     monkeypatch.setattr(context, "HISTORY_ROWS", 64)
     monkeypatch.setattr(hashing, "HASHED_AT_ONCE", 50)
     one_by_one = np.stack([history_vector(h) for h in histories])
-    assert np.array_equal(history_vectors(histories), one_by_one)
-    built = ContextColumns.build(["fix it"] * len(histories), histories)
+    texts: dict[str, int] = {}
+    windows = np.full((len(histories), HISTORY_WINDOW), -1, dtype=np.int64)
+    for row, recent in enumerate(histories):
+        for place, action in enumerate(recent[-HISTORY_WINDOW:]):
+            windows[row, place] = texts.setdefault(action_text(action), len(texts))
+    texts["never in a window"] = len(texts)
+    assert np.array_equal(window_vectors(windows, list(texts)), one_by_one)
+    built = ContextColumns.of_numbers([0] * len(histories), ["fix it"], windows, list(texts))
     assert built.history.dtype == np.float16  # as saved
     assert np.array_equal(built.history, one_by_one.astype(np.float16))
     assert not np.any(built.history[[not h for h in histories].index(True)])  # no history: zero

@@ -11,7 +11,7 @@ from wmh.retrieval.embedders import HashingEmbedder
 from wmh.retrieval.index import PartitionedIndex
 from wmh.retrieval.retriever import IndexRetriever, Query, SearchOnce
 from wmh.retrieval.table import StepTable
-from wmh.retrieval.text import query_text
+from wmh.retrieval.text import HISTORY_WINDOW, query_text
 
 
 def _steps(n_traces: int) -> list[Step]:
@@ -165,7 +165,9 @@ def test_the_exact_recording_is_the_one_made_in_the_most_alike_task() -> None:
     ]
     plain = _retriever(steps)
     table = plain.table
-    columns = ContextColumns.build([table.step(r).task for r in range(len(table))], [[]] * 4)
+    tasks = [table.step(r).task for r in range(len(table))]
+    no_history = np.full((len(tasks), HISTORY_WINDOW), -1)
+    columns = ContextColumns.of_numbers(range(len(tasks)), tasks, no_history, [])
     retriever = IndexRetriever(table, plain.index, plain.embedder, columns)
     action = Action(name="get_order", arguments={"id": 1})
     answers = {

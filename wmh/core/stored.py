@@ -1,8 +1,9 @@
 """Traces held as their steps' JSON lines, each parsed when it is read.
 
 A build of a million steps cannot hold every step as pydantic objects (about 3.5 KB a step,
-against 0.5 KB of JSON): it keeps the lines, and the few traces a stage reads whole (the steps
-the replay parts are chosen on, the held-out steps) are parsed as they are asked for.
+against 0.5 KB of JSON): it keeps the lines, and the traces a stage reads whole (those the
+replay parts are chosen on, the held-out ones, and GEPA's valid traces) are parsed as they are
+read.
 """
 
 from __future__ import annotations
@@ -72,15 +73,6 @@ class StoredTraces(Sequence[Trace]):
     def __iter__(self) -> Iterator[Trace]:
         for number in self.numbers:
             yield self.store.trace(number)
-
-
-def joined(*parts: Sequence[Trace]) -> Sequence[Trace]:
-    """The traces of these parts one after another: held as lines when they all are (of one
-    store), else as a list."""
-    stored = [p for p in parts if isinstance(p, StoredTraces)]
-    if parts and len(stored) == len(parts) and all(p.store is stored[0].store for p in stored):
-        return StoredTraces(stored[0].store, [n for p in stored for n in p.numbers])
-    return [t for p in parts for t in p]
 
 
 def trace_ids(traces: Sequence[Trace]) -> list[str]:

@@ -61,11 +61,11 @@ class Lessons:
 
     def add(self, steps: Sequence[Step]) -> None:
         """One trace's steps, in order."""
-        self.add_errors(steps)
+        self._add_errors(steps)
         self._add_repeats(steps)
         self._add_records(steps)
 
-    def add_errors(self, steps: Iterable[Step]) -> None:
+    def _add_errors(self, steps: Iterable[Step]) -> None:
         for step in steps:
             obs = step.observation
             if not obs.is_error or step.action.kind is not ActionKind.TOOL_CALL:
@@ -149,20 +149,3 @@ class Lessons:
         for that read, the session's record is just as likely to be stale.)
         """
         return sorted(t for t, n in self.seen_before.items() if self.changed[t] / n >= threshold)
-
-
-def learn_error_style(steps: Iterable[Step]) -> ErrorStyle:
-    """`Lessons.error_style` of these steps."""
-    lessons = Lessons()
-    lessons.add_errors(steps)
-    return lessons.error_style()
-
-
-def learn_repeat_reliability(traces: Iterable[Sequence[Step]]) -> dict[str, float]:
-    """`Lessons.repeat_reliability` of these traces' steps."""
-    return Lessons.of(traces).repeat_reliability()
-
-
-def learn_state_writers(traces: Iterable[Sequence[Step]], threshold: float = 0.5) -> list[str]:
-    """`Lessons.state_writers` of these traces' steps."""
-    return Lessons.of(traces).state_writers(threshold)

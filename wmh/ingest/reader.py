@@ -130,23 +130,15 @@ def fold_traces(
     return fold_spans(spans, [str(p) for p in paths], take, skip_empty_traces)
 
 
-def read_spans(
-    spans: Iterable[SpanRecord], sources: list[str], skip_empty_traces: bool = False
-) -> IngestResult:
-    """`read_traces` for spans from anywhere (files, an MLflow store, a collector)."""
-    traces: list[Trace] = []
-    report = fold_spans(spans, sources, traces.append, skip_empty_traces)
-    return IngestResult(traces=traces, report=report)
-
-
 def fold_spans(
     spans: Iterable[SpanRecord],
     sources: list[str],
     take: Callable[[Trace], None],
     skip_empty_traces: bool = False,
 ) -> IngestReport:
-    """`read_spans`, each trace handed to `take` as soon as it is assembled (`fold_traces`).
-    Its errors are raised once every trace is read, as `read_spans` raises them."""
+    """`fold_traces` for spans from anywhere (files, an MLflow store, a Phoenix server): each
+    trace handed to `take` as soon as it is assembled. Its errors are raised once every trace
+    is read."""
     report = IngestReport(files=sources)
     by_trace: dict[str, list[SpanRecord]] = defaultdict(list)
     for span in spans:

@@ -93,7 +93,20 @@ def split_with(traces: Sequence[Trace], config: SplitConfig) -> Split:
     return split_traces(traces, config.train, config.valid, config.test, config.salt)
 
 
-def split_stored(store: TraceRows, config: SplitConfig) -> Split:
+@dataclass
+class StoredSplit(Split):
+    """A split whose parts are held as lines."""
+
+    train: StoredTraces
+    valid: StoredTraces
+    test: StoredTraces
+
+    def numbers(self, *parts: str) -> list[int]:
+        """The traces of these parts, one part after another, by their numbers in the store."""
+        return [n for part in parts for n in getattr(self, part).numbers]
+
+
+def split_stored(store: TraceRows, config: SplitConfig) -> StoredSplit:
     """A build's held traces split as `split_with` would split them, each part held as lines."""
     parts = split_numbers(store.ids, config.train, config.valid, config.test, config.salt)
-    return Split(*(StoredTraces(store, parts[name]) for name in PARTS))
+    return StoredSplit(*(StoredTraces(store, parts[name]) for name in PARTS))

@@ -18,8 +18,8 @@ import numpy as np
 
 from wmh.config.schema import WmhConfig
 from wmh.core.canonical import short_hash
-from wmh.core.stored import StoredTraces, joined, trace_ids
-from wmh.core.types import Trace
+from wmh.core.stored import StoredTraces, trace_ids
+from wmh.core.types import Step, Trace
 from wmh.engine.learnt import Lessons
 from wmh.engine.policy import FitReport
 from wmh.engine.prompts import base_prompt
@@ -27,7 +27,7 @@ from wmh.engine.replay import ReplayPredictor
 from wmh.errors import ConfigError, EmptyCorpusError
 from wmh.ingest.reader import IngestReport
 from wmh.ingest.sources import ingest_into
-from wmh.ingest.split import split_stored
+from wmh.ingest.split import PARTS, split_stored
 from wmh.optimize.evolve import EvolveResult, evolve_prompt
 from wmh.pipeline.answering import Answering, check_route, heldout_reports
 from wmh.pipeline.artifacts import publish
@@ -86,11 +86,11 @@ class BuildResult:
 def embed_texts(corpus: Corpus, steps: Sequence[int]) -> list[QueryText]:
     """Retrieval texts of a corpus's steps (by number): each with its task and the names of
     the actions just before it, as `query_text` makes them for a query."""
-    texts, tasks, names = corpus.texts, corpus.tasks, corpus.names
+    texts, tasks = corpus.texts, corpus.tasks
     return [
         QueryText(
             texts[corpus.text_of[i]],
-            query_context(tasks[corpus.task_of[i]], [names[t] for t in corpus.window(i)]),
+            query_context(tasks[corpus.task_of[i]], corpus.window_names(i)),
         )
         for i in steps
     ]
@@ -109,15 +109,22 @@ def check_settings(settings: WmhConfig) -> None:
 
 
 def index_traces(settings: WmhConfig, traces: Sequence[Trace], clock: Clock) -> IndexRetriever:
-    """Embed the traces' steps and build the per-tool index over them."""
-    return index_corpus(settings, Corpus.of(traces), clock)
+    """Embed the traces' steps and build the per-tool index over them (its rows read the
+    caller's step objects)."""
+    steps = [s for t in traces for s in t.steps]
+    return index_corpus(settings, Corpus.of(traces), clock, parsed=steps)
 
 
 def index_corpus(
-    settings: WmhConfig, corpus: Corpus, clock: Clock, order: Sequence[int] | None = None
+    settings: WmhConfig,
+    corpus: Corpus,
+    clock: Clock,
+    order: Sequence[int] | None = None,
+    parsed: Sequence[Step] | None = None,
 ) -> IndexRetriever:
     """Embed the corpus's steps and build the per-tool index over them; with `order`, the
-    traces (by number) in the order their steps take in the index (each route's rows in it)."""
+    traces (by number) in the order their steps take in the index (each route's rows in it);
+    with `parsed`, the corpus's steps as objects, in its order, for the rows to read."""
     with clock.stage("embed"):
         config = settings.embedder
         embedder = make_embedder(
@@ -137,12 +144,13 @@ def index_corpus(
             [corpus.routes[i] for i in steps],
             [corpus.keys[corpus.key_of[i]] for i in steps],
             [corpus.chars[i] for i in steps],
+            None if parsed is None else [parsed[i] for i in steps],
         )
         step_of = [steps[row] for row in rows]  # the corpus's step each row holds
         context = ContextColumns.of_numbers(
             [corpus.task_of[i] for i in step_of],
             corpus.tasks,
-            corpus.window_array()[step_of],
+            corpus.window_texts()[step_of],
             corpus.texts,
         )
     with clock.stage("index"):
@@ -277,13 +285,10 @@ def _build(settings: WmhConfig, clock: Clock) -> BuildResult:
             "add traces or raise split.train"
         )
     # One index over every trace; the held-out traces stay hidden from it until publishing.
-    every = joined(split.train, split.valid, split.test)
-    assert isinstance(every, StoredTraces)
-    published = index_corpus(settings, corpus, clock, every.numbers)
+    published = index_corpus(settings, corpus, clock, split.numbers(*PARTS))
     retriever = published.hiding(frozenset(trace_ids(split.test)))
-    known = joined(split.train, split.valid)
-    lessons = corpus.lessons_of(("train", "valid"))
-    replay, fit = fit_replay(settings, retriever, known, clock, lessons)
+    known = StoredTraces(corpus.store, split.numbers("train", "valid"))
+    replay, fit = fit_replay(settings, retriever, known, clock, corpus.taught())
 
     def gepa_progress(iteration: int, best: float) -> None:
         clock.report(iteration, None, f"iterations, best valid {best:.3f}")

@@ -11,17 +11,19 @@ chosen on, the held-out steps) parse the few they read from the lines.
 from __future__ import annotations
 
 from array import array
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 
 import numpy as np
 
 from wmh.config.schema import SplitConfig
-from wmh.core.stored import StoredTraces, TraceRows
+from wmh.core.stored import TraceRows
 from wmh.core.types import Trace
 from wmh.engine.learnt import Lessons
-from wmh.ingest.split import PARTS, SMALL_CORPUS, assign_part, split_stored
+from wmh.ingest.split import SMALL_CORPUS, assign_part, split_stored
 from wmh.retrieval.table import step_json
 from wmh.retrieval.text import HISTORY_WINDOW, action_text, route_of, window_name
+
+TAUGHT = ("train", "valid")  # the parts the replay model learns from
 
 
 class Corpus:
@@ -38,21 +40,22 @@ class Corpus:
         self.trace_of = array("q")
         self.chars = array("q")  # its answer's length
         self.text_of = array("q")  # into `texts`: the action's retrieval text
+        self.name_of = array("q")  # into `names`: its `window_name`
         self.task_of = array("q")  # into `tasks`
-        self.windows = array("q")  # `HISTORY_WINDOW` a step: the actions before it, -1 for none
+        # `HISTORY_WINDOW` a step: the steps just before it in its trace, -1 for none.
+        self.windows = array("q")
         self.keys: list[str] = []
         self.texts: list[str] = []
-        self.names: list[str] = []  # per text: its tool's name, or "say" for a message
+        self.names: list[str] = []
         self.tasks: list[str] = []
-        self._numbers: dict[str, dict[str, int]] = {"key": {}, "text": {}, "task": {}}
+        self._numbers: dict[str, dict[str, int]] = {k: {} for k in ("key", "text", "name", "task")}
         self._routes: dict[str, str] = {}
-        self.lessons = {part: Lessons() for part in PARTS}
+        self.lessons = {part: Lessons() for part in TAUGHT}
         self._in_order = True  # traces folded in in order of their ids (as ingest gives them)
 
     @classmethod
     def of(cls, traces: Iterable[Trace], split: SplitConfig | None = None) -> Corpus:
-        """The corpus of these traces; with `split`, what each part teaches is kept apart (for
-        `lessons_of`)."""
+        """The corpus of these traces; with `split`, what the parts teach is kept (`taught`)."""
         corpus = cls(split)
         for trace in traces:
             corpus.add(trace)
@@ -74,54 +77,53 @@ class Corpus:
         number = len(self.store)
         if number and trace.trace_id <= self.store.ids[-1]:
             self._in_order = False
+        first = len(self.routes)
         self.store.add(trace, [step_json(step) for step in steps])
-        own: list[int] = []
         for step in steps:
             action = step.action
-            texts = len(self.texts)
-            text = self._number("text", action_text(action), self.texts)
-            if text == texts:
-                self.names.append(window_name(action))
-            own.append(text)
             route = route_of(action)
             self.routes.append(self._routes.setdefault(route, route))
             self.key_of.append(self._number("key", action.key(), self.keys))
             self.trace_of.append(number)
             self.chars.append(len(step.observation.content))
-            self.text_of.append(text)
+            self.text_of.append(self._number("text", action_text(action), self.texts))
+            self.name_of.append(self._number("name", window_name(action), self.names))
             self.task_of.append(self._number("task", step.task, self.tasks))
-        # As `recent_actions` gives a query its history: the actions just before the step.
+        # As `recent_actions` gives a query its history: the steps just before it.
+        own = range(first, len(self.routes))
         for step in steps:
-            window = own[max(0, step.index - HISTORY_WINDOW) : step.index]
+            window = list(own[max(0, step.index - HISTORY_WINDOW) : step.index])
             self.windows.extend(window + [-1] * (HISTORY_WINDOW - len(window)))
         if self._split is not None:
             split = self._split
             part = assign_part(trace.trace_id, split.train, split.valid, split.salt)
-            self.lessons[part].add(steps)
+            if part in self.lessons:
+                self.lessons[part].add(steps)
 
-    def lessons_of(self, parts: Sequence[str]) -> Lessons:
-        """What these parts' traces teach, read part after part, each in order of trace id (as
-        `split_stored` lists them). A corpus of at most `SMALL_CORPUS` traces is all train, and
-        one folded in out of order was not kept apart in that order: their few traces are read
-        again."""
+    def taught(self) -> Lessons:
+        """What the train and valid traces teach, read part after part, each in order of trace
+        id (as `split_stored` lists them). A corpus of at most `SMALL_CORPUS` traces is all
+        train (its few traces are read again); one folded in out of order did not keep its parts
+        apart in that order (every train and valid trace is read again)."""
         if self._split is None:
             raise ValueError("a corpus folded without a split keeps no lessons apart")
         if len(self.store) <= SMALL_CORPUS or not self._in_order:
             split = split_stored(self.store, self._split)
-            return Lessons.of(t.steps for part in parts for t in split.part(part))
+            return Lessons.of(t.steps for part in TAUGHT for t in split.part(part))
         out = Lessons()
-        for part in parts:
+        for part in TAUGHT:
             out.absorb(self.lessons[part])
         return out
 
-    def traces(self, numbers: Sequence[int] | None = None) -> StoredTraces:
-        return StoredTraces(self.store, range(len(self.store)) if numbers is None else numbers)
+    def window_texts(self) -> np.ndarray:
+        """Per step, the texts (numbers into `texts`) of the actions just before it, oldest
+        first, -1 where it has fewer."""
+        steps = np.array(self.windows, dtype=np.int64).reshape(-1, HISTORY_WINDOW)
+        texts = np.append(np.array(self.text_of, dtype=np.int64), -1)  # -1: none
+        return texts[steps]
 
-    def window_array(self) -> np.ndarray:
-        """Per step, its window's texts (-1 where it has fewer actions before it)."""
-        return np.frombuffer(self.windows, dtype=np.int64).reshape(-1, HISTORY_WINDOW)
-
-    def window(self, step: int) -> list[int]:
-        """The texts of the actions just before a step, oldest first."""
+    def window_names(self, step: int) -> list[str]:
+        """The `window_name`s of the actions just before a step, oldest first."""
         start = step * HISTORY_WINDOW
-        return [t for t in self.windows[start : start + HISTORY_WINDOW] if t >= 0]
+        window = self.windows[start : start + HISTORY_WINDOW]
+        return [self.names[self.name_of[s]] for s in window if s >= 0]

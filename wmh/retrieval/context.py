@@ -41,16 +41,6 @@ def history_vector(recent: Sequence[Action]) -> np.ndarray:
     return unit(np.sum([_action_vector(action_text(a)) for a in window], axis=0))
 
 
-def history_vectors(histories: Sequence[Sequence[Action]], dtype: type = np.float32) -> np.ndarray:
-    """`history_vector` of each row's actions, as rows (in `dtype`), bit for bit."""
-    actions: dict[str, int] = {}
-    windows = np.full((len(histories), HISTORY_WINDOW), -1, dtype=np.int64)
-    for row, recent in enumerate(histories):
-        for place, action in enumerate(recent[-HISTORY_WINDOW:]):
-            windows[row, place] = actions.setdefault(action_text(action), len(actions))
-    return window_vectors(windows, list(actions), dtype)
-
-
 def window_vectors(
     windows: np.ndarray, texts: Sequence[str], dtype: type = np.float32
 ) -> np.ndarray:
@@ -84,23 +74,12 @@ class ContextColumns:
         self.history = history
 
     @classmethod
-    def build(cls, tasks: Sequence[str], histories: Sequence[Sequence[Action]]) -> ContextColumns:
-        """From each row's task and the actions before it in its trace (oldest first)."""
-        distinct: dict[str, int] = {}
-        task_of = np.fromiter(
-            (distinct.setdefault(t, len(distinct)) for t in tasks), np.int32, len(tasks)
-        )
-        task_rows = [task_vector(t) for t in distinct] or [np.zeros(TASK_DIM, np.float32)]
-        history = history_vectors(histories, np.float16)  # as saved
-        return cls(task_of, np.stack(task_rows), history)
-
-    @classmethod
     def of_numbers(
         cls, task_of: Sequence[int], tasks: Sequence[str], windows: np.ndarray, texts: Sequence[str]
     ) -> ContextColumns:
-        """`build` from each row's task as a number into `tasks`, and its window of actions as
-        numbers into `texts` (see `window_vectors`): the same columns, tasks numbered in order
-        of their first row."""
+        """From each row's task, as a number into `tasks`, and the actions before it in its
+        trace, as numbers into `texts` (see `window_vectors`); tasks are numbered anew in order
+        of their first row, each held once."""
         first: dict[int, int] = {}
         numbered = np.fromiter(
             (first.setdefault(t, len(first)) for t in task_of), np.int32, len(task_of)

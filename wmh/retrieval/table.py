@@ -99,14 +99,14 @@ class StepTable:
     @classmethod
     def from_steps(cls, steps: Sequence[Step]) -> StepTable:
         """The table of these steps, held parsed (`from_columns`)."""
-        table, order = cls.from_columns(
+        table, _ = cls.from_columns(
             [],
             [s.trace_id for s in steps],
             [route_of(s.action) for s in steps],
             [s.action.key() for s in steps],
             [len(s.observation.content) for s in steps],
+            steps,
         )
-        table._parsed = {row: steps[i] for row, i in enumerate(order)}
         return table
 
     @classmethod
@@ -117,10 +117,12 @@ class StepTable:
         routes: Sequence[str],
         keys: Sequence[str],
         chars: Sequence[int],
+        parsed: Sequence[Step] | None = None,
     ) -> tuple[StepTable, list[int]]:
-        """The table of steps given by their JSON lines (none: parsed steps are put in by the
-        caller) and columns, sorted by route (stable) so each route's rows are contiguous, and
-        which step each row holds."""
+        """The table of steps given by their JSON lines and columns, sorted by route (stable)
+        so each route's rows are contiguous, and which step each row holds. With `parsed`, the
+        steps as objects (a caller that holds them): rows read them instead of parsing lines,
+        and the lines (if none are given) are written from them when the table is saved."""
         order = sorted(range(len(routes)), key=routes.__getitem__)
         exact: dict[str, list[int]] = {}
         for row, i in enumerate(order):
@@ -134,6 +136,8 @@ class StepTable:
         table.observation_chars = np.fromiter(
             (chars[i] for i in order), dtype=np.int64, count=len(order)
         )
+        if parsed is not None:
+            table._parsed = {row: parsed[i] for row, i in enumerate(order)}
         return table, order
 
     def save(self, steps_file: Path, columns_file: Path) -> None:
