@@ -31,10 +31,21 @@ def test_the_stages_publish_the_model_wmh_build_makes(
     assert card.ingest == built.card.ingest
     assert card.state_writers == built.card.state_writers
     assert card.heldout_score == pytest.approx(built.card.heldout_score)
-    for name in ("steps/train.jsonl", "steps/test.jsonl", "index/partitions.json"):
+    assert card.repeat_reliability == built.card.repeat_reliability
+    assert card.error_style == built.card.error_style
+    # The stages fold their files in a trace at a time, as the build folds ingest's traces:
+    # the same index (rows, columns, vectors, histories) and split files, byte for byte.
+    staged_files = sorted(
+        p.relative_to(tmp_path / "staged/models/records")
+        for folder in ("index", "steps")
+        for p in (tmp_path / "staged/models/records" / folder).rglob("*")
+        if p.is_file()
+    )
+    assert Path("index/steps.jsonl") in staged_files and Path("index/history.npy") in staged_files
+    for name in staged_files:
         assert (tmp_path / "staged/models/records" / name).read_bytes() == (
             built.path / name
-        ).read_bytes()
+        ).read_bytes(), name
     wm, _ = load_world_model(tmp_path / "staged" / "models" / "records")
     session = wm.new_session(task="look up a record")
     obs = wm.step(session.id, Action(kind=ActionKind.TOOL_CALL, name="no_such_tool"))

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -66,10 +66,9 @@ def output_dir(path: Path) -> Iterator[Path]:
     tmp.replace(path)
 
 
-def write_traces(path: Path, traces: Iterable[Trace]) -> None:
-    with path.open("wb") as out:
-        for trace in traces:
-            out.write(trace.model_dump_json().encode() + b"\n")
+def trace_line(trace: Trace) -> bytes:
+    """A trace as its line in a stage's traces file."""
+    return trace.model_dump_json().encode() + b"\n"
 
 
 def read_json(path: Path, stage: str) -> Any:
@@ -81,15 +80,15 @@ def read_json(path: Path, stage: str) -> Any:
         raise StoreError(f"{path}: not valid JSON ({exc})") from None
 
 
-def read_traces(path: Path, stage: str) -> list[Trace]:
+def iter_traces(path: Path, stage: str) -> Iterator[Trace]:
+    """The traces of a stage's file, one at a time (none held here)."""
     if not path.is_file():
         raise StoreError(f"{path} is missing: run the {stage} stage first (dvc repro)")
-    traces = []
     with path.open("rb") as lines:
         for number, line in enumerate(lines, 1):
             if line.strip():
                 try:
-                    traces.append(Trace.model_validate_json(line))
+                    trace = Trace.model_validate_json(line)
                 except ValueError as exc:
                     raise StoreError(f"{path}:{number}: not a trace ({exc})") from None
-    return traces
+                yield trace

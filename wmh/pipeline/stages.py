@@ -18,31 +18,35 @@ from typing import Any
 import orjson
 
 from wmh.config.schema import WmhConfig
-from wmh.engine.learnt import ErrorStyle
+from wmh.core.stored import StoredTraces, TraceRows, trace_ids
+from wmh.core.types import Trace
+from wmh.engine.learnt import ErrorStyle, Lessons
 from wmh.engine.policy import FitReport, ReplayPolicies
 from wmh.engine.prompts import base_prompt
 from wmh.engine.replay import ReplayPredictor
 from wmh.errors import EmptyCorpusError, StoreError
 from wmh.ingest.reader import IngestReport
-from wmh.ingest.sources import ingest as ingest_source
-from wmh.ingest.split import PARTS, Split, split_with
+from wmh.ingest.sources import ingest_into
+from wmh.ingest.split import PARTS, StoredSplit, split_numbers
 from wmh.optimize.evolve import EvolveResult, FrontierCandidate, evolve_prompt
 from wmh.pipeline.answering import Answering, heldout_reports
 from wmh.pipeline.artifacts import publish
-from wmh.pipeline.build import check_settings, fit_replay, gepa_run_dir, index_traces
+from wmh.pipeline.build import check_settings, fit_replay, gepa_run_dir, index_corpus
 from wmh.pipeline.checks import check_provider_errors, check_providers_answer
 from wmh.pipeline.clock import Clock
+from wmh.pipeline.corpus import Corpus
 from wmh.pipeline.stage_files import (
     StageDir,
     dump_json,
+    iter_traces,
     output_dir,
     read_json,
-    read_traces,
+    trace_line,
     write_file,
-    write_traces,
 )
 from wmh.providers.llm import provider_time_budget
 from wmh.retrieval.retriever import IndexRetriever
+from wmh.retrieval.table import step_json
 from wmh.scoring.runner import EvalReport
 from wmh.store.index import load_retriever, write_index
 
@@ -53,12 +57,15 @@ PROVIDER_STAGES = ("optimize", "evaluate")  # the stages that call an LLM provid
 
 
 def ingest(settings: WmhConfig, out: StageDir) -> dict[str, Any]:
+    """Each trace written as ingest assembles it (none held: as `wmh build` streams them)."""
     clock = Clock(None)
-    with clock.stage("ingest"):
-        result = ingest_source(settings)
-    report = result.report
     with output_dir(out.ingest) as tmp:
-        write_traces(tmp / "traces.jsonl", result.traces)
+        with clock.stage("ingest"), (tmp / "traces.jsonl").open("wb") as traces:
+
+            def write(trace: Trace) -> None:
+                traces.write(trace_line(trace))
+
+            report = ingest_into(settings, write)
         (tmp / "report.json").write_bytes(dump_json(report.model_dump()))
     metrics = {
         "spans": report.spans,
@@ -74,25 +81,56 @@ def ingest(settings: WmhConfig, out: StageDir) -> dict[str, Any]:
     return metrics
 
 
-def _load_split(out: StageDir) -> Split:
-    parts = {part: read_traces(out.split / f"{part}.jsonl", "split") for part in PARTS}
-    return Split(parts["train"], parts["valid"], parts["test"])
+def _fold_split(
+    out: StageDir, take: Callable[[str, Trace], None], parts: tuple[str, ...] = PARTS
+) -> None:
+    """Each trace of the split stage's parts, in order (train, valid, test), one at a time."""
+    for part in parts:
+        for trace in iter_traces(out.split / f"{part}.jsonl", "split"):
+            take(part, trace)
+
+
+def _load_split(out: StageDir, parts: tuple[str, ...] = PARTS) -> StoredSplit:
+    """The split stage's parts (the others left empty), held as their steps' lines."""
+    store = TraceRows()
+    numbers: dict[str, list[int]] = {part: [] for part in PARTS}
+
+    def take(part: str, trace: Trace) -> None:
+        numbers[part].append(len(store))
+        store.add(trace, [step_json(step) for step in trace.steps])
+
+    _fold_split(out, take, parts)
+    return StoredSplit(*(StoredTraces(store, numbers[part]) for part in PARTS))
 
 
 def split(settings: WmhConfig, out: StageDir) -> dict[str, Any]:
+    """The ingested traces split by id, each read and checked one at a time and held as its
+    line only."""
     clock = Clock(None)
-    traces = read_traces(out.ingest / "traces.jsonl", "ingest")
+    lines: list[bytes] = []
+    ids: list[str] = []
+    sizes: list[int] = []
+    for trace in iter_traces(out.ingest / "traces.jsonl", "ingest"):
+        lines.append(trace_line(trace))
+        ids.append(trace.trace_id)
+        sizes.append(len(trace.steps))
+    config = settings.split
     with clock.stage("split"):
-        parts = split_with(traces, settings.split)
-    if not parts.train:
+        parts = split_numbers(ids, config.train, config.valid, config.test, config.salt)
+    if not parts["train"]:
         raise EmptyCorpusError(
-            f"the train split is empty: all {len(traces)} traces went to valid/test; "
+            f"the train split is empty: all {len(ids)} traces went to valid/test; "
             "add traces or raise split.train"
         )
     with output_dir(out.split) as tmp:
         for part in PARTS:
-            write_traces(tmp / f"{part}.jsonl", parts.part(part))
-    metrics: dict[str, Any] = {**parts.sizes(), **clock.timings}
+            with (tmp / f"{part}.jsonl").open("wb") as written:
+                written.writelines(lines[n] for n in parts[part])
+    counted = {
+        part: {"traces": len(parts[part]), "steps": sum(sizes[n] for n in parts[part])}
+        for part in PARTS
+    }
+    metrics: dict[str, Any] = {**counted, **clock.timings}
     write_file(out.metrics("split"), dump_json(metrics))
     return metrics
 
@@ -100,11 +138,22 @@ def split(settings: WmhConfig, out: StageDir) -> dict[str, Any]:
 def index(settings: WmhConfig, out: StageDir) -> dict[str, Any]:
     """Index every trace (the test traces hidden while the replay parts are chosen)."""
     clock = Clock(None)
-    parts = _load_split(out)
-    published = index_traces(settings, [*parts.train, *parts.valid, *parts.test], clock)
-    known = [*parts.train, *parts.valid]
-    retriever = published.hiding(frozenset(t.trace_id for t in parts.test))
-    replay, fit = fit_replay(settings, retriever, known, clock)
+    # The parts folded in one trace at a time (as `wmh build` folds ingest's), train and
+    # valid teaching the replay model.
+    corpus, lessons = Corpus(), Lessons()
+    parts: dict[str, list[int]] = {part: [] for part in PARTS}
+
+    def take(part: str, trace: Trace) -> None:
+        parts[part].append(len(corpus.store))
+        corpus.add(trace)
+        if part != "test":
+            lessons.add(trace.steps)
+
+    _fold_split(out, take)
+    published = index_corpus(settings, corpus, clock)
+    known = StoredTraces(corpus.store, [*parts["train"], *parts["valid"]])
+    retriever = published.hiding(frozenset(corpus.store.ids[n] for n in parts["test"]))
+    replay, fit = fit_replay(settings, retriever, known, clock, lessons)
     with output_dir(out.index) as tmp:
         write_index(tmp, published)
         learnt = {
@@ -148,19 +197,14 @@ def _load_index(
     return retriever, replay, FitReport.model_validate(learnt["replay_fit"])
 
 
-def _test_ids(out: StageDir) -> frozenset[str]:
-    return frozenset(t.trace_id for t in read_traces(out.split / "test.jsonl", "split"))
-
-
 def optimize(settings: WmhConfig, out: StageDir) -> dict[str, Any]:
     clock = Clock(None)
-    valid = read_traces(out.split / "valid.jsonl", "split")
-    train = read_traces(out.split / "train.jsonl", "split")
-    retriever, replay, _ = _load_index(settings, out, _test_ids(out))
+    parts = _load_split(out)
+    retriever, replay, _ = _load_index(settings, out, frozenset(trace_ids(parts.test)))
     with clock.stage("optimize"):
         evolved = evolve_prompt(
-            settings, base_prompt(), valid, retriever, replay, gepa_run_dir(settings),
-            train=train,
+            settings, base_prompt(), parts.valid, retriever, replay, gepa_run_dir(settings),
+            train=parts.train,
         )  # fmt: skip
     if evolved.skipped:
         log.info("%s", evolved.skipped)
@@ -200,13 +244,12 @@ def _load_evolved(out: StageDir) -> EvolveResult:
 
 def evaluate(settings: WmhConfig, out: StageDir) -> dict[str, Any]:
     clock = Clock(None)
-    test = read_traces(out.split / "test.jsonl", "split")
-    valid = read_traces(out.split / "valid.jsonl", "split")
-    retriever, replay, _ = _load_index(settings, out, frozenset(t.trace_id for t in test))
+    parts = _load_split(out, ("valid", "test"))
+    retriever, replay, _ = _load_index(settings, out, frozenset(trace_ids(parts.test)))
     evolved = _load_evolved(out)
     with clock.stage("evaluate"):
         answering, heldout, heldout_base = heldout_reports(
-            settings, retriever, replay, evolved, test, valid
+            settings, retriever, replay, evolved, parts.test, parts.valid
         )
     check_provider_errors(settings, [answering.report, heldout, heldout_base], evolved)
     with output_dir(out.eval) as tmp:
