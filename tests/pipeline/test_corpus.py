@@ -11,7 +11,7 @@ import pytest
 
 from tests.conftest import make_settings
 from wmh.core.canonical import stable_unit_interval
-from wmh.core.stored import StoredTraces, step_counts, trace_ids, trace_sources
+from wmh.core.stored import StoredTraces, step_counts, step_json, trace_ids, trace_sources
 from wmh.core.types import Action, ActionKind, Observation, Step, Trace
 from wmh.engine.learnt import Lessons
 from wmh.ingest.reader import read_traces
@@ -22,7 +22,6 @@ from wmh.pipeline.corpus import Corpus
 from wmh.pipeline.fit_replay import selection_traces
 from wmh.retrieval.context import ContextColumns, history_vector, task_vector
 from wmh.retrieval.retriever import recent_actions
-from wmh.retrieval.table import step_json
 from wmh.retrieval.text import action_text, query_text
 from wmh.store.index import write_index
 from wmh.store.layout import ModelFiles

@@ -113,3 +113,28 @@ def test_with_gepa_the_stages_draw_its_progress_and_lead_with_its_figures(
     assert list(figures)[:3] == ["fidelity", "ci_low", "ci_high"]
     assert figures["gepa_rollouts"] == evolve["rollouts"] > 0
     assert figures["gepa_best_valid"] == max(s for _, s in evolve["progress"])
+
+
+def test_a_failed_ingest_keeps_the_last_output_and_leaves_nothing_of_its_own(
+    tmp_path: Path, synthetic_corpus: Path, data_dir: Path
+) -> None:
+    """The ingest stage writes each trace as it is assembled, into a temporary folder that
+    replaces its output only when every trace is read."""
+    missing = make_settings(tmp_path, "records", [tmp_path / "nope.jsonl"])
+    with pytest.raises(IngestError, match="nope.jsonl"):
+        run_stage("ingest", missing)
+    assert not (tmp_path / "pipeline").exists()  # no folder made for the failed stage
+    run_stage("ingest", make_settings(tmp_path, "records", [synthetic_corpus]))
+    out = StageDir(tmp_path, "records").ingest
+    written = (out / "traces.jsonl").read_bytes()
+    assert written.count(b"\n") == 200
+    # A stage killed while writing left its folder behind (process 4194304 is none: above
+    # Linux's largest process number).
+    stale = out.with_name(".ingest.tmp-4194304")
+    stale.mkdir()
+    (stale / "traces.jsonl").write_bytes(written[:100])
+    bad = make_settings(tmp_path, "records", [synthetic_corpus, data_dir / "no_steps.jsonl"])
+    with pytest.raises(IngestError, match="has no steps"):  # raised once every trace is read
+        run_stage("ingest", bad)
+    assert (out / "traces.jsonl").read_bytes() == written
+    assert sorted(p.name for p in out.parent.iterdir() if p.name.startswith(".ingest")) == []

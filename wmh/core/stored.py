@@ -11,7 +11,16 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from typing import Any, overload
 
+from pydantic import TypeAdapter
+
 from wmh.core.types import Step, Trace
+
+_STEP_JSON = TypeAdapter(Step)
+
+
+def step_json(step: Step) -> bytes:
+    """A step as its JSON line (the bytes of `model_dump_json`, without the str between)."""
+    return _STEP_JSON.dump_json(step)
 
 
 class TraceRows:
@@ -25,9 +34,9 @@ class TraceRows:
         self.sources: list[str] = []
         self.metadata: list[dict[str, Any]] = []
 
-    def add(self, trace: Trace, lines: Sequence[bytes]) -> None:
-        """A trace, with the JSON line of each of its steps."""
-        self.rows.extend(lines)
+    def add(self, trace: Trace) -> None:
+        """A trace: the JSON line of each of its steps, its id, file and metadata."""
+        self.rows.extend(step_json(step) for step in trace.steps)
         self.starts.append(len(self.rows))
         self.ids.append(trace.trace_id)
         self.sources.append(trace.source)

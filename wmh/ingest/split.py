@@ -13,7 +13,7 @@ from wmh.config.schema import SplitConfig
 from wmh.core.canonical import stable_unit_interval
 from wmh.core.stored import StoredTraces, TraceRows, step_counts
 from wmh.core.types import Trace
-from wmh.errors import ConfigError
+from wmh.errors import ConfigError, EmptyCorpusError
 
 PARTS = ("train", "valid", "test")
 # A corpus of this many traces or fewer is too small to hold any out: every trace is indexed.
@@ -49,6 +49,14 @@ def check_fractions(train: float, valid: float, test: float) -> None:
         )
     if train <= 0:
         raise ConfigError("split.train must be > 0: the index is built from the train part")
+
+
+def empty_train(traces: int) -> EmptyCorpusError:
+    """The error of a split whose train part is empty."""
+    return EmptyCorpusError(
+        f"the train split is empty: all {traces} traces went to valid/test; "
+        "add traces or raise split.train"
+    )
 
 
 def assign_part(trace_id: str, train: float, valid: float, salt: str = "") -> str:

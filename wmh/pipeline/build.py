@@ -24,10 +24,10 @@ from wmh.engine.learnt import Lessons
 from wmh.engine.policy import FitReport
 from wmh.engine.prompts import base_prompt
 from wmh.engine.replay import ReplayPredictor
-from wmh.errors import ConfigError, EmptyCorpusError
+from wmh.errors import ConfigError
 from wmh.ingest.reader import IngestReport
 from wmh.ingest.sources import ingest_into
-from wmh.ingest.split import PARTS, split_stored
+from wmh.ingest.split import PARTS, empty_train, split_stored
 from wmh.optimize.evolve import EvolveResult, evolve_prompt
 from wmh.pipeline.answering import Answering, check_route, heldout_reports
 from wmh.pipeline.artifacts import publish
@@ -252,11 +252,11 @@ def build_world_model(
         try:
             return _build(settings, Clock(on_stage, on_progress, on_done))
         finally:
-            gc.unfreeze()  # what ingest froze (`_lasting_objects`)
+            gc.unfreeze()  # what ingest froze (`lasting_objects`)
 
 
 @contextmanager
-def _lasting_objects() -> Iterator[None]:
+def lasting_objects() -> Iterator[None]:
     """Ingest makes objects per span that live until their trace is assembled, and the corpus
     keeps a few per step until the build ends: the cyclic garbage collector, which would scan
     them over and over (half of ingest's time at 100k steps), pauses while they are made and
@@ -275,15 +275,12 @@ def _build(settings: WmhConfig, clock: Clock) -> BuildResult:
     # Each trace is folded into the corpus as it is assembled: its lines, index columns and
     # lessons stay, its objects go.
     corpus = Corpus(settings.split)
-    with clock.stage("ingest"), _lasting_objects():
+    with clock.stage("ingest"), lasting_objects():
         report = ingest_into(settings, corpus.add)
     with clock.stage("split"):
         split = split_stored(corpus.store, settings.split)
     if not split.train:
-        raise EmptyCorpusError(
-            f"the train split is empty: all {len(corpus.store)} traces went to valid/test; "
-            "add traces or raise split.train"
-        )
+        raise empty_train(len(corpus.store))
     # One index over every trace; the held-out traces stay hidden from it until publishing.
     published = index_corpus(settings, corpus, clock, split.numbers(*PARTS))
     retriever = published.hiding(frozenset(trace_ids(split.test)))

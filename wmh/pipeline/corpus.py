@@ -1,11 +1,12 @@
-"""A build's corpus, folded in a trace at a time as ingest assembles it.
+"""A build's corpus, folded in a trace at a time as ingest assembles it (or, in the DVC index
+stage, as the split stage's files are read).
 
 Each trace leaves behind its steps' JSON lines, the few columns the index is built from (route,
-exact-replay key, trace, answer length, the action's text, its task and the actions before it)
-and what the replay model learns from it (`Lessons`, per split part); its pydantic objects are
-then dropped. So a build's memory grows with these, not with the objects (about 3.5 KB a step
-against the line's 0.5 KB); the stages that read whole traces (the steps the replay parts are
-chosen on, the held-out steps) parse the few they read from the lines.
+exact-replay key, trace, answer length, the action's text, its task and the steps before it)
+and, given the build's split, what the replay model learns from it (`Lessons`, per part); its
+pydantic objects are then dropped. So a build's memory grows with these, not with the objects
+(about 3.5 KB a step against the line's 0.5 KB); the stages that read whole traces parse the
+ones they read from the lines.
 """
 
 from __future__ import annotations
@@ -20,7 +21,6 @@ from wmh.core.stored import TraceRows
 from wmh.core.types import Trace
 from wmh.engine.learnt import Lessons
 from wmh.ingest.split import SMALL_CORPUS, assign_part, split_stored
-from wmh.retrieval.table import step_json
 from wmh.retrieval.text import HISTORY_WINDOW, action_text, route_of, window_name
 
 TAUGHT = ("train", "valid")  # the parts the replay model learns from
@@ -50,7 +50,7 @@ class Corpus:
         self.tasks: list[str] = []
         self._numbers: dict[str, dict[str, int]] = {k: {} for k in ("key", "text", "name", "task")}
         self._routes: dict[str, str] = {}
-        self.lessons = {part: Lessons() for part in TAUGHT}
+        self.lessons = {part: Lessons() for part in TAUGHT} if split is not None else {}
         self._in_order = True  # traces folded in in order of their ids (as ingest gives them)
 
     @classmethod
@@ -78,7 +78,7 @@ class Corpus:
         if number and trace.trace_id <= self.store.ids[-1]:
             self._in_order = False
         first = len(self.routes)
-        self.store.add(trace, [step_json(step) for step in steps])
+        self.store.add(trace)
         for step in steps:
             action = step.action
             route = route_of(action)

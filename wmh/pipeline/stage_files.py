@@ -50,10 +50,31 @@ def write_file(path: Path, data: bytes) -> None:
     tmp.replace(path)
 
 
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
+
+
 @contextmanager
 def output_dir(path: Path) -> Iterator[Path]:
-    """A fresh directory that replaces `path` only when the block finishes."""
+    """A fresh directory that replaces `path` only when the block finishes. A failed block
+    leaves nothing behind (nor the folders made for it); a killed stage's leftover temporary
+    directory is removed by the next run of that stage."""
+    created = []
+    for folder in (path.parent, *path.parent.parents):
+        if folder.exists():
+            break
+        created.append(folder)  # the deepest first
     path.parent.mkdir(parents=True, exist_ok=True)
+    for stale in path.parent.glob(f".{path.name}.tmp-*"):
+        pid = stale.name.rsplit("-", 1)[-1]
+        if pid.isdigit() and int(pid) != os.getpid() and not _alive(int(pid)):
+            shutil.rmtree(stale, ignore_errors=True)
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir()
@@ -61,6 +82,11 @@ def output_dir(path: Path) -> Iterator[Path]:
         yield tmp
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
+        for folder in created:
+            try:
+                folder.rmdir()
+            except OSError:  # something else was written there meanwhile
+                break
         raise
     shutil.rmtree(path, ignore_errors=True)
     tmp.replace(path)

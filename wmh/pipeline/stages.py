@@ -8,6 +8,7 @@ they are written safely is `stage_files.py`.
 
 from __future__ import annotations
 
+import gc
 import logging
 import time
 from collections.abc import Callable
@@ -24,14 +25,20 @@ from wmh.engine.learnt import ErrorStyle, Lessons
 from wmh.engine.policy import FitReport, ReplayPolicies
 from wmh.engine.prompts import base_prompt
 from wmh.engine.replay import ReplayPredictor
-from wmh.errors import EmptyCorpusError, StoreError
+from wmh.errors import StoreError
 from wmh.ingest.reader import IngestReport
 from wmh.ingest.sources import ingest_into
-from wmh.ingest.split import PARTS, StoredSplit, split_numbers
+from wmh.ingest.split import PARTS, StoredSplit, empty_train, split_numbers
 from wmh.optimize.evolve import EvolveResult, FrontierCandidate, evolve_prompt
 from wmh.pipeline.answering import Answering, heldout_reports
 from wmh.pipeline.artifacts import publish
-from wmh.pipeline.build import check_settings, fit_replay, gepa_run_dir, index_corpus
+from wmh.pipeline.build import (
+    check_settings,
+    fit_replay,
+    gepa_run_dir,
+    index_corpus,
+    lasting_objects,
+)
 from wmh.pipeline.checks import check_provider_errors, check_providers_answer
 from wmh.pipeline.clock import Clock
 from wmh.pipeline.corpus import Corpus
@@ -46,7 +53,6 @@ from wmh.pipeline.stage_files import (
 )
 from wmh.providers.llm import provider_time_budget
 from wmh.retrieval.retriever import IndexRetriever
-from wmh.retrieval.table import step_json
 from wmh.scoring.runner import EvalReport
 from wmh.store.index import load_retriever, write_index
 
@@ -60,7 +66,8 @@ def ingest(settings: WmhConfig, out: StageDir) -> dict[str, Any]:
     """Each trace written as ingest assembles it (none held: as `wmh build` streams them)."""
     clock = Clock(None)
     with output_dir(out.ingest) as tmp:
-        with clock.stage("ingest"), (tmp / "traces.jsonl").open("wb") as traces:
+        ingested = (tmp / "traces.jsonl").open("wb")
+        with clock.stage("ingest"), lasting_objects(), ingested as traces:
 
             def write(trace: Trace) -> None:
                 traces.write(trace_line(trace))
@@ -97,9 +104,10 @@ def _load_split(out: StageDir, parts: tuple[str, ...] = PARTS) -> StoredSplit:
 
     def take(part: str, trace: Trace) -> None:
         numbers[part].append(len(store))
-        store.add(trace, [step_json(step) for step in trace.steps])
+        store.add(trace)
 
-    _fold_split(out, take, parts)
+    with lasting_objects():
+        _fold_split(out, take, parts)
     return StoredSplit(*(StoredTraces(store, numbers[part]) for part in PARTS))
 
 
@@ -118,10 +126,7 @@ def split(settings: WmhConfig, out: StageDir) -> dict[str, Any]:
     with clock.stage("split"):
         parts = split_numbers(ids, config.train, config.valid, config.test, config.salt)
     if not parts["train"]:
-        raise EmptyCorpusError(
-            f"the train split is empty: all {len(ids)} traces went to valid/test; "
-            "add traces or raise split.train"
-        )
+        raise empty_train(len(ids))
     with output_dir(out.split) as tmp:
         for part in PARTS:
             with (tmp / f"{part}.jsonl").open("wb") as written:
@@ -149,7 +154,8 @@ def index(settings: WmhConfig, out: StageDir) -> dict[str, Any]:
         if part != "test":
             lessons.add(trace.steps)
 
-    _fold_split(out, take)
+    with lasting_objects():
+        _fold_split(out, take)
     published = index_corpus(settings, corpus, clock)
     known = StoredTraces(corpus.store, [*parts["train"], *parts["valid"]])
     retriever = published.hiding(frozenset(corpus.store.ids[n] for n in parts["test"]))
@@ -334,7 +340,10 @@ def run_stage(stage: str, settings: WmhConfig) -> dict[str, Any]:
     started = time.perf_counter()
     if stage in PROVIDER_STAGES:
         check_providers_answer(settings)
-    with provider_time_budget(settings.provider.build_time_s):
-        metrics = RUNNERS[stage](settings, StageDir(settings.root, settings.name))
+    try:
+        with provider_time_budget(settings.provider.build_time_s):
+            metrics = RUNNERS[stage](settings, StageDir(settings.root, settings.name))
+    finally:
+        gc.unfreeze()  # what the stage froze (`lasting_objects`)
     log.info("stage %s done in %.2fs", stage, time.perf_counter() - started)
     return metrics

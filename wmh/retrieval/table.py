@@ -12,18 +12,11 @@ from pathlib import Path
 
 import numpy as np
 import orjson
-from pydantic import TypeAdapter
 
+from wmh.core.stored import step_json
 from wmh.core.types import Step
 from wmh.errors import StoreError
 from wmh.retrieval.text import MESSAGE_ROUTE, route_of
-
-_STEP_JSON = TypeAdapter(Step)
-
-
-def step_json(step: Step) -> bytes:
-    """A step as its JSON line (the bytes of `model_dump_json`, without the str between)."""
-    return _STEP_JSON.dump_json(step)
 
 
 class StepTable:

@@ -8,11 +8,10 @@ from pathlib import Path
 
 import orjson
 
-from wmh.core.stored import step_lines, trace_sources
+from wmh.core.stored import step_json, step_lines, trace_sources
 from wmh.core.types import Step, Trace
 from wmh.errors import StoreError
 from wmh.ingest.split import PARTS, Split
-from wmh.retrieval.table import step_json
 from wmh.store.layout import ModelFiles
 
 
