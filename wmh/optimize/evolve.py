@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from wmh.config.schema import WmhConfig
+from wmh.core.stored import step_counts
 from wmh.core.types import Trace, Turn
 from wmh.engine.llm_prompt import PromptBudget
 from wmh.engine.replay import ReplayPredictor
@@ -64,21 +65,23 @@ def skip_reason(settings: WmhConfig) -> str:
 
 
 def valid_examples(traces: Sequence[Trace], size: int, seed: int) -> list[Example]:
-    """Up to `size` valid-split steps, drawn with a seeded RNG, with their recorded history."""
-    examples = [
-        Example(
-            trace.trace_id,
-            step.index,
-            trace.task,
-            tuple(Turn(action=s.action, observation=s.observation) for s in trace.steps[:i]),
-            step.action,
-            step.observation,
+    """Up to `size` valid-split steps, drawn with a seeded RNG, with their recorded history.
+
+    The draw shuffles every step's place (trace, position), read from the traces' sizes: traces
+    held as lines (`StoredTraces`) are parsed only when one of their steps is drawn."""
+    places = [(n, i) for n, count in enumerate(step_counts(traces)) for i in range(count)]
+    random.Random(seed).shuffle(places)
+    drawn = places[:size]
+    read = {n: traces[n] for n in sorted({n for n, _ in drawn})}
+    examples = []
+    for n, i in drawn:
+        trace = read[n]
+        step = trace.steps[i]
+        history = tuple(Turn(action=s.action, observation=s.observation) for s in trace.steps[:i])
+        examples.append(
+            Example(trace.trace_id, step.index, trace.task, history, step.action, step.observation)
         )
-        for trace in traces
-        for i, step in enumerate(trace.steps)
-    ]
-    random.Random(seed).shuffle(examples)
-    return examples[:size]
+    return examples
 
 
 class _GepaLog:
@@ -141,7 +144,7 @@ def evolve_prompt(
     if reason:
         return EvolveResult(skipped=reason, best_prompt=base_prompt)
     measured_on = "valid"
-    if not any(t.steps for t in valid) and train:
+    if not any(step_counts(valid)) and train:
         valid, measured_on = train, "train traces, each left out of the index (no valid split)"
     examples = valid_examples(valid, settings.gepa.valset_size, settings.gepa.seed)
     if not examples:
