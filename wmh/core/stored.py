@@ -2,8 +2,8 @@
 
 A build of a million steps cannot hold every step as pydantic objects (about 3.5 KB a step,
 against 0.5 KB of JSON): it keeps the lines, and the traces a stage reads whole (those the
-replay parts are chosen on, the held-out ones, and GEPA's valid traces) are parsed as they are
-read.
+replay parts are chosen on, the held-out ones, those GEPA draws its examples from) are parsed as
+they are read.
 """
 
 from __future__ import annotations
