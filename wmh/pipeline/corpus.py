@@ -61,9 +61,6 @@ class Corpus:
             corpus.add(trace)
         return corpus
 
-    def __len__(self) -> int:
-        return len(self.routes)
-
     def _number(self, kind: str, value: str, values: list[str]) -> int:
         numbers = self._numbers[kind]
         number = numbers.get(value)
