@@ -33,6 +33,10 @@ PARALLEL_SCAN = 1024
 # product at 80 of 1,024 (a 100k-step corpus's short calls: step p50 0.65 -> 0.52 ms, the same
 # answers); with more, the gather costs more than the product saves.
 SPARSE_QUERY = 6
+# A flat partition of at most this many rows scores each row from its vector's score and cuts
+# once: a dozen numpy calls fewer than cutting the vectors, then their rows (gaia2's held-out
+# steps: p50 0.34 -> 0.31 ms, the same answers); a larger one gathers only the rows it keeps.
+ROWS_SCORED = 16384
 MAX_SEARCH_THREADS = 8
 
 
@@ -115,11 +119,39 @@ class Partition:
     def top(self, query: np.ndarray, fetch: int) -> tuple[np.ndarray, np.ndarray]:
         """At least `fetch` (row within the partition, score), best first, ties by row: every
         row tied with the last one is included, so the cut never depends on the search."""
+        if self.matrix is not None and (self.groups is None or len(self.groups) <= ROWS_SCORED):
+            return self._top_rows(query, fetch)
         found, values = self._nearest(query, min(fetch, self.index.ntotal))
         if self.members is not None and self.bounds is not None:
             found, values = self._rows_of(found, values, fetch)
         order = np.lexsort((found, -np.round(values, 6)))
         return found[order], values[order]
+
+    def _top_rows(self, query: np.ndarray, fetch: int) -> tuple[np.ndarray, np.ndarray]:
+        """`top` of a flat partition, every row scored (by its vector's score), then cut and
+        ordered once: the same rows, scores and order as cutting the vectors, then their rows."""
+        values = self._scores(query)
+        if self.groups is not None:
+            values = values[self.groups]
+        rounded = np.round(values, 6)
+        if fetch < len(values):
+            cut = np.partition(rounded, len(rounded) - fetch)[len(rounded) - fetch]
+            found = np.flatnonzero(rounded >= cut)
+        else:
+            found = np.arange(len(values))
+        found = found[np.lexsort((found, -rounded[found]))]
+        return found, values[found]
+
+    def _scores(self, query: np.ndarray) -> np.ndarray:
+        """A flat partition's score of every indexed vector."""
+        assert self.matrix is not None
+        used = np.flatnonzero(query)
+        if len(used) * SPARSE_QUERY <= len(query):
+            columns = self.columns
+            if columns is None:
+                columns = self.columns = np.ascontiguousarray(self.matrix.T)
+            return query[used] @ columns[used]
+        return self.matrix @ query
 
     def _nearest(self, query: np.ndarray, fetch: int) -> tuple[np.ndarray, np.ndarray]:
         """At least `fetch` indexed vectors and their scores; from a flat index every one tied
@@ -129,14 +161,7 @@ class Partition:
             scores, ids = self.index.search(query.reshape(1, -1), fetch)
             valid = ids[0] >= 0
             return ids[0][valid], scores[0][valid]
-        used = np.flatnonzero(query)
-        if len(used) * SPARSE_QUERY <= len(query):
-            columns = self.columns
-            if columns is None:
-                columns = self.columns = np.ascontiguousarray(self.matrix.T)
-            all_scores = query[used] @ columns[used]
-        else:
-            all_scores = self.matrix @ query
+        all_scores = self._scores(query)
         if fetch < len(all_scores):
             return _tied_cut(np.arange(len(all_scores)), all_scores, fetch)
         return np.arange(len(all_scores)), all_scores
