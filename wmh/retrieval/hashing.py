@@ -35,14 +35,21 @@ def _mixed(hashes: np.ndarray) -> np.ndarray:
 
 
 def _signs(mixed: np.ndarray) -> np.ndarray:
-    """The sign each mixed hash counts with: its top bit's."""
-    return np.where((mixed >> np.uint64(63)) == 0, 1.0, -1.0)
+    """The sign each mixed hash counts with: its top bit's (0: +1, 1: -1)."""
+    return 1.0 - 2.0 * (mixed >> np.uint64(63)).astype(np.float64)
+
+
+def _buckets(mixed: np.ndarray, dim: int) -> np.ndarray:
+    """Each mixed hash's dimension: its remainder by `dim` (a mask when `dim` is a power of
+    two, the same number sooner)."""
+    if dim & (dim - 1) == 0:
+        return (mixed & np.uint64(dim - 1)).astype(np.intp)
+    return (mixed % np.uint64(dim)).astype(np.intp)
 
 
 def _scatter_mixed(mixed: np.ndarray, dim: int, out: np.ndarray) -> None:
     """Add signed counts of already mixed hashes into `out` (the top bit picks the sign)."""
-    index = (mixed % np.uint64(dim)).astype(np.intp)
-    out += np.bincount(index, weights=_signs(mixed), minlength=dim)
+    out += np.bincount(_buckets(mixed, dim), weights=_signs(mixed), minlength=dim)
 
 
 def _scatter(hashes: np.ndarray, dim: int, out: np.ndarray) -> None:
@@ -58,6 +65,24 @@ def _rolling(codes: np.ndarray, n: int) -> np.ndarray:
     return hashes
 
 
+def _rolling_sizes(codes: np.ndarray, sizes: tuple[int, ...]) -> list[np.ndarray]:
+    """`_rolling(codes, n)` for each size `codes` is long enough for; an n-gram hash one longer
+    than the size before it extends that one's: (h + P^n) * P + the next code point, which is
+    the same number mod 2^64 in three steps instead of 2(n + 1)."""
+    parts: list[np.ndarray] = []
+    last = 0
+    for n in sizes:
+        if len(codes) < n:
+            continue
+        if parts and n == last + 1:
+            power = np.uint64(pow(int(_PRIME), last, 1 << 64))
+            parts.append((parts[-1][:-1] + power) * _PRIME + codes[last:])
+        else:
+            parts.append(_rolling(codes, n))
+        last = n
+    return parts
+
+
 @lru_cache(maxsize=8192)
 def _ngram_hashes(text: str, sizes: tuple[int, ...]) -> np.ndarray:
     """The mixed hashes of every character n-gram of `text`, computed once per text while
@@ -65,7 +90,7 @@ def _ngram_hashes(text: str, sizes: tuple[int, ...]) -> np.ndarray:
     steps' histories, and by the copy baseline); a build hashes its calls with
     `ngram_hashes_of`."""
     codes = np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32).astype(np.uint64)
-    parts = [_rolling(codes, n) for n in sizes if len(codes) >= n]
+    parts = _rolling_sizes(codes, sizes)
     if len(codes) < min(sizes):  # too short for any n-gram: the whole text is one feature
         parts.append(np.array([zlib.crc32(text.encode()) + 1], dtype=np.uint64))
     mixed = _mixed(np.concatenate(parts)) if parts else np.zeros(0, dtype=np.uint64)
@@ -135,7 +160,7 @@ def text_vectors(texts: Sequence[str], dim: int) -> np.ndarray:
         owners, mixed = ngram_hashes_of(batch)
         kept = np.fromiter(map(len, batch), dtype=np.int64, count=len(batch))[owners] > 0
         owners, mixed = owners[kept], mixed[kept]  # an empty text has no n-gram: a zero vector
-        cells = owners * dim + (mixed % np.uint64(dim)).astype(np.int64)
+        cells = owners * dim + _buckets(mixed, dim)
         counts = np.bincount(cells, _signs(mixed), len(batch) * dim).astype(np.float64)
         counted = np.flatnonzero(counts)  # repeated n-grams count logarithmically
         counts[counted] = np.sign(counts[counted]) * np.log1p(np.abs(counts[counted]))
@@ -178,5 +203,5 @@ def word_counts(text: str, dim: int) -> np.ndarray:
 
 def unit(vector: np.ndarray) -> np.ndarray:
     """The vector scaled to length 1, as float32 (a zero vector stays zero)."""
-    norm = float(np.linalg.norm(vector))
+    norm = float(np.sqrt(vector.dot(vector)))  # as `np.linalg.norm`, without its checks
     return (vector / norm if norm else vector).astype(np.float32)
