@@ -38,7 +38,10 @@ def history_vector(recent: Sequence[Action]) -> np.ndarray:
     window = recent[-HISTORY_WINDOW:]
     if not window:
         return np.zeros(HISTORY_DIM, dtype=np.float32)
-    return unit(np.sum([_action_vector(action_text(a)) for a in window], axis=0))
+    summed = _action_vector(action_text(window[0])).copy()
+    for action in window[1:]:  # in order, as `np.sum` adds them (and `window_vectors`)
+        summed += _action_vector(action_text(action))
+    return unit(summed)
 
 
 def window_vectors(
