@@ -3,6 +3,8 @@ texts, none is lost at a text's end, and a text too short for any n-gram is one 
 
 from __future__ import annotations
 
+import hashlib
+
 import numpy as np
 
 from wmh.retrieval.embedders import HashingEmbedder
@@ -49,3 +51,19 @@ def test_a_build_embeds_its_calls_as_queries_embed_them() -> None:
     assert len(calls) >= embedder.BATCH  # the build's path
     built = embedder.embed(calls)
     assert np.array_equal(built, np.stack([embedder.embed_one(call) for call in calls]))
+
+
+def test_vectors_are_the_ones_saved_indexes_were_built_with() -> None:
+    """Saved indexes (the prebuilt example models among them) are queried with the vectors
+    their build made: these texts' vectors, at dimensions that are and are not powers of two,
+    hash to what wmh's hashing has given since the indexes were first saved."""
+    texts = [
+        'bash {"command":"ls -la /tmp"}', "say hi", "ab", "héllo wörld ✓",
+        'python {"code":"print(1)\\n  x = 2"}',
+    ]  # fmt: skip
+    digest = hashlib.sha256()
+    for dim in (64, 256, 1000, 1024):
+        for text in texts:
+            digest.update(text_vector(text, dim).tobytes())
+        digest.update(text_vectors(texts, dim).tobytes())
+    assert digest.hexdigest() == "f3feef776ec90dfb30ff09967b286408cd1f992f7ce0b745c95f1a6311643e7b"
