@@ -187,3 +187,31 @@ def test_the_exact_recording_is_the_one_made_in_the_most_alike_task() -> None:
     bare = plain.exact(Query(action, "cancel everything"))  # no context columns: the first row
     assert bare is not None and bare.step.trace_id == "t0"
     assert retriever.exact(Query(Action(name="get_order", arguments={"id": 2}))) is None
+
+
+def test_rows_sharing_vectors_are_cut_alike_by_either_path(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A flat partition whose rows share vectors finds the same rows, scores and order whether
+    it scores every row (up to `ROWS_SCORED` rows) or cuts its vectors and then their rows:
+    ties at 6 decimals by row, a vector's rows kept or cut together."""
+    from wmh.retrieval import index as index_module
+
+    rng = np.random.default_rng(3)
+    vectors = np.zeros((40, 8), dtype=np.float32)
+    vectors[:, 0] = rng.choice([0.1, 0.3, 0.5000001, 0.5000004, 0.7], 40)
+    vectors[:, 1] = rng.standard_normal(40) * 0.01
+    groups = rng.integers(0, 12, 40)  # 40 rows, 12 distinct calls
+    built = PartitionedIndex.build(vectors[groups], ["a"] * 40, kind="flat", groups=groups)
+    part = built.partitions["a"]
+    assert part.groups is not None and part.index.ntotal == len(np.unique(groups))
+    query = np.eye(8, dtype=np.float32)[0]
+    for fetch in (1, 3, 7, 12, 39, 40, 60):
+        monkeypatch.setattr(index_module, "ROWS_SCORED", 1000)
+        every_row = part.top(query, fetch)
+        monkeypatch.setattr(index_module, "ROWS_SCORED", 0)
+        vectors_first = part.top(query, fetch)
+        assert every_row[0].tolist() == vectors_first[0].tolist(), fetch
+        assert every_row[1].tobytes() == vectors_first[1].tobytes(), fetch
+        scores = vectors[groups] @ query
+        want = np.lexsort((np.arange(40), -np.round(scores, 6)))
+        cut = np.round(scores[want[min(fetch, 40) - 1]], 6)
+        assert every_row[0].tolist() == [r for r in want if np.round(scores[r], 6) >= cut], fetch

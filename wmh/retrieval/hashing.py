@@ -66,9 +66,10 @@ def _rolling(codes: np.ndarray, n: int) -> np.ndarray:
 
 
 def _rolling_sizes(codes: np.ndarray, sizes: tuple[int, ...]) -> list[np.ndarray]:
-    """`_rolling(codes, n)` for each size `codes` is long enough for; an n-gram hash one longer
-    than the size before it extends that one's: (h + P^n) * P + the next code point, which is
-    the same number mod 2^64 in three steps instead of 2(n + 1)."""
+    """`_rolling(codes, n)` for each size `codes` is long enough for. An n-gram's hash is seeded
+    with n: n P^n + c0 P^(n-1) + ... + c(n-1), mod 2^64. So an (n + 1)-gram's, when the size
+    before it is n, is (h + P^n) * P + the next code point (the seed n becomes n + 1): three
+    array operations instead of the 2n + 2 of rolling it anew."""
     parts: list[np.ndarray] = []
     last = 0
     for n in sizes:
@@ -203,5 +204,6 @@ def word_counts(text: str, dim: int) -> np.ndarray:
 
 def unit(vector: np.ndarray) -> np.ndarray:
     """The vector scaled to length 1, as float32 (a zero vector stays zero)."""
-    norm = float(np.sqrt(vector.dot(vector)))  # as `np.linalg.norm`, without its checks
+    # As `np.linalg.norm` of a contiguous float vector (every caller's), without its checks.
+    norm = float(np.sqrt(vector.dot(vector)))
     return (vector / norm if norm else vector).astype(np.float32)

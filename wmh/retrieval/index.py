@@ -33,10 +33,13 @@ PARALLEL_SCAN = 1024
 # product at 80 of 1,024 (a 100k-step corpus's short calls: step p50 0.65 -> 0.52 ms, the same
 # answers); with more, the gather costs more than the product saves.
 SPARSE_QUERY = 6
-# A flat partition of at most this many rows scores each row from its vector's score and cuts
-# once: a dozen numpy calls fewer than cutting the vectors, then their rows (gaia2's held-out
-# steps: p50 0.34 -> 0.31 ms, the same answers); a larger one gathers only the rows it keeps.
-ROWS_SCORED = 16384
+# A flat partition whose rows share vectors (`groups`) scores each of its rows from its vector's
+# score and cuts once when it has at most this many rows: a dozen numpy calls fewer than cutting
+# the vectors, then their rows (gaia2's held-out steps: p50 0.34 -> 0.31 ms, the same answers).
+# Past about 3,500 rows the work over every row costs more than the calls it saves (a review's
+# timing: 24 against 52 us at 1,024 rows, 61 against 54 at 4,096). Without groups, rows are the
+# vectors, and every size scores them so.
+ROWS_SCORED = 2048
 MAX_SEARCH_THREADS = 8
 
 
@@ -135,8 +138,7 @@ class Partition:
             values = values[self.groups]
         rounded = np.round(values, 6)
         if fetch < len(values):
-            cut = np.partition(rounded, len(rounded) - fetch)[len(rounded) - fetch]
-            found = np.flatnonzero(rounded >= cut)
+            found = np.flatnonzero(_tied_best(rounded, fetch))
         else:
             found = np.arange(len(values))
         found = found[np.lexsort((found, -rounded[found]))]
@@ -156,7 +158,8 @@ class Partition:
     def _nearest(self, query: np.ndarray, fetch: int) -> tuple[np.ndarray, np.ndarray]:
         """At least `fetch` indexed vectors and their scores; from a flat index every one tied
         with the last (to 6 decimals, as results are ordered), so a search for fewer is the
-        first rows of a search for more (FAISS's approximate indexes cut exact ties anywhere)."""
+        first rows of a search for more (FAISS's approximate indexes cut exact ties anywhere).
+        (A flat partition comes here only with more than `ROWS_SCORED` rows sharing vectors.)"""
         if self.matrix is None:
             scores, ids = self.index.search(query.reshape(1, -1), fetch)
             valid = ids[0] >= 0
@@ -184,10 +187,15 @@ class Partition:
 def _tied_cut(found: np.ndarray, values: np.ndarray, fetch: int) -> tuple[np.ndarray, np.ndarray]:
     """The `fetch` best and every one tied with the last, ties at 6 decimals (as `top` orders
     them: rows 1e-7 apart are a tie there, and must be one here)."""
-    rounded = np.round(values, 6)
-    cut = np.partition(rounded, len(rounded) - fetch)[len(rounded) - fetch]
-    kept = rounded >= cut
+    kept = _tied_best(np.round(values, 6), fetch)
     return found[kept], values[kept]
+
+
+def _tied_best(rounded: np.ndarray, fetch: int) -> np.ndarray:
+    """Which of the scores (rounded to 6 decimals) are among the `fetch` best or tied with the
+    last of them (`fetch` < their number)."""
+    cut = np.partition(rounded, len(rounded) - fetch)[len(rounded) - fetch]
+    return rounded >= cut
 
 
 def ivf_nprobe(nlist: int) -> int:
