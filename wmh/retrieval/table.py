@@ -7,7 +7,7 @@ Loading keeps rows as bytes and parses a step only when a prediction needs it, s
 from __future__ import annotations
 
 from collections.abc import Sequence
-from functools import cached_property
+from functools import cached_property, lru_cache, partial
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +17,11 @@ from wmh.core.stored import step_json
 from wmh.core.types import Step
 from wmh.errors import StoreError
 from wmh.retrieval.text import MESSAGE_ROUTE, route_of
+
+# Rows of a loaded table kept parsed, the most recently used: a server answering from many rows
+# of a large corpus held every row it had ever parsed (at about three times its line's size),
+# and a full parse, as tool schemas make, held them all.
+PARSED_KEPT = 4096
 
 
 class StepTable:
@@ -36,7 +41,11 @@ class StepTable:
         self.trace_ids = list(trace_ids)
         self.routes = list(routes)
         self.exact = exact
+        # Steps held by a caller that has them all (a build's table); the others are parsed
+        # from their lines, the last `PARSED_KEPT` kept. (Over the lines, not this table: a
+        # cache holding its owner would keep the table alive until the cyclic collector ran.)
         self._parsed: dict[int, Step] = {}
+        self._parse = lru_cache(maxsize=PARSED_KEPT)(partial(_parse_row, self._rows))
         # Per row, its observation's length in characters (None: a model saved without it).
         self.observation_chars: np.ndarray | None = None
 
@@ -83,11 +92,8 @@ class StepTable:
         return max((self.observation_of(row)[0] for row in rows.tolist()), key=len)
 
     def step(self, row: int) -> Step:
-        cached = self._parsed.get(row)
-        if cached is None:
-            cached = Step.model_validate_json(self._rows[row])
-            self._parsed[row] = cached
-        return cached
+        held = self._parsed.get(row)
+        return held if held is not None else self._parse(row)
 
     @classmethod
     def from_steps(cls, steps: Sequence[Step]) -> StepTable:
@@ -181,6 +187,10 @@ class StepTable:
                 )
             table.observation_chars = lengths.astype(np.int64)
         return table
+
+
+def _parse_row(rows: list[bytes], row: int) -> Step:
+    return Step.model_validate_json(rows[row])
 
 
 def first_rows(groups: np.ndarray) -> np.ndarray:
