@@ -95,7 +95,7 @@ class WorldModel:
         (computed once)."""
         if self._schemas is None:
             table = self.retriever.table
-            self._schemas = infer_tool_schemas(table.step(row) for row in range(len(table)))
+            self._schemas = infer_tool_schemas(table.steps(range(len(table))))
         return self._schemas
 
     def new_session(

@@ -6,7 +6,7 @@ Loading keeps rows as bytes and parses a step only when a prediction needs it, s
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from functools import cached_property, lru_cache, partial
 from pathlib import Path
 
@@ -73,7 +73,8 @@ class StepTable:
         return {route for route in set(self.routes) if route != MESSAGE_ROUTE}
 
     def observation_of(self, row: int) -> tuple[str, bool]:
-        """(content, is_error) of a row without building the whole Step (fast scans)."""
+        """(content, is_error) of a row without building the whole Step (fast scans; a loaded
+        table's row is decoded from its line, whether or not it is kept parsed)."""
         cached = self._parsed.get(row)
         if cached is not None:
             return cached.observation.content, cached.observation.is_error
@@ -94,6 +95,14 @@ class StepTable:
     def step(self, row: int) -> Step:
         held = self._parsed.get(row)
         return held if held is not None else self._parse(row)
+
+    def steps(self, rows: Iterable[int]) -> Iterator[Step]:
+        """The steps of these rows, for a pass over many of them: parsed without being kept, so
+        a full pass (tool schemas, a baseline's index) neither holds the table nor pushes out
+        the rows the steps are answering from."""
+        for row in rows:
+            held = self._parsed.get(row)
+            yield held if held is not None else _parse_row(self._rows, row)
 
     @classmethod
     def from_steps(cls, steps: Sequence[Step]) -> StepTable:

@@ -136,10 +136,9 @@ def _call_postings(
         route = table.routes[rows[0]]
         if route != MESSAGE_ROUTE:
             groups.setdefault(route, {})[call_text(route, key)] = list(rows)
-    for row, route in enumerate(table.routes):
-        if route == MESSAGE_ROUTE:
-            text = action_text(table.step(row).action)
-            groups.setdefault(route, {}).setdefault(text, []).append(row)
+    messages = [row for row, route in enumerate(table.routes) if route == MESSAGE_ROUTE]
+    for row, step in zip(messages, table.steps(messages), strict=True):
+        groups.setdefault(MESSAGE_ROUTE, {}).setdefault(action_text(step.action), []).append(row)
     return (
         {route: [np.asarray(rows) for rows in texts.values()] for route, texts in groups.items()},
         {route: _Postings.of(list(texts)) for route, texts in groups.items()},
