@@ -1,12 +1,14 @@
 """Benchmark how a loaded model's memory grows while it serves: RSS as steps touch more of a corpus.
 
 Builds a model of a synthetic corpus (10 steps per trace) with `wmh build` (as bench_core.py
-does), loads it in this process, and steps held-out actions, most with an argument value changed
-so that each asks a call no recording holds (sessions of ten steps, as an agent might). Prints
-the RSS after loading (the floor) and after every quarter of the steps, the growth over the floor,
-and the rows the step table holds parsed; then the same after `tool_schemas()`, which reads every
-row once. What it shows is whether a long-running server's memory levels off (its caches are
-bounded) or keeps growing with the rows it has answered from.
+does), loads it in this process, and steps the actions of its test traces (held out: not in its
+index), most with an argument value changed so that each asks a call no recording holds
+(sessions of ten steps, as an agent might). After 1,000 steps that warm it up, it takes the RSS
+as the floor, then prints the RSS after every quarter of the steps, the growth over the floor,
+the rows the step table holds parsed and the entries of the step's other caches; then the same
+after `tool_schemas()`, which reads every row once. What it shows is whether a long-running
+server's memory levels off (its caches are bounded) or keeps growing with the rows it has
+answered from.
 
     python bench/bench_growth.py --size 100000 --steps 60000 --out bench/results/growth.json
 """
@@ -20,6 +22,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -33,11 +36,24 @@ def rss_mb() -> float:
     return 0.0
 
 
-def parsed_rows(table: object) -> int:
-    """Rows the table holds parsed (its kept parses, or, in code before the bound, its dict)."""
+WARM_UP = 1_000
+
+
+def cache_entries(wm: Any, table: Any) -> dict[str, int]:
+    """What each cache of a served step holds: the rows the step table holds parsed (its kept
+    parses, or, in code before the bound, its dict), the query vectors, the n-gram hashes of
+    call texts, the history vectors of calls and the answer signatures."""
+    from wmh.retrieval import context, hashing
+
     parse = getattr(table, "_parse", None)
-    held = len(getattr(table, "_parsed", {}))
-    return held + (parse.cache_info().currsize if parse is not None else 0)
+    rows = len(getattr(table, "_parsed", {})) + (parse.cache_info().currsize if parse else 0)
+    return {
+        "rows_parsed": rows,
+        "query_vectors": wm.retriever._embed_text.cache_info().currsize,
+        "ngram_hashes": hashing._ngram_hashes.cache_info().currsize,
+        "history_vecs": context._action_vector.cache_info().currsize,
+        "signatures": wm.predictor._signature.cache_info().currsize,
+    }
 
 
 def main() -> None:
@@ -46,6 +62,8 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=60_000, help="steps served")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "growth.json")
     args = parser.parse_args()
+    if args.steps < 4:
+        parser.error("--steps must be at least 4 (the RSS is read at each quarter)")
 
     from bench_core import build
 
@@ -60,59 +78,69 @@ def main() -> None:
         model_dir = work / "store" / "models" / "growth"
         held_out = [
             Step.model_validate_json(line)
-            for part in ("test", "valid")
-            for line in (model_dir / "steps" / f"{part}.jsonl").read_bytes().splitlines()
+            for line in (model_dir / "steps" / "test.jsonl").read_bytes().splitlines()
             if line
         ]
         wm, _ = load_world_model(model_dir)
         table = wm.retriever.table  # type: ignore[attr-defined]
-        floor = rss_mb()
         rng = random.Random(0)
+        session = ""
+
+        def serve(count: int, first: int) -> None:
+            nonlocal session
+            for i in range(first, first + count):
+                step = rng.choice(held_out)
+                action = step.action
+                if action.arguments and rng.random() < 0.7:  # a call no recording holds
+                    key = next(iter(action.arguments))
+                    value = action.arguments[key]
+                    number = isinstance(value, int) and not isinstance(value, bool)
+                    changed = value + rng.randrange(1, 10**6) if number else f"{value}-{i}"
+                    action = Action(name=action.name, arguments={**action.arguments, key: changed})
+                if i % 10 == 0:
+                    if session:
+                        wm.close_session(session)
+                    session = wm.new_session(task=step.task).id
+                wm.step(session, action)
+
+        def point(steps: int | str) -> dict:
+            return {"steps": steps, "rss_mb": round(rss_mb(), 1), **cache_entries(wm, table)}
+
+        serve(WARM_UP, 0)
+        floor = rss_mb()
         points = []
-        session_id = ""
+        quarter = args.steps // 4
         started = time.perf_counter()
-        for i in range(1, args.steps + 1):
-            step = rng.choice(held_out)
-            action = step.action
-            if action.arguments and rng.random() < 0.7:  # a call no recording holds
-                key = next(iter(action.arguments))
-                value = action.arguments[key]
-                changed = (
-                    value + rng.randrange(1, 10**6) if isinstance(value, int) else f"{value}-{i}"
-                )
-                action = Action(name=action.name, arguments={**action.arguments, key: changed})
-            if i % 10 == 1:
-                if session_id:
-                    wm.close_session(session_id)
-                session_id = wm.new_session(task=step.task).id
-            wm.step(session_id, action)
-            if i % (args.steps // 4) == 0 or i == args.steps:
-                points.append(
-                    {"steps": i, "rss_mb": round(rss_mb(), 1), "parsed_rows": parsed_rows(table)}
-                )
+        served = 0
+        for done in (quarter, 2 * quarter, 3 * quarter, args.steps):
+            serve(done - served, WARM_UP + served)
+            served = done
+            points.append(point(done))
         served_s = time.perf_counter() - started
+        wm.close_session(session)
         wm.tool_schemas()
-        schemas = {"rss_mb": round(rss_mb(), 1), "parsed_rows": parsed_rows(table)}
+        points.append(point("then tool_schemas()"))
 
     result = {
         "size": args.size,
         "table_rows": len(table),
+        "warm_up_steps": WARM_UP,
         "floor_rss_mb": round(floor, 1),
         "served_s": round(served_s, 1),
         "points": points,
-        "after_tool_schemas": schemas,
     }
-    print(f"corpus {args.size} steps, {len(table)} rows; RSS after loading (floor) {floor:.0f} MB")
-    print(f"{'steps served':>12} {'RSS MB':>8} {'growth MB':>10} {'rows parsed':>12}")
-    for point in points:
-        print(
-            f"{point['steps']:>12} {point['rss_mb']:>8.0f} {point['rss_mb'] - floor:>10.0f} "
-            f"{point['parsed_rows']:>12}"
-        )
+    names = [name for name in points[0] if name not in ("steps", "rss_mb")]
     print(
-        f"{'+ schemas':>12} {schemas['rss_mb']:>8.0f} {schemas['rss_mb'] - floor:>10.0f} "
-        f"{schemas['parsed_rows']:>12}"
+        f"corpus {args.size} steps, {len(table)} rows; RSS after {WARM_UP} warm-up steps (the "
+        f"floor) {floor:.0f} MB; entries held by each cache:"
     )
+    print(
+        f"{'steps served':>20} {'RSS MB':>7} {'growth MB':>9} "
+        + " ".join(f"{n:>13}" for n in names)
+    )
+    for row in points:
+        cells = " ".join(f"{row[n]:>13}" for n in names)
+        print(f"{row['steps']:>20} {row['rss_mb']:>7.0f} {row['rss_mb'] - floor:>9.0f} {cells}")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2))
     print(f"wrote {args.out}")
