@@ -30,13 +30,20 @@ def _live_steps() -> int:
     return sum(isinstance(o, Step) for o in gc.get_objects())
 
 
+def _saved_and_loaded(
+    steps: list[Step], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> StepTable:
+    """The steps' table saved and loaded again, keeping 8 rows parsed."""
+    StepTable.from_steps(steps).save(tmp_path / "rows.jsonl", tmp_path / "columns.json")
+    monkeypatch.setattr(table_module, "PARSED_KEPT", 8)
+    return StepTable.load(tmp_path / "rows.jsonl", tmp_path / "columns.json")
+
+
 def test_a_loaded_table_holds_only_the_rows_it_read_last(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     steps = _steps(60)
-    StepTable.from_steps(steps).save(tmp_path / "rows.jsonl", tmp_path / "columns.json")
-    monkeypatch.setattr(table_module, "PARSED_KEPT", 8)
-    table = StepTable.load(tmp_path / "rows.jsonl", tmp_path / "columns.json")
+    table = _saved_and_loaded(steps, tmp_path, monkeypatch)
     before = _live_steps()
     read = [table.step(row).model_dump() for row in range(len(table))]
     # Every row read as it was saved (the table is sorted by route: one route, saved order) ...
@@ -57,9 +64,7 @@ def test_a_pass_over_every_row_keeps_none_of_them(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     steps = _steps(60)
-    StepTable.from_steps(steps).save(tmp_path / "rows.jsonl", tmp_path / "columns.json")
-    monkeypatch.setattr(table_module, "PARSED_KEPT", 8)
-    table = StepTable.load(tmp_path / "rows.jsonl", tmp_path / "columns.json")
+    table = _saved_and_loaded(steps, tmp_path, monkeypatch)
     for row in range(8):
         table.step(row)
     before = _live_steps()
