@@ -5,13 +5,18 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import zlib
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from tests.fake_llm import FakeLLM, Reply
 from wmh.config.schema import ProviderConfig, RewardConfig
-from wmh.eval.sim2real import run_sim2real
+from wmh.core.reward import RewardJudge, RewardVerdict
+from wmh.core.types import Turn
+from wmh.eval.sim2real import Sim2RealReport, load_real_env, run_sim2real
 from wmh.scoring.factory import make_reward
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
@@ -37,16 +42,74 @@ def test_each_example_gets_closed_loop_figures_beside_the_baseline(task: str) ->
     assert run_sim2real(EXAMPLES / task, episodes=3, seed=1).fidelity == report.fidelity
 
 
+class RecordingJudge:
+    """A reward judge that passes each episode to `inner` and keeps what it was given and
+    answered, so a test can tell the simulated episode's turns from the real one's (the real
+    environment marks its observations with its name as their source)."""
+
+    def __init__(self, inner: RewardJudge, example: str) -> None:
+        self.inner = inner
+        self.name = inner.name
+        self.calls: list[tuple[list[Turn], RewardVerdict]] = []
+        real = load_real_env(EXAMPLES / example)
+        self.real_source = real.name
+        real.close()
+
+    def judge(self, task: str, turns: Sequence[Turn]) -> RewardVerdict:
+        verdict = self.inner.judge(task, turns)
+        self.calls.append((list(turns), verdict))
+        return verdict
+
+    def _is_real(self, turn: Turn) -> bool:
+        return turn.observation.metadata.get("source") == self.real_source
+
+    def check_against(self, report: Sim2RealReport) -> None:
+        """Each episode's rewards are the verdicts on its own real and simulated turns."""
+        assert len(self.calls) == 2 * len(report.results)
+        pairs = []
+        for i, result in enumerate(report.results):
+            calls = self.calls[2 * i : 2 * i + 2]
+            real = [c for c in calls if all(self._is_real(t) for t in c[0])]
+            sim = [c for c in calls if not any(self._is_real(t) for t in c[0])]
+            assert len(real) == len(sim) == 1, "one episode judged on real turns, one on simulated"
+            (real_turns, real_verdict), (sim_turns, sim_verdict) = real[0], sim[0]
+            assert [t.action for t in sim_turns] == [t.action for t in real_turns]
+            assert len(real_turns) == result.steps
+            assert (result.reward_sim, result.reward_real) == (
+                sim_verdict.episode,
+                real_verdict.episode,
+            )
+            assert (result.critique_sim, result.critique_real) == (
+                sim_verdict.critique,
+                real_verdict.critique,
+            )
+            pairs.append((sim_verdict.episode, real_verdict.episode))
+        agreeing = [abs(s - r) <= 0.2 for s, r in pairs]
+        assert report.reward_agreement == pytest.approx(sum(agreeing) / len(agreeing), abs=1e-4)
+
+
+def _graded_by_transcript(body: dict[str, Any]) -> Reply:
+    """A judge whose grade follows the transcript it is shown (so the simulated and the real
+    episode, which differ, get different grades)."""
+    prompt = str(body["messages"][-1]["content"])
+    transcript = prompt.split("Transcript", 1)[1]
+    grade = (zlib.crc32(transcript.encode()) % 101) / 100
+    return Reply(json.dumps({"steps": [], "episode": grade, "critique": f"graded {grade}"}))
+
+
 def test_episode_rewards_are_compared_when_a_judge_is_set(fake_llm: FakeLLM) -> None:
-    fake_llm.default = Reply('{"steps": [], "episode": 1.0, "critique": "done"}')
+    fake_llm.default = _graded_by_transcript
     provider = ProviderConfig(
         name="openai_compatible", model="openai/judge", api_base=fake_llm.api_base, num_retries=0
     )
-    judge = make_reward(RewardConfig(name="rubric", rubric="r"), provider)
-    report = run_sim2real(EXAMPLES / "terminal-tasks", episodes=2, seed=0, reward=judge)
-    assert report.reward_agreement == 1.0
-    assert all(r.reward_sim == r.reward_real == 1.0 for r in report.results)
-    assert len(fake_llm.requests) == 4  # sim and real, per episode
+    judge = RecordingJudge(
+        make_reward(RewardConfig(name="rubric", rubric="r"), provider), "terminal-tasks"
+    )
+    report = run_sim2real(EXAMPLES / "terminal-tasks", episodes=3, seed=0, reward=judge)
+    assert len(fake_llm.requests) == 6  # sim and real, per episode
+    judge.check_against(report)
+    # The two worlds answered differently somewhere, so the judge graded them apart.
+    assert any(r.reward_sim != r.reward_real for r in report.results)
 
 
 def test_wmh_eval_sim2real_prints_writes_json_and_tracks(tmp_path: Path) -> None:
@@ -81,6 +144,8 @@ def test_the_code_tasks_success_check_rewards_both_worlds() -> None:
 
     check = example_success_check(EXAMPLES / "code-tasks")
     assert check is not None and example_success_check(EXAMPLES / "terminal-tasks") is None
-    report = run_sim2real(EXAMPLES / "code-tasks", episodes=3, seed=0, reward=check)
-    assert report.reward == "success" and report.reward_agreement is not None
+    judge = RecordingJudge(check, "code-tasks")
+    report = run_sim2real(EXAMPLES / "code-tasks", episodes=3, seed=0, reward=judge)
+    assert report.reward == "success"
+    judge.check_against(report)
     assert all(r.reward_real in (0.0, 1.0) and r.critique_real for r in report.results)
