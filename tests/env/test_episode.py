@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -13,25 +13,72 @@ from tests.fake_llm import FakeLLM, Reply
 from wmh.agents.sampled import SampledAgent, pick_trace
 from wmh.config.schema import ProviderConfig, RewardConfig
 from wmh.env import ToolEnv, WorldModelEnv, run_episode
+from wmh.env import episode as episode_module
 from wmh.errors import WmhError
 from wmh.scoring.factory import make_reward
 from wmh.store.loader import load_world_model
 from wmh.store.splits import agent_traces
 
 
-def test_an_episode_against_a_world_model_records_every_step(built_model: Path) -> None:
+class _Clock:
+    """A stand-in for `time.perf_counter` that moves only when told to."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class _SlowSteps:
+    """An environment around another whose i-th step takes (i + 1) / 4 s on `clock`."""
+
+    def __init__(self, inner: WorldModelEnv, clock: _Clock) -> None:
+        self.inner, self.clock, self.steps = inner, clock, 0
+
+    def reset(self, task: str = "", seed_state=None):
+        return self.inner.reset(task, seed_state)
+
+    def step(self, action):
+        observation = self.inner.step(action)
+        self.steps += 1
+        self.clock.now += self.steps / 4
+        return observation
+
+
+class _SlowAgent(SampledAgent):
+    """The sampled agent, each of whose choices takes 100 s on `clock` (not a step's time)."""
+
+    def __init__(self, trace, clock: _Clock) -> None:
+        super().__init__(trace)
+        self.clock = clock
+
+    def act(self, task, history):
+        self.clock.now += 100
+        return super().act(task, history)
+
+
+def test_an_episode_against_a_world_model_records_every_step(
+    built_model: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     wm, _ = load_world_model(built_model)
-    agent = SampledAgent(pick_trace(agent_traces(built_model), seed=1))
+    clock = _Clock()
+    monkeypatch.setattr(episode_module, "time", SimpleNamespace(perf_counter=clock))
+    agent = _SlowAgent(pick_trace(agent_traces(built_model), seed=1), clock)
     env = WorldModelEnv(wm)
-    started = time.perf_counter()
-    episode = run_episode(env, agent, agent.task, max_steps=50)
-    elapsed = time.perf_counter() - started
-    assert episode.actions == [s.action for s in agent.trace.steps]
-    assert not episode.truncated and episode.usage["steps"] == len(agent.trace.steps)
-    # each step's own time, in seconds: together no more than the whole episode took
-    latencies = [step.latency_s for step in episode.steps]
-    assert all(latency > 0 for latency in latencies) and sum(latencies) <= elapsed
-    assert len(wm.session(env.session_id or "").history) == len(episode.steps)
+    episode = run_episode(_SlowSteps(env, clock), agent, agent.task, max_steps=50)
+    recorded = [s.action for s in agent.trace.steps]
+    assert episode.actions == recorded
+    assert not episode.truncated and episode.usage["steps"] == len(recorded)
+    # each step's own time (the environment's answer, not the agent's choice), in seconds
+    assert [step.latency_s for step in episode.steps] == [(i + 1) / 4 for i in range(len(recorded))]
+    # the observations are the world model's answers to those actions, in its own session
+    history = wm.session(env.session_id or "").history
+    assert [t.action for t in history] == recorded
+    assert episode.observations == [t.observation for t in history]
+    fresh = wm.new_session(task=agent.task)
+    assert episode.observations == [wm.step(fresh.id, a) for a in recorded]
+    wm.close_session(fresh.id)
     short = run_episode(env, agent, agent.task, max_steps=1)
     assert short.truncated and len(short.steps) == 1
     env.close()
@@ -62,6 +109,10 @@ def test_the_same_agent_steps_the_real_airline_and_its_world_model() -> None:
     real_env.close()
     assert simulated.actions == real.actions
     assert all(o.metadata["source"] == "real" for o in real.observations)
+    # the simulated side answered from the world model: its own answers, step by step
+    fresh = wm.new_session(task=agent.task)
+    assert simulated.observations == [wm.step(fresh.id, a) for a in simulated.actions]
+    assert not any(o.metadata.get("source") == "real" for o in simulated.observations)
     tool_steps = [o for a, o in zip(real.actions, real.observations, strict=True) if a.name]
     assert tool_steps and all(o.content for o in tool_steps)
     assert set(real_env.tools()) >= {a.name for a in real.actions if a.name}
