@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -12,6 +13,7 @@ from wmh import Action, EnvState, WmhError
 from wmh.config.schema import ProviderConfig, RewardConfig
 from wmh.core.reward import RewardVerdict
 from wmh.core.types import Trace
+from wmh.engine import usage as usage_module
 from wmh.env import StopReason, WorldModelEnv, run_episode, scenarios_from_traces
 from wmh.errors import ConfigError, SessionNotFoundError
 from wmh.scoring.factory import make_reward
@@ -37,16 +39,22 @@ def test_a_seed_state_is_what_the_session_has_already_seen(built_model: Path) ->
     assert (answer["name"], answer["city"]) == ("Ada", "Oslo")
 
 
-def test_usage_is_metered_per_session_and_ending_frees_it(built_model: Path) -> None:
+def test_usage_is_metered_per_session_and_ending_frees_it(
+    built_model: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     wm, _ = load_world_model(built_model)
     session = wm.new_session("look around")
     for user in (1, 2, 3):
         wm.step(session.id, _get_user(user))
+    started = wm.session(session.id).created_at
+    monkeypatch.setattr(usage_module, "time", SimpleNamespace(time=lambda: started + 2.5))
     usage = wm.session_usage(session.id)
     assert usage.steps == 3 and usage.session_id == session.id
     assert usage.total.calls == 0 and set(usage.by_phase) == {"serve", "judge"}
+    assert usage.duration_seconds == 2.5  # the wall time since the session was created
+    monkeypatch.setattr(usage_module, "time", SimpleNamespace(time=lambda: started + 7.25))
     final = wm.end_session(session.id)
-    assert final.steps == 3 and final.duration_seconds >= usage.duration_seconds
+    assert final.steps == 3 and final.duration_seconds == 7.25
     with pytest.raises(SessionNotFoundError):
         wm.session(session.id)
 
