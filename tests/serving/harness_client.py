@@ -6,6 +6,7 @@ unchanged."""
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -43,15 +44,31 @@ def run_episode(base_url: str, actions: list[dict[str, Any]], task: str = "t") -
         }
 
 
-def check_episode(read: dict[str, Any], steps: int) -> None:
-    """What every server must have answered for an episode of `steps` replayed steps."""
+def answers_in_process(
+    model_dir: Path, actions: list[dict[str, Any]], task: str = "t"
+) -> list[dict[str, Any]]:
+    """What the model answers the same actions in process, in one session (the reference a
+    server's answers are checked against; not part of the harness's client)."""
+    from wmh.core.types import Action
+    from wmh.store.loader import load_world_model
+
+    wm, _ = load_world_model(model_dir)
+    session = wm.new_session(task)
+    return [wm.step(session.id, Action.model_validate(a)).model_dump(mode="json") for a in actions]
+
+
+def check_episode(read: dict[str, Any], expected: list[dict[str, Any]]) -> None:
+    """What every server must have answered for an episode of replayed steps: the answers the
+    model gives in process (`answers_in_process`)."""
+    steps = len(expected)
     assert read["names"] and all(isinstance(n, str) for n in read["names"])
-    assert len(read["observations"]) == steps
-    assert all(isinstance(o["content"], str) and "is_error" in o for o in read["observations"])
+    assert read["observations"] == expected
     assert read["usage"]["steps"] == steps and read["final"]["steps"] == steps
     assert read["final"]["total"]["calls"] == 0  # replay: no provider call
     # The session's own clock: from creation to the usage read, then to its end; both within
-    # the time the client saw pass from sending the create to reading the DELETE's answer.
+    # the time the client saw pass from sending the create to reading the DELETE's answer (a
+    # session whose creation time was lost would read decades). Exact durations are checked
+    # in process (tests/engine/test_rl_seam.py).
     usage_s, final_s = read["usage"]["duration_seconds"], read["final"]["duration_seconds"]
     assert 0 < usage_s <= final_s <= read["wall_s"] + 0.01
     assert read["gone"] == 404

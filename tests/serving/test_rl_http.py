@@ -15,7 +15,7 @@ import pytest
 
 from tests.conftest import make_settings
 from tests.fake_llm import FakeLLM
-from tests.serving.harness_client import check_episode, run_episode
+from tests.serving.harness_client import answers_in_process, check_episode, run_episode
 from tests.serving.servers import Redis, Server, free_port
 from wmh import Action, AsyncWorldModelClient, WorldModelClient
 from wmh.client import RemoteError
@@ -74,8 +74,11 @@ def scored_two_workers(scored_root: Path) -> Iterator[Server]:
     redis.stop()
 
 
-def test_a_harness_client_runs_an_episode_against_wmh_serve(scored_server: Server) -> None:
-    check_episode(run_episode(scored_server.url, [lookup(1), lookup(2), lookup(1)]), 3)
+def test_a_harness_client_runs_an_episode_against_wmh_serve(
+    scored_server: Server, built_model: Path
+) -> None:
+    actions = [lookup(1), lookup(2), lookup(1)]
+    check_episode(run_episode(scored_server.url, actions), answers_in_process(built_model, actions))
 
 
 def _fresh(url: str, method: str, path: str, **kwargs: object) -> httpx.Response:
@@ -84,11 +87,14 @@ def _fresh(url: str, method: str, path: str, **kwargs: object) -> httpx.Response
         return client.request(method, path, **kwargs)  # type: ignore[arg-type]
 
 
-def test_scores_and_usage_survive_a_worker_switch_on_redis(scored_two_workers: Server) -> None:
+def test_scores_and_usage_survive_a_worker_switch_on_redis(
+    scored_two_workers: Server, built_model: Path
+) -> None:
     url = scored_two_workers.url
     pids = {_fresh(url, "GET", "/healthz").json()["pid"] for _ in range(60)}
     assert len(pids) == 2, "both workers must answer"
-    check_episode(run_episode(url, [lookup(1), lookup(2)]), 2)
+    actions = [lookup(1), lookup(2)]
+    check_episode(run_episode(url, actions), answers_in_process(built_model, actions))
 
     base = "/world_models/records/sessions"
     sid = _fresh(url, "POST", base, json={"task": "find users"}).json()["session_id"]
