@@ -49,6 +49,7 @@ class FakeLLM:
     port: int = 0
     embedding_requests: list[dict[str, Any]] = field(default_factory=list)
     embedding_status: int = 200  # a failing embeddings endpoint answers this
+    api_keys: list[str] = field(default_factory=list)  # each request's bearer key ("" if none)
     in_flight: int = 0  # chat requests being answered now
     most_in_flight: int = 0  # the most ever answered at once
     _counting: threading.Lock = field(default_factory=threading.Lock, repr=False)
@@ -105,10 +106,21 @@ def _handler(fake: FakeLLM) -> type[BaseHTTPRequestHandler]:
             self.end_headers()
             self.wfile.write(payload)
 
+        def _error(self, status: int) -> None:
+            """An error body that repeats the request's key, as OpenAI's 401 does ("Incorrect
+            API key provided: sk-..."), so tests see wmh keep it out of its own messages."""
+            message = f"scripted {status}: Incorrect API key provided: {self._key()}"
+            error = {"error": {"message": message, "type": "server_error"}}
+            self._send(status, json.dumps(error).encode())
+
+        def _key(self) -> str:
+            return self.headers.get("Authorization", "").removeprefix("Bearer ").strip()
+
         def do_POST(self) -> None:  # noqa: N802 - http.server's naming
             started = time.perf_counter()
             length = int(self.headers.get("Content-Length", 0))
             body = json.loads(self.rfile.read(length) or b"{}")
+            fake.api_keys.append(self._key())
             if self.path.endswith("/embeddings"):
                 self._embeddings(body)
                 return
@@ -121,8 +133,7 @@ def _handler(fake: FakeLLM) -> type[BaseHTTPRequestHandler]:
                 self._send(reply.status, reply.raw)
                 return
             if reply.status != 200:
-                error = {"error": {"message": f"scripted {reply.status}", "type": "server_error"}}
-                self._send(reply.status, json.dumps(error).encode())
+                self._error(reply.status)
                 return
             answer = {
                 "id": f"chatcmpl-{len(fake.requests)}",
@@ -149,8 +160,7 @@ def _handler(fake: FakeLLM) -> type[BaseHTTPRequestHandler]:
         def _embeddings(self, body: dict[str, Any]) -> None:
             fake.embedding_requests.append(body)
             if fake.embedding_status != 200:
-                error = {"error": {"message": "scripted failure", "type": "server_error"}}
-                self._send(fake.embedding_status, json.dumps(error).encode())
+                self._error(fake.embedding_status)
                 return
             texts = body["input"] if isinstance(body["input"], list) else [body["input"]]
             dim = int(body.get("dimensions") or 32)

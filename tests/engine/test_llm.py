@@ -274,6 +274,8 @@ def test_retries_after_429_and_500_then_fallback_then_an_error_observation(
     observation = wm.step(session.id, Action(name="get_user", arguments={"user_id": 31337}))
     assert observation.is_error and observation.metadata["source"] == "provider_error"
     assert "openai/env-model" in observation.content
+    # the key went to the provider, whose error answer repeated it; the observation does not
+    assert fake_llm.api_keys[-1] == "sk-canary-never-shown"
     assert "sk-canary" not in observation.content
     assert len(wm.session(session.id).history) == 1  # the session goes on
 

@@ -57,6 +57,8 @@ def test_a_failing_endpoint_is_a_provider_error_without_the_key(
     embedder = LiteLLMEmbedder("openai/embed-model", fake_llm.api_base, num_retries=0)
     with pytest.raises(ProviderError, match="embedder openai/embed-model failed") as caught:
         embedder.embed([QueryText("get_user 1", "")])
+    # the key went to the endpoint, whose 401 answer repeated it; the error does not
+    assert fake_llm.api_keys == ["sk-canary-embedder-key"]
     assert "sk-canary" not in str(caught.value)
 
 
