@@ -9,6 +9,7 @@ from pathlib import Path
 import gymnasium as gym
 from gymnasium.utils.env_checker import check_env
 
+from wmh.core.types import Turn
 from wmh.env.gym import ENV_ID, WorldModelGymEnv, as_text
 
 
@@ -21,17 +22,30 @@ def test_gymnasiums_checker_passes(built_model: Path) -> None:
 
 
 def test_json_actions_step_the_world_model_and_bad_ones_get_an_error(built_model: Path) -> None:
-    env = WorldModelGymEnv(model_dir=built_model, max_steps=3, reward_fn=lambda task, turns: 0.5)
+    judged: list[tuple[str, list[Turn]]] = []
+
+    def reward_fn(task: str, turns: list[Turn]) -> float:
+        """A reward that follows the episode: a tenth per turn so far."""
+        judged.append((task, list(turns)))
+        return len(turns) / 10
+
+    env = WorldModelGymEnv(model_dir=built_model, max_steps=3, reward_fn=reward_fn)
     text, info = env.reset(seed=4)
     assert text == info["task"] and info["task"] in env.tasks and "get_user" in info["tools"]
     call = json.dumps({"tool": "get_user", "arguments": {"user_id": "u7"}})
     observation, reward, terminated, truncated, info = env.step(call)
-    assert observation and reward == 0.5 and not terminated and not truncated
-    assert not info["is_error"] and env.wm.session(env.env.session_id or "").history
-    observation, _, terminated, _, info = env.step("not json at all")
+    assert observation and reward == 0.1 and not terminated and not truncated
+    history = env.wm.session(env.env.session_id or "").history
+    assert not info["is_error"] and len(history) == 1
+    # the reward judged this episode's task and its one turn, as the world model answered it
+    assert judged == [(info["task"], history)]
+    assert history[0].action.arguments == {"user_id": "u7"}
+    assert history[0].observation.content == observation
+    observation, reward, terminated, _, info = env.step("not json at all")
     assert observation.startswith("Error: the action is not JSON") and info["is_error"]
-    _, _, _, truncated, _ = env.step(json.dumps({"message": "thanks"}))
-    assert not truncated  # the bad action was not a step
+    assert reward == 0.1  # the bad action was not a turn
+    _, reward, _, truncated, _ = env.step(json.dumps({"message": "thanks"}))
+    assert not truncated and reward == 0.2  # the bad action was not a step
     _, _, _, truncated, _ = env.step(call)
     assert truncated
     _, _, terminated, _, _ = env.step('{"done": true}')
