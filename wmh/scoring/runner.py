@@ -39,6 +39,8 @@ class StepResult(BaseModel):
     feedback: str
     flag_correct: bool
     origin: str = ""
+    # The recorded step (trace id:index) the answer was taken from, when it was one.
+    from_step: str = ""
     baselines: dict[str, float] = Field(default_factory=dict)
 
 
@@ -140,6 +142,7 @@ def _evaluate_trace(
                         feedback=verdict.feedback,
                         flag_correct=predicted.is_error == step.observation.is_error,
                         origin=str(predicted.metadata.get("source", "")),
+                        from_step=str(predicted.metadata.get("from_step", "")),
                         baselines=reference,
                     ),
                     predicted,
