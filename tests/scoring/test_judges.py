@@ -63,7 +63,10 @@ def test_exact_judge_ignores_only_surrounding_whitespace() -> None:
 
 def test_numeric_judge_compares_numbers_with_tolerance() -> None:
     judge = NumericJudge()
-    assert judge.judge(obs("total: 12.5000001 EUR"), obs("12.5 eur")).score > 0.79
+    assert judge.judge(obs("total: 12.5000001 EUR"), obs("12.5 eur")).score == 1.0
+    # a number outside the tolerance, and the error flag, each count
+    assert judge.judge(obs("total: 12.5001 EUR"), obs("12.5 eur")).score == 0.2
+    assert judge.judge(obs("total: 12.5 EUR", True), obs("12.5 eur")).score == 0.8
     assert judge.judge(obs("total 13"), obs("total 12")).score == pytest.approx(0.2)
 
 

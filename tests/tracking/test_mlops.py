@@ -98,7 +98,7 @@ def test_a_two_member_sweep_gives_two_models_and_two_runs_in_one_experiment(
         assert not [k for k in run.data.metrics if k.startswith(("split.", "heldout.tool."))]
         # The run lasts as long as the build worked, not as long as it took to log.
         lasted = (run.info.end_time - run.info.start_time) / 1000
-        assert lasted >= run.data.metrics["time.total_s"] > 0.5
+        assert lasted >= run.data.metrics["time.total_s"] > 0
         # The description (shown above the metrics) states the score beside the copies.
         note = run.data.tags["mlflow.note.content"]
         fidelity = run.data.metrics["heldout.fidelity"]
