@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import gc
 import logging
+import math
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
@@ -18,6 +19,7 @@ import numpy as np
 
 from wmh.config.schema import WmhConfig
 from wmh.core.canonical import short_hash
+from wmh.core.secrets import has_credentials, url_without_credentials
 from wmh.core.stored import StoredTraces, trace_ids
 from wmh.core.types import Step, Trace
 from wmh.engine.learnt import Lessons
@@ -106,6 +108,20 @@ def check_settings(settings: WmhConfig) -> None:
             f"split.heldout_max_steps must be 0 (score every held-out step) or more, got "
             f"{settings.split.heldout_max_steps}"
         )
+    weight = settings.embedder.context_weight
+    if not math.isfinite(weight) or weight < 0:
+        raise ConfigError(f"embedder.context_weight must be a number 0 or more, got {weight}")
+    for key, url in (
+        ("provider.api_base", settings.provider.api_base),
+        ("embedder.api_base", settings.embedder.api_base),
+    ):
+        if url and has_credentials(url):
+            # The config is saved with the model and logged to MLflow: no secret may be in it.
+            raise ConfigError(
+                f"{key} carries credentials ({url_without_credentials(url)}): set the key in "
+                "the environment (OPENAI_API_KEY or the provider's own) instead, so that it "
+                "never reaches the model directory, MLflow or a log"
+            )
 
 
 def index_traces(settings: WmhConfig, traces: Sequence[Trace], clock: Clock) -> IndexRetriever:

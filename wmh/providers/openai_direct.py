@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from wmh.config.schema import ProviderConfig
+from wmh.core.secrets import url_without_credentials
 
 if TYPE_CHECKING:  # imported when a DirectChat is made: a replay build or `wmh list` never calls
     import httpx
@@ -161,7 +162,8 @@ class DirectChat:
         except httpx.TimeoutException as exc:
             raise Timeout(f"no answer within {timeout:g}s ({type(exc).__name__})") from None
         except httpx.TransportError as exc:
-            raise APIConnectionError(f"cannot reach {self.url}: {type(exc).__name__}") from None
+            where = url_without_credentials(str(self.url))
+            raise APIConnectionError(f"cannot reach {where}: {type(exc).__name__}") from None
 
     def _once(self, body: dict[str, Any], timeout: float) -> dict[str, Any]:
         with self._reaching(timeout):

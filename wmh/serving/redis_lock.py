@@ -43,11 +43,3 @@ class LockRenewer:
                     self._renew(keys=[key], args=[token, int(self.ttl_s * 1000)])
                 except RedisError:
                     pass  # Redis is away: the step fails on its own, the lock expires
-
-
-def safe_url(url: str) -> str:
-    """A Redis URL without its password."""
-    if "@" not in url:
-        return url
-    scheme, _, rest = url.partition("://")
-    return f"{scheme}://***@{rest.split('@', 1)[1]}"

@@ -12,9 +12,9 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, Field
 from redis.exceptions import RedisError
 
+from wmh.core.secrets import url_without_credentials
 from wmh.core.types import EnvState, EpisodeScore, Session, Turn, UsageTotals
 from wmh.errors import StoreError
-from wmh.serving.redis_lock import safe_url
 
 
 class SessionMeta(BaseModel):
@@ -51,7 +51,7 @@ def unavailable(method: F) -> F:
 
 def store_unavailable(url: str, exc: Exception) -> StoreError:
     return StoreError(
-        f"the session store is unavailable (Redis at {safe_url(url)}: "
+        f"the session store is unavailable (Redis at {url_without_credentials(url)}: "
         f"{type(exc).__name__}); retry shortly"
     )
 

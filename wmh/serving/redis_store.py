@@ -25,9 +25,10 @@ from typing import Any
 import redis
 from redis.exceptions import RedisError
 
+from wmh.core.secrets import url_without_credentials
 from wmh.core.types import EnvState, Session, Turn
 from wmh.errors import SessionNotFoundError, StoreError
-from wmh.serving.redis_lock import LockRenewer, safe_url
+from wmh.serving.redis_lock import LockRenewer
 from wmh.serving.redis_meta import SessionMeta, now_us, saved_meta, unavailable
 from wmh.serving.redis_scripts import LOCK_AND_READ, RENEW, SAVE_AND_UNLOCK, UNLOCK
 
@@ -93,7 +94,8 @@ class RedisSessionStore:
         try:
             self.client.ping()
         except RedisError as exc:
-            raise StoreError(f"cannot reach Redis at {safe_url(self._url)}: {exc}") from None
+            where = url_without_credentials(self._url)
+            raise StoreError(f"cannot reach Redis at {where}: {exc}") from None
 
     def _evict(self, now: int) -> None:
         pipe = self.client.pipeline()

@@ -1,0 +1,79 @@
+"""Settings a build refuses before it starts: credentials inside a URL (the config is saved with
+the model and logged to MLflow) and weights that are not numbers."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import make_settings
+from wmh.config.schema import ProviderConfig
+from wmh.core.secrets import url_without_credentials
+from wmh.errors import ConfigError
+from wmh.pipeline.build import build_world_model
+from wmh.providers.openai_direct import APIConnectionError, DirectChat
+
+PASSWORD = "hunter2-s3cret-pw"
+
+
+def test_urls_lose_only_their_credentials() -> None:
+    assert url_without_credentials(f"redis://:{PASSWORD}@127.0.0.1:6379/0") == (
+        "redis://***@127.0.0.1:6379/0"
+    )
+    assert url_without_credentials(f"http://alice:{PASSWORD}@127.0.0.1:9/v1?x=1") == (
+        "http://***@127.0.0.1:9/v1?x=1"
+    )
+    plain = "http://127.0.0.1:8000/v1?user=a@b.c"  # an @ after the host is no credential
+    assert url_without_credentials(plain) == plain
+
+
+def test_a_build_refuses_credentials_in_an_endpoint_and_writes_nothing(
+    tmp_path: Path, synthetic_corpus: Path
+) -> None:
+    api_base = f"http://alice:{PASSWORD}@127.0.0.1:9/v1"
+    done = subprocess.run(
+        [str(Path(sys.executable).parent / "wmh"), "build", "--name", "s",
+         "--file", str(synthetic_corpus), "--root", str(tmp_path), "--no-interactive",
+         "-o", "track=true", "-o", "provider=openai_compatible",
+         "-o", "provider.model=openai/env-model", "-o", f"provider.api_base={api_base}"],
+        capture_output=True, text=True, timeout=300, cwd=tmp_path,
+        env={**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'mlflow.db'}"},
+    )  # fmt: skip
+    said = " ".join((done.stdout + done.stderr).split())
+    assert done.returncode == 1
+    assert "provider.api_base carries credentials (http://***@127.0.0.1:9/v1)" in said
+    assert PASSWORD not in done.stdout + done.stderr
+    assert not (tmp_path / "models").exists()
+    assert not [
+        p for p in tmp_path.rglob("*") if p.is_file() and PASSWORD.encode() in p.read_bytes()
+    ]
+
+
+def test_an_unreachable_endpoint_is_named_without_its_credentials() -> None:
+    config = ProviderConfig(
+        name="openai_compatible",
+        model="openai/env-model",
+        api_base=f"http://alice:{PASSWORD}@127.0.0.1:9/v1",
+    )
+    with pytest.raises(APIConnectionError) as caught:
+        DirectChat(config).complete({"messages": [], "num_retries": 0, "timeout": 5})
+    assert str(caught.value).startswith("cannot reach http://***@127.0.0.1:9/v1/chat/completions")
+    assert PASSWORD not in str(caught.value)
+
+
+@pytest.mark.parametrize("weight", ["nan", "inf", "-1"])
+def test_a_context_weight_that_is_no_weight_is_refused_and_the_model_stays(
+    tmp_path: Path, synthetic_corpus: Path, weight: str
+) -> None:
+    good = build_world_model(make_settings(tmp_path, "m", [synthetic_corpus])).path / "model.json"
+    before = good.read_bytes()
+    settings = make_settings(tmp_path, "m", [synthetic_corpus], f"embedder.context_weight={weight}")
+    with pytest.raises(
+        ConfigError, match=f"embedder.context_weight must be a number 0 or more, got {weight}"
+    ):
+        build_world_model(settings)
+    assert good.read_bytes() == before
