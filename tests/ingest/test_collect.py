@@ -13,6 +13,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
+import pytest
 from google.protobuf.json_format import ParseDict
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
@@ -191,3 +192,25 @@ def test_a_collector_killed_mid_write_leaves_a_file_that_builds(tmp_path: Path) 
     got = read_traces([out]).traces
     assert len(got) == 6 == len(read_traces([source]).traces)
     wmh_build(tmp_path / "store", "collected", "--file", str(out))
+
+
+def test_an_export_a_build_would_refuse_is_refused_and_the_file_still_builds(
+    tmp_path: Path,
+) -> None:
+    from wmh.ingest.collect import Collector
+
+    source = write_corpus(tmp_path / "source.jsonl", traces=2, seed=3)
+    spans = [json.loads(line) for line in source.read_text().splitlines()]
+    first = spans[0]["traceId"]
+    good = [s for s in spans if s["traceId"] == first]
+    other = [s for s in spans if s["traceId"] != first]
+    collector = Collector(tmp_path / "collected.jsonl")
+    assert collector.accept(_export(good), "application/json") == len(good)
+    kept = collector.out.read_bytes()
+    # The second trace's spans are well formed, but one names its operation with a number.
+    (agent,) = [s for s in other if s["name"].startswith("invoke_agent")]
+    agent["attributes"] = [{"key": "gen_ai.operation.name", "value": {"intValue": "5"}}]
+    with pytest.raises(ValueError, match="attribute 'gen_ai.operation.name': expected a string"):
+        collector.accept(_export(other), "application/json")
+    assert collector.out.read_bytes() == kept and collector.exports == 1
+    assert read_traces([collector.out]).report.traces == 1

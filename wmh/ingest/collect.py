@@ -4,10 +4,11 @@ Any OpenTelemetry SDK or Collector can export to `http://127.0.0.1:4318/v1/trace
 (`application/x-protobuf`) or JSON, plain or compressed (gzip, the Collector's default, or
 deflate). Each accepted export becomes one line of OTLP JSON (ids in hex, as the JSON encoding has
 them) in the output file, which `wmh build` reads as it is. An export is checked with the same
-parser ingest uses before anything is written: a malformed or empty one is answered 400 with the
-reason (415 for an unknown compression, 413 past `max_bytes`, sent or decompressed), and the file
-is left as it was. Each export is appended as one whole line and synced; on start, a last line
-left unterminated by a killed collector is cut (and counted), so the file always builds.
+parser and attribute checks ingest uses before anything is written: a malformed or empty one is
+answered 400 with the reason (415 for an unknown compression, 413 past `max_bytes`, sent or
+decompressed), and the file is left as it was. Each export is appended as one whole line and
+synced; on start, a last line left unterminated by a killed collector is cut (and counted), so the
+file always builds.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from wmh.errors import IngestError
+from wmh.ingest.genai import span_facts
 from wmh.ingest.otlp import spans_of_export
 
 PROTOBUF = "application/x-protobuf"
@@ -152,8 +154,11 @@ class Collector:
         """Check and append one export; returns its span count. Raises ValueError if malformed
         or empty."""
         export = decode_export(body, content_type)
+        count = 0
         try:
-            count = sum(1 for _ in spans_of_export(export, "export", None))
+            for span in spans_of_export(export, "export", None):
+                span_facts(span)  # the attribute checks a build applies to it
+                count += 1
         except IngestError as exc:
             raise ValueError(str(exc)) from None
         if not count:
