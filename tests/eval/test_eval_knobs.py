@@ -170,3 +170,33 @@ def test_a_suite_with_prompt_top_k_no_rag_and_embed_dim_runs(
     assert report["prompt"] == str(task / "evals" / "prompts" / "env.txt")
     assert report["judge"] == "exact" and report["overall"]["steps"] == report["traces"] > 0
     assert any("SUITE-PROMPT" in json.dumps(r["messages"]) for r in fake_llm.requests)
+
+
+@pytest.mark.parametrize(
+    ("args", "said"),
+    [
+        (
+            ["--limit", "-1"],
+            "limit must be at least 1 (leave it unset for every held-out trace), got -1",
+        ),
+        (["--limit", "0"], "limit must be at least 1"),
+        (["--concurrency", "0"], "concurrency must be at least 1, got 0"),
+        (["--out", "{tmp}"], "--out {tmp} is a directory: give the results file's path"),
+        (
+            ["--out", "{tmp}/file.txt/r.json"],
+            "--out {tmp}/file.txt/r.json: {tmp}/file.txt is a file",
+        ),
+    ],
+    ids=["negative-limit", "zero-limit", "no-concurrency", "out-dir", "out-under-file"],
+)
+def test_counts_and_paths_that_cannot_work_are_refused_before_evaluating(
+    built_model: Path, tmp_path: Path, args: list[str], said: str
+) -> None:
+    (tmp_path / "file.txt").write_text("not a folder")
+    root = built_model.parent.parent
+    filled = [a.replace("{tmp}", str(tmp_path)) for a in args]
+    done = wmh("eval", "files", "--name", "records", "--root", str(root), "--no-mlflow", *filled)
+    assert done.returncode == 1
+    text = " ".join((done.stdout + done.stderr).split())
+    assert said.replace("{tmp}", str(tmp_path)) in text and "Traceback" not in text
+    assert "evaluating" not in text and sorted(p.name for p in tmp_path.iterdir()) == ["file.txt"]

@@ -12,7 +12,13 @@ from typer.core import TyperGroup
 from wmh.cli.common import RootOption, console
 from wmh.cli.sim2real import sim2real
 from wmh.errors import ConfigError
-from wmh.eval.results import default_results_path, list_results, save_report, track_report
+from wmh.eval.results import (
+    check_results_path,
+    default_results_path,
+    list_results,
+    save_report,
+    track_report,
+)
 from wmh.eval.service import EvalOptions, evaluate
 from wmh.eval.suites import all_suites, resolve_suite
 from wmh.scoring.runner import EvalReport, Fidelity, LoopMode
@@ -81,6 +87,9 @@ def _run(
     options: EvalOptions,
     out: Path | None,
 ) -> EvalReport:
+    options.check()
+    if out is not None:
+        check_results_path(out)
     with Progress(
         TextColumn("evaluating"),
         BarColumn(),

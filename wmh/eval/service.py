@@ -51,6 +51,16 @@ class EvalOptions:
     def retrieved(self) -> int | None:
         return 0 if self.no_rag else self.top_k
 
+    def check(self) -> None:
+        """Refuse counts that would quietly evaluate something else."""
+        if self.limit is not None and self.limit < 1:
+            raise ConfigError(
+                f"limit must be at least 1 (leave it unset for every held-out trace), got "
+                f"{self.limit}"
+            )
+        if self.concurrency < 1:
+            raise ConfigError(f"concurrency must be at least 1, got {self.concurrency}")
+
 
 def planned_steps(traces: Sequence[Trace], sample_turns: str, seed: int, limit: int | None) -> int:
     chosen = sorted(traces, key=lambda t: t.trace_id)[: limit if limit else None]
@@ -164,6 +174,7 @@ def evaluate(
 ) -> EvalReport:
     """Evaluate a built model (`name`) or a model built on the fly from `files`."""
     options = options or EvalOptions()
+    options.check()
     with tempfile.TemporaryDirectory(prefix="wmh-eval-") as tmp:
         prepared = prepare(files, name, root, overrides, Path(tmp))
         if on_plan is not None:
