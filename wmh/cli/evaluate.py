@@ -87,8 +87,7 @@ def _run(
     options: EvalOptions,
     out: Path | None,
 ) -> EvalReport:
-    options.check()
-    if out is not None:
+    if out is not None:  # before the work whose results it will hold
         check_results_path(out)
     with Progress(
         TextColumn("evaluating"),
