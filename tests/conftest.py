@@ -30,6 +30,16 @@ def data_dir() -> Path:
     return DATA
 
 
+class FakeClock:
+    """Seconds that pass only when the test says so."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
 def make_settings(root: Path, name: str, files: list[Path], *overrides: str) -> WmhConfig:
     """Settings for a test build; MLflow tracking is off unless an override turns it on. An LLM
     build answers every tool with the LLM (the scripted server's echo would lose every tool to

@@ -5,6 +5,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import FakeClock
 from wmh.core.types import Action
 from wmh.engine.sessions import InMemorySessionStore
 from wmh.errors import SessionNotFoundError
@@ -19,16 +20,6 @@ def test_sessions_past_the_cap_evict_the_least_recently_used() -> None:
     assert store.get(a.id).task == "a"
     with pytest.raises(SessionNotFoundError):
         store.get(b.id)
-
-
-class FakeClock:
-    """Seconds that pass only when the test says so."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def test_idle_sessions_expire_after_the_ttl_and_each_use_restarts_it() -> None:

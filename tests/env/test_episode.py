@@ -8,6 +8,7 @@ from types import SimpleNamespace
 
 import pytest
 
+from tests.conftest import FakeClock
 from tests.examples.loading import EXAMPLES, load_example_module
 from tests.fake_llm import FakeLLM, Reply
 from wmh.agents.sampled import SampledAgent, pick_trace
@@ -20,20 +21,10 @@ from wmh.store.loader import load_world_model
 from wmh.store.splits import agent_traces
 
 
-class _Clock:
-    """A stand-in for `time.perf_counter` that moves only when told to."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 class _SlowSteps:
     """An environment around another whose i-th step takes (i + 1) / 4 s on `clock`."""
 
-    def __init__(self, inner: WorldModelEnv, clock: _Clock) -> None:
+    def __init__(self, inner: WorldModelEnv, clock: FakeClock) -> None:
         self.inner, self.clock, self.steps = inner, clock, 0
 
     def reset(self, task: str = "", seed_state=None):
@@ -49,7 +40,7 @@ class _SlowSteps:
 class _SlowAgent(SampledAgent):
     """The sampled agent, each of whose choices takes 100 s on `clock` (not a step's time)."""
 
-    def __init__(self, trace, clock: _Clock) -> None:
+    def __init__(self, trace, clock: FakeClock) -> None:
         super().__init__(trace)
         self.clock = clock
 
@@ -58,11 +49,19 @@ class _SlowAgent(SampledAgent):
         return super().act(task, history)
 
 
+def _answers_in_a_new_session(wm, task: str, actions: list) -> list:
+    """The world model's own answers to these actions, stepped in a session of their own."""
+    session = wm.new_session(task=task)
+    answers = [wm.step(session.id, action) for action in actions]
+    wm.close_session(session.id)
+    return answers
+
+
 def test_an_episode_against_a_world_model_records_every_step(
     built_model: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     wm, _ = load_world_model(built_model)
-    clock = _Clock()
+    clock = FakeClock()
     monkeypatch.setattr(episode_module, "time", SimpleNamespace(perf_counter=clock))
     agent = _SlowAgent(pick_trace(agent_traces(built_model), seed=1), clock)
     env = WorldModelEnv(wm)
@@ -76,9 +75,7 @@ def test_an_episode_against_a_world_model_records_every_step(
     history = wm.session(env.session_id or "").history
     assert [t.action for t in history] == recorded
     assert episode.observations == [t.observation for t in history]
-    fresh = wm.new_session(task=agent.task)
-    assert episode.observations == [wm.step(fresh.id, a) for a in recorded]
-    wm.close_session(fresh.id)
+    assert episode.observations == _answers_in_a_new_session(wm, agent.task, recorded)
     short = run_episode(env, agent, agent.task, max_steps=1)
     assert short.truncated and len(short.steps) == 1
     env.close()
@@ -110,8 +107,7 @@ def test_the_same_agent_steps_the_real_airline_and_its_world_model() -> None:
     assert simulated.actions == real.actions
     assert all(o.metadata["source"] == "real" for o in real.observations)
     # the simulated side answered from the world model: its own answers, step by step
-    fresh = wm.new_session(task=agent.task)
-    assert simulated.observations == [wm.step(fresh.id, a) for a in simulated.actions]
+    assert simulated.observations == _answers_in_a_new_session(wm, agent.task, simulated.actions)
     assert not any(o.metadata.get("source") == "real" for o in simulated.observations)
     tool_steps = [o for a, o in zip(real.actions, real.observations, strict=True) if a.name]
     assert tool_steps and all(o.content for o in tool_steps)
