@@ -51,5 +51,10 @@ class ServerBusyError(WmhError):
     """More steps wait for a worker thread than `serve.max_waiting` allows (503, retry)."""
 
 
+class InputError(WmhError):
+    """An action or seed state no session can hold: nested deeper than `MAX_JSON_DEPTH`, or a
+    number JSON cannot write (NaN, Infinity); a 422 over HTTP."""
+
+
 class SessionFullError(WmhError):
     """A session reached its cap on steps or bytes (`serve.max_session_steps`, `_bytes`)."""

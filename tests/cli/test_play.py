@@ -82,3 +82,34 @@ def test_play_task_and_new_task_reach_the_world_model(tmp_path: Path, fake_llm) 
     first, second = (json.dumps(r["messages"]) for r in fake_llm.requests)
     assert "FIRST-TASK" in first and "SECOND-TASK" not in first
     assert "SECOND-TASK" in second and "FIRST-TASK" not in second
+
+
+def test_a_line_no_session_can_take_is_reported_and_the_session_goes_on(
+    built_model: Path,
+) -> None:
+    deep = "[" * 150 + "1" + "]" * 150
+    deeper = "[" * 5000 + "]" * 5000  # past the JSON parser's own recursion limit
+    lines = (
+        (
+            'get_user {"user_id": "\\ud800"}\n'
+            'get_user {"user_id": NaN}\n'
+            f'get_user {{"user_id": {deep}}}\n'
+            f'get_user {{"user_id": {deeper}}}\n'
+        ).encode()
+        + b"get_user \xff\n"
+        + b'get_user {"user_id": 7}\n:history\n:quit\n'
+    )
+    done = subprocess.run(
+        [sys.executable, "-m", "wmh", "play", "--name", "records",
+         "--root", str(built_model.parent.parent)],
+        input=lines, capture_output=True, env=ENV, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr.decode()
+    out = " ".join(done.stdout.decode().split())
+    assert "the action is not valid Unicode (a lone surrogate at character" in out
+    assert "the arguments of get_user: nan is not a number JSON can write" in out
+    assert "the arguments of get_user: nested more than 100 levels deep" in out
+    assert "arguments are nested more than 100 levels deep" in out
+    assert "the line is not UTF-8 text (byte 0xff at character 10); it was skipped" in out
+    # Only the good call reached the session: once when stepped, once in :history.
+    assert out.count("> get_user ") == 2 and out.count('> get_user {"user_id":7}') == 2

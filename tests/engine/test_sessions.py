@@ -6,9 +6,9 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import FakeClock
-from wmh.core.types import Action
+from wmh.core.types import MAX_JSON_DEPTH, Action
 from wmh.engine.sessions import InMemorySessionStore
-from wmh.errors import SessionNotFoundError
+from wmh.errors import InputError, SessionNotFoundError
 from wmh.store.loader import load_world_model
 
 
@@ -73,3 +73,23 @@ def test_the_store_a_world_model_is_given_is_the_one_it_uses(built_model: Path) 
     assert wm.sessions is store
     with pytest.raises(SessionNotFoundError):
         wm.session(first.id)
+
+
+def test_a_value_no_session_can_hold_is_refused_and_the_session_is_unchanged(
+    built_model: Path,
+) -> None:
+    wm, _ = load_world_model(built_model)
+    deep: object = 1
+    for _ in range(MAX_JSON_DEPTH):
+        deep = [deep]
+    with pytest.raises(InputError, match="the seed state: nested more than 100 levels deep"):
+        wm.new_session("t", seed_state={"users": deep})
+    with pytest.raises(InputError, match="the seed state: inf is not a number JSON can write"):
+        wm.new_session("t", seed_state={"structured": {"limit": float("inf")}})
+    session = wm.new_session("t", seed_state={"users": deep[0]})  # type: ignore[index]
+    call = Action(name="get_user", arguments={"user_id": 1})
+    wm.step(session.id, call)
+    for arguments, why in (({"user_id": deep}, "nested more"), ({"x": [float("nan")]}, "nan")):
+        with pytest.raises(InputError, match=f"the arguments of get_user: {why}"):
+            wm.step(session.id, Action(name="get_user", arguments=arguments))
+    assert [turn.action for turn in wm.session(session.id).history] == [call]

@@ -19,7 +19,7 @@ import pytest
 
 from tests.fake_llm import FakeLLM
 from tests.serving.servers import Redis, Server
-from wmh.core.types import Action, Observation, Turn
+from wmh.core.types import MAX_JSON_DEPTH, Action, Observation, Turn
 from wmh.serving.redis_store import RedisSessionStore
 
 
@@ -71,6 +71,14 @@ def test_a_huge_body_is_refused_while_the_server_keeps_answering(capped: Server)
         timeout=60,
     )
     assert sized.status_code == 413 and len(sized.content) < 200
+    # A route FastAPI reads the body for (it answered any error while reading as a 400).
+    chunked = httpx.post(
+        f"{capped.url}/world_models/records/sessions",
+        content=(b" " * 2**20 for _ in range(12)),
+        headers={"content-type": "application/json"},
+        timeout=60,
+    )
+    assert chunked.status_code == 413 and "serve.max_body_bytes" in chunked.json()["detail"]
 
 
 def test_a_refused_body_is_never_echoed_back(capped: Server) -> None:
@@ -184,6 +192,81 @@ def test_a_lone_surrogate_is_refused_not_stored(capped: Server) -> None:
         )
         assert step.status_code == 422 and "surrogate" in step.text
         assert client.get(f"/world_models/records/sessions/{sid}").status_code == 200
+
+
+def nested(levels: int) -> dict:
+    """Records nested `levels` deep, counting the records object itself."""
+    value: object = "leaf"
+    for _ in range(levels - 1):
+        value = [value]
+    return {"users": value}
+
+
+def test_values_too_deep_or_not_finite_are_422_and_a_redis_session_stays_readable(
+    built_model: Path,
+) -> None:
+    """JSON parsers stop at about 200 levels: a Redis session holding a seed state or an
+    argument near that could be written but never read again (every GET and step a 500)."""
+    redis = Redis()
+    token = "hardening-token"
+    server = Server(
+        built_model.parent.parent, "--session-store", "redis", "--redis-url", redis.url,
+        env={**os.environ, "WMH_API_TOKEN": token},
+    )  # fmt: skip
+    auth = {"authorization": f"Bearer {token}"}
+    try:
+        with httpx.Client(base_url=server.url, timeout=60, headers=auth) as client:
+            base = "/world_models/records/sessions"
+            deepest = nested(MAX_JSON_DEPTH)
+            made = client.post(base, json={"task": "t", "seed_state": deepest})
+            assert made.status_code == 201
+            sid = made.json()["session_id"]
+            # The records alone are the structured state, as in WorldModel.new_session.
+            assert client.get(f"{base}/{sid}").json()["state"]["structured"] == deepest
+            too_deep = client.post(base, json={"task": "t", "seed_state": nested(200)})
+            assert too_deep.status_code == 422
+            assert "seed_state: nested more than 100 levels deep" in too_deep.text
+            misspelt = client.post(base, json={"task": "t", "sede_state": {"users": {}}})
+            assert misspelt.status_code == 422 and "sede_state" in misspelt.text
+            step = f"{base}/{sid}/step"
+            kept = client.post(step, json={"action": lookup(nested(MAX_JSON_DEPTH - 1))})
+            assert kept.status_code == 200
+            refused = client.post(step, json={"action": lookup(nested(MAX_JSON_DEPTH))})
+            assert refused.status_code == 422
+            assert refused.json()["detail"] == (
+                "the arguments of get_user: nested more than 100 levels deep"
+            )
+            not_finite = client.post(
+                step,
+                content=b'{"action": {"name": "get_user", "arguments": {"user_id": NaN}}}',
+                headers={"content-type": "application/json"},
+            )
+            assert not_finite.status_code == 422
+            assert not_finite.json()["detail"] == (
+                "the arguments of get_user: nan is not a number JSON can write"
+            )
+            history = client.get(f"{base}/{sid}").json()["history"]
+            assert [t["action"]["arguments"]["user_id"] for t in history] == [
+                nested(MAX_JSON_DEPTH - 1)
+            ]
+    finally:
+        server.stop()
+        redis.stop()
+
+
+def test_a_body_deeper_than_the_parser_goes_is_a_422(capped: Server) -> None:
+    with httpx.Client(base_url=capped.url, timeout=30) as client:
+        sid = client.post("/world_models/records/sessions", json={"task": "t"}).json()["session_id"]
+        deep = "[" * 300 + "]" * 300
+        step = client.post(
+            f"/world_models/records/sessions/{sid}/step",
+            content=b'{"action": {"name": "get_user", "arguments": {"user_id": %s}}}'
+            % deep.encode(),
+            headers={"content-type": "application/json"},
+        )
+        assert step.status_code == 422
+        assert step.json() == {"detail": "the body is nested more than 100 levels deep"}
+        assert client.get(f"/world_models/records/sessions/{sid}").json()["history"] == []
 
 
 def test_an_empty_token_is_refused_rather_than_turning_auth_off(built_model: Path) -> None:

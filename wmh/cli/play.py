@@ -11,14 +11,16 @@ import json
 import re
 import sys
 from pathlib import Path
+from typing import Any
 
 import typer
+from pydantic import ValidationError
 from rich.markup import escape
 
 from wmh.cli.common import RootOption, console
-from wmh.core.types import Action, ActionKind, Observation
+from wmh.core.types import MAX_JSON_DEPTH, Action, ActionKind, Observation
 from wmh.engine.world_model import WorldModel
-from wmh.errors import WmhError
+from wmh.errors import InputError, WmhError
 from wmh.store.loader import load_world_model
 from wmh.store.store import WorldModelStore
 
@@ -53,8 +55,20 @@ def parse_action(line: str, known_tools: set[str]) -> Action:
             raise WmhError(
                 f"arguments are not valid JSON: {exc.msg} at column {exc.colno}"
             ) from None
-        return Action(kind=ActionKind.TOOL_CALL, name=match.group("name"), arguments=arguments)
-    return Action(kind=ActionKind.MESSAGE, content=line.strip())
+        except RecursionError:
+            raise WmhError(f"arguments are nested more than {MAX_JSON_DEPTH} levels deep") from None
+        return _action(kind=ActionKind.TOOL_CALL, name=match.group("name"), arguments=arguments)
+    return _action(kind=ActionKind.MESSAGE, content=line.strip())
+
+
+def _action(**fields: Any) -> Action:
+    """The Action, or a WmhError saying why the line is none (a lone surrogate: text that
+    was not UTF-8)."""
+    try:
+        return Action(**fields)
+    except ValidationError as exc:
+        reasons = "; ".join(e["msg"].removeprefix("Value error, ") for e in exc.errors())
+        raise WmhError(reasons) from None
 
 
 def _show(action: Action, observation: Observation) -> None:
@@ -144,6 +158,15 @@ def play(
         line = line.strip()
         if not line or line.startswith("#"):
             continue
+        undecoded = next((i for i, char in enumerate(line) if "\udc80" <= char <= "\udcff"), None)
+        if undecoded is not None:  # stdin keeps bytes that are not UTF-8 as lone surrogates
+            byte = ord(line[undecoded]) - 0xDC00
+            console.print(
+                f"[red]the line is not UTF-8 text (byte 0x{byte:02x} at character "
+                f"{undecoded + 1}); it was skipped[/]",
+                markup=True,
+            )
+            continue
         if line.startswith(":"):
             next_id = _command(line, wm, session_id, tools)
             if next_id is None:
@@ -153,6 +176,11 @@ def play(
         try:
             action = parse_action(line, tools)
         except WmhError as exc:
-            console.print(f"[red]{exc}[/]", markup=True)
+            console.print(f"[red]{escape(str(exc))}[/]", markup=True)
             continue
-        _show(action, wm.step(session_id, action))
+        try:
+            observation = wm.step(session_id, action)
+        except InputError as exc:  # an action no session can hold: the session goes on
+            console.print(f"[red]{escape(str(exc))}[/]", markup=True)
+            continue
+        _show(action, observation)

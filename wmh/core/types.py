@@ -6,6 +6,7 @@ of `Turn`s. Both speak `Action` (what the agent did) and `Observation` (what the
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Mapping
 from enum import StrEnum
@@ -26,6 +27,32 @@ def check_unicode(text: str, what: str) -> str:
             f"{what} is not valid Unicode (a lone surrogate at character {exc.start})"
         ) from None
     return text
+
+
+MAX_JSON_DEPTH = 100  # levels of nesting in an action's arguments or a seed state
+
+
+def json_value_problem(value: Any, depth: int = 1) -> str | None:
+    """Why `value` cannot enter a session, or None: it nests more than `MAX_JSON_DEPTH` levels
+    (a stored session nests it further, and JSON parsers stop at about 200), or holds a float
+    that JSON cannot write (NaN, Infinity: a session kept in Redis would read it back as null).
+    """
+    kind = type(value)
+    if kind is dict or kind is list:
+        if depth > MAX_JSON_DEPTH:
+            return f"nested more than {MAX_JSON_DEPTH} levels deep"
+        for item in value.values() if kind is dict else value:
+            if type(item) in _NESTED:
+                problem = json_value_problem(item, depth + 1)
+                if problem:
+                    return problem
+        return None
+    if kind is float and not math.isfinite(value):
+        return f"{value} is not a number JSON can write"
+    return None
+
+
+_NESTED = (dict, list, float)
 
 
 class ActionKind(StrEnum):

@@ -12,14 +12,22 @@ from dataclasses import dataclass
 from typing import Any
 
 from wmh.core.reward import RewardJudge
-from wmh.core.types import Action, EnvState, EpisodeScore, Observation, Session, Turn
+from wmh.core.types import (
+    Action,
+    EnvState,
+    EpisodeScore,
+    Observation,
+    Session,
+    Turn,
+    json_value_problem,
+)
 from wmh.engine.predictor import PredictionContext, Predictor
 from wmh.engine.replay import ReplayPredictor
 from wmh.engine.schemas import infer_tool_schemas
 from wmh.engine.sessions import InMemorySessionStore, SessionStore
 from wmh.engine.usage import JUDGE, SERVE, UsageRecord, add_phase_usage, observation_usage
 from wmh.engine.usage import usage_record as _usage_record
-from wmh.errors import ConfigError, SessionFullError
+from wmh.errors import ConfigError, InputError, SessionFullError
 from wmh.retrieval.retriever import Retriever
 
 
@@ -31,7 +39,11 @@ class SessionLimits:
     max_bytes: int | None = None
 
     def check(self, session: Session, action: Action) -> int:
-        """The action's size in bytes; raises SessionFullError past a cap."""
+        """The action's size in bytes; raises SessionFullError past a cap, InputError for
+        arguments no session can hold."""
+        problem = json_value_problem(action.arguments)
+        if problem:
+            raise InputError(f"the arguments of {action.name or 'the action'}: {problem}")
         size = len(action.key())
         if self.max_steps is not None and len(session.history) >= self.max_steps:
             raise SessionFullError(
@@ -57,11 +69,17 @@ def record_usage(session: Session, observation: Observation) -> None:
 
 def seed(state: EnvState | dict[str, Any] | None) -> EnvState | None:
     """A seed state from an `EnvState`, its JSON form, or a plain dict of records."""
-    if state is None or isinstance(state, EnvState):
-        return state
-    if set(state) <= {"structured", "scratchpad"}:
-        return EnvState.model_validate(state)
-    return EnvState(structured=dict(state))
+    if state is None:
+        return None
+    if not isinstance(state, EnvState):
+        if set(state) <= {"structured", "scratchpad"}:
+            state = EnvState.model_validate(state)
+        else:
+            state = EnvState(structured=dict(state))
+    problem = json_value_problem(state.structured)
+    if problem:
+        raise InputError(f"the seed state: {problem}")
+    return state
 
 
 class WorldModel:

@@ -10,19 +10,26 @@ from __future__ import annotations
 from typing import Any
 
 import orjson
+from starlette.exceptions import HTTPException
 
 Scope = dict[str, Any]
 Message = dict[str, Any]
 
 
-class _TooLarge(Exception):
-    pass
+def _reason(limit: int) -> str:
+    return f"request body too large: the limit is {limit} bytes (serve.max_body_bytes)"
+
+
+class _TooLarge(HTTPException):
+    """Raised from `receive`: an HTTPException, so a route that reads its body through FastAPI
+    answers the 413 (FastAPI turns any other error raised while reading into a 400)."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(413, _reason(limit))
 
 
 def _too_large(limit: int) -> bytes:
-    return orjson.dumps(
-        {"detail": f"request body too large: the limit is {limit} bytes (serve.max_body_bytes)"}
-    )
+    return orjson.dumps({"detail": _reason(limit)})
 
 
 class BodyLimit:
@@ -66,7 +73,7 @@ class BodyLimit:
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > self.max_bytes:
-                    raise _TooLarge
+                    raise _TooLarge(self.max_bytes)
             return message
 
         async def tracked_send(message: Message) -> None:

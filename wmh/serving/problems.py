@@ -13,8 +13,10 @@ from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from wmh.core.types import MAX_JSON_DEPTH
 from wmh.errors import (
     ConfigError,
+    InputError,
     ModelNotFoundError,
     ProviderError,
     ServerBusyError,
@@ -30,6 +32,7 @@ STATUS = (
     (ModelNotFoundError, 404),
     (SessionNotFoundError, 404),
     (SessionFullError, 413),
+    (InputError, 422),
     (ConfigError, 400),
     (ProviderError, 502),
     (StoreError, 503),
@@ -71,6 +74,12 @@ def add_error_handlers(app: FastAPI) -> None:
     async def invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
         broken = [str(e.get("ctx", {}).get("error", "")) for e in exc.errors()
                   if e.get("type") == "json_invalid"]  # fmt: skip
+        if any("recursion limit" in why for why in broken):
+            # JSON, but deeper than the parser goes: a value no session could hold.
+            return JSONResponse(
+                {"detail": f"the body is nested more than {MAX_JSON_DEPTH} levels deep"},
+                status_code=422,
+            )
         if broken and not any("surrogate" in why for why in broken):
             # Not JSON at all: the request is wrong, not a field of it. (A lone surrogate is
             # JSON but no text: a 422 like the same string anywhere else.)

@@ -5,24 +5,46 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from wmh.core.types import Action, EnvState, EpisodeScore, Observation, Turn, check_unicode
+from wmh.core.types import (
+    Action,
+    EnvState,
+    EpisodeScore,
+    Observation,
+    Turn,
+    check_unicode,
+    json_value_problem,
+)
 from wmh.engine.usage import UsageRecord
 
 
 class CreateSession(BaseModel):
+    # A misspelt `seed_state` is refused rather than starting a session without its records.
+    model_config = ConfigDict(extra="forbid")
+
     task: str | None = Field(default=None, description="What the agent was asked to do.")
     seed_state: EnvState | None = Field(
         default=None,
-        description="The environment's records at the start (`structured`), shown as if the "
-        "session had already seen them.",
+        description="The environment's records at the start, shown as if the session had "
+        'already seen them: `{"structured": {...}, "scratchpad": "..."}`, or the records alone '
+        "(an object with other keys), as `WorldModel.new_session` takes them.",
     )
+
+    @field_validator("seed_state", mode="before")
+    @classmethod
+    def _records(cls, value: Any) -> Any:
+        if isinstance(value, dict) and not set(value) <= {"structured", "scratchpad"}:
+            return {"structured": value}  # the records alone, not an EnvState
+        return value
 
     @model_validator(mode="after")
     def _utf8(self) -> CreateSession:
         check_unicode(self.task or "", "task")
         if self.seed_state is not None:
+            problem = json_value_problem(self.seed_state.structured)
+            if problem:
+                raise ValueError(f"seed_state: {problem}")
             check_unicode(self.seed_state.model_dump_json(), "seed_state")
         return self
 
