@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import typer
 
 from wmh.cli.common import console
+from wmh.errors import ConfigError
 
 
 def collect(
@@ -22,7 +24,9 @@ def collect(
 
     from wmh.ingest.collect import Collector, create_collector_app
 
-    collector = Collector(out, int(max_mib * 2**20))
+    if not (math.isfinite(max_mib) and max_mib > 0):
+        raise ConfigError(f"--max-mib must be a number above 0, got {max_mib}")
+    collector = Collector(out, max(1, int(max_mib * 2**20)))
     if collector.repaired_bytes:
         console.print(
             f"{out}: cut an unterminated last line ({collector.repaired_bytes} bytes, an export "

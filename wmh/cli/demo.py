@@ -15,7 +15,7 @@ from wmh.store.store import WorldModelStore
 def demo(
     name: str = typer.Option(..., "--name", "-n", help="World model to run against."),
     root: Path = RootOption,
-    steps: int = typer.Option(8, "--steps", help="At most this many actions."),
+    steps: int = typer.Option(8, "--steps", min=1, help="At most this many actions."),
     seed: int = typer.Option(0, "--seed", help="Which held-out trace the sampled agent replays."),
     agent: str = typer.Option(
         "auto",

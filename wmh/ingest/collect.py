@@ -26,7 +26,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from wmh.errors import IngestError
+from wmh.errors import ConfigError, IngestError
 from wmh.ingest.genai import span_facts
 from wmh.ingest.otlp import spans_of_export
 
@@ -110,6 +110,23 @@ def decode_export(body: bytes, content_type: str) -> dict[str, Any]:
     return export
 
 
+def check_corpus_path(out: Path) -> None:
+    """Refuse, before any export arrives, a corpus file that could never be appended to (each
+    export would be answered 500 and lost): a directory, a path under a file, or no write
+    permission. Makes the missing folders."""
+    if out.is_dir():
+        raise ConfigError(f"{out} is a directory: --out names the corpus file to append to")
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        raise ConfigError(f"{out} cannot be created: a part of its folder is a file") from None
+    except OSError as exc:
+        raise ConfigError(f"{out.parent} cannot be created: {exc.strerror}") from None
+    writable = os.access(out, os.W_OK) if out.exists() else os.access(out.parent, os.W_OK)
+    if not writable:
+        raise ConfigError(f"{out} cannot be written (permission denied)")
+
+
 def repair(path: Path) -> int:
     """Cut a last line left unterminated (a collector killed while writing it); returns the
     number of bytes cut."""
@@ -143,7 +160,9 @@ class Collector:
 
     def __init__(self, out: str | Path, max_bytes: int = MAX_EXPORT_BYTES) -> None:
         self.out = Path(out)
-        self.out.parent.mkdir(parents=True, exist_ok=True)
+        if max_bytes < 1:
+            raise ConfigError(f"the largest export must be at least 1 byte, got {max_bytes}")
+        check_corpus_path(self.out)
         self.max_bytes = max_bytes
         self.repaired_bytes = repair(self.out)
         self.spans = 0

@@ -47,7 +47,7 @@ from wmh.retrieval.text import QueryText, query_context
 from wmh.scoring.factory import make_judge
 from wmh.scoring.runner import EvalReport
 from wmh.store.card import ModelCard
-from wmh.store.store import check_model_name
+from wmh.store.store import WorldModelStore, check_model_name
 from wmh.tracking.side import tracking_ahead
 
 log = logging.getLogger(__name__)
@@ -261,6 +261,7 @@ def build_world_model(
     published, and all its provider calls share `provider.build_time_s`. The callbacks hear of
     each stage, its progress and its end (`pipeline/clock.py`)."""
     check_settings(settings)
+    WorldModelStore(settings.root).check_writable()
     check_providers_answer(settings)
     # MLflow is imported and its store opened in a side process while the build works.
     ahead = tracking_ahead(settings.root) if settings.track else nullcontext()

@@ -19,6 +19,7 @@ from wmh.engine.replay import ReplayPredictor
 from wmh.engine.sessions import InMemorySessionStore, SessionStore
 from wmh.engine.world_model import SessionLimits, WorldModel
 from wmh.errors import ConfigError, ModelNotFoundError, ServerBusyError
+from wmh.serving.settings import check_serve_config
 from wmh.store.card import ModelCard, read_card
 from wmh.store.loader import load_world_model
 from wmh.store.store import WorldModelStore
@@ -144,6 +145,7 @@ def load_registry(
 ) -> Registry:
     """Load the named models of a store (all of them when `names` is empty), each scored by
     `reward` when given."""
+    check_serve_config(serve)
     store = WorldModelStore(root)
     chosen = _chosen(store, names)
     registry = Registry(

@@ -1,5 +1,6 @@
 """The serve config: `conf/serve` composed with `serve.*` overrides, and checked before anything
-loads (a bad cap, TTL or worker count, or several workers over in-memory sessions)."""
+loads (a bad port, cap, TTL, limit or worker count, or several workers over in-memory
+sessions)."""
 
 from __future__ import annotations
 
@@ -41,6 +42,13 @@ def serve_settings(overrides: list[str]) -> ServeConfig:
 
 
 def check_serve_config(serve: ServeConfig) -> None:
+    if not 1 <= serve.port <= 65535:
+        raise ConfigError(f"serve.port must be between 1 and 65535, got {serve.port}")
+    for key in ("max_body_bytes", "max_session_steps", "max_session_bytes", "threads"):
+        if getattr(serve, key) < 1:
+            raise ConfigError(f"serve.{key} must be at least 1, got {getattr(serve, key)}")
+    if serve.max_waiting < 0:
+        raise ConfigError(f"serve.max_waiting must be 0 or more, got {serve.max_waiting}")
     if serve.max_sessions < 1:
         raise ConfigError(f"serve.max_sessions must be at least 1, got {serve.max_sessions}")
     if serve.session_ttl_s <= 0:

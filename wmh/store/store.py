@@ -52,6 +52,21 @@ class WorldModelStore:
         self.root = Path(root)
         self.models_dir = self.root / "models"
 
+    def check_writable(self) -> None:
+        """Make `models/` and check a model could be published there, before a build works
+        for minutes only to find it cannot: StoreError if the root is a file or not writable."""
+        try:
+            self.models_dir.mkdir(parents=True, exist_ok=True)
+        except (FileExistsError, NotADirectoryError):
+            raise StoreError(
+                f"the store root {self.root} cannot hold models/: it, or a folder above it, is "
+                "a file (--root / root= names a folder)"
+            ) from None
+        except OSError as exc:
+            raise StoreError(f"cannot create {self.models_dir}: {exc.strerror or exc}") from None
+        if not os.access(self.models_dir, os.W_OK | os.X_OK):
+            raise StoreError(f"cannot write under {self.models_dir} (permission denied)")
+
     def path(self, name: str) -> Path:
         return self.models_dir / check_model_name(name)
 

@@ -1,0 +1,80 @@
+"""Arguments no command could work with are refused at once, by name, before anything runs:
+a port that is none, a collector's corpus path that is a folder, a store root that is a file."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import make_settings
+from wmh.config.schema import ServeConfig
+from wmh.errors import ConfigError, StoreError
+from wmh.pipeline import build as build_module
+from wmh.serving.registry import load_registry
+
+WMH = str(Path(sys.executable).parent / "wmh")
+
+
+def run(*args: str) -> tuple[int, str]:
+    done = subprocess.run([WMH, *args], capture_output=True, text=True, timeout=120)
+    return done.returncode, " ".join((done.stdout + done.stderr).split())
+
+
+@pytest.mark.parametrize(
+    ("args", "said"),
+    [
+        (["--port", "70000"], "serve.port must be between 1 and 65535, got 70000"),
+        (["--port", "-1"], "serve.port must be between 1 and 65535, got -1"),
+        (["-o", "serve.max_body_bytes=0"], "serve.max_body_bytes must be at least 1, got 0"),
+        (["-o", "serve.max_waiting=-2"], "serve.max_waiting must be 0 or more, got -2"),
+    ],
+)
+def test_serve_refuses_a_port_or_limit_that_is_none(
+    built_model: Path, args: list[str], said: str
+) -> None:
+    code, out = run("serve", "--root", str(built_model.parents[1]), *args)
+    assert code == 1 and f"error: {said}" in out
+
+
+def test_a_registry_is_not_loaded_with_a_limit_that_is_none(built_model: Path) -> None:
+    with pytest.raises(ConfigError, match="serve.threads must be at least 1, got 0"):
+        load_registry(built_model.parents[1], [], ServeConfig(threads=0))
+
+
+def test_collect_refuses_a_corpus_path_it_could_never_append_to(tmp_path: Path) -> None:
+    folder = tmp_path / "corpus"
+    folder.mkdir()
+    (tmp_path / "file").write_text("")
+    for args, said in (
+        (["--out", str(folder)], f"{folder} is a directory: --out names the corpus file"),
+        (["--out", str(tmp_path / "file" / "c.jsonl")], "a part of its folder is a file"),
+        (["--out", str(tmp_path / "c.jsonl"), "--max-mib", "-1"], "--max-mib must be a number"),
+        (["--out", str(tmp_path / "c.jsonl"), "--max-mib", "nan"], "above 0, got nan"),
+    ):
+        code, out = run("collect", *args, "--port", "1")
+        assert code == 1 and said in out, out
+    assert not (tmp_path / "c.jsonl").exists() and list(folder.iterdir()) == []
+
+
+def test_demo_refuses_fewer_than_one_step(built_model: Path) -> None:
+    code, out = run("demo", "--root", str(built_model.parents[1]), "-n", "records", "--steps", "0")
+    assert code == 2 and "Invalid value for '--steps'" in out
+
+
+def test_a_store_root_that_is_a_file_stops_the_build_before_ingest(
+    tmp_path: Path, synthetic_corpus: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = tmp_path / "root"
+    root.write_text("not a folder")
+
+    def ingest(*args: object) -> None:
+        raise AssertionError("the build ingested before it checked where it would publish")
+
+    monkeypatch.setattr(build_module, "ingest_into", ingest)
+    settings = make_settings(root, "s", [synthetic_corpus])
+    with pytest.raises(StoreError, match=f"the store root {root} cannot hold models/"):
+        build_module.build_world_model(settings)
+    assert root.read_text() == "not a folder"
