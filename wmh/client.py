@@ -26,7 +26,16 @@ from tenacity import (
 )
 from tenacity.wait import wait_base
 
-from wmh.core.types import Action, EnvState, EpisodeScore, Observation, Session, Turn
+from wmh.core.types import (
+    Action,
+    EnvState,
+    EpisodeScore,
+    Observation,
+    Session,
+    Turn,
+    check_action_values,
+    seed_state_from,
+)
 from wmh.engine.usage import UsageRecord
 from wmh.errors import SessionNotFoundError, WmhError
 
@@ -80,19 +89,19 @@ def _retry_options(attempts: int) -> dict[str, Any]:
     }
 
 
+# Values are checked here as `WorldModel` checks them (InputError), before they are sent: JSON
+# has no NaN, so the request would carry null in its place and the server could not refuse it.
+
+
 def _action(action: Action | dict[str, Any]) -> dict[str, Any]:
     parsed = action if isinstance(action, Action) else Action.model_validate(action)
+    check_action_values(parsed)
     return {"action": parsed.model_dump(mode="json")}
 
 
 def _seed(seed_state: EnvState | dict[str, Any] | None) -> dict[str, Any] | None:
-    if seed_state is None:
-        return None
-    if isinstance(seed_state, EnvState):
-        return seed_state.model_dump(mode="json")
-    if set(seed_state) <= {"structured", "scratchpad"}:
-        return dict(seed_state)
-    return {"structured": dict(seed_state)}
+    state = seed_state_from(seed_state)
+    return None if state is None else state.model_dump(mode="json")
 
 
 def _check(response: httpx.Response) -> Any:

@@ -3,6 +3,7 @@ a port that is none, a collector's corpus path that is a folder, a store root th
 
 from __future__ import annotations
 
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -13,7 +14,7 @@ from tests.conftest import make_settings
 from wmh.config.schema import ServeConfig
 from wmh.errors import ConfigError, StoreError
 from wmh.pipeline import build as build_module
-from wmh.serving.registry import load_registry
+from wmh.serving.registry import Registry, load_model_dir, load_registry
 
 WMH = str(Path(sys.executable).parent / "wmh")
 
@@ -48,14 +49,19 @@ def test_collect_refuses_a_corpus_path_it_could_never_append_to(tmp_path: Path) 
     folder = tmp_path / "corpus"
     folder.mkdir()
     (tmp_path / "file").write_text("")
+    taken = socket.socket()  # a collector that started anyway would fail to bind, not run on
+    taken.bind(("127.0.0.1", 0))
+    taken.listen()
+    port = str(taken.getsockname()[1])
     for args, said in (
         (["--out", str(folder)], f"{folder} is a directory: --out names the corpus file"),
         (["--out", str(tmp_path / "file" / "c.jsonl")], "a part of its folder is a file"),
         (["--out", str(tmp_path / "c.jsonl"), "--max-mib", "-1"], "--max-mib must be a number"),
         (["--out", str(tmp_path / "c.jsonl"), "--max-mib", "nan"], "above 0, got nan"),
     ):
-        code, out = run("collect", *args, "--port", "1")
+        code, out = run("collect", *args, "--port", port)
         assert code == 1 and said in out, out
+    taken.close()
     assert not (tmp_path / "c.jsonl").exists() and list(folder.iterdir()) == []
 
 
@@ -78,3 +84,12 @@ def test_a_store_root_that_is_a_file_stops_the_build_before_ingest(
     with pytest.raises(StoreError, match=f"the store root {root} cannot hold models/"):
         build_module.build_world_model(settings)
     assert root.read_text() == "not a folder"
+
+
+def test_a_model_is_not_loaded_into_a_service_with_a_limit_that_is_none(
+    built_model: Path,
+) -> None:
+    registry = Registry()
+    with pytest.raises(ConfigError, match="serve.max_body_bytes must be at least 1, got 0"):
+        load_model_dir(registry, built_model, ServeConfig(max_body_bytes=0))  # as BentoML does
+    assert registry.models == {}

@@ -95,6 +95,7 @@ def test_a_line_no_session_can_take_is_reported_and_the_session_goes_on(
             'get_user {"user_id": NaN}\n'
             f'get_user {{"user_id": {deep}}}\n'
             f'get_user {{"user_id": {deeper}}}\n'
+            'get_user "[bold]x"\n'  # what a message quotes is shown as typed, not as markup
         ).encode()
         + b"get_user \xff\n"
         + b'get_user {"user_id": 7}\n:history\n:quit\n'
@@ -107,9 +108,10 @@ def test_a_line_no_session_can_take_is_reported_and_the_session_goes_on(
     assert done.returncode == 0, done.stderr.decode()
     out = " ".join(done.stdout.decode().split())
     assert "the action is not valid Unicode (a lone surrogate at character" in out
-    assert "the arguments of get_user: nan is not a number JSON can write" in out
+    assert "the arguments of get_user: holds nan, a number that is not finite" in out
     assert "the arguments of get_user: nested more than 100 levels deep" in out
     assert "arguments are nested more than 100 levels deep" in out
+    assert 'the arguments of get_user must be a JSON object, got: "[bold]x"' in out
     assert "the line is not UTF-8 text (byte 0xff at character 10); it was skipped" in out
     # Only the good call reached the session: once when stepped, once in :history.
     assert out.count("> get_user ") == 2 and out.count('> get_user {"user_id":7}') == 2

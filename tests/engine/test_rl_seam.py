@@ -116,6 +116,36 @@ def test_scenarios_are_seeded_distinct_tasks_with_their_records(built_model: Pat
         assert records and {r.get("user_id") or r.get("order_id") for r in records} == ids
 
 
+def test_a_recorded_nan_seeds_a_session_as_null_and_a_record_too_deep_is_left_out(
+    built_model: Path,
+) -> None:
+    deep = "[" * 120 + "]" * 120
+    observations = [
+        '{"user_id": "u1", "balance": NaN, "limits": [Infinity, 2.5]}',
+        f'{{"user_id": "u2", "history": {deep}}}',
+        '{"user_id": "u3", "name": "Ann"}',
+    ]
+    trace = Trace.model_validate(
+        {
+            "trace_id": "t",
+            "steps": [
+                {"action": {"name": "get_user"}, "observation": {"content": content},
+                 "task": "find users", "trace_id": "t", "index": i}
+                for i, content in enumerate(observations)
+            ],
+        }
+    )  # fmt: skip
+    (scenario,) = scenarios_from_traces([trace])
+    records = [
+        {"user_id": "u1", "balance": None, "limits": [None, 2.5]},
+        {"user_id": "u3", "name": "Ann"},
+    ]
+    assert scenario.seed_state.structured == {"records": records}
+    wm, _ = load_world_model(built_model)
+    session = wm.new_session(scenario.task, seed_state=scenario.seed_state)
+    assert session.state.structured == {"records": records}
+
+
 class _Script:
     name = "script"
 

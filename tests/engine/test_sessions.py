@@ -3,6 +3,7 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
+import numpy
 import pytest
 
 from tests.conftest import FakeClock
@@ -84,12 +85,20 @@ def test_a_value_no_session_can_hold_is_refused_and_the_session_is_unchanged(
         deep = [deep]
     with pytest.raises(InputError, match="the seed state: nested more than 100 levels deep"):
         wm.new_session("t", seed_state={"users": deep})
-    with pytest.raises(InputError, match="the seed state: inf is not a number JSON can write"):
+    with pytest.raises(InputError, match="the seed state: holds inf, a number that is not finite"):
         wm.new_session("t", seed_state={"structured": {"limit": float("inf")}})
     session = wm.new_session("t", seed_state={"users": deep[0]})  # type: ignore[index]
     call = Action(name="get_user", arguments={"user_id": 1})
     wm.step(session.id, call)
-    for arguments, why in (({"user_id": deep}, "nested more"), ({"x": [float("nan")]}, "nan")):
+    tuples: object = 1
+    for _ in range(MAX_JSON_DEPTH):
+        tuples = (tuples,)
+    for arguments, why in (
+        ({"user_id": deep}, "nested more"),
+        ({"user_id": tuples}, "nested more"),
+        ({"x": [float("nan")]}, "holds nan"),
+        ({"x": (numpy.float64("-inf"),)}, "holds -inf"),
+    ):
         with pytest.raises(InputError, match=f"the arguments of get_user: {why}"):
             wm.step(session.id, Action(name="get_user", arguments=arguments))
     assert [turn.action for turn in wm.session(session.id).history] == [call]

@@ -46,6 +46,13 @@ def test_json_actions_step_the_world_model_and_bad_ones_get_an_error(built_model
     assert reward == 0.1  # the bad action was not a turn
     _, reward, _, truncated, _ = env.step(json.dumps({"message": "thanks"}))
     assert not truncated and reward == 0.2  # the bad action was not a step
+    for bad, said in (
+        ('{"tool": "get_user", "arguments": {"user_id": NaN}}', "holds nan, a number that"),
+        ("[" * 5000 + "]" * 5000, "the action is nested too deep to parse"),
+        ('{"tool": "get_user", "arguments": {"user_id": "\\ud800"}}', "not valid Unicode"),
+    ):
+        observation, reward, _, truncated, info = env.step(bad)
+        assert info["is_error"] and said in observation and reward == 0.2 and not truncated
     _, _, _, truncated, _ = env.step(call)
     assert truncated
     _, _, terminated, _, _ = env.step('{"done": true}')

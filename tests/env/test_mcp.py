@@ -28,13 +28,24 @@ def test_an_mcp_client_lists_the_tools_and_calls_one_over_stdio(built_model: Pat
             tools = {t.name: t for t in (await client.list_tools()).tools}
             first = await client.call_tool("get_user", {"user_id": "u3"})
             unknown = await client.call_tool("no_such_tool", {})
-            return tools, [first], [unknown]
+            deep: object = "u3"
+            for _ in range(120):
+                deep = [deep]
+            too_deep = await client.call_tool("get_user", {"user_id": deep})
+            again = await client.call_tool("get_user", {"user_id": "u3"})
+            return tools, [first, again], [unknown, too_deep]
 
-    tools, (first,), (unknown,) = anyio.run(run)
+    tools, (first, again), (unknown, too_deep) = anyio.run(run)
     assert "get_user" in tools
     assert tools["get_user"].input_schema["required"] == ["user_id"]
     assert not first.is_error and first.content[0].text
     assert unknown.is_error and "no_such_tool" in unknown.content[0].text
+    # A call no session can hold is a tool error too, and the session goes on.
+    assert too_deep.is_error
+    assert too_deep.content[0].text == (
+        "Error: the arguments of get_user: nested more than 100 levels deep"
+    )
+    assert not again.is_error and again.content[0].text
 
 
 def test_the_same_over_streamable_http(built_model: Path, tmp_path: Path) -> None:

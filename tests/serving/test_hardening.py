@@ -243,7 +243,7 @@ def test_values_too_deep_or_not_finite_are_422_and_a_redis_session_stays_readabl
             )
             assert not_finite.status_code == 422
             assert not_finite.json()["detail"] == (
-                "the arguments of get_user: nan is not a number JSON can write"
+                "the arguments of get_user: holds nan, a number that is not finite"
             )
             history = client.get(f"{base}/{sid}").json()["history"]
             assert [t["action"]["arguments"]["user_id"] for t in history] == [

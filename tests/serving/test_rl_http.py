@@ -19,7 +19,7 @@ from tests.serving.harness_client import answers_in_process, check_episode, run_
 from tests.serving.servers import Redis, Server, free_port
 from wmh import Action, AsyncWorldModelClient, WorldModelClient
 from wmh.client import RemoteError
-from wmh.errors import SessionNotFoundError
+from wmh.errors import InputError, SessionNotFoundError
 from wmh.pipeline.build import build_world_model
 from wmh.store.loader import load_world_model
 
@@ -131,6 +131,14 @@ def test_the_python_client_answers_like_the_model_in_process(
             action = Action(name="get_user", arguments={"user_id": user})
             assert wm.step(session.id, action) == local.step(here.id, action)
         assert json.loads(wm.session(session.id).history[0].observation.content)["city"] == "Oslo"
+        # NaN has no JSON form: sent, it would arrive as null. The client refuses it as the
+        # model in process does, and the session is unchanged.
+        nan = Action(name="get_user", arguments={"user_id": float("nan")})
+        for world_model, sid in ((wm, session.id), (local, here.id)):
+            with pytest.raises(InputError, match="the arguments of get_user: holds nan"):
+                world_model.step(sid, nan)
+        with pytest.raises(InputError, match="the seed state: holds inf"):
+            wm.new_session("t", seed_state={"users": [{"balance": float("inf")}]})
         assert wm.session_usage(session.id).steps == 2
         score = wm.score_session(session.id)
         assert score.reward == 1.0 and score.success and score.critique == "checked"

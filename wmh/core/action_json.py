@@ -12,6 +12,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from pydantic import ValidationError
+
 from wmh.core.json_text import extract_json_object
 from wmh.core.types import Action, ActionKind
 
@@ -37,9 +39,15 @@ def parse_action_json(text: str, *, lenient: bool = False) -> Action | None:
         data = json.loads(text)
     except (json.JSONDecodeError, TypeError) as exc:
         raise ActionSyntaxError(f"the action is not JSON ({exc})") from None
+    except RecursionError:
+        raise ActionSyntaxError("the action is nested too deep to parse") from None
     if not isinstance(data, dict):
         raise ActionSyntaxError("the action must be a JSON object")
-    return _strict(data)
+    try:
+        return _strict(data)
+    except ValidationError as exc:  # e.g. a lone surrogate, which no answer could be written with
+        reasons = "; ".join(e["msg"].removeprefix("Value error, ") for e in exc.errors())
+        raise ActionSyntaxError(reasons) from None
 
 
 def _lenient(data: dict[str, Any]) -> Action | None:

@@ -15,6 +15,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
 
 from wmh.core.canonical import canonical_json
+from wmh.errors import InputError
 
 
 def check_unicode(text: str, what: str) -> str:
@@ -34,25 +35,48 @@ MAX_JSON_DEPTH = 100  # levels of nesting in an action's arguments or a seed sta
 
 def json_value_problem(value: Any, depth: int = 1) -> str | None:
     """Why `value` cannot enter a session, or None: it nests more than `MAX_JSON_DEPTH` levels
-    (a stored session nests it further, and JSON parsers stop at about 200), or holds a float
-    that JSON cannot write (NaN, Infinity: a session kept in Redis would read it back as null).
-    """
+    (a stored session nests it further, and JSON parsers stop at about 200), or holds a number
+    that is not finite (NaN, Infinity, or 1e400 read as one: JSON has no form for it, and a
+    session kept in Redis would read it back as null). Mappings, lists and tuples nest; any
+    float, numpy's too, is checked."""
     kind = type(value)
-    if kind is dict or kind is list:
+    if kind is dict or kind is list or isinstance(value, Mapping | list | tuple):
         if depth > MAX_JSON_DEPTH:
             return f"nested more than {MAX_JSON_DEPTH} levels deep"
-        for item in value.values() if kind is dict else value:
-            if type(item) in _NESTED:
+        for item in value.values() if isinstance(value, Mapping) else value:
+            if type(item) not in _SCALARS:  # the common leaves skip the call
                 problem = json_value_problem(item, depth + 1)
                 if problem:
                     return problem
-        return None
-    if kind is float and not math.isfinite(value):
-        return f"{value} is not a number JSON can write"
+    elif isinstance(value, float) and not math.isfinite(value):
+        return f"holds {value}, a number that is not finite"
     return None
 
 
-_NESTED = (dict, list, float)
+_SCALARS = frozenset({str, int, bool, type(None)})
+
+
+def check_action_values(action: Action) -> None:
+    """InputError if the action's arguments are no value a session can hold."""
+    problem = json_value_problem(action.arguments)
+    if problem:
+        raise InputError(f"the arguments of {action.name or 'the action'}: {problem}")
+
+
+def seed_state_from(state: EnvState | Mapping[str, Any] | None) -> EnvState | None:
+    """A seed state from an `EnvState`, its JSON form (`structured`, `scratchpad`) or the
+    records alone; InputError if its records are no value a session can hold."""
+    if state is None:
+        return None
+    if not isinstance(state, EnvState):
+        if set(state) <= {"structured", "scratchpad"}:
+            state = EnvState.model_validate(dict(state))
+        else:
+            state = EnvState(structured=dict(state))
+    problem = json_value_problem(state.structured)
+    if problem:
+        raise InputError(f"the seed state: {problem}")
+    return state
 
 
 class ActionKind(StrEnum):

@@ -19,7 +19,8 @@ from wmh.core.types import (
     Observation,
     Session,
     Turn,
-    json_value_problem,
+    check_action_values,
+    seed_state_from,
 )
 from wmh.engine.predictor import PredictionContext, Predictor
 from wmh.engine.replay import ReplayPredictor
@@ -27,7 +28,7 @@ from wmh.engine.schemas import infer_tool_schemas
 from wmh.engine.sessions import InMemorySessionStore, SessionStore
 from wmh.engine.usage import JUDGE, SERVE, UsageRecord, add_phase_usage, observation_usage
 from wmh.engine.usage import usage_record as _usage_record
-from wmh.errors import ConfigError, InputError, SessionFullError
+from wmh.errors import ConfigError, SessionFullError
 from wmh.retrieval.retriever import Retriever
 
 
@@ -41,9 +42,7 @@ class SessionLimits:
     def check(self, session: Session, action: Action) -> int:
         """The action's size in bytes; raises SessionFullError past a cap, InputError for
         arguments no session can hold."""
-        problem = json_value_problem(action.arguments)
-        if problem:
-            raise InputError(f"the arguments of {action.name or 'the action'}: {problem}")
+        check_action_values(action)
         size = len(action.key())
         if self.max_steps is not None and len(session.history) >= self.max_steps:
             raise SessionFullError(
@@ -65,21 +64,6 @@ def record_usage(session: Session, observation: Observation) -> None:
     if isinstance(scratchpad, str):
         session.state.scratchpad = scratchpad
     add_phase_usage(session, SERVE, observation_usage(observation))
-
-
-def seed(state: EnvState | dict[str, Any] | None) -> EnvState | None:
-    """A seed state from an `EnvState`, its JSON form, or a plain dict of records."""
-    if state is None:
-        return None
-    if not isinstance(state, EnvState):
-        if set(state) <= {"structured", "scratchpad"}:
-            state = EnvState.model_validate(state)
-        else:
-            state = EnvState(structured=dict(state))
-    problem = json_value_problem(state.structured)
-    if problem:
-        raise InputError(f"the seed state: {problem}")
-    return state
 
 
 class WorldModel:
@@ -121,7 +105,7 @@ class WorldModel:
     ) -> Session:
         """Start an episode. `task` is what the agent was asked to do; `seed_state` the records
         the environment starts with (`structured`), which the model treats as already shown."""
-        return self.sessions.create(task or "", seed(seed_state))
+        return self.sessions.create(task or "", seed_state_from(seed_state))
 
     def session(self, session_id: str) -> Session:
         return self.sessions.get(session_id)

@@ -28,6 +28,7 @@ from wmh.core.action_json import ActionSyntaxError, parse_action_json
 from wmh.core.types import Action, Observation, Turn
 from wmh.engine.world_model import WorldModel
 from wmh.env.base import WorldModelEnv
+from wmh.errors import InputError
 from wmh.store.loader import load_world_model
 from wmh.store.splits import agent_traces
 from wmh.store.store import WorldModelStore
@@ -109,11 +110,14 @@ class WorldModelGymEnv(gym.Env[str, str]):
         parsed = parse_action(action)
         if parsed is None:
             return self._last, self._reward(), True, False, {"task": self.task, "done": True}
+        if not isinstance(parsed, str):
+            try:
+                observation = self.env.step(parsed)
+                self.turns.append(Turn(action=parsed, observation=observation))
+            except InputError as exc:  # arguments no session can hold: a malformed call too
+                parsed = f"Error: {exc}"
         if isinstance(parsed, str):
             observation = Observation(content=parsed, is_error=True, metadata={"source": "gym"})
-        else:
-            observation = self.env.step(parsed)
-            self.turns.append(Turn(action=parsed, observation=observation))
         self._last = as_text(observation.content)
         truncated = len(self.turns) >= self.max_steps
         info = {

@@ -8,6 +8,7 @@ reservation: a JSON object with an id-like key), as first shown; a session start
 
 from __future__ import annotations
 
+import math
 import random
 from collections.abc import Sequence
 from pathlib import Path
@@ -15,7 +16,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from wmh.core.types import EnvState, Trace
+from wmh.core.types import MAX_JSON_DEPTH, EnvState, Trace, json_value_problem
 from wmh.engine.consistency import identified_objects
 from wmh.store.splits import agent_traces
 
@@ -29,14 +30,34 @@ class Scenario(BaseModel):
 
 
 def seed_state_of(trace: Trace) -> EnvState:
-    """The records a trace's environment showed, each as first shown, in order."""
+    """The records a trace's environment showed, each as first shown, in order. A number the
+    recording wrote as NaN or Infinity is null here, as JSON writes it (a session refuses a
+    seed state holding one); a record nested past what a session holds is left out."""
     first: dict[tuple[str, str], dict[str, Any]] = {}
     for step in trace.steps:
         if step.observation.is_error:
             continue
         for identity, record in identified_objects(step.observation.content):
+            if identity not in first and json_value_problem(record):
+                record = _finite(record)
+                if json_value_problem(record):
+                    continue
             first.setdefault(identity, record)
     return EnvState(structured={RECORDS_KEY: list(first.values())} if first else {})
+
+
+def _finite(value: Any, depth: int = 1) -> Any:
+    """`value` with null for each number that is not finite (down to the depth a session
+    holds: deeper, the record is left out anyway)."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if depth > MAX_JSON_DEPTH:
+        return value
+    if isinstance(value, dict):
+        return {key: _finite(item, depth + 1) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_finite(item, depth + 1) for item in value]
+    return value
 
 
 def scenarios_from_traces(

@@ -17,9 +17,11 @@ from typing import Any
 
 import mcp_types as types
 from mcp.server.lowlevel import Server
+from pydantic import ValidationError
 
 from wmh.core.types import Action, ActionKind
 from wmh.engine.world_model import WorldModel
+from wmh.errors import InputError
 
 log = logging.getLogger(__name__)
 
@@ -63,10 +65,18 @@ def make_server(wm: WorldModel, task: str = "") -> Server[Any]:
         return types.ListToolsResult(tools=mcp_tools(wm))
 
     async def call_tool(ctx: Any, params: types.CallToolRequestParams) -> types.CallToolResult:
-        action = Action(
-            kind=ActionKind.TOOL_CALL, name=params.name, arguments=dict(params.arguments or {})
-        )
-        observation = wm.step(session_of(ctx), action)
+        try:
+            action = Action(
+                kind=ActionKind.TOOL_CALL, name=params.name, arguments=dict(params.arguments or {})
+            )
+            observation = wm.step(session_of(ctx), action)
+        except (InputError, ValidationError) as exc:
+            # A call no session can take is answered as a tool error, as an unknown tool is.
+            why = str(exc) if isinstance(exc, InputError) else exc.errors()[0]["msg"]
+            return types.CallToolResult(
+                content=[types.TextContent(text=f"Error: {why.removeprefix('Value error, ')}")],
+                is_error=True,
+            )
         return types.CallToolResult(
             content=[types.TextContent(text=observation.content)],
             is_error=observation.is_error,

@@ -111,6 +111,9 @@ def session_store(serve: ServeConfig, model: str) -> SessionStore:
 def load_model_dir(
     registry: Registry, model_dir: Path, serve: ServeConfig, reward: RewardJudge | None = None
 ) -> None:
+    """Load one model into `registry` (BentoML's service loads its model so) with `serve`'s
+    limits, checked first."""
+    check_serve_config(serve)
     card = read_card(model_dir)
     model, _ = load_world_model(model_dir, session_store(serve, card.name))
     model.reward = reward
