@@ -1,9 +1,21 @@
 from __future__ import annotations
 
+import dataclasses
+import shutil
+from pathlib import Path
+
 import pytest
 
-from wmh.config.compose import compose_config, quote_override, to_settings
+from wmh.config.compose import (
+    compose_config,
+    file_overrides,
+    quote_override,
+    to_container,
+    to_settings,
+)
 from wmh.errors import ConfigError
+from wmh.pipeline.build import build_world_model
+from wmh.store.settings import model_settings
 
 
 def test_defaults_are_offline_replay_with_the_hashing_embedder() -> None:
@@ -35,8 +47,29 @@ def test_a_missing_name_is_reported() -> None:
 
 @pytest.mark.parametrize(
     "value",
-    ["a b,c/x.jsonl", "it's.jsonl", "C:\\dir\\f.jsonl", "end\\", "a\\'b", "[x]=y,z", ""],
-)
+    [
+        "a b,c/x.jsonl", "it's.jsonl", "C:\\dir\\f.jsonl", "end\\", "a\\'b", "[x]=y,z", "",
+        "x${seed}.jsonl", "a\\${seed}", "a\\\\${x}\\", "${", "$",
+    ],
+)  # fmt: skip
 def test_a_quoted_override_value_comes_back_unchanged(value: str) -> None:
     cfg = compose_config(["name=x", f"data.files=[{quote_override(value)}]"])
-    assert cfg.data.files == [value]
+    assert to_settings(cfg).data.files == [value]
+
+
+def test_a_path_with_an_interpolation_sign_builds_from_that_file_and_reloads_as_it(
+    tmp_path: Path, synthetic_corpus: Path
+) -> None:
+    """A file named `x${seed}.jsonl` was read as `x0.jsonl` (another corpus, without a word),
+    and a model's saved config resolved such a value again when it was loaded."""
+    named = tmp_path / "x${seed}.jsonl"
+    shutil.copy(synthetic_corpus, named)
+    (tmp_path / "x0.jsonl").write_text("not the corpus\n")
+    root = tmp_path / "r${seed}"
+    settings = to_settings(compose_config(file_overrides("m", root, [named])))
+    assert (settings.root, settings.data.files) == (str(root), [str(named)])
+    result = build_world_model(dataclasses.replace(settings, track=False))
+    assert result.path == root / "models" / "m"
+    saved = model_settings(result.path)
+    assert (saved.root, saved.data.files) == (str(root), [str(named)])
+    assert to_container(saved)["data"]["files"] == [str(named)]

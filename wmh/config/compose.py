@@ -29,10 +29,15 @@ PIPELINE_CONFIG = "pipeline"  # conf/pipeline.yaml: what `dvc repro` builds (par
 
 
 def quote_override(value: str) -> str:
-    """`value` as one quoted Hydra override value, so paths with spaces, commas, brackets or
-    quotes stay one string. Hydra reads a backslash literally except in a run that precedes a
-    quote (or the closing quote): only there is each backslash doubled."""
-    escaped = re.sub(r"(\\*)('|$)", lambda m: m.group(1) * 2 + ("\\'" if m.group(2) else ""), value)
+    """`value` as one quoted Hydra override value, so paths with spaces, commas, brackets,
+    quotes or `${` stay one literal string. Hydra reads a backslash literally except in a run
+    that precedes a quote (or the closing quote), or an interpolation's `${`: only there is each
+    backslash doubled, and `${` is escaped (a file named `x${seed}.jsonl` is not `x0.jsonl`)."""
+    escaped = re.sub(
+        r"(\\*)('|\$\{|$)",
+        lambda m: m.group(1) * 2 + {"'": "\\'", "${": "\\${", "": ""}[m.group(2)],
+        value,
+    )
     return f"'{escaped}'"
 
 
@@ -145,13 +150,25 @@ def to_settings(cfg: DictConfig | WmhConfig) -> WmhConfig:
 
 
 def to_yaml(settings: WmhConfig) -> str:
-    return OmegaConf.to_yaml(OmegaConf.structured(settings))
+    """Resolved settings as YAML that `settings_from_file` reads back to the same values: a
+    `${` in a value (a file named `x${seed}.jsonl`) is written escaped, not as an
+    interpolation to resolve again."""
+    return OmegaConf.to_yaml(OmegaConf.create(_escaped(dataclasses.asdict(settings))))
 
 
 def to_container(settings: WmhConfig) -> dict[str, Any]:
-    container = OmegaConf.to_container(OmegaConf.structured(settings), resolve=True)
-    assert isinstance(container, dict)
-    return container  # type: ignore[return-value]
+    """Resolved settings as plain data, every value as it is (none resolved again)."""
+    return dataclasses.asdict(settings)
+
+
+def _escaped(value: Any) -> Any:
+    if isinstance(value, str):
+        return re.sub(r"(\\*)\$\{", lambda m: m.group(1) * 2 + "\\${", value)
+    if isinstance(value, dict):
+        return {key: _escaped(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_escaped(item) for item in value]
+    return value
 
 
 def pipeline_params(overrides: Sequence[str] = ()) -> str:
