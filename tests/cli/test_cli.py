@@ -139,6 +139,9 @@ def test_play_lists_tools_starts_a_new_session_and_quits(store: Path) -> None:
         (("build", "--name", "x", "--no-interactive"), "no trace files"),
         (("build", "--name", "x", "--file", "x.jsonl", "-o", "nope=1"), "nope"),
         (("play", "--name", "ghost"), "no world model named 'ghost'"),
+        # Shown as typed: rich read `[/]` as a closing tag (a traceback) and `[bold]` as style.
+        (("build", "--name", "x", "--file", "[/]x.jsonl"), "[/]x.jsonl: no such file"),
+        (("build", "--name", "x", "--file", "[bold]x.jsonl"), "[bold]x.jsonl: no such file"),
     ],
 )
 def test_user_mistakes_exit_non_zero_with_one_clear_line(

@@ -11,6 +11,7 @@ from typing import Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from typer import _click as click
 from typer.core import TyperCommand, TyperGroup
 
@@ -103,5 +104,6 @@ def main() -> None:
     try:
         app()
     except WmhError as exc:
-        err_console.print(f"[bold red]error:[/] {exc}", highlight=False, markup=True)
+        # The message is text: a path like `[/data]` in it is shown, not read as markup.
+        err_console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, markup=True)
         sys.exit(1)
