@@ -13,6 +13,7 @@ import pytest
 from tests.conftest import make_settings
 from wmh.config.schema import ServeConfig
 from wmh.errors import ConfigError, StoreError
+from wmh.eval.sim2real import run_sim2real
 from wmh.pipeline import build as build_module
 from wmh.serving.registry import Registry, load_model_dir, load_registry
 
@@ -93,3 +94,28 @@ def test_a_model_is_not_loaded_into_a_service_with_a_limit_that_is_none(
     with pytest.raises(ConfigError, match="serve.max_body_bytes must be at least 1, got 0"):
         load_model_dir(registry, built_model, ServeConfig(max_body_bytes=0))  # as BentoML does
     assert registry.models == {}
+
+
+@pytest.mark.parametrize(
+    ("args", "said"),
+    [
+        (["ui", "--port", "70000"], "Invalid value for '--port'"),  # served on 70000 - 65536
+        (["mcp", "-n", "records", "--transport", "http", "--port", "70001"], "'--port'"),
+        (["eval", "sim2real", "airline", "--episodes", "0"], "Invalid value for '--episodes'"),
+    ],
+)
+def test_an_option_out_of_its_range_is_refused(
+    built_model: Path, args: list[str], said: str
+) -> None:
+    code, out = run(*args, "--root", str(built_model.parents[1]))
+    assert code == 2 and said in out
+
+
+@pytest.mark.parametrize(("episodes", "rate"), [(-1, 0.3), (3, float("nan")), (3, 5.0)])
+def test_sim2real_refuses_episodes_or_a_rate_that_is_none(
+    tmp_path: Path, episodes: int, rate: float
+) -> None:
+    with pytest.raises(ConfigError, match="episodes must be at least 1|rate is a chance"):
+        run_sim2real(tmp_path, episodes, seed=0, rate=rate)
+    code, out = run("eval", "sim2real", "airline", "--rate", "nan", "--no-track")
+    assert code == 1 and "the perturbation rate is a chance, from 0 to 1; got nan" in out

@@ -17,7 +17,9 @@ def mcp(
     root: Path = RootOption,
     transport: str = typer.Option("stdio", "--transport", help="stdio or http."),
     host: str = typer.Option("127.0.0.1", "--host", help="Bind address for http."),
-    port: int = typer.Option(8765, "--port", help="Port for http (endpoint /mcp)."),
+    port: int = typer.Option(
+        8765, "--port", min=1, max=65535, help="Port for http (endpoint /mcp)."
+    ),
     task: str = typer.Option("", "--task", help="Task of the episode each connection opens."),
     override: list[str] = typer.Option(
         None, "-o", "--override", help="Config override, e.g. reward=success."

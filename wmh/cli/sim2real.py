@@ -13,7 +13,9 @@ from wmh.cli.common import RootOption, console
 
 def sim2real(
     task: str = typer.Argument(..., help="An example: airline, terminal-tasks, code-tasks."),
-    episodes: int = typer.Option(10, "--episodes", help="Episodes (held-out traces) to play."),
+    episodes: int = typer.Option(
+        10, "--episodes", min=1, help="Episodes (held-out traces) to play."
+    ),
     seed: int = typer.Option(0, "--seed", help="Chooses the traces and the perturbations."),
     rate: float = typer.Option(0.3, "--rate", help="Chance a call's argument is perturbed."),
     directory: Path | None = typer.Option(None, "--dir", help="Examples folder."),

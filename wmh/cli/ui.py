@@ -52,7 +52,7 @@ def experiment_links(base_url: str, root: Path | None = None) -> list[tuple[str,
 
 def ui(
     host: str = typer.Option("127.0.0.1", "--host", help="Address to bind (local by default)."),
-    port: int = typer.Option(5000, "--port", help="Port of the UI."),
+    port: int = typer.Option(5000, "--port", min=1, max=65535, help="Port of the UI."),
     root: Path = RootOption,
 ) -> None:
     """Start the MLflow UI on the tracking store builds and evals log to (Ctrl-C stops it)."""

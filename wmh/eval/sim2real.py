@@ -113,6 +113,10 @@ def run_sim2real(
     rate: float = 0.3,
     model_dir: str | Path | None = None,
 ) -> Sim2RealReport:
+    if episodes < 1:
+        raise ConfigError(f"episodes must be at least 1, got {episodes}")
+    if not 0.0 <= rate <= 1.0:  # NaN too
+        raise ConfigError(f"the perturbation rate is a chance, from 0 to 1; got {rate}")
     example_dir = Path(example_dir)
     model_dir = Path(model_dir or WorldModelStore(example_dir).path(example_dir.name))
     traces = sorted(agent_traces(model_dir), key=lambda t: t.trace_id)
