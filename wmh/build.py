@@ -44,7 +44,11 @@ def swept_values(task_overrides: list[str], argv: list[str]) -> str:
 @hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="config")
 def main(cfg: DictConfig) -> float | None:
     """Build one world model; returns its held-out score (what a sweeper optimises)."""
-    settings = to_settings(cfg)
+    try:
+        settings = to_settings(cfg)
+    except WmhError as exc:  # e.g. no name=: one line, as every other error here
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(1)
     hydra_cfg = HydraConfig.get()
     varied = ""
     if hydra_cfg.mode == RunMode.MULTIRUN:

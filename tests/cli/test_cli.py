@@ -173,6 +173,12 @@ def test_hydra_entry_point_builds_with_overrides(tmp_path: Path, synthetic_corpu
     assert done.returncode == 0, done.stderr
     assert "built hy" in done.stdout
     assert "top_k: 3" in (tmp_path / "models" / "hy" / "config.yaml").read_text()
+    nameless = subprocess.run(
+        [sys.executable, "-m", "wmh.build", f"root={tmp_path}"],
+        capture_output=True, text=True, env=ENV, timeout=120, cwd=tmp_path,
+    )  # fmt: skip
+    assert nameless.returncode == 1 and "Traceback" not in nameless.stderr
+    assert nameless.stderr.strip().endswith("missing mandatory value: name")
 
 
 def test_examples_run_passes_arguments_and_wmh_to_the_script_and_its_exit_code(
@@ -304,6 +310,16 @@ def test_pipeline_params_check_passes_a_fresh_file_and_fails_a_drifted_one(
     )
     missing = wmh("pipeline", "params", "--out", str(tmp_path / "none.yaml"), "--check")
     assert missing.returncode == 1 and not (tmp_path / "none.yaml").exists()
+    # The file is committed and read by every stage: a secret never reaches it.
+    secret = wmh(
+        "pipeline", "params", "name=shop", "provider.api_base=https://u:sekret-pw@127.0.0.1/v1",
+        "--out", str(params),
+    )  # fmt: skip
+    assert secret.returncode == 1 and "provider.api_base carries credentials" in secret.stderr
+    assert "sekret-pw" not in params.read_text() + secret.stderr + secret.stdout
+    for out, said in ((tmp_path, "is a directory"), (tmp_path / "no" / "p.yaml", "no directory")):
+        refused = wmh("pipeline", "params", "name=shop", "--out", str(out))
+        assert refused.returncode == 1 and said in " ".join(refused.stderr.split())
 
 
 def test_sim2real_with_reward_success_from_the_cli_scores_both_worlds(tmp_path: Path) -> None:

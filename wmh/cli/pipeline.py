@@ -49,7 +49,12 @@ def params(
     ),
 ) -> None:
     """Write params.yaml: conf/pipeline.yaml composed and resolved (as DVC's Hydra mode does)."""
+    from wmh.config.compose import PIPELINE_CONFIG, compose_config, to_settings
+    from wmh.pipeline.build import check_credentials
+
     text = pipeline_params(overrides or [])
+    # The file is committed and read by every stage: no secret is written into it.
+    check_credentials(to_settings(compose_config(overrides or [], PIPELINE_CONFIG)))
     if check:
         current = out.read_text(encoding="utf-8") if out.is_file() else ""
         if current != text:
@@ -58,5 +63,8 @@ def params(
             )
         console.print(f"{out} matches conf/")
         return
+    if out.is_dir() or not out.parent.is_dir():
+        where = "is a directory" if out.is_dir() else f"is in {out.parent}, which is no directory"
+        raise ConfigError(f"{out} {where}: --out names the params file to write")
     out.write_text(text, encoding="utf-8")
     console.print(f"wrote {out}")

@@ -111,6 +111,11 @@ def check_settings(settings: WmhConfig) -> None:
     weight = settings.embedder.context_weight
     if not math.isfinite(weight) or weight < 0:
         raise ConfigError(f"embedder.context_weight must be a number 0 or more, got {weight}")
+    check_credentials(settings)
+
+
+def check_credentials(settings: WmhConfig) -> None:
+    """ConfigError if an endpoint URL carries credentials (its text shown without them)."""
     for key, url in (
         ("provider.api_base", settings.provider.api_base),
         ("embedder.api_base", settings.embedder.api_base),
