@@ -28,6 +28,25 @@ def test_single_span_lines_are_read_out_of_order_and_sorted_by_start_time(data_d
     assert trace.steps[1].observation.content == "buy milk"
 
 
+def test_a_span_read_twice_is_one_step_and_the_repeats_are_counted(
+    data_dir: Path, tmp_path: Path
+) -> None:
+    once = read_traces([data_dir / "single_spans.jsonl"])
+    lines = (data_dir / "single_spans.jsonl").read_text().splitlines()
+    repeated = tmp_path / "retried.jsonl"  # an exporter's retry: the first span again, later
+    repeated.write_text("\n".join([*lines, lines[0]]) + "\n")
+    for files in ([data_dir / "single_spans.jsonl"] * 2, [repeated]):
+        twice = read_traces(files)
+        assert [s.model_dump() for s in twice.traces[0].steps] == [
+            s.model_dump() for s in once.traces[0].steps
+        ]
+        dropped = twice.report.spans - once.report.spans
+        assert dropped > 0 and twice.report.duplicate_spans == dropped
+        assert f"{dropped} duplicate spans (a trace and span id read before) skipped" in (
+            twice.report.summary()
+        )
+
+
 def test_any_value_decoding_covers_every_kind() -> None:
     assert decode_any_value({"intValue": "12"}, "x") == 12
     assert decode_any_value({"doubleValue": 1.5}, "x") == 1.5

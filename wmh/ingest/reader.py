@@ -40,6 +40,9 @@ class IngestReport(BaseModel):
     unanswered_tool_calls: int = 0
     unanswered_messages: int = 0
     empty_traces: list[str] = Field(default_factory=list)
+    # The same span (trace and span id) read again: a file given twice, overlapping exports,
+    # an exporter's retry. Each is read once; folded in, its tool calls would be steps twice.
+    duplicate_spans: int = 0
 
     def summary(self) -> str:
         # A source other than files is named: "in phoenix:support-agent", "in mlflow:agent".
@@ -52,6 +55,10 @@ class IngestReport(BaseModel):
             f"{self.steps} steps from {self.traces} traces in {where}",
             f"{self.spans} spans read",
         ]
+        if self.duplicate_spans:
+            parts.append(
+                f"{self.duplicate_spans} duplicate spans (a trace and span id read before) skipped"
+            )
         if self.skipped_spans:
             top = ", ".join(f"{n} x{c}" for n, c in Counter(self.skipped_span_names).most_common(3))
             parts.append(f"{self.skipped_spans} unknown spans skipped ({top})")
@@ -168,6 +175,19 @@ def fold_spans(
     return report
 
 
+def _first_of_each(spans: list[SpanRecord], report: IngestReport) -> list[SpanRecord]:
+    """Each span of a trace once, as first read; the repeats are counted."""
+    seen: set[str] = set()
+    unique = []
+    for span in spans:
+        if span.span_id in seen:
+            report.duplicate_spans += 1
+            continue
+        seen.add(span.span_id)
+        unique.append(span)
+    return unique
+
+
 def _assemble_all(
     by_trace: dict[str, list[SpanRecord]], report: IngestReport, empty: list[SpanRecord]
 ) -> Iterable[Trace]:
@@ -175,7 +195,8 @@ def _assemble_all(
     Each trace's spans leave `by_trace` as it is assembled (only its steps stay in memory)."""
     skipped: Counter[str] = Counter()
     for trace_id in sorted(by_trace):
-        spans = sorted(by_trace.pop(trace_id), key=lambda s: (s.start_ns, s.path, s.seq))
+        spans = _first_of_each(by_trace.pop(trace_id), report)
+        spans.sort(key=lambda s: (s.start_ns, s.path, s.seq))
         assembler = TraceAssembler(trace_id)
         for span in spans:
             facts = span_facts(span)
