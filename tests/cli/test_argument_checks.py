@@ -3,6 +3,8 @@ a port that is none, a collector's corpus path that is a folder, a store root th
 
 from __future__ import annotations
 
+import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -21,7 +23,10 @@ WMH = str(Path(sys.executable).parent / "wmh")
 
 
 def run(*args: str) -> tuple[int, str]:
-    done = subprocess.run([WMH, *args], capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [WMH, *args], capture_output=True, text=True, timeout=120,
+        env={**os.environ, "COLUMNS": "400"},  # long paths on one line
+    )  # fmt: skip
     return done.returncode, " ".join((done.stdout + done.stderr).split())
 
 
@@ -119,3 +124,17 @@ def test_sim2real_refuses_episodes_or_a_rate_that_is_none(
         run_sim2real(tmp_path, episodes, seed=0, rate=rate)
     code, out = run("eval", "sim2real", "airline", "--rate", "nan", "--no-track")
     assert code == 1 and "the perturbation rate is a chance, from 0 to 1; got nan" in out
+
+
+def test_list_shows_the_models_it_can_read_and_names_the_damaged_one(
+    built_model: Path, tmp_path: Path
+) -> None:
+    for name in ("good", "damaged"):
+        shutil.copytree(built_model, tmp_path / "models" / name)
+    card = tmp_path / "models" / "damaged" / "model.json"
+    card.write_text(card.read_text()[:40])  # cut mid-write
+    (tmp_path / "models" / "good" / "config.yaml").write_bytes(b"name: \xff\n")
+    code, out = run("list", "--root", str(tmp_path))
+    assert code == 0
+    assert f"skipped: {card}: unreadable model card" in out
+    assert out.count("records") == 1  # the good model's card (its name inside is records)

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from rich import box
+from rich.markup import escape
 from rich.table import Column, Table
 
 from wmh.cli.common import RootOption, console
@@ -49,7 +50,7 @@ def varied_settings(store: WorldModelStore, cards: list[ModelCard]) -> dict[str,
             path = ModelFiles(store.models_dir / card.name).config
             try:
                 settings[card.name] = _flat(yaml.load(path.read_text(encoding="utf-8"), loader))
-            except (OSError, yaml.YAMLError):
+            except (OSError, ValueError, yaml.YAMLError):  # ValueError: not UTF-8
                 settings[card.name] = {}
         keys = sorted({k for flat in settings.values() for k in flat} - _NOT_VARIED)
         differ = [k for k in keys if len({flat.get(k) for flat in settings.values()}) > 1]
@@ -61,7 +62,9 @@ def varied_settings(store: WorldModelStore, cards: list[ModelCard]) -> dict[str,
 def list_models(root: Path = RootOption) -> None:
     """List built world models."""
     store = WorldModelStore(root)
-    cards = store.cards()
+    cards, unreadable = store.cards()
+    for why in unreadable:
+        console.print(f"skipped: {escape(why)}", style="yellow")
     if not cards:
         console.print(
             f"no world models in {store.models_dir}; build one with "

@@ -100,9 +100,16 @@ class WorldModelStore:
             if not p.name.startswith(".") and ModelFiles(p).card.is_file()
         )
 
-    def cards(self) -> list[ModelCard]:
-        """Cards of every model, skipping (and naming) any that cannot be read."""
-        return [read_card(self.models_dir / name) for name in self.names()]
+    def cards(self) -> tuple[list[ModelCard], list[str]]:
+        """Cards of every model that can be read, and why each other one cannot (one damaged
+        model does not hide the rest)."""
+        cards, unreadable = [], []
+        for name in self.names():
+            try:
+                cards.append(read_card(self.models_dir / name))
+            except StoreError as exc:
+                unreadable.append(str(exc))
+        return cards, unreadable
 
     def _recover(self, name: str) -> None:
         """Put back a model retired by a build that was killed between its two renames."""
