@@ -86,10 +86,30 @@ def test_suite_runs_and_results_list_newest_first_with_deltas(
         )
         report.created_at = created
         save_report(report, tmp_path / "evals" / "records" / "default" / f"{created[:10]}.json")
-    runs = list_results(tmp_path, "records")
+    runs, unreadable = list_results(tmp_path, "records")
     assert [r.created_at[:10] for r in runs] == ["2026-01-02", "2026-01-01"]
-    assert runs[0].delta == 0.0 and runs[1].delta is None
+    assert runs[0].delta == 0.0 and runs[1].delta is None and unreadable == []
     assert runs[0].steps == report.traces  # one (the first) turn per held-out trace
+    # A damaged result is named, not skipped unsaid; a folder named like one is no traceback.
+    saved = tmp_path / "evals" / "records" / "default" / "2026-01-02.json"
+    saved.write_bytes(saved.read_bytes()[:50])
+    (tmp_path / "evals" / "records" / "x.json").mkdir()
+    (tmp_path / "evals" / "records" / "other.json").write_text('{"model": "m"}')
+    runs, unreadable = list_results(tmp_path, "records")
+    assert [r.created_at[:10] for r in runs] == ["2026-01-01"]
+    assert sorted(unreadable) == sorted(
+        [
+            f"{saved}: not JSON (cut short?)",
+            f"{tmp_path / 'evals' / 'records' / 'x.json'}: Is a directory",
+            f"{tmp_path / 'evals' / 'records' / 'other.json'}: not an eval result (a field is "
+            "missing or of another type)",
+        ]
+    )
+    done = subprocess.run(
+        [str(Path(sys.executable).parent / "wmh"), "eval", "results", "--root", str(tmp_path)],
+        capture_output=True, text=True, timeout=120, env={**os.environ, "COLUMNS": "400"},
+    )  # fmt: skip
+    assert done.returncode == 0 and f"skipped: {saved}: not JSON (cut short?)" in done.stdout
 
 
 def test_bad_suite_fields_are_reported(tmp_path: Path) -> None:

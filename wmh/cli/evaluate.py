@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 from typer.core import TyperGroup
@@ -241,7 +242,9 @@ def eval_results(
     root: Path = RootOption,
 ) -> None:
     """Saved eval runs, newest first, with the change from the run before."""
-    runs = list_results(root, suite)
+    runs, unreadable = list_results(root, suite)
+    for why in unreadable:
+        console.print(f"skipped: {escape(why)}", style="yellow")
     if not runs:
         console.print(f"no saved eval runs under {root / 'evals'}")
         return

@@ -97,9 +97,11 @@ class SavedRun(BaseModel):
     delta: float | None = None
 
 
-def list_results(root: Path, suite: str | None = None) -> list[SavedRun]:
-    """Saved eval runs under `<root>/evals`, newest first, with the change from the run before."""
+def list_results(root: Path, suite: str | None = None) -> tuple[list[SavedRun], list[str]]:
+    """Saved eval runs under `<root>/evals`, newest first, with the change from the run before;
+    and each `.json` there that is no saved run, with why (none is skipped unsaid)."""
     runs: list[SavedRun] = []
+    unreadable: list[str] = []
     for path in sorted((root / "evals").rglob("*.json")):
         try:
             data = orjson.loads(path.read_bytes())
@@ -115,7 +117,14 @@ def list_results(root: Path, suite: str | None = None) -> list[SavedRun]:
                 score=data["overall"]["score"],
                 baselines=data["overall"].get("baselines", {}),
             )
-        except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
+        except OSError as exc:
+            unreadable.append(f"{path}: {exc.strerror or exc}")
+            continue
+        except orjson.JSONDecodeError:
+            unreadable.append(f"{path}: not JSON (cut short?)")
+            continue
+        except (KeyError, TypeError, ValueError, AttributeError):
+            unreadable.append(f"{path}: not an eval result (a field is missing or of another type)")
             continue
         if suite is None or run.key == suite or run.key.startswith(f"{suite}/"):
             runs.append(run)
@@ -125,4 +134,4 @@ def list_results(root: Path, suite: str | None = None) -> list[SavedRun]:
         before = previous.get(run.key)
         run.delta = round(run.score - before.score, 6) if before else None
         previous[run.key] = run
-    return runs
+    return runs, unreadable
