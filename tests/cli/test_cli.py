@@ -235,6 +235,10 @@ def test_eval_list_shows_each_suite_of_each_example(tmp_path: Path) -> None:
         "first",
     )
     (examples / "shop" / "evals" / "notes.txt").write_text("not a suite")
+    # Broken suites are named, and hide none of the others.
+    (examples / "shop" / "evals" / "latin1.toml").write_bytes(b'title = "caf\xe9"\n')
+    bogus = examples / "shop" / "evals" / "bogus.toml"
+    bogus.write_text('title = "b"\nfiles = ["a.jsonl"]\nmode = "bogus"\n')
     done = wmh("eval", "list", "--dir", str(examples))
     assert done.returncode == 0, done.stderr
     rows = [table_cells(line) for line in done.stdout.splitlines() if line.startswith("│")]
@@ -242,6 +246,9 @@ def test_eval_list_shows_each_suite_of_each_example(tmp_path: Path) -> None:
         ["shop/default", "the shop", "a.jsonl", "exact", "replay", "all"],
         ["shop/numbers", "prices", "a.jsonl, b.jsonl", "numeric", "replay", "first"],
     ]
+    said = " ".join(done.stdout.split())
+    assert "latin1.toml: cannot read the suite (not UTF-8 text: byte 0xe9 at offset 12)" in said
+    assert f"{bogus}: field 'mode': Input should be 'open_loop' or 'closed_loop'" in said
 
 
 def _eval(store: Path, out: Path, *args: str) -> dict:

@@ -193,7 +193,10 @@ def eval_list(
 ) -> None:
     """List the example eval suites."""
     table = Table("suite", "title", "files", "judge", "provider", "sample_turns")
-    for suite in all_suites(directory):
+    suites, broken = all_suites(directory)
+    for why in broken:
+        console.print(f"skipped: {escape(why)}", style="yellow")
+    for suite in suites:
         table.add_row(
             f"{suite.task}/{suite.name}",
             suite.title,

@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from wmh.errors import ConfigError
 from wmh.examples import ExampleTask, find_examples
+from wmh.scoring.runner import LoopMode
 
 
 class Suite(BaseModel):
@@ -26,7 +27,7 @@ class Suite(BaseModel):
     seed: int = 0
     judge: str = "structural"
     provider: str = "replay"
-    mode: str = "open_loop"
+    mode: LoopMode = LoopMode.OPEN
     # The leading harness's keys: an environment prompt file (relative to the suite file),
     # retrieved examples per step, zero-shot, and the embedding size of the suite's model.
     prompt: str = ""
@@ -62,6 +63,11 @@ class Suite(BaseModel):
 def load_suite(path: Path, task: str) -> Suite:
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            f"{path}: cannot read the suite (not UTF-8 text: byte 0x{exc.object[exc.start]:02x} "
+            f"at offset {exc.start})"
+        ) from None
     except (OSError, tomllib.TOMLDecodeError) as exc:
         raise ConfigError(f"{path}: cannot read the suite ({exc})") from None
     try:
@@ -73,10 +79,17 @@ def load_suite(path: Path, task: str) -> Suite:
     return suite
 
 
-def all_suites(examples_dir: Path | None = None) -> list[Suite]:
-    return [
-        load_suite(path, task.name) for task in find_examples(examples_dir) for path in task.suites
-    ]
+def all_suites(examples_dir: Path | None = None) -> tuple[list[Suite], list[str]]:
+    """Every example's suites that load, and why each other one does not (one broken suite
+    file does not hide the rest)."""
+    suites, broken = [], []
+    for task in find_examples(examples_dir):
+        for path in task.suites:
+            try:
+                suites.append(load_suite(path, task.name))
+            except ConfigError as exc:
+                broken.append(str(exc))
+    return suites, broken
 
 
 def resolve_suite(ref: str, examples_dir: Path | None = None) -> Suite:
