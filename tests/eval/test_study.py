@@ -15,6 +15,8 @@ import pytest
 from wmh.core.types import Trace
 from wmh.errors import ConfigError
 from wmh.eval.study import nested_subsets, summarise, train_sizes
+from wmh.eval.study_plot import plot_studies
+from wmh.eval.study_report import StudyReport
 
 AIRLINE = Path(__file__).resolve().parents[2] / "examples" / "airline" / "traces.otel.jsonl"
 
@@ -100,6 +102,27 @@ def test_scaling_study_through_the_cli_logs_a_run_per_member(tmp_path: Path) -> 
         capture_output=True, text=True, env=env, timeout=120,
     )  # fmt: skip
     assert refused.returncode == 1 and "not a study's results.json" in refused.stderr
+    # An image path matplotlib would write elsewhere (a folder: folder.png) or not at all.
+    for where, said in (
+        (tmp_path, "is a folder: --out names the image to write"),
+        (tmp_path / "p.xyz", "the image's suffix names its format, one of"),
+    ):
+        bad = plot_studies_error([out / "results.json"], where)
+        assert said in bad
+    assert not (tmp_path.parent / f"{tmp_path.name}.png").exists()
+    with pytest.raises(ConfigError, match="columns must be at least 1, got 0"):
+        plot_studies([StudyReport.model_validate_json((out / "results.json").read_bytes())],
+                     tmp_path / "c.png", columns=0)  # fmt: skip
+
+
+def plot_studies_error(results: list[Path], out: Path) -> str:
+    """What `wmh study plot` said on stderr, having failed."""
+    done = subprocess.run(
+        [sys.executable, "-m", "wmh", "study", "plot", *map(str, results), "--out", str(out)],
+        capture_output=True, text=True, timeout=120, env={**os.environ, "COLUMNS": "400"},
+    )  # fmt: skip
+    assert done.returncode == 1, done.stdout
+    return " ".join(done.stderr.split())
 
 
 def test_seeds_study_summary_spreads_over_splits() -> None:

@@ -130,8 +130,8 @@ for _kind in KINDS:
 @app.command("plot")
 def plot(
     results: list[Path] = typer.Argument(..., help="results.json files of finished studies."),
-    out: Path = typer.Option(..., "--out", help="PNG to write."),
-    columns: int = typer.Option(3, "--columns", help="Panels per row."),
+    out: Path = typer.Option(..., "--out", help="Image to write (.png, .svg, .pdf, ...)."),
+    columns: int = typer.Option(3, "--columns", min=1, help="Panels per row."),
 ) -> None:
     """Draw several finished studies side by side (one panel each), e.g. one per corpus."""
     from wmh.eval.study_plot import plot_studies

@@ -6,6 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from wmh.errors import ConfigError
+
 if TYPE_CHECKING:
     from wmh.eval.study_report import StudyReport
 
@@ -26,6 +28,20 @@ def _pyplot() -> Any:
     import matplotlib.pyplot as plt
 
     return plt
+
+
+def _check_out(path: Path) -> None:
+    """ConfigError unless matplotlib writes `path` as named: a folder, or a suffix it has no
+    writer for (none: it would write `path.png` and the path said would be another file)."""
+    from matplotlib.backend_bases import FigureCanvasBase
+
+    kinds = FigureCanvasBase.get_supported_filetypes()
+    if path.is_dir():
+        raise ConfigError(f"{path} is a folder: --out names the image to write")
+    if path.suffix.lower().lstrip(".") not in kinds:
+        raise ConfigError(
+            f"{path}: the image's suffix names its format, one of {', '.join(sorted(kinds))}"
+        )
 
 
 def _draw(ax: Any, report: StudyReport, title: str) -> None:
@@ -70,6 +86,7 @@ def _draw(ax: Any, report: StudyReport, title: str) -> None:
 
 def plot_study(report: StudyReport, path: Path) -> Path:
     """One study's plot."""
+    _check_out(path)
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(7, 4.2), dpi=110)
     if report.kind == "scaling":
@@ -89,6 +106,9 @@ def plot_study(report: StudyReport, path: Path) -> Path:
 
 def plot_studies(reports: list[StudyReport], path: Path, columns: int = 3) -> Path:
     """Several studies side by side (one panel each), e.g. one per corpus."""
+    if columns < 1:
+        raise ConfigError(f"columns must be at least 1, got {columns}")
+    _check_out(path)
     plt = _pyplot()
     rows = -(-len(reports) // columns)
     fig, axes = plt.subplots(
