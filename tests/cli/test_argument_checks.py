@@ -138,3 +138,34 @@ def test_list_shows_the_models_it_can_read_and_names_the_damaged_one(
     assert code == 0
     assert f"skipped: {card}: unreadable model card" in out
     assert out.count("records") == 1  # the good model's card (its name inside is records)
+
+
+@pytest.mark.parametrize(
+    ("text", "said"),
+    [
+        (b"service: [unclosed\n", "not a readable bentofile"),
+        (b"- a\n- b\n", "a bentofile is a YAML mapping, got list"),
+        (b"service: caf\xe9\n", "not a readable bentofile"),
+    ],
+)
+def test_package_refuses_a_bentofile_it_cannot_read(
+    built_model: Path, tmp_path: Path, text: bytes, said: str
+) -> None:
+    bentofile = tmp_path / "bentofile.yaml"
+    bentofile.write_bytes(text)
+    code, out = run(
+        "package", "--name", "records", "--root", str(built_model.parents[1]),
+        "--bentofile", str(bentofile),
+    )  # fmt: skip
+    assert code == 1 and f"error: {bentofile}: {said}" in out and "Traceback" not in out
+
+
+def test_a_negative_gepa_budget_is_refused_before_the_build(
+    tmp_path: Path, synthetic_corpus: Path
+) -> None:
+    settings = make_settings(tmp_path, "s", [synthetic_corpus], "gepa.budget=-1")
+    with pytest.raises(
+        ConfigError, match=r"gepa.budget must be 0 \(no GEPA\) or more metric calls, got -1"
+    ):
+        build_module.build_world_model(settings)
+    assert not (tmp_path / "models" / "s").exists()

@@ -101,6 +101,10 @@ def embed_texts(corpus: Corpus, steps: Sequence[int]) -> list[QueryText]:
 def check_settings(settings: WmhConfig) -> None:
     check_model_name(settings.name)
     check_route(settings)
+    if settings.gepa.budget < 0:
+        raise ConfigError(
+            f"gepa.budget must be 0 (no GEPA) or more metric calls, got {settings.gepa.budget}"
+        )
     if settings.retrieval.top_k < 1:
         raise ConfigError(f"retrieval.top_k must be at least 1, got {settings.retrieval.top_k}")
     if settings.split.heldout_max_steps < 0:

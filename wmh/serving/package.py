@@ -54,7 +54,13 @@ def _bento_inputs(bentofile: Path) -> list[Path]:
     import yaml
 
     base = bentofile.resolve().parent
-    spec = yaml.safe_load(bentofile.read_text(encoding="utf-8")) or {}
+    try:
+        spec = yaml.safe_load(bentofile.read_text(encoding="utf-8")) or {}
+    except (OSError, ValueError, yaml.YAMLError) as exc:  # ValueError: not UTF-8
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise ConfigError(f"{bentofile}: not a readable bentofile ({first})") from None
+    if not isinstance(spec, dict):
+        raise ConfigError(f"{bentofile}: a bentofile is a YAML mapping, got {type(spec).__name__}")
     files = [bentofile.resolve()]
     requirements = (spec.get("python") or {}).get("requirements_txt")
     if requirements and (base / requirements).is_file():
