@@ -77,3 +77,22 @@ def test_a_context_weight_that_is_no_weight_is_refused_and_the_model_stays(
     ):
         build_world_model(settings)
     assert good.read_bytes() == before
+
+
+@pytest.mark.parametrize(
+    ("overrides", "said"),
+    [
+        (["embedder=minilm", "embedder.dim=16"], "embedder=minilm makes 384-dimensional vectors"),
+        (["embedder=minilm", "embedder.context_weight=0.5"], "is read only by embedder=hashing"),
+        (["embedder=minilm", "embedder.batch_size=0"], "embedder.batch_size must be at least 1"),
+        (["embedder.dim=0"], "embedder.dim must be at least 1, got 0"),
+    ],
+)
+def test_an_embedder_setting_that_would_be_ignored_or_fail_is_refused(
+    tmp_path: Path, synthetic_corpus: Path, overrides: list[str], said: str
+) -> None:
+    """MiniLM built with "dim 384" whatever embedder.dim said, and ignored the context weight;
+    a batch size of 0 was a torch traceback after ingest."""
+    with pytest.raises(ConfigError, match=said):
+        build_world_model(make_settings(tmp_path, "m", [synthetic_corpus], *overrides))
+    assert not (tmp_path / "models" / "m").exists()

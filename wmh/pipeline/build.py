@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from wmh.config.schema import WmhConfig
+from wmh.config.schema import EmbedderConfig, WmhConfig
 from wmh.core.canonical import short_hash
 from wmh.core.secrets import has_credentials, url_without_credentials
 from wmh.core.stored import StoredTraces, trace_ids
@@ -39,7 +39,7 @@ from wmh.pipeline.corpus import Corpus
 from wmh.pipeline.fit_replay import fit_policies
 from wmh.providers.llm import provider_time_budget
 from wmh.retrieval.context import ContextColumns
-from wmh.retrieval.embedders import make_embedder
+from wmh.retrieval.embedders import MINILM_DIM, make_embedder
 from wmh.retrieval.index import PartitionedIndex
 from wmh.retrieval.retriever import IndexRetriever
 from wmh.retrieval.table import StepTable, first_rows
@@ -115,7 +115,28 @@ def check_settings(settings: WmhConfig) -> None:
     weight = settings.embedder.context_weight
     if not math.isfinite(weight) or weight < 0:
         raise ConfigError(f"embedder.context_weight must be a number 0 or more, got {weight}")
+    check_embedder_settings(settings.embedder)
     check_credentials(settings)
+
+
+def check_embedder_settings(embedder: EmbedderConfig) -> None:
+    """ConfigError for a setting the chosen embedder would ignore or fail on, before the build
+    (MiniLM's vectors have its own 384 dimensions, and only hashing mixes in the context)."""
+    if embedder.batch_size < 1:
+        raise ConfigError(f"embedder.batch_size must be at least 1, got {embedder.batch_size}")
+    if embedder.kind == "minilm" and embedder.dim != MINILM_DIM:
+        raise ConfigError(
+            f"embedder=minilm makes {MINILM_DIM}-dimensional vectors: embedder.dim="
+            f"{embedder.dim} cannot change that (embedder=hashing takes any dim)"
+        )
+    if embedder.kind != "hashing" and embedder.context_weight:
+        raise ConfigError(
+            f"embedder.context_weight={embedder.context_weight} is read only by "
+            f"embedder=hashing; embedder={embedder.kind} embeds the call and its context as one "
+            "text"
+        )
+    if embedder.kind == "hashing" and embedder.dim < 1:
+        raise ConfigError(f"embedder.dim must be at least 1, got {embedder.dim}")
 
 
 def check_credentials(settings: WmhConfig) -> None:

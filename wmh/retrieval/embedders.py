@@ -102,6 +102,9 @@ class HashingEmbedder:
         return text_vectors([text.action for text in unique], self.card.dim)[inverse]
 
 
+MINILM_DIM = 384  # all-MiniLM-L6-v2's sentence vectors
+
+
 class MiniLMEmbedder:
     """all-MiniLM-L6-v2 through sentence-transformers, loaded from the installed wheel."""
 
@@ -119,7 +122,7 @@ class MiniLMEmbedder:
         path = get_model_path()
         self._model = SentenceTransformer(str(path), device="cpu", local_files_only=True)
         dimension = getattr(self._model, "get_embedding_dimension", None)
-        dim = (dimension or self._model.get_sentence_embedding_dimension)() or 384
+        dim = (dimension or self._model.get_sentence_embedding_dimension)() or MINILM_DIM
         self.card = EmbedderCard(kind="minilm", dim=int(dim), model="all-MiniLM-L6-v2")
         self.batch_size = batch_size
 
