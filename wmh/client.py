@@ -10,6 +10,11 @@ in-process and remote by changing the line that makes it:
 connection pool (httpx) and retry a 503 (a busy or briefly unavailable server; its Retry-After is
 honoured) and a failed connection, with backoff (tenacity); any other error answer raises a
 `RemoteError` with the server's `detail` (a 404 on a session: `SessionNotFoundError`).
+
+A read is retried on any transport failure. A step, a new session, a score or an end is retried
+only when the request never left (the connection could not be made): one that timed out or lost
+its connection may have been applied, and sent again it would be applied twice. It raises
+`ConnectionLostError`, and the session (`session(id)`) shows whether it was.
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ from tenacity import (
 )
 from tenacity.wait import wait_base
 
+from wmh.core.secrets import url_without_credentials
 from wmh.core.types import (
     Action,
     EnvState,
@@ -37,7 +43,7 @@ from wmh.core.types import (
     seed_state_from,
 )
 from wmh.engine.usage import UsageRecord
-from wmh.errors import SessionNotFoundError, WmhError
+from wmh.errors import ConfigError, SessionNotFoundError, WmhError
 
 RETRY_STATUS = 503
 
@@ -51,6 +57,11 @@ class RemoteError(WmhError):
         self.detail = detail
 
 
+class ConnectionLostError(WmhError):
+    """The server could not be reached, or gave no answer (a request that changes a session may
+    then have been applied: read the session to know)."""
+
+
 class _Busy(Exception):
     """A 503, to be retried (carrying the server's Retry-After, in seconds)."""
 
@@ -58,13 +69,44 @@ class _Busy(Exception):
         super().__init__(response.text[:200])
         self.response = response
         try:
+            self.detail = str(response.json().get("detail", response.text[:500]))
+        except (ValueError, AttributeError):
+            self.detail = response.text[:500]
+        try:
             self.retry_after = float(response.headers.get("retry-after", "0"))
         except ValueError:
             self.retry_after = 0.0
 
 
+_UNSENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)  # never reached the server
+
+
 def _retryable(exc: BaseException) -> bool:
+    """A read: any transport failure, or a 503."""
     return isinstance(exc, _Busy | httpx.TransportError)
+
+
+def _retryable_once_applied(exc: BaseException) -> bool:
+    """A request that changes a session: only one that was never sent, or a 503 (the server
+    refused it before applying it)."""
+    return isinstance(exc, (_Busy, *_UNSENT))
+
+
+def _failure(method: str, url: str, exc: Exception) -> WmhError:
+    """The WmhError a request's last failure is (the URL shown without credentials)."""
+    shown = url_without_credentials(url)
+    if isinstance(exc, _Busy):
+        return RemoteError(RETRY_STATUS, exc.detail)
+    if isinstance(exc, _UNSENT):
+        return ConnectionLostError(f"cannot reach {shown} ({type(exc).__name__})")
+    applied = (
+        ""
+        if method == "GET"
+        else (": it may have been applied; read the session to know before sending it again")
+    )
+    return ConnectionLostError(
+        f"no answer from {shown} to {method} ({type(exc).__name__}){applied}"
+    )
 
 
 class _WaitRetryAfter(wait_base):
@@ -80,11 +122,12 @@ class _WaitRetryAfter(wait_base):
         return max(wait, exc.retry_after) if isinstance(exc, _Busy) else wait
 
 
-def _retry_options(attempts: int) -> dict[str, Any]:
+def _retry_options(attempts: int, method: str = "GET") -> dict[str, Any]:
+    safe = _retryable if method == "GET" else _retryable_once_applied
     return {
         "stop": stop_after_attempt(max(1, attempts)),
         "wait": _WaitRetryAfter(),
-        "retry": retry_if_exception(_retryable),
+        "retry": retry_if_exception(safe),
         "reraise": True,
     }
 
@@ -151,6 +194,9 @@ class _Routes:
 
 
 def _headers(token: str | None) -> dict[str, str]:
+    if token and not (token.isascii() and token.isprintable()):
+        # httpx would refuse the header with the token in its message.
+        raise ConfigError("the API token holds a line break, a control or a non-ASCII character")
     return {"Authorization": f"Bearer {token}"} if token else {}
 
 
@@ -172,12 +218,15 @@ class WorldModelClient:
         self._http = client or httpx.Client(
             base_url=base_url, headers=_headers(token), timeout=timeout
         )
-        self._retry = _retry_options(retries)
+        self._retries = retries
 
     def _call(self, method: str, path: str, body: Any = None) -> Any:
-        for attempt in Retrying(**self._retry):
-            with attempt:
-                return _check(self._http.request(method, path, json=body))
+        try:
+            for attempt in Retrying(**_retry_options(self._retries, method)):
+                with attempt:
+                    return _check(self._http.request(method, path, json=body))
+        except (_Busy, httpx.TransportError) as exc:
+            raise _failure(method, str(self._http.base_url.join(path)), exc) from None
         raise AssertionError("unreachable: tenacity re-raises the last failure")
 
     def world_models(self) -> list[str]:
@@ -252,12 +301,15 @@ class AsyncWorldModelClient:
             timeout=timeout,
             limits=httpx.Limits(max_connections=256, max_keepalive_connections=256),
         )
-        self._retry = _retry_options(retries)
+        self._retries = retries
 
     async def _call(self, method: str, path: str, body: Any = None) -> Any:
-        async for attempt in AsyncRetrying(**self._retry):
-            with attempt:
-                return _check(await self._http.request(method, path, json=body))
+        try:
+            async for attempt in AsyncRetrying(**_retry_options(self._retries, method)):
+                with attempt:
+                    return _check(await self._http.request(method, path, json=body))
+        except (_Busy, httpx.TransportError) as exc:
+            raise _failure(method, str(self._http.base_url.join(path)), exc) from None
         raise AssertionError("unreachable: tenacity re-raises the last failure")
 
     async def world_models(self) -> list[str]:
