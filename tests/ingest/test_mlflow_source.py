@@ -4,6 +4,7 @@ OpenTelemetry GenAI spans into an OTLP file, and `wmh build` builds from them.""
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import subprocess
 import sys
@@ -85,6 +86,18 @@ def test_mlflow_traces_become_steps_and_a_model(tmp_path: Path) -> None:
     assert result.report.traces == len(USERS)
     assert result.report.files == ["mlflow:support-agent"]
     assert result.report.summary().startswith("6 steps from 6 traces in mlflow:support-agent")
+    # A trace file given beside the store is not read, and the summary says so.
+    with_file = dataclasses.replace(
+        settings, data=dataclasses.replace(settings.data, files=["x.jsonl"])
+    )
+    assert (
+        ingest(with_file)
+        .report.summary()
+        .endswith(
+            "; 1 trace file(s) of data.files / data.path not read (source=mlflow reads only its "
+            "store): x.jsonl"
+        )
+    )
     reference = tmp_path / "reference.jsonl"
     run_agent([OtlpJsonFile(reference)])  # the same run, traced with OpenTelemetry GenAI spans
     got = _steps(result.traces)

@@ -96,3 +96,44 @@ def test_an_embedder_setting_that_would_be_ignored_or_fail_is_refused(
     with pytest.raises(ConfigError, match=said):
         build_world_model(make_settings(tmp_path, "m", [synthetic_corpus], *overrides))
     assert not (tmp_path / "models" / "m").exists()
+
+
+@pytest.mark.parametrize(
+    ("override", "instead"),
+    [
+        (f"source.tracking_uri=http://alice:{PASSWORD}@127.0.0.1:9", "MLFLOW_TRACKING_USERNAME"),
+        (f"source.endpoint=http://bob:{PASSWORD}@127.0.0.1:9", "PHOENIX_API_KEY"),
+        (f"serve.redis_url=redis://:{PASSWORD}@127.0.0.1:9/0", "wmh serve --redis-url"),
+    ],
+)
+def test_credentials_in_a_store_or_session_url_are_refused_too(
+    tmp_path: Path, synthetic_corpus: Path, override: str, instead: str
+) -> None:
+    """The model's config.yaml and MLflow params held these passwords."""
+    key = override.split("=", 1)[0]
+    settings = make_settings(tmp_path, "m", [synthetic_corpus], override)
+    with pytest.raises(ConfigError) as refused:
+        build_world_model(settings)
+    assert str(refused.value).startswith(f"{key} carries credentials (")
+    assert instead in str(refused.value) and PASSWORD not in str(refused.value)
+    assert not (tmp_path / "models").exists()
+
+
+def test_a_store_source_names_its_url_without_credentials(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from wmh.config.schema import SourceConfig
+
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")  # its retries take minutes
+    from wmh.ingest.sources import ingest
+
+    for source in (
+        SourceConfig(name="mlflow", tracking_uri=f"http://alice:{PASSWORD}@127.0.0.1:9",
+                     experiment="nope"),
+        SourceConfig(name="phoenix", endpoint=f"http://bob:{PASSWORD}@127.0.0.1:9", project="p"),
+    ):  # fmt: skip
+        settings = make_settings(tmp_path, "m", [])
+        settings.source = source
+        with pytest.raises(ConfigError) as failed:
+            ingest(settings)
+        assert "***@127.0.0.1:9" in str(failed.value) and PASSWORD not in str(failed.value)

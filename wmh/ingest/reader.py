@@ -43,6 +43,8 @@ class IngestReport(BaseModel):
     # The same span (trace and span id) read again: a file given twice, overlapping exports,
     # an exporter's retry. Each is read once; folded in, its tool calls would be steps twice.
     duplicate_spans: int = 0
+    # Inputs the source does not read (data.files with source=mlflow), said rather than dropped.
+    not_read: list[str] = Field(default_factory=list)
 
     def summary(self) -> str:
         # A source other than files is named: "in phoenix:support-agent", "in mlflow:agent".
@@ -55,6 +57,8 @@ class IngestReport(BaseModel):
             f"{self.steps} steps from {self.traces} traces in {where}",
             f"{self.spans} spans read",
         ]
+        if self.not_read:
+            parts.append(f"{'; '.join(self.not_read)}")
         if self.duplicate_spans:
             parts.append(
                 f"{self.duplicate_spans} duplicate spans (a trace and span id read before) skipped"

@@ -23,6 +23,7 @@ import orjson
 
 from wmh.capture.otlp_json import key_values
 from wmh.config.schema import WmhConfig
+from wmh.core.secrets import url_without_credentials
 from wmh.core.types import Trace
 from wmh.errors import ConfigError
 from wmh.ingest.otlp import SpanRecord
@@ -80,12 +81,22 @@ def mlflow_spans(
 ) -> Iterator[SpanRecord]:
     """Every span of the experiment's traces, through `MlflowClient.search_traces`."""
     import mlflow
+    from mlflow.exceptions import MlflowException
 
     client = mlflow.MlflowClient(tracking_uri or None)
-    found = client.get_experiment_by_name(experiment)
+    where = url_without_credentials(tracking_uri) if tracking_uri else "MLFLOW_TRACKING_URI"
+    try:
+        found = client.get_experiment_by_name(experiment)
+    except MlflowException as exc:  # an unreachable server, after MLflow's own retries
+        # Its message repeats the URL, credentials and all: only its kind is shown.
+        raise ConfigError(
+            f"source.tracking_uri: cannot read MLflow at {where} ({type(exc).__name__}: "
+            "is the server up, and the URI right?)"
+        ) from None
     if found is None:
         raise ConfigError(
-            f"source.experiment: no MLflow experiment {experiment!r} at {tracking_uri}"
+            f"source.experiment: no MLflow experiment {experiment!r} at "
+            f"{url_without_credentials(tracking_uri)}"
         )
     label = store_label("mlflow", experiment)
     token = None
@@ -175,7 +186,11 @@ def phoenix_spans(endpoint: str, project: str) -> Iterator[SpanRecord]:
             "source=phoenix needs the Phoenix client: pip install 'wmh[phoenix]'"
         ) from None
     client = Client(base_url=endpoint or None)
-    where = endpoint or "PHOENIX_COLLECTOR_ENDPOINT (default http://localhost:6006)"
+    where = (
+        url_without_credentials(endpoint)
+        if endpoint
+        else "PHOENIX_COLLECTOR_ENDPOINT (default http://localhost:6006)"
+    )
     try:
         spans = client.spans.get_spans(project_identifier=project, limit=sys.maxsize)
     except httpx.HTTPStatusError as exc:
@@ -187,7 +202,9 @@ def phoenix_spans(endpoint: str, project: str) -> Iterator[SpanRecord]:
             f"project {project!r}"
         ) from None
     except httpx.TransportError as exc:
-        raise ConfigError(f"source.endpoint: cannot reach Phoenix at {where}: {exc}") from None
+        raise ConfigError(
+            f"source.endpoint: cannot reach Phoenix at {where} ({type(exc).__name__})"
+        ) from None
     label = store_label("phoenix", project)
     # The API lists newest first; its order of insertion breaks ties of equal start times.
     for seq, span in enumerate(reversed(spans)):
@@ -213,11 +230,23 @@ def ingest_into(settings: WmhConfig, take: Callable[[Trace], None]) -> IngestRep
             raise ConfigError("source=mlflow needs source.experiment (the experiment's name)")
         spans = mlflow_spans(source.tracking_uri, source.experiment, source.filter)
         label = store_label("mlflow", source.experiment)
-        return fold_spans(spans, [label], take, skip_empty)
+        return _said(fold_spans(spans, [label], take, skip_empty), settings)
     if source.name == "phoenix":
         if not source.project:
             raise ConfigError("source=phoenix needs source.project (the Phoenix project's name)")
         spans = phoenix_spans(source.endpoint, source.project)
         label = store_label("phoenix", source.project)
-        return fold_spans(spans, [label], take, skip_empty)
+        return _said(fold_spans(spans, [label], take, skip_empty), settings)
     raise ConfigError(f"source must be files, mlflow or phoenix, got {source.name!r}")
+
+
+def _said(report: IngestReport, settings: WmhConfig) -> IngestReport:
+    """The trace files a store source does not read, named in its report (a --file given with
+    source=mlflow was dropped without a word)."""
+    files = [*settings.data.files, *([settings.data.path] if settings.data.path else [])]
+    if files:
+        report.not_read.append(
+            f"{len(files)} trace file(s) of data.files / data.path not read "
+            f"(source={settings.source.name} reads only its store): {', '.join(files)}"
+        )
+    return report

@@ -141,16 +141,26 @@ def check_embedder_settings(embedder: EmbedderConfig) -> None:
 
 def check_credentials(settings: WmhConfig) -> None:
     """ConfigError if an endpoint URL carries credentials (its text shown without them)."""
+    instead = {
+        "provider.api_base": "the key in the environment (OPENAI_API_KEY or the provider's own)",
+        "embedder.api_base": "the key in the environment (OPENAI_API_KEY or the provider's own)",
+        "source.tracking_uri": "MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD",
+        "source.endpoint": "PHOENIX_API_KEY (or PHOENIX_CLIENT_HEADERS)",
+        "serve.redis_url": "the URL with its password only where the server starts "
+        "(wmh serve --redis-url, or WMH_REDIS_URL for a bento)",
+    }
     for key, url in (
         ("provider.api_base", settings.provider.api_base),
         ("embedder.api_base", settings.embedder.api_base),
+        ("source.tracking_uri", settings.source.tracking_uri),
+        ("source.endpoint", settings.source.endpoint),
+        ("serve.redis_url", settings.serve.redis_url),
     ):
         if url and has_credentials(url):
             # The config is saved with the model and logged to MLflow: no secret may be in it.
             raise ConfigError(
-                f"{key} carries credentials ({url_without_credentials(url)}): set the key in "
-                "the environment (OPENAI_API_KEY or the provider's own) instead, so that it "
-                "never reaches the model directory, MLflow or a log"
+                f"{key} carries credentials ({url_without_credentials(url)}): set {instead[key]} "
+                "instead, so that it never reaches the model directory, MLflow or a log"
             )
 
 
