@@ -3,6 +3,7 @@ a port that is none, a collector's corpus path that is a folder, a store root th
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import socket
@@ -129,15 +130,19 @@ def test_sim2real_refuses_episodes_or_a_rate_that_is_none(
 def test_list_shows_the_models_it_can_read_and_names_the_damaged_one(
     built_model: Path, tmp_path: Path
 ) -> None:
-    for name in ("good", "damaged"):
+    for name in ("good", "other", "damaged"):
         shutil.copytree(built_model, tmp_path / "models" / name)
-    card = tmp_path / "models" / "damaged" / "model.json"
-    card.write_text(card.read_text()[:40])  # cut mid-write
-    (tmp_path / "models" / "good" / "config.yaml").write_bytes(b"name: \xff\n")
+        card = tmp_path / "models" / name / "model.json"
+        # Two models of one experiment: `list` compares their configs to show what varied.
+        card.write_text(
+            json.dumps({**json.loads(card.read_text()), "experiment": "e", "name": name})
+        )
+    card.write_text(card.read_text()[:40])  # the damaged one's, cut mid-write
+    (tmp_path / "models" / "other" / "config.yaml").write_bytes(b"name: \xff\n")
     code, out = run("list", "--root", str(tmp_path))
-    assert code == 0
+    assert code == 0, out
     assert f"skipped: {card}: unreadable model card" in out
-    assert out.count("records") == 1  # the good model's card (its name inside is records)
+    assert " good " in out and " other " in out and " damaged " not in out
 
 
 @pytest.mark.parametrize(

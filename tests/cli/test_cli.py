@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from wmh.config.compose import settings_from_file
+
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 ENV = {**os.environ, "COLUMNS": "200", "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
 
@@ -315,6 +317,11 @@ def test_pipeline_params_check_passes_a_fresh_file_and_fails_a_drifted_one(
     assert " ".join(drifted.stderr.split()) == (
         f"error: {params} differs from conf/ composed: regenerate it with wmh pipeline params"
     )
+    # A literal `${` (escaped in the override) is written so that reading it keeps it.
+    literal = tmp_path / "literal.yaml"
+    assert wmh("pipeline", "params", "name=shop", "data.path=x\\${seed}.jsonl",
+               "--out", str(literal)).returncode == 0  # fmt: skip
+    assert settings_from_file(literal).data.path == "x${seed}.jsonl"
     missing = wmh("pipeline", "params", "--out", str(tmp_path / "none.yaml"), "--check")
     assert missing.returncode == 1 and not (tmp_path / "none.yaml").exists()
     # The file is committed and read by every stage: a secret never reaches it.

@@ -95,6 +95,9 @@ def test_suite_runs_and_results_list_newest_first_with_deltas(
     saved.write_bytes(saved.read_bytes()[:50])
     (tmp_path / "evals" / "records" / "x.json").mkdir()
     (tmp_path / "evals" / "records" / "other.json").write_text('{"model": "m"}')
+    (tmp_path / "evals" / "elsewhere").mkdir()
+    (tmp_path / "evals" / "elsewhere" / "cut.json").write_text("{")  # not the suite asked for
+    (tmp_path / "evals" / "records" / "sim2real-20260101T000000Z.json").write_text("{}")
     runs, unreadable = list_results(tmp_path, "records")
     assert [r.created_at[:10] for r in runs] == ["2026-01-01"]
     assert sorted(unreadable) == sorted(
@@ -110,6 +113,7 @@ def test_suite_runs_and_results_list_newest_first_with_deltas(
         capture_output=True, text=True, timeout=120, env={**os.environ, "COLUMNS": "400"},
     )  # fmt: skip
     assert done.returncode == 0 and f"skipped: {saved}: not JSON (cut short?)" in done.stdout
+    assert "elsewhere" in done.stdout and "sim2real-" not in done.stdout  # no suite asked
 
 
 def test_bad_suite_fields_are_reported(tmp_path: Path) -> None:

@@ -85,7 +85,7 @@ def test_a_context_weight_that_is_no_weight_is_refused_and_the_model_stays(
         (["embedder=minilm", "embedder.dim=16"], "embedder=minilm makes 384-dimensional vectors"),
         (["embedder=minilm", "embedder.context_weight=0.5"], "is read only by embedder=hashing"),
         (["embedder=minilm", "embedder.batch_size=0"], "embedder.batch_size must be at least 1"),
-        (["embedder.dim=0"], "embedder.dim must be at least 1, got 0"),
+        (["embedder.dim=4"], "embedder.dim must be at least 8, got 4"),
     ],
 )
 def test_an_embedder_setting_that_would_be_ignored_or_fail_is_refused(

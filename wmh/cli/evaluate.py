@@ -110,7 +110,7 @@ def _run(
         )
     path = save_report(report, out or default_results_path(root, report))
     print_report(report)
-    console.print(f"results: {path}")
+    console.print(f"results: {escape(str(path))}")
     if options.track:
         console.print(f"MLflow run: {track_report(report, path)}")
     return report

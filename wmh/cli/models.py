@@ -62,7 +62,7 @@ def varied_settings(store: WorldModelStore, cards: list[ModelCard]) -> dict[str,
 def list_models(root: Path = RootOption) -> None:
     """List built world models."""
     store = WorldModelStore(root)
-    cards, unreadable = store.cards()
+    cards, unreadable = store.read_cards()
     for why in unreadable:
         console.print(f"skipped: {escape(why)}", style="yellow")
     if not cards:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
+from rich.markup import escape
 
 from wmh.cli.common import console
 from wmh.config.compose import pipeline_params, settings_from_file
@@ -61,10 +62,10 @@ def params(
             raise ConfigError(
                 f"{out} differs from conf/ composed: regenerate it with wmh pipeline params"
             )
-        console.print(f"{out} matches conf/")
+        console.print(f"{escape(str(out))} matches conf/")
         return
     if out.is_dir() or not out.parent.is_dir():
         where = "is a directory" if out.is_dir() else f"is in {out.parent}, which is no directory"
         raise ConfigError(f"{out} {where}: --out names the params file to write")
     out.write_text(text, encoding="utf-8")
-    console.print(f"wrote {out}")
+    console.print(f"wrote {escape(str(out))}")

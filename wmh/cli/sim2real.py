@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from wmh.cli.common import RootOption, console
@@ -65,7 +66,7 @@ def sim2real(
         f"{report.error_flag_agreement:.3f}{rewards}"
     )
     path = save_sim2real(report, root)
-    console.print(f"wrote {path}")
+    console.print(f"wrote {escape(str(path))}")
     if track:
         run_id = track_sim2real(report, path, root)
         console.print(f"MLflow run {run_id}")

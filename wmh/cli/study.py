@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from wmh.cli.common import console
@@ -142,4 +143,4 @@ def plot(
             reports.append(StudyReport.model_validate_json(path.read_bytes()))
         except (OSError, ValueError) as exc:
             raise ConfigError(f"{path}: not a study's results.json ({exc})") from None
-    console.print(f"wrote {plot_studies(reports, out, columns)}")
+    console.print(f"wrote {escape(str(plot_studies(reports, out, columns)))}")

@@ -176,7 +176,9 @@ def pipeline_params(overrides: Sequence[str] = ()) -> str:
     DVC's Hydra mode writes it for `dvc exp run -S key=value`."""
     cfg = compose_config(overrides, PIPELINE_CONFIG)
     OmegaConf.resolve(cfg)
-    return OmegaConf.to_yaml(cfg)
+    # A `${` left in a value after resolving is literal (a path): written escaped, so a stage
+    # reading the file does not resolve it again.
+    return OmegaConf.to_yaml(OmegaConf.create(_escaped(OmegaConf.to_container(cfg))))
 
 
 def settings_from_file(path: str | Path) -> WmhConfig:

@@ -12,6 +12,8 @@ from wmh.errors import ConfigError
 from wmh.scoring.runner import EvalReport
 from wmh.tracking.mlflow_runs import log_run
 
+SIM2REAL_PREFIX = "sim2real-"  # how `save_sim2real` names its reports under evals/
+
 
 def default_results_path(root: Path, report: EvalReport) -> Path:
     stamp = report.created_at.replace(":", "").replace("-", "").replace("+0000", "Z")
@@ -102,7 +104,14 @@ def list_results(root: Path, suite: str | None = None) -> tuple[list[SavedRun], 
     and each `.json` there that is no saved run, with why (none is skipped unsaid)."""
     runs: list[SavedRun] = []
     unreadable: list[str] = []
-    for path in sorted((root / "evals").rglob("*.json")):
+    evals = root / "evals"
+    for path in sorted(evals.rglob("*.json")):
+        if path.name.startswith(SIM2REAL_PREFIX):
+            continue  # a sim2real report (`wmh eval sim2real`), not an eval run
+        # Runs are saved under evals/<suite or model>/: one that cannot be read is named when
+        # its folder is the suite's (or no suite was asked for).
+        where = path.parent.relative_to(evals).as_posix()
+        asked = suite is None or where == suite or where.startswith(f"{suite}/")
         try:
             data = orjson.loads(path.read_bytes())
             run = SavedRun(
@@ -118,13 +127,14 @@ def list_results(root: Path, suite: str | None = None) -> tuple[list[SavedRun], 
                 baselines=data["overall"].get("baselines", {}),
             )
         except OSError as exc:
-            unreadable.append(f"{path}: {exc.strerror or exc}")
+            unreadable += [f"{path}: {exc.strerror or exc}"] if asked else []
             continue
         except orjson.JSONDecodeError:
-            unreadable.append(f"{path}: not JSON (cut short?)")
+            unreadable += [f"{path}: not JSON (cut short?)"] if asked else []
             continue
         except (KeyError, TypeError, ValueError, AttributeError):
-            unreadable.append(f"{path}: not an eval result (a field is missing or of another type)")
+            why = "not an eval result (a field is missing or of another type)"
+            unreadable += [f"{path}: {why}"] if asked else []
             continue
         if suite is None or run.key == suite or run.key.startswith(f"{suite}/"):
             runs.append(run)

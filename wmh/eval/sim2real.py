@@ -24,6 +24,7 @@ from wmh.engine.predictor import PredictionContext
 from wmh.env.base import ToolEnv, WorldModelEnv
 from wmh.env.episode import run_episode
 from wmh.errors import ConfigError
+from wmh.eval.results import SIM2REAL_PREFIX
 from wmh.scoring.baselines import NearestNeighbourCopy
 from wmh.scoring.judges import StructuralJudge
 from wmh.scoring.rewards import RewardJudge
@@ -210,7 +211,7 @@ def run_sim2real(
 
 def save_sim2real(report: Sim2RealReport, root: str | Path) -> Path:
     stamp = report.created_at.replace(":", "").replace("-", "").replace("+0000", "Z")
-    path = Path(root) / "evals" / report.example / f"sim2real-{stamp}.json"
+    path = Path(root) / "evals" / report.example / f"{SIM2REAL_PREFIX}{stamp}.json"
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".json.tmp")
     tmp.write_text(report.model_dump_json(indent=2), encoding="utf-8")

@@ -135,8 +135,8 @@ def check_embedder_settings(embedder: EmbedderConfig) -> None:
             f"embedder=hashing; embedder={embedder.kind} embeds the call and its context as one "
             "text"
         )
-    if embedder.kind == "hashing" and embedder.dim < 1:
-        raise ConfigError(f"embedder.dim must be at least 1, got {embedder.dim}")
+    if embedder.kind == "hashing" and embedder.dim < 8:
+        raise ConfigError(f"embedder.dim must be at least 8, got {embedder.dim}")
 
 
 def check_credentials(settings: WmhConfig) -> None:

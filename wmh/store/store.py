@@ -100,7 +100,12 @@ class WorldModelStore:
             if not p.name.startswith(".") and ModelFiles(p).card.is_file()
         )
 
-    def cards(self) -> tuple[list[ModelCard], list[str]]:
+    def cards(self) -> list[ModelCard]:
+        """Cards of every model that can be read (`read_cards` also says why the others
+        cannot)."""
+        return self.read_cards()[0]
+
+    def read_cards(self) -> tuple[list[ModelCard], list[str]]:
         """Cards of every model that can be read, and why each other one cannot (one damaged
         model does not hide the rest)."""
         cards, unreadable = [], []
