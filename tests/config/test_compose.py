@@ -73,3 +73,20 @@ def test_a_path_with_an_interpolation_sign_builds_from_that_file_and_reloads_as_
     saved = model_settings(result.path)
     assert (saved.root, saved.data.files) == (str(root), [str(named)])
     assert to_container(saved)["data"]["files"] == [str(named)]
+
+
+def test_a_build_from_compose_config_as_the_readme_shows(
+    tmp_path: Path, synthetic_corpus: Path
+) -> None:
+    """`build_world_model(compose_config([...]))` ran the whole build, then failed writing the
+    model's config (a DictConfig is no dataclass)."""
+    from wmh.ingest import read_traces
+
+    cfg = compose_config(
+        ["name=lib", f"root={quote_override(str(tmp_path))}", "track=false",
+         f"data.files=[{quote_override(str(synthetic_corpus))}]"]
+    )  # fmt: skip
+    result = build_world_model(cfg)
+    assert model_settings(result.path).name == "lib"
+    one = read_traces(str(synthetic_corpus))  # a path alone, not a list of its characters
+    assert one.report.files == [str(synthetic_corpus)] and one.report.steps == result.card.steps

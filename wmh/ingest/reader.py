@@ -116,7 +116,9 @@ def input_files(data: DataConfig) -> list[Path]:
     return files
 
 
-def read_traces(paths: Sequence[str | Path], skip_empty_traces: bool = False) -> IngestResult:
+def read_traces(
+    paths: str | Path | Sequence[str | Path], skip_empty_traces: bool = False
+) -> IngestResult:
     """Read every file, group spans by trace, and assemble each trace's steps.
 
     Raises IngestError for unreadable input (naming file and line) and EmptyCorpusError when no
@@ -124,6 +126,8 @@ def read_traces(paths: Sequence[str | Path], skip_empty_traces: bool = False) ->
     counted).
     """
     traces: list[Trace] = []
+    if isinstance(paths, str | Path):  # one file named alone, not a sequence of characters
+        paths = [paths]
     report = fold_traces(paths, traces.append, skip_empty_traces)
     return IngestResult(traces=traces, report=report)
 

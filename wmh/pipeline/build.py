@@ -16,7 +16,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+from omegaconf import DictConfig
 
+from wmh.config.compose import to_settings
 from wmh.config.schema import EmbedderConfig, WmhConfig
 from wmh.core.canonical import short_hash
 from wmh.core.secrets import has_credentials, url_without_credentials
@@ -291,7 +293,7 @@ def gepa_run_dir(settings: WmhConfig) -> Path:
 
 
 def build_world_model(
-    settings: WmhConfig,
+    settings: WmhConfig | DictConfig,
     on_stage: StageCallback | None = None,
     on_progress: ProgressCallback | None = None,
     on_done: DoneCallback | None = None,
@@ -299,7 +301,10 @@ def build_world_model(
     """Build and publish `<root>/models/<name>/` from `settings.data.files`; a provider that does
     not answer, or fails on too many measured steps, stops the build before anything is
     published, and all its provider calls share `provider.build_time_s`. The callbacks hear of
-    each stage, its progress and its end (`pipeline/clock.py`)."""
+    each stage, its progress and its end (`pipeline/clock.py`). `settings` may be what
+    `compose_config` returns, as the README shows; it is checked against the schema first."""
+    if not isinstance(settings, WmhConfig):
+        settings = to_settings(settings)  # it failed at the very end, writing config.yaml
     check_settings(settings)
     WorldModelStore(settings.root).check_writable()
     check_providers_answer(settings)
