@@ -7,10 +7,12 @@ import warnings
 from pathlib import Path
 
 import gymnasium as gym
+import pytest
 from gymnasium.utils.env_checker import check_env
 
 from wmh.core.types import Turn
 from wmh.env.gym import ENV_ID, WorldModelGymEnv, as_text
+from wmh.errors import ConfigError
 
 
 def test_gymnasiums_checker_passes(built_model: Path) -> None:
@@ -29,7 +31,7 @@ def test_json_actions_step_the_world_model_and_bad_ones_get_an_error(built_model
         judged.append((task, list(turns)))
         return len(turns) / 10
 
-    env = WorldModelGymEnv(model_dir=built_model, max_steps=3, reward_fn=reward_fn)
+    env = WorldModelGymEnv(model_dir=built_model, max_steps=7, reward_fn=reward_fn)
     text, info = env.reset(seed=4)
     assert text == info["task"] and info["task"] in env.tasks and "get_user" in info["tools"]
     call = json.dumps({"tool": "get_user", "arguments": {"user_id": "u7"}})
@@ -45,7 +47,7 @@ def test_json_actions_step_the_world_model_and_bad_ones_get_an_error(built_model
     assert observation.startswith("Error: the action is not JSON") and info["is_error"]
     assert reward == 0.1  # the bad action was not a turn
     _, reward, _, truncated, _ = env.step(json.dumps({"message": "thanks"}))
-    assert not truncated and reward == 0.2  # the bad action was not a step
+    assert not truncated and reward == 0.2  # the bad action was not a turn
     for bad, said in (
         ('{"tool": "get_user", "arguments": {"user_id": NaN}}', "holds nan, a number that"),
         ("[" * 5000 + "]" * 5000, "the action is nested too deep to parse"),
@@ -53,10 +55,16 @@ def test_json_actions_step_the_world_model_and_bad_ones_get_an_error(built_model
     ):
         observation, reward, _, truncated, info = env.step(bad)
         assert info["is_error"] and said in observation and reward == 0.2 and not truncated
-    _, _, _, truncated, _ = env.step(call)
-    assert truncated
+    _, reward, _, truncated, _ = env.step(call)
+    assert truncated and reward == 0.3  # the seventh step: refused actions count toward it
     _, _, terminated, _, _ = env.step('{"done": true}')
     assert terminated
+    # A policy that writes only malformed actions still reaches the time limit.
+    env.reset(seed=4)
+    assert [env.step("not json")[3] for _ in range(7)] == [False] * 6 + [True]
+    for options in ({"task": 5}, {"tsk": "a task"}):
+        with pytest.raises(ConfigError, match="reset options take only 'task', a string"):
+            env.reset(options=options)
     first = env.reset(seed=11)[0]
     assert env.reset(seed=11)[0] == first  # seeded task choice
     assert env.reset(options={"task": "my own task"})[1]["task"] == "my own task"

@@ -28,7 +28,7 @@ from wmh.core.action_json import ActionSyntaxError, parse_action_json
 from wmh.core.types import Action, Observation, Turn
 from wmh.engine.world_model import WorldModel
 from wmh.env.base import WorldModelEnv
-from wmh.errors import InputError
+from wmh.errors import ConfigError, InputError
 from wmh.store.loader import load_world_model
 from wmh.store.splits import agent_traces
 from wmh.store.store import WorldModelStore
@@ -89,20 +89,28 @@ class WorldModelGymEnv(gym.Env[str, str]):
         self.action_space = spaces.Text(max_length=MAX_TEXT, min_length=0, charset=CHARSET)
         self.task = ""
         self.turns: list[Turn] = []
+        self.steps = 0  # every step of the episode, a refused action too (the time limit)
         self._last = ""
 
     def reset(
         self, *, seed: int | None = None, options: dict[str, Any] | None = None
     ) -> tuple[str, dict[str, Any]]:
         super().reset(seed=seed)
+        unknown = set(options or {}) - {"task"}
         chosen = (options or {}).get("task")
+        if unknown or not isinstance(chosen, str | None):
+            raise ConfigError(
+                "reset options take only 'task', a string"
+                + (f"; got {sorted(unknown)}" if unknown else f"; got {type(chosen).__name__}")
+            )
         self.task = (
             chosen
-            if isinstance(chosen, str)
+            if chosen is not None
             else self.tasks[int(self.np_random.integers(len(self.tasks)))]
         )
         self.env.reset(self.task)
         self.turns = []
+        self.steps = 0
         self._last = as_text(self.task)
         return self._last, {"task": self.task, "tools": sorted(self.wm.tools())}
 
@@ -119,7 +127,9 @@ class WorldModelGymEnv(gym.Env[str, str]):
         if isinstance(parsed, str):
             observation = Observation(content=parsed, is_error=True, metadata={"source": "gym"})
         self._last = as_text(observation.content)
-        truncated = len(self.turns) >= self.max_steps
+        self.steps += 1
+        # Refused actions count too: a policy that only writes malformed actions still ends.
+        truncated = self.steps >= self.max_steps
         info = {
             "task": self.task,
             "is_error": observation.is_error,
