@@ -194,3 +194,21 @@ def test_score_on_close_scores_the_episode_and_ends_the_session(built_model: Pat
     assert env.session_id is None and env.usage is not None and env.usage.steps == 3
     with pytest.raises(WmhError):
         env.step(_get_user(1))
+
+
+def test_an_episode_that_could_not_be_scored_or_has_no_step_is_refused_before_it_runs(
+    built_model: Path,
+) -> None:
+    """Scoring on close without a judge failed after the whole episode (lost, its session left
+    open); max_steps=-1 ran nothing and reported `max_steps`."""
+    wm, _ = load_world_model(built_model)
+    script = _Script([_get_user(1)])
+    with pytest.raises(ConfigError, match="has no reward judge to score episodes with"):
+        WorldModelEnv(wm, score_on_close=True)
+    with pytest.raises(ConfigError, match="score_on_close needs an environment that can score"):
+        run_episode(WorldModelEnv(wm), script, "t", score_on_close=True)
+    with pytest.raises(ConfigError, match="max_steps must be at least 1, got -1"):
+        run_episode(WorldModelEnv(wm), script, "t", max_steps=-1)
+    assert len(wm.sessions) == 0  # no session was started
+    with pytest.raises(ConfigError, match="count must be at least 1"):
+        scenarios_from_traces(read_part(built_model, "test"), count=0)

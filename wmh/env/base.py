@@ -8,7 +8,7 @@ from typing import Any, Protocol
 from wmh.core.types import Action, ActionKind, EnvState, EpisodeScore, Observation
 from wmh.engine.usage import UsageRecord
 from wmh.engine.world_model import WorldModel
-from wmh.errors import WmhError
+from wmh.errors import ConfigError, WmhError
 
 
 class Env(Protocol):
@@ -23,12 +23,21 @@ class Env(Protocol):
     def tools(self) -> dict[str, dict[str, Any]]: ...
 
 
+def _no_judge(wm: WorldModel) -> str:
+    return (
+        f"world model '{wm.name}' has no reward judge to score episodes with: load or serve it "
+        "with reward=rubric or reward=success (or set wm.reward)"
+    )
+
+
 class WorldModelEnv:
     """An episode is a session of the world model; `reset` starts a fresh one (from a seed
     state, when given). Closing ends the session and keeps its final usage record (`usage`);
     with `score_on_close`, the model's reward judge scores the episode first (`last_score`)."""
 
     def __init__(self, wm: WorldModel, score_on_close: bool = False) -> None:
+        if score_on_close and wm.reward is None:
+            raise ConfigError(_no_judge(wm))
         self.wm = wm
         self.score_on_close = score_on_close
         self.session_id: str | None = None
@@ -46,6 +55,11 @@ class WorldModelEnv:
         if self.session_id is None:
             raise WmhError("step before reset: call env.reset(task) first")
         return self.wm.step(self.session_id, action)
+
+    @property
+    def can_score(self) -> bool:
+        """Whether `score` has a reward judge to ask."""
+        return self.wm.reward is not None
 
     def score(self) -> EpisodeScore:
         """The model's reward judge on the episode so far."""

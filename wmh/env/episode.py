@@ -12,6 +12,7 @@ from wmh.core.reward import RewardJudge
 from wmh.core.types import Action, EnvState, EpisodeScore, Observation, Turn, UsageTotals
 from wmh.engine.usage import observation_usage, totals_dict
 from wmh.env.base import Env
+from wmh.errors import ConfigError
 
 
 class StopReason(StrEnum):
@@ -109,6 +110,15 @@ def run_episode(
     environment's own judge scores the episode (`score`) and the env is closed. Usage adds up
     what the environment's answers report. With a reward judge, each step and the episode get a
     reward in [0, 1] and the episode a critique."""
+    if max_steps < 1:
+        raise ConfigError(f"max_steps must be at least 1, got {max_steps}")
+    if score_on_close and getattr(env, "can_score", True) is False:
+        # Known before the episode runs: it would be played, then lost to the error.
+        raise ConfigError(
+            "score_on_close needs an environment that can score: "
+            f"{getattr(getattr(env, 'wm', None), 'name', 'this one')} has no reward judge "
+            "(load it with reward=rubric or reward=success)"
+        )
     env.reset(task, seed_state)
     episode = Episode(task=task)
     history: list[Turn] = []

@@ -18,6 +18,7 @@ from pydantic import BaseModel
 
 from wmh.core.types import MAX_JSON_DEPTH, EnvState, Trace, json_value_problem
 from wmh.engine.consistency import identified_objects
+from wmh.errors import ConfigError
 from wmh.store.splits import agent_traces
 
 RECORDS_KEY = "records"
@@ -65,6 +66,8 @@ def scenarios_from_traces(
 ) -> list[Scenario]:
     """Up to `count` scenarios (all by default), one per distinct task, in an order drawn with
     `seed` (the same traces and seed give the same scenarios on every machine)."""
+    if count is not None and count < 1:  # 0 and -5 gave one scenario
+        raise ConfigError(f"count must be at least 1 (None: every scenario), got {count}")
     ordered = sorted((t for t in traces if t.task.strip()), key=lambda t: t.trace_id)
     random.Random(seed).shuffle(ordered)
     chosen: list[Scenario] = []
