@@ -165,6 +165,17 @@ def test_package_refuses_a_bentofile_it_cannot_read(
     assert code == 1 and f"error: {bentofile}: {said}" in out and "Traceback" not in out
 
 
+@pytest.mark.parametrize("seed", ["-1", "99999999999"])
+def test_a_seed_the_index_cannot_take_is_refused_before_the_build(
+    tmp_path: Path, synthetic_corpus: Path, seed: str
+) -> None:
+    """FAISS's clustering takes a 32-bit seed: the build failed with an OverflowError
+    traceback after ingest and embedding."""
+    settings = make_settings(tmp_path, "s", [synthetic_corpus], f"seed={seed}")
+    with pytest.raises(ConfigError, match=f"seed must be from 0 to 2147483647, got {seed}"):
+        build_module.build_world_model(settings)
+
+
 def test_a_negative_gepa_budget_is_refused_before_the_build(
     tmp_path: Path, synthetic_corpus: Path
 ) -> None:

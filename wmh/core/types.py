@@ -48,8 +48,11 @@ def json_value_problem(value: Any, depth: int = 1) -> str | None:
                 problem = json_value_problem(item, depth + 1)
                 if problem:
                     return problem
-    elif isinstance(value, float) and not math.isfinite(value):
-        return f"holds {value}, a number that is not finite"
+    elif isinstance(value, float):
+        if not math.isfinite(value):
+            return f"holds {value}, a number that is not finite"
+    elif not isinstance(value, str | int | None):  # bool is an int
+        return f"holds a {type(value).__name__}, which is no JSON value"
     return None
 
 

@@ -103,6 +103,8 @@ def embed_texts(corpus: Corpus, steps: Sequence[int]) -> list[QueryText]:
 def check_settings(settings: WmhConfig) -> None:
     check_model_name(settings.name)
     check_route(settings)
+    if not 0 <= settings.seed < 2**31:  # FAISS's clustering takes a 32-bit seed
+        raise ConfigError(f"seed must be from 0 to 2147483647, got {settings.seed}")
     if settings.gepa.budget < 0:
         raise ConfigError(
             f"gepa.budget must be 0 (no GEPA) or more metric calls, got {settings.gepa.budget}"
