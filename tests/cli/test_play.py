@@ -45,15 +45,24 @@ def test_tools_shows_each_tools_arguments_and_a_call_to_copy(built_model: Path) 
 
 def test_play_takes_overrides_of_what_a_built_model_may_change(built_model: Path) -> None:
     root = built_model.parent.parent
-    ok = play(root, 'get_user {"user_id": 7}\n', "-o", "predictor.cache=false")
+    ok = play(root, 'get_user {"user_id": 7}\n', "-o", "retrieval.top_k=3")
     assert ok.returncode == 0 and "> get_user" in ok.stdout
+    # What would change nothing is refused, not taken: a provider for a replay model, and
+    # the index's own settings.
+    for override, said in (
+        ("provider.api_base=http://127.0.0.1:9/v1", "model 'records' is a replay model"),
+        ("predictor.cache=false", "model 'records' is a replay model, which calls no provider"),
+        ("retrieval.index=hnsw", "retrieval.index is fixed when model 'records' is built"),
+    ):
+        refused = play(root, ":quit\n", "-o", override)
+        assert refused.returncode == 1 and said in " ".join(refused.stderr.split())
     fixed = play(root, ":quit\n", "-o", "split.train=0.5")
     assert fixed.returncode == 1
     said = " ".join(fixed.stderr.split())
     assert "split.train is fixed when model 'records' is built" in said
-    unknown = play(root, ":quit\n", "-o", "predictor.cash=false")
+    unknown = play(root, ":quit\n", "-o", "retrieval.top_kk=3")
     assert unknown.returncode == 1
-    assert "did you mean 'predictor.cache'?" in " ".join(unknown.stderr.split())
+    assert "did you mean 'retrieval.top_k'?" in " ".join(unknown.stderr.split())
 
 
 def test_play_task_and_new_task_reach_the_world_model(tmp_path: Path, fake_llm) -> None:

@@ -78,6 +78,7 @@ class PreparedEval:
 
 
 EVAL_GROUPS = ("judge", "provider", "predictor", "retrieval")
+BUILT_WITH = ("retrieval.index", "retrieval.flat_max")  # the index was built with them
 
 
 def eval_overrides(settings: WmhConfig, name: str, overrides: Sequence[str]) -> WmhConfig:
@@ -85,15 +86,26 @@ def eval_overrides(settings: WmhConfig, name: str, overrides: Sequence[str]) -> 
     cache and budget), on top of what it was built with: `provider=x` chooses a group anew,
     `provider.api_base=y` changes one key of the model's own; what it was built from stays."""
     given = to_settings(compose_config([f"name={name}", *overrides]))
+    replay = settings.provider.name == "replay"  # a replay model calls no provider
+    groups: list[tuple[str, str]] = []
     for override in overrides:
         key = override.lstrip("+~").split("=", 1)[0]
         group, _, rest = key.partition(".")
         if group == "name":
             continue
-        if group not in EVAL_GROUPS:
+        if group not in EVAL_GROUPS or key in BUILT_WITH:
             raise ConfigError(
                 f"'{override}': {key} is fixed when model '{name}' is built; on a built model "
-                f"an override can change {', '.join(EVAL_GROUPS)} (rebuild to change the rest)"
+                f"an override can change {', '.join(EVAL_GROUPS)} (but not "
+                f"{', '.join(BUILT_WITH)}: rebuild to change the rest)"
+            )
+        groups.append((group, override))
+        if group == "predictor" and replay:
+            # Taken, it would change nothing and still be recorded with the results.
+            raise ConfigError(
+                f"'{override}': model '{name}' is a replay model, which calls no provider: "
+                "predictor settings apply to a model built with an LLM provider "
+                "(wmh build -o provider=...)"
             )
         if not rest:
             setattr(settings, group, getattr(given, group))
@@ -103,6 +115,12 @@ def eval_overrides(settings: WmhConfig, name: str, overrides: Sequence[str]) -> 
         for part in path:
             target, source = getattr(target, part), getattr(source, part)
         setattr(target, leaf, getattr(source, leaf))
+    provider_given = [override for group, override in groups if group == "provider"]
+    if replay and provider_given and settings.judge.name != "rubric":
+        raise ConfigError(
+            f"'{provider_given[0]}': model '{name}' is a replay model, which calls no provider; "
+            "provider settings reach only an LLM judge here (judge=rubric)"
+        )
     return settings
 
 
