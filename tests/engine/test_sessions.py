@@ -98,8 +98,9 @@ def test_a_value_no_session_can_hold_is_refused_and_the_session_is_unchanged(
         ({"user_id": tuples}, "nested more"),
         ({"x": [float("nan")]}, "holds nan"),
         ({"x": (numpy.float64("-inf"),)}, "holds -inf"),
-        ({"user_id": b"u1"}, "holds a bytes, which is no JSON value"),  # a TypeError before
-        ({"user_id": {1, 2}}, "holds a set, which is no JSON value"),
+        # bytes was a TypeError before
+        ({"user_id": b"u1"}, "holds a value of type bytes, which JSON has no form for"),
+        ({"user_id": {1, 2}}, "holds a value of type set, which JSON has no form for"),
     ):
         with pytest.raises(InputError, match=f"the arguments of get_user: {why}"):
             wm.step(session.id, Action(name="get_user", arguments=arguments))

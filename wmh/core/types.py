@@ -52,7 +52,7 @@ def json_value_problem(value: Any, depth: int = 1) -> str | None:
         if not math.isfinite(value):
             return f"holds {value}, a number that is not finite"
     elif not isinstance(value, str | int | None):  # bool is an int
-        return f"holds a {type(value).__name__}, which is no JSON value"
+        return f"holds a value of type {type(value).__name__}, which JSON has no form for"
     return None
 
 
