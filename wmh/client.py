@@ -22,6 +22,7 @@ from __future__ import annotations
 from typing import Any
 
 import httpx
+from pydantic_core import PydanticSerializationError
 from tenacity import (
     AsyncRetrying,
     Retrying,
@@ -40,10 +41,17 @@ from wmh.core.types import (
     Session,
     Turn,
     check_action_values,
+    json_value_problem,
     seed_state_from,
 )
 from wmh.engine.usage import UsageRecord
-from wmh.errors import ConfigError, SessionNotFoundError, WmhError
+from wmh.errors import (
+    NOT_APPLIED_HEADER,
+    ConfigError,
+    InputError,
+    SessionNotFoundError,
+    WmhError,
+)
 
 RETRY_STATUS = 503
 
@@ -68,6 +76,9 @@ class _Busy(Exception):
     def __init__(self, response: httpx.Response) -> None:
         super().__init__(response.text[:200])
         self.response = response
+        # The server says it applied nothing (it was busy); another 503, e.g. a session store
+        # that failed while saving, may come after the step was written.
+        self.not_applied = response.headers.get(NOT_APPLIED_HEADER) == "1"
         try:
             self.detail = str(response.json().get("detail", response.text[:500]))
         except (ValueError, AttributeError):
@@ -87,15 +98,19 @@ def _retryable(exc: BaseException) -> bool:
 
 
 def _retryable_once_applied(exc: BaseException) -> bool:
-    """A request that changes a session: only one that was never sent, or a 503 (the server
-    refused it before applying it)."""
-    return isinstance(exc, (_Busy, *_UNSENT))
+    """A request that changes a session: only one that was never sent, or a 503 the server
+    marks as refused before anything was applied."""
+    return isinstance(exc, _UNSENT) or (isinstance(exc, _Busy) and exc.not_applied)
 
 
 def _failure(method: str, url: str, exc: Exception) -> WmhError:
     """The WmhError a request's last failure is (the URL shown without credentials)."""
     shown = url_without_credentials(url)
     if isinstance(exc, _Busy):
+        if method != "GET" and not exc.not_applied:
+            return RemoteError(
+                RETRY_STATUS, f"{exc.detail} (it may have been applied: read the session to know)"
+            )
         return RemoteError(RETRY_STATUS, exc.detail)
     if isinstance(exc, _UNSENT):
         return ConnectionLostError(f"cannot reach {shown} ({type(exc).__name__})")
@@ -138,13 +153,26 @@ def _retry_options(attempts: int, method: str = "GET") -> dict[str, Any]:
 
 def _action(action: Action | dict[str, Any]) -> dict[str, Any]:
     parsed = action if isinstance(action, Action) else Action.model_validate(action)
-    check_action_values(parsed)
-    return {"action": parsed.model_dump(mode="json")}
+    check_action_values(parsed, native=False)  # a date or an Enum goes as pydantic writes it
+    try:
+        return {"action": parsed.model_dump(mode="json")}
+    except PydanticSerializationError:
+        raise InputError(
+            f"the arguments of {parsed.name or 'the action'}: {_unwritable(parsed.arguments)}"
+        ) from None
 
 
 def _seed(seed_state: EnvState | dict[str, Any] | None) -> dict[str, Any] | None:
-    state = seed_state_from(seed_state)
-    return None if state is None else state.model_dump(mode="json")
+    state = seed_state_from(seed_state, native=False)
+    try:
+        return None if state is None else state.model_dump(mode="json")
+    except PydanticSerializationError:
+        raise InputError(f"the seed state: {_unwritable(state.structured)}") from None  # type: ignore[union-attr]
+
+
+def _unwritable(value: Any) -> str:
+    """What `json_value_problem` says of the value pydantic could not write."""
+    return json_value_problem(value) or "holds a value that is not a JSON value"
 
 
 def _check(response: httpx.Response) -> Any:

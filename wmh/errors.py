@@ -51,6 +51,11 @@ class ServerBusyError(WmhError):
     """More steps wait for a worker thread than `serve.max_waiting` allows (503, retry)."""
 
 
+# Set on the 503 of a ServerBusyError, refused before anything was applied: a client may send
+# the request again. (Another 503, a session store failing while it saves, may not be.)
+NOT_APPLIED_HEADER = "X-Wmh-Not-Applied"
+
+
 class InputError(WmhError):
     """An action or seed state no session can hold: nested deeper than `MAX_JSON_DEPTH`, or a
     number JSON cannot write (NaN, Infinity); a 422 over HTTP."""

@@ -99,8 +99,8 @@ def test_a_value_no_session_can_hold_is_refused_and_the_session_is_unchanged(
         ({"x": [float("nan")]}, "holds nan"),
         ({"x": (numpy.float64("-inf"),)}, "holds -inf"),
         # bytes was a TypeError before
-        ({"user_id": b"u1"}, "holds a value of type bytes, which JSON has no form for"),
-        ({"user_id": {1, 2}}, "holds a value of type set, which JSON has no form for"),
+        ({"user_id": b"u1"}, "holds a value of type bytes, which is not a JSON value"),
+        ({"user_id": {1, 2}}, "holds a value of type set, which is not a JSON value"),
     ):
         with pytest.raises(InputError, match=f"the arguments of get_user: {why}"):
             wm.step(session.id, Action(name="get_user", arguments=arguments))

@@ -186,6 +186,20 @@ def test_a_built_model_can_be_judged_by_the_rubric_judge_over_http(
     # the model and its three baselines are graded for each of the two steps
     assert len(fake_llm.requests) == 8
     assert {r["model"] for r in fake_llm.requests} == {"grader"}
+    # The judge chosen as `--judge rubric` does, apart from the overrides: the same.
+    report = evaluate(
+        name="records",
+        root=built_model.parent.parent,
+        overrides=[
+            "judge.model=openai/grader",
+            "provider=openai_compatible",
+            f"provider.api_base={fake_llm.api_base}",
+            "provider.num_retries=0",
+        ],
+        options=EvalOptions(judge="rubric", sample_turns="first", limit=2, track=False),
+    )
+    assert report.judge == "rubric" and report.overall.score == 0.5
+    assert len(fake_llm.requests) == 16
 
 
 def test_an_eval_override_of_the_endpoint_is_the_endpoint_called(

@@ -4,17 +4,23 @@ been applied, and sent again it was applied several times (three turns from one 
 from __future__ import annotations
 
 import asyncio
+import datetime
+import enum
+import json
 import socket
 import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+import httpx
+import numpy
 import pytest
 
 from wmh import Action, AsyncWorldModelClient, WorldModelClient
-from wmh.client import ConnectionLostError
-from wmh.errors import ConfigError
+from wmh.client import ConnectionLostError, RemoteError
+from wmh.errors import NOT_APPLIED_HEADER, ConfigError, InputError
 
 
 @contextmanager
@@ -100,3 +106,107 @@ def test_a_token_that_cannot_be_a_header_is_refused_without_showing_it() -> None
     with pytest.raises(ConfigError, match="line break") as refused:
         WorldModelClient("http://127.0.0.1:9", "m", token="sk-SECRET123\n")
     assert "sk-SECRET123" not in str(refused.value)
+
+
+class CountingTransport(httpx.HTTPTransport):
+    """The real HTTP transport, counting the requests it was asked to send."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.sent = 0
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        self.sent += 1
+        return super().handle_request(request)
+
+
+def test_a_step_that_never_left_is_sent_again() -> None:
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))  # bound, not listening: the connection is refused
+        transport = CountingTransport()
+        url = f"http://127.0.0.1:{closed.getsockname()[1]}"
+        with httpx.Client(base_url=url, transport=transport) as http:
+            wm = WorldModelClient(url, "m", retries=3, client=http)
+            with pytest.raises(ConnectionLostError, match="cannot reach"):
+                wm.step("s1", STEP)
+    assert transport.sent == 3
+
+
+@contextmanager
+def answering(status: int, headers: dict[str, str]) -> Iterator[tuple[str, list[str]]]:
+    """A 127.0.0.1 server answering every request `status` with `headers`; yields its URL
+    and the methods it received."""
+    seen: list[str] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802 - http.server's name
+            seen.append(self.command)
+            self.rfile.read(int(self.headers.get("content-length", 0)))
+            body = b'{"detail": "the session store is unavailable"}'
+            self.send_response(status)
+            for key, value in {**headers, "content-length": str(len(body))}.items():
+                self.send_header(key, value)
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}", seen
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_a_503_is_retried_for_a_step_only_when_the_server_applied_nothing() -> None:
+    """A store failing while it saves answers 503 after the step was written: sent again, it
+    would be applied twice. A busy server marks its 503 as applying nothing."""
+    with answering(503, {"retry-after": "0"}) as (url, seen):
+        with WorldModelClient(url, "m", retries=3) as wm, pytest.raises(RemoteError) as failed:
+            wm.step("s1", STEP)
+    assert seen == ["POST"] and "it may have been applied" in str(failed.value)
+    with answering(503, {"retry-after": "0", NOT_APPLIED_HEADER: "1"}) as (url, seen):
+        with WorldModelClient(url, "m", retries=3) as wm, pytest.raises(RemoteError) as failed:
+            wm.step("s1", STEP)
+    assert seen == ["POST"] * 3 and "may have been applied" not in str(failed.value)
+
+
+def test_dates_and_enums_go_as_json_and_numpy_ints_are_refused() -> None:
+    """Over HTTP a date or an Enum goes as pydantic writes it (they did before the value
+    checks); in process a world model refuses them, as it cannot compare them."""
+    sent: list[bytes] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802
+            sent.append(self.rfile.read(int(self.headers["content-length"])))
+            body = b'{"observation": {"content": "ok"}, "state": {}}'
+            self.send_response(200)
+            self.send_header("content-length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        with WorldModelClient(f"http://127.0.0.1:{server.server_address[1]}", "m") as wm:
+            arguments = {"day": datetime.date(2026, 5, 1), "cabin": Cabin.ECONOMY}
+            assert wm.step("s1", Action(name="book", arguments=arguments)).content == "ok"
+            with pytest.raises(InputError, match="holds a value of type int64"):
+                wm.step("s1", Action(name="book", arguments={"n": numpy.int64(2)}))
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert [json.loads(body)["action"]["arguments"] for body in sent] == [
+        {"day": "2026-05-01", "cabin": "economy"}
+    ]
+
+
+class Cabin(enum.Enum):
+    ECONOMY = "economy"

@@ -33,40 +33,44 @@ def check_unicode(text: str, what: str) -> str:
 MAX_JSON_DEPTH = 100  # levels of nesting in an action's arguments or a seed state
 
 
-def json_value_problem(value: Any, depth: int = 1) -> str | None:
+def json_value_problem(value: Any, depth: int = 1, *, native: bool = True) -> str | None:
     """Why `value` cannot enter a session, or None: it nests more than `MAX_JSON_DEPTH` levels
     (a stored session nests it further, and JSON parsers stop at about 200), or holds a number
     that is not finite (NaN, Infinity, or 1e400 read as one: JSON has no form for it, and a
     session kept in Redis would read it back as null). Mappings, lists and tuples nest; any
-    float, numpy's too, is checked."""
+    float, numpy's too, is checked. With `native`, any other value than a string, a number, a
+    bool or None is refused too (a world model compares values as JSON; a date or bytes was a
+    TypeError); the HTTP client passes `native=False`, as pydantic writes those as JSON."""
     kind = type(value)
     if kind is dict or kind is list or isinstance(value, Mapping | list | tuple):
         if depth > MAX_JSON_DEPTH:
             return f"nested more than {MAX_JSON_DEPTH} levels deep"
         for item in value.values() if isinstance(value, Mapping) else value:
             if type(item) not in _SCALARS:  # the common leaves skip the call
-                problem = json_value_problem(item, depth + 1)
+                problem = json_value_problem(item, depth + 1, native=native)
                 if problem:
                     return problem
     elif isinstance(value, float):
         if not math.isfinite(value):
             return f"holds {value}, a number that is not finite"
-    elif not isinstance(value, str | int | None):  # bool is an int
-        return f"holds a value of type {type(value).__name__}, which JSON has no form for"
+    elif native and not isinstance(value, str | int | None):  # bool is an int
+        return f"holds a value of type {type(value).__name__}, which is not a JSON value"
     return None
 
 
 _SCALARS = frozenset({str, int, bool, type(None)})
 
 
-def check_action_values(action: Action) -> None:
+def check_action_values(action: Action, *, native: bool = True) -> None:
     """InputError if the action's arguments are no value a session can hold."""
-    problem = json_value_problem(action.arguments)
+    problem = json_value_problem(action.arguments, native=native)
     if problem:
         raise InputError(f"the arguments of {action.name or 'the action'}: {problem}")
 
 
-def seed_state_from(state: EnvState | Mapping[str, Any] | None) -> EnvState | None:
+def seed_state_from(
+    state: EnvState | Mapping[str, Any] | None, *, native: bool = True
+) -> EnvState | None:
     """A seed state from an `EnvState`, its JSON form (`structured`, `scratchpad`) or the
     records alone; InputError if its records are no value a session can hold."""
     if state is None:
@@ -76,7 +80,7 @@ def seed_state_from(state: EnvState | Mapping[str, Any] | None) -> EnvState | No
             state = EnvState.model_validate(dict(state))
         else:
             state = EnvState(structured=dict(state))
-    problem = json_value_problem(state.structured)
+    problem = json_value_problem(state.structured, native=native)
     if problem:
         raise InputError(f"the seed state: {problem}")
     return state

@@ -81,7 +81,9 @@ EVAL_GROUPS = ("judge", "provider", "predictor", "retrieval")
 BUILT_WITH = ("retrieval.index", "retrieval.flat_max")  # the index was built with them
 
 
-def eval_overrides(settings: WmhConfig, name: str, overrides: Sequence[str]) -> WmhConfig:
+def eval_overrides(
+    settings: WmhConfig, name: str, overrides: Sequence[str], judge: str | None = None
+) -> WmhConfig:
     """Eval-time choices for a built model (the judge, the provider's endpoint, the predictor's
     cache and budget), on top of what it was built with: `provider=x` chooses a group anew,
     `provider.api_base=y` changes one key of the model's own; what it was built from stays."""
@@ -116,7 +118,7 @@ def eval_overrides(settings: WmhConfig, name: str, overrides: Sequence[str]) -> 
             target, source = getattr(target, part), getattr(source, part)
         setattr(target, leaf, getattr(source, leaf))
     provider_given = [override for group, override in groups if group == "provider"]
-    if replay and provider_given and settings.judge.name != "rubric":
+    if replay and provider_given and "rubric" not in (settings.judge.name, judge):
         raise ConfigError(
             f"'{provider_given[0]}': model '{name}' is a replay model, which calls no provider; "
             "provider settings reach only an LLM judge here (judge=rubric)"
@@ -130,13 +132,15 @@ def prepare(
     root: Path,
     overrides: Sequence[str],
     workdir: Path,
+    judge: str | None = None,
 ) -> PreparedEval:
-    """Find or build the model, and pick the held-out traces to evaluate on."""
+    """Find or build the model, and pick the held-out traces to evaluate on (`judge`: the
+    judge chosen apart from the overrides, as `--judge` does)."""
     if name is not None:
         model_dir = WorldModelStore(root).resolve(name)
         settings = model_settings(model_dir)
         if overrides:
-            settings = eval_overrides(settings, name, overrides)
+            settings = eval_overrides(settings, name, overrides, judge)
     else:
         if not files:
             raise ConfigError("nothing to evaluate: pass trace files, or --name MODEL")
@@ -194,7 +198,7 @@ def evaluate(
     options = options or EvalOptions()
     options.check()
     with tempfile.TemporaryDirectory(prefix="wmh-eval-") as tmp:
-        prepared = prepare(files, name, root, overrides, Path(tmp))
+        prepared = prepare(files, name, root, overrides, Path(tmp), options.judge)
         if on_plan is not None:
             on_plan(
                 planned_steps(prepared.traces, options.sample_turns, options.seed, options.limit)

@@ -148,7 +148,9 @@ def check_credentials(settings: WmhConfig) -> None:
     instead = {
         "provider.api_base": "the key in the environment (OPENAI_API_KEY or the provider's own)",
         "embedder.api_base": "the key in the environment (OPENAI_API_KEY or the provider's own)",
-        "source.tracking_uri": "MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD",
+        "source.tracking_uri": "MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD for an "
+        "HTTP server, or leave source.tracking_uri empty and set MLFLOW_TRACKING_URI (a "
+        "database URL, say)",
         "source.endpoint": "PHOENIX_API_KEY (or PHOENIX_CLIENT_HEADERS)",
         "serve.redis_url": "the URL with its password only where the server starts "
         "(wmh serve --redis-url, or WMH_REDIS_URL for a bento)",

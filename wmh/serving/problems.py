@@ -15,6 +15,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from wmh.core.types import MAX_JSON_DEPTH
 from wmh.errors import (
+    NOT_APPLIED_HEADER,
     ConfigError,
     InputError,
     ModelNotFoundError,
@@ -68,6 +69,8 @@ def add_error_handlers(app: FastAPI) -> None:
     async def wmh_error(_: Request, exc: WmhError) -> JSONResponse:
         status = _status(exc)
         headers = {"Retry-After": str(RETRY_AFTER_S)} if status == 503 else None
+        if isinstance(exc, ServerBusyError):
+            headers = {**(headers or {}), NOT_APPLIED_HEADER: "1"}
         return JSONResponse({"detail": str(exc)}, status_code=status, headers=headers)
 
     @app.exception_handler(RequestValidationError)
