@@ -201,3 +201,27 @@ def test_mlflow_runs_land_under_the_store_root(tmp_path: Path, synthetic_corpus:
     assert done.returncode == 0, done.stderr
     assert (root / "mlflow.db").is_file() and list((root / "mlruns").rglob("config.yaml"))
     assert not list(elsewhere.iterdir())
+
+
+@pytest.mark.parametrize(
+    ("file", "text", "said"),
+    [
+        ("partitions.json", "[]", "does not cover the"),  # loaded: "unknown tool" to every call
+        ("partitions.json", "{}", "not a list of partitions"),
+        ("columns.json", '{"trace_ids": [', "cannot read the step table's columns"),
+    ],
+)
+def test_a_damaged_index_is_named_as_damaged_when_loaded(
+    built_model: Path, tmp_path: Path, file: str, text: str, said: str
+) -> None:
+    import shutil
+
+    from wmh.errors import StoreError
+
+    model = tmp_path / "m"
+    shutil.copytree(built_model, model)
+    damaged = model / "index" / file
+    damaged.write_text(text)
+    with pytest.raises(StoreError, match=said) as failed:
+        load_world_model(model)
+    assert str(damaged) in str(failed.value) and "damaged" in str(failed.value)

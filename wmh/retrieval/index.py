@@ -370,6 +370,14 @@ class PartitionedIndex:
             meta = orjson.loads(meta_path.read_bytes())
         except (OSError, orjson.JSONDecodeError) as exc:
             raise StoreError(f"{meta_path}: cannot read the index description ({exc})") from None
+        keys = ("route", "start", "end", "kind", "file")
+        if not isinstance(meta, list) or not all(
+            isinstance(item, dict) and all(key in item for key in keys) for item in meta
+        ):
+            raise StoreError(
+                f"{meta_path}: not a list of partitions ({', '.join(keys)}): the model "
+                "directory is damaged"
+            )
         partitions = []
         for item in meta:
             path = directory / item["file"]

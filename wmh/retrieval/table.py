@@ -172,9 +172,22 @@ class StepTable:
     def load(cls, steps_file: Path, columns_file: Path) -> StepTable:
         try:
             rows = [line for line in steps_file.read_bytes().split(b"\n") if line]
-            columns = orjson.loads(columns_file.read_bytes())
-        except (OSError, orjson.JSONDecodeError) as exc:
+        except OSError as exc:
             raise StoreError(f"cannot read the step table {steps_file}: {exc}") from None
+        try:
+            columns = orjson.loads(columns_file.read_bytes())
+            if not (
+                isinstance(columns, dict)
+                and isinstance(columns.get("trace_ids"), list)
+                and isinstance(columns.get("routes"), list)
+                and isinstance(columns.get("exact"), dict)
+            ):
+                raise ValueError("no trace_ids and routes lists and exact mapping")
+        except (OSError, ValueError) as exc:  # orjson's JSONDecodeError is a ValueError
+            raise StoreError(
+                f"cannot read the step table's columns {columns_file} ({exc}): the model "
+                "directory is damaged"
+            ) from None
         if len(rows) != len(columns["trace_ids"]):
             raise StoreError(
                 f"{steps_file} has {len(rows)} rows but {columns_file} describes "

@@ -43,6 +43,15 @@ def load_retriever(
         raise StoreError(f"{directory} holds no index ({INDEX_STEPS} is missing)")
     table = StepTable.load(directory / INDEX_STEPS, directory / COLUMNS)
     index = PartitionedIndex.load(directory)
+    covered = sorted((p.start, p.end) for p in index.partitions.values())
+    if [start for start, _ in covered] != [0, *(end for _, end in covered[:-1])] or (
+        (covered[-1][1] if covered else 0) != len(table)
+    ):
+        # An empty or cut description would load and answer "unknown tool" to every call.
+        raise StoreError(
+            f"{directory / 'partitions.json'} does not cover the {len(table)} indexed steps "
+            "once each: the model directory is damaged"
+        )
     context = ContextColumns.load(directory)
     card = embedder or read_embedder_card(directory)
     return IndexRetriever(table, index, embedder_from_card(card), context, hidden)
