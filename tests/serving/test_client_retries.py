@@ -133,18 +133,20 @@ def test_a_step_that_never_left_is_sent_again() -> None:
 
 
 @contextmanager
-def answering(status: int, headers: dict[str, str]) -> Iterator[tuple[str, list[str]]]:
-    """A 127.0.0.1 server answering every request `status` with `headers`; yields its URL
-    and the methods it received."""
-    seen: list[str] = []
+def scripted(
+    status: int, body: bytes, headers: dict[str, str] | None = None
+) -> Iterator[tuple[str, list[str], list[bytes]]]:
+    """A 127.0.0.1 server answering every POST `status`, `body` and `headers`; yields its URL,
+    the methods and the bodies it received."""
+    methods: list[str] = []
+    received: list[bytes] = []
 
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self) -> None:  # noqa: N802 - http.server's name
-            seen.append(self.command)
-            self.rfile.read(int(self.headers.get("content-length", 0)))
-            body = b'{"detail": "the session store is unavailable"}'
+            methods.append(self.command)
+            received.append(self.rfile.read(int(self.headers.get("content-length", 0))))
             self.send_response(status)
-            for key, value in {**headers, "content-length": str(len(body))}.items():
+            for key, value in {**(headers or {}), "content-length": str(len(body))}.items():
                 self.send_header(key, value)
             self.end_headers()
             self.wfile.write(body)
@@ -153,13 +155,20 @@ def answering(status: int, headers: dict[str, str]) -> Iterator[tuple[str, list[
             pass
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
+    threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
-        yield f"http://127.0.0.1:{server.server_address[1]}", seen
+        yield f"http://127.0.0.1:{server.server_address[1]}", methods, received
     finally:
         server.shutdown()
         server.server_close()
+
+
+@contextmanager
+def answering(status: int, headers: dict[str, str]) -> Iterator[tuple[str, list[str]]]:
+    """`scripted` answering an error; yields its URL and the methods it received."""
+    body = b'{"detail": "the session store is unavailable"}'
+    with scripted(status, body, headers) as (url, methods, _):
+        yield url, methods
 
 
 def test_a_503_is_retried_for_a_step_only_when_the_server_applied_nothing() -> None:
@@ -178,31 +187,12 @@ def test_a_503_is_retried_for_a_step_only_when_the_server_applied_nothing() -> N
 def test_dates_and_enums_go_as_json_and_numpy_ints_are_refused() -> None:
     """Over HTTP a date or an Enum goes as pydantic writes it (they did before the value
     checks); in process a world model refuses them, as it cannot compare them."""
-    sent: list[bytes] = []
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802
-            sent.append(self.rfile.read(int(self.headers["content-length"])))
-            body = b'{"observation": {"content": "ok"}, "state": {}}'
-            self.send_response(200)
-            self.send_header("content-length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        with WorldModelClient(f"http://127.0.0.1:{server.server_address[1]}", "m") as wm:
-            arguments = {"day": datetime.date(2026, 5, 1), "cabin": Cabin.ECONOMY}
-            assert wm.step("s1", Action(name="book", arguments=arguments)).content == "ok"
-            with pytest.raises(InputError, match="holds a value of type int64"):
-                wm.step("s1", Action(name="book", arguments={"n": numpy.int64(2)}))
-    finally:
-        server.shutdown()
-        server.server_close()
+    answer = b'{"observation": {"content": "ok"}, "state": {}}'
+    with scripted(200, answer) as (url, _, sent), WorldModelClient(url, "m") as wm:
+        arguments = {"day": datetime.date(2026, 5, 1), "cabin": Cabin.ECONOMY}
+        assert wm.step("s1", Action(name="book", arguments=arguments)).content == "ok"
+        with pytest.raises(InputError, match="holds a value of type int64"):
+            wm.step("s1", Action(name="book", arguments={"n": numpy.int64(2)}))
     assert [json.loads(body)["action"]["arguments"] for body in sent] == [
         {"day": "2026-05-01", "cabin": "economy"}
     ]

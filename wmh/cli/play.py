@@ -18,7 +18,7 @@ from pydantic import ValidationError
 from rich.markup import escape
 
 from wmh.cli.common import RootOption, console
-from wmh.core.types import MAX_JSON_DEPTH, Action, ActionKind, Observation
+from wmh.core.types import MAX_JSON_DEPTH, Action, ActionKind, Observation, validation_reasons
 from wmh.engine.world_model import WorldModel
 from wmh.errors import InputError, WmhError
 from wmh.store.loader import load_world_model
@@ -67,8 +67,7 @@ def _action(**fields: Any) -> Action:
     try:
         return Action(**fields)
     except ValidationError as exc:
-        reasons = "; ".join(e["msg"].removeprefix("Value error, ") for e in exc.errors())
-        raise WmhError(reasons) from None
+        raise WmhError(validation_reasons(exc)) from None
 
 
 def _show(action: Action, observation: Observation) -> None:

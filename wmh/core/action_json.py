@@ -15,7 +15,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from wmh.core.json_text import extract_json_object
-from wmh.core.types import Action, ActionKind
+from wmh.core.types import Action, ActionKind, validation_reasons
 
 EXPECTED = '{"tool": ..., "arguments": {...}}, {"message": ...} or {"done": true}'
 
@@ -46,8 +46,7 @@ def parse_action_json(text: str, *, lenient: bool = False) -> Action | None:
     try:
         return _strict(data)
     except ValidationError as exc:  # e.g. a lone surrogate, which no answer could be written with
-        reasons = "; ".join(e["msg"].removeprefix("Value error, ") for e in exc.errors())
-        raise ActionSyntaxError(reasons) from None
+        raise ActionSyntaxError(validation_reasons(exc)) from None
 
 
 def _lenient(data: dict[str, Any]) -> Action | None:

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from enum import StrEnum
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
 
 from wmh.core.canonical import canonical_json
 from wmh.errors import InputError
@@ -28,6 +28,11 @@ def check_unicode(text: str, what: str) -> str:
             f"{what} is not valid Unicode (a lone surrogate at character {exc.start})"
         ) from None
     return text
+
+
+def validation_reasons(exc: ValidationError) -> str:
+    """A pydantic error's reasons as one line, without pydantic's "Value error, " prefix."""
+    return "; ".join(e["msg"].removeprefix("Value error, ") for e in exc.errors())
 
 
 MAX_JSON_DEPTH = 100  # levels of nesting in an action's arguments or a seed state

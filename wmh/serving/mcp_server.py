@@ -19,7 +19,7 @@ import mcp_types as types
 from mcp.server.lowlevel import Server
 from pydantic import ValidationError
 
-from wmh.core.types import Action, ActionKind
+from wmh.core.types import Action, ActionKind, validation_reasons
 from wmh.engine.world_model import WorldModel
 from wmh.errors import InputError
 
@@ -72,9 +72,9 @@ def make_server(wm: WorldModel, task: str = "") -> Server[Any]:
             observation = wm.step(session_of(ctx), action)
         except (InputError, ValidationError) as exc:
             # A call no session can take is answered as a tool error, as an unknown tool is.
-            why = str(exc) if isinstance(exc, InputError) else exc.errors()[0]["msg"]
+            why = str(exc) if isinstance(exc, InputError) else validation_reasons(exc)
             return types.CallToolResult(
-                content=[types.TextContent(text=f"Error: {why.removeprefix('Value error, ')}")],
+                content=[types.TextContent(text=f"Error: {why}")],
                 is_error=True,
             )
         return types.CallToolResult(
