@@ -34,3 +34,42 @@ def test_an_unexpected_error_is_a_500_with_a_short_detail(
         monkeypatch.undo()
         again = client.post(f"/world_models/records/sessions/{sid['session_id']}/step", json=action)
         assert again.status_code == 200 and again.json()["observation"]["content"]
+
+
+@pytest.mark.parametrize("token", [None, "s3cret-token"])
+def test_a_body_deeper_than_the_json_parser_goes_is_a_422_on_every_route(
+    built_model: Path, token: str | None
+) -> None:
+    """FastAPI's own body parsing turned a JSON body past the parser's recursion limit into an
+    unexplained 400 ('There was an error parsing the body'): creating a session, and the step
+    route when a token is set (served by FastAPI, not the plain handler)."""
+    registry = load_registry(built_model.parents[1], [], ServeConfig())
+    headers = {"content-type": "application/json"}
+    if token:
+        headers["authorization"] = f"Bearer {token}"
+    deep = b"[" * 5000 + b"]" * 5000
+    with TestClient(create_app(registry, token=token)) as client:
+        create = client.post(
+            "/world_models/records/sessions",
+            content=b'{"task": "t", "seed_state": {"structured": {"a": %s}}}' % deep,
+            headers=headers,
+        )
+        assert create.status_code == 422
+        assert create.json() == {"detail": "the body is nested more than 100 levels deep"}
+        made = client.post("/world_models/records/sessions", json={"task": "t"}, headers=headers)
+        sid = made.json()["session_id"]
+        step = client.post(
+            f"/world_models/records/sessions/{sid}/step",
+            content=b'{"action": {"name": "get_user", "arguments": {"user_id": %s}}}' % deep,
+            headers=headers,
+        )
+        assert step.status_code == 422
+        assert step.json() == {"detail": "the body is nested more than 100 levels deep"}
+        assert (
+            client.get(f"/world_models/records/sessions/{sid}", headers=headers).json()["history"]
+            == []
+        )
+        # A body that is not JSON at all is still the plain 400.
+        broken = client.post("/world_models/records/sessions", content=b"{", headers=headers)
+        assert broken.status_code == 400
+        assert broken.json() == {"detail": "the body is not valid JSON"}

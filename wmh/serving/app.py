@@ -26,7 +26,7 @@ from wmh.engine.usage import UsageRecord, usage_record
 from wmh.serving.auth import bearer_check, configured_token
 from wmh.serving.docs_assets import DOCS_ASSETS, FILES, docs_assets_dir
 from wmh.serving.limits import BodyLimit
-from wmh.serving.problems import add_error_handlers
+from wmh.serving.problems import DepthCheckedRoute, add_error_handlers
 from wmh.serving.registry import Registry
 from wmh.serving.schemas import (
     CreateSession,
@@ -78,6 +78,7 @@ def create_app(registry: Registry, token: str | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.registry = registry
+    app.router.route_class = DepthCheckedRoute  # before any route is added
     # Routes are added to the app itself (an included router costs a second route match per
     # request); with no token there is no dependency to solve at all.
     guard = [Depends(bearer_check(token))] if token else []

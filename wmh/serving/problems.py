@@ -5,9 +5,12 @@ points at the server log."""
 
 from __future__ import annotations
 
+import json
 import logging
+from collections.abc import Callable, Coroutine
+from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
@@ -62,6 +65,30 @@ def _clip_input(value: object) -> object:
     return (
         shown if len(shown) <= SHOWN_INPUT else f"{shown[:SHOWN_INPUT]}… ({type(value).__name__})"
     )
+
+
+class _DepthCheckedRequest(Request):
+    async def json(self) -> Any:
+        try:
+            return await super().json()
+        except RecursionError:
+            # As a JSON error, which FastAPI reports as one (and `invalid` below answers as too
+            # deep); FastAPI makes any other parse failure an unexplained 400. No body is kept.
+            raise json.JSONDecodeError("recursion limit exceeded", "", 0) from None
+
+
+class DepthCheckedRoute(APIRoute):
+    """A FastAPI route whose JSON body nested past the parser's recursion limit is answered as
+    too deep (422), as the plain step handler answers it, not as 'There was an error parsing the
+    body'."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def checked(request: Request) -> Response:
+            return await handler(_DepthCheckedRequest(request.scope, request.receive))
+
+        return checked
 
 
 def add_error_handlers(app: FastAPI) -> None:
