@@ -224,7 +224,7 @@ def eval_run(
     """Run an eval suite; results go to <root>/evals/<task>/<suite>/<timestamp>.json."""
     suite = resolve_suite(suite_ref, directory)
     options = EvalOptions(
-        judge=suite.judge,
+        judge=None,  # the suite's judge is one of its overrides, which `-o judge=` follows
         sample_turns=suite.sample_turns,
         seed=suite.seed,
         limit=limit,

@@ -22,7 +22,7 @@ from wmh.config.schema import WmhConfig
 from wmh.core.types import Trace
 from wmh.engine.predictor import Predictor
 from wmh.errors import ConfigError
-from wmh.ingest.reader import read_traces
+from wmh.ingest.reader import read_traces, trace_files
 from wmh.ingest.split import split_with
 from wmh.pipeline.build import build_world_model
 from wmh.scoring.baselines import ActionCopy, MostFrequentObservation, NearestNeighbourCopy
@@ -159,8 +159,15 @@ def prepare(
         model_dir = build_world_model(settings).path
     if not files:
         test = read_part(model_dir, "test")
+        if not test:
+            raise ConfigError(
+                f"no held-out traces: model '{name}' holds every trace it was built from in its "
+                "train or valid part (too few traces to hold any out); evaluate it on trace "
+                f"files it did not train on (wmh eval --name {name} FILE)"
+            )
         return PreparedEval(name or settings.name, model_dir, settings, test)
-    ingested = read_traces(list(files), settings.data.skip_empty_traces)
+    listed_files = [file for given in files for file in trace_files(Path(given))]
+    ingested = read_traces(listed_files, settings.data.skip_empty_traces)
     if name is None:
         traces = list(split_with(ingested.traces, settings.split).test)
         if not traces:

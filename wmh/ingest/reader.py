@@ -97,23 +97,27 @@ def input_files(data: DataConfig) -> list[Path]:
     entries = [(f"data.files[{i}]", f) for i, f in enumerate(data.files)]
     if data.path:
         entries.append(("data.path", data.path))
-    files: list[Path] = []
-    for key, entry in entries:
-        path = Path(entry)
-        if path.is_dir():
-            found = sorted(
-                p for p in path.rglob("*") if p.is_file() and p.name.endswith(TRACE_SUFFIXES)
+    return [file for key, entry in entries for file in trace_files(Path(entry), key)]
+
+
+def trace_files(path: Path, key: str = "") -> list[Path]:
+    """A trace file, or the trace files under a directory (`*.jsonl`, `*.json`, sorted); a
+    missing path, or a directory holding none, is an error naming it (and `key`, the setting
+    or argument that gave it)."""
+    given = f" ({key})" if key else ""
+    if path.is_dir():
+        found = sorted(
+            p for p in path.rglob("*") if p.is_file() and p.name.endswith(TRACE_SUFFIXES)
+        )
+        if not found:
+            where = f"{key}: " if key else ""
+            raise EmptyCorpusError(
+                f"{where}directory {path} holds no trace files (*.jsonl, *.json)"
             )
-            if not found:
-                raise EmptyCorpusError(
-                    f"{key}: directory {path} holds no trace files (*.jsonl, *.json)"
-                )
-            files.extend(found)
-        elif path.exists():
-            files.append(path)
-        else:
-            raise IngestError(str(path), None, f"no such file or directory ({key})")
-    return files
+        return found
+    if path.exists():
+        return [path]
+    raise IngestError(str(path), None, f"no such file or directory{given}")
 
 
 def read_traces(

@@ -1,0 +1,94 @@
+"""`wmh eval` as a new user reaches it: a suite's judge overridden on the command line, a model
+with nothing held out, a folder of trace files, and a suite named by any path."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import wmh_build
+from tests.eval.test_eval_knobs import run_eval, wmh
+from wmh.ingest.synthetic import write_corpus
+
+
+@pytest.fixture(scope="module")
+def task(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An example task folder: a corpus and a suite that judges structurally."""
+    folder = tmp_path_factory.mktemp("examples") / "records"
+    (folder / "evals").mkdir(parents=True)
+    write_corpus(folder / "traces.otel.jsonl", traces=24, seed=11)
+    (folder / "evals" / "default.toml").write_text(
+        'title = "records"\nfiles = ["traces.otel.jsonl"]\ntrain_split = 0.7\n'
+        'sample_turns = "first"\njudge = "structural"\n'
+    )
+    return folder
+
+
+def test_a_suites_judge_gives_way_to_an_override(task: Path, tmp_path: Path) -> None:
+    """`eval run`'s help says `-o` applies after the suite's own settings; the suite's judge
+    won over `-o judge=exact` (its header, results and scores were structural)."""
+    suite = str(task / "evals" / "default.toml")
+    root = str(tmp_path / "store")
+    own = run_eval(tmp_path / "own.json", "run", suite, "--root", root)
+    exact = run_eval(tmp_path / "exact.json", "run", suite, "--root", root, "-o", "judge=exact")
+    assert own["judge"] == "structural" and exact["judge"] == "exact"
+    assert exact["config"]["judge"]["name"] == "exact"
+    # The same steps, judged otherwise: exact scores are whole, structural ones are not all.
+    steps = [(s["trace_id"], s["index"]) for s in own["steps"]]
+    assert steps == [(s["trace_id"], s["index"]) for s in exact["steps"]]
+    assert {s["score"] for s in exact["steps"]} <= {0.0, 1.0}
+    assert {s["score"] for s in own["steps"]} - {0.0, 1.0}
+
+
+def test_a_suite_finds_its_files_however_its_path_is_typed(
+    task: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Its files are relative to its task's folder (the suite folder's parent); a suite named
+    by a bare file name from inside its folder looked for them in the current folder, and was
+    filed under an empty task."""
+    root = str(tmp_path / "store")
+    absolute = run_eval(
+        tmp_path / "a.json", "run", str(task / "evals" / "default.toml"), "--root", root
+    )
+    monkeypatch.chdir(task / "evals")
+    bare = run_eval(tmp_path / "b.json", "run", "default.toml", "--root", root)
+    assert absolute["suite"] == bare["suite"] == "records/default"
+    assert absolute["overall"] == bare["overall"] and absolute["traces"] > 0
+
+
+def test_a_model_with_nothing_held_out_is_refused_not_scored_zero(tmp_path: Path) -> None:
+    corpus = tmp_path / "one.jsonl"
+    write_corpus(corpus, traces=1, seed=3)
+    root = tmp_path / "store"
+    wmh_build(root, "one", "--file", str(corpus))
+    out = tmp_path / "r.json"
+    done = wmh("eval", "--name", "one", "--root", str(root), "--no-mlflow", "--out", str(out))
+    assert done.returncode == 1, done.stdout
+    said = " ".join(done.stderr.split())
+    assert "no held-out traces: model 'one' holds every trace it was built from" in said
+    assert not out.exists() and not (root / "evals").exists()
+
+
+def test_a_folder_of_trace_files_is_evaluated_as_build_reads_it(task: Path, tmp_path: Path) -> None:
+    folder = tmp_path / "corpus"
+    folder.mkdir()
+    shutil.copy(task / "traces.otel.jsonl", folder / "a.jsonl")
+    (folder / "notes.txt").write_text("not traces")
+    by_folder = run_eval(tmp_path / "f.json", "files", str(folder), "--root", str(tmp_path / "s"))
+    by_file = run_eval(
+        tmp_path / "g.json", "files", str(folder / "a.jsonl"), "--root", str(tmp_path / "s")
+    )
+    assert by_folder["overall"] == by_file["overall"] and by_folder["traces"] > 0
+    # A built model on a folder: every trace of it it did not train on.
+    wmh_build(tmp_path / "m", "rec", "--file", str(folder / "a.jsonl"))
+    on_folder = run_eval(
+        tmp_path / "h.json", "--name", "rec", "--root", str(tmp_path / "m"), str(folder)
+    )
+    assert on_folder["traces"] == by_file["traces"]
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    done = wmh("eval", "files", "--name", "rec", "--root", str(tmp_path / "m"), str(empty))
+    assert done.returncode == 1
+    assert f"directory {empty} holds no trace files" in " ".join(done.stderr.split())
