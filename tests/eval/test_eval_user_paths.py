@@ -92,3 +92,15 @@ def test_a_folder_of_trace_files_is_evaluated_as_build_reads_it(task: Path, tmp_
     done = wmh("eval", "files", "--name", "rec", "--root", str(tmp_path / "m"), str(empty))
     assert done.returncode == 1
     assert f"directory {empty} holds no trace files" in " ".join(done.stderr.split())
+
+
+def test_an_out_path_nothing_may_be_written_to_is_refused_before_evaluating(
+    built_model: Path,
+) -> None:
+    done = wmh(
+        "eval", "--name", "records", "--root", str(built_model.parent.parent), "--no-mlflow",
+        "--out", "/proc/wmh-eval.json",
+    )  # fmt: skip
+    assert done.returncode == 1
+    assert "--out /proc/wmh-eval.json: cannot write in /proc" in " ".join(done.stderr.split())
+    assert "evaluating" not in done.stdout and "Traceback" not in done.stderr

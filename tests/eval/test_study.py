@@ -17,6 +17,7 @@ from wmh.errors import ConfigError
 from wmh.eval.study import nested_subsets, summarise, train_sizes
 from wmh.eval.study_plot import plot_studies
 from wmh.eval.study_report import StudyReport
+from wmh.ingest.synthetic import write_corpus
 
 AIRLINE = Path(__file__).resolve().parents[2] / "examples" / "airline" / "traces.otel.jsonl"
 
@@ -167,3 +168,42 @@ def test_with_an_llm_provider_members_score_the_llm_with_and_without_gepa(
     asked = {r["model"] for r in fake_llm.requests}
     assert asked == {"env", "reflector"}
     assert "llm_gepa" in json.loads((paths["curve"]).read_text())[0]
+
+
+def test_a_study_checks_its_outputs_first_and_says_which_sizes_it_could_not_train(
+    tmp_path: Path,
+) -> None:
+    """`--out` naming a file, or a place nothing may be written, failed with a traceback after
+    every member had run; sizes beyond the traces there were went unmentioned; and one seed
+    showed a spread of ± 0.000 it never measured."""
+    corpus = tmp_path / "small.jsonl"
+    write_corpus(corpus, traces=12, seed=2)
+    taken = tmp_path / "taken"
+    taken.write_text("a file")
+
+    def study(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "wmh", "study", "scaling", "--file", str(corpus),
+             "--root", str(tmp_path / "store"), "--no-mlflow", "-o", "study.sizes=[3,50]",
+             "-o", "study.seeds=1", *args],
+            capture_output=True, text=True, timeout=600, env={**os.environ, "COLUMNS": "400"},
+        )  # fmt: skip
+
+    for out, said in (
+        (taken, f"--out {taken} is a file: give a folder for the study's results"),
+        (Path("/proc/wmh-study"), "--out /proc/wmh-study: cannot write in /proc"),
+    ):
+        done = study("--out", str(out))
+        assert done.returncode == 1 and said in " ".join(done.stderr.split())
+        assert "[1/" not in done.stdout  # refused before the first member ran
+    done = study("--out", str(tmp_path / "study"))
+    assert done.returncode == 0, done.stderr
+    results = json.loads((tmp_path / "study" / "results.json").read_text())
+    pool = results["sizes"][-1]
+    assert results["sizes"] == [3, pool] and results["beyond_pool"] == [50] and pool < 50
+    said = " ".join(done.stdout.split())
+    assert f"study.sizes 50: more than the {pool} traces there are to train on" in said
+    assert "±" not in done.stdout
+    under_file = taken / "x.png"
+    bad = plot_studies_error([tmp_path / "study" / "results.json"], under_file)
+    assert f"--out {under_file}: {taken} is a file, not a folder" in bad

@@ -19,6 +19,7 @@ from wmh.config.compose import (
     to_settings,
 )
 from wmh.config.schema import WmhConfig
+from wmh.core.paths import check_output
 from wmh.errors import ConfigError
 from wmh.eval.study import run_study
 from wmh.eval.study_report import Member, StudyReport
@@ -66,9 +67,22 @@ def _print(report: StudyReport) -> None:
     first = "train traces" if report.kind == "scaling" else "train traces (mean)"
     table = Table(first, "seeds", *names, title=f"{report.kind} study: {report.name}")
     for point in report.summary:
-        cells = [f"{point.mean[n]:.3f} ± {point.std[n]:.3f}" for n in names]
+        # One seed has no spread to show.
+        cells = [
+            f"{point.mean[n]:.3f} ± {point.std[n]:.3f}"
+            if point.seeds > 1
+            else f"{point.mean[n]:.3f}"
+            for n in names
+        ]
         table.add_row(str(point.size), str(point.seeds), *cells)
     console.print(table)
+    if report.beyond_pool:
+        pool = report.sizes[-1]
+        console.print(
+            f"study.sizes {', '.join(map(str, report.beyond_pool))}: more than the {pool} "
+            f"traces there are to train on; the curve ends at all {pool}",
+            highlight=False,
+        )
 
 
 def _run(
@@ -84,6 +98,7 @@ def _run(
     settings = _settings(name, files, overrides, root, params)
     settings.track = settings.track and track
     folder = out or Path(settings.root) / "studies" / settings.name / kind
+    check_output(folder, "the study's results", folder=True)  # before the study's minutes
 
     def progress(member: Member, done: int, total: int) -> None:
         scores = ", ".join(f"{k} {v:.3f}" for k, v in member.scores.items())

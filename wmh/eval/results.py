@@ -8,7 +8,7 @@ from pathlib import Path
 import orjson
 from pydantic import BaseModel
 
-from wmh.errors import ConfigError
+from wmh.core.paths import check_output
 from wmh.scoring.runner import EvalReport
 from wmh.tracking.mlflow_runs import log_run
 
@@ -23,13 +23,7 @@ def default_results_path(root: Path, report: EvalReport) -> Path:
 
 def check_results_path(path: Path) -> None:
     """Refuse, before any work, a results path that cannot be written as a file."""
-    if path.is_dir():
-        raise ConfigError(f"--out {path} is a directory: give the results file's path")
-    for parent in path.parents:
-        if parent.exists():
-            if not parent.is_dir():
-                raise ConfigError(f"--out {path}: {parent} is a file, not a directory")
-            break
+    check_output(path)
 
 
 def save_report(report: EvalReport, path: Path) -> Path:

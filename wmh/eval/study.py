@@ -186,6 +186,9 @@ def run_study(
         experiment=settings.experiment or f"study-{kind}-{settings.name}",
         corpus_traces=len(traces),
         sizes=sizes,
+        beyond_pool=sorted({n for n in settings.study.sizes if n > sizes[-1]})
+        if kind == "scaling"
+        else [],
         seeds=list(range(settings.study.seeds)),
         config=config,
     )

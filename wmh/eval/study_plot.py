@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from wmh.core.paths import check_output
 from wmh.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -42,6 +43,7 @@ def _check_out(path: Path) -> None:
         raise ConfigError(
             f"{path}: the image's suffix names its format, one of {', '.join(sorted(kinds))}"
         )
+    check_output(path, "the image")
 
 
 def _draw(ax: Any, report: StudyReport, title: str) -> None:
@@ -104,6 +106,13 @@ def plot_study(report: StudyReport, path: Path) -> Path:
     return path
 
 
+def _held_out(report: StudyReport) -> str:
+    """How many traces were held out: one number, or the range over the seeds' splits."""
+    counts = sorted({m.test_traces for m in report.members}) or [0]
+    held = str(counts[0]) if len(counts) == 1 else f"{counts[0]}-{counts[-1]}"
+    return f"{held} held out"
+
+
 def plot_studies(reports: list[StudyReport], path: Path, columns: int = 3) -> Path:
     """Several studies side by side (one panel each), e.g. one per corpus."""
     if columns < 1:
@@ -115,8 +124,7 @@ def plot_studies(reports: list[StudyReport], path: Path, columns: int = 3) -> Pa
         rows, columns, figsize=(4.6 * columns, 3.6 * rows), dpi=80, squeeze=False
     )
     for ax, report in zip(axes.flat, reports, strict=False):
-        test = report.members[0].test_traces if report.members else 0
-        _draw(ax, report, f"{report.name} ({report.corpus_traces} traces, {test} held out)")
+        _draw(ax, report, f"{report.name} ({report.corpus_traces} traces, {_held_out(report)})")
     for ax in list(axes.flat)[len(reports) :]:
         ax.axis("off")
     fig.tight_layout()

@@ -42,6 +42,8 @@ class StudyReport(BaseModel):
     corpus_traces: int
     sizes: list[int]
     seeds: list[int]
+    # study.sizes beyond the traces there were to train on: the curve ends at all of them.
+    beyond_pool: list[int] = Field(default_factory=list)
     members: list[Member] = Field(default_factory=list)
     summary: list[Point] = Field(default_factory=list)
     config: dict[str, Any] = Field(default_factory=dict)
