@@ -224,3 +224,30 @@ def test_an_eval_override_of_the_endpoint_is_the_endpoint_called(
     llm_steps = report.sources.get("llm", 0)
     assert llm_steps > 0 and len(other.requests) == llm_steps  # the new endpoint answered
     assert len(fake_llm.requests) == built_calls  # and the one it was built with was not asked
+
+
+def test_a_delta_is_taken_only_against_a_run_scored_the_same_way(
+    tmp_path: Path, synthetic_corpus: Path
+) -> None:
+    """Deltas compared a run with the one before it of the same key whatever its judge, turns,
+    traces or files (an exact run against a numeric one, a --limit 3 run against a full one)."""
+    report = evaluate(
+        [synthetic_corpus], root=tmp_path, options=EvalOptions(sample_turns="first", track=False)
+    )
+    folder = tmp_path / "evals" / report.model
+
+    def saved(day: int, score: float, **changes: object) -> None:
+        run = report.model_copy(deep=True, update=changes)
+        run.created_at = f"2026-01-0{day}T00:00:00+00:00"
+        run.overall.score = score
+        save_report(run, folder / f"{day}.json")
+
+    saved(1, 0.5)
+    saved(2, 0.9, judge="exact")  # another judge: nothing to compare with
+    saved(3, 0.6)  # against day 1, not day 2
+    saved(4, 0.7, traces=report.traces - 1)  # fewer traces (--limit): nothing
+    saved(5, 0.8, judge="exact")  # against day 2
+    saved(6, 0.4, sample_turns="last")  # other turns: nothing
+    runs, _ = list_results(tmp_path)
+    deltas = {r.created_at[9]: r.delta for r in runs}
+    assert deltas == {"1": None, "2": None, "3": 0.1, "4": None, "5": -0.1, "6": None}

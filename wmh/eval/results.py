@@ -90,12 +90,29 @@ class SavedRun(BaseModel):
     steps: int
     score: float
     baselines: dict[str, float]
+    # What makes two runs' figures comparable (a delta is taken only between runs alike in it).
+    basis: str = ""
     delta: float | None = None
 
 
+def _basis(data: dict) -> str:
+    """A run's figures move with what was scored and how, not only with the model: its judge,
+    mode, sampled turns (and their seed when drawn), traces, files, prompt and retrieval depth."""
+    turns = data.get("sample_turns", "all")
+    drawn = turns not in ("all", "first", "last")
+    return orjson.dumps(
+        [
+            data["mode"], data["judge"], turns, data.get("seed") if drawn else None,
+            data.get("traces"), sorted(data.get("per_file") or {}), data.get("prompt"),
+            data.get("top_k"), data.get("unseen_traces"), data.get("seen_traces_skipped"),
+        ]
+    ).decode()  # fmt: skip
+
+
 def list_results(root: Path, suite: str | None = None) -> tuple[list[SavedRun], list[str]]:
-    """Saved eval runs under `<root>/evals`, newest first, with the change from the run before;
-    and each `.json` there that is no saved run, with why (none is skipped unsaid)."""
+    """Saved eval runs under `<root>/evals`, newest first, each with the change from the last
+    run before it that scored the same way (judge, mode, turns, traces, files...); and each
+    `.json` there that is no saved run, with why (none is skipped unsaid)."""
     runs: list[SavedRun] = []
     unreadable: list[str] = []
     evals = root / "evals"
@@ -119,6 +136,7 @@ def list_results(root: Path, suite: str | None = None) -> tuple[list[SavedRun], 
                 steps=data["overall"]["steps"],
                 score=data["overall"]["score"],
                 baselines=data["overall"].get("baselines", {}),
+                basis=_basis(data),
             )
         except OSError as exc:
             unreadable += [f"{path}: {exc.strerror or exc}"] if asked else []
@@ -133,9 +151,9 @@ def list_results(root: Path, suite: str | None = None) -> tuple[list[SavedRun], 
         if suite is None or run.key == suite or run.key.startswith(f"{suite}/"):
             runs.append(run)
     runs.sort(key=lambda r: (r.created_at, r.path), reverse=True)
-    previous: dict[str, SavedRun] = {}
-    for run in reversed(runs):
-        before = previous.get(run.key)
+    previous: dict[tuple[str, str], SavedRun] = {}
+    for run in reversed(runs):  # each against the last run before it of its key and basis
+        before = previous.get((run.key, run.basis))
         run.delta = round(run.score - before.score, 6) if before else None
-        previous[run.key] = run
+        previous[(run.key, run.basis)] = run
     return runs, unreadable
