@@ -145,6 +145,28 @@ def test_list_shows_the_models_it_can_read_and_names_the_damaged_one(
     assert " good " in out and " other " in out and " damaged " not in out
 
 
+def test_a_model_copied_to_another_folder_or_a_folder_without_a_card_is_named(
+    built_model: Path, tmp_path: Path
+) -> None:
+    """A copy of model 'records' in models/renamed was listed (and served) as 'records', while
+    --name renamed loaded it; a folder with no model.json was left out of the list unsaid."""
+    shutil.copytree(built_model, tmp_path / "models" / "records")
+    shutil.copytree(built_model, tmp_path / "models" / "renamed")
+    (tmp_path / "models" / "half").mkdir()
+    renamed = tmp_path / "models" / "renamed"
+    code, out = run("list", "--root", str(tmp_path))
+    assert code == 0, out
+    assert f"skipped: {renamed} holds the model built as 'records'" in out
+    assert f"skipped: {tmp_path / 'models' / 'half'}: not a world model (no model.json" in out
+    assert out.count(" records ") == 1
+    code, out = run("demo", "--name", "renamed", "--root", str(tmp_path), "--steps", "1")
+    assert code == 1
+    assert f"{renamed} holds the model built as 'records' (its model.json says so)" in out
+    assert "rename the folder back to 'records'" in out
+    code, out = run("demo", "--name", "records", "--root", str(tmp_path), "--steps", "1")
+    assert code == 0, out
+
+
 @pytest.mark.parametrize(
     ("text", "said"),
     [

@@ -35,6 +35,17 @@ def _alive(pid: int) -> bool:
     return True
 
 
+def _check_named(folder: Path, card: ModelCard) -> None:
+    """A stored model's folder is its name: one copied or renamed to another folder would be
+    listed, served and scored under the name it was built with, not the one it is asked by."""
+    if card.name != folder.name:
+        raise StoreError(
+            f"{folder} holds the model built as '{card.name}' (its {CARD_FILE} says so): a "
+            f"model's folder is its name; rename the folder back to '{card.name}', or build "
+            f"it anew as '{folder.name}' (wmh build --name {folder.name} ...)"
+        )
+
+
 def check_model_name(name: str) -> str:
     """A model name is one path segment: letters, digits, '.', '_', '-' (no '/', no '..')."""
     if not isinstance(name, str) or not _NAME.match(name) or ".." in name:
@@ -89,6 +100,11 @@ class WorldModelStore:
                 f"no world model named '{name}' in {self.models_dir} (built: {known}); "
                 f"build it with: wmh build --name {name} --file TRACES"
             )
+        try:
+            card = read_card(target)
+        except StoreError:
+            return target  # a damaged card is named as such by whatever reads the model
+        _check_named(target, card)
         return target
 
     def names(self) -> list[str]:
@@ -111,9 +127,19 @@ class WorldModelStore:
         cards, unreadable = [], []
         for name in self.names():
             try:
-                cards.append(read_card(self.models_dir / name))
+                card = read_card(self.models_dir / name)
+                _check_named(self.models_dir / name, card)
+                cards.append(card)
             except StoreError as exc:
                 unreadable.append(str(exc))
+        if self.models_dir.is_dir():  # a folder that is no model is named, not left out unsaid
+            unreadable += [
+                f"{folder}: not a world model (no {CARD_FILE}: an unfinished copy?)"
+                for folder in sorted(self.models_dir.iterdir())
+                if folder.is_dir()
+                and not folder.name.startswith(".")
+                and not ModelFiles(folder).card.is_file()
+            ]
         return cards, unreadable
 
     def _recover(self, name: str) -> None:
