@@ -101,10 +101,10 @@ class WorldModelStore:
                 f"build it with: wmh build --name {name} --file TRACES"
             )
         try:
-            card = read_card(target)
+            built = read_card(target)
         except StoreError:
             return target  # a damaged card is named as such by whatever reads the model
-        _check_named(target, card)
+        _check_named(target, built)
         return target
 
     def names(self) -> list[str]:
