@@ -207,3 +207,24 @@ def test_a_negative_gepa_budget_is_refused_before_the_build(
     ):
         build_module.build_world_model(settings)
     assert not (tmp_path / "models" / "s").exists()
+
+
+def test_demo_says_when_it_replays_a_trace_the_index_holds(tmp_path: Path) -> None:
+    """A model with no held-out trace replayed a training trace and showed fidelity 1.00 as if
+    it were a test ('actions of a held-out trace', says the help)."""
+    from tests.conftest import wmh_build
+    from wmh.ingest.synthetic import write_corpus
+
+    corpus = tmp_path / "one.jsonl"
+    write_corpus(corpus, traces=1, seed=5)
+    wmh_build(tmp_path / "store", "one", "--file", str(corpus))
+    code, out = run("demo", "--name", "one", "--root", str(tmp_path / "store"), "--steps", "2")
+    assert code == 0, out
+    assert (
+        "no held-out trace in 'one': replaying one of its train traces, whose answers its " in out
+    )
+
+
+def test_demo_on_a_held_out_trace_adds_no_such_note(built_model: Path) -> None:
+    code, out = run("demo", "--name", "records", "--root", str(built_model.parents[1]))
+    assert code == 0 and "steps, mean" in out and "no held-out trace" not in out

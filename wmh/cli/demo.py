@@ -37,11 +37,12 @@ def demo(
     from wmh.errors import ConfigError
     from wmh.providers.llm import LLMProvider
     from wmh.store.loader import load_world_model
-    from wmh.store.splits import agent_traces
+    from wmh.store.splits import agent_traces_of
 
     model_dir = WorldModelStore(root).resolve(name)
     wm, _ = load_world_model(model_dir)
-    trace = pick_trace(agent_traces(model_dir), seed)
+    part, traces = agent_traces_of(model_dir)
+    trace = pick_trace(traces, seed)
     sampled = SampledAgent(trace)
     overrides = list(override or [])
     runner: Agent
@@ -57,6 +58,12 @@ def demo(
     else:
         raise ConfigError(f"--agent must be sampled, llm or auto, got {agent!r}")
     console.print(f"[bold]{name}[/] · agent {runner.name} · task: {escape(goal)}", markup=True)
+    if part != "test" and runner is sampled:
+        console.print(
+            f"no held-out trace in '{escape(name)}': replaying one of its {part} traces, whose "
+            "answers its index holds (a fidelity of 1.00 here is no test of the model)",
+            style="yellow",
+        )
     table = Table("#", "action", "observation", "ms", "fidelity", show_lines=True)
     latencies = []
     for step in run_demo(wm, runner, goal, steps):

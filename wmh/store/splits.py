@@ -57,8 +57,13 @@ def part_trace_ids(model_dir: Path, part: str) -> set[str]:
 def agent_traces(model_dir: str | Path) -> list[Trace]:
     """The traces agents replay and take tasks from: the test part, else valid, else train (so
     traces the index never saw come first)."""
+    return agent_traces_of(model_dir)[1]
+
+
+def agent_traces_of(model_dir: str | Path) -> tuple[str, list[Trace]]:
+    """`agent_traces`, with the part they come from (`test`, `valid` or `train`)."""
     files = ModelFiles(model_dir)
     for part in ("test", "valid", "train"):
         if files.steps(part).is_file() and (traces := read_part(files.root, part)):
-            return traces
+            return part, traces
     raise StoreError(f"{files.root}: no recorded steps to sample actions from")
