@@ -25,6 +25,13 @@ def test_text_substitution_is_whole_token_and_simultaneous() -> None:
     )
     assert adapted == "Reservation ZZ99 for Lima; AB123 unaffected; Lima to Lima"
     assert count == 3
+    # Two values trading places: each occurrence is swapped once, not swapped back.
+    swapped, count = adapt_observation(
+        "flight from Paris to Lima",
+        {"from": "Paris", "to": "Lima"},
+        {"from": "Lima", "to": "Paris"},
+    )
+    assert (swapped, count) == ("flight from Lima to Paris", 2)
 
 
 def test_command_arguments_swap_the_tokens_that_differ() -> None:

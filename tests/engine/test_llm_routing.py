@@ -15,6 +15,7 @@ from wmh.errors import ConfigError
 from wmh.pipeline.build import build_world_model
 from wmh.store.loader import load_world_model
 from wmh.store.settings import model_settings
+from wmh.store.splits import read_part
 
 
 def test_tools_where_replay_scores_higher_on_valid_steps_are_left_to_replay(
@@ -44,6 +45,11 @@ def test_tools_where_replay_scores_higher_on_valid_steps_are_left_to_replay(
     routed, heldout = answering.report.usage["calls"], result.heldout.usage["calls"]
     assert routed > 0 and routed + heldout == len(fake_llm.requests) - 1
     assert f"(measuring them: {routed} calls," in answering.summary()
+    # Measured on the first four valid traces (by id), not on every valid trace.
+    valid = sorted(t.trace_id for t in read_part(result.path, "valid"))
+    report = answering.report
+    assert len(valid) > 4 and report.traces == 4
+    assert {r.trace_id for r in report.steps} == set(valid[:4])
     metrics = json.loads((result.path / "metrics.json").read_text())
     assert metrics["answering"]["usage"]["calls"] == routed
     # On held-out steps, the tools left to replay score exactly what replay scores.

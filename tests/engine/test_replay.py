@@ -120,3 +120,26 @@ def test_tools_whose_repeats_change_are_not_replayed_from_the_session() -> None:
     reliability = Lessons.of([rerun, lookup]).repeat_reliability()
     assert reliability == {"bash": 0.5}
     assert Lessons.of([rerun]).repeat_reliability() == {"bash": 0.0}
+
+
+def test_a_tool_whose_repeats_change_is_answered_anew_when_repeated(built_model: Path) -> None:
+    from wmh.engine.replay import ReplayPredictor
+
+    wm = with_every_part(built_model)
+    replay = wm.predictor
+    wm.predictor = ReplayPredictor(
+        replay.retriever,
+        replay.error_style,
+        repeat_reliability={"get_order": 0.0, "get_user": 1.0},
+        policies=ReplayPolicies(),
+    )
+    session = wm.new_session(task="check order")
+    for action in (
+        Action(name="get_order", arguments={"order_id": 987654}),
+        Action(name="get_user", arguments={"user_id": 987654}),
+    ):
+        first = wm.step(session.id, action)
+        again = wm.step(session.id, action)
+        assert first.metadata["source"] == "adapted_neighbour"
+        repeated = "session_replay" if action.name == "get_user" else "adapted_neighbour"
+        assert again.metadata["source"] == repeated

@@ -25,6 +25,8 @@ def test_open_loop_beats_both_baselines_and_is_leak_free(
     taken = [(r.trace_id, r.from_step.rsplit(":", 1)[0]) for r in report.steps if r.from_step]
     assert len(taken) > report.overall.steps / 2
     assert not [own for own, source in taken if source == own]
+    # Nor from any other held-out trace: the whole test part is hidden from the index.
+    assert not {source for _, source in taken} & {r.trace_id for r in report.steps}
     assert set(report.per_tool) >= {"get_user", "get_order"}
 
 
@@ -251,3 +253,55 @@ def test_a_delta_is_taken_only_against_a_run_scored_the_same_way(
     runs, _ = list_results(tmp_path)
     deltas = {r.created_at[9]: r.delta for r in runs}
     assert deltas == {"1": None, "2": None, "3": 0.1, "4": None, "5": -0.1, "6": None}
+
+
+class _Guessing:
+    """A predictor that answers `guess N` at the Nth step of a session and notes the history
+    each prediction was made from."""
+
+    name = "guessing"
+
+    def __init__(self) -> None:
+        self.histories: list[list[str]] = []
+
+    def predict(self, context: object) -> object:
+        from wmh.core.types import Observation
+
+        history = [turn.observation.content for turn in context.session.history]  # type: ignore[attr-defined]
+        self.histories.append(history)
+        return Observation(content=f"guess {len(history)}")
+
+
+@pytest.mark.parametrize("turns", ["all", "last"])
+def test_closed_loop_steps_on_the_models_own_answers_and_open_loop_on_the_record(
+    synthetic_corpus: Path, turns: str
+) -> None:
+    """Closed loop: each prediction is made from a history of the model's own answers, also
+    for the turns not scored (`last`); open loop, from the recorded answers."""
+    from wmh.ingest.reader import read_traces
+    from wmh.scoring.judges import StructuralJudge
+    from wmh.scoring.runner import evaluate_traces
+
+    traces = read_traces([synthetic_corpus]).traces[:4]
+    for mode in (LoopMode.CLOSED, LoopMode.OPEN):
+        guessing = _Guessing()
+        evaluate_traces(
+            "m",
+            guessing,
+            traces,
+            StructuralJudge(),
+            mode=mode,
+            sample_turns=turns,  # type: ignore[arg-type]
+        )
+        if mode is LoopMode.CLOSED:
+            expected = [
+                [f"guess {i}" for i in range(n)] for t in traces for n in range(len(t.steps))
+            ]
+        else:
+            expected = [
+                [s.observation.content for s in t.steps[:n]]
+                for t in traces
+                for n in range(len(t.steps))
+                if turns == "all" or n == len(t.steps) - 1
+            ]
+        assert guessing.histories == expected

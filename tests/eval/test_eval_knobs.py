@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from tests.fake_llm import FakeLLM, echo_environment
@@ -106,6 +107,29 @@ def test_spread_is_a_trace_bootstrap() -> None:
     std, low, high = spread([1.0, 1.0, 1.0, 0.0], ["a", "a", "a", "b"])
     assert std == pytest.approx(0.5)
     assert (low, high) == (0.0, 1.0)
+
+
+def test_the_interval_is_the_central_95_percent_of_step_weighted_resampled_means() -> None:
+    """Traces of unequal length: a resample's mean is over its steps (a long trace weighs more
+    than a short one), and the interval cuts 2.5% off each end; checked against a bootstrap
+    written out here with the same seeded draws."""
+    from wmh.scoring.runner import BOOTSTRAP_SAMPLES
+
+    traces = {"a": [1.0] * 9, "b": [0.0], "c": [0.0, 0.5], "d": [0.25] * 4, "e": [0.9, 0.7]}
+    names = list(traces)
+    draws = np.random.default_rng(0).integers(0, len(names), size=(BOOTSTRAP_SAMPLES, len(names)))
+    means = []
+    for row in draws:
+        chosen = [score for i in row for score in traces[names[i]]]
+        means.append(sum(chosen) / len(chosen))
+    ordered = sorted(means)
+    scores = [score for name in names for score in traces[name]]
+    clusters = [name for name in names for _ in traces[name]]
+    std, low, high = spread(scores, clusters)
+    assert std == pytest.approx(float(np.std(scores, ddof=1)))
+    assert low == pytest.approx(float(np.percentile(ordered, 2.5)))
+    assert high == pytest.approx(float(np.percentile(ordered, 97.5)))
+    assert low < sum(scores) / len(scores) < high
 
 
 def test_another_prompt_zero_shot_and_top_k_reach_the_provider(

@@ -42,6 +42,43 @@ def test_each_example_gets_closed_loop_figures_beside_the_baseline(task: str) ->
     assert run_sim2real(EXAMPLES / task, episodes=3, seed=1).fidelity == report.fidelity
 
 
+def test_each_step_is_the_simulated_answer_judged_against_the_real_one_never_a_held_out_one(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Per episode, the fidelity is the structural judge's of each simulated tool answer
+    against the real environment's, and no simulated answer comes from a held-out trace (the
+    episodes replay them)."""
+    import wmh.eval.sim2real as sim2real
+    from wmh.core.types import ActionKind
+    from wmh.scoring.judges import StructuralJudge
+    from wmh.store.splits import agent_traces
+
+    episodes: list[Any] = []
+    real_run = sim2real.run_episode
+
+    def recorded(*args: Any, **kwargs: Any) -> Any:
+        episodes.append(real_run(*args, **kwargs))
+        return episodes[-1]
+
+    monkeypatch.setattr(sim2real, "run_episode", recorded)
+    report = run_sim2real(EXAMPLES / "airline", episodes=3, seed=1)
+    judge = StructuralJudge()
+    held = {t.trace_id for t in agent_traces(EXAMPLES / "airline" / "models" / "airline")}
+    every: list[float] = []
+    for result, real, sim in zip(report.results, episodes[0::2], episodes[1::2], strict=True):
+        pairs = [
+            (s.observation, r.observation)
+            for s, r in zip(sim.steps, real.steps, strict=True)
+            if r.action.kind is ActionKind.TOOL_CALL
+        ]
+        scores = [judge.judge(simulated, actual).score for simulated, actual in pairs]
+        assert result.fidelity == pytest.approx(sum(scores) / len(scores), abs=1e-4)
+        every.extend(scores)
+        taken = [str(s.metadata.get("from_step", "")).split(":")[0] for s, _ in pairs]
+        assert any(taken) and not set(taken) & held
+    assert min(every) < 1.0  # the world model is not the real environment: a real comparison
+
+
 class RecordingJudge:
     """A reward judge that passes each episode to `inner` and keeps what it was given and
     answered, so a test can tell the simulated episode's turns from the real one's (the real

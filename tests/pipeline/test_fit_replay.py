@@ -78,10 +78,61 @@ def test_adaptation_is_kept_where_it_pays_and_dropped_where_it_hurts(tmp_path: P
     assert tools["get_item"].score > tools["get_item"].nearest_copy
 
 
+def test_a_tool_takes_its_own_choice_only_with_enough_steps_and_a_clear_gain() -> None:
+    """Over all tools, A is best; tool `own` scores B 0.05 higher over 30 steps (its own
+    choice), `slight` scores C only 0.005 higher (the overall choice), `few` scores B much
+    higher but on 10 steps (the overall choice), and `copy` scores the plain copy above
+    everything else (the copy)."""
+    from wmh.pipeline.fit_replay import MIN_TOOL_STEPS, _choose, _Scores
+
+    scores = _Scores()
+    table = {
+        "own": (30, {"A": 0.60, "B": 0.65, "C": 0.50, "copy": 0.40}),
+        "slight": (30, {"A": 0.60, "B": 0.40, "C": 0.605, "copy": 0.40}),
+        "few": (MIN_TOOL_STEPS // 2, {"A": 0.50, "B": 0.90, "C": 0.50, "copy": 0.40}),
+        "copy": (30, {"A": 0.50, "B": 0.50, "C": 0.50, "copy": 0.55}),
+        "bulk": (300, {"A": 0.90, "B": 0.50, "C": 0.80, "copy": 0.30}),
+    }
+    for tool, (steps, means) in table.items():
+        for _ in range(steps):
+            scores.add(tool, means)
+    overall, per_tool = _choose(scores, ["copy", "A", "B", "C"], "A", "copy")
+    assert overall == "A"
+    assert per_tool == {"own": "B", "slight": "A", "few": "A", "copy": "copy", "bulk": "A"}
+
+
+class _Recording(StructuralJudge):
+    """The structural judge, noting where each answer it judged was taken from."""
+
+    def __init__(self) -> None:
+        self.seen: list[tuple[str, str]] = []
+
+    def judge(self, predicted: Observation, expected: Observation):  # type: ignore[no-untyped-def]
+        self.seen.append((str(predicted.metadata.get("from_step", "")), expected.content))
+        return super().judge(predicted, expected)
+
+
 def test_the_fit_measures_every_trace_left_out_of_the_index_in_turn(tmp_path: Path) -> None:
-    _, report = _fit(tmp_path)
+    settings = to_settings(make_settings(tmp_path, "fit", []))
+    traces = _traces()
+    retriever = index_traces(settings, traces, Clock(None))
+    judge = _Recording()
+    _, report = fit_policies(_replay(retriever, traces, settings.retrieval.top_k), traces, judge)
     # 40 traces of two steps each, every step measured without its own trace in the index.
     assert report.traces == 40 and report.steps == 80  # type: ignore[attr-defined]
+    # Open loop: the nearest recorded get_item is another trace's (another id: of its three
+    # leaves only the price is right, 0.8 / 3 + the error flag's 0.2); every set_limit answers
+    # alike. Its own trace's call would have scored 1.
+    get_item = report.tools["get_item"]  # type: ignore[attr-defined]
+    assert get_item.nearest_copy == pytest.approx(0.8 / 3 + 0.2, abs=1e-6)
+    assert report.nearest_copy == pytest.approx((0.8 / 3 + 0.2 + 1.0) / 2, abs=1e-6)  # type: ignore[attr-defined]
+    # Closed loop: no answer the model gave came from the trace being stepped (each get_item
+    # answer names its own trace's item, 1000 + 7 * the trace's number).
+    seen = [(source, said) for source, said in judge.seen if source and said.startswith("{")]
+    taken = [(source, json.loads(said)["item_id"]) for source, said in seen]
+    assert len(taken) >= 40
+    owners = {(source.split(":")[0], f"t{(item - 1000) // 7:03d}") for source, item in taken}
+    assert not [source for source, owner in owners if source == owner]
 
 
 def _status_traces() -> list[Trace]:

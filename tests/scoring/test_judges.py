@@ -23,6 +23,9 @@ def test_numbers_as_strings_equal_numbers_but_booleans_do_not() -> None:
     judge = StructuralJudge()
     assert judge.judge(obs('{"total": "12.50"}'), obs('{"total": 12.5}')).score == 1.0
     assert judge.judge(obs('{"ok": "true"}'), obs('{"ok": true}')).score < 1.0
+    # A boolean is no number: true is not 1, nor false 0 (one leaf of one wrong: the flag's 0.2).
+    assert judge.judge(obs('{"ok": 1}'), obs('{"ok": true}')).score == 0.2
+    assert judge.judge(obs('{"ok": false}'), obs('{"ok": "0"}')).score == 0.2
 
 
 def test_json_mismatch_names_the_field_and_scores_partially() -> None:
@@ -35,7 +38,10 @@ def test_json_mismatch_names_the_field_and_scores_partially() -> None:
 
 def test_text_expected_json_predicted_is_penalised() -> None:
     verdict = StructuralJudge().judge(obs("user 3 not found"), obs('{"id": 3}'))
-    assert verdict.score < 0.5 and "expected JSON" in verdict.feedback
+    assert "expected JSON" in verdict.feedback
+    # Text for JSON scores half its token F1: "3" of 4 tokens against {, ", id, ", :, 3, }.
+    f1 = 2 * (1 / 4) * (1 / 7) / (1 / 4 + 1 / 7)
+    assert verdict.score == pytest.approx(0.8 * 0.5 * f1 + 0.2, abs=1e-6)
 
 
 def test_empty_output_versus_an_error_counts_the_flag() -> None:
