@@ -81,3 +81,11 @@ def test_writes_are_learnt_from_records_that_change_within_a_run() -> None:
         step(3, "get_reservation", {"reservation_id": "A", "status": "cancelled"}),
     ]
     assert Lessons.of([run]).state_writers() == ["cancel"]
+
+
+def test_a_camel_case_id_is_an_identity_too() -> None:
+    """`orderId` names a record as `order_id` does."""
+    history = [turn("get_order", {"orderId": "A1"}, {"orderId": "A1", "status": "shipped"})]
+    predicted = json.dumps({"orderId": "A1", "status": "pending"})
+    content, changed = apply_session_state(predicted, history)
+    assert json.loads(content) == {"orderId": "A1", "status": "shipped"} and changed == 1

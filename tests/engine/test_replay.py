@@ -143,3 +143,50 @@ def test_a_tool_whose_repeats_change_is_answered_anew_when_repeated(built_model:
         assert first.metadata["source"] == "adapted_neighbour"
         repeated = "session_replay" if action.name == "get_user" else "adapted_neighbour"
         assert again.metadata["source"] == repeated
+
+
+def test_a_session_whose_history_was_replaced_is_remembered_anew(built_model: Path) -> None:
+    """The replay model keeps what each session showed between steps; a session of the same id
+    whose history is now shorter (replaced, rewound) is read anew, not from the old memory."""
+    from wmh.core.types import Observation, Session, Turn
+    from wmh.engine.predictor import PredictionContext
+
+    wm = with_every_part(built_model)
+    lookup = Action(name="get_order", arguments={"order_id": 987654})
+    other = Action(name="get_user", arguments={"user_id": 987654})
+    before = Session(
+        id="s",
+        task="t",
+        history=[
+            Turn(action=lookup, observation=Observation(content="first answer")),
+            Turn(action=other, observation=Observation(content="user")),
+        ],
+    )
+    assert wm.predictor.predict(PredictionContext(before, lookup)).content == "first answer"
+    after = Session(
+        id="s", task="t", history=[Turn(action=lookup, observation=Observation(content="anew"))]
+    )
+    again = wm.predictor.predict(PredictionContext(after, lookup))
+    assert again.metadata["source"] == "session_replay" and again.content == "anew"
+
+
+def test_a_tools_own_writes_are_not_overlaid_with_what_the_session_showed_before(
+    built_model: Path,
+) -> None:
+    """After reading user 5, an address update's recalled answer is a record of user 5 too: a
+    tool that only reads takes the session's values for it, a tool that writes records (as the
+    corpus showed) answers with what it wrote, not with the older read's values."""
+    from wmh.engine.replay import ReplayPredictor
+
+    wm = with_every_part(built_model)
+    replay = wm.predictor
+    updates = {}
+    for writers in ((), ("update_address",)):
+        wm.predictor = ReplayPredictor(
+            replay.retriever, replay.error_style, state_writers=writers, policies=ReplayPolicies()
+        )
+        session = wm.new_session(task="Move customer 5 to Lima")
+        wm.step(session.id, Action(name="get_user", arguments={"user_id": 5}))
+        write = Action(name="update_address", arguments={"user_id": 5, "city": "Quito"})
+        updates[writers] = wm.step(session.id, write).metadata.get("session_updates")
+    assert updates[()] and updates[("update_address",)] is None

@@ -217,3 +217,13 @@ def test_a_model_with_stored_signatures_is_freed_when_its_last_reference_goes(
 
 def _context(step: Step) -> PredictionContext:
     return PredictionContext(Session(id="s", task=step.task), step.action)
+
+
+def test_a_nearer_answer_weighs_more_in_the_consensus() -> None:
+    """Two far answers agree with each other, a much nearer one with neither: weighed by
+    nearness, the near one wins; at equal nearness, the agreeing pair does."""
+    from wmh.engine.agreement import consensus_of
+
+    agree = np.array([[1.0, 0.9, 0.1], [0.9, 1.0, 0.1], [0.1, 0.1, 1.0]])
+    assert consensus_of(agree, np.array([0.5, 0.5, 1.0], dtype=np.float32)) == 2
+    assert consensus_of(agree, np.array([1.0, 1.0, 1.0], dtype=np.float32)) == 0

@@ -11,7 +11,7 @@ from wmh.retrieval.embedders import HashingEmbedder
 from wmh.retrieval.index import PartitionedIndex
 from wmh.retrieval.retriever import IndexRetriever, Query, SearchOnce
 from wmh.retrieval.table import StepTable
-from wmh.retrieval.text import HISTORY_WINDOW, query_text
+from wmh.retrieval.text import HISTORY_WINDOW, action_text, query_text
 
 
 def _steps(n_traces: int) -> list[Step]:
@@ -215,3 +215,78 @@ def test_rows_sharing_vectors_are_cut_alike_by_either_path(monkeypatch: pytest.M
         want = np.lexsort((np.arange(40), -np.round(scores, 6)))
         cut = np.round(scores[want[min(fetch, 40) - 1]], 6)
         assert every_row[0].tolist() == [r for r in want if np.round(scores[r], 6) >= cut], fetch
+
+
+def test_of_recordings_in_one_task_the_exact_one_after_the_most_alike_actions_answers() -> None:
+    """The same call, in the same task, once after listing orders and once after reading a
+    user: a query that follows a listing gets the first, one that follows a read the second."""
+    steps = [
+        Step(
+            action=Action(name="get_order", arguments={"id": 1}),
+            observation=Observation(content=f"after {before}"),
+            trace_id=f"t{number}",
+            index=1,
+            task="help the customer",
+        )
+        for number, before in enumerate(["list_orders", "get_user"])
+    ]
+    plain = _retriever(steps)
+    table = plain.table
+    texts = [
+        action_text(Action(name="list_orders", arguments={})),
+        action_text(Action(name="get_user", arguments={"id": 7})),
+    ]
+    windows = np.full((len(table), HISTORY_WINDOW), -1)
+    for row in range(len(table)):  # each row's one earlier action, the latest last
+        windows[row, -1] = 0 if table.step(row).observation.content == "after list_orders" else 1
+    columns = ContextColumns.of_numbers([0] * len(table), ["help the customer"], windows, texts)
+    retriever = IndexRetriever(table, plain.index, plain.embedder, columns)
+    action = Action(name="get_order", arguments={"id": 1})
+    for before, answer in (
+        (Action(name="get_user", arguments={"id": 7}), "after get_user"),
+        (Action(name="list_orders", arguments={}), "after list_orders"),
+    ):
+        found = retriever.exact(Query(action, "help the customer", (before,)))
+        assert found is not None and found.step.observation.content == answer
+
+
+def test_a_search_that_filters_out_its_first_fetch_fetches_more() -> None:
+    """A search leaving rows out (a held-out trace's) fetches four times k; when every row of
+    that fetch is left out, it fetches more until it has k, not fewer."""
+    rng = np.random.default_rng(3)
+    vectors = rng.normal(size=(200, 16)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    index = PartitionedIndex.build(vectors, ["t"] * 200, "flat")
+    query = vectors[0]
+    order = np.argsort(-(vectors @ query), kind="stable")
+    banned = set(order[:40].tolist())  # the 40 nearest rows: more than 4 * k
+    rows, _ = index.search("t", query, 5, keep=lambda r: np.array([x not in banned for x in r]))
+    assert rows.tolist() == order[40:45].tolist()
+
+
+def test_of_neighbours_alike_in_all_else_the_one_from_the_like_task_comes_first() -> None:
+    """Two recordings of one call, equally near (the same text, no history): whatever the
+    weights, the task breaks the tie, not the row order."""
+    from wmh.retrieval.retriever import Weights
+
+    tasks = ["book a flight to Oslo", "refund my order"]
+    steps = [
+        Step(
+            action=Action(name="get_order", arguments={"id": 1}),
+            observation=Observation(content=f"in: {task}"),
+            trace_id=f"t{number}",
+            index=0,
+            task=task,
+        )
+        for number, task in enumerate(tasks)
+    ]
+    plain = _retriever(steps)
+    table = plain.table
+    row_tasks = [table.step(r).task for r in range(len(table))]
+    no_history = np.full((len(table), HISTORY_WINDOW), -1)
+    columns = ContextColumns.of_numbers(range(len(table)), row_tasks, no_history, [])
+    retriever = IndexRetriever(table, plain.index, plain.embedder, columns)
+    action = Action(name="get_order", arguments={"id": 1})
+    for task in tasks:
+        found = retriever.neighbours(Query(action, task, ()), 2, Weights(history=0.3))
+        assert [n.step.task for n in found] == [task, *(t for t in tasks if t != task)]

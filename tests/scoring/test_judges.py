@@ -79,3 +79,12 @@ def test_numeric_judge_compares_numbers_with_tolerance() -> None:
 def test_unknown_judge_is_a_config_error() -> None:
     with pytest.raises(ConfigError, match="unknown judge"):
         make_judge("vibes")
+
+
+def test_numbers_must_agree_closely_and_in_order() -> None:
+    structural = StructuralJudge()
+    assert structural.judge(obs('{"x": 1.0}'), obs('{"x": 1.0000000001}')).score == 1.0
+    assert structural.judge(obs('{"x": 1.001}'), obs('{"x": 1.0}')).score == 0.2
+    # The numeric judge compares the numbers where they stand: 3 then 5 is not 5 then 3.
+    assert NumericJudge().judge(obs("3 then 5"), obs("5 then 3")).score == 0.2
+    assert NumericJudge().judge(obs("took 5 then 3"), obs("5, 3")).score == 1.0
