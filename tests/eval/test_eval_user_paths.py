@@ -104,3 +104,27 @@ def test_an_out_path_nothing_may_be_written_to_is_refused_before_evaluating(
     assert done.returncode == 1
     assert "--out /proc/wmh-eval.json: cannot write in /proc" in " ".join(done.stderr.split())
     assert "evaluating" not in done.stdout and "Traceback" not in done.stderr
+
+
+def test_messages_say_what_is_wrong_with_what_was_given(built_model: Path, tmp_path: Path) -> None:
+    root = str(built_model.parent.parent)
+    done = wmh("eval", "--name", "records", "--root", root, "--no-mlflow", "--top-k", "-1")
+    said = " ".join(done.stderr.split())
+    assert done.returncode == 1 and "retrieval.top_k is how many recorded examples" in said
+    assert "got -1" in said and "zero-shot" not in said
+    done = wmh("play", "--name", "records", "--root", root, "-o", "provider.api_base=http://x")
+    said = " ".join((done.stdout + done.stderr).split())
+    assert done.returncode == 1 and "provider settings would change nothing here" in said
+    assert "rubric" not in said
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"kind": "scaling"}')
+    done = wmh("study", "plot", str(bad), "--out", str(tmp_path / "p.png"))
+    said = done.stderr.strip()
+    assert done.returncode == 1 and len(said.splitlines()) == 1, said
+    assert f"{bad}: not a study's results.json (name: Field required;" in said
+    shutil.copytree(built_model, tmp_path / "s" / "models" / "records")
+    done = wmh("eval", "--name", "records", "--root", str(tmp_path / "s"), "--no-mlflow")
+    assert done.returncode == 0, done.stderr
+    done = wmh("eval", "results", "nosuch", "--root", str(tmp_path / "s"))
+    said = " ".join(done.stdout.split())
+    assert "no saved eval runs of 'nosuch' under" in said and "(saved: records)" in said

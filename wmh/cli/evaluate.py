@@ -249,7 +249,14 @@ def eval_results(
     for why in unreadable:
         console.print(f"skipped: {escape(why)}", style="yellow")
     if not runs:
-        console.print(f"no saved eval runs under {root / 'evals'}")
+        if suite is not None and list_results(root)[0]:
+            keys = sorted({run.key for run in list_results(root)[0]})
+            console.print(
+                f"no saved eval runs of '{escape(suite)}' under {escape(str(root / 'evals'))} "
+                f"(saved: {escape(', '.join(keys))})"
+            )
+        else:
+            console.print(f"no saved eval runs under {escape(str(root / 'evals'))}")
         return
     table = Table(
         "when", "suite / model", "mode", "judge", "steps", "fidelity", "delta", "baselines"

@@ -136,7 +136,7 @@ def play(
         from wmh.eval.service import eval_overrides
         from wmh.store.settings import model_settings
 
-        settings = eval_overrides(model_settings(model_dir), name, override)
+        settings = eval_overrides(model_settings(model_dir), name, override, judged=False)
     wm, provider = load_world_model(model_dir, settings=settings)
     tools = wm.tools()
     session_id = wm.new_session(task=task).id

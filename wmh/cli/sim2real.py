@@ -53,9 +53,14 @@ def sim2real(
         f"{report.nn_copy:.3f}",
     )
     console.print(table)
+    correlation = (
+        f"{report.reward_correlation}"
+        if report.reward_correlation is not None
+        else "n/a (the rewards of one world, or of fewer than two episodes, do not vary)"
+    )
     rewards = (
         f"; episode rewards ({report.reward}): agreement {report.reward_agreement}, "
-        f"correlation {report.reward_correlation}"
+        f"correlation {correlation}"
         if report.reward != "none"
         else ""
     )

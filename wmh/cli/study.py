@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
+from pydantic import ValidationError
 from rich.markup import escape
 from rich.table import Table
 
@@ -29,7 +30,13 @@ app = typer.Typer(
     help="Fidelity studies: trace scaling and seed stability, as sweeps logged to MLflow.",
 )
 
-NameOption = typer.Option(None, "--name", "-n", help="Study name (default: the files' folder).")
+NameOption = typer.Option(
+    None,
+    "--name",
+    "-n",
+    help="Study name (default: the first file's name before its first dot, or its folder's "
+    "for traces.otel.jsonl).",
+)
 FileOption = typer.Option([], "--file", "-f", help="Trace file (repeatable).")
 OverrideOption = typer.Option(
     [], "--override", "-o", help="Hydra override, e.g. -o study.sizes=[5,10,20] -o provider=..."
@@ -156,6 +163,13 @@ def plot(
     for path in results:
         try:
             reports.append(StudyReport.model_validate_json(path.read_bytes()))
-        except (OSError, ValueError) as exc:
-            raise ConfigError(f"{path}: not a study's results.json ({exc})") from None
+        except OSError as exc:
+            raise ConfigError(f"{path}: cannot read it ({exc.strerror or exc})") from None
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(map(str, first["loc"])) or "the file"
+            raise ConfigError(
+                f"{path}: not a study's results.json ({where}: {first['msg']}; "
+                f"{exc.error_count()} problems in all)"
+            ) from None
     console.print(f"wrote {escape(str(plot_studies(reports, out, columns)))}")

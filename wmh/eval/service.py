@@ -82,11 +82,16 @@ BUILT_WITH = ("retrieval.index", "retrieval.flat_max")  # the index was built wi
 
 
 def eval_overrides(
-    settings: WmhConfig, name: str, overrides: Sequence[str], judge: str | None = None
+    settings: WmhConfig,
+    name: str,
+    overrides: Sequence[str],
+    judge: str | None = None,
+    judged: bool = True,
 ) -> WmhConfig:
     """Eval-time choices for a built model (the judge, the provider's endpoint, the predictor's
     cache and budget), on top of what it was built with: `provider=x` chooses a group anew,
-    `provider.api_base=y` changes one key of the model's own; what it was built from stays."""
+    `provider.api_base=y` changes one key of the model's own; what it was built from stays.
+    `judged`: whether anything judges the answers (an eval does, `wmh play` does not)."""
     given = to_settings(compose_config([f"name={name}", *overrides]))
     replay = settings.provider.name == "replay"  # a replay model calls no provider
     groups: list[tuple[str, str]] = []
@@ -118,6 +123,11 @@ def eval_overrides(
             target, source = getattr(target, part), getattr(source, part)
         setattr(target, leaf, getattr(source, leaf))
     provider_given = [override for group, override in groups if group == "provider"]
+    if replay and provider_given and not judged:
+        raise ConfigError(
+            f"'{provider_given[0]}': model '{name}' is a replay model, which calls no provider: "
+            "provider settings would change nothing here"
+        )
     if replay and provider_given and "rubric" not in (settings.judge.name, judge):
         raise ConfigError(
             f"'{provider_given[0]}': model '{name}' is a replay model, which calls no provider; "

@@ -41,6 +41,11 @@ def load_world_model(
         )
     retriever = load_retriever(files.index_dir, card.embedder, hidden)
     top_k = settings.retrieval.top_k if settings is not None else card.top_k
+    if top_k < 0:
+        raise ConfigError(
+            f"retrieval.top_k is how many recorded examples a step retrieves: 0 or more, got "
+            f"{top_k}"
+        )
     if card.provider == "replay" and top_k < 1:
         raise ConfigError(
             f"retrieval.top_k=0 (zero-shot, no retrieved examples) needs an LLM world model: "
