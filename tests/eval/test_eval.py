@@ -151,7 +151,7 @@ def test_eval_cli_prints_tables_writes_results_and_tracks(
         timeout=300,
     )
     assert done.returncode == 0, done.stderr
-    assert "nn_copy" in done.stdout and "error-flag acc." in done.stdout
+    assert "nn_copy" in done.stdout and "95% CI" in done.stdout
     assert "MLflow run:" in done.stdout
     (out,) = (tmp_path / "evals" / "records").glob("*.json")
     assert json.loads(out.read_text())["sample_turns"] == "first"

@@ -3,6 +3,7 @@ with nothing held out, a folder of trace files, and a suite named by any path.""
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -128,3 +129,34 @@ def test_messages_say_what_is_wrong_with_what_was_given(built_model: Path, tmp_p
     done = wmh("eval", "results", "nosuch", "--root", str(tmp_path / "s"))
     said = " ".join(done.stdout.split())
     assert "no saved eval runs of 'nosuch' under" in said and "(saved: records)" in said
+
+
+def test_tables_read_whole_at_80_columns(built_model: Path, tmp_path: Path) -> None:
+    """Piped output is 80 columns wide: tool names were cut to `update_res…`, dates broke as
+    `2026-11-3` over `0 18:19` and scores as `0.788/0.` over `742`."""
+    import os
+    import re
+    import subprocess
+    import sys
+
+    from wmh.store.card import read_card
+
+    def narrow(*args: str) -> str:
+        done = subprocess.run(
+            [sys.executable, "-m", "wmh", *args], capture_output=True, text=True, timeout=300,
+            env={**os.environ, "COLUMNS": "80"},
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        assert max(map(len, done.stdout.splitlines())) <= 80 and "…" not in done.stdout
+        return done.stdout
+
+    root = str(built_model.parent.parent)
+    out = tmp_path / "r.json"
+    shown = narrow("eval", "--name", "records", "--root", root, "--no-mlflow", "--out", str(out))
+    for tool in json.loads(out.read_text())["per_tool"]:
+        assert re.search(rf"^ {re.escape(tool)} ", shown, re.MULTILINE), tool
+    card = read_card(built_model)
+    listed = narrow("list", "--root", root)
+    fit = card.replay_fit
+    assert f"{fit.score:.3f}/{fit.nearest_copy:.3f}" in listed
+    assert card.created_at[:10] in listed

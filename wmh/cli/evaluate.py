@@ -10,7 +10,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 from typer.core import TyperGroup
 
-from wmh.cli.common import RootOption, console
+from wmh.cli.common import RootOption, console, narrow_table
 from wmh.cli.sim2real import sim2real
 from wmh.errors import ConfigError
 from wmh.eval.results import (
@@ -40,17 +40,19 @@ app = typer.Typer(
 
 
 def _fmt(fidelity: Fidelity) -> list[str]:
-    refs = "  ".join(f"{k} {v:.3f}" for k, v in fidelity.baselines.items())
+    refs = "\n".join(f"{k} {v:.3f}" for k, v in fidelity.baselines.items())
     return [
         str(fidelity.steps),
-        f"{fidelity.score:.3f} ± {fidelity.std:.3f}",
+        f"{fidelity.score:.3f} ± {fidelity.std:.3f}\n"
         f"[{fidelity.ci_low:.3f}, {fidelity.ci_high:.3f}]",
-        refs,
         f"{fidelity.error_flag_accuracy:.3f}",
+        refs,
     ]
 
 
-COLUMNS = ("steps", "fidelity ± std", "95% CI", "baselines", "error-flag acc.")
+# Fidelity over its 95% interval; the error flag's accuracy; the baselines one to a line (each
+# column no wider than its longest line, so the table fits 80 columns).
+COLUMNS = ("steps", "fidelity ± std\n95% CI", "flag", "baselines")
 
 
 def print_report(report: EvalReport) -> None:
@@ -68,13 +70,9 @@ def print_report(report: EvalReport) -> None:
             f"{report.seen_traces_skipped} it trained on left out"
         )
     for label, rows in (("file", report.per_file), ("tool", report.per_tool)):
-        table = Table(label, *COLUMNS)
-        for key, fidelity in rows.items():
-            table.add_row(key, *_fmt(fidelity))
-        console.print(table)
-    overall = Table("overall", *COLUMNS)
-    overall.add_row("all", *_fmt(report.overall))
-    console.print(overall)
+        cells = [[key, *_fmt(fidelity)] for key, fidelity in rows.items()]
+        console.print(narrow_table([label, *COLUMNS], cells))
+    console.print(narrow_table(["overall", *COLUMNS], [["all", *_fmt(report.overall)]]))
     console.print("prediction sources: " + ", ".join(f"{k} {v}" for k, v in report.sources.items()))
     if report.usage:
         console.print("provider usage: " + ", ".join(f"{k} {v}" for k, v in report.usage.items()))
@@ -258,23 +256,21 @@ def eval_results(
         else:
             console.print(f"no saved eval runs under {escape(str(root / 'evals'))}")
         return
-    table = Table(
-        "when", "suite / model", "mode", "judge", "steps", "fidelity", "delta", "baselines"
-    )
-    for run in runs:
-        delta = "" if run.delta is None else f"{run.delta:+.3f}"
-        refs = "  ".join(f"{k} {v:.3f}" for k, v in run.baselines.items())
-        table.add_row(
-            run.created_at,
+    headers = ["when", "suite / model", "mode", "judge", "steps", "fidelity", "delta", "baselines"]
+    cells = [
+        [
+            run.created_at[:16].replace("T", " "),
             run.key,
             run.mode,
             run.judge,
             str(run.steps),
             f"{run.score:.3f}",
-            delta,
-            refs,
-        )
-    console.print(table)
+            "" if run.delta is None else f"{run.delta:+.3f}",
+            "\n".join(f"{k} {v:.3f}" for k, v in run.baselines.items()),
+        ]
+        for run in runs
+    ]
+    console.print(narrow_table(headers, cells))
 
 
 app.command("sim2real")(sim2real)

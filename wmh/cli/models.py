@@ -9,11 +9,9 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-from rich import box
 from rich.markup import escape
-from rich.table import Column, Table
 
-from wmh.cli.common import RootOption, console
+from wmh.cli.common import RootOption, console, narrow_table
 from wmh.store.card import ModelCard
 from wmh.store.layout import ModelFiles
 from wmh.store.store import WorldModelStore
@@ -76,12 +74,7 @@ def list_models(root: Path = RootOption) -> None:
     headers = ["name", "provider", "steps", "held-out", "fit/copy", "GEPA", "built", "run"]
     if any(varied.values()):
         headers.append("varied")
-    table = Table(
-        *(Column(h, min_width=len(h), overflow="fold") for h in headers),
-        box=box.SIMPLE_HEAD,
-        pad_edge=False,
-        collapse_padding=True,
-    )
+    rows = []
     for card in cards:
         score = f"{card.heldout_score:.3f}" if card.heldout_score is not None else "-"
         fit = card.replay_fit
@@ -103,7 +96,8 @@ def list_models(root: Path = RootOption) -> None:
         ]
         if len(headers) > len(row):
             row.append(varied.get(card.name, ""))
-        table.add_row(*row)
+        rows.append(row)
+    table = narrow_table(headers, rows)
     console.print(table)
     console.print(
         "[dim]fit/copy: the replay parts chosen vs the nearest copy, on the build's own steps; "
