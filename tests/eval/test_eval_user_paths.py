@@ -57,6 +57,16 @@ def test_a_suite_finds_its_files_however_its_path_is_typed(
     bare = run_eval(tmp_path / "b.json", "run", "default.toml", "--root", root)
     assert absolute["suite"] == bare["suite"] == "records/default"
     assert absolute["overall"] == bare["overall"] and absolute["traces"] > 0
+    # A suite linked into another task is that task's: its files are the other task's.
+    other = tmp_path / "examples" / "other"
+    (other / "evals").mkdir(parents=True)
+    write_corpus(other / "traces.otel.jsonl", traces=12, seed=4)
+    (other / "evals" / "linked.toml").symlink_to(task / "evals" / "default.toml")
+    linked = run_eval(
+        tmp_path / "c.json", "run", str(other / "evals" / "linked.toml"), "--root", root
+    )
+    assert linked["suite"] == "other/linked"
+    assert set(linked["per_file"]) == {str(other / "traces.otel.jsonl")}
 
 
 def test_a_model_with_nothing_held_out_is_refused_not_scored_zero(tmp_path: Path) -> None:
@@ -147,16 +157,51 @@ def test_tables_read_whole_at_80_columns(built_model: Path, tmp_path: Path) -> N
             env={**os.environ, "COLUMNS": "80"},
         )  # fmt: skip
         assert done.returncode == 0, done.stderr
-        assert max(map(len, done.stdout.splitlines())) <= 80 and "…" not in done.stdout
+        assert "…" not in done.stdout
         return done.stdout
 
     root = str(built_model.parent.parent)
     out = tmp_path / "r.json"
     shown = narrow("eval", "--name", "records", "--root", root, "--no-mlflow", "--out", str(out))
     for tool in json.loads(out.read_text())["per_tool"]:
-        assert re.search(rf"^ {re.escape(tool)} ", shown, re.MULTILINE), tool
+        assert re.search(rf"^{re.escape(tool)} ", shown, re.MULTILINE), tool
+    assert shown.count("baselines") == 3 and "most_frequent" in shown  # no column dropped
     card = read_card(built_model)
     listed = narrow("list", "--root", root)
     fit = card.replay_fit
     assert f"{fit.score:.3f}/{fit.nearest_copy:.3f}" in listed
     assert card.created_at[:10] in listed
+
+
+def test_a_narrow_table_keeps_every_column_and_cuts_long_names_before_numbers() -> None:
+    """At 80 columns a table was cut at the right edge when its columns' widths added up to
+    more (the built date and run of `wmh list` were gone), and a 29-character tool name broke
+    at 24."""
+    from rich.console import Console
+
+    from wmh.cli.common import narrow_table
+
+    def shown(headers: list[str], row: list[str]) -> list[str]:
+        console = Console(width=80, record=True)
+        console.print(narrow_table(headers, [row], width=80))
+        return console.export_text().splitlines()
+
+    lines = shown(
+        ["tool", "steps", "fidelity ± std\n95% CI", "flag", "baselines"],
+        ["update_reservation_passengers", "5", "0.603 ± 0.544\n[0.503, 1.000]", "0.600",
+         "action_copy 0.603\nmost_frequent 0.402\nnn_copy 0.603"],
+    )  # fmt: skip
+    text = "\n".join(lines)
+    assert max(map(len, lines)) <= 80
+    for whole in ("update_reservation_passengers", "[0.503, 1.000]", "most_frequent 0.402"):
+        assert whole in text, whole
+    lines = shown(
+        ["name", "provider", "steps", "held-out", "fit/copy", "GEPA", "built", "run"],
+        ["support-desk-minilm-v2", "openai_compatible", "1036", "0.781", "0.788/0.742",
+         "12r/3f", "2026-11-29 00:27", "ef86fa8f"],
+    )  # fmt: skip
+    header, text = lines[0], "\n".join(lines)
+    assert header.split() == ["name", "provider", "steps", "held-out", "fit/copy", "GEPA",
+                              "built", "run"]  # fmt: skip
+    for whole in ("0.788/0.742", "12r/3f", "2026-11-29", "ef86fa8f", "1036", "0.781"):
+        assert whole in text, whole

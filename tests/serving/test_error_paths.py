@@ -73,3 +73,25 @@ def test_a_body_deeper_than_the_json_parser_goes_is_a_422_on_every_route(
         broken = client.post("/world_models/records/sessions", content=b"{", headers=headers)
         assert broken.status_code == 400
         assert broken.json() == {"detail": "the body is not valid JSON"}
+
+
+def test_serving_every_model_leaves_out_a_copy_with_a_warning_and_serves_an_alias_once(
+    built_model: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A copy of another model in the store kept the whole store from being served (its name
+    check failed the start), though `wmh list` only skips it; a link to a model's folder is
+    that model."""
+    import shutil
+
+    from wmh.serving.registry import check_models
+
+    models = tmp_path / "models"
+    shutil.copytree(built_model, models / "records")
+    shutil.copytree(built_model, models / "copy")
+    (models / "latest").symlink_to(models / "records")
+    with caplog.at_level("WARNING", logger="wmh.serving.registry"):
+        assert check_models(tmp_path, [], ServeConfig()) == ["records"]
+        registry = load_registry(tmp_path, [], ServeConfig())
+    assert list(registry.models) == ["records"]
+    assert f"not served: {models / 'copy'} holds the model built as 'records'" in caplog.text
+    assert check_models(tmp_path, ["latest"], ServeConfig()) == ["latest"]

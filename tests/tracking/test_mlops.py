@@ -86,7 +86,7 @@ def test_a_two_member_sweep_gives_two_models_and_two_runs_in_one_experiment(
                       "varied"]  # fmt: skip
     lines = listed(200)
     for member, top_k in (("sweep-0", 3), ("sweep-1", 5)):
-        row = next(line for line in lines if line.startswith(f" {member} "))
+        row = next(line for line in lines if line.startswith(f"{member} "))
         assert row.rstrip().endswith(f"retrieval.top_k={top_k}")
     runs = _runs(tmp_path, "sweep")
     assert sorted(r.data.params["retrieval.top_k"] for r in runs) == ["3", "5"]

@@ -43,7 +43,7 @@ class Suite(BaseModel):
     def trace_files(self) -> list[Path]:
         """The suite's files, relative to its task's folder (the suite folder's parent),
         however the suite's own path was given."""
-        base = Path(self.path).resolve().parent.parent
+        base = Path(self.path).absolute().parent.parent
         return [base / file for file in self.files]
 
     def prompt_file(self) -> Path | None:
@@ -98,7 +98,7 @@ def resolve_suite(ref: str, examples_dir: Path | None = None) -> Suite:
     """`task` (its `default` suite), `task/suite`, or a path to a suite file."""
     candidate = Path(ref)
     if candidate.suffix == ".toml" and candidate.is_file():
-        return load_suite(candidate, candidate.resolve().parent.parent.name)
+        return load_suite(candidate, candidate.absolute().parent.parent.name)
     task_name, _, suite_name = ref.partition("/")
     tasks: dict[str, ExampleTask] = {t.name: t for t in find_examples(examples_dir)}
     task = tasks.get(task_name)

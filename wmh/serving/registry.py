@@ -4,6 +4,7 @@ session store (memory, or Redis when several workers or replicas serve one model
 from __future__ import annotations
 
 import gc
+import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -23,6 +24,8 @@ from wmh.serving.settings import check_serve_config
 from wmh.store.card import ModelCard, read_card
 from wmh.store.loader import load_world_model
 from wmh.store.store import WorldModelStore
+
+log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
@@ -123,7 +126,16 @@ def load_model_dir(
 
 
 def _chosen(store: WorldModelStore, names: list[str]) -> list[str]:
-    chosen = names or store.names()
+    """The names asked for, else every model of the store that can be served: one that cannot
+    (a damaged card, a copy of another model) is named in a warning and left out, as `wmh list`
+    leaves it out, rather than keeping the others from being served; an alias (a link to a
+    model's folder) is served once, under the model's name."""
+    chosen = names
+    if not names:
+        cards, unreadable = store.read_cards()
+        for why in unreadable:
+            log.warning("not served: %s", why)
+        chosen = list(dict.fromkeys(card.name for card in cards))
     if not chosen:
         raise ModelNotFoundError(
             f"no world models in {store.models_dir}: build one with wmh build --name NAME "

@@ -37,8 +37,9 @@ def _alive(pid: int) -> bool:
 
 def _check_named(folder: Path, card: ModelCard) -> None:
     """A stored model's folder is its name: one copied or renamed to another folder would be
-    listed, served and scored under the name it was built with, not the one it is asked by."""
-    if card.name != folder.name:
+    listed, served and scored under the name it was built with, not the one it is asked by.
+    (A link to a model's folder, an alias, is that model.)"""
+    if card.name not in (folder.name, folder.resolve().name):
         raise StoreError(
             f"{folder} holds the model built as '{card.name}' (its {CARD_FILE} says so): a "
             f"model's folder is its name; rename the folder back to '{card.name}', or build "
