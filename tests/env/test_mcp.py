@@ -3,6 +3,7 @@ call steps the world model."""
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
@@ -33,9 +34,15 @@ def test_an_mcp_client_lists_the_tools_and_calls_one_over_stdio(built_model: Pat
                 deep = [deep]
             too_deep = await client.call_tool("get_user", {"user_id": deep})
             again = await client.call_tool("get_user", {"user_id": "u3"})
+            usage = await client.read_resource("wmh://session/usage")
+            steps.append(json.loads(usage.contents[0].text)["steps"])  # type: ignore[union-attr]
             return tools, [first, again], [unknown, too_deep]
 
+    steps: list[int] = []
     tools, (first, again), (unknown, too_deep) = anyio.run(run)
+    # One episode per connection: the three calls a session could take are its three steps
+    # (each call had opened a session of its own, leaving the usage resource's empty).
+    assert steps == [3]
     assert "get_user" in tools
     assert tools["get_user"].input_schema["required"] == ["user_id"]
     assert not first.is_error and first.content[0].text
@@ -63,7 +70,7 @@ def test_the_same_over_streamable_http(built_model: Path, tmp_path: Path) -> Non
     with background(argv, lambda: httpx.get(url, timeout=2) is not None, "wmh mcp",
                     tmp_path / "mcp.log"):  # fmt: skip
 
-        async def run() -> tuple[list, bool]:
+        async def run() -> tuple[list, bool, int]:
             with anyio.fail_after(60):
                 async with (
                     streamable_http_client(url) as streams,
@@ -72,7 +79,10 @@ def test_the_same_over_streamable_http(built_model: Path, tmp_path: Path) -> Non
                     await client.initialize()
                     tools = (await client.list_tools()).tools
                     called = await client.call_tool("get_user", {"user_id": "u3"})
-                    return [t.name for t in tools], called.is_error
+                    await client.call_tool("get_user", {"user_id": "u4"})
+                    usage = await client.read_resource("wmh://session/usage")
+                    text = usage.contents[0].text  # type: ignore[union-attr]
+                    return [t.name for t in tools], called.is_error, json.loads(text)["steps"]
 
-        names, is_error = anyio.run(run)
-        assert "get_user" in names and not is_error
+        names, is_error, steps = anyio.run(run)
+        assert "get_user" in names and not is_error and steps == 2

@@ -13,6 +13,7 @@ reward judge score the episode, as `POST .../score` does over HTTP).
 from __future__ import annotations
 
 import logging
+import weakref
 from typing import Any
 
 import mcp_types as types
@@ -51,12 +52,21 @@ RESOURCES = [
 ]
 
 
+def _connection(ctx: Any) -> Any:
+    """The client connection a request came over. The SDK hands each request a `ServerSession`
+    of its own (keying the episode on it gave every call a new session: writes were lost and
+    the usage and score resources saw an empty episode); the connection they share is its
+    `_connection`, which the SDK's request context exposes to no lowlevel handler."""
+    session = getattr(ctx, "session", None)
+    return getattr(session, "_connection", None) or getattr(ctx, "connection", None) or session
+
+
 def make_server(wm: WorldModel, task: str = "") -> Server[Any]:
     """An MCP server over `wm`: one world model session per MCP connection."""
-    sessions: dict[int, str] = {}
+    sessions: weakref.WeakKeyDictionary[Any, str] = weakref.WeakKeyDictionary()
 
     def session_of(ctx: Any) -> str:
-        connection = id(getattr(ctx, "session", None))
+        connection = _connection(ctx)
         if connection not in sessions:
             sessions[connection] = wm.new_session(task).id
         return sessions[connection]
