@@ -13,7 +13,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig
 
-from wmh.config.compose import CONF_DIR, register_schema, to_settings
+from wmh.config.compose import CONF_DIR, check_override_keys, register_schema, to_settings
 from wmh.errors import WmhError
 from wmh.offline import apply_offline_defaults
 from wmh.pipeline.build import build_world_model
@@ -78,6 +78,19 @@ def main(cfg: DictConfig) -> float | None:
     return score
 
 
+def check_arguments(argv: list[str]) -> None:
+    """Refuse an override of a key the config does not have before Hydra composes it, in one
+    line naming the closest key, as `wmh build -o` does: Hydra adds a `+key=` it does not know
+    and ignores it (a misspelt key built a model without it), and answers a misspelt plain key
+    with a page suggesting `+key=`."""
+    try:
+        check_override_keys([arg for arg in argv if "=" in arg and not arg.startswith("-")])
+    except WmhError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(1)
+
+
 if __name__ == "__main__":
     apply_offline_defaults()
+    check_arguments(sys.argv[1:])
     main()

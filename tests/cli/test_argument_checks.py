@@ -228,3 +228,28 @@ def test_demo_says_when_it_replays_a_trace_the_index_holds(tmp_path: Path) -> No
 def test_demo_on_a_held_out_trace_adds_no_such_note(built_model: Path) -> None:
     code, out = run("demo", "--name", "records", "--root", str(built_model.parents[1]))
     assert code == 0 and "steps, mean" in out and "no held-out trace" not in out
+
+
+@pytest.mark.parametrize(
+    ("given", "said"),
+    [
+        ("+foo=1", "unknown config key 'foo' in override '+foo=1'"),
+        ("+retrieval.topk=3", "'retrieval.topk' in override '+retrieval.topk=3'; did you mean"),
+        ("retrieval.topk=3", "'retrieval.topk' in override 'retrieval.topk=3'; did you mean"),
+    ],
+    ids=["added", "added-misspelt", "misspelt"],
+)
+def test_the_hydra_entry_point_refuses_unknown_keys_in_one_line(
+    tmp_path: Path, given: str, said: str
+) -> None:
+    """`python -m wmh.build` built a model with `+foo=1` and `+retrieval.topk=3` (Hydra adds an
+    unknown key and ignores it) and answered a misspelt key with a page suggesting `+key=`."""
+    corpus = Path(__file__).resolve().parents[2] / "examples" / "airline" / "traces.otel.jsonl"
+    done = subprocess.run(
+        [sys.executable, "-m", "wmh.build", "name=x", f"root={tmp_path}",
+         f"data.files=[{corpus}]", "track=false", given],
+        capture_output=True, text=True, timeout=120, cwd=tmp_path,
+    )  # fmt: skip
+    assert done.returncode == 1
+    assert done.stderr.strip().splitlines() == [f"error: {done.stderr.strip()[7:]}"]
+    assert said in done.stderr and not (tmp_path / "models").exists()

@@ -100,7 +100,7 @@ def check_override_keys(overrides: Sequence[str]) -> None:
     suggest `+key=...`, which adds the key and then ignores it)."""
     for override in overrides:
         key = override.lstrip("+~").split("=", 1)[0].split("@", 1)[0].strip()
-        if not key or key.startswith("hydra.") or key in CONFIG_KEYS:
+        if not key or key.startswith(("hydra.", "hydra/")) or key in CONFIG_KEYS:
             continue
         close = difflib.get_close_matches(key, sorted(CONFIG_KEYS), n=1, cutoff=0.6)
         hint = f"; did you mean '{close[0]}'?" if close else ""
