@@ -65,10 +65,14 @@ def test_collect_refuses_a_corpus_path_it_could_never_append_to(tmp_path: Path) 
         (["--out", str(tmp_path / "file" / "c.jsonl")], "a part of its folder is a file"),
         (["--out", str(tmp_path / "c.jsonl"), "--max-mib", "-1"], "--max-mib must be a number"),
         (["--out", str(tmp_path / "c.jsonl"), "--max-mib", "nan"], "above 0, got nan"),
+        (["--out", "/proc/wmh-c.jsonl"], "/proc/wmh-c.jsonl cannot be written"),
     ):
         code, out = run("collect", *args, "--port", port)
         assert code == 1 and said in out, out
     taken.close()
+    # A port beyond 65535: uvicorn listened on it modulo 65536 while the banner said 99999.
+    code, out = run("collect", "--out", str(tmp_path / "c.jsonl"), "--port", "99999")
+    assert code == 1 and "--port must be between 1 and 65535, got 99999" in out, out
     assert not (tmp_path / "c.jsonl").exists() and list(folder.iterdir()) == []
 
 

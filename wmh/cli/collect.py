@@ -24,6 +24,8 @@ def collect(
 
     from wmh.ingest.collect import Collector, create_collector_app
 
+    if not 1 <= port <= 65535:  # uvicorn would listen on the port modulo 65536
+        raise ConfigError(f"--port must be between 1 and 65535, got {port}")
     if not (math.isfinite(max_mib) and max_mib > 0):
         raise ConfigError(f"--max-mib must be a number above 0, got {max_mib}")
     collector = Collector(out, max(1, int(max_mib * 2**20)))

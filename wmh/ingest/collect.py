@@ -122,9 +122,11 @@ def check_corpus_path(out: Path) -> None:
         raise ConfigError(f"{out} cannot be created: a part of its folder is a file") from None
     except OSError as exc:
         raise ConfigError(f"{out.parent} cannot be created: {exc.strerror}") from None
-    writable = os.access(out, os.W_OK) if out.exists() else os.access(out.parent, os.W_OK)
-    if not writable:
-        raise ConfigError(f"{out} cannot be written (permission denied)")
+    try:  # as each export will be written (permission bits say nothing of /proc or a root)
+        with out.open("ab"):
+            pass
+    except OSError as exc:
+        raise ConfigError(f"{out} cannot be written ({exc.strerror or exc})") from None
 
 
 def repair(path: Path) -> int:
