@@ -87,6 +87,13 @@ def test_a_bad_params_file_names_file_and_key(tmp_path: Path) -> None:
         settings_from_file(params)
     with pytest.raises(ConfigError, match="no such config file"):
         settings_from_file(tmp_path / "absent.yaml")
+    params.write_text("name: [\n", encoding="utf-8")  # broken YAML: a traceback before
+    with pytest.raises(ConfigError) as broken:
+        settings_from_file(params)
+    assert str(broken.value) == (
+        f"{params}: not valid YAML (expected the node content, but found '<stream end>' at "
+        "line 2, column 1)"
+    )
 
 
 def test_with_gepa_the_stages_draw_its_progress_and_lead_with_its_figures(

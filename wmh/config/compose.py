@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import yaml
 from hydra import compose, initialize_config_dir
 from hydra.core.config_store import ConfigStore
 from hydra.errors import HydraException
@@ -189,6 +190,11 @@ def settings_from_file(path: str | Path) -> WmhConfig:
         loaded = OmegaConf.load(path)
     except FileNotFoundError:
         raise ConfigError(f"{path}: no such config file") from None
+    except yaml.YAMLError as exc:  # broken YAML: where it broke, on one line
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ConfigError(f"{path}: not valid YAML ({problem}{where})") from None
     except (OSError, ValueError, OmegaConfBaseException) as exc:
         raise ConfigError(f"{path}: not a readable YAML config ({exc})") from None
     try:
