@@ -20,8 +20,10 @@ its connection may have been applied, and sent again it would be applied twice. 
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import quote
 
 import httpx
+from pydantic import ValidationError
 from pydantic_core import PydanticSerializationError
 from tenacity import (
     AsyncRetrying,
@@ -43,12 +45,15 @@ from wmh.core.types import (
     check_action_values,
     json_value_problem,
     seed_state_from,
+    validation_reasons,
 )
 from wmh.engine.usage import UsageRecord
 from wmh.errors import (
     NOT_APPLIED_HEADER,
+    NOT_FOUND_HEADER,
     ConfigError,
     InputError,
+    ModelNotFoundError,
     SessionNotFoundError,
     WmhError,
 )
@@ -63,6 +68,10 @@ class RemoteError(WmhError):
         super().__init__(f"{status}: {detail}")
         self.status = status
         self.detail = detail
+
+
+class ModelNotServedError(RemoteError, ModelNotFoundError):
+    """A 404 for the world model itself (a wrong name), not for one of its sessions."""
 
 
 class ConnectionLostError(WmhError):
@@ -152,7 +161,10 @@ def _retry_options(attempts: int, method: str = "GET") -> dict[str, Any]:
 
 
 def _action(action: Action | dict[str, Any]) -> dict[str, Any]:
-    parsed = action if isinstance(action, Action) else Action.model_validate(action)
+    try:
+        parsed = action if isinstance(action, Action) else Action.model_validate(action)
+    except ValidationError as exc:
+        raise InputError(f"not an action: {validation_reasons(exc)}") from None
     check_action_values(parsed, native=False)  # a date or an Enum goes as pydantic writes it
     try:
         return {"action": parsed.model_dump(mode="json")}
@@ -184,7 +196,12 @@ def _check(response: httpx.Response) -> Any:
             detail = str(response.json().get("detail", response.text))
         except ValueError:
             detail = response.text[:500]
-        if response.status_code == 404 and "/sessions/" in response.request.url.path:
+        missing = response.headers.get(NOT_FOUND_HEADER)
+        if response.status_code == 404 and missing == "model":
+            raise ModelNotServedError(404, detail)
+        if response.status_code == 404 and (
+            missing == "session" or (missing is None and "/sessions/" in response.request.url.path)
+        ):
             raise SessionNotFoundError(detail)
         raise RemoteError(response.status_code, detail)
     return response.json() if response.content else None
@@ -200,7 +217,11 @@ class _Routes:
         return f"/world_models/{self.model}/sessions"
 
     def session(self, session_id: str, tail: str = "") -> str:
-        return f"/world_models/{self.model}/sessions/{session_id}{tail}"
+        """A session's path, its id escaped (`a?b` or `x/y` named another route, `..` the
+        model's own)."""
+        if not isinstance(session_id, str) or session_id.strip(".") == "":
+            raise InputError(f"not a session id: {session_id!r}")
+        return f"/world_models/{self.model}/sessions/{quote(session_id, safe='')}{tail}"
 
     @staticmethod
     def created(data: dict[str, Any], task: str | None) -> Session:

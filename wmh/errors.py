@@ -54,6 +54,8 @@ class ServerBusyError(WmhError):
 # Set on the 503 of a ServerBusyError, refused before anything was applied: a client may send
 # the request again. (Another 503, a session store failing while it saves, may not be.)
 NOT_APPLIED_HEADER = "X-Wmh-Not-Applied"
+# Set on a 404 to say what was not found (`model` or `session`), so a client can tell the two.
+NOT_FOUND_HEADER = "X-Wmh-Not-Found"
 
 
 class InputError(WmhError):

@@ -212,3 +212,16 @@ def test_an_episode_that_could_not_be_scored_or_has_no_step_is_refused_before_it
     assert len(wm.sessions) == 0  # no session was started
     with pytest.raises(ConfigError, match="count must be at least 1"):
         scenarios_from_traces(read_part(built_model, "test"), count=0)
+
+
+def test_scoring_an_unknown_session_is_that_first_even_with_no_judge(built_model: Path) -> None:
+    """A model with no reward judge answered an unknown session's score with 'no reward judge'
+    (a 400 over HTTP) where a model with one answered 'no session' (404)."""
+    from wmh.errors import SessionNotFoundError
+
+    wm, _ = load_world_model(built_model)
+    with pytest.raises(SessionNotFoundError):
+        wm.score_session("nope")
+    session = wm.new_session("t")
+    with pytest.raises(ConfigError, match="has no reward judge"):
+        wm.score_session(session.id)

@@ -137,6 +137,11 @@ def test_the_token_guards_every_route_but_healthz(guarded: Server) -> None:
         assert wrong.status_code == 401
         ok = client.get("/world_models", headers={"Authorization": f"Bearer {TOKEN}"})
         assert ok.status_code == 200
+        # The scheme is case-insensitive (RFC 9110); the token is not.
+        lower = client.get("/world_models", headers={"Authorization": f"bearer {TOKEN}"})
+        assert lower.status_code == 200
+        upper = client.get("/world_models", headers={"Authorization": f"Bearer {TOKEN.upper()}"})
+        assert upper.status_code == 401
 
 
 def test_the_oldest_sessions_go_past_the_cap(guarded: Server) -> None:

@@ -19,7 +19,7 @@ from tests.serving.harness_client import answers_in_process, check_episode, run_
 from tests.serving.servers import Redis, Server, free_port
 from wmh import Action, AsyncWorldModelClient, WorldModelClient
 from wmh.client import RemoteError
-from wmh.errors import InputError, SessionNotFoundError
+from wmh.errors import InputError, ModelNotFoundError, SessionNotFoundError
 from wmh.pipeline.build import build_world_model
 from wmh.store.loader import load_world_model
 
@@ -148,6 +148,16 @@ def test_the_python_client_answers_like_the_model_in_process(
         with pytest.raises(RemoteError) as unknown:
             WorldModelClient(scored_server.url, "nope").new_session("t")
         assert unknown.value.status == 404 and "no world model 'nope'" in unknown.value.detail
+        # On a session's route too, a wrong model name is the model's error, not the session's.
+        with pytest.raises(ModelNotFoundError, match="no world model 'nope'"):
+            WorldModelClient(scored_server.url, "nope").step("abc", {"name": "get_user"})
+        # Session ids are escaped (`..` named the model's own route, `a?b=1` session `a`).
+        with pytest.raises(InputError, match="not a session id: '..'"):
+            wm.session("..")
+        with pytest.raises(SessionNotFoundError, match=r"no session 'a\?b=1'"):
+            wm.session("a?b=1")
+        with pytest.raises(InputError, match="not an action"):
+            wm.step("abc", {"foo": 1})  # type: ignore[arg-type]
 
 
 def test_the_async_client_runs_many_sessions_at_once(scored_server: Server) -> None:

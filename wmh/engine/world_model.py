@@ -130,6 +130,7 @@ class WorldModel:
         with it and set as the reward of its last observation."""
         judge = judge or self.reward
         if judge is None:
+            self.session(session_id)  # an unknown session is that first (404), not no judge
             raise ConfigError(
                 f"world model '{self.name}' has no reward judge: serve or load it with "
                 "reward=rubric (an LLM grades the episode) or reward=success (the example's "

@@ -32,9 +32,10 @@ def bearer_check(token: str | None) -> Callable[..., Awaitable[None]]:
     async def check(authorization: str | None = Header(default=None)) -> None:
         if not token:
             return
-        expected = f"Bearer {token}".encode()
-        given = (authorization or "").encode()
-        if not secrets.compare_digest(given, expected):
+        # The scheme's name is case-insensitive (RFC 9110, 11.1); the token is compared whole.
+        scheme, _, credentials = (authorization or "").partition(" ")
+        given = credentials.encode() if scheme.lower() == "bearer" else b""
+        if not secrets.compare_digest(given, token.encode()):
             raise HTTPException(
                 401,
                 "missing or wrong bearer token: send Authorization: Bearer $WMH_API_TOKEN",

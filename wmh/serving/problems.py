@@ -19,6 +19,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from wmh.core.types import MAX_JSON_DEPTH
 from wmh.errors import (
     NOT_APPLIED_HEADER,
+    NOT_FOUND_HEADER,
     ConfigError,
     InputError,
     ModelNotFoundError,
@@ -98,6 +99,9 @@ def add_error_handlers(app: FastAPI) -> None:
         headers = {"Retry-After": str(RETRY_AFTER_S)} if status == 503 else None
         if isinstance(exc, ServerBusyError):
             headers = {**(headers or {}), NOT_APPLIED_HEADER: "1"}
+        if isinstance(exc, ModelNotFoundError | SessionNotFoundError):
+            missing = "model" if isinstance(exc, ModelNotFoundError) else "session"
+            headers = {**(headers or {}), NOT_FOUND_HEADER: missing}
         return JSONResponse({"detail": str(exc)}, status_code=status, headers=headers)
 
     @app.exception_handler(RequestValidationError)
