@@ -190,3 +190,27 @@ def test_a_tools_own_writes_are_not_overlaid_with_what_the_session_showed_before
         write = Action(name="update_address", arguments={"user_id": 5, "city": "Quito"})
         updates[writers] = wm.step(session.id, write).metadata.get("session_updates")
     assert updates[()] and updates[("update_address",)] is None
+
+
+def test_a_tool_without_the_overlay_still_shows_what_the_session_wrote(built_model: Path) -> None:
+    """Where the fit switched a read's overlay off, the records the session's own writes set
+    still show in it (a cancelled reservation was read back as active); records other reads
+    showed do not."""
+    from wmh.engine.policy import ReplayPolicy
+    from wmh.engine.replay import ReplayPredictor
+
+    wm = with_every_part(built_model)
+    replay = wm.predictor
+    policies = ReplayPolicies(tools={"get_user": ReplayPolicy(overlay=False, session_replay=False)})
+    cities = {}
+    for writers in (("update_address",), ()):
+        wm.predictor = ReplayPredictor(
+            replay.retriever, replay.error_style, state_writers=writers, policies=policies
+        )
+        session = wm.new_session(task="Move customer 5 to Quito")
+        wm.step(
+            session.id, Action(name="update_address", arguments={"user_id": 5, "city": "Quito"})
+        )
+        read = wm.step(session.id, Action(name="get_user", arguments={"user_id": 5}))
+        cities[writers] = json.loads(read.content)["city"]
+    assert cities[("update_address",)] == "Quito" and cities[()] != "Quito"

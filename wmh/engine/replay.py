@@ -33,17 +33,19 @@ SESSIONS_KEPT = 4096  # sessions whose replay memory is kept between steps
 
 class SessionMemory:
     """What the replay model keeps of one session between steps, so a step costs the same at
-    turn 3 and turn 300: the last answer to each call and the records the session showed."""
+    turn 3 and turn 300: the last answer to each call, the records the session showed, and of
+    them the ones it set (its seed state's, and those its writes sent and answered)."""
 
-    __slots__ = ("turns", "last_key", "answers", "records")
+    __slots__ = ("turns", "last_key", "answers", "records", "written")
 
     def __init__(self) -> None:
         self.turns = 0
         self.last_key = ""
         self.answers: dict[str, Observation] = {}
         self.records: list[Record] = []
+        self.written: list[Record] = []
 
-    def catch_up(self, session: Session) -> SessionMemory:
+    def catch_up(self, session: Session, writers: frozenset[str] = frozenset()) -> SessionMemory:
         history = session.history
         stale = len(history) < self.turns or (
             self.turns and history[self.turns - 1].action.key() != self.last_key
@@ -51,10 +53,15 @@ class SessionMemory:
         memory = self
         if stale or (not self.turns and not self.records):
             memory = SessionMemory()
-            memory.records.extend(seed_records(session.state.structured))
+            seeded = seed_records(session.state.structured)
+            memory.records.extend(seeded)
+            memory.written.extend(seeded)
         for turn in history[memory.turns :]:
             memory.answers[turn.action.key()] = turn.observation
-            memory.records.extend(turn_records(turn))
+            shown = turn_records(turn)
+            memory.records.extend(shown)
+            if turn.action.name in writers:
+                memory.written.extend(shown)
         memory.turns = len(history)
         memory.last_key = history[-1].action.key() if history else ""
         return memory
@@ -138,7 +145,7 @@ class ReplayPredictor:
 
     def _memory(self, session: Session) -> SessionMemory:
         memory = self._memories.pop(session.id, None) or SessionMemory()
-        memory = memory.catch_up(session)
+        memory = memory.catch_up(session, self.state_writers)
         self._memories[session.id] = memory
         if len(self._memories) > SESSIONS_KEPT:
             self._memories.popitem(last=False)
@@ -150,15 +157,16 @@ class ReplayPredictor:
         session = context.session
         memory = self._memory(session) if session.history or session.state.structured else None
         observation = self._recall(context, policy, memory)
-        if (
-            not policy.overlay
-            or memory is None
-            or observation.is_error
-            or action.name in self.state_writers
-        ):
+        if memory is None or observation.is_error or action.name in self.state_writers:
+            return observation
+        # The overlay: every record the session showed; without it (where it did not pay on
+        # the build's traces, whose reads are recalled, not seen), still the records the
+        # session set: a reservation it cancelled is not read back as active.
+        shown = memory.records if policy.overlay else memory.written
+        if not shown:
             return observation
         content, changed = apply_session_state(
-            observation.content, session.history, action.arguments, memory.records
+            observation.content, session.history, action.arguments, shown
         )
         if not changed:
             return observation
