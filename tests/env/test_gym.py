@@ -57,8 +57,17 @@ def test_json_actions_step_the_world_model_and_bad_ones_get_an_error(built_model
         assert info["is_error"] and said in observation and reward == 0.2 and not truncated
     _, reward, _, truncated, _ = env.step(call)
     assert truncated and reward == 0.3  # the seventh step: refused actions count toward it
+    # An ended episode takes no more steps (they went on into its session) until reset.
+    with pytest.raises(ConfigError, match="the episode has ended"):
+        env.step(call)
+    env.reset(seed=3)
     _, _, terminated, _, _ = env.step('{"done": true}')
     assert terminated
+    with pytest.raises(ConfigError, match="call reset"):
+        env.step(call)
+    for steps in (0, -1):
+        with pytest.raises(ConfigError, match=f"max_steps must be at least 1, got {steps}"):
+            WorldModelGymEnv(model_dir=built_model, max_steps=steps)
     # A policy that writes only malformed actions still reaches the time limit.
     env.reset(seed=4)
     assert [env.step("not json")[3] for _ in range(7)] == [False] * 6 + [True]

@@ -79,6 +79,8 @@ class WorldModelGymEnv(gym.Env[str, str]):
             world_model, _ = load_world_model(model_dir)
             if tasks is None:
                 tasks = sorted({t.steps[0].task for t in agent_traces(model_dir)})
+        if max_steps < 1:
+            raise ConfigError(f"max_steps must be at least 1, got {max_steps}")
         self.wm = world_model
         self.env = WorldModelEnv(world_model)
         self.tasks = list(tasks or [""])
@@ -91,6 +93,7 @@ class WorldModelGymEnv(gym.Env[str, str]):
         self.turns: list[Turn] = []
         self.steps = 0  # every step of the episode, a refused action too (the time limit)
         self._last = ""
+        self._ended = True  # no episode until reset(); one ends with done or max_steps
 
     def reset(
         self, *, seed: int | None = None, options: dict[str, Any] | None = None
@@ -112,11 +115,18 @@ class WorldModelGymEnv(gym.Env[str, str]):
         self.turns = []
         self.steps = 0
         self._last = as_text(self.task)
+        self._ended = False
         return self._last, {"task": self.task, "tools": sorted(self.wm.tools())}
 
     def step(self, action: str) -> tuple[str, float, bool, bool, dict[str, Any]]:
+        if self._ended:  # stepping on would add to a finished episode's session
+            raise ConfigError(
+                "the episode has ended (done, or max_steps reached) or not begun: call "
+                "reset() before stepping"
+            )
         parsed = parse_action(action)
         if parsed is None:
+            self._ended = True
             return self._last, self._reward(), True, False, {"task": self.task, "done": True}
         if not isinstance(parsed, str):
             try:
@@ -130,6 +140,7 @@ class WorldModelGymEnv(gym.Env[str, str]):
         self.steps += 1
         # Refused actions count too: a policy that only writes malformed actions still ends.
         truncated = self.steps >= self.max_steps
+        self._ended = truncated
         info = {
             "task": self.task,
             "is_error": observation.is_error,
