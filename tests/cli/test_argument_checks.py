@@ -257,3 +257,32 @@ def test_the_hydra_entry_point_refuses_unknown_keys_in_one_line(
     assert done.returncode == 1
     assert done.stderr.strip().splitlines() == [f"error: {done.stderr.strip()[7:]}"]
     assert said in done.stderr and not (tmp_path / "models").exists()
+
+
+def test_package_refuses_a_bentofile_whose_files_are_not_beside_it_before_importing(
+    built_model: Path, tmp_path: Path
+) -> None:
+    """Run from another folder, the project's bentofile names a lock file and sources that are
+    not there: BentoML failed with a traceback after importing the model (one more in its store
+    per try), or, with the lock file there, built a bento without wmh's sources."""
+    repo = Path(__file__).resolve().parents[2]
+    project = tmp_path / "project"
+    project.mkdir()
+    shutil.copy(repo / "bentofile.yaml", project / "bentofile.yaml")
+    home = tmp_path / "bentoml"
+
+    def package() -> tuple[int, str]:
+        done = subprocess.run(
+            [WMH, "package", "--name", "records", "--root", str(built_model.parents[1]),
+             "--bentofile", str(project / "bentofile.yaml")],
+            capture_output=True, text=True, timeout=300, cwd=project,
+            env={**os.environ, "BENTOML_HOME": str(home), "COLUMNS": "400"},
+        )  # fmt: skip
+        return done.returncode, " ".join((done.stdout + done.stderr).split())
+
+    code, out = package()
+    assert code == 1 and "its requirements_txt ./requirements.lock is not in" in out, out
+    (project / "requirements.lock").write_text("")
+    code, out = package()
+    assert code == 1 and "its include 'wmh/**/*.py' matches no file under" in out, out
+    assert "Traceback" not in out and not list(home.glob("models/*/*"))

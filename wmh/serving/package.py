@@ -63,10 +63,21 @@ def _bento_inputs(bentofile: Path) -> list[Path]:
         raise ConfigError(f"{bentofile}: a bentofile is a YAML mapping, got {type(spec).__name__}")
     files = [bentofile.resolve()]
     requirements = (spec.get("python") or {}).get("requirements_txt")
-    if requirements and (base / requirements).is_file():
+    if requirements:
+        if not (base / requirements).is_file():  # BentoML failed on it after importing the model
+            raise ConfigError(
+                f"{bentofile}: its requirements_txt {requirements} is not in {base} (run wmh "
+                "package from the project root, or pass its --bentofile)"
+            )
         files.append((base / requirements).resolve())
     for pattern in spec.get("include") or []:
-        files.extend(p.resolve() for p in base.glob(pattern) if p.is_file())
+        matched = [p.resolve() for p in base.glob(pattern) if p.is_file()]
+        if not matched:  # a bento without them builds, and cannot run
+            raise ConfigError(
+                f"{bentofile}: its include {pattern!r} matches no file under {base} (run wmh "
+                "package from the project root, or pass its --bentofile)"
+            )
+        files.extend(matched)
     return [f for f in files if f.is_relative_to(base)]
 
 
@@ -125,7 +136,7 @@ def package_model(name: str, root: str | Path, bentofile: str | Path) -> Package
             labels={**labels, DIGEST_LABEL: bento_digest},
             args={"model": name},
         )
-    except bentoml.exceptions.BentoMLException as exc:
+    except (bentoml.exceptions.BentoMLException, OSError) as exc:
         raise StoreError(f"bentoml could not package {name}: {exc}") from None
     log.info("bento %s with model %s", bento.tag, model.tag)
     return Packaged(str(model.tag), str(bento.tag), str(bento.path))
