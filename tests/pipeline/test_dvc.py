@@ -70,6 +70,9 @@ def repo(tmp_path: Path, synthetic_corpus: Path) -> Repo:
     shutil.copy(ROOT / "dvc.yaml", work / "dvc.yaml")
     for name in ("bentofile.yaml", "requirements.lock"):
         shutil.copy(ROOT / name, work / name)
+    # The sources the bentofile includes, as a clone of the project has them (a bento built
+    # without them cannot run, and `wmh package` refuses to build one).
+    shutil.copytree(ROOT / "wmh", work / "wmh", ignore=shutil.ignore_patterns("__pycache__"))
     shutil.copy(synthetic_corpus, work / "corpus.jsonl")
     (work / ".gitignore").write_text(".wmh/\n")
     repo.params()
