@@ -78,13 +78,31 @@ def main(cfg: DictConfig) -> float | None:
     return score
 
 
+# Hydra's options that take a value (`hydra --help`).
+_VALUED_OPTIONS = frozenset(
+    {"-cp", "--config-path", "-cn", "--config-name", "-cd", "--config-dir", "-sc",
+     "--shell-completion", "--experimental-rerun", "-c", "--cfg", "-p", "--package", "-i",
+     "--info"}
+)  # fmt: skip
+
+
 def check_arguments(argv: list[str]) -> None:
     """Refuse an override of a key the config does not have before Hydra composes it, in one
     line naming the closest key, as `wmh build -o` does: Hydra adds a `+key=` it does not know
     and ignores it (a misspelt key built a model without it), and answers a misspelt plain key
     with a page suggesting `+key=`."""
+    overrides, skip = [], False
+    for arg in argv:
+        if skip:  # the value of an option, not an override (`-sc install=bash`)
+            skip = False
+        elif arg in _VALUED_OPTIONS:
+            skip = True
+        elif "=" in arg and not arg.startswith("-"):
+            overrides.append(arg)
+    if any(arg in ("-sc", "--shell-completion") for arg in argv):
+        return  # completing the shell's line: Hydra answers, nothing is built
     try:
-        check_override_keys([arg for arg in argv if "=" in arg and not arg.startswith("-")])
+        check_override_keys(overrides)
     except WmhError as exc:
         print(f"error: {exc}", file=sys.stderr)
         sys.exit(1)

@@ -284,5 +284,41 @@ def test_package_refuses_a_bentofile_whose_files_are_not_beside_it_before_import
     assert code == 1 and "its requirements_txt ./requirements.lock is not in" in out, out
     (project / "requirements.lock").write_text("")
     code, out = package()
-    assert code == 1 and "its include 'wmh/**/*.py' matches no file under" in out, out
+    assert code == 1 and f"no file under {project} matches its include (wmh/**/*.py," in out
     assert "Traceback" not in out and not list(home.glob("models/*/*"))
+
+
+def test_the_hydra_entry_points_own_options_are_not_taken_for_overrides() -> None:
+    """The value of `-sc install=bash` (shell completion) or `-cd DIR=...` is no override."""
+    from wmh.build import check_arguments
+
+    for argv in (
+        ["-sc", "install=bash"],
+        ["--shell-completion", "query=seed"],
+        ["-cd", "/tmp/a=b", "name=x"],
+        ["--config-name", "pipeline", "seed=1"],
+        ["hydra/launcher=joblib", "-m", "seed=1,2", "+hydra.job.chdir=true"],
+    ):
+        check_arguments(argv)  # no SystemExit
+    with pytest.raises(SystemExit):
+        check_arguments(["-cd", "/tmp", "retrieval.topk=3"])
+
+
+def test_a_bentofile_include_is_matched_as_bentoml_matches_it(tmp_path: Path) -> None:
+    """gitignore-style: a folder, `*.py` at any depth, negations (`Path.glob` refused `src/`,
+    `src` and `*.py` for files in subfolders, and crashed on `/src/*.py`)."""
+    from wmh.serving.package import _included
+
+    for name in ("src/a.py", "src/sub/b.py", "src/sub/c.txt", ".venv/x.py", "top.py"):
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text("")
+
+    def taken(include: list[str], exclude: tuple[str, ...] = ()) -> list[str]:
+        found = _included(tmp_path, include, list(exclude))
+        return sorted(p.relative_to(tmp_path.resolve()).as_posix() for p in found)
+
+    assert taken(["src/"]) == ["src/a.py", "src/sub/b.py", "src/sub/c.txt"]
+    assert taken(["*.py"]) == ["src/a.py", "src/sub/b.py", "top.py"]
+    assert taken(["/src/*.py"]) == ["src/a.py"]
+    assert taken(["src/", "!src/sub/b.py"]) == ["src/a.py", "src/sub/c.txt"]
+    assert taken(["src/"], ("*.txt",)) == ["src/a.py", "src/sub/b.py"]

@@ -214,3 +214,20 @@ def test_a_tool_without_the_overlay_still_shows_what_the_session_wrote(built_mod
         read = wm.step(session.id, Action(name="get_user", arguments={"user_id": 5}))
         cities[writers] = json.loads(read.content)["city"]
     assert cities[("update_address",)] == "Quito" and cities[()] != "Quito"
+
+
+def test_the_calls_own_arguments_show_in_its_answer_before_the_session_showed_any_record(
+    built_model: Path,
+) -> None:
+    """With the overlay on, the current call's own arguments are the strongest record, even
+    when nothing the session showed was a record yet (a message before it)."""
+    wm = with_every_part(built_model)
+    session = wm.new_session(task="t")
+    wm.step(session.id, Action(kind=ActionKind.MESSAGE, content="hello"))
+    read = wm.step(session.id, Action(name="get_order", arguments={"order_id": 987654}))
+    recalled = json.loads(read.content)
+    field = next(k for k, v in recalled.items() if k != "order_id" and isinstance(v, str))
+    session = wm.new_session(task="t")
+    wm.step(session.id, Action(kind=ActionKind.MESSAGE, content="hello"))
+    asked = Action(name="get_order", arguments={"order_id": 987654, field: "GIVEN"})
+    assert json.loads(wm.step(session.id, asked).content)[field] == "GIVEN"

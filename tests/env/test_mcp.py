@@ -86,3 +86,23 @@ def test_the_same_over_streamable_http(built_model: Path, tmp_path: Path) -> Non
 
         names, is_error, steps = anyio.run(run)
         assert "get_user" in names and not is_error and steps == 2
+
+
+def test_the_sdks_default_client_gets_one_episode_over_stdio(built_model: Path) -> None:
+    """The SDK's `Client` negotiates the 2026-07-28 protocol, whose every request comes on a
+    connection of its own: each call was still an episode of its own."""
+    from mcp import Client
+
+    params = StdioServerParameters(
+        command=WMH, args=["mcp", "--name", "records", "--root", str(built_model.parents[1])]
+    )
+
+    async def run() -> int:
+        with anyio.fail_after(120):
+            async with Client(params) as client:
+                await client.call_tool("get_user", {"user_id": "u3"})
+                await client.call_tool("get_user", {"user_id": "u4"})
+                usage = await client.read_resource("wmh://session/usage")
+                return int(json.loads(usage.contents[0].text)["steps"])  # type: ignore[union-attr]
+
+    assert anyio.run(run) == 2

@@ -163,7 +163,7 @@ class ReplayPredictor:
         # the build's traces, whose reads are recalled, not seen), still the records the
         # session set: a reservation it cancelled is not read back as active.
         shown = memory.records if policy.overlay else memory.written
-        if not shown:
+        if not policy.overlay and not shown:
             return observation
         content, changed = apply_session_state(
             observation.content, session.history, action.arguments, shown

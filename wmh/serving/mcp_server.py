@@ -1,8 +1,9 @@
 """`wmh mcp`: a world model's tools as an MCP server (the `mcp` SDK's low-level server).
 
 The tools are the ones the traces recorded, with argument schemas inferred from the calls. Each
-MCP connection is one episode: its first call opens a world model session, and every call is a
-step of it (so writes show in later reads, as they would in the real environment). A tool's
+MCP client is one episode: its first call opens a world model session, and every call is a step
+of it (so writes show in later reads, as they would in the real environment). Over stdio the
+client is the process's; over HTTP, an MCP session (`mcp-session-id`). A tool's
 answer is the predicted observation; an environment error is a result with `isError` set.
 
 Two resources describe the connection's episode without being tools an agent could call:
@@ -52,6 +53,10 @@ RESOURCES = [
 ]
 
 
+class _Process:
+    """The one client of a stdio server (its process serves it alone)."""
+
+
 def _connection(ctx: Any) -> Any:
     """The client connection a request came over. The SDK hands each request a `ServerSession`
     of its own (keying the episode on it gave every call a new session: writes were lost and
@@ -61,15 +66,25 @@ def _connection(ctx: Any) -> Any:
     return getattr(session, "_connection", None) or getattr(ctx, "connection", None) or session
 
 
-def make_server(wm: WorldModel, task: str = "") -> Server[Any]:
-    """An MCP server over `wm`: one world model session per MCP connection."""
-    sessions: weakref.WeakKeyDictionary[Any, str] = weakref.WeakKeyDictionary()
+def make_server(wm: WorldModel, task: str = "", one_client: bool = False) -> Server[Any]:
+    """An MCP server over `wm`: one world model session per client. With `one_client` (stdio:
+    the process serves one client) that is the process's; otherwise the MCP session's
+    (`mcp-session-id`, which the 2026-07-28 protocol's per-request connections share), else
+    the connection's (a stateless client without one gets an episode per request)."""
+    process = _Process()
+    by_connection: weakref.WeakKeyDictionary[Any, str] = weakref.WeakKeyDictionary()
+    by_id: dict[str, str] = {}
 
     def session_of(ctx: Any) -> str:
-        connection = _connection(ctx)
-        if connection not in sessions:
-            sessions[connection] = wm.new_session(task).id
-        return sessions[connection]
+        connection = process if one_client else _connection(ctx)
+        mcp_session = getattr(connection, "session_id", None)
+        if isinstance(mcp_session, str) and mcp_session:
+            if mcp_session not in by_id:
+                by_id[mcp_session] = wm.new_session(task).id
+            return by_id[mcp_session]
+        if connection not in by_connection:
+            by_connection[connection] = wm.new_session(task).id
+        return by_connection[connection]
 
     async def list_tools(ctx: Any, params: Any) -> types.ListToolsResult:
         return types.ListToolsResult(tools=mcp_tools(wm))
@@ -122,7 +137,7 @@ def make_server(wm: WorldModel, task: str = "") -> Server[Any]:
 async def serve_stdio(wm: WorldModel, task: str = "") -> None:
     from mcp.server.stdio import stdio_server
 
-    server = make_server(wm, task)
+    server = make_server(wm, task, one_client=True)
     async with stdio_server() as (read_stream, write_stream):
         await server.run(read_stream, write_stream, server.create_initialization_options())
 

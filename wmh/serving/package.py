@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 import shutil
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -70,15 +71,39 @@ def _bento_inputs(bentofile: Path) -> list[Path]:
                 "package from the project root, or pass its --bentofile)"
             )
         files.append((base / requirements).resolve())
-    for pattern in spec.get("include") or []:
-        matched = [p.resolve() for p in base.glob(pattern) if p.is_file()]
+    include = spec.get("include") or []
+    if include:
+        matched = _included(base, include, spec.get("exclude") or [])
         if not matched:  # a bento without them builds, and cannot run
             raise ConfigError(
-                f"{bentofile}: its include {pattern!r} matches no file under {base} (run wmh "
-                "package from the project root, or pass its --bentofile)"
+                f"{bentofile}: no file under {base} matches its include "
+                f"({', '.join(map(str, include))}); run wmh package from the project root, or "
+                "pass its --bentofile"
             )
         files.extend(matched)
     return [f for f in files if f.is_relative_to(base)]
+
+
+# Folders BentoML never takes into a bento, whatever the patterns say.
+_NEVER_INCLUDED = frozenset({".git", ".venv", "venv", "__pycache__"})
+
+
+def _included(base: Path, include: list[Any], exclude: list[Any]) -> list[Path]:
+    """The files under `base` a bento takes: matched as BentoML matches `include` and
+    `exclude`, gitignore-style (`src/`, `*.py` at any depth, `!negations`)."""
+    import pathspec
+
+    taken = pathspec.PathSpec.from_lines("gitwildmatch", map(str, include))
+    left = pathspec.PathSpec.from_lines("gitwildmatch", map(str, exclude))
+    found = []
+    for folder, dirs, names in os.walk(base):
+        dirs[:] = sorted(d for d in dirs if d not in _NEVER_INCLUDED)
+        for name in names:
+            path = Path(folder) / name
+            relative = path.relative_to(base).as_posix()
+            if taken.match_file(relative) and not left.match_file(relative):
+                found.append(path.resolve())
+    return found
 
 
 def _latest_if(get: Callable[[str], Any], tag: str, digest: str) -> Any:
