@@ -74,6 +74,36 @@ def test_tools_where_replay_scores_higher_on_valid_steps_are_left_to_replay(
     assert len(fake_llm.requests) - before == 1
 
 
+def test_the_valid_traces_measured_are_hidden_from_both_answers(
+    tmp_path: Path, synthetic_corpus: Path, fake_llm: FakeLLM, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """While the LLM and replay are measured on valid traces, neither can look those traces up
+    (the LLM's examples and replay cache, replay's neighbours and exact replays)."""
+    import wmh.pipeline.answering as answering_module
+
+    fake_llm.default = echo_environment
+    seen: list[tuple[frozenset[str], frozenset[str]]] = []
+    made = answering_module.make_predictor
+
+    def watched(settings, retriever, replay, *args, **kwargs):  # type: ignore[no-untyped-def]
+        seen.append((retriever.hidden, replay.retriever.hidden))
+        return made(settings, retriever, replay, *args, **kwargs)
+
+    monkeypatch.setattr(answering_module, "make_predictor", watched)
+    settings = make_settings(
+        tmp_path, "hidden", [synthetic_corpus],
+        *llm_overrides(fake_llm, "predictor.route=per_tool", "predictor.route_traces=4"),
+    )  # fmt: skip
+    result = build_world_model(settings)
+    measured = {
+        t.trace_id for t in sorted(read_part(result.path, "valid"), key=lambda t: t.trace_id)[:4]
+    }
+    assert len(seen) == 2  # measuring, then the model itself
+    llm_hidden, replay_hidden = seen[0]
+    assert measured <= llm_hidden and measured <= replay_hidden
+    assert not measured & seen[1][0]  # the published model hides nothing of its own
+
+
 def test_route_traces_below_one_is_refused(tmp_path: Path, synthetic_corpus: Path) -> None:
     settings = make_settings(tmp_path, "x", [synthetic_corpus], "predictor.route_traces=0")
     with pytest.raises(ConfigError, match="predictor.route_traces must be at least 1"):
