@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -37,6 +38,40 @@ def _retriever(steps: list[Step], kind: str = "auto") -> IndexRetriever:
         [query_text(table.step(r).action, table.step(r).task, []) for r in range(len(table))]
     )
     return IndexRetriever(table, PartitionedIndex.build(vectors, table.routes, kind), embedder)
+
+
+def _runs_of_one_call(runs: Sequence[tuple[str, str]], index: int = 0) -> list[Step]:
+    """`get_order {"id": 1}` recorded once per run, given as (its answer, the run's task)."""
+    return [
+        Step(
+            action=Action(name="get_order", arguments={"id": 1}),
+            observation=Observation(content=answer),
+            trace_id=f"t{number}",
+            index=index,
+            task=task,
+        )
+        for number, (answer, task) in enumerate(runs)
+    ]
+
+
+def _with_context(
+    steps: list[Step],
+    before: Callable[[Step], list[int]] | None = None,
+    texts: Sequence[str] = (),
+) -> IndexRetriever:
+    """`_retriever` with context columns: each row's task and, by `before` (numbers into
+    `texts`, the latest last), the actions before it."""
+    plain = _retriever(steps)
+    table = plain.table
+    rows = [table.step(r) for r in range(len(table))]
+    windows = np.full((len(rows), HISTORY_WINDOW), -1)
+    for row, step in enumerate(rows):
+        earlier = before(step) if before else []
+        if earlier:
+            windows[row, HISTORY_WINDOW - len(earlier) :] = earlier
+    tasks = [step.task for step in rows]
+    columns = ContextColumns.of_numbers(range(len(rows)), tasks, windows, list(texts))
+    return IndexRetriever(table, plain.index, plain.embedder, columns)
 
 
 def test_neighbours_come_from_the_same_tool_only() -> None:
@@ -153,22 +188,9 @@ def test_the_exact_recording_is_the_one_made_in_the_most_alike_task() -> None:
     """The same call in four runs: the one whose task is most like the query's answers (of two
     with the same task, the first row), unless its run is the one left out."""
     tasks = ["refund my order", "book a flight to Oslo", "refund my order", "cancel everything"]
-    steps = [
-        Step(
-            action=Action(name="get_order", arguments={"id": 1}),
-            observation=Observation(content=f"order as run {number} saw it"),
-            trace_id=f"t{number}",
-            index=0,
-            task=task,
-        )
-        for number, task in enumerate(tasks)
-    ]
-    plain = _retriever(steps)
-    table = plain.table
-    tasks = [table.step(r).task for r in range(len(table))]
-    no_history = np.full((len(tasks), HISTORY_WINDOW), -1)
-    columns = ContextColumns.of_numbers(range(len(tasks)), tasks, no_history, [])
-    retriever = IndexRetriever(table, plain.index, plain.embedder, columns)
+    retriever = _with_context(
+        _runs_of_one_call([(f"order as run {n} saw it", task) for n, task in enumerate(tasks)])
+    )
     action = Action(name="get_order", arguments={"id": 1})
     answers = {
         (task, left_out): getattr(retriever.exact(Query(action, task, (), left_out)), "step", None)
@@ -184,6 +206,7 @@ def test_the_exact_recording_is_the_one_made_in_the_most_alike_task() -> None:
         ("cancel everything", None): "t3",
         ("cancel everything", "t0"): "t3",
     }
+    plain = IndexRetriever(retriever.table, retriever.index, retriever.embedder)
     bare = plain.exact(Query(action, "cancel everything"))  # no context columns: the first row
     assert bare is not None and bare.step.trace_id == "t0"
     assert retriever.exact(Query(Action(name="get_order", arguments={"id": 2}))) is None
@@ -220,27 +243,17 @@ def test_rows_sharing_vectors_are_cut_alike_by_either_path(monkeypatch: pytest.M
 def test_of_recordings_in_one_task_the_exact_one_after_the_most_alike_actions_answers() -> None:
     """The same call, in the same task, once after listing orders and once after reading a
     user: a query that follows a listing gets the first, one that follows a read the second."""
-    steps = [
-        Step(
-            action=Action(name="get_order", arguments={"id": 1}),
-            observation=Observation(content=f"after {before}"),
-            trace_id=f"t{number}",
-            index=1,
-            task="help the customer",
-        )
-        for number, before in enumerate(["list_orders", "get_user"])
-    ]
-    plain = _retriever(steps)
-    table = plain.table
+    steps = _runs_of_one_call(
+        [(f"after {before}", "help the customer") for before in ("list_orders", "get_user")], 1
+    )
     texts = [
         action_text(Action(name="list_orders", arguments={})),
         action_text(Action(name="get_user", arguments={"id": 7})),
     ]
-    windows = np.full((len(table), HISTORY_WINDOW), -1)
-    for row in range(len(table)):  # each row's one earlier action, the latest last
-        windows[row, -1] = 0 if table.step(row).observation.content == "after list_orders" else 1
-    columns = ContextColumns.of_numbers([0] * len(table), ["help the customer"], windows, texts)
-    retriever = IndexRetriever(table, plain.index, plain.embedder, columns)
+    listed = "after list_orders"
+    retriever = _with_context(  # each run's one earlier action
+        steps, lambda step: [0 if step.observation.content == listed else 1], texts
+    )
     action = Action(name="get_order", arguments={"id": 1})
     for before, answer in (
         (Action(name="get_user", arguments={"id": 7}), "after get_user"),
@@ -270,22 +283,7 @@ def test_of_neighbours_alike_in_all_else_the_one_from_the_like_task_comes_first(
     from wmh.retrieval.retriever import Weights
 
     tasks = ["book a flight to Oslo", "refund my order"]
-    steps = [
-        Step(
-            action=Action(name="get_order", arguments={"id": 1}),
-            observation=Observation(content=f"in: {task}"),
-            trace_id=f"t{number}",
-            index=0,
-            task=task,
-        )
-        for number, task in enumerate(tasks)
-    ]
-    plain = _retriever(steps)
-    table = plain.table
-    row_tasks = [table.step(r).task for r in range(len(table))]
-    no_history = np.full((len(table), HISTORY_WINDOW), -1)
-    columns = ContextColumns.of_numbers(range(len(table)), row_tasks, no_history, [])
-    retriever = IndexRetriever(table, plain.index, plain.embedder, columns)
+    retriever = _with_context(_runs_of_one_call([(f"in: {task}", task) for task in tasks]))
     action = Action(name="get_order", arguments={"id": 1})
     for task in tasks:
         found = retriever.neighbours(Query(action, task, ()), 2, Weights(history=0.3))

@@ -247,8 +247,8 @@ def eval_results(
     for why in unreadable:
         console.print(f"skipped: {escape(why)}", style="yellow")
     if not runs:
-        if suite is not None and list_results(root)[0]:
-            keys = sorted({run.key for run in list_results(root)[0]})
+        keys = sorted({run.key for run in list_results(root)[0]}) if suite is not None else []
+        if suite is not None and keys:
             console.print(
                 f"no saved eval runs of '{escape(suite)}' under {escape(str(root / 'evals'))} "
                 f"(saved: {escape(', '.join(keys))})"
