@@ -204,6 +204,40 @@ def test_a_built_model_can_be_judged_by_the_rubric_judge_over_http(
     assert len(fake_llm.requests) == 16
 
 
+def test_rubric_judgements_without_a_grade_are_counted_and_the_judge_is_metered(
+    built_model: Path, fake_llm
+) -> None:
+    from tests.fake_llm import Reply
+    from wmh.errors import ProviderError
+
+    overrides = [
+        "judge=rubric",
+        "judge.model=openai/grader",
+        "provider=openai_compatible",
+        f"provider.api_base={fake_llm.api_base}",
+        "provider.num_retries=0",
+    ]
+    options = EvalOptions(sample_turns="first", limit=2, track=False)
+    # Three of the eight judgements (two steps: the model and three baselines) get no grade.
+    fake_llm.script = [Reply("looks fine to me"), Reply(status=500), Reply("no idea")]
+    fake_llm.default = Reply('{"score": 1.0, "feedback": "same"}', prompt_tokens=20)
+    report = evaluate(name="records", root=built_model.parent.parent, overrides=overrides,
+                      options=options)  # fmt: skip
+    assert (report.judgements, report.ungraded) == (8, 3)
+    # Every call the judge made is metered, the failed one as a failure.
+    assert report.judge_usage["calls"] == 7 and report.judge_usage["failures"] == 1
+    assert report.judge_usage["prompt_tokens"] == 2 * 11 + 5 * 20
+    ungraded = [s for s in report.steps if s.feedback.startswith("rubric judge gave no grade")]
+    assert len(ungraded) == 1 and ungraded[0].score == 0.0
+
+    # A judge that grades nothing gives no table of zeros.
+    fake_llm.script = []
+    fake_llm.default = Reply("I cannot say")
+    with pytest.raises(ProviderError, match="graded none of its 8 judgements.*no score"):
+        evaluate(name="records", root=built_model.parent.parent, overrides=overrides,
+                 options=options)  # fmt: skip
+
+
 def test_an_eval_override_of_the_endpoint_is_the_endpoint_called(
     tmp_path: Path, synthetic_corpus: Path, fake_llm
 ) -> None:

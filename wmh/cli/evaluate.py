@@ -76,6 +76,17 @@ def print_report(report: EvalReport) -> None:
     console.print("prediction sources: " + ", ".join(f"{k} {v}" for k, v in report.sources.items()))
     if report.usage:
         console.print("provider usage: " + ", ".join(f"{k} {v}" for k, v in report.usage.items()))
+    if report.judge_usage:
+        console.print(
+            "judge usage: " + ", ".join(f"{k} {v}" for k, v in report.judge_usage.items())
+        )
+    if report.ungraded:
+        console.print(
+            f"[yellow]warning:[/] the {report.judge} judge gave no grade for {report.ungraded} "
+            f"of its {report.judgements} judgements; they score 0 (each step's feedback says "
+            "why)",
+            markup=True,
+        )
 
 
 def _run(

@@ -47,6 +47,10 @@ def track_report(report: EvalReport, results_path: Path) -> str:
     }
     for key, value in report.usage.items():
         metrics[f"usage.{key}"] = value
+    for key, value in report.judge_usage.items():
+        metrics[f"judge_usage.{key}"] = value
+    if report.judgements:
+        metrics["judge_ungraded"] = report.ungraded
     for baseline, score in report.overall.baselines.items():
         metrics[f"baseline.{baseline}"] = score
     for file, fidelity in report.per_file.items():

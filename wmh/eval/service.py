@@ -21,12 +21,13 @@ from wmh.config.compose import (
 from wmh.config.schema import WmhConfig
 from wmh.core.types import Trace
 from wmh.engine.predictor import Predictor
-from wmh.errors import ConfigError
+from wmh.errors import ConfigError, ProviderError
 from wmh.ingest.reader import read_traces, trace_files
 from wmh.ingest.split import split_with
 from wmh.pipeline.build import build_world_model
 from wmh.scoring.baselines import ActionCopy, MostFrequentObservation, NearestNeighbourCopy
 from wmh.scoring.factory import make_judge
+from wmh.scoring.judges import Judge
 from wmh.scoring.runner import EvalReport, LoopMode, evaluate_traces, sample_indices
 from wmh.store.loader import load_world_model
 from wmh.store.settings import model_settings
@@ -251,6 +252,7 @@ def evaluate(
     usage = getattr(provider, "usage", None)
     if usage is not None:
         report.usage = usage.as_dict()
+    grade_problem(judge, report)
     report.suite = options.suite
     report.prompt = str(options.prompt) if options.prompt else "model"
     report.top_k = prepared.settings.retrieval.top_k
@@ -259,6 +261,21 @@ def evaluate(
     report.created_at = datetime.now(UTC).isoformat(timespec="seconds")
     report.config = to_container(prepared.settings)
     return report
+
+
+def grade_problem(judge: Judge, report: EvalReport) -> None:
+    """An LLM judge's usage and the judgements it gave no grade, into the report; an
+    evaluation where it graded nothing at all is an error, not a table of zeros."""
+    usage = getattr(judge, "usage", None)
+    if usage is not None:
+        report.judge_usage = usage.as_dict()
+    judged, ungraded = getattr(judge, "judged", 0), getattr(judge, "ungraded", 0)
+    report.judgements, report.ungraded = judged, ungraded
+    if judged and ungraded == judged:
+        raise ProviderError(
+            f"the {judge.name} judge graded none of its {judged} judgements, so there is no "
+            f"score to report (the first: {getattr(judge, 'first_failure', '')})"
+        )
 
 
 def read_prompt(path: Path) -> str:

@@ -5,11 +5,12 @@ rubric, through the provider layer. It answers JSON `{"score": 0..1, "feedback":
 from __future__ import annotations
 
 import re
+import threading
 
 from wmh.core.json_text import extract_json_object
 from wmh.core.types import Observation
 from wmh.errors import ProviderError
-from wmh.providers.llm import LLMProvider
+from wmh.providers.llm import LLMProvider, Usage
 from wmh.scoring.judges import Verdict
 
 DEFAULT_RUBRIC = (
@@ -38,11 +39,25 @@ def parse_grade(text: str) -> Verdict:
 
 
 class RubricJudge:
+    """Grades through an LLM. A judgement it could not get (the call failed, or the answer held
+    no score) scores 0 with the reason as feedback, and is counted: `judged`, `ungraded`, and
+    the first reason, so that an evaluation can say how many of its scores are no grade at all.
+    """
+
     name = "rubric"
 
     def __init__(self, provider: LLMProvider, rubric: str = "") -> None:
         self.provider = provider
         self.rubric = rubric.strip() or DEFAULT_RUBRIC
+        self.judged = 0
+        self.ungraded = 0
+        self.first_failure = ""
+        self._counting = threading.Lock()
+
+    @property
+    def usage(self) -> Usage:
+        """The judge's own calls, tokens and cost (apart from the world model's)."""
+        return self.provider.usage
 
     def messages(self, predicted: Observation, expected: Observation) -> list[dict[str, str]]:
         def show(observation: Observation) -> str:
@@ -66,6 +81,14 @@ class RubricJudge:
     def judge(self, predicted: Observation, expected: Observation) -> Verdict:
         try:
             completion = self.provider.complete(self.messages(predicted, expected))
-            return parse_grade(completion.text)
+            verdict = parse_grade(completion.text)
         except (ProviderError, ValueError) as exc:
-            return Verdict(0.0, f"rubric judge gave no grade: {exc}")
+            reason = f"rubric judge gave no grade: {exc}"
+            with self._counting:
+                self.judged += 1
+                self.ungraded += 1
+                self.first_failure = self.first_failure or reason
+            return Verdict(0.0, reason)
+        with self._counting:
+            self.judged += 1
+        return verdict

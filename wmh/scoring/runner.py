@@ -72,6 +72,10 @@ class EvalReport(BaseModel):
     per_tool: dict[str, Fidelity] = Field(default_factory=dict)
     sources: dict[str, int] = Field(default_factory=dict)
     usage: dict[str, float] = Field(default_factory=dict)
+    # An LLM judge's own calls, tokens and cost, and the judgements it gave no grade (scored 0).
+    judge_usage: dict[str, float] = Field(default_factory=dict)
+    ungraded: int = 0
+    judgements: int = 0
     created_at: str = ""
     config: dict[str, Any] = Field(default_factory=dict)
     # What was evaluated: the prompt (the model's, or a file), retrieved examples per step
