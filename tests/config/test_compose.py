@@ -40,6 +40,33 @@ def test_unknown_or_mistyped_overrides_are_config_errors(override: str, fragment
         to_settings(compose_config(["name=x", override]))
 
 
+@pytest.mark.parametrize(
+    ("override", "said"),
+    [
+        (f"retrieval.top_k={2**63}", f"retrieval.top_k: {2**63} is out of range"),
+        (f"study.seeds={10**20}", f"study.seeds: {10**20} is out of range"),
+        (f"study.sizes=[1,{-(2**63) - 1}]", f"study.sizes: {-(2**63) - 1} is out of range"),
+    ],
+)
+def test_whole_numbers_past_64_bits_are_refused_when_composed(override: str, said: str) -> None:
+    # Taken, they failed after the work, where the results were written (a JSON of 64 bits).
+    with pytest.raises(ConfigError, match=said):
+        to_settings(compose_config(["name=x", override]))
+    assert to_settings(compose_config(["name=x", f"seed={2**63 - 1}"])).seed == 2**63 - 1
+
+
+def test_a_saved_config_past_64_bits_is_refused_with_its_file(tmp_path: Path) -> None:
+    from wmh.config.compose import settings_from_file, to_yaml
+
+    settings = to_settings(compose_config(["name=x"]))
+    settings.retrieval.top_k = 10**20
+    (tmp_path / "config.yaml").write_text(to_yaml(settings))
+    with pytest.raises(
+        ConfigError, match=f"config.yaml: retrieval.top_k: {10**20} is out of range"
+    ):
+        settings_from_file(tmp_path / "config.yaml")
+
+
 def test_a_missing_name_is_reported() -> None:
     with pytest.raises(ConfigError, match="name"):
         to_settings(compose_config([]))

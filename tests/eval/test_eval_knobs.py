@@ -205,13 +205,28 @@ def test_a_suite_with_prompt_top_k_no_rag_and_embed_dim_runs(
         ),
         (["--limit", "0"], "limit must be at least 1"),
         (["--concurrency", "0"], "concurrency must be at least 1, got 0"),
+        (
+            ["--top-k", str(10**20)],
+            f"top_k: {10**20} is out of range (a 64-bit whole number: at most {2**63 - 1})",
+        ),
+        (["--seed", str(2**63)], f"seed: {2**63} is out of range"),
+        (["-o", f"retrieval.top_k={10**20}"], f"retrieval.top_k: {10**20} is out of range"),
         (["--out", "{tmp}"], "--out {tmp} is a directory: give the results file's path"),
         (
             ["--out", "{tmp}/file.txt/r.json"],
             "--out {tmp}/file.txt/r.json: {tmp}/file.txt is a file",
         ),
     ],
-    ids=["negative-limit", "zero-limit", "no-concurrency", "out-dir", "out-under-file"],
+    ids=[
+        "negative-limit",
+        "zero-limit",
+        "no-concurrency",
+        "huge-top-k",
+        "huge-seed",
+        "huge-top-k-override",
+        "out-dir",
+        "out-under-file",
+    ],  # fmt: skip
 )
 def test_counts_and_paths_that_cannot_work_are_refused_before_evaluating(
     built_model: Path, tmp_path: Path, args: list[str], said: str

@@ -145,9 +145,37 @@ def to_settings(cfg: DictConfig | WmhConfig) -> WmhConfig:
     if isinstance(cfg, WmhConfig):
         return cfg
     try:
-        return OmegaConf.to_object(cfg)  # type: ignore[return-value]
+        settings: WmhConfig = OmegaConf.to_object(cfg)  # type: ignore[assignment]
     except OmegaConfBaseException as exc:
         raise ConfigError(_clean(str(exc))) from None
+    problem = out_of_range(dataclasses.asdict(settings))
+    if problem:
+        raise ConfigError(problem)
+    return settings
+
+
+INT_LIMIT = 2**63  # what results files (JSON), numpy and FAISS hold
+
+
+def out_of_range(values: dict[str, Any], prefix: str = "") -> str:
+    """The first whole number of the settings beyond 64 bits, as an error ("" when none): it
+    would be taken, then fail with a traceback after the work, where its results are saved."""
+    for key, value in values.items():
+        if isinstance(value, dict):
+            problem = out_of_range(value, f"{prefix}{key}.")
+            if problem:
+                return problem
+        for item in value if isinstance(value, list) else [value]:
+            if isinstance(item, int) and not -INT_LIMIT <= item < INT_LIMIT:
+                return range_problem(f"{prefix}{key}", item)
+    return ""
+
+
+def range_problem(name: str, value: int | None) -> str:
+    """Why a whole number cannot be taken ("" when it can)."""
+    if value is None or -INT_LIMIT <= value < INT_LIMIT:
+        return ""
+    return f"{name}: {value} is out of range (a 64-bit whole number: at most {INT_LIMIT - 1})"
 
 
 def to_yaml(settings: WmhConfig) -> str:
@@ -199,8 +227,12 @@ def settings_from_file(path: str | Path) -> WmhConfig:
         raise ConfigError(f"{path}: not a readable YAML config ({exc})") from None
     try:
         merged = OmegaConf.merge(OmegaConf.structured(WmhConfig), loaded)
-        return OmegaConf.to_object(merged)  # type: ignore[return-value]
+        settings: WmhConfig = OmegaConf.to_object(merged)  # type: ignore[assignment]
     except OmegaConfBaseException as exc:
         key = getattr(exc, "full_key", None)
         where = f"{path}: {key}" if key else str(path)
         raise ConfigError(f"{where}: {_clean(str(exc))}") from None
+    problem = out_of_range(dataclasses.asdict(settings))
+    if problem:
+        raise ConfigError(f"{path}: {problem}")
+    return settings

@@ -15,6 +15,7 @@ from wmh.config.compose import (
     compose_config,
     corpus_name,
     quote_override,
+    range_problem,
     to_container,
     to_settings,
 )
@@ -61,6 +62,9 @@ class EvalOptions:
             )
         if self.concurrency < 1:
             raise ConfigError(f"concurrency must be at least 1, got {self.concurrency}")
+        for name, value in (("seed", self.seed), ("top_k", self.top_k), ("limit", self.limit)):
+            if range_problem(name, value):
+                raise ConfigError(range_problem(name, value))
 
 
 def planned_steps(traces: Sequence[Trace], sample_turns: str, seed: int, limit: int | None) -> int:
