@@ -27,9 +27,15 @@ def serve(
 ) -> None:
     """Serve world models over HTTP (OpenAPI at /docs). `-o reward=rubric` or `-o reward=success`
     lets `POST .../score` grade episodes."""
+    from uvicorn.config import LOG_LEVELS
+
+    from wmh.errors import ConfigError
     from wmh.serving.auth import configured_token
     from wmh.serving.settings import check_serve_config, server_settings
     from wmh.serving.workers import serve_models
+
+    if log_level.lower() not in LOG_LEVELS:  # before the models load, not after
+        raise ConfigError(f"--log-level must be one of {', '.join(LOG_LEVELS)}, got {log_level!r}")
 
     overrides = list(override or [])
     for key, value in (
