@@ -87,6 +87,11 @@ def test_a_value_no_session_can_hold_is_refused_and_the_session_is_unchanged(
         wm.new_session("t", seed_state={"users": deep})
     with pytest.raises(InputError, match="the seed state: holds inf, a number that is not finite"):
         wm.new_session("t", seed_state={"structured": {"limit": float("inf")}})
+    # A lone surrogate, in a key or deep in a value: written as JSON, it became U+FFFD.
+    with pytest.raises(InputError, match="has a key that is not valid Unicode"):
+        wm.new_session("t", seed_state={"users": {"\ud800": 1}})
+    with pytest.raises(InputError, match="holds text that is not valid Unicode"):
+        wm.new_session("t", seed_state={"users": [{"name": "x\udc00"}]})
     session = wm.new_session("t", seed_state={"users": deep[0]})  # type: ignore[index]
     call = Action(name="get_user", arguments={"user_id": 1})
     wm.step(session.id, call)

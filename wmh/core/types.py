@@ -50,8 +50,15 @@ def json_value_problem(value: Any, depth: int = 1, *, native: bool = True) -> st
     if kind is dict or kind is list or isinstance(value, Mapping | list | tuple):
         if depth > MAX_JSON_DEPTH:
             return f"nested more than {MAX_JSON_DEPTH} levels deep"
+        if isinstance(value, Mapping):
+            for key in value:
+                if type(key) is str and not key.isascii() and _lone_surrogate(key):
+                    return f"has a key that is not valid Unicode (a lone surrogate): {key!r}"
         for item in value.values() if isinstance(value, Mapping) else value:
-            if type(item) not in _SCALARS:  # the common leaves skip the call
+            if type(item) is str:
+                if not item.isascii() and _lone_surrogate(item):
+                    return f"holds text that is not valid Unicode (a lone surrogate): {item!r}"
+            elif type(item) not in _SCALARS:  # the common leaves skip the call
                 problem = json_value_problem(item, depth + 1, native=native)
                 if problem:
                     return problem
@@ -64,6 +71,16 @@ def json_value_problem(value: Any, depth: int = 1, *, native: bool = True) -> st
 
 
 _SCALARS = frozenset({str, int, bool, type(None)})
+
+
+def _lone_surrogate(text: str) -> bool:
+    """Whether text holds a lone surrogate (JSON's `"\\ud800"`): no UTF-8 can hold it, and
+    writing it as JSON replaces it, so what was stored is not what was sent."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
 
 
 def check_action_values(action: Action, *, native: bool = True) -> None:

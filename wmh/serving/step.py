@@ -8,6 +8,7 @@ server time) while validating the body and answering errors exactly as FastAPI w
 
 from __future__ import annotations
 
+import json
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -52,6 +53,22 @@ def _body_error(error: Any) -> dict[str, Any]:
     return {**error, "loc": ("body", *error["loc"]), "input": shown}
 
 
+def _parsed_json(body: bytes) -> StepRequest | Action:
+    """The body validated as JSON. pydantic's parser refuses a lone surrogate (`"\\ud800"`) as
+    no JSON at all, where FastAPI's (the standard library's) reads it and the action's own check
+    then says what is wrong: that answer, not a 400, for the same body on either route."""
+    try:
+        return _STEP_BODY.validate_json(body)
+    except ValidationError as exc:
+        if not any(e["type"] == "json_invalid" for e in exc.errors()):
+            raise
+        try:
+            loaded = json.loads(body)
+        except ValueError:
+            raise exc from None
+        return _STEP_BODY.validate_python(loaded)
+
+
 def plain_step_handler(registry: Registry) -> Callable[[Request], Awaitable[Response]]:
     """The step endpoint as a plain Starlette handler; errors as FastAPI would answer them."""
 
@@ -63,7 +80,7 @@ def plain_step_handler(registry: Registry) -> Callable[[Request], Awaitable[Resp
                     [{"type": "missing", "loc": ("body",), "msg": "Field required", "input": None}]
                 )
             if _json_body(request):
-                parsed = _STEP_BODY.validate_json(body)
+                parsed = _parsed_json(body)
             else:  # FastAPI reads a body of another type as text, which is never an action
                 parsed = _STEP_BODY.validate_python(body.decode("utf-8", "replace"))
         except ValidationError as exc:
