@@ -67,6 +67,20 @@ def test_a_saved_config_past_64_bits_is_refused_with_its_file(tmp_path: Path) ->
         settings_from_file(tmp_path / "config.yaml")
 
 
+def test_a_generic_file_name_is_named_after_its_folder_however_the_path_is_typed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from wmh.config.compose import corpus_name
+
+    folder = tmp_path / "t1"
+    folder.mkdir()
+    monkeypatch.chdir(folder)
+    # A bare name was "traces" while ../t1/traces.otel.jsonl was "t1": two names for one file.
+    for typed in ("traces.otel.jsonl", "./traces.otel.jsonl", "../t1/traces.otel.jsonl"):
+        assert corpus_name([typed]) == "t1"
+    assert corpus_name(["shop.otel.jsonl"]) == "shop"
+
+
 def test_a_missing_name_is_reported() -> None:
     with pytest.raises(ConfigError, match="name"):
         to_settings(compose_config([]))

@@ -48,8 +48,9 @@ def corpus_name(files: Sequence[str | Path], default: str = "eval") -> str:
     the characters a model name may have."""
     first = Path(files[0])
     label = first.name.split(".")[0]
-    if label in ("traces", "spans", "corpus") and first.parent.name:
-        label = first.parent.resolve().name
+    folder = first.parent.resolve()  # `traces.jsonl` alone is in the current folder
+    if label in ("traces", "spans", "corpus") and folder.name:
+        label = folder.name
     return re.sub(r"[^A-Za-z0-9._-]", "-", label).strip(".-") or default
 
 
