@@ -129,6 +129,18 @@ def test_bad_suite_fields_are_reported(tmp_path: Path) -> None:
         resolve_suite("x", tmp_path / "examples")
 
 
+def test_a_suite_counts_its_sampled_turns_with_a_toml_number(tmp_path: Path) -> None:
+    from wmh.errors import ConfigError
+    from wmh.eval.suites import load_suite
+
+    suite = tmp_path / "p.toml"
+    suite.write_text('title = "t"\nfiles = ["t.jsonl"]\nsample_turns = 3\n')
+    assert load_suite(suite, "x").sample_turns == "3"  # was "Input should be a valid string"
+    suite.write_text('title = "t"\nfiles = ["t.jsonl"]\nsample_turns = true\n')
+    with pytest.raises(ConfigError, match="field 'sample_turns'"):
+        load_suite(suite, "x")
+
+
 def test_eval_cli_prints_tables_writes_results_and_tracks(
     tmp_path: Path, synthetic_corpus: Path
 ) -> None:

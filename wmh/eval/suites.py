@@ -9,7 +9,7 @@ from __future__ import annotations
 import tomllib
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from wmh.errors import ConfigError
 from wmh.examples import ExampleTask, find_examples
@@ -23,6 +23,7 @@ class Suite(BaseModel):
     description: str = ""
     files: list[str] = Field(min_length=1)
     train_split: float = Field(default=0.8, gt=0, lt=1)
+    # all, sampled, first, last, or N (a TOML number, or the same as text)
     sample_turns: str = "all"
     seed: int = 0
     judge: str = "structural"
@@ -39,6 +40,12 @@ class Suite(BaseModel):
     task: str = ""
     name: str = ""
     path: str = ""
+
+    @field_validator("sample_turns", mode="before")
+    @classmethod
+    def _count_as_text(cls, value: object) -> object:
+        # `sample_turns = 3` is the natural TOML for "3"; a bool is no count.
+        return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
 
     def trace_files(self) -> list[Path]:
         """The suite's files, relative to its task's folder (the suite folder's parent),
