@@ -44,6 +44,12 @@ def test_judge_answers_are_clamped_and_unreadable_ones_score_zero() -> None:
     assert verdict.steps == [1.0, 0.0, 0.0, 0.0] and verdict.episode == 1.0
     broken = parse_verdict("I think it went well", 2)
     assert broken.episode == 0.0 and "unreadable" in broken.critique
+    # JSON, but no verdict in it: the critique says so (it was empty).
+    for answer in ('{"echo": {}}', '{"episode": "good", "steps": [1]}', '{"episode": true}'):
+        empty = parse_verdict(answer, 2)
+        assert (empty.episode, empty.steps) == (0.0, [0.0, 0.0])
+        assert empty.critique == f"judge answer has no episode score: {answer!r}"
+    assert parse_verdict('{"episode": "0.5"}', 1).episode == 0.5
 
 
 def test_a_verdict_followed_by_braced_text_is_read() -> None:

@@ -40,17 +40,34 @@ def _clamp(value: object) -> float:
         return 0.0
 
 
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
 def parse_verdict(text: str, steps: int) -> RewardVerdict:
     """The judge's JSON; a missing or broken answer scores 0 with a critique that says so."""
     data = extract_json_object(text)
     if data is None:
         return RewardVerdict(0.0, [0.0] * steps, f"unreadable judge answer: {text[:120]!r}")
+    episode = data.get("episode")
+    if (
+        isinstance(episode, bool)
+        or not isinstance(episode, int | float | str)
+        or (isinstance(episode, str) and not _is_number(episode))
+    ):
+        return RewardVerdict(
+            0.0, [0.0] * steps, f"judge answer has no episode score: {text[:120]!r}"
+        )
     listed = data.get("steps")
     raw_steps: list[object] = listed if isinstance(listed, list) else []
     scores = [_clamp(v) for v in raw_steps[:steps]] + [0.0] * max(0, steps - len(raw_steps))
     success = data.get("success")
     return RewardVerdict(
-        _clamp(data.get("episode")),
+        _clamp(episode),
         scores,
         str(data.get("critique", ""))[:500],
         success if isinstance(success, bool) else None,
