@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import warnings
 from pathlib import Path
 
@@ -83,3 +84,8 @@ def test_json_actions_step_the_world_model_and_bad_ones_get_an_error(built_model
 def test_observation_text_stays_inside_the_space() -> None:
     text = as_text("héllo\u2603 " + "x" * 10_000, limit=200)
     assert len(text) == 200 and "characters cut" in text and text.isascii()
+    # The marker counts what it cut, its own room included (it said 9940 for 9929).
+    for length, limit in ((10_000, 100), (101, 100), (10**6, 1000)):
+        shown = as_text("z" * length, limit)
+        said = int(re.search(r"\[\.\.\. (\d+) characters cut", shown).group(1))
+        assert len(shown) == limit and said == length - shown.count("z")

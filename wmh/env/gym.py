@@ -44,8 +44,14 @@ def as_text(content: str, limit: int = MAX_TEXT) -> str:
     text = content.encode("ascii", "backslashreplace").decode("ascii")
     text = "".join(c if c in CHARSET else " " for c in text)
     if len(text) > limit:
-        marker = f" [... {len(text) - limit + 40} characters cut ...] "
-        text = text[: limit - len(marker)] + marker
+        cut = len(text) - limit
+        while True:  # the marker's own length is cut too, and its count's digits size it
+            marker = f" [... {cut} characters cut ...] "
+            if len(text) - (limit - len(marker)) == cut:
+                break
+            cut = len(text) - (limit - len(marker))
+        if len(marker) < limit:
+            return text[: limit - len(marker)] + marker
     return text[:limit]
 
 
