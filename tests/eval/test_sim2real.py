@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import zlib
@@ -186,3 +187,14 @@ def test_the_code_tasks_success_check_rewards_both_worlds() -> None:
     assert report.reward == "success"
     judge.check_against(report)
     assert all(r.reward_real in (0.0, 1.0) and r.critique_real for r in report.results)
+
+
+def test_an_unknown_example_is_named_with_the_ones_there_are(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [str(Path(sys.executable).parent / "wmh"), "eval", "sim2real", "nosuch", "--no-track"],
+        capture_output=True, text=True, timeout=120, cwd=Path(__file__).parents[2],
+        env={**os.environ, "COLUMNS": "400"},
+    )  # fmt: skip
+    # It said "examples/nosuch/models/nosuch: no recorded steps to sample actions from".
+    said = "error: no example task 'nosuch' (available: airline, code-tasks, terminal-tasks)"
+    assert done.returncode == 1 and said in done.stdout + done.stderr

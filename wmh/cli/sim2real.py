@@ -34,11 +34,11 @@ def sim2real(
         save_sim2real,
         track_sim2real,
     )
-    from wmh.examples import default_examples_dir
+    from wmh.examples import get_example
     from wmh.scoring.factory import make_reward
 
     settings = to_settings(compose_config([f"name={task}", *(override or [])]))
-    example = (directory or default_examples_dir()) / task
+    example = get_example(task, directory).path  # an unknown name says which there are
     success = example_success_check(example) if settings.reward.name == "success" else None
     reward = make_reward(settings.reward, settings.provider, success)
     with console.status(f"sim2real {task}: {episodes} episodes…"):
