@@ -119,6 +119,8 @@ def test_route_llm_answers_every_tool(
     )
     result = build_world_model(settings)
     assert result.answering is not None and result.answering.replay_tools == ()
+    # Said for what it is: it said "no valid steps to compare it with replay".
+    assert result.answering.summary() == "the LLM answers every tool (predictor.route=llm)"
     assert json.loads((result.path / "model.json").read_text())["replay_tools"] == []
     assert result.heldout is not None
     assert result.heldout.overall.score < result.heldout.overall.baselines["replay"]

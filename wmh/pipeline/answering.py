@@ -40,17 +40,19 @@ class Answering:
     replay_tools: tuple[str, ...] = ()
     valid: dict[str, tuple[float, float, int]] = field(default_factory=dict)
     report: EvalReport | None = None  # of the LLM on the valid steps (its provider errors count)
+    why: str = ""  # why nothing was measured, when nothing was
 
     def summary_dict(self) -> dict[str, object]:
         return {"predictor": self.predictor, "replay_tools": list(self.replay_tools),
                 "valid": {tool: list(v) for tool, v in self.valid.items()},
-                "usage": self.report.usage if self.report else {}}  # fmt: skip
+                "usage": self.report.usage if self.report else {},
+                "why": self.why}  # fmt: skip
 
     def summary(self) -> str:
         if self.predictor != "llm":
             return ""
         if not self.valid:
-            return "the LLM answers every tool (no valid steps to compare it with replay)"
+            return f"the LLM answers every tool ({self.why or 'nothing compared it with replay'})"
         llm = sorted(set(self.valid) - set(self.replay_tools))
         kept = ", ".join(
             f"{tool} ({self.valid[tool][1]:.2f} > {self.valid[tool][0]:.2f})"
@@ -90,8 +92,10 @@ def choose_answering(
     traces, each hidden from the index while it is measured."""
     if settings.provider.name == "replay":
         return Answering(replay.name)
-    if settings.predictor.route == "llm" or not valid:
-        return Answering(LLMPredictor.name)
+    if settings.predictor.route == "llm":
+        return Answering(LLMPredictor.name, why="predictor.route=llm")
+    if not valid:
+        return Answering(LLMPredictor.name, why="no valid steps to compare it with replay")
     ids = trace_ids(valid)
     first = sorted(range(len(ids)), key=ids.__getitem__)[: settings.predictor.route_traces]
     chosen = [valid[i] for i in first]

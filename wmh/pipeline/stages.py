@@ -315,6 +315,7 @@ def package(settings: WmhConfig, out: StageDir) -> dict[str, Any]:
         summary["predictor"],
         tuple(summary.get("replay_tools", [])),
         {tool: tuple(values) for tool, values in summary.get("valid", {}).items()},
+        why=summary.get("why", ""),
     )
     path, card = publish(
         settings, answering, retriever, replay, report, parts,
