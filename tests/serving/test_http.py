@@ -126,6 +126,9 @@ def test_unknown_things_are_404_and_bad_actions_422_with_a_detail(
     assert answer.json()["detail"]
 
 
+JSON = {"content-type": "application/json"}
+
+
 def test_the_token_guards_every_route_but_healthz(guarded: Server) -> None:
     with httpx.Client(base_url=guarded.url) as client:
         assert client.get("/healthz").status_code == 200
@@ -133,6 +136,13 @@ def test_the_token_guards_every_route_but_healthz(guarded: Server) -> None:
             assert client.get(path).status_code == 401
         refused = client.post("/world_models/records/sessions", json={})
         assert refused.status_code == 401 and "bearer token" in refused.json()["detail"]
+        assert refused.headers["www-authenticate"] == "Bearer"
+        # Whatever the body: without the token, nothing is read (a body that is not JSON was
+        # a 400 first), on the step route too.
+        for path in ("/world_models/records/sessions", "/world_models/records/sessions/x/step"):
+            garbled = client.post(path, content=b"{not json", headers=JSON)
+            assert garbled.status_code == 401 and "bearer token" in garbled.json()["detail"]
+        assert client.get("/no/such/route").status_code == 401
         wrong = client.get("/world_models", headers={"Authorization": "Bearer nope"})
         assert wrong.status_code == 401
         ok = client.get("/world_models", headers={"Authorization": f"Bearer {TOKEN}"})

@@ -23,7 +23,7 @@ from starlette.routing import Route
 import wmh
 from wmh.core.types import Action, EpisodeScore
 from wmh.engine.usage import UsageRecord, usage_record
-from wmh.serving.auth import bearer_check, configured_token
+from wmh.serving.auth import BearerGuard, bearer_check, configured_token
 from wmh.serving.docs_assets import DOCS_ASSETS, FILES, docs_assets_dir
 from wmh.serving.limits import BodyLimit
 from wmh.serving.problems import DepthCheckedRoute, add_error_handlers
@@ -85,15 +85,17 @@ def create_app(registry: Registry, token: str | None = None) -> FastAPI:
     _add_service_routes(app, registry, guard)
     _add_model_routes(app, registry, guard)
     _add_session_routes(app, registry, guard)
-    if not token:
-        # The hot route, served without FastAPI's parameter machinery: the same body, answers
-        # and errors, matched before every other route. The documented route still serves it
-        # when a token is set.
-        app.router.routes.insert(
-            0, Route(STEP_PATH, plain_step_handler(registry), methods=["POST"])
-        )
+    # The hot route, served without FastAPI's parameter machinery: the same body, answers and
+    # errors, matched before every other route (the documented route is its OpenAPI entry).
+    # With a token, `BearerGuard` has checked it before any route runs.
+    app.router.routes.insert(0, Route(STEP_PATH, plain_step_handler(registry), methods=["POST"]))
     add_error_handlers(app)
     app.add_middleware(BodyLimit, max_bytes=registry.max_body_bytes)
+    if token:  # added last, so outermost: a request without the token is refused first
+        app.add_middleware(
+            BearerGuard, token=token, open_paths=frozenset({"/healthz"}),
+            open_prefixes=(DOCS_ASSETS + "/",),
+        )  # fmt: skip
     return app
 
 
