@@ -1,6 +1,9 @@
 from __future__ import annotations
 
+import json
 from pathlib import Path
+
+import pytest
 
 from wmh.core.types import ActionKind
 from wmh.ingest import read_traces
@@ -94,3 +97,62 @@ def test_final_answers_without_a_reply_are_counted_not_dropped_silently(data_dir
     report = read_traces([data_dir / "genai_export.json"]).report
     assert report.unanswered_messages == 1
     assert "1 agent messages without a user reply" in report.summary()
+
+
+def _span(trace: int, n: int, attributes: dict[str, object]) -> dict[str, object]:
+    return {
+        "traceId": f"{trace:032x}", "spanId": f"{n:016x}", "name": str(attributes["name"]),
+        "startTimeUnixNano": str(100 * n), "endTimeUnixNano": str(100 * n + 50),
+        "attributes": [
+            {"key": k, "value": {"stringValue": v if isinstance(v, str) else json.dumps(v)}}
+            for k, v in attributes.items() if k != "name"
+        ],
+    }  # fmt: skip
+
+
+def _assistant_call(call_id: str, user: str) -> dict[str, object]:
+    part = {"type": "tool_call", "id": call_id, "name": "lookup", "arguments": {"id": user}}
+    return {"role": "assistant", "parts": [part]}
+
+
+def _tool_answer(call_id: str, text: str) -> dict[str, object]:
+    return {
+        "role": "tool",
+        "parts": [{"type": "tool_call_response", "id": call_id, "response": text}],
+    }
+
+
+@pytest.mark.parametrize("shape", ["execute_tool", "chat_and_execute_tool", "chat_only"])
+def test_calls_that_reuse_one_call_id_stay_calls_of_their_own(tmp_path: Path, shape: str) -> None:
+    """Servers that number calls per response give every turn's call the id `call_0`: merged
+    by id, every call after a trace's first was lost without a count."""
+    users = ["u1", "u2", "u3"]
+    spans, history = [], [{"role": "user", "parts": [{"type": "text", "content": "look up"}]}]
+    for turn, user in enumerate(users):
+        if shape != "execute_tool":  # the model asks for the call
+            spans.append(_span(1, 10 * turn + 1, {
+                "name": "chat m", "gen_ai.operation.name": "chat",
+                "gen_ai.input.messages": history, "gen_ai.output.messages": [
+                    _assistant_call("call_0", user)],
+            }))  # fmt: skip
+            history = [*history, _assistant_call("call_0", user)]
+        if shape != "chat_only":
+            spans.append(_span(1, 10 * turn + 2, {
+                "name": "execute_tool lookup", "gen_ai.operation.name": "execute_tool",
+                "gen_ai.tool.name": "lookup", "gen_ai.tool.call.id": "call_0",
+                "gen_ai.tool.call.arguments": {"id": user}, "gen_ai.tool.call.result": f"{user}!",
+            }))  # fmt: skip
+        history = [*history, _tool_answer("call_0", f"{user}!")]
+    if shape != "execute_tool":  # the last answer reaches the model in its next input
+        final = {"role": "assistant", "parts": [{"type": "text", "content": "done"}]}
+        spans.append(_span(1, 99, {
+            "name": "chat m", "gen_ai.operation.name": "chat",
+            "gen_ai.input.messages": history, "gen_ai.output.messages": [final],
+        }))  # fmt: skip
+    file = tmp_path / "reused.jsonl"
+    file.write_text(json.dumps({"resourceSpans": [{"scopeSpans": [{"spans": spans}]}]}) + "\n")
+    (trace,) = read_traces([file]).traces
+    calls = [s for s in trace.steps if s.action.kind is ActionKind.TOOL_CALL]
+    assert [(s.action.arguments, s.observation.content) for s in calls] == [
+        ({"id": u}, f"{u}!") for u in users
+    ]

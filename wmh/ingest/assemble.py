@@ -45,6 +45,18 @@ class AssembledTrace:
     task: str
 
 
+def _another_call(known: _Call, part: ToolCallPart) -> bool:
+    """Whether a call under an id already answered is another call, not the same one seen
+    again: it asks with other arguments. Servers that number calls per response give every
+    turn's call the same id, and merged, all but the first were lost."""
+    return (
+        known.result is not None
+        and known.arguments is not None
+        and part.arguments is not None
+        and part.arguments != known.arguments
+    )
+
+
 class TraceAssembler:
     """Collects the facts of one trace's spans, then emits its steps."""
 
@@ -103,6 +115,8 @@ class TraceAssembler:
 
     def _add_call(self, part: ToolCallPart, order: Order, span_id: str) -> None:
         existing = self._by_id.get(part.call_id) if part.call_id else None
+        if existing is not None and _another_call(existing, part):
+            existing = None  # the id is reused (call_0 every turn): a call of its own
         if existing is None and not part.call_id:
             existing = next(
                 (
