@@ -194,6 +194,33 @@ def test_a_collector_killed_mid_write_leaves_a_file_that_builds(tmp_path: Path) 
     wmh_build(tmp_path / "store", "collected", "--file", str(out))
 
 
+def test_a_whole_last_export_without_its_newline_is_kept_and_a_pretty_file_refused(
+    tmp_path: Path,
+) -> None:
+    from wmh.errors import ConfigError
+    from wmh.ingest.collect import Collector
+
+    source = write_corpus(tmp_path / "source.jsonl", traces=3, seed=5)
+    spans = [json.loads(line) for line in source.read_text().splitlines()]
+    by_trace: dict[str, list] = {}
+    for span in spans:
+        by_trace.setdefault(span["traceId"], []).append(span)
+    whole = [_export(trace_spans) for trace_spans in by_trace.values()]
+    # As "\n".join writes it: every export whole, the last without a newline. It was cut.
+    out = tmp_path / "joined.jsonl"
+    out.write_bytes(b"\n".join(whole))
+    collector = Collector(out)
+    assert collector.repaired_bytes == 0 and out.read_bytes() == b"\n".join(whole) + b"\n"
+    assert len(read_traces([out]).traces) == 3
+    # A pretty-printed export: its closing brace was cut, and lines appended after it.
+    pretty = tmp_path / "pretty.json"
+    pretty.write_text(json.dumps(json.loads(whole[0]), indent=2))
+    before = pretty.read_bytes()
+    with pytest.raises(ConfigError, match="is not JSON lines .* collect into another file"):
+        Collector(pretty)
+    assert pretty.read_bytes() == before
+
+
 def test_an_export_a_build_would_refuse_is_refused_and_the_file_still_builds(
     tmp_path: Path,
 ) -> None:

@@ -8,7 +8,8 @@ parser and attribute checks ingest uses before anything is written: a malformed 
 answered 400 with the reason (415 for an unknown compression, 413 past `max_bytes`, sent or
 decompressed), and the file is left as it was. Each export is appended as one whole line and
 synced; on start, a last line left unterminated by a killed collector is cut (and counted), so the
-file always builds.
+file always builds (a complete last export without its newline is ended instead, and a file that
+is not JSON lines is refused).
 """
 
 from __future__ import annotations
@@ -129,15 +130,33 @@ def check_corpus_path(out: Path) -> None:
         raise ConfigError(f"{out} cannot be written ({exc.strerror or exc})") from None
 
 
+def _json(data: bytes) -> bool:
+    try:
+        orjson.loads(data)
+    except orjson.JSONDecodeError:
+        return False
+    return True
+
+
 def repair(path: Path) -> int:
-    """Cut a last line left unterminated (a collector killed while writing it); returns the
-    number of bytes cut."""
+    """Make an existing corpus file ready for appending; returns the number of bytes cut.
+
+    A last line left unterminated by a collector killed while writing it is cut. One that is a
+    whole export (a file written without a final newline) is kept and ended. A file that is
+    not JSON lines at all (a pretty-printed export) is refused: lines appended to it would make
+    it unreadable as either."""
     if not path.is_file():
         return 0
     with path.open("rb+") as file:
+        first = file.readline()
         size = file.seek(0, os.SEEK_END)
         if not size:
             return 0
+        if first.endswith(b"\n") and first.strip() and not _json(first):
+            raise ConfigError(
+                f"{path} is not JSON lines (its first line is no JSON document): collect into "
+                "another file"
+            )
         file.seek(size - 1)
         if file.read(1) == b"\n":
             return 0
@@ -151,7 +170,12 @@ def repair(path: Path) -> int:
                 keep = start + newline + 1
                 break
             keep = start
-        file.truncate(keep)
+        file.seek(keep)
+        if _json(file.read(size - keep)):  # a whole export, only unterminated: ended
+            file.write(b"\n")
+            keep = size
+        else:
+            file.truncate(keep)
         file.flush()
         os.fsync(file.fileno())
         return size - keep
