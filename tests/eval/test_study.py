@@ -207,3 +207,29 @@ def test_a_study_checks_its_outputs_first_and_says_which_sizes_it_could_not_trai
     under_file = taken / "x.png"
     bad = plot_studies_error([tmp_path / "study" / "results.json"], under_file)
     assert f"--out {under_file}: {taken} is a file, not a folder" in bad
+
+
+def test_a_study_refuses_an_endpoint_with_credentials_before_anything_is_written(
+    tmp_path: Path, fake_llm
+) -> None:
+    """Its settings go to results.json and every member's MLflow params: `wmh build` and
+    `wmh eval` refused a URL with a password; the study took it and logged it."""
+    from tests.fake_llm import echo_environment
+
+    fake_llm.default = echo_environment
+    corpus = tmp_path / "small.jsonl"
+    write_corpus(corpus, traces=20, seed=2)
+    secret_url = fake_llm.api_base.replace("http://", "http://user:hunter2pw@")
+    done = subprocess.run(
+        [sys.executable, "-m", "wmh", "study", "seeds", "--file", str(corpus),
+         "--root", str(tmp_path / "store"), "--out", str(tmp_path / "study"),
+         "-o", "study.seeds=1", "-o", "provider=openai_compatible",
+         "-o", "provider.model=openai/x", "-o", f"provider.api_base={secret_url}"],
+        capture_output=True, text=True, timeout=300,
+        env={**os.environ, "COLUMNS": "400", "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path}/m.db"},
+    )  # fmt: skip
+    said = " ".join((done.stdout + done.stderr).split())
+    assert done.returncode == 1, said
+    assert "provider.api_base carries credentials (http://***@127.0.0.1:" in said
+    assert "hunter2pw" not in said
+    assert not (tmp_path / "study").exists() and not fake_llm.requests

@@ -33,7 +33,7 @@ from wmh.eval.study_report import Member, StudyReport, summarise, write_study
 from wmh.ingest.sources import ingest
 from wmh.ingest.split import split_with
 from wmh.optimize.evolve import evolve_prompt, skip_reason
-from wmh.pipeline.build import fit_replay, index_traces
+from wmh.pipeline.build import check_credentials, fit_replay, index_traces
 from wmh.pipeline.checks import check_providers_answer
 from wmh.pipeline.clock import Clock
 from wmh.providers.llm import provider_time_budget
@@ -177,6 +177,7 @@ def run_study(
     into `out_dir`; with `settings.track`, one MLflow run per member and one for the summary."""
     if kind not in KINDS:
         raise ConfigError(f"unknown study '{kind}': expected one of {', '.join(KINDS)}")
+    check_credentials(settings)  # its config goes to results.json and every member's run
     traces = ingest(settings).traces
     sizes, plan = _plan(settings, traces, kind)
     config = to_container(settings)
