@@ -72,6 +72,21 @@ def test_data_path_takes_a_directory_of_trace_files(tmp_path: Path, synthetic_co
         run_stage("ingest", missing)
 
 
+def test_the_ingest_stage_counts_the_duplicate_spans_it_skipped(
+    tmp_path: Path, synthetic_corpus: Path
+) -> None:
+    """`wmh build` says how many spans it read twice and skipped; the stage's metrics left
+    them out, so `dvc exp run` on a folder holding one file twice looked like half the spans."""
+    folder = tmp_path / "twice"
+    folder.mkdir()
+    for name in ("a.jsonl", "b.jsonl"):
+        (folder / name).write_bytes(synthetic_corpus.read_bytes())
+    once = run_stage("ingest", make_settings(tmp_path / "once", "r", [synthetic_corpus]))
+    metrics = run_stage("ingest", make_settings(tmp_path, "r", [], f"data.path='{folder}'"))
+    assert metrics["duplicate_spans"] == once["spans"] > 0 and once["duplicate_spans"] == 0
+    assert metrics["steps"] == once["steps"] and metrics["not_read"] == 0
+
+
 def test_params_yaml_is_conf_composed(tmp_path: Path) -> None:
     """params.yaml is generated from conf/: editing one without the other is caught here."""
     assert (ROOT / "params.yaml").read_text(encoding="utf-8") == pipeline_params(), (

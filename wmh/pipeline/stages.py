@@ -79,6 +79,8 @@ def ingest(settings: WmhConfig, out: StageDir) -> dict[str, Any]:
         "traces": report.traces,
         "steps": report.steps,
         "skipped_spans": report.skipped_spans,
+        "duplicate_spans": report.duplicate_spans,
+        "not_read": len(report.not_read),
         "unanswered_tool_calls": report.unanswered_tool_calls,
         "unanswered_messages": report.unanswered_messages,
         "empty_traces": len(report.empty_traces),
