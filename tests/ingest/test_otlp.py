@@ -92,8 +92,25 @@ def test_no_files_and_no_steps_are_errors(tmp_path: Path) -> None:
     only_unknown.write_text(
         '{"traceId":"ab","spanId":"cd","name":"db.query","startTimeUnixNano":"1"}\n'
     )
-    with pytest.raises(EmptyCorpusError, match="1 unknown spans skipped"):
+    with pytest.raises(EmptyCorpusError, match="1 unknown spans skipped; expected"):
         read_traces([only_unknown])
+    # Tool spans, but none with a result: said, not only "unknown spans skipped".
+    unanswered = tmp_path / "unanswered.jsonl"
+    unanswered.write_text(
+        "".join(
+            f'{{"traceId":"ab","spanId":"c{i}","name":"execute_tool lookup",'
+            f'"startTimeUnixNano":"{i}","attributes":[{{"key":"gen_ai.tool.name",'
+            f'"value":{{"stringValue":"lookup"}}}},{{"key":"gen_ai.tool.call.id",'
+            f'"value":{{"stringValue":"call_{i}"}}}}]}}\n'
+            for i in range(3)
+        )
+    )
+    with pytest.raises(
+        EmptyCorpusError,
+        match=r"0 unknown spans skipped, 3 tool calls without a result and 0 agent messages "
+        r"without a user reply \(neither is a step",
+    ):
+        read_traces([unanswered])
 
 
 def test_wrong_attribute_value_shape_is_reported(tmp_path: Path) -> None:

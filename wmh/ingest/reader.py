@@ -169,10 +169,17 @@ def fold_spans(
         report.steps += len(trace.steps)
         take(trace)
     if not report.traces:
+        unanswered = ""
+        if report.unanswered_tool_calls or report.unanswered_messages:
+            unanswered = (
+                f", {report.unanswered_tool_calls} tool calls without a result and "
+                f"{report.unanswered_messages} agent messages without a user reply (neither is a "
+                "step: a step is a call with its result, or a message with its answer)"
+            )
         raise EmptyCorpusError(
             f"no steps found in {', '.join(report.files)}: {report.spans} spans read, "
-            f"{report.skipped_spans} unknown spans skipped; expected execute_tool or chat spans "
-            "following the OpenTelemetry GenAI conventions"
+            f"{report.skipped_spans} unknown spans skipped{unanswered}; expected execute_tool "
+            "or chat spans following the OpenTelemetry GenAI conventions"
         )
     if empty and not skip_empty_traces:
         first = empty[0]
