@@ -109,7 +109,19 @@ def test_mlflow_traces_become_steps_and_a_model(tmp_path: Path) -> None:
     wmh_build(
         tmp_path / "store", "from-mlflow", "-o", "source=mlflow",
         "-o", f"source.tracking_uri={uri}", "-o", "source.experiment=support-agent",
+        # as the README types it: `-o "source.filter=\"status = 'OK'\""`
+        "-o", "source.filter=\"status = 'OK'\"",
     )  # fmt: skip
+    # A filter MLflow does not take: one line that names it (it was MLflow's traceback).
+    import pytest
+
+    from wmh.errors import ConfigError
+
+    bogus = dataclasses.replace(
+        settings, source=dataclasses.replace(settings.source, filter="bogus.field = 'OK'")
+    )
+    with pytest.raises(ConfigError, match=r"source.filter \"bogus.field = 'OK'\" is not a filter"):
+        ingest(bogus)
 
 
 def test_a_missing_experiment_is_a_clear_error(tmp_path: Path) -> None:

@@ -101,12 +101,24 @@ def mlflow_spans(
     label = store_label("mlflow", experiment)
     token = None
     while True:
-        page = client.search_traces(
-            locations=[found.experiment_id],
-            filter_string=filter_string or None,
-            max_results=100,
-            page_token=token,
-        )
+        try:
+            page = client.search_traces(
+                locations=[found.experiment_id],
+                filter_string=filter_string or None,
+                max_results=100,
+                page_token=token,
+            )
+        except MlflowException as exc:
+            if exc.error_code == "INVALID_PARAMETER_VALUE" and filter_string:
+                reason = str(exc.message).splitlines()[0][:300]
+                raise ConfigError(
+                    f"source.filter {filter_string!r} is not a filter MLflow's trace search "
+                    f"takes: {reason}"
+                ) from None
+            raise ConfigError(  # its message may repeat the URL, credentials and all
+                f"source.tracking_uri: cannot search the traces of MLflow at {where} "
+                f"({type(exc).__name__}: is the server up, and the URI right?)"
+            ) from None
         for trace in page:
             trace_id = trace.info.trace_id.removeprefix("tr-")
             for seq, span in enumerate(trace.data.spans):
