@@ -184,3 +184,39 @@ def test_a_bad_line_after_blank_lines_is_named_by_its_line_in_the_file(
     with pytest.raises(IngestError) as info:
         read_traces([path])
     assert info.value.line == 5 and "not valid JSON" in str(info.value)
+
+
+def test_a_folder_reads_gzipped_and_upper_case_files_and_linked_folders_and_counts_the_rest(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """`b.jsonl.gz`, `C.JSONL` and a linked folder were left out of a folder's files, and the
+    other files without a word."""
+    import gzip
+    import logging
+
+    from wmh.ingest.reader import trace_files
+    from wmh.ingest.synthetic import write_corpus
+
+    folder, elsewhere = tmp_path / "traces", tmp_path / "elsewhere"
+    (folder / "sub").mkdir(parents=True)
+    elsewhere.mkdir()
+    plain = write_corpus(folder / "a.jsonl", traces=3, seed=1)
+    packed = write_corpus(tmp_path / "b.jsonl", traces=4, seed=2)
+    (folder / "b.jsonl.gz").write_bytes(gzip.compress(packed.read_bytes()))
+    write_corpus(elsewhere / "C.JSONL", traces=5, seed=3)
+    (folder / "linked").symlink_to(elsewhere)
+    (folder / "sub" / "up").symlink_to(folder)  # a loop: read once
+    (folder / "notes.txt").write_text("not traces")
+    with caplog.at_level(logging.WARNING, logger="wmh.ingest.reader"):
+        found = trace_files(folder)
+    assert found == [plain, folder / "b.jsonl.gz", folder / "linked" / "C.JSONL"]
+    assert "1 files that are not trace files" in caplog.text and "notes.txt" in caplog.text
+    # Gzipped, the same traces as the file it packs.
+    unpacked = read_traces([folder / "b.jsonl.gz"]).traces
+    assert [t.steps for t in unpacked] == [t.steps for t in read_traces([packed]).traces]
+    assert len(unpacked) == 4
+    assert len(read_traces(found).traces) == 3 + 4 + 5
+    cut = tmp_path / "cut.jsonl.gz"
+    cut.write_bytes((folder / "b.jsonl.gz").read_bytes()[:200])
+    with pytest.raises(IngestError, match="cannot unpack the gzip file"):
+        read_traces([cut])

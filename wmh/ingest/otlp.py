@@ -10,12 +10,14 @@ reported with the file and line (or JSON path).
 from __future__ import annotations
 
 import base64
+import gzip
 import sys
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from itertools import chain
 from pathlib import Path
-from typing import Any
+from typing import IO, Any, cast
 
 import orjson
 
@@ -223,6 +225,9 @@ def _json_error_reason(exc: orjson.JSONDecodeError) -> str:
     return f"not valid JSON ({exc.msg} at column {exc.colno})"
 
 
+GZIP_MAGIC = b"\x1f\x8b"
+
+
 def read_span_file(path: str | Path) -> Iterator[SpanRecord]:
     """Yield every span in a trace file, whatever its accepted shape."""
     file = Path(path)
@@ -230,11 +235,29 @@ def read_span_file(path: str | Path) -> Iterator[SpanRecord]:
     if not file.exists():
         raise IngestError(label, None, "no such file")
     if not file.is_file():
-        raise IngestError(label, None, "not a regular file")
+        raise IngestError(
+            label, None, "not a regular file (a folder, a pipe or a device: give a trace file)"
+        )
     try:
-        handle = file.open("rb")
+        handle: IO[bytes] = file.open("rb")
+        packed = handle.read(2) == GZIP_MAGIC
+        if packed:  # `traces.jsonl.gz`: read as it unpacks
+            handle.close()
+            handle = cast(IO[bytes], gzip.open(file, "rb"))
+        else:
+            handle.seek(0)
     except OSError as exc:
         raise IngestError(label, None, f"cannot read: {exc.strerror}") from None
+    if not packed:
+        yield from _read_handle(handle, label)
+        return
+    try:
+        yield from _read_handle(handle, label)
+    except (OSError, EOFError, zlib.error) as exc:  # a damaged or cut-short gzip file
+        raise IngestError(label, None, f"cannot unpack the gzip file ({exc})") from None
+
+
+def _read_handle(handle: IO[bytes], label: str) -> Iterator[SpanRecord]:
     with handle:
         # JSON lines are read one at a time: a build of a million steps would otherwise hold
         # the file twice over (its bytes and its lines) while it reads the spans.

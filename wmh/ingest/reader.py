@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -88,33 +89,57 @@ class IngestResult:
         return sum(len(t.steps) for t in self.traces)
 
 
-TRACE_SUFFIXES = (".jsonl", ".json")
+TRACE_SUFFIXES = (".jsonl", ".json", ".jsonl.gz", ".json.gz")  # in any case: `.JSONL` too
 
 
 def input_files(data: DataConfig) -> list[Path]:
     """`data.files` then `data.path`; a directory stands for the trace files under it
-    (`*.jsonl`, `*.json`, sorted). A missing path is an error naming it and its key."""
+    (`*.jsonl`, `*.json`, gzipped or not, sorted). A missing path is an error naming it and
+    its key."""
     entries = [(f"data.files[{i}]", f) for i, f in enumerate(data.files)]
     if data.path:
         entries.append(("data.path", data.path))
     return [file for key, entry in entries for file in trace_files(Path(entry), key)]
 
 
+def _files_under(folder: Path) -> list[Path]:
+    """Every file under a folder, through linked folders too (each real folder once)."""
+    seen: set[str] = set()
+    found: list[Path] = []
+    for where, folders, files in os.walk(folder, followlinks=True):
+        real = os.path.realpath(where)
+        if real in seen:  # a link back up the tree
+            folders.clear()
+            continue
+        seen.add(real)
+        found.extend(Path(where) / name for name in files)
+    return [f for f in found if f.is_file()]
+
+
 def trace_files(path: Path, key: str = "") -> list[Path]:
-    """A trace file, or the trace files under a directory (`*.jsonl`, `*.json`, sorted); a
-    missing path, or a directory holding none, is an error naming it (and `key`, the setting
-    or argument that gave it)."""
+    """A trace file, or the trace files under a directory (`*.jsonl`, `*.json`, gzipped or
+    not, in any case, through linked folders, sorted; the other files there are counted in a
+    warning); a missing path, or a directory holding none, is an error naming it (and `key`,
+    the setting or argument that gave it)."""
     given = f" ({key})" if key else ""
     if path.is_dir():
-        found = sorted(
-            p for p in path.rglob("*") if p.is_file() and p.name.endswith(TRACE_SUFFIXES)
-        )
+        found: list[Path] = []
+        other: list[Path] = []
+        for file in _files_under(path):
+            (found if file.name.lower().endswith(TRACE_SUFFIXES) else other).append(file)
         if not found:
             where = f"{key}: " if key else ""
             raise EmptyCorpusError(
-                f"{where}directory {path} holds no trace files (*.jsonl, *.json)"
+                f"{where}directory {path} holds no trace files (*.jsonl, *.json, or either "
+                f"gzipped){f'; {len(other)} other files' if other else ''}"
             )
-        return found
+        if other:
+            names = ", ".join(str(f.relative_to(path)) for f in sorted(other)[:3])
+            log.warning(
+                "%s: %d files that are not trace files (*.jsonl, *.json, or either gzipped) "
+                "left out: %s%s", path, len(other), names, ", ..." if len(other) > 3 else "",
+            )  # fmt: skip
+        return sorted(found)
     if path.exists():
         return [path]
     raise IngestError(str(path), None, f"no such file or directory{given}")
