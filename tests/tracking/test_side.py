@@ -151,3 +151,88 @@ def test_the_build_logs_in_process_when_mlflow_needs_a_module_the_side_process_k
     assert in_process == ["run"]
     assert _client(tmp_path).get_run(run_id).data.tags["wmh.model"] == "tracked"
     assert [p.returncode for p in started] == [0]
+
+
+def _closed_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])  # nothing listens there once it is closed
+
+
+@pytest.mark.usefixtures("clean_mlflow_env")
+def test_a_tracking_server_that_is_down_is_said_at_once_and_the_model_still_published(
+    tmp_path: Path,
+    synthetic_corpus: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    started: list[subprocess.Popen[str]],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """MLflow retried a server that refused for two minutes, in the side process and then in
+    the build, which then warned "no answer in 120 s"."""
+    port = _closed_port()
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"http://user:pw@127.0.0.1:{port}")
+    assert _build(tmp_path, synthetic_corpus) == ""
+    said = f"the MLflow server at http://***@127.0.0.1:{port} does not answer (Connection refused)"
+    assert said in caplog.text and "pw@" not in caplog.text
+    assert (tmp_path / "models" / "tracked" / "model.json").is_file()
+    assert [p.returncode for p in started] == [0]
+
+
+@pytest.mark.usefixtures("clean_mlflow_env")
+@pytest.mark.parametrize(
+    ("command", "instead"),
+    [
+        (["eval", "files", "--name", "records", "--limit", "1", "--out", "{out}"], "--no-mlflow"),
+        (
+            ["study", "seeds", "--file", "{corpus}", "-o", "study.seeds=1", "--out", "{out}"],
+            "--no-mlflow",
+        ),
+        (["eval", "sim2real", "terminal-tasks", "--episodes", "1"], "--no-track"),
+    ],
+)
+def test_an_eval_or_study_with_the_tracking_server_down_stops_before_the_work(
+    built_model: Path, synthetic_corpus: Path, tmp_path: Path, command: list[str], instead: str
+) -> None:
+    import sys
+
+    port = _closed_port()
+    args = [
+        a.replace("{corpus}", str(synthetic_corpus)).replace("{out}", str(tmp_path / "out"))
+        for a in command
+    ]
+    done = subprocess.run(
+        [str(Path(sys.executable).parent / "wmh"), *args, "--root", str(built_model.parents[1])],
+        capture_output=True, text=True, timeout=120, cwd=Path(__file__).parents[2],
+        env={**os.environ, "COLUMNS": "400", "MLFLOW_TRACKING_URI": f"http://127.0.0.1:{port}"},
+    )  # fmt: skip
+    said = " ".join((done.stdout + done.stderr).split())
+    assert done.returncode == 1 and "Traceback" not in said
+    assert (
+        f"error: the MLflow server at http://127.0.0.1:{port} does not answer (Connection "
+        f"refused): start it, or run with {instead}" in said
+    )
+    assert not (tmp_path / "out").exists()
+    assert not list(built_model.parents[1].glob("evals/terminal-tasks/sim2real-*.json"))
+
+
+def test_ctrl_c_while_the_side_process_logs_ends_it(tmp_path: Path) -> None:
+    """It runs in its own session, so Ctrl-C at the terminal reaches only the build: left
+    running, it wrote a traceback to the terminal minutes later."""
+    tracker = SideTracker(tmp_path)
+    process = tracker._process
+    assert process is not None
+    communicate = process.communicate
+    calls = []
+
+    def interrupted(*args: object, **kwargs: object) -> tuple[str, str]:
+        calls.append(args)
+        if len(calls) == 1:
+            raise KeyboardInterrupt
+        return communicate()
+
+    process.communicate = interrupted  # type: ignore[method-assign]
+    with pytest.raises(KeyboardInterrupt):
+        tracker.log_run(experiment="e", run_name="r", params={}, metrics={}, artifacts=[])
+    assert process.poll() == -9

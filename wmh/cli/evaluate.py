@@ -99,6 +99,10 @@ def _run(
 ) -> EvalReport:
     if out is not None:  # before the work whose results it will hold
         check_results_path(out)
+    if options.track:  # a tracking server that is down is said before the work, not after
+        from wmh.tracking.mlflow_runs import check_server, tracking_uri
+
+        check_server(tracking_uri(root), "run with --no-mlflow")
     with Progress(
         TextColumn("evaluating"),
         BarColumn(),

@@ -38,6 +38,10 @@ def sim2real(
     from wmh.scoring.factory import make_reward
 
     settings = to_settings(compose_config([f"name={task}", *(override or [])]))
+    if track:  # a tracking server that is down is said before the episodes, not after
+        from wmh.tracking.mlflow_runs import check_server, tracking_uri
+
+        check_server(tracking_uri(root), "run with --no-track")
     example = get_example(task, directory).path  # an unknown name says which there are
     success = example_success_check(example) if settings.reward.name == "success" else None
     reward = make_reward(settings.reward, settings.provider, success)

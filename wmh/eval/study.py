@@ -40,7 +40,7 @@ from wmh.providers.llm import provider_time_budget
 from wmh.scoring.baselines import ActionCopy, MostFrequentObservation, NearestNeighbourCopy
 from wmh.scoring.factory import make_judge
 from wmh.scoring.runner import EvalReport, evaluate_traces
-from wmh.tracking.mlflow_runs import log_run
+from wmh.tracking.mlflow_runs import check_server, log_run, tracking_uri
 
 KINDS = ("scaling", "seeds")
 BASELINES = ("nn_copy", "action_copy", "most_frequent")
@@ -178,6 +178,8 @@ def run_study(
     if kind not in KINDS:
         raise ConfigError(f"unknown study '{kind}': expected one of {', '.join(KINDS)}")
     check_credentials(settings)  # its config goes to results.json and every member's run
+    if settings.track:  # a tracking server that is down is said before the first member
+        check_server(tracking_uri(settings.root), "run with --no-mlflow (track=false)")
     traces = ingest(settings).traces
     sizes, plan = _plan(settings, traces, kind)
     config = to_container(settings)

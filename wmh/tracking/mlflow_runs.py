@@ -10,10 +10,15 @@ from __future__ import annotations
 import logging
 import os
 import re
+import socket
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
+
+from wmh.core.secrets import url_without_credentials
+from wmh.errors import WmhError
 
 DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
 # Keys that name a secret: keys, passwords, credentials, and tokens that authenticate — not any
@@ -35,6 +40,42 @@ def tracking_uri(root: str | Path | None = None) -> str:
     if root is None:
         return DEFAULT_TRACKING_URI
     return f"sqlite:///{Path(root).resolve() / 'mlflow.db'}"
+
+
+PROBE_TIMEOUT_S = 3.0  # to connect to a tracking server, before MLflow's minutes of retries
+
+
+class TrackingUnavailable(WmhError):
+    """The tracking server does not take connections: nothing was logged."""
+
+
+def server_problem(uri: str) -> str:
+    """Why an HTTP tracking server cannot be reached ("" when it takes a connection, or the
+    store is no server). MLflow retries a server that refuses for about two minutes; a run
+    logged to one that is down would hold its command that long, then fail anyway."""
+    parts = urlsplit(uri)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return ""
+    try:
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+    except ValueError:
+        return "its port is not a number"
+    try:
+        socket.create_connection((parts.hostname, port), timeout=PROBE_TIMEOUT_S).close()
+    except OSError as exc:
+        return exc.strerror or str(exc) or type(exc).__name__
+    return ""
+
+
+def check_server(uri: str, instead: str = "") -> None:
+    """TrackingUnavailable when `server_problem` finds one (the URL shown without credentials;
+    `instead` says how to go on without it)."""
+    problem = server_problem(uri)
+    if problem:
+        raise TrackingUnavailable(
+            f"the MLflow server at {url_without_credentials(uri)} does not answer ({problem})"
+            + (f": start it, or {instead}" if instead else "")
+        )
 
 
 def _experiment_under(root: str | Path, name: str) -> None:
@@ -101,7 +142,10 @@ def open_store(root: str | Path | None) -> None:
     import mlflow
 
     _quiet()
-    mlflow.set_tracking_uri(tracking_uri(root))
+    uri = tracking_uri(root)
+    if server_problem(uri):  # logging the run says so, at once
+        return
+    mlflow.set_tracking_uri(uri)
     mlflow.MlflowClient().search_experiments(max_results=1)
 
 
@@ -125,6 +169,7 @@ def log_run(
     """One MLflow run in `experiment`; returns its run id. `series` are metrics by step. With
     no `$MLFLOW_TRACKING_URI`, the store is the one under `root`. `started_at` (epoch seconds)
     is when the work began, so the run's duration is the work's, not the logging's."""
+    check_server(tracking_uri(root))
     import mlflow
 
     _quiet()

@@ -84,6 +84,10 @@ class SideTracker:
             raise SideUnavailable("the side process is gone")
         try:
             out, _ = process.communicate(message, ANSWER_TIMEOUT_S)
+        except KeyboardInterrupt:  # it runs in its own session: Ctrl-C stops it here
+            process.kill()
+            process.communicate()
+            raise
         except subprocess.TimeoutExpired:
             process.kill()
             process.communicate()
@@ -112,6 +116,10 @@ class SideTracker:
             return
         try:
             process.communicate("", timeout=CLOSE_TIMEOUT_S)
+        except KeyboardInterrupt:
+            process.kill()
+            process.communicate()
+            raise
         except subprocess.TimeoutExpired:
             process.kill()
             process.communicate()
@@ -173,7 +181,10 @@ def main() -> None:
     except Exception as exc:  # noqa: BLE001 - answered: the build warns (no second run)
         answer = {"error": f"{type(exc).__name__}: {exc}"}
     if answer:
-        print(json.dumps(answer), flush=True)
+        try:
+            print(json.dumps(answer), flush=True)
+        except BrokenPipeError:  # the build is gone: nobody to answer
+            pass
     # The run is written (logged synchronously, the run ended): leave without MLflow's exit
     # handlers, which the build would otherwise wait for.
     os._exit(0)
