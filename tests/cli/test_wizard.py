@@ -53,10 +53,15 @@ def test_the_wizard_asks_shows_the_command_and_builds(
         "hashing",
         "y",
     ]
-    code, out = _run_on_a_terminal(["build", "--root", str(tmp_path / "store")], answers, tmp_path)
+    code, out = _run_on_a_terminal(
+        ["build", "--root", str(tmp_path / "store"), "-o", "track=false"], answers, tmp_path
+    )
     assert code == 0, out[-3000:]
     assert "not found:" in out  # a wrong path is asked again
-    assert f"wmh build --name wizmodel --file {synthetic_corpus}" in out
+    # The command shown is the same build: its --root (and -o) too, which it left out.
+    store = tmp_path / "store"
+    said = f"wmh build --name wizmodel --file {synthetic_corpus} -o provider=replay"
+    assert f"{said} -o embedder=hashing --root {store} -o track=false --no-interactive" in out
     assert (tmp_path / "store" / "models" / "wizmodel" / "model.json").is_file()
 
 
@@ -81,7 +86,24 @@ def test_the_wizard_offers_phoenix_and_a_no_builds_nothing(tmp_path: Path) -> No
     assert code == 1 and "build cancelled" in out, out[-3000:]
     command = (
         "wmh build --name support -o source=phoenix -o source.endpoint=http://127.0.0.1:6006 "
-        "-o source.project=support -o provider=replay -o embedder=hashing --no-interactive"
+        "-o source.project=support -o provider=replay -o embedder=hashing "
+        f"--root {tmp_path / 'store'} --no-interactive"
     )
     assert command in out
     assert not (tmp_path / "store" / "models").exists()
+
+
+def test_the_wizard_asks_again_for_a_tracking_uri_with_a_password_and_never_shows_it(
+    tmp_path: Path,
+) -> None:
+    answers = [
+        "mlflow", "http://bob:s3cretpw@127.0.0.1:5999", f"sqlite:///{tmp_path}/t.db", "support",
+        "", "replay", "hashing", "n",
+    ]  # fmt: skip
+    code, out = _run_on_a_terminal(["build", "--root", str(tmp_path / "store")], answers, tmp_path)
+    assert code == 1 and "build cancelled" in out
+    said = " ".join(out.split())
+    assert "that URL carries credentials: give it without them and set MLFLOW_TRACKING" in said
+    # Only the terminal's echo of the typing: not in the summary or the command shown.
+    assert out.count("s3cretpw") == 1
+    assert f"-o source.tracking_uri=sqlite:///{tmp_path}/t.db" in out

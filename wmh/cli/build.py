@@ -45,7 +45,7 @@ def build(
         or any(o.startswith(("name=", "data.", "source")) for o in overrides)
     )
     if not given and not no_interactive and sys.stdin.isatty():
-        overrides += run_wizard(console)
+        overrides += run_wizard(console, root, overrides)
     settings = to_settings(compose_config([*overrides, *file_overrides(name, root, file)]))
     check_trace_files(settings, "; on a terminal, wmh build with no arguments asks for them")
     print_build(build_with_progress(settings))

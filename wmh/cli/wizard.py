@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import shlex
+from collections.abc import Sequence
 from pathlib import Path
 
 from rich.console import Console
@@ -12,6 +13,7 @@ from rich.prompt import Confirm, IntPrompt, Prompt
 from rich.table import Table
 
 from wmh.config.compose import CONF_DIR, quote_override
+from wmh.core.secrets import has_credentials
 from wmh.errors import ConfigError, WmhError
 from wmh.store.store import check_model_name
 
@@ -25,8 +27,19 @@ def _name_from(text: str) -> str:
     return stem or "world-model"
 
 
-def run_wizard(console: Console) -> list[str]:
-    """Ask for the build's inputs; returns the Hydra overrides (and prints the command)."""
+def _ask_url(console: Console, question: str, default: str, instead: str) -> str:
+    """A server's URL, asked again while it carries credentials (which the build would refuse
+    after the questions, and the command shown would repeat)."""
+    while True:
+        url = Prompt.ask(question, default=default, show_default=not has_credentials(default))
+        if not has_credentials(url):
+            return url
+        console.print(f"that URL carries credentials: give it without them and set {instead}")
+
+
+def run_wizard(console: Console, root: Path | None = None, given: Sequence[str] = ()) -> list[str]:
+    """Ask for the build's inputs; returns the Hydra overrides (and prints the command, with
+    the `--root` and `-o` overrides it was started with)."""
     console.print("[bold]wmh build[/]: a few questions (Enter takes the default).", markup=True)
     source = Prompt.ask("Trace source", choices=["files", "mlflow", "phoenix"], default="files")
     overrides: list[str] = []
@@ -43,9 +56,11 @@ def run_wizard(console: Console) -> list[str]:
         flags += [f"--file {shlex.quote(p)}" for p in paths]
         default_name = _name_from(Path(paths[0]).name.split(".")[0])
     elif source == "phoenix":
-        endpoint = Prompt.ask(
+        endpoint = _ask_url(
+            console,
             "Phoenix server",
-            default=os.environ.get("PHOENIX_COLLECTOR_ENDPOINT", "http://localhost:6006"),
+            os.environ.get("PHOENIX_COLLECTOR_ENDPOINT", "http://localhost:6006"),
+            "PHOENIX_API_KEY",
         )
         project = Prompt.ask("Project holding the traces", default="default")
         for key, value in (
@@ -57,9 +72,11 @@ def run_wizard(console: Console) -> list[str]:
             flags.append(f"-o {shlex.quote(f'{key}={value}')}")
         default_name = _name_from(project)
     else:
-        uri = Prompt.ask(
+        uri = _ask_url(
+            console,
             "MLflow tracking URI",
-            default=os.environ.get("MLFLOW_TRACKING_URI", "sqlite:///mlflow.db"),
+            os.environ.get("MLFLOW_TRACKING_URI", "sqlite:///mlflow.db"),
+            "MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD",
         )
         experiment = Prompt.ask("Experiment holding the traces")
         for key, value in (
@@ -96,7 +113,11 @@ def run_wizard(console: Console) -> list[str]:
     for key, value in chosen.items():
         table.add_row(key, value)
     console.print(table)
-    command = " ".join(["wmh build --name", shlex.quote(name), *flags, "--no-interactive"])
+    started = [f"--root {shlex.quote(str(root))}"] if root is not None else []
+    started += [f"-o {shlex.quote(o)}" for o in given]
+    command = " ".join(
+        ["wmh build --name", shlex.quote(name), *flags, *started, "--no-interactive"]
+    )
     console.print("the same without questions:", highlight=False)
     console.print(command, highlight=False, markup=False, soft_wrap=True)
     if not Confirm.ask("Build now?", default=True):
