@@ -73,6 +73,11 @@ def test_collect_refuses_a_corpus_path_it_could_never_append_to(tmp_path: Path) 
     ):
         code, out = run("collect", *args, "--port", port)
         assert code == 1 and said in out, out
+    # The port taken: said before the banner, and the corpus file it made is gone again
+    # (uvicorn exited with 3 after "collecting traces at ...", leaving an empty file).
+    code, out = run("collect", "--out", str(tmp_path / "new" / "c.jsonl"), "--port", port)
+    assert code == 1 and f"cannot listen on 127.0.0.1:{port} (Address already in use)" in out
+    assert "collecting traces" not in out and not (tmp_path / "new" / "c.jsonl").exists()
     taken.close()
     # A port beyond 65535: uvicorn listened on it modulo 65536 while the banner said 99999.
     code, out = run("collect", "--out", str(tmp_path / "c.jsonl"), "--port", "99999")

@@ -3,12 +3,32 @@
 from __future__ import annotations
 
 import math
+import socket
 from pathlib import Path
 
 import typer
 
 from wmh.cli.common import console
 from wmh.errors import ConfigError
+
+
+def _check_port_free(host: str, port: int) -> None:
+    """ConfigError if nothing could listen at host:port (uvicorn said so only after the banner,
+    exiting with 3, an empty --out file made)."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except socket.gaierror as exc:
+        raise ConfigError(f"--host {host}: not an address to listen on ({exc.strerror})") from None
+    family, kind, proto, _, address = infos[0]
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds
+        try:
+            probe.bind(address)
+        except OSError as exc:
+            raise ConfigError(
+                f"cannot listen on {host}:{port} ({exc.strerror}): is another collector or "
+                "server there? Pick another --port"
+            ) from None
 
 
 def collect(
@@ -28,7 +48,14 @@ def collect(
         raise ConfigError(f"--port must be between 1 and 65535, got {port}")
     if not (math.isfinite(max_mib) and max_mib > 0):
         raise ConfigError(f"--max-mib must be a number above 0, got {max_mib}")
+    existed = out.exists()
     collector = Collector(out, max(1, int(max_mib * 2**20)))
+    try:
+        _check_port_free(host, port)  # before the banner
+    except ConfigError:
+        if not existed and out.is_file() and not out.stat().st_size:
+            out.unlink()  # made by the check above: nothing left behind
+        raise
     if collector.repaired_bytes:
         console.print(
             f"{out}: cut an unterminated last line ({collector.repaired_bytes} bytes, an export "
