@@ -10,11 +10,14 @@ from pathlib import Path
 import anyio
 from mcp.client.session import ClientSession
 from mcp.client.stdio import StdioServerParameters, stdio_client
+from mcp.shared.exceptions import MCPError
 
 WMH = str(Path(sys.executable).parent / "wmh")
 
 
-def test_an_mcp_client_lists_the_tools_and_calls_one_over_stdio(built_model: Path) -> None:
+def test_an_mcp_client_lists_the_tools_and_calls_one_over_stdio(
+    built_model: Path, tmp_path: Path
+) -> None:
     params = StdioServerParameters(
         command=WMH, args=["mcp", "--name", "records", "--root", str(built_model.parents[1])]
     )
@@ -24,7 +27,11 @@ def test_an_mcp_client_lists_the_tools_and_calls_one_over_stdio(built_model: Pat
             return await session()
 
     async def session() -> tuple[dict, list, list]:
-        async with stdio_client(params) as (read, write), ClientSession(read, write) as client:
+        errlog = (tmp_path / "server.err").open("w")
+        async with (
+            stdio_client(params, errlog=errlog) as (read, write),
+            ClientSession(read, write) as client,
+        ):
             await client.initialize()
             tools = {t.name: t for t in (await client.list_tools()).tools}
             first = await client.call_tool("get_user", {"user_id": "u3"})
@@ -36,10 +43,20 @@ def test_an_mcp_client_lists_the_tools_and_calls_one_over_stdio(built_model: Pat
             again = await client.call_tool("get_user", {"user_id": "u3"})
             usage = await client.read_resource("wmh://session/usage")
             steps.append(json.loads(usage.contents[0].text)["steps"])  # type: ignore[union-attr]
+            # No reward judge: a JSON-RPC error with the reason (it was code 0, and a
+            # traceback on the server's stderr).
+            try:
+                await client.read_resource("wmh://session/score")
+            except MCPError as exc:
+                refused.append((exc.code, exc.message))
             return tools, [first, again], [unknown, too_deep]
 
     steps: list[int] = []
+    refused: list[tuple[int, str]] = []
     tools, (first, again), (unknown, too_deep) = anyio.run(run)
+    ((code, message),) = refused
+    assert code == -32600 and message.startswith("world model 'records' has no reward judge")
+    assert "Traceback" not in (tmp_path / "server.err").read_text()
     # One episode per connection: the three calls a session could take are its three steps
     # (each call had opened a session of its own, leaving the usage resource's empty).
     assert steps == [3]

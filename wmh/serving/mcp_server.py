@@ -19,11 +19,13 @@ from typing import Any
 
 import mcp_types as types
 from mcp.server.lowlevel import Server
+from mcp.shared.exceptions import MCPError
+from mcp_types import INVALID_PARAMS, INVALID_REQUEST
 from pydantic import ValidationError
 
 from wmh.core.types import Action, ActionKind, validation_reasons
 from wmh.engine.world_model import WorldModel
-from wmh.errors import InputError
+from wmh.errors import InputError, WmhError
 
 log = logging.getLogger(__name__)
 
@@ -114,12 +116,15 @@ def make_server(wm: WorldModel, task: str = "", one_client: bool = False) -> Ser
         ctx: Any, params: types.ReadResourceRequestParams
     ) -> types.ReadResourceResult:
         uri = str(params.uri)
-        if uri == USAGE_URI:
-            text = wm.session_usage(session_of(ctx)).model_dump_json()
-        elif uri == SCORE_URI:
-            text = wm.score_session(session_of(ctx)).model_dump_json()
-        else:
-            raise ValueError(f"no resource {uri!r}: {USAGE_URI} or {SCORE_URI}")
+        if uri not in (USAGE_URI, SCORE_URI):
+            raise MCPError(INVALID_PARAMS, f"no resource {uri!r}: {USAGE_URI} or {SCORE_URI}")
+        try:
+            if uri == USAGE_URI:
+                text = wm.session_usage(session_of(ctx)).model_dump_json()
+            else:
+                text = wm.score_session(session_of(ctx)).model_dump_json()
+        except WmhError as exc:  # no reward judge, say: the reason, not a traceback and code 0
+            raise MCPError(INVALID_REQUEST, str(exc)) from None
         contents: list[types.TextResourceContents | types.BlobResourceContents] = [
             types.TextResourceContents(uri=uri, mime_type="application/json", text=text)
         ]
