@@ -50,8 +50,36 @@ def test_malformed_grades_and_server_errors_score_zero_with_a_reason(fake_llm) -
         ('```json\n{"score": 0.4}\n```', 0.4),
         ("score: 0.5", 0.5),
         ('{"score": 7}', 1.0),
+        ('{"score": -0.5}', 0.0),
         ('{"score": 0.8} -- note: {braces}', 0.8),
+        ("I give it 10 out of 10, so 0.9", 0.9),  # 10 is no grade in [0, 1], nor its 1
+        ("about 0.75.", 0.75),
     ],
 )
 def test_grades_are_parsed_tolerantly_and_clamped(text: str, score: float) -> None:
     assert parse_grade(text).score == score
+
+
+def test_a_grade_out_of_ten_alone_is_no_grade() -> None:
+    with pytest.raises(ValueError, match="no score in the judge's answer"):
+        parse_grade("10 out of 10")
+
+
+def test_the_first_reason_a_judge_gave_no_grade_is_kept_and_an_empty_rubric_is_the_default(
+    fake_llm,
+) -> None:
+    from wmh.scoring.rubric import DEFAULT_RUBRIC
+
+    fake_llm.script = [Reply("no idea"), Reply("still nothing")]
+    judge = make_judge("rubric", JudgeConfig(name="rubric", rubric="  "), ProviderConfig(
+        name="openai_compatible", model="openai/grader", api_base=fake_llm.api_base,
+        num_retries=0, timeout=5,
+    ))  # fmt: skip
+    for _ in range(2):
+        judge.judge(Observation(content="a"), Observation(content="b"))
+    assert (judge.judged, judge.ungraded) == (2, 2)
+    assert (
+        judge.first_failure
+        == "rubric judge gave no grade: no score in the judge's answer: 'no idea'"
+    )
+    assert f"Rubric:\n{DEFAULT_RUBRIC}\n" in fake_llm.requests[0]["messages"][1]["content"]

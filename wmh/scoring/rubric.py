@@ -20,7 +20,9 @@ DEFAULT_RUBRIC = (
     "the recorded observation or has the wrong outcome. Give partial credit for partly right."
 )
 
-_NUMBER = re.compile(r"(?<![\d.])(0(?:\.\d+)?|1(?:\.0+)?)(?![\d.])")
+# A number in [0, 1] standing alone: not part of 10, 0.5.1 or v1.2; a full stop after it ends
+# the sentence ("I'd say 0.75.").
+_NUMBER = re.compile(r"(?<![\d.])(0(?:\.\d+)?|1(?:\.0+)?)(?!\d|\.\d)")
 
 
 def parse_grade(text: str) -> Verdict:
