@@ -37,11 +37,31 @@ def test_the_rubric_judge_scores_steps_and_the_episode(fake_llm: FakeLLM) -> Non
     assert verdict.critique == "found the user, then stalled"
     prompt = fake_llm.requests[0]["messages"][0]["content"]
     assert "be fair" in prompt and "find user 1" in prompt and "[error]" in prompt
+    # The judge's call is metered with its time.
+    assert verdict.usage.calls == 1 and verdict.usage.input_tokens == 11
+    assert 0 < verdict.usage.latency_s < 60
+
+
+def test_the_transcript_clips_long_answers_and_names_an_empty_episode(fake_llm: FakeLLM) -> None:
+    fake_llm.default = Reply('{"steps": [], "episode": 0}')
+    judge = make_reward(RewardConfig(name="rubric", rubric="r"), _provider(fake_llm))
+    assert judge is not None
+    long = Turn(action=Action(name="cat"), observation=Observation(content="x" * 5000))
+    judge.judge("t", [long])
+    judge.judge("t", [])
+    first, empty = (r["messages"][0]["content"] for r in fake_llm.requests)
+    assert "x" * 600 not in first and "characters …]" in first  # about 200 tokens kept
+    assert "Transcript (0 steps; each an action and the environment's answer):\n(none)" in empty
 
 
 def test_judge_answers_are_clamped_and_unreadable_ones_score_zero() -> None:
     verdict = parse_verdict('{"steps": [2, -1, "x"], "episode": 7}', 4)
     assert verdict.steps == [1.0, 0.0, 0.0, 0.0] and verdict.episode == 1.0
+    # One reward per turn: a judge listing more scores than turns has them cut.
+    assert parse_verdict('{"steps": [1, 0.5, 0.2], "episode": 1}', 1).steps == [1.0]
+    # Success only when the judge says true or false; anything else is no verdict.
+    assert parse_verdict('{"episode": 1, "success": "yes"}', 0).success is None
+    assert parse_verdict('{"episode": 1, "success": false}', 0).success is False
     broken = parse_verdict("I think it went well", 2)
     assert broken.episode == 0.0 and "unreadable" in broken.critique
     # JSON, but no verdict in it: the critique says so (it was empty).
