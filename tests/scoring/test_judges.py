@@ -88,3 +88,30 @@ def test_numbers_must_agree_closely_and_in_order() -> None:
     # The numeric judge compares the numbers where they stand: 3 then 5 is not 5 then 3.
     assert NumericJudge().judge(obs("3 then 5"), obs("5 then 3")).score == 0.2
     assert NumericJudge().judge(obs("took 5 then 3"), obs("5, 3")).score == 1.0
+
+
+def test_numbers_the_prediction_adds_cost_the_numeric_judge_too() -> None:
+    # 3 of the 5 numbers match: extra predicted numbers are not free (it scored 3 of 3).
+    verdict = NumericJudge().judge(Observation(content="1 2 3 7 8"), Observation(content="1 2 3"))
+    assert verdict.score == pytest.approx(0.8 * 3 / 5 + 0.2)
+
+
+def test_text_that_differs_says_so_and_empty_json_matches_empty_json() -> None:
+    judge = StructuralJudge()
+    text = judge.judge(Observation(content="a b"), Observation(content="a c"))
+    assert text.score == pytest.approx(0.8 * 0.5 + 0.2)
+    # GEPA's reflection reads this: a partial text match is never called a match.
+    assert text.feedback == "text token F1 0.50; expected: 'a c'"
+    assert judge.judge(Observation(content="{}"), Observation(content="{}")).score == 1.0
+    assert judge.judge(Observation(content="[]"), Observation(content="{}")).score == 1.0
+
+
+def test_json_feedback_lists_three_misses_and_strings_match_through_their_spaces() -> None:
+    judge = StructuralJudge()
+    predicted = '{"a": 1, "b": 2, "c": 3, "d": 4, "e": " ok "}'
+    expected = '{"a": 9, "b": 9, "c": 9, "d": 9, "e": "ok"}'
+    verdict = judge.judge(Observation(content=predicted), Observation(content=expected))
+    assert verdict.score == pytest.approx(0.8 * 1 / 5 + 0.2)  # "e" matches, spaces aside
+    assert verdict.feedback == (
+        "field a: got 1, expected 9; field b: got 2, expected 9; field c: got 3, expected 9"
+    )
