@@ -62,6 +62,8 @@ def test_json_actions_step_the_world_model_and_bad_ones_get_an_error(built_model
     with pytest.raises(ConfigError, match="the episode has ended"):
         env.step(call)
     env.reset(seed=3)
+    # A new episode's reward sees its own turns only, not the last episode's three.
+    assert env.step(call)[1] == 0.1 and len(judged[-1][1]) == 1
     _, _, terminated, _, _ = env.step('{"done": true}')
     assert terminated
     with pytest.raises(ConfigError, match="call reset"):
