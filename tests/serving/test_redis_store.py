@@ -51,6 +51,19 @@ def test_the_cap_evicts_the_least_recently_used(redis_url: str) -> None:
     assert len(store) == 2
 
 
+def test_the_cap_still_evicts_sessions_idle_a_while_within_their_ttl(redis_url: str) -> None:
+    """The index's idle cut is the TTL in microseconds: with it in milliseconds, a session
+    idle a tenth of a second left the index (its keys kept), and the cap never evicted it."""
+    store = RedisSessionStore(redis_url, "idle-capped", max_sessions=2, ttl_s=60)
+    first = store.create("1")
+    time.sleep(0.3)  # idle past 60 ms, well within 60 s
+    store.create("2")
+    store.create("3")
+    with pytest.raises(SessionNotFoundError):
+        store.get(first.id)
+    assert len(store) == 2
+
+
 def test_idle_sessions_expire(redis_url: str) -> None:
     """Redis expires the keys itself (its clock, not ours), so this only waits well past the
     TTL: a slow machine makes the wait longer, never the test wrong."""
