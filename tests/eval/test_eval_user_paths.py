@@ -127,6 +127,20 @@ def test_messages_say_what_is_wrong_with_what_was_given(built_model: Path, tmp_p
     said = " ".join((done.stdout + done.stderr).split())
     assert done.returncode == 1 and "provider settings would change nothing here" in said
     assert "rubric" not in said
+    # An eval judges, but with no LLM judge the endpoint reaches nothing either.
+    done = wmh(
+        "eval", "--name", "records", "--root", root, "--no-mlflow", "--judge", "exact",
+        "-o", "provider.api_base=http://127.0.0.1:9/v1",
+    )  # fmt: skip
+    said = " ".join((done.stdout + done.stderr).split())
+    assert (
+        done.returncode == 1
+        and (
+            "is a replay model, which calls no provider; provider settings reach only an LLM "
+            "judge here (judge=rubric)"
+        )
+        in said
+    )
     bad = tmp_path / "bad.json"
     bad.write_text('{"kind": "scaling"}')
     done = wmh("study", "plot", str(bad), "--out", str(tmp_path / "p.png"))
