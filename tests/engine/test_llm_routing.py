@@ -39,6 +39,9 @@ def test_tools_where_replay_scores_higher_on_valid_steps_are_left_to_replay(
     card = json.loads((result.path / "model.json").read_text())
     assert card["replay_tools"] == to_replay
     assert f"the LLM answers {len(to_llm)} of {len(measured)} tools" in answering.summary()
+    first = to_replay[0]  # replay's score, then the LLM's: the higher first
+    said = f"{first} ({measured[first][1]:.2f} > {measured[first][0]:.2f})"
+    assert f"; replay answers {said}" in answering.summary()
     # Measuring the LLM on valid steps is metered apart from the held-out steps: together they
     # are every request the server saw but the one that checked it answers.
     assert answering.report is not None and result.heldout is not None
