@@ -331,3 +331,18 @@ def test_a_bentofile_include_is_matched_as_bentoml_matches_it(tmp_path: Path) ->
     assert taken(["/src/*.py"]) == ["src/a.py"]
     assert taken(["src/", "!src/sub/b.py"]) == ["src/a.py", "src/sub/c.txt"]
     assert taken(["src/"], ("*.txt",)) == ["src/a.py", "src/sub/b.py"]
+
+
+def test_a_redis_that_does_not_answer_is_found_before_any_worker_starts(
+    built_model: Path,
+) -> None:
+    from wmh.serving.registry import check_models
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]  # nothing listens there once it is closed
+    serve = ServeConfig(session_store="redis", redis_url=f"redis://:pw@127.0.0.1:{port}/0")
+    with pytest.raises(
+        StoreError, match=f"cannot reach Redis at redis://\\*\\*\\*@127.0.0.1:{port}/0"
+    ):
+        check_models(built_model.parents[1], [], serve)
