@@ -79,6 +79,10 @@ def test_a_generic_file_name_is_named_after_its_folder_however_the_path_is_typed
     for typed in ("traces.otel.jsonl", "./traces.otel.jsonl", "../t1/traces.otel.jsonl"):
         assert corpus_name([typed]) == "t1"
     assert corpus_name(["shop.otel.jsonl"]) == "shop"
+    assert corpus_name(["corpus.jsonl"]) == corpus_name(["spans.json"]) == "t1"
+    # Reduced to what a model name may hold, with no leading or trailing dot or dash.
+    assert corpus_name([".hidden.jsonl"], "study") == "study"  # nothing before the dot
+    assert corpus_name(["-my run!-x.jsonl"]) == "my-run--x"
 
 
 def test_a_missing_name_is_reported() -> None:
