@@ -145,6 +145,12 @@ class TraceAssembler:
         self, result: ToolResponsePart, own_call: ToolCallPart | None, span_id: str
     ) -> None:
         call = self._by_id.get(result.call_id) if result.call_id else None
+        if call is None and own_call is not None:
+            # A tool span's result is its own call's: the one the span just joined (by its
+            # arguments), even when an earlier call of the tool is still unanswered.
+            call = next(
+                (c for c in self._calls if c.result is None and span_id in c.span_ids), None
+            )
         if call is None:
             name = own_call.name if own_call else None
             call = next(
