@@ -89,3 +89,33 @@ def test_a_camel_case_id_is_an_identity_too() -> None:
     predicted = json.dumps({"orderId": "A1", "status": "pending"})
     content, changed = apply_session_state(predicted, history)
     assert json.loads(content) == {"orderId": "A1", "status": "shipped"} and changed == 1
+
+
+def test_a_failed_write_shows_nothing_in_later_reads() -> None:
+    """An `update_address` the environment refused changed nothing: its arguments are not a
+    record the session showed (a bug taking them would read user 5 back as living in Quito)."""
+    from wmh.engine.consistency import session_records, turn_records
+
+    failed = Turn(
+        action=Action(name="update_address", arguments={"user_id": 5, "city": "Quito"}),
+        observation=Observation(content='{"user_id": 5, "city": "Quito"}', is_error=True),
+    )
+    assert turn_records(failed) == ()
+    history = [turn("get_user", {"user_id": 5}, {"user_id": 5, "city": "Paris"}), failed]
+    assert session_records(history) == [(("user_id", "5"), {"city": "Paris"})]
+    predicted = json.dumps({"user_id": 5, "city": "Paris", "name": "Ana"})
+    content, changed = apply_session_state(predicted, history)
+    assert json.loads(content)["city"] == "Paris" and changed == 0
+
+
+def test_a_writes_arguments_are_a_record_even_when_its_answer_is_not() -> None:
+    """`update_address` answered only `{"ok": true}`: the record it set is in its arguments, so
+    a later read of user 5 shows the new city (a bug ignoring the arguments would keep the
+    recalled one)."""
+    from wmh.engine.consistency import turn_records
+
+    write = turn("update_address", {"user_id": 5, "city": "Quito"}, {"ok": True})
+    assert turn_records(write) == ((("user_id", "5"), {"city": "Quito"}),)
+    predicted = json.dumps({"user_id": 5, "city": "Paris", "name": "Ana"})
+    content, changed = apply_session_state(predicted, [write])
+    assert json.loads(content) == {"user_id": 5, "city": "Quito", "name": "Ana"} and changed == 1

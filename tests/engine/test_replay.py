@@ -231,3 +231,78 @@ def test_the_calls_own_arguments_show_in_its_answer_before_the_session_showed_an
     wm.step(session.id, Action(kind=ActionKind.MESSAGE, content="hello"))
     asked = Action(name="get_order", arguments={"order_id": 987654, field: "GIVEN"})
     assert json.loads(wm.step(session.id, asked).content)[field] == "GIVEN"
+
+
+def test_a_session_whose_history_was_replaced_by_as_long_a_one_is_remembered_anew(
+    built_model: Path,
+) -> None:
+    """A session of the same id whose history was replaced by one of the same length, or longer,
+    but with another action where the remembered last one was, is read anew: the answer the old
+    history showed is not replayed (a bug keeping the old memory would answer "first answer")."""
+    from wmh.core.types import Observation, Session, Turn
+    from wmh.engine.predictor import PredictionContext
+
+    wm = with_every_part(built_model)
+    lookup = Action(name="get_order", arguments={"order_id": 987654})
+    other = Action(name="get_user", arguments={"user_id": 987654})
+    another = Action(name="get_user", arguments={"user_id": 5})
+    before = Session(
+        id="s",
+        task="t",
+        history=[Turn(action=lookup, observation=Observation(content="first answer"))],
+    )
+    assert wm.predictor.predict(PredictionContext(before, lookup)).content == "first answer"
+    for replaced in ([other], [other, another]):
+        wm.predictor.predict(PredictionContext(before, lookup))  # remembered as before
+        after = Session(
+            id="s",
+            task="t",
+            history=[Turn(action=a, observation=Observation(content="user")) for a in replaced],
+        )
+        again = wm.predictor.predict(PredictionContext(after, lookup))
+        assert again.metadata["source"] != "session_replay"
+        assert again.content != "first answer"
+
+
+def test_a_consensus_is_taken_among_as_many_nearest_answers_as_the_policy_says(
+    built_model: Path,
+) -> None:
+    """With ten neighbours retrieved (top_k) and a consensus of three, the answer is the one
+    most in agreement among the nearest three, as the fit measured it: a bug taking the
+    consensus over all ten would answer some calls with a farther neighbour's answer."""
+    import numpy as np
+
+    from wmh.core.types import Session
+    from wmh.engine.agreement import consensus_index, signature
+    from wmh.engine.policy import ReplayPolicy
+    from wmh.engine.predictor import PredictionContext, context_query
+    from wmh.engine.replay import ReplayPredictor
+
+    wm, _ = load_world_model(built_model)
+    policy = ReplayPolicy(
+        session_replay=False, corpus_replay=False, consensus=3, adapt=False, overlay=False
+    )
+    replay = ReplayPredictor(
+        wm.predictor.retriever,
+        wm.predictor.error_style,
+        top_k=10,
+        policies=ReplayPolicies(default=policy),
+    )
+    table = replay.retriever.table
+
+    def pick(pool: list) -> str:  # type: ignore[type-arg]
+        signatures = np.stack([signature(table.observation_of(n.row)[0]) for n in pool])
+        nearness = np.array([n.score for n in pool], dtype=np.float32)
+        return pool[consensus_index(signatures, nearness)].step.id
+
+    differ = 0
+    for row in range(0, len(table), 7):
+        step = table.step(row)
+        context = PredictionContext(Session(id=f"s{row}", task=step.task), step.action)
+        neighbours = replay.retriever.neighbours(context_query(context), 10, policy.weights())
+        if len(neighbours) < 10:
+            continue
+        answer = replay.predict(context)
+        assert answer.metadata["from_step"] == pick(neighbours[:3])
+        differ += pick(neighbours[:3]) != pick(neighbours)
+    assert differ  # for some calls the ten nearest agree on another answer than the three

@@ -233,3 +233,107 @@ def test_a_study_refuses_an_endpoint_with_credentials_before_anything_is_written
     assert "provider.api_base carries credentials (http://***@127.0.0.1:" in said
     assert "hunter2pw" not in said
     assert not (tmp_path / "study").exists() and not fake_llm.requests
+
+
+def _one_step_traces(count: int) -> list[Trace]:
+    from wmh.core.types import Action, Observation, Step
+
+    return [
+        Trace(
+            trace_id=f"trace-{i:03d}",
+            steps=[
+                Step(
+                    action=Action(name="t", arguments={"n": i}),
+                    observation=Observation(content=f"answer {i}"),
+                    trace_id=f"trace-{i:03d}",
+                    index=0,
+                )
+            ],
+        )
+        for i in range(count)
+    ]
+
+
+def test_the_seeds_study_re_splits_the_corpus_for_each_seed(tmp_path: Path) -> None:
+    """Each seed holds out other traces (its own split salt): a bug splitting every seed with
+    the config's salt would measure one split three times and show no spread."""
+    from tests.conftest import make_settings
+    from wmh.eval.study import _plan
+
+    settings = make_settings(tmp_path, "seeds", [], "study.seeds=3")
+    traces = _one_step_traces(60)
+    sizes, members = _plan(settings, traces, "seeds")
+    assert [seed for _, seed, _, _ in members] == [0, 1, 2]
+    held_out = [frozenset(t.trace_id for t in test) for _, _, _, test in members]
+    assert len(set(held_out)) == 3
+    for size, _, train, test in members:
+        assert size == len(train) and size in sizes
+        assert sorted(t.trace_id for t in [*train, *test]) == [t.trace_id for t in traces]
+
+
+def test_the_seeds_study_refuses_a_split_that_left_nothing_to_train_on(tmp_path: Path) -> None:
+    """With almost every trace held out, a seed's split can leave no train trace: the study says
+    so (a bug checking only the test part would index and fit nothing)."""
+    from tests.conftest import make_settings
+    from wmh.eval.study import _plan
+
+    settings = make_settings(
+        tmp_path, "seeds", [], "study.seeds=1", "split.train=0.01", "split.valid=0",
+        "split.test=0.99",
+    )  # fmt: skip
+    with pytest.raises(ConfigError, match=r"left 8 test and 0 train traces"):
+        _plan(settings, _one_step_traces(8), "seeds")
+
+
+def _limit_trace(number: int, limit: int) -> Trace:
+    """As `tests/pipeline/test_fit_replay._traces`, with a limit no training trace set."""
+    from wmh.core.types import Action, Observation, Step
+
+    trace_id, item = f"x{number}", 5000 + number
+    calls = [
+        ("get_item", {"item_id": item}, json.dumps({"item_id": item, "name": f"item {item}",
+                                                    "price": 10})),
+        ("set_limit", {"limit": limit}, "limit was 50"),
+    ]  # fmt: skip
+    return Trace(
+        trace_id=trace_id,
+        steps=[
+            Step(
+                action=Action(name=name, arguments=arguments),
+                observation=Observation(content=content),
+                trace_id=trace_id,
+                index=index,
+                task="look up an item",
+            )
+            for index, (name, arguments, content) in enumerate(calls)
+        ],
+    )
+
+
+def test_a_member_is_scored_with_the_policies_fitted_on_its_train_traces(tmp_path: Path) -> None:
+    """The fit on the train traces switches `set_limit`'s adaptation off (it always answers
+    "limit was 50"); every part on, the nearest recorded `set_limit 50` would answer "limit was
+    5" for a new limit 5. A bug scoring the member with the designed parts would score below 1."""
+    from tests.conftest import make_settings
+    from tests.pipeline.test_fit_replay import _traces
+    from wmh.eval.study import score_member
+
+    settings = make_settings(tmp_path, "member", [])
+    test = [_limit_trace(i, limit) for i, limit in enumerate((5, 500, 5000))]
+    scores, report = score_member(settings, _traces(40), test, tmp_path / "work")
+    assert report.overall.steps == 6
+    assert scores["replay"] == pytest.approx(1.0)
+
+
+def test_a_member_scores_the_turns_the_study_samples(tmp_path: Path) -> None:
+    """`study.sample_turns=last` scores one step per test trace (a bug ignoring it would score
+    every step)."""
+    from tests.conftest import make_settings
+    from tests.pipeline.test_fit_replay import _traces
+    from wmh.eval.study import score_member
+
+    test = [_limit_trace(i, 50) for i in range(3)]
+    for turns, steps in (("all", 6), ("last", 3)):
+        settings = make_settings(tmp_path, "member", [], f"study.sample_turns={turns}")
+        _, report = score_member(settings, _traces(40), test, tmp_path / "work")
+        assert report.overall.steps == steps and report.sample_turns == turns

@@ -65,3 +65,16 @@ def test_salt_changes_the_split() -> None:
 def test_bad_fractions_are_config_errors(fractions: tuple[float, float, float]) -> None:
     with pytest.raises(ConfigError):
         split_traces(_traces(3), *fractions)
+
+
+def test_five_traces_or_fewer_go_to_train_whole_and_six_are_split() -> None:
+    """README: "A corpus of five traces or fewer goes to train whole". Five traces whose hashes
+    would hold `trace-1` out still all go to train (a bug moving the bound to four, or making
+    it strict, would hold it out); at six the hash decides."""
+    five = split_traces(_traces(5), 0.5, 0.25, 0.25)
+    assert [t.trace_id for t in five.train] == [f"trace-{i}" for i in range(5)]
+    assert not five.valid and not five.test
+    six = split_traces(_traces(6), 0.5, 0.25, 0.25)
+    assert [t.trace_id for t in six.test] == ["trace-1"]
+    assert [t.trace_id for t in six.valid] == ["trace-5"]
+    assert len(six.train) == 4

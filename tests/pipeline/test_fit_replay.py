@@ -299,3 +299,102 @@ def test_a_remembered_recall_tells_a_tool_from_a_message_and_keeps_the_error_sty
         ("Error: unknown tool 'say'", True),
         ("", False),
     }
+
+
+def test_the_overall_choice_leaves_the_designed_parts_only_for_a_clear_gain() -> None:
+    """Over all tools B beats the designed default A, but by less than `OVERALL_MARGIN`: that is
+    no evidence, the overall choice stays A (a bug taking the best score would choose B); a
+    gain of the margin moves it."""
+    from wmh.pipeline.fit_replay import OVERALL_MARGIN, _choose, _Scores
+
+    for gain, expected in ((OVERALL_MARGIN / 2, "A"), (OVERALL_MARGIN * 2, "B")):
+        scores = _Scores()
+        for tool in ("read", "write"):
+            for _ in range(30):
+                scores.add(tool, {"copy": 0.3, "A": 0.6, "B": 0.6 + gain})
+        overall, per_tool = _choose(scores, ["copy", "A", "B"], "A", "copy")
+        assert overall == expected
+        assert per_tool == {"read": expected, "write": expected}
+
+
+def test_among_equal_scores_the_earlier_configuration_wins() -> None:
+    """Configurations are listed simplest first: a tie goes to the first of them (a bug taking
+    the last would choose the most elaborate parts for nothing)."""
+    from wmh.pipeline.fit_replay import _best, _Scores
+
+    scores = _Scores()
+    for _ in range(5):
+        scores.add("tool", {"copy": 0.5, "A": 0.7, "B": 0.7, "C": 0.7})
+    assert _best(scores, "tool", ["copy", "A", "B", "C"]) == "A"
+    assert _best(scores, None, ["B", "C", "A"]) == "B"
+
+
+def test_without_evidence_either_way_a_session_shows_its_own_answers_again(
+    tmp_path: Path,
+) -> None:
+    """In `_traces` no call repeats within a trace and no call's arguments are a record: session
+    replay and the overlay score alike on or off, and stay on as designed (a bug whose prior
+    were both off would switch them off everywhere)."""
+    policies, report = _fit(tmp_path)
+    for policy in (policies.default, policies.of("get_item"), policies.of("set_limit")):
+        assert policy.session_replay is True and policy.overlay is True
+    assert report.default.endswith("+overlay")  # type: ignore[attr-defined]
+    assert report.default.startswith("session+")  # type: ignore[attr-defined]
+
+
+def _billing_traces(count: int = 30) -> list[Trace]:
+    """Each trace logs user U in with their city and zip, then reads the user (the recorded
+    answer shows that city and zip) and their billing record (always Bern, B3000). Recalled from
+    another trace, `get_user` shows that trace's city and zip, which the overlay puts right;
+    `get_billing`'s recalled answer is right, and the overlay would put the login city in it."""
+    traces = []
+    for i in range(count):
+        user, trace_id = 100 + i, f"u{i:03d}"
+        city, zip_code = f"City{i}", f"Z{i:04d}"
+        calls = [
+            ("login", {"user_id": user, "city": city, "zip": zip_code}, "welcome"),
+            ("get_user", {"user_id": user}, {"user_id": user, "city": city, "zip": zip_code}),
+            ("get_billing", {"user_id": user}, {"user_id": user, "city": "Bern", "zip": "B3000"}),
+        ]
+        steps = [
+            Step(
+                action=Action(name=name, arguments=arguments),
+                observation=Observation(
+                    content=answer if isinstance(answer, str) else json.dumps(answer)
+                ),
+                trace_id=trace_id,
+                index=index,
+                task="see a user",
+            )
+            for index, (name, arguments, answer) in enumerate(calls)
+        ]
+        traces.append(Trace(trace_id=trace_id, steps=steps))
+    return traces
+
+
+def test_a_tool_keeps_its_own_session_choice(tmp_path: Path) -> None:
+    """The overlay pays on `get_user` and hurts `get_billing` (30 steps each): over all tools it
+    stays on, `get_billing` alone has it off, and the fitted model answers it as recorded (a bug
+    giving every tool the overall session choice would show the login city in it)."""
+    settings = to_settings(make_settings(tmp_path, "billing", []))
+    traces = _billing_traces()
+    retriever = index_traces(settings, traces, Clock(None))
+    lessons = Lessons.of(t.steps for t in traces)
+    # Not as `make_replay` builds it: the corpus shows `get_billing` changing the city the
+    # login showed, which would make it a state writer (never overlaid, whatever its policy).
+    replay = ReplayPredictor(retriever, lessons.error_style(), settings.retrieval.top_k)
+    policies, _ = fit_policies(replay, traces, StructuralJudge())
+    assert policies.default.overlay is True and policies.of("get_user").overlay is True
+    assert policies.of("get_billing").overlay is False
+    fitted = replay.with_policies(policies)
+    session = Session(id="s", task="see a user")
+    for action in (
+        Action(name="login", arguments={"user_id": 7, "city": "Quito", "zip": "Q1"}),
+        Action(name="get_user", arguments={"user_id": 7}),
+        Action(name="get_billing", arguments={"user_id": 7}),
+    ):
+        answer = fitted.predict(PredictionContext(session, action))
+        session.history.append(Turn(action=action, observation=answer))
+    user, billing = (json.loads(turn.observation.content) for turn in session.history[1:])
+    assert user == {"user_id": 7, "city": "Quito", "zip": "Q1"}
+    assert billing == {"user_id": 7, "city": "Bern", "zip": "B3000"}

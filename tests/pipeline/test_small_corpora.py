@@ -68,3 +68,25 @@ def test_gepa_scores_candidates_on_train_traces_when_there_is_no_valid_split(
     assert len(evolved.candidates) >= 2 and evolved.rollouts > 0
     best = evolved.candidates[evolved.best_index]
     assert "COPY THE FIRST EXAMPLE" in best.text
+
+
+def test_a_five_trace_corpus_is_indexed_whole_and_a_six_trace_one_is_split(
+    tmp_path: Path,
+) -> None:
+    """The bound is five traces, inclusive: with fractions that would hold three of these five
+    out, a build of five indexes them all (no held-out score); one more trace and the split
+    holds some out and scores them."""
+    splits = {}
+    for traces in (5, 6):
+        corpus = write_corpus(tmp_path / f"{traces}.jsonl", traces=traces, seed=3)
+        settings = make_settings(
+            tmp_path, f"small-{traces}", [corpus],
+            "split.train=0.5", "split.valid=0.25", "split.test=0.25",
+        )  # fmt: skip
+        card = build_world_model(settings).card
+        splits[traces] = ({part: card.split[part]["traces"] for part in card.split}, card)
+    five, five_card = splits[5]
+    assert five == {"train": 5, "valid": 0, "test": 0}
+    assert five_card.heldout_score is None
+    six, _ = splits[6]
+    assert six["train"] < 6 and six["valid"] + six["test"] == 6 - six["train"]
