@@ -78,6 +78,11 @@ def test_collect_refuses_a_corpus_path_it_could_never_append_to(tmp_path: Path) 
     code, out = run("collect", "--out", str(tmp_path / "new" / "c.jsonl"), "--port", port)
     assert code == 1 and f"cannot listen on 127.0.0.1:{port} (Address already in use)" in out
     assert "collecting traces" not in out and not (tmp_path / "new" / "c.jsonl").exists()
+    # Nor is a file's unfinished last line cut for a collector that never ran.
+    partial = tmp_path / "partial.jsonl"
+    partial.write_bytes(b'{"resourceSpans": []}\n{"resourceSp')
+    code, out = run("collect", "--out", str(partial), "--port", port)
+    assert code == 1 and partial.read_bytes() == b'{"resourceSpans": []}\n{"resourceSp'
     taken.close()
     # A port beyond 65535: uvicorn listened on it modulo 65536 while the banner said 99999.
     code, out = run("collect", "--out", str(tmp_path / "c.jsonl"), "--port", "99999")

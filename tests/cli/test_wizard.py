@@ -58,10 +58,11 @@ def test_the_wizard_asks_shows_the_command_and_builds(
     )
     assert code == 0, out[-3000:]
     assert "not found:" in out  # a wrong path is asked again
-    # The command shown is the same build: its --root (and -o) too, which it left out.
+    # The command shown is the same build: its --root (and -o) too, which it left out, given
+    # before the answers, as the build applies them.
     store = tmp_path / "store"
-    said = f"wmh build --name wizmodel --file {synthetic_corpus} -o provider=replay"
-    assert f"{said} -o embedder=hashing --root {store} -o track=false --no-interactive" in out
+    said = f"wmh build --name wizmodel --root {store} -o track=false --file {synthetic_corpus}"
+    assert f"{said} -o provider=replay -o embedder=hashing --no-interactive" in out
     assert (tmp_path / "store" / "models" / "wizmodel" / "model.json").is_file()
 
 
@@ -82,14 +83,20 @@ def test_off_a_terminal_missing_inputs_are_an_error(tmp_path: Path) -> None:
 
 def test_the_wizard_offers_phoenix_and_a_no_builds_nothing(tmp_path: Path) -> None:
     answers = ["phoenix", "http://127.0.0.1:6006", "support", "", "replay", "hashing", "n"]
-    code, out = _run_on_a_terminal(["build", "--root", str(tmp_path / "store")], answers, tmp_path)
-    assert code == 1 and "build cancelled" in out, out[-3000:]
-    command = (
-        "wmh build --name support -o source=phoenix -o source.endpoint=http://127.0.0.1:6006 "
-        "-o source.project=support -o provider=replay -o embedder=hashing "
-        f"--root {tmp_path / 'store'} --no-interactive"
+    given = ["-o", "embedder=minilm", "-o", "provider.api_base=http://bob:s3cret@127.0.0.1:9/v1"]
+    code, out = _run_on_a_terminal(
+        ["build", "--root", str(tmp_path / "store"), *given], answers, tmp_path
     )
-    assert command in out
+    assert code == 1 and "build cancelled" in out, out[-3000:]
+    # The answer (hashing) after the -o it was started with, as the build takes them; a URL
+    # given with a password shown without it.
+    command = (
+        f"wmh build --name support --root {tmp_path / 'store'} -o embedder=minilm "
+        "-o 'provider.api_base=http://***@127.0.0.1:9/v1' -o source=phoenix "
+        "-o source.endpoint=http://127.0.0.1:6006 -o source.project=support -o provider=replay "
+        "-o embedder=hashing --no-interactive"
+    )
+    assert command in out and "s3cret" not in out
     assert not (tmp_path / "store" / "models").exists()
 
 

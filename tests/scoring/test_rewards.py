@@ -22,7 +22,7 @@ def _provider(fake: FakeLLM) -> ProviderConfig:
 
 def test_the_rubric_judge_scores_steps_and_the_episode(fake_llm: FakeLLM) -> None:
     answer = {"steps": [1.0, 0.25], "episode": 0.8, "critique": "found the user, then stalled"}
-    fake_llm.script = [Reply("Here you go: " + json.dumps(answer))]
+    fake_llm.script = [Reply("Here you go: " + json.dumps(answer), delay_s=0.05)]
     judge = make_reward(RewardConfig(name="rubric", rubric="be fair"), _provider(fake_llm))
     assert judge is not None
     turns = [
@@ -39,7 +39,7 @@ def test_the_rubric_judge_scores_steps_and_the_episode(fake_llm: FakeLLM) -> Non
     assert "be fair" in prompt and "find user 1" in prompt and "[error]" in prompt
     # The judge's call is metered with its time.
     assert verdict.usage.calls == 1 and verdict.usage.input_tokens == 11
-    assert 0 < verdict.usage.latency_s < 60
+    assert verdict.usage.latency_s >= 0.05  # the server took that long to answer
 
 
 def test_the_transcript_clips_long_answers_and_names_an_empty_episode(fake_llm: FakeLLM) -> None:
@@ -65,7 +65,10 @@ def test_judge_answers_are_clamped_and_unreadable_ones_score_zero() -> None:
     broken = parse_verdict("I think it went well", 2)
     assert broken.episode == 0.0 and "unreadable" in broken.critique
     # JSON, but no verdict in it: the critique says so (it was empty).
-    for answer in ('{"echo": {}}', '{"episode": "good", "steps": [1]}', '{"episode": true}'):
+    for answer in (
+        '{"echo": {}}', '{"episode": "good", "steps": [1]}', '{"episode": true}',
+        '{"episode": "nan"}', '{"episode": "inf"}', '{"episode": NaN}', '{"episode": "1_0"}',
+    ):  # fmt: skip
         empty = parse_verdict(answer, 2)
         assert (empty.episode, empty.steps) == (0.0, [0.0, 0.0])
         assert empty.critique == f"judge answer has no episode score: {answer!r}"

@@ -236,3 +236,17 @@ def test_ctrl_c_while_the_side_process_logs_ends_it(tmp_path: Path) -> None:
     with pytest.raises(KeyboardInterrupt):
         tracker.log_run(experiment="e", run_name="r", params={}, metrics={}, artifacts=[])
     assert process.poll() == -9
+
+
+def test_a_server_reached_through_a_proxy_is_not_probed_directly(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """MLflow's client goes through $HTTP_PROXY: a direct connection failing says nothing."""
+    from wmh.tracking.mlflow_runs import server_problem
+
+    port = _closed_port()
+    assert "refused" in server_problem(f"http://127.0.0.1:{port}")
+    monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{port}")
+    monkeypatch.setenv("NO_PROXY", "")
+    monkeypatch.setenv("no_proxy", "")
+    assert server_problem(f"http://mlflow.internal:{port}") == ""

@@ -42,20 +42,21 @@ def collect(
     """Collect OTLP/HTTP trace exports (protobuf or JSON, POST /v1/traces) into FILE."""
     import uvicorn
 
-    from wmh.ingest.collect import Collector, create_collector_app
+    from wmh.ingest.collect import Collector, check_corpus_path, create_collector_app
 
     if not 1 <= port <= 65535:  # uvicorn would listen on the port modulo 65536
         raise ConfigError(f"--port must be between 1 and 65535, got {port}")
     if not (math.isfinite(max_mib) and max_mib > 0):
         raise ConfigError(f"--max-mib must be a number above 0, got {max_mib}")
     existed = out.exists()
-    collector = Collector(out, max(1, int(max_mib * 2**20)))
+    check_corpus_path(out)  # the file's path first; the port before the file is repaired
     try:
         _check_port_free(host, port)  # before the banner
     except ConfigError:
         if not existed and out.is_file() and not out.stat().st_size:
             out.unlink()  # made by the check above: nothing left behind
         raise
+    collector = Collector(out, max(1, int(max_mib * 2**20)))
     if collector.repaired_bytes:
         console.print(
             f"{out}: cut an unterminated last line ({collector.repaired_bytes} bytes, an export "

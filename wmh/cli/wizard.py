@@ -13,7 +13,7 @@ from rich.prompt import Confirm, IntPrompt, Prompt
 from rich.table import Table
 
 from wmh.config.compose import CONF_DIR, quote_override
-from wmh.core.secrets import has_credentials
+from wmh.core.secrets import has_credentials, url_without_credentials
 from wmh.errors import ConfigError, WmhError
 from wmh.store.store import check_model_name
 
@@ -25,6 +25,11 @@ def _choices(group: str) -> list[str]:
 def _name_from(text: str) -> str:
     stem = "".join(c if c.isalnum() or c in "-_" else "-" for c in text).strip("-_")
     return stem or "world-model"
+
+
+def _shown(override: str) -> str:
+    key, sep, value = override.partition("=")
+    return key + sep + url_without_credentials(value) if sep else override
 
 
 def _ask_url(console: Console, question: str, default: str, instead: str) -> str:
@@ -113,10 +118,12 @@ def run_wizard(console: Console, root: Path | None = None, given: Sequence[str] 
     for key, value in chosen.items():
         table.add_row(key, value)
     console.print(table)
+    # Given first, as the build applies them (the answers after them win), URLs without their
+    # credentials (the build refuses those anyway).
     started = [f"--root {shlex.quote(str(root))}"] if root is not None else []
-    started += [f"-o {shlex.quote(o)}" for o in given]
+    started += [f"-o {shlex.quote(_shown(o))}" for o in given]
     command = " ".join(
-        ["wmh build --name", shlex.quote(name), *flags, *started, "--no-interactive"]
+        ["wmh build --name", shlex.quote(name), *started, *flags, "--no-interactive"]
     )
     console.print("the same without questions:", highlight=False)
     console.print(command, highlight=False, markup=False, soft_wrap=True)

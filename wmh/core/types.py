@@ -43,7 +43,8 @@ def json_value_problem(value: Any, depth: int = 1, *, native: bool = True) -> st
     (a stored session nests it further, and JSON parsers stop at about 200), or holds a number
     that is not finite (NaN, Infinity, or 1e400 read as one: JSON has no form for it, and a
     session kept in Redis would read it back as null). Mappings, lists and tuples nest; any
-    float, numpy's too, is checked. With `native`, any other value than a string, a number, a
+    float, numpy's too, is checked; so is every string and key for a lone surrogate (JSON's
+    `"\\ud800"`, which no UTF-8 can hold). With `native`, any other value than a string, a number, a
     bool or None is refused too (a world model compares values as JSON; a date or bytes was a
     TypeError); the HTTP client passes `native=False`, as pydantic writes those as JSON."""
     kind = type(value)
@@ -53,11 +54,11 @@ def json_value_problem(value: Any, depth: int = 1, *, native: bool = True) -> st
         if isinstance(value, Mapping):
             for key in value:
                 if type(key) is str and not key.isascii() and _lone_surrogate(key):
-                    return f"has a key that is not valid Unicode (a lone surrogate): {key!r}"
+                    return f"has a key that is not valid Unicode (a lone surrogate): {key[:40]!r}"
         for item in value.values() if isinstance(value, Mapping) else value:
             if type(item) is str:
                 if not item.isascii() and _lone_surrogate(item):
-                    return f"holds text that is not valid Unicode (a lone surrogate): {item!r}"
+                    return f"holds text that is not valid Unicode (a lone surrogate): {item[:40]!r}"
             elif type(item) not in _SCALARS:  # the common leaves skip the call
                 problem = json_value_problem(item, depth + 1, native=native)
                 if problem:

@@ -112,6 +112,7 @@ def _files_under(folder: Path) -> list[Path]:
             folders.clear()
             continue
         seen.add(real)
+        folders.sort()  # walked in name order: a file met twice (through a link) is named alike
         found.extend(Path(where) / name for name in files)
     return [f for f in found if f.is_file()]
 

@@ -8,6 +8,8 @@ env.py) with the same `judge` method.
 
 from __future__ import annotations
 
+import math
+import re
 from collections.abc import Sequence
 
 from wmh.core.json_text import extract_json_object
@@ -40,12 +42,15 @@ def _clamp(value: object) -> float:
         return 0.0
 
 
-def _is_number(text: str) -> bool:
-    try:
-        float(text)
-    except ValueError:
+def _is_number(value: object) -> bool:
+    """A finite number, or text that is one ("0.7"; not "nan", "inf" or "1_0")."""
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
         return False
-    return True
+    if isinstance(value, str) and not re.fullmatch(
+        r"\s*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?\s*", value
+    ):
+        return False
+    return math.isfinite(float(value))
 
 
 def parse_verdict(text: str, steps: int) -> RewardVerdict:
@@ -54,11 +59,7 @@ def parse_verdict(text: str, steps: int) -> RewardVerdict:
     if data is None:
         return RewardVerdict(0.0, [0.0] * steps, f"unreadable judge answer: {text[:120]!r}")
     episode = data.get("episode")
-    if (
-        isinstance(episode, bool)
-        or not isinstance(episode, int | float | str)
-        or (isinstance(episode, str) and not _is_number(episode))
-    ):
+    if not _is_number(episode):
         return RewardVerdict(
             0.0, [0.0] * steps, f"judge answer has no episode score: {text[:120]!r}"
         )

@@ -20,12 +20,12 @@ from typing import Any
 import mcp_types as types
 from mcp.server.lowlevel import Server
 from mcp.shared.exceptions import MCPError
-from mcp_types import INVALID_PARAMS, INVALID_REQUEST
+from mcp_types import INTERNAL_ERROR, INVALID_PARAMS, INVALID_REQUEST
 from pydantic import ValidationError
 
 from wmh.core.types import Action, ActionKind, validation_reasons
 from wmh.engine.world_model import WorldModel
-from wmh.errors import InputError, WmhError
+from wmh.errors import ConfigError, InputError, WmhError
 
 log = logging.getLogger(__name__)
 
@@ -123,8 +123,10 @@ def make_server(wm: WorldModel, task: str = "", one_client: bool = False) -> Ser
                 text = wm.session_usage(session_of(ctx)).model_dump_json()
             else:
                 text = wm.score_session(session_of(ctx)).model_dump_json()
-        except WmhError as exc:  # no reward judge, say: the reason, not a traceback and code 0
+        except ConfigError as exc:  # no reward judge: asked of a model that cannot answer it
             raise MCPError(INVALID_REQUEST, str(exc)) from None
+        except WmhError as exc:  # the session store or the judge's provider failed
+            raise MCPError(INTERNAL_ERROR, str(exc)) from None
         contents: list[types.TextResourceContents | types.BlobResourceContents] = [
             types.TextResourceContents(uri=uri, mime_type="application/json", text=text)
         ]

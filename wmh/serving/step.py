@@ -1,9 +1,10 @@
 """The step route, implemented once: apply `{"action": {...}}` (or a bare action) to a session and
 answer `{"observation": {...}, "state": {...}}`, serialised once.
 
-Two routes reach it: the documented FastAPI route, and, when no token is set, a plain Starlette
+Two routes reach it: the documented FastAPI route (its OpenAPI entry), and a plain Starlette
 handler matched first, which skips FastAPI's parameter machinery (a fifth of a replay step's
-server time) while validating the body and answering errors exactly as FastAPI would.
+server time) while validating the body and answering errors exactly as FastAPI would. With a
+token set, `BearerGuard` has checked it before either.
 """
 
 from __future__ import annotations

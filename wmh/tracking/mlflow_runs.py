@@ -11,6 +11,7 @@ import logging
 import os
 import re
 import socket
+import urllib.request
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
@@ -56,6 +57,10 @@ def server_problem(uri: str) -> str:
     parts = urlsplit(uri)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         return ""
+    if urllib.request.getproxies().get(parts.scheme) and not urllib.request.proxy_bypass(
+        parts.hostname
+    ):
+        return ""  # reached through a proxy, as MLflow's client does: not probed directly
     try:
         port = parts.port or (443 if parts.scheme == "https" else 80)
     except ValueError:
