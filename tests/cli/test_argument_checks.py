@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import make_settings
+from tests.serving.servers import free_port
 from wmh.config.schema import ServeConfig
 from wmh.errors import ConfigError, StoreError
 from wmh.eval.sim2real import run_sim2real
@@ -343,9 +344,7 @@ def test_a_redis_that_does_not_answer_is_found_before_any_worker_starts(
 ) -> None:
     from wmh.serving.registry import check_models
 
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]  # nothing listens there once it is closed
+    port = free_port()  # nothing listens there
     serve = ServeConfig(session_store="redis", redis_url=f"redis://:pw@127.0.0.1:{port}/0")
     with pytest.raises(
         StoreError, match=f"cannot reach Redis at redis://\\*\\*\\*@127.0.0.1:{port}/0"

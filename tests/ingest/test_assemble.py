@@ -7,20 +7,14 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from tests.ingest.test_genai import _span as genai_span
 from wmh.core.types import ActionKind, Step
 from wmh.ingest.reader import read_traces
 
 
 def _span(n: int, attributes: dict[str, object]) -> dict[str, object]:
-    """Span `n` of trace 1 (as in tests/ingest/test_genai.py): it starts at 100 n, ends 50 later."""
-    return {
-        "traceId": f"{1:032x}", "spanId": f"{n:016x}", "name": str(attributes["name"]),
-        "startTimeUnixNano": str(100 * n), "endTimeUnixNano": str(100 * n + 50),
-        "attributes": [
-            {"key": k, "value": {"stringValue": v if isinstance(v, str) else json.dumps(v)}}
-            for k, v in attributes.items() if k != "name"
-        ],
-    }  # fmt: skip
+    """Span `n` of trace 1: it starts at 100 n, ends 50 later."""
+    return genai_span(1, n, attributes)
 
 
 def _sid(n: int) -> str:

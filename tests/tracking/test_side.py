@@ -13,6 +13,7 @@ import mlflow
 import pytest
 
 from tests.conftest import make_settings
+from tests.serving.servers import free_port
 from wmh.errors import WmhError
 from wmh.pipeline.build import build_world_model
 from wmh.tracking import builds
@@ -153,14 +154,6 @@ def test_the_build_logs_in_process_when_mlflow_needs_a_module_the_side_process_k
     assert [p.returncode for p in started] == [0]
 
 
-def _closed_port() -> int:
-    import socket
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])  # nothing listens there once it is closed
-
-
 @pytest.mark.usefixtures("clean_mlflow_env")
 def test_a_tracking_server_that_is_down_is_said_at_once_and_the_model_still_published(
     tmp_path: Path,
@@ -171,7 +164,7 @@ def test_a_tracking_server_that_is_down_is_said_at_once_and_the_model_still_publ
 ) -> None:
     """MLflow retried a server that refused for two minutes, in the side process and then in
     the build, which then warned "no answer in 120 s"."""
-    port = _closed_port()
+    port = free_port()  # nothing listens there
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"http://user:pw@127.0.0.1:{port}")
     assert _build(tmp_path, synthetic_corpus) == ""
     said = f"the MLflow server at http://***@127.0.0.1:{port} does not answer (Connection refused)"
@@ -197,7 +190,7 @@ def test_an_eval_or_study_with_the_tracking_server_down_stops_before_the_work(
 ) -> None:
     import sys
 
-    port = _closed_port()
+    port = free_port()  # nothing listens there
     args = [
         a.replace("{corpus}", str(synthetic_corpus)).replace("{out}", str(tmp_path / "out"))
         for a in command
@@ -244,7 +237,7 @@ def test_a_server_reached_through_a_proxy_is_not_probed_directly(
     """MLflow's client goes through $HTTP_PROXY: a direct connection failing says nothing."""
     from wmh.tracking.mlflow_runs import server_problem
 
-    port = _closed_port()
+    port = free_port()  # nothing listens there
     assert "refused" in server_problem(f"http://127.0.0.1:{port}")
     monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{port}")
     monkeypatch.setenv("NO_PROXY", "")

@@ -18,6 +18,7 @@ import orjson
 from fastapi import Header, HTTPException
 
 from wmh.errors import ConfigError
+from wmh.serving.limits import send_json
 
 TOKEN_ENV = "WMH_API_TOKEN"
 
@@ -78,18 +79,7 @@ class BearerGuard:
                     return
                 break
         body = orjson.dumps({"detail": REFUSED})
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 401,
-                "headers": [
-                    (b"content-type", b"application/json"),
-                    (b"content-length", str(len(body)).encode()),
-                    (b"www-authenticate", b"Bearer"),
-                ],
-            }
-        )
-        await send({"type": "http.response.body", "body": body})
+        await send_json(send, 401, body, ((b"www-authenticate", b"Bearer"),))
 
 
 def bearer_check(token: str | None) -> Callable[..., Awaitable[None]]:
