@@ -238,3 +238,36 @@ def test_steps_awaited_on_the_loop_serialise_per_session_and_meet_threaded_ones(
 
     assert asyncio.run(one_more()) == 22
     assert [t.action.arguments["user_id"] for t in store.get(first).history[-2:]] == [7, 8]
+
+
+def test_a_session_another_holder_keeps_locked_is_busy_after_the_timeout(redis_url: str) -> None:
+    """A lock held by someone else past `lock_timeout_s` ends the step with a clear error (on
+    the thread and on the loop), leaves their lock alone and writes nothing."""
+    import asyncio
+
+    from wmh.serving.redis_loop import LoopRedisSessionStore
+
+    store = LoopRedisSessionStore(redis_url, "busy", lock_timeout_s=0.3)
+    session = store.create("t")
+    lock = f"wmh:busy:lock:{session.id}"
+    store.client.set(lock, "someone-else", px=60_000)
+    with pytest.raises(StoreError, match=f"session '{session.id}' is busy"):
+        with store.locked(session.id):
+            pass
+
+    async def on_loop() -> None:
+        async with store.alocked(session.id):
+            pass
+
+    with pytest.raises(StoreError, match="is busy"):
+        asyncio.run(on_loop())
+    assert store.client.get(lock) == b"someone-else"
+    assert store.get(session.id).history == []
+    # A lock that frees itself within the timeout (its holder died: its TTL ran out) is waited
+    # for, and the step goes on.
+    store.lock_timeout_s = 10.0
+    store.client.set(lock, "someone-else", px=300)
+    with store.locked(session.id) as current:
+        current.history.append(_said("after the wait"))
+        store.save(current)
+    assert [t.observation.content for t in store.get(session.id).history] == ["after the wait"]
