@@ -95,3 +95,39 @@ def test_serving_every_model_leaves_out_a_copy_with_a_warning_and_serves_an_alia
     assert list(registry.models) == ["records"]
     assert f"not served: {models / 'copy'} holds the model built as 'records'" in caplog.text
     assert check_models(tmp_path, ["latest"], ServeConfig()) == ["latest"]
+
+
+def test_a_reward_judge_runs_off_the_event_loop_for_a_model_stepped_on_it(
+    built_model: Path,
+) -> None:
+    """Replay over in-memory sessions steps on the event loop, but a reward judge may wait on an
+    LLM for seconds: scoring runs in a worker thread, so the loop goes on serving meanwhile."""
+    import asyncio
+    from collections.abc import Sequence
+
+    from wmh.core.reward import RewardVerdict
+    from wmh.core.types import Turn
+
+    class LoopSpy:
+        name = "loop-spy"
+        on_loop: list[bool] = []
+
+        def judge(self, task: str, turns: Sequence[Turn]) -> RewardVerdict:
+            try:
+                asyncio.get_running_loop()
+                self.on_loop.append(True)
+            except RuntimeError:
+                self.on_loop.append(False)
+            return RewardVerdict(episode=1.0, steps=[1.0] * len(turns), critique="spied")
+
+    spy = LoopSpy()
+    registry = load_registry(built_model.parents[1], [], ServeConfig(), spy)
+    assert registry.inline["records"]  # the model itself steps on the loop
+    with TestClient(create_app(registry)) as client:
+        sid = client.post("/world_models/records/sessions", json={"task": "t"}).json()
+        base = f"/world_models/records/sessions/{sid['session_id']}"
+        action = {"action": {"name": "get_user", "arguments": {"user_id": 1}}}
+        assert client.post(f"{base}/step", json=action).status_code == 200
+        score = client.post(f"{base}/score")
+    assert score.status_code == 200 and score.json()["critique"] == "spied"
+    assert spy.on_loop == [False]
