@@ -271,3 +271,30 @@ def test_a_session_another_holder_keeps_locked_is_busy_after_the_timeout(redis_u
         current.history.append(_said("after the wait"))
         store.save(current)
     assert [t.observation.content for t in store.get(session.id).history] == ["after the wait"]
+
+
+def test_a_step_on_the_loop_survives_redis_closing_its_idle_connection(
+    redis_url: str, built_model: Path
+) -> None:
+    """Redis closes idle clients (its `timeout`, a restart, a proxy): the asyncio client's pooled
+    connection was then dead on its next use, and that step was a 503 although Redis was up."""
+    import asyncio
+
+    import redis
+
+    from wmh.serving.redis_loop import LoopRedisSessionStore
+    from wmh.store.loader import load_world_model
+
+    store = LoopRedisSessionStore(redis_url, "idle-closed")
+    wm, _ = load_world_model(built_model, store)
+    sid = wm.new_session(task="a").id
+    admin = redis.Redis.from_url(redis_url)
+
+    async def steps() -> list[int]:
+        for user in (1, 2):
+            await wm.astep_with_state(sid, Action(name="get_user", arguments={"user_id": user}))
+            admin.client_kill_filter(_type="normal", skipme=True)  # as Redis's idle timeout does
+        return [t.action.arguments["user_id"] for t in wm.session(sid).history]
+
+    assert asyncio.run(steps()) == [1, 2]
+    admin.close()

@@ -12,6 +12,8 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import redis.asyncio
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
 from wmh.core.types import Session
@@ -26,7 +28,12 @@ class _LoopClient:
 
     def __init__(self, url: str) -> None:
         self.loop = asyncio.get_running_loop()
-        self.client = redis.asyncio.Redis.from_url(url, socket_connect_timeout=2, socket_timeout=5)
+        # One retry, on a new connection: a pooled connection the server closed while it was
+        # idle (Redis's `timeout`, a restart, a proxy) fails on its first use, and the asyncio
+        # client neither retries nor (as the blocking one does) finds it closed beforehand.
+        self.client = redis.asyncio.Redis.from_url(
+            url, socket_connect_timeout=2, socket_timeout=5, retry=Retry(NoBackoff(), 1)
+        )
         self.lock_and_read = self.client.register_script(LOCK_AND_READ)
         self.save_and_unlock = self.client.register_script(SAVE_AND_UNLOCK)
         self.unlock = self.client.register_script(UNLOCK)
