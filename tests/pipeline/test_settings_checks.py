@@ -137,3 +137,19 @@ def test_a_store_source_names_its_url_without_credentials(
         with pytest.raises(ConfigError) as failed:
             ingest(settings)
         assert "***@127.0.0.1:9" in str(failed.value) and PASSWORD not in str(failed.value)
+
+
+def test_a_password_in_the_query_is_a_credential_too() -> None:
+    """redis-py reads `redis://host/0?password=...`: that URL's password was shown whole in
+    `wmh serve`'s error and saved with a built model's config (has_credentials said no)."""
+    from wmh.core.secrets import has_credentials
+
+    secret = "hunter2SECRET"
+    url = f"redis://127.0.0.1:6379/0?db=0&password={secret}&ssl_cert_reqs=none"
+    assert url_without_credentials(url) == (
+        "redis://127.0.0.1:6379/0?db=0&password=***&ssl_cert_reqs=none"
+    )
+    assert has_credentials(url)
+    shown = url_without_credentials(f"http://u:p@127.0.0.1:9/v1?Api_Key={secret}&token={secret}")
+    assert shown == "http://***@127.0.0.1:9/v1?Api_Key=***&token=***"
+    assert not has_credentials("http://127.0.0.1:9/v1?x=1&ssl_keyfile=/k.pem")
