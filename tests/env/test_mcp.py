@@ -123,3 +123,30 @@ def test_the_sdks_default_client_gets_one_episode_over_stdio(built_model: Path) 
                 return int(json.loads(usage.contents[0].text)["steps"])  # type: ignore[union-attr]
 
     assert anyio.run(run) == 2
+
+
+def test_an_episode_whose_session_expired_goes_on_in_a_new_one(built_model: Path) -> None:
+    """The world model forgets a session idle past its TTL (an hour by default) or evicted past
+    its cap; the client's episode still named it, so every later call and resource read was
+    an error ("no session ...") until the server restarted."""
+    from mcp import Client
+
+    from wmh.engine.sessions import InMemorySessionStore
+    from wmh.serving.mcp_server import make_server
+    from wmh.store.loader import load_world_model
+
+    now = [0.0]
+    wm, _ = load_world_model(built_model, InMemorySessionStore(ttl_s=60, clock=lambda: now[0]))
+    server = make_server(wm, one_client=True)
+
+    async def run() -> tuple[bool, bool, int]:
+        with anyio.fail_after(60):
+            async with Client(server) as client:
+                first = await client.call_tool("get_user", {"user_id": "u3"})
+                now[0] += 3600  # idle past the TTL
+                after = await client.call_tool("get_user", {"user_id": "u3"})
+                usage = await client.read_resource("wmh://session/usage")
+                text = usage.contents[0].text  # type: ignore[union-attr]
+                return first.is_error, after.is_error, int(json.loads(text)["steps"])
+
+    assert anyio.run(run) == (False, False, 1)

@@ -25,7 +25,7 @@ from pydantic import ValidationError
 
 from wmh.core.types import Action, ActionKind, validation_reasons
 from wmh.engine.world_model import WorldModel
-from wmh.errors import ConfigError, InputError, WmhError
+from wmh.errors import ConfigError, InputError, SessionNotFoundError, WmhError
 
 log = logging.getLogger(__name__)
 
@@ -77,15 +77,24 @@ def make_server(wm: WorldModel, task: str = "", one_client: bool = False) -> Ser
     by_connection: weakref.WeakKeyDictionary[Any, str] = weakref.WeakKeyDictionary()
     by_id: dict[str, str] = {}
 
+    def live(known: str | None) -> str:
+        """The episode's session, or a new one when the world model has let it go (idle past
+        `session_ttl_s`, or evicted past `max_sessions`): every later call of the client
+        would otherwise fail on a session no call can reach."""
+        if known is not None:
+            try:
+                return wm.session(known).id
+            except SessionNotFoundError:
+                log.warning("the episode's session %s has expired: a new one starts", known)
+        return wm.new_session(task).id
+
     def session_of(ctx: Any) -> str:
         connection = process if one_client else _connection(ctx)
         mcp_session = getattr(connection, "session_id", None)
         if isinstance(mcp_session, str) and mcp_session:
-            if mcp_session not in by_id:
-                by_id[mcp_session] = wm.new_session(task).id
+            by_id[mcp_session] = live(by_id.get(mcp_session))
             return by_id[mcp_session]
-        if connection not in by_connection:
-            by_connection[connection] = wm.new_session(task).id
+        by_connection[connection] = live(by_connection.get(connection))
         return by_connection[connection]
 
     async def list_tools(ctx: Any, params: Any) -> types.ListToolsResult:
