@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -350,3 +351,27 @@ def test_a_redis_that_does_not_answer_is_found_before_any_worker_starts(
         StoreError, match=f"cannot reach Redis at redis://\\*\\*\\*@127.0.0.1:{port}/0"
     ):
         check_models(built_model.parents[1], [], serve)
+
+
+@pytest.mark.parametrize(
+    ("store", "ttl", "said"),
+    [
+        # NaN passed `<= 0`, and then every session expired as soon as it was made.
+        ("memory", float("nan"), "serve.session_ttl_s must be > 0, got nan"),
+        # inf crashed the Redis store with a traceback (OverflowError); 1e17 s started a server
+        # whose every new session was a 503 'the session store is unavailable'.
+        ("redis", float("inf"), "serve.session_ttl_s must be at most 1e+12 seconds with Redis"),
+        ("redis", 1e17, "serve.session_ttl_s must be at most 1e+12 seconds with Redis"),
+    ],
+)
+def test_a_session_ttl_that_is_no_duration_is_refused(store: str, ttl: float, said: str) -> None:
+    from wmh.serving.settings import check_serve_config
+
+    with pytest.raises(ConfigError, match=re.escape(said)):
+        check_serve_config(ServeConfig(session_store=store, session_ttl_s=ttl))
+
+
+def test_in_memory_sessions_may_never_expire() -> None:
+    from wmh.serving.settings import check_serve_config
+
+    check_serve_config(ServeConfig(session_ttl_s=float("inf")))

@@ -12,6 +12,10 @@ from wmh.config.compose import compose_config
 from wmh.config.schema import ProviderConfig, RewardConfig, ServeConfig
 from wmh.errors import ConfigError
 
+# Redis keeps an expiry as milliseconds in 64 bits: past this (about 31,700 years), a TTL is more
+# than the session store can be asked for.
+MAX_REDIS_TTL_S = 1e12
+
 
 @dataclass
 class ServeSettings:
@@ -51,8 +55,14 @@ def check_serve_config(serve: ServeConfig) -> None:
         raise ConfigError(f"serve.max_waiting must be 0 or more, got {serve.max_waiting}")
     if serve.max_sessions < 1:
         raise ConfigError(f"serve.max_sessions must be at least 1, got {serve.max_sessions}")
-    if serve.session_ttl_s <= 0:
+    if not serve.session_ttl_s > 0:  # NaN too: it expired every session as it was made
         raise ConfigError(f"serve.session_ttl_s must be > 0, got {serve.session_ttl_s}")
+    if serve.session_store == "redis" and not serve.session_ttl_s <= MAX_REDIS_TTL_S:
+        # inf crashed the store; a TTL past Redis's range made every new session a 503
+        raise ConfigError(
+            f"serve.session_ttl_s must be at most {MAX_REDIS_TTL_S:.0e} seconds with Redis "
+            f"sessions, got {serve.session_ttl_s}"
+        )
     if serve.workers < 1:
         raise ConfigError(f"serve.workers must be at least 1, got {serve.workers}")
     if serve.workers > 1 and serve.session_store != "redis":
