@@ -42,6 +42,7 @@ from wmh.core.types import (
     Observation,
     Session,
     Turn,
+    UsageTotals,
     check_action_values,
     json_value_problem,
     seed_state_from,
@@ -238,6 +239,10 @@ class _Routes:
             task=data.get("task", ""),
             state=EnvState.model_validate(data.get("state") or {}),
             history=[Turn.model_validate(t) for t in data.get("history", [])],
+            usage={
+                phase: UsageTotals.model_validate(figures)
+                for phase, figures in (data.get("usage") or {}).get("by_phase", {}).items()
+            },
             score=EpisodeScore.model_validate(data["score"]) if data.get("score") else None,
         )
 

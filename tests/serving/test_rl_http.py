@@ -140,6 +140,8 @@ def test_the_python_client_answers_like_the_model_in_process(
         with pytest.raises(InputError, match="the seed state: holds inf"):
             wm.new_session("t", seed_state={"users": [{"balance": float("inf")}]})
         assert wm.session_usage(session.id).steps == 2
+        # A session read back holds its usage by phase, as in process (it came back empty).
+        assert wm.session(session.id).usage["serve"] == local.session(here.id).usage["serve"]
         score = wm.score_session(session.id)
         assert score.reward == 1.0 and score.success and score.critique == "checked"
         assert wm.end_session(session.id).steps == 2
