@@ -131,3 +131,32 @@ def test_a_reward_judge_runs_off_the_event_loop_for_a_model_stepped_on_it(
         score = client.post(f"{base}/score")
     assert score.status_code == 200 and score.json()["critique"] == "spied"
     assert spy.on_loop == [False]
+
+
+@pytest.mark.parametrize("token", [None, "s3cret-token"])
+def test_a_number_too_long_to_read_is_a_422_on_every_route(
+    built_model: Path, token: str | None
+) -> None:
+    """An integer of more than 4,300 digits is JSON, but no number Python reads: the step route
+    called the body 'not valid JSON' (400) and creating a session 'There was an error parsing
+    the body' (400)."""
+    registry = load_registry(built_model.parents[1], [], ServeConfig())
+    headers = {"content-type": "application/json"}
+    if token:
+        headers["authorization"] = f"Bearer {token}"
+    big = b"7" * 5000
+    said = {"detail": "the body holds a number of more than 4300 digits"}
+    with TestClient(create_app(registry, token=token)) as client:
+        create = client.post(
+            "/world_models/records/sessions",
+            content=b'{"task": "t", "seed_state": {"structured": {"a": %s}}}' % big,
+            headers=headers,
+        )
+        assert (create.status_code, create.json()) == (422, said)
+        sid = client.post("/world_models/records/sessions", json={"task": "t"}, headers=headers)
+        step = client.post(
+            f"/world_models/records/sessions/{sid.json()['session_id']}/step",
+            content=b'{"action": {"name": "get_user", "arguments": {"user_id": %s}}}' % big,
+            headers=headers,
+        )
+        assert (step.status_code, step.json()) == (422, said)

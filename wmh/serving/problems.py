@@ -52,6 +52,8 @@ def _status(exc: WmhError) -> int:
     return 400
 
 
+# The longest integer a body may hold: pydantic's JSON parser's, and Python's by default.
+MAX_INT_DIGITS = 4300
 RETRY_AFTER_S = 1  # what a 503 (store briefly unavailable, server busy) asks a client to wait
 SHOWN_INPUT = 120  # characters of a refused input shown back in a validation error
 
@@ -76,6 +78,11 @@ class _DepthCheckedRequest(Request):
             # As a JSON error, which FastAPI reports as one (and `invalid` below answers as too
             # deep); FastAPI makes any other parse failure an unexplained 400. No body is kept.
             raise json.JSONDecodeError("recursion limit exceeded", "", 0) from None
+        except ValueError as exc:
+            if isinstance(exc, json.JSONDecodeError) or "integer string" not in str(exc):
+                raise
+            # An integer past Python's digit limit: JSON, as pydantic's parser words it.
+            raise json.JSONDecodeError("number out of range", "", 0) from None
 
 
 class DepthCheckedRoute(APIRoute):
@@ -112,6 +119,12 @@ def add_error_handlers(app: FastAPI) -> None:
             # JSON, but deeper than the parser goes: a value no session could hold.
             return JSONResponse(
                 {"detail": f"the body is nested more than {MAX_JSON_DEPTH} levels deep"},
+                status_code=422,
+            )
+        if any("number out of range" in why for why in broken):
+            # JSON, but an integer longer than the parsers read.
+            return JSONResponse(
+                {"detail": f"the body holds a number of more than {MAX_INT_DIGITS} digits"},
                 status_code=422,
             )
         if broken and not any("surrogate" in why for why in broken):
