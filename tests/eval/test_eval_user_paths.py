@@ -9,9 +9,16 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import wmh_build
+from tests.conftest import make_settings, wmh_build
 from tests.eval.test_eval_knobs import run_eval, wmh
+from tests.fake_llm import FakeLLM, echo_environment
+from wmh.errors import ConfigError
+from wmh.eval.service import eval_overrides
 from wmh.ingest.synthetic import write_corpus
+from wmh.pipeline.build import build_world_model
+from wmh.store.settings import model_settings
+
+PASSWORD = "hunter2-s3cret-pw"
 
 
 @pytest.fixture(scope="module")
@@ -219,3 +226,31 @@ def test_a_narrow_table_keeps_every_column_and_cuts_long_names_before_numbers() 
                               "built", "run"]  # fmt: skip
     for whole in ("0.788/0.742", "12r/3f", "2026-11-29", "ef86fa8f", "1036", "0.781"):
         assert whole in text, whole
+
+
+def test_endpoint_credentials_are_refused_by_eval_and_play_as_by_a_build(
+    tmp_path: Path, synthetic_corpus: Path, fake_llm: FakeLLM
+) -> None:
+    """`-o provider.api_base=` of an LLM model with a password in it: the eval wrote it to its
+    results JSON, its MLflow params and artifact, and `wmh play` showed it in its banner."""
+    fake_llm.default = echo_environment
+    root = tmp_path / "store"
+    llm = [
+        "provider=openai_compatible", "provider.model=openai/env-model",
+        f"provider.api_base={fake_llm.api_base}", "provider.num_retries=0",
+    ]  # fmt: skip
+    built = build_world_model(make_settings(root, "m", [synthetic_corpus], *llm))
+    api_base = f"http://alice:{PASSWORD}@127.0.0.1:{fake_llm.port}/v1"
+    done = wmh(
+        "eval", "files", "--name", "m", "--root", str(root), "--limit", "1",
+        "-o", f"provider.api_base={api_base}",
+    )  # fmt: skip
+    out = " ".join((done.stdout + done.stderr).split())
+    assert done.returncode == 1
+    assert f"provider.api_base carries credentials (http://***@127.0.0.1:{fake_llm.port}/v1)" in out
+    assert PASSWORD not in out
+    leaked = [p for p in tmp_path.rglob("*") if p.is_file() and PASSWORD.encode() in p.read_bytes()]
+    assert leaked == []  # no results JSON, mlflow.db or MLflow artifact holds it
+    with pytest.raises(ConfigError, match="provider.api_base carries credentials") as caught:
+        eval_overrides(model_settings(built.path), "m", [f"provider.api_base={api_base}"], False)
+    assert PASSWORD not in str(caught.value)

@@ -52,3 +52,17 @@ def test_verify_passes_a_live_provider_fails_a_dead_one_and_skips_replay(
     }
     # One row per model, each with its own status.
     assert rows == {"dead": "fail", "live": "pass", "offline": "skipped"}
+
+
+def test_a_provider_describes_its_endpoint_without_credentials() -> None:
+    """`wmh play`'s banner shows the provider: its endpoint's password stays out of it."""
+    from wmh.config.schema import ProviderConfig
+    from wmh.providers.llm import LLMProvider
+
+    config = ProviderConfig(
+        name="openai_compatible", model="openai/m", api_base="http://a:hunter2-pw@127.0.0.1:9/v1"
+    )
+    assert (
+        LLMProvider(config).describe()
+        == "openai_compatible (openai/m at http://***@127.0.0.1:9/v1)"
+    )

@@ -25,7 +25,7 @@ from wmh.engine.predictor import Predictor
 from wmh.errors import ConfigError, ProviderError
 from wmh.ingest.reader import read_traces, trace_files
 from wmh.ingest.split import split_with
-from wmh.pipeline.build import build_world_model
+from wmh.pipeline.build import build_world_model, check_credentials
 from wmh.scoring.baselines import ActionCopy, MostFrequentObservation, NearestNeighbourCopy
 from wmh.scoring.factory import make_judge
 from wmh.scoring.judges import Judge
@@ -138,6 +138,9 @@ def eval_overrides(
             f"'{provider_given[0]}': model '{name}' is a replay model, which calls no provider; "
             "provider settings reach only an LLM judge here (judge=rubric)"
         )
+    # The settings go with the results (their JSON, the eval's MLflow run), and `wmh play`
+    # shows its endpoint: no secret may be in them.
+    check_credentials(settings)
     return settings
 
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from wmh.config.schema import ProviderConfig
-from wmh.core.secrets import redact_environment
+from wmh.core.secrets import redact_environment, url_without_credentials
 from wmh.errors import ConfigError, ProviderError
 from wmh.offline import import_litellm
 from wmh.providers.openai_direct import KEYLESS_PLACEHOLDER, DirectChat, tool_calls_of
@@ -149,7 +149,8 @@ class LLMProvider:
         return self.config.model
 
     def describe(self) -> str:
-        where = f" at {self.config.api_base}" if self.config.api_base else ""
+        base = self.config.api_base
+        where = f" at {url_without_credentials(base)}" if base else ""
         return f"{self.config.name} ({self.config.model}{where})"
 
     def _arguments(self, messages: list[dict[str, str]], **overrides: Any) -> dict[str, Any]:
