@@ -16,7 +16,7 @@ from omegaconf import DictConfig
 from wmh.config.compose import CONF_DIR, check_override_keys, register_schema, to_settings
 from wmh.errors import WmhError
 from wmh.offline import apply_offline_defaults
-from wmh.pipeline.build import build_world_model
+from wmh.pipeline.build import build_world_model, credentials_error
 
 log = logging.getLogger("wmh.build")
 
@@ -90,7 +90,8 @@ def check_arguments(argv: list[str]) -> None:
     """Refuse an override of a key the config does not have before Hydra composes it, in one
     line naming the closest key, as `wmh build -o` does: Hydra adds a `+key=` it does not know
     and ignores it (a misspelt key built a model without it), and answers a misspelt plain key
-    with a page suggesting `+key=`."""
+    with a page suggesting `+key=`. A URL with credentials is refused here too, as the build
+    refuses it: Hydra writes the overrides into its run folder first."""
     overrides, skip = [], False
     for arg in argv:
         if skip:  # the value of an option, not an override (`-sc install=bash`)
@@ -103,6 +104,11 @@ def check_arguments(argv: list[str]) -> None:
         return  # completing the shell's line: Hydra answers, nothing is built
     try:
         check_override_keys(overrides)
+        for override in overrides:  # before Hydra writes them into its run folder
+            key, _, value = override.lstrip("+~").partition("=")
+            error = credentials_error(key, value.strip().strip("'\""))
+            if error is not None:
+                raise error
     except WmhError as exc:
         print(f"error: {exc}", file=sys.stderr)
         sys.exit(1)

@@ -153,3 +153,23 @@ def test_a_password_in_the_query_is_a_credential_too() -> None:
     shown = url_without_credentials(f"http://u:p@127.0.0.1:9/v1?Api_Key={secret}&token={secret}")
     assert shown == "http://***@127.0.0.1:9/v1?Api_Key=***&token=***"
     assert not has_credentials("http://127.0.0.1:9/v1?x=1&ssl_keyfile=/k.pem")
+
+
+def test_the_hydra_entry_refuses_credentials_before_hydra_writes_its_run_files(
+    tmp_path: Path, synthetic_corpus: Path
+) -> None:
+    """Hydra writes the overrides into `<root>/hydra/runs/.../.hydra/*.yaml` before the build
+    can refuse them: the password was there although the build said it would never be."""
+    done = subprocess.run(
+        [sys.executable, "-m", "wmh.build", "name=s", f"root={tmp_path / 'store'}",
+         f"data.files=[{synthetic_corpus}]", "provider=openai_compatible", "track=false",
+         f"provider.api_base=http://alice:{PASSWORD}@127.0.0.1:9/v1"],
+        capture_output=True, text=True, timeout=300, cwd=tmp_path,
+    )  # fmt: skip
+    said = " ".join(done.stderr.split())
+    assert done.returncode == 1
+    assert "provider.api_base carries credentials (http://***@127.0.0.1:9/v1)" in said
+    assert PASSWORD not in done.stdout + done.stderr
+    assert [
+        p for p in tmp_path.rglob("*") if p.is_file() and PASSWORD.encode() in p.read_bytes()
+    ] == []

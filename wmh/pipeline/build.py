@@ -143,18 +143,34 @@ def check_embedder_settings(embedder: EmbedderConfig) -> None:
         raise ConfigError(f"embedder.dim must be at least 8, got {embedder.dim}")
 
 
+# Where each endpoint's credentials belong instead of its URL.
+_CREDENTIALS_INSTEAD = {
+    "provider.api_base": "the key in the environment (OPENAI_API_KEY or the provider's own)",
+    "embedder.api_base": "the key in the environment (OPENAI_API_KEY or the provider's own)",
+    "source.tracking_uri": "MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD for an "
+    "HTTP server, or leave source.tracking_uri empty and set MLFLOW_TRACKING_URI (a "
+    "database URL, say)",
+    "source.endpoint": "PHOENIX_API_KEY (or PHOENIX_CLIENT_HEADERS)",
+    "serve.redis_url": "the URL with its password only where the server starts "
+    "(wmh serve --redis-url, or WMH_REDIS_URL for a bento)",
+}
+
+
+def credentials_error(key: str, url: str | None) -> ConfigError | None:
+    """The error for a setting whose URL carries credentials (shown without them); None when
+    it carries none."""
+    if not url or not has_credentials(url):
+        return None
+    instead = _CREDENTIALS_INSTEAD.get(key, "the credentials in the environment")
+    # The config is saved with the model and logged to MLflow: no secret may be in it.
+    return ConfigError(
+        f"{key} carries credentials ({url_without_credentials(url)}): set {instead} instead, "
+        "so that it never reaches the model directory, MLflow or a log"
+    )
+
+
 def check_credentials(settings: WmhConfig) -> None:
     """ConfigError if an endpoint URL carries credentials (its text shown without them)."""
-    instead = {
-        "provider.api_base": "the key in the environment (OPENAI_API_KEY or the provider's own)",
-        "embedder.api_base": "the key in the environment (OPENAI_API_KEY or the provider's own)",
-        "source.tracking_uri": "MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD for an "
-        "HTTP server, or leave source.tracking_uri empty and set MLFLOW_TRACKING_URI (a "
-        "database URL, say)",
-        "source.endpoint": "PHOENIX_API_KEY (or PHOENIX_CLIENT_HEADERS)",
-        "serve.redis_url": "the URL with its password only where the server starts "
-        "(wmh serve --redis-url, or WMH_REDIS_URL for a bento)",
-    }
     for key, url in (
         ("provider.api_base", settings.provider.api_base),
         ("embedder.api_base", settings.embedder.api_base),
@@ -162,12 +178,9 @@ def check_credentials(settings: WmhConfig) -> None:
         ("source.endpoint", settings.source.endpoint),
         ("serve.redis_url", settings.serve.redis_url),
     ):
-        if url and has_credentials(url):
-            # The config is saved with the model and logged to MLflow: no secret may be in it.
-            raise ConfigError(
-                f"{key} carries credentials ({url_without_credentials(url)}): set {instead[key]} "
-                "instead, so that it never reaches the model directory, MLflow or a log"
-            )
+        error = credentials_error(key, url)
+        if error is not None:
+            raise error
 
 
 def index_traces(settings: WmhConfig, traces: Sequence[Trace], clock: Clock) -> IndexRetriever:
