@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from wmh.config.compose import compose_config, to_settings
@@ -45,3 +47,19 @@ def test_each_provider_config_composes(provider: str) -> None:
     assert settings.provider.name == provider
     if provider != "replay":
         assert settings.provider.model  # every LLM provider names a default model
+
+
+@pytest.mark.parametrize(
+    "override",
+    [
+        "provider.api_key=sk-hunter2-s3cret",  # a natural guess, with the key in it
+        "provider.endpoint=http://alice:hunter2-s3cret@127.0.0.1:9/v1",
+        "serve.redis=redis://127.0.0.1:6379/0?password=hunter2-s3cret",
+    ],
+)
+def test_an_unknown_key_is_named_without_echoing_a_secret_value(override: str) -> None:
+    key = override.split("=", 1)[0]
+    with pytest.raises(ConfigError, match=f"unknown config key '{re.escape(key)}'") as caught:
+        compose_config([override])
+    assert "hunter2-s3cret" not in str(caught.value)
+    assert f"'{key}=<redacted>'" in str(caught.value)

@@ -106,7 +106,20 @@ def check_override_keys(overrides: Sequence[str]) -> None:
             continue
         close = difflib.get_close_matches(key, sorted(CONFIG_KEYS), n=1, cutoff=0.6)
         hint = f"; did you mean '{close[0]}'?" if close else ""
-        raise ConfigError(f"unknown config key '{key}' in override '{override}'{hint}")
+        raise ConfigError(f"unknown config key '{key}' in override '{_shown(override)}'{hint}")
+
+
+# A key named for a secret (`provider.api_key`, a natural guess), or a URL with credentials in
+# it (user:password@, `?password=`): the override is named, its value never shown.
+_SECRET_KEY = re.compile(r"(?i)key|token|secret|passw")
+_SECRET_URL = re.compile(r"(?i)://[^/?#]*@|[?&;][^=&;]*(?:passw|token|secret|api_?key)")
+
+
+def _shown(override: str) -> str:
+    key, sep, value = override.partition("=")
+    if sep and (_SECRET_KEY.search(key) or _SECRET_URL.search(value)):
+        return f"{key}=<redacted>"
+    return override
 
 
 def compose_config(overrides: Sequence[str] = (), config_name: str = "config") -> DictConfig:
