@@ -202,6 +202,33 @@ def test_a_prompt_and_its_answer_fit_the_servers_context_window(
     assert prompt + sent["max_tokens"] <= window
 
 
+def test_every_call_fits_a_window_smaller_than_the_prompts_fixed_part(
+    tmp_path: Path, fake_llm: FakeLLM
+) -> None:
+    """The instructions, the answer format and the action are never cut: in a 1,024-token
+    window they came to more than the prompt's share, and 40 of 68 calls of an airline build
+    asked for more than the window (a real server refuses such a call)."""
+    from wmh.core.text import estimate_tokens
+
+    fake_llm.default = echo_environment
+    window = 1024
+    airline = Path(__file__).resolve().parents[2] / "examples" / "airline" / "traces.otel.jsonl"
+    settings = make_settings(
+        tmp_path, "small", [airline], *llm_overrides(fake_llm, f"provider.context_window={window}")
+    )
+    build_world_model(settings)
+    calls = [r for r in fake_llm.requests if r.get("max_tokens") != 5]  # not the ping
+    assert len(calls) > 20
+    over = [
+        (prompt, sent["max_tokens"])
+        for sent in calls
+        if (prompt := sum(estimate_tokens(m["content"]) for m in sent["messages"]))
+        + sent["max_tokens"]
+        > window
+    ]
+    assert over == []
+
+
 def test_the_prompt_holds_retrieved_examples_history_and_the_action(
     llm_model: Path, fake_llm: FakeLLM
 ) -> None:

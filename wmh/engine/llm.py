@@ -13,6 +13,7 @@ observation no longer than that bound allows, so it decodes nothing after the ob
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -189,6 +190,11 @@ class LLMPredictor:
             prompt = render_prompt(
                 self.instructions, context.session, context.action, examples, budget, form
             )
+        if limit and prompt.tokens > limit:
+            # What is never cut (the instructions, the format, the action) outgrew the prompt's
+            # share of a small window: the answer gets what the prompt leaves of it.
+            window = self.provider.config.context_window
+            max_tokens = max(1, min(max_tokens, window - math.ceil(prompt.tokens / WINDOW_SAFETY)))
         if form != "json_schema":
             return _Call(prompt, {"max_tokens": max_tokens, "stop": STOP})
         _, longest_chars = self._longest(route_of(context.action))
