@@ -83,3 +83,13 @@ def test_the_first_reason_a_judge_gave_no_grade_is_kept_and_an_empty_rubric_is_t
         == "rubric judge gave no grade: no score in the judge's answer: 'no idea'"
     )
     assert f"Rubric:\n{DEFAULT_RUBRIC}\n" in fake_llm.requests[0]["messages"][1]["content"]
+
+
+@pytest.mark.parametrize(
+    "answer", ['{"score": "inf"}', '{"score": "1_0"}', '{"score": true}', '{"score": "NaN"}']
+)
+def test_a_grade_that_is_no_number_is_no_grade(answer: str) -> None:
+    """Full marks for "inf", "1_0" or true, and a real 0 for "NaN", as the rubric reward's
+    parser already refuses them: each is an ungraded judgement."""
+    with pytest.raises(ValueError, match="no score"):
+        parse_grade(answer)

@@ -7,6 +7,8 @@ not parse; a balanced scan that skips braces inside JSON strings finds the objec
 from __future__ import annotations
 
 import json
+import math
+import re
 from typing import Any
 
 
@@ -51,3 +53,15 @@ def extract_json_object(text: str) -> dict[str, Any] | None:
                 return value
         start = text.find("{", start + 1)
     return None
+
+
+def is_finite_number(value: object) -> bool:
+    """A finite number, or text that is one ("0.7"; not "nan", "inf", "1_0" or true): a judge's
+    score that is anything else is no score."""
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        return False
+    if isinstance(value, str) and not re.fullmatch(
+        r"\s*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?\s*", value
+    ):
+        return False
+    return math.isfinite(float(value))

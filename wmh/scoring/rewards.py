@@ -8,11 +8,9 @@ env.py) with the same `judge` method.
 
 from __future__ import annotations
 
-import math
-import re
 from collections.abc import Sequence
 
-from wmh.core.json_text import extract_json_object
+from wmh.core.json_text import extract_json_object, is_finite_number
 from wmh.core.reward import RewardJudge, RewardVerdict
 from wmh.core.text import clip
 from wmh.core.types import Turn, UsageTotals
@@ -42,24 +40,13 @@ def _clamp(value: object) -> float:
         return 0.0
 
 
-def _is_number(value: object) -> bool:
-    """A finite number, or text that is one ("0.7"; not "nan", "inf" or "1_0")."""
-    if isinstance(value, bool) or not isinstance(value, int | float | str):
-        return False
-    if isinstance(value, str) and not re.fullmatch(
-        r"\s*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?\s*", value
-    ):
-        return False
-    return math.isfinite(float(value))
-
-
 def parse_verdict(text: str, steps: int) -> RewardVerdict:
     """The judge's JSON; a missing or broken answer scores 0 with a critique that says so."""
     data = extract_json_object(text)
     if data is None:
         return RewardVerdict(0.0, [0.0] * steps, f"unreadable judge answer: {text[:120]!r}")
     episode = data.get("episode")
-    if not _is_number(episode):
+    if not is_finite_number(episode):
         return RewardVerdict(
             0.0, [0.0] * steps, f"judge answer has no episode score: {text[:120]!r}"
         )

@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 import threading
 
-from wmh.core.json_text import extract_json_object
+from wmh.core.json_text import extract_json_object, is_finite_number
 from wmh.core.types import Observation
 from wmh.errors import ProviderError
 from wmh.providers.llm import LLMProvider, Usage
@@ -28,12 +28,11 @@ _NUMBER = re.compile(r"(?<![\d.])(0(?:\.\d+)?|1(?:\.0+)?)(?!\d|\.\d)")
 def parse_grade(text: str) -> Verdict:
     """The grade in a completion: JSON first, else the first number in [0, 1]."""
     data = extract_json_object(text)
-    if data is not None:
-        try:
-            score = float(data["score"])
-            return Verdict(min(1.0, max(0.0, score)), str(data.get("feedback", ""))[:500])
-        except (ValueError, KeyError, TypeError):
-            pass
+    if data is not None and "score" in data:
+        score = data["score"]
+        if not is_finite_number(score):  # "NaN", "inf", "1_0", true: no grade, not 0 or 1
+            raise ValueError(f"no score in the judge's answer: {text[:120]!r}")
+        return Verdict(min(1.0, max(0.0, float(score))), str(data.get("feedback", ""))[:500])
     number = _NUMBER.search(text)
     if number:
         return Verdict(float(number.group(1)), text.strip()[:500])
