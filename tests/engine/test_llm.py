@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -175,6 +176,31 @@ def test_an_unknown_answer_format_is_refused(fake_llm: FakeLLM) -> None:
 
     config = ProviderConfig(name="openai_compatible", model="openai/m", answer_format="xml")
     with pytest.raises(ConfigError, match="answer_format must be one of tags, json_schema"):
+        LLMProvider(config)
+
+
+@pytest.mark.parametrize(
+    ("override", "said"),
+    [
+        ({"max_tokens": 0}, "provider.max_tokens must be at least 1, got 0"),  # was sent as 1
+        ({"timeout": 0.0}, "provider.timeout must be a number of seconds above 0, got 0.0"),
+        ({"timeout": float("nan")}, "provider.timeout must be a number of seconds above 0"),
+        ({"num_retries": -1}, "provider.num_retries must be 0 or more, got -1"),
+        ({"context_window": -5}, "provider.context_window must be 0 (any) or more, got -5"),
+        ({"build_time_s": 0.0}, "provider.build_time_s must be a number of seconds above 0"),
+        ({"max_error_share": -1.0}, "provider.max_error_share must be from 0 to 1, got -1.0"),
+        ({"max_error_share": 1.5}, "provider.max_error_share must be from 0 to 1, got 1.5"),
+    ],
+)
+def test_a_provider_setting_no_call_can_use_is_refused(override: dict, said: str) -> None:
+    """`timeout=0` was reported as 'cannot reach' the server, `max_tokens=0` sent as 1, and a
+    negative error share refused every build, each without naming the setting."""
+    from wmh.config.schema import ProviderConfig
+    from wmh.errors import ConfigError
+    from wmh.providers.llm import LLMProvider
+
+    config = ProviderConfig(name="openai_compatible", model="openai/m", **override)
+    with pytest.raises(ConfigError, match=re.escape(said)):
         LLMProvider(config)
 
 

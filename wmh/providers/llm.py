@@ -7,6 +7,7 @@ errors that name the provider and model but never a credential.
 from __future__ import annotations
 
 import logging
+import math
 import os
 import threading
 import time
@@ -118,6 +119,32 @@ def provider_time_budget(seconds: float) -> Iterator[None]:
         _DEADLINE.at, _DEADLINE.budget_s = previous
 
 
+def check_provider_settings(config: ProviderConfig) -> None:
+    """ConfigError for a setting no call can use, naming it (a zero timeout read as 'cannot
+    reach' the server; a zero max_tokens was sent as 1)."""
+    if config.answer_format not in ANSWER_FORMATS:
+        raise ConfigError(
+            f"provider.answer_format must be one of {', '.join(ANSWER_FORMATS)}, "
+            f"got '{config.answer_format}'"
+        )
+    if config.max_tokens < 1:
+        raise ConfigError(f"provider.max_tokens must be at least 1, got {config.max_tokens}")
+    for key in ("timeout", "build_time_s"):
+        seconds = getattr(config, key)
+        if not 0 < seconds < math.inf:
+            raise ConfigError(f"provider.{key} must be a number of seconds above 0, got {seconds}")
+    if config.num_retries < 0:
+        raise ConfigError(f"provider.num_retries must be 0 or more, got {config.num_retries}")
+    if config.context_window < 0:
+        raise ConfigError(
+            f"provider.context_window must be 0 (any) or more, got {config.context_window}"
+        )
+    if not 0 <= config.max_error_share <= 1:
+        raise ConfigError(
+            f"provider.max_error_share must be from 0 to 1, got {config.max_error_share}"
+        )
+
+
 class LLMProvider:
     """Chat completions through `litellm.completion` with the configured model and policies."""
 
@@ -127,11 +154,7 @@ class LLMProvider:
                 f"provider={config.name} needs provider.model (e.g. "
                 "openai/gpt-4o-mini, anthropic/claude-sonnet-4-5)"
             )
-        if config.answer_format not in ANSWER_FORMATS:
-            raise ConfigError(
-                f"provider.answer_format must be one of {', '.join(ANSWER_FORMATS)}, "
-                f"got '{config.answer_format}'"
-            )
+        check_provider_settings(config)
         self.config = config
         self.usage = Usage()
         # A self-hosted OpenAI-compatible server is called directly (providers/openai_direct.py);
