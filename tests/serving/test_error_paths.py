@@ -11,6 +11,7 @@ from fastapi.testclient import TestClient
 from wmh.config.schema import ServeConfig
 from wmh.serving.app import create_app
 from wmh.serving.registry import load_registry
+from wmh.serving.step import STEP_PATH
 
 
 def test_an_unexpected_error_is_a_500_with_a_short_detail(
@@ -160,3 +161,25 @@ def test_a_number_too_long_to_read_is_a_422_on_every_route(
             headers=headers,
         )
         assert (step.status_code, step.json()) == (422, said)
+
+
+def test_the_openapi_schema_declares_the_422s_the_routes_answer(built_model: Path) -> None:
+    """A 422 is a field-by-field list, or one message (a number not finite or too long, a body
+    too deep): the schema declared only the list, so clients generated from it failed to read
+    the message."""
+    registry = load_registry(built_model.parents[1], [], ServeConfig())
+    with TestClient(create_app(registry)) as client:
+        spec = client.get("/openapi.json").json()
+        sid = client.post("/world_models/records/sessions", json={"task": "t"}).json()
+        nan = b'{"action": {"name": "get_user", "arguments": {"user_id": NaN}}}'
+        answer = client.post(
+            f"/world_models/records/sessions/{sid['session_id']}/step",
+            content=nan,
+            headers={"content-type": "application/json"},
+        )
+    assert answer.status_code == 422 and isinstance(answer.json()["detail"], str)
+    for path in ("/world_models/{name}/sessions", STEP_PATH):
+        schema = spec["paths"][path]["post"]["responses"]["422"]["content"]["application/json"]
+        kinds = {ref["$ref"].rsplit("/", 1)[1] for ref in schema["schema"]["anyOf"]}
+        assert kinds == {"Problem", "ValidationProblem"}
+    assert spec["components"]["schemas"]["Problem"]["properties"]["detail"]["type"] == "string"

@@ -36,6 +36,7 @@ from wmh.serving.schemas import (
     SessionView,
     StepAnswer,
     StepRequest,
+    ValidationProblem,
     WorldModelDetail,
     WorldModelInfo,
     WorldModelList,
@@ -46,6 +47,9 @@ Responses = dict[int | str, dict[str, Any]]
 ERRORS: Responses = {
     401: {"model": Problem, "description": "Missing or wrong bearer token"},
     404: {"model": Problem, "description": "Unknown world model or session"},
+    # A field-by-field list, or one message for a value no session can hold (a number that is
+    # not finite or has too many digits, a body nested too deep).
+    422: {"model": ValidationProblem | Problem, "description": "A value that cannot be taken"},
     503: {
         "model": Problem,
         "description": "The session store is unavailable, or the server is busy (Retry-After)",

@@ -108,3 +108,15 @@ class Health(BaseModel):
 
 class Problem(BaseModel):
     detail: str
+
+
+class FieldProblem(BaseModel):
+    loc: list[str | int]
+    msg: str
+    type: str
+
+
+class ValidationProblem(BaseModel):
+    """A 422 of the request's shape: what is wrong, field by field (as FastAPI words it)."""
+
+    detail: list[FieldProblem]
