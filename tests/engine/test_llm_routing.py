@@ -128,3 +128,18 @@ def test_route_llm_answers_every_tool(
     assert result.heldout is not None
     assert result.heldout.overall.score < result.heldout.overall.baselines["replay"]
     assert any("below replay" in w for w in result.warnings())
+
+
+def test_the_routing_summary_counts_the_calls_that_failed() -> None:
+    """'measuring them: 40 calls' counted the answered calls alone: the failed ones, which
+    scored against the LLM, went unsaid."""
+    from types import SimpleNamespace
+
+    from wmh.pipeline.answering import Answering
+
+    usage = {"calls": 40, "prompt_tokens": 900, "completion_tokens": 50, "cost": 0.0}
+    report = SimpleNamespace(usage={**usage, "failures": 3})
+    answering = Answering("llm", (), {"get_user": (0.6, 0.5, 43)}, report)  # type: ignore[arg-type]
+    assert "(measuring them: 43 calls, 3 of them failed, 900 + 50 tokens" in answering.summary()
+    answering = Answering("llm", (), {"get_user": (0.6, 0.5, 40)}, SimpleNamespace(usage=usage))  # type: ignore[arg-type]
+    assert "(measuring them: 40 calls, 900 + 50 tokens" in answering.summary()

@@ -60,9 +60,12 @@ class Answering:
         )
         head = f"the LLM answers {len(llm)} of {len(self.valid)} tools measured on valid steps"
         usage = self.report.usage if self.report else {}
+        failed = usage.get("failures", 0) if usage else 0  # `calls` counts the answered ones
         cost = (
-            f" (measuring them: {usage['calls']:.0f} calls, {usage['prompt_tokens']:.0f} + "
-            f"{usage['completion_tokens']:.0f} tokens, cost {usage['cost']:g})"
+            f" (measuring them: {usage['calls'] + failed:.0f} calls, "
+            + (f"{failed:.0f} of them failed, " if failed else "")
+            + f"{usage['prompt_tokens']:.0f} + {usage['completion_tokens']:.0f} tokens, "
+            f"cost {usage['cost']:g})"
             if usage
             else ""
         )
