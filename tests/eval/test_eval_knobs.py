@@ -90,6 +90,9 @@ def test_sampled_turns_match_judge_and_spread(built_model: Path, tmp_path: Path)
     picked = [(s["trace_id"], s["index"]) for s in first["steps"]]
     assert picked != [(s["trace_id"], s["index"]) for s in again["steps"]]  # the seed chooses
     full = run_eval(tmp_path / "c.json", "--name", "records", "--root", root)
+    # `--limit all` (an MLproject entry point's default: it always passes --limit) is no limit.
+    every = run_eval(tmp_path / "d.json", "--name", "records", "--root", root, "--limit", "all")
+    assert every["traces"] == full["traces"] > 2 and every["overall"] == full["overall"]
     for figures in [full["overall"], *full["per_tool"].values(), *full["per_file"].values()]:
         assert figures["ci_low"] <= figures["score"] <= figures["ci_high"]
     overall = full["overall"]
@@ -201,7 +204,7 @@ def test_a_suite_with_prompt_top_k_no_rag_and_embed_dim_runs(
     [
         (
             ["--limit", "-1"],
-            "limit must be at least 1 (leave it unset for every held-out trace), got -1",
+            "limit must be at least 1 (leave it unset, or all, for every held-out trace), got -1",
         ),
         (["--limit", "0"], "limit must be at least 1"),
         (["--concurrency", "0"], "concurrency must be at least 1, got 0"),

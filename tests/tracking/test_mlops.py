@@ -117,6 +117,7 @@ def test_mlflow_run_of_the_build_and_eval_entry_points(
     for entry, params in (
         ("build", ["-P", "name=mp", "-P", f"files={synthetic_corpus}", "-P", f"root={store}"]),
         ("eval", ["-P", "name=mp", "-P", f"root={store}", "-P", "limit=3"]),
+        ("eval", ["-P", "name=mp", "-P", f"root={store}"]),  # every held-out trace (limit=all)
     ):
         done = subprocess.run(
             [

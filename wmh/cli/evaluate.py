@@ -143,7 +143,26 @@ NoRagOption = typer.Option(
     False, "--no-rag", help="Zero-shot: no retrieved examples in the prompt (LLM providers)."
 )
 SeedOption = typer.Option(0, "--seed", help="Seed for sampled turns.")
-LimitOption = typer.Option(None, "--limit", help="At most this many held-out traces.")
+
+
+def _limit(text: str) -> int | None:
+    """`--limit N`, or `--limit all` (every held-out trace, as leaving it out does; what an
+    MLproject entry point, which always passes it, gives by default)."""
+    if text.strip().lower() == "all":
+        return None
+    try:
+        return int(text)
+    except ValueError:
+        raise typer.BadParameter(f"a whole number or 'all', got {text!r}") from None
+
+
+LimitOption = typer.Option(
+    None,
+    "--limit",
+    parser=_limit,
+    metavar="N|all",
+    help="At most this many held-out traces (all: every one, the default).",
+)
 OutOption = typer.Option(None, "--out", help="Results JSON path.")
 ConcurrencyOption = typer.Option(1, "--concurrency", help="Traces evaluated at once.")
 ModeOption = typer.Option(

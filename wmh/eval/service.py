@@ -57,7 +57,7 @@ class EvalOptions:
         """Refuse counts that would quietly evaluate something else."""
         if self.limit is not None and self.limit < 1:
             raise ConfigError(
-                f"limit must be at least 1 (leave it unset for every held-out trace), got "
+                f"limit must be at least 1 (leave it unset, or all, for every held-out trace), got "
                 f"{self.limit}"
             )
         if self.concurrency < 1:
