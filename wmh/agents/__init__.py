@@ -1,7 +1,8 @@
-"""Agents that step environments: one replaying held-out traces, one driven by an LLM."""
+"""Agents that step environments: one replaying held-out traces (or, perturbed, leaving their
+paths), one driven by an LLM."""
 
 from wmh.agents.base import Agent
 from wmh.agents.llm import LLMAgent
-from wmh.agents.sampled import SampledAgent
+from wmh.agents.sampled import PerturbedAgent, SampledAgent
 
-__all__ = ["Agent", "LLMAgent", "SampledAgent"]
+__all__ = ["Agent", "LLMAgent", "PerturbedAgent", "SampledAgent"]
