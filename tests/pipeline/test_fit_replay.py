@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -99,6 +100,35 @@ def test_a_tool_takes_its_own_choice_only_with_enough_steps_and_a_clear_gain() -
     overall, per_tool = _choose(scores, ["copy", "A", "B", "C"], "A", "copy")
     assert overall == "A"
     assert per_tool == {"own": "B", "slight": "A", "few": "A", "copy": "copy", "bulk": "A"}
+
+
+def test_corpus_replay_stays_on_for_a_tool_whose_steps_could_not_tell() -> None:
+    """Over all tools corpus replay loses (`stale`'s repeated calls answer differently later),
+    so the overall choice turns it off; `untried`'s steps never met a recording of their own
+    call, so on and off score alike there: it keeps corpus replay, as designed, while `stale`
+    and `own` (whose steps measured a difference) keep what they measured."""
+    from wmh.pipeline.fit_replay import CONFIGS, _Scores, choose_configs
+
+    def means(on: float, off: float) -> dict[object, float]:
+        return {config: on if config.corpus else off for config in CONFIGS}
+
+    scores = _Scores()
+    for tool, steps, (on, off) in (
+        ("stale", 200, (0.70, 0.80)),
+        ("untried", 10, (0.50, 0.50)),
+        ("own", 40, (0.45, 0.50)),
+    ):
+        for _ in range(steps):
+            scores.add(tool, means(on, off))
+    overall, per_tool = choose_configs(scores)
+    assert not overall.corpus
+    assert {tool: config.corpus for tool, config in per_tool.items()} == {
+        "stale": False,
+        "untried": True,
+        "own": False,
+    }
+    # Only corpus replay changes: the rest of the tool's choice is the overall one.
+    assert per_tool["untried"] == dataclasses.replace(overall, corpus=True)
 
 
 class _Recording(StructuralJudge):
