@@ -306,3 +306,12 @@ def test_a_consensus_is_taken_among_as_many_nearest_answers_as_the_policy_says(
         assert answer.metadata["from_step"] == pick(neighbours[:3])
         differ += pick(neighbours[:3]) != pick(neighbours)
     assert differ  # for some calls the ten nearest agree on another answer than the three
+
+
+def test_a_message_is_replayed_whatever_blanks_surround_it() -> None:
+    """A message's replay identity is its text without the blanks around it: "thanks\n" missed
+    the recorded answer to "thanks". Inside the text, blanks still count."""
+    said = Action(kind=ActionKind.MESSAGE, content="thanks")
+    for sent in ("thanks\n", "  thanks ", "\tthanks"):
+        assert Action(kind=ActionKind.MESSAGE, content=sent).key() == said.key()
+    assert Action(kind=ActionKind.MESSAGE, content="thank s").key() != said.key()

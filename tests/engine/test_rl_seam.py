@@ -39,6 +39,23 @@ def test_a_seed_state_is_what_the_session_has_already_seen(built_model: Path) ->
     assert (answer["name"], answer["city"]) == ("Ada", "Oslo")
 
 
+def test_a_seed_state_is_the_sessions_own_copy(built_model: Path) -> None:
+    """A session held the caller's seed records themselves: changing them for the next
+    scenario changed what the running session had already seen. A seed state in its JSON form
+    (`structured` alone) is read as that form, not as records named `structured`."""
+    wm, _ = load_world_model(built_model)
+    seed = {"users": [{"user_id": 3, "name": "Ada", "city": "Oslo"}]}
+    as_records = wm.new_session("find user 3", seed_state=seed)
+    as_state = wm.new_session("find user 3", seed_state=EnvState(structured=seed))
+    as_json = wm.new_session("find user 3", seed_state={"structured": seed})
+    seed["users"][0]["city"] = "Paris"  # the caller prepares its next scenario
+    for session in (as_records, as_state, as_json):
+        assert wm.session(session.id).state.structured == {
+            "users": [{"user_id": 3, "name": "Ada", "city": "Oslo"}]
+        }
+        assert json.loads(wm.step(session.id, _get_user(3)).content)["city"] == "Oslo"
+
+
 def test_usage_is_metered_per_session_and_ending_frees_it(
     built_model: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -95,6 +112,34 @@ def test_a_rubric_scored_session_meters_the_judge_apart_and_keeps_no_secret(
     assert CANARY not in shown
 
 
+class _Fixed:
+    """A judge giving every episode the same grade."""
+
+    def __init__(self, episode: float, name: str = "fixed") -> None:
+        self.episode = episode
+        self.name = name
+
+    def judge(self, task: str, turns: list) -> RewardVerdict:
+        return RewardVerdict(self.episode, [self.episode] * len(turns), self.name, True)
+
+
+def test_a_judge_passed_to_score_session_is_the_one_asked_and_its_grade_kept_in_0_1(
+    built_model: Path,
+) -> None:
+    """`score_session(id, judge)` asked the model's own judge when it had one; a grade past
+    [0, 1] (an LLM's 1.2) failed the score's validation instead of being clipped to it."""
+    wm, _ = load_world_model(built_model)
+    wm.reward = _Fixed(0.25, "the model's")
+    session = wm.new_session("find user 1")
+    wm.step(session.id, _get_user(1))
+    assert wm.score_session(session.id).critique == "the model's"
+    passed = wm.score_session(session.id, _Fixed(0.5, "passed"))
+    assert (passed.critique, passed.reward) == ("passed", 0.5)
+    assert wm.score_session(session.id, _Fixed(1.2)).reward == 1.0
+    assert wm.score_session(session.id, _Fixed(-0.3)).reward == 0.0
+    assert wm.session(session.id).history[-1].observation.reward == 0.0
+
+
 def test_scenarios_are_seeded_distinct_tasks_with_their_records(built_model: Path) -> None:
     traces = read_part(built_model, "test")
     first = scenarios_from_traces(traces, count=3, seed=1)
@@ -146,6 +191,28 @@ def test_a_recorded_nan_seeds_a_session_as_null_and_a_record_too_deep_is_left_ou
     assert session.state.structured == {"records": records}
 
 
+def test_a_record_shown_only_in_an_error_answer_is_not_seeded() -> None:
+    """An error answer that names a record (`{"user_id": "u9", "error": "not found"}`) shows
+    no record the environment holds: it entered the seed state as one."""
+    observations = [
+        ('{"user_id": "u9", "error": "no such user"}', True),
+        ('{"user_id": "u1", "name": "Ann"}', False),
+    ]
+    trace = Trace.model_validate(
+        {
+            "trace_id": "t",
+            "steps": [
+                {"action": {"name": "get_user"},
+                 "observation": {"content": content, "is_error": is_error},
+                 "task": "find users", "trace_id": "t", "index": i}
+                for i, (content, is_error) in enumerate(observations)
+            ],
+        }
+    )  # fmt: skip
+    (scenario,) = scenarios_from_traces([trace])
+    assert scenario.seed_state.structured == {"records": [{"user_id": "u1", "name": "Ann"}]}
+
+
 class _Script:
     name = "script"
 
@@ -194,6 +261,30 @@ def test_score_on_close_scores_the_episode_and_ends_the_session(built_model: Pat
     assert env.session_id is None and env.usage is not None and env.usage.steps == 3
     with pytest.raises(WmhError):
         env.step(_get_user(1))
+
+
+def test_a_reset_forgets_the_last_episodes_score(built_model: Path) -> None:
+    """`last_score` is the score of the episode under way: after a reset it still held the last
+    episode's, which a training loop read as the new episode's."""
+    wm, _ = load_world_model(built_model)
+    wm.reward = _NoErrors()
+    env = WorldModelEnv(wm)
+    env.reset("find user 1")
+    env.step(_get_user(1))
+    assert env.score().success and env.last_score is not None
+    env.reset("find user 2")
+    assert env.last_score is None
+    env.close()
+
+
+def test_an_episode_that_broke_is_judged_on_the_steps_it_took(built_model: Path) -> None:
+    """An agent that raised at its third step ended an episode whose reward judge was shown no
+    turn at all: its two good steps got no reward, and the episode 0."""
+    wm, _ = load_world_model(built_model)
+    script = _Script([_get_user(1), _get_user(2)] * 3, fail_at=2)
+    broken = run_episode(WorldModelEnv(wm), script, "t", max_steps=5, reward=_NoErrors())
+    assert broken.stop_reason is StopReason.ERROR
+    assert broken.rewards == [1.0, 1.0] and broken.reward == 1.0
 
 
 def test_an_episode_that_could_not_be_scored_or_has_no_step_is_refused_before_it_runs(

@@ -184,6 +184,23 @@ def test_a_503_is_retried_for_a_step_only_when_the_server_applied_nothing() -> N
     assert seen == ["POST"] * 3 and "may have been applied" not in str(failed.value)
 
 
+def test_a_busy_servers_retry_after_is_waited_before_sending_again(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The server asks for a second's wait (Retry-After: 1); the client came back after its own
+    backoff alone, a tenth of a second, while the server was still busy. (The waits are read
+    from the client's sleeps, not timed.)"""
+    import tenacity.nap
+
+    slept: list[float] = []
+    monkeypatch.setattr(tenacity.nap.time, "sleep", slept.append)
+    busy = {"retry-after": "1", NOT_APPLIED_HEADER: "1"}
+    with answering(503, busy) as (url, seen):
+        with WorldModelClient(url, "m", retries=2) as wm, pytest.raises(RemoteError):
+            wm.step("s1", STEP)
+    assert seen == ["POST", "POST"] and slept == [1.0]
+
+
 def test_dates_and_enums_go_as_json_and_numpy_ints_are_refused() -> None:
     """Over HTTP a date or an Enum goes as pydantic writes it (they did before the value
     checks); in process a world model refuses them, as it cannot compare them."""

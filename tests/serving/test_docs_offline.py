@@ -45,3 +45,18 @@ def test_redoc_loads_its_script_from_the_server_itself(built_model: Path) -> Non
         script = client.get("/docs-assets/redoc.standalone.js")
         assert script.status_code == 200
         assert script.content == (assets / "redoc.standalone.js").read_bytes()
+
+
+def test_the_docs_files_need_no_token_when_the_routes_do(built_model: Path) -> None:
+    """With a token set, the page's own files are fetched by the browser's <script> and <link>
+    tags, which send no Authorization header: they were refused 401 and the page stayed blank.
+    Only they are open: `/docs` itself, and what is not one of them, still need the token."""
+    registry = load_registry(built_model.parents[1], [], ServeConfig())
+    with TestClient(create_app(registry, token="docs-token-7")) as client:
+        assert client.get("/docs").status_code == 401
+        page = client.get("/docs", headers={"Authorization": "Bearer docs-token-7"})
+        assert page.status_code == 200 and "/docs-assets/swagger-ui-bundle.js" in page.text
+        for name in ("swagger-ui-bundle.js", "swagger-ui.css", "redoc.standalone.js"):
+            assert client.get(f"/docs-assets/{name}").status_code == 200, name
+        assert client.get("/docs-assetsX/swagger-ui.css").status_code == 401
+        assert client.get("/world_models").status_code == 401

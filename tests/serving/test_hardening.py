@@ -16,11 +16,16 @@ from pathlib import Path
 
 import httpx
 import pytest
+from fastapi.testclient import TestClient
 
 from tests.fake_llm import FakeLLM
 from tests.serving.servers import Redis, Server
+from wmh.config.schema import ServeConfig
 from wmh.core.types import MAX_JSON_DEPTH, Action, Observation, Turn
+from wmh.errors import NOT_APPLIED_HEADER, ConfigError
+from wmh.serving.app import create_app
 from wmh.serving.redis_store import RedisSessionStore
+from wmh.serving.registry import Registry, load_registry
 
 
 def lookup(user: object) -> dict:
@@ -79,6 +84,26 @@ def test_a_huge_body_is_refused_while_the_server_keeps_answering(capped: Server)
         timeout=60,
     )
     assert chunked.status_code == 413 and "serve.max_body_bytes" in chunked.json()["detail"]
+
+
+JSON = {"content-type": "application/json"}
+
+
+def test_a_body_of_exactly_the_limit_is_read_and_one_byte_more_is_not(built_model: Path) -> None:
+    """`serve.max_body_bytes` is the most a body may hold: one of exactly that size was refused
+    (413), whether its size was declared (Content-Length) or it came in chunks."""
+    body = b'{"action": {"name": "get_user", "arguments": {"user_id": 1}}}'
+    limit = len(body) + 40
+    registry = load_registry(built_model.parents[1], [], ServeConfig(max_body_bytes=limit))
+    with TestClient(create_app(registry)) as client:
+        sid = client.post("/world_models/records/sessions", json={"task": "t"}).json()["session_id"]
+        step = f"/world_models/records/sessions/{sid}/step"
+        for size, status in ((limit, 200), (limit + 1, 413)):
+            padded = body + b" " * (size - len(body))
+            declared = client.post(step, content=padded, headers=JSON)
+            chunked = client.post(step, content=iter([padded[:30], padded[30:]]), headers=JSON)
+            assert (declared.status_code, chunked.status_code) == (status, status), size
+        assert len(client.get(f"/world_models/records/sessions/{sid}").json()["history"]) == 2
 
 
 def test_a_refused_body_is_never_echoed_back(capped: Server) -> None:
@@ -296,6 +321,17 @@ def test_an_empty_token_is_refused_rather_than_turning_auth_off(built_model: Pat
     assert done.returncode == 1 and "WMH_API_TOKEN is set but empty" in done.stderr + done.stdout
 
 
+def test_a_token_of_only_spaces_is_refused_as_an_empty_one(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A token of blanks is no secret (an editor's stray space): it was taken as the token."""
+    with pytest.raises(ConfigError, match="set but empty"):
+        create_app(Registry(), token="  \t")
+    monkeypatch.setenv("WMH_API_TOKEN", " ")
+    with pytest.raises(ConfigError, match="WMH_API_TOKEN is set but empty"):
+        create_app(Registry())
+
+
 @contextmanager
 def slow_llm_server(
     tmp_path: Path,
@@ -364,6 +400,8 @@ def test_a_saturated_provider_gets_503_with_retry_after_instead_of_a_queue(
             if answer.status_code == 503:
                 assert answer.headers["retry-after"] == "1"
                 assert "the server is busy" in answer.json()["detail"]
+                # marked as applying nothing, so a client may send the step again
+                assert answer.headers[NOT_APPLIED_HEADER] == "1"
         assert len(fake.requests) - before == 3  # the refused steps never reached it
         with httpx.Client(base_url=server.url, timeout=60) as client:
             for sid in refused:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
 from collections.abc import Iterator
@@ -14,6 +15,8 @@ from fastapi.testclient import TestClient
 
 from tests.serving.harness_client import answers_in_process
 from tests.serving.servers import BIN, Redis, Server
+from wmh import AsyncWorldModelClient, WorldModelClient
+from wmh.client import RemoteError
 from wmh.config.schema import ServeConfig
 from wmh.engine.sessions import InMemorySessionStore
 from wmh.serving.app import create_app
@@ -152,6 +155,28 @@ def test_the_token_guards_every_route_but_healthz(guarded: Server) -> None:
         assert lower.status_code == 200
         upper = client.get("/world_models", headers={"Authorization": f"Bearer {TOKEN.upper()}"})
         assert upper.status_code == 401
+        # The token under another scheme, or alone, is not a bearer token.
+        for sent in (f"Basic {TOKEN}", f"Token {TOKEN}", TOKEN):
+            other = client.get("/world_models", headers={"Authorization": sent})
+            assert other.status_code == 401, sent
+
+
+def test_the_python_client_sends_its_token(guarded: Server) -> None:
+    """`WorldModelClient(token=...)` and its async twin send `Authorization: Bearer <token>` on
+    every request; without it, a guarded server refuses them."""
+    with WorldModelClient(guarded.url, "records", token=TOKEN) as wm:
+        session = wm.new_session("find a record")
+        wm.step(session.id, lookup("r-1"))
+        assert wm.end_session(session.id).steps == 1
+
+    async def run() -> list[str]:
+        async with AsyncWorldModelClient(guarded.url, "records", token=TOKEN) as awm:
+            return await awm.world_models()
+
+    assert asyncio.run(run()) == ["records"]
+    with WorldModelClient(guarded.url, "records") as anonymous, pytest.raises(RemoteError) as no:
+        anonymous.world_models()
+    assert no.value.status == 401
 
 
 def test_the_oldest_sessions_go_past_the_cap(guarded: Server) -> None:

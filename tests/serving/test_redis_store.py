@@ -75,6 +75,29 @@ def test_idle_sessions_expire(redis_url: str) -> None:
     assert len(store) == 0
 
 
+def test_reading_a_session_restarts_its_idle_time(redis_url: str) -> None:
+    """A session only read (its view, its usage) expired a TTL after it was created or last
+    stepped, however often it was read meanwhile."""
+    store = RedisSessionStore(redis_url, "read-keeps", ttl_s=2.0)
+    session = store.create("1")
+    for _ in range(5):
+        time.sleep(0.6)
+        assert store.get(session.id).task == "1"  # 3 s after it was created
+
+
+def test_a_session_evicted_while_it_was_held_is_not_revived_by_its_save(redis_url: str) -> None:
+    """A step racing the session's eviction (or its DELETE) wrote it back: the session stayed,
+    with the history the step had read."""
+    store = RedisSessionStore(redis_url, "no-revival")
+    session = store.get(store.create("1").id)
+    store.delete(session.id)
+    session.history.append(Turn(action=Action(name="a"), observation=Observation(content="x")))
+    with pytest.raises(SessionNotFoundError):
+        store.save(session)
+    with pytest.raises(SessionNotFoundError):
+        store.get(session.id)
+
+
 def test_the_lock_serialises_read_modify_write_across_clients(redis_url: str) -> None:
     stores = [RedisSessionStore(redis_url, "locked") for _ in range(4)]
     session = stores[0].create("count")

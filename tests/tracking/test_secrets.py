@@ -12,6 +12,7 @@ from tests.conftest import make_settings
 from tests.engine.test_llm import llm_overrides
 from tests.fake_llm import FakeLLM, echo_environment
 from tests.optimize.test_gepa import scripted
+from wmh.core.secrets import redact_environment
 from wmh.eval.results import save_report, track_report
 from wmh.eval.service import EvalOptions, evaluate
 from wmh.pipeline.build import build_world_model
@@ -32,6 +33,17 @@ def test_redaction_hides_secret_keys_and_keeps_token_counts() -> None:
     assert flat["provider.model"] == "m"
     for key in ("provider.api_key", "auth.access_token", "auth.password", "auth.token"):
         assert flat[key] == "<redacted>", key
+
+
+def test_a_credential_of_eight_characters_is_redacted_from_a_message(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Credentials of eight characters or more are hidden wherever a library error echoes them:
+    one of exactly eight was shown. Shorter values are left alone (they match ordinary words)."""
+    monkeypatch.setenv("WMH_TEST_API_KEY", "k8-12345")
+    monkeypatch.setenv("WMH_TEST_TOKEN", "t7-1234")
+    said = redact_environment("401 for key k8-12345 (token t7-1234)")
+    assert said == "401 for key <redacted> (token t7-1234)"
 
 
 def test_a_canary_key_reaches_no_file_of_an_llm_build_gepa_run_and_eval(
