@@ -218,9 +218,10 @@ class _Routes:
         return f"/world_models/{self.model}/sessions"
 
     def session(self, session_id: str, tail: str = "") -> str:
-        """A session's path, its id escaped (`a?b` or `x/y` named another route, `..` the
-        model's own)."""
-        if not isinstance(session_id, str) or session_id.strip(".") == "":
+        """A session's path, its id escaped (`a?b` named another route). `..` (the model's own
+        route) and an id with a `/` are no session's: servers decode an escaped `/` before they
+        route, so `x/usage` reached session x's usage."""
+        if not isinstance(session_id, str) or session_id.strip(".") == "" or "/" in session_id:
             raise InputError(f"not a session id: {session_id!r}")
         return f"/world_models/{self.model}/sessions/{quote(session_id, safe='')}{tail}"
 

@@ -156,6 +156,9 @@ def test_the_python_client_answers_like_the_model_in_process(
         # Session ids are escaped (`..` named the model's own route, `a?b=1` session `a`).
         with pytest.raises(InputError, match="not a session id: '..'"):
             wm.session("..")
+        # An escaped / is decoded before the server routes: it named the session's usage.
+        with pytest.raises(InputError, match=f"not a session id: '{session.id}/usage'"):
+            wm.session(f"{session.id}/usage")
         with pytest.raises(SessionNotFoundError, match=r"no session 'a\?b=1'"):
             wm.session("a?b=1")
         with pytest.raises(InputError, match="not an action"):
