@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import make_settings
+from wmh.config.compose import compose_config, to_settings
 from wmh.config.schema import ProviderConfig
 from wmh.core.secrets import url_without_credentials
 from wmh.errors import ConfigError
@@ -153,6 +154,38 @@ def test_a_password_in_the_query_is_a_credential_too() -> None:
     shown = url_without_credentials(f"http://u:p@127.0.0.1:9/v1?Api_Key={secret}&token={secret}")
     assert shown == "http://***@127.0.0.1:9/v1?Api_Key=***&token=***"
     assert not has_credentials("http://127.0.0.1:9/v1?x=1&ssl_keyfile=/k.pem")
+    # Names are read as words (and decoded, as redis-py decodes them): a key, a signed URL's
+    # signature and an escaped `password` are credentials; `max_tokens` and `tokenizer` not.
+    for name in ("key", "api-key", "access_key", "X-Amz-Signature", "sig", "pass%77ord"):
+        assert url_without_credentials(f"http://h/v1?a=1&{name}={secret}") == (
+            f"http://h/v1?a=1&{name}=***"
+        )
+    assert not has_credentials("http://h/v1?max_tokens=5&tokenizer=x")
+    assert url_without_credentials("http://[bad") == "http://[bad"  # no URL: as it is
+
+
+def test_urls_inside_a_text_are_shown_without_their_credentials() -> None:
+    """A sweep's choices, a list, or an error message quoting an override: each URL in it is
+    shown without its password, one with a comma in it too."""
+    from wmh.core.secrets import holds_credentials, redact_urls
+
+    assert redact_urls(f"http://a/v1,http://u:{PASSWORD}@h/v1") == "http://a/v1,http://***@h/v1"
+    assert redact_urls(f"[redis://h/0?password={PASSWORD}]") == "[redis://h/0?password=***]"
+    said = f"Ambiguous value for argument 'provider.api_base=http://u:hun,{PASSWORD}@h/v1'"
+    assert PASSWORD not in redact_urls(said)
+    assert holds_credentials(f"choice(http://a,http://u:{PASSWORD}@h)")
+    assert not holds_credentials("see https://docs.example/a?b=1, or mail me@example.org")
+
+
+def test_hydras_own_messages_repeat_no_password() -> None:
+    """Hydra's errors quote the override they could not read: a password in it was shown."""
+    for override in (
+        f"provider.api_base=http://u:hun,{PASSWORD}@127.0.0.1:9/v1",
+        f"provider.api_base=[http://u:{PASSWORD}@127.0.0.1:9/v1]",
+    ):
+        with pytest.raises(ConfigError) as caught:
+            to_settings(compose_config([override]))
+        assert PASSWORD not in str(caught.value), override
 
 
 def test_the_hydra_entry_refuses_credentials_before_hydra_writes_its_run_files(
@@ -169,6 +202,18 @@ def test_the_hydra_entry_refuses_credentials_before_hydra_writes_its_run_files(
     said = " ".join(done.stderr.split())
     assert done.returncode == 1
     assert "provider.api_base carries credentials (http://***@127.0.0.1:9/v1)" in said
+    assert PASSWORD not in done.stdout + done.stderr
+    assert [
+        p for p in tmp_path.rglob("*") if p.is_file() and PASSWORD.encode() in p.read_bytes()
+    ] == []
+    # A sweep's choices: Hydra writes multirun.yaml before any member could refuse.
+    done = subprocess.run(
+        [sys.executable, "-m", "wmh.build", "-m", "name=s", f"root={tmp_path / 'store'}",
+         f"data.files=[{synthetic_corpus}]", "provider=openai_compatible", "track=false",
+         f"provider.api_base=http://127.0.0.1:9/v1,http://alice:{PASSWORD}@127.0.0.1:9/v1"],
+        capture_output=True, text=True, timeout=300, cwd=tmp_path,
+    )  # fmt: skip
+    assert done.returncode == 1 and "carries credentials" in done.stderr
     assert PASSWORD not in done.stdout + done.stderr
     assert [
         p for p in tmp_path.rglob("*") if p.is_file() and PASSWORD.encode() in p.read_bytes()

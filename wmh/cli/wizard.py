@@ -13,7 +13,7 @@ from rich.prompt import Confirm, IntPrompt, Prompt
 from rich.table import Table
 
 from wmh.config.compose import CONF_DIR, quote_override
-from wmh.core.secrets import has_credentials, url_without_credentials
+from wmh.core.secrets import has_credentials, redact_urls
 from wmh.errors import ConfigError, WmhError
 from wmh.store.store import check_model_name
 
@@ -29,7 +29,7 @@ def _name_from(text: str) -> str:
 
 def _shown(override: str) -> str:
     key, sep, value = override.partition("=")
-    return key + sep + url_without_credentials(value) if sep else override
+    return key + sep + redact_urls(value) if sep else override
 
 
 def _ask_url(console: Console, question: str, default: str, instead: str) -> str:

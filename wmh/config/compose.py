@@ -22,6 +22,7 @@ from omegaconf.errors import OmegaConfBaseException
 
 from wmh.config import schema as schema_module
 from wmh.config.schema import WmhConfig
+from wmh.core.secrets import holds_credentials, redact_urls
 from wmh.errors import ConfigError
 
 CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
@@ -109,15 +110,14 @@ def check_override_keys(overrides: Sequence[str]) -> None:
         raise ConfigError(f"unknown config key '{key}' in override '{_shown(override)}'{hint}")
 
 
-# A key named for a secret (`provider.api_key`, a natural guess), or a URL with credentials in
-# it (user:password@, `?password=`): the override is named, its value never shown.
+# A key named for a secret (`provider.api_key`, a natural guess), or a value holding a URL with
+# credentials (user:password@, `?password=`): the override is named, its value never shown.
 _SECRET_KEY = re.compile(r"(?i)key|token|secret|passw")
-_SECRET_URL = re.compile(r"(?i)://[^/?#]*@|[?&;][^=&;]*(?:passw|token|secret|api_?key)")
 
 
 def _shown(override: str) -> str:
     key, sep, value = override.partition("=")
-    if sep and (_SECRET_KEY.search(key) or _SECRET_URL.search(value)):
+    if sep and (_SECRET_KEY.search(key) or holds_credentials(value)):
         return f"{key}=<redacted>"
     return override
 
@@ -151,7 +151,8 @@ def _clean(message: str) -> str:
         if not line.startswith(("full_key:", "object_type=", "reference_type=", "Set the env"))
     ]
     text = " ".join(kept) or "invalid configuration"
-    return text.split(" Config search path", 1)[0]  # Hydra's search path says nothing to a user
+    # Hydra's search path says nothing to a user; an override it repeats may hold a password.
+    return redact_urls(text.split(" Config search path", 1)[0])
 
 
 def to_settings(cfg: DictConfig | WmhConfig) -> WmhConfig:

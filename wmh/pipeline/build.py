@@ -21,7 +21,7 @@ from omegaconf import DictConfig
 from wmh.config.compose import to_settings
 from wmh.config.schema import EmbedderConfig, WmhConfig
 from wmh.core.canonical import short_hash
-from wmh.core.secrets import has_credentials, url_without_credentials
+from wmh.core.secrets import holds_credentials, redact_urls
 from wmh.core.stored import StoredTraces, trace_ids
 from wmh.core.types import Step, Trace
 from wmh.engine.learnt import Lessons
@@ -159,12 +159,12 @@ _CREDENTIALS_INSTEAD = {
 def credentials_error(key: str, url: str | None) -> ConfigError | None:
     """The error for a setting whose URL carries credentials (shown without them); None when
     it carries none."""
-    if not url or not has_credentials(url):
+    if not url or not holds_credentials(url):
         return None
     instead = _CREDENTIALS_INSTEAD.get(key, "the credentials in the environment")
     # The config is saved with the model and logged to MLflow: no secret may be in it.
     return ConfigError(
-        f"{key} carries credentials ({url_without_credentials(url)}): set {instead} instead, "
+        f"{key} carries credentials ({redact_urls(url)}): set {instead} instead, "
         "so that it never reaches the model directory, MLflow or a log"
     )
 
