@@ -202,6 +202,8 @@ def test_a_provider_setting_no_call_can_use_is_refused(override: dict, said: str
     config = ProviderConfig(name="openai_compatible", model="openai/m", **override)
     with pytest.raises(ConfigError, match=re.escape(said)):
         LLMProvider(config)
+    unbounded = {"timeout": float("inf"), "build_time_s": float("inf")}  # no limit: taken
+    LLMProvider(ProviderConfig(name="openai_compatible", model="openai/m", **unbounded))
 
 
 def test_a_prompt_and_its_answer_fit_the_servers_context_window(

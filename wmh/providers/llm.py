@@ -7,7 +7,6 @@ errors that name the provider and model but never a credential.
 from __future__ import annotations
 
 import logging
-import math
 import os
 import threading
 import time
@@ -131,7 +130,7 @@ def check_provider_settings(config: ProviderConfig) -> None:
         raise ConfigError(f"provider.max_tokens must be at least 1, got {config.max_tokens}")
     for key in ("timeout", "build_time_s"):
         seconds = getattr(config, key)
-        if not 0 < seconds < math.inf:
+        if not seconds > 0:  # NaN too; inf is no limit
             raise ConfigError(f"provider.{key} must be a number of seconds above 0, got {seconds}")
     if config.num_retries < 0:
         raise ConfigError(f"provider.num_retries must be 0 or more, got {config.num_retries}")

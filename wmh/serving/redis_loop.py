@@ -14,6 +14,7 @@ from typing import Any
 import redis.asyncio
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 
 from wmh.core.types import Session
@@ -30,9 +31,11 @@ class _LoopClient:
         self.loop = asyncio.get_running_loop()
         # One retry, on a new connection: a pooled connection the server closed while it was
         # idle (Redis's `timeout`, a restart, a proxy) fails on its first use, and the asyncio
-        # client neither retries nor (as the blocking one does) finds it closed beforehand.
+        # client neither retries nor (as the blocking one does) finds it closed beforehand. Not
+        # after a timeout: the script may have run, and run again it would find its lock gone.
+        retry = Retry(NoBackoff(), 1, supported_errors=(RedisConnectionError,))
         self.client = redis.asyncio.Redis.from_url(
-            url, socket_connect_timeout=2, socket_timeout=5, retry=Retry(NoBackoff(), 1)
+            url, socket_connect_timeout=2, socket_timeout=5, retry=retry
         )
         self.lock_and_read = self.client.register_script(LOCK_AND_READ)
         self.save_and_unlock = self.client.register_script(SAVE_AND_UNLOCK)
