@@ -13,10 +13,12 @@ import pytest
 
 from tests.conftest import make_settings
 from tests.fake_llm import FakeLLM, Reply, echo_environment
+from wmh.core.text import estimate_tokens
 from wmh.core.types import Action
 from wmh.engine.llm_prompt import PromptBudget, parse_answer, render_prompt
 from wmh.eval.service import EvalOptions, evaluate
 from wmh.pipeline.build import build_world_model
+from wmh.providers.llm import PING
 from wmh.store.loader import load_world_model
 
 
@@ -245,7 +247,7 @@ def test_every_call_fits_a_window_smaller_than_the_prompts_fixed_part(
         tmp_path, "small", [airline], *llm_overrides(fake_llm, f"provider.context_window={window}")
     )
     build_world_model(settings)
-    calls = [r for r in fake_llm.requests if r.get("max_tokens") != 5]  # not the ping
+    calls = [r for r in fake_llm.requests if r["messages"] != PING]
     assert len(calls) > 20
     over = [
         (prompt, sent["max_tokens"])
@@ -255,6 +257,28 @@ def test_every_call_fits_a_window_smaller_than_the_prompts_fixed_part(
         > window
     ]
     assert over == []
+
+
+def test_a_window_with_no_room_for_an_answer_makes_no_call(
+    tmp_path: Path, synthetic_corpus: Path, fake_llm: FakeLLM
+) -> None:
+    """A call whose prompt alone fills the window was sent with max_tokens=1 (or, under about
+    640 tokens, not fitted at all): an answer nothing could be written in. It is not made; the
+    step answers why, naming the setting."""
+    fake_llm.default = echo_environment
+    settings = make_settings(tmp_path, "fits", [synthetic_corpus], *llm_overrides(fake_llm))
+    wm, _ = load_world_model(build_world_model(settings).path)
+    wm.predictor.provider.config.context_window = 300  # type: ignore[attr-defined]
+    sent = len(fake_llm.requests)
+    session = wm.new_session(task="Move customer 777777 to Lima")
+    answer = wm.step(session.id, Action(name="get_user", arguments={"user_id": 777777}))
+    assert answer.is_error and "provider.context_window=300 leaves" in answer.content
+    assert len(fake_llm.requests) == sent
+    wm.predictor.provider.config.context_window = 1000  # room for a short answer: made
+    assert not wm.step(session.id, Action(name="get_user", arguments={"user_id": 7})).is_error
+    (call,) = fake_llm.requests[sent:]
+    prompt = sum(estimate_tokens(m["content"]) for m in call["messages"])
+    assert 16 <= call["max_tokens"] < 500 and prompt + call["max_tokens"] <= 1000
 
 
 def test_the_prompt_holds_retrieved_examples_history_and_the_action(

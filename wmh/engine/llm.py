@@ -36,6 +36,7 @@ ANSWER_EXTRA_TOKENS = 256  # the tags and the scratchpad
 # count more tokens in the same text (SmolLM2's does, on JSON).
 WINDOW_SAFETY = 0.8
 MIN_PROMPT_TOKENS = 256
+MIN_ANSWER_TOKENS = 16  # fewer left by a small window: no call is made
 SCRATCHPAD_CHARS = 400  # of a JSON answer's notes
 MIN_CHARS_PER_TOKEN = 2  # what a JSON answer's length bound assumes a token holds, at least
 JSON_KEYS_TOKENS = 32  # the object's keys, quotes and flag
@@ -190,11 +191,24 @@ class LLMPredictor:
             prompt = render_prompt(
                 self.instructions, context.session, context.action, examples, budget, form
             )
-        if limit and prompt.tokens > limit:
-            # What is never cut (the instructions, the format, the action) outgrew the prompt's
-            # share of a small window: the answer gets what the prompt leaves of it.
-            window = self.provider.config.context_window
-            max_tokens = max(1, min(max_tokens, window - math.ceil(prompt.tokens / WINDOW_SAFETY)))
+        window = self.provider.config.context_window
+        if window:
+            # What is never cut (the instructions, the format, the action) can outgrow the
+            # prompt's share of a small window: the answer gets what the prompt leaves of it,
+            # and a call with no room for an answer is not made.
+            left = window - math.ceil(prompt.tokens / WINDOW_SAFETY)
+            max_tokens = min(max_tokens, left)
+            if max_tokens < MIN_ANSWER_TOKENS:
+                return Observation(
+                    content=(
+                        f"world model provider error: provider.context_window={window} leaves "
+                        f"{max(left, 0)} tokens for an answer after a prompt of about "
+                        f"{prompt.tokens} that cannot be cut further; give the server's larger "
+                        "window"
+                    ),
+                    is_error=True,
+                    metadata={"source": "provider_error", "prompt_tokens_est": prompt.tokens},
+                )
         if form != "json_schema":
             return _Call(prompt, {"max_tokens": max_tokens, "stop": STOP})
         _, longest_chars = self._longest(route_of(context.action))
