@@ -140,6 +140,6 @@ def test_the_routing_summary_counts_the_calls_that_failed() -> None:
     usage = {"calls": 40, "prompt_tokens": 900, "completion_tokens": 50, "cost": 0.0}
     report = SimpleNamespace(usage={**usage, "failures": 3})
     answering = Answering("llm", (), {"get_user": (0.6, 0.5, 43)}, report)  # type: ignore[arg-type]
-    assert "(measuring them: 43 calls, 3 of them failed, 900 + 50 tokens" in answering.summary()
+    assert "(measuring them: 43 calls, 3 of them unanswered, 900 + 50 tokens" in answering.summary()
     answering = Answering("llm", (), {"get_user": (0.6, 0.5, 40)}, SimpleNamespace(usage=usage))  # type: ignore[arg-type]
     assert "(measuring them: 40 calls, 900 + 50 tokens" in answering.summary()

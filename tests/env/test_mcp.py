@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import anyio
+import pytest
 from mcp.client.session import ClientSession
 from mcp.client.stdio import StdioServerParameters, stdio_client
 from mcp.shared.exceptions import MCPError
@@ -139,14 +140,20 @@ def test_an_episode_whose_session_expired_goes_on_in_a_new_one(built_model: Path
     wm, _ = load_world_model(built_model, InMemorySessionStore(ttl_s=60, clock=lambda: now[0]))
     server = make_server(wm, one_client=True)
 
-    async def run() -> tuple[bool, bool, int]:
+    async def run() -> tuple[bool, str, bool, int]:
         with anyio.fail_after(60):
             async with Client(server) as client:
                 first = await client.call_tool("get_user", {"user_id": "u3"})
                 now[0] += 3600  # idle past the TTL
+                # Its figures went with it: a read says so, not a new episode's zeros.
+                with pytest.raises(MCPError) as lost:
+                    await client.read_resource("wmh://session/usage")
                 after = await client.call_tool("get_user", {"user_id": "u3"})
                 usage = await client.read_resource("wmh://session/usage")
                 text = usage.contents[0].text  # type: ignore[union-attr]
-                return first.is_error, after.is_error, int(json.loads(text)["steps"])
+                steps = int(json.loads(text)["steps"])
+                return first.is_error, str(lost.value), after.is_error, steps
 
-    assert anyio.run(run) == (False, False, 1)
+    first, lost, after, steps = anyio.run(run)
+    assert (first, after, steps) == (False, False, 1)
+    assert "this episode's no session" in lost and "expired" in lost

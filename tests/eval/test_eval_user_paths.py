@@ -252,5 +252,7 @@ def test_endpoint_credentials_are_refused_by_eval_and_play_as_by_a_build(
     leaked = [p for p in tmp_path.rglob("*") if p.is_file() and PASSWORD.encode() in p.read_bytes()]
     assert leaked == []  # no results JSON, mlflow.db or MLflow artifact holds it
     with pytest.raises(ConfigError, match="provider.api_base carries credentials") as caught:
-        eval_overrides(model_settings(built.path), "m", [f"provider.api_base={api_base}"], False)
+        eval_overrides(
+            model_settings(built.path), "m", [f"provider.api_base={api_base}"], judged=False
+        )  # as `wmh play` asks
     assert PASSWORD not in str(caught.value)

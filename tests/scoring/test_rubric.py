@@ -86,8 +86,10 @@ def test_the_first_reason_a_judge_gave_no_grade_is_kept_and_an_empty_rubric_is_t
 
 
 @pytest.mark.parametrize(
-    "answer", ['{"score": "inf"}', '{"score": "1_0"}', '{"score": true}', '{"score": "NaN"}']
-)
+    "answer",
+    ['{"score": "inf"}', '{"score": "1_0"}', '{"score": true}', '{"score": "NaN"}',
+     '{"score": 1' + "0" * 400 + "}"],  # past a float's range: it raised OverflowError
+)  # fmt: skip
 def test_a_grade_that_is_no_number_is_no_grade(answer: str) -> None:
     """Full marks for "inf", "1_0" or true, and a real 0 for "NaN", as the rubric reward's
     parser already refuses them: each is an ungraded judgement."""

@@ -190,10 +190,13 @@ def test_a_busy_servers_retry_after_is_waited_before_sending_again(
     """The server asks for a second's wait (Retry-After: 1); the client came back after its own
     backoff alone, a tenth of a second, while the server was still busy. (The waits are read
     from the client's sleeps, not timed.)"""
-    import tenacity.nap
+    from wmh import client as client_module
 
     slept: list[float] = []
-    monkeypatch.setattr(tenacity.nap.time, "sleep", slept.append)
+    options = client_module._retry_options
+    monkeypatch.setattr(
+        client_module, "_retry_options", lambda *a: {**options(*a), "sleep": slept.append}
+    )
     busy = {"retry-after": "1", NOT_APPLIED_HEADER: "1"}
     with answering(503, busy) as (url, seen):
         with WorldModelClient(url, "m", retries=2) as wm, pytest.raises(RemoteError):

@@ -78,11 +78,16 @@ def test_idle_sessions_expire(redis_url: str) -> None:
 def test_reading_a_session_restarts_its_idle_time(redis_url: str) -> None:
     """A session only read (its view, its usage) expired a TTL after it was created or last
     stepped, however often it was read meanwhile."""
-    store = RedisSessionStore(redis_url, "read-keeps", ttl_s=2.0)
+    store = RedisSessionStore(redis_url, "read-keeps", ttl_s=60.0)
     session = store.create("1")
-    for _ in range(5):
-        time.sleep(0.6)
-        assert store.get(session.id).task == "1"  # 3 s after it was created
+    keys = (f"wmh:read-keeps:m:{session.id}", f"wmh:read-keeps:t:{session.id}")
+    with store.locked(session.id) as current:  # a turn, so that the history key exists
+        current.history.append(_said("a"))
+        store.save(current)
+    store.client.pexpire(keys[0], 1000)
+    store.client.pexpire(keys[1], 1000)  # as if 59 s had passed idle
+    assert store.get(session.id).task == "1"
+    assert [store.client.pttl(key) > 50_000 for key in keys] == [True, True]
 
 
 def test_a_session_evicted_while_it_was_held_is_not_revived_by_its_save(redis_url: str) -> None:

@@ -64,4 +64,7 @@ def is_finite_number(value: object) -> bool:
         r"\s*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?\s*", value
     ):
         return False
-    return math.isfinite(float(value))
+    try:
+        return math.isfinite(float(value))
+    except OverflowError:  # an integer past a float's range
+        return False

@@ -60,10 +60,12 @@ class Answering:
         )
         head = f"the LLM answers {len(llm)} of {len(self.valid)} tools measured on valid steps"
         usage = self.report.usage if self.report else {}
-        failed = usage.get("failures", 0) if usage else 0  # `calls` counts the answered ones
+        # `calls` counts the answered ones; `failures` those that failed or were not sent (the
+        # provider's time budget spent)
+        failed = usage.get("failures", 0) if usage else 0
         cost = (
             f" (measuring them: {usage['calls'] + failed:.0f} calls, "
-            + (f"{failed:.0f} of them failed, " if failed else "")
+            + (f"{failed:.0f} of them unanswered, " if failed else "")
             + f"{usage['prompt_tokens']:.0f} + {usage['completion_tokens']:.0f} tokens, "
             f"cost {usage['cost']:g})"
             if usage

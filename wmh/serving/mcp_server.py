@@ -77,24 +77,27 @@ def make_server(wm: WorldModel, task: str = "", one_client: bool = False) -> Ser
     by_connection: weakref.WeakKeyDictionary[Any, str] = weakref.WeakKeyDictionary()
     by_id: dict[str, str] = {}
 
-    def live(known: str | None) -> str:
-        """The episode's session, or a new one when the world model has let it go (idle past
-        `session_ttl_s`, or evicted past `max_sessions`): every later call of the client
-        would otherwise fail on a session no call can reach."""
+    def live(known: str | None, renew: bool) -> str:
+        """The episode's session, or, for a tool call, a new one when the world model has let
+        it go (idle past `session_ttl_s`, or evicted past `max_sessions`): every later call of
+        the client would otherwise fail on a session no call can reach. A resource read of a
+        lost episode says so rather than describe a new, empty one."""
         if known is not None:
             try:
                 return wm.session(known).id
             except SessionNotFoundError:
+                if not renew:
+                    raise
                 log.warning("the episode's session %s has expired: a new one starts", known)
         return wm.new_session(task).id
 
-    def session_of(ctx: Any) -> str:
+    def session_of(ctx: Any, renew: bool = True) -> str:
         connection = process if one_client else _connection(ctx)
         mcp_session = getattr(connection, "session_id", None)
         if isinstance(mcp_session, str) and mcp_session:
-            by_id[mcp_session] = live(by_id.get(mcp_session))
+            by_id[mcp_session] = live(by_id.get(mcp_session), renew)
             return by_id[mcp_session]
-        by_connection[connection] = live(by_connection.get(connection))
+        by_connection[connection] = live(by_connection.get(connection), renew)
         return by_connection[connection]
 
     async def list_tools(ctx: Any, params: Any) -> types.ListToolsResult:
@@ -129,9 +132,11 @@ def make_server(wm: WorldModel, task: str = "", one_client: bool = False) -> Ser
             raise MCPError(INVALID_PARAMS, f"no resource {uri!r}: {USAGE_URI} or {SCORE_URI}")
         try:
             if uri == USAGE_URI:
-                text = wm.session_usage(session_of(ctx)).model_dump_json()
+                text = wm.session_usage(session_of(ctx, renew=False)).model_dump_json()
             else:
-                text = wm.score_session(session_of(ctx)).model_dump_json()
+                text = wm.score_session(session_of(ctx, renew=False)).model_dump_json()
+        except SessionNotFoundError as exc:  # the episode's session expired: its figures too
+            raise MCPError(INVALID_REQUEST, f"this episode's {exc}") from None
         except ConfigError as exc:  # no reward judge: asked of a model that cannot answer it
             raise MCPError(INVALID_REQUEST, str(exc)) from None
         except WmhError as exc:  # the session store or the judge's provider failed
