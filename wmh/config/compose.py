@@ -22,7 +22,7 @@ from omegaconf.errors import OmegaConfBaseException
 
 from wmh.config import schema as schema_module
 from wmh.config.schema import WmhConfig
-from wmh.core.secrets import holds_credentials, redact_urls
+from wmh.core.secrets import holds_credentials, names_a_secret, redact_urls
 from wmh.errors import ConfigError
 
 CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
@@ -110,14 +110,11 @@ def check_override_keys(overrides: Sequence[str]) -> None:
         raise ConfigError(f"unknown config key '{key}' in override '{_shown(override)}'{hint}")
 
 
-# A key named for a secret (`provider.api_key`, a natural guess), or a value holding a URL with
-# credentials (user:password@, `?password=`): the override is named, its value never shown.
-_SECRET_KEY = re.compile(r"(?i)key|token|secret|passw")
-
-
 def _shown(override: str) -> str:
+    """An override as an error names it: a key named for a secret (`provider.api_key`, a
+    natural guess) or a value holding a URL with credentials is named, its value never shown."""
     key, sep, value = override.partition("=")
-    if sep and (_SECRET_KEY.search(key) or holds_credentials(value)):
+    if sep and (names_a_secret(key) or holds_credentials(value)):
         return f"{key}=<redacted>"
     return override
 

@@ -31,7 +31,8 @@ _URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^\s,\[\]()'\"<>]+")
 _USERINFO = re.compile(r"://[^/\s@'\"\[\]]+@")
 
 
-def _secret_name(name: str) -> bool:
+def names_a_secret(name: str) -> bool:
+    """Whether a name (a query parameter's, a config key's) names a credential."""
     words = re.split(r"[^a-z0-9]+", unquote_plus(name).lower())
     return any(word in _SECRET_NAME_WORDS for word in words)
 
@@ -41,7 +42,7 @@ def _shown_query(query: str) -> str:
     parts = re.split(r"([&;])", query)
     for i in range(0, len(parts), 2):
         name, sep, _ = parts[i].partition("=")
-        if sep and _secret_name(name):
+        if sep and names_a_secret(name):
             parts[i] = f"{name}=***"
     return "".join(parts)
 
