@@ -106,7 +106,7 @@ def check_arguments(argv: list[str]) -> None:
         check_override_keys(overrides)
         for override in overrides:  # before Hydra writes them into its run folder
             key, _, value = override.lstrip("+~").partition("=")
-            error = credentials_error(key, value.strip().strip("'\""))
+            error = credentials_error(key, value)
             if error is not None:
                 raise error
     except WmhError as exc:

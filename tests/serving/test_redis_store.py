@@ -81,9 +81,7 @@ def test_reading_a_session_restarts_its_idle_time(redis_url: str) -> None:
     store = RedisSessionStore(redis_url, "read-keeps", ttl_s=60.0)
     session = store.create("1")
     keys = (f"wmh:read-keeps:m:{session.id}", f"wmh:read-keeps:t:{session.id}")
-    with store.locked(session.id) as current:  # a turn, so that the history key exists
-        current.history.append(_said("a"))
-        store.save(current)
+    _say(store, session.id, "a")  # a turn, so that the history key exists
     store.client.pexpire(keys[0], 1000)
     store.client.pexpire(keys[1], 1000)  # as if 59 s had passed idle
     assert store.get(session.id).task == "1"
@@ -165,6 +163,13 @@ def _said(content: str) -> Turn:
     return Turn(action=Action(name="a"), observation=Observation(content=content))
 
 
+def _say(store: RedisSessionStore, session_id: str, content: str) -> None:
+    """One step of a session through the store's lock: a message answered `content`."""
+    with store.locked(session_id) as current:
+        current.history.append(_said(content))
+        store.save(current)
+
+
 def test_a_locked_step_is_two_round_trips_to_redis(
     redis_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -176,9 +181,7 @@ def test_a_locked_step_is_two_round_trips_to_redis(
     other = RedisSessionStore(redis_url, "trips")
     session = store.create("t")
     for content in ("warm", "up"):  # the scripts are loaded once per server
-        with store.locked(session.id) as current:
-            current.history.append(_said(content))
-            store.save(current)
+        _say(store, session.id, content)
     sent: list[int] = []
     real = redis.connection.Connection.send_packed_command
 
@@ -220,9 +223,7 @@ def test_a_step_that_fails_releases_the_lock_at_once(redis_url: str) -> None:
     with pytest.raises(RuntimeError):
         with store.locked(session.id):
             raise RuntimeError("the predictor failed")
-    with store.locked(session.id) as current:  # not blocked for the lock's TTL
-        current.history.append(_said("next"))
-        store.save(current)
+    _say(store, session.id, "next")  # not blocked for the lock's TTL
     assert [t.observation.content for t in store.get(session.id).history] == ["next"]
 
 
@@ -295,9 +296,7 @@ def test_a_session_another_holder_keeps_locked_is_busy_after_the_timeout(redis_u
     # for, and the step goes on.
     store.lock_timeout_s = 10.0
     store.client.set(lock, "someone-else", px=300)
-    with store.locked(session.id) as current:
-        current.history.append(_said("after the wait"))
-        store.save(current)
+    _say(store, session.id, "after the wait")
     assert [t.observation.content for t in store.get(session.id).history] == ["after the wait"]
 
 
