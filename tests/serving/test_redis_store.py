@@ -325,3 +325,178 @@ def test_a_step_on_the_loop_survives_redis_closing_its_idle_connection(
 
     assert asyncio.run(steps()) == [1, 2]
     admin.close()
+
+
+def _counting_sends(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Every command the asyncio client sends from now on, counted."""
+    from redis.asyncio.connection import AbstractConnection
+
+    sent: list[int] = []
+    real = AbstractConnection.send_packed_command
+
+    async def counted(self, command, check_health=True):  # noqa: ANN001, ANN202
+        sent.append(1)
+        return await real(self, command, check_health)
+
+    monkeypatch.setattr(AbstractConnection, "send_packed_command", counted)
+    return sent
+
+
+def _append(content: str):  # noqa: ANN202
+    """A step for `astep_unchanged`: the turns it was given, then one more turn."""
+    given: list[list[str]] = []
+
+    def step(session):  # noqa: ANN001, ANN202
+        given.append([t.observation.content for t in session.history])
+        session.history.append(_said(content))
+        return content
+
+    return step, given
+
+
+def test_a_step_on_a_session_this_process_left_is_one_round_trip(
+    redis_url: str, built_model: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A replay step on a session this worker stepped last is computed on the session as the
+    worker left it and written by one script, if Redis still holds that: one round trip (it was
+    two: lock and read, then write and unlock)."""
+    import asyncio
+
+    from wmh.serving.redis_loop import LoopRedisSessionStore
+    from wmh.store.loader import load_world_model
+
+    store = LoopRedisSessionStore(redis_url, "one-trip")
+    wm, _ = load_world_model(built_model, store)
+    sid = wm.new_session(task="a").id
+
+    async def steps() -> list[int]:
+        for user in range(2):  # the client connects, the scripts are loaded
+            await wm.astep_with_state(sid, Action(name="get_user", arguments={"user_id": user}))
+        sent = _counting_sends(monkeypatch)
+        for user in range(2, 7):
+            await wm.astep_with_state(sid, Action(name="get_user", arguments={"user_id": user}))
+        return sent
+
+    assert len(asyncio.run(steps())) == 5
+    other = RedisSessionStore(redis_url, "one-trip")  # another worker's view
+    history = other.get(sid).history
+    assert [t.action.arguments["user_id"] for t in history] == list(range(7))
+    assert not store.client.exists(f"wmh:one-trip:lock:{sid}")
+
+
+def test_a_session_changed_elsewhere_is_not_written_over(redis_url: str) -> None:
+    """Another worker stepped the session, or holds its lock: the step computed on what this
+    worker last saw writes nothing (the caller steps again under the lock)."""
+    import asyncio
+
+    from wmh.serving.redis_loop import LoopRedisSessionStore
+
+    store = LoopRedisSessionStore(redis_url, "changed")
+    other = RedisSessionStore(redis_url, "changed")
+    sid = store.create("t").id
+    step, given = _append("mine")
+    done = asyncio.run(store.astep_unchanged(sid, step))
+    assert done is not None and done[0] == "mine"
+    _say(other, sid, "theirs")
+    step, given = _append("stale!")  # as long as "theirs": the same meta but for its revision
+    assert asyncio.run(store.astep_unchanged(sid, step)) is None
+    assert given == [["mine"]]  # it was computed on the session without "theirs"...
+    assert [t.observation.content for t in other.get(sid).history] == ["mine", "theirs"]
+    # ...and, once this worker has read the session again, steps on it in one trip once more.
+    assert [t.observation.content for t in store.get(sid).history] == ["mine", "theirs"]
+    step, given = _append("next")
+    assert asyncio.run(store.astep_unchanged(sid, step)) is not None
+    with other.locked(sid):  # another worker is mid-step
+        step, given = _append("while locked")
+        assert asyncio.run(store.astep_unchanged(sid, step)) is None
+    assert [t.observation.content for t in other.get(sid).history] == ["mine", "theirs", "next"]
+
+
+def test_a_one_trip_step_run_twice_by_a_retry_is_kept_once(
+    redis_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The asyncio client retries a call once on a new connection: a step whose first run was
+    written but whose answer was lost finds its own write, and counts as written (taken as a
+    change, it was stepped again under the lock: the turn twice)."""
+    import asyncio
+
+    from wmh.serving.redis_loop import LoopRedisSessionStore
+
+    store = LoopRedisSessionStore(redis_url, "retried")
+    sid = store.create("t").id
+
+    async def twice() -> object:
+        scripts = store._on_loop()
+        script = scripts.step_if_unchanged
+
+        async def run_twice(**kwargs):  # noqa: ANN003, ANN202
+            await script(**kwargs)  # written; its answer lost with the connection
+            return await script(**kwargs)
+
+        monkeypatch.setattr(scripts, "step_if_unchanged", run_twice)
+        step, _ = _append("once")
+        return await store.astep_unchanged(sid, step)
+
+    done = asyncio.run(twice())
+    assert done is not None and done[0] == "once"
+    assert [t.observation.content for t in store.get(sid).history] == ["once"]
+
+
+def test_a_one_trip_step_redis_runs_too_late_writes_nothing(
+    redis_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A call Redis runs after half the client's timeout is refused (the client may have given
+    up and answered 503); answered in time, that means Redis's clock runs ahead of this host's,
+    and the process locks first from then on."""
+    import asyncio
+
+    from wmh.serving import redis_loop
+    from wmh.serving.redis_loop import LoopRedisSessionStore
+
+    store = LoopRedisSessionStore(redis_url, "late")
+    sid = store.create("t").id
+    monkeypatch.setattr(redis_loop, "REFUSED_AFTER_S", -1.0)  # a deadline already past
+    step, given = _append("late")
+    assert asyncio.run(store.astep_unchanged(sid, step)) is None
+    assert given == [[]] and store.get(sid).history == []
+    assert store.clock_skewed
+    monkeypatch.setattr(redis_loop, "REFUSED_AFTER_S", 2.5)
+    step, given = _append("again")
+    assert asyncio.run(store.astep_unchanged(sid, step)) is None
+    assert given == []  # not even computed
+
+
+def test_a_worker_whose_sessions_keep_changing_elsewhere_locks_first_until_they_stop(
+    redis_url: str,
+) -> None:
+    """Workers sharing an agent's steps at random find the session changed about every other
+    step: computing a step before knowing is then mostly wasted, so the worker stops trying,
+    and tries again once the sessions it locks are as it left them."""
+    import asyncio
+
+    from wmh.serving.redis_loop import LoopRedisSessionStore
+
+    store = LoopRedisSessionStore(redis_url, "churn")
+    other = RedisSessionStore(redis_url, "churn")
+    sid = store.create("t").id
+
+    async def locked_step(content: str) -> None:
+        async with store.alocked(sid) as session:
+            session.history.append(_said(content))
+            await store.asave(session)
+
+    tried = 0
+    for n in range(6):  # another worker steps between every two of ours
+        _say(other, sid, f"theirs {n}")
+        step, given = _append(f"mine {n}")
+        if asyncio.run(store.astep_unchanged(sid, step)) is None:
+            asyncio.run(locked_step(f"mine {n}"))
+        tried += len(given)
+    assert tried == 6 and not store.changes.worth_trying
+    step, given = _append("not tried")
+    assert asyncio.run(store.astep_unchanged(sid, step)) is None and given == []
+    for n in range(4):  # now only this worker steps: its locked reads find nothing new
+        asyncio.run(locked_step(f"alone {n}"))
+    step, given = _append("tried again")
+    assert asyncio.run(store.astep_unchanged(sid, step)) is not None
+    assert len(other.get(sid).history) == 6 * 2 + 4 + 1

@@ -196,6 +196,12 @@ class WorldModel:
         if not isinstance(action, Action):
             action = Action.model_validate(action)
         apredict = getattr(self.predictor, "apredict", None)
+        unchanged = getattr(store, "astep_unchanged", None)
+        if apredict is None and unchanged is not None:  # replay: cheap to step again if need be
+            done = await unchanged(session_id, lambda session: self._step_on(session, action))
+            if done is not None:
+                observation, session = done
+                return observation, session.state
         async with store.alocked(session_id) as session:
             size = self.limits.check(session, action)
             context = PredictionContext(session, action)
@@ -203,6 +209,12 @@ class WorldModel:
             self._record(session, action, observation, size)
             await store.asave(session)
         return observation, session.state
+
+    def _step_on(self, session: Session, action: Action) -> Observation:
+        size = self.limits.check(session, action)
+        observation = self.predictor.predict(PredictionContext(session, action))
+        self._record(session, action, observation, size)
+        return observation
 
     def _record(
         self, session: Session, action: Action, observation: Observation, size: int

@@ -1,15 +1,23 @@
-"""Redis sessions stepped on the event loop: a step's two round trips awaited over an asyncio
-client, with the keys, scripts, turn cache and lock renewal of `redis_store.py` (whose blocking
-client still makes the rare full read of a history another process rewrote)."""
+"""Redis sessions stepped on the event loop: a step's round trips awaited over an asyncio client,
+with the keys, scripts, turn cache and lock renewal of `redis_store.py` (whose blocking client
+still makes the rare full read of a history another process rewrote).
+
+A step on a session this process saw last (one worker, or an agent that keeps its connection)
+takes one round trip: `astep_unchanged` computes it on the session as the process left it and
+writes it only if Redis still holds exactly that session, unlocked; else nothing is written and
+the step is taken again under the lock, on the session as Redis holds it (two round trips). Where
+that keeps happening (workers sharing an agent's steps at random), the process stops trying and
+locks first, until the sessions it locks are again mostly as it left them."""
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, TypeVar
 
 import redis.asyncio
 from redis.asyncio.retry import Retry
@@ -18,10 +26,37 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 
 from wmh.core.types import Session
-from wmh.errors import StoreError
-from wmh.serving.redis_meta import now_us, store_unavailable
-from wmh.serving.redis_scripts import LOCK_AND_READ, SAVE_AND_UNLOCK, UNLOCK
+from wmh.errors import SessionNotFoundError, StoreError
+from wmh.serving.redis_meta import now_us, saved_meta, store_unavailable
+from wmh.serving.redis_scripts import LOCK_AND_READ, SAVE_AND_UNLOCK, STEP_IF_UNCHANGED, UNLOCK
 from wmh.serving.redis_store import LOCK_RETRY_S, RedisSessionStore
+
+T = TypeVar("T")
+
+SOCKET_TIMEOUT_S = 5
+# A one-trip step Redis runs later than this after it was sent is refused: the client may have
+# given up on it (a 503), and the step must then not be kept.
+REFUSED_AFTER_S = SOCKET_TIMEOUT_S / 2
+
+# Steps try one round trip while fewer than this share of the sessions this process steps were
+# changed by another process since it last saw them (a moving average over about 20 steps).
+CHANGED_LIMIT = 0.25
+CHANGED_WEIGHT = 0.05
+
+
+class ChangeRate:
+    """How often a session this process steps was changed elsewhere since this process last saw
+    it: when that is often, computing a step before knowing is mostly wasted work."""
+
+    def __init__(self) -> None:
+        self.rate = 0.0
+
+    def saw(self, changed: bool) -> None:
+        self.rate += CHANGED_WEIGHT * (float(changed) - self.rate)
+
+    @property
+    def worth_trying(self) -> bool:
+        return self.rate < CHANGED_LIMIT
 
 
 class _LoopClient:
@@ -35,11 +70,12 @@ class _LoopClient:
         # after a timeout: the script may have run, and run again it would find its lock gone.
         retry = Retry(NoBackoff(), 1, supported_errors=(RedisConnectionError,))
         self.client = redis.asyncio.Redis.from_url(
-            url, socket_connect_timeout=2, socket_timeout=5, retry=retry
+            url, socket_connect_timeout=2, socket_timeout=SOCKET_TIMEOUT_S, retry=retry
         )
         self.lock_and_read = self.client.register_script(LOCK_AND_READ)
         self.save_and_unlock = self.client.register_script(SAVE_AND_UNLOCK)
         self.unlock = self.client.register_script(UNLOCK)
+        self.step_if_unchanged = self.client.register_script(STEP_IF_UNCHANGED)
 
 
 class LoopRedisSessionStore(RedisSessionStore):
@@ -50,6 +86,8 @@ class LoopRedisSessionStore(RedisSessionStore):
         self._loop_client: _LoopClient | None = None
         # (session id, task) -> the token of the lock that task holds on the session
         self._held_by_task: dict[tuple[str, int], str] = {}
+        self.changes = ChangeRate()
+        self.clock_skewed = False
 
     def _on_loop(self) -> _LoopClient:
         current = self._loop_client
@@ -83,7 +121,8 @@ class LoopRedisSessionStore(RedisSessionStore):
         if token is None:
             raise StoreError(f"session '{session.id}' is saved on the loop only inside alocked")
         meta, new, appended = self._prepared(session)
-        keys, args = self._save_call(session, meta, new, appended, token)
+        stored = meta.model_dump_json().encode()
+        keys, args = self._save_call(session, stored, new, appended, token)
         try:
             done = await self._on_loop().save_and_unlock(keys=keys, args=args)
         except (RedisError, OSError) as exc:
@@ -92,11 +131,58 @@ class LoopRedisSessionStore(RedisSessionStore):
             self._saved(session, done)
         except (RedisError, OSError) as exc:  # a session found gone is unindexed (blocking)
             raise store_unavailable(self._url, exc) from None
-        self._remember(session.id, meta.generation, session.history)
+        self._remember(session.id, meta.generation, session.history, stored)
+
+    async def astep_unchanged(
+        self, session_id: str, step: Callable[[Session], T]
+    ) -> tuple[T, Session] | None:
+        """`step` (which changes the session it is given, as a step inside `alocked` does) on
+        the session as this process last read or wrote it, saved in one round trip if Redis
+        still holds exactly that session and no one holds its lock: (what `step` returned, the
+        session). None, with nothing written, when it does not (the caller steps under the lock),
+        when this process does not know the session, or when sessions here were often changed
+        elsewhere lately. `step` must be cheap to run twice: replay, not a provider call."""
+        generation, cached, raw = self._cached(session_id)
+        if raw is None or not self.changes.worth_trying or self.clock_skewed:
+            return None
+        session = self._session(session_id, raw, [], generation, cached)
+        result = step(session)
+        meta, new, appended = saved_meta(session, generation, cached)
+        if not appended:
+            return None
+        stored = meta.model_dump_json().encode()
+        keys = [
+            self._meta(session_id),
+            self._turns(session_id),
+            self._index,
+            self._lock(session_id),
+        ]
+        now = now_us()
+        deadline = now + int(REFUSED_AFTER_S * 1_000_000)
+        args: list[bytes | str | int] = [
+            hashlib.sha1(raw).hexdigest(), stored, self.ttl_ms, now, session_id, deadline
+        ]  # fmt: skip
+        args += [turn.model_dump_json() for turn in new]
+        try:
+            reply = await self._on_loop().step_if_unchanged(keys=keys, args=args)
+        except (RedisError, OSError) as exc:
+            raise store_unavailable(self._url, exc) from None
+        written = reply[0] == 1 or (
+            len(reply) > 1 and _text(reply[1]) == hashlib.sha1(stored).hexdigest()
+        )  # a call retried on a new connection after its first run wrote
+        if reply[0] == -1:
+            self._forget(session_id)
+            raise SessionNotFoundError(f"no session '{session_id}' (it may have expired)")
+        if reply[0] == -2:
+            self.clock_skewed = True  # answered in time, so Redis's clock is ahead of ours
+        if not written:
+            return None  # the lock's read tells `changes` what it found
+        self.changes.saw(False)
+        self._remember(session_id, generation, session.history, stored)
+        return result, session
 
     async def _alock_reading(self, session_id: str, key: str, token: str) -> Session:
-        with self._guard:
-            generation, cached = self._cache.get(session_id, ("", []))
+        generation, cached, known = self._cached(session_id)
         deadline = time.monotonic() + self.lock_timeout_s
         keys = [key, self._meta(session_id), self._turns(session_id), self._index]
         lock_ms = int(self.lock_ttl_s * 1000)
@@ -112,6 +198,8 @@ class LoopRedisSessionStore(RedisSessionStore):
                 await asyncio.sleep(LOCK_RETRY_S)
         except (RedisError, OSError) as exc:
             raise store_unavailable(self._url, exc) from None
+        if known is not None:
+            self.changes.saw(reply[1] != known)
         try:
             return self._session(session_id, reply[1], reply[2], generation, cached)
         except BaseException as exc:
@@ -122,3 +210,7 @@ class LoopRedisSessionStore(RedisSessionStore):
             if isinstance(exc, RedisError | OSError):
                 raise store_unavailable(self._url, exc) from None
             raise
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value

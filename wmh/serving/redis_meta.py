@@ -4,6 +4,7 @@ of its last-use index."""
 from __future__ import annotations
 
 import functools
+import operator
 import time
 import uuid
 from collections.abc import Callable
@@ -20,7 +21,8 @@ from wmh.errors import StoreError
 class SessionMeta(BaseModel):
     """A session's task, state, usage and score, with its history's length and generation: a
     history that is rewritten rather than appended to gets a new generation, so every process
-    reads it anew."""
+    reads it anew. Every save gets a new revision, so two metas alike are one save (two steps of
+    the same size on one turn would otherwise write the same meta)."""
 
     task: str = ""
     state: EnvState
@@ -30,6 +32,7 @@ class SessionMeta(BaseModel):
     usage: dict[str, UsageTotals] = Field(default_factory=dict)
     score: EpisodeScore | None = None
     size_bytes: int = 0
+    revision: str = ""
 
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -71,7 +74,7 @@ def saved_meta(
     appended = bool(
         generation
         and len(session.history) >= len(cached)
-        and all(a is b for a, b in zip(cached, session.history, strict=False))
+        and all(map(operator.is_, cached, session.history))
     )
     meta = SessionMeta(
         task=session.task,
@@ -82,5 +85,6 @@ def saved_meta(
         usage=session.usage,
         score=session.score,
         size_bytes=session.size_bytes,
+        revision=uuid.uuid4().hex,
     )
     return meta, session.history[len(cached) :] if appended else session.history, appended

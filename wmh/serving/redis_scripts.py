@@ -1,7 +1,9 @@
 """The Lua scripts that make a Redis session step two round trips: one takes the session's lock and
 reads what this process has not seen of it, one writes the step and releases the lock. Redis runs
 a script atomically, so no other client sees the lock taken but the session unread, or the turn
-written but the lock still held.
+written but the lock still held. A step on a session this process saw last takes one: it is
+computed on the session as the process left it, and written only if Redis still holds exactly
+that (STEP_IF_UNCHANGED).
 """
 
 from __future__ import annotations
@@ -40,6 +42,34 @@ redis.call('PEXPIRE', KEYS[2], ARGV[4])
 redis.call('ZADD', KEYS[3], 'XX', ARGV[5], ARGV[6])
 redis.call('DEL', KEYS[4])
 return 1
+"""
+
+# KEYS: meta, turns, index, lock. ARGV: the SHA-1 of the meta this process last read or wrote, the
+# new meta JSON, ttl ms, now (us), id, a deadline (us, this host's clock), then the turns to append.
+# {1}: written. {0, sha}: the meta is another (another process stepped or rewrote the session; a
+# retried call finds its own write): nothing written. {0}: the lock is held. {-1}: the session is
+# gone. {-2}: past the deadline, so the client may have given up on the call: nothing written (else
+# a step answered 503 would be kept). The meta holds the number of turns, their generation, usage
+# and score, so the same meta is the same session.
+STEP_IF_UNCHANGED = """
+local now = redis.call('TIME')
+if tonumber(now[1]) * 1000000 + tonumber(now[2]) > tonumber(ARGV[6]) then return {-2} end
+if redis.call('EXISTS', KEYS[4]) == 1 then return {0} end
+local meta = redis.call('GET', KEYS[1])
+if not meta then
+  redis.call('DEL', KEYS[2])
+  redis.call('ZREM', KEYS[3], ARGV[5])
+  return {-1}
+end
+local seen = redis.sha1hex(meta)
+if seen ~= ARGV[1] then return {0, seen} end
+redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
+for i = 7, #ARGV, 1000 do
+  redis.call('RPUSH', KEYS[2], unpack(ARGV, i, math.min(i + 999, #ARGV)))
+end
+redis.call('PEXPIRE', KEYS[2], ARGV[3])
+redis.call('ZADD', KEYS[3], 'XX', ARGV[4], ARGV[5])
+return {1}
 """
 
 # KEYS: lock. ARGV: token.

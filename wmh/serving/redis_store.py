@@ -57,7 +57,9 @@ class RedisSessionStore:
             url, socket_connect_timeout=2, socket_timeout=5
         )
         self._url = url
-        self._cache: OrderedDict[str, tuple[str, list[Turn]]] = OrderedDict()
+        # id -> the generation and turns this process knows Redis holds, and the meta (as stored)
+        # when it knows that too
+        self._cache: OrderedDict[str, tuple[str, list[Turn], bytes | None]] = OrderedDict()
         self._guard = threading.Lock()
         self._lock_and_read = self.client.register_script(LOCK_AND_READ)
         self._save_and_unlock = self.client.register_script(SAVE_AND_UNLOCK)
@@ -80,11 +82,17 @@ class RedisSessionStore:
         with self._guard:
             self._cache.pop(session_id, None)
 
-    def _remember(self, session_id: str, generation: str, history: list[Turn]) -> None:
-        """Keep the history this process knows Redis holds for a session (a copy of the list:
-        callers change theirs)."""
+    def _cached(self, session_id: str) -> tuple[str, list[Turn], bytes | None]:
         with self._guard:
-            self._cache[session_id] = (generation, list(history))
+            return self._cache.get(session_id, ("", [], None))
+
+    def _remember(
+        self, session_id: str, generation: str, history: list[Turn], meta: bytes | None = None
+    ) -> None:
+        """Keep the history this process knows Redis holds for a session (a copy of the list:
+        callers change theirs), and its meta as Redis stores it where that is known."""
+        with self._guard:
+            self._cache[session_id] = (generation, list(history), meta)
             self._cache.move_to_end(session_id)
             while len(self._cache) > self.max_sessions:
                 self._cache.popitem(last=False)
@@ -123,11 +131,12 @@ class RedisSessionStore:
             turns=0,
             created_at=session.created_at,
         )
+        stored = meta.model_dump_json().encode()
         pipe = self.client.pipeline()
-        pipe.set(self._meta(session.id), meta.model_dump_json(), px=self.ttl_ms)
+        pipe.set(self._meta(session.id), stored, px=self.ttl_ms)
         pipe.zadd(self._index, {session.id: now})
         pipe.execute()
-        self._remember(session.id, meta.generation, [])
+        self._remember(session.id, meta.generation, [], stored)
         self._evict(now)
         return session
 
@@ -138,8 +147,7 @@ class RedisSessionStore:
 
     @unavailable
     def get(self, session_id: str) -> Session:
-        with self._guard:
-            generation, cached = self._cache.get(session_id, ("", []))
+        generation, cached, _ = self._cached(session_id)
         pipe = self.client.pipeline(transaction=False)  # one round trip, no MULTI/EXEC
         pipe.get(self._meta(session_id))
         pipe.lrange(self._turns(session_id), len(cached), -1)
@@ -163,7 +171,7 @@ class RedisSessionStore:
             added = self.client.lrange(self._turns(session_id), 0, -1)  # type: ignore[assignment]
         history = cached + [Turn.model_validate_json(item) for item in added]
         del history[meta.turns :]  # turns a save is still writing
-        self._remember(session_id, meta.generation, history)
+        self._remember(session_id, meta.generation, history, raw)
         return Session(
             id=session_id,
             task=meta.task,
@@ -176,8 +184,7 @@ class RedisSessionStore:
         )
 
     def _prepared(self, session: Session) -> tuple[SessionMeta, list[Turn], bool]:
-        with self._guard:
-            generation, cached = self._cache.get(session.id, ("", []))
+        generation, cached, _ = self._cached(session.id)
         return saved_meta(session, generation, cached)
 
     @unavailable
@@ -185,13 +192,15 @@ class RedisSessionStore:
         meta, new, appended = self._prepared(session)
         generation = meta.generation
         token = self._held.pop((session.id, threading.get_ident()), None)
+        stored = meta.model_dump_json().encode()
         if token is not None:  # inside `locked`: write and unlock in one script
-            self._save_unlocking(session, meta, new, appended, token)
-            self._remember(session.id, generation, session.history)
+            keys, args = self._save_call(session, stored, new, appended, token)
+            self._saved(session, self._save_and_unlock(keys=keys, args=args))
+            self._remember(session.id, generation, session.history, stored)
             return
         pipe = self.client.pipeline()  # MULTI/EXEC: readers see all of it or none
         # xx: only an existing session is written, so a step racing an eviction cannot revive it.
-        pipe.set(self._meta(session.id), meta.model_dump_json(), px=self.ttl_ms, xx=True)
+        pipe.set(self._meta(session.id), stored, px=self.ttl_ms, xx=True)
         if not appended:
             pipe.delete(self._turns(session.id))
         if new:
@@ -202,18 +211,12 @@ class RedisSessionStore:
         if not written:
             self.client.delete(self._turns(session.id))
             raise self._missing(session.id)
-        self._remember(session.id, generation, session.history)
-
-    def _save_unlocking(
-        self, session: Session, meta: SessionMeta, new: list[Turn], appended: bool, token: str
-    ) -> None:
-        keys, args = self._save_call(session, meta, new, appended, token)
-        self._saved(session, self._save_and_unlock(keys=keys, args=args))
+        self._remember(session.id, generation, session.history, stored)
 
     def _save_call(
-        self, session: Session, meta: SessionMeta, new: list[Turn], appended: bool, token: str
+        self, session: Session, stored: bytes, new: list[Turn], appended: bool, token: str
     ) -> tuple[list[str], list[Any]]:
-        """The SAVE_AND_UNLOCK script's keys and arguments for one step."""
+        """The SAVE_AND_UNLOCK script's keys and arguments for one step (`stored`: the meta)."""
         keys = [
             self._meta(session.id),
             self._turns(session.id),
@@ -222,7 +225,7 @@ class RedisSessionStore:
         ]
         args = [
             token,
-            meta.model_dump_json(),
+            stored,
             "0" if appended else "1",
             self.ttl_ms,
             now_us(),
@@ -280,8 +283,7 @@ class RedisSessionStore:
 
     @unavailable
     def _lock_reading(self, session_id: str, key: str, token: str) -> Session:
-        with self._guard:
-            generation, cached = self._cache.get(session_id, ("", []))
+        generation, cached, _ = self._cached(session_id)
         deadline = time.monotonic() + self.lock_timeout_s
         keys = [key, self._meta(session_id), self._turns(session_id), self._index]
         lock_ms = int(self.lock_ttl_s * 1000)
