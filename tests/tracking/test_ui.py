@@ -21,6 +21,19 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def _serving(port: int) -> list[str]:
+    """The processes whose command line names the port."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        try:
+            words = (proc / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue  # not a process, or gone
+        if str(port).encode() in words:
+            found.append(proc.name)
+    return found
+
+
 @pytest.mark.slow
 def test_wmh_ui_serves_the_build_runs_with_their_metrics(
     tmp_path: Path, synthetic_corpus: Path, monkeypatch: pytest.MonkeyPatch
@@ -64,6 +77,14 @@ def test_wmh_ui_serves_the_build_runs_with_their_metrics(
         metrics = {m["key"]: m["value"] for m in runs["runs"][0]["data"]["metrics"]}
         params = {p["key"]: p["value"] for p in runs["runs"][0]["data"]["params"]}
         assert metrics["heldout.fidelity"] > 0.5 and int(params["counts.steps_ingested"]) > 1000
+        # SIGTERM to `wmh ui` alone (as a service manager sends it) stops the whole server: it
+        # used to exec into `mlflow server`, which left its uvicorn serving the port.
+        server.send_signal(signal.SIGTERM)
+        assert server.wait(timeout=60) == 0
+        assert _serving(port) == []
+        with pytest.raises(httpx.ConnectError):
+            httpx.get(f"http://127.0.0.1:{port}/", timeout=5)
     finally:
-        os.killpg(server.pid, signal.SIGTERM)  # the server and its worker
-        server.wait(timeout=30)
+        if server.poll() is None:
+            os.killpg(server.pid, signal.SIGTERM)
+            server.wait(timeout=30)
