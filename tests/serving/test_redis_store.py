@@ -412,17 +412,21 @@ def test_a_session_changed_elsewhere_is_not_written_over(redis_url: str) -> None
     assert [t.observation.content for t in other.get(sid).history] == ["mine", "theirs", "next"]
 
 
+@pytest.mark.parametrize("between", ["nothing", "a late resend", "another step", "a lock"])
 def test_a_one_trip_step_run_twice_by_a_retry_is_kept_once(
-    redis_url: str, monkeypatch: pytest.MonkeyPatch
+    redis_url: str, monkeypatch: pytest.MonkeyPatch, between: str
 ) -> None:
-    """The asyncio client retries a call once on a new connection: a step whose first run was
-    written but whose answer was lost finds its own write, and counts as written (taken as a
-    change, it was stepped again under the lock: the turn twice)."""
+    """The asyncio client sends a call again, once, on a new connection when the first one's
+    answer was lost: a step whose first run was written counts as written, whatever happened
+    between the two runs (taken as not written, it was stepped again under the lock: the turn
+    twice, answered 200)."""
     import asyncio
 
+    from wmh.serving import redis_loop
     from wmh.serving.redis_loop import LoopRedisSessionStore
 
-    store = LoopRedisSessionStore(redis_url, "retried")
+    store = LoopRedisSessionStore(redis_url, f"retried-{between.replace(' ', '-')}")
+    other = RedisSessionStore(redis_url, store.prefix.removeprefix("wmh:"))
     sid = store.create("t").id
 
     async def twice() -> object:
@@ -431,6 +435,12 @@ def test_a_one_trip_step_run_twice_by_a_retry_is_kept_once(
 
         async def run_twice(**kwargs):  # noqa: ANN003, ANN202
             await script(**kwargs)  # written; its answer lost with the connection
+            if between == "a late resend":  # past the deadline, as the retry came in
+                kwargs["args"][5] = redis_loop.now_us() - 1_000_000
+            elif between == "another step":
+                _say(other, sid, "theirs")
+            elif between == "a lock":
+                other.client.set(f"{other.prefix}:lock:{sid}", "someone-else", px=60_000)
             return await script(**kwargs)
 
         monkeypatch.setattr(scripts, "step_if_unchanged", run_twice)
@@ -439,15 +449,17 @@ def test_a_one_trip_step_run_twice_by_a_retry_is_kept_once(
 
     done = asyncio.run(twice())
     assert done is not None and done[0] == "once"
-    assert [t.observation.content for t in store.get(sid).history] == ["once"]
+    expected = ["once", "theirs"] if between == "another step" else ["once"]
+    assert [t.observation.content for t in other.get(sid).history] == expected
+    assert not store.clock_skewed
 
 
 def test_a_one_trip_step_redis_runs_too_late_writes_nothing(
     redis_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A call Redis runs after half the client's timeout is refused (the client may have given
-    up and answered 503); answered in time, that means Redis's clock runs ahead of this host's,
-    and the process locks first from then on."""
+    """A call Redis runs past its deadline (it waited in a stalled server until the client may
+    have given up: a 503) is refused. A slow moment leaves the one-trip steps on; a Redis whose
+    clock runs ahead of this host's would refuse every one, and the process locks first."""
     import asyncio
 
     from wmh.serving import redis_loop
@@ -455,15 +467,65 @@ def test_a_one_trip_step_redis_runs_too_late_writes_nothing(
 
     store = LoopRedisSessionStore(redis_url, "late")
     sid = store.create("t").id
-    monkeypatch.setattr(redis_loop, "REFUSED_AFTER_S", -1.0)  # a deadline already past
+    monkeypatch.setattr(redis_loop, "REFUSED_AFTER_S", -1.0)  # as if sent a second ago
     step, given = _append("late")
     assert asyncio.run(store.astep_unchanged(sid, step)) is None
     assert given == [[]] and store.get(sid).history == []
-    assert store.clock_skewed
+    assert not store.clock_skewed  # Redis's clock agrees with ours: it was only late
     monkeypatch.setattr(redis_loop, "REFUSED_AFTER_S", 2.5)
+    step, given = _append("in time")
+    assert asyncio.run(store.astep_unchanged(sid, step)) is not None
+    real_now = redis_loop.now_us
+    monkeypatch.setattr(redis_loop, "now_us", lambda: real_now() - 10_000_000)  # 10 s behind
+    step, given = _append("skewed")
+    assert asyncio.run(store.astep_unchanged(sid, step)) is None
+    assert store.clock_skewed
+    monkeypatch.setattr(redis_loop, "now_us", real_now)
     step, given = _append("again")
     assert asyncio.run(store.astep_unchanged(sid, step)) is None
     assert given == []  # not even computed
+    assert [t.observation.content for t in store.get(sid).history] == ["in time"]
+
+
+def test_a_step_on_a_session_deleted_elsewhere_is_not_found_not_full(
+    redis_url: str, built_model: Path
+) -> None:
+    """The one-trip step runs the session's limits on this worker's copy: a session another
+    worker deleted, at its step cap in that copy, was answered 413 (full) instead of 404."""
+    import asyncio
+
+    from wmh.engine.world_model import SessionLimits
+    from wmh.serving.redis_loop import LoopRedisSessionStore
+    from wmh.store.loader import load_world_model
+
+    store = LoopRedisSessionStore(redis_url, "deleted-full")
+    wm, _ = load_world_model(built_model, store)
+    wm.limits = SessionLimits(max_steps=1)
+    sid = wm.new_session(task="a").id
+    lookup = Action(name="get_user", arguments={"user_id": 1})
+    asyncio.run(wm.astep_with_state(sid, lookup))
+    RedisSessionStore(redis_url, "deleted-full").delete(sid)
+    with pytest.raises(SessionNotFoundError):
+        asyncio.run(wm.astep_with_state(sid, lookup))
+
+
+def test_a_worker_keeps_no_large_meta_for_one_trip_steps(redis_url: str) -> None:
+    """A seed state can be a megabyte: a worker keeps a session's meta (for one-trip steps) only
+    up to CACHED_META_MAX, and steps a session with a larger one under the lock."""
+    import asyncio
+
+    from wmh.core.types import EnvState
+    from wmh.serving.redis_loop import LoopRedisSessionStore
+    from wmh.serving.redis_store import CACHED_META_MAX
+
+    store = LoopRedisSessionStore(redis_url, "large-meta")
+    small = store.create("t").id
+    large = store.create("t", EnvState(scratchpad="x" * CACHED_META_MAX)).id
+    assert store._cached(small)[2] is not None and store._cached(large)[2] is None
+    step, given = _append("locked")
+    assert asyncio.run(store.astep_unchanged(large, step)) is None and given == []
+    assert store.get(large).state.scratchpad == "x" * CACHED_META_MAX
+    assert store._cached(large)[2] is None  # nor once read
 
 
 def test_a_worker_whose_sessions_keep_changing_elsewhere_locks_first_until_they_stop(

@@ -34,9 +34,16 @@ from wmh.serving.redis_store import LOCK_RETRY_S, RedisSessionStore
 T = TypeVar("T")
 
 SOCKET_TIMEOUT_S = 5
-# A one-trip step Redis runs later than this after it was sent is refused: the client may have
-# given up on it (a 503), and the step must then not be kept.
+# A one-trip step Redis runs later than this after it was sent is refused: it waited in a stalled
+# server, and the client may have given up on it (a 503). (Run in time, its answer may still be
+# late past the client's timeout, as a two-trip step's write may: a 503 that may have been applied.)
 REFUSED_AFTER_S = SOCKET_TIMEOUT_S / 2
+# Redis's clock this far ahead of ours when it answers that it refused a step as late: the clocks
+# disagree, and every one-trip step would be refused.
+SKEW_US = 1_000_000
+# How long a one-trip step's write is remembered, so the client's one resend of it (within its
+# timeout) finds it written.
+MARKER_TTL_MS = 2 * SOCKET_TIMEOUT_S * 1000
 
 # Steps try one round trip while fewer than this share of the sessions this process steps were
 # changed by another process since it last saw them (a moving average over about 20 steps).
@@ -139,14 +146,18 @@ class LoopRedisSessionStore(RedisSessionStore):
         """`step` (which changes the session it is given, as a step inside `alocked` does) on
         the session as this process last read or wrote it, saved in one round trip if Redis
         still holds exactly that session and no one holds its lock: (what `step` returned, the
-        session). None, with nothing written, when it does not (the caller steps under the lock),
-        when this process does not know the session, or when sessions here were often changed
-        elsewhere lately. `step` must be cheap to run twice: replay, not a provider call."""
+        session). None, with nothing written, when it does not, or `step` raised (the caller
+        steps under the lock, on the session as Redis holds it), when this process does not know
+        the session, or when sessions here were often changed elsewhere lately. `step` must be
+        cheap to run twice: replay, not a provider call."""
         generation, cached, raw = self._cached(session_id)
         if raw is None or not self.changes.worth_trying or self.clock_skewed:
             return None
         session = self._session(session_id, raw, [], generation, cached)
-        result = step(session)
+        try:
+            result = step(session)
+        except Exception:  # noqa: BLE001 - decided on the session as Redis holds it
+            return None  # (a session deleted meanwhile is a 404, not the 413 of its old copy)
         meta, new, appended = saved_meta(session, generation, cached)
         if not appended:
             return None
@@ -156,26 +167,28 @@ class LoopRedisSessionStore(RedisSessionStore):
             self._turns(session_id),
             self._index,
             self._lock(session_id),
+            f"{self.prefix}:w:{meta.revision}",
         ]
         now = now_us()
         deadline = now + int(REFUSED_AFTER_S * 1_000_000)
         args: list[bytes | str | int] = [
-            hashlib.sha1(raw).hexdigest(), stored, self.ttl_ms, now, session_id, deadline
+            hashlib.sha1(raw).hexdigest(), stored, self.ttl_ms, now, session_id, deadline,
+            MARKER_TTL_MS,
         ]  # fmt: skip
         args += [turn.model_dump_json() for turn in new]
         try:
             reply = await self._on_loop().step_if_unchanged(keys=keys, args=args)
         except (RedisError, OSError) as exc:
             raise store_unavailable(self._url, exc) from None
-        written = reply[0] == 1 or (
-            len(reply) > 1 and _text(reply[1]) == hashlib.sha1(stored).hexdigest()
-        )  # a call retried on a new connection after its first run wrote
         if reply[0] == -1:
             self._forget(session_id)
             raise SessionNotFoundError(f"no session '{session_id}' (it may have expired)")
         if reply[0] == -2:
-            self.clock_skewed = True  # answered in time, so Redis's clock is ahead of ours
-        if not written:
+            # Run late: a stalled Redis, or one whose clock runs ahead of this host's, which
+            # would refuse every such step; only the second is told by its clock at our answer.
+            redis_now = int(reply[1]) * 1_000_000 + int(reply[2])
+            self.clock_skewed = redis_now - now_us() > SKEW_US
+        if reply[0] != 1:
             return None  # the lock's read tells `changes` what it found
         self.changes.saw(False)
         self._remember(session_id, generation, session.history, stored)
@@ -210,7 +223,3 @@ class LoopRedisSessionStore(RedisSessionStore):
             if isinstance(exc, RedisError | OSError):
                 raise store_unavailable(self._url, exc) from None
             raise
-
-
-def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value

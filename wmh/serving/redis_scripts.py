@@ -44,16 +44,22 @@ redis.call('DEL', KEYS[4])
 return 1
 """
 
-# KEYS: meta, turns, index, lock. ARGV: the SHA-1 of the meta this process last read or wrote, the
-# new meta JSON, ttl ms, now (us), id, a deadline (us, this host's clock), then the turns to append.
-# {1}: written. {0, sha}: the meta is another (another process stepped or rewrote the session; a
-# retried call finds its own write): nothing written. {0}: the lock is held. {-1}: the session is
-# gone. {-2}: past the deadline, so the client may have given up on the call: nothing written (else
-# a step answered 503 would be kept). The meta holds the number of turns, their generation, usage
-# and score, so the same meta is the same session.
+# KEYS: meta, turns, index, lock, a marker named by the new meta's revision. ARGV: the SHA-1 of the
+# meta this process last read or wrote, the new meta JSON, ttl ms, now (us), id, a deadline (us,
+# this host's clock), the marker's ttl ms, then the turns to append. {1}: written (or written by an
+# earlier run of this same call: the client sends it again on a new connection when the first
+# one's answer was lost, and it must not then be stepped twice). {0}: the meta is another (another
+# process stepped or rewrote the session) or the lock is held: nothing written. {-1}: the session
+# is gone. {-2, s, us}: Redis ran it past the deadline (it waited in a stalled server, and the
+# client may have given up on it): nothing written; with Redis's clock. The meta holds the number
+# of turns, their generation, usage, score and the revision of its save, so the same meta is the
+# same session.
 STEP_IF_UNCHANGED = """
+if redis.call('EXISTS', KEYS[5]) == 1 then return {1} end
 local now = redis.call('TIME')
-if tonumber(now[1]) * 1000000 + tonumber(now[2]) > tonumber(ARGV[6]) then return {-2} end
+if tonumber(now[1]) * 1000000 + tonumber(now[2]) > tonumber(ARGV[6]) then
+  return {-2, now[1], now[2]}
+end
 if redis.call('EXISTS', KEYS[4]) == 1 then return {0} end
 local meta = redis.call('GET', KEYS[1])
 if not meta then
@@ -61,14 +67,14 @@ if not meta then
   redis.call('ZREM', KEYS[3], ARGV[5])
   return {-1}
 end
-local seen = redis.sha1hex(meta)
-if seen ~= ARGV[1] then return {0, seen} end
+if redis.sha1hex(meta) ~= ARGV[1] then return {0} end
 redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
-for i = 7, #ARGV, 1000 do
+for i = 8, #ARGV, 1000 do
   redis.call('RPUSH', KEYS[2], unpack(ARGV, i, math.min(i + 999, #ARGV)))
 end
 redis.call('PEXPIRE', KEYS[2], ARGV[3])
 redis.call('ZADD', KEYS[3], 'XX', ARGV[4], ARGV[5])
+redis.call('SET', KEYS[5], 1, 'PX', ARGV[7])
 return {1}
 """
 

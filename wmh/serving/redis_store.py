@@ -8,8 +8,9 @@ turn 5. A sorted set (`<prefix>:idx`) orders live sessions by last use, so the l
 is evicted past `max_sessions`. Steps on one session are serialised across processes by a Redis
 lock (`<prefix>:lock:<id>`, an owner token and a short TTL renewed while the step runs); steps on
 different sessions run in parallel. A step is two round trips: one script takes the lock and reads
-the new turns, one writes the step and releases the lock (`redis_scripts.py`). Redis failing is a
-StoreError (a 503 over HTTP).
+the new turns, one writes the step and releases the lock (`redis_scripts.py`); a replay step on the
+event loop, on a session this process last read or wrote, is one (`redis_loop.py`). Redis failing
+is a StoreError (a 503 over HTTP).
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from wmh.serving.redis_meta import SessionMeta, now_us, saved_meta, unavailable
 from wmh.serving.redis_scripts import LOCK_AND_READ, RENEW, SAVE_AND_UNLOCK, UNLOCK
 
 LOCK_RETRY_S = 0.002  # how soon a step waiting for a busy session's lock asks again
+CACHED_META_MAX = 64 * 1024  # the largest meta a process keeps (to step a session in one trip)
 
 
 class RedisSessionStore:
@@ -90,7 +92,10 @@ class RedisSessionStore:
         self, session_id: str, generation: str, history: list[Turn], meta: bytes | None = None
     ) -> None:
         """Keep the history this process knows Redis holds for a session (a copy of the list:
-        callers change theirs), and its meta as Redis stores it where that is known."""
+        callers change theirs), and its meta as Redis stores it where that is known and small
+        (a seed state can be a megabyte: a thousand of those are not kept for one round trip)."""
+        if meta is not None and len(meta) > CACHED_META_MAX:
+            meta = None
         with self._guard:
             self._cache[session_id] = (generation, list(history), meta)
             self._cache.move_to_end(session_id)
