@@ -7,12 +7,15 @@ optimisation resumes where it stopped.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
+
+import orjson
 
 from wmh.config.schema import WmhConfig
 from wmh.core.stored import step_counts
@@ -49,6 +52,10 @@ class EvolveResult:
     measured_on: str = "valid"  # which traces scored the candidates
     provider_calls: int = 0  # the world model's calls while scoring candidates
     provider_failures: int = 0
+    reflection_model: str = ""
+    reflection_calls: int = 0  # the reflection model's calls while proposing prompts
+    reflection_failures: int = 0
+    notes: list[str] = field(default_factory=list)  # what the build summary must say
 
     @property
     def frontier_size(self) -> int:
@@ -108,7 +115,42 @@ class _Progress:
             self.on_iteration(int(event["iteration"]), self.best)
 
 
-def _reflection_lm(settings: WmhConfig) -> Callable[[Any], str]:
+# GEPA's candidate selection strategies (`gepa.optimize`'s `candidate_selection_strategy`).
+CANDIDATE_SELECTIONS = ("pareto", "current_best", "epsilon_greedy", "top_k_pareto")
+
+
+def check_gepa_settings(settings: WmhConfig) -> None:
+    """ConfigError for GEPA settings it would fail on, or take silently for something else,
+    before the build works for minutes (checked whatever the budget)."""
+    gepa = settings.gepa
+    if gepa.budget < 0:
+        raise ConfigError(
+            f"gepa.budget must be 0 (no GEPA) or more metric calls, got {gepa.budget}"
+        )
+    if gepa.candidate_selection not in CANDIDATE_SELECTIONS:
+        raise ConfigError(
+            f"gepa.candidate_selection must be one of {', '.join(CANDIDATE_SELECTIONS)}, got "
+            f"'{gepa.candidate_selection}'"
+        )
+    for key, value in (("valset_size", gepa.valset_size), ("minibatch_size", gepa.minibatch_size)):
+        if value < 1:
+            raise ConfigError(f"gepa.{key} must be at least 1, got {value}")
+
+
+def _budget_note(settings: WmhConfig, scored: int) -> list[str]:
+    """What to say when the budget cannot pay for one iteration: scoring the seed prompt on the
+    `scored` steps spends it, and GEPA proposes nothing."""
+    gepa = settings.gepa
+    if gepa.budget >= scored + gepa.minibatch_size:
+        return []
+    return [
+        f"GEPA proposed no prompt: gepa.budget={gepa.budget} metric calls go on scoring the "
+        f"seed prompt on {scored} steps; raise gepa.budget above {scored} + "
+        f"gepa.minibatch_size={gepa.minibatch_size} for an iteration to run"
+    ]
+
+
+def _reflection_lm(settings: WmhConfig) -> tuple[Callable[[Any], str], LLMProvider]:
     model = settings.gepa.reflection_model or settings.provider.model
     provider = LLMProvider(
         replace(
@@ -123,7 +165,7 @@ def _reflection_lm(settings: WmhConfig) -> Callable[[Any], str]:
         messages = [{"role": "user", "content": prompt}] if isinstance(prompt, str) else prompt
         return provider.complete(messages).text
 
-    return reflect
+    return reflect, provider
 
 
 def evolve_prompt(
@@ -163,13 +205,16 @@ def evolve_prompt(
         PromptBudget(total=settings.predictor.max_prompt_tokens),
     )
     progress = _Progress(on_iteration)
+    # The state of a run on these steps: the same settings on other traces start afresh.
+    run_dir = run_dir / f"steps-{examples_key(examples)}"
     run_dir.mkdir(parents=True, exist_ok=True)
+    reflect, reflector = _reflection_lm(settings)
     result: Any = gepa.optimize(
         seed_candidate={COMPONENT: base_prompt},
         trainset=examples,
         valset=examples,
         adapter=adapter,  # type: ignore[arg-type]
-        reflection_lm=_reflection_lm(settings),  # type: ignore[arg-type]
+        reflection_lm=reflect,  # type: ignore[arg-type]
         candidate_selection_strategy=settings.gepa.candidate_selection,  # type: ignore[arg-type]
         reflection_minibatch_size=settings.gepa.minibatch_size,
         use_merge=settings.gepa.use_merge,
@@ -206,4 +251,28 @@ def evolve_prompt(
         measured_on=measured_on,
         provider_calls=adapter.provider.usage.calls + adapter.provider.usage.failures,
         provider_failures=adapter.provider.usage.failures,
+        reflection_model=reflector.config.model,
+        reflection_calls=reflector.usage.calls + reflector.usage.failures,
+        reflection_failures=reflector.usage.failures,
+        notes=_budget_note(settings, len(examples)),
     )
+
+
+def examples_key(examples: Sequence[Example]) -> str:
+    """A digest of what GEPA scores candidates on: each step's place, task, history, action and
+    recorded answer."""
+    digest = hashlib.sha256()
+    for example in examples:
+        digest.update(
+            orjson.dumps(
+                [
+                    example.trace_id,
+                    example.index,
+                    example.task,
+                    [turn.model_dump(mode="json") for turn in example.history],
+                    example.action.model_dump(mode="json"),
+                    example.expected.model_dump(mode="json"),
+                ]
+            )
+        )
+    return digest.hexdigest()[:12]

@@ -32,10 +32,10 @@ from wmh.errors import ConfigError
 from wmh.ingest.reader import IngestReport
 from wmh.ingest.sources import ingest_into
 from wmh.ingest.split import PARTS, empty_train, split_stored
-from wmh.optimize.evolve import EvolveResult, evolve_prompt
+from wmh.optimize.evolve import EvolveResult, check_gepa_settings, evolve_prompt
 from wmh.pipeline.answering import Answering, check_route, heldout_reports
 from wmh.pipeline.artifacts import publish
-from wmh.pipeline.checks import check_provider_errors, check_providers_answer
+from wmh.pipeline.checks import check_gepa_errors, check_provider_errors, check_providers_answer
 from wmh.pipeline.clock import Clock, DoneCallback, ProgressCallback, StageCallback
 from wmh.pipeline.corpus import Corpus
 from wmh.pipeline.fit_replay import fit_policies
@@ -71,7 +71,11 @@ class BuildResult:
 
     def warnings(self) -> list[str]:
         """What a person must know before using the model: an LLM model that scores below
-        replay or copying the nearest recorded call on held-out steps."""
+        replay or copying the nearest recorded call on held-out steps; a GEPA run that could
+        not propose a prompt."""
+        return (self.evolve.notes if self.evolve else []) + self._below_copy()
+
+    def _below_copy(self) -> list[str]:
         if self.card.predictor != "llm" or self.heldout is None:
             return []
         overall = self.heldout.overall
@@ -105,10 +109,7 @@ def check_settings(settings: WmhConfig) -> None:
     check_route(settings)
     if not 0 <= settings.seed < 2**31:  # FAISS's clustering takes a 32-bit seed
         raise ConfigError(f"seed must be from 0 to 2147483647, got {settings.seed}")
-    if settings.gepa.budget < 0:
-        raise ConfigError(
-            f"gepa.budget must be 0 (no GEPA) or more metric calls, got {settings.gepa.budget}"
-        )
+    check_gepa_settings(settings)
     if settings.retrieval.top_k < 1:
         raise ConfigError(f"retrieval.top_k must be at least 1, got {settings.retrieval.top_k}")
     if settings.split.heldout_max_steps < 0:
@@ -286,7 +287,9 @@ def fit_replay(
 
 def gepa_run_dir(settings: WmhConfig) -> Path:
     """Where GEPA keeps its state: the same settings resume the same run (a larger budget
-    continues it; an interrupted build picks up from the last saved iteration)."""
+    continues it; an interrupted build picks up from the last saved iteration). Within it, a
+    folder per set of steps scored (`evolve_prompt`): the same settings on other traces start
+    afresh."""
     gepa = settings.gepa
     key = short_hash(
         repr(
@@ -294,7 +297,13 @@ def gepa_run_dir(settings: WmhConfig) -> Path:
                 settings.data.files,
                 settings.data.path,
                 settings.split,
+                settings.provider.name,
                 settings.provider.model,
+                settings.provider.api_base,
+                settings.provider.temperature,
+                settings.predictor.max_prompt_tokens,
+                settings.judge.model,
+                base_prompt(),
                 gepa.reflection_model,
                 gepa.seed,
                 gepa.valset_size,
@@ -376,6 +385,7 @@ def _build(settings: WmhConfig, clock: Clock) -> BuildResult:
         )  # fmt: skip
     if evolved.skipped:
         log.info("%s", evolved.skipped)
+    check_gepa_errors(settings, evolved)
     with clock.stage("evaluate"):
         answering, heldout, heldout_base = heldout_reports(
             settings, retriever, replay, evolved, split.test, split.valid, clock

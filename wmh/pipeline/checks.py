@@ -53,10 +53,26 @@ def check_provider_errors(
             f"provider.max_error_share={allowed:g}: the model was not published and the "
             "previous one stays"
         )
-    calls, failures = evolved.provider_calls, evolved.provider_failures
-    if calls and failures / calls > allowed:
-        raise ProviderError(
-            f"{failures} of {calls} GEPA calls failed at the provider{why}, more than "
-            f"provider.max_error_share={allowed:g}: the model was not published and the "
-            "previous one stays"
-        )
+    check_gepa_errors(settings, evolved)
+
+
+def check_gepa_errors(settings: WmhConfig, evolved: EvolveResult) -> None:
+    """Refuse a GEPA run whose scoring or reflection calls mostly failed at the provider (its
+    scores measured failures, or it could propose nothing), before anything is published."""
+    allowed = settings.provider.max_error_share
+    spent = provider_time_spent()
+    why = f" ({spent})" if spent else ""
+    for calls, failures, what in (
+        (evolved.provider_calls, evolved.provider_failures, "GEPA calls"),
+        (
+            evolved.reflection_calls,
+            evolved.reflection_failures,
+            f"GEPA reflection calls (gepa.reflection_model: {evolved.reflection_model})",
+        ),
+    ):
+        if calls and failures / calls > allowed:
+            raise ProviderError(
+                f"{failures} of {calls} {what} failed at the provider{why}, more than "
+                f"provider.max_error_share={allowed:g}: the model was not published and the "
+                "previous one stays"
+            )

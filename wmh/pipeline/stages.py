@@ -12,7 +12,7 @@ import gc
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import asdict
+from dataclasses import asdict, fields
 from pathlib import Path
 from typing import Any
 
@@ -39,7 +39,7 @@ from wmh.pipeline.build import (
     index_corpus,
     lasting_objects,
 )
-from wmh.pipeline.checks import check_provider_errors, check_providers_answer
+from wmh.pipeline.checks import check_gepa_errors, check_provider_errors, check_providers_answer
 from wmh.pipeline.clock import Clock
 from wmh.pipeline.corpus import Corpus
 from wmh.pipeline.stage_files import (
@@ -216,6 +216,9 @@ def optimize(settings: WmhConfig, out: StageDir) -> dict[str, Any]:
         )  # fmt: skip
     if evolved.skipped:
         log.info("%s", evolved.skipped)
+    check_gepa_errors(settings, evolved)  # as `wmh build`: nothing of a failed run goes on
+    for note in evolved.notes:
+        log.warning("%s", note)
     with output_dir(out.prompts) as tmp:
         (tmp / "evolve.json").write_bytes(dump_json(asdict(evolved)))
         (tmp / "best.txt").write_text(evolved.best_prompt, encoding="utf-8")
@@ -239,14 +242,11 @@ def optimize(settings: WmhConfig, out: StageDir) -> dict[str, Any]:
 
 def _load_evolved(out: StageDir) -> EvolveResult:
     data = read_json(out.prompts / "evolve.json", "optimize")
-    return EvolveResult(
-        skipped=data["skipped"],
-        best_prompt=data["best_prompt"],
-        best_index=data["best_index"],
-        rollouts=data["rollouts"],
+    known = {f.name for f in fields(EvolveResult)}
+    return EvolveResult(  # every field it wrote (the provider's failures were left out)
+        **{k: v for k, v in data.items() if k in known and k not in ("candidates", "progress")},
         candidates=[FrontierCandidate(**c) for c in data["candidates"]],
         progress=[(int(i), float(s)) for i, s in data["progress"]],
-        measured_on=data.get("measured_on", "valid"),
     )
 
 
