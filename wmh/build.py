@@ -7,18 +7,45 @@ from __future__ import annotations
 
 import logging
 import sys
+from pathlib import Path
+from typing import Any
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
+from hydra.experimental.callback import Callback
 from hydra.types import RunMode
 from omegaconf import DictConfig
 
 from wmh.config.compose import CONF_DIR, check_override_keys, register_schema, to_settings
-from wmh.errors import WmhError
+from wmh.errors import ConfigError, WmhError
 from wmh.offline import apply_offline_defaults
 from wmh.pipeline.build import build_world_model, credentials_error
 
 log = logging.getLogger("wmh.build")
+
+FAILED_MARK = "wmh-build-failed.txt"  # in a sweep member's Hydra folder: why it failed
+
+
+class SweepFailures(Callback):
+    """Ends a sweep whose members failed with exit code 1 and one line naming them, once every
+    member has run (each failed member leaves FAILED_MARK in its Hydra folder, from whichever
+    process the launcher ran it in)."""
+
+    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        for stale in Path(config.hydra.sweep.dir).glob(f"**/{FAILED_MARK}"):
+            stale.unlink()  # a sweep run before into the same folder
+
+    def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        marks = sorted(Path(config.hydra.sweep.dir).glob(f"**/{FAILED_MARK}"))
+        if marks:
+            names = [mark.read_text().split(":", 1)[0] for mark in marks]
+            print(
+                f"error: {len(names)} sweep member(s) failed: {', '.join(names)} (the error of "
+                "each is above; the other members were built)",
+                file=sys.stderr,
+            )
+            sys.exit(1)
+
 
 register_schema()
 
@@ -65,8 +92,14 @@ def main(cfg: DictConfig) -> float | None:
         result = build_world_model(settings, on_done=done)
     except WmhError as exc:
         log.error("%s", exc)
-        print(f"error: {exc}", file=sys.stderr)
-        sys.exit(1)
+        if hydra_cfg.mode != RunMode.MULTIRUN:
+            print(f"error: {exc}", file=sys.stderr)
+            sys.exit(1)
+        # The sweep goes on with its other members (an exit here ended it, and members under
+        # way in other processes with it); its end names the failed ones (SweepFailures).
+        print(f"error: {settings.name}: {exc}", file=sys.stderr)
+        (Path(hydra_cfg.runtime.output_dir) / FAILED_MARK).write_text(f"{settings.name}: {exc}\n")
+        return None
     score = result.heldout.overall.score if result.heldout else None
     for warning in result.warnings():
         print(f"warning: {warning}", file=sys.stderr)
@@ -109,9 +142,23 @@ def check_arguments(argv: list[str]) -> None:
             error = credentials_error(key, value)
             if error is not None:
                 raise error
+            if key in _FOLDERS and value and "${" not in value:
+                _check_folder(key, value)
     except WmhError as exc:
         print(f"error: {exc}", file=sys.stderr)
         sys.exit(1)
+
+
+# Folders Hydra makes before the build runs (the store's, its own run and sweep folders): one it
+# cannot make was a Python traceback from inside Hydra.
+_FOLDERS = frozenset({"root", "hydra.run.dir", "hydra.sweep.dir"})
+
+
+def _check_folder(key: str, value: str) -> None:
+    try:
+        Path(value).mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(f"{key}={value}: cannot create that folder ({exc.strerror})") from None
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import mlflow
 import pytest
+import yaml
 
 from wmh.pipeline.stages import STAGES
 
@@ -151,6 +152,16 @@ def test_dvc_repro_reruns_only_what_changed_and_dvc_compares_runs_and_experiment
     assert experiment is not None
     runs = client.search_runs([experiment.experiment_id])
     assert sorted(r.data.params["retrieval.top_k"] for r in runs) == ["2", "5"]
+
+    # The bento serves with the published model's serve and reward settings: changing one
+    # republishes it (no stage listed them, and `dvc repro` kept the old value).
+    out = repo.run(
+        "dvc", "exp", "run", "-S", "name=t", "-S", "data.path=corpus.jsonl",
+        "-S", "retrieval.top_k=2", "-S", "serve.max_sessions=64",
+    )  # fmt: skip
+    assert repo.ran(out) == ["package"]
+    published = yaml.safe_load((repo.path / ".wmh/models/t/config.yaml").read_text())
+    assert published["serve"]["max_sessions"] == 64
 
 
 def test_the_scaling_study_as_a_dvc_stage_with_its_plot(tmp_path: Path) -> None:

@@ -20,6 +20,7 @@ from typing import Any
 
 from wmh.errors import ConfigError, StoreError
 from wmh.store.card import read_card
+from wmh.store.loader import load_world_model
 from wmh.store.store import WorldModelStore
 
 log = logging.getLogger(__name__)
@@ -129,6 +130,9 @@ def package_model(name: str, root: str | Path, bentofile: str | Path) -> Package
         )
     model_dir = WorldModelStore(root).resolve(name)
     card = read_card(model_dir)
+    # What the bento's service does first: a model it cannot load (a damaged index) is refused
+    # here, not built into a bento that fails at `bentoml serve`.
+    load_world_model(model_dir)
     labels = {"wmh.model": name, "wmh.provider": card.provider, "wmh.predictor": card.predictor}
     metadata = {
         "heldout_score": card.heldout_score,
