@@ -375,3 +375,12 @@ def test_in_memory_sessions_may_never_expire() -> None:
     from wmh.serving.settings import check_serve_config
 
     check_serve_config(ServeConfig(session_ttl_s=float("inf")))
+
+
+def test_list_on_a_root_that_is_a_file_is_an_error(tmp_path: Path) -> None:
+    """`wmh list --root FILE` said there were no models there and exited 0."""
+    root = tmp_path / "root"
+    root.write_text("not a folder")
+    code, out = run("list", "--root", str(root))
+    assert code == 1
+    assert f"--root {root} is a file: it names the folder that holds models/" in out

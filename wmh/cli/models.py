@@ -12,6 +12,7 @@ from typing import Any
 from rich.markup import escape
 
 from wmh.cli.common import RootOption, console, narrow_table
+from wmh.errors import StoreError
 from wmh.store.card import ModelCard
 from wmh.store.layout import ModelFiles
 from wmh.store.store import WorldModelStore
@@ -59,6 +60,8 @@ def varied_settings(store: WorldModelStore, cards: list[ModelCard]) -> dict[str,
 
 def list_models(root: Path = RootOption) -> None:
     """List built world models."""
+    if root.exists() and not root.is_dir():
+        raise StoreError(f"--root {root} is a file: it names the folder that holds models/")
     store = WorldModelStore(root)
     cards, unreadable = store.read_cards()
     for why in unreadable:
