@@ -94,6 +94,15 @@ def test_a_better_proposal_is_chosen_and_raises_the_valid_score(
     assert usage["calls"] > 0 and run.data.metrics["usage.cost"] == usage["cost"]
     assert int(run.data.params["counts.usage_calls"]) == usage["calls"]
     assert run.data.params["gepa.budget"] == "30"
+    # What GEPA spent is recorded beside it: its scoring calls are the ones it counted, the
+    # reflection model's are its own (they were in no figure).
+    spent = json.loads((result.path / "metrics.json").read_text())["gepa"]["usage"]
+    assert spent["scoring"]["calls"] + spent["scoring"]["failures"] == evolved.provider_calls > 0
+    assert spent["scoring"]["prompt_tokens"] > 0
+    assert spent["reflection"]["calls"] == evolved.reflection_calls >= len(evolved.candidates) - 1
+    assert spent["reflection"]["completion_tokens"] > 0
+    cost = spent["scoring"]["cost"] + spent["reflection"]["cost"]
+    assert run.data.metrics["usage.gepa_cost"] == pytest.approx(cost)
     history = client.get_metric_history(run.info.run_id, "gepa.best_valid")
     assert history and history[-1].value == pytest.approx(best.aggregate)
     artifacts = {a.path for a in client.list_artifacts(run.info.run_id)}

@@ -56,6 +56,9 @@ class EvolveResult:
     reflection_calls: int = 0  # the reflection model's calls while proposing prompts
     reflection_failures: int = 0
     notes: list[str] = field(default_factory=list)  # what the build summary must say
+    # What GEPA spent: its world-model calls scoring candidates, its reflection model's calls
+    # (calls, tokens, cost, latency, failures: `Usage.as_dict`).
+    usage: dict[str, dict[str, float]] = field(default_factory=dict)
 
     @property
     def frontier_size(self) -> int:
@@ -255,6 +258,10 @@ def evolve_prompt(
         reflection_calls=reflector.usage.calls + reflector.usage.failures,
         reflection_failures=reflector.usage.failures,
         notes=_budget_note(settings, len(examples)),
+        usage={
+            "scoring": adapter.provider.usage.as_dict(),
+            "reflection": reflector.usage.as_dict(),
+        },
     )
 
 

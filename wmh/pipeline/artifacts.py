@@ -64,6 +64,7 @@ def metrics_of(built: BuiltModel) -> dict[str, object]:
         "frontier_size": evolved.frontier_size,
         "best_candidate": evolved.best_index,
         "progress": evolved.progress,
+        "usage": evolved.usage,
     }
     if built.heldout is not None and not evolved.skipped:
         gepa["test_optimized"] = built.heldout.overall.score

@@ -53,6 +53,9 @@ def build_metrics(card: ModelCard, metrics: dict[str, Any]) -> dict[str, float]:
     if isinstance(route_cost, int | float):  # the LLM measured against replay on valid steps
         figures["usage.route_cost"] = route_cost
     gepa = metrics.get("gepa", {})
+    spent = [u.get("cost") for u in (gepa.get("usage") or {}).values()]
+    if spent and all(isinstance(cost, int | float) for cost in spent):
+        figures["usage.gepa_cost"] = sum(spent)  # scoring candidates and reflecting
     base, optimized = gepa.get("test_base"), gepa.get("test_optimized")
     if isinstance(base, int | float) and isinstance(optimized, int | float):
         figures["gepa.lift"] = optimized - base
