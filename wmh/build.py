@@ -6,6 +6,7 @@ A thin shell over `wmh.pipeline.build_world_model`; `-m` runs a sweep, one build
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -71,34 +72,39 @@ def swept_values(task_overrides: list[str], argv: list[str]) -> str:
 @hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="config")
 def main(cfg: DictConfig) -> float | None:
     """Build one world model; returns its held-out score (what a sweeper optimises)."""
+    hydra_cfg = HydraConfig.get()
+    sweeping = hydra_cfg.mode == RunMode.MULTIRUN
+    name = str(cfg.get("name") or "")
+    if sweeping:
+        name = f"{name}-{hydra_cfg.job.num}"
     try:
         settings = to_settings(cfg)
-    except WmhError as exc:  # e.g. no name=: one line, as every other error here
-        print(f"error: {exc}", file=sys.stderr)
-        sys.exit(1)
-    hydra_cfg = HydraConfig.get()
-    varied = ""
-    if hydra_cfg.mode == RunMode.MULTIRUN:
-        varied = swept_values(list(hydra_cfg.overrides.task), sys.argv[1:])
-        # Each sweep member is its own model (`name-0`, `name-1`, ...) and its own MLflow run
-        # in one experiment named after the sweep, so the UI compares them side by side.
-        settings.experiment = settings.experiment or settings.name
-        settings.name = f"{settings.name}-{hydra_cfg.job.num}"
+        varied = ""
+        if sweeping:
+            varied = swept_values(list(hydra_cfg.overrides.task), sys.argv[1:])
+            # Each sweep member is its own model (`name-0`, `name-1`, ...) and its own MLflow
+            # run in one experiment named after the sweep, so the UI compares them side by side.
+            settings.experiment = settings.experiment or settings.name
+            settings.name = name
 
-    def done(stage: str, seconds: float) -> None:
-        print(f"{settings.name}: {stage} done in {seconds:.2f}s", file=sys.stderr, flush=True)
+        def done(stage: str, seconds: float) -> None:
+            print(f"{settings.name}: {stage} done in {seconds:.2f}s", file=sys.stderr, flush=True)
 
-    try:
         result = build_world_model(settings, on_done=done)
-    except WmhError as exc:
-        log.error("%s", exc)
-        if hydra_cfg.mode != RunMode.MULTIRUN:
-            print(f"error: {exc}", file=sys.stderr)
+    except Exception as exc:
+        if not sweeping:
+            if not isinstance(exc, WmhError):
+                raise
+            log.error("%s", exc)
+            print(f"error: {exc}", file=sys.stderr)  # e.g. no name=: one line
             sys.exit(1)
         # The sweep goes on with its other members (an exit here ended it, and members under
-        # way in other processes with it); its end names the failed ones (SweepFailures).
-        print(f"error: {settings.name}: {exc}", file=sys.stderr)
-        (Path(hydra_cfg.runtime.output_dir) / FAILED_MARK).write_text(f"{settings.name}: {exc}\n")
+        # way in other processes with it); its end names the failed ones (SweepFailures). A
+        # fault of wmh's own (not a WmhError) keeps its traceback, in the member's log.
+        said = str(exc) if isinstance(exc, WmhError) else f"{type(exc).__name__}: {exc}"
+        log.error("%s", said, exc_info=not isinstance(exc, WmhError))
+        print(f"error: {name}: {said}", file=sys.stderr)
+        (Path(hydra_cfg.runtime.output_dir) / FAILED_MARK).write_text(f"{name}: {said}\n")
         return None
     score = result.heldout.overall.score if result.heldout else None
     for warning in result.warnings():
@@ -142,8 +148,7 @@ def check_arguments(argv: list[str]) -> None:
             error = credentials_error(key, value)
             if error is not None:
                 raise error
-            if key in _FOLDERS and value and "${" not in value:
-                _check_folder(key, value)
+        check_folders(argv, overrides)
     except WmhError as exc:
         print(f"error: {exc}", file=sys.stderr)
         sys.exit(1)
@@ -152,13 +157,39 @@ def check_arguments(argv: list[str]) -> None:
 # Folders Hydra makes before the build runs (the store's, its own run and sweep folders): one it
 # cannot make was a Python traceback from inside Hydra.
 _FOLDERS = frozenset({"root", "hydra.run.dir", "hydra.sweep.dir"})
+# Options with which Hydra prints and builds nothing: no folder is checked.
+_NOTHING_RUNS = frozenset({"-c", "--cfg", "-h", "--help", "--hydra-help", "-i", "--info"})
 
 
-def _check_folder(key: str, value: str) -> None:
+def check_folders(argv: list[str], overrides: list[str]) -> None:
+    """ConfigError for a folder override (`_FOLDERS`, one value, no interpolation) that cannot
+    be made: the nearest folder that exists above it is a file or not writable. Nothing is made
+    here."""
+    if any(arg in _NOTHING_RUNS for arg in argv):
+        return
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
     try:
-        Path(value).mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise ConfigError(f"{key}={value}: cannot create that folder ({exc.strerror})") from None
+        parsed = OverridesParser.create().parse_overrides(overrides)
+    except Exception:  # noqa: BLE001 - Hydra says what is wrong with an override itself
+        return
+    for override in parsed:
+        if override.key_or_group not in _FOLDERS or override.is_sweep_override():
+            continue
+        value = override.value()
+        if not isinstance(value, str) or not value or "${" in value:
+            continue
+        _check_folder(override.key_or_group, Path(value))
+
+
+def _check_folder(key: str, folder: Path) -> None:
+    above = folder.absolute()
+    while not above.exists() and above != above.parent:
+        above = above.parent
+    if not above.is_dir():
+        raise ConfigError(f"{key}={folder}: cannot make that folder: {above} is a file")
+    if not os.access(above, os.W_OK | os.X_OK):
+        raise ConfigError(f"{key}={folder}: cannot make that folder: {above} is not writable")
 
 
 if __name__ == "__main__":

@@ -19,21 +19,24 @@ ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 
 
-def test_the_stages_refuse_to_publish_when_every_gepa_call_failed(
-    tmp_path: Path, synthetic_corpus: Path, fake_llm: FakeLLM
-) -> None:
-    """`wmh build` refuses a model whose GEPA calls failed at the provider (check_provider_errors
-    on evolved.provider_calls/failures). The optimize stage never checks, and the evaluate stage's
-    `_load_evolved` drops provider_calls/provider_failures from evolve.json, so the same outage
-    during `dvc repro`'s optimize stage published the model (GEPA 30 of 30 calls failed)."""
+def _gepa_stages(tmp_path: Path, corpus: Path, fake_llm: FakeLLM):  # noqa: ANN202
     settings = make_settings(
-        tmp_path, "gf", [synthetic_corpus],
+        tmp_path, "gf", [corpus],
         "provider=openai_compatible", "provider.model=openai/env",
         f"provider.api_base={fake_llm.api_base}", "provider.num_retries=0",
         "provider.timeout=5", "gepa.budget=20", "gepa.valset_size=6",
     )  # fmt: skip
     for stage in ("ingest", "split", "index"):
         run_stage(stage, settings)
+    return settings
+
+
+def test_the_optimize_stage_refuses_a_gepa_run_whose_calls_failed(
+    tmp_path: Path, synthetic_corpus: Path, fake_llm: FakeLLM
+) -> None:
+    """`wmh build` refuses a model whose GEPA calls failed at the provider; the optimize stage
+    did not check, and `dvc repro` published a model whose 30 of 30 GEPA calls had failed."""
+    settings = _gepa_stages(tmp_path, synthetic_corpus, fake_llm)
     calls = {"n": 0}
 
     def down_after_preflight(body: dict) -> Reply:
@@ -41,15 +44,27 @@ def test_the_stages_refuse_to_publish_when_every_gepa_call_failed(
         return echo_environment(body) if calls["n"] == 1 else Reply(status=500)
 
     fake_llm.default = down_after_preflight
-    try:
+    with pytest.raises(ProviderError, match="GEPA calls failed at the provider"):
         run_stage("optimize", settings)
-    except ProviderError:
-        return  # refusing here is right
-    fake_llm.default = echo_environment  # the provider is back for the evaluate stage
-    with pytest.raises(ProviderError, match="GEPA"):
+    assert not list((tmp_path / "pipeline" / "gf").glob("prompts/evolve.json"))
+
+
+def test_the_evaluate_stage_reads_the_gepa_failures_the_optimize_stage_wrote(
+    tmp_path: Path, synthetic_corpus: Path, fake_llm: FakeLLM
+) -> None:
+    """The evaluate stage read evolve.json without its provider failure counts, so a GEPA run
+    whose calls failed (an optimize stage from before it refused them) passed its check."""
+    import json
+
+    settings = _gepa_stages(tmp_path, synthetic_corpus, fake_llm)
+    fake_llm.default = echo_environment
+    run_stage("optimize", settings)
+    written = tmp_path / "pipeline" / "gf" / "prompts" / "evolve.json"
+    evolved = json.loads(written.read_text())
+    evolved.update(provider_calls=20, provider_failures=20)
+    written.write_text(json.dumps(evolved))
+    with pytest.raises(ProviderError, match="20 of 20 GEPA calls failed"):
         run_stage("evaluate", settings)
-        run_stage("package", settings)
-    assert not (tmp_path / "models" / "gf").exists()
 
 
 def test_one_failing_sweep_member_does_not_drop_the_others(
@@ -92,19 +107,48 @@ def test_package_refuses_a_model_that_cannot_load(built_model: Path, tmp_path: P
     )
 
 
-@pytest.mark.parametrize("folder", ["hydra.run.dir", "root"])
+@pytest.mark.parametrize("override", ["hydra.run.dir=F/runs", "root=F/store", "root='F/store'"])
 def test_a_folder_hydra_cannot_make_is_one_line(
-    tmp_path: Path, synthetic_corpus: Path, folder: str
+    tmp_path: Path, synthetic_corpus: Path, override: str
 ) -> None:
-    """hydra.run.dir=/proc/nope (or root=, under which Hydra makes its run folder) printed two
-    chained FileNotFoundError tracebacks from inside Hydra."""
-    store = "" if folder == "root" else f"root={tmp_path / 'store'}"
+    """A root (under which Hydra makes its run folder) or Hydra folder below a file printed two
+    chained tracebacks from inside Hydra."""
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    given = override.replace("F", str(blocker))
     done = subprocess.run(
-        [sys.executable, "-m", "wmh.build", "name=h", *([store] if store else []),
-         f"data.files=[{synthetic_corpus}]", "track=false", f"{folder}=/proc/nope"],
+        [sys.executable, "-m", "wmh.build", "name=h", f"data.files=[{synthetic_corpus}]",
+         "track=false", given],
+        capture_output=True, text=True, timeout=300, cwd=tmp_path,
+    )  # fmt: skip
+    key, _, value = given.partition("=")
+    assert done.returncode == 1
+    assert done.stderr.strip() == (
+        f"error: {key}={value.strip(chr(39))}: cannot make that folder: {blocker} is a file"
+    )
+
+
+def test_printing_the_config_makes_no_folder(tmp_path: Path) -> None:
+    """`--cfg job` prints the composed config and builds nothing: the folder checks make none
+    (they used to, for root= and hydra.run.dir=, and for each value of a sweep)."""
+    done = subprocess.run(
+        [sys.executable, "-m", "wmh.build", "--cfg", "job", "name=x", "root=made",
+         "hydra.run.dir=run"],
+        capture_output=True, text=True, timeout=300, cwd=tmp_path,
+    )  # fmt: skip
+    assert done.returncode == 0 and "name: x" in done.stdout
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
+def test_a_sweep_member_whose_settings_fail_does_not_drop_the_others(
+    tmp_path: Path, synthetic_corpus: Path
+) -> None:
+    """A member whose settings cannot be read (a seed out of range) exited the sweep at once."""
+    done = subprocess.run(
+        [sys.executable, "-m", "wmh.build", "-m", "name=sw", f"root={tmp_path / 'store'}",
+         f"data.files=[{synthetic_corpus}]", "track=false", "seed=99999999999999999999,1"],
         capture_output=True, text=True, timeout=300, cwd=tmp_path,
     )  # fmt: skip
     assert done.returncode == 1
-    assert done.stderr.strip() == (
-        f"error: {folder}=/proc/nope: cannot create that folder (No such file or directory)"
-    )
+    assert (tmp_path / "store" / "models" / "sw-1" / "model.json").is_file(), done.stderr
+    assert "error: 1 sweep member(s) failed: sw-0" in done.stderr

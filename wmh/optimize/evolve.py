@@ -24,7 +24,7 @@ from wmh.engine.llm_prompt import PromptBudget
 from wmh.engine.replay import ReplayPredictor
 from wmh.errors import ConfigError
 from wmh.optimize.gepa_adapter import COMPONENT, Example, WorldModelAdapter
-from wmh.providers.llm import LLMProvider
+from wmh.providers.llm import LLMProvider, Usage
 from wmh.retrieval.retriever import Retriever
 from wmh.scoring.factory import make_judge
 
@@ -140,17 +140,22 @@ def check_gepa_settings(settings: WmhConfig) -> None:
             raise ConfigError(f"gepa.{key} must be at least 1, got {value}")
 
 
-def _budget_note(settings: WmhConfig, scored: int) -> list[str]:
-    """What to say when the budget cannot pay for one iteration: scoring the seed prompt on the
-    `scored` steps spends it, and GEPA proposes nothing."""
-    gepa = settings.gepa
-    if gepa.budget >= scored + gepa.minibatch_size:
-        return []
-    return [
-        f"GEPA proposed no prompt: gepa.budget={gepa.budget} metric calls go on scoring the "
-        f"seed prompt on {scored} steps; raise gepa.budget above {scored} + "
-        f"gepa.minibatch_size={gepa.minibatch_size} for an iteration to run"
-    ]
+def _notes(settings: WmhConfig, scored: int, reflection: Usage, candidates: int) -> list[str]:
+    """What the build's summary must say of a GEPA run: that it proposed nothing because the
+    budget went on scoring the seed prompt on the `scored` steps, or that some of its reflection
+    calls failed."""
+    gepa, notes = settings.gepa, []
+    if candidates == 1 and reflection.calls + reflection.failures == 0:
+        notes.append(
+            f"GEPA proposed no prompt: gepa.budget={gepa.budget} metric calls went on scoring "
+            f"the seed prompt on {scored} steps; raise gepa.budget above {scored}"
+        )
+    if reflection.failures and reflection.calls:
+        notes.append(
+            f"{reflection.failures} of {reflection.calls + reflection.failures} GEPA reflection "
+            "calls failed at the provider: GEPA proposed fewer prompts than its budget allowed"
+        )
+    return notes
 
 
 def _reflection_lm(settings: WmhConfig) -> tuple[Callable[[Any], str], LLMProvider]:
@@ -257,7 +262,7 @@ def evolve_prompt(
         reflection_model=reflector.config.model,
         reflection_calls=reflector.usage.calls + reflector.usage.failures,
         reflection_failures=reflector.usage.failures,
-        notes=_budget_note(settings, len(examples)),
+        notes=_notes(settings, len(examples), reflector.usage, len(candidates)),
         usage={
             "scoring": adapter.provider.usage.as_dict(),
             "reflection": reflector.usage.as_dict(),

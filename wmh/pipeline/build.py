@@ -311,7 +311,8 @@ def gepa_run_dir(settings: WmhConfig) -> Path:
                 gepa.candidate_selection,
                 gepa.use_merge,
                 settings.judge.name,
-                settings.retrieval.top_k,
+                settings.retrieval,  # the index the prompt's examples come from
+                settings.embedder,
             )
         )
     )

@@ -130,9 +130,6 @@ def package_model(name: str, root: str | Path, bentofile: str | Path) -> Package
         )
     model_dir = WorldModelStore(root).resolve(name)
     card = read_card(model_dir)
-    # What the bento's service does first: a model it cannot load (a damaged index) is refused
-    # here, not built into a bento that fails at `bentoml serve`.
-    load_world_model(model_dir)
     labels = {"wmh.model": name, "wmh.provider": card.provider, "wmh.predictor": card.predictor}
     metadata = {
         "heldout_score": card.heldout_score,
@@ -154,6 +151,10 @@ def package_model(name: str, root: str | Path, bentofile: str | Path) -> Package
             log.info("bento %s with model %s: unchanged, reused", bento.tag, model.tag)
             return Packaged(str(model.tag), str(bento.tag), str(bento.path), reused=True)
         if model is None:
+            # What the bento's service does first: a model it cannot load (a damaged index) is
+            # refused here, not built into a bento that fails at `bentoml serve`. (One already
+            # imported with these files loaded when it was.)
+            load_world_model(model_dir)
             with bentoml.models.create(
                 name_tag, labels={**labels, DIGEST_LABEL: model_digest}, metadata=metadata
             ) as model:
