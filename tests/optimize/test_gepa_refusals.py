@@ -7,28 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import make_settings
 from tests.fake_llm import FakeLLM, Reply, echo_environment
+from tests.optimize.test_gepa import gepa_settings
 from wmh.errors import ConfigError, ProviderError
 from wmh.ingest.synthetic import write_corpus
 from wmh.pipeline.build import build_world_model
-
-
-def _gepa(tmp_path: Path, corpus: Path, fake: FakeLLM, name: str, *extra: str):  # noqa: ANN202
-    return make_settings(
-        tmp_path,
-        name,
-        [corpus],
-        "provider=openai_compatible",
-        "provider.model=openai/env",
-        f"provider.api_base={fake.api_base}",
-        "provider.num_retries=0",
-        "provider.timeout=5",
-        "gepa.reflection_model=openai/reflector",
-        "gepa.valset_size=6",
-        "gepa.budget=30",
-        *extra,
-    )
 
 
 def test_a_reflection_model_failing_every_call_is_not_a_silent_success(
@@ -47,7 +30,7 @@ def test_a_reflection_model_failing_every_call_is_not_a_silent_success(
         return echo_environment(body)
 
     fake_llm.default = answer
-    settings = _gepa(tmp_path, synthetic_corpus, fake_llm, "reflfail")
+    settings = gepa_settings(tmp_path, synthetic_corpus, fake_llm, "reflfail")
     with pytest.raises(
         ProviderError,
         match=r"all \d+ GEPA reflection calls \(gepa.reflection_model: openai/reflector\) failed",
@@ -67,14 +50,15 @@ def test_gepa_state_is_not_resumed_across_different_trace_contents(
     fake_llm.default = echo_environment
     corpus = tmp_path / "traces.jsonl"
     write_corpus(corpus, traces=60, seed=1)
-    first = build_world_model(_gepa(tmp_path, corpus, fake_llm, "stale", "gepa.budget=12"))
+    first = build_world_model(gepa_settings(tmp_path, corpus, fake_llm, "stale", "gepa.budget=12"))
     assert first.evolve is not None and first.evolve.rollouts >= 6
     write_corpus(corpus, traces=60, seed=99)  # other traces, other steps, same path
     before = len(fake_llm.requests)
-    build_world_model(_gepa(tmp_path, corpus, fake_llm, "stale", "gepa.budget=12"))
+    build_world_model(gepa_settings(tmp_path, corpus, fake_llm, "stale", "gepa.budget=12"))
     rebuilt = len(fake_llm.requests) - before
     before = len(fake_llm.requests)
-    build_world_model(_gepa(tmp_path / "fresh", corpus, fake_llm, "stale", "gepa.budget=12"))
+    fresh = gepa_settings(tmp_path / "fresh", corpus, fake_llm, "stale", "gepa.budget=12")
+    build_world_model(fresh)
     assert rebuilt == len(fake_llm.requests) - before
 
 
@@ -84,7 +68,8 @@ def test_a_misspelt_candidate_selection_is_one_clear_error_before_the_build_work
     """gepa.candidate_selection=paretoo raised gepa's own ValueError (a traceback at the CLI)
     after ingest, index and fit had run."""
     fake_llm.default = echo_environment
-    settings = _gepa(tmp_path, synthetic_corpus, fake_llm, "cs", "gepa.candidate_selection=paretoo")
+    misspelt = "gepa.candidate_selection=paretoo"
+    settings = gepa_settings(tmp_path, synthetic_corpus, fake_llm, "cs", misspelt)
     with pytest.raises(ConfigError, match="gepa.candidate_selection"):
         build_world_model(settings)
     assert not (tmp_path / "models" / "cs").exists()
@@ -105,7 +90,7 @@ def test_gepa_sizes_below_one_are_refused_naming_the_key(
     """valset_size=0 was blamed on split.valid; valset_size=-1 scored all valid steps but one
     (a Python slice); minibatch sizes 0 and -2 were taken silently."""
     fake_llm.default = echo_environment
-    settings = _gepa(tmp_path, synthetic_corpus, fake_llm, "sizes", override)
+    settings = gepa_settings(tmp_path, synthetic_corpus, fake_llm, "sizes", override)
     with pytest.raises(ConfigError, match=key):
         build_world_model(settings)
 
@@ -119,7 +104,7 @@ def test_a_budget_too_small_for_one_iteration_says_so(
     for an iteration, and nothing is said (it was, for budgets below valset + minibatch)."""
     fake_llm.default = echo_environment
     result = build_world_model(
-        _gepa(tmp_path, synthetic_corpus, fake_llm, f"b{budget}", f"gepa.budget={budget}")
+        gepa_settings(tmp_path, synthetic_corpus, fake_llm, f"b{budget}", f"gepa.budget={budget}")
     )
     assert result.evolve is not None
     assert (result.evolve.reflection_calls == 0) is said
@@ -143,7 +128,7 @@ def test_one_failed_reflection_call_is_said_not_refused(
         return echo_environment(body)
 
     fake_llm.default = answer
-    result = build_world_model(_gepa(tmp_path, synthetic_corpus, fake_llm, "onefail"))
+    result = build_world_model(gepa_settings(tmp_path, synthetic_corpus, fake_llm, "onefail"))
     assert result.evolve is not None and result.evolve.reflection_failures == 1
     assert result.evolve.reflection_calls >= 3
     assert any("1 of" in w and "reflection calls failed" in w for w in result.warnings())
@@ -155,10 +140,10 @@ def test_frontier_json_is_from_this_corpus(tmp_path: Path, fake_llm: FakeLLM) ->
     fake_llm.default = echo_environment
     corpus = tmp_path / "traces.jsonl"
     write_corpus(corpus, traces=60, seed=1)
-    first = build_world_model(_gepa(tmp_path, corpus, fake_llm, "fr", "gepa.budget=12"))
+    first = build_world_model(gepa_settings(tmp_path, corpus, fake_llm, "fr", "gepa.budget=12"))
     old = json.loads((first.path / "prompts" / "frontier.json").read_text())
     write_corpus(corpus, traces=80, seed=42)
-    second = build_world_model(_gepa(tmp_path, corpus, fake_llm, "fr", "gepa.budget=12"))
+    second = build_world_model(gepa_settings(tmp_path, corpus, fake_llm, "fr", "gepa.budget=12"))
     new = json.loads((second.path / "prompts" / "frontier.json").read_text())
     assert new["candidates"][0]["scores"] != old["candidates"][0]["scores"]
 
@@ -169,11 +154,11 @@ def test_gepa_state_is_not_resumed_across_another_index(
     """The examples in each prompt come from the index: a rebuild with another embedder resumed
     the first build's GEPA run (its candidate scores were measured on the other index)."""
     fake_llm.default = echo_environment
-    build_world_model(_gepa(tmp_path, synthetic_corpus, fake_llm, "emb", "gepa.budget=12"))
+    build_world_model(gepa_settings(tmp_path, synthetic_corpus, fake_llm, "emb", "gepa.budget=12"))
     before = len(fake_llm.requests)
     other = ("gepa.budget=12", "embedder.dim=64")
-    build_world_model(_gepa(tmp_path, synthetic_corpus, fake_llm, "emb", *other))
+    build_world_model(gepa_settings(tmp_path, synthetic_corpus, fake_llm, "emb", *other))
     rebuilt = len(fake_llm.requests) - before
     before = len(fake_llm.requests)
-    build_world_model(_gepa(tmp_path / "fresh", synthetic_corpus, fake_llm, "emb", *other))
+    build_world_model(gepa_settings(tmp_path / "fresh", synthetic_corpus, fake_llm, "emb", *other))
     assert rebuilt == len(fake_llm.requests) - before
