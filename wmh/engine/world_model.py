@@ -170,9 +170,7 @@ class WorldModel:
         if not isinstance(action, Action):
             action = Action.model_validate(action)
         with self.sessions.locked(session_id) as session:
-            size = self.limits.check(session, action)
-            observation = self.predict(session, action)
-            self._record(session, action, observation, size)
+            observation = self._step_on(session, action)
             self.sessions.save(session)
         return observation, session.state
 
@@ -203,14 +201,17 @@ class WorldModel:
                 observation, session = done
                 return observation, session.state
         async with store.alocked(session_id) as session:
-            size = self.limits.check(session, action)
-            context = PredictionContext(session, action)
-            observation = await apredict(context) if apredict else self.predictor.predict(context)
-            self._record(session, action, observation, size)
+            if apredict is None:
+                observation = self._step_on(session, action)
+            else:
+                size = self.limits.check(session, action)
+                observation = await apredict(PredictionContext(session, action))
+                self._record(session, action, observation, size)
             await store.asave(session)
         return observation, session.state
 
     def _step_on(self, session: Session, action: Action) -> Observation:
+        """One step of a predictor that answers at once, into `session` (saved by the caller)."""
         size = self.limits.check(session, action)
         observation = self.predictor.predict(PredictionContext(session, action))
         self._record(session, action, observation, size)

@@ -391,7 +391,7 @@ def _build(settings: WmhConfig, clock: Clock) -> BuildResult:
         answering, heldout, heldout_base = heldout_reports(
             settings, retriever, replay, evolved, split.test, split.valid, clock
         )
-    check_provider_errors(settings, [answering.report, heldout, heldout_base], evolved)
+    check_provider_errors(settings, [answering.report, heldout, heldout_base])
     path, card = publish(
         settings, answering, published, replay.with_policies(replay.policies, published),
         report, split, (heldout, heldout_base), evolved, clock.timings, clock, fit,

@@ -37,10 +37,9 @@ def check_providers_answer(settings: WmhConfig) -> None:
             ) from None
 
 
-def check_provider_errors(
-    settings: WmhConfig, reports: list[EvalReport | None], evolved: EvolveResult
-) -> None:
-    """Refuse to publish a model whose measurements mostly measured provider failures."""
+def check_provider_errors(settings: WmhConfig, reports: list[EvalReport | None]) -> None:
+    """Refuse to publish a model whose measurements mostly measured provider failures (GEPA's
+    own calls: `check_gepa_errors`)."""
     allowed = settings.provider.max_error_share
     failed = sum(r.sources.get("provider_error", 0) for r in reports if r is not None)
     steps = sum(r.overall.steps for r in reports if r is not None)
@@ -53,14 +52,13 @@ def check_provider_errors(
             f"provider.max_error_share={allowed:g}: the model was not published and the "
             "previous one stays"
         )
-    check_gepa_errors(settings, evolved)
 
 
 def check_gepa_errors(settings: WmhConfig, evolved: EvolveResult) -> None:
     """Refuse a GEPA run whose scoring calls mostly failed at the provider (its scores measured
     failures), or whose reflection model answered none of its calls (it could propose nothing),
     before anything is published. (Reflection calls are few, about one an iteration: a share of
-    them failing is said in the build's summary instead, `reflection_note`.)"""
+    them failing is said in the build's summary instead, `EvolveResult.notes`.)"""
     allowed = settings.provider.max_error_share
     spent = provider_time_spent()
     why = f" ({spent})" if spent else ""

@@ -259,7 +259,8 @@ def evaluate(settings: WmhConfig, out: StageDir) -> dict[str, Any]:
         answering, heldout, heldout_base = heldout_reports(
             settings, retriever, replay, evolved, parts.test, parts.valid
         )
-    check_provider_errors(settings, [answering.report, heldout, heldout_base], evolved)
+    check_provider_errors(settings, [answering.report, heldout, heldout_base])
+    check_gepa_errors(settings, evolved)  # as the optimize stage wrote it
     with output_dir(out.eval) as tmp:
         summary = answering.summary_dict()
         (tmp / "summary.json").write_bytes(dump_json(summary))

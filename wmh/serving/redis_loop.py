@@ -162,13 +162,7 @@ class LoopRedisSessionStore(RedisSessionStore):
         if not appended:
             return None
         stored = meta.model_dump_json().encode()
-        keys = [
-            self._meta(session_id),
-            self._turns(session_id),
-            self._index,
-            self._lock(session_id),
-            f"{self.prefix}:w:{meta.revision}",
-        ]
+        keys = [*self._write_keys(session_id), f"{self.prefix}:w:{meta.revision}"]
         now = now_us()
         deadline = now + int(REFUSED_AFTER_S * 1_000_000)
         args: list[bytes | str | int] = [

@@ -222,12 +222,7 @@ class RedisSessionStore:
         self, session: Session, stored: bytes, new: list[Turn], appended: bool, token: str
     ) -> tuple[list[str], list[Any]]:
         """The SAVE_AND_UNLOCK script's keys and arguments for one step (`stored`: the meta)."""
-        keys = [
-            self._meta(session.id),
-            self._turns(session.id),
-            self._index,
-            self._lock(session.id),
-        ]
+        keys = self._write_keys(session.id)
         args = [
             token,
             stored,
@@ -252,6 +247,11 @@ class RedisSessionStore:
 
     def _lock(self, session_id: str) -> str:
         return f"{self.prefix}:lock:{session_id}"
+
+    def _write_keys(self, session_id: str) -> list[str]:
+        """The keys a script that writes a step names first: meta, turns, index, lock."""
+        lock = self._lock(session_id)
+        return [self._meta(session_id), self._turns(session_id), self._index, lock]
 
     @unavailable
     def delete(self, session_id: str) -> None:
