@@ -165,6 +165,37 @@ def test_the_fit_measures_every_trace_left_out_of_the_index_in_turn(tmp_path: Pa
     assert not [source for source, owner in owners if source == owner]
 
 
+def test_the_fit_compares_with_the_copy_on_the_same_steps(tmp_path: Path) -> None:
+    """A tool that one trace alone called has no recording once that trace is left out: its
+    step is stepped (as part of its trace) but neither the copy nor the score counts it, and
+    the summary says how many such steps there were. (Its answer, the unknown-tool error, was
+    counted in the score and not in the copy's: on tau-telecom the fit read 0.855 against the
+    copy's 0.870, where the same steps scored 0.875.)"""
+    settings = to_settings(make_settings(tmp_path, "fit", []))
+    judge = StructuralJudge()
+    traces = _traces()
+    only_here = Step(
+        action=Action(name="get_receipt", arguments={"item_id": 1}),
+        observation=Observation(content="receipt for item 1: paid"),
+        trace_id="t900",
+        index=0,
+        task="look up an item",
+    )
+    lone = [*traces, Trace(trace_id="t900", steps=[only_here])]
+    reports = []
+    for corpus in (traces, lone):
+        retriever = index_traces(settings, corpus, Clock(None))
+        reports.append(
+            fit_policies(_replay(retriever, corpus, settings.retrieval.top_k), corpus, judge)[1]
+        )
+    without, with_lone = reports
+    assert (with_lone.steps, with_lone.unrecorded) == (80, 1)  # type: ignore[attr-defined]
+    assert with_lone.score == without.score  # type: ignore[attr-defined]
+    assert with_lone.nearest_copy == without.nearest_copy  # type: ignore[attr-defined]
+    assert "(not counted: 1 steps of tools no other trace called)" in with_lone.summary()  # type: ignore[attr-defined]
+    assert "not counted" not in without.summary()  # type: ignore[attr-defined]
+
+
 def _status_traces() -> list[Trace]:
     """Hosts that are up, but for every seventh, whose nearest recorded call often is a host
     that is down: a consensus of the nearest answers is not always the nearest answer. Three

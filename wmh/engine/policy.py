@@ -110,6 +110,8 @@ class FitReport(BaseModel):
 
     steps: int = 0
     traces: int = 0
+    # Steps not measured: their tool was recorded in their own trace alone (left out, unknown).
+    unrecorded: int = 0
     judge: str = ""
     default: str = ""
     score: float | None = None
@@ -120,9 +122,14 @@ class FitReport(BaseModel):
         if not self.steps:
             return "replay parts: defaults (no steps to measure them on)"
         lifted = sum(1 for t in self.tools.values() if t.policy != "copy")
+        unrecorded = (
+            f" (not counted: {self.unrecorded} steps of tools no other trace called)"
+            if self.unrecorded
+            else ""
+        )
         return (
             f"replay parts chosen on {self.steps} steps of {self.traces} traces, each left out "
-            "of the index in turn: "
+            f"of the index in turn{unrecorded}: "
             f"{self.score:.3f} vs nearest copy {self.nearest_copy:.3f}; "
             f"default {self.default}; {lifted} of {len(self.tools)} tools use more than the copy"
         )

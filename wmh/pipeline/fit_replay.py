@@ -133,7 +133,10 @@ class _Scores:
         return {tool: max(seen.values()) for tool, seen in self.seen.items()}
 
     def mean(self, tool: str | None, key: object) -> float:
-        tools = [tool] if tool is not None else list(self.seen)
+        return self.mean_over([tool] if tool is not None else list(self.seen), key)
+
+    def mean_over(self, tools: Sequence[str], key: object) -> float:
+        """The mean score of these tools' steps together."""
         total = sum(self.seen[t][key] for t in tools)
         return sum(self.sums[t][key] for t in tools) / total if total else 0.0
 
@@ -327,13 +330,18 @@ def fit_policies(
         for tool, config in per_tool.items()
     }
     policies = ReplayPolicies(default=overall.policy(session_replay, overlay), tools=tools)
+    # The score and the copy's over the same steps: those of tools another trace recorded
+    # (a step of a tool only its own trace called has no copy to compare with).
+    recorded = list(open_scores.counts)
+    closed_steps = closed_scores.counts
     report = FitReport(
-        steps=sum(closed_scores.counts.values()),
+        steps=sum(closed_steps[tool] for tool in recorded),
         traces=len(traces),
+        unrecorded=sum(closed_steps.values()) - sum(closed_steps[tool] for tool in recorded),
         judge=judge.name,
         default=policies.default.describe(),
         score=round(
-            closed_scores.mean(None, (session_replay, overlay)), 6
+            closed_scores.mean_over(recorded, (session_replay, overlay)), 6
         ),  # overall flags, per-tool retrieval
         nearest_copy=round(open_scores.mean(None, COPY), 6),
         tools={
