@@ -144,3 +144,40 @@ def test_run_episode_carries_the_judges_rewards(built_model, fake_llm: FakeLLM) 
     episode = run_episode(WorldModelEnv(wm), agent, agent.task, max_steps=50, reward=judge)
     assert episode.reward == 0.9 and episode.critique == "ok"
     assert episode.rewards == [0.5] * n
+
+
+class _Backend:
+    """A real environment's tools, described both ways the backends describe them."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, dict]] = []
+
+    def call(self, name: str, arguments: dict) -> tuple[str, bool]:
+        self.calls.append((name, arguments))
+        return (json.dumps(arguments), False) if name == "echo" else ("no such tool", True)
+
+    def tools(self) -> dict:
+        return {
+            "echo": {"type": "object", "properties": {"x": {"type": "string"}}},
+            "book": {
+                "description": "Book a flight",
+                "parameters": {"type": "object", "required": ["flight"]},
+            },
+        }
+
+    def close(self) -> None:
+        pass
+
+
+def test_a_real_environments_tools_are_offered_by_their_argument_schemas() -> None:
+    """A backend describes a tool by its argument schema, or by `{description, parameters}`:
+    either way the tool's `inputSchema` is the argument schema itself, and its description the
+    backend's own (the tool's name when it gives none; it was always the name)."""
+    env = ToolEnv(_Backend(), lambda backend, task: None)
+    schemas = {name: spec["inputSchema"] for name, spec in env.tools().items()}
+    assert schemas == {
+        "echo": {"type": "object", "properties": {"x": {"type": "string"}}},
+        "book": {"type": "object", "required": ["flight"]},
+    }
+    described = {name: spec["description"] for name, spec in env.tools().items()}
+    assert described == {"echo": "echo", "book": "Book a flight"}

@@ -123,15 +123,18 @@ class ToolEnv:
         self.backend.close()
 
     def tools(self) -> dict[str, dict[str, Any]]:
+        return {name: _described(name, spec) for name, spec in self.backend.tools().items()}
+
+
+def _described(name: str, spec: Any) -> dict[str, Any]:
+    """A backend's tool as `{description, inputSchema}`: the backends describe a tool by its
+    argument schema (described by its name), or by `{description, parameters}`."""
+    if not isinstance(spec, Mapping):
+        return {"description": name, "inputSchema": {}}
+    if "parameters" in spec:
+        description = spec.get("description")
         return {
-            name: {"description": name, "inputSchema": dict(schema)}
-            for name, schema in _schemas(self.backend.tools()).items()
+            "description": description if isinstance(description, str) and description else name,
+            "inputSchema": dict(spec["parameters"]),
         }
-
-
-def _schemas(tools: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
-    """The backends describe a tool by its argument schema, or by `{description, parameters}`."""
-    out: dict[str, dict[str, Any]] = {}
-    for name, spec in tools.items():
-        out[name] = spec.get("parameters", spec) if isinstance(spec, dict) else {}
-    return out
+    return {"description": name, "inputSchema": dict(spec)}
