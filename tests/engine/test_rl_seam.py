@@ -316,3 +316,64 @@ def test_scoring_an_unknown_session_is_that_first_even_with_no_judge(built_model
     session = wm.new_session("t")
     with pytest.raises(ConfigError, match="has no reward judge"):
         wm.score_session(session.id)
+
+
+class _Graded:
+    """A judge giving a set grade, with or without its own word on success."""
+
+    name = "graded"
+
+    def __init__(self, episode: float, success: bool | None = None) -> None:
+        self.episode = episode
+        self.success = success
+
+    def judge(self, task: str, turns: list) -> RewardVerdict:
+        return RewardVerdict(self.episode, [self.episode] * len(turns), "", self.success)
+
+
+def test_an_episode_graded_at_the_success_bar_succeeded_unless_the_judge_said_otherwise(
+    built_model: Path,
+) -> None:
+    """Without the judge's own word, an episode rewarded SUCCESS_REWARD (0.5) or more succeeded;
+    with it, the judge's word holds whatever the grade."""
+    wm, _ = load_world_model(built_model)
+    session = wm.new_session("find user 1")
+    wm.step(session.id, _get_user(1))
+    graded = {
+        (grade, said): wm.score_session(session.id, _Graded(grade, said)).success
+        for grade, said in ((0.5, None), (0.49, None), (0.9, False), (0.1, True))
+    }
+    assert graded == {
+        (0.5, None): True,
+        (0.49, None): False,
+        (0.9, False): False,
+        (0.1, True): True,
+    }
+
+
+def test_a_usage_record_is_run_and_session_the_same_id(built_model: Path) -> None:
+    """The leading harness's `RunRecord` names the run by `run_id`: a session's record must give
+    the session's own id there, in process and once the session has ended."""
+    wm, _ = load_world_model(built_model)
+    session = wm.new_session("find user 1")
+    wm.step(session.id, _get_user(1))
+    live = wm.session_usage(session.id)
+    assert (live.run_id, live.session_id, live.kind) == (session.id, session.id, "serve")
+    final = wm.end_session(session.id)
+    assert (final.run_id, final.session_id) == (session.id, session.id)
+
+
+def test_a_trace_without_a_task_gives_no_scenario() -> None:
+    """A scenario is a task to give an agent: a trace recorded with a blank task has none."""
+
+    def trace(trace_id: str, task: str) -> Trace:
+        step = {"action": {"name": "get_user"}, "observation": {"content": '{"user_id": "u1"}'},
+                "task": task, "trace_id": trace_id, "index": 0}  # fmt: skip
+        return Trace.model_validate({"trace_id": trace_id, "steps": [step]})
+
+    traces = [trace("a", ""), trace("b", "   "), trace("c", "find user u1")]
+    for seed in range(5):
+        assert [s.trace_id for s in scenarios_from_traces(traces, seed=seed)] == ["c"]
+        assert [s.task for s in scenarios_from_traces(traces, count=2, seed=seed)] == [
+            "find user u1"
+        ]

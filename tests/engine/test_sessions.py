@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import asyncio
 import threading
 from pathlib import Path
 
@@ -111,3 +112,43 @@ def test_a_value_no_session_can_hold_is_refused_and_the_session_is_unchanged(
         with pytest.raises(InputError, match=f"the arguments of get_user: {why}"):
             wm.step(session.id, Action(name="get_user", arguments=arguments))
     assert [turn.action for turn in wm.session(session.id).history] == [call]
+
+
+def test_a_session_evicted_while_it_was_held_is_not_revived_by_its_save() -> None:
+    store = InMemorySessionStore(max_sessions=1)
+    held = store.get(store.create("a").id)
+    store.create("b")  # past the cap: `a` goes while its holder still works on it
+    with pytest.raises(SessionNotFoundError, match="expired"):
+        store.save(held)
+    with pytest.raises(SessionNotFoundError):
+        store.get(held.id)
+    assert len(store) == 1
+
+
+def test_deleting_a_session_that_is_not_there_says_so() -> None:
+    store = InMemorySessionStore()
+    session = store.create("a")
+    store.delete(session.id)
+    with pytest.raises(SessionNotFoundError, match=f"no session '{session.id}'"):
+        store.delete(session.id)
+    with pytest.raises(SessionNotFoundError, match="no session 'nope'"):
+        store.delete("nope")
+    assert len(store) == 0
+
+
+def test_a_coroutine_waiting_for_a_session_that_is_not_there_is_told_so() -> None:
+    """`alocked` (a step awaited on the event loop) on an unknown or deleted session is the
+    session's 404, as `locked` is, not an error of the lock."""
+    store = InMemorySessionStore()
+    gone = store.create("a")
+    store.delete(gone.id)
+
+    async def hold(session_id: str) -> str:
+        async with store.alocked(session_id) as session:
+            return session.task
+
+    kept = store.create("b")
+    assert asyncio.run(hold(kept.id)) == "b"
+    for missing in ("nope", gone.id):
+        with pytest.raises(SessionNotFoundError, match=f"no session '{missing}'"):
+            asyncio.run(hold(missing))

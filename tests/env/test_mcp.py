@@ -4,6 +4,7 @@ call steps the world model."""
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -20,7 +21,9 @@ def test_an_mcp_client_lists_the_tools_and_calls_one_over_stdio(
     built_model: Path, tmp_path: Path
 ) -> None:
     params = StdioServerParameters(
-        command=WMH, args=["mcp", "--name", "records", "--root", str(built_model.parents[1])]
+        command=WMH,
+        args=["mcp", "--name", "records", "--root", str(built_model.parents[1])],
+        env=dict(os.environ),  # the SDK passes on a few variables: PYTHONPATH picks the code
     )
 
     async def run() -> tuple[dict, list, list]:
@@ -112,7 +115,9 @@ def test_the_sdks_default_client_gets_one_episode_over_stdio(built_model: Path) 
     from mcp import Client
 
     params = StdioServerParameters(
-        command=WMH, args=["mcp", "--name", "records", "--root", str(built_model.parents[1])]
+        command=WMH,
+        args=["mcp", "--name", "records", "--root", str(built_model.parents[1])],
+        env=dict(os.environ),  # the SDK passes on a few variables: PYTHONPATH picks the code
     )
 
     async def run() -> int:
@@ -157,3 +162,43 @@ def test_an_episode_whose_session_expired_goes_on_in_a_new_one(built_model: Path
     first, lost, after, steps = anyio.run(run)
     assert (first, after, steps) == (False, False, 1)
     assert "this episode's no session" in lost and "expired" in lost
+
+
+def test_in_process_refusals_are_tool_errors_and_json_rpc_errors_with_their_reason(
+    built_model: Path,
+) -> None:
+    """What the stdio test checks of `wmh mcp`, on `make_server` in this process: a call no
+    session can take and an unknown tool are tool errors (the episode goes on), and a score read
+    of a model with no reward judge is the request's error (-32600), not the server's."""
+    from mcp import Client
+
+    from wmh.serving.mcp_server import make_server
+    from wmh.store.loader import load_world_model
+
+    wm, _ = load_world_model(built_model)
+    server = make_server(wm, one_client=True)
+    deep: object = "u3"
+    for _ in range(120):
+        deep = [deep]
+
+    async def run() -> tuple[list, tuple[int, str], int]:
+        with anyio.fail_after(60):
+            async with Client(server) as client:
+                called = [
+                    await client.call_tool("get_user", {"user_id": "u3"}),
+                    await client.call_tool("get_user", {"user_id": deep}),
+                    await client.call_tool("no_such_tool", {}),
+                ]
+                with pytest.raises(MCPError) as refused:
+                    await client.read_resource("wmh://session/score")
+                usage = await client.read_resource("wmh://session/usage")
+                steps = int(json.loads(usage.contents[0].text)["steps"])  # type: ignore[union-attr]
+                return called, (refused.value.code, str(refused.value)), steps
+
+    (first, too_deep, unknown), (code, message), steps = anyio.run(run)
+    assert [first.is_error, too_deep.is_error, unknown.is_error] == [False, True, True]
+    assert too_deep.content[0].text == (  # type: ignore[union-attr]
+        "Error: the arguments of get_user: nested more than 100 levels deep"
+    )
+    assert code == -32600 and "world model 'records' has no reward judge" in message
+    assert steps == 2  # the refused call took no step; the unknown tool was answered

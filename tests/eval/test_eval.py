@@ -351,3 +351,24 @@ def test_closed_loop_steps_on_the_models_own_answers_and_open_loop_on_the_record
                 if turns == "all" or n == len(t.steps) - 1
             ]
         assert guessing.histories == expected
+
+
+def test_a_suites_settings_become_the_overrides_it_is_built_with(tmp_path: Path) -> None:
+    """The split, judge, provider, seed and embedding size a suite names are what its model is
+    built with: a seed left out of the overrides built every suite with seed 0."""
+    from wmh.eval.suites import load_suite
+
+    suite = tmp_path / "p.toml"
+    suite.write_text(
+        'title = "t"\nfiles = ["t.jsonl"]\ntrain_split = 0.7\nseed = 7\njudge = "exact"\n'
+        "embed_dim = 64\n"
+    )
+    assert load_suite(suite, "x").overrides() == [
+        "split.train=0.7",
+        "split.valid=0",
+        "split.test=0.3",
+        "judge=exact",
+        "provider=replay",
+        "seed=7",
+        "embedder.dim=64",
+    ]

@@ -183,3 +183,76 @@ def test_the_openapi_schema_declares_the_422s_the_routes_answer(built_model: Pat
         kinds = {ref["$ref"].rsplit("/", 1)[1] for ref in schema["schema"]["anyOf"]}
         assert kinds == {"Problem", "ValidationProblem"}
     assert spec["components"]["schemas"]["Problem"]["properties"]["detail"]["type"] == "string"
+
+
+def test_failed_calls_in_worker_threads_leave_no_place_taken(built_model: Path) -> None:
+    """A scoring call that fails (an unknown session, no judge) gives its place back: counted
+    against serve.threads + serve.max_waiting and never freed, a few failures made the server
+    answer every later scoring call 503 busy."""
+    from wmh.core.reward import RewardVerdict
+
+    class Fine:
+        name = "fine"
+
+        def judge(self, task: str, turns: list) -> RewardVerdict:
+            return RewardVerdict(episode=1.0, critique="fine")
+
+    serve = ServeConfig(threads=1, max_waiting=1)
+    registry = load_registry(built_model.parents[1], [], serve, Fine())
+    with TestClient(create_app(registry)) as client:
+        for _ in range(3):
+            gone = client.post("/world_models/records/sessions/nope/score")
+            assert gone.status_code == 404 and "no session 'nope'" in gone.json()["detail"]
+        sid = client.post("/world_models/records/sessions", json={"task": "t"}).json()
+        score = client.post(f"/world_models/records/sessions/{sid['session_id']}/score")
+        assert score.status_code == 200 and score.json()["critique"] == "fine"
+    assert registry.blocking_now == 0
+
+
+def test_an_unknown_model_is_a_404_that_names_the_models_served(built_model: Path) -> None:
+    registry = load_registry(built_model.parents[1], [], ServeConfig())
+    with TestClient(create_app(registry)) as client:
+        for method, path, body in (
+            ("GET", "/world_models/nope", None),
+            ("POST", "/world_models/nope/sessions", {"task": "t"}),
+            ("POST", "/world_models/nope/sessions/abc/step", {"name": "get_user"}),
+        ):
+            answer = client.request(method, path, json=body)
+            assert answer.status_code == 404, path
+            assert answer.json() == {
+                "detail": "no world model 'nope' is served here (served: records)"
+            }
+            assert answer.headers["x-wmh-not-found"] == "model"
+
+
+def test_the_model_list_and_detail_show_the_cards_figures(built_model: Path) -> None:
+    from wmh.store.card import read_card
+
+    card = read_card(built_model)
+    assert card.heldout_score is not None
+    registry = load_registry(built_model.parents[1], [], ServeConfig())
+    with TestClient(create_app(registry)) as client:
+        (listed,) = client.get("/world_models").json()["models"]
+        detail = client.get("/world_models/records").json()
+    for info in (listed, detail):
+        shown = (info["provider"], info["predictor"], info["steps"], info["heldout_score"])
+        assert shown == (card.provider, card.predictor, card.steps, card.heldout_score)
+
+
+def test_a_long_refused_value_is_shown_cut_to_its_first_characters(built_model: Path) -> None:
+    """A 422 shows what it refused, but no more than SHOWN_INPUT characters of a long text: a
+    large refused value is not echoed back in full."""
+    from wmh.serving.problems import SHOWN_INPUT
+
+    registry = load_registry(built_model.parents[1], [], ServeConfig())
+    with TestClient(create_app(registry)) as client:
+        sid = client.post("/world_models/records/sessions", json={"task": "t"}).json()
+        step = client.post(
+            f"/world_models/records/sessions/{sid['session_id']}/step",
+            json={"kind": "x" * 5000, "name": "get_user"},
+        )
+        create = client.post("/world_models/records/sessions", json={"task": "t", "y": "y" * 5000})
+    assert step.status_code == create.status_code == 422
+    (kind,) = [e for e in step.json()["detail"] if e["loc"][-1] == "kind"]
+    assert kind["input"] == "x" * SHOWN_INPUT
+    assert create.json()["detail"][0]["input"] == "y" * SHOWN_INPUT
