@@ -42,6 +42,65 @@ def test_failed_build_leaves_no_directory_and_keeps_the_previous_model(
     load_world_model(first.path)
 
 
+def test_a_write_failing_in_staging_is_a_store_error_and_leaves_nothing(tmp_path: Path) -> None:
+    """A full disk while the model is written is said as wmh's own error, naming the model and
+    the store (not an OSError traceback), and its staging folder is removed."""
+    from wmh.errors import StoreError
+
+    store = WorldModelStore(tmp_path)
+    with (
+        pytest.raises(StoreError, match=r"cannot write world model 'm' under .*: No space left"),
+        store.staging("m") as tmp,
+    ):
+        (tmp / "half-written").write_text("x")
+        raise OSError(28, "No space left on device")
+    assert list((tmp_path / "models").iterdir()) == []
+
+
+def test_a_staging_folder_without_a_card_is_never_published(tmp_path: Path) -> None:
+    """A model directory is complete once its card is written (last): one without it is
+    refused, the model published before stays, and the refused build's folder goes (it was
+    left in models/, named in the error, until a later build found its process gone)."""
+    from wmh.errors import StoreError
+
+    store = WorldModelStore(tmp_path)
+    with store.staging("m") as tmp:
+        (tmp / "model.json").write_text("first")
+    refused = "world model 'm' was not published: its build wrote no model.json"
+    with pytest.raises(StoreError, match=refused):
+        with store.staging("m") as tmp:
+            (tmp / "index").mkdir()
+    assert (tmp_path / "models" / "m" / "model.json").read_text() == "first"
+    assert not (tmp_path / "models" / "m" / "index").exists()
+    assert sorted(p.name for p in (tmp_path / "models").iterdir()) == ["m"]
+
+
+def test_a_publish_that_fails_to_move_the_build_is_a_store_error_and_leaves_no_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An OSError while moving the build into place (a full disk, a read-only mount) is a
+    StoreError naming the model, and the build's folder is removed; the model before stays."""
+    from wmh.errors import StoreError
+
+    store = WorldModelStore(tmp_path)
+    with store.staging("m") as tmp:
+        (tmp / "model.json").write_text("first")
+    real_replace = os.replace
+
+    def failing(src: object, dst: object) -> None:
+        if Path(str(src)).name.startswith(".staging-"):
+            raise OSError(30, "Read-only file system")
+        real_replace(src, dst)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(os, "replace", failing)
+    with pytest.raises(StoreError, match="cannot publish world model 'm' in .*Read-only file"):
+        with store.staging("m") as tmp:
+            (tmp / "model.json").write_text("second")
+    monkeypatch.setattr(os, "replace", real_replace)
+    assert (store.resolve("m") / "model.json").read_text() == "first"
+    assert sorted(p.name for p in (tmp_path / "models").iterdir()) == ["m"]
+
+
 def test_bad_input_never_creates_a_model_directory(tmp_path: Path, data_dir: Path) -> None:
     with pytest.raises(IngestError):
         build_world_model(make_settings(tmp_path, "bad", [data_dir / "bad_json.jsonl"]))
@@ -54,6 +113,27 @@ def test_a_model_retired_by_a_killed_publish_is_recovered(
     built = build_world_model(make_settings(tmp_path, "m", [synthetic_corpus])).path
     os.replace(built, built.parent / ".retired-m.deadbeef")
     assert WorldModelStore(tmp_path).resolve("m") == built
+    load_world_model(built)
+
+
+def test_a_retired_model_outlives_the_next_build_failing(
+    tmp_path: Path, synthetic_corpus: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A publish killed between its two renames leaves the model only as `.retired-m.*`. The
+    next build cleans up orphans before it works: it must not take the retired model for one
+    whose replacement is in place, or a failure of that build loses the only model."""
+    built = build_world_model(make_settings(tmp_path, "m", [synthetic_corpus])).path
+    created = read_card(built).created_at
+    os.replace(built, built.parent / ".retired-m.deadbeef")
+
+    def broken(target: Path, *args: object) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(artifacts_module, "write_model_dir", broken)
+    with pytest.raises(Exception, match="No space left"):
+        build_world_model(make_settings(tmp_path, "m", [synthetic_corpus]))
+    assert WorldModelStore(tmp_path).resolve("m") == built
+    assert read_card(built).created_at == created
     load_world_model(built)
 
 
@@ -225,3 +305,89 @@ def test_a_damaged_index_is_named_as_damaged_when_loaded(
     with pytest.raises(StoreError, match=said) as failed:
         load_world_model(model)
     assert str(damaged) in str(failed.value) and "damaged" in str(failed.value)
+
+
+def test_staging_and_retired_folders_are_never_listed_as_models(
+    built_model: Path, tmp_path: Path
+) -> None:
+    """A build still writing (its staging folder holds a card once written) and a model a
+    publish retired are hidden folders: `wmh list` and serving see only the model itself."""
+    import shutil
+
+    models = tmp_path / "models"
+    shutil.copytree(built_model, models / "records")
+    shutil.copytree(built_model, models / ".retired-records.0badf00d")
+    shutil.copytree(built_model, models / f".staging-records.{os.getpid()}.cafecafe")
+    store = WorldModelStore(tmp_path)
+    assert store.names() == ["records"]
+    cards, unreadable = store.read_cards()
+    assert [card.name for card in cards] == ["records"] and unreadable == []
+
+
+@pytest.mark.parametrize("lost", [-1, 1], ids=["last", "middle"])
+def test_an_index_missing_one_tool_s_partition_is_damaged(
+    built_model: Path, tmp_path: Path, lost: int
+) -> None:
+    """A partitions.json that lost its last tool's partition (a cut write), or one in the
+    middle, loads no steps of that tool: the model would answer "unknown tool" to each of its
+    calls. It is named as damaged."""
+    import json
+    import shutil
+
+    from wmh.errors import StoreError
+
+    model = tmp_path / "m"
+    shutil.copytree(built_model, model)
+    described = model / "index" / "partitions.json"
+    partitions = json.loads(described.read_text())
+    assert len(partitions) > 2
+    del partitions[lost]
+    described.write_text(json.dumps(partitions))
+    with pytest.raises(StoreError, match="does not cover the .* indexed steps once each"):
+        load_world_model(model)
+
+
+def test_a_model_of_an_older_format_is_refused_with_how_to_rebuild_it(
+    built_model: Path, tmp_path: Path
+) -> None:
+    """A model written by an older wmh (model format 1) is not loaded as if it were this
+    version's: it is refused, saying to rebuild it."""
+    import json
+    import shutil
+
+    from wmh.errors import StoreError
+    from wmh.store.card import FORMAT_VERSION
+
+    model = tmp_path / "m"
+    shutil.copytree(built_model, model)
+    card = json.loads((model / "model.json").read_text())
+    card["format_version"] = FORMAT_VERSION - 1
+    (model / "model.json").write_text(json.dumps(card))
+    with pytest.raises(StoreError, match="built by an older wmh .*rebuild it with `wmh build`"):
+        load_world_model(model)
+
+
+def test_a_card_that_cannot_be_read_is_a_store_error_naming_it(tmp_path: Path) -> None:
+    """A model.json that is not a readable file (here a folder) is named as an unreadable
+    card, as a damaged one is, not raised as an OSError."""
+    from wmh.errors import StoreError
+
+    (tmp_path / "m" / "model.json").mkdir(parents=True)
+    with pytest.raises(StoreError, match=r"model.json: unreadable model card"):
+        read_card(tmp_path / "m")
+
+
+def test_a_model_answers_with_its_optimized_prompt_when_gepa_ran(tmp_path: Path) -> None:
+    """A model directory with GEPA's optimized prompt answers with it, not with the base prompt
+    it started from; without one, with the base prompt; with neither, with none."""
+    from wmh.store.layout import ModelFiles
+    from wmh.store.prompts import model_prompt, write_prompts
+
+    tuned, plain = ModelFiles(tmp_path / "tuned"), ModelFiles(tmp_path / "plain")
+    tuned.root.mkdir()
+    plain.root.mkdir()
+    write_prompts(tuned, "the base prompt", "the optimized prompt", {"best": 1})
+    write_prompts(plain, "the base prompt", None, None)
+    assert model_prompt(tuned) == "the optimized prompt"
+    assert model_prompt(plain) == "the base prompt"
+    assert model_prompt(ModelFiles(tmp_path / "none")) == ""

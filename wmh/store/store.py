@@ -193,12 +193,24 @@ class WorldModelStore:
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
-        self.publish(tmp, name)
+        try:
+            self.publish(tmp, name)
+        except BaseException as exc:  # refused or failed: the build's folder goes too
+            shutil.rmtree(tmp, ignore_errors=True)
+            if isinstance(exc, OSError):
+                raise StoreError(
+                    f"cannot publish world model '{name}' in {self.models_dir}: "
+                    f"{exc.strerror or exc}"
+                ) from None
+            raise
 
     def publish(self, built: Path, name: str) -> Path:
         """Move a complete build into place, replacing (then deleting) the previous one."""
         if not ModelFiles(built).card.is_file():
-            raise StoreError(f"{built} has no {CARD_FILE}: refusing to publish a partial model")
+            raise StoreError(
+                f"world model '{name}' was not published: its build wrote no {CARD_FILE} "
+                "(a partial model)"
+            )
         target = self.models_dir / name
         with self._name_lock(name):
             self._recover(name)
