@@ -90,3 +90,45 @@ def test_leaves_are_in_document_order_and_a_repeated_path_keeps_its_first_place(
     ]
     assert argument_leaves([[3]], "p") == {"p[0][0]": 3}
     assert argument_leaves(7) == {"": 7}
+
+
+def test_booleans_are_never_swapped_even_where_the_answer_spells_them() -> None:
+    """A flag's True in the answer may be any field's: a call asking notify=False does not turn
+    every True of its neighbour's answer into False."""
+    content = "saved; notify=True; active=True"
+    assert adapt_observation(content, {"notify": True}, {"notify": False}) == (content, 0)
+    assert adapt_observation(content, {"notify": "True"}, {"notify": True}) == (content, 0)
+
+
+def test_a_value_inside_a_version_a_decimal_or_a_hyphenated_name_is_not_swapped() -> None:
+    """Only whole tokens are swapped: order 12 becomes 41, but not the 12 of `v2.12`, of
+    `lot-12` or of `12-b`."""
+    adapted, count = adapt_observation(
+        "order 12 of lot-12 and 12-b, built by v2.12", {"order": "12"}, {"order": "41"}
+    )
+    assert (adapted, count) == ("order 41 of lot-12 and 12-b, built by v2.12", 1)
+
+
+def test_a_json_number_of_another_type_equal_to_the_old_value_is_kept() -> None:
+    """User 3's answer with a balance of 3.0, adapted to user 41: the id changes, the balance
+    (a float equal to 3) does not."""
+    adapted, count = adapt_observation(
+        '{"user_id": 3, "balance": 3.0}', {"user_id": 3}, {"user_id": 41}
+    )
+    assert json.loads(adapted) == {"user_id": 41, "balance": 3.0} and count == 1
+
+
+def test_an_answer_with_nothing_to_swap_is_returned_as_it_was_written() -> None:
+    """The old value occurs only inside a longer token: nothing is swapped and the answer keeps
+    its own text (not re-serialised: its escapes and spacing stay)."""
+    content = '{"name": "Ren\\u00e9","ref": "ref-AB12"}'
+    assert adapt_observation(content, {"id": "AB12"}, {"id": "ZZ99"}) == (content, 0)
+
+
+def test_an_adapted_json_answer_keeps_its_indentation_and_separators() -> None:
+    pretty = '{\n    "user_id": 3,\n    "tags": [\n        "a"\n    ]\n}'
+    adapted, _ = adapt_observation(pretty, {"user_id": 3}, {"user_id": 41})
+    assert adapted == '{\n    "user_id": 41,\n    "tags": [\n        "a"\n    ]\n}'
+    listed = '{"ids":[1, 2],"user_id":3}'
+    adapted, _ = adapt_observation(listed, {"user_id": 3}, {"user_id": 41})
+    assert adapted == '{"ids": [1, 2], "user_id": 41}'

@@ -119,3 +119,70 @@ def test_a_writes_arguments_are_a_record_even_when_its_answer_is_not() -> None:
     predicted = json.dumps({"user_id": 5, "city": "Paris", "name": "Ana"})
     content, changed = apply_session_state(predicted, [write])
     assert json.loads(content) == {"user_id": 5, "city": "Quito", "name": "Ana"} and changed == 1
+
+
+def test_the_latest_record_the_session_showed_wins() -> None:
+    """User 5 was read living in Paris, then moved to Quito: a later predicted read shows
+    Quito (a bug applying the session's records newest first would show Paris again)."""
+    history = [
+        turn("get_user", {"user_id": 5}, {"user_id": 5, "city": "Paris"}),
+        turn("update_address", {"user_id": 5}, {"user_id": 5, "city": "Quito"}),
+    ]
+    predicted = json.dumps({"user_id": 5, "city": "Oslo"})
+    content, _ = apply_session_state(predicted, history)
+    assert json.loads(content) == {"user_id": 5, "city": "Quito"}
+
+
+def test_a_writes_answer_wins_over_its_arguments() -> None:
+    """The environment's answer to a write is what it stored (here normalised): it wins over
+    the arguments the write asked with."""
+    write = turn(
+        "update_address", {"user_id": 5, "city": "quito"}, {"user_id": 5, "city": "Quito, EC"}
+    )
+    predicted = json.dumps({"user_id": 5, "city": "Oslo"})
+    content, _ = apply_session_state(predicted, [write])
+    assert json.loads(content)["city"] == "Quito, EC"
+
+
+def test_a_field_of_another_type_is_not_overwritten() -> None:
+    """A session record's `balance` written as text does not replace a predicted number."""
+    history = [turn("get_user", {"user_id": 5}, {"user_id": 5, "balance": "12.50"})]
+    predicted = json.dumps({"user_id": 5, "balance": 9.0})
+    content, changed = apply_session_state(predicted, history)
+    assert json.loads(content) == {"user_id": 5, "balance": 9.0} and changed == 0
+
+
+def test_a_record_whose_first_id_is_not_a_value_has_no_identity() -> None:
+    """A reservation whose `reservation_id` is a list is not identified by the `user_id` after
+    it (a foreign key): the user's record does not overwrite the reservation's status."""
+    history = [turn("get_user", {"user_id": "mia"}, {"user_id": "mia", "status": "gold"})]
+    reservation = {"reservation_id": ["A", "B"], "user_id": "mia", "status": "active"}
+    content, changed = apply_session_state(json.dumps(reservation), history)
+    assert json.loads(content) == reservation and changed == 0
+
+
+def test_a_true_or_false_id_is_no_identity() -> None:
+    """`{"id": true}` says a flag, not which record it is: two such answers are not one
+    record."""
+    history = [turn("toggle", {}, {"id": True, "status": "on"})]
+    predicted = json.dumps({"id": True, "status": "off"})
+    assert apply_session_state(predicted, history) == (predicted, 0)
+
+
+def test_a_seed_state_mapping_of_records_seeds_each_record() -> None:
+    """A session's seed state holds a record, a list of them, or a mapping of them by key:
+    each identified record is one the session starts with."""
+    from wmh.engine.consistency import seed_records
+
+    seeded = seed_records(
+        {
+            "users": {"mia": {"user_id": "mia", "city": "Paris"}, "bo": {"user_id": "bo"}},
+            "orders": [{"order_id": 7, "status": "new"}],
+            "me": {"user_id": "ana", "city": "Lima"},
+        }
+    )
+    assert seeded == [
+        (("user_id", "mia"), {"city": "Paris"}),
+        (("order_id", "7"), {"status": "new"}),
+        (("user_id", "ana"), {"city": "Lima"}),
+    ]

@@ -75,6 +75,13 @@ def test_tools_where_replay_scores_higher_on_valid_steps_are_left_to_replay(
     before = len(fake_llm.requests)
     wm.step(wm.new_session(task="t").id, action)
     assert len(fake_llm.requests) - before == 1
+    # Another model was never measured against replay: it answers every tool too.
+    other = model_settings(result.path)
+    other.provider.model = "openai/another-model"
+    wm, _ = load_world_model(result.path, settings=other)
+    before = len(fake_llm.requests)
+    wm.step(wm.new_session(task="t").id, action)
+    assert [r["model"] for r in fake_llm.requests[before:]] == ["another-model"]
 
 
 def test_the_valid_traces_measured_are_hidden_from_both_answers(

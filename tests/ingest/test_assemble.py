@@ -248,3 +248,21 @@ def test_a_call_first_seen_without_its_arguments_takes_them_from_a_later_sightin
     steps, unanswered, _ = _read(tmp_path, spans)
     assert _tool_steps(steps) == [("search", {"q": "mug"}, "2 mugs", False)]
     assert unanswered == 0
+
+
+def test_a_system_prompt_that_changes_each_call_does_not_repeat_the_history(
+    tmp_path: Path,
+) -> None:
+    """Agents that put the time in the system prompt send another one with every call: system
+    messages are left out of the transcript, so the second call's history is recognised and
+    the agent's question is answered by the user's reply, not by the task said again."""
+    task, question = _text("user", "Find my order"), _text("assistant", "Which order number?")
+    steps, _, unanswered = _read(
+        tmp_path,
+        [
+            _chat(1, [_text("system", "It is 10:00."), task], [question]),
+            _chat(2, [_text("system", "It is 10:01."), task, question, _text("user", "7.")], []),
+        ],
+    )
+    assert _message_steps(steps) == [("Which order number?", "7.")]
+    assert unanswered == 0

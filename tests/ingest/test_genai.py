@@ -44,6 +44,45 @@ def test_unknown_spans_are_skipped_and_counted(data_dir: Path) -> None:
     assert report.skipped_span_names == {"HTTP GET": 1}
 
 
+def test_every_skipped_span_is_counted_not_each_name_once(tmp_path: Path) -> None:
+    """Three database queries, an HTTP call and a chat span that says nothing are four unknown
+    spans (of three names), not three; the summary names the most frequent first."""
+    spans = [
+        {"name": "db.query", "start": 1},
+        {"name": "db.query", "start": 2},
+        {"name": "HTTP GET", "start": 3},
+        {"name": "db.query", "start": 4},
+        {"name": "chat gpt", "start": 5, "attributes": {"gen_ai.operation.name": "chat"}},
+        {
+            "name": "execute_tool lookup",
+            "start": 6,
+            "attributes": {"gen_ai.tool.name": "lookup", "gen_ai.tool.call.result": "3 orders"},
+        },
+    ]
+    path = tmp_path / "spans.jsonl"
+    path.write_text(
+        "".join(
+            json.dumps(
+                {
+                    "traceId": "ab",
+                    "spanId": f"s{i}",
+                    "name": span["name"],
+                    "startTimeUnixNano": str(span["start"]),
+                    "attributes": span.get("attributes", {}),
+                }
+            )
+            + "\n"
+            for i, span in enumerate(spans)
+        )
+    )
+    result = read_traces([path])
+    assert [s.action.name for s in result.traces[0].steps] == ["lookup"]
+    report = result.report
+    assert report.skipped_spans == 5
+    assert report.skipped_span_names == {"db.query": 3, "HTTP GET": 1, "chat gpt": 1}
+    assert "5 unknown spans skipped (db.query x3, HTTP GET x1, chat gpt x1)" in report.summary()
+
+
 def test_legacy_flat_attributes_give_steps_and_the_task(data_dir: Path) -> None:
     (trace,) = read_traces([data_dir / "legacy_flat.jsonl"]).traces
     assert trace.task == "What is the weather in Paris?"
@@ -155,4 +194,80 @@ def test_calls_that_reuse_one_call_id_stay_calls_of_their_own(tmp_path: Path, sh
     calls = [s for s in trace.steps if s.action.kind is ActionKind.TOOL_CALL]
     assert [(s.action.arguments, s.observation.content) for s in calls] == [
         ({"id": u}, f"{u}!") for u in users
+    ]
+
+
+def _spans(tmp_path: Path, *spans: tuple[str, int, dict]) -> Path:
+    """JSON lines of one trace's spans (name, start, attributes as a plain object)."""
+    path = tmp_path / "spans.jsonl"
+    path.write_text(
+        "".join(
+            json.dumps(
+                {
+                    "traceId": "ab",
+                    "spanId": f"s{i}",
+                    "name": name,
+                    "startTimeUnixNano": str(start),
+                    "attributes": attributes,
+                }
+            )
+            + "\n"
+            for i, (name, start, attributes) in enumerate(spans)
+        )
+    )
+    return path
+
+
+def test_an_execute_tool_span_without_a_tool_name_attribute_is_named_by_its_span_name(
+    tmp_path: Path,
+) -> None:
+    """`execute_tool lookup` names the tool when `gen_ai.tool.name` is not set (a call without
+    a name would be no step)."""
+    path = _spans(tmp_path, ("execute_tool lookup", 1, {"gen_ai.tool.call.result": "3 orders"}))
+    [trace] = read_traces([path]).traces
+    assert [(s.action.name, s.observation.content) for s in trace.steps] == [("lookup", "3 orders")]
+
+
+def test_a_chat_span_naming_a_tool_keeps_its_messages(tmp_path: Path) -> None:
+    """A flat chat span with the prompt, the tool it called and the tool's message is a chat
+    span: its prompt is the task (read as a tool span alone, the task was lost)."""
+    path = _spans(
+        tmp_path,
+        (
+            "openai.chat",
+            1,
+            {
+                "gen_ai.prompt": '[{"role": "user", "content": "Weather in Oslo?"}]',
+                "gen_ai.tool.name": "get_weather",
+                "gen_ai.tool.call.arguments": '{"city": "Oslo"}',
+                "gen_ai.tool.message": "rain",
+            },
+        ),
+    )
+    [trace] = read_traces([path]).traces
+    assert trace.task == "Weather in Oslo?"
+    assert [(s.action.name, s.action.arguments, s.observation.content) for s in trace.steps] == [
+        ("get_weather", {"city": "Oslo"}, "rain")
+    ]
+
+
+def test_a_tool_message_names_its_call_by_tool_call_id(tmp_path: Path) -> None:
+    """Two calls announced in one answer, their tool messages read in the other order: each
+    message's `tool_call_id` pairs it with its own call."""
+    calls = [
+        {"id": f"call_{n}", "type": "function",
+         "function": {"name": "lookup", "arguments": json.dumps({"order": n})}}
+        for n in (1, 2)
+    ]  # fmt: skip
+    completion = [{"role": "assistant", "content": None, "tool_calls": calls}]
+    path = _spans(
+        tmp_path,
+        ("openai.chat", 1, {"gen_ai.completion": json.dumps(completion)}),
+        ("tool", 5, {"gen_ai.tool.message": '{"tool_call_id": "call_2", "content": "order 2"}'}),
+        ("tool", 6, {"gen_ai.tool.message": '{"tool_call_id": "call_1", "content": "order 1"}'}),
+    )
+    [trace] = read_traces([path]).traces
+    assert [(s.action.arguments, s.observation.content) for s in trace.steps] == [
+        ({"order": 1}, "order 1"),
+        ({"order": 2}, "order 2"),
     ]

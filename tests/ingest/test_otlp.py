@@ -220,3 +220,263 @@ def test_a_folder_reads_gzipped_and_upper_case_files_and_linked_folders_and_coun
     cut.write_bytes((folder / "b.jsonl.gz").read_bytes()[:200])
     with pytest.raises(IngestError, match="cannot unpack the gzip file"):
         read_traces([cut])
+
+
+def _bare_spans(path: Path, spans: list[dict]) -> Path:
+    """A pretty-printed JSON array of bare spans whose attributes are a plain object, as other
+    harnesses write them."""
+    import json
+
+    path.write_text(json.dumps(spans, indent=1))
+    return path
+
+
+def _tool_span(span_id: str, start: int, result: str, **extra: object) -> dict:
+    return {
+        "traceId": "ab",
+        "spanId": span_id,
+        "name": "execute_tool lookup",
+        "startTimeUnixNano": str(start),
+        "endTimeUnixNano": str(start + 1),
+        "attributes": {"gen_ai.tool.name": "lookup", "gen_ai.tool.call.result": result},
+        **extra,
+    }
+
+
+@pytest.mark.parametrize(
+    ("code", "failed"),
+    [
+        (2, True),
+        ("2", True),
+        ("STATUS_CODE_ERROR", True),
+        ("ERROR", True),
+        (1, False),
+        ("STATUS_CODE_OK", False),
+        (0, False),
+    ],
+)
+def test_every_spelling_of_the_error_status_marks_the_step_failed(
+    tmp_path: Path, code: object, failed: bool
+) -> None:
+    """OTLP JSON writes the error status as the number 2, and exporters also write it as the
+    string "2" or by its name; each marks the tool's answer as an error (a bug dropping one
+    spelling would record a failed call as a success)."""
+    path = _bare_spans(
+        tmp_path / "spans.json",
+        [_tool_span("c1", 10, "no tables left", status={"code": code})],
+    )
+    [trace] = read_traces([path]).traces
+    assert [(s.observation.content, s.observation.is_error) for s in trace.steps] == [
+        ("no tables left", failed)
+    ]
+
+
+def test_a_chat_span_without_an_end_time_says_its_answer_when_it_started(tmp_path: Path) -> None:
+    """A span's output is placed at its end time; a span without `endTimeUnixNano` ends when
+    it starts. The agent's question, asked after the lookup, stays after it (placed at time 0,
+    it came before the lookup)."""
+    import json
+
+    def chat(span_id: str, start: int, inputs: list, outputs: list) -> dict:
+        return {
+            "traceId": "ab",
+            "spanId": span_id,
+            "name": "chat model",
+            "startTimeUnixNano": str(start),
+            "attributes": {
+                "gen_ai.operation.name": "chat",
+                "gen_ai.input.messages": json.dumps(inputs),
+                "gen_ai.output.messages": json.dumps(outputs),
+            },
+        }
+
+    def said(role: str, text: str) -> dict:
+        return {"role": role, "parts": [{"type": "text", "content": text}]}
+
+    task, question, reply = (
+        said("user", "Find my order"),
+        said("assistant", "Which order number?"),
+        said("user", "Order 7."),
+    )
+    path = _bare_spans(
+        tmp_path / "spans.json",
+        [
+            _tool_span("t1", 10, "3 orders"),
+            chat("c1", 20, [task], [question]),
+            chat("c2", 30, [task, question, reply], []),
+        ],
+    )
+    [trace] = read_traces([path]).traces
+    assert [(s.action.name or s.action.content, s.observation.content) for s in trace.steps] == [
+        ("lookup", "3 orders"),
+        ("Which order number?", "Order 7."),
+    ]
+
+
+@pytest.mark.parametrize("missing", ["startTimeUnixNano", "traceId", "spanId"])
+def test_a_span_without_its_start_time_or_ids_is_an_error_naming_the_line(
+    tmp_path: Path, missing: str
+) -> None:
+    """A span with no start time cannot be placed in its trace: it is an error naming the
+    file and line, not a span taken to have started in 1970."""
+    import json
+
+    span = _tool_span("c1", 10, "3 orders")
+    del span[missing]
+    path = tmp_path / "spans.jsonl"
+    path.write_text(json.dumps(_tool_span("c0", 5, "2 orders")) + "\n" + json.dumps(span) + "\n")
+    with pytest.raises(IngestError) as info:
+        read_traces([path])
+    assert info.value.line == 2 and f"missing '{missing}'" in str(info.value)
+
+
+def test_span_and_trace_ids_are_read_in_any_case(tmp_path: Path) -> None:
+    """Hex ids are case-insensitive: one exporter's upper-case ids name the same trace and span
+    as another's lower-case ones (read as two, the span's call would be a step twice, in a
+    second trace)."""
+    import json
+
+    lower = _tool_span("c1a0", 10, "3 orders", traceId="ab12")
+    upper = _tool_span("C1A0", 10, "3 orders", traceId="AB12")
+    path = tmp_path / "spans.jsonl"
+    path.write_text(json.dumps(lower) + "\n" + json.dumps(upper) + "\n")
+    result = read_traces([path])
+    assert [(t.trace_id, len(t.steps)) for t in result.traces] == [("ab12", 1)]
+    assert result.report.duplicate_spans == 1
+
+
+def test_a_bad_span_in_an_array_is_named_by_its_place_in_it(tmp_path: Path) -> None:
+    """A pretty-printed array has no line per span: the error names the span's place in the
+    array, so the bad one of thousands can be found."""
+    bad = _tool_span("c2", 20, "3 orders")
+    bad["startTimeUnixNano"] = "soon"
+    path = _bare_spans(tmp_path / "spans.json", [_tool_span("c1", 10, "2 orders"), bad])
+    with pytest.raises(IngestError) as info:
+        read_traces([path])
+    assert info.value.line is None
+    assert "span 'execute_tool lookup' ([1]): 'startTimeUnixNano' 'soon' is not an integer" in (
+        str(info.value)
+    )
+
+
+def test_a_trace_without_steps_is_named_by_its_first_line_in_the_file(tmp_path: Path) -> None:
+    """Its spans on lines 2 and 4 (read out of order: line 4's started first, or not): the
+    error points at line 2, where the trace begins in the file."""
+    import json
+
+    def unknown(span_id: str, start: int) -> str:
+        span = {"traceId": "ee", "spanId": span_id, "name": "db.query", "startTimeUnixNano": start}
+        return json.dumps(span)
+
+    for starts in ((1, 5), (5, 1)):
+        path = tmp_path / "spans.jsonl"
+        path.write_text(
+            "\n".join(
+                [
+                    json.dumps(_tool_span("c1", 10, "2 orders")),
+                    unknown("e1", starts[0]),
+                    json.dumps(_tool_span("c2", 20, "3 orders")),
+                    unknown("e2", starts[1]),
+                ]
+            )
+            + "\n"
+        )
+        with pytest.raises(IngestError, match="trace ee has no steps") as info:
+            read_traces([path])
+        assert info.value.line == 2
+
+
+def test_the_order_files_are_given_in_does_not_reorder_a_trace_s_steps(tmp_path: Path) -> None:
+    """One trace across two files, with two calls that started at the same nanosecond: its
+    steps come in the same order whichever file is named first (ties go by file, then by place
+    in it), so a build does not change with the order of data.files."""
+    import json
+
+    first, second = tmp_path / "a.jsonl", tmp_path / "b.jsonl"
+    first.write_text(json.dumps(_tool_span("c1", 10, "from a")) + "\n")
+    second.write_text(json.dumps(_tool_span("c2", 10, "from b")) + "\n")
+    for files in ([first, second], [second, first]):
+        [trace] = read_traces(files).traces
+        assert [s.observation.content for s in trace.steps] == ["from a", "from b"]
+
+
+def test_the_conventions_own_result_key_wins_over_a_bare_output(tmp_path: Path) -> None:
+    """A tool span holding both `gen_ai.tool.call.result` and a harness's generic `output`
+    (or `input` beside `gen_ai.tool.call.arguments`) is read by the semantic conventions' own
+    keys; a bare `output` on a span that is not an `execute_tool` one makes no tool step."""
+    path = _bare_spans(
+        tmp_path / "spans.json",
+        [
+            _tool_span(
+                "c1",
+                10,
+                "3 orders",
+                attributes={
+                    "gen_ai.operation.name": "execute_tool",
+                    "gen_ai.tool.name": "lookup",
+                    "input": '{"q": "raw"}',
+                    "gen_ai.tool.call.arguments": '{"q": "orders"}',
+                    "output": "<Result object at 0x7f>",
+                    "gen_ai.tool.call.result": "3 orders",
+                },
+            ),
+            {
+                "traceId": "ab",
+                "spanId": "c2",
+                "name": "agent step",
+                "startTimeUnixNano": "20",
+                "attributes": {"gen_ai.tool.name": "lookup", "output": "done"},
+            },
+        ],
+    )
+    result = read_traces([path])
+    [trace] = result.traces
+    assert [(s.action.name, s.action.arguments, s.observation.content) for s in trace.steps] == [
+        ("lookup", {"q": "orders"}, "3 orders")
+    ]
+    assert result.report.skipped_span_names == {"agent step": 1}
+
+
+def test_a_failed_tool_span_without_a_result_answers_with_its_status_message(
+    tmp_path: Path,
+) -> None:
+    """An `execute_tool` span that failed before it had a result (an error status with a
+    message, no result attribute) is a failed step answering with that message, not a call
+    left without a result."""
+    failed = _tool_span(
+        "c1",
+        10,
+        "",
+        attributes={"gen_ai.operation.name": "execute_tool", "gen_ai.tool.name": "book"},
+        status={"code": "STATUS_CODE_ERROR", "message": "TimeoutError: no answer in 30 s"},
+    )
+    result = read_traces([_bare_spans(tmp_path / "spans.json", [failed])])
+    [trace] = result.traces
+    got = [(s.action.name, s.observation.content, s.observation.is_error) for s in trace.steps]
+    assert got == [("book", "TimeoutError: no answer in 30 s", True)]
+    assert result.report.unanswered_tool_calls == 0
+
+
+def test_an_error_type_marks_a_tool_message_result_as_failed(tmp_path: Path) -> None:
+    """`error.type` on an `execute_tool` span says the call failed even with an unset status,
+    whether its result is a result attribute or a `gen_ai.tool.message`."""
+    spans = [
+        _tool_span(
+            f"c{i}",
+            10 * i,
+            "",
+            attributes={
+                "gen_ai.operation.name": "execute_tool",
+                "gen_ai.tool.name": "pay",
+                "gen_ai.tool.call.id": f"call_{i}",
+                key: "card declined",
+                "error.type": "PaymentError",
+            },
+        )
+        for i, key in enumerate(("gen_ai.tool.call.result", "gen_ai.tool.message"), start=1)
+    ]
+    [trace] = read_traces([_bare_spans(tmp_path / "spans.json", spans)]).traces
+    assert [(s.observation.content, s.observation.is_error) for s in trace.steps] == [
+        ("card declined", True),
+        ("card declined", True),
+    ]

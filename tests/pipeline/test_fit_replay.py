@@ -102,6 +102,49 @@ def test_a_tool_takes_its_own_choice_only_with_enough_steps_and_a_clear_gain() -
     assert per_tool == {"own": "B", "slight": "A", "few": "A", "copy": "copy", "bulk": "A"}
 
 
+def test_twenty_measured_steps_and_a_gain_of_a_hundredth_are_enough_for_a_tool() -> None:
+    """README: "A tool takes its own choice with at least 20 measured steps and a gain of 0.01".
+    At exactly 20 steps a gain of 0.02 gives the tool its own choice; at 19 steps it follows
+    the overall one (a bug raising the bound, making it strict, or asking a larger gain would
+    give `twenty` the overall choice too)."""
+    from wmh.pipeline.fit_replay import MIN_TOOL_STEPS, _choose, _Scores
+
+    scores = _Scores()
+    table = {
+        "twenty": (MIN_TOOL_STEPS, {"A": 0.60, "B": 0.62, "copy": 0.40}),
+        "nineteen": (MIN_TOOL_STEPS - 1, {"A": 0.60, "B": 0.62, "copy": 0.40}),
+        "bulk": (300, {"A": 0.90, "B": 0.50, "copy": 0.30}),
+    }
+    for tool, (steps, means) in table.items():
+        for _ in range(steps):
+            scores.add(tool, means)
+    overall, per_tool = _choose(scores, ["copy", "A", "B"], "A", "copy")
+    assert MIN_TOOL_STEPS == 20
+    assert overall == "A"
+    assert per_tool == {"twenty": "B", "nineteen": "A", "bulk": "A"}
+
+
+def test_the_overall_choice_weighs_every_measured_step_alike() -> None:
+    """The choice over all tools is the best mean over all measured steps: 300 steps of `bulk`
+    that score A higher outweigh three tools of 10 steps each that score B higher (a bug
+    averaging each tool's mean would choose B for everyone but `bulk`)."""
+    from wmh.pipeline.fit_replay import _choose, _Scores
+
+    scores = _Scores()
+    for tool, steps, means in (
+        ("bulk", 300, {"A": 0.9, "B": 0.8}),
+        ("few1", 10, {"A": 0.2, "B": 0.6}),
+        ("few2", 10, {"A": 0.2, "B": 0.6}),
+        ("few3", 10, {"A": 0.2, "B": 0.6}),
+    ):
+        for _ in range(steps):
+            scores.add(tool, means)
+    assert scores.mean(None, "A") == pytest.approx((300 * 0.9 + 30 * 0.2) / 330)
+    overall, per_tool = _choose(scores, ["A", "B"], "A")
+    assert overall == "A"
+    assert per_tool == {"bulk": "A", "few1": "A", "few2": "A", "few3": "A"}
+
+
 def test_corpus_replay_stays_on_for_a_tool_whose_steps_could_not_tell() -> None:
     """Over all tools corpus replay loses (`stale`'s repeated calls answer differently later),
     so the overall choice turns it off; `untried`'s steps never met a recording of their own
@@ -459,3 +502,25 @@ def test_a_tool_keeps_its_own_session_choice(tmp_path: Path) -> None:
     user, billing = (json.loads(turn.observation.content) for turn in session.history[1:])
     assert user == {"user_id": 7, "city": "Quito", "zip": "Q1"}
     assert billing == {"user_id": 7, "city": "Bern", "zip": "B3000"}
+
+
+def test_the_fit_measures_whole_traces_up_to_its_step_cap() -> None:
+    """The fit steps through whole traces in a stable draw until it has `MAX_STEPS` (1500)
+    steps: one-step traces give exactly that many, whatever their order (a bug letting one
+    more in, or raising the cap, would measure more)."""
+    from wmh.pipeline.fit_replay import MAX_STEPS, selection_traces
+
+    def one_step(i: int) -> Trace:
+        step = Step(action=Action(name="t"), observation=Observation(), trace_id=f"x{i}", index=0)
+        return Trace(trace_id=f"x{i}", steps=[step])
+
+    many = [one_step(i) for i in range(2000)]
+    chosen = selection_traces(many)
+    assert MAX_STEPS == 1500 and len(chosen) == 1500
+    assert [t.trace_id for t in selection_traces(list(reversed(many)))] == [
+        t.trace_id for t in chosen
+    ]
+    assert len(selection_traces(many[:10], max_steps=3)) == 3
+    # A trace is never cut: three two-step traces with a cap of three steps measure two.
+    pairs = [Trace(trace_id=t.trace_id, steps=t.steps * 2) for t in many[:3]]
+    assert len(selection_traces(pairs, max_steps=3)) == 2

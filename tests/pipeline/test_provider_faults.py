@@ -14,7 +14,10 @@ import pytest
 from tests.conftest import make_settings
 from tests.fake_llm import FakeLLM, Reply, echo_environment
 from wmh.errors import ProviderError
+from wmh.optimize.evolve import EvolveResult
 from wmh.pipeline.build import build_world_model
+from wmh.pipeline.checks import check_gepa_errors, check_provider_errors, check_providers_answer
+from wmh.scoring.runner import EvalReport, Fidelity, LoopMode
 
 WMH = str(Path(sys.executable).parent / "wmh")
 CANARY = "sk-canary-4f0e19d2c7"
@@ -135,3 +138,50 @@ def test_an_llm_model_below_the_copy_is_published_with_a_warning(
         f"warning: the LLM model scores {score:.3f} on held-out steps, below {copy} "
         f"({best:.3f}), which answers them better without an LLM"
     ) in output
+
+
+def _measured(steps: int, failed: int) -> EvalReport:
+    return EvalReport(
+        model="m", mode=LoopMode.OPEN, judge="structural", sample_turns="all", seed=0,
+        traces=1, overall=Fidelity(steps=steps), sources={"provider_error": failed},
+    )  # fmt: skip
+
+
+def test_a_build_is_refused_only_past_its_share_of_provider_failures(tmp_path: Path) -> None:
+    """provider.max_error_share=0.1 allows one failed step in ten, counted over every measured
+    report: the valid steps that chose the tools' answerers, then the held-out ones."""
+    settings = make_settings(tmp_path, "m", [])
+    check_provider_errors(settings, [_measured(10, 1), None, _measured(10, 1)])
+    with pytest.raises(ProviderError, match=r"3 of 20 measured steps .* failed at the provider"):
+        check_provider_errors(settings, [_measured(10, 2), _measured(10, 1), None])
+    with pytest.raises(ProviderError, match=r"2 of 10 measured steps"):
+        check_provider_errors(settings, [_measured(5, 2), None, _measured(5, 0)])
+
+
+def test_a_gepa_run_is_refused_only_past_its_share_of_failures() -> None:
+    """One failed scoring call in ten is allowed (provider.max_error_share=0.1), two are not;
+    reflection calls are refused only when every one failed."""
+    settings = make_settings(Path("unused"), "m", [])
+    check_gepa_errors(settings, EvolveResult(provider_calls=10, provider_failures=1))
+    with pytest.raises(ProviderError, match="2 of 10 GEPA calls failed at the provider"):
+        check_gepa_errors(settings, EvolveResult(provider_calls=10, provider_failures=2))
+    check_gepa_errors(settings, EvolveResult(reflection_calls=5, reflection_failures=4))
+    with pytest.raises(ProviderError, match="all 5 GEPA reflection calls"):
+        check_gepa_errors(settings, EvolveResult(reflection_calls=5, reflection_failures=5))
+
+
+def test_the_reflection_model_is_checked_only_when_gepa_runs(
+    tmp_path: Path, fake_llm: FakeLLM
+) -> None:
+    """A build with gepa.budget=0 never calls the reflection model: one that does not answer
+    does not stop it. With a budget, it stops the build before any work."""
+    fake_llm.default = lambda body: (
+        Reply(status=500) if body["model"] == "reflector" else Reply("OK")
+    )
+    reflect = ("gepa.reflection_model=openai/reflector", "provider.num_retries=0")
+    skipped = make_settings(tmp_path, "m", [], *_llm_overrides(fake_llm, *reflect, "gepa.budget=0"))
+    check_providers_answer(skipped)
+    running = make_settings(tmp_path, "m", [], *_llm_overrides(fake_llm, *reflect, "gepa.budget=6"))
+    with pytest.raises(ProviderError, match="nothing was built and the previous model stays"):
+        check_providers_answer(running)
+    assert [r["model"] for r in fake_llm.requests] == ["env-model", "env-model", "reflector"]

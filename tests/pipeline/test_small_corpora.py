@@ -90,3 +90,21 @@ def test_a_five_trace_corpus_is_indexed_whole_and_a_six_trace_one_is_split(
     assert five_card.heldout_score is None
     six, _ = splits[6]
     assert six["train"] < 6 and six["valid"] + six["test"] == 6 - six["train"]
+
+
+def test_a_split_that_leaves_train_empty_is_refused_and_publishes_nothing(
+    tmp_path: Path,
+) -> None:
+    """Six traces with split.train=0.001: the hash sends every one to valid or test. The index
+    is built from the train part, so the build stops saying so, and no model is published."""
+    import pytest
+
+    from wmh.errors import EmptyCorpusError
+
+    corpus = write_corpus(tmp_path / "six.jsonl", traces=6, seed=3)
+    settings = make_settings(
+        tmp_path, "none", [corpus], "split.train=0.001", "split.valid=0.499", "split.test=0.5"
+    )
+    with pytest.raises(EmptyCorpusError, match="the train split is empty: all 6 traces went"):
+        build_world_model(settings)
+    assert not (tmp_path / "models" / "none").exists()
