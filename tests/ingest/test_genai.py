@@ -47,33 +47,18 @@ def test_unknown_spans_are_skipped_and_counted(data_dir: Path) -> None:
 def test_every_skipped_span_is_counted_not_each_name_once(tmp_path: Path) -> None:
     """Three database queries, an HTTP call and a chat span that says nothing are four unknown
     spans (of three names), not three; the summary names the most frequent first."""
-    spans = [
-        {"name": "db.query", "start": 1},
-        {"name": "db.query", "start": 2},
-        {"name": "HTTP GET", "start": 3},
-        {"name": "db.query", "start": 4},
-        {"name": "chat gpt", "start": 5, "attributes": {"gen_ai.operation.name": "chat"}},
-        {
-            "name": "execute_tool lookup",
-            "start": 6,
-            "attributes": {"gen_ai.tool.name": "lookup", "gen_ai.tool.call.result": "3 orders"},
-        },
-    ]
-    path = tmp_path / "spans.jsonl"
-    path.write_text(
-        "".join(
-            json.dumps(
-                {
-                    "traceId": "ab",
-                    "spanId": f"s{i}",
-                    "name": span["name"],
-                    "startTimeUnixNano": str(span["start"]),
-                    "attributes": span.get("attributes", {}),
-                }
-            )
-            + "\n"
-            for i, span in enumerate(spans)
-        )
+    path = _spans(
+        tmp_path,
+        ("db.query", 1, {}),
+        ("db.query", 2, {}),
+        ("HTTP GET", 3, {}),
+        ("db.query", 4, {}),
+        ("chat gpt", 5, {"gen_ai.operation.name": "chat"}),
+        (
+            "execute_tool lookup",
+            6,
+            {"gen_ai.tool.name": "lookup", "gen_ai.tool.call.result": "3 orders"},
+        ),
     )
     result = read_traces([path])
     assert [s.action.name for s in result.traces[0].steps] == ["lookup"]
