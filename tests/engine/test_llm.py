@@ -448,3 +448,95 @@ def test_play_against_an_llm_model_from_the_cli(llm_model: Path, fake_llm: FakeL
     )
     assert done.returncode == 0, done.stderr
     assert '{"echo": {"user_id": 8675309}}' in done.stdout and "(llm)" in done.stdout
+
+
+def test_an_answers_max_tokens_is_half_again_the_longest_observation_never_above_the_cap() -> None:
+    from wmh.engine.llm import answer_budget
+
+    assert answer_budget(100, 1024) == 150 + 256
+    # A tool that once printed a long answer: max_tokens stays at provider.max_tokens.
+    assert answer_budget(5000, 1024) == 1024
+    assert answer_budget(5000, 64) == 64
+
+
+def test_answers_outside_the_format_keep_their_flag_and_notes_apart() -> None:
+    # Tags without the flag: not an error.
+    plain = parse_answer("<observation>\n[1, 2]\n</observation>\n<scratchpad>\nnone\n")
+    assert plain.strict and not plain.observation.is_error
+    assert plain.observation.content == "[1, 2]" and plain.scratchpad == "none"
+    # A bare traceback or exception the model printed is an error answer.
+    for text in ("Traceback (most recent call last):\n  boom", "Exception: no such table"):
+        loose = parse_answer(text)
+        assert not loose.strict and loose.observation.is_error and loose.observation.content == text
+    # The notes of an answer without observation tags are not part of what the environment said.
+    noted = parse_answer("user 5 exists\n<scratchpad>\nsaw user 5\n</scratchpad>")
+    assert not noted.strict and noted.observation.content == "user 5 exists"
+    assert noted.scratchpad == "saw user 5" and not noted.observation.is_error
+
+
+def test_a_tool_the_corpus_never_recorded_may_answer_up_to_max_tokens(
+    llm_model: Path, fake_llm: FakeLLM
+) -> None:
+    """No recorded observation to size the answer by: the call gets all of provider.max_tokens,
+    not the room sized for an empty observation."""
+    wm, _ = load_world_model(llm_model)
+    session = wm.new_session(task="t")
+    wm.step(session.id, Action(name="export_all_orders", arguments={"format": "csv"}))
+    assert fake_llm.requests[-1]["max_tokens"] == wm.predictor.provider.config.max_tokens == 1024
+
+
+def test_the_session_so_far_is_shown_oldest_turn_first() -> None:
+    from wmh.core.types import Observation, Session, Turn
+
+    history = [
+        Turn(
+            action=Action(name="get_user", arguments={"user_id": i}),
+            observation=Observation(content=f"user {i}"),
+        )
+        for i in range(4)
+    ]
+    session = Session(id="s", task="t", history=history)
+    prompt = render_prompt("be the environment", session, Action(name="get_user"), [],
+                           PromptBudget())  # fmt: skip
+    shown = prompt.messages[1]["content"].split("## This session so far", 1)[1]
+    places = [shown.index(f'Action: get_user {{"user_id":{i}}}') for i in range(4)]
+    assert places == sorted(places) and not prompt.truncated
+
+
+def test_zero_shot_answers_a_recorded_call_with_the_llm_and_top_k_sets_the_examples_shown(
+    llm_model: Path, fake_llm: FakeLLM
+) -> None:
+    """`top_k=0` (zero-shot) takes nothing from the corpus, not even an exact replay of a
+    recorded call; `top_k=k` shows k examples."""
+    from wmh.store.settings import model_settings
+
+    settings = model_settings(llm_model)
+    settings.retrieval.top_k = 0
+    wm, _ = load_world_model(llm_model, settings=settings)
+    step = wm.retriever.table.step(3)
+    before = len(fake_llm.requests)
+    answer = wm.step(wm.new_session(task=step.task).id, step.action)
+    assert len(fake_llm.requests) == before + 1 and answer.metadata["source"] == "llm"
+    assert answer.metadata["examples"] == 0
+    settings.retrieval.top_k = 3
+    wm, _ = load_world_model(llm_model, settings=settings)
+    answer = wm.step(wm.new_session(task="t").id, Action(name="get_user", arguments={"user_id": 8}))
+    assert answer.metadata["examples"] == 3
+    shown = fake_llm.requests[-1]["messages"][1]["content"]
+    examples = shown.split("## Recorded examples", 1)[1].split("## This session", 1)[0]
+    assert examples.count("Action: get_user") == 3
+
+
+def test_a_prompt_shows_the_seed_records_and_says_when_examples_were_cut(llm_model: Path) -> None:
+    from wmh.core.types import EnvState, Session
+    from wmh.retrieval.retriever import Query
+
+    wm, _ = load_world_model(llm_model)
+    examples = wm.retriever.neighbours(Query(Action(name="get_user", arguments={"user_id": 1})), 5)
+    session = Session(id="s", task="t", state=EnvState(structured={"users": {"7": "Ada"}}))
+    prompt = render_prompt("be the environment", session, Action(name="get_user"), examples,
+                           PromptBudget(total=300))  # fmt: skip
+    text = prompt.messages[1]["content"]
+    assert '{"users": {"7": "Ada"}}' in text.split("## The environment's records", 1)[1]
+    # Only examples were cut (the session has no turns): the prompt is still marked truncated.
+    assert "examples omitted" in text and prompt.history_turns == 0 and prompt.truncated

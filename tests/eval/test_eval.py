@@ -372,3 +372,24 @@ def test_a_suites_settings_become_the_overrides_it_is_built_with(tmp_path: Path)
         "seed=7",
         "embedder.dim=64",
     ]
+
+
+def test_the_planned_steps_are_the_steps_a_limited_evaluation_scores(built_model: Path) -> None:
+    """The progress bar's total: with `limit`, the steps of the first `limit` traces (a plan
+    over every held-out trace would leave the bar short of its end)."""
+    planned: list[int] = []
+    scored: list[int] = []
+    report = evaluate(
+        name="records",
+        root=built_model.parent.parent,
+        options=EvalOptions(limit=3, track=False),
+        on_plan=planned.append,
+        on_progress=scored.append,
+    )
+    assert report.traces == 3
+    assert planned == [report.overall.steps] == [sum(scored)]
+    everything = evaluate(
+        name="records", root=built_model.parent.parent, options=EvalOptions(track=False),
+        on_plan=planned.append,
+    )  # fmt: skip
+    assert everything.traces > 3 and planned[1] == everything.overall.steps > planned[0]

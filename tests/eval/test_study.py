@@ -337,3 +337,38 @@ def test_a_member_scores_the_turns_the_study_samples(tmp_path: Path) -> None:
         settings = make_settings(tmp_path, "member", [], f"study.sample_turns={turns}")
         _, report = score_member(settings, _traces(40), test, tmp_path / "work")
         assert report.overall.steps == steps and report.sample_turns == turns
+
+
+def test_a_size_equal_to_the_pool_is_trained_and_each_member_logs_its_lead_over_the_copy(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`study.sizes` naming exactly the traces there are to train on is the curve's last point,
+    not a size "beyond the pool"; and each member's run logs how far replay leads the nearest
+    copy (replay minus nn_copy: a sign flipped would show a lead as a lag)."""
+    from tests.conftest import make_settings
+    from wmh.eval.study import run_study
+    from wmh.ingest.sources import ingest
+    from wmh.ingest.split import split_with
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    corpus = write_corpus(tmp_path / "c.jsonl", traces=12, seed=2)
+    probe = make_settings(tmp_path, "pool", [corpus])
+    split = split_with(ingest(probe).traces, probe.split)
+    pool = len(split.train) + len(split.valid)
+    assert 3 < pool < 12
+    settings = make_settings(
+        tmp_path, "pool", [corpus], f"study.sizes=[3,{pool}]", "study.seeds=1", "track=true"
+    )
+    report, _ = run_study(settings, "scaling", tmp_path / "out")
+    assert report.sizes == [3, pool] and report.beyond_pool == []
+    client = mlflow.MlflowClient(tracking_uri=uri)
+    experiment = client.get_experiment_by_name("study-scaling-pool")
+    assert experiment is not None
+    runs = client.search_runs([experiment.experiment_id], "tags.`wmh.kind` = 'study-member'")
+    assert len(runs) == len(report.members) == 2
+    for member in report.members:
+        (run,) = [r for r in runs if r.info.run_id == member.run_id]
+        lead = member.scores["replay"] - member.scores["nn_copy"]
+        assert run.data.metrics["replay_minus_nn_copy"] == pytest.approx(lead)
+    assert any(m.scores["replay"] != m.scores["nn_copy"] for m in report.members)

@@ -153,3 +153,22 @@ def test_a_second_build_resumes_the_optimisation_from_its_run_dir(
     # Only the budget left after the first build is spent: the first run is not redone.
     assert 0 < gepa_calls <= 30 - first.evolve.rollouts + 6
     assert list((tmp_path / "gepa").iterdir())
+
+
+def test_the_reflection_model_gets_room_for_a_whole_prompt_and_its_own_temperature(
+    tmp_path: Path, synthetic_corpus: Path, fake_llm: FakeLLM
+) -> None:
+    """A proposed prompt is longer than an observation: the reflection calls ask for at least
+    2,048 tokens (more when provider.max_tokens is higher), at temperature 0.7."""
+    fake_llm.default = scripted("Answer every action with: nothing to report.")
+    build_world_model(
+        gepa_settings(tmp_path, synthetic_corpus, fake_llm, "room", "provider.max_tokens=512")
+    )
+    from wmh.providers.llm import PING
+
+    calls = [r for r in fake_llm.requests if r["messages"] != PING]  # not the reachability check
+    reflections = [r for r in calls if r["model"] == "reflector"]
+    assert reflections
+    assert {(r["max_tokens"], r["temperature"]) for r in reflections} == {(2048, 0.7)}
+    answers = [r for r in calls if r["model"] == "env"]
+    assert answers and max(r["max_tokens"] for r in answers) <= 512

@@ -138,3 +138,23 @@ def test_an_awaited_direct_call_is_retried_and_timed_out_as_a_blocking_one(
     fake_llm.default = Reply("late", delay_s=2)
     with pytest.raises(ProviderError, match="Timeout"):
         asyncio.run(LLMProvider(_config(fake_llm, timeout=0.5)).acomplete([]))
+
+
+@pytest.mark.parametrize("fallbacks", [[], ["openai/other"]], ids=["direct", "litellm"])
+def test_the_configured_temperature_is_sent(fake_llm: FakeLLM, fallbacks: list[str]) -> None:
+    fake_llm.script = [Reply("a"), Reply("b")]
+    LLMProvider(_config(fake_llm, temperature=0.35, fallbacks=fallbacks)).complete([])
+    assert fake_llm.requests[-1]["temperature"] == 0.35
+    LLMProvider(_config(fake_llm, temperature=0.0, fallbacks=fallbacks)).complete([])
+    assert fake_llm.requests[-1]["temperature"] == 0.0
+
+
+def test_a_timeout_or_conflict_answer_is_retried_and_an_answer_without_choices_is_named(
+    fake_llm: FakeLLM,
+) -> None:
+    fake_llm.script = [Reply("slow", status=408), Reply("busy", status=409), Reply("ok")]
+    assert LLMProvider(_config(fake_llm, num_retries=2)).complete([]).text == "ok"
+    assert len(fake_llm.requests) == 3
+    fake_llm.script = [Reply(raw=b'{"choices": []}', status=200)]
+    with pytest.raises(ProviderError, match="BadRequestError: the server's answer has no choices"):
+        LLMProvider(_config(fake_llm)).complete([])
