@@ -334,10 +334,11 @@ def fit_policies(
     # (a step of a tool only its own trace called has no copy to compare with).
     recorded = list(open_scores.counts)
     closed_steps = closed_scores.counts
+    counted = sum(closed_steps[tool] for tool in recorded)
     report = FitReport(
-        steps=sum(closed_steps[tool] for tool in recorded),
+        steps=counted,
         traces=len(traces),
-        unrecorded=sum(closed_steps.values()) - sum(closed_steps[tool] for tool in recorded),
+        unrecorded=sum(closed_steps.values()) - counted,
         judge=judge.name,
         default=policies.default.describe(),
         score=round(
