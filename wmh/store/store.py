@@ -183,25 +183,15 @@ class WorldModelStore:
         # folder, whose removal when empty raced with another build creating its own in it.
         tmp = self.models_dir / f"{_STAGING}{name}.{os.getpid()}.{uuid.uuid4().hex[:8]}"
         tmp.mkdir()
+        failed = f"cannot write world model '{name}' under {self.models_dir}"
         try:
             yield tmp
-        except OSError as exc:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise StoreError(
-                f"cannot write world model '{name}' under {self.models_dir}: {exc.strerror or exc}"
-            ) from None
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
-        try:
+            failed = f"cannot publish world model '{name}' in {self.models_dir}"
             self.publish(tmp, name)
-        except BaseException as exc:  # refused or failed: the build's folder goes too
+        except BaseException as exc:  # failed, or refused: the build's folder goes
             shutil.rmtree(tmp, ignore_errors=True)
             if isinstance(exc, OSError):
-                raise StoreError(
-                    f"cannot publish world model '{name}' in {self.models_dir}: "
-                    f"{exc.strerror or exc}"
-                ) from None
+                raise StoreError(f"{failed}: {exc.strerror or exc}") from None
             raise
 
     def publish(self, built: Path, name: str) -> Path:
