@@ -304,6 +304,28 @@ def test_the_same_with_redis_sessions_and_two_workers(two_workers: Server) -> No
             assert client.get(f"/world_models/records/sessions/{sid}").status_code == 200
 
 
+def test_a_seed_state_of_the_records_alone_is_taken_and_the_schema_says_so(server: Server) -> None:
+    """The server reads a seed_state with a key other than an EnvState's as the records alone;
+    the schema declared only an EnvState, so schemathesis flagged such a body (a `scratchpad`
+    that is not a string beside another key) as one the server should have refused."""
+    import jsonschema
+
+    body = {"task": "t", "seed_state": {"users": {"7": True}, "scratchpad": [1, {}]}}
+    wrong = {"task": "t", "seed_state": {"scratchpad": [1, {}]}}  # an EnvState, and a bad one
+    with httpx.Client(base_url=server.url) as client:
+        document = client.get("/openapi.json").json()
+        made = client.post("/world_models/records/sessions", json=body)
+        refused = client.post("/world_models/records/sessions", json=wrong)
+    assert made.status_code == 201, made.text
+    assert made.json()["state"]["structured"] == body["seed_state"]
+    assert refused.status_code == 422, refused.text
+    request = document["paths"]["/world_models/{name}/sessions"]["post"]["requestBody"]
+    schema = {**request["content"]["application/json"]["schema"], **document}
+    jsonschema.validate(body, schema)  # what the server takes, the schema allows
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(wrong, schema)  # and what it refuses, the schema refuses
+
+
 @pytest.mark.slow
 def test_schemathesis_finds_no_server_error_and_only_documented_answers(
     server: Server, tmp_path: Path

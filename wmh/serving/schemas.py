@@ -18,6 +18,23 @@ from wmh.core.types import (
 )
 from wmh.engine.usage import UsageRecord
 
+_STATE_KEYS = ("structured", "scratchpad")
+
+
+def _records_alone(schema: dict[str, Any]) -> None:
+    """Document the second form `_records` reads: an object with a key other than an EnvState's
+    (schemathesis found a body the server took that the schema said it would refuse)."""
+    schema["anyOf"].insert(
+        1,
+        {
+            "type": "object",
+            "not": {"propertyNames": {"enum": list(_STATE_KEYS)}},
+            "title": "Records",
+            "description": "The records alone: an object with a key other than "
+            + " and ".join(_STATE_KEYS),
+        },
+    )
+
 
 class CreateSession(BaseModel):
     # A misspelt `seed_state` is refused rather than starting a session without its records.
@@ -29,12 +46,13 @@ class CreateSession(BaseModel):
         description="The environment's records at the start, shown as if the session had "
         'already seen them: `{"structured": {...}, "scratchpad": "..."}`, or the records alone '
         "(an object with other keys), as `WorldModel.new_session` takes them.",
+        json_schema_extra=_records_alone,
     )
 
     @field_validator("seed_state", mode="before")
     @classmethod
     def _records(cls, value: Any) -> Any:
-        if isinstance(value, dict) and not set(value) <= {"structured", "scratchpad"}:
+        if isinstance(value, dict) and not set(value) <= set(_STATE_KEYS):
             return {"structured": value}  # the records alone, not an EnvState
         return value
 
