@@ -163,6 +163,8 @@ class _Backend:
                 "description": "Book a flight",
                 "parameters": {"type": "object", "required": ["flight"]},
             },
+            "cancel": {"type": "object", "description": "Cancel a booking"},
+            "ping": {"description": "Are you there", "parameters": None},
         }
 
     def close(self) -> None:
@@ -172,12 +174,20 @@ class _Backend:
 def test_a_real_environments_tools_are_offered_by_their_argument_schemas() -> None:
     """A backend describes a tool by its argument schema, or by `{description, parameters}`:
     either way the tool's `inputSchema` is the argument schema itself, and its description the
-    backend's own (the tool's name when it gives none; it was always the name)."""
+    backend's own (a bare schema's top-level one; the tool's name when it gives none; it was
+    always the name). A tool whose parameters are null takes none (it was a TypeError)."""
     env = ToolEnv(_Backend(), lambda backend, task: None)
     schemas = {name: spec["inputSchema"] for name, spec in env.tools().items()}
     assert schemas == {
         "echo": {"type": "object", "properties": {"x": {"type": "string"}}},
         "book": {"type": "object", "required": ["flight"]},
+        "cancel": {"type": "object", "description": "Cancel a booking"},
+        "ping": {},
     }
     described = {name: spec["description"] for name, spec in env.tools().items()}
-    assert described == {"echo": "echo", "book": "Book a flight"}
+    assert described == {
+        "echo": "echo",
+        "book": "Book a flight",
+        "cancel": "Cancel a booking",
+        "ping": "Are you there",
+    }

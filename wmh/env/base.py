@@ -128,13 +128,14 @@ class ToolEnv:
 
 def _described(name: str, spec: Any) -> dict[str, Any]:
     """A backend's tool as `{description, inputSchema}`: the backends describe a tool by its
-    argument schema (described by its name), or by `{description, parameters}`."""
+    argument schema, or by `{description, parameters}`. The description is the backend's own
+    (a bare schema's top-level one), else the tool's name; no parameters is no schema."""
     if not isinstance(spec, Mapping):
         return {"description": name, "inputSchema": {}}
-    if "parameters" in spec:
-        description = spec.get("description")
-        return {
-            "description": description if isinstance(description, str) and description else name,
-            "inputSchema": dict(spec["parameters"]),
-        }
-    return {"description": name, "inputSchema": dict(spec)}
+    description = spec.get("description")
+    described = description if isinstance(description, str) and description else name
+    schema = spec.get("parameters") if "parameters" in spec else spec
+    return {
+        "description": described,
+        "inputSchema": dict(schema) if isinstance(schema, Mapping) else {},
+    }
