@@ -384,3 +384,16 @@ def test_list_on_a_root_that_is_a_file_is_an_error(tmp_path: Path) -> None:
     code, out = run("list", "--root", str(root))
     assert code == 1
     assert f"--root {root} is a file: it names the folder that holds models/" in out
+
+
+@pytest.mark.parametrize("kind", ["scaling", "seeds"])
+def test_a_study_from_a_params_file_refuses_a_root_it_would_not_use(
+    tmp_path: Path, kind: str
+) -> None:
+    # The params file names the store root; a --root beside it was silently ignored.
+    params = tmp_path / "params.yaml"
+    params.write_text("name: x\n")
+    code, out = run("study", kind, "--params", str(params), "--root", str(tmp_path / "r"))
+    assert code == 1
+    assert "error: --params takes the whole config: drop --name, --file, --root and -o" in out
+    assert not (tmp_path / "r").exists()

@@ -57,8 +57,8 @@ def _settings(
     params: Path | None,
 ) -> WmhConfig:
     if params is not None:
-        if files or overrides or name:
-            raise ConfigError("--params takes the whole config: drop --name, --file and -o")
+        if files or overrides or name or root is not None:
+            raise ConfigError("--params takes the whole config: drop --name, --file, --root and -o")
         return settings_from_file(params)
     if name is None and files:
         name = corpus_name(files, "study")
