@@ -69,6 +69,23 @@ def swept_values(task_overrides: list[str], argv: list[str]) -> str:
     return " ".join(o.input_line or "" for o in mine if o.key_or_group in swept)
 
 
+def _to_log_files(message: str, traceback: bool = False) -> None:
+    """An error into the run's log file (Hydra's `build.log`) alone: the terminal is told once,
+    by the `error:` line printed beside it (Hydra's console handler printed it a second time)."""
+    record = log.makeRecord(
+        log.name,
+        logging.ERROR,
+        __file__,
+        0,
+        "%s",
+        (message,),
+        sys.exc_info() if traceback else None,
+    )
+    for handler in logging.getLogger().handlers:
+        if isinstance(handler, logging.FileHandler):
+            handler.handle(record)
+
+
 @hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="config")
 def main(cfg: DictConfig) -> float | None:
     """Build one world model; returns its held-out score (what a sweeper optimises)."""
@@ -95,14 +112,14 @@ def main(cfg: DictConfig) -> float | None:
         if not sweeping:
             if not isinstance(exc, WmhError):
                 raise
-            log.error("%s", exc)
+            _to_log_files(str(exc))
             print(f"error: {exc}", file=sys.stderr)  # e.g. no name=: one line
             sys.exit(1)
         # The sweep goes on with its other members (an exit here ended it, and members under
         # way in other processes with it); its end names the failed ones (SweepFailures). A
         # fault of wmh's own (not a WmhError) keeps its traceback, in the member's log.
         said = str(exc) if isinstance(exc, WmhError) else f"{type(exc).__name__}: {exc}"
-        log.error("%s", said, exc_info=not isinstance(exc, WmhError))
+        _to_log_files(said, traceback=not isinstance(exc, WmhError))
         print(f"error: {name}: {said}", file=sys.stderr)
         (Path(hydra_cfg.runtime.output_dir) / FAILED_MARK).write_text(f"{name}: {said}\n")
         return None

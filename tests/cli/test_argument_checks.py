@@ -397,3 +397,16 @@ def test_a_study_from_a_params_file_refuses_a_root_it_would_not_use(
     assert code == 1
     assert "error: --params takes the whole config: drop --name, --file, --root and -o" in out
     assert not (tmp_path / "r").exists()
+
+
+def test_a_build_of_files_without_a_name_says_how_to_give_one(tmp_path: Path) -> None:
+    code, out = run(
+        "build", "--file", str(Path(__file__).parents[2] / "examples/airline/traces.otel.jsonl"),
+        "--root", str(tmp_path / "store"), "--no-interactive",
+    )  # fmt: skip
+    assert code == 1
+    assert out == (
+        "error: no model name: pass --name NAME (wmh build, wmh eval) or name=NAME "
+        "(python -m wmh.build)"
+    )
+    assert not (tmp_path / "store" / "models").exists()

@@ -152,3 +152,23 @@ def test_a_sweep_member_whose_settings_fail_does_not_drop_the_others(
     assert done.returncode == 1
     assert (tmp_path / "store" / "models" / "sw-1" / "model.json").is_file(), done.stderr
     assert "error: 1 sweep member(s) failed: sw-0" in done.stderr
+
+
+NO_NAME = "no model name: pass --name NAME (wmh build, wmh eval) or name=NAME (python -m wmh.build)"
+
+
+def test_a_build_without_a_name_says_how_to_give_one_once(
+    tmp_path: Path, synthetic_corpus: Path
+) -> None:
+    """OmegaConf's "Structured config of type `WmhConfig` has missing mandatory value: name" was
+    printed twice (Hydra's console log, then the error line); the run's log file keeps it."""
+    done = subprocess.run(
+        [sys.executable, "-m", "wmh.build", f"root={tmp_path / 'store'}",
+         f"data.files=[{synthetic_corpus}]", "track=false"],
+        capture_output=True, text=True, timeout=300, cwd=tmp_path,
+    )  # fmt: skip
+    assert done.returncode == 1
+    assert done.stderr.strip() == f"error: {NO_NAME}"
+    assert done.stdout == ""  # Hydra's console log is on stdout
+    (log,) = (tmp_path / "store" / "hydra" / "runs").glob("*/*/build.log")
+    assert log.read_text().endswith(f"[wmh.build][ERROR] - {NO_NAME}\n")

@@ -18,7 +18,7 @@ from hydra import compose, initialize_config_dir
 from hydra.core.config_store import ConfigStore
 from hydra.errors import HydraException
 from omegaconf import DictConfig, OmegaConf
-from omegaconf.errors import OmegaConfBaseException
+from omegaconf.errors import MissingMandatoryValue, OmegaConfBaseException
 
 from wmh.config import schema as schema_module
 from wmh.config.schema import WmhConfig
@@ -158,6 +158,14 @@ def to_settings(cfg: DictConfig | WmhConfig) -> WmhConfig:
         return cfg
     try:
         settings: WmhConfig = OmegaConf.to_object(cfg)  # type: ignore[assignment]
+    except MissingMandatoryValue as exc:
+        key = str(exc.full_key or "")
+        if key == "name":
+            raise ConfigError(
+                "no model name: pass --name NAME (wmh build, wmh eval) or name=NAME "
+                "(python -m wmh.build)"
+            ) from None
+        raise ConfigError(f"{key or 'a setting'} has no value: pass {key or 'it'}=VALUE") from None
     except OmegaConfBaseException as exc:
         raise ConfigError(_clean(str(exc))) from None
     problem = out_of_range(dataclasses.asdict(settings))
