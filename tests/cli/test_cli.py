@@ -180,7 +180,8 @@ def test_hydra_entry_point_builds_with_overrides(tmp_path: Path, synthetic_corpu
         capture_output=True, text=True, env=ENV, timeout=120, cwd=tmp_path,
     )  # fmt: skip
     assert nameless.returncode == 1 and "Traceback" not in nameless.stderr
-    assert nameless.stderr.strip().endswith("missing mandatory value: name")
+    assert nameless.stderr.strip().endswith("no model name: pass --name NAME (wmh build, wmh eval) "
+                                            "or name=NAME (python -m wmh.build)")  # fmt: skip
 
 
 def test_examples_run_passes_arguments_and_wmh_to_the_script_and_its_exit_code(

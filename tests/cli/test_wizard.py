@@ -75,8 +75,9 @@ def test_off_a_terminal_missing_inputs_are_an_error(tmp_path: Path) -> None:
         stdin=subprocess.DEVNULL,
     )
     assert done.returncode == 1
-    assert done.stderr.strip() == (
-        "error: Structured config of type `WmhConfig` has missing mandatory value: name"
+    assert " ".join(done.stderr.split()) == (  # wrapped at 80 columns
+        "error: no model name: pass --name NAME (wmh build, wmh eval) or name=NAME "
+        "(python -m wmh.build)"
     )
     assert not (tmp_path / "models").exists()
 

@@ -98,11 +98,21 @@ def test_scaling_study_through_the_cli_logs_a_run_per_member(tmp_path: Path) -> 
         capture_output=True, text=True, env=env, timeout=120,
     )  # fmt: skip
     assert plotted.returncode == 0 and both.read_bytes()[:4] == b"\x89PNG"
+    one = plot_studies(
+        [StudyReport.model_validate_json((out / "results.json").read_bytes())], tmp_path / "1.png"
+    )
+    # A panel (4.6 inches at 80 dpi) a study: a single study drew two empty ones beside it.
+    assert [png_width(p) for p in (one, both)] == [368, 736]
     refused = subprocess.run(
         [sys.executable, "-m", "wmh", "study", "plot", str(out / "curve.json"), "--out", str(both)],
         capture_output=True, text=True, env=env, timeout=120,
     )  # fmt: skip
     assert refused.returncode == 1 and "not a study's results.json" in refused.stderr
+    damaged = json.loads((out / "results.json").read_text())
+    del damaged["name"]
+    (tmp_path / "damaged.json").write_text(json.dumps(damaged))
+    said = plot_studies_error([tmp_path / "damaged.json"], tmp_path / "d.png")
+    assert said.endswith("not a study's results.json (name: Field required; 1 problem in all)")
     # An image path matplotlib would write elsewhere (a folder: folder.png) or not at all.
     for where, said in (
         (tmp_path, "is a folder: --out names the image to write"),
@@ -114,6 +124,10 @@ def test_scaling_study_through_the_cli_logs_a_run_per_member(tmp_path: Path) -> 
     with pytest.raises(ConfigError, match="columns must be at least 1, got 0"):
         plot_studies([StudyReport.model_validate_json((out / "results.json").read_bytes())],
                      tmp_path / "c.png", columns=0)  # fmt: skip
+
+
+def png_width(path: Path) -> int:
+    return int.from_bytes(path.read_bytes()[16:20], "big")
 
 
 def plot_studies_error(results: list[Path], out: Path) -> str:

@@ -22,6 +22,7 @@ from wmh.cli.common import console
 from wmh.cli.wizard import run_wizard
 from wmh.config.compose import check_trace_files, compose_config, file_overrides, to_settings
 from wmh.config.schema import WmhConfig
+from wmh.core.text import counted
 from wmh.ingest.split import SMALL_CORPUS
 from wmh.pipeline.build import BuildResult, build_world_model
 
@@ -90,7 +91,8 @@ def print_build(result: BuildResult) -> None:
     table.add_row("path", str(result.path))
     table.add_row("ingested", report.summary())
     sizes = ", ".join(
-        f"{part} {v['traces']} traces / {v['steps']} steps" for part, v in card.split.items()
+        f"{part} {counted(v['traces'], 'trace')} / {counted(v['steps'], 'step')}"
+        for part, v in card.split.items()
     )
     table.add_row("split", sizes)
     table.add_row("embedder", f"{card.embedder.kind} (dim {card.embedder.dim})")

@@ -12,6 +12,7 @@ from typer.core import TyperGroup
 
 from wmh.cli.common import RootOption, console, narrow_table
 from wmh.cli.sim2real import sim2real
+from wmh.core.text import counted
 from wmh.errors import ConfigError
 from wmh.eval.results import (
     check_results_path,
@@ -59,7 +60,7 @@ def print_report(report: EvalReport) -> None:
     title = f"{report.model}" + (f" · suite {report.suite}" if report.suite else "")
     console.print(
         f"[bold]{title}[/]: {report.mode.value}, judge {report.judge}, "
-        f"sample_turns {report.sample_turns}, {report.traces} held-out traces, "
+        f"sample_turns {report.sample_turns}, {counted(report.traces, 'held-out trace')}, "
         f"prompt {report.prompt}, top_k {report.top_k}",
         markup=True,
     )

@@ -21,6 +21,7 @@ from wmh.config.compose import (
 )
 from wmh.config.schema import WmhConfig
 from wmh.core.paths import check_output
+from wmh.core.text import counted
 from wmh.errors import ConfigError
 from wmh.eval.study import run_study
 from wmh.eval.study_report import Member, StudyReport
@@ -110,8 +111,8 @@ def _run(
     def progress(member: Member, done: int, total: int) -> None:
         scores = ", ".join(f"{k} {v:.3f}" for k, v in member.scores.items())
         console.print(
-            f"[{done}/{total}] {member.train_traces} traces, seed {member.seed}: {scores} "
-            f"({member.seconds:.1f}s)",
+            f"[{done}/{total}] {counted(member.train_traces, 'trace')}, seed {member.seed}: "
+            f"{scores} ({member.seconds:.1f}s)",
             highlight=False,
         )
 
@@ -170,6 +171,6 @@ def plot(
             where = ".".join(map(str, first["loc"])) or "the file"
             raise ConfigError(
                 f"{path}: not a study's results.json ({where}: {first['msg']}; "
-                f"{exc.error_count()} problems in all)"
+                f"{counted(exc.error_count(), 'problem')} in all)"
             ) from None
     console.print(f"wrote {escape(str(plot_studies(reports, out, columns)))}")

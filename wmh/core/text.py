@@ -19,3 +19,8 @@ def clip(text: str, max_tokens: int, what: str = "text") -> str:
     keep = max(16, max_tokens * 7 // 2)
     head, tail = text[: keep * 2 // 3], text[-(keep // 3) :]
     return f"{head}\n[… {what} truncated: {len(text) - len(head) - len(tail)} characters …]\n{tail}"
+
+
+def counted(count: int, noun: str, plural: str | None = None) -> str:
+    """`1 trace`, `2 traces`: a count with its noun in the number it takes."""
+    return f"{count} {noun if count == 1 else plural or noun + 's'}"

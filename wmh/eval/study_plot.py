@@ -119,6 +119,7 @@ def plot_studies(reports: list[StudyReport], path: Path, columns: int = 3) -> Pa
         raise ConfigError(f"columns must be at least 1, got {columns}")
     _check_out(path)
     plt = _pyplot()
+    columns = min(columns, max(len(reports), 1))  # no empty columns beside fewer studies
     rows = -(-len(reports) // columns)
     fig, axes = plt.subplots(
         rows, columns, figsize=(4.6 * columns, 3.6 * rows), dpi=80, squeeze=False

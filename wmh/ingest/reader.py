@@ -12,6 +12,7 @@ from pathlib import Path
 from pydantic import BaseModel, Field
 
 from wmh.config.schema import DataConfig
+from wmh.core.text import counted
 from wmh.core.types import Trace
 from wmh.errors import EmptyCorpusError, IngestError
 from wmh.ingest.assemble import TraceAssembler
@@ -55,7 +56,7 @@ class IngestReport(BaseModel):
             else f"{len(self.files)} file(s)"
         )
         parts = [
-            f"{self.steps} steps from {self.traces} traces in {where}",
+            f"{counted(self.steps, 'step')} from {counted(self.traces, 'trace')} in {where}",
             f"{self.spans} spans read",
         ]
         if self.not_read:
