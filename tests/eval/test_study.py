@@ -30,7 +30,14 @@ def test_subsets_are_nested_and_differ_by_seed() -> None:
     for small, large in zip(sizes, sizes[1:], strict=False):
         assert {t.trace_id for t in one[small]} <= {t.trace_id for t in one[large]}
     assert [t.trace_id for t in one[5]] != [t.trace_id for t in two[5]]
-    assert nested_subsets(list(reversed(pool)), sizes, 0) == one  # file order does not matter
+    # The pool's order does not choose the traces; each subset keeps it (the whole pool is
+    # indexed in the order a build indexes it, so it scores as the build does).
+    backwards = nested_subsets(list(reversed(pool)), sizes, 0)
+    assert {n: {t.trace_id for t in s} for n, s in backwards.items()} == {
+        n: {t.trace_id for t in s} for n, s in one.items()
+    }
+    assert one[50] == pool and backwards[50] == list(reversed(pool))
+    assert [t.trace_id for t in one[5]] == sorted(t.trace_id for t in one[5])
     with pytest.raises(ConfigError, match="at least 1"):
         train_sizes([0, 5], 50)
 
@@ -67,6 +74,18 @@ def test_scaling_study_through_the_cli_logs_a_run_per_member(tmp_path: Path) -> 
     assert first["mean"]["replay"] == pytest.approx((a + b) / 2, abs=1e-6)
     assert first["std"]["replay"] == pytest.approx(abs(a - b) / 2**0.5, abs=1e-6)
     assert whole["seeds"] == 1 and whole["std"]["replay"] == 0
+    # The whole pool scores as a build of the file does: its traces are indexed in the order a
+    # build indexes them (a shuffled order broke ties otherwise: nn_copy 0.753, the build 0.746).
+    built = subprocess.run(
+        [sys.executable, "-m", "wmh", "build", "--name", "airline", "--file", str(AIRLINE),
+         "--root", str(tmp_path / "store"), "-o", "track=false"],
+        capture_output=True, text=True, env=env, timeout=600,
+    )  # fmt: skip
+    assert built.returncode == 0, built.stderr
+    card = json.loads((tmp_path / "store" / "models" / "airline" / "metrics.json").read_text())
+    heldout = card["heldout"]["overall"]
+    (all_of_it,) = (m for m in members if m["size"] == pool)
+    assert all_of_it["scores"] == {"replay": heldout["score"], **heldout["baselines"]}
     assert (out / "plot.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     curve = json.loads((out / "curve.json").read_text())
     assert [row["traces"] for row in curve] == [5, 20, pool]

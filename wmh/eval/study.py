@@ -60,10 +60,13 @@ def nested_subsets(
     pool: Sequence[Trace], sizes: Sequence[int], seed: int
 ) -> dict[int, list[Trace]]:
     """Subsets of `pool`, one per size, each containing the smaller ones (a seeded shuffle of
-    the pool in trace-id order, cut at each size)."""
+    the pool in trace-id order, cut at each size), each in the pool's order: the order a build
+    indexes them in, which breaks ties between equally near recordings, so the whole pool
+    scores as a build of it does."""
     order = sorted(pool, key=lambda t: t.trace_id)
     random.Random(seed).shuffle(order)
-    return {n: order[:n] for n in sizes}
+    place = {id(t): i for i, t in enumerate(pool)}
+    return {n: sorted(order[:n], key=lambda t: place[id(t)]) for n in sizes}
 
 
 def _score(
