@@ -235,7 +235,7 @@ def test_the_fit_compares_with_the_copy_on_the_same_steps(tmp_path: Path) -> Non
     assert (with_lone.steps, with_lone.unrecorded) == (80, 1)  # type: ignore[attr-defined]
     assert with_lone.score == without.score  # type: ignore[attr-defined]
     assert with_lone.nearest_copy == without.nearest_copy  # type: ignore[attr-defined]
-    assert "(not counted: 1 steps of tools no other trace called)" in with_lone.summary()  # type: ignore[attr-defined]
+    assert "(not counted: 1 step of tools no other trace called)" in with_lone.summary()  # type: ignore[attr-defined]
     assert "not counted" not in without.summary()  # type: ignore[attr-defined]
 
 

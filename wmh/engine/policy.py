@@ -13,6 +13,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from wmh.core.text import counted
 from wmh.retrieval.retriever import Weights
 
 # The parts an ablation switches off one at a time (`ReplayPolicies.without`).
@@ -123,12 +124,13 @@ class FitReport(BaseModel):
             return "replay parts: defaults (no steps to measure them on)"
         lifted = sum(1 for t in self.tools.values() if t.policy != "copy")
         unrecorded = (
-            f" (not counted: {self.unrecorded} steps of tools no other trace called)"
+            f" (not counted: {counted(self.unrecorded, 'step')} of tools no other trace called)"
             if self.unrecorded
             else ""
         )
         return (
-            f"replay parts chosen on {self.steps} steps of {self.traces} traces, each left out "
+            f"replay parts chosen on {counted(self.steps, 'step')} of "
+            f"{counted(self.traces, 'trace')}, each left out "
             f"of the index in turn{unrecorded}: "
             f"{self.score:.3f} vs nearest copy {self.nearest_copy:.3f}; "
             f"default {self.default}; {lifted} of {len(self.tools)} tools use more than the copy"
