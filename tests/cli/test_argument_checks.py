@@ -161,8 +161,11 @@ def test_list_shows_the_models_it_can_read_and_names_the_damaged_one(
     (tmp_path / "models" / "other" / "config.yaml").write_bytes(b"name: \xff\n")
     code, out = run("list", "--root", str(tmp_path))
     assert code == 0, out
-    assert f"skipped: {card}: unreadable model card" in out
-    assert " good " in out and " other " in out and " damaged " not in out
+    # Where the card first fails, and how to mend it (it said "1 validation error for ModelCard").
+    said = f"skipped: {card}: unreadable model card (the file: Invalid JSON: EOF while parsing"
+    assert said in out
+    assert "1 problem in all); build it again (wmh build --name damaged --file TRACES)" in out
+    assert " good replay " in out and " other replay " in out and " damaged replay " not in out
 
 
 def test_a_model_copied_to_another_folder_or_a_folder_without_a_card_is_named(

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -139,8 +140,14 @@ def test_a_retired_model_outlives_the_next_build_failing(
 
 def test_resolve_names_the_models_that_exist(tmp_path: Path, synthetic_corpus: Path) -> None:
     build_world_model(make_settings(tmp_path, "there", [synthetic_corpus]))
-    with pytest.raises(ModelNotFoundError, match=r"built: there"):
+    with pytest.raises(ModelNotFoundError, match=r"\(built: there\); build it with"):
         WorldModelStore(tmp_path).resolve("missing")
+    # A damaged copy is not listed as built: it is counted, and `wmh list` says what is wrong.
+    shutil.copytree(tmp_path / "models" / "there", tmp_path / "models" / "broken")
+    (tmp_path / "models" / "broken" / "model.json").write_text("{")
+    with pytest.raises(ModelNotFoundError) as found:
+        WorldModelStore(tmp_path).resolve("missing")
+    assert "(built: there; 1 folder not a readable model: wmh list says why)" in str(found.value)
 
 
 @pytest.mark.slow

@@ -22,6 +22,7 @@ from wmh.config.compose import (
 from wmh.config.schema import WmhConfig
 from wmh.core.paths import check_output
 from wmh.core.text import counted
+from wmh.core.types import first_problem
 from wmh.errors import ConfigError
 from wmh.eval.study import run_study
 from wmh.eval.study_report import Member, StudyReport
@@ -167,10 +168,7 @@ def plot(
         except OSError as exc:
             raise ConfigError(f"{path}: cannot read it ({exc.strerror or exc})") from None
         except ValidationError as exc:
-            first = exc.errors()[0]
-            where = ".".join(map(str, first["loc"])) or "the file"
             raise ConfigError(
-                f"{path}: not a study's results.json ({where}: {first['msg']}; "
-                f"{counted(exc.error_count(), 'problem')} in all)"
+                f"{path}: not a study's results.json ({first_problem(exc)})"
             ) from None
     console.print(f"wrote {escape(str(plot_studies(reports, out, columns)))}")

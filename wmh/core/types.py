@@ -15,6 +15,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
 
 from wmh.core.canonical import canonical_json
+from wmh.core.text import counted
 from wmh.errors import InputError
 
 
@@ -33,6 +34,14 @@ def check_unicode(text: str, what: str) -> str:
 def validation_reasons(exc: ValidationError) -> str:
     """A pydantic error's reasons as one line, without pydantic's "Value error, " prefix."""
     return "; ".join(e["msg"].removeprefix("Value error, ") for e in exc.errors())
+
+
+def first_problem(exc: ValidationError) -> str:
+    """Where a document first fails its model, what is wrong there, and how many problems it
+    has: `name: Field required; 1 problem in all`."""
+    first = exc.errors()[0]
+    where = ".".join(map(str, first["loc"])) or "the file"
+    return f"{where}: {first['msg']}; {counted(exc.error_count(), 'problem')} in all"
 
 
 MAX_JSON_DEPTH = 100  # levels of nesting in an action's arguments or a seed state

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, Field, ValidationError
 
+from wmh.core.types import first_problem
 from wmh.engine.learnt import ErrorStyle
 from wmh.engine.policy import FitReport, ReplayPolicies
 from wmh.errors import StoreError
@@ -58,8 +59,15 @@ def read_card(model_dir: Path) -> ModelCard:
         return ModelCard.model_validate_json(path.read_bytes())
     except FileNotFoundError:
         raise StoreError(f"{model_dir} is not a world model directory (no {CARD_FILE})") from None
-    except (OSError, ValidationError) as exc:
-        raise StoreError(f"{path}: unreadable model card ({str(exc).splitlines()[0]})") from None
+    except OSError as exc:
+        raise StoreError(
+            f"{path}: unreadable model card (cannot read it: {exc.strerror or exc})"
+        ) from None
+    except ValidationError as exc:
+        raise StoreError(
+            f"{path}: unreadable model card ({first_problem(exc)}); "
+            f"build it again (wmh build --name {model_dir.name} --file TRACES)"
+        ) from None
 
 
 def write_card(files: ModelFiles, card: ModelCard) -> None:

@@ -16,6 +16,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from wmh.core.locks import file_lock
+from wmh.core.text import counted
 from wmh.errors import ConfigError, ModelNotFoundError, StoreError
 from wmh.store.card import ModelCard, read_card
 from wmh.store.layout import CARD_FILE, ModelFiles
@@ -96,9 +97,15 @@ class WorldModelStore:
                 found = card.is_file()
             found = found or card.is_file()
         if not found:
-            known = ", ".join(self.names()) or "none"
+            cards, unreadable = self.read_cards()
+            known = ", ".join(c.name for c in cards) or "none"
+            damaged = (
+                f"; {counted(len(unreadable), 'folder')} not a readable model: wmh list says why"
+                if unreadable
+                else ""
+            )
             raise ModelNotFoundError(
-                f"no world model named '{name}' in {self.models_dir} (built: {known}); "
+                f"no world model named '{name}' in {self.models_dir} (built: {known}{damaged}); "
                 f"build it with: wmh build --name {name} --file TRACES"
             )
         try:
