@@ -315,3 +315,51 @@ def test_a_message_is_replayed_whatever_blanks_surround_it() -> None:
     for sent in ("thanks\n", "  thanks ", "\tthanks"):
         assert Action(kind=ActionKind.MESSAGE, content=sent).key() == said.key()
     assert Action(kind=ActionKind.MESSAGE, content="thank s").key() != said.key()
+
+
+def test_without_the_learnt_error_style_an_unknown_tool_gets_the_neutral_error(
+    built_model: Path,
+) -> None:
+    from wmh.engine.learnt import ErrorStyle
+    from wmh.engine.replay import ReplayPredictor
+
+    wm, _ = load_world_model(built_model)
+    learnt = ErrorStyle(template="ToolNotFound: no tool named {tool}", learnt=True)
+    styled = ReplayPredictor(wm.predictor.retriever, learnt, policies=ReplayPolicies())
+    rocket = Action(name="launch_rocket", arguments={})
+    for policies, said in (
+        (ReplayPolicies(), "ToolNotFound: no tool named launch_rocket"),
+        (ReplayPolicies().without("error_style"), "Error: unknown tool 'launch_rocket'"),
+    ):
+        wm.predictor = styled.with_policies(policies)
+        observation = wm.step(wm.new_session().id, rocket)
+        assert (observation.is_error, observation.metadata["source"]) == (True, "unknown_tool")
+        assert observation.content == said
+
+
+def test_switched_off_session_replay_and_adaptation_are_not_used(built_model: Path) -> None:
+    """The same call again answers from the session only with session replay on; a neighbour's
+    answer takes the call's own values only with adaptation on (off: the recorded answer as it
+    is, from the same recorded step)."""
+    action = Action(name="get_order", arguments={"order_id": 987654})
+    sources = {}
+    answers = {}
+    for part in ("none", "session_replay", "adapt"):
+        wm = with_every_part(built_model)
+        if part != "none":
+            wm.predictor = wm.predictor.with_policies(ReplayPolicies().without(part))
+        session = wm.new_session(task="check order")
+        first = wm.step(session.id, action)
+        again = wm.step(session.id, action)
+        sources[part] = (first.metadata["source"], again.metadata["source"])
+        answers[part] = (first.content, first.metadata["from_step"])
+    assert sources["none"] == ("adapted_neighbour", "session_replay")
+    assert sources["session_replay"] == ("adapted_neighbour", "adapted_neighbour")
+    assert sources["adapt"] == ("nearest_copy", "session_replay")
+    # Not adapted: the very recorded answer of the step the adapted one was taken from.
+    recorded = wm.retriever.table
+    from_step = answers["adapt"][1]
+    assert from_step == answers["none"][1]
+    row = next(r for r in range(len(recorded)) if recorded.step(r).id == from_step)
+    assert answers["adapt"][0] == recorded.step(row).observation.content
+    assert "987654" in answers["none"][0] and "987654" not in answers["adapt"][0]

@@ -152,3 +152,25 @@ def test_a_coroutine_waiting_for_a_session_that_is_not_there_is_told_so() -> Non
     for missing in ("nope", gone.id):
         with pytest.raises(SessionNotFoundError, match=f"no session '{missing}'"):
             asyncio.run(hold(missing))
+
+
+def test_a_sessions_lock_holds_off_a_second_holder_of_it_alone() -> None:
+    """While one caller holds a session's lock, another waits for that session (not for any
+    other) and enters as soon as the first lets go."""
+    store = InMemorySessionStore()
+    held, other = store.create("held"), store.create("other")
+    entered = threading.Event()
+
+    def second() -> None:
+        with store.locked(held.id):
+            entered.set()
+
+    with store.locked(held.id):
+        waiting = threading.Thread(target=second)
+        waiting.start()
+        assert not entered.wait(0.3)  # still outside while the first holds the lock
+        with store.locked(other.id) as session:  # another session is not held up
+            assert session.task == "other"
+    assert entered.wait(5)
+    waiting.join(5)
+    assert not waiting.is_alive()

@@ -64,8 +64,10 @@ def test_json_actions_step_the_world_model_and_bad_ones_get_an_error(built_model
     env.reset(seed=3)
     # A new episode's reward sees its own turns only, not the last episode's three.
     assert env.step(call)[1] == 0.1 and len(judged[-1][1]) == 1
-    _, _, terminated, _, _ = env.step('{"done": true}')
-    assert terminated
+    _, reward, terminated, truncated, info = env.step('{"done": true}')
+    # Ending is no turn: the episode's reward is still judged, on its one turn.
+    assert terminated and not truncated and reward == 0.1 and info["done"]
+    assert len(judged[-1][1]) == 1
     with pytest.raises(ConfigError, match="call reset"):
         env.step(call)
     for steps in (0, -1):

@@ -143,3 +143,51 @@ def test_each_convention_gives_the_tool_step(tmp_path: Path, spans) -> None:
     assert json.loads(step.observation.content) == RESULT and not step.observation.is_error
     assert step.task == "Where does user 7 live?"
     assert result.report.skipped_spans == 0
+
+
+@pytest.mark.parametrize("spans", [openinference, openllmetry])
+def test_a_failed_tool_span_without_output_is_an_error_step_saying_its_status(
+    tmp_path: Path, spans
+) -> None:
+    """A tool span that failed before returning (status ERROR, no output) is the step's
+    observation: an error whose text is the span's status message."""
+    recorded = spans()
+    tool = recorded[2]
+    tool["attributes"] = [
+        kv
+        for kv in tool["attributes"]
+        if kv["key"] not in ("output.value", "traceloop.entity.output")
+    ]
+    tool["status"] = {"code": 2, "message": "TimeoutError: no answer in 30 s"}
+    path = tmp_path / "trace.jsonl"
+    path.write_text("".join(json.dumps(s) + "\n" for s in recorded[:3]))
+    (trace,) = read_traces([path]).traces
+    (step,) = trace.steps
+    assert step.action.name == "get_user" and step.action.arguments == ARGS
+    assert step.observation.is_error
+    assert step.observation.content == "TimeoutError: no answer in 30 s"
+
+
+@pytest.mark.parametrize(
+    ("recorded", "arguments"),
+    [
+        ({"args": [], "kwargs": ARGS}, ARGS),
+        ({"inputs": ARGS}, ARGS),  # OpenLLMetry's LangChain tools record "inputs"
+        (ARGS, ARGS),  # the arguments themselves
+    ],
+)
+def test_openllmetry_tool_inputs_are_read_from_kwargs_or_inputs(
+    tmp_path: Path, recorded: dict, arguments: dict
+) -> None:
+    spans = openllmetry()
+    spans[2]["attributes"] = [
+        kv
+        if kv["key"] != "traceloop.entity.input"
+        else key_values({"traceloop.entity.input": json.dumps(recorded)})[0]
+        for kv in spans[2]["attributes"]
+    ]
+    path = tmp_path / "trace.jsonl"
+    path.write_text("".join(json.dumps(s) + "\n" for s in spans))
+    (trace,) = read_traces([path]).traces
+    (step,) = trace.steps
+    assert (step.action.name, step.action.arguments) == ("get_user", arguments)

@@ -256,3 +256,33 @@ def test_a_long_refused_value_is_shown_cut_to_its_first_characters(built_model: 
     (kind,) = [e for e in step.json()["detail"] if e["loc"][-1] == "kind"]
     assert kind["input"] == "x" * SHOWN_INPUT
     assert create.json()["detail"][0]["input"] == "y" * SHOWN_INPUT
+
+
+@pytest.mark.parametrize("busy", [False, True])
+def test_a_503_asks_the_client_to_retry_after_a_second_and_other_errors_do_not(
+    built_model: Path, monkeypatch: pytest.MonkeyPatch, busy: bool
+) -> None:
+    """A store that is briefly away, or a busy server, is a 503 with Retry-After: 1 (a busy
+    server's also says nothing was applied); a 404 carries neither header."""
+    from wmh.errors import NOT_APPLIED_HEADER, ServerBusyError, StoreError
+
+    registry = load_registry(built_model.parents[1], [], ServeConfig())
+    wm = registry.models["records"]
+    error = ServerBusyError("the server is busy") if busy else StoreError("store away")
+
+    def failing(*args: object, **kwargs: object) -> None:
+        raise error
+
+    with TestClient(create_app(registry)) as client:
+        sid = client.post("/world_models/records/sessions", json={"task": "t"}).json()
+        step = f"/world_models/records/sessions/{sid['session_id']}/step"
+        monkeypatch.setattr(wm.predictor, "predict", failing)
+        action = {"action": {"name": "get_user", "arguments": {"user_id": 1}}}
+        answer = client.post(step, json=action)
+        assert answer.status_code == 503
+        assert answer.headers["retry-after"] == "1"
+        assert answer.headers.get(NOT_APPLIED_HEADER) == ("1" if busy else None)
+        missing = client.post("/world_models/records/sessions/nope/step", json=action)
+        assert missing.status_code == 404
+        assert "retry-after" not in missing.headers
+        assert NOT_APPLIED_HEADER not in missing.headers
