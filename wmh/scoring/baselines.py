@@ -37,6 +37,10 @@ class NearestNeighbourCopy:
 
 
 class MostFrequentObservation:
+    """Each tool's most frequent recorded answer, counted once over the rows the retriever does
+    not hide: unlike the copies, it does not leave out a query's `exclude_trace`, so the traces
+    it scores must be hidden from the retriever (as `wmh eval`, the build and the studies do)."""
+
     name = "most_frequent"
 
     def __init__(self, retriever: Retriever) -> None:
