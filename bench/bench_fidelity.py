@@ -13,6 +13,7 @@ Scores are the structural judge's (JSON leaf by leaf, text by token F1, the erro
 
     python bench/bench_fidelity.py                       # table, bench/results/fidelity.json
     python bench/bench_fidelity.py --folds 3 --corpora path/to/dir --no-mlflow
+    python bench/bench_fidelity.py --rename s1 --out bench/results/fidelity-s1.json   # spread
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 from wmh.config.compose import compose_config, to_settings  # noqa: E402
-from wmh.core.canonical import stable_unit_interval  # noqa: E402
+from wmh.core.canonical import short_hash, stable_unit_interval  # noqa: E402
 from wmh.core.types import Observation, Trace  # noqa: E402
 from wmh.engine.policy import COMPONENTS  # noqa: E402
 from wmh.engine.predictor import PredictionContext, Predictor  # noqa: E402
@@ -73,8 +74,10 @@ def fold_of(trace_id: str, folds: int) -> int:
     return int(stable_unit_interval(trace_id, "bench-fold") * folds)
 
 
-def write_subset(source: Path, target: Path, keep: set[str]) -> None:
-    """The OTLP exports of `source` with only the spans of the `keep` traces."""
+def write_subset(source: Path, target: Path, keep: set[str], rename: str = "") -> None:
+    """The OTLP exports of `source` with only the spans of the `keep` traces; with `rename`, each
+    trace id replaced by a hash of it salted with `rename` (the build then holds out other
+    traces of its own and indexes them in another order)."""
     with source.open("rb") as lines, target.open("wb") as out:
         for line in lines:
             if not line.strip():
@@ -84,6 +87,8 @@ def write_subset(source: Path, target: Path, keep: set[str]) -> None:
             for resource in export.get("resourceSpans", []):
                 for scope in resource.get("scopeSpans", []):
                     scope["spans"] = [s for s in scope.get("spans", []) if s["traceId"] in keep]
+                    for span in scope["spans"] if rename else ():
+                        span["traceId"] = short_hash(f"{rename}:{span['traceId']}", 32)
                     kept_any = kept_any or bool(scope["spans"])
             if kept_any:
                 out.write(orjson.dumps(export) + b"\n")
@@ -142,7 +147,7 @@ def step_closed_loop(wm, traces: list[Trace], judge, baselines: list[Predictor],
         timing["floor"].append((time.perf_counter() - started) * 1000)
 
 
-def measure_corpus(path: Path, folds: int, work: Path) -> dict:
+def measure_corpus(path: Path, folds: int, work: Path, rename: str = "") -> dict:
     traces = read_traces([path]).traces
     judge = StructuralJudge()
     tally = Tally()
@@ -154,7 +159,7 @@ def measure_corpus(path: Path, folds: int, work: Path) -> dict:
             continue
         keep = {t.trace_id for t in traces} - {t.trace_id for t in held}
         train_file = work / f"{path.stem}-{fold}.train.jsonl"
-        write_subset(path, train_file, keep)
+        write_subset(path, train_file, keep, rename)
         name = f"bench-{fold}"
         settings = to_settings(
             compose_config(
@@ -225,7 +230,7 @@ def print_tables(rows: dict[str, dict]) -> None:
         print(f"{name:<16}" + "".join(f"{r['ablation'][c]:>+11.3f}" for c in COMPONENTS))
 
 
-def log_to_mlflow(rows: dict[str, dict], out: Path) -> None:
+def log_to_mlflow(rows: dict[str, dict], out: Path, rename: str) -> None:
     from wmh.tracking.mlflow_runs import log_run
 
     for name, r in rows.items():
@@ -237,7 +242,8 @@ def log_to_mlflow(rows: dict[str, dict], out: Path) -> None:
         metrics.update(
             {f"tool.{t}.replay": v["replay"] for t, v in r["per_tool"].items() if "replay" in v}
         )
-        log_run("bench-fidelity", name, {"corpus": name, "steps": r["steps"]}, metrics, [out])
+        params = {"corpus": name, "steps": r["steps"], "rename": rename or "none"}
+        log_run("bench-fidelity", name, params, metrics, [out])
 
 
 def main() -> None:
@@ -247,6 +253,13 @@ def main() -> None:
     parser.add_argument("--only", nargs="*", default=None, help="corpus names to measure")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "fidelity.json")
     parser.add_argument("--no-mlflow", action="store_true")
+    parser.add_argument(
+        "--rename",
+        default="",
+        metavar="SALT",
+        help="rename the training traces (a hash of each id salted with SALT): which of them "
+        "each build holds out, and the order it breaks ties in, change; the figures' spread",
+    )
     args = parser.parse_args()
     rows: dict[str, dict] = {}
     groups: dict[str, str] = {}
@@ -255,7 +268,7 @@ def main() -> None:
             if args.only and name not in args.only:
                 continue
             started = time.perf_counter()
-            rows[name] = measure_corpus(path, args.folds, Path(tmp))
+            rows[name] = measure_corpus(path, args.folds, Path(tmp), args.rename)
             groups[name] = group
             print(f"measured {name} in {time.perf_counter() - started:.0f}s", flush=True)
     print()
@@ -269,12 +282,19 @@ def main() -> None:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(
         json.dumps(
-            {"folds": args.folds, "groups": groups, "summary": summary, "corpora": rows}, indent=2
+            {
+                "folds": args.folds,
+                "rename": args.rename,
+                "groups": groups,
+                "summary": summary,
+                "corpora": rows,
+            },
+            indent=2,
         )
     )
     print(f"wrote {args.out}")
     if not args.no_mlflow:
-        log_to_mlflow(rows, args.out)
+        log_to_mlflow(rows, args.out, args.rename)
 
 
 if __name__ == "__main__":
