@@ -87,8 +87,9 @@ def write_subset(source: Path, target: Path, keep: set[str], rename: str = "") -
             for resource in export.get("resourceSpans", []):
                 for scope in resource.get("scopeSpans", []):
                     scope["spans"] = [s for s in scope.get("spans", []) if s["traceId"] in keep]
-                    for span in scope["spans"] if rename else ():
-                        span["traceId"] = short_hash(f"{rename}:{span['traceId']}", 32)
+                    if rename:
+                        for span in scope["spans"]:
+                            span["traceId"] = short_hash(f"{rename}:{span['traceId']}", 32)
                     kept_any = kept_any or bool(scope["spans"])
             if kept_any:
                 out.write(orjson.dumps(export) + b"\n")

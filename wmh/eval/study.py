@@ -65,8 +65,11 @@ def nested_subsets(
     scores as a build of it does."""
     order = sorted(pool, key=lambda t: t.trace_id)
     random.Random(seed).shuffle(order)
-    place = {id(t): i for i, t in enumerate(pool)}
-    return {n: sorted(order[:n], key=lambda t: place[id(t)]) for n in sizes}
+    subsets = {}
+    for n in sizes:
+        chosen = {id(t) for t in order[:n]}
+        subsets[n] = [t for t in pool if id(t) in chosen]
+    return subsets
 
 
 def _score(
