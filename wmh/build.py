@@ -18,6 +18,7 @@ from hydra.types import RunMode
 from omegaconf import DictConfig
 
 from wmh.config.compose import CONF_DIR, check_override_keys, register_schema, to_settings
+from wmh.core.text import counted
 from wmh.errors import ConfigError, WmhError
 from wmh.offline import apply_offline_defaults
 from wmh.pipeline.build import build_world_model, credentials_error
@@ -41,8 +42,8 @@ class SweepFailures(Callback):
         if marks:
             names = [mark.read_text().split(":", 1)[0] for mark in marks]
             print(
-                f"error: {len(names)} sweep member(s) failed: {', '.join(names)} (the error of "
-                "each is above; the other members were built)",
+                f"error: {counted(len(names), 'sweep member')} failed: {', '.join(names)} "
+                "(the error of each is above; the other members were built)",
                 file=sys.stderr,
             )
             sys.exit(1)

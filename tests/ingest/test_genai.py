@@ -120,7 +120,7 @@ def test_openai_style_messages_in_genai_attributes(tmp_path: Path) -> None:
 def test_final_answers_without_a_reply_are_counted_not_dropped_silently(data_dir: Path) -> None:
     report = read_traces([data_dir / "genai_export.json"]).report
     assert report.unanswered_messages == 1
-    assert "1 agent messages without a user reply" in report.summary()
+    assert "1 agent message without a user reply" in report.summary()
 
 
 def _span(trace: int, n: int, attributes: dict[str, object]) -> dict[str, object]:

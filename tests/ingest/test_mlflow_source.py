@@ -94,7 +94,7 @@ def test_mlflow_traces_become_steps_and_a_model(tmp_path: Path) -> None:
         ingest(with_file)
         .report.summary()
         .endswith(
-            "; 1 trace file(s) of data.files / data.path not read (source=mlflow reads only its "
+            "; 1 trace file of data.files / data.path not read (source=mlflow reads only its "
             "store): x.jsonl"
         )
     )

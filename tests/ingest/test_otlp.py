@@ -4,6 +4,7 @@ from pathlib import Path
 
 import pytest
 
+from wmh.core.text import counted
 from wmh.errors import EmptyCorpusError, IngestError
 from wmh.ingest import read_traces
 from wmh.ingest.otlp import decode_any_value, read_span_file
@@ -42,8 +43,9 @@ def test_a_span_read_twice_is_one_step_and_the_repeats_are_counted(
         ]
         dropped = twice.report.spans - once.report.spans
         assert dropped > 0 and twice.report.duplicate_spans == dropped
-        assert f"{dropped} duplicate spans (a trace and span id read before) skipped" in (
-            twice.report.summary()
+        assert (
+            f"{counted(dropped, 'duplicate span')} (a trace and span id read before) skipped"
+            in (twice.report.summary())
         )
 
 
@@ -92,7 +94,7 @@ def test_no_files_and_no_steps_are_errors(tmp_path: Path) -> None:
     only_unknown.write_text(
         '{"traceId":"ab","spanId":"cd","name":"db.query","startTimeUnixNano":"1"}\n'
     )
-    with pytest.raises(EmptyCorpusError, match="1 unknown spans skipped; expected"):
+    with pytest.raises(EmptyCorpusError, match="1 unknown span skipped; expected"):
         read_traces([only_unknown])
     # Tool spans, but none with a result: said, not only "unknown spans skipped".
     unanswered = tmp_path / "unanswered.jsonl"
@@ -480,3 +482,10 @@ def test_an_error_type_marks_a_tool_message_result_as_failed(tmp_path: Path) -> 
         ("card declined", True),
         ("card declined", True),
     ]
+
+
+def test_the_summary_counts_files_in_the_number_they_take(data_dir: Path) -> None:
+    one = read_traces([data_dir / "single_spans.jsonl"]).report.summary()
+    two = read_traces([data_dir / "single_spans.jsonl", data_dir / "genai_export.json"])
+    assert one.startswith("3 steps from 1 trace in 1 file; 4 spans read; 1 unknown span skipped")
+    assert " in 2 files" in two.report.summary()

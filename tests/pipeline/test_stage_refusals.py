@@ -151,7 +151,7 @@ def test_a_sweep_member_whose_settings_fail_does_not_drop_the_others(
     )  # fmt: skip
     assert done.returncode == 1
     assert (tmp_path / "store" / "models" / "sw-1" / "model.json").is_file(), done.stderr
-    assert "error: 1 sweep member(s) failed: sw-0" in done.stderr
+    assert "error: 1 sweep member failed: sw-0" in done.stderr
 
 
 NO_NAME = "no model name: pass --name NAME (wmh build, wmh eval) or name=NAME (python -m wmh.build)"

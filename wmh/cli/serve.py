@@ -8,6 +8,7 @@ import typer
 
 from wmh.cli.common import RootOption, console
 from wmh.config.compose import quote_override
+from wmh.core.text import counted
 
 
 def serve(
@@ -56,7 +57,7 @@ def serve(
     def announce(served: list[str]) -> None:
         console.print(
             f"serving {', '.join(sorted(served))} on {where} (docs at {where}/docs; "
-            f"sessions: {settings.session_store}, {settings.workers} worker(s))"
+            f"sessions: {settings.session_store}, {counted(settings.workers, 'worker')})"
         )
 
     serve_models(root, list(name or []), server, log_level, announce)

@@ -53,30 +53,34 @@ class IngestReport(BaseModel):
         where = (
             self.files[0]
             if len(self.files) == 1 and self.files[0].split(":", 1)[0] in STORES
-            else f"{len(self.files)} file(s)"
+            else counted(len(self.files), "file")
         )
         parts = [
             f"{counted(self.steps, 'step')} from {counted(self.traces, 'trace')} in {where}",
-            f"{self.spans} spans read",
+            f"{counted(self.spans, 'span')} read",
         ]
         if self.not_read:
             parts.append(f"{'; '.join(self.not_read)}")
         if self.duplicate_spans:
             parts.append(
-                f"{self.duplicate_spans} duplicate spans (a trace and span id read before) skipped"
+                f"{counted(self.duplicate_spans, 'duplicate span')} (a trace and span id read "
+                "before) skipped"
             )
         if self.skipped_spans:
             top = ", ".join(f"{n} x{c}" for n, c in Counter(self.skipped_span_names).most_common(3))
-            parts.append(f"{self.skipped_spans} unknown spans skipped ({top})")
+            parts.append(f"{counted(self.skipped_spans, 'unknown span')} skipped ({top})")
         if self.unanswered_tool_calls:
-            parts.append(f"{self.unanswered_tool_calls} tool calls without a result skipped")
+            parts.append(
+                f"{counted(self.unanswered_tool_calls, 'tool call')} without a result skipped"
+            )
         if self.unanswered_messages:
             parts.append(
-                f"{self.unanswered_messages} agent messages without a user reply (final answers) "
+                f"{counted(self.unanswered_messages, 'agent message')} without a user reply "
+                "(final answers) "
                 "not made steps"
             )
         if self.empty_traces:
-            parts.append(f"{len(self.empty_traces)} traces without steps skipped")
+            parts.append(f"{counted(len(self.empty_traces), 'trace')} without steps skipped")
         return "; ".join(parts)
 
 
@@ -199,13 +203,15 @@ def fold_spans(
         unanswered = ""
         if report.unanswered_tool_calls or report.unanswered_messages:
             unanswered = (
-                f", {report.unanswered_tool_calls} tool calls without a result and "
-                f"{report.unanswered_messages} agent messages without a user reply (neither is a "
-                "step: a step is a call with its result, or a message with its answer)"
+                f", {counted(report.unanswered_tool_calls, 'tool call')} without a result and "
+                f"{counted(report.unanswered_messages, 'agent message')} without a user reply "
+                "(neither is a step: a step is a call with its result, or a message with its "
+                "answer)"
             )
         raise EmptyCorpusError(
-            f"no steps found in {', '.join(report.files)}: {report.spans} spans read, "
-            f"{report.skipped_spans} unknown spans skipped{unanswered}; expected execute_tool "
+            f"no steps found in {', '.join(report.files)}: {counted(report.spans, 'span')} read, "
+            f"{counted(report.skipped_spans, 'unknown span')} skipped{unanswered}; expected "
+            "execute_tool "
             "or chat spans following the OpenTelemetry GenAI conventions"
         )
     if empty and not skip_empty_traces:
@@ -214,8 +220,8 @@ def fold_spans(
             first.path,
             first.line,
             f"trace {first.trace_id} has no steps (no tool call with a result and no agent "
-            f"message answered by the user); {len(empty)} such trace(s) in total. Fix them or "
-            "set data.skip_empty_traces=true to skip (and count) them",
+            f"message answered by the user); {counted(len(empty), 'such trace')} in total. Fix "
+            "them or set data.skip_empty_traces=true to skip (and count) them",
         )
     log.info("ingest: %s", report.summary())
     return report

@@ -24,6 +24,7 @@ import orjson
 from wmh.capture.otlp_json import key_values
 from wmh.config.schema import WmhConfig
 from wmh.core.secrets import url_without_credentials
+from wmh.core.text import counted
 from wmh.core.types import Trace
 from wmh.errors import ConfigError
 from wmh.ingest.otlp import SpanRecord
@@ -258,7 +259,7 @@ def _said(report: IngestReport, settings: WmhConfig) -> IngestReport:
     files = [*settings.data.files, *([settings.data.path] if settings.data.path else [])]
     if files:
         report.not_read.append(
-            f"{len(files)} trace file(s) of data.files / data.path not read "
+            f"{counted(len(files), 'trace file')} of data.files / data.path not read "
             f"(source={settings.source.name} reads only its store): {', '.join(files)}"
         )
     return report

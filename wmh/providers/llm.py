@@ -17,6 +17,7 @@ from typing import Any
 
 from wmh.config.schema import ProviderConfig
 from wmh.core.secrets import redact_environment, url_without_credentials
+from wmh.core.text import counted
 from wmh.errors import ConfigError, ProviderError
 from wmh.offline import import_litellm
 from wmh.providers.openai_direct import KEYLESS_PLACEHOLDER, DirectChat, tool_calls_of
@@ -245,8 +246,9 @@ class LLMProvider:
         reason = redact_environment(str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
         return ProviderError(
             f"provider {self.config.name} model {self.config.model} failed after "
-            f"{self.config.num_retries} retries and {len(self.config.fallbacks)} "
-            f"fallback(s): {type(exc).__name__}: {reason[:300]}"
+            f"{counted(self.config.num_retries, 'retry', 'retries')} and "
+            f"{counted(len(self.config.fallbacks), 'fallback')}: "
+            f"{type(exc).__name__}: {reason[:300]}"
         )
 
     def _priced(self, response: Any, started: float) -> Completion:
