@@ -41,3 +41,33 @@ def test_a_renamed_subset_holds_the_kept_traces_under_salted_ids(tmp_path: Path)
             s.observation.content for s in traces[trace_id].steps
         ]
     assert not set(read) & {t.trace_id for t in read_traces([other]).traces}
+
+
+def test_best_of_nearest_is_the_best_adapted_answer_among_the_nearest() -> None:
+    from wmh.core.types import Session
+    from wmh.engine.adapt import adapt_observation
+    from wmh.engine.predictor import PredictionContext, context_query
+    from wmh.scoring.judges import StructuralJudge
+    from wmh.store.loader import load_world_model
+
+    bench = _bench()
+    wm, _ = load_world_model(ROOT / "examples" / "code-tasks" / "models" / "code-tasks")
+    judge = StructuralJudge()
+    traces = read_traces([CODE_TASKS]).traces
+    below_best = 0
+    for step in [s for t in traces[:6] for s in t.steps]:
+        context = PredictionContext(Session(id="s", task=""), step.action)
+        scores = []
+        for n in wm.retriever.neighbours(context_query(context), 10):
+            content, _ = adapt_observation(
+                n.step.observation.content, n.step.action.arguments, step.action.arguments
+            )
+            guess = n.step.observation.model_copy(update={"content": content})
+            scores.append(judge.judge(guess, step.observation).score)
+        assert len(scores) == 10
+        best = bench.best_of_nearest(wm.retriever, context, 0.0, step.observation, judge)
+        assert best == max(scores)
+        below_best += scores[0] < best
+        # The model's own answer counts when it is better than every neighbour's.
+        assert bench.best_of_nearest(wm.retriever, context, 1.5, step.observation, judge) == 1.5
+    assert below_best  # some step's best neighbour is not its nearest
