@@ -241,7 +241,7 @@ def test_eval_list_shows_each_suite_of_each_example(tmp_path: Path) -> None:
     # Broken suites are named, and hide none of the others.
     (examples / "shop" / "evals" / "latin1.toml").write_bytes(b'title = "caf\xe9"\n')
     bogus = examples / "shop" / "evals" / "bogus.toml"
-    bogus.write_text('title = "b"\nfiles = ["a.jsonl"]\nmode = "bogus"\n')
+    bogus.write_text('title = "b"\nfiles = ["a.jsonl"]\nmode = "bogus"\njudge = 3\n')
     done = wmh("eval", "list", "--dir", str(examples))
     assert done.returncode == 0, done.stderr
     rows = [table_cells(line) for line in done.stdout.splitlines() if line.startswith("│")]
@@ -251,7 +251,7 @@ def test_eval_list_shows_each_suite_of_each_example(tmp_path: Path) -> None:
     ]
     said = " ".join(done.stdout.split())
     assert "latin1.toml: cannot read the suite (not UTF-8 text: byte 0xe9 at offset 12)" in said
-    assert f"{bogus}: field 'mode': Input should be 'open_loop' or 'closed_loop'" in said
+    assert f"{bogus}: judge: Input should be a valid string; 2 problems in all" in said
 
 
 def _eval(store: Path, out: Path, *args: str) -> dict:

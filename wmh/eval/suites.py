@@ -11,6 +11,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from wmh.core.types import first_problem
 from wmh.errors import ConfigError
 from wmh.examples import ExampleTask, find_examples
 from wmh.scoring.runner import LoopMode
@@ -82,9 +83,7 @@ def load_suite(path: Path, task: str) -> Suite:
     try:
         suite = Suite.model_validate({**data, "task": task, "name": path.stem, "path": str(path)})
     except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"])
-        raise ConfigError(f"{path}: field '{where}': {first['msg']}") from None
+        raise ConfigError(f"{path}: {first_problem(exc)}") from None
     return suite
 
 
