@@ -195,8 +195,10 @@ def eval_files(
         None, "--embed-dim", help="Embedding size of the model built from FILES (no --name)."
     ),
 ) -> None:
-    """Evaluate trace files (building a model on the fly, scoring its test split), a built model
-    on its test part, or a built model on files: every trace it did not train on is scored."""
+    """Evaluate trace files, or a built model on its test part or on files.
+
+    Files alone: a model is built on the fly and its test split is scored.
+    With --name: the model's test part, or every trace of FILES it did not train on."""
     options = EvalOptions(
         judge=judge,
         sample_turns=sample_turns,
