@@ -76,8 +76,7 @@ class IngestReport(BaseModel):
         if self.unanswered_messages:
             parts.append(
                 f"{counted(self.unanswered_messages, 'agent message')} without a user reply "
-                "(final answers) "
-                "not made steps"
+                "(final answers) not made steps"
             )
         if self.empty_traces:
             parts.append(f"{counted(len(self.empty_traces), 'trace')} without steps skipped")
@@ -211,8 +210,7 @@ def fold_spans(
         raise EmptyCorpusError(
             f"no steps found in {', '.join(report.files)}: {counted(report.spans, 'span')} read, "
             f"{counted(report.skipped_spans, 'unknown span')} skipped{unanswered}; expected "
-            "execute_tool "
-            "or chat spans following the OpenTelemetry GenAI conventions"
+            "execute_tool or chat spans following the OpenTelemetry GenAI conventions"
         )
     if empty and not skip_empty_traces:
         first = empty[0]
