@@ -89,3 +89,24 @@ def test_the_build_command_imports_no_http_client_or_gepa_until_a_provider_needs
         "print(json.dumps(sorted(m for m in sys.modules if m in ('httpx', 'tenacity', 'gepa'))))\n"
     )
     assert json.loads(_run(code)) == []
+
+
+def test_wmh_eval_help_loads_no_model_machinery() -> None:
+    """`wmh eval --help` (and a mistyped option) answers from the command group alone: it took
+    0.9 s when the group imported the evaluation service, and with it the build pipeline,
+    the index and the engine."""
+    code = (
+        "import json, sys\n"
+        "import wmh.cli.evaluate\n"
+        "print(json.dumps(sorted(m for m in sys.modules if m.startswith(('wmh', 'faiss', "
+        "'scipy', 'numpy', 'hydra')))))\n"
+    )
+    loaded = set(json.loads(_run(code)))
+    assert "wmh.cli.evaluate" in loaded
+    heavy = {
+        m
+        for m in loaded
+        if m.split(".")[0] in ("faiss", "scipy", "numpy", "hydra")
+        or m.startswith(("wmh.eval.", "wmh.engine", "wmh.pipeline", "wmh.retrieval"))
+    }
+    assert heavy == set(), sorted(heavy)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.markup import escape
@@ -14,16 +15,14 @@ from wmh.cli.common import RootOption, console, narrow_table
 from wmh.cli.sim2real import sim2real
 from wmh.core.text import counted
 from wmh.errors import ConfigError
-from wmh.eval.results import (
-    check_results_path,
-    default_results_path,
-    list_results,
-    save_report,
-    track_report,
-)
-from wmh.eval.service import EvalOptions, evaluate
-from wmh.eval.suites import all_suites, resolve_suite
-from wmh.scoring.runner import EvalReport, Fidelity, LoopMode
+from wmh.scoring.modes import LoopMode
+
+if TYPE_CHECKING:
+    from wmh.eval.service import EvalOptions
+    from wmh.scoring.runner import EvalReport, Fidelity
+
+# What the commands run (models, index, engine) is imported when one runs: `wmh eval --help`
+# and a mistyped option answer without loading it.
 
 
 class EvalGroup(TyperGroup):
@@ -98,6 +97,9 @@ def _run(
     options: EvalOptions,
     out: Path | None,
 ) -> EvalReport:
+    from wmh.eval.results import check_results_path, default_results_path, save_report, track_report
+    from wmh.eval.service import evaluate
+
     if out is not None:  # before the work whose results it will hold
         check_results_path(out)
     if options.track:  # a tracking server that is down is said before the work, not after
@@ -199,6 +201,8 @@ def eval_files(
 
     Files alone: a model is built on the fly and its test split is scored.
     With --name: the model's test part, or every trace of FILES it did not train on."""
+    from wmh.eval.service import EvalOptions
+
     options = EvalOptions(
         judge=judge,
         sample_turns=sample_turns,
@@ -227,6 +231,8 @@ def eval_list(
     directory: Path | None = typer.Option(None, "--dir", help="Examples folder."),
 ) -> None:
     """List the example eval suites."""
+    from wmh.eval.suites import all_suites
+
     table = Table("suite", "title", "files", "judge", "provider", "sample_turns")
     suites, broken = all_suites(directory)
     for why in broken:
@@ -257,6 +263,9 @@ def eval_run(
     ),
 ) -> None:
     """Run an eval suite; results go to <root>/evals/<task>/<suite>/<timestamp>.json."""
+    from wmh.eval.service import EvalOptions
+    from wmh.eval.suites import resolve_suite
+
     suite = resolve_suite(suite_ref, directory)
     options = EvalOptions(
         judge=None,  # the suite's judge is one of its overrides, which `-o judge=` follows
@@ -280,6 +289,8 @@ def eval_results(
     root: Path = RootOption,
 ) -> None:
     """Saved eval runs, newest first, with the change from the run before."""
+    from wmh.eval.results import list_results
+
     runs, unreadable = list_results(root, suite)
     for why in unreadable:
         console.print(f"skipped: {escape(why)}", style="yellow")

@@ -11,7 +11,6 @@ import random
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from enum import StrEnum
 from typing import Any
 
 import numpy as np
@@ -23,11 +22,7 @@ from wmh.engine.predictor import PredictionContext, Predictor
 from wmh.errors import ConfigError
 from wmh.retrieval.text import route_of
 from wmh.scoring.judges import Judge
-
-
-class LoopMode(StrEnum):
-    OPEN = "open_loop"
-    CLOSED = "closed_loop"
+from wmh.scoring.modes import LoopMode
 
 
 class StepResult(BaseModel):
