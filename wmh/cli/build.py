@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.markup import escape
@@ -19,12 +20,14 @@ from rich.progress import (
 from rich.table import Table
 
 from wmh.cli.common import console
-from wmh.cli.wizard import run_wizard
-from wmh.config.compose import check_trace_files, compose_config, file_overrides, to_settings
-from wmh.config.schema import WmhConfig
 from wmh.core.text import counted
-from wmh.ingest.split import SMALL_CORPUS
-from wmh.pipeline.build import BuildResult, build_world_model
+
+if TYPE_CHECKING:
+    from wmh.config.schema import WmhConfig
+    from wmh.pipeline.build import BuildResult
+
+# The config composer, the wizard and the build pipeline are imported when a build runs:
+# `wmh build --help` and a mistyped option answer without loading them.
 
 
 def build(
@@ -39,6 +42,9 @@ def build(
     ),
 ) -> None:
     """Build a world model from trace files (or a guided set of questions on a terminal)."""
+    from wmh.cli.wizard import run_wizard
+    from wmh.config.compose import check_trace_files, compose_config, file_overrides, to_settings
+
     overrides = list(override)
     given = (
         name is not None
@@ -55,6 +61,8 @@ def build(
 def build_with_progress(settings: WmhConfig) -> BuildResult:
     """The build with a counted bar per stage on a terminal (steps embedded, held-out steps
     scored, GEPA iterations with the best valid score); off one, a line per finished stage."""
+    from wmh.pipeline.build import build_world_model
+
     if not console.is_terminal:
 
         def done(stage: str, seconds: float) -> None:
@@ -85,6 +93,8 @@ def build_with_progress(settings: WmhConfig) -> BuildResult:
 
 
 def print_build(result: BuildResult) -> None:
+    from wmh.ingest.split import SMALL_CORPUS
+
     card = result.card
     report = result.report
     table = Table(title=f"world model '{result.name}'", show_header=False, title_justify="left")

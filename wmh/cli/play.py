@@ -11,7 +11,7 @@ import json
 import re
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 from pydantic import ValidationError
@@ -19,10 +19,13 @@ from rich.markup import escape
 
 from wmh.cli.common import RootOption, console
 from wmh.core.types import MAX_JSON_DEPTH, Action, ActionKind, Observation, validation_reasons
-from wmh.engine.world_model import WorldModel
 from wmh.errors import InputError, WmhError
-from wmh.store.loader import load_world_model
-from wmh.store.store import WorldModelStore
+
+if TYPE_CHECKING:
+    from wmh.engine.world_model import WorldModel
+
+# The store and the engine are imported when a session starts: `wmh play --help` answers
+# without loading them.
 
 _CALL = re.compile(r"^(?P<name>[A-Za-z_][\w.\-]*)(?:\s+(?P<args>\{.*\}))?\s*$", re.DOTALL)
 HELP = (
@@ -130,6 +133,9 @@ def play(
     ),
 ) -> None:
     """Step a world model interactively (or from piped lines)."""
+    from wmh.store.loader import load_world_model
+    from wmh.store.store import WorldModelStore
+
     model_dir = WorldModelStore(root).resolve(name)
     settings = None
     if override:

@@ -4,6 +4,7 @@ seeds, as a sweep with one MLflow run per member, a summary table, a JSON and a 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from pydantic import ValidationError
@@ -11,21 +12,17 @@ from rich.markup import escape
 from rich.table import Table
 
 from wmh.cli.common import console
-from wmh.config.compose import (
-    check_trace_files,
-    compose_config,
-    corpus_name,
-    file_overrides,
-    settings_from_file,
-    to_settings,
-)
-from wmh.config.schema import WmhConfig
 from wmh.core.paths import check_output
 from wmh.core.text import counted
 from wmh.core.types import first_problem
 from wmh.errors import ConfigError
-from wmh.eval.study import run_study
 from wmh.eval.study_report import Member, StudyReport
+
+if TYPE_CHECKING:
+    from wmh.config.schema import WmhConfig
+
+# The config composer and the study runner (builds, evaluation) are imported when a study runs:
+# `wmh study --help` answers without loading them.
 
 app = typer.Typer(
     no_args_is_help=True,
@@ -58,6 +55,15 @@ def _settings(
     root: Path | None,
     params: Path | None,
 ) -> WmhConfig:
+    from wmh.config.compose import (
+        check_trace_files,
+        compose_config,
+        corpus_name,
+        file_overrides,
+        settings_from_file,
+        to_settings,
+    )
+
     if params is not None:
         if files or overrides or name or root is not None:
             raise ConfigError("--params takes the whole config: drop --name, --file, --root and -o")
@@ -116,6 +122,8 @@ def _run(
             f"{scores} ({member.seconds:.1f}s)",
             highlight=False,
         )
+
+    from wmh.eval.study import run_study
 
     report, paths = run_study(settings, kind, folder, on_member=progress)
     _print(report)
