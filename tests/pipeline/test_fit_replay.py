@@ -237,6 +237,8 @@ def test_the_fit_compares_with_the_copy_on_the_same_steps(tmp_path: Path) -> Non
     assert with_lone.nearest_copy == without.nearest_copy  # type: ignore[attr-defined]
     assert "(not counted: 1 step of tools no other trace called)" in with_lone.summary()  # type: ignore[attr-defined]
     assert "not counted" not in without.summary()  # type: ignore[attr-defined]
+    # The build summary's row is labelled "replay parts": the text does not say it again.
+    assert without.summary().startswith("chosen on 80 steps of ")  # type: ignore[attr-defined]
 
 
 def _status_traces() -> list[Trace]:

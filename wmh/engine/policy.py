@@ -121,7 +121,7 @@ class FitReport(BaseModel):
 
     def summary(self) -> str:
         if not self.steps:
-            return "replay parts: defaults (no steps to measure them on)"
+            return "the defaults (no steps to measure them on)"
         lifted = sum(1 for t in self.tools.values() if t.policy != "copy")
         unrecorded = (
             f" (not counted: {counted(self.unrecorded, 'step')} of tools no other trace called)"
@@ -129,7 +129,7 @@ class FitReport(BaseModel):
             else ""
         )
         return (
-            f"replay parts chosen on {counted(self.steps, 'step')} of "
+            f"chosen on {counted(self.steps, 'step')} of "
             f"{counted(self.traces, 'trace')}, each left out "
             f"of the index in turn{unrecorded}: "
             f"{self.score:.3f} vs nearest copy {self.nearest_copy:.3f}; "
