@@ -8,9 +8,11 @@ import typer
 from rich.markup import escape
 
 from wmh.cli.common import console
-from wmh.config.compose import pipeline_params, settings_from_file
 from wmh.errors import ConfigError
-from wmh.pipeline.stages import STAGES, run_stage
+from wmh.pipeline.stage_names import STAGES
+
+# The config composer and the stages themselves are imported when a stage runs: `wmh pipeline
+# --help` answers without loading the build.
 
 app = typer.Typer(
     no_args_is_help=True,
@@ -24,6 +26,9 @@ ParamsOption = typer.Option(
 
 def _stage_command(stage: str) -> None:
     def command(params: Path = ParamsOption) -> None:
+        from wmh.config.compose import settings_from_file
+        from wmh.pipeline.stages import run_stage
+
         settings = settings_from_file(params)
         metrics = run_stage(stage, settings)
         shown = ", ".join(
@@ -50,7 +55,7 @@ def params(
     ),
 ) -> None:
     """Write params.yaml: conf/pipeline.yaml composed and resolved (as DVC's Hydra mode does)."""
-    from wmh.config.compose import PIPELINE_CONFIG, compose_config, to_settings
+    from wmh.config.compose import PIPELINE_CONFIG, compose_config, pipeline_params, to_settings
     from wmh.pipeline.build import check_credentials
 
     text = pipeline_params(overrides or [])

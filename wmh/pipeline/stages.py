@@ -51,15 +51,13 @@ from wmh.pipeline.stage_files import (
     trace_line,
     write_file,
 )
+from wmh.pipeline.stage_names import PROVIDER_STAGES, STAGES
 from wmh.providers.llm import provider_time_budget
 from wmh.retrieval.retriever import IndexRetriever
 from wmh.scoring.runner import EvalReport
 from wmh.store.index import load_retriever, write_index
 
 log = logging.getLogger(__name__)
-
-STAGES = ("ingest", "split", "index", "optimize", "evaluate", "package")
-PROVIDER_STAGES = ("optimize", "evaluate")  # the stages that call an LLM provider
 
 
 def ingest(settings: WmhConfig, out: StageDir) -> dict[str, Any]:
