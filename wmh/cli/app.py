@@ -1,6 +1,7 @@
 """The `wmh` typer app: one module per command group, imported only when its command runs (so
 `wmh --help` and a mistyped command answer without loading the build, MLflow or BentoML), and
-errors turned into messages."""
+errors turned into messages. A command's module in turn imports what its commands run (config
+composer, store, engine, build pipeline) inside them, so its own `--help` stays as quick."""
 
 from __future__ import annotations
 

@@ -26,9 +26,6 @@ if TYPE_CHECKING:
     from wmh.config.schema import WmhConfig
     from wmh.pipeline.build import BuildResult
 
-# The config composer, the wizard and the build pipeline are imported when a build runs:
-# `wmh build --help` and a mistyped option answer without loading them.
-
 
 def build(
     name: str | None = typer.Option(None, "--name", "-n", help="Model name (.wmh/models/NAME)."),

@@ -21,9 +21,6 @@ if TYPE_CHECKING:
     from wmh.eval.service import EvalOptions
     from wmh.scoring.runner import EvalReport, Fidelity
 
-# What the commands run (models, index, engine) is imported when one runs: `wmh eval --help`
-# and a mistyped option answer without loading it.
-
 
 class EvalGroup(TyperGroup):
     """`wmh eval FILES...` runs the default `files` command; named subcommands work as usual."""

@@ -11,9 +11,6 @@ from wmh.cli.common import console
 from wmh.errors import ConfigError
 from wmh.pipeline.stage_names import STAGES
 
-# The config composer and the stages themselves are imported when a stage runs: `wmh pipeline
-# --help` answers without loading the build.
-
 app = typer.Typer(
     no_args_is_help=True,
     help="The build as DVC stages (ingest, split, index, optimize, evaluate, package).",

@@ -24,9 +24,6 @@ from wmh.errors import InputError, WmhError
 if TYPE_CHECKING:
     from wmh.engine.world_model import WorldModel
 
-# The store and the engine are imported when a session starts: `wmh play --help` answers
-# without loading them.
-
 _CALL = re.compile(r"^(?P<name>[A-Za-z_][\w.\-]*)(?:\s+(?P<args>\{.*\}))?\s*$", re.DOTALL)
 HELP = (
     'tool call: NAME {"arg": value}   message: any other text\n'

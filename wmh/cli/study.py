@@ -21,9 +21,6 @@ from wmh.eval.study_report import Member, StudyReport
 if TYPE_CHECKING:
     from wmh.config.schema import WmhConfig
 
-# The config composer and the study runner (builds, evaluation) are imported when a study runs:
-# `wmh study --help` answers without loading them.
-
 app = typer.Typer(
     no_args_is_help=True,
     help="Fidelity studies: trace scaling and seed stability, as sweeps logged to MLflow.",
@@ -110,6 +107,8 @@ def _run(
     params: Path | None,
     track: bool,
 ) -> None:
+    from wmh.eval.study import run_study
+
     settings = _settings(name, files, overrides, root, params)
     settings.track = settings.track and track
     folder = out or Path(settings.root) / "studies" / settings.name / kind
@@ -122,8 +121,6 @@ def _run(
             f"{scores} ({member.seconds:.1f}s)",
             highlight=False,
         )
-
-    from wmh.eval.study import run_study
 
     report, paths = run_study(settings, kind, folder, on_member=progress)
     _print(report)

@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from wmh.core.types import first_problem
 from wmh.errors import ConfigError
 from wmh.examples import ExampleTask, find_examples
-from wmh.scoring.runner import LoopMode
+from wmh.scoring.modes import LoopMode
 
 
 class Suite(BaseModel):
