@@ -93,12 +93,15 @@ def test_the_build_command_imports_no_http_client_or_gepa_until_a_provider_needs
     assert json.loads(_run(code)) == []
 
 
-@pytest.mark.parametrize("command", ["evaluate", "build", "play", "study", "pipeline"])
+@pytest.mark.parametrize(
+    "command",
+    ["evaluate", "build", "play", "study", "pipeline", "providers", "mcp", "demo", "examples"],
+)
 def test_a_command_group_loads_no_model_machinery_until_it_runs(command: str) -> None:
     """`wmh eval --help` (and a mistyped option) answers from the command's own module: it took
     0.9 s when the module imported the evaluation service, and with it the build pipeline, the
     index and the engine (`wmh build`, `play`, `study` and `pipeline --help` 0.75-0.8 s the
-    same way)."""
+    same way; `providers`, `mcp`, `demo` and `examples --help` 0.45-0.6 s, loading the store)."""
     code = (
         "import json, sys\n"
         f"import wmh.cli.{command}\n"
@@ -116,3 +119,16 @@ def test_a_command_group_loads_no_model_machinery_until_it_runs(command: str) ->
         and m != "wmh.pipeline.stage_names"  # the stage names `wmh pipeline` lists
     }
     assert heavy == set(), sorted(heavy)
+
+
+def test_reading_model_cards_loads_no_index() -> None:
+    """`wmh list` reads each model's card; a card names each tool's retrieval weighting, whose
+    class lived beside the retriever, so reading cards loaded FAISS, scipy and the whole
+    retrieval stack (`wmh list` 0.45 s, now 0.40 s)."""
+    code = (
+        "import json, sys\n"
+        "import wmh.store.card, wmh.store.store\n"
+        "print(json.dumps(sorted(m for m in sys.modules if m.split('.')[0] in ('faiss', 'scipy') "
+        "or m in ('wmh.retrieval.retriever', 'wmh.retrieval.index', 'wmh.retrieval.table'))))\n"
+    )
+    assert json.loads(_run(code)) == []

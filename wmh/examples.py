@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from wmh.errors import WmhError
-from wmh.store.store import WorldModelStore
 
 CORPUS = "traces.otel.jsonl"
 
@@ -41,6 +40,8 @@ class ExampleTask:
 
     @property
     def prebuilt(self) -> Path | None:
+        from wmh.store.store import WorldModelStore  # reads model cards: only when asked
+
         store = WorldModelStore(self.path)  # the example folder is a store root (--root)
         return store.path(self.name) if self.name in store.names() else None
 

@@ -9,7 +9,6 @@ from rich.markup import escape
 from rich.table import Table
 
 from wmh.cli.common import RootOption, console
-from wmh.store.store import WorldModelStore
 
 
 def demo(
@@ -38,6 +37,7 @@ def demo(
     from wmh.providers.llm import LLMProvider
     from wmh.store.loader import load_world_model
     from wmh.store.splits import agent_traces_of
+    from wmh.store.store import WorldModelStore
 
     model_dir = WorldModelStore(root).resolve(name)
     wm, _ = load_world_model(model_dir)

@@ -9,7 +9,6 @@ import typer
 
 from wmh.cli.common import RootOption
 from wmh.errors import ConfigError
-from wmh.store.store import WorldModelStore
 
 
 def mcp(
@@ -30,6 +29,7 @@ def mcp(
     from wmh.serving.settings import server_settings
     from wmh.serving.workers import server_reward
     from wmh.store.loader import load_world_model
+    from wmh.store.store import WorldModelStore
 
     if transport not in ("stdio", "http"):
         raise ConfigError(f"--transport must be stdio or http, got {transport!r}")

@@ -9,10 +9,6 @@ from rich.markup import escape
 from rich.table import Table
 
 from wmh.cli.common import RootOption, console
-from wmh.providers.verify import ProviderCheck, verify_providers
-from wmh.retrieval.provider_embedder import verify_embedders
-from wmh.store.settings import model_embedders, model_providers
-from wmh.store.store import WorldModelStore
 
 app = typer.Typer(help="LLM providers of the built world models.", no_args_is_help=True)
 
@@ -21,6 +17,11 @@ app = typer.Typer(help="LLM providers of the built world models.", no_args_is_he
 def verify(root: Path = RootOption) -> None:
     """Send one tiny completion to every provider used by a built model (replay is skipped), and
     embed one text with every provider embedder (embedder=litellm) one uses."""
+    from wmh.providers.verify import ProviderCheck, verify_providers
+    from wmh.retrieval.provider_embedder import verify_embedders
+    from wmh.store.settings import model_embedders, model_providers
+    from wmh.store.store import WorldModelStore
+
     store = WorldModelStore(root)
     checks = verify_providers(model_providers(store))
     for row in verify_embedders(

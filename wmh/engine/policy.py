@@ -14,7 +14,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from wmh.core.text import counted
-from wmh.retrieval.retriever import Weights
+from wmh.retrieval.weights import Weights
 
 # The parts an ablation switches off one at a time (`ReplayPolicies.without`).
 COMPONENTS = (

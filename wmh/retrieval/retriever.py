@@ -19,20 +19,10 @@ from wmh.retrieval.embedders import Embedder
 from wmh.retrieval.index import Keep, PartitionedIndex
 from wmh.retrieval.table import StepTable
 from wmh.retrieval.text import HISTORY_WINDOW, QueryText, query_text, route_of
+from wmh.retrieval.weights import Weights
 
 RERANK_DEPTH = 64  # calls fetched by likeness before the context re-ranks them
 EXACT_MAX = 256  # recordings of one exact call compared by context
-
-
-@dataclass(frozen=True, slots=True)
-class Weights:
-    """How much a like task and a like history add to a call's likeness."""
-
-    task: float = 0.0
-    history: float = 0.0
-
-    def __bool__(self) -> bool:
-        return bool(self.task or self.history)
 
 
 class Neighbour:
