@@ -24,6 +24,7 @@ CASES = {
     "wmh list (the example store)": [*WMH, "list", "--root", str(ROOT / "examples" / "airline")],
     "wmh bogus (an error)": [*WMH, "bogus"],
     "wmh eval --help": [*WMH, "eval", "--help"],
+    "wmh providers --help": [*WMH, "providers", "--help"],
 }  # fmt: skip
 
 
