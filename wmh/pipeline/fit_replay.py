@@ -34,11 +34,11 @@ from wmh.retrieval.retriever import (
     Neighbour,
     Query,
     SearchOnce,
-    Weights,
     recent_actions,
     reranked,
 )
 from wmh.retrieval.text import route_of
+from wmh.retrieval.weights import Weights
 from wmh.scoring.judges import Judge
 
 WEIGHTINGS = (

@@ -1,5 +1,5 @@
-"""How much a like task and a like history add to a call's likeness (in a module of its own, so
-that a model card, which names each tool's weighting, reads without loading the index)."""
+"""Retrieval weightings, in a module of their own: a model card names each tool's, and reads
+without loading the index."""
 
 from __future__ import annotations
 
