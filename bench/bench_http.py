@@ -347,7 +347,7 @@ def main() -> None:
         finally:
             redis.terminate()
             redis.wait()
-    else:
+    elif any(map(wanted, redis_rows)):
         print("redis-server not found: Redis rows skipped", file=sys.stderr)
 
     if args.llm:
