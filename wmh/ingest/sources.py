@@ -28,14 +28,8 @@ from wmh.core.text import counted
 from wmh.core.types import Trace
 from wmh.errors import ConfigError
 from wmh.ingest.otlp import SpanRecord
-from wmh.ingest.reader import (
-    IngestReport,
-    IngestResult,
-    fold_spans,
-    fold_traces,
-    input_files,
-    store_label,
-)
+from wmh.ingest.reader import IngestResult, fold_spans, fold_traces, input_files
+from wmh.ingest.report import IngestReport, store_label
 
 _CHAT_TYPES = {"CHAT_MODEL", "LLM"}
 

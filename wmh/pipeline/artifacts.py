@@ -21,7 +21,7 @@ from wmh.engine.agreement import StoredSignatures
 from wmh.engine.policy import FitReport
 from wmh.engine.prompts import base_prompt
 from wmh.engine.replay import ReplayPredictor
-from wmh.ingest.reader import IngestReport
+from wmh.ingest.report import IngestReport
 from wmh.ingest.split import Split
 from wmh.optimize.evolve import EvolveResult
 from wmh.pipeline.answering import Answering

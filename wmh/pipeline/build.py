@@ -29,7 +29,7 @@ from wmh.engine.policy import FitReport
 from wmh.engine.prompts import base_prompt
 from wmh.engine.replay import ReplayPredictor
 from wmh.errors import ConfigError
-from wmh.ingest.reader import IngestReport
+from wmh.ingest.report import IngestReport
 from wmh.ingest.sources import ingest_into
 from wmh.ingest.split import PARTS, empty_train, split_stored
 from wmh.optimize.evolve import EvolveResult, check_gepa_settings, evolve_prompt

@@ -26,7 +26,7 @@ from wmh.engine.policy import FitReport, ReplayPolicies
 from wmh.engine.prompts import base_prompt
 from wmh.engine.replay import ReplayPredictor
 from wmh.errors import StoreError
-from wmh.ingest.reader import IngestReport
+from wmh.ingest.report import IngestReport
 from wmh.ingest.sources import ingest_into
 from wmh.ingest.split import PARTS, StoredSplit, empty_train, split_numbers
 from wmh.optimize.evolve import EvolveResult, FrontierCandidate, evolve_prompt

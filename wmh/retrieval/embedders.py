@@ -13,29 +13,14 @@ from functools import lru_cache, partial
 from typing import Protocol
 
 import numpy as np
-from pydantic import BaseModel
 
 from wmh.errors import ConfigError, StoreError
 from wmh.offline import HUGGING_FACE_DEFAULTS, apply_offline_defaults
+from wmh.retrieval.card import CHAR_FEATURES, EmbedderCard
 from wmh.retrieval.hashing import text_vector, text_vectors, unit, word_counts
 from wmh.retrieval.text import QueryText
 
 log = logging.getLogger(__name__)
-
-CHAR_FEATURES = "char3-4"
-
-
-class EmbedderCard(BaseModel):
-    """Saved with an index so a loaded model queries with the same embedder."""
-
-    kind: str
-    dim: int
-    normalised: bool = True
-    model: str = ""
-    context_weight: float = 0.0
-    features: str = ""  # what a hashing embedder hashes (CHAR_FEATURES)
-    api_base: str | None = None  # a litellm embedder's endpoint (its key: the environment's)
-    requested_dim: int = 0  # a litellm embedder's configured size (0: the model's own)
 
 
 class Embedder(Protocol):

@@ -13,8 +13,8 @@ from wmh.core.types import first_problem
 from wmh.engine.learnt import ErrorStyle
 from wmh.engine.policy import FitReport, ReplayPolicies
 from wmh.errors import StoreError
-from wmh.ingest.reader import IngestReport
-from wmh.retrieval.embedders import EmbedderCard
+from wmh.ingest.report import IngestReport
+from wmh.retrieval.card import EmbedderCard
 from wmh.store.layout import CARD_FILE, ModelFiles
 
 FORMAT_VERSION = 2  # 2: char-n-gram index over every trace, context columns, replay policies
