@@ -16,7 +16,7 @@ import numpy as np
 
 from wmh.errors import ConfigError, StoreError
 from wmh.offline import HUGGING_FACE_DEFAULTS, apply_offline_defaults
-from wmh.retrieval.card import CHAR_FEATURES, EmbedderCard
+from wmh.retrieval.embedder_card import CHAR_FEATURES, EmbedderCard
 from wmh.retrieval.hashing import text_vector, text_vectors, unit, word_counts
 from wmh.retrieval.text import QueryText
 

@@ -14,7 +14,7 @@ from wmh.engine.learnt import ErrorStyle
 from wmh.engine.policy import FitReport, ReplayPolicies
 from wmh.errors import StoreError
 from wmh.ingest.report import IngestReport
-from wmh.retrieval.card import EmbedderCard
+from wmh.retrieval.embedder_card import EmbedderCard
 from wmh.store.layout import CARD_FILE, ModelFiles
 
 FORMAT_VERSION = 2  # 2: char-n-gram index over every trace, context columns, replay policies
