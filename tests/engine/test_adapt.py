@@ -132,3 +132,16 @@ def test_an_adapted_json_answer_keeps_its_indentation_and_separators() -> None:
     listed = '{"ids":[1, 2],"user_id":3}'
     adapted, _ = adapt_observation(listed, {"user_id": 3}, {"user_id": 41})
     assert adapted == '{"ids": [1, 2], "user_id": 41}'
+
+
+def test_a_recorded_call_adapted_twice_takes_each_new_calls_values() -> None:
+    """The recorded side's tokens are kept between calls: the new side's never are."""
+    recorded = {"command": "cd /repo && python -c \"print(lookup('alpha-7'))\""}
+    answer = "alpha-7 found in /repo"
+    first = {"command": "cd /repo && python -c \"print(lookup('beta-2'))\""}
+    second = {"command": "cd /repo && python -c \"print(lookup('gamma-9'))\""}
+    assert adapt_observation(answer, recorded, first) == ("beta-2 found in /repo", 1)
+    assert adapt_observation(answer, recorded, second) == ("gamma-9 found in /repo", 1)
+    assert adapt_observation(answer, recorded, recorded) == (answer, 0)
+    # The same recorded call with another answer: its own tokens are looked for in it.
+    assert adapt_observation("no match here", recorded, first) == ("no match here", 0)

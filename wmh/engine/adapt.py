@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import re
+from functools import lru_cache
 from typing import Any
 
 try:  # the same opcodes as difflib's, a quarter of the time (no wheels beyond Python 3.13)
@@ -49,16 +50,20 @@ WORD_ALIGN_MAX = 40_000
 
 
 def _aligned(
-    old_tokens: list[str], new_tokens: list[str], content: str | None, limit: int = 0
+    old_tokens: list[str],
+    new_tokens: list[str],
+    present: frozenset[str] | None = None,
+    limit: int = 0,
 ) -> list[tuple[str, str]]:
     """The tokens a same-length replacement swaps when one token list is aligned to the other
-    (none when the parts to align hold more than `limit` token pairs, if set)."""
+    (none when the parts to align hold more than `limit` token pairs, if set).
+
+    With `present` (the old tokens that could change an answer), nothing is aligned unless one
+    of them is not also a new token."""
     if len(old_tokens) < 2 or len(new_tokens) < 2:
         return []
-    if content is not None:
-        only_old = set(old_tokens).difference(new_tokens)
-        if not any(len(token) >= 2 and token in content for token in only_old):
-            return []
+    if present is not None and present.issubset(new_tokens):
+        return []
     # Only the part between the common head and tail is aligned (most calls differ in a few
     # places; difflib's cost grows with the product of the lengths).
     head = len(os.path.commonprefix([old_tokens, new_tokens]))
@@ -78,6 +83,23 @@ def _aligned(
     return pairs
 
 
+def _in_answer(tokens: list[str], content: str) -> frozenset[str]:
+    """The tokens (of two characters or more) that occur in an answer."""
+    return frozenset(t for t in set(tokens) if len(t) >= 2 and t in content)
+
+
+@lru_cache(maxsize=4096)
+def _recorded_tokens(
+    old: str, content: str
+) -> tuple[list[str], frozenset[str], list[str], frozenset[str]]:
+    """A recorded argument's tokens by white space and by words, each with those its answer
+    holds. Kept: a corpus's calls are found again and again as neighbours, with the same answer
+    (as the same string object, whose hash Python keeps), and swe-bench's scripts took 30 us a
+    step to split into words and look for in their long answers."""
+    spaced, words = old.split(), _WORD_TOKEN.findall(old)
+    return spaced, _in_answer(spaced, content), words, _in_answer(words, content)
+
+
 def _token_pairs(old: str, new: str, content: str | None = None) -> list[tuple[str, str]]:
     """Differing tokens of two similar strings: aligned by white space (`cat a.txt` vs `cat
     b.txt` -> (a.txt, b.txt)), then by words, for values inside code and quoted arguments
@@ -85,8 +107,17 @@ def _token_pairs(old: str, new: str, content: str | None = None) -> list[tuple[s
 
     With `content`, nothing is aligned unless a token only the old string has occurs in it (the
     alignment is the costly part, and a pair whose old token is absent changes nothing)."""
-    pairs = _aligned(old.split(), new.split(), content)
-    words = _aligned(_WORD_TOKEN.findall(old), _WORD_TOKEN.findall(new), content, WORD_ALIGN_MAX)
+    if content is None:
+        pairs = _aligned(old.split(), new.split())
+        words = _aligned(_WORD_TOKEN.findall(old), _WORD_TOKEN.findall(new), None, WORD_ALIGN_MAX)
+    else:
+        spaced, spaced_in, old_words, words_in = _recorded_tokens(old, content)
+        pairs = _aligned(spaced, new.split(), spaced_in) if spaced_in else []
+        words = (
+            _aligned(old_words, _WORD_TOKEN.findall(new), words_in, WORD_ALIGN_MAX)
+            if words_in
+            else []
+        )
     return pairs + [(a, b) for a, b in words if _is_word(a) and len(a) >= 2 and _is_word(b)]
 
 
