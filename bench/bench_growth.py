@@ -52,7 +52,7 @@ def cache_entries(wm: Any, table: Any) -> dict[str, int]:
         "query_vectors": wm.retriever._embed_text.cache_info().currsize,
         "ngram_hashes": hashing._ngram_hashes.cache_info().currsize,
         "history_vecs": context._action_vector.cache_info().currsize,
-        "signatures": wm.predictor._signature.cache_info().currsize,
+        "signatures": len(wm.predictor._signatures),
     }
 
 

@@ -13,7 +13,6 @@ import pytest
 from tests.conftest import make_settings
 from wmh.core.types import Session, Step
 from wmh.engine import agreement
-from wmh.engine import replay as replay_module
 from wmh.engine.agreement import SIGNATURE_DIM, StoredSignatures, signature
 from wmh.engine.policy import ReplayPolicies, ReplayPolicy
 from wmh.engine.predictor import PredictionContext
@@ -52,6 +51,42 @@ def test_stored_signatures_read_back_as_the_ones_made_from_the_answers(tmp_path:
     assert loaded.get(4) is None  # not stored: made when asked for
     assert loaded.get(99) is None
     assert float(loaded.get(3).sum()) == agreement.MAX_FEATURES  # type: ignore[union-attr]
+
+
+def test_a_pool_of_stored_signatures_is_gathered_at_once_as_each_row_alone() -> None:
+    stored = _stored([0, 1, 3, 4])
+    rows = [4, 2, 0, 99, 3, 0]  # unstored rows (2, 99) and a row twice
+    vectors, found = stored.many(rows)
+    assert found.tolist() == [True, False, True, False, True, True]
+    for at, row in enumerate(rows):
+        expected = signature(ANSWERS[row]) if found[at] else np.zeros(SIGNATURE_DIM)
+        assert np.array_equal(vectors[at], expected), row
+    empty = StoredSignatures.of([], ANSWERS.__getitem__)
+    assert empty.many([0, 1])[1].tolist() == [False, False]
+
+
+def test_the_signature_cache_answers_every_row_and_keeps_at_most_its_bound() -> None:
+    """Stored rows come from the store, the others from their answers; a pool that overflows
+    the cache is still answered in full, for rows it held before the overflow too."""
+    asked: list[int] = []
+
+    def content_of(row: int) -> str:
+        asked.append(row)
+        return ANSWERS[row]
+
+    cache = agreement.SignatureCache(content_of, _stored([0, 1, 3]), kept=3)
+    first = cache.pool([0, 2])
+    assert asked == [2]  # only the unstored row's answer is read
+    assert len(cache) == 2
+    pool = cache.pool([2, 4, 1, 2])  # 2 is kept; 4 and 1 overflow the bound of 3
+    for at, row in enumerate([2, 4, 1, 2]):
+        assert np.array_equal(pool[at], signature(ANSWERS[row])), row
+    assert np.array_equal(first[1], signature(ANSWERS[2]))
+    assert len(cache) <= 3
+    assert np.array_equal(cache.one(5), signature(ANSWERS[5]))
+    whole = cache.pool(list(range(len(ANSWERS))))  # more than it keeps: answered, not kept
+    assert all(np.array_equal(whole[row], signature(ANSWERS[row])) for row in range(6))
+    assert len(cache) <= 3
 
 
 def _write(file: Path, **arrays: np.ndarray) -> None:
@@ -187,7 +222,7 @@ def test_a_loaded_model_takes_its_consensus_from_the_stored_signatures(
     def no_signing(content: str) -> np.ndarray:
         raise AssertionError("an answer was signed while stepping")
 
-    monkeypatch.setattr(replay_module, "signature", no_signing)
+    monkeypatch.setattr(agreement, "signature", no_signing)
     loaded = replay.with_policies(every)
     assert [loaded.predict(_context(step)) for step in steps] == expected
 

@@ -286,7 +286,7 @@ def test_the_fit_picks_from_each_pool_what_the_model_would_pick(tmp_path: Path) 
             for size in (5, 10):
                 pool = full[:size]
                 alone = consensus_index(
-                    np.stack([replay._signature(n.row) for n in pool]),
+                    replay._signatures.pool([n.row for n in pool]),
                     np.array([n.score for n in pool], dtype=np.float32),
                 )
                 assert measured._pick(order, size, shared) is order[alone]

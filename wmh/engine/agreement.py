@@ -14,9 +14,9 @@ import zlib
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+import faiss
 import numpy as np
 import orjson
-from scipy.spatial.distance import cdist
 
 from wmh.engine.adapt import argument_leaves
 from wmh.errors import StoreError
@@ -123,10 +123,15 @@ def agreement(signatures: np.ndarray) -> np.ndarray:
     """Pairwise F1 of feature bags (1 on the diagonal; two empty answers agree fully).
 
     The shared count of two bags is (|a| + |b| - |a - b|_1) / 2, so one pairwise L1 distance
-    gives every pair's overlap."""
-    sizes = signatures.sum(axis=1)
+    gives every pair's overlap. FAISS's, not scipy's `cdist`: a step's pool of ten answers in
+    4.5 instead of 22 us, and as exact (whole counts of at most `MAX_FEATURES` a bag, so every
+    sum is a whole number far below float32's 2**24); a pool of at most ten is scored on one
+    thread, a fit's thousands on all."""
+    signatures = np.ascontiguousarray(signatures, dtype=np.float32)
+    sizes = signatures.sum(axis=1, dtype=np.float64)
     total = sizes[:, None] + sizes[None, :]
-    common = (total - cdist(signatures, signatures, "cityblock")) / 2
+    distance = faiss.pairwise_distances(signatures, signatures, faiss.METRIC_L1)
+    common = (total - distance) / 2
     return np.where(total > 0, 2 * common / np.maximum(total, 1e-9), 1.0)
 
 
@@ -201,14 +206,25 @@ class StoredSignatures:
     def get(self, row: int) -> np.ndarray | None:
         """A row's signature, equal to the one `signature` makes of its answer; None for a row
         that is not stored."""
-        at = int(np.searchsorted(self.rows, row))
-        if at == len(self.rows) or self.rows[at] != row:
-            return None
-        answer = self.answer_of[at]
-        start, end = self.bounds[answer], self.bounds[answer + 1]
-        vector = np.zeros(SIGNATURE_DIM, dtype=np.float32)
-        vector[self.buckets[start:end]] = self.counts[start:end]
-        return vector
+        vectors, found = self.many([row])
+        return vectors[0] if found[0] else None
+
+    def many(self, rows: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
+        """The signatures of some rows at once, a row of a matrix each, and which of the rows
+        are stored (the others' are zeros): a pool's in a dozen array operations, not a dozen
+        per row."""
+        wanted = np.asarray(rows, dtype=np.int64)
+        vectors = np.zeros((len(wanted), SIGNATURE_DIM), dtype=np.float32)
+        if not len(self.rows):
+            return vectors, np.zeros(len(wanted), dtype=bool)
+        at = np.minimum(np.searchsorted(self.rows, wanted), len(self.rows) - 1)
+        found = self.rows[at] == wanted
+        answers = self.answer_of[at[found]]
+        starts, ends = self.bounds[answers], self.bounds[answers + 1]
+        sizes = ends - starts
+        pairs = np.repeat(ends - sizes.cumsum(), sizes) + np.arange(sizes.sum())
+        vectors[np.repeat(np.flatnonzero(found), sizes), self.buckets[pairs]] = self.counts[pairs]
+        return vectors, found
 
     def save(self, file: Path) -> None:
         with file.open("wb") as out:
@@ -274,6 +290,48 @@ class StoredSignatures:
             if np.any(lengths[answer_of] != chars[rows]):
                 return "its answers' lengths differ from the table's: it was made for other steps"
         return ""
+
+
+class SignatureCache:
+    """The signatures of a step table's answers by row, kept once made (at most `kept` of
+    them): the stored ones gathered a pool at a time, the others made from their answers."""
+
+    def __init__(
+        self,
+        content_of: Callable[[int], str],
+        stored: StoredSignatures | None = None,
+        kept: int = 16384,
+    ) -> None:
+        self.content_of = content_of
+        self.stored = stored
+        self.kept = kept
+        self._vectors: dict[int, np.ndarray] = {}
+
+    def __len__(self) -> int:
+        return len(self._vectors)
+
+    def one(self, row: int) -> np.ndarray:
+        return self.pool([row])[0]
+
+    def pool(self, rows: Sequence[int]) -> np.ndarray:
+        """The rows' signatures as the rows of a matrix."""
+        vectors = self._vectors
+        missing = [row for row in dict.fromkeys(rows) if row not in vectors]
+        if not missing:
+            return np.stack([vectors[row] for row in rows])
+        made: dict[int, np.ndarray] = {}
+        if self.stored is not None:
+            found_vectors, found = self.stored.many(missing)
+            made = {missing[at]: found_vectors[at] for at in np.flatnonzero(found).tolist()}
+        for row in missing:
+            if row not in made:
+                made[row] = signature(self.content_of(row))
+        result = np.stack([made[row] if row in made else vectors[row] for row in rows])
+        if len(made) <= self.kept:  # (a fit's thousands at once are not kept)
+            if len(vectors) + len(made) > self.kept:
+                vectors.clear()
+            vectors.update(made)
+        return result
 
 
 def _not_whole(named: dict[str, np.ndarray]) -> str:

@@ -13,13 +13,13 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Iterable, Mapping
-from functools import lru_cache, partial
+from functools import partial
 
 import numpy as np
 
 from wmh.core.types import Action, ActionKind, Observation, Session
 from wmh.engine.adapt import adapt_observation
-from wmh.engine.agreement import StoredSignatures, consensus_index, signature
+from wmh.engine.agreement import SignatureCache, StoredSignatures, consensus_index
 from wmh.engine.consistency import Record, apply_session_state, seed_records, turn_records
 from wmh.engine.learnt import ErrorStyle
 from wmh.engine.policy import ReplayPolicies, ReplayPolicy
@@ -98,9 +98,7 @@ class ReplayPredictor:
         # first asked for. (Over the table, not this predictor: a cache holding its owner would
         # keep the whole table, every parsed step, alive until the cyclic collector came by.)
         self.signatures = signatures
-        self._signature = lru_cache(maxsize=16384)(
-            partial(_row_signature, retriever.table, signatures)
-        )
+        self._signatures = SignatureCache(partial(_content_of, retriever.table), signatures)
         self._recalled: dict[tuple[object, ...], Observation] | None = None
 
     def with_policies(
@@ -120,7 +118,7 @@ class ReplayPredictor:
             self.signatures if same_rows else None,
         )
         if same_rows:  # their signatures too
-            other._signature = self._signature
+            other._signatures = self._signatures
         if retriever is self.retriever:
             other._recalled = self._recalled
         return other
@@ -233,7 +231,7 @@ class ReplayPredictor:
         if policy.consensus <= 1 or len(neighbours) == 1:
             return neighbours[0]
         pool = neighbours[: policy.consensus]
-        signatures = np.stack([self._signature(n.row) for n in pool])
+        signatures = self._signatures.pool([n.row for n in pool])
         nearness = np.array([n.score for n in pool], dtype=np.float32)
         return pool[consensus_index(signatures, nearness)]
 
@@ -246,9 +244,8 @@ class ReplayPredictor:
         )
 
 
-def _row_signature(table: StepTable, stored: StoredSignatures | None, row: int) -> np.ndarray:
-    found = stored.get(row) if stored is not None else None
-    return found if found is not None else signature(table.observation_of(row)[0])
+def _content_of(table: StepTable, row: int) -> str:
+    return table.observation_of(row)[0]
 
 
 def _tagged(observation: Observation, source: str, step_id: str | None = None) -> Observation:

@@ -200,7 +200,7 @@ class _Agreement:
 
     def among(self, rows: Sequence[int]) -> np.ndarray:
         if self._matrix is None:
-            self._matrix = agreement(np.stack([self.replay._signature(r) for r in self.position]))
+            self._matrix = agreement(self.replay._signatures.pool(list(self.position)))
         at = [self.position[row] for row in rows]
         return self._matrix.take(at, axis=0).take(at, axis=1)
 
