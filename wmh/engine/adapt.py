@@ -83,21 +83,19 @@ def _aligned(
     return pairs
 
 
-def _in_answer(tokens: list[str], content: str) -> frozenset[str]:
-    """The tokens (of two characters or more) that occur in an answer."""
-    return frozenset(t for t in set(tokens) if len(t) >= 2 and t in content)
-
-
 @lru_cache(maxsize=4096)
-def _recorded_tokens(
-    old: str, content: str
-) -> tuple[list[str], frozenset[str], list[str], frozenset[str]]:
-    """A recorded argument's tokens by white space and by words, each with those its answer
-    holds. Kept: a corpus's calls are found again and again as neighbours, with the same answer
-    (as the same string object, whose hash Python keeps), and swe-bench's scripts took 30 us a
-    step to split into words and look for in their long answers."""
+def _recorded_tokens(old: str) -> tuple[list[str], list[str], frozenset[str], frozenset[str]]:
+    """A recorded argument's tokens by white space and by words, each also as the set of those
+    of two characters or more. Kept: a corpus's calls are found again and again as neighbours,
+    and splitting swe-bench's scripts was a fifth of adapting an answer to a call (callgrind,
+    its and gaia2's held-out steps). Not kept with the answers they were looked for in: that
+    would hold thousands of answers the step table has let go."""
     spaced, words = old.split(), _WORD_TOKEN.findall(old)
-    return spaced, _in_answer(spaced, content), words, _in_answer(words, content)
+    return spaced, words, _long(spaced), _long(words)
+
+
+def _long(tokens: list[str]) -> frozenset[str]:
+    return frozenset(t for t in tokens if len(t) >= 2)
 
 
 def _token_pairs(old: str, new: str, content: str | None = None) -> list[tuple[str, str]]:
@@ -107,18 +105,18 @@ def _token_pairs(old: str, new: str, content: str | None = None) -> list[tuple[s
 
     With `content`, nothing is aligned unless a token only the old string has occurs in it (the
     alignment is the costly part, and a pair whose old token is absent changes nothing)."""
-    if content is None:
-        pairs = _aligned(old.split(), new.split())
-        words = _aligned(_WORD_TOKEN.findall(old), _WORD_TOKEN.findall(new), None, WORD_ALIGN_MAX)
-    else:
-        spaced, spaced_in, old_words, words_in = _recorded_tokens(old, content)
-        pairs = _aligned(spaced, new.split(), spaced_in) if spaced_in else []
-        words = (
-            _aligned(old_words, _WORD_TOKEN.findall(new), words_in, WORD_ALIGN_MAX)
-            if words_in
-            else []
-        )
-    return pairs + [(a, b) for a, b in words if _is_word(a) and len(a) >= 2 and _is_word(b)]
+    spaced, words, spaced_long, words_long = _recorded_tokens(old)
+    spaced_in = words_in = None
+    if content is not None:
+        spaced_in = frozenset(t for t in spaced_long if t in content)
+        words_in = frozenset(t for t in words_long if t in content)
+    pairs = _aligned(spaced, new.split(), spaced_in) if spaced_in is None or spaced_in else []
+    aligned = (
+        _aligned(words, _WORD_TOKEN.findall(new), words_in, WORD_ALIGN_MAX)
+        if words_in is None or words_in
+        else []
+    )
+    return pairs + [(a, b) for a, b in aligned if _is_word(a) and len(a) >= 2 and _is_word(b)]
 
 
 def _is_word(token: str) -> bool:
