@@ -89,6 +89,21 @@ def test_the_signature_cache_answers_every_row_and_keeps_at_most_its_bound() -> 
     assert len(cache) <= 3
 
 
+def test_a_pool_is_answered_when_another_step_empties_the_cache_meanwhile() -> None:
+    """A server steps sessions in threads: while one signs an answer, another may overflow the
+    cache and empty it; a row the first found kept must still be answered."""
+
+    def content_of(row: int) -> str:
+        cache._vectors.clear()  # another session's step, in another thread
+        return ANSWERS[row]
+
+    cache = agreement.SignatureCache(content_of, _stored([0, 1]))
+    cache.pool([0])
+    pool = cache.pool([0, 2])  # 0 is kept; 2 is signed, and the cache emptied meanwhile
+    assert np.array_equal(pool[0], signature(ANSWERS[0]))
+    assert np.array_equal(pool[1], signature(ANSWERS[2]))
+
+
 def _write(file: Path, **arrays: np.ndarray) -> None:
     good = _stored([0, 1, 4])
     values = {name: getattr(good, name) for name in StoredSignatures.ARRAYS[1:]}

@@ -314,24 +314,28 @@ class SignatureCache:
         return self.pool([row])[0]
 
     def pool(self, rows: Sequence[int]) -> np.ndarray:
-        """The rows' signatures as the rows of a matrix."""
+        """The rows' signatures as the rows of a matrix. (Each kept one is read once: a
+        server's threads step other sessions meanwhile, and one may empty the cache.)"""
         vectors = self._vectors
-        missing = [row for row in dict.fromkeys(rows) if row not in vectors]
-        if not missing:
-            return np.stack([vectors[row] for row in rows])
-        made: dict[int, np.ndarray] = {}
-        if self.stored is not None:
-            found_vectors, found = self.stored.many(missing)
-            made = {missing[at]: found_vectors[at] for at in np.flatnonzero(found).tolist()}
-        for row in missing:
-            if row not in made:
-                made[row] = signature(self.content_of(row))
-        result = np.stack([made[row] if row in made else vectors[row] for row in rows])
-        if len(made) <= self.kept:  # (a fit's thousands at once are not kept)
+        kept = [vectors.get(row) for row in rows]
+        missing = [row for row, vector in zip(rows, kept, strict=True) if vector is None]
+        made = self._made(list(dict.fromkeys(missing))) if missing else {}
+        if made and len(made) <= self.kept:  # (a fit's thousands at once are not kept)
             if len(vectors) + len(made) > self.kept:
                 vectors.clear()
             vectors.update(made)
-        return result
+        return np.stack([made[row] if v is None else v for row, v in zip(rows, kept, strict=True)])
+
+    def _made(self, rows: list[int]) -> dict[int, np.ndarray]:
+        """The signatures of rows: the stored ones gathered at once, the others signed."""
+        made: dict[int, np.ndarray] = {}
+        if self.stored is not None:
+            stored, found = self.stored.many(rows)
+            made = {rows[at]: stored[at] for at in np.flatnonzero(found).tolist()}
+        for row in rows:
+            if row not in made:
+                made[row] = signature(self.content_of(row))
+        return made
 
 
 def _not_whole(named: dict[str, np.ndarray]) -> str:
