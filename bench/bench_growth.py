@@ -42,7 +42,7 @@ WARM_UP = 1_000
 def cache_entries(wm: Any, table: Any) -> dict[str, int]:
     """What each cache of a served step holds: the rows the step table holds parsed (its kept
     parses, or, in code before the bound, its dict), the query vectors, the n-gram hashes of
-    call texts, the history vectors of calls, the answer signatures and the recorded calls'
+    call texts, the history vectors of calls, the answer signatures and the calls'
     tokens that adapting an answer splits them into."""
     from wmh.engine import adapt
     from wmh.retrieval import context, hashing
@@ -55,7 +55,7 @@ def cache_entries(wm: Any, table: Any) -> dict[str, int]:
         "ngram_hashes": hashing._ngram_hashes.cache_info().currsize,
         "history_vecs": context._action_vector.cache_info().currsize,
         "signatures": len(wm.predictor._signatures),
-        "recorded_tokens": adapt._recorded_tokens.cache_info().currsize,
+        "argument_tokens": adapt._tokens.cache_info().currsize,
     }
 
 

@@ -49,20 +49,10 @@ _WORD_TOKEN = re.compile(r"\w[\w.\-/@:]*|[^\w\s]")
 WORD_ALIGN_MAX = 40_000
 
 
-def _aligned(
-    old_tokens: list[str],
-    new_tokens: list[str],
-    present: frozenset[str] | None = None,
-    limit: int = 0,
-) -> list[tuple[str, str]]:
+def _aligned(old_tokens: list[str], new_tokens: list[str], limit: int = 0) -> list[tuple[str, str]]:
     """The tokens a same-length replacement swaps when one token list is aligned to the other
-    (none when the parts to align hold more than `limit` token pairs, if set).
-
-    With `present` (the old tokens that could change an answer), nothing is aligned unless one
-    of them is not also a new token."""
+    (none when the parts to align hold more than `limit` token pairs, if set)."""
     if len(old_tokens) < 2 or len(new_tokens) < 2:
-        return []
-    if present is not None and present.issubset(new_tokens):
         return []
     # Only the part between the common head and tail is aligned (most calls differ in a few
     # places; difflib's cost grows with the product of the lengths).
@@ -84,18 +74,25 @@ def _aligned(
 
 
 @lru_cache(maxsize=4096)
-def _recorded_tokens(old: str) -> tuple[list[str], list[str], frozenset[str], frozenset[str]]:
-    """A recorded argument's tokens by white space and by words, each also as the set of those
-    of two characters or more. Kept: a corpus's calls are found again and again as neighbours,
-    and splitting swe-bench's scripts was a fifth of adapting an answer to a call (callgrind,
-    its and gaia2's held-out steps). Not kept with the answers they were looked for in: that
-    would hold thousands of answers the step table has let go."""
-    spaced, words = old.split(), _WORD_TOKEN.findall(old)
+def _tokens(text: str) -> tuple[list[str], list[str], frozenset[str], frozenset[str]]:
+    """An argument's tokens by white space and by words, each also as the set of those of two
+    characters or more. Kept: a corpus's calls are found again and again as neighbours, an RL
+    loop makes its calls again and again, and a build's fit steps each held-out call under
+    several policies; splitting swe-bench's scripts was a fifth of adapting an answer to a call
+    (callgrind). Not kept with the answers they were looked for in: that would hold thousands
+    of answers the step table has let go."""
+    spaced, words = text.split(), _WORD_TOKEN.findall(text)
     return spaced, words, _long(spaced), _long(words)
 
 
 def _long(tokens: list[str]) -> frozenset[str]:
     return frozenset(t for t in tokens if len(t) >= 2)
+
+
+def _changes(old_long: frozenset[str], new_long: frozenset[str], content: str) -> bool:
+    """Whether a token (of two characters or more) that only the old string has occurs in the
+    answer."""
+    return any(token in content for token in old_long - new_long)
 
 
 def _token_pairs(old: str, new: str, content: str | None = None) -> list[tuple[str, str]]:
@@ -105,18 +102,15 @@ def _token_pairs(old: str, new: str, content: str | None = None) -> list[tuple[s
 
     With `content`, nothing is aligned unless a token only the old string has occurs in it (the
     alignment is the costly part, and a pair whose old token is absent changes nothing)."""
-    spaced, words, spaced_long, words_long = _recorded_tokens(old)
-    spaced_in = words_in = None
-    if content is not None:
-        spaced_in = frozenset(t for t in spaced_long if t in content)
-        words_in = frozenset(t for t in words_long if t in content)
-    pairs = _aligned(spaced, new.split(), spaced_in) if spaced_in is None or spaced_in else []
-    aligned = (
-        _aligned(words, _WORD_TOKEN.findall(new), words_in, WORD_ALIGN_MAX)
-        if words_in is None or words_in
-        else []
-    )
-    return pairs + [(a, b) for a, b in aligned if _is_word(a) and len(a) >= 2 and _is_word(b)]
+    old_spaced, old_words, old_spaced_long, old_words_long = _tokens(old)
+    new_spaced, new_words, new_spaced_long, new_words_long = _tokens(new)
+    pairs: list[tuple[str, str]] = []
+    if content is None or _changes(old_spaced_long, new_spaced_long, content):
+        pairs = _aligned(old_spaced, new_spaced)
+    if content is None or _changes(old_words_long, new_words_long, content):
+        words = _aligned(old_words, new_words, WORD_ALIGN_MAX)
+        pairs += [(a, b) for a, b in words if _is_word(a) and len(a) >= 2 and _is_word(b)]
+    return pairs
 
 
 def _is_word(token: str) -> bool:
