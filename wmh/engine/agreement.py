@@ -310,9 +310,6 @@ class SignatureCache:
     def __len__(self) -> int:
         return len(self._vectors)
 
-    def one(self, row: int) -> np.ndarray:
-        return self.pool([row])[0]
-
     def pool(self, rows: Sequence[int]) -> np.ndarray:
         """The rows' signatures as the rows of a matrix. (Each kept one is read once: a
         server's threads step other sessions meanwhile, and one may empty the cache.)"""
