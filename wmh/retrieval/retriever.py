@@ -231,13 +231,12 @@ class IndexRetriever:
         task, history = self._context_scores(query, rows, Weights(1.0, weights.history))
         combined = scores.astype(np.float64) + weights.task * task + weights.history * history
         order = np.lexsort((rows, -np.round(task, 6), -np.round(combined, 6)))[:k]
+        # The chosen rows' numbers as Python's, each array taken once (not a numpy scalar each).
+        parts = (rows[order], combined[order], scores[order], task[order], history[order])
         return [
-            Neighbour(
-                int(rows[i]), float(combined[i]), self.table, float(scores[i]),
-                float(task[i]), float(history[i]),
-            )
-            for i in order
-        ]  # fmt: skip
+            Neighbour(r, c, self.table, s, t, h)
+            for r, c, s, t, h in zip(*(part.tolist() for part in parts), strict=True)
+        ]
 
     def exact(self, query: Query) -> Neighbour | None:
         """The recording of the very same call made in the most alike context (task plus
