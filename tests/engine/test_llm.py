@@ -540,3 +540,16 @@ def test_a_prompt_shows_the_seed_records_and_says_when_examples_were_cut(llm_mod
     assert '{"users": {"7": "Ada"}}' in text.split("## The environment's records", 1)[1]
     # Only examples were cut (the session has no turns): the prompt is still marked truncated.
     assert "examples omitted" in text and prompt.history_turns == 0 and prompt.truncated
+
+
+def test_an_ended_session_leaves_nothing_in_the_llm_models_replay_parts(
+    llm_model: Path,
+) -> None:
+    wm, _ = load_world_model(llm_model)
+    session = wm.new_session(task="t")
+    for step in wm.retriever.table.steps(range(3)):
+        wm.step(session.id, step.action)
+    exact, replay = wm.predictor._exact, wm.predictor.replay
+    assert session.id in exact._memories  # its exact replays read the session's memory
+    wm.end_session(session.id)
+    assert session.id not in exact._memories and session.id not in replay._memories

@@ -146,6 +146,11 @@ class LLMPredictor:
         longest = self._longest_seen[route] = (estimate_tokens(text), len(text))
         return longest
 
+    def forget(self, session_id: str) -> None:
+        """Drop what the replay parts keep of an ended session."""
+        self.replay.forget(session_id)
+        self._exact.forget(session_id)
+
     def predict(self, context: PredictionContext) -> Observation:
         planned = self._plan(context)
         if isinstance(planned, Observation):

@@ -31,6 +31,9 @@ def context_query(context: PredictionContext) -> Query:
 
 
 class Predictor(Protocol):
+    """Answers an action in its session. One that keeps something per session may also have
+    `forget(session_id)`, which the world model calls when the session ends."""
+
     name: str
 
     def predict(self, context: PredictionContext) -> Observation: ...

@@ -141,6 +141,12 @@ class ReplayPredictor:
         rows = [row for row, route in enumerate(table.routes) if uses[route]]
         return StoredSignatures.of(rows, lambda row: table.observation_of(row)[0]) if rows else None
 
+    def forget(self, session_id: str) -> None:
+        """Drop what this predictor keeps of an ended session (its answers and records would
+        otherwise stay until `SESSIONS_KEPT` newer sessions had pushed them out: a server's
+        memory, and the collector's work, grew with the sessions it had ever served)."""
+        self._memories.pop(session_id, None)
+
     def _memory(self, session: Session) -> SessionMemory:
         memory = self._memories.pop(session.id, None) or SessionMemory()
         memory = memory.catch_up(session, self.state_writers)

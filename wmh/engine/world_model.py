@@ -119,6 +119,9 @@ class WorldModel:
         """Forget the session; answers its final usage record."""
         record = self.session_usage(session_id)
         self.sessions.delete(session_id)
+        forget = getattr(self.predictor, "forget", None)  # (a plug-in predictor may keep none)
+        if callable(forget):
+            forget(session_id)
         return record
 
     def close_session(self, session_id: str) -> None:
