@@ -139,7 +139,7 @@ class ReplayPredictor:
         table = self.retriever.table
         uses = {route: self.policies.of(route).consensus > 1 for route in set(table.routes)}
         rows = [row for row, route in enumerate(table.routes) if uses[route]]
-        return StoredSignatures.of(rows, lambda row: table.observation_of(row)[0]) if rows else None
+        return StoredSignatures.of(rows, partial(_content_of, table)) if rows else None
 
     def forget(self, session_id: str) -> None:
         """Drop what this predictor keeps of an ended session (its answers and records would
@@ -251,6 +251,7 @@ class ReplayPredictor:
 
 
 def _content_of(table: StepTable, row: int) -> str:
+    """A row's answer text (what its signature is made of)."""
     return table.observation_of(row)[0]
 
 
