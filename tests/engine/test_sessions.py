@@ -197,3 +197,30 @@ def test_an_ended_session_leaves_nothing_in_the_replay_model() -> None:
     assert set(memories) == {going.id}  # the other session's memory stays
     wm.close_session(going.id)
     assert not memories
+
+
+def test_a_session_the_store_evicts_or_expires_leaves_nothing_in_the_replay_model() -> None:
+    """Ending a session dropped its replay memory, but a session the store let go of itself
+    (past `max_sessions`, or idle past the TTL) stayed there until 4,096 newer ones had
+    pushed it out."""
+    clock = FakeClock()
+    store = InMemorySessionStore(max_sessions=2, ttl_s=60, clock=clock)
+    wm, _ = load_world_model(AIRLINE_MODEL, store)
+    steps = list(wm.retriever.table.steps(range(3)))
+    memories = wm.predictor._memories
+
+    def stepped(task: str) -> str:
+        session = wm.new_session(task=task)
+        for step in steps:
+            wm.step(session.id, step.action)
+        return session.id
+
+    first, second = stepped("first"), stepped("second")
+    assert set(memories) == {first, second}
+    third = stepped("third")  # the cap of two evicts the first
+    assert set(memories) == {second, third}
+    clock.now += 30
+    wm.step(third, steps[0].action)  # the third is used again; the second idles on
+    clock.now += 31
+    wm.step(third, steps[1].action)  # 61 s idle: the second expires
+    assert set(memories) == {third}

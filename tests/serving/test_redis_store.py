@@ -562,3 +562,31 @@ def test_a_worker_whose_sessions_keep_changing_elsewhere_locks_first_until_they_
     step, given = _append("tried again")
     assert asyncio.run(store.astep_unchanged(sid, step)) is not None
     assert len(other.get(sid).history) == 6 * 2 + 4 + 1
+
+
+def test_sessions_a_worker_lets_go_of_leave_nothing_in_its_replay_model(redis_url: str) -> None:
+    """A worker's replay model kept the sessions it had stepped until 4,096 newer ones pushed
+    them out, though the worker's own cache lets them go past `max_sessions`: a session ended
+    on another worker, or evicted there, stayed in this one's replay memory."""
+    from wmh.store.loader import load_world_model
+
+    model = Path(__file__).resolve().parents[2] / "examples" / "airline" / "models" / "airline"
+    here, _ = load_world_model(model, RedisSessionStore(redis_url, "drops", max_sessions=2))
+    there, _ = load_world_model(model, RedisSessionStore(redis_url, "drops", max_sessions=2))
+    actions = [step.action for step in here.retriever.table.steps(range(2))]
+    memories = here.predictor._memories
+
+    def stepped(task: str) -> str:
+        session = here.new_session(task=task)
+        for action in actions:  # (the replay model keeps a session from its second step)
+            here.step(session.id, action)
+        return session.id
+
+    first = stepped("first")
+    there.end_session(first)  # ended on the other worker
+    second = stepped("second")
+    assert set(memories) == {first, second}  # this worker cannot know yet
+    third = stepped("third")  # its cache of two lets the first go
+    assert set(memories) == {second, third}
+    here.end_session(third)
+    assert set(memories) == {second}

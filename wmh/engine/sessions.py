@@ -38,7 +38,9 @@ class SessionStore(Protocol):
 class InMemorySessionStore:
     """Sessions in a dict; the least recently used is evicted past `max_sessions` or `ttl_s`.
 
-    `clock` gives the idle time in seconds (monotonic by default; a test passes its own)."""
+    `clock` gives the idle time in seconds (monotonic by default; a test passes its own).
+    `on_drop(listener)` has `listener(session_id)` called for each session the store lets go of
+    (deleted, evicted or expired), outside the store's lock."""
 
     def __init__(
         self,
@@ -52,14 +54,29 @@ class InMemorySessionStore:
         self._sessions: OrderedDict[str, tuple[Session, float]] = OrderedDict()
         self._locks: dict[str, threading.Lock] = {}
         self._guard = threading.Lock()
+        self._listeners: list[Callable[[str], None]] = []
 
-    def _evict(self, now: float) -> None:
+    def on_drop(self, listener: Callable[[str], None]) -> None:
+        """Call `listener(session_id)` for each session deleted, evicted or expired from now on."""
+        self._listeners.append(listener)
+
+    def _evict(self, now: float) -> list[str]:
+        """Let go of the sessions past the cap or the TTL (under `_guard`); answers their ids,
+        for `_dropped` once the guard is released."""
+        evicted: list[str] = []
         while self._sessions:
             oldest_id, (_, touched) = next(iter(self._sessions.items()))
             if len(self._sessions) <= self.max_sessions and now - touched <= self.ttl_s:
                 break
             self._sessions.pop(oldest_id)
             self._locks.pop(oldest_id, None)
+            evicted.append(oldest_id)
+        return evicted
+
+    def _dropped(self, evicted: list[str]) -> None:
+        for session_id in evicted:
+            for listener in self._listeners:
+                listener(session_id)
 
     def create(self, task: str, state: EnvState | None = None) -> Session:
         seeded = state.model_copy(deep=True) if state else EnvState()
@@ -68,19 +85,23 @@ class InMemorySessionStore:
             now = self._clock()
             self._sessions[session.id] = (session, now)
             self._locks[session.id] = threading.Lock()
-            self._evict(now)
+            evicted = self._evict(now)
+        self._dropped(evicted)
         return session
 
     def get(self, session_id: str) -> Session:
         with self._guard:
             now = self._clock()
-            self._evict(now)
+            evicted = self._evict(now)
             entry = self._sessions.get(session_id)
-            if entry is None:
-                raise SessionNotFoundError(f"no session '{session_id}' (it may have expired)")
-            self._sessions[session_id] = (entry[0], now)
-            self._sessions.move_to_end(session_id)
-            return entry[0]
+            if entry is not None:
+                self._sessions[session_id] = (entry[0], now)
+                self._sessions.move_to_end(session_id)
+        if evicted:
+            self._dropped(evicted)
+        if entry is None:
+            raise SessionNotFoundError(f"no session '{session_id}' (it may have expired)")
+        return entry[0]
 
     def save(self, session: Session) -> None:
         with self._guard:
@@ -93,6 +114,7 @@ class InMemorySessionStore:
             if self._sessions.pop(session_id, None) is None:
                 raise SessionNotFoundError(f"no session '{session_id}'")
             self._locks.pop(session_id, None)
+        self._dropped([session_id])
 
     @contextmanager
     def locked(self, session_id: str) -> Iterator[Session]:

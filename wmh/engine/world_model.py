@@ -8,6 +8,8 @@ by phase, and a reward judge scores a finished episode from its task and history
 
 from __future__ import annotations
 
+import weakref
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -66,6 +68,18 @@ def record_usage(session: Session, observation: Observation) -> None:
     add_phase_usage(session, SERVE, observation_usage(observation))
 
 
+def _weakly(method: Callable[[str], None]) -> Callable[[str], None]:
+    """`method`, called only while its object lives (not keeping it alive)."""
+    held = weakref.WeakMethod(method)
+
+    def call(argument: str) -> None:
+        bound = held()
+        if bound is not None:
+            bound(argument)
+
+    return call
+
+
 class WorldModel:
     """A named, loaded world model: predictor + retriever + prompt + live sessions, and the
     reward judge that scores them (`reward`, when the model is served or loaded with one)."""
@@ -87,6 +101,13 @@ class WorldModel:
         self.reward = reward
         self.limits = SessionLimits()
         self._schemas: dict[str, dict[str, Any]] | None = None
+        # A session the store lets go of (ended, evicted past its cap, expired, or pushed out of
+        # a Redis worker's own cache) is forgotten by the predictor too.
+        # (Through a weak reference: the store must not keep the model, its table and index,
+        # alive in a cycle after its last user lets go.)
+        on_drop = getattr(self.sessions, "on_drop", None)
+        if callable(on_drop):
+            on_drop(_weakly(self._forget))
 
     def tools(self) -> set[str]:
         """Tool names the recorded environment answered."""
@@ -119,10 +140,14 @@ class WorldModel:
         """Forget the session; answers its final usage record."""
         record = self.session_usage(session_id)
         self.sessions.delete(session_id)
+        self._forget(session_id)  # (again, for a store that tells of no drops: harmless)
+        return record
+
+    def _forget(self, session_id: str) -> None:
+        """Have the predictor drop what it keeps of a session that is gone."""
         forget = getattr(self.predictor, "forget", None)  # (a plug-in predictor may keep none)
         if callable(forget):
             forget(session_id)
-        return record
 
     def close_session(self, session_id: str) -> None:
         self.end_session(session_id)

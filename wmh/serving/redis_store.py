@@ -19,7 +19,7 @@ import threading
 import time
 import uuid
 from collections import OrderedDict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -69,6 +69,18 @@ class RedisSessionStore:
         self._renewer = LockRenewer(self.client.register_script(RENEW), lock_ttl_s)
         # (session id, thread) -> the token of the lock that thread holds on the session
         self._held: dict[tuple[str, int], str] = {}
+        self._listeners: list[Callable[[str], None]] = []
+
+    def on_drop(self, listener: Callable[[str], None]) -> None:
+        """Call `listener(session_id)` for each session this process lets go of from now on:
+        deleted, evicted or expired here, or pushed out of its own cache of `max_sessions`
+        sessions (which also bounds what it keeps of sessions that ended on other workers)."""
+        self._listeners.append(listener)
+
+    def _dropped(self, session_ids: list[str]) -> None:
+        for session_id in session_ids:
+            for listener in self._listeners:
+                listener(session_id)
 
     def _meta(self, session_id: str) -> str:
         return f"{self.prefix}:m:{session_id}"
@@ -82,7 +94,9 @@ class RedisSessionStore:
 
     def _forget(self, session_id: str) -> None:
         with self._guard:
-            self._cache.pop(session_id, None)
+            known = self._cache.pop(session_id, None) is not None
+        if known:
+            self._dropped([session_id])
 
     def _cached(self, session_id: str) -> tuple[str, list[Turn], bytes | None]:
         with self._guard:
@@ -96,11 +110,14 @@ class RedisSessionStore:
         (a seed state can be a megabyte: a thousand of those are not kept for one round trip)."""
         if meta is not None and len(meta) > CACHED_META_MAX:
             meta = None
+        pushed_out: list[str] = []
         with self._guard:
             self._cache[session_id] = (generation, list(history), meta)
             self._cache.move_to_end(session_id)
             while len(self._cache) > self.max_sessions:
-                self._cache.popitem(last=False)
+                pushed_out.append(self._cache.popitem(last=False)[0])
+        if pushed_out:
+            self._dropped(pushed_out)
 
     def ping(self) -> None:
         """Fail early, with the URL (never its password), when Redis cannot be reached."""
