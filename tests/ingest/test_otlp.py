@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -139,8 +140,28 @@ def test_a_status_code_that_is_not_a_number_or_a_string_is_reported(tmp_path: Pa
 def test_start_time_must_be_an_integer(tmp_path: Path) -> None:
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"traceId":"ab","spanId":"cd","name":"x","startTimeUnixNano":"soon"}\n')
-    with pytest.raises(IngestError, match="'startTimeUnixNano' 'soon' is not an integer"):
+    with pytest.raises(
+        IngestError, match=re.escape("'startTimeUnixNano' (a string of 4 characters) is not an")
+    ):
         list(read_span_file(bad))
+
+
+@pytest.mark.parametrize(
+    "span",
+    [
+        '"startTimeUnixNano":"sk-SECRET42"',
+        '"startTimeUnixNano":"1","attributes":[{"key":"k","value":{"intValue":"sk-SECRET42"}}]',
+        '"startTimeUnixNano":"1","attributes":[{"key":"k","value":{"doubleValue":"sk-SECRET42"}}]',
+    ],
+)
+def test_a_bad_value_is_described_without_its_text(tmp_path: Path, span: str) -> None:
+    """An attribute's or a field's bad value was quoted whole in the error (and so in the build
+    log): a key pasted where a number belongs reached both."""
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"traceId":"ab","spanId":"cd","name":"x",' + span + "}\n")
+    with pytest.raises(IngestError, match="a string of 11 characters") as raised:
+        list(read_span_file(bad))
+    assert "SECRET" not in str(raised.value)
 
 
 def test_another_harness_array_of_bare_spans_with_its_attribute_names(data_dir: Path) -> None:
@@ -356,8 +377,9 @@ def test_a_bad_span_in_an_array_is_named_by_its_place_in_it(tmp_path: Path) -> N
     with pytest.raises(IngestError) as info:
         read_traces([path])
     assert info.value.line is None
-    assert "span 'execute_tool lookup' ([1]): 'startTimeUnixNano' 'soon' is not an integer" in (
-        str(info.value)
+    assert (
+        "span 'execute_tool lookup' ([1]): 'startTimeUnixNano' (a string of 4 characters) is not"
+        in str(info.value)
     )
 
 

@@ -71,7 +71,7 @@ def decode_any_value(value: Any, where: str) -> Any:
         try:
             return int(raw)
         except ValueError:
-            raise ValueError(f"{where}: intValue {raw!r} is not an integer") from None
+            raise ValueError(f"{where}: intValue {_unquoted(raw)} is not an integer") from None
     if "doubleValue" in value:
         raw = value["doubleValue"]
         if isinstance(raw, bool) or not isinstance(raw, int | float | str):
@@ -79,7 +79,7 @@ def decode_any_value(value: Any, where: str) -> Any:
         try:
             return float(raw)
         except ValueError:
-            raise ValueError(f"{where}: doubleValue {raw!r} is not a number") from None
+            raise ValueError(f"{where}: doubleValue {_unquoted(raw)} is not a number") from None
     if "boolValue" in value:
         raw = value["boolValue"]
         if not isinstance(raw, bool):
@@ -146,7 +146,13 @@ def _nanos(raw: Any, field_name: str, required: bool) -> int:
     try:
         return int(raw)
     except ValueError:
-        raise ValueError(f"'{field_name}' {raw!r} is not an integer") from None
+        raise ValueError(f"'{field_name}' {_unquoted(raw)} is not an integer") from None
+
+
+def _unquoted(raw: object) -> str:
+    """What a bad value is, without its text: an attribute may hold a secret (an API key where a
+    number belongs), and error messages and build logs must not carry it."""
+    return f"(a string of {len(raw)} characters)" if isinstance(raw, str) else type(raw).__name__
 
 
 def _span_id(raw: Any, field_name: str, required: bool) -> str:
