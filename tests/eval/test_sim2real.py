@@ -174,7 +174,16 @@ def test_wmh_eval_sim2real_prints_writes_json_and_tracks(tmp_path: Path) -> None
     assert done.returncode == 0, done.stderr
     assert "closed-loop fidelity" in done.stdout and "MLflow run" in done.stdout
     (written,) = (tmp_path / "evals" / "terminal-tasks").glob("sim2real-*.json")
-    assert json.loads(written.read_text())["episodes"] == 2
+    figures = json.loads(written.read_text())
+    assert figures["episodes"] == 2
+    # The run holds the figures the JSON does (a run with no metrics passed the check above).
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_uri=f"sqlite:///{tmp_path / 'm.db'}")
+    experiments = [e.experiment_id for e in client.search_experiments()]
+    (run,) = client.search_runs(experiments, "attributes.run_name LIKE 'sim2real-%'")
+    assert run.data.metrics["sim2real.fidelity"] == pytest.approx(figures["fidelity"])
+    assert run.data.metrics["sim2real.baseline.nn_copy"] == pytest.approx(figures["nn_copy"])
 
 
 def test_the_code_tasks_success_check_rewards_both_worlds() -> None:
