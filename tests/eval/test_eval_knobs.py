@@ -163,6 +163,10 @@ def test_another_prompt_zero_shot_and_top_k_reach_the_provider(
     assert two["top_k"] == 2 and len(asked) == two["overall"]["steps"] > 0
     assert not any("CANARY-PROMPT" in a for a in asked)
     assert all("(none)" not in a.split(EXAMPLES_HEADER)[1][:80] for a in asked)
+    # Exactly two examples in each prompt (the report's echo of the option held 2 where the
+    # prompts held five).
+    shown = [a.split(EXAMPLES_HEADER)[1].split("## This session so far")[0] for a in asked]
+    assert [part.count("Action: ") for part in shown] == [2] * len(asked)
     # The replay model takes neither a prompt nor zero-shot: a clear error, not a silent run.
     replay = ["--name", "records", "--root", str(built_model.parent.parent), "--limit", "2"]
     refused = wmh("eval", *replay, "--no-rag", "--no-mlflow")
