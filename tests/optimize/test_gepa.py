@@ -127,6 +127,22 @@ def test_replay_and_zero_budget_skip_gepa_with_a_clear_message(
     assert not (result.path / "prompts" / "optimized.txt").exists()
 
 
+def test_an_llm_build_with_a_zero_budget_skips_gepa(
+    tmp_path: Path, synthetic_corpus: Path, fake_llm: FakeLLM
+) -> None:
+    """The test above builds a replay model only, which skips GEPA whatever the budget: with the
+    budget check removed, an LLM build with gepa.budget=0 still ran six rollouts and passed."""
+    fake_llm.default = scripted("Answer every action with: nothing to report.")
+    result = build_world_model(
+        gepa_settings(tmp_path, synthetic_corpus, fake_llm, "zero", "gepa.budget=0")
+    )
+    assert result.evolve is not None
+    assert result.evolve.skipped == "gepa.budget=0: GEPA skipped"
+    assert result.evolve.rollouts == 0
+    assert not [r for r in fake_llm.requests if r["model"] == "reflector"]
+    assert not (result.path / "prompts" / "optimized.txt").exists()
+
+
 def test_a_second_build_resumes_the_optimisation_from_its_run_dir(
     tmp_path: Path, synthetic_corpus: Path, fake_llm: FakeLLM
 ) -> None:
