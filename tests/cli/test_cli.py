@@ -144,6 +144,14 @@ def test_play_lists_tools_starts_a_new_session_and_quits(store: Path) -> None:
         # Shown as typed: rich read `[/]` as a closing tag (a traceback) and `[bold]` as style.
         (("build", "--name", "x", "--file", "[/]x.jsonl"), "[/]x.jsonl: no such file"),
         (("build", "--name", "x", "--file", "[bold]x.jsonl"), "[bold]x.jsonl: no such file"),
+        (
+            ("build", "--name", "x", "--file", "a.jsonl", "-o", "data.files=[b.jsonl]"),
+            "--file and -o data.files=... both set data.files: give one of them",
+        ),
+        (
+            ("build", "--name", "x", "--file", "a.jsonl", "-o", "name=y"),
+            "--name and -o name=... both set name",
+        ),
     ],
 )
 def test_user_mistakes_exit_non_zero_with_one_clear_line(

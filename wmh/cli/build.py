@@ -50,7 +50,9 @@ def build(
     )
     if not given and not no_interactive and sys.stdin.isatty():
         overrides += run_wizard(console, root, overrides)
-    settings = to_settings(compose_config([*overrides, *file_overrides(name, root, file)]))
+    settings = to_settings(
+        compose_config([*overrides, *file_overrides(name, root, file, overrides)])
+    )
     check_trace_files(settings, "; on a terminal, wmh build with no arguments asks for them")
     print_build(build_with_progress(settings))
 

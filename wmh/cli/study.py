@@ -65,9 +65,12 @@ def _settings(
         if files or overrides or name or root is not None:
             raise ConfigError("--params takes the whole config: drop --name, --file, --root and -o")
         return settings_from_file(params)
-    if name is None and files:
+    named = any(o.split("=", 1)[0].lstrip("+~") == "name" for o in overrides)
+    if name is None and files and not named:
         name = corpus_name(files, "study")
-    settings = to_settings(compose_config([*overrides, *file_overrides(name, root, files)]))
+    settings = to_settings(
+        compose_config([*overrides, *file_overrides(name, root, files, overrides)])
+    )
     check_trace_files(settings)
     return settings
 

@@ -55,9 +55,23 @@ def corpus_name(files: Sequence[str | Path], default: str = "eval") -> str:
     return re.sub(r"[^A-Za-z0-9._-]", "-", label).strip(".-") or default
 
 
-def file_overrides(name: str | None, root: Path | None, files: Sequence[Path]) -> list[str]:
-    """The overrides a command's --name, --root and --file flags stand for."""
+def file_overrides(
+    name: str | None, root: Path | None, files: Sequence[Path], overrides: Sequence[str] = ()
+) -> list[str]:
+    """The overrides a command's --name, --root and --file flags stand for. A flag and an `-o`
+    override of the same key is an error (the flag's, coming later, silently replaced it: a
+    file named in `-o data.files=[...]` beside `--file` was never read, nor reported missing)."""
     given = []
+    flags = {"name": ("--name", name is not None), "root": ("--root", root is not None)}
+    flags["data.files"] = ("--file", bool(files))
+    for override in overrides:
+        key = override.split("=", 1)[0].lstrip("+~")
+        flag, set_by_flag = flags.get(key, ("", False))
+        if set_by_flag:
+            raise ConfigError(
+                f"{flag} and -o {key}=... both set {key}: give one of them"
+                + (" (repeat --file for several files)" if flag == "--file" else "")
+            )
     if name is not None:
         given.append(f"name={quote_override(name)}")
     if root is not None:
