@@ -57,6 +57,7 @@ def _settings(
         compose_config,
         corpus_name,
         file_overrides,
+        override_key,
         settings_from_file,
         to_settings,
     )
@@ -65,7 +66,7 @@ def _settings(
         if files or overrides or name or root is not None:
             raise ConfigError("--params takes the whole config: drop --name, --file, --root and -o")
         return settings_from_file(params)
-    named = any(o.split("=", 1)[0].lstrip("+~") == "name" for o in overrides)
+    named = any(override_key(o) == "name" for o in overrides)
     if name is None and files and not named:
         name = corpus_name(files, "study")
     settings = to_settings(

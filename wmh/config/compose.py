@@ -55,6 +55,11 @@ def corpus_name(files: Sequence[str | Path], default: str = "eval") -> str:
     return re.sub(r"[^A-Za-z0-9._-]", "-", label).strip(".-") or default
 
 
+def override_key(override: str) -> str:
+    """The config key a Hydra override sets (`+a.b@pkg=v` sets `a.b`)."""
+    return override.lstrip("+~").split("=", 1)[0].split("@", 1)[0].strip()
+
+
 def file_overrides(
     name: str | None, root: Path | None, files: Sequence[Path], overrides: Sequence[str] = ()
 ) -> list[str]:
@@ -65,7 +70,7 @@ def file_overrides(
     flags = {"name": ("--name", name is not None), "root": ("--root", root is not None)}
     flags["data.files"] = ("--file", bool(files))
     for override in overrides:
-        key = override.split("=", 1)[0].lstrip("+~")
+        key = override_key(override)
         flag, set_by_flag = flags.get(key, ("", False))
         if set_by_flag:
             raise ConfigError(
@@ -116,7 +121,7 @@ def check_override_keys(overrides: Sequence[str]) -> None:
     """An override of a key the config does not have fails, naming the closest one (Hydra would
     suggest `+key=...`, which adds the key and then ignores it)."""
     for override in overrides:
-        key = override.lstrip("+~").split("=", 1)[0].split("@", 1)[0].strip()
+        key = override_key(override)
         if not key or key.startswith(("hydra.", "hydra/")) or key in CONFIG_KEYS:
             continue
         close = difflib.get_close_matches(key, sorted(CONFIG_KEYS), n=1, cutoff=0.6)

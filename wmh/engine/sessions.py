@@ -35,7 +35,24 @@ class SessionStore(Protocol):
     def locked(self, session_id: str) -> AbstractContextManager[Session]: ...
 
 
-class InMemorySessionStore:
+class DropListeners:
+    """`on_drop(listener)` for a session store: `_dropped(ids)` calls each listener with each id
+    (a store calls it outside its own lock)."""
+
+    def __init__(self) -> None:
+        self._listeners: list[Callable[[str], None]] = []
+
+    def on_drop(self, listener: Callable[[str], None]) -> None:
+        """Call `listener(session_id)` for each session the store lets go of from now on."""
+        self._listeners.append(listener)
+
+    def _dropped(self, session_ids: list[str]) -> None:
+        for session_id in session_ids:
+            for listener in self._listeners:
+                listener(session_id)
+
+
+class InMemorySessionStore(DropListeners):
     """Sessions in a dict; the least recently used is evicted past `max_sessions` or `ttl_s`.
 
     `clock` gives the idle time in seconds (monotonic by default; a test passes its own).
@@ -48,17 +65,13 @@ class InMemorySessionStore:
         ttl_s: float = 3600.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
+        super().__init__()
         self.max_sessions = max_sessions
         self.ttl_s = ttl_s
         self._clock = clock
         self._sessions: OrderedDict[str, tuple[Session, float]] = OrderedDict()
         self._locks: dict[str, threading.Lock] = {}
         self._guard = threading.Lock()
-        self._listeners: list[Callable[[str], None]] = []
-
-    def on_drop(self, listener: Callable[[str], None]) -> None:
-        """Call `listener(session_id)` for each session deleted, evicted or expired from now on."""
-        self._listeners.append(listener)
 
     def _evict(self, now: float) -> list[str]:
         """Let go of the sessions past the cap or the TTL (under `_guard`); answers their ids,
@@ -72,11 +85,6 @@ class InMemorySessionStore:
             self._locks.pop(oldest_id, None)
             evicted.append(oldest_id)
         return evicted
-
-    def _dropped(self, evicted: list[str]) -> None:
-        for session_id in evicted:
-            for listener in self._listeners:
-                listener(session_id)
 
     def create(self, task: str, state: EnvState | None = None) -> Session:
         seeded = state.model_copy(deep=True) if state else EnvState()

@@ -106,6 +106,7 @@ class WorldModel:
         # (Through a weak reference: the store must not keep the model, its table and index,
         # alive in a cycle after its last user lets go.)
         on_drop = getattr(self.sessions, "on_drop", None)
+        self._store_tells_drops = callable(on_drop)
         if callable(on_drop):
             on_drop(_weakly(self._forget))
 
@@ -140,7 +141,8 @@ class WorldModel:
         """Forget the session; answers its final usage record."""
         record = self.session_usage(session_id)
         self.sessions.delete(session_id)
-        self._forget(session_id)  # (again, for a store that tells of no drops: harmless)
+        if not self._store_tells_drops:  # (one that does has told `_forget` already)
+            self._forget(session_id)
         return record
 
     def _forget(self, session_id: str) -> None:

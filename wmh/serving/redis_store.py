@@ -19,7 +19,7 @@ import threading
 import time
 import uuid
 from collections import OrderedDict
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -28,6 +28,7 @@ from redis.exceptions import RedisError
 
 from wmh.core.secrets import url_without_credentials
 from wmh.core.types import EnvState, Session, Turn
+from wmh.engine.sessions import DropListeners
 from wmh.errors import SessionNotFoundError, StoreError
 from wmh.serving.redis_lock import LockRenewer
 from wmh.serving.redis_meta import SessionMeta, now_us, saved_meta, unavailable
@@ -37,8 +38,11 @@ LOCK_RETRY_S = 0.002  # how soon a step waiting for a busy session's lock asks a
 CACHED_META_MAX = 64 * 1024  # the largest meta a process keeps (to step a session in one trip)
 
 
-class RedisSessionStore:
-    """The `SessionStore` protocol over a Redis server (`redis://host:port/db`)."""
+class RedisSessionStore(DropListeners):
+    """The `SessionStore` protocol over a Redis server (`redis://host:port/db`). `on_drop`
+    listeners hear of each session this process lets go of: deleted, evicted or expired here,
+    or pushed out of its own cache of `max_sessions` sessions (which also bounds what it keeps
+    of sessions that ended on other workers)."""
 
     def __init__(
         self,
@@ -50,6 +54,7 @@ class RedisSessionStore:
         client: redis.Redis | None = None,
         lock_ttl_s: float = 6.0,
     ) -> None:
+        super().__init__()
         self.max_sessions = max_sessions
         self.ttl_ms = max(1, int(ttl_s * 1000))
         self.lock_timeout_s = lock_timeout_s
@@ -69,18 +74,6 @@ class RedisSessionStore:
         self._renewer = LockRenewer(self.client.register_script(RENEW), lock_ttl_s)
         # (session id, thread) -> the token of the lock that thread holds on the session
         self._held: dict[tuple[str, int], str] = {}
-        self._listeners: list[Callable[[str], None]] = []
-
-    def on_drop(self, listener: Callable[[str], None]) -> None:
-        """Call `listener(session_id)` for each session this process lets go of from now on:
-        deleted, evicted or expired here, or pushed out of its own cache of `max_sessions`
-        sessions (which also bounds what it keeps of sessions that ended on other workers)."""
-        self._listeners.append(listener)
-
-    def _dropped(self, session_ids: list[str]) -> None:
-        for session_id in session_ids:
-            for listener in self._listeners:
-                listener(session_id)
 
     def _meta(self, session_id: str) -> str:
         return f"{self.prefix}:m:{session_id}"
