@@ -256,3 +256,39 @@ def test_a_tool_message_names_its_call_by_tool_call_id(tmp_path: Path) -> None:
         ({"order": 1}, "order 1"),
         ({"order": 2}, "order 2"),
     ]
+
+
+def test_arguments_that_are_not_a_json_object_are_kept_and_counted(tmp_path: Path) -> None:
+    """Arguments cut short by an exporter ('{"path": "/sr'), plain text and a JSON list are
+    kept as {"input": ...} so no call is lost, and counted in the ingest summary (they were
+    folded in silently: a model trained on them learns from text a user never sees named)."""
+
+    def tool(i: int, arguments: str) -> tuple[str, int, dict]:
+        attributes = {
+            "gen_ai.tool.name": "read",
+            "gen_ai.tool.call.id": f"c{i}",
+            "gen_ai.tool.call.arguments": arguments,
+            "gen_ai.tool.call.result": f"r{i}",
+        }
+        return ("execute_tool read", i, attributes)
+
+    path = _spans(
+        tmp_path,
+        tool(1, '{"path": "/src/a.py"}'),
+        tool(2, '{"path": "/sr'),
+        tool(3, "ls -la"),
+        tool(4, '["a", "b"]'),
+    )
+    result = read_traces([path])
+    assert [s.action.arguments for s in result.traces[0].steps] == [
+        {"path": "/src/a.py"},
+        {"input": '{"path": "/sr'},
+        {"input": "ls -la"},
+        {"input": ["a", "b"]},
+    ]
+    report = result.report
+    assert (report.wrapped_arguments, report.broken_arguments) == (3, 1)
+    assert (
+        '3 tool calls with arguments that are not a JSON object kept as {"input": ...}, '
+        "1 of them JSON that does not parse (cut short?)"
+    ) in report.summary()

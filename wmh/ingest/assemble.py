@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 from wmh.core.types import Action, ActionKind, Observation, Step
 from wmh.ingest.genai import SpanFacts
-from wmh.ingest.messages import Message, ToolCallPart, ToolResponsePart
+from wmh.ingest.messages import Message, ToolCallPart, ToolResponsePart, WrappedArguments
 from wmh.ingest.otlp import SpanRecord
 
 Order = tuple[int, int, int]
@@ -43,6 +43,10 @@ class AssembledTrace:
     unanswered_calls: int
     unanswered_messages: int
     task: str
+    # Steps whose arguments were not a JSON object (kept as {"input": x}); `broken_arguments`
+    # of them were text that began as JSON and did not parse.
+    wrapped_arguments: int = 0
+    broken_arguments: int = 0
 
 
 def _another_call(known: _Call, part: ToolCallPart) -> bool:
@@ -210,11 +214,14 @@ class TraceAssembler:
     def finish(self) -> AssembledTrace:
         """The trace's steps, ordered by when each action first appeared."""
         rows = []
-        unanswered = 0
+        unanswered = wrapped = broken = 0
         for call in self._calls:
             if call.result is None:
                 unanswered += 1
                 continue
+            if isinstance(call.arguments, WrappedArguments):
+                wrapped += 1
+                broken += call.arguments.broken
             metadata = {"tool_call_id": call.call_id} if call.call_id else {}
             action = Action(
                 kind=ActionKind.TOOL_CALL, name=call.name, arguments=call.arguments or {}
@@ -242,4 +249,6 @@ class TraceAssembler:
             unanswered_calls=unanswered,
             unanswered_messages=self.unanswered_messages,
             task=task,
+            wrapped_arguments=wrapped,
+            broken_arguments=broken,
         )

@@ -45,8 +45,24 @@ class Message:
 _ROLE_ALIASES = {"human": "user", "ai": "assistant", "model": "assistant", "function": "tool"}
 
 
+class WrappedArguments(dict):  # type: ignore[type-arg]
+    """Arguments that were not a JSON object, kept as {"input": x} so the call is not lost;
+    the type lets ingest count them (`IngestReport.wrapped_arguments`) instead of hiding them.
+    `broken` is set when the text looked like JSON (began with '{' or '[') but did not parse:
+    arguments cut short by an exporter's attribute limit, most often."""
+
+    broken: bool = False
+
+
+def _wrapped(value: Any, *, broken: bool = False) -> WrappedArguments:
+    wrapped = WrappedArguments(input=value)
+    wrapped.broken = broken
+    return wrapped
+
+
 def as_arguments(raw: Any) -> dict[str, Any]:
-    """Tool arguments as a dict: JSON text is parsed; a non-object becomes {"input": x}."""
+    """Tool arguments as a dict: JSON text is parsed; a non-object becomes {"input": x}
+    (a `WrappedArguments`, which ingest counts)."""
     if isinstance(raw, dict):
         return raw
     if raw is None or raw == "":
@@ -55,9 +71,9 @@ def as_arguments(raw: Any) -> dict[str, Any]:
         try:
             parsed = orjson.loads(raw)
         except orjson.JSONDecodeError:
-            return {"input": raw}
-        return parsed if isinstance(parsed, dict) else {"input": parsed}
-    return {"input": raw}
+            return _wrapped(raw, broken=raw.lstrip()[:1] in ("{", "["))
+        return parsed if isinstance(parsed, dict) else _wrapped(parsed)
+    return _wrapped(raw)
 
 
 def as_text(raw: Any) -> str:

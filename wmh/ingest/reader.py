@@ -197,6 +197,8 @@ def _assemble_all(
         assembled = assembler.finish()
         report.unanswered_tool_calls += assembled.unanswered_calls
         report.unanswered_messages += assembled.unanswered_messages
+        report.wrapped_arguments += assembled.wrapped_arguments
+        report.broken_arguments += assembled.broken_arguments
         if not assembled.steps:
             empty.append(min(spans, key=lambda s: (s.path, s.line or 0)))
             report.empty_traces.append(trace_id)

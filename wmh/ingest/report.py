@@ -32,6 +32,10 @@ class IngestReport(BaseModel):
     # The same span (trace and span id) read again: a file given twice, overlapping exports,
     # an exporter's retry. Each is read once; folded in, its tool calls would be steps twice.
     duplicate_spans: int = 0
+    # Tool calls whose arguments were not a JSON object, kept as {"input": x}; of them,
+    # `broken_arguments` were text that began as JSON and did not parse (cut short, most often).
+    wrapped_arguments: int = 0
+    broken_arguments: int = 0
     # Inputs the source does not read (data.files with source=mlflow), said rather than dropped.
     not_read: list[str] = Field(default_factory=list)
 
@@ -64,6 +68,16 @@ class IngestReport(BaseModel):
             parts.append(
                 f"{counted(self.unanswered_messages, 'agent message')} without a user reply "
                 "(final answers) not made steps"
+            )
+        if self.wrapped_arguments:
+            broken = (
+                f", {self.broken_arguments} of them JSON that does not parse (cut short?)"
+                if self.broken_arguments
+                else ""
+            )
+            parts.append(
+                f"{counted(self.wrapped_arguments, 'tool call')} with arguments that are not a "
+                f'JSON object kept as {{"input": ...}}{broken}'
             )
         if self.empty_traces:
             parts.append(f"{counted(len(self.empty_traces), 'trace')} without steps skipped")

@@ -81,6 +81,8 @@ def ingest(settings: WmhConfig, out: StageDir) -> dict[str, Any]:
         "not_read": len(report.not_read),
         "unanswered_tool_calls": report.unanswered_tool_calls,
         "unanswered_messages": report.unanswered_messages,
+        "wrapped_arguments": report.wrapped_arguments,
+        "broken_arguments": report.broken_arguments,
         "empty_traces": len(report.empty_traces),
         **clock.timings,
     }
