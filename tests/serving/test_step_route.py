@@ -14,7 +14,7 @@ from starlette.routing import Route
 from wmh.config.schema import ServeConfig
 from wmh.serving.app import create_app
 from wmh.serving.registry import load_registry
-from wmh.serving.step import STEP_PATH
+from wmh.serving.step import CREATE_PATH, STEP_PATH
 
 TOKEN = "t0k3n"
 BODIES: list[tuple[bytes, str]] = [
@@ -84,3 +84,122 @@ def test_the_plain_step_handler_answers_as_the_fastapi_route(model_root: Path) -
     # (FastAPI places a JSON parse error at ("body", position), the handler at ("body",): both
     # are shown as ("body", "(JSON)").)
     assert fast == documented
+
+
+CREATE_BODIES: list[tuple[bytes, str | None]] = [
+    (b"", None),
+    (b"", "application/json"),
+    (b"null", "application/json"),
+    (b"{}", "application/json"),
+    (b'{"task": "book a flight"}', "application/json; charset=utf-8"),
+    (b'{"task": "t", "seed_state": {"users": {"7": {"name": "Ann"}}}}', "application/json"),
+    (b'{"seed_state": {"structured": {"a": 1}, "scratchpad": "s"}}', "application/json"),
+    (b'{"task": 5}', "application/json"),
+    (b'{"task": "t", "sead_state": {}}', "application/json"),
+    (b'{"seed_state": {"a": NaN}}', "application/json"),
+    (b'{"task": "\\ud800"}', "application/json"),
+    (b"{not json", "application/json"),
+    (b"\xff\xfe", "application/json"),
+    (b'{"task": "t"}', "text/plain"),
+    (b'{"task": "t"}', None),
+    (b'{"task": "t"}', "application/vnd.api+json"),
+]
+
+
+def _create_answers(model_root: Path, plain: bool) -> list[tuple[int, object]]:
+    registry = load_registry(model_root, [], ServeConfig())
+    name = next(iter(registry.models))
+    app = create_app(registry)
+    if not plain:
+        (handler,) = [
+            r for r in app.router.routes
+            if isinstance(r, Route) and r.path == CREATE_PATH and not isinstance(r, APIRoute)
+        ]  # fmt: skip
+        app.router.routes.remove(handler)
+    answers: list[tuple[int, object]] = []
+    with TestClient(app, raise_server_exceptions=False) as client:
+        for body, kind in [*CREATE_BODIES, (b"{}", "application/json")]:
+            headers = {"content-type": kind} if kind else {}
+            answer = client.post(f"/world_models/{name}/sessions", content=body, headers=headers)
+            payload = answer.json()
+            if answer.status_code == 201:  # a new id each time: its form, not its value
+                payload["session_id"] = len(payload["session_id"])
+            if answer.status_code == 422 and isinstance(payload["detail"], list):
+                payload = [
+                    ["body", "(JSON)"] if e["type"] == "json_invalid" else [e["loc"], e["msg"]]
+                    for e in payload["detail"]
+                ]
+            answers.append((answer.status_code, payload))
+        unknown = client.post("/world_models/nope/sessions", json={"task": "t"})
+        answers.append((unknown.status_code, unknown.json()))
+    return answers
+
+
+def test_the_plain_create_handler_answers_as_the_fastapi_route(model_root: Path) -> None:
+    plain, documented = _create_answers(model_root, True), _create_answers(model_root, False)
+    assert [status for status, _ in plain] == [201] * 7 + [422] * 4 + [400, 400] + [422, 422] + [
+        201,
+        201,
+        404,
+    ]
+    assert plain[5][1] == {
+        "session_id": 32,
+        "state": {"structured": {"users": {"7": {"name": "Ann"}}}, "scratchpad": ""},
+    }
+    assert plain == documented
+
+
+def _where(model: object, method: str, monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Where each call of the model's `method` ran: on the event loop or in a worker thread."""
+    import asyncio
+
+    seen: list[str] = []
+    real = getattr(model, method)
+
+    def spy(*args: object, **kwargs: object) -> object:
+        try:
+            asyncio.get_running_loop()
+            seen.append("loop")
+        except RuntimeError:
+            seen.append("thread")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(model, method, spy)
+    return seen
+
+
+def test_a_large_body_is_validated_and_applied_off_the_event_loop(
+    model_root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A replay model over memory sessions works on the event loop (a step is a fraction of a
+    millisecond), but a body of 64 KiB or more goes to a worker thread: 1 MB of small JSON
+    values took most of a second to validate and store, and four at once held every other
+    request (a health check) for seconds. Its answers are those of a small body."""
+    registry = load_registry(model_root, [], ServeConfig())
+    name = next(iter(registry.models))
+    model = registry.models[name]
+    created, stepped = (
+        _where(model, "new_session", monkeypatch),
+        _where(model, "step_with_state", monkeypatch),
+    )
+    big = {f"k{i}": [[] for _ in range(8)] for i in range(4000)}  # about 100 KB
+    with TestClient(create_app(registry)) as client:
+        small = client.post(f"/world_models/{name}/sessions", json={"task": "t"}).json()
+        large = client.post(
+            f"/world_models/{name}/sessions", json={"task": "t", "seed_state": big}
+        ).json()
+        assert large["state"]["structured"] == big
+        path = f"/world_models/{name}/sessions/{small['session_id']}/step"
+        action = {"name": "get_user", "arguments": {"user_id": 7}}
+        one = client.post(path, json={"action": action}).json()
+        padded = {"action": {**action, "arguments": {"user_id": 7, "pad": "x" * 70_000}}}
+        two = client.post(path, json=padded)
+        refused = client.post(
+            f"/world_models/{name}/sessions",
+            json={"task": "t", "seed_state": big, "sead_state": {}},
+        )
+    assert created == ["loop", "thread"] and stepped == ["loop", "thread"]
+    assert two.status_code == 200 and set(two.json()) == set(one) == {"observation", "state"}
+    # A large body's errors are a small one's: located in the body, from the worker thread.
+    assert refused.status_code == 422
+    assert [e["loc"] for e in refused.json()["detail"]] == [["body", "sead_state"]]

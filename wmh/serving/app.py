@@ -41,7 +41,13 @@ from wmh.serving.schemas import (
     WorldModelInfo,
     WorldModelList,
 )
-from wmh.serving.step import STEP_PATH, apply_step, plain_step_handler
+from wmh.serving.step import (
+    CREATE_PATH,
+    STEP_PATH,
+    apply_step,
+    plain_create_handler,
+    plain_step_handler,
+)
 
 Responses = dict[int | str, dict[str, Any]]
 ERRORS: Responses = {
@@ -89,10 +95,14 @@ def create_app(registry: Registry, token: str | None = None) -> FastAPI:
     _add_service_routes(app, registry, guard)
     _add_model_routes(app, registry, guard)
     _add_session_routes(app, registry, guard)
-    # The hot route, served without FastAPI's parameter machinery: the same body, answers and
-    # errors, matched before every other route (the documented route is its OpenAPI entry).
-    # With a token, `BearerGuard` has checked it before any route runs.
+    # The routes that take a body, served without FastAPI's parameter machinery (the hot one,
+    # and a large body validated off the event loop): the same body, answers and errors,
+    # matched before every other route (each documented route is its OpenAPI entry). With a
+    # token, `BearerGuard` has checked it before any route runs.
     app.router.routes.insert(0, Route(STEP_PATH, plain_step_handler(registry), methods=["POST"]))
+    app.router.routes.insert(
+        1, Route(CREATE_PATH, plain_create_handler(registry), methods=["POST"])
+    )
     add_error_handlers(app)
     app.add_middleware(BodyLimit, max_bytes=registry.max_body_bytes)
     if token:  # added last, so outermost: a request without the token is refused first
@@ -188,7 +198,7 @@ def _add_model_routes(app: FastAPI, registry: Registry, guard: list[Dependency])
 
 def _add_session_routes(app: FastAPI, registry: Registry, guard: list[Dependency]) -> None:
     @app.post(
-        "/world_models/{name}/sessions",
+        CREATE_PATH,
         dependencies=guard,
         response_model=SessionCreated,
         status_code=201,

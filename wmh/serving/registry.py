@@ -29,6 +29,11 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
+# A request body at least this large is worked off the event loop even where the model's calls
+# run on it: validating and storing 1 MB of small JSON values takes most of a second, which
+# every other request on the server would otherwise wait out.
+INLINE_BODY_BYTES = 64 * 1024
+
 
 @dataclass
 class Registry:
@@ -55,7 +60,8 @@ class Registry:
 
     async def run(self, name: str, call: Callable[[WorldModel], T], blocking: bool = False) -> T:
         """`call(model)` on the event loop or in a worker thread, as the model needs (always a
-        thread when the call itself may wait, as a reward judge's LLM call does)."""
+        thread when the call itself may wait, as a reward judge's LLM call does, or is long:
+        `blocking` for a request body of `INLINE_BODY_BYTES` or more)."""
         model = self.get(name)
         if self.inline[name] and not blocking:
             return call(model)
@@ -63,13 +69,16 @@ class Registry:
             return await run_in_threadpool(call, model)
 
     async def step(
-        self, name: str, session_id: str, action: Action
+        self, name: str, session_id: str, action: Action, large: bool = False
     ) -> tuple[Observation, EnvState]:
         """One step of a session: on the event loop when the model awaits its provider there
-        (`steps_on_loop`: an LLM, or Redis sessions), else as `run` places it."""
+        (`steps_on_loop`: an LLM, or Redis sessions), else as `run` places it (a `large` one,
+        sent in a body of `INLINE_BODY_BYTES` or more, in a worker thread)."""
         model = self.get(name)
         if self.inline[name] or not model.steps_on_loop:
-            return await self.run(name, lambda m: m.step_with_state(session_id, action))
+            return await self.run(
+                name, lambda m: m.step_with_state(session_id, action), blocking=large
+            )
         with self._admitted():
             return await model.astep_with_state(session_id, action)
 

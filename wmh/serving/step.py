@@ -1,37 +1,47 @@
-"""The step route, implemented once: apply `{"action": {...}}` (or a bare action) to a session and
-answer `{"observation": {...}, "state": {...}}`, serialised once.
+"""The routes that take a body: the step route, implemented once (apply `{"action": {...}}`, or a
+bare action, to a session and answer `{"observation": {...}, "state": {...}}`, serialised once),
+and session creation.
 
-Two routes reach it: the documented FastAPI route (its OpenAPI entry), and a plain Starlette
-handler matched first, which skips FastAPI's parameter machinery (a fifth of a replay step's
-server time) while validating the body and answering errors exactly as FastAPI would. With a
-token set, `BearerGuard` has checked it before either.
+Each has a documented FastAPI route (its OpenAPI entry) and a plain Starlette handler matched
+first, which validates the body and answers errors exactly as FastAPI would, but skips FastAPI's
+parameter machinery (a fifth of a replay step's server time) and validates a large body in a
+worker thread (FastAPI validates it on the event loop: 1 MB of small values held every other
+request for a quarter of a second). With a token set, `BearerGuard` has checked it before either.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, TypeVar
 
 from fastapi import Request, Response
 from fastapi.exceptions import RequestValidationError
 from pydantic import TypeAdapter, ValidationError
 
 from wmh.core.types import Action
-from wmh.serving.registry import Registry
-from wmh.serving.schemas import StepRequest
+from wmh.serving.registry import INLINE_BODY_BYTES, Registry
+from wmh.serving.schemas import CreateSession, SessionCreated, StepRequest
 
 STEP_PATH = "/world_models/{name}/sessions/{session_id}/step"
+CREATE_PATH = "/world_models/{name}/sessions"
 _STEP_BODY: TypeAdapter[StepRequest | Action] = TypeAdapter(StepRequest | Action)
+_CREATE_BODY: TypeAdapter[CreateSession | None] = TypeAdapter(CreateSession | None)
+T = TypeVar("T")
 
 
 async def apply_step(
-    registry: Registry, name: str, session_id: str, body: StepRequest | Action
+    registry: Registry,
+    name: str,
+    session_id: str,
+    body: StepRequest | Action,
+    large: bool = False,
 ) -> Response:
-    """Apply `{"action": {...}}` or a bare action; the observation serialised once (FastAPI would
-    validate it again first)."""
+    """Apply `{"action": {...}}` or a bare action (`large`: sent in `INLINE_BODY_BYTES` or more,
+    stepped in a worker thread); the observation serialised once (FastAPI would validate it
+    again first)."""
     action = body.action if isinstance(body, StepRequest) else body
-    observation, state = await registry.step(name, session_id, action)
+    observation, state = await registry.step(name, session_id, action, large=large)
     return Response(
         b'{"observation":%s,"state":%s}'
         % (observation.model_dump_json().encode(), state.model_dump_json().encode()),
@@ -54,41 +64,86 @@ def _body_error(error: Any) -> dict[str, Any]:
     return {**error, "loc": ("body", *error["loc"]), "input": shown}
 
 
-def _parsed_json(body: bytes) -> StepRequest | Action:
+def _parsed_json(adapter: TypeAdapter[T], body: bytes) -> T:
     """The body validated as JSON. pydantic's parser refuses a lone surrogate (`"\\ud800"`) as
-    no JSON at all, where FastAPI's (the standard library's) reads it and the action's own check
-    then says what is wrong: that answer, not a 400, for the same body on either route."""
+    no JSON at all, and stops at 200 levels, where FastAPI's (the standard library's) reads both
+    and the model's own check then says what is wrong (which value, and why): that answer for
+    the same body on either route. Past the standard library's depth, the body is too deep."""
     try:
-        return _STEP_BODY.validate_json(body)
+        return adapter.validate_json(body)
     except ValidationError as exc:
-        escapes = [e for e in exc.errors() if e["type"] == "json_invalid"]
-        if not any("hex escape" in str(e.get("ctx", {}).get("error", "")) for e in escapes):
-            raise  # no JSON, or nested past the parser's limit: answered as it is
+        why = [str(e.get("ctx", {}).get("error", "")) for e in exc.errors()
+               if e["type"] == "json_invalid"]  # fmt: skip
+        if not any("hex escape" in w or "recursion limit" in w for w in why):
+            raise  # no JSON: answered as it is
         try:
             loaded = json.loads(body)
         except (ValueError, RecursionError):
             raise exc from None
-        return _STEP_BODY.validate_python(loaded)
+        return adapter.validate_python(loaded)
+
+
+def _validated(adapter: TypeAdapter[T], request: Request, body: bytes) -> T:
+    """A non-empty body validated as FastAPI validates it: JSON when the content type says so,
+    else text (which is never a model); errors located in the body."""
+    try:
+        if _json_body(request):
+            return _parsed_json(adapter, body)
+        # FastAPI validates a body of another type as its bytes (from attributes), never a model
+        return adapter.validate_python(body, from_attributes=True)
+    except ValidationError as exc:
+        errors = [_body_error(e) for e in exc.errors(include_url=False)]
+        raise RequestValidationError(errors) from None
 
 
 def plain_step_handler(registry: Registry) -> Callable[[Request], Awaitable[Response]]:
-    """The step endpoint as a plain Starlette handler; errors as FastAPI would answer them."""
+    """The step endpoint as a plain Starlette handler; errors as FastAPI would answer them. A
+    body of `INLINE_BODY_BYTES` or more is validated and stepped in a worker thread."""
 
     async def step(request: Request) -> Response:
         body = await request.body()
-        try:
-            if not body:
-                raise RequestValidationError(
-                    [{"type": "missing", "loc": ("body",), "msg": "Field required", "input": None}]
-                )
-            if _json_body(request):
-                parsed = _parsed_json(body)
-            else:  # FastAPI reads a body of another type as text, which is never an action
-                parsed = _STEP_BODY.validate_python(body.decode("utf-8", "replace"))
-        except ValidationError as exc:
-            errors = [_body_error(e) for e in exc.errors(include_url=False)]
-            raise RequestValidationError(errors) from None
+        if not body:
+            raise RequestValidationError(
+                [{"type": "missing", "loc": ("body",), "msg": "Field required", "input": None}]
+            )
         params = request.path_params
-        return await apply_step(registry, params["name"], params["session_id"], parsed)
+        name, session_id = params["name"], params["session_id"]
+        if len(body) < INLINE_BODY_BYTES:
+            return await apply_step(
+                registry, name, session_id, _validated(_STEP_BODY, request, body)
+            )
+        # Validated, then stepped, in worker threads (each counted against serve.threads).
+        parsed = await registry.run(
+            name, lambda _: _validated(_STEP_BODY, request, body), blocking=True
+        )
+        return await apply_step(registry, name, session_id, parsed, large=True)
 
     return step
+
+
+def plain_create_handler(registry: Registry) -> Callable[[Request], Awaitable[Response]]:
+    """Session creation as a plain Starlette handler, answering as the documented FastAPI route
+    (no body: a session with no task); a body of `INLINE_BODY_BYTES` or more (a large seed
+    state) is validated and stored in a worker thread, not on the event loop every other
+    request waits on."""
+
+    async def create(request: Request) -> Response:
+        body = await request.body()
+        name = request.path_params["name"]
+
+        given: CreateSession | None = None
+        large = len(body) >= INLINE_BODY_BYTES
+        if large:
+            given = await registry.run(
+                name, lambda _: _validated(_CREATE_BODY, request, body), blocking=True
+            )
+        elif body:
+            given = _validated(_CREATE_BODY, request, body)
+        seed = given or CreateSession()
+        session = await registry.run(
+            name, lambda model: model.new_session(seed.task, seed.seed_state), blocking=large
+        )
+        created = SessionCreated(session_id=session.id, state=session.state)
+        return Response(created.model_dump_json(), status_code=201, media_type="application/json")
+
+    return create
