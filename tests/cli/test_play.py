@@ -45,10 +45,9 @@ def test_tools_shows_each_tools_arguments_and_a_call_to_copy(built_model: Path) 
 
 def test_play_takes_overrides_of_what_a_built_model_may_change(built_model: Path) -> None:
     root = built_model.parent.parent
-    ok = play(root, 'get_user {"user_id": 7}\n', "-o", "retrieval.top_k=3")
-    assert ok.returncode == 0 and "> get_user" in ok.stdout
-    # What would change nothing is refused, not taken: a provider for a replay model, and
-    # the index's own settings.
+    # (That an override a built model may change reaches it: the test below, where an LLM
+    # prompt shows it.) What would change nothing is refused, not taken: a provider for a
+    # replay model, and the index's own settings.
     for override, said in (
         ("provider.api_base=http://127.0.0.1:9/v1", "model 'records' is a replay model"),
         ("predictor.cache=false", "model 'records' is a replay model, which calls no provider"),
@@ -91,6 +90,17 @@ def test_play_task_and_new_task_reach_the_world_model(tmp_path: Path, fake_llm) 
     first, second = (json.dumps(r["messages"]) for r in fake_llm.requests)
     assert "FIRST-TASK" in first and "SECOND-TASK" not in first
     assert "SECOND-TASK" in second and "FIRST-TASK" not in second
+    # An override of what a built model may change reaches it: each prompt shows as many
+    # recorded examples as retrieval.top_k asks (the build's five, then one).
+    shown = []
+    for top_k in ([], ["-o", "retrieval.top_k=1"]):
+        fake_llm.requests.clear()
+        done = play(tmp_path, 'get_user {"user_id": 3}\n', *top_k)
+        assert done.returncode == 0, done.stderr
+        (prompt,) = (r["messages"][-1]["content"] for r in fake_llm.requests)
+        examples = prompt.split("## Recorded examples of this environment")[1]
+        shown.append(examples.split("## This session so far")[0].count("Action: "))
+    assert shown == [5, 1]
 
 
 def test_a_line_no_session_can_take_is_reported_and_the_session_goes_on(

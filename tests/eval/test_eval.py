@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import subprocess
@@ -30,13 +31,27 @@ def test_open_loop_beats_both_baselines_and_is_leak_free(
     assert set(report.per_tool) >= {"get_user", "get_order"}
 
 
-def test_closed_loop_and_sampling_are_named_and_deterministic(built_model: Path) -> None:
+def test_closed_loop_and_sampling_are_named_and_deterministic(
+    built_model: Path, synthetic_corpus: Path
+) -> None:
+    """(That the mode reaches the model: test_eval_knobs, where the prompts show the history.)"""
+    from wmh.ingest.reader import read_traces
+    from wmh.store.splits import part_trace_ids
+
     root = built_model.parent.parent
     options = EvalOptions(sample_turns="2", seed=3, mode=LoopMode.CLOSED, track=False)
     first = evaluate(name="records", root=root, options=options)
     again = evaluate(name="records", root=root, options=options)
     assert first.mode is LoopMode.CLOSED and first.sample_turns == "2"
-    assert first.overall.steps <= 2 * first.traces
+    held = part_trace_ids(built_model, "test")
+    lengths = [len(t.steps) for t in read_traces([synthetic_corpus]).traces if t.trace_id in held]
+    assert first.traces == len(held) and first.overall.steps == sum(min(2, n) for n in lengths)
+    assert {s.trace_id for s in first.steps} == held
+    # Two turns of each trace, drawn by the seed: another seed draws other turns.
+    other = evaluate(name="records", root=root, options=dataclasses.replace(options, seed=4))
+    assert [(s.trace_id, s.index) for s in other.steps] != [
+        (s.trace_id, s.index) for s in first.steps
+    ]
     assert [s.model_dump() for s in first.steps] == [s.model_dump() for s in again.steps]
     last = evaluate(
         name="records", root=root, options=EvalOptions(sample_turns="last", limit=3, track=False)

@@ -167,6 +167,24 @@ def test_another_prompt_zero_shot_and_top_k_reach_the_provider(
     # prompts held five).
     shown = [a.split(EXAMPLES_HEADER)[1].split("## This session so far")[0] for a in asked]
     assert [part.count("Action: ") for part in shown] == [2] * len(asked)
+    # The loop mode reaches the model: closed loop, the session so far holds the model's own
+    # answers (the fake's echo records), every turn asked for; open loop, the recorded answers,
+    # only the turns scored.
+    seen = {}
+    for mode in ("closed_loop", "open_loop"):
+        fake_llm.requests.clear()
+        loop = run_eval(
+            tmp_path / f"{mode}.json", "--name", "llm", "--root", root, "--sample-turns", "last",
+            "--limit", "2", "--mode", mode, "-o", "predictor.cache=false",
+            "-o", "predictor.route=llm",
+        )  # fmt: skip
+        assert loop["mode"] == mode and loop["overall"]["steps"] == 2
+        so_far = [json.dumps(r["messages"]).split("## This session so far")[1]
+                  for r in fake_llm.requests]  # fmt: skip
+        seen[mode] = (len(so_far), sum('{\\"echo\\":' in h for h in so_far))
+    closed_asked, closed_echoes = seen["closed_loop"]
+    assert closed_asked > 2 and closed_echoes >= closed_asked - 2
+    assert seen["open_loop"] == (2, 0)
     # The replay model takes neither a prompt nor zero-shot: a clear error, not a silent run.
     replay = ["--name", "records", "--root", str(built_model.parent.parent), "--limit", "2"]
     refused = wmh("eval", *replay, "--no-rag", "--no-mlflow")
