@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -511,3 +512,36 @@ def test_the_summary_counts_files_in_the_number_they_take(data_dir: Path) -> Non
     two = read_traces([data_dir / "single_spans.jsonl", data_dir / "genai_export.json"])
     assert one.startswith("3 steps from 1 trace in 1 file; 4 spans read; 1 unknown span skipped")
     assert " in 2 files" in two.report.summary()
+
+
+@pytest.mark.parametrize(
+    ("content", "said"),
+    [
+        # Bytes that are no UTF-8 were "surrogates not allowed at column 1", wherever they were.
+        (b'{"traceId": "ab", "name": "caf\xe9"}\n', ":1: not UTF-8 text (byte 0xe9 at byte 31 of"),
+        (b"\xff\xfe{}\n", ":1: not UTF-8 text (byte 0xff at byte 1 of the line)"),
+        (b'{"resourceSpans": [\n {"x": "\xe9"}]}', ":2: not UTF-8 text (byte 0xe9 at byte 9 of"),
+        # JSON's names for what a line held, not Python's ("got NoneType").
+        (b"null\n", ":1: expected a span object, got null"),
+        (b"[3]\n", ":1: expected a span object ([0]), got a number"),
+        (b'"a span"\n', ":1: expected a span object, got a string"),
+    ],
+)
+def test_a_line_that_is_no_span_says_what_it_is(tmp_path: Path, content: bytes, said: str) -> None:
+    path = tmp_path / "bad.jsonl"
+    path.write_bytes(content)
+    with pytest.raises(IngestError) as info:
+        read_traces([path])
+    assert said in str(info.value)
+
+
+@pytest.mark.parametrize("lines", [True, False])
+def test_a_byte_order_mark_at_the_start_of_a_file_is_read_past(tmp_path: Path, lines: bool) -> None:
+    """Some Windows tools start UTF-8 files with a byte order mark; the file was refused
+    ("BOM is not supported at column 1")."""
+    spans = [_tool_span("s1", 1, "3 orders"), _tool_span("s2", 2, "none")]
+    text = "\n".join(map(json.dumps, spans)) if lines else json.dumps(spans)
+    path = tmp_path / "bom.jsonl"
+    path.write_bytes(b"\xef\xbb\xbf" + text.encode())
+    (trace,) = read_traces([path]).traces
+    assert [s.observation.content for s in trace.steps] == ["3 orders", "none"]

@@ -169,7 +169,7 @@ def parse_span(obj: Any, path: str, line: int | None, where: str = "") -> SpanRe
     """Turn one OTLP JSON span object into a SpanRecord, or raise IngestError saying why not."""
     loc = f" ({where})" if where else ""
     if not isinstance(obj, dict):
-        raise IngestError(path, line, f"expected a span object{loc}, got {type(obj).__name__}")
+        raise IngestError(path, line, f"expected a span object{loc}, got {json_kind(obj)}")
     name = obj.get("name", "")
     try:
         if not isinstance(name, str):
@@ -227,11 +227,38 @@ def spans_of_export(export: dict[str, Any], path: str, line: int | None) -> Iter
                 yield parse_span(span, path, line, where)
 
 
-def _json_error_reason(exc: orjson.JSONDecodeError) -> str:
-    return f"not valid JSON ({exc.msg} at column {exc.colno})"
+def _json_error_reason(exc: orjson.JSONDecodeError, raw: bytes) -> tuple[int | None, str]:
+    """Why `raw` (a line, or a whole file) is no JSON, and on which line of it: bytes that are
+    no UTF-8 are named as such (orjson calls them "surrogates not allowed at column 1",
+    wherever they are)."""
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError as bad:
+        line_start = raw.rfind(b"\n", 0, bad.start) + 1
+        return raw.count(b"\n", 0, bad.start) + 1, (
+            f"not UTF-8 text (byte 0x{raw[bad.start]:02x} at byte {bad.start - line_start + 1} "
+            "of the line); trace files are read as UTF-8"
+        )
+    return exc.lineno, f"not valid JSON ({exc.msg} at column {exc.colno})"
+
+
+def json_kind(value: Any) -> str:
+    """A JSON value's kind as JSON names it (`null`, `an array`), not as Python does."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "an array"
+    return type(value).__name__
 
 
 GZIP_MAGIC = b"\x1f\x8b"
+BOM = b"\xef\xbb\xbf"
 
 
 def read_span_file(path: str | Path) -> Iterator[SpanRecord]:
@@ -275,11 +302,12 @@ def _read_handle(handle: IO[bytes], label: str) -> Iterator[SpanRecord]:
                 break
         if not first:
             raise IngestError(label, None, "the file is empty")
+        first = first.removeprefix(BOM)  # written by some Windows tools; no part of the JSON
         try:
             orjson.loads(first)
         except orjson.JSONDecodeError:
             handle.seek(0)
-            yield from _read_whole_export(handle.read(), label)
+            yield from _read_whole_export(handle.read().removeprefix(BOM), label)
             return
         seq = 0
         for number, raw in enumerate(chain([first], handle), start=skipped):
@@ -288,7 +316,7 @@ def _read_handle(handle: IO[bytes], label: str) -> Iterator[SpanRecord]:
             try:
                 obj = orjson.loads(raw)
             except orjson.JSONDecodeError as exc:
-                raise IngestError(label, number, _json_error_reason(exc)) from None
+                raise IngestError(label, number, _json_error_reason(exc, raw)[1]) from None
             for record in _spans_of_value(obj, label, number):
                 record.seq = seq
                 seq += 1
@@ -299,7 +327,8 @@ def _read_whole_export(data: bytes, label: str) -> Iterator[SpanRecord]:
     try:
         obj = orjson.loads(data)
     except orjson.JSONDecodeError as exc:
-        raise IngestError(label, exc.lineno, _json_error_reason(exc)) from None
+        line, reason = _json_error_reason(exc, data)
+        raise IngestError(label, line, reason) from None
     if not isinstance(obj, dict | list) or (isinstance(obj, dict) and "resourceSpans" not in obj):
         raise IngestError(
             label,
