@@ -39,8 +39,19 @@ class ModelNotFoundError(StoreError):
     """No built world model of that name."""
 
 
+SHOWN_ID = 64  # characters of an unknown session id an error shows back
+
+
 class SessionNotFoundError(WmhError):
     """No session with that id in a world model."""
+
+    @classmethod
+    def missing(cls, session_id: str, *, expired: bool = True) -> SessionNotFoundError:
+        """The error for an id no session has; a long id is shown clipped, with its length (an
+        id is whatever a client put in the path: 5,000 characters came back whole)."""
+        if len(session_id) > SHOWN_ID:
+            return cls(f"no session '{session_id[:SHOWN_ID]}…' ({len(session_id)} characters)")
+        return cls(f"no session '{session_id}'" + (" (it may have expired)" if expired else ""))
 
 
 class ProviderError(WmhError):

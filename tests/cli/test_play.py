@@ -126,7 +126,9 @@ def test_a_line_no_session_can_take_is_reported_and_the_session_goes_on(
     )  # fmt: skip
     assert done.returncode == 0, done.stderr.decode()
     out = " ".join(done.stdout.decode().split())
-    assert "the action is not valid Unicode (a lone surrogate at character" in out
+    assert (
+        "the arguments of get_user: holds text that is not valid Unicode (a lone surrogate)" in out
+    )
     assert "the arguments of get_user: holds nan, a number that is not finite" in out
     assert "the arguments of get_user: nested more than 100 levels deep" in out
     assert "arguments are nested more than 100 levels deep" in out

@@ -286,3 +286,40 @@ def test_a_503_asks_the_client_to_retry_after_a_second_and_other_errors_do_not(
         assert missing.status_code == 404
         assert "retry-after" not in missing.headers
         assert NOT_APPLIED_HEADER not in missing.headers
+
+
+def test_errors_name_what_to_fix_once(built_model: Path) -> None:
+    """A bad step body got an error for each form of the union (a bare action also got "Field
+    required" for `action`, a wrapped one "Extra inputs are not permitted"), located under
+    pydantic's internal tags; a surrogate in the scratchpad a raw UnicodeEncodeError; a long
+    session id came back whole."""
+    registry = load_registry(built_model.parents[1], [], ServeConfig())
+    with TestClient(create_app(registry), raise_server_exceptions=False) as client:
+        base = "/world_models/records/sessions"
+        sid = client.post(base, json={"task": "t"}).json()["session_id"]
+        step = f"{base}/{sid}/step"
+        wrapped = client.post(step, json={"action": {"name": "get_user", "arguments": 5}})
+        bare = client.post(step, json={"name": "get_user", "arguments": 5})
+        neither = client.post(step, json=[1])
+        scratch = client.post(
+            base,
+            content=b'{"seed_state": {"structured": {}, "scratchpad": "ab\\ud800"}}',
+            headers={"content-type": "application/json"},
+        )
+        bom = client.post(
+            base, content=b'\xef\xbb\xbf{"task": "t"}', headers={"content-type": "application/json"}
+        )
+        long_id = client.get(f"{base}/{'x' * 5000}")
+    shown = [[(e["loc"], e["msg"]) for e in answer.json()["detail"]] for answer in (wrapped, bare)]
+    assert shown == [
+        [(["body", "action", "arguments"], "Input should be an object")],
+        [(["body", "arguments"], "Input should be an object")],
+    ]
+    assert [e["loc"] for e in neither.json()["detail"]] == [["body"]]
+    assert scratch.status_code == 422
+    assert [e["msg"] for e in scratch.json()["detail"]] == [
+        "seed_state.scratchpad is not valid Unicode (a lone surrogate at character 2)"
+    ]
+    assert bom.status_code == 400 and "byte order mark" in bom.json()["detail"]
+    assert long_id.status_code == 404
+    assert long_id.json() == {"detail": f"no session '{'x' * 64}…' (5000 characters)"}

@@ -68,6 +68,12 @@ def _answers(model_root: Path, token: str | None, plain: bool = True) -> list[tu
     return answers
 
 
+def _not_json_alike(answers: list[tuple[int, object]]) -> list[tuple[int, object]]:
+    """Answers with every 400's wording left out: the plain handlers say why a body is no JSON
+    (no UTF-8, a byte order mark), where FastAPI says only that it is not."""
+    return [(status, "(no JSON)" if status == 400 else said) for status, said in answers]
+
+
 @pytest.fixture(scope="module")
 def model_root(built_model: Path) -> Path:
     return built_model.parents[1]
@@ -78,12 +84,16 @@ def test_the_plain_step_handler_answers_as_the_fastapi_route(model_root: Path) -
     statuses = [status for status, _ in fast]
     # "{not json" and undecodable bytes are no JSON at all: 400, the rest 422 (an
     # application/*+json body is JSON too).
-    assert statuses == [200, 200, 200, 422, 422, 400, 400] + [422] * 5 + [200, 422, 404]
+    # A body not sent as JSON (text/plain) is a 415 that says so.
+    assert statuses == [200, 200, 200, 422, 422, 400, 400] + [422] * 4 + [415, 200, 422, 404]
     assert _answers(model_root, TOKEN) == fast  # with a token, the same handler answers
     assert fast[5][1] == {"detail": "the body is not valid JSON"}
     # (FastAPI places a JSON parse error at ("body", position), the handler at ("body",): both
     # are shown as ("body", "(JSON)").)
-    assert fast == documented
+    assert _not_json_alike(fast) == _not_json_alike(documented)
+    assert fast[6][1] == {
+        "detail": "the body is not UTF-8 text (byte 0xff at byte 1): JSON is sent as UTF-8"
+    }
 
 
 CREATE_BODIES: list[tuple[bytes, str | None]] = [
@@ -137,16 +147,25 @@ def _create_answers(model_root: Path, plain: bool) -> list[tuple[int, object]]:
 
 def test_the_plain_create_handler_answers_as_the_fastapi_route(model_root: Path) -> None:
     plain, documented = _create_answers(model_root, True), _create_answers(model_root, False)
-    assert [status for status, _ in plain] == [201] * 7 + [422] * 4 + [400, 400] + [422, 422] + [
+    assert [status for status, _ in plain] == [201] * 7 + [422] * 4 + [400, 400, 415, 415] + [
         201,
         201,
         404,
     ]
+    assert plain[13][1] == {
+        "detail": "the body must be JSON, sent with content-type application/json "
+        "(content-type given: 'text/plain')"
+    }
+    assert plain[14][1]["detail"].endswith("(content-type given: none)")
+    # Bytes that are no UTF-8 are named as such, not only as no JSON.
+    assert plain[12][1] == {
+        "detail": "the body is not UTF-8 text (byte 0xff at byte 1): JSON is sent as UTF-8"
+    }
     assert plain[5][1] == {
         "session_id": 32,
         "state": {"structured": {"users": {"7": {"name": "Ann"}}}, "scratchpad": ""},
     }
-    assert plain == documented
+    assert _not_json_alike(plain) == _not_json_alike(documented)
 
 
 def _where(model: object, method: str, monkeypatch: pytest.MonkeyPatch) -> list[str]:

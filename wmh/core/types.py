@@ -140,8 +140,22 @@ class Action(BaseModel):
     def _check_shape(self) -> Action:
         if self.kind is ActionKind.TOOL_CALL and not self.name.strip():
             raise ValueError("a tool_call action needs a non-empty 'name'")
-        check_unicode(self.key(), "the action")
+        key = self.key()
+        if not key.isascii():
+            try:
+                key.encode("utf-8")
+            except UnicodeEncodeError:
+                raise ValueError(self._not_unicode()) from None
         return self
+
+    def _not_unicode(self) -> str:
+        """Which part of the action holds a lone surrogate, and where in it (a position in the
+        replay key, which joins them all, meant nothing to whoever sent the action)."""
+        if self.kind is not ActionKind.TOOL_CALL:
+            check_unicode(self.content, "the message")
+        check_unicode(self.name, "the tool name")
+        problem = json_value_problem(self.arguments, native=False)
+        return f"the arguments of {self.name}: {problem or 'not valid Unicode'}"
 
     def key(self) -> str:
         """Identity used for exact replay: tool name + canonical arguments, or the message.

@@ -108,19 +108,19 @@ class InMemorySessionStore(DropListeners):
         if evicted:
             self._dropped(evicted)
         if entry is None:
-            raise SessionNotFoundError(f"no session '{session_id}' (it may have expired)")
+            raise SessionNotFoundError.missing(session_id)
         return entry[0]
 
     def save(self, session: Session) -> None:
         with self._guard:
             if session.id not in self._sessions:
-                raise SessionNotFoundError(f"no session '{session.id}' (it may have expired)")
+                raise SessionNotFoundError.missing(session.id)
             self._sessions[session.id] = (session, self._clock())
 
     def delete(self, session_id: str) -> None:
         with self._guard:
             if self._sessions.pop(session_id, None) is None:
-                raise SessionNotFoundError(f"no session '{session_id}'")
+                raise SessionNotFoundError.missing(session_id, expired=False)
             self._locks.pop(session_id, None)
         self._dropped([session_id])
 
@@ -130,7 +130,7 @@ class InMemorySessionStore(DropListeners):
         with self._guard:
             lock = self._locks.get(session_id)
         if lock is None:
-            raise SessionNotFoundError(f"no session '{session_id}' (it may have expired)")
+            raise SessionNotFoundError.missing(session_id)
         with lock:
             yield self.get(session_id)
 
@@ -141,7 +141,7 @@ class InMemorySessionStore(DropListeners):
         with self._guard:
             lock = self._locks.get(session_id)
         if lock is None:
-            raise SessionNotFoundError(f"no session '{session_id}' (it may have expired)")
+            raise SessionNotFoundError.missing(session_id)
         while not lock.acquire(blocking=False):  # taken only between two awaits: no leak
             await asyncio.sleep(LOCK_POLL_S)
         try:

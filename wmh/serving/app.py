@@ -65,6 +65,7 @@ WITH_BODY: Responses = {
     **ERRORS,
     400: {"model": Problem, "description": "The body is not JSON"},
     413: {"model": Problem, "description": "The body, or the session, is too large"},
+    415: {"model": Problem, "description": "The body is not sent as JSON"},
 }
 
 

@@ -8,15 +8,17 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable, Coroutine
+from functools import cache
 from typing import Any
 
 from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
+from pydantic import TypeAdapter, ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from wmh.core.types import MAX_JSON_DEPTH
+from wmh.core.types import MAX_JSON_DEPTH, Action
 from wmh.errors import (
     NOT_APPLIED_HEADER,
     NOT_FOUND_HEADER,
@@ -30,6 +32,7 @@ from wmh.errors import (
     StoreError,
     WmhError,
 )
+from wmh.serving.schemas import StepRequest
 
 log = logging.getLogger(__name__)
 
@@ -99,6 +102,46 @@ class DepthCheckedRoute(APIRoute):
         return checked
 
 
+def step_body_errors(errors: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """A step body's validation errors for the form it was sent in: pydantic reports both
+    forms of the union (`{"action": {...}}` and the bare action), each under an internal tag
+    (`function-after[_check_shape(), Action]`), so a bad bare action also got "Field
+    required" for `action`, and a bad wrapped one "Extra inputs are not permitted". The form
+    whose `action` is missing is dropped, and the tags with it; other errors pass as they are."""
+    tags = _step_union_tags()
+    tagged = [e for e in errors if len(e["loc"]) > 1 and e["loc"][1] in tags]
+    if not tagged:
+        return errors
+    wrapped = StepRequest.__name__
+    bare = any(
+        e["type"] == "missing" and tuple(e["loc"]) == ("body", wrapped, "action") for e in tagged
+    )
+    keep = next(iter(tags - {wrapped})) if bare else wrapped
+    return [
+        {**e, "loc": (e["loc"][0], *e["loc"][2:])}
+        for e in errors
+        if not (len(e["loc"]) > 1 and e["loc"][1] in tags) or e["loc"][1] == keep
+    ]
+
+
+@cache
+def _step_union_tags() -> frozenset[str]:
+    """The tags pydantic puts in an error's location for each form of the step body."""
+    try:
+        TypeAdapter(StepRequest | Action).validate_python(None)
+    except ValidationError as exc:
+        return frozenset(str(e["loc"][0]) for e in exc.errors() if e["loc"])
+    raise AssertionError("a step body of null validated")
+
+
+def is_json_type(content_type: str) -> bool:
+    """Whether a content type is JSON's: application/json or application/*+json."""
+    kind = content_type.split(";", 1)[0].strip().lower()
+    return kind == "application/json" or (
+        kind.startswith("application/") and kind.endswith("+json")
+    )
+
+
 def add_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(WmhError)
     async def wmh_error(_: Request, exc: WmhError) -> JSONResponse:
@@ -112,7 +155,17 @@ def add_error_handlers(app: FastAPI) -> None:
         return JSONResponse({"detail": str(exc)}, status_code=status, headers=headers)
 
     @app.exception_handler(RequestValidationError)
-    async def invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
+    async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        kind = request.headers.get("content-type", "")
+        if not is_json_type(kind) and not any(e.get("type") == "missing" for e in exc.errors()):
+            # A body, but not sent as JSON (a form, text, no type at all): say what to send,
+            # not that it is no dictionary.
+            given = f"'{kind[:80]}'" if kind else "none"
+            return JSONResponse(
+                {"detail": f"the body must be JSON, sent with content-type application/json "
+                           f"(content-type given: {given})"},
+                status_code=415,
+            )  # fmt: skip
         broken = [str(e.get("ctx", {}).get("error", "")) for e in exc.errors()
                   if e.get("type") == "json_invalid"]  # fmt: skip
         if any("recursion limit" in why for why in broken):
@@ -133,8 +186,9 @@ def add_error_handlers(app: FastAPI) -> None:
             return JSONResponse({"detail": "the body is not valid JSON"}, status_code=400)
         errors = [
             {**{k: v for k, v in e.items() if k not in ("input", "ctx", "url")},
+             "msg": str(e.get("msg", "")).removeprefix("Value error, "),
              "input": _clip_input(e.get("input"))}
-            for e in exc.errors()[:20]
+            for e in step_body_errors(list(exc.errors()))[:20]
         ]  # fmt: skip
         return JSONResponse({"detail": errors}, status_code=422)
 

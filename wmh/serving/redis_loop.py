@@ -176,7 +176,7 @@ class LoopRedisSessionStore(RedisSessionStore):
             raise store_unavailable(self._url, exc) from None
         if reply[0] == -1:
             self._forget(session_id)
-            raise SessionNotFoundError(f"no session '{session_id}' (it may have expired)")
+            raise SessionNotFoundError.missing(session_id)
         if reply[0] == -2:
             # Run late: a stalled Redis, or one whose clock runs ahead of this host's, which
             # would refuse every such step; only the second is told by its clock at our answer.

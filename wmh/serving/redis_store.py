@@ -158,7 +158,7 @@ class RedisSessionStore(DropListeners):
     def _missing(self, session_id: str) -> SessionNotFoundError:
         self._forget(session_id)
         self.client.zrem(self._index, session_id)
-        return SessionNotFoundError(f"no session '{session_id}' (it may have expired)")
+        return SessionNotFoundError.missing(session_id)
 
     @unavailable
     def get(self, session_id: str) -> Session:
@@ -271,7 +271,7 @@ class RedisSessionStore(DropListeners):
         deleted, _ = pipe.execute()
         self._forget(session_id)
         if not deleted:
-            raise SessionNotFoundError(f"no session '{session_id}'")
+            raise SessionNotFoundError.missing(session_id, expired=False)
 
     @contextmanager
     def locked(self, session_id: str) -> Iterator[Session]:
@@ -321,7 +321,7 @@ class RedisSessionStore(DropListeners):
             return True
         if reply[0] == -1:
             self._forget(session_id)
-            raise SessionNotFoundError(f"no session '{session_id}' (it may have expired)")
+            raise SessionNotFoundError.missing(session_id)
         if time.monotonic() > deadline:
             raise StoreError(f"session '{session_id}' is busy: its lock was not released in time")
         return False

@@ -63,7 +63,7 @@ class CreateSession(BaseModel):
             problem = json_value_problem(self.seed_state.structured)
             if problem:
                 raise ValueError(f"seed_state: {problem}")
-            check_unicode(self.seed_state.model_dump_json(), "seed_state")
+            check_unicode(self.seed_state.scratchpad, "seed_state.scratchpad")
         return self
 
 

@@ -15,11 +15,12 @@ import json
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
-from fastapi import Request, Response
+from fastapi import HTTPException, Request, Response
 from fastapi.exceptions import RequestValidationError
 from pydantic import TypeAdapter, ValidationError
 
 from wmh.core.types import Action
+from wmh.serving.problems import is_json_type
 from wmh.serving.registry import INLINE_BODY_BYTES, Registry
 from wmh.serving.schemas import CreateSession, SessionCreated, StepRequest
 
@@ -49,13 +50,6 @@ async def apply_step(
     )
 
 
-def _json_body(request: Request) -> bool:
-    kind = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
-    return kind == "application/json" or (
-        kind.startswith("application/") and kind.endswith("+json")
-    )
-
-
 def _body_error(error: Any) -> dict[str, Any]:
     """A pydantic error located in the body; undecodable input bytes shown as text."""
     shown = error.get("input")
@@ -75,6 +69,7 @@ def _parsed_json(adapter: TypeAdapter[T], body: bytes) -> T:
         why = [str(e.get("ctx", {}).get("error", "")) for e in exc.errors()
                if e["type"] == "json_invalid"]  # fmt: skip
         if not any("hex escape" in w or "recursion limit" in w for w in why):
+            _say_why_not_json(body)
             raise  # no JSON: answered as it is
         try:
             loaded = json.loads(body)
@@ -83,11 +78,27 @@ def _parsed_json(adapter: TypeAdapter[T], body: bytes) -> T:
         return adapter.validate_python(loaded)
 
 
+def _say_why_not_json(body: bytes) -> None:
+    """A 400 naming a byte order mark or bytes that are no UTF-8, where the body is no JSON for
+    either reason (both were 'the body is not valid JSON', which does not say what to fix)."""
+    if body.startswith(b"\xef\xbb\xbf"):
+        raise HTTPException(
+            400, "the body starts with a byte order mark (U+FEFF): send the JSON without it"
+        )
+    try:
+        body.decode("utf-8")
+    except UnicodeDecodeError as bad:
+        raise HTTPException(
+            400, f"the body is not UTF-8 text (byte 0x{body[bad.start]:02x} at byte "
+            f"{bad.start + 1}): JSON is sent as UTF-8",
+        ) from None  # fmt: skip
+
+
 def _validated(adapter: TypeAdapter[T], request: Request, body: bytes) -> T:
     """A non-empty body validated as FastAPI validates it: JSON when the content type says so,
     else text (which is never a model); errors located in the body."""
     try:
-        if _json_body(request):
+        if is_json_type(request.headers.get("content-type", "")):
             return _parsed_json(adapter, body)
         # FastAPI validates a body of another type as its bytes (from attributes), never a model
         return adapter.validate_python(body, from_attributes=True)
