@@ -535,12 +535,17 @@ def test_a_line_that_is_no_span_says_what_it_is(tmp_path: Path, content: bytes, 
     assert said in str(info.value)
 
 
-@pytest.mark.parametrize("lines", [True, False])
-def test_a_byte_order_mark_at_the_start_of_a_file_is_read_past(tmp_path: Path, lines: bool) -> None:
+@pytest.mark.parametrize("shape", ["lines", "blank line first", "array", "pretty array"])
+def test_a_byte_order_mark_at_the_start_of_a_file_is_read_past(tmp_path: Path, shape: str) -> None:
     """Some Windows tools start UTF-8 files with a byte order mark; the file was refused
     ("BOM is not supported at column 1")."""
     spans = [_tool_span("s1", 1, "3 orders"), _tool_span("s2", 2, "none")]
-    text = "\n".join(map(json.dumps, spans)) if lines else json.dumps(spans)
+    text = {
+        "lines": "\n".join(map(json.dumps, spans)),
+        "blank line first": "\n" + "\n".join(map(json.dumps, spans)),
+        "array": json.dumps(spans),
+        "pretty array": json.dumps(spans, indent=1),
+    }[shape]
     path = tmp_path / "bom.jsonl"
     path.write_bytes(b"\xef\xbb\xbf" + text.encode())
     (trace,) = read_traces([path]).traces

@@ -24,7 +24,7 @@ BODIES: list[tuple[bytes, str]] = [
     (b"", "application/json"),
     (b"null", "application/json"),
     (b"{not json", "application/json"),
-    (b"\xff\xfe/\xff", "application/json"),
+    (b"{\xff}", "application/json"),
     (b'{"kind": "dance"}', "application/json"),
     (b'{"action": {"name": 5}}', "application/json"),
     (b'{"kind": "tool_call", "name": " "}', "application/json"),
@@ -92,7 +92,7 @@ def test_the_plain_step_handler_answers_as_the_fastapi_route(model_root: Path) -
     # are shown as ("body", "(JSON)").)
     assert _not_json_alike(fast) == _not_json_alike(documented)
     assert fast[6][1] == {
-        "detail": "the body is not UTF-8 text (byte 0xff at byte 1): JSON is sent as UTF-8"
+        "detail": "the body is not UTF-8 text (byte 0xff at byte 2): JSON is sent as UTF-8"
     }
 
 
@@ -109,10 +109,15 @@ CREATE_BODIES: list[tuple[bytes, str | None]] = [
     (b'{"seed_state": {"a": NaN}}', "application/json"),
     (b'{"task": "\\ud800"}', "application/json"),
     (b"{not json", "application/json"),
-    (b"\xff\xfe", "application/json"),
+    (b"{\xff}", "application/json"),
     (b'{"task": "t"}', "text/plain"),
     (b'{"task": "t"}', None),
     (b'{"task": "t"}', "application/vnd.api+json"),
+    # What the standard library's parser reads and pydantic's does not.
+    (b'\xef\xbb\xbf{"task": "t"}', "application/json"),
+    ('{"task": "t"}'.encode("utf-16"), "application/json"),
+    # Large (validated in a worker thread): its errors are a small body's.
+    (b'{"task": "t", "seed_state": {"a": "%s"}, "sead": 1}' % (b"x" * 70_000), "application/json"),
 ]
 
 
@@ -142,6 +147,9 @@ def _create_answers(model_root: Path, plain: bool) -> list[tuple[int, object]]:
             answers.append((answer.status_code, payload))
         unknown = client.post("/world_models/nope/sessions", json={"task": "t"})
         answers.append((unknown.status_code, unknown.json()))
+        # An unknown model with a large body that is no session: the body's 422 first.
+        unknown = client.post("/world_models/nope/sessions", json={"task": ["x" * 70_000]})
+        answers.append((unknown.status_code, unknown.json()["detail"][0]["loc"]))
     return answers
 
 
@@ -150,8 +158,14 @@ def test_the_plain_create_handler_answers_as_the_fastapi_route(model_root: Path)
     assert [status for status, _ in plain] == [201] * 7 + [422] * 4 + [400, 400, 415, 415] + [
         201,
         201,
+        201,
+        422,
+        201,
         404,
+        422,
     ]
+    assert plain[-1][1] == ["body", "task"]
+    assert plain[18][1] == [[["body", "sead"], "Extra inputs are not permitted"]]
     assert plain[13][1] == {
         "detail": "the body must be JSON, sent with content-type application/json "
         "(content-type given: 'text/plain')"
@@ -159,7 +173,7 @@ def test_the_plain_create_handler_answers_as_the_fastapi_route(model_root: Path)
     assert plain[14][1]["detail"].endswith("(content-type given: none)")
     # Bytes that are no UTF-8 are named as such, not only as no JSON.
     assert plain[12][1] == {
-        "detail": "the body is not UTF-8 text (byte 0xff at byte 1): JSON is sent as UTF-8"
+        "detail": "the body is not UTF-8 text (byte 0xff at byte 2): JSON is sent as UTF-8"
     }
     assert plain[5][1] == {
         "session_id": 32,
@@ -222,3 +236,28 @@ def test_a_large_body_is_validated_and_applied_off_the_event_loop(
     # A large body's errors are a small one's: located in the body, from the worker thread.
     assert refused.status_code == 422
     assert [e["loc"] for e in refused.json()["detail"]] == [["body", "sead_state"]]
+
+
+def test_a_step_of_a_session_a_worker_is_stepping_waits_in_a_thread(
+    model_root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """While a large step of a session runs in a worker thread (holding the session's lock),
+    a small step of the same session waited for the lock on the event loop, holding every other
+    request until the worker was done; it waits in a worker thread instead."""
+    import threading
+
+    registry = load_registry(model_root, [], ServeConfig())
+    name = next(iter(registry.models))
+    model = registry.models[name]
+    stepped = _where(model, "step_with_state", monkeypatch)
+    with TestClient(create_app(registry)) as client:
+        sid = client.post(f"/world_models/{name}/sessions", json={"task": "t"}).json()
+        path = f"/world_models/{name}/sessions/{sid['session_id']}/step"
+        action = {"action": {"name": "get_user", "arguments": {"user_id": 7}}}
+        assert client.post(path, json=action).status_code == 200
+        lock = model.sessions._locks[sid["session_id"]]  # type: ignore[attr-defined]
+        lock.acquire()  # as a worker stepping the session holds it
+        threading.Timer(0.3, lock.release).start()
+        waited = client.post(path, json=action)
+    assert waited.status_code == 200
+    assert stepped == ["loop", "thread"]

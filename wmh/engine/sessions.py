@@ -124,6 +124,11 @@ class InMemorySessionStore(DropListeners):
             self._locks.pop(session_id, None)
         self._dropped([session_id])
 
+    def busy(self, session_id: str) -> bool:
+        """Whether a step holds the session's lock now (False for an unknown session)."""
+        lock = self._locks.get(session_id)
+        return lock is not None and lock.locked()
+
     @contextmanager
     def locked(self, session_id: str) -> Iterator[Session]:
         """Hold the session's lock for a read-modify-write; yields the current session."""

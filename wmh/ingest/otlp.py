@@ -296,13 +296,14 @@ def _read_handle(handle: IO[bytes], label: str) -> Iterator[SpanRecord]:
         # the file twice over (its bytes and its lines) while it reads the spans.
         skipped, first = 0, b""
         for raw in handle:
+            if not skipped:  # a byte order mark (some Windows tools): no part of the JSON
+                raw = raw.removeprefix(BOM)
             skipped += 1
             if raw.strip():
                 first = raw
                 break
         if not first:
             raise IngestError(label, None, "the file is empty")
-        first = first.removeprefix(BOM)  # written by some Windows tools; no part of the JSON
         try:
             orjson.loads(first)
         except orjson.JSONDecodeError:

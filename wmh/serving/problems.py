@@ -157,7 +157,9 @@ def add_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
         kind = request.headers.get("content-type", "")
-        if not is_json_type(kind) and not any(e.get("type") == "missing" for e in exc.errors()):
+        of_body = all(e["loc"][:1] in (("body",), ["body"]) for e in exc.errors())
+        given_body = not any(e.get("type") == "missing" for e in exc.errors())
+        if of_body and given_body and not is_json_type(kind):
             # A body, but not sent as JSON (a form, text, no type at all): say what to send,
             # not that it is no dictionary.
             given = f"'{kind[:80]}'" if kind else "none"

@@ -68,16 +68,25 @@ class Registry:
         with self._admitted():
             return await run_in_threadpool(call, model)
 
+    async def off_loop(self, call: Callable[[], T]) -> T:
+        """`call()` in a worker thread, counted against `serve.threads` + `serve.max_waiting`
+        (a large body's validation, which names no model yet)."""
+        with self._admitted():
+            return await run_in_threadpool(call)
+
     async def step(
         self, name: str, session_id: str, action: Action, large: bool = False
     ) -> tuple[Observation, EnvState]:
         """One step of a session: on the event loop when the model awaits its provider there
         (`steps_on_loop`: an LLM, or Redis sessions), else as `run` places it (a `large` one,
-        sent in a body of `INLINE_BODY_BYTES` or more, in a worker thread)."""
+        sent in a body of `INLINE_BODY_BYTES` or more, in a worker thread). An inline step of a
+        session that a worker thread is stepping waits for it in a thread too: taking the
+        session's lock on the event loop would hold every other request until it was free."""
         model = self.get(name)
         if self.inline[name] or not model.steps_on_loop:
+            busy = self.inline[name] and model.sessions.busy(session_id)  # type: ignore[attr-defined]
             return await self.run(
-                name, lambda m: m.step_with_state(session_id, action), blocking=large
+                name, lambda m: m.step_with_state(session_id, action), blocking=large or busy
             )
         with self._admitted():
             return await model.astep_with_state(session_id, action)

@@ -59,32 +59,35 @@ def _body_error(error: Any) -> dict[str, Any]:
 
 
 def _parsed_json(adapter: TypeAdapter[T], body: bytes) -> T:
-    """The body validated as JSON. pydantic's parser refuses a lone surrogate (`"\\ud800"`) as
-    no JSON at all, and stops at 200 levels, where FastAPI's (the standard library's) reads both
-    and the model's own check then says what is wrong (which value, and why): that answer for
-    the same body on either route. Past the standard library's depth, the body is too deep."""
+    """The body validated as JSON, as FastAPI reads it (with the standard library's parser):
+    pydantic's parser refuses a lone surrogate (`"\\ud800"`), a byte order mark and UTF-16 or
+    UTF-32 as no JSON at all, and stops at 200 levels, where the standard library reads all of
+    them (and the model's own check then says what is wrong: which value, and why). Past the
+    standard library's depth, the body is too deep."""
     try:
         return adapter.validate_json(body)
     except ValidationError as exc:
         why = [str(e.get("ctx", {}).get("error", "")) for e in exc.errors()
                if e["type"] == "json_invalid"]  # fmt: skip
-        if not any("hex escape" in w or "recursion limit" in w for w in why):
-            _say_why_not_json(body)
+        readable = json.detect_encoding(body) != "utf-8" or any(
+            "hex escape" in w or "recursion limit" in w for w in why
+        )
+        if not readable:
+            _say_if_not_utf8(body)
             raise  # no JSON: answered as it is
         try:
             loaded = json.loads(body)
         except (ValueError, RecursionError):
+            _say_if_not_utf8(body)
             raise exc from None
         return adapter.validate_python(loaded)
 
 
-def _say_why_not_json(body: bytes) -> None:
-    """A 400 naming a byte order mark or bytes that are no UTF-8, where the body is no JSON for
-    either reason (both were 'the body is not valid JSON', which does not say what to fix)."""
-    if body.startswith(b"\xef\xbb\xbf"):
-        raise HTTPException(
-            400, "the body starts with a byte order mark (U+FEFF): send the JSON without it"
-        )
+def _say_if_not_utf8(body: bytes) -> None:
+    """A 400 naming the first byte that is no UTF-8, where that is why the body is no JSON
+    ('the body is not valid JSON' did not say what to fix)."""
+    if json.detect_encoding(body) != "utf-8":
+        return  # UTF-16 or 32 (or UTF-8 after a byte order mark) that is no JSON
     try:
         body.decode("utf-8")
     except UnicodeDecodeError as bad:
@@ -124,9 +127,7 @@ def plain_step_handler(registry: Registry) -> Callable[[Request], Awaitable[Resp
                 registry, name, session_id, _validated(_STEP_BODY, request, body)
             )
         # Validated, then stepped, in worker threads (each counted against serve.threads).
-        parsed = await registry.run(
-            name, lambda _: _validated(_STEP_BODY, request, body), blocking=True
-        )
+        parsed = await registry.off_loop(lambda: _validated(_STEP_BODY, request, body))
         return await apply_step(registry, name, session_id, parsed, large=True)
 
     return step
@@ -145,9 +146,7 @@ def plain_create_handler(registry: Registry) -> Callable[[Request], Awaitable[Re
         given: CreateSession | None = None
         large = len(body) >= INLINE_BODY_BYTES
         if large:
-            given = await registry.run(
-                name, lambda _: _validated(_CREATE_BODY, request, body), blocking=True
-            )
+            given = await registry.off_loop(lambda: _validated(_CREATE_BODY, request, body))
         elif body:
             given = _validated(_CREATE_BODY, request, body)
         seed = given or CreateSession()
