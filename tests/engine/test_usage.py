@@ -19,8 +19,7 @@ def test_an_llm_answer_counts_its_tokens_cost_and_time_and_a_replayed_one_nothin
     assert (usage.cost_usd, usage.latency_s) == (0.002, 0.4)
     # One count known is a call still (a server that reports only the prompt's tokens).
     assert observation_usage(Observation(metadata={"prompt_tokens": 5})).calls == 1
-    replayed = observation_usage(Observation(content="x", metadata={"source": "corpus_replay"}))
-    assert (replayed.calls, replayed.cost_usd) == (0, 0.0)
+    assert observation_usage(Observation(content="x", metadata={"source": "corpus_replay"})) is None
 
 
 def test_a_usage_record_adds_up_every_phase_a_session_holds(built_model: Path) -> None:

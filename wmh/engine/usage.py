@@ -18,12 +18,12 @@ SERVE = "serve"
 JUDGE = "judge"
 
 
-def observation_usage(observation: Observation) -> UsageTotals:
-    """What producing an observation cost (nothing for a replayed one)."""
+def observation_usage(observation: Observation) -> UsageTotals | None:
+    """What producing an observation cost; None for one that cost nothing (replayed)."""
     meta = observation.metadata
     prompt, completion = meta.get("prompt_tokens"), meta.get("completion_tokens")
     if not isinstance(prompt, int | float) and not isinstance(completion, int | float):
-        return UsageTotals()
+        return None
     return UsageTotals(
         calls=1,
         input_tokens=int(prompt or 0),
@@ -33,8 +33,15 @@ def observation_usage(observation: Observation) -> UsageTotals:
     )
 
 
-def add_phase_usage(session: Session, phase: str, usage: UsageTotals) -> None:
-    session.usage.setdefault(phase, UsageTotals()).add(usage)
+def add_phase_usage(session: Session, phase: str, usage: UsageTotals | None) -> None:
+    """Add `usage` to the session's totals of `phase` (which exist from then on, if only as
+    zeros). Nothing is added for a free answer: the five figures' assignments, each through
+    pydantic, were a tenth of a replay step."""
+    totals = session.usage.get(phase)
+    if totals is None:
+        totals = session.usage[phase] = UsageTotals()
+    if usage is not None:
+        totals.add(usage)
 
 
 class UsageRecord(BaseModel):

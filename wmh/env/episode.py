@@ -129,7 +129,9 @@ def run_episode(
         history = [Turn(action=s.action, observation=s.observation) for s in episode.steps]
     totals = UsageTotals()
     for step in episode.steps:
-        totals.add(observation_usage(step.observation))
+        usage = observation_usage(step.observation)
+        if usage is not None:
+            totals.add(usage)
     episode.usage = totals_dict(totals, len(episode.steps))
     if reward is not None:
         verdict = reward.judge(task, history)
