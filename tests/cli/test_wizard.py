@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import pty
 import select
@@ -53,17 +54,23 @@ def test_the_wizard_asks_shows_the_command_and_builds(
         "hashing",
         "y",
     ]
-    code, out = _run_on_a_terminal(
-        ["build", "--root", str(tmp_path / "store"), "-o", "track=false"], answers, tmp_path
-    )
+    start = ["build", "--root", str(tmp_path / "store"), "-o", "track=false"]
+    code, out = _run_on_a_terminal([*start, "-o", "embedder=minilm"], answers, tmp_path)
     assert code == 0, out[-3000:]
     assert "not found:" in out  # a wrong path is asked again
     # The command shown is the same build: its --root (and -o) too, which it left out, given
     # before the answers, as the build applies them.
     store = tmp_path / "store"
-    said = f"wmh build --name wizmodel --root {store} -o track=false --file {synthetic_corpus}"
-    assert f"{said} -o provider=replay -o embedder=hashing --no-interactive" in out
-    assert (tmp_path / "store" / "models" / "wizmodel" / "model.json").is_file()
+    said = (
+        f"wmh build --name wizmodel --root {store} -o track=false -o embedder=minilm "
+        f"--file {synthetic_corpus}"
+    )
+    assert f"{said} -o provider=replay -o embedder=hashing --no-interactive" in " ".join(
+        out.split()
+    )
+    # ... and the build it runs: the answer (hashing) over the -o given before it (minilm).
+    card = json.loads((store / "models" / "wizmodel" / "model.json").read_text())
+    assert (card["provider"], card["embedder"]["kind"]) == ("replay", "hashing")
 
 
 def test_off_a_terminal_missing_inputs_are_an_error(tmp_path: Path) -> None:

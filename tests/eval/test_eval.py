@@ -179,9 +179,18 @@ def test_eval_cli_prints_tables_writes_results_and_tracks(
     )
     assert done.returncode == 0, done.stderr
     assert "nn_copy" in done.stdout and "95% CI" in done.stdout
-    assert "MLflow run:" in done.stdout
     (out,) = (tmp_path / "evals" / "records").glob("*.json")
-    assert json.loads(out.read_text())["sample_turns"] == "first"
+    saved = json.loads(out.read_text())
+    assert saved["sample_turns"] == "first"
+    # The run named is in the store the environment names, holding the report's figures.
+    import mlflow
+
+    run_id = done.stdout.split("MLflow run:", 1)[1].split()[0]
+    run = mlflow.MlflowClient(tracking_uri=env["MLFLOW_TRACKING_URI"]).get_run(run_id)
+    assert run.data.metrics["fidelity"] == pytest.approx(saved["overall"]["score"])
+    assert run.data.metrics["baseline.nn_copy"] == pytest.approx(
+        saved["overall"]["baselines"]["nn_copy"]
+    )
     listed = subprocess.run(
         [sys.executable, "-m", "wmh", "eval", "results", "--root", str(tmp_path)],
         capture_output=True,

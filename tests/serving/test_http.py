@@ -297,11 +297,18 @@ def test_fifty_sessions_step_at_once_without_losing_or_crossing_steps(server: Se
 @pytest.mark.slow
 def test_the_same_with_redis_sessions_and_two_workers(two_workers: Server) -> None:
     _stampede(two_workers.url)
-    # Sessions are shared: any worker finds a session another one created.
+    # Sessions are shared: any worker finds a session another one created. Each request on a
+    # connection of its own (one keep-alive connection stays with one worker), and both
+    # workers seen answering among them.
     with httpx.Client(base_url=two_workers.url) as client:
         sid = new_session(client)
-        for _ in range(10):
-            assert client.get(f"/world_models/records/sessions/{sid}").status_code == 200
+    pids, reads = set(), []
+    for _ in range(30):
+        with httpx.Client(base_url=two_workers.url, headers={"Connection": "close"}) as fresh:
+            pids.add(fresh.get("/healthz").json()["pid"])
+        with httpx.Client(base_url=two_workers.url, headers={"Connection": "close"}) as fresh:
+            reads.append(fresh.get(f"/world_models/records/sessions/{sid}").status_code)
+    assert len(pids) == 2 and reads == [200] * 30
 
 
 def test_a_seed_state_of_the_records_alone_is_taken_and_the_schema_says_so(server: Server) -> None:
