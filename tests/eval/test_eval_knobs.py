@@ -218,7 +218,14 @@ def test_a_suite_with_prompt_top_k_no_rag_and_embed_dim_runs(
     assert report["top_k"] == 0  # no_rag wins over top_k
     assert report["prompt"] == str(task / "evals" / "prompts" / "env.txt")
     assert report["judge"] == "exact" and report["overall"]["steps"] == report["traces"] > 0
-    assert any("SUITE-PROMPT" in json.dumps(r["messages"]) for r in fake_llm.requests)
+    asked = [json.dumps(r["messages"]) for r in fake_llm.requests]
+    # The evaluation's calls, one a step, come after the build's (its held-out check).
+    assert report["sources"] == {"llm": report["overall"]["steps"]}
+    asked = asked[-report["overall"]["steps"] :]
+    assert all("SUITE-PROMPT" in a for a in asked)
+    # no_rag: no example in any prompt. (That embed_dim becomes the build's embedder.dim:
+    # test_eval.py's test_a_suites_settings_become_the_overrides_it_is_built_with.)
+    assert all(f"{EXAMPLES_HEADER} (real answers to similar actions)\\n(none)" in a for a in asked)
 
 
 @pytest.mark.parametrize(
