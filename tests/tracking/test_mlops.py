@@ -143,4 +143,12 @@ def test_mlflow_run_of_the_build_and_eval_entry_points(
     metrics = [r.data.metrics for r in runs if r.info.status == "FINISHED"]
     assert any("heldout.fidelity" in m for m in metrics)  # the build
     assert any("fidelity" in m and "baseline.nn_copy" in m for m in metrics)  # the eval
+    # The two evals: limit=3 took three held-out traces, limit=all every one.
+    from wmh.store.splits import part_trace_ids
+
+    held = len(part_trace_ids(store / "models" / "mp", "test"))
+    evals = [r for r in runs if r.info.status == "FINISHED" and "heldout.fidelity" not in
+             r.data.metrics and "fidelity" in r.data.metrics]  # fmt: skip
+    assert held > 3
+    assert sorted(int(r.data.params["eval.traces"]) for r in evals) == [3, held]
     _assert_no_canary(tmp_path)
