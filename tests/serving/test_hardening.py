@@ -307,25 +307,23 @@ def test_values_too_deep_or_not_finite_are_422_and_a_redis_session_stays_readabl
 def test_a_body_deeper_than_the_parser_goes_is_a_422(capped: Server) -> None:
     with httpx.Client(base_url=capped.url, timeout=30) as client:
         sid = client.post("/world_models/records/sessions", json={"task": "t"}).json()["session_id"]
-        deep = "[" * 300 + "]" * 300
-        step = client.post(
-            f"/world_models/records/sessions/{sid}/step",
-            content=b'{"action": {"name": "get_user", "arguments": {"user_id": %s}}}'
-            % deep.encode(),
-            headers={"content-type": "application/json"},
-        )
-        assert step.status_code == 422
+
+        def step_nested(levels: int) -> httpx.Response:
+            deep = "[" * levels + "]" * levels
+            return client.post(
+                f"/world_models/records/sessions/{sid}/step",
+                content=b'{"action": {"name": "get_user", "arguments": {"user_id": %s}}}'
+                % deep.encode(),
+                headers={"content-type": "application/json"},
+            )
+
         # Past pydantic's parser (200 levels), read as FastAPI reads it: what is too deep is named.
+        step = step_nested(300)
+        assert step.status_code == 422
         assert step.json() == {
             "detail": "the arguments of get_user: nested more than 100 levels deep"
         }
-        deeper = "[" * 5000 + "]" * 5000  # past every parser: the body is
-        step = client.post(
-            f"/world_models/records/sessions/{sid}/step",
-            content=b'{"action": {"name": "get_user", "arguments": {"user_id": %s}}}'
-            % deeper.encode(),
-            headers={"content-type": "application/json"},
-        )
+        step = step_nested(5000)  # past every parser: the body is
         assert step.status_code == 422
         assert step.json() == {"detail": "the body is nested more than 100 levels deep"}
         assert client.get(f"/world_models/records/sessions/{sid}").json()["history"] == []
