@@ -292,3 +292,37 @@ def test_arguments_that_are_not_a_json_object_are_kept_and_counted(tmp_path: Pat
         '3 tool calls with arguments that are not a JSON object kept as {"input": ...}, '
         "1 of them JSON that does not parse (cut short?)"
     ) in report.summary()
+
+
+@pytest.mark.parametrize("name", ["", None, "  "])
+def test_a_tool_call_without_a_name_is_skipped_and_counted(tmp_path: Path, name: object) -> None:
+    """A recorded call that names no tool can be no step: it stopped the build with a
+    traceback (pydantic's "a tool_call action needs a non-empty 'name'", no file named)."""
+    call = {"id": "c2", "function": {"arguments": "{}"}}
+    if name is not None:
+        call["function"]["name"] = name
+    messages_in = [
+        {"role": "user", "content": "hi"},
+        {
+            "role": "assistant",
+            "tool_calls": [{"id": "c1", "function": {"name": "ping", "arguments": "{}"}}],
+        },
+        {"role": "tool", "tool_call_id": "c1", "content": "pong"},
+        {"role": "assistant", "tool_calls": [call]},
+        {"role": "tool", "tool_call_id": "c2", "content": "what?"},
+    ]
+    span = {
+        "traceId": "aa",
+        "spanId": "01",
+        "name": "chat",
+        "startTimeUnixNano": "5",
+        "attributes": {"gen_ai.input.messages": json.dumps(messages_in)},
+    }
+    path = tmp_path / "nameless.jsonl"
+    path.write_text(json.dumps(span) + "\n")
+    result = read_traces([path])
+    assert [(s.action.name, s.observation.content) for s in result.traces[0].steps] == [
+        ("ping", "pong")
+    ]
+    assert result.report.nameless_tool_calls == 1
+    assert "1 tool call without a tool name skipped" in result.report.summary()

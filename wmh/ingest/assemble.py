@@ -47,6 +47,8 @@ class AssembledTrace:
     # of them were text that began as JSON and did not parse.
     wrapped_arguments: int = 0
     broken_arguments: int = 0
+    # Answered tool calls that name no tool (an empty or missing name): no step can hold them.
+    nameless_calls: int = 0
 
 
 def _another_call(known: _Call, part: ToolCallPart) -> bool:
@@ -136,6 +138,8 @@ class TraceAssembler:
         if existing is not None:
             if existing.arguments is None:
                 existing.arguments = part.arguments
+            if not existing.name.strip():  # a name another span of the call gave
+                existing.name = part.name
             existing.order = min(existing.order, order)
             if span_id not in existing.span_ids:
                 existing.span_ids.append(span_id)
@@ -214,10 +218,13 @@ class TraceAssembler:
     def finish(self) -> AssembledTrace:
         """The trace's steps, ordered by when each action first appeared."""
         rows = []
-        unanswered = wrapped = broken = 0
+        unanswered = wrapped = broken = nameless = 0
         for call in self._calls:
             if call.result is None:
                 unanswered += 1
+                continue
+            if not call.name.strip():  # no action to key a recording by
+                nameless += 1
                 continue
             if isinstance(call.arguments, WrappedArguments):
                 wrapped += 1
@@ -251,4 +258,5 @@ class TraceAssembler:
             task=task,
             wrapped_arguments=wrapped,
             broken_arguments=broken,
+            nameless_calls=nameless,
         )

@@ -199,6 +199,7 @@ def _assemble_all(
         report.unanswered_messages += assembled.unanswered_messages
         report.wrapped_arguments += assembled.wrapped_arguments
         report.broken_arguments += assembled.broken_arguments
+        report.nameless_tool_calls += assembled.nameless_calls
         if not assembled.steps:
             empty.append(min(spans, key=lambda s: (s.path, s.line or 0)))
             report.empty_traces.append(trace_id)

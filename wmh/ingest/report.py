@@ -36,6 +36,8 @@ class IngestReport(BaseModel):
     # `broken_arguments` were text that began as JSON and did not parse (cut short, most often).
     wrapped_arguments: int = 0
     broken_arguments: int = 0
+    # Answered tool calls that name no tool: skipped, as no step can hold them.
+    nameless_tool_calls: int = 0
     # Inputs the source does not read (data.files with source=mlflow), said rather than dropped.
     not_read: list[str] = Field(default_factory=list)
 
@@ -68,6 +70,10 @@ class IngestReport(BaseModel):
             parts.append(
                 f"{counted(self.unanswered_messages, 'agent message')} without a user reply "
                 "(final answers) not made steps"
+            )
+        if self.nameless_tool_calls:
+            parts.append(
+                f"{counted(self.nameless_tool_calls, 'tool call')} without a tool name skipped"
             )
         if self.wrapped_arguments:
             broken = (

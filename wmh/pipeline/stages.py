@@ -83,6 +83,7 @@ def ingest(settings: WmhConfig, out: StageDir) -> dict[str, Any]:
         "unanswered_messages": report.unanswered_messages,
         "wrapped_arguments": report.wrapped_arguments,
         "broken_arguments": report.broken_arguments,
+        "nameless_tool_calls": report.nameless_tool_calls,
         "empty_traces": len(report.empty_traces),
         **clock.timings,
     }
