@@ -19,6 +19,10 @@ from wmh.errors import ConfigError
         ("gepa.budjet=3", "did you mean 'gepa.budget'?"),
         ("retrieval.top_k=abc", "Value 'abc' of type 'str' could not be converted to Integer"),
         ("provider=nope", "Available options in 'provider': anthropic azure bedrock openai"),
+        # No key: Hydra's traceback ("Config group override must be a string", an assert).
+        ("=5", "override '=5' names no key: write KEY=VALUE"),
+        ("=true", "override '=true' names no key"),
+        ("+=", "override '+=' names no key"),
     ],
 )
 def test_a_bad_override_fails_with_the_reason(override: str, said: str) -> None:

@@ -122,7 +122,12 @@ def check_override_keys(overrides: Sequence[str]) -> None:
     suggest `+key=...`, which adds the key and then ignores it)."""
     for override in overrides:
         key = override_key(override)
-        if not key or key.startswith(("hydra.", "hydra/")) or key in CONFIG_KEYS:
+        if not key:  # Hydra reads `=5` as a group override of no group: a traceback
+            raise ConfigError(
+                f"override '{_shown(override)}' names no key: write KEY=VALUE, e.g. "
+                "provider=openai or split.train=0.8"
+            )
+        if key.startswith(("hydra.", "hydra/")) or key in CONFIG_KEYS:
             continue
         close = difflib.get_close_matches(key, sorted(CONFIG_KEYS), n=1, cutoff=0.6)
         hint = f"; did you mean '{close[0]}'?" if close else ""
