@@ -44,6 +44,17 @@ def run(*args: str) -> tuple[int, str]:
             ["--log-level", "bogus"],
             "--log-level must be one of critical, error, warning, info, debug, trace, got 'bogus'",
         ),
+        # A Redis URL redis-py cannot read was its ValueError's traceback (the password hidden).
+        (
+            ["--session-store", "redis", "--redis-url", "notaurl"],
+            "serve.redis_url 'notaurl' is not a Redis URL: Redis URL must specify one of the "
+            "following schemes",
+        ),
+        (
+            ["--session-store", "redis", "--redis-url", "redis://:s3cretpw@127.0.0.1:port/0"],
+            "serve.redis_url 'redis://***@127.0.0.1:port/0' is not a Redis URL: Port could not "
+            "be cast to integer value as 'port'",
+        ),
     ],
 )
 def test_serve_refuses_a_port_or_limit_that_is_none(
@@ -51,6 +62,7 @@ def test_serve_refuses_a_port_or_limit_that_is_none(
 ) -> None:
     code, out = run("serve", "--root", str(built_model.parents[1]), *args)
     assert code == 1 and f"error: {said}" in out
+    assert "s3cretpw" not in out and "Traceback" not in out
 
 
 def test_a_registry_is_not_loaded_with_a_limit_that_is_none(built_model: Path) -> None:

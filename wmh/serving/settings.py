@@ -5,11 +5,13 @@ sessions)."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from urllib.parse import urlsplit
 
 from omegaconf import OmegaConf
 
 from wmh.config.compose import compose_config
 from wmh.config.schema import ProviderConfig, RewardConfig, ServeConfig
+from wmh.core.secrets import url_without_credentials
 from wmh.errors import ConfigError
 
 # Redis keeps an expiry as milliseconds in 64 bits: past this (about 31,700 years), a TTL is more
@@ -63,6 +65,8 @@ def check_serve_config(serve: ServeConfig) -> None:
             f"serve.session_ttl_s must be at most {MAX_REDIS_TTL_S:.0e} seconds with Redis "
             f"sessions, got {serve.session_ttl_s}"
         )
+    if serve.session_store == "redis":
+        _check_redis_url(serve.redis_url)
     if serve.workers < 1:
         raise ConfigError(f"serve.workers must be at least 1, got {serve.workers}")
     if serve.workers > 1 and serve.session_store != "redis":
@@ -70,3 +74,21 @@ def check_serve_config(serve: ServeConfig) -> None:
             f"serve.workers={serve.workers} needs serve.session_store=redis: in-memory sessions "
             "live in one process, so other workers would not find them"
         )
+
+
+def _check_redis_url(url: str) -> None:
+    """A Redis URL redis-py can read (it raised its ValueError as a traceback at start); shown
+    without its password."""
+    from redis.connection import parse_url
+
+    try:
+        parse_url(url)
+    except ValueError as exc:
+        why = str(exc)
+        password = urlsplit(url).password
+        if password:
+            why = why.replace(password, "***")
+        raise ConfigError(
+            f"serve.redis_url {url_without_credentials(url)!r} is not a Redis URL: {why} "
+            "(e.g. redis://127.0.0.1:6379/0)"
+        ) from None
