@@ -66,6 +66,15 @@ def test_a_built_model_on_files_scores_every_trace_it_did_not_train_on(
     assert report["seen_traces_skipped"] == len(trained)
     assert {s["trace_id"] for s in report["steps"]} & trained == set()
     assert f"{len(trained)} it trained on left out" in done.stdout
+    # With a limit, the counts are of the traces scored (it printed "-2 from its test part").
+    fresh_ids = {s["trace_id"] for s in report["steps"]} - held
+    first = sorted(fresh_ids | held)[:3]
+    limited = run_eval(
+        tmp_path / "l.json", "--name", "records", "--root", str(root), str(fresh),
+        str(synthetic_corpus), "--sample-turns", "first", "--limit", "3",
+    )  # fmt: skip
+    assert limited["traces"] == 3
+    assert limited["unseen_traces"] == sum(t in fresh_ids for t in first)
     # Only files it trained on: nothing to score, said so.
     only_seen = tmp_path / "seen.jsonl"
     lines = [ln for ln in synthetic_corpus.read_text().splitlines() if ln.strip()]

@@ -78,7 +78,8 @@ class PreparedEval:
     model_dir: Path
     settings: WmhConfig
     traces: list[Trace]
-    unseen: int = 0  # traces of the given files the model has never seen (all scored)
+    # Traces of the given files the model has never seen (scored whole), by id.
+    unseen: frozenset[str] = frozenset()
     seen_skipped: int = 0  # traces it trained on (left out)
 
 
@@ -205,7 +206,7 @@ def prepare(
             f"nothing to evaluate: all {skipped} traces of the given files are in the train or "
             f"valid part of model '{name}'; evaluate it on traces it did not train on"
         )
-    unseen = sum(t.trace_id not in held for t in traces)
+    unseen = frozenset(t.trace_id for t in traces if t.trace_id not in held)
     return PreparedEval(name, model_dir, settings, traces, unseen, skipped)
 
 
@@ -263,7 +264,9 @@ def evaluate(
     report.suite = options.suite
     report.prompt = str(options.prompt) if options.prompt else "model"
     report.top_k = prepared.settings.retrieval.top_k
-    report.unseen_traces = prepared.unseen
+    # Of the traces scored (a `limit` takes the first by id, as the runner does).
+    scored = sorted(t.trace_id for t in prepared.traces)[: options.limit or None]
+    report.unseen_traces = sum(t in prepared.unseen for t in scored)
     report.seen_traces_skipped = prepared.seen_skipped
     report.created_at = datetime.now(UTC).isoformat(timespec="seconds")
     report.config = to_container(prepared.settings)
