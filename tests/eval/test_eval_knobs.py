@@ -75,6 +75,20 @@ def test_a_built_model_on_files_scores_every_trace_it_did_not_train_on(
     )  # fmt: skip
     assert limited["traces"] == 3
     assert limited["unseen_traces"] == sum(t in fresh_ids for t in first)
+    # What reading the files left out is said, as a build says it (a copy of a file under
+    # another name was dropped without a word).
+    copy = tmp_path / "copy.jsonl"
+    copy.write_bytes(fresh.read_bytes())
+    spans = sum(1 for line in fresh.read_text().splitlines() if line.strip())
+    out = tmp_path / "d.json"
+    twice = wmh(
+        "eval", "--name", "records", "--root", str(root), str(fresh), str(copy),
+        "--sample-turns", "first", "--no-mlflow", "--out", str(out),
+    )  # fmt: skip
+    assert twice.returncode == 0, twice.stderr
+    said = f"{spans} duplicate spans (a trace and span id read before) skipped"
+    assert said in " ".join(twice.stdout.split())
+    assert said in json.loads(out.read_text())["ingest"]
     # Only files it trained on: nothing to score, said so.
     only_seen = tmp_path / "seen.jsonl"
     lines = [ln for ln in synthetic_corpus.read_text().splitlines() if ln.strip()]

@@ -60,6 +60,8 @@ def print_report(report: EvalReport) -> None:
         f"prompt {report.prompt}, top_k {report.top_k}",
         markup=True,
     )
+    if report.ingest:
+        console.print(f"read: {report.ingest}", markup=False)
     if report.unseen_traces or report.seen_traces_skipped:
         console.print(
             f"{report.unseen_traces} traces the model never saw, scored whole; "

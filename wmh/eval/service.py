@@ -81,6 +81,7 @@ class PreparedEval:
     # Traces of the given files the model has never seen (scored whole), by id.
     unseen: frozenset[str] = frozenset()
     seen_skipped: int = 0  # traces it trained on (left out)
+    ingest: str = ""  # what reading the given files read and left out (their summary)
 
 
 EVAL_GROUPS = ("judge", "provider", "predictor", "retrieval")
@@ -194,7 +195,9 @@ def prepare(
                 f"no held-out traces: all {len(ingested.traces)} traces fall in the train/valid "
                 f"split (split.test={settings.split.test}); add traces or raise split.test"
             )
-        return PreparedEval(settings.name, model_dir, settings, traces)
+        return PreparedEval(
+            settings.name, model_dir, settings, traces, ingest=ingested.report.summary()
+        )
     # A built model and files: a trace it trained on (train or valid) is no test of it; every
     # other trace is (one in its own test part, or one it never saw).
     seen = part_trace_ids(model_dir, "train") | part_trace_ids(model_dir, "valid")
@@ -207,7 +210,9 @@ def prepare(
             f"valid part of model '{name}'; evaluate it on traces it did not train on"
         )
     unseen = frozenset(t.trace_id for t in traces if t.trace_id not in held)
-    return PreparedEval(name, model_dir, settings, traces, unseen, skipped)
+    return PreparedEval(
+        name, model_dir, settings, traces, unseen, skipped, ingested.report.summary()
+    )
 
 
 def evaluate(
@@ -268,6 +273,7 @@ def evaluate(
     scored = sorted(t.trace_id for t in prepared.traces)[: options.limit or None]
     report.unseen_traces = sum(t in prepared.unseen for t in scored)
     report.seen_traces_skipped = prepared.seen_skipped
+    report.ingest = prepared.ingest
     report.created_at = datetime.now(UTC).isoformat(timespec="seconds")
     report.config = to_container(prepared.settings)
     return report

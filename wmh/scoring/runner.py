@@ -79,6 +79,9 @@ class EvalReport(BaseModel):
     top_k: int | None = None
     unseen_traces: int = 0
     seen_traces_skipped: int = 0
+    # What reading the given files read and left out (spans skipped, duplicates, calls without
+    # a result), as a build's summary says it; "" for a model's own test part.
+    ingest: str = ""
     # When a build scored a stable sample of whole held-out traces: the steps of all of them.
     sampled_from: int = 0
     steps: list[StepResult] = Field(default_factory=list)
