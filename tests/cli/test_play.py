@@ -136,3 +136,21 @@ def test_a_line_no_session_can_take_is_reported_and_the_session_goes_on(
     assert "the line is not UTF-8 text (byte 0xff at character 10); it was skipped" in out
     # Only the good call reached the session: once when stepped, once in :history.
     assert out.count("> get_user ") == 2 and out.count('> get_user {"user_id":7}') == 2
+
+
+def test_a_call_written_without_a_space_before_its_arguments_is_a_call() -> None:
+    """`get_user{"user_id": 7}` was sent to the environment as a message, so a user who meant a
+    call got a chat answer; its broken JSON is the call's error, located as with a space."""
+    import pytest
+
+    from wmh.cli.play import parse_action
+    from wmh.errors import WmhError
+
+    glued = parse_action('get_user{"user_id": 7}', {"get_user"})
+    assert (glued.kind, glued.name, glued.arguments) == ("tool_call", "get_user", {"user_id": 7})
+    assert parse_action("get_user, please", {"get_user"}).kind == "message"
+    for line, column in (('get_user{"user_id": 7', 22), ('get_user {"user_id": 7', 23)):
+        with pytest.raises(
+            WmhError, match=f"the arguments of get_user are not valid JSON: .* at column {column} "
+        ):
+            parse_action(line, {"get_user"})

@@ -24,7 +24,7 @@ from wmh.errors import InputError, WmhError
 if TYPE_CHECKING:
     from wmh.engine.world_model import WorldModel
 
-_CALL = re.compile(r"^(?P<name>[A-Za-z_][\w.\-]*)(?:\s+(?P<args>\{.*\}))?\s*$", re.DOTALL)
+_CALL = re.compile(r"^(?P<name>[A-Za-z_][\w.\-]*)(?:\s*(?P<args>\{.*\}))?\s*$", re.DOTALL)
 HELP = (
     'tool call: NAME {"arg": value}   message: any other text\n'
     ":tools  known tools and their arguments   :history  show this session   "
@@ -36,13 +36,17 @@ def parse_action(line: str, known_tools: set[str]) -> Action:
     """A typed line as an Action; raises WmhError when JSON arguments do not parse (a line that
     starts with a known tool's name and goes on is a call whose arguments must be JSON)."""
     first, _, rest = line.strip().partition(" ")
+    offset = len(first) + 1  # where `rest` starts in the line
+    glued = first.find("{")  # `name{"a": 1}`: the arguments written without a space
+    if glued > 0 and first[:glued] in known_tools:
+        first, rest, offset = first[:glued], line.strip()[glued:], glued
     if first in known_tools and rest.strip() and not _CALL.match(line.strip()):
         try:
             json.loads(rest)
         except json.JSONDecodeError as exc:
             raise WmhError(
                 f"the arguments of {first} are not valid JSON: {exc.msg} at column "
-                f"{exc.colno + len(first) + 1} (a message to the environment must not start "
+                f"{exc.colno + offset} (a message to the environment must not start "
                 "with a tool's name)"
             ) from None
         raise WmhError(f"the arguments of {first} must be a JSON object, got: {rest.strip()}")
