@@ -55,6 +55,10 @@ def run(*args: str) -> tuple[int, str]:
             "serve.redis_url 'redis://***@127.0.0.1:port/0' is not a Redis URL: Port could not "
             "be cast to integer value as 'port'",
         ),
+        (
+            ["--session-store", "redis", "--redis-url", "redis://:s3cretpw@[::1:6379/0"],
+            "serve.redis_url 'redis://***@[::1:6379/0' is not a Redis URL: Invalid IPv6 URL",
+        ),
     ],
 )
 def test_serve_refuses_a_port_or_limit_that_is_none(

@@ -149,6 +149,9 @@ def test_a_call_written_without_a_space_before_its_arguments_is_a_call() -> None
     glued = parse_action('get_user{"user_id": 7}', {"get_user"})
     assert (glued.kind, glued.name, glued.arguments) == ("tool_call", "get_user", {"user_id": 7})
     assert parse_action("get_user, please", {"get_user"}).kind == "message"
+    # Only a known tool's name may be glued to its arguments: other text stays a message.
+    for text in ("Note{x}", "Hi{}"):
+        assert parse_action(text, {"get_user"}).kind == "message"
     for line, column in (('get_user{"user_id": 7', 22), ('get_user {"user_id": 7', 23)):
         with pytest.raises(
             WmhError, match=f"the arguments of get_user are not valid JSON: .* at column {column} "

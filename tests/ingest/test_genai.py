@@ -326,3 +326,26 @@ def test_a_tool_call_without_a_name_is_skipped_and_counted(tmp_path: Path, name:
     ]
     assert result.report.nameless_tool_calls == 1
     assert "1 tool call without a tool name skipped" in result.report.summary()
+
+
+def test_a_corpus_whose_only_call_names_no_tool_says_so(tmp_path: Path) -> None:
+    """With every call skipped for want of a name, the error named neither them nor why."""
+    from wmh.errors import EmptyCorpusError
+
+    messages_in = [
+        {"role": "user", "content": "hi"},
+        {"role": "assistant", "tool_calls": [{"id": "c2", "function": {"arguments": "{}"}}]},
+        {"role": "tool", "tool_call_id": "c2", "content": "what?"},
+    ]
+    span = {
+        "traceId": "aa",
+        "spanId": "01",
+        "name": "chat",
+        "startTimeUnixNano": "5",
+        "attributes": {"gen_ai.input.messages": json.dumps(messages_in)},
+    }
+    path = tmp_path / "nameless.jsonl"
+    path.write_text(json.dumps(span) + "\n")
+    with pytest.raises(EmptyCorpusError) as raised:
+        read_traces([path])
+    assert "1 tool call without a tool name skipped" in str(raised.value)

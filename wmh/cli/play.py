@@ -24,7 +24,7 @@ from wmh.errors import InputError, WmhError
 if TYPE_CHECKING:
     from wmh.engine.world_model import WorldModel
 
-_CALL = re.compile(r"^(?P<name>[A-Za-z_][\w.\-]*)(?:\s*(?P<args>\{.*\}))?\s*$", re.DOTALL)
+_CALL = re.compile(r"^(?P<name>[A-Za-z_][\w.\-]*)(?:\s+(?P<args>\{.*\}))?\s*$", re.DOTALL)
 HELP = (
     'tool call: NAME {"arg": value}   message: any other text\n'
     ":tools  known tools and their arguments   :history  show this session   "
@@ -35,12 +35,14 @@ HELP = (
 def parse_action(line: str, known_tools: set[str]) -> Action:
     """A typed line as an Action; raises WmhError when JSON arguments do not parse (a line that
     starts with a known tool's name and goes on is a call whose arguments must be JSON)."""
-    first, _, rest = line.strip().partition(" ")
+    text = line.strip()
+    first, _, rest = text.partition(" ")
     offset = len(first) + 1  # where `rest` starts in the line
-    glued = first.find("{")  # `name{"a": 1}`: the arguments written without a space
+    glued = first.find("{")  # a known tool's `name{"a": 1}`: its arguments without a space
     if glued > 0 and first[:glued] in known_tools:
-        first, rest, offset = first[:glued], line.strip()[glued:], glued
-    if first in known_tools and rest.strip() and not _CALL.match(line.strip()):
+        first, rest, offset = first[:glued], text[glued:], glued
+        text = f"{first} {rest}"  # read as written with one
+    if first in known_tools and rest.strip() and not _CALL.match(text):
         try:
             json.loads(rest)
         except json.JSONDecodeError as exc:
@@ -50,7 +52,7 @@ def parse_action(line: str, known_tools: set[str]) -> Action:
                 "with a tool's name)"
             ) from None
         raise WmhError(f"the arguments of {first} must be a JSON object, got: {rest.strip()}")
-    match = _CALL.match(line.strip())
+    match = _CALL.match(text)
     if match and (match.group("args") or match.group("name") in known_tools):
         raw = match.group("args")
         try:
@@ -62,7 +64,7 @@ def parse_action(line: str, known_tools: set[str]) -> Action:
         except RecursionError:
             raise WmhError(f"arguments are nested more than {MAX_JSON_DEPTH} levels deep") from None
         return _action(kind=ActionKind.TOOL_CALL, name=match.group("name"), arguments=arguments)
-    return _action(kind=ActionKind.MESSAGE, content=line.strip())
+    return _action(kind=ActionKind.MESSAGE, content=line.strip())  # as typed
 
 
 def _action(**fields: Any) -> Action:

@@ -145,6 +145,10 @@ def fold_spans(
                 "(neither is a step: a step is a call with its result, or a message with its "
                 "answer)"
             )
+        if report.nameless_tool_calls:
+            unanswered += (
+                f", {counted(report.nameless_tool_calls, 'tool call')} without a tool name skipped"
+            )
         raise EmptyCorpusError(
             f"no steps found in {', '.join(report.files)}: {counted(report.spans, 'span')} read, "
             f"{counted(report.skipped_spans, 'unknown span')} skipped{unanswered}; expected "
@@ -155,9 +159,15 @@ def fold_spans(
         raise IngestError(
             first.path,
             first.line,
-            f"trace {first.trace_id} has no steps (no tool call with a result and no agent "
-            f"message answered by the user); {counted(len(empty), 'such trace')} in total. Fix "
-            "them or set data.skip_empty_traces=true to skip (and count) them",
+            f"trace {first.trace_id} has no steps (no named tool call with a result and no "
+            f"agent message answered by the user); {counted(len(empty), 'such trace')} in "
+            + (
+                f"total, {counted(report.nameless_tool_calls, 'tool call')} without a tool "
+                "name skipped. Fix "
+                if report.nameless_tool_calls
+                else "total. Fix "
+            )
+            + "them or set data.skip_empty_traces=true to skip (and count) them",
         )
     log.info("ingest: %s", report.summary())
     return report
