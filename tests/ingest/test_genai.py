@@ -294,6 +294,20 @@ def test_arguments_that_are_not_a_json_object_are_kept_and_counted(tmp_path: Pat
     ) in report.summary()
 
 
+def _history_span(tmp_path: Path, messages: list[dict]) -> Path:
+    """A file of one chat span whose input messages (OpenAI's shape) hold the whole history."""
+    span = {
+        "traceId": "aa",
+        "spanId": "01",
+        "name": "chat",
+        "startTimeUnixNano": "5",
+        "attributes": {"gen_ai.input.messages": json.dumps(messages)},
+    }
+    path = tmp_path / "history.jsonl"
+    path.write_text(json.dumps(span) + "\n")
+    return path
+
+
 @pytest.mark.parametrize("name", ["", None, "  "])
 def test_a_tool_call_without_a_name_is_skipped_and_counted(tmp_path: Path, name: object) -> None:
     """A recorded call that names no tool can be no step: it stopped the build with a
@@ -311,16 +325,7 @@ def test_a_tool_call_without_a_name_is_skipped_and_counted(tmp_path: Path, name:
         {"role": "assistant", "tool_calls": [call]},
         {"role": "tool", "tool_call_id": "c2", "content": "what?"},
     ]
-    span = {
-        "traceId": "aa",
-        "spanId": "01",
-        "name": "chat",
-        "startTimeUnixNano": "5",
-        "attributes": {"gen_ai.input.messages": json.dumps(messages_in)},
-    }
-    path = tmp_path / "nameless.jsonl"
-    path.write_text(json.dumps(span) + "\n")
-    result = read_traces([path])
+    result = read_traces([_history_span(tmp_path, messages_in)])
     assert [(s.action.name, s.observation.content) for s in result.traces[0].steps] == [
         ("ping", "pong")
     ]
@@ -337,15 +342,6 @@ def test_a_corpus_whose_only_call_names_no_tool_says_so(tmp_path: Path) -> None:
         {"role": "assistant", "tool_calls": [{"id": "c2", "function": {"arguments": "{}"}}]},
         {"role": "tool", "tool_call_id": "c2", "content": "what?"},
     ]
-    span = {
-        "traceId": "aa",
-        "spanId": "01",
-        "name": "chat",
-        "startTimeUnixNano": "5",
-        "attributes": {"gen_ai.input.messages": json.dumps(messages_in)},
-    }
-    path = tmp_path / "nameless.jsonl"
-    path.write_text(json.dumps(span) + "\n")
     with pytest.raises(EmptyCorpusError) as raised:
-        read_traces([path])
+        read_traces([_history_span(tmp_path, messages_in)])
     assert "1 tool call without a tool name skipped" in str(raised.value)
