@@ -50,11 +50,11 @@ def _shown_query(query: str) -> str:
 def url_without_credentials(url: str) -> str:
     """A URL with any user:password@ part shown as ***@, and the value of any query parameter
     named for a credential as *** (Redis URLs, provider endpoints); a text no URL can be read
-    from, as it is."""
+    from, as it is, but for a user:password@ part (`redis://:pw@[::1:6379` splits no further)."""
     try:
         parts = urlsplit(url)
-    except ValueError:  # "http://[bad": no URL
-        return url
+    except ValueError:  # "http://[bad": no URL, but it may hold a password all the same
+        return _USERINFO.sub("://***@", url)
     if "@" in parts.netloc:
         parts = parts._replace(netloc="***@" + parts.netloc.rsplit("@", 1)[1])
     parts = parts._replace(query=_shown_query(parts.query))

@@ -29,7 +29,7 @@ from wmh.pipeline.build import build_world_model, check_credentials
 from wmh.scoring.baselines import ActionCopy, MostFrequentObservation, NearestNeighbourCopy
 from wmh.scoring.factory import make_judge
 from wmh.scoring.judges import Judge
-from wmh.scoring.runner import EvalReport, LoopMode, evaluate_traces, sample_indices
+from wmh.scoring.runner import EvalReport, LoopMode, evaluate_traces, limited, sample_indices
 from wmh.store.loader import load_world_model
 from wmh.store.settings import model_settings
 from wmh.store.splits import part_trace_ids, read_part
@@ -68,8 +68,7 @@ class EvalOptions:
 
 
 def planned_steps(traces: Sequence[Trace], sample_turns: str, seed: int, limit: int | None) -> int:
-    chosen = sorted(traces, key=lambda t: t.trace_id)[: limit if limit else None]
-    return sum(len(sample_indices(t, sample_turns, seed)) for t in chosen)
+    return sum(len(sample_indices(t, sample_turns, seed)) for t in limited(traces, limit))
 
 
 @dataclass
@@ -269,9 +268,9 @@ def evaluate(
     report.suite = options.suite
     report.prompt = str(options.prompt) if options.prompt else "model"
     report.top_k = prepared.settings.retrieval.top_k
-    # Of the traces scored (a `limit` takes the first by id, as the runner does).
-    scored = sorted(t.trace_id for t in prepared.traces)[: options.limit or None]
-    report.unseen_traces = sum(t in prepared.unseen for t in scored)
+    # Of the traces scored.
+    scored = limited(prepared.traces, options.limit)
+    report.unseen_traces = sum(t.trace_id in prepared.unseen for t in scored)
     report.seen_traces_skipped = prepared.seen_skipped
     report.ingest = prepared.ingest
     report.created_at = datetime.now(UTC).isoformat(timespec="seconds")

@@ -136,6 +136,11 @@ def fold_spans(
         report.traces += 1
         report.steps += len(trace.steps)
         take(trace)
+    nameless = (
+        f", {counted(report.nameless_tool_calls, 'tool call')} without a tool name skipped"
+        if report.nameless_tool_calls
+        else ""
+    )
     if not report.traces:
         unanswered = ""
         if report.unanswered_tool_calls or report.unanswered_messages:
@@ -145,14 +150,10 @@ def fold_spans(
                 "(neither is a step: a step is a call with its result, or a message with its "
                 "answer)"
             )
-        if report.nameless_tool_calls:
-            unanswered += (
-                f", {counted(report.nameless_tool_calls, 'tool call')} without a tool name skipped"
-            )
         raise EmptyCorpusError(
             f"no steps found in {', '.join(report.files)}: {counted(report.spans, 'span')} read, "
-            f"{counted(report.skipped_spans, 'unknown span')} skipped{unanswered}; expected "
-            "execute_tool or chat spans following the OpenTelemetry GenAI conventions"
+            f"{counted(report.skipped_spans, 'unknown span')} skipped{unanswered}{nameless}; "
+            "expected execute_tool or chat spans following the OpenTelemetry GenAI conventions"
         )
     if empty and not skip_empty_traces:
         first = empty[0]
@@ -161,13 +162,8 @@ def fold_spans(
             first.line,
             f"trace {first.trace_id} has no steps (no named tool call with a result and no "
             f"agent message answered by the user); {counted(len(empty), 'such trace')} in "
-            + (
-                f"total, {counted(report.nameless_tool_calls, 'tool call')} without a tool "
-                "name skipped. Fix "
-                if report.nameless_tool_calls
-                else "total. Fix "
-            )
-            + "them or set data.skip_empty_traces=true to skip (and count) them",
+            f"total{nameless}. Fix them or set data.skip_empty_traces=true to skip (and count) "
+            "them",
         )
     log.info("ingest: %s", report.summary())
     return report

@@ -203,6 +203,12 @@ def _grouped(
     return {name: _aggregate(members) for name, members in sorted(groups.items())}
 
 
+def limited(traces: Sequence[Trace], limit: int | None) -> list[Trace]:
+    """The traces an evaluation with `limit` scores: the first `limit` by trace id (all with
+    none)."""
+    return sorted(traces, key=lambda t: t.trace_id)[: limit or None]
+
+
 def evaluate_traces(
     model: str,
     predictor: Predictor,
@@ -222,7 +228,7 @@ def evaluate_traces(
     `limit` caps the number of traces (taken in trace-id order); `concurrency` evaluates that
     many traces at once (worth it for LLM providers).
     """
-    chosen = sorted(traces, key=lambda t: t.trace_id)[: limit if limit else None]
+    chosen = limited(traces, limit)
     plans = [(t, set(sample_indices(t, sample_turns, seed))) for t in chosen]
 
     def run(plan: tuple[Trace, set[int]]) -> list[tuple[StepResult, Observation]]:

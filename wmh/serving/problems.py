@@ -15,10 +15,10 @@ from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
-from pydantic import TypeAdapter, ValidationError
+from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from wmh.core.types import MAX_JSON_DEPTH, Action
+from wmh.core.types import MAX_JSON_DEPTH
 from wmh.errors import (
     NOT_APPLIED_HEADER,
     NOT_FOUND_HEADER,
@@ -32,7 +32,7 @@ from wmh.errors import (
     StoreError,
     WmhError,
 )
-from wmh.serving.schemas import StepRequest
+from wmh.serving.schemas import STEP_BODY, StepRequest
 
 log = logging.getLogger(__name__)
 
@@ -128,7 +128,7 @@ def step_body_errors(errors: list[dict[str, Any]]) -> list[dict[str, Any]]:
 def _step_union_tags() -> frozenset[str]:
     """The tags pydantic puts in an error's location for each form of the step body."""
     try:
-        TypeAdapter(StepRequest | Action).validate_python(None)
+        STEP_BODY.validate_python(None)
     except ValidationError as exc:
         return frozenset(str(e["loc"][0]) for e in exc.errors() if e["loc"])
     raise AssertionError("a step body of null validated")

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, field_validator, model_validator
 
 from wmh.core.types import (
     Action,
@@ -74,6 +74,10 @@ class SessionCreated(BaseModel):
 
 class StepRequest(BaseModel):
     action: Action
+
+
+# A step's body, in either form: `{"action": {...}}` or the bare action.
+STEP_BODY: TypeAdapter[StepRequest | Action] = TypeAdapter(StepRequest | Action)
 
 
 class StepAnswer(BaseModel):

@@ -4,13 +4,13 @@ sessions)."""
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 
 from omegaconf import OmegaConf
 
 from wmh.config.compose import compose_config
 from wmh.config.schema import ProviderConfig, RewardConfig, ServeConfig
+from wmh.core.secrets import redact_urls, url_without_credentials
 from wmh.errors import ConfigError
 
 # Redis keeps an expiry as milliseconds in 64 bits: past this (about 31,700 years), a TTL is more
@@ -83,14 +83,7 @@ def _check_redis_url(url: str) -> None:
     try:
         parse_url(url)
     except ValueError as exc:
-        # Shown with whatever stands between '//' and the last '@' hidden: a URL too broken
-        # to split (`redis://:pw@[::1:6379`) cannot be trusted to give its password apart.
-        shown = re.sub(r"//[^/]*@", "//***@", url)
-        why = str(exc)
-        if "@" in url:
-            userinfo = url.split("//", 1)[-1].rsplit("@", 1)[0]
-            for part in {userinfo, *userinfo.split(":")} - {""}:
-                why = why.replace(part, "***")
         raise ConfigError(
-            f"serve.redis_url {shown!r} is not a Redis URL: {why} (e.g. redis://127.0.0.1:6379/0)"
+            f"serve.redis_url {url_without_credentials(url)!r} is not a Redis URL: "
+            f"{redact_urls(str(exc))} (e.g. redis://127.0.0.1:6379/0)"
         ) from None

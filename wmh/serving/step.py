@@ -22,11 +22,10 @@ from pydantic import TypeAdapter, ValidationError
 from wmh.core.types import Action
 from wmh.serving.problems import is_json_type
 from wmh.serving.registry import INLINE_BODY_BYTES, Registry
-from wmh.serving.schemas import CreateSession, SessionCreated, StepRequest
+from wmh.serving.schemas import STEP_BODY, CreateSession, SessionCreated, StepRequest
 
 STEP_PATH = "/world_models/{name}/sessions/{session_id}/step"
 CREATE_PATH = "/world_models/{name}/sessions"
-_STEP_BODY: TypeAdapter[StepRequest | Action] = TypeAdapter(StepRequest | Action)
 _CREATE_BODY: TypeAdapter[CreateSession | None] = TypeAdapter(CreateSession | None)
 T = TypeVar("T")
 
@@ -124,10 +123,10 @@ def plain_step_handler(registry: Registry) -> Callable[[Request], Awaitable[Resp
         name, session_id = params["name"], params["session_id"]
         if len(body) < INLINE_BODY_BYTES:
             return await apply_step(
-                registry, name, session_id, _validated(_STEP_BODY, request, body)
+                registry, name, session_id, _validated(STEP_BODY, request, body)
             )
         # Validated, then stepped, in worker threads (each counted against serve.threads).
-        parsed = await registry.off_loop(lambda: _validated(_STEP_BODY, request, body))
+        parsed = await registry.off_loop(lambda: _validated(STEP_BODY, request, body))
         return await apply_step(registry, name, session_id, parsed, large=True)
 
     return step
