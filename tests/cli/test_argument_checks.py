@@ -39,6 +39,7 @@ def run(*args: str) -> tuple[int, str]:
         (["--port", "70000"], "serve.port must be between 1 and 65535, got 70000"),
         (["--port", "-1"], "serve.port must be between 1 and 65535, got -1"),
         (["-o", "serve.max_body_bytes=0"], "serve.max_body_bytes must be at least 1, got 0"),
+        (["-o", "serve.max_body_items=0"], "serve.max_body_items must be at least 1, got 0"),
         (["-o", "serve.max_waiting=-2"], "serve.max_waiting must be 0 or more, got -2"),
         (
             ["--log-level", "bogus"],

@@ -4,7 +4,9 @@ a 503 with recovery, and a killed worker's session lock frees itself."""
 from __future__ import annotations
 
 import asyncio
+import json
 import os
+import random
 import signal
 import subprocess
 import sys
@@ -24,6 +26,7 @@ from wmh.config.schema import ServeConfig
 from wmh.core.types import MAX_JSON_DEPTH, Action, Observation, Turn
 from wmh.errors import NOT_APPLIED_HEADER, ConfigError
 from wmh.serving.app import create_app
+from wmh.serving.limits import json_items
 from wmh.serving.redis_store import RedisSessionStore
 from wmh.serving.registry import Registry, load_registry
 
@@ -106,12 +109,69 @@ def test_a_body_of_exactly_the_limit_is_read_and_one_byte_more_is_not(built_mode
         assert len(client.get(f"/world_models/records/sessions/{sid}").json()["history"]) == 2
 
 
+def _items(value: object) -> int:
+    """Array elements and object members, each empty array or object counted as one."""
+    if isinstance(value, list | dict):
+        inner = value.values() if isinstance(value, dict) else value
+        return (len(value) or 1) + sum(map(_items, inner))
+    return 0
+
+
+def test_json_items_counts_elements_and_members_outside_strings() -> None:
+    """Commas, brackets, braces and escaped quotes inside strings are text: a miscount would
+    refuse a long CSV argument, or let a body of tiny values through."""
+    rng = random.Random(7)
+    texts = ["a,b[c{", 'q\\"x,', "\\", 'z\\\\"', "é,ü", '\\\\\\",[', '"', "\u2c2c,{"]
+
+    def value(depth: int) -> object:
+        roll = rng.random()
+        if depth > 4 or roll < 0.4:
+            return rng.choice([1, None, *texts])
+        if roll < 0.7:
+            return [value(depth + 1) for _ in range(rng.randint(0, 4))]
+        return {f"k{i},[\\": value(depth + 1) for i in range(rng.randint(0, 4))}
+
+    for _ in range(400):
+        given = {"a": value(0)}
+        for text in (json.dumps(given), json.dumps(given, ensure_ascii=False, indent=1)):
+            for encoding in ("utf-8", "utf-16", "utf-32-le"):
+                assert json_items(text.encode(encoding)) == _items(given), (text, encoding)
+
+
+@pytest.mark.parametrize("size", ["small", "large"])  # large: validated in a worker thread
+def test_a_body_of_more_json_items_than_the_limit_is_refused_before_it_is_parsed(
+    built_model: Path, size: str
+) -> None:
+    """A body within `serve.max_body_bytes` may hold a third of a million tiny values, whose
+    parsing holds every other request: past `serve.max_body_items` it is a 413; a body of that
+    many items, or of long text full of commas, is taken."""
+    limit = 30_000 if size == "large" else 100  # large: past INLINE_BODY_BYTES
+    registry = load_registry(built_model.parents[1], [], ServeConfig(max_body_items=limit))
+    base = "/world_models/records/sessions"
+    # Besides the list's n: the creation's task, seed_state and records (3); the step's action,
+    # name, arguments and user_id (4).
+    seeded = lambda n: {"task": "t", "seed_state": {"records": [0] * n}}  # noqa: E731
+    step = lambda n: {"action": {"name": "get_user", "arguments": {"user_id": [0] * n}}}  # noqa: E731
+    with TestClient(create_app(registry)) as client:
+        assert client.post(base, json=seeded(limit - 3)).status_code == 201
+        refused = client.post(base, json=seeded(limit - 2))
+        assert refused.status_code == 413, refused.text
+        assert f"more than {limit} JSON items" in refused.json()["detail"]
+        assert "serve.max_body_items" in refused.json()["detail"]
+        sid = client.post(base, json={"task": "t"}).json()["session_id"]
+        assert client.post(f"{base}/{sid}/step", json=step(limit - 4)).status_code == 200
+        assert client.post(f"{base}/{sid}/step", json=step(limit - 3)).status_code == 413
+        text = {"action": {"name": "get_user", "arguments": {"user_id": '[1,"2",{}],' * limit}}}
+        assert client.post(f"{base}/{sid}/step", json=text).status_code == 200
+        assert len(client.get(f"{base}/{sid}").json()["history"]) == 2
+
+
 def test_a_refused_body_is_never_echoed_back(capped: Server) -> None:
     with httpx.Client(base_url=capped.url, timeout=30) as client:
         sid = client.post("/world_models/records/sessions", json={"task": "t"}).json()["session_id"]
         big = client.post(
-            f"/world_models/records/sessions/{sid}/step", json={"action": list(range(150_000))}
-        )
+            f"/world_models/records/sessions/{sid}/step", json={"action": list(range(90_000))}
+        )  # (within serve.max_body_items: validated, and refused as no action)
     assert big.status_code == 422 and len(big.content) < 8_000
     assert all(len(str(e["input"])) < 200 for e in big.json()["detail"])
 

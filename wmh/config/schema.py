@@ -116,6 +116,7 @@ class ServeConfig:
     session_store: str = "memory"
     redis_url: str = "redis://127.0.0.1:6379/0"
     max_body_bytes: int = 1_048_576  # a larger request is answered 413 before it is read whole
+    max_body_items: int = 100_000  # nor is one holding more JSON array elements and members
     max_session_steps: int = 5_000  # a session this long takes no more steps (413)
     max_session_bytes: int = 16_777_216  # nor one whose actions and answers add up to this
     # LLM and Redis steps are awaited on the event loop, a predictor that may block runs on

@@ -43,6 +43,7 @@ class Registry:
     cards: dict[str, ModelCard] = field(default_factory=dict)
     inline: dict[str, bool] = field(default_factory=dict)
     max_body_bytes: int = ServeConfig.max_body_bytes
+    max_body_items: int = ServeConfig.max_body_items
     threads: int = ServeConfig.threads
     max_waiting: int = ServeConfig.max_waiting
     # Calls running in or waiting for a worker thread, or awaiting their provider on the loop.
@@ -140,6 +141,7 @@ def load_model_dir(
     model.reward = reward
     model.limits = SessionLimits(serve.max_session_steps, serve.max_session_bytes)
     registry.max_body_bytes = serve.max_body_bytes
+    registry.max_body_items = serve.max_body_items
     registry.add(model, card)
 
 
@@ -182,7 +184,10 @@ def load_registry(
     store = WorldModelStore(root)
     chosen = _chosen(store, names)
     registry = Registry(
-        max_body_bytes=serve.max_body_bytes, threads=serve.threads, max_waiting=serve.max_waiting
+        max_body_bytes=serve.max_body_bytes,
+        max_body_items=serve.max_body_items,
+        threads=serve.threads,
+        max_waiting=serve.max_waiting,
     )
     for name in chosen:
         load_model_dir(registry, store.resolve(name), serve, reward)

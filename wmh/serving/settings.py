@@ -49,7 +49,8 @@ def serve_settings(overrides: list[str]) -> ServeConfig:
 def check_serve_config(serve: ServeConfig) -> None:
     if not 1 <= serve.port <= 65535:
         raise ConfigError(f"serve.port must be between 1 and 65535, got {serve.port}")
-    for key in ("max_body_bytes", "max_session_steps", "max_session_bytes", "threads"):
+    limits = ("max_body_bytes", "max_body_items", "max_session_steps", "max_session_bytes")
+    for key in (*limits, "threads"):
         if getattr(serve, key) < 1:
             raise ConfigError(f"serve.{key} must be at least 1, got {getattr(serve, key)}")
     if serve.max_waiting < 0:

@@ -20,6 +20,7 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import TypeAdapter, ValidationError
 
 from wmh.core.types import Action
+from wmh.serving.limits import check_items
 from wmh.serving.problems import is_json_type
 from wmh.serving.registry import INLINE_BODY_BYTES, Registry
 from wmh.serving.schemas import STEP_BODY, CreateSession, SessionCreated, StepRequest
@@ -96,11 +97,13 @@ def _say_if_not_utf8(body: bytes) -> None:
         ) from None  # fmt: skip
 
 
-def _validated(adapter: TypeAdapter[T], request: Request, body: bytes) -> T:
-    """A non-empty body validated as FastAPI validates it: JSON when the content type says so,
-    else text (which is never a model); errors located in the body."""
+def _validated(adapter: TypeAdapter[T], request: Request, body: bytes, items: int) -> T:
+    """A non-empty body validated as FastAPI validates it: JSON when the content type says so
+    (and it holds at most `items` items: 413 otherwise, before it is parsed), else text (which
+    is never a model); errors located in the body."""
     try:
         if is_json_type(request.headers.get("content-type", "")):
+            check_items(body, items)
             return _parsed_json(adapter, body)
         # FastAPI validates a body of another type as its bytes (from attributes), never a model
         return adapter.validate_python(body, from_attributes=True)
@@ -121,12 +124,13 @@ def plain_step_handler(registry: Registry) -> Callable[[Request], Awaitable[Resp
             )
         params = request.path_params
         name, session_id = params["name"], params["session_id"]
+        items = registry.max_body_items
         if len(body) < INLINE_BODY_BYTES:
             return await apply_step(
-                registry, name, session_id, _validated(STEP_BODY, request, body)
+                registry, name, session_id, _validated(STEP_BODY, request, body, items)
             )
         # Validated, then stepped, in worker threads (each counted against serve.threads).
-        parsed = await registry.off_loop(lambda: _validated(STEP_BODY, request, body))
+        parsed = await registry.off_loop(lambda: _validated(STEP_BODY, request, body, items))
         return await apply_step(registry, name, session_id, parsed, large=True)
 
     return step
@@ -143,11 +147,11 @@ def plain_create_handler(registry: Registry) -> Callable[[Request], Awaitable[Re
         name = request.path_params["name"]
 
         given: CreateSession | None = None
-        large = len(body) >= INLINE_BODY_BYTES
+        large, items = len(body) >= INLINE_BODY_BYTES, registry.max_body_items
         if large:
-            given = await registry.off_loop(lambda: _validated(_CREATE_BODY, request, body))
+            given = await registry.off_loop(lambda: _validated(_CREATE_BODY, request, body, items))
         elif body:
-            given = _validated(_CREATE_BODY, request, body)
+            given = _validated(_CREATE_BODY, request, body, items)
         seed = given or CreateSession()
         session = await registry.run(
             name, lambda model: model.new_session(seed.task, seed.seed_state), blocking=large
