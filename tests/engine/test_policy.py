@@ -13,6 +13,7 @@ POLICIES = ReplayPolicies(
     tools={
         "get_user": ReplayPolicy(session_replay=False, task_weight=0.5, history_weight=0.1),
         "bash": NEAREST_COPY,
+        "lookup": ReplayPolicy(history_weight=0.4, consensus=3),  # every part on
     },
     use_error_style=True,
 )
@@ -25,16 +26,18 @@ def _fields(policies: ReplayPolicies) -> dict[str, object]:
 @pytest.mark.parametrize("component", ["session_replay", "corpus_replay", "adapt", "overlay"])
 def test_a_switch_is_turned_off_everywhere_and_nothing_else_changes(component: str) -> None:
     off = POLICIES.without(component)
-    for route in ("get_user", "bash", "never_seen"):
+    # A tool's own policy had the part on (the other tools' have some parts off already).
+    assert getattr(POLICIES.of("lookup"), component) is True
+    for route in ("get_user", "bash", "lookup", "never_seen"):
         before, after = POLICIES.of(route), off.of(route)
         assert getattr(after, component) is False
         assert after.model_copy(update={component: getattr(before, component)}) == before
-    assert off.use_error_style is True and set(off.tools) == {"get_user", "bash"}
+    assert off.use_error_style is True and set(off.tools) == {"get_user", "bash", "lookup"}
 
 
 def test_context_is_both_weights_and_consensus_is_the_count() -> None:
     off = POLICIES.without("context")
-    for route in ("get_user", "bash", "never_seen"):
+    for route in ("get_user", "bash", "lookup", "never_seen"):
         policy = off.of(route)
         assert (policy.task_weight, policy.history_weight) == (0.0, 0.0)
         assert policy.consensus == POLICIES.of(route).consensus
@@ -48,7 +51,7 @@ def test_context_is_both_weights_and_consensus_is_the_count() -> None:
 def test_without_selection_every_tool_gets_the_plain_default() -> None:
     off = POLICIES.without("selection")
     assert off.tools == {}
-    assert off.of("get_user") == off.of("bash") == ReplayPolicy()
+    assert off.of("get_user") == off.of("bash") == off.of("lookup") == ReplayPolicy()
     assert off.use_error_style is True
     assert POLICIES.without("error_style").use_error_style is False
     assert _fields(POLICIES.without("error_style")) == {

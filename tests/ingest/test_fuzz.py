@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import random
 import tempfile
 from pathlib import Path
 
@@ -26,6 +27,20 @@ SEED_LINES = [
     )
     for line in (DATA / name).read_text().splitlines()
     if line.strip()
+]
+
+# The seed lines that hold a step on their own, by file and line (the others are a call
+# without its answer, or a span ingest does not know).
+STEPPING = {
+    "single_spans.jsonl": (1, 2, 3),
+    "legacy_flat.jsonl": (1, 2),
+    "announce_then_execute.jsonl": (3,),
+    "collector_exports.jsonl": (0, 1),
+}
+STEPPING_LINES = [
+    [line for line in (DATA / name).read_text().splitlines() if line.strip()][at]
+    for name, ats in STEPPING.items()
+    for at in ats
 ]
 
 json_values = st.recursive(
@@ -81,9 +96,34 @@ def _check(tmp_path: Path, content: str) -> None:
     try:
         result = read_traces([path], skip_empty_traces=True)
     except WmhError:
+        clean = [line for line in content.splitlines() if line.strip()]
+        # Unchanged lines of the seed files, one of which holds a step, are read, not refused.
+        assert not (set(clean) <= set(SEED_LINES) and set(clean) & set(STEPPING_LINES)), content
         return
     for trace in result.traces:
         assert trace.steps and all(s.trace_id == trace.trace_id for s in trace.steps)
+
+
+def _steps_read(tmp_path: Path, lines: list[str]) -> int:
+    path = tmp_path / "seed.jsonl"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    try:
+        return sum(len(t.steps) for t in read_traces([path], skip_empty_traces=True).traces)
+    except WmhError:
+        return 0
+
+
+def test_unchanged_seed_lines_are_read_into_steps(tmp_path: Path) -> None:
+    """The fuzzing's seeds are read (a reader refusing every file would pass it otherwise):
+    of the 13 lines, the 8 that hold steps alone are read into them (a collector's export
+    holds several), and any batch of seed lines holding one of them is read."""
+    assert len(SEED_LINES) == 13
+    assert [_steps_read(tmp_path, [line]) for line in STEPPING_LINES] == [1, 1, 1, 1, 1, 1, 2, 6]
+    rng = random.Random(3)
+    for _ in range(40):
+        batch = [rng.choice(SEED_LINES) for _ in range(rng.randint(1, 8))]
+        if set(batch) & set(STEPPING_LINES):
+            assert _steps_read(tmp_path, batch) >= 1, batch
 
 
 @settings(

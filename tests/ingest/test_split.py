@@ -61,10 +61,20 @@ def test_salt_changes_the_split() -> None:
     ]
 
 
-@pytest.mark.parametrize("fractions", [(0.5, 0.5, 0.5), (-0.1, 0.6, 0.5), (0.0, 0.5, 0.5)])
-def test_bad_fractions_are_config_errors(fractions: tuple[float, float, float]) -> None:
-    with pytest.raises(ConfigError):
+@pytest.mark.parametrize(
+    ("fractions", "said"),
+    [
+        ((0.5, 0.5, 0.5), "split fractions must add up to 1, got train=0.5 valid=0.5 test=0.5"),
+        ((-0.1, 0.6, 0.5), "split.train must be between 0 and 1, got -0.1"),
+        ((0.6, -0.1, 0.5), "split.valid must be between 0 and 1, got -0.1"),  # they add up to 1
+        ((0.4, 0.7, -0.1), "split.test must be between 0 and 1, got -0.1"),
+        ((0.0, 0.5, 0.5), "split.train must be > 0"),
+    ],
+)
+def test_bad_fractions_are_config_errors(fractions: tuple[float, float, float], said: str) -> None:
+    with pytest.raises(ConfigError) as refused:
         split_traces(_traces(3), *fractions)
+    assert str(refused.value).startswith(said)
 
 
 def test_five_traces_or_fewer_go_to_train_whole_and_six_are_split() -> None:

@@ -3,6 +3,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+import faiss
 import numpy as np
 import pytest
 
@@ -95,6 +96,10 @@ def test_lookups_never_return_the_excluded_trace() -> None:
 @pytest.mark.parametrize("kind", ["flat", "hnsw", "ivf"])
 def test_every_index_kind_finds_the_identical_vector(kind: str) -> None:
     retriever = _retriever(_steps(400), kind)
+    # The kind asked for is the index built (an exact flat one would pass the search below).
+    built = {"flat": faiss.IndexFlatIP, "hnsw": faiss.IndexHNSWFlat, "ivf": faiss.IndexIVF}
+    for partition in retriever.index.partitions.values():  # get_user's, get_order's
+        assert partition.kind == kind and isinstance(partition.index, built[kind])
     hits = retriever.neighbours(
         Query(Action(name="get_user", arguments={"id": 123}), task="look things up"), k=3
     )
