@@ -33,6 +33,8 @@ BODIES: list[tuple[bytes, str]] = [
     (b'{"name": "lookup_user", "arguments": {"user_id": 7}}', "application/vnd.api+json"),
     # A lone surrogate, which pydantic's JSON parser takes for no JSON: the action's 422.
     (b'{"kind": "message", "content": "\\ud800"}', "application/json"),
+    # A misspelt key beside the action was ignored (a 200), as it is not in a bare action.
+    (b'{"action": {"name": "lookup_user", "arguments": {}}, "actoin": 1}', "application/json"),
 ]
 
 
@@ -85,7 +87,8 @@ def test_the_plain_step_handler_answers_as_the_fastapi_route(model_root: Path) -
     # "{not json" and undecodable bytes are no JSON at all: 400, the rest 422 (an
     # application/*+json body is JSON too).
     # A body not sent as JSON (text/plain) is a 415 that says so.
-    assert statuses == [200, 200, 200, 422, 422, 400, 400] + [422] * 4 + [415, 200, 422, 404]
+    assert statuses == [200, 200, 200, 422, 422, 400, 400] + [422] * 4 + [415, 200, 422, 422, 404]
+    assert fast[-2][1] == [["body", "actoin"]]
     assert _answers(model_root, TOKEN) == fast  # with a token, the same handler answers
     assert fast[5][1] == {"detail": "the body is not valid JSON"}
     # (FastAPI places a JSON parse error at ("body", position), the handler at ("body",): both

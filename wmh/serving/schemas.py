@@ -73,6 +73,8 @@ class SessionCreated(BaseModel):
 
 
 class StepRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")  # a misspelt key is an error, not ignored
+
     action: Action
 
 
