@@ -419,6 +419,31 @@ def test_a_study_from_a_params_file_refuses_a_root_it_would_not_use(
     assert not (tmp_path / "r").exists()
 
 
+@pytest.mark.parametrize(
+    "named", [["--name", "../evil"], ["--name", "/abs/x"], ["--name", ""], ["-o", "name=../x"]]
+)
+def test_a_study_name_is_one_folder_of_the_store(tmp_path: Path, named: list[str]) -> None:
+    """A study's results go to <root>/studies/<name>/: `--name ../evil` wrote beside the
+    store, an absolute name anywhere, and an empty one into studies/ itself."""
+    traces = Path(__file__).parents[2] / "examples/airline/traces.otel.jsonl"
+    root = tmp_path / "store"
+    code, out = run(
+        "study", "scaling", "--file", str(traces), *named, "--root", str(root), "--no-mlflow",
+        "-o", "study.sizes=[5]", "-o", "study.seeds=1",
+    )  # fmt: skip
+    shown = named[1].removeprefix("name=")
+    assert code == 1
+    assert f"error: invalid study name {shown!r}: use letters, digits" in out
+    assert not tmp_path.joinpath("evil").exists() and not root.exists()
+
+
+def test_a_study_without_files_says_so_first(tmp_path: Path) -> None:
+    """With neither --file nor --name, the missing files were reported as a missing name."""
+    code, out = run("study", "seeds", "--root", str(tmp_path / "store"), "--no-mlflow")
+    assert code == 1
+    assert "error: no trace files: pass --file PATH (or -o data.files=[...])" in out
+
+
 def test_a_build_of_files_without_a_name_says_how_to_give_one(tmp_path: Path) -> None:
     code, out = run(
         "build", "--file", str(Path(__file__).parents[2] / "examples/airline/traces.otel.jsonl"),

@@ -61,18 +61,22 @@ def _settings(
         settings_from_file,
         to_settings,
     )
+    from wmh.store.store import check_model_name
 
     if params is not None:
         if files or overrides or name or root is not None:
             raise ConfigError("--params takes the whole config: drop --name, --file, --root and -o")
-        return settings_from_file(params)
-    named = any(override_key(o) == "name" for o in overrides)
-    if name is None and files and not named:
-        name = corpus_name(files, "study")
-    settings = to_settings(
-        compose_config([*overrides, *file_overrides(name, root, files, overrides)])
-    )
-    check_trace_files(settings)
+        settings = settings_from_file(params)
+    else:
+        named = any(override_key(o) == "name" for o in overrides)
+        if name is None and not named:  # (with no files, "no trace files" is said, not this)
+            name = corpus_name(files, "study") if files else "study"
+        settings = to_settings(
+            compose_config([*overrides, *file_overrides(name, root, files, overrides)])
+        )
+        check_trace_files(settings)
+    # Its results go to <root>/studies/<name>/: one folder's name, as a model's is.
+    check_model_name(settings.name, "study")
     return settings
 
 

@@ -48,11 +48,12 @@ def _check_named(folder: Path, card: ModelCard) -> None:
         )
 
 
-def check_model_name(name: str) -> str:
-    """A model name is one path segment: letters, digits, '.', '_', '-' (no '/', no '..')."""
+def check_model_name(name: str, what: str = "model") -> str:
+    """A model name (or a study's, `what`) is one path segment: letters, digits, '.', '_', '-'
+    (no '/', no '..')."""
     if not isinstance(name, str) or not _NAME.match(name) or ".." in name:
         raise ConfigError(
-            f"invalid model name {name!r}: use letters, digits, '.', '_' and '-' "
+            f"invalid {what} name {name!r}: use letters, digits, '.', '_' and '-' "
             "(no '/', no '..', at most 128 characters, starting with a letter or digit)"
         )
     return name
