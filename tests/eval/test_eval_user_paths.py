@@ -124,6 +124,25 @@ def test_an_out_path_nothing_may_be_written_to_is_refused_before_evaluating(
     assert "evaluating" not in done.stdout and "Traceback" not in done.stderr
 
 
+@pytest.mark.parametrize(
+    "top_k", [["eval", "--top-k", "1"], ["eval", "-o", "retrieval.top_k=3"],
+              ["play", "-o", "retrieval.top_k=2"]],
+)  # fmt: skip
+def test_a_replay_model_refuses_a_top_k_it_would_not_use(
+    built_model: Path, top_k: list[str]
+) -> None:
+    """A replay model's answers do not depend on top_k: `--top-k 1` was taken, printed and
+    saved with the results, and every top_k scored the same."""
+    command, *given = top_k
+    untracked = ["--no-mlflow"] if command == "eval" else []
+    done = wmh(command, "--name", "records", "--root", str(built_model.parents[1]), *untracked,
+               *given)  # fmt: skip
+    said = " ".join((done.stdout + done.stderr).split())
+    value = given[-1].split("=")[-1]
+    assert done.returncode == 1
+    assert f"retrieval.top_k={value}: 'records' is a replay model, whose answers do not" in said
+
+
 def test_messages_say_what_is_wrong_with_what_was_given(built_model: Path, tmp_path: Path) -> None:
     root = str(built_model.parent.parent)
     done = wmh("eval", "--name", "records", "--root", root, "--no-mlflow", "--top-k", "-1")

@@ -51,6 +51,13 @@ def load_world_model(
             f"retrieval.top_k=0 (zero-shot, no retrieved examples) needs an LLM world model: "
             f"'{card.name}' is a replay model, which answers only from retrieved steps"
         )
+    if card.provider == "replay" and top_k != card.top_k:
+        # Taken, it would change nothing and still be recorded with the results.
+        raise ConfigError(
+            f"retrieval.top_k={top_k}: '{card.name}' is a replay model, whose answers do not "
+            "depend on it (it weighs the neighbours its build chose for each tool); top_k is "
+            "how many recorded examples an LLM world model's prompt shows"
+        )
     if card.provider == "replay" and prompt is not None:
         raise ConfigError(
             f"'{card.name}' is a replay model, which uses no prompt: evaluate a prompt on a "
