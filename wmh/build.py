@@ -18,10 +18,11 @@ from hydra.types import RunMode
 from omegaconf import DictConfig
 
 from wmh.config.compose import CONF_DIR, check_override_keys, register_schema, to_settings
+from wmh.config.credentials import credentials_error
 from wmh.core.text import counted
 from wmh.errors import ConfigError, WmhError
 from wmh.offline import apply_offline_defaults
-from wmh.pipeline.build import build_world_model, credentials_error
+from wmh.pipeline.build import build_world_model
 
 log = logging.getLogger("wmh.build")
 

@@ -53,7 +53,7 @@ def params(
 ) -> None:
     """Write params.yaml: conf/pipeline.yaml composed and resolved (as DVC's Hydra mode does)."""
     from wmh.config.compose import PIPELINE_CONFIG, compose_config, pipeline_params, to_settings
-    from wmh.pipeline.build import check_credentials
+    from wmh.config.credentials import check_credentials
 
     text = pipeline_params(overrides or [])
     # The file is committed and read by every stage: no secret is written into it.

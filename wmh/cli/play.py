@@ -142,8 +142,7 @@ def play(
     model_dir = WorldModelStore(root).resolve(name)
     settings = None
     if override:
-        from wmh.eval.service import eval_overrides
-        from wmh.store.settings import model_settings
+        from wmh.store.settings import eval_overrides, model_settings
 
         settings = eval_overrides(model_settings(model_dir), name, override, judged=False)
     wm, provider = load_world_model(model_dir, settings=settings)

@@ -25,13 +25,13 @@ from wmh.engine.predictor import Predictor
 from wmh.errors import ConfigError, ProviderError
 from wmh.ingest.reader import read_traces, trace_files
 from wmh.ingest.split import split_with
-from wmh.pipeline.build import build_world_model, check_credentials
+from wmh.pipeline.build import build_world_model
 from wmh.scoring.baselines import ActionCopy, MostFrequentObservation, NearestNeighbourCopy
 from wmh.scoring.factory import make_judge
 from wmh.scoring.judges import Judge
 from wmh.scoring.runner import EvalReport, LoopMode, evaluate_traces, limited, sample_indices
 from wmh.store.loader import load_world_model
-from wmh.store.settings import model_settings
+from wmh.store.settings import eval_overrides, model_settings
 from wmh.store.splits import part_trace_ids, read_part
 from wmh.store.store import WorldModelStore
 
@@ -81,68 +81,6 @@ class PreparedEval:
     unseen: frozenset[str] = frozenset()
     seen_skipped: int = 0  # traces it trained on (left out)
     ingest: str = ""  # what reading the given files read and left out (their summary)
-
-
-EVAL_GROUPS = ("judge", "provider", "predictor", "retrieval")
-BUILT_WITH = ("retrieval.index", "retrieval.flat_max")  # the index was built with them
-
-
-def eval_overrides(
-    settings: WmhConfig,
-    name: str,
-    overrides: Sequence[str],
-    judge: str | None = None,
-    judged: bool = True,
-) -> WmhConfig:
-    """Eval-time choices for a built model (the judge, the provider's endpoint, the predictor's
-    cache and budget), on top of what it was built with: `provider=x` chooses a group anew,
-    `provider.api_base=y` changes one key of the model's own; what it was built from stays.
-    `judged`: whether anything judges the answers (an eval does, `wmh play` does not)."""
-    given = to_settings(compose_config([f"name={name}", *overrides]))
-    replay = settings.provider.name == "replay"  # a replay model calls no provider
-    groups: list[tuple[str, str]] = []
-    for override in overrides:
-        key = override.lstrip("+~").split("=", 1)[0]
-        group, _, rest = key.partition(".")
-        if group == "name":
-            continue
-        if group not in EVAL_GROUPS or key in BUILT_WITH:
-            raise ConfigError(
-                f"'{override}': {key} is fixed when model '{name}' is built; on a built model "
-                f"an override can change {', '.join(EVAL_GROUPS)} (but not "
-                f"{', '.join(BUILT_WITH)}: rebuild to change the rest)"
-            )
-        groups.append((group, override))
-        if group == "predictor" and replay:
-            # Taken, it would change nothing and still be recorded with the results.
-            raise ConfigError(
-                f"'{override}': model '{name}' is a replay model, which calls no provider: "
-                "predictor settings apply to a model built with an LLM provider "
-                "(wmh build -o provider=...)"
-            )
-        if not rest:
-            setattr(settings, group, getattr(given, group))
-            continue
-        target, source = getattr(settings, group), getattr(given, group)
-        *path, leaf = rest.split(".")
-        for part in path:
-            target, source = getattr(target, part), getattr(source, part)
-        setattr(target, leaf, getattr(source, leaf))
-    provider_given = [override for group, override in groups if group == "provider"]
-    if replay and provider_given and not judged:
-        raise ConfigError(
-            f"'{provider_given[0]}': model '{name}' is a replay model, which calls no provider: "
-            "provider settings would change nothing here"
-        )
-    if replay and provider_given and "rubric" not in (settings.judge.name, judge):
-        raise ConfigError(
-            f"'{provider_given[0]}': model '{name}' is a replay model, which calls no provider; "
-            "provider settings reach only an LLM judge here (judge=rubric)"
-        )
-    # The settings go with the results (their JSON, the eval's MLflow run), and `wmh play`
-    # shows its endpoint: no secret may be in them.
-    check_credentials(settings)
-    return settings
 
 
 def prepare(

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from wmh.config.compose import to_container
+from wmh.config.credentials import check_credentials
 from wmh.config.schema import WmhConfig
 from wmh.core.types import Trace
 from wmh.engine.factory import make_predictor
@@ -33,7 +34,7 @@ from wmh.eval.study_report import Member, StudyReport, summarise, write_study
 from wmh.ingest.sources import ingest
 from wmh.ingest.split import split_with
 from wmh.optimize.evolve import evolve_prompt, skip_reason
-from wmh.pipeline.build import check_credentials, fit_replay, index_traces
+from wmh.pipeline.build import fit_replay, index_traces
 from wmh.pipeline.checks import check_providers_answer
 from wmh.pipeline.clock import Clock
 from wmh.providers.llm import provider_time_budget
