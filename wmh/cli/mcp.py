@@ -26,15 +26,17 @@ def mcp(
 ) -> None:
     """Serve a world model as an MCP server (tools inferred from its traces)."""
     from wmh.serving.mcp_server import serve_http, serve_stdio
+    from wmh.serving.registry import served_model
     from wmh.serving.settings import server_settings
-    from wmh.serving.workers import server_reward
     from wmh.store.loader import load_world_model
     from wmh.store.store import WorldModelStore
 
     if transport not in ("stdio", "http"):
         raise ConfigError(f"--transport must be stdio or http, got {transport!r}")
-    reward = server_reward(root, server_settings(list(override or [])))
-    wm, _ = load_world_model(WorldModelStore(root).resolve(name))
+    model_dir = WorldModelStore(root).resolve(name)
+    # -o provider.*, predictor.*, retrieval.* change the model as in `wmh play`
+    settings, reward = served_model(model_dir, server_settings(list(override or [])), root)
+    wm, _ = load_world_model(model_dir, settings=settings)
     wm.reward = reward
     wm.tool_schemas()  # inferred once, before the first client asks
     if transport == "stdio":

@@ -13,16 +13,18 @@ from typing import TypeVar
 
 from starlette.concurrency import run_in_threadpool
 
-from wmh.config.schema import ServeConfig
+from wmh.config.schema import ServeConfig, WmhConfig
 from wmh.core.reward import RewardJudge
 from wmh.core.types import Action, EnvState, Observation
 from wmh.engine.replay import ReplayPredictor
 from wmh.engine.sessions import InMemorySessionStore, SessionStore
 from wmh.engine.world_model import SessionLimits, WorldModel
 from wmh.errors import ConfigError, ModelNotFoundError, ServerBusyError
-from wmh.serving.settings import check_serve_config
+from wmh.scoring.factory import reward_at
+from wmh.serving.settings import ServeSettings, check_serve_config, override_group
 from wmh.store.card import ModelCard, read_card
 from wmh.store.loader import load_world_model
+from wmh.store.settings import eval_overrides, model_settings
 from wmh.store.store import WorldModelStore
 
 log = logging.getLogger(__name__)
@@ -130,14 +132,46 @@ def session_store(serve: ServeConfig, model: str) -> SessionStore:
     raise ConfigError(f"serve.session_store must be memory or redis, got {serve.session_store!r}")
 
 
+def served_model(
+    model_dir: Path, server: ServeSettings, root: str | Path | None, alone: bool = True
+) -> tuple[WmhConfig | None, RewardJudge | None]:
+    """A model's settings as served (None: as built) and its reward judge. The overrides of
+    `-o provider.*`, `predictor.*` and `retrieval.*` change a model built with an LLM provider
+    as `wmh play` changes it, and its LLM judge calls that provider; a replay model's judge
+    calls `provider.*` as given. Served `alone`, a replay model refuses provider settings no
+    judge calls (they were taken and changed nothing)."""
+    card = read_card(model_dir)
+    given = list(server.overrides)
+    if card.provider == "replay":
+        for_judge = [o for o in given if override_group(o) == "provider"]
+        if alone and for_judge and server.reward.name != "rubric":
+            raise ConfigError(unused_provider(for_judge[0], card.name))
+        given = [o for o in given if o not in for_judge]
+    built = model_settings(model_dir)
+    settings = eval_overrides(built, card.name, given, judged=False) if given else None
+    judge_provider = server.provider if card.provider == "replay" else (settings or built).provider
+    return settings, reward_at(server.reward, judge_provider, Path(root) if root else None)
+
+
+def unused_provider(override: str, name: str) -> str:
+    return (
+        f"'{override}': model '{name}' is a replay model, which calls no provider: provider "
+        "settings reach only a reward=rubric judge here"
+    )
+
+
 def load_model_dir(
-    registry: Registry, model_dir: Path, serve: ServeConfig, reward: RewardJudge | None = None
+    registry: Registry,
+    model_dir: Path,
+    serve: ServeConfig,
+    reward: RewardJudge | None = None,
+    settings: WmhConfig | None = None,
 ) -> None:
     """Load one model into `registry` (BentoML's service loads its model so) with `serve`'s
-    limits, checked first."""
+    limits, checked first (`settings`: what an override changed of the model's own)."""
     check_serve_config(serve)
     card = read_card(model_dir)
-    model, _ = load_world_model(model_dir, session_store(serve, card.name))
+    model, _ = load_world_model(model_dir, session_store(serve, card.name), settings=settings)
     model.reward = reward
     model.limits = SessionLimits(serve.max_session_steps, serve.max_session_bytes)
     registry.max_body_bytes = serve.max_body_bytes
@@ -164,25 +198,51 @@ def _chosen(store: WorldModelStore, names: list[str]) -> list[str]:
     return chosen
 
 
-def check_models(root: str | Path, names: list[str], serve: ServeConfig) -> list[str]:
-    """What `load_registry` would serve, checked without loading indexes (cards, Redis)."""
+def check_models(
+    root: str | Path, names: list[str], serve: ServeConfig, server: ServeSettings | None = None
+) -> list[str]:
+    """What `load_registry` would serve, checked without loading indexes (cards, Redis, and
+    with `server`, each model's overrides and reward judge)."""
     store = WorldModelStore(root)
     chosen = _chosen(store, names)
     for name in chosen:
         read_card(store.resolve(name))
+    if server is not None:
+        _served(store, chosen, server, root)
     if serve.session_store == "redis":
         session_store(serve, chosen[0])
     return chosen
 
 
+def _served(
+    store: WorldModelStore, chosen: list[str], server: ServeSettings, root: str | Path
+) -> dict[str, tuple[WmhConfig | None, RewardJudge | None]]:
+    """Each chosen model's `served_model`; provider settings that no model or judge calls are
+    an error."""
+    served = {name: served_model(store.resolve(name), server, root, alone=False) for name in chosen}
+    for_judge = [o for o in server.overrides if override_group(o) == "provider"]
+    calls = server.reward.name == "rubric" or any(
+        read_card(store.resolve(name)).provider != "replay" for name in chosen
+    )
+    if for_judge and not calls:
+        raise ConfigError(unused_provider(for_judge[0], chosen[0]))
+    return served
+
+
 def load_registry(
-    root: str | Path, names: list[str], serve: ServeConfig, reward: RewardJudge | None = None
+    root: str | Path,
+    names: list[str],
+    serve: ServeConfig,
+    reward: RewardJudge | None = None,
+    server: ServeSettings | None = None,
 ) -> Registry:
     """Load the named models of a store (all of them when `names` is empty), each scored by
-    `reward` when given."""
+    `reward` when given; with `server`, each as its overrides change it, scored by its own
+    judge (`served_model`)."""
     check_serve_config(serve)
     store = WorldModelStore(root)
     chosen = _chosen(store, names)
+    served = _served(store, chosen, server, root) if server is not None else {}
     registry = Registry(
         max_body_bytes=serve.max_body_bytes,
         max_body_items=serve.max_body_items,
@@ -190,7 +250,8 @@ def load_registry(
         max_waiting=serve.max_waiting,
     )
     for name in chosen:
-        load_model_dir(registry, store.resolve(name), serve, reward)
+        settings, judge = served.get(name, (None, reward))
+        load_model_dir(registry, store.resolve(name), serve, judge, settings)
     # The server owns its process: what loading made lives as long as it, so the collector
     # stops sweeping it (a full sweep of a loaded model paused one step for 50-140 ms).
     gc.collect()

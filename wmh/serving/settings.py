@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 from omegaconf import OmegaConf
 
-from wmh.config.compose import compose_config
+from wmh.config.compose import compose_config, override_key
 from wmh.config.schema import ProviderConfig, RewardConfig, ServeConfig
 from wmh.core.secrets import redact_urls, url_without_credentials
 from wmh.errors import ConfigError
@@ -18,24 +18,45 @@ from wmh.errors import ConfigError
 MAX_REDIS_TTL_S = 1e12
 
 
+# What an override may change of a served model (as `wmh play` changes it); and besides them,
+# the server's own settings and its reward judge.
+MODEL_GROUPS = ("provider", "predictor", "retrieval")
+SERVER_GROUPS = ("serve", "reward", *MODEL_GROUPS)
+
+
+def override_group(override: str) -> str:
+    return override_key(override).split(".", 1)[0]
+
+
 @dataclass
 class ServeSettings:
-    """What a server runs with: `serve.*`, and the reward judge that scores its sessions
-    (`reward=`, calling `provider.*` when it is an LLM)."""
+    """What a server runs with: `serve.*`, the reward judge that scores its sessions
+    (`reward=`, calling `provider.*` when it is an LLM), and the overrides of `MODEL_GROUPS`,
+    applied to each served model built with an LLM provider."""
 
     serve: ServeConfig
     reward: RewardConfig = field(default_factory=RewardConfig)
     provider: ProviderConfig = field(default_factory=ProviderConfig)
+    overrides: list[str] = field(default_factory=list)
 
 
 def server_settings(overrides: list[str]) -> ServeSettings:
-    """`conf/` composed with the overrides: the serve group, reward and provider."""
+    """`conf/` composed with the overrides: the serve group, reward and provider; an override
+    of anything else, fixed when a model is built, is an error (it was taken and ignored)."""
+    for override in overrides:
+        if override_group(override) not in SERVER_GROUPS:
+            key = override_key(override)
+            raise ConfigError(
+                f"'{override}': {key} is fixed when a model is built; a server takes serve.*, "
+                "reward, provider.*, predictor.* and retrieval.* (rebuild to change the rest)"
+            )
     cfg = compose_config(overrides)
     try:
         return ServeSettings(
             OmegaConf.to_object(cfg.serve),  # type: ignore[arg-type]
             OmegaConf.to_object(cfg.reward),  # type: ignore[arg-type]
             OmegaConf.to_object(cfg.provider),  # type: ignore[arg-type]
+            [o for o in overrides if override_group(o) in MODEL_GROUPS],
         )
     except Exception as exc:  # noqa: BLE001 - OmegaConf raises several kinds; all are config errors
         raise ConfigError(str(exc).splitlines()[0]) from None

@@ -14,19 +14,12 @@ import orjson
 from fastapi import FastAPI
 
 from wmh.config.schema import ProviderConfig, RewardConfig, ServeConfig
-from wmh.core.reward import RewardJudge
 from wmh.errors import ConfigError
-from wmh.scoring.factory import reward_at
 from wmh.serving.app import create_app
 from wmh.serving.registry import check_models, load_registry
 from wmh.serving.settings import ServeSettings
 
 ARGS_ENV = "WMH_SERVE_ARGS"
-
-
-def server_reward(root: str | Path, settings: ServeSettings) -> RewardJudge | None:
-    """The reward judge the settings name (`reward=success` from `<root>/env.py`)."""
-    return reward_at(settings.reward, settings.provider, Path(root))
 
 
 def serve_models(
@@ -41,9 +34,8 @@ def serve_models(
     import uvicorn
 
     settings = server.serve
-    reward = server_reward(root, server)  # a bad reward setting fails before anything loads
     if settings.workers == 1:
-        registry = load_registry(root, names, settings, reward)
+        registry = load_registry(root, names, settings, server=server)
         announce(list(registry.models))
         uvicorn.run(
             create_app(registry), host=settings.host, port=settings.port, log_level=log_level
@@ -51,7 +43,7 @@ def serve_models(
         return
     # Each worker loads the models itself; here only check, cheaply, that they and Redis are
     # there, so a bad root, name or URL fails before any worker starts.
-    announce(check_models(root, names, settings))
+    announce(check_models(root, names, settings, server))
     os.environ[ARGS_ENV] = orjson.dumps(
         {
             "root": str(root),
@@ -59,6 +51,7 @@ def serve_models(
             "serve": asdict(settings),
             "reward": asdict(server.reward),
             "provider": asdict(server.provider),
+            "overrides": server.overrides,
         }
     ).decode()
     run_workers(settings, log_level)
@@ -103,6 +96,6 @@ def app_from_env() -> FastAPI:
         ServeConfig(**args["serve"]),
         RewardConfig(**args.get("reward", {})),
         ProviderConfig(**args.get("provider", {})),
+        list(args.get("overrides", [])),
     )
-    reward = server_reward(args["root"], server)
-    return create_app(load_registry(args["root"], args["names"], server.serve, reward))
+    return create_app(load_registry(args["root"], args["names"], server.serve, server=server))

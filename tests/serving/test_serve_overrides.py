@@ -1,0 +1,90 @@
+"""`wmh serve` and `wmh mcp` take `-o provider.*`, `predictor.*` and `retrieval.*` for the models
+they serve, as `wmh play` does: they were taken and ignored (the model answered from the build's
+endpoint, with the build's cache), and a model built with an LLM provider judged episodes only
+with a provider given again."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import httpx
+import pytest
+from fastapi.testclient import TestClient
+
+from tests.conftest import make_settings
+from tests.engine.test_llm import llm_overrides
+from tests.fake_llm import FakeLLM, echo_environment
+from tests.serving.servers import Server
+from wmh.config.schema import ServeConfig
+from wmh.errors import ConfigError
+from wmh.pipeline.build import build_world_model
+from wmh.serving.app import create_app
+from wmh.serving.registry import load_registry, served_model
+from wmh.serving.settings import server_settings
+
+
+@pytest.fixture
+def llm_root(tmp_path: Path, synthetic_corpus: Path, fake_llm: FakeLLM) -> Path:
+    fake_llm.default = echo_environment
+    overrides = llm_overrides(fake_llm, "predictor.route=llm")
+    build_world_model(make_settings(tmp_path, "llm", [synthetic_corpus], *overrides))
+    return tmp_path
+
+
+def _recorded_action(root: Path) -> dict:
+    from wmh.store.loader import load_world_model
+
+    wm, _ = load_world_model(root / "models" / "llm")
+    return wm.retriever.table.step(0).action.model_dump(mode="json")
+
+
+def test_serve_steps_the_model_as_its_overrides_change_it(
+    llm_root: Path, fake_llm: FakeLLM
+) -> None:
+    """A recorded call is answered from its recording (the replay cache); with
+    `-o predictor.cache=false` the provider is asked, through `wmh serve` as a user starts it."""
+    action = _recorded_action(llm_root)
+    for args, asked, source in (
+        ((), 0, "corpus_replay"),
+        (("-o", "predictor.cache=false"), 1, "llm"),
+    ):
+        server = Server(llm_root, *args)
+        try:
+            before = len(fake_llm.requests)
+            with httpx.Client(base_url=server.url, timeout=60) as client:
+                sid = client.post("/world_models/llm/sessions", json={}).json()["session_id"]
+                step = client.post(f"/world_models/llm/sessions/{sid}/step", json=action)
+            answered = step.json()["observation"]["metadata"]["source"]
+            assert (len(fake_llm.requests) - before, answered.startswith(source)) == (
+                asked,
+                True,
+            ), (args, answered)
+        finally:
+            server.stop()
+
+
+def test_an_endpoint_given_when_serving_is_the_one_called(llm_root: Path) -> None:
+    """`-o provider.api_base` reaches the model (a closed port: a provider error), and its LLM
+    reward judge calls the model's provider without `provider=` given again."""
+    action = {**_recorded_action(llm_root), "arguments": {"user_id": 10**9}}
+    server = server_settings(["provider.api_base=http://127.0.0.1:1/v1", "predictor.cache=false"])
+    registry = load_registry(llm_root, [], ServeConfig(), server=server)
+    with TestClient(create_app(registry), raise_server_exceptions=False) as client:
+        sid = client.post("/world_models/llm/sessions", json={}).json()["session_id"]
+        step = client.post(f"/world_models/llm/sessions/{sid}/step", json=action)
+    assert "127.0.0.1:1" in step.text, step.text
+    _, judge = served_model(llm_root / "models" / "llm", server_settings(["reward=rubric"]), None)
+    assert judge is not None  # it was "reward=rubric needs an LLM: set provider=..."
+
+
+def test_settings_a_server_would_not_use_are_refused(llm_root: Path, built_model: Path) -> None:
+    with pytest.raises(ConfigError, match="'split.train=0.5': split.train is fixed when a model"):
+        server_settings(["split.train=0.5"])
+    replay_root = built_model.parents[1]
+    given = server_settings(["provider.api_base=http://127.0.0.1:9/v1"])
+    with pytest.raises(ConfigError, match="is a replay model, which calls no provider"):
+        load_registry(replay_root, [], ServeConfig(), server=given)
+    with pytest.raises(ConfigError, match="'predictor.cache=false': model 'records' is a replay"):
+        load_registry(
+            replay_root, [], ServeConfig(), server=server_settings(["predictor.cache=false"])
+        )
