@@ -275,3 +275,29 @@ def test_endpoint_credentials_are_refused_by_eval_and_play_as_by_a_build(
             model_settings(built.path), "m", [f"provider.api_base={api_base}"], judged=False
         )  # as `wmh play` asks
     assert PASSWORD not in str(caught.value)
+
+
+def test_an_eval_whose_provider_calls_failed_is_refused_not_saved(
+    tmp_path: Path, synthetic_corpus: Path, fake_llm: FakeLLM
+) -> None:
+    """Every call to a closed port failed, and the eval still printed a score, exited 0 and
+    saved it as a result; past `provider.max_error_share` it is an error, and nothing is saved.
+    Within the share (a reachable endpoint), the same eval is saved."""
+    fake_llm.default = echo_environment
+    root = tmp_path / "store"
+    llm = [
+        "provider=openai_compatible", "provider.model=openai/env-model",
+        f"provider.api_base={fake_llm.api_base}", "provider.num_retries=0",
+        "predictor.route=llm",
+    ]  # fmt: skip
+    build_world_model(make_settings(root, "m", [synthetic_corpus], *llm))
+    common = ["eval", "--name", "m", "--root", str(root), "--no-mlflow", "--limit", "2",
+              "-o", "predictor.cache=false"]  # fmt: skip
+    out = tmp_path / "r.json"
+    done = wmh(*common, "-o", "provider.api_base=http://127.0.0.1:1/v1", "--out", str(out))
+    said = " ".join((done.stdout + done.stderr).split())
+    assert done.returncode == 1, said
+    assert "evaluated steps failed at the provider, more than provider.max_error_share=0.1" in said
+    assert not out.exists() and not (root / "evals").exists()
+    done = wmh(*common, "--out", str(out))
+    assert done.returncode == 0 and json.loads(out.read_text())["overall"]["steps"] > 0

@@ -26,6 +26,7 @@ from wmh.errors import ConfigError, ProviderError
 from wmh.ingest.reader import read_traces, trace_files
 from wmh.ingest.split import split_with
 from wmh.pipeline.build import build_world_model
+from wmh.providers.llm import provider_time_spent
 from wmh.scoring.baselines import ActionCopy, MostFrequentObservation, NearestNeighbourCopy
 from wmh.scoring.factory import make_judge
 from wmh.scoring.judges import Judge
@@ -81,6 +82,22 @@ class PreparedEval:
     unseen: frozenset[str] = frozenset()
     seen_skipped: int = 0  # traces it trained on (left out)
     ingest: str = ""  # what reading the given files read and left out (their summary)
+
+
+def check_answered(settings: WmhConfig, report: EvalReport) -> None:
+    """Refuse a result that mostly measured provider failures (every call to an unreachable
+    endpoint scored as a normal run, saved and logged like one): more of its steps than
+    `provider.max_error_share` failed at the provider, as a build refuses to publish."""
+    failed, steps = report.sources.get("provider_error", 0), report.overall.steps
+    allowed = settings.provider.max_error_share
+    if steps and failed / steps > allowed:
+        spent = provider_time_spent()
+        raise ProviderError(
+            f"{failed} of {steps} evaluated steps failed at the provider"
+            f"{f' ({spent})' if spent else ''}, more than provider.max_error_share="
+            f"{allowed:g}: no result was saved (check the endpoint, model and key, e.g. with "
+            "wmh providers verify)"
+        )
 
 
 def prepare(
@@ -203,6 +220,7 @@ def evaluate(
     if usage is not None:
         report.usage = usage.as_dict()
     grade_problem(judge, report)
+    check_answered(prepared.settings, report)
     report.suite = options.suite
     report.prompt = str(options.prompt) if options.prompt else "model"
     report.top_k = prepared.settings.retrieval.top_k
