@@ -39,6 +39,24 @@ def test_a_seed_state_is_what_the_session_has_already_seen(built_model: Path) ->
     assert (answer["name"], answer["city"]) == ("Ada", "Oslo")
 
 
+@pytest.mark.parametrize(
+    ("seed", "said"),
+    [
+        ("abc", "the seed state must be its records as a mapping (or an EnvState, or "),
+        ([1, 2], "got list"),
+        ({"structured": 5}, "the seed state: structured: Input should be a valid dictionary"),
+    ],
+)
+def test_a_seed_state_of_the_wrong_type_is_said_so(
+    built_model: Path, seed: object, said: str
+) -> None:
+    """`new_session(seed_state="abc")` was dict()'s "dictionary update sequence element #0"."""
+    wm, _ = load_world_model(built_model)
+    with pytest.raises(WmhError) as refused:
+        wm.new_session("t", seed_state=seed)  # type: ignore[arg-type]
+    assert said in str(refused.value)
+
+
 def test_a_seed_state_is_the_sessions_own_copy(built_model: Path) -> None:
     """A session held the caller's seed records themselves: changing them for the next
     scenario changed what the running session had already seen. A seed state in its JSON form

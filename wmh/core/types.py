@@ -108,10 +108,20 @@ def seed_state_from(
     if state is None:
         return None
     if not isinstance(state, EnvState):
-        if set(state) <= {"structured", "scratchpad"}:
-            state = EnvState.model_validate(dict(state))
-        else:
-            state = EnvState(structured=dict(state))
+        if not isinstance(state, Mapping):  # ("abc" and [1, 2] failed in dict(), unexplained)
+            raise InputError(
+                "the seed state must be its records as a mapping (or an EnvState, or "
+                f"{{'structured': ..., 'scratchpad': ...}}), got {type(state).__name__}"
+            )
+        try:
+            if set(state) <= {"structured", "scratchpad"}:
+                state = EnvState.model_validate(dict(state))
+            else:
+                state = EnvState(structured=dict(state))
+        except ValidationError as exc:
+            first = exc.errors(include_url=False)[0]
+            where = ".".join(str(part) for part in first["loc"])
+            raise InputError(f"the seed state: {where}: {first['msg']}") from None
     problem = json_value_problem(state.structured, native=native)
     if problem:
         raise InputError(f"the seed state: {problem}")
