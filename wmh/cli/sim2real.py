@@ -9,7 +9,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from wmh.cli.common import RootOption, console
+from wmh.cli.common import console
 
 
 def sim2real(
@@ -20,7 +20,12 @@ def sim2real(
     seed: int = typer.Option(0, "--seed", help="Chooses the traces and the perturbations."),
     rate: float = typer.Option(0.3, "--rate", help="Chance a call's argument is perturbed."),
     directory: Path | None = typer.Option(None, "--dir", help="Examples folder."),
-    root: Path = RootOption,
+    root: Path = typer.Option(
+        Path(".wmh"),
+        "--root",
+        help="Where the report (evals/) and the MLflow runs go; the world model "
+        "is the example's own, <dir>/<task>/models/<task>.",
+    ),
     track: bool = typer.Option(True, "--track/--no-track", help="Log an MLflow run."),
     override: list[str] = typer.Option(
         None, "-o", "--override", help="e.g. -o reward=rubric -o provider=openai"
