@@ -251,6 +251,28 @@ def test_a_suite_with_prompt_top_k_no_rag_and_embed_dim_runs(
     assert all(f"{EXAMPLES_HEADER} (real answers to similar actions)\\n(none)" in a for a in asked)
 
 
+def test_a_suites_missing_prompt_is_named_as_the_suite_names_it(
+    tmp_path: Path, fake_llm: FakeLLM
+) -> None:
+    """It was "--prompt PATH: cannot read the prompt", a flag the user never passed."""
+    fake_llm.default = echo_environment
+    task = tmp_path / "examples" / "records"
+    (task / "evals").mkdir(parents=True)
+    write_corpus(task / "traces.otel.jsonl", traces=12, seed=5)
+    suite = task / "evals" / "lost.toml"
+    suite.write_text(
+        'title = "lost"\nfiles = ["traces.otel.jsonl"]\nprovider = "openai_compatible"\n'
+        'prompt = "nope.txt"\n'
+    )
+    done = wmh(
+        "eval", "run", str(suite), "--root", str(tmp_path / "store"), "--no-mlflow",
+        *llm(fake_llm)[2:],
+    )  # fmt: skip
+    said = " ".join(done.stderr.split())
+    assert done.returncode == 1
+    assert f"suite records/lost: prompt = {task / 'evals' / 'nope.txt'}: cannot read" in said
+
+
 @pytest.mark.parametrize(
     ("args", "said"),
     [

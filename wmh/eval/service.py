@@ -193,7 +193,8 @@ def evaluate(
         settings = prepared.settings
         if options.retrieved() is not None:
             settings.retrieval.top_k = options.retrieved()  # type: ignore[assignment]
-        prompt = read_prompt(options.prompt) if options.prompt else None
+        given_as = f"suite {options.suite}: prompt =" if options.suite else "--prompt"
+        prompt = read_prompt(options.prompt, given_as) if options.prompt else None
         wm, provider = load_world_model(
             prepared.model_dir, hidden=hidden, settings=settings, prompt=prompt
         )
@@ -249,12 +250,13 @@ def grade_problem(judge: Judge, report: EvalReport) -> None:
         )
 
 
-def read_prompt(path: Path) -> str:
-    """An environment prompt from a file (for a model answered by an LLM)."""
+def read_prompt(path: Path, given_as: str = "--prompt") -> str:
+    """An environment prompt from a file (for a model answered by an LLM); `given_as`: where
+    the user named it, for the error."""
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"--prompt {path}: cannot read the prompt ({exc})") from None
+        raise ConfigError(f"{given_as} {path}: cannot read the prompt ({exc})") from None
     if not text.strip():
-        raise ConfigError(f"--prompt {path}: the prompt file is empty")
+        raise ConfigError(f"{given_as} {path}: the prompt file is empty")
     return text
