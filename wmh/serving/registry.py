@@ -23,7 +23,7 @@ from wmh.errors import ConfigError, ModelNotFoundError, ServerBusyError
 from wmh.scoring.factory import reward_at
 from wmh.serving.settings import ServeSettings, check_serve_config, override_group
 from wmh.store.card import ModelCard, read_card
-from wmh.store.loader import load_world_model
+from wmh.store.loader import check_top_k, load_world_model
 from wmh.store.settings import eval_overrides, model_settings
 from wmh.store.store import WorldModelStore
 
@@ -149,6 +149,8 @@ def served_model(
         given = [o for o in given if o not in for_judge]
     built = model_settings(model_dir)
     settings = eval_overrides(built, card.name, given, judged=False) if given else None
+    if settings is not None:  # (refused here, not in each worker as it loads)
+        check_top_k(card, settings.retrieval.top_k)
     judge_provider = server.provider if card.provider == "replay" else (settings or built).provider
     return settings, reward_at(server.reward, judge_provider, Path(root) if root else None)
 

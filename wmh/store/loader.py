@@ -12,11 +12,32 @@ from wmh.engine.sessions import SessionStore
 from wmh.engine.world_model import WorldModel
 from wmh.errors import ConfigError, StoreError
 from wmh.providers.base import Provider, ReplayProvider
-from wmh.store.card import FORMAT_VERSION, read_card
+from wmh.store.card import FORMAT_VERSION, ModelCard, read_card
 from wmh.store.index import load_retriever, read_signatures
 from wmh.store.layout import ModelFiles
 from wmh.store.prompts import model_prompt
 from wmh.store.settings import model_settings
+
+
+def check_top_k(card: ModelCard, top_k: int) -> None:
+    """ConfigError for a retrieval.top_k the model cannot take (checked before serving)."""
+    if top_k < 0:
+        raise ConfigError(
+            f"retrieval.top_k is how many recorded examples a step retrieves: 0 or more, got "
+            f"{top_k}"
+        )
+    if card.provider == "replay" and top_k < 1:
+        raise ConfigError(
+            f"retrieval.top_k=0 (zero-shot, no retrieved examples) needs an LLM world model: "
+            f"'{card.name}' is a replay model, which answers only from retrieved steps"
+        )
+    if card.provider == "replay" and top_k != card.top_k:
+        # Taken, it would change nothing and still be recorded with the results.
+        raise ConfigError(
+            f"retrieval.top_k={top_k}: '{card.name}' is a replay model, whose answers do not "
+            "depend on it (it weighs the neighbours its build chose for each tool); top_k is "
+            "how many recorded examples an LLM world model's prompt shows"
+        )
 
 
 def load_world_model(
@@ -41,23 +62,7 @@ def load_world_model(
         )
     retriever = load_retriever(files.index_dir, card.embedder, hidden)
     top_k = settings.retrieval.top_k if settings is not None else card.top_k
-    if top_k < 0:
-        raise ConfigError(
-            f"retrieval.top_k is how many recorded examples a step retrieves: 0 or more, got "
-            f"{top_k}"
-        )
-    if card.provider == "replay" and top_k < 1:
-        raise ConfigError(
-            f"retrieval.top_k=0 (zero-shot, no retrieved examples) needs an LLM world model: "
-            f"'{card.name}' is a replay model, which answers only from retrieved steps"
-        )
-    if card.provider == "replay" and top_k != card.top_k:
-        # Taken, it would change nothing and still be recorded with the results.
-        raise ConfigError(
-            f"retrieval.top_k={top_k}: '{card.name}' is a replay model, whose answers do not "
-            "depend on it (it weighs the neighbours its build chose for each tool); top_k is "
-            "how many recorded examples an LLM world model's prompt shows"
-        )
+    check_top_k(card, top_k)
     if card.provider == "replay" and prompt is not None:
         raise ConfigError(
             f"'{card.name}' is a replay model, which uses no prompt: evaluate a prompt on a "
