@@ -88,3 +88,40 @@ def test_settings_a_server_would_not_use_are_refused(llm_root: Path, built_model
         load_registry(
             replay_root, [], ServeConfig(), server=server_settings(["predictor.cache=false"])
         )
+
+
+def test_a_store_of_llm_and_replay_models_takes_the_llm_models_overrides(
+    llm_root: Path, built_model: Path, fake_llm: FakeLLM
+) -> None:
+    """Beside an LLM model, `-o predictor.*` and `-o retrieval.top_k` are that model's: a replay
+    model in the same store is served as built (the store was refused for the replay model's
+    sake), and the LLM model takes them."""
+    import shutil
+
+    shutil.copytree(built_model, llm_root / "models" / "records")
+    action = _recorded_action(llm_root)
+    server = server_settings(["predictor.cache=false", "retrieval.top_k=3"])
+    registry = load_registry(llm_root, [], ServeConfig(), server=server)
+    before = len(fake_llm.requests)
+    with TestClient(create_app(registry)) as client:
+        answered = {}
+        for name in ("llm", "records"):
+            sid = client.post(f"/world_models/{name}/sessions", json={}).json()["session_id"]
+            step = client.post(f"/world_models/{name}/sessions/{sid}/step", json=action)
+            answered[name] = step.json()["observation"]["metadata"]["source"]
+    assert (answered, len(fake_llm.requests) - before) == (
+        {"llm": "llm", "records": "corpus_replay"},
+        1,
+    )
+    assert registry.get("llm").predictor.top_k == 3  # type: ignore[attr-defined]
+    assert registry.get("records").predictor.top_k == 5  # type: ignore[attr-defined]
+
+
+def test_a_key_fixed_at_build_is_refused_naming_what_a_server_takes() -> None:
+    with pytest.raises(ConfigError) as refused:
+        server_settings(["retrieval.index=flat"])
+    assert str(refused.value) == (
+        "'retrieval.index=flat': retrieval.index is fixed when a model is built; a server takes "
+        "serve.*, reward, provider.*, predictor.* and retrieval.top_k (rebuild to change the "
+        "rest)"
+    )

@@ -138,15 +138,17 @@ def served_model(
     """A model's settings as served (None: as built) and its reward judge. The overrides of
     `-o provider.*`, `predictor.*` and `retrieval.*` change a model built with an LLM provider
     as `wmh play` changes it, and its LLM judge calls that provider; a replay model's judge
-    calls `provider.*` as given. Served `alone`, a replay model refuses provider settings no
-    judge calls (they were taken and changed nothing)."""
+    calls `provider.*` as given. `alone`: no LLM model is served beside a replay model, so the
+    overrides are its own, and it refuses those it cannot take (provider settings no judge
+    calls, predictor settings, another top_k: taken, they changed nothing); beside an LLM
+    model, they are that model's, and a replay model is served as built."""
     card = read_card(model_dir)
     given = list(server.overrides)
     if card.provider == "replay":
         for_judge = [o for o in given if override_group(o) == "provider"]
         if alone and for_judge and server.reward.name != "rubric":
             raise ConfigError(unused_provider(for_judge[0], card.name))
-        given = [o for o in given if o not in for_judge]
+        given = [o for o in given if o not in for_judge] if alone else []
     built = model_settings(model_dir)
     settings = eval_overrides(built, card.name, given, judged=False) if given else None
     if settings is not None:  # (refused here, not in each worker as it loads)
@@ -219,16 +221,10 @@ def check_models(
 def _served(
     store: WorldModelStore, chosen: list[str], server: ServeSettings, root: str | Path
 ) -> dict[str, tuple[WmhConfig | None, RewardJudge | None]]:
-    """Each chosen model's `served_model`; provider settings that no model or judge calls are
-    an error."""
-    served = {name: served_model(store.resolve(name), server, root, alone=False) for name in chosen}
-    for_judge = [o for o in server.overrides if override_group(o) == "provider"]
-    calls = server.reward.name == "rubric" or any(
-        read_card(store.resolve(name)).provider != "replay" for name in chosen
-    )
-    if for_judge and not calls:
-        raise ConfigError(unused_provider(for_judge[0], chosen[0]))
-    return served
+    """Each chosen model's `served_model`: the model overrides go to the LLM models served, or,
+    with none, to the replay models, which refuse those they cannot take."""
+    llm = any(read_card(store.resolve(name)).provider != "replay" for name in chosen)
+    return {name: served_model(store.resolve(name), server, root, alone=not llm) for name in chosen}
 
 
 def load_registry(

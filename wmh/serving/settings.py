@@ -12,6 +12,7 @@ from wmh.config.compose import compose_config, override_key
 from wmh.config.schema import ProviderConfig, RewardConfig, ServeConfig
 from wmh.core.secrets import redact_urls, url_without_credentials
 from wmh.errors import ConfigError
+from wmh.store.settings import BUILT_WITH
 
 # Redis keeps an expiry as milliseconds in 64 bits: past this (about 31,700 years), a TTL is more
 # than the session store can be asked for.
@@ -44,11 +45,11 @@ def server_settings(overrides: list[str]) -> ServeSettings:
     """`conf/` composed with the overrides: the serve group, reward and provider; an override
     of anything else, fixed when a model is built, is an error (it was taken and ignored)."""
     for override in overrides:
-        if override_group(override) not in SERVER_GROUPS:
-            key = override_key(override)
+        key = override_key(override)
+        if override_group(override) not in SERVER_GROUPS or key in BUILT_WITH:
             raise ConfigError(
                 f"'{override}': {key} is fixed when a model is built; a server takes serve.*, "
-                "reward, provider.*, predictor.* and retrieval.* (rebuild to change the rest)"
+                "reward, provider.*, predictor.* and retrieval.top_k (rebuild to change the rest)"
             )
     cfg = compose_config(overrides)
     try:
