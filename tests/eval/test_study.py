@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -405,3 +406,31 @@ def test_a_size_equal_to_the_pool_is_trained_and_each_member_logs_its_lead_over_
         lead = member.scores["replay"] - member.scores["nn_copy"]
         assert run.data.metrics["replay_minus_nn_copy"] == pytest.approx(lead)
     assert any(m.scores["replay"] != m.scores["nn_copy"] for m in report.members)
+
+
+def test_a_study_whose_llm_calls_all_fail_writes_no_scores(tmp_path: Path, fake_llm) -> None:
+    """A provider that answers the first probe and fails every step's call: the study scored
+    those failures as the LLM's answers (llm 0.150), exited 0 and wrote them; as `wmh build` and
+    `wmh eval`, it now refuses, and nothing is written."""
+    from tests.fake_llm import Reply
+
+    fake_llm.script = [Reply("ok")]  # the check that the provider answers at all
+    fake_llm.default = Reply(status=500)
+    corpus = tmp_path / "small.jsonl"
+    write_corpus(corpus, traces=20, seed=2)
+    done = subprocess.run(
+        [sys.executable, "-m", "wmh", "study", "seeds", "--file", str(corpus),
+         "--root", str(tmp_path / "store"), "--out", str(tmp_path / "study"), "--no-mlflow",
+         "-o", "study.seeds=1", "-o", "provider=openai_compatible", "-o", "predictor.cache=false",
+         "-o", "provider.model=openai/x", "-o", f"provider.api_base={fake_llm.api_base}",
+         "-o", "provider.num_retries=0"],
+        capture_output=True, text=True, timeout=300, env={**os.environ, "COLUMNS": "400"},
+    )  # fmt: skip
+    said = " ".join((done.stdout + done.stderr).split())
+    assert done.returncode == 1, said
+    assert re.search(
+        r"(\d+) of \1 measured steps \(held-out\) failed at the provider.*no study result was "
+        "written",
+        said,
+    ), said
+    assert not (tmp_path / "study").exists()

@@ -35,7 +35,7 @@ from wmh.ingest.sources import ingest
 from wmh.ingest.split import split_with
 from wmh.optimize.evolve import evolve_prompt, skip_reason
 from wmh.pipeline.build import fit_replay, index_traces
-from wmh.pipeline.checks import check_providers_answer
+from wmh.pipeline.checks import check_gepa_errors, check_provider_errors, check_providers_answer
 from wmh.pipeline.clock import Clock
 from wmh.providers.llm import provider_time_budget
 from wmh.scoring.baselines import ActionCopy, MostFrequentObservation, NearestNeighbourCopy
@@ -83,6 +83,9 @@ def _score(
     )
 
 
+NOT_STUDIED = "no study result was written"
+
+
 def score_member(
     settings: WmhConfig, train: list[Trace], test: list[Trace], workdir: Path
 ) -> tuple[dict[str, float], EvalReport]:
@@ -98,14 +101,20 @@ def score_member(
     report = _score(settings, replay, test, baselines)
     scores = {"replay": report.overall.score, **report.overall.baselines}
     if settings.provider.name != "replay":
+        # Scores that mostly measured provider failures are refused, as a build refuses them.
         llm, _ = make_predictor(settings, retriever, replay, base_prompt())
-        scores["llm"] = _score(settings, llm, test, []).overall.score
+        asked = _score(settings, llm, test, [])
+        check_provider_errors(settings, [asked], NOT_STUDIED, "held-out")
+        scores["llm"] = asked.overall.score
         if not skip_reason(settings):
             evolved = evolve_prompt(
                 settings, base_prompt(), [], retriever, replay, workdir, train=train
             )
+            check_gepa_errors(settings, evolved, NOT_STUDIED)
             tuned, _ = make_predictor(settings, retriever, replay, evolved.best_prompt)
-            scores["llm_gepa"] = _score(settings, tuned, test, []).overall.score
+            asked = _score(settings, tuned, test, [])
+            check_provider_errors(settings, [asked], NOT_STUDIED, "held-out")
+            scores["llm_gepa"] = asked.overall.score
     return scores, report
 
 
@@ -203,7 +212,7 @@ def run_study(
         config=config,
     )
     params = {k: v for k, v in config.items() if k not in ("serve", "study", "name")}
-    check_providers_answer(settings)
+    check_providers_answer(settings, NOT_STUDIED)
     with provider_time_budget(settings.provider.build_time_s * len(plan)):
         with tempfile.TemporaryDirectory(prefix="wmh-study-") as tmp:
             for i, (size, seed, train, test) in enumerate(plan):

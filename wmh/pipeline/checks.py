@@ -12,16 +12,20 @@ from wmh.providers.llm import check_provider, provider_time_spent
 from wmh.retrieval.provider_embedder import check_embedder
 from wmh.scoring.runner import EvalReport
 
+NOT_BUILT = "nothing was built and the previous model stays"
+NOT_PUBLISHED = "the model was not published and the previous one stays"
 
-def check_providers_answer(settings: WmhConfig) -> None:
+
+def check_providers_answer(settings: WmhConfig, outcome: str = NOT_BUILT) -> None:
     """Before a build spends time on them: the provider (and GEPA's reflection model) and a
-    provider embedder answer one tiny request, with no retries and a short timeout."""
+    provider embedder answer one tiny request, with no retries and a short timeout (`outcome`:
+    what a refusal left, said with it)."""
     embedder = settings.embedder
     if embedder.kind == "litellm":
         try:
             check_embedder(embedder.model, embedder.api_base, embedder.dim)
         except ProviderError as exc:
-            raise ProviderError(f"{exc}; nothing was built and the previous model stays") from None
+            raise ProviderError(f"{exc}; {outcome}") from None
     if settings.provider.name == "replay":
         return
     configs = [settings.provider]
@@ -32,12 +36,17 @@ def check_providers_answer(settings: WmhConfig) -> None:
             check_provider(config)
         except ProviderError as exc:
             raise ProviderError(
-                f"{exc}; nothing was built and the previous model stays (check the endpoint, "
-                "model and key, e.g. with wmh providers verify)"
+                f"{exc}; {outcome} (check the endpoint, model and key, e.g. with "
+                "wmh providers verify)"
             ) from None
 
 
-def check_provider_errors(settings: WmhConfig, reports: list[EvalReport | None]) -> None:
+def check_provider_errors(
+    settings: WmhConfig,
+    reports: list[EvalReport | None],
+    outcome: str = NOT_PUBLISHED,
+    measured: str = "valid and held-out",
+) -> None:
     """Refuse to publish a model whose measurements mostly measured provider failures (GEPA's
     own calls: `check_gepa_errors`)."""
     allowed = settings.provider.max_error_share
@@ -47,14 +56,15 @@ def check_provider_errors(settings: WmhConfig, reports: list[EvalReport | None])
     why = f" ({spent})" if spent else ""
     if steps and failed / steps > allowed:
         raise ProviderError(
-            f"{failed} of {steps} measured steps (valid and held-out) failed at the provider"
+            f"{failed} of {steps} measured steps ({measured}) failed at the provider"
             f"{why}, more than "
-            f"provider.max_error_share={allowed:g}: the model was not published and the "
-            "previous one stays"
+            f"provider.max_error_share={allowed:g}: {outcome}"
         )
 
 
-def check_gepa_errors(settings: WmhConfig, evolved: EvolveResult) -> None:
+def check_gepa_errors(
+    settings: WmhConfig, evolved: EvolveResult, outcome: str = NOT_PUBLISHED
+) -> None:
     """Refuse a GEPA run whose scoring calls mostly failed at the provider (its scores measured
     failures), or whose reflection model answered none of its calls (it could propose nothing),
     before anything is published. (Reflection calls are few, about one an iteration: a share of
@@ -66,13 +76,12 @@ def check_gepa_errors(settings: WmhConfig, evolved: EvolveResult) -> None:
     if calls and failures / calls > allowed:
         raise ProviderError(
             f"{failures} of {calls} GEPA calls failed at the provider{why}, more than "
-            f"provider.max_error_share={allowed:g}: the model was not published and the "
-            "previous one stays"
+            f"provider.max_error_share={allowed:g}: {outcome}"
         )
     calls, failures = evolved.reflection_calls, evolved.reflection_failures
     if calls and failures == calls:
         raise ProviderError(
             f"all {calls} GEPA reflection calls (gepa.reflection_model: "
             f"{evolved.reflection_model}) failed at the provider{why}: GEPA proposed no prompt; "
-            "the model was not published and the previous one stays"
+            f"{outcome}"
         )
