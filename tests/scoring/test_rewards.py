@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
 from tests.fake_llm import FakeLLM, Reply
 from wmh.config.schema import ProviderConfig, RewardConfig
 from wmh.core.types import Action, Observation, Turn
-from wmh.errors import ConfigError
+from wmh.errors import ConfigError, ProviderError
 from wmh.scoring.factory import make_reward
 from wmh.scoring.rewards import parse_verdict
 
@@ -54,7 +55,7 @@ def test_the_transcript_clips_long_answers_and_names_an_empty_episode(fake_llm: 
     assert "Transcript (0 steps; each an action and the environment's answer):\n(none)" in empty
 
 
-def test_judge_answers_are_clamped_and_unreadable_ones_score_zero() -> None:
+def test_judge_answers_are_clamped_and_unreadable_ones_are_errors() -> None:
     verdict = parse_verdict('{"steps": [2, -1, "x"], "episode": 7}', 4)
     assert verdict.steps == [1.0, 0.0, 0.0, 0.0] and verdict.episode == 1.0
     # One reward per turn: a judge listing more scores than turns has them cut.
@@ -62,17 +63,48 @@ def test_judge_answers_are_clamped_and_unreadable_ones_score_zero() -> None:
     # Success only when the judge says true or false; anything else is no verdict.
     assert parse_verdict('{"episode": 1, "success": "yes"}', 0).success is None
     assert parse_verdict('{"episode": 1, "success": false}', 0).success is False
-    broken = parse_verdict("I think it went well", 2)
-    assert broken.episode == 0.0 and "unreadable" in broken.critique
-    # JSON, but no verdict in it: the critique says so (it was empty).
+    # No verdict is an error naming the answer; it was a reward of 0 the judge never gave.
+    with pytest.raises(ProviderError, match="holds no JSON verdict: 'I think it went well'"):
+        parse_verdict("I think it went well", 2)
     for answer in (
         '{"echo": {}}', '{"episode": "good", "steps": [1]}', '{"episode": true}',
         '{"episode": "nan"}', '{"episode": "inf"}', '{"episode": NaN}', '{"episode": "1_0"}',
     ):  # fmt: skip
-        empty = parse_verdict(answer, 2)
-        assert (empty.episode, empty.steps) == (0.0, [0.0, 0.0])
-        assert empty.critique == f"judge answer has no episode score: {answer!r}"
+        with pytest.raises(ProviderError) as refused:
+            parse_verdict(answer, 2)
+        assert f"has no episode score (a number in [0, 1]): {answer!r}" in str(refused.value)
     assert parse_verdict('{"episode": "0.5"}', 1).episode == 0.5
+
+
+def test_an_unreadable_verdict_is_a_502_and_the_episode_can_be_scored_again(
+    built_model: Path, fake_llm: FakeLLM
+) -> None:
+    """`POST .../score` answered 200 with a reward of 0.0 when the judge's answer held no
+    verdict (only the critique said so)."""
+    from fastapi.testclient import TestClient
+
+    from wmh.config.schema import ServeConfig
+    from wmh.serving.app import create_app
+    from wmh.serving.registry import load_registry
+
+    fake_llm.script = [Reply("I think it went well")]
+    fake_llm.default = Reply('{"steps": [0.5], "episode": 0.75, "critique": "fine"}')
+    judge = make_reward(RewardConfig(name="rubric", rubric="r"), _provider(fake_llm))
+    registry = load_registry(built_model.parents[1], [], ServeConfig(), judge)
+    with TestClient(create_app(registry)) as client:
+        sid = client.post("/world_models/records/sessions", json={"task": "t"}).json()
+        base = f"/world_models/records/sessions/{sid['session_id']}"
+        action = {"action": {"name": "get_user", "arguments": {"user_id": 1}}}
+        assert client.post(f"{base}/step", json=action).status_code == 200
+        failed = client.post(f"{base}/score")
+        again = client.post(f"{base}/score")
+    assert failed.status_code == 502, failed.text
+    assert "holds no JSON verdict: 'I think it went well'" in failed.json()["detail"]
+    assert (again.status_code, again.json()["reward"], again.json()["step_rewards"]) == (
+        200,
+        0.75,
+        [0.5],
+    ), again.text
 
 
 def test_a_verdict_followed_by_braced_text_is_read() -> None:

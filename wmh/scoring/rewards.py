@@ -14,6 +14,7 @@ from wmh.core.json_text import extract_json_object, is_finite_number
 from wmh.core.reward import RewardJudge, RewardVerdict
 from wmh.core.text import clip
 from wmh.core.types import Turn, UsageTotals
+from wmh.errors import ProviderError
 from wmh.providers.llm import LLMProvider
 
 __all__ = ["RewardJudge", "RewardVerdict", "RubricReward", "parse_verdict"]
@@ -41,14 +42,21 @@ def _clamp(value: object) -> float:
 
 
 def parse_verdict(text: str, steps: int) -> RewardVerdict:
-    """The judge's JSON; a missing or broken answer scores 0 with a critique that says so."""
+    """The judge's JSON. An answer with no episode score in it is a ProviderError naming it:
+    scored 0, it was a reward the judge never gave (an RL loop trained on it), told apart from
+    a real 0 only by the critique; failed, the episode can be scored again."""
     data = extract_json_object(text)
     if data is None:
-        return RewardVerdict(0.0, [0.0] * steps, f"unreadable judge answer: {text[:120]!r}")
+        raise ProviderError(
+            f"the reward judge's answer holds no JSON verdict: {text[:120]!r}; nothing was "
+            "scored (score the episode again, or check reward.rubric and the judge's model)"
+        )
     episode = data.get("episode")
     if not is_finite_number(episode):
-        return RewardVerdict(
-            0.0, [0.0] * steps, f"judge answer has no episode score: {text[:120]!r}"
+        raise ProviderError(
+            f"the reward judge's answer has no episode score (a number in [0, 1]): "
+            f"{text[:120]!r}; nothing was scored (score the episode again, or check "
+            "reward.rubric and the judge's model)"
         )
     listed = data.get("steps")
     raw_steps: list[object] = listed if isinstance(listed, list) else []
