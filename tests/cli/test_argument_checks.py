@@ -455,3 +455,24 @@ def test_a_build_of_files_without_a_name_says_how_to_give_one(tmp_path: Path) ->
         "(python -m wmh.build)"
     )
     assert not (tmp_path / "store" / "models").exists()
+
+
+def test_list_suggests_no_build_under_a_folder_name_a_build_would_refuse(
+    built_model: Path, tmp_path: Path
+) -> None:
+    """A damaged model in 'my model' was told to `wmh build --name my model --file TRACES` (two
+    arguments to a shell, and a name `wmh build` refuses); a copy in 'my copy' likewise."""
+    shutil.copytree(built_model, tmp_path / "models" / "my model")
+    shutil.copytree(built_model, tmp_path / "models" / "my copy")
+    card = tmp_path / "models" / "my model" / "model.json"
+    card.write_text(card.read_text()[:40])
+    code, out = run("list", "--root", str(tmp_path))
+    said = " ".join(out.split())
+    assert code == 0, out
+    assert "wmh build --name my" not in said, said
+    assert (
+        "build it again (wmh build --name NAME --file TRACES, under a name of letters, digits, "
+        "'.', '_', '-')" in said
+    ), said
+    assert "holds the model built as 'records'" in said, said
+    assert "build it anew as 'my copy'" not in said, said

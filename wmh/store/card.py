@@ -15,7 +15,7 @@ from wmh.engine.policy import FitReport, ReplayPolicies
 from wmh.errors import StoreError
 from wmh.ingest.report import IngestReport
 from wmh.retrieval.embedder_card import EmbedderCard
-from wmh.store.layout import CARD_FILE, ModelFiles
+from wmh.store.layout import CARD_FILE, ModelFiles, build_again
 
 FORMAT_VERSION = 2  # 2: char-n-gram index over every trace, context columns, replay policies
 
@@ -66,7 +66,7 @@ def read_card(model_dir: Path) -> ModelCard:
     except ValidationError as exc:
         raise StoreError(
             f"{path}: unreadable model card ({first_problem(exc)}); "
-            f"build it again (wmh build --name {model_dir.name} --file TRACES)"
+            f"build it again ({build_again(model_dir.name)})"
         ) from None
 
 

@@ -15,9 +15,26 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 CARD_FILE = "model.json"
+# A model's name is its folder's: one path segment (`check_model_name` says so to a user).
+MODEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+
+
+def is_model_name(name: str) -> bool:
+    return bool(MODEL_NAME.match(name)) and ".." not in name
+
+
+def build_again(name: str) -> str:
+    """How to build a model of this folder name anew; a folder name `wmh build` would refuse
+    (spaces, say) is not suggested."""
+    if is_model_name(name):
+        return f"wmh build --name {name} --file TRACES"
+    return "wmh build --name NAME --file TRACES, under a name of letters, digits, '.', '_', '-'"
+
+
 # Inside an index directory (a model's `index/`, or the DVC index stage's output).
 INDEX_STEPS = "steps.jsonl"
 COLUMNS = "columns.json"

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import re
 import shutil
 import uuid
 from collections.abc import Iterator
@@ -19,9 +18,8 @@ from wmh.core.locks import file_lock
 from wmh.core.text import counted
 from wmh.errors import ConfigError, ModelNotFoundError, StoreError
 from wmh.store.card import ModelCard, read_card
-from wmh.store.layout import CARD_FILE, ModelFiles
+from wmh.store.layout import CARD_FILE, ModelFiles, is_model_name
 
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 _STAGING = ".staging-"
 _RETIRED = ".retired-"
 
@@ -43,15 +41,19 @@ def _check_named(folder: Path, card: ModelCard) -> None:
     if card.name not in (folder.name, folder.resolve().name):
         raise StoreError(
             f"{folder} holds the model built as '{card.name}' (its {CARD_FILE} says so): a "
-            f"model's folder is its name; rename the folder back to '{card.name}', or build "
-            f"it anew as '{folder.name}' (wmh build --name {folder.name} ...)"
+            f"model's folder is its name; rename the folder back to '{card.name}'"
+            + (
+                f", or build it anew as '{folder.name}' (wmh build --name {folder.name} ...)"
+                if is_model_name(folder.name)
+                else ""
+            )
         )
 
 
 def check_model_name(name: str, what: str = "model") -> str:
     """A model name (or a study's, `what`) is one path segment: letters, digits, '.', '_', '-'
     (no '/', no '..')."""
-    if not isinstance(name, str) or not _NAME.match(name) or ".." in name:
+    if not isinstance(name, str) or not is_model_name(name):
         raise ConfigError(
             f"invalid {what} name {name!r}: use letters, digits, '.', '_' and '-' "
             "(no '/', no '..', at most 128 characters, starting with a letter or digit)"
