@@ -21,6 +21,7 @@ COMPONENTS = (
     "session_replay",
     "corpus_replay",
     "adapt",
+    "literals",
     "overlay",
     "error_style",
     "context",
@@ -40,6 +41,9 @@ class ReplayPolicy(BaseModel):
     history_weight: float = 0.0  # how much like preceding actions add
     consensus: int = 0  # > 1: the answer most in agreement among this many nearest
     adapt: bool = True  # the neighbour's argument values swapped for the current ones
+    # With adapt: the lines the neighbour's call printed for certain (`echo "done"`) swapped
+    # for those the current call prints (`wmh.engine.literals`).
+    literals: bool = True
     overlay: bool = True  # records the session already showed keep their latest values
 
     def weights(self) -> Weights:
@@ -58,7 +62,7 @@ class ReplayPolicy(BaseModel):
 
 
 NEAREST_COPY = ReplayPolicy(
-    session_replay=False, corpus_replay=False, adapt=False, overlay=False, consensus=0
+    session_replay=False, corpus_replay=False, adapt=False, literals=False, overlay=False
 )
 
 

@@ -19,6 +19,7 @@ import numpy as np
 
 from wmh.core.types import Action, ActionKind, Observation, Session
 from wmh.engine.adapt import adapt_observation
+from wmh.engine.literals import with_printed
 from wmh.engine.agreement import SignatureCache, StoredSignatures, consensus_index
 from wmh.engine.consistency import Record, apply_session_state, seed_records, turn_records
 from wmh.engine.learnt import ErrorStyle
@@ -226,11 +227,17 @@ class ReplayPredictor:
         content, replaced = adapt_observation(
             recorded.observation.content, recorded.action.arguments, action.arguments
         )
-        if not replaced:
+        printed: list[tuple[str, str]] = []
+        if policy.literals:
+            content, printed = with_printed(content, recorded.action.arguments, action.arguments)
+        if not replaced and not printed:
             return _tagged(recorded.observation, source, recorded.id)
         observation = recorded.observation.model_copy(update={"content": content})
         tagged = _tagged(observation, "adapted_neighbour", recorded.id)
-        tagged.metadata["replacements"] = replaced
+        if replaced:
+            tagged.metadata["replacements"] = replaced
+        if printed:
+            tagged.metadata["printed"] = printed
         return tagged
 
     def _choose(self, neighbours: list[Neighbour], policy: ReplayPolicy) -> Neighbour:

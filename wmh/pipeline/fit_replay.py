@@ -25,6 +25,7 @@ from wmh.core.stored import step_counts, trace_ids
 from wmh.core.types import Observation, Session, Step, Trace, Turn
 from wmh.engine.adapt import adapt_observation
 from wmh.engine.agreement import agreement, consensus_of
+from wmh.engine.literals import with_printed
 from wmh.engine.policy import FitReport, ReplayPolicies, ReplayPolicy, ToolFit
 from wmh.engine.predictor import PredictionContext
 from wmh.engine.replay import ReplayPredictor
@@ -238,8 +239,11 @@ class _OpenLoop:
             key = (recorded_row[recorded.id], adapt)
             if key not in cache:
                 content = recorded.observation.content
-                if adapt:
+                if adapt:  # as the replay model adapts (with the literals its calls print)
                     content, _ = adapt_observation(
+                        content, recorded.action.arguments, step.action.arguments
+                    )
+                    content, _ = with_printed(
                         content, recorded.action.arguments, step.action.arguments
                     )
                 predicted = Observation(content=content, is_error=recorded.observation.is_error)

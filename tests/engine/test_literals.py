@@ -1,0 +1,151 @@
+"""What a call prints for certain (`wmh.engine.literals`), and the replay model answering with
+it: a neighbour's answer carries the lines its own `echo`s and `print`s wrote."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from wmh.core.types import Action
+from wmh.engine.literals import printed_literals, with_printed
+from wmh.engine.policy import ReplayPolicies
+
+
+def _printed(command: str) -> tuple[str, ...]:
+    return printed_literals({"command": command})
+
+
+@pytest.mark.parametrize(
+    ("command", "lines"),
+    [
+        ("cd /r && echo 'A'; ls; echo \"B c\"", ("A", "B c")),
+        ("cd /r && make && echo ok", ("ok",)),
+        # Conditional, expanded, globbed, redirected, piped, looped: not certain.
+        ("make && echo PASS || echo FAIL", ()),
+        ('echo $HOME; echo "at $PWD"; echo `date`; echo *.py', ()),
+        ("echo a > f; echo b >> f; echo c 2>&1; echo d | tr d e", ()),
+        ("for f in a b; do echo x; done; if true; then echo y; fi", ()),
+        ("(echo in; ls) | tail -1", ()),
+        ("echo -n x; echo -e 'a'", ()),
+        ("echo 'unclosed", ()),
+        # Quoted, a glob and an expansion are words.
+        ("echo '*' '$HOME' \"a\\\"b\"", ('* $HOME a"b',)),
+        # Python fed a here-document prints its top-level prints, in order with the echoes.
+        (
+            "cd /r && echo first; python - <<'EOF'\nx = 1\nprint('mid')\nif x:\n"
+            "    print('no')\nprint(f'{x}')\nEOF\necho last",
+            ("first", "mid", "last"),
+        ),
+        # A here-document written to a file runs nothing.
+        ("cat > t.py <<'EOF'\nprint('no')\nEOF\npython t.py", ()),
+        ("python - <<'EOF' > out.txt\nprint('no')\nEOF", ()),
+        # python -c: top-level prints, not those of a block or of a piped run.
+        ("python -c \"import a; print('cm:'); print(a)\"", ("cm:",)),
+        ("python3 -c \"for i in r: print('a'); print('b')\"", ()),
+        ("python -c \"\nprint('a')\n\" | tail -1", ()),
+    ],
+)
+def test_what_a_shell_command_prints_for_certain(command: str, lines: tuple[str, ...]) -> None:
+    assert _printed(command) == lines
+
+
+def test_a_program_prints_its_top_level_literal_prints() -> None:
+    code = "n = 3\nprint('Total:', \"rows\")\nfor i in range(n):\n    print('no')\nprint(n)"
+    assert printed_literals({"code": code}) == ("Total: rows",)
+
+
+def test_a_neighbours_printed_lines_are_swapped_dropped_and_added() -> None:
+    recorded = {"command": "cd /r && python - <<'EOF'\nprint('patched')\nEOF\necho saved"}
+    current = {"command": "cd /r && echo '== start'; python - <<'EOF'\nprint('patched')\nEOF"}
+    answer, changed = with_printed("patched\nsaved", recorded, current)
+    assert (answer, changed) == ("== start\npatched", [("", "== start"), ("saved", "")])
+    # Swapped in place, by order; a literal printed first goes first, else last.
+    recorded = {"command": "echo '== A'; ls; echo '== B'; ls"}
+    current = {"command": "echo '== C'; ls; echo '== D'; ls; echo end"}
+    answer, _ = with_printed("== A\nx\n== B\ny", recorded, current)
+    assert answer == "== C\nx\n== D\ny\nend"
+    # Alike calls: the answer as recorded.
+    assert with_printed("== A\nz", recorded, recorded) == ("== A\nz", [])
+
+
+def _bash_trace(t: int, steps: list[tuple[str, str]]) -> list[dict]:
+    trace_id = f"{t + 1:032x}"
+    root = f"{t + 1:08x}00000000"
+    spans: list[dict] = [
+        {
+            "traceId": trace_id,
+            "spanId": root,
+            "name": "invoke_agent fixer",
+            "startTimeUnixNano": "1",
+            "endTimeUnixNano": "2",
+            "attributes": [
+                {"key": "gen_ai.operation.name", "value": {"stringValue": "invoke_agent"}}
+            ],
+        }
+    ]
+    for i, (command, result) in enumerate(steps):
+        attributes = {
+            "gen_ai.operation.name": "execute_tool",
+            "gen_ai.tool.name": "bash",
+            "gen_ai.tool.call.id": f"c{t}_{i}",
+            "gen_ai.tool.call.arguments": json.dumps({"command": command}),
+            "gen_ai.tool.call.result": result,
+        }
+        spans.append(
+            {
+                "traceId": trace_id,
+                "spanId": f"{t + 1:08x}{i + 1:08x}",
+                "parentSpanId": root,
+                "name": "execute_tool bash",
+                "startTimeUnixNano": str(10 + i),
+                "endTimeUnixNano": str(11 + i),
+                "attributes": [
+                    {"key": k, "value": {"stringValue": v}} for k, v in attributes.items()
+                ],
+            }
+        )
+    return spans
+
+
+def test_the_replay_model_answers_with_what_the_call_prints(tmp_path: Path) -> None:
+    """The nearest recording echoed `saved`; the call asked echoes `== start` first and
+    nothing after: the answer says so, where copying the recording said `saved`."""
+    from tests.conftest import make_settings
+    from wmh.pipeline.build import build_world_model
+    from wmh.store.loader import load_world_model
+
+    patch = "cd /repo && python - <<'EOF'\nopen('a.py', 'w').write(x)\nprint('patched')\nEOF"
+    traces = [
+        [(f"{patch}\necho saved", "patched\nsaved"), ("ls /repo", "a.py\nb.py")],
+        [("cat /repo/a.py", "x = 1"), ("git status --short", " M a.py")],
+        [("ls /repo/tests", "test_a.py"), ("git diff --stat", " a.py | 2 +-")],
+    ]
+    corpus = tmp_path / "bash.jsonl"
+    corpus.write_text(
+        "".join(
+            json.dumps(span) + "\n"
+            for t, steps in enumerate(traces)
+            for span in _bash_trace(t, steps)
+        )
+    )
+    built = build_world_model(
+        make_settings(
+            tmp_path, "bash", [corpus], "split.train=1.0", "split.valid=0", "split.test=0"
+        )
+    )
+    wm, _ = load_world_model(built.path)
+    every_part = wm.predictor.with_policies(ReplayPolicies())
+    asked = Action(name="bash", arguments={"command": patch.replace("&& ", "&& echo '== start'; ")})
+    answers = {}
+    for name, predictor in (
+        ("literals", every_part),
+        ("without", every_part.with_policies(every_part.policies.without("literals"))),
+    ):
+        wm.predictor = predictor
+        session = wm.new_session(task="fix a.py")
+        answers[name] = wm.step(session.id, asked)
+    assert answers["literals"].content == "== start\npatched"
+    assert answers["literals"].metadata["printed"] == [("", "== start"), ("saved", "")]
+    assert answers["without"].content == "patched\nsaved"
