@@ -28,7 +28,9 @@ def _printed(command: str) -> tuple[str, ...]:
         ("echo a > f; echo b >> f; echo c 2>&1; echo d | tr d e", ()),
         ("for f in a b; do echo x; done; if true; then echo y; fi", ()),
         ("(echo in; ls) | tail -1", ()),
-        ("echo -n x; echo -e 'a'", ()),
+        ("echo -n x; echo -e 'a'; echo -E b", ("b",)),
+        # A word that is not one of echo's options is printed.
+        ('grep x f && echo "---" && git status', ("---",)),
         ("echo 'unclosed", ()),
         # Quoted, a glob and an expansion are words.
         ("echo '*' '$HOME' \"a\\\"b\"", ('* $HOME a"b',)),

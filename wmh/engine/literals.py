@@ -218,15 +218,15 @@ def _shell_literals(shell: str, programs: list[str]) -> list[str]:
             words = tokens[i + 1 : j]
             ending = tokens[j] if j < len(tokens) else "\n"
             newline = True
-            if words and words[0] == "-n":
-                words, newline = words[1:], False
+            if words and re.fullmatch(r"-[neE]+", words[0]):  # echo's own options
+                words, newline = words[1:], "n" not in words[0] and "e" not in words[0]
             if (
                 depth == 0
                 and previous not in ("||", "|")
                 and ending not in ("|", "||", "&")
                 and not _redirect(ending)
                 and words
-                and not any(w == "$" or w.startswith("-") for w in words)
+                and "$" not in words
                 and newline
             ):
                 out.append(" ".join(words))
