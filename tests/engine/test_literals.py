@@ -68,6 +68,9 @@ def test_a_neighbours_printed_lines_are_swapped_dropped_and_added() -> None:
     current = {"command": "echo '== C'; ls; echo '== D'; ls; echo end"}
     answer, _ = with_printed("== A\nx\n== B\ny", recorded, current)
     assert answer == "== C\nx\n== D\ny\nend"
+    # A JSON answer (a tool that wraps the output) is left as it is: a line added would break it.
+    wrapped = '{"stdout": "== A\\nx", "exit_code": 0}'
+    assert with_printed(wrapped, recorded, current) == (wrapped, [])
     # Alike calls: the answer as recorded.
     assert with_printed("== A\nz", recorded, recorded) == ("== A\nz", [])
 

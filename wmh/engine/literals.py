@@ -13,6 +13,7 @@ level of a Python program (a tool's code argument, `python - <<EOF`, `python -c`
 
 from __future__ import annotations
 
+import json
 import re
 from difflib import SequenceMatcher
 from functools import lru_cache
@@ -256,7 +257,7 @@ def with_printed(
     the next recorded literal (with none in the answer: first when the call prints it before
     anything else, else last)."""
     new, old = printed_literals(current), printed_literals(recorded)
-    if old == new:
+    if old == new or _is_json(content):  # (a JSON answer's lines are not what was printed)
         return content, []
     lines = content.split("\n")
     at = _lines_of(lines, old)  # the answer's line of each recorded literal (None: not there)
@@ -300,6 +301,17 @@ def with_printed(
         else:
             out.extend(tail)
     return "\n".join(out), changed
+
+
+def _is_json(content: str) -> bool:
+    stripped = content.strip()
+    if stripped[:1] not in ("{", "["):
+        return False
+    try:
+        json.loads(stripped)
+    except ValueError:
+        return False
+    return True
 
 
 def _lines_of(lines: list[str], literals: tuple[str, ...]) -> list[int | None]:
