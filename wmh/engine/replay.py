@@ -19,10 +19,10 @@ import numpy as np
 
 from wmh.core.types import Action, ActionKind, Observation, Session
 from wmh.engine.adapt import adapt_observation
-from wmh.engine.literals import with_printed
 from wmh.engine.agreement import SignatureCache, StoredSignatures, consensus_index
 from wmh.engine.consistency import Record, apply_session_state, seed_records, turn_records
 from wmh.engine.learnt import ErrorStyle
+from wmh.engine.literals import with_printed
 from wmh.engine.policy import ReplayPolicies, ReplayPolicy
 from wmh.engine.predictor import PredictionContext, context_query
 from wmh.retrieval.retriever import Neighbour, Query, Retriever
