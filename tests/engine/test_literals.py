@@ -21,16 +21,18 @@ def _printed(command: str) -> tuple[str, ...]:
     ("command", "lines"),
     [
         ("cd /r && echo 'A'; ls; echo \"B c\"", ("A", "B c")),
-        ("cd /r && make && echo ok", ("ok",)),
+        ("cd /r && echo ok && ls", ("ok",)),
+        # After an && whose command may fail, an echo may not run.
+        ("cd /r && make && echo ok", ()),
         # Conditional, expanded, globbed, redirected, piped, looped: not certain.
         ("make && echo PASS || echo FAIL", ()),
         ('echo $HOME; echo "at $PWD"; echo `date`; echo *.py', ()),
         ("echo a > f; echo b >> f; echo c 2>&1; echo d | tr d e", ()),
         ("for f in a b; do echo x; done; if true; then echo y; fi", ()),
         ("(echo in; ls) | tail -1", ()),
-        ("echo -n x; echo -e 'a'; echo -E b", ("b",)),
+        ("echo -n x; echo -e 'a\\tb'; echo -e a; echo -E b", ("a", "b")),
         # A word that is not one of echo's options is printed.
-        ('grep x f && echo "---" && git status', ("---",)),
+        ('grep x f; echo "---" && git status', ("---",)),
         ("echo 'unclosed", ()),
         # Quoted, a glob and an expansion are words.
         ("echo '*' '$HOME' \"a\\\"b\"", ('* $HOME a"b',)),
@@ -47,6 +49,34 @@ def _printed(command: str) -> tuple[str, ...]:
         ("python -c \"import a; print('cm:'); print(a)\"", ("cm:",)),
         ("python3 -c \"for i in r: print('a'); print('b')\"", ()),
         ("python -c \"\nprint('a')\n\" | tail -1", ()),
+        # A program and an echo on its here-document's line run in that order.
+        ("python3 - <<'EOF' && echo done\nprint('a')\nEOF", ("a", "done")),
+        # Here-documents of every form hide their bodies; one not followed hides everything.
+        ("cat <<\\EOF\necho hi\nEOF", ()),
+        ("cat <<'E.F'\necho hi\nE.F", ()),
+        ("cat <<1\necho hi\n1", ()),
+        ("cat <<EOF\n  EOF\necho hi\nEOF", ()),
+        ("cat <<A <<B\nx\nA\necho hi\nB\necho out", ("out",)),
+        ("cat <<EOF\necho hi", ()),
+        ("cat <<< word; echo x", ("x",)),
+        # Output captured by a substitution, or of a function defined and not run.
+        ("x=$(echo hi); out=$(python3 -c \"print('a')\"); echo $(echo a)", ()),
+        ("diff <(echo a) <(echo b); while read l; do :; done < <(echo x)", ()),
+        ("f() { echo x; }; function g { echo y; }", ()),
+        # After an exit nothing runs; comments print nothing.
+        ("echo a; exit 0; echo x", ("a",)),
+        ("# a; echo x\necho y # note", ("y",)),
+        ("echo a{b,c} x{1..3} a}", ()),
+        ("for i in 1 2; do true fi; echo x; done", ()),
+        ("echo -E -n x; echo -n -E y", ()),
+        # An unquoted here-document is expanded by the shell before Python reads it.
+        ('python3 - <<EOF\nprint("cost: $5")\nEOF', ()),
+        ('python3 - <<EOF\nprint("plain")\nEOF', ("plain",)),
+        # Nothing after a top-level exit, nor inside a triple-quoted string.
+        ("python - <<'EOF'\nprint('a')\nsys.exit(0)\nprint('b')\nEOF", ("a",)),
+        ("python - <<'EOF'\ns = \"\"\"\nprint('x')\n\"\"\"\nprint('y')\nEOF", ("y",)),
+        ("python -c \"print('x'); s = '; print(1) #'\"", ("x",)),
+        ("echo ''; echo \"\"", ()),
     ],
 )
 def test_what_a_shell_command_prints_for_certain(command: str, lines: tuple[str, ...]) -> None:
@@ -68,6 +98,14 @@ def test_a_neighbours_printed_lines_are_swapped_dropped_and_added() -> None:
     current = {"command": "echo '== C'; ls; echo '== D'; ls; echo end"}
     answer, _ = with_printed("== A\nx\n== B\ny", recorded, current)
     assert answer == "== C\nx\n== D\ny\nend"
+    # The line the recorded call printed is swapped, not one of the output like it.
+    cat = {"command": "cat notes.txt; echo done"}
+    answer, _ = with_printed("done\ntodo\ndone\n", cat, {"command": "cat notes.txt; echo ok"})
+    assert answer == "done\ntodo\nok\n"
+    # CRLF answers keep their line ends; an empty answer gets the line alone.
+    answer, _ = with_printed("a\r\nx\r\n", {"command": "echo a"}, {"command": "echo b"})
+    assert answer == "b\r\nx\r\n"
+    assert with_printed("", {"command": "ls"}, {"command": "ls; echo b"})[0] == "b"
     # A JSON answer (a tool that wraps the output) is left as it is: a line added would break it.
     wrapped = '{"stdout": "== A\\nx", "exit_code": 0}'
     assert with_printed(wrapped, recorded, current) == (wrapped, [])
@@ -75,7 +113,8 @@ def test_a_neighbours_printed_lines_are_swapped_dropped_and_added() -> None:
     assert with_printed("== A\nz", recorded, recorded) == ("== A\nz", [])
 
 
-def _bash_trace(t: int, steps: list[tuple[str, str]]) -> list[dict]:
+def _bash_trace(t: int, steps: list[tuple[str | dict, str]]) -> list[dict]:
+    """A trace of tool calls: a command (bash) or a write_file call's arguments, and answers."""
     trace_id = f"{t + 1:032x}"
     root = f"{t + 1:08x}00000000"
     spans: list[dict] = [
@@ -90,12 +129,15 @@ def _bash_trace(t: int, steps: list[tuple[str, str]]) -> list[dict]:
             ],
         }
     ]
-    for i, (command, result) in enumerate(steps):
+    for i, (call, result) in enumerate(steps):
+        tool = "bash" if isinstance(call, str) else "write_file"
         attributes = {
             "gen_ai.operation.name": "execute_tool",
-            "gen_ai.tool.name": "bash",
+            "gen_ai.tool.name": tool,
             "gen_ai.tool.call.id": f"c{t}_{i}",
-            "gen_ai.tool.call.arguments": json.dumps({"command": command}),
+            "gen_ai.tool.call.arguments": json.dumps(
+                {"command": call} if isinstance(call, str) else call
+            ),
             "gen_ai.tool.call.result": result,
         }
         spans.append(
@@ -103,7 +145,7 @@ def _bash_trace(t: int, steps: list[tuple[str, str]]) -> list[dict]:
                 "traceId": trace_id,
                 "spanId": f"{t + 1:08x}{i + 1:08x}",
                 "parentSpanId": root,
-                "name": "execute_tool bash",
+                "name": f"execute_tool {tool}",
                 "startTimeUnixNano": str(10 + i),
                 "endTimeUnixNano": str(11 + i),
                 "attributes": [
@@ -154,3 +196,52 @@ def test_the_replay_model_answers_with_what_the_call_prints(tmp_path: Path) -> N
     assert answers["literals"].content == "== start\npatched"
     assert answers["literals"].metadata["printed"] == [("", "== start"), ("saved", "")]
     assert answers["without"].content == "patched\nsaved"
+
+
+def test_a_tool_takes_the_literals_where_its_recordings_show_them() -> None:
+    from wmh.engine.literals import printing_tools
+
+    shell = ("bash", {"command": "make; echo built"}, "gcc ...\nbuilt")
+    editor = ("write_file", {"path": "a.py", "text": "print('hi')"}, "Wrote a.py")
+    quiet = ("bash", {"command": "echo x > f"}, "")  # prints nothing: no evidence either way
+    assert printing_tools([shell, shell, quiet, editor, editor, editor]) == {
+        "bash": True,
+        "write_file": False,
+    }
+    assert printing_tools([shell]) == {"bash": False}  # one recording is not enough
+
+
+def test_a_build_gives_the_literals_to_the_tools_that_print_them(tmp_path: Path) -> None:
+    """An editor writing a script's text prints none of it: given the literals, its answer
+    `Wrote b.py` would have had a line `bye` added."""
+    from tests.conftest import make_settings
+    from wmh.pipeline.build import build_world_model
+    from wmh.store.loader import load_world_model
+
+    def write(name: str, word: str) -> dict:
+        return {"path": name, "text": f"print('{word}')"}
+
+    traces = [
+        [("cd /r && echo start; ls", "start\na.py"), (write("a.py", "hi"), "Wrote a.py")],
+        [("cd /r; ls; echo end", "a.py\nend"), (write("c.py", "yo"), "Wrote c.py")],
+        [("cd /r && echo go; ls", "go\nb.py"), (write("d.py", "ho"), "Wrote d.py")],
+    ]
+    corpus = tmp_path / "tools.jsonl"
+    corpus.write_text(
+        "".join(
+            json.dumps(span) + "\n"
+            for t, steps in enumerate(traces)
+            for span in _bash_trace(t, steps)
+        )
+    )
+    built = build_world_model(
+        make_settings(tmp_path, "t", [corpus], "split.train=1.0", "split.valid=0", "split.test=0")
+    )
+    wm, _ = load_world_model(built.path)
+    policies = wm.predictor.policies
+    assert (policies.of("bash").literals, policies.of("write_file").literals) == (True, False)
+    session = wm.new_session(task="t")
+    wrote = wm.step(session.id, Action(name="write_file", arguments=write("b.py", "bye")))
+    echoed = wm.step(session.id, Action(name="bash", arguments={"command": "cd /r && echo on; ls"}))
+    assert "bye" not in wrote.content.split("\n")
+    assert echoed.content.split("\n")[0] == "on"

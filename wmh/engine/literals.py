@@ -3,43 +3,57 @@ Python `print("...")`s, read from its arguments without running anything.
 
 A recorded answer to a like call printed the recorded call's literals, not the current call's:
 `cd /testbed && python - <<'EOF' ... EOF; echo "done"` recorded, `...; echo "thinking"` asked.
-Those lines are swapped for the current call's (by order), a literal the recorded call printed and
-the current one does not is dropped, and one the current call prints and the answer lacks is
-added (before the rest when the call prints it first, else after). Only what is certain is read:
-an `echo` whose words hold no expansion (`$`, backticks, globs), not redirected or piped, not
-inside a loop or `if`, not one of `a && echo X || echo Y`; a `print` of string literals at the top
-level of a Python program (a tool's code argument, `python - <<EOF`, `python -c`).
+The two calls' literals are aligned in order: a line in place of another is swapped, a line the
+recorded call printed alone is dropped, and one the current call prints alone is added. Only what
+is certain is read, and anything this reader cannot follow reads as nothing:
+- an `echo` of literal words (no `$`, backticks, globs or braces), not redirected, piped or put
+  in the background, not inside a loop, `if`, `case`, function, `$(...)` or `<(...)`, not after
+  `||` nor after an `&&` whose command may fail (only `cd`, `echo`, `export`, `true` and `:` are
+  taken as succeeding), and not after an `exit`;
+- a `print` of string literals alone at the top level of a Python program (a quoted
+  here-document fed to `python -`, `python -c`, or a code argument that is a program), before
+  any top-level `sys.exit`, `exit`, `quit` or `raise`, and outside a triple-quoted string.
+Whether a tool prints what its calls say at all (a shell does; an editor given a file's text
+does not) is the build's to tell, from its recordings (`printing_tools`).
 """
 
 from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterable
 from difflib import SequenceMatcher
 from functools import lru_cache
 from typing import Any
 
-# A top-level `print` of string literals alone (no f-string, no format, no keyword arguments).
-_STRING = r"""(?:"(?:[^"\\\n]|\\.)*"|'(?:[^'\\\n]|\\.)*')"""
-_PRINT = re.compile(rf"^print\(\s*({_STRING}(?:\s*,\s*{_STRING})*)\s*,?\s*\)\s*(?:#.*)?$", re.M)
-_ONE_STRING = re.compile(_STRING)
-# A here-document: its operator, its delimiter (quoted or not) and where its body starts.
-_HEREDOC = re.compile(r"<<-?\s*(['\"]?)([A-Za-z_][\w-]*)\1")
-_PYTHON = re.compile(r"(?:^|[\s;&|(/])python(?:3(?:\.\d+)?)?(?:\s+-[uBIE]+)*(?:\s+-)?\s*$")
-_SEPARATORS = {";", "\n", "&&", "||", "|", "(", ")", "{", "}", "&", ";;"}
-_OPENERS = {"for", "while", "until", "if", "case", "select"}
-_CLOSERS = {"done", "fi", "esac"}
-_STARTERS = {"then", "do", "else", "elif", "!"}
-_INTERPRETER = re.compile(r"(?:\S*/)?python(?:3(?:\.\d+)?)?")
-MAX_ONE_LINER = 4_000
-_ONE_LINER = re.compile(r"python\S*\s+(?:-\w+\s+)*-c\b")
-_OPERATOR_CHARS = set(";&|(){}<>\n")
 # Longer texts are not read (a step's cost stays bounded; no such call prints only literals).
 MAX_TEXT = 20_000
+MAX_SHELL = 4_000  # the shell text, here-document bodies taken out
+MAX_LINE = 1_000  # a line of a program
+
+# A `print` of string literals alone (no f-string, no format, no keyword arguments).
+_STRING = r"""(?:"(?:[^"\\\n]|\\.)*+"|'(?:[^'\\\n]|\\.)*+')"""
+_PRINT = re.compile(rf"print\(\s*+({_STRING}(?:\s*+,\s*+{_STRING})*+)\s*+,?+\s*+\)\s*+(?:#.*)?+")
+_ONE_STRING = re.compile(_STRING)
+_STOPS = re.compile(r"(?:sys\.exit|exit|quit|os\._exit)\s*\(|raise\b")
+# A here-document operator (not `<<<`) and its delimiter: quoted, backslashed or bare.
+_HEREDOC = re.compile(
+    r"""(?<!<)<<(?!<)(-?)[ \t]*(?:'([^'\n]*)'|"([^"\n]*)"|(\\?)([^\s;&|()<>'"\\]+))"""
+)
+_PYTHON = re.compile(r"(?:\S*/)?python(?:3(?:\.\d+)?)?(?:\s+-[uBIEs]+)*(?:\s+-)?")
+_INTERPRETER = re.compile(r"(?:\S*/)?python(?:3(?:\.\d+)?)?")
+_SEPARATORS = {";", "\n", "&&", "||", "|", "|&", "(", ")", "$(", "<(", ">(", "&", ";;", "{", "}"}
+_OPENERS = {"for", "while", "until", "if", "case", "select"}
+_CLOSERS = {"done", "fi", "esac"}
+_STARTERS = {"then", "do", "else", "elif", "!", "in"}
+# After `&&`, the commands taken as succeeding (an echo after another may not run).
+_SUCCEEDING = {"cd", "echo", "export", "true", ":", "<py>"}
+_PROGRAM = "__wmh_program_{}__"
 
 
 def printed_literals(arguments: dict[str, Any]) -> tuple[str, ...]:
-    """The lines a call's string arguments print for certain, in order."""
+    """The lines a call's string arguments print for certain, in order (empty lines left out:
+    which blank line of an answer one is cannot be told)."""
     out: list[str] = []
     for value in arguments.values():
         if isinstance(value, str) and value and len(value) <= MAX_TEXT:
@@ -51,73 +65,172 @@ def printed_literals(arguments: dict[str, Any]) -> tuple[str, ...]:
 def _literals_of(text: str) -> tuple[str, ...]:
     if "print" not in text and "echo" not in text:
         return ()
-    shell, programs = _without_heredocs(text)
-    one_liner = _ONE_LINER.search(shell) is not None
-    if programs and "echo" not in shell and not one_liner:
-        # Python here-documents alone (the shell around them prints nothing of its own).
-        return tuple(line for program in programs for line in _python_prints(program))
-    if programs or "echo" in shell or one_liner:
-        return tuple(_shell_literals(shell, programs))
-    # Not a shell command that prints: a program (a tool's code argument), at its top level.
-    return tuple(_python_prints(shell))
+    parsed = _without_heredocs(text) if "<<" in text else (text, [])
+    if parsed is None:
+        return ()
+    shell, programs = parsed
+    if programs or "echo" in shell or ("python" in shell and "-c" in shell):
+        if len(shell) > MAX_SHELL:
+            return ()
+        lines = _shell_literals(shell, programs)
+    elif shell is text:  # not a shell command: a program (a tool's code argument)
+        lines = _python_prints(text)
+    else:  # a shell command whose here-documents print nothing of their own
+        return ()
+    return tuple(line for line in lines if line)
 
 
-_PROGRAM = "__wmh_program_{}__"
-
-
-def _without_heredocs(text: str) -> tuple[str, list[str]]:
-    """The shell text with every here-document's body taken out, and the bodies fed to Python,
-    whose prints are read (each marked in the shell text, where it runs, by a `_PROGRAM` word)."""
+def _without_heredocs(text: str) -> tuple[str, list[str]] | None:
+    """The shell text with every here-document's body taken out, and the bodies a Python
+    interpreter reads as its program (each marked in the shell text, where it runs, by a
+    `_PROGRAM` word). None when a `<<` cannot be followed (no delimiter, no end line)."""
+    lines = text.split("\n")
     shell: list[str] = []
     programs: list[str] = []
-    at = 0
-    while True:
-        match = _HEREDOC.search(text, at)
+    number = 0
+    while number < len(lines):
+        line = lines[number]
+        number += 1
+        if "<<" not in line:
+            shell.append(line)
+            continue
+        operators = list(_HEREDOC.finditer(line))
+        if line.count("<<") - line.count("<<<") != len(operators):
+            return None  # a `<<` this reader cannot follow
+        markers: list[tuple[int, str]] = []
+        for operator in operators:  # their bodies follow the line, one after another
+            delimiter = next(g for g in operator.group(2, 3, 5) if g is not None)
+            quoted = operator.group(5) is None or operator.group(4) == "\\"
+            tabs = operator.group(1) == "-"
+            body: list[str] = []
+            while True:
+                if number >= len(lines):
+                    return None  # no end line: where the command goes on is not known
+                candidate = lines[number]
+                number += 1
+                if (candidate.lstrip("\t") if tabs else candidate) == delimiter:
+                    break
+                body.append(candidate)
+            if not delimiter:
+                return None
+            # (Unquoted, the shell expands `$`, backticks and backslashes in it first.)
+            expanded = not quoted and any(re.search(r"[$`\\]", b) for b in body)
+            if _feeds_python(line, operator) and not expanded:
+                markers.append((operator.end(), " " + _PROGRAM.format(len(programs))))
+                programs.append("\n".join(body))
+        for where, marker in reversed(markers):
+            line = line[:where] + marker + line[where:]
+        shell.append(line)
+    return "\n".join(shell), programs
+
+
+def _feeds_python(line: str, operator: re.Match[str]) -> bool:
+    """Whether the here-document is a Python interpreter's program whose output is the
+    command's own (not redirected to a file, not piped)."""
+    command = re.split(r"&&|\|\||[;|(]", line[: operator.start()])[-1].strip()
+    rest = re.split(r"&&|\|\||;", line[operator.end() :])[0]
+    if _PYTHON.fullmatch(command) is None:
+        return False
+    return "|" not in rest and re.search(r"(?<![0-9&])>|1>|&>", rest) is None
+
+
+def _python_prints(program: str, top_level_only: bool = True) -> list[str]:
+    """The top-level prints of string literals alone of a program, until a top-level exit."""
+    out: list[str] = []
+    in_string = ""
+    for line in program.split("\n"):
+        if in_string:
+            if line.count(in_string) % 2:
+                in_string = ""
+            continue
+        for quote in ('"""', "'''"):
+            if line.count(quote) % 2:
+                in_string = quote
+        if in_string or not line or (top_level_only and line[0].isspace()):
+            continue
+        if _STOPS.match(line):
+            break
+        if len(line) > MAX_LINE or not line.startswith("print("):
+            continue
+        match = _PRINT.fullmatch(line.rstrip())
         if match is None:
-            break
-        line_end = text.find("\n", match.end())
-        if line_end < 0:
-            break
-        delimiter = match.group(2)
-        end = re.compile(rf"^\s*{re.escape(delimiter)}\s*$", re.M).search(text, line_end + 1)
-        body_end = end.start() if end else len(text)
-        shell.append(text[at:line_end])
-        line_start = text.rfind("\n", 0, match.start()) + 1
-        command = text[line_start : match.start()]
-        after = text[match.end() : line_end]
-        if _PYTHON.search(command) and ">" not in after and "|" not in after:
-            shell.append(" " + _PROGRAM.format(len(programs)))
-            programs.append(text[line_end + 1 : body_end])
-        at = end.end() if end else len(text)
-    shell.append(text[at:])
-    return "".join(shell), programs
-
-
-def _python_prints(program: str) -> list[str]:
-    lines = []
-    for match in _PRINT.finditer(program):
+            continue
         try:
             parts = [_unquote(s) for s in _ONE_STRING.findall(match.group(1))]
         except ValueError:
             continue
-        lines.append(" ".join(parts))
-    return lines
+        out.append(" ".join(parts))
+    return out
 
 
-# A shell token: a newline, an operator, or a word of unquoted, '...' and "..." parts.
+def _one_liner_prints(code: str) -> list[str]:
+    """`python -c CODE`'s top-level prints of string literals, `import x; print("a")` too (a
+    line opening a block, `for ...: print("a")`, holds none at the top level)."""
+    if len(code) > MAX_SHELL or "print" not in code:
+        return []
+    statements: list[str] = []
+    for line in code.split("\n"):
+        if not line or line[0].isspace():
+            continue
+        parts = _statements(line)
+        if parts is None or re.match(r"(?:if|elif|else|for|while|with|def|class|try)\b", line):
+            continue
+        statements.extend(parts)
+    return _python_prints("\n".join(statements))
+
+
+def _statements(line: str) -> list[str] | None:
+    """A line's statements, split at the `;`s outside strings (None: a string left open)."""
+    out: list[str] = []
+    quote = ""
+    start = 0
+    at = 0
+    while at < len(line):
+        char = line[at]
+        if quote:
+            if char == "\\":
+                at += 1
+            elif char == quote:
+                quote = ""
+        elif char in "'\"":
+            quote = char
+        elif char == ";":
+            out.append(line[start:at].strip())
+            start = at + 1
+        elif char == "#":
+            break
+        at += 1
+    if quote:
+        return None
+    out.append(line[start:at].strip())
+    return [part for part in out if part]
+
+
+def _unquote(literal: str) -> str:
+    body = literal[1:-1]
+    if "\\" in body:
+        if not re.fullmatch(r"(?:[^\\]|\\[\\'\"])*", body):
+            raise ValueError(literal)  # an escape other than a quote or backslash: not read
+        body = re.sub(r"\\(.)", r"\1", body)
+    return body
+
+
+# A shell token: a newline, an operator, a comment, or a word of unquoted, '...' and "..."
+# parts (a `$(`, `<(` or `>(` opens a group whose output is captured, not printed).
 _SHELL_TOKEN = re.compile(
-    r"""[ \t\r]*(?:(\n)|(&&|\|\||;;|>>|>&|<&|&>|<<|[;&|(){}<>])"""
-    r"""|((?:[^\s;&|(){}<>"'\\]|\\.|"(?:[^"\\]|\\.)*"|'[^']*')+))"""
+    r"""[ \t\r]*+(?:(\n)|(&&|\|\||\|&|;;|>>|>&|<&|&>|<<|\$\(|[<>]\(|[;&|()<>])|(#[^\n]*+)"""
+    r"""|((?:[^\s;&|()<>"'\\$]|\$(?!\()|\\.|"(?:[^"\\]|\\.)*+"|'[^']*+')++))"""
 )
 _WORD_PART = re.compile(r"""'([^']*)'|"((?:[^"\\]|\\.)*)"|\\(.)|([^"'\\]+)""", re.S)
-# What makes a word's value uncertain: an expansion, or (unquoted) a glob or tilde.
+# What makes a word's value uncertain: an expansion; unquoted, a glob, tilde or brace.
 _EXPANDS = re.compile(r"[$`]")
-_GLOBS = re.compile(r"[*?\[~]")
+_GLOBS = re.compile(r"[*?\[~{}]")
 
 
 def _shell_tokens(shell: str) -> list[str] | None:
-    """The shell text's tokens as the shell reads them (quotes taken off); a word whose value
-    is not certain is `$`. None for text that is not whole (an unclosed quote)."""
+    """The shell text's tokens as the shell reads them (quotes taken off, comments left out);
+    a word whose value is not certain is `$`. None for text that is not whole (an unclosed
+    quote)."""
     tokens: list[str] = []
     at = 0
     end = len(shell.rstrip(" \t\r"))
@@ -126,9 +239,14 @@ def _shell_tokens(shell: str) -> list[str] | None:
         if match is None or match.end() == at:
             return None
         at = match.end()
-        newline, operator, word = match.groups()
+        newline, operator, comment, word = match.groups()
+        if comment is not None:
+            continue
         if word is None:
             tokens.append(newline or operator)
+            continue
+        if word in ("{", "}"):
+            tokens.append(word)
             continue
         value: list[str] = []
         certain = True
@@ -147,104 +265,120 @@ def _shell_tokens(shell: str) -> list[str] | None:
     return tokens
 
 
-_COMPOUND = re.compile(r"(?:if|elif|else|for|while|with|def|class|try|except|finally|async)\b")
+def _operator(token: str) -> bool:
+    return token in _SEPARATORS or token in ("<", ">", ">>", ">&", "<&", "&>", "<<", ";;")
 
 
-def _one_liner_prints(code: str) -> list[str]:
-    """`python -c CODE`'s top-level prints of string literals, `import x; print("a")` too (a
-    line opening a block, `for ...: print("a")`, holds none at the top level)."""
-    if len(code) > MAX_ONE_LINER or "print" not in code:
-        return []
-    pieces = [
-        piece.strip()
-        for line in code.split("\n")
-        if line and not line[0].isspace() and not _COMPOUND.match(line)
-        for piece in line.split(";")
-    ]
-    return _python_prints("\n".join(pieces))
-
-
-def _unquote(literal: str) -> str:
-    body = literal[1:-1]
-    if "\\" in body:
-        if not re.fullmatch(r"(?:[^\\]|\\[\\'\"])*", body):
-            raise ValueError(literal)  # an escape other than a quote or backslash: not read
-        body = re.sub(r"\\(.)", r"\1", body)
-    return body
+def _redirect(token: str) -> bool:
+    return "<" in token or ">" in token
 
 
 def _shell_literals(shell: str, programs: list[str]) -> list[str]:
-    """The lines of each unconditional, unredirected, unpiped `echo` of literal words, and of
-    each Python here-document run so (`programs`), in order."""
+    """The lines of each certain `echo`, and of each Python here-document run so (`programs`),
+    in order (see the module's doc for what is certain)."""
     tokens = _shell_tokens(shell)
     if tokens is None:  # an unclosed quote: nothing is certain
         return []
     out: list[str] = []
-    depth = 0
-    groups: list[int] = []  # where each open ( or { group's literals start in `out`
+    depth = 0  # loops, ifs and cases open
+    groups: list[tuple[int, bool]] = []  # each open group: where its lines start, captured
+    function = False  # the next { group is a function's body
     previous = "\n"
+    before_and = ""  # the command an `&&` follows
+    command = ""  # the current simple command's name
     i = 0
     while i < len(tokens):
         token = tokens[i]
-        if token.startswith("__wmh_program_") and depth == 0:
+        command_start = previous in _SEPARATORS or previous in _STARTERS
+        if token in ("(", "$(", "<(", ">(", "{"):
+            captured = token != "(" and token != "{" or (token == "{" and function)
+            if token == "(" and i + 1 < len(tokens) and tokens[i + 1] == ")" and command:
+                function = True  # name () { ...; }: a definition, not a run
+                i += 2
+                previous = ")"
+                continue
+            function = False if token == "{" else function
+            groups.append((len(out), captured or any(c for _, c in groups)))
+        elif token in (")", "}") and groups:
+            start, captured = groups.pop()
+            following = tokens[i + 1] if i + 1 < len(tokens) else "\n"
+            if captured or following in ("|", "|&", "&&", "||", "&") or _redirect(following):
+                del out[start:]  # a group captured, piped, tested, in the background
+        elif command_start and token == "function":
+            function = True
+        elif token.startswith("__wmh_program_") and depth == 0:
             number = token[len("__wmh_program_") : -2]
             if number.isdigit() and int(number) < len(programs):
                 out.extend(_python_prints(programs[int(number)]))
-        if token in ("(", "{"):
-            groups.append(len(out))
-        elif token in (")", "}") and groups:
-            start = groups.pop()
-            if i + 1 < len(tokens) and tokens[i + 1] in ("|", ">", ">>", "&&", "||"):
-                del out[start:]  # a group piped, redirected or tested: not printed as is
-        command_start = previous in _SEPARATORS or previous in _STARTERS
-        if command_start and depth == 0 and _INTERPRETER.fullmatch(token):
-            j = i + 1
-            while j < len(tokens) and not _operator(tokens[j]):
-                j += 1
-            words = tokens[i + 1 : j]
-            ending = tokens[j] if j < len(tokens) else "\n"
-            if "-c" in words[:-1] and ending not in ("|", "||") and not _redirect(ending):
-                out.extend(_one_liner_prints(words[words.index("-c") + 1]))
-            previous = tokens[j - 1] if j > i + 1 else token
-            i = j
-            continue
-        if command_start and token in _OPENERS:
+            command = "<py>"
+        elif command_start and token in _OPENERS:
             depth += 1
-        elif token in _CLOSERS:
+        elif command_start and token in _CLOSERS:
             depth = max(0, depth - 1)
-        elif command_start and token == "echo":
+        elif command_start and token == "exit" and depth == 0 and not groups:
+            if previous not in ("&&", "||"):
+                return out  # nothing after runs
+        elif command_start and not _operator(token):
             j = i + 1
             while j < len(tokens) and not _operator(tokens[j]):
                 j += 1
             words = tokens[i + 1 : j]
             ending = tokens[j] if j < len(tokens) else "\n"
-            newline = True
-            if words and re.fullmatch(r"-[neE]+", words[0]):  # echo's own options
-                words, newline = words[1:], "n" not in words[0] and "e" not in words[0]
-            if (
+            certain = (
                 depth == 0
-                and previous not in ("||", "|")
-                and ending not in ("|", "||", "&")
+                and previous not in ("||", "|", "|&")
+                and (previous != "&&" or before_and in _SUCCEEDING)
+                and ending not in ("|", "|&", "||", "&")
                 and not _redirect(ending)
-                and words
-                and "$" not in words
-                and newline
-            ):
-                out.append(" ".join(words))
+            )
+            if token == "echo" and certain:
+                out.extend(_echoed(words))
+            elif _INTERPRETER.fullmatch(token) and certain and "-c" in words[:-1]:
+                out.extend(_one_liner_prints(words[words.index("-c") + 1]))
+            command = token
             previous = tokens[j - 1] if j > i + 1 else token
             i = j
             continue
+        if token == "&&":
+            before_and = command
+        if token in _SEPARATORS and token != "&&":
+            command = ""
         previous = token
         i += 1
     return out
 
 
-def _operator(token: str) -> bool:
-    return bool(token) and set(token) <= _OPERATOR_CHARS
+def _echoed(words: list[str]) -> list[str]:
+    """What `echo WORDS` prints, if certain (no `-n`, no `-e` escapes)."""
+    newline, escapes = True, False
+    while words and re.fullmatch(r"-[neE]+", words[0]):
+        newline = newline and "n" not in words[0]
+        escapes = escapes or "e" in words[0].replace("E", "")
+        words = words[1:]
+    # (`echo = True` is a Python assignment in a program, not a command.)
+    if not words or not newline or "$" in words or re.fullmatch(r"[-+*/%|&]?=", words[0]):
+        return []
+    text = " ".join(words)
+    if escapes and "\\" in text:
+        return []
+    return [text]
 
 
-def _redirect(token: str) -> bool:
-    return "<" in token or ">" in token
+def printing_tools(steps: Iterable[tuple[str, dict[str, Any], str]]) -> dict[str, bool]:
+    """Per tool, whether its recorded answers show what its calls print for certain: of its
+    (tool, arguments, answer) steps whose call prints a literal, at least half show one of
+    them as a line of the answer, and at least two do (an editor given a script's text, which
+    prints nothing of it, does not)."""
+    counts: dict[str, list[int]] = {}
+    for tool, arguments, answer in steps:
+        literals = printed_literals(arguments)
+        if not literals:
+            continue
+        lines = set(answer.replace("\r\n", "\n").split("\n"))
+        seen = counts.setdefault(tool, [0, 0])
+        seen[0] += 1
+        seen[1] += any(line in lines for line in literals)
+    return {tool: shown >= 2 and 2 * shown >= total for tool, (total, shown) in counts.items()}
 
 
 def with_printed(
@@ -259,7 +393,8 @@ def with_printed(
     new, old = printed_literals(current), printed_literals(recorded)
     if old == new or _is_json(content):  # (a JSON answer's lines are not what was printed)
         return content, []
-    lines = content.split("\n")
+    newline = "\r\n" if "\r\n" in content else "\n"
+    lines = content.split(newline) if content else []
     at = _lines_of(lines, old)  # the answer's line of each recorded literal (None: not there)
     edits: dict[int, list[str]] = {}  # line -> the lines in its place
     before: dict[int, list[str]] = {}  # line -> lines to put before it
@@ -271,23 +406,27 @@ def with_printed(
             continue
         paired = min(i2 - i1, j2 - j1)  # the first of each side in place of each other
         added: list[str] = []
+        first = None  # the place among the current call's literals of the first added
         for k in range(i1, i2):
             replacement = new[j1 + k - i1] if k - i1 < paired else ""
             where = at[k]
             if where is None:
                 if replacement:
                     added.append(replacement)
+                    first = j1 + k - i1 if first is None else first
                 continue
             edits[where] = [replacement] if replacement else []
             changed.append((old[k], replacement))
-        added += new[j1 + paired : j2]
+        if j1 + paired < j2:
+            first = j1 + paired if first is None else first
+            added += new[j1 + paired : j2]
         if not added:
             continue
         changed.extend(("", line) for line in added)
         following = next((at[k] for k in range(i1 + paired, len(old)) if at[k] is not None), None)
         if following is not None:
             before.setdefault(following, []).extend(added)
-        elif j1 + paired == 0 and _first_output(current):
+        elif first == 0 and _first_output(current):
             head.extend(added)
         else:
             tail.extend(added)
@@ -300,7 +439,7 @@ def with_printed(
             out[-1:] = [*tail, ""]
         else:
             out.extend(tail)
-    return "\n".join(out), changed
+    return newline.join(out), changed
 
 
 def _is_json(content: str) -> bool:
@@ -315,14 +454,15 @@ def _is_json(content: str) -> bool:
 
 
 def _lines_of(lines: list[str], literals: tuple[str, ...]) -> list[int | None]:
-    """The line of each literal in order (the first matching line after the previous one)."""
-    at: list[int | None] = []
-    start = 0
-    for literal in literals:
-        found = next((n for n in range(start, len(lines)) if lines[n].strip() == literal), None)
-        at.append(found)
+    """The line of each literal, in order: the last line equal to it before the next one's (a
+    call's echo mostly ends or brackets its output, whose own lines may be like it)."""
+    at: list[int | None] = [None] * len(literals)
+    end = len(lines)
+    for k in range(len(literals) - 1, -1, -1):
+        found = next((n for n in range(end - 1, -1, -1) if lines[n] == literals[k]), None)
+        at[k] = found
         if found is not None:
-            start = found + 1
+            end = found
     return at
 
 

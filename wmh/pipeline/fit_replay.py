@@ -25,7 +25,7 @@ from wmh.core.stored import step_counts, trace_ids
 from wmh.core.types import Observation, Session, Step, Trace, Turn
 from wmh.engine.adapt import adapt_observation
 from wmh.engine.agreement import agreement, consensus_of
-from wmh.engine.literals import with_printed
+from wmh.engine.literals import printing_tools, with_printed
 from wmh.engine.policy import FitReport, ReplayPolicies, ReplayPolicy, ToolFit
 from wmh.engine.predictor import PredictionContext
 from wmh.engine.replay import ReplayPredictor
@@ -209,9 +209,12 @@ class _Agreement:
 class _OpenLoop:
     """Scores every configuration on one step from a single retrieval."""
 
-    def __init__(self, replay: ReplayPredictor, judge: Judge) -> None:
+    def __init__(
+        self, replay: ReplayPredictor, judge: Judge, printing: dict[str, bool] | None = None
+    ) -> None:
         self.replay = replay
         self.judge = judge
+        self.printing = printing or {}  # the tools whose answers show what their calls print
 
     def _pick(self, ordered: list[Neighbour], consensus: int, shared: _Agreement) -> Neighbour:
         if consensus <= 1 or len(ordered) == 1:
@@ -234,6 +237,7 @@ class _OpenLoop:
             return None  # an unrecorded tool: every configuration answers alike
         exact = retriever.exact(query)
         cache: dict[tuple[int, bool], float] = {}
+        printing = self.printing.get(route_of(step.action), False)
 
         def score(recorded: Step, adapt: bool) -> float:
             key = (recorded_row[recorded.id], adapt)
@@ -243,9 +247,10 @@ class _OpenLoop:
                     content, _ = adapt_observation(
                         content, recorded.action.arguments, step.action.arguments
                     )
-                    content, _ = with_printed(
-                        content, recorded.action.arguments, step.action.arguments
-                    )
+                    if printing:
+                        content, _ = with_printed(
+                            content, recorded.action.arguments, step.action.arguments
+                        )
                 predicted = Observation(content=content, is_error=recorded.observation.is_error)
                 cache[key] = self.judge.judge(predicted, step.observation).score
             return cache[key]
@@ -286,6 +291,19 @@ def _closed_loop(
             session.history.append(Turn(action=step.action, observation=predicted))
 
 
+def _printing(policies: ReplayPolicies, printing: dict[str, bool]) -> ReplayPolicies:
+    """The policies with the literals on for the tools whose recordings show what their calls
+    print (`printing_tools`), and for every other tool where any tool's do."""
+    return ReplayPolicies(
+        default=policies.default.model_copy(update={"literals": any(printing.values())}),
+        tools={
+            tool: policy.model_copy(update={"literals": printing.get(tool, False)})
+            for tool, policy in policies.tools.items()
+        },
+        use_error_style=policies.use_error_style,
+    )
+
+
 def fit_policies(
     replay: ReplayPredictor,
     known: Sequence[Trace],
@@ -302,7 +320,12 @@ def fit_policies(
     if isinstance(replay.retriever, IndexRetriever):
         replay = replay.with_policies(replay.policies, SearchOnce.of(replay.retriever))
     replay = replay.recalling_once()
-    measured = _OpenLoop(replay, judge)
+    printing = printing_tools(
+        (route_of(step.action), step.action.arguments, step.observation.content)
+        for trace in traces
+        for step in trace.steps
+    )
+    measured = _OpenLoop(replay, judge, printing)
     open_scores = _Scores()
     for trace in traces:
         for position, step in enumerate(trace.steps):
@@ -319,9 +342,12 @@ def fit_policies(
     combos: list[tuple[bool, bool]] = [(False, False), (True, False), (False, True), (True, True)]
     closed_scores = _Scores()
     for session_replay, overlay in combos:
-        policies = ReplayPolicies(
-            default=overall.policy(session_replay, overlay),
-            tools={t: c.policy(session_replay, overlay) for t, c in per_tool.items()},
+        policies = _printing(
+            ReplayPolicies(
+                default=overall.policy(session_replay, overlay),
+                tools={t: c.policy(session_replay, overlay) for t, c in per_tool.items()},
+            ),
+            printing,
         )
         _closed_loop(
             replay.with_policies(policies), traces, judge, closed_scores, (session_replay, overlay)
@@ -333,7 +359,9 @@ def fit_policies(
         tool: config.policy(*flags_per_tool.get(tool, flags_overall))
         for tool, config in per_tool.items()
     }
-    policies = ReplayPolicies(default=overall.policy(session_replay, overlay), tools=tools)
+    policies = _printing(
+        ReplayPolicies(default=overall.policy(session_replay, overlay), tools=tools), printing
+    )
     # The score and the copy's over the same steps: those of tools another trace recorded
     # (a step of a tool only its own trace called has no copy to compare with).
     recorded = list(open_scores.counts)
