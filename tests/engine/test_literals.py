@@ -77,6 +77,34 @@ def _printed(command: str) -> tuple[str, ...]:
         ("python - <<'EOF'\ns = \"\"\"\nprint('x')\n\"\"\"\nprint('y')\nEOF", ("y",)),
         ("python -c \"print('x'); s = '; print(1) #'\"", ("x",)),
         ("echo ''; echo \"\"", ()),
+        # A group after || or && (of a command that may fail), or ended by exit.
+        ("make || { echo 'build failed'; exit 1; }; echo ok", ()),
+        ("make && (echo a)", ()),
+        ("{ echo a; exit 1; }; echo b", ()),
+        ("(echo a; exit 1; echo c)", ()),
+        # An and-or list goes on over a line break; one failing command ends what is certain.
+        ("make &&\necho ok", ()),
+        ("make ||\necho FAIL", ()),
+        ("make && cd /r && echo ok; make && echo a && echo b", ()),
+        ("echo a && exit 0 && echo z", ("a",)),
+        ("test -f x || exit 1; echo b", ()),
+        ("set -e; false; echo ok", ()),
+        ("exec true; echo b", ()),
+        ("make && python - <<'EOF'\nprint('a')\nEOF", ()),
+        # A group piped or redirected after a redirection word; a quoted newline.
+        ("{ echo hi; seq 5; } 2>&1 | tail -3; (echo hi) 1>f", ()),
+        ('echo "a\nb"; ls', ()),
+        # Quoted operators are words; backticks capture; markers never leak.
+        ('echo a "{" b; echo c', ("c",)),
+        ("x=`cd /r; echo hi; pwd`", ()),
+        ("echo 'a;python - <<EOF'\nprint(\"x\")\nEOF", ()),
+        ("python x.py -c \"print('a')\"", ()),
+        ("f() ( echo a ); echo b", ("b",)),
+        (
+            "python -c \"open('t.py','w').write(" + "'" * 3 + "\nprint('hello')\n" + "'" * 3 + ')"',
+            (),
+        ),
+        ("python -c \"\ntry: import x\nexcept E: print('x'); print('done')\n\"", ()),
     ],
 )
 def test_what_a_shell_command_prints_for_certain(command: str, lines: tuple[str, ...]) -> None:
@@ -102,6 +130,18 @@ def test_a_neighbours_printed_lines_are_swapped_dropped_and_added() -> None:
     cat = {"command": "cat notes.txt; echo done"}
     answer, _ = with_printed("done\ntodo\ndone\n", cat, {"command": "cat notes.txt; echo ok"})
     assert answer == "done\ntodo\nok\n"
+    # A literal the recorded run never printed (it failed first): its swap is not added.
+    failed = {"command": "python - <<'EOF'\nimport foo\nprint('ok')\nEOF"}
+    again = {"command": "python - <<'EOF'\nimport foo\nprint('done')\nEOF"}
+    trace = "Traceback ...\nModuleNotFoundError: No module named 'foo'"
+    assert with_printed(trace, failed, again) == (trace, [])
+    # A first line goes first only when the call's first echo prints it.
+    answer, _ = with_printed(
+        "/home\nfile",
+        {"command": "cd /r && echo $X; ls"},
+        {"command": "cd /r && echo $X; echo a; ls"},
+    )
+    assert answer == "/home\nfile\na"
     # CRLF answers keep their line ends; an empty answer gets the line alone.
     answer, _ = with_printed("a\r\nx\r\n", {"command": "echo a"}, {"command": "echo b"})
     assert answer == "b\r\nx\r\n"
@@ -240,6 +280,7 @@ def test_a_build_gives_the_literals_to_the_tools_that_print_them(tmp_path: Path)
     wm, _ = load_world_model(built.path)
     policies = wm.predictor.policies
     assert (policies.of("bash").literals, policies.of("write_file").literals) == (True, False)
+    assert policies.of("a_tool_never_recorded").literals is False  # no evidence, no lines
     session = wm.new_session(task="t")
     wrote = wm.step(session.id, Action(name="write_file", arguments=write("b.py", "bye")))
     echoed = wm.step(session.id, Action(name="bash", arguments={"command": "cd /r && echo on; ls"}))

@@ -28,7 +28,9 @@ from typing import Any
 
 # Longer texts are not read (a step's cost stays bounded; no such call prints only literals).
 MAX_TEXT = 20_000
-MAX_SHELL = 4_000  # the shell text, here-document bodies taken out
+MAX_SHELL = 1_000  # the shell text, here-document bodies taken out
+MAX_PROGRAM = 8_000  # a program whose prints are read
+MAX_ANSWER = 200_000  # a longer answer is left as it is
 MAX_LINE = 1_000  # a line of a program
 
 # A `print` of string literals alone (no f-string, no format, no keyword arguments).
@@ -74,7 +76,7 @@ def _literals_of(text: str) -> tuple[str, ...]:
             return ()
         lines = _shell_literals(shell, programs)
     elif shell is text:  # not a shell command: a program (a tool's code argument)
-        lines = _python_prints(text)
+        lines = _python_prints(text) if len(text) <= MAX_PROGRAM else []
     else:  # a shell command whose here-documents print nothing of their own
         return ()
     return tuple(line for line in lines if line)
@@ -97,7 +99,7 @@ def _without_heredocs(text: str) -> tuple[str, list[str]] | None:
         operators = list(_HEREDOC.finditer(line))
         if line.count("<<") - line.count("<<<") != len(operators):
             return None  # a `<<` this reader cannot follow
-        markers: list[tuple[int, str]] = []
+        markers: list[tuple[re.Match[str], str]] = []
         for operator in operators:  # their bodies follow the line, one after another
             delimiter = next(g for g in operator.group(2, 3, 5) if g is not None)
             quoted = operator.group(5) is None or operator.group(4) == "\\"
@@ -116,10 +118,13 @@ def _without_heredocs(text: str) -> tuple[str, list[str]] | None:
             # (Unquoted, the shell expands `$`, backticks and backslashes in it first.)
             expanded = not quoted and any(re.search(r"[$`\\]", b) for b in body)
             if _feeds_python(line, operator) and not expanded:
-                markers.append((operator.end(), " " + _PROGRAM.format(len(programs))))
+                # The operator gives way to a word naming the program its command runs.
+                markers.append((operator, " " + _PROGRAM.format(len(programs)) + " "))
                 programs.append("\n".join(body))
-        for where, marker in reversed(markers):
-            line = line[:where] + marker + line[where:]
+            else:
+                markers.append((operator, " "))
+        for operator, marker in reversed(markers):
+            line = line[: operator.start()] + marker + line[operator.end() :]
         shell.append(line)
     return "\n".join(shell), programs
 
@@ -166,14 +171,16 @@ def _python_prints(program: str, top_level_only: bool = True) -> list[str]:
 def _one_liner_prints(code: str) -> list[str]:
     """`python -c CODE`'s top-level prints of string literals, `import x; print("a")` too (a
     line opening a block, `for ...: print("a")`, holds none at the top level)."""
-    if len(code) > MAX_SHELL or "print" not in code:
+    if len(code) > MAX_SHELL or "print" not in code or "'''" in code or '"""' in code:
         return []
     statements: list[str] = []
     for line in code.split("\n"):
         if not line or line[0].isspace():
             continue
         parts = _statements(line)
-        if parts is None or re.match(r"(?:if|elif|else|for|while|with|def|class|try)\b", line):
+        if parts is None or re.match(
+            r"(?:if|elif|else|for|while|with|def|class|try|except|finally|async)\b", line
+        ):
             continue
         statements.extend(parts)
     return _python_prints("\n".join(statements))
@@ -261,7 +268,9 @@ def _shell_tokens(shell: str) -> list[str] | None:
                 value.append(re.sub(r'\\([\\"$`\n])', r"\1", double))
             else:
                 value.append(single)
-        tokens.append("".join(value) if certain else "$")
+        text = "".join(value)
+        # (A quoted `{` or `;` is a word, never an operator: it is not read as one.)
+        tokens.append(text if certain and not _operator(text) else "$")
     return tokens
 
 
@@ -275,49 +284,50 @@ def _redirect(token: str) -> bool:
 
 def _shell_literals(shell: str, programs: list[str]) -> list[str]:
     """The lines of each certain `echo`, and of each Python here-document run so (`programs`),
-    in order (see the module's doc for what is certain)."""
+    in order (see the module's doc for what is certain). An and-or list is followed: after an
+    `&&` only commands taken as succeeding (`_SUCCEEDING`) keep what comes certain, after an
+    `||` nothing is; an `exit`, `exec` or `set -e` ends the reading."""
+    if "`" in shell:  # a command substitution this reader does not follow
+        return []
     tokens = _shell_tokens(shell)
     if tokens is None:  # an unclosed quote: nothing is certain
         return []
     out: list[str] = []
     depth = 0  # loops, ifs and cases open
-    groups: list[tuple[int, bool]] = []  # each open group: where its lines start, captured
-    function = False  # the next { group is a function's body
+    groups: list[tuple[int, bool]] = []  # each open group: where its lines start, uncertain
+    function = False  # the next group is a function's body
     previous = "\n"
-    before_and = ""  # the command an `&&` follows
+    chain = True  # whether the and-or list so far runs its next command for certain
     command = ""  # the current simple command's name
     i = 0
     while i < len(tokens):
         token = tokens[i]
+        if token == "\n" and previous in ("&&", "||", "|", "|&"):
+            i += 1  # the list goes on on the next line
+            continue
         command_start = previous in _SEPARATORS or previous in _STARTERS
         if token in ("(", "$(", "<(", ">(", "{"):
-            captured = token != "(" and token != "{" or (token == "{" and function)
             if token == "(" and i + 1 < len(tokens) and tokens[i + 1] == ")" and command:
                 function = True  # name () { ...; }: a definition, not a run
                 i += 2
                 previous = ")"
                 continue
-            function = False if token == "{" else function
-            groups.append((len(out), captured or any(c for _, c in groups)))
+            parent = groups[-1][1] if groups else False
+            uncertain = parent or function or token not in ("(", "{") or not chain
+            function = False
+            groups.append((len(out), uncertain))
         elif token in (")", "}") and groups:
-            start, captured = groups.pop()
-            following = tokens[i + 1] if i + 1 < len(tokens) else "\n"
-            if captured or following in ("|", "|&", "&&", "||", "&") or _redirect(following):
-                del out[start:]  # a group captured, piped, tested, in the background
+            start, uncertain = groups.pop()
+            if uncertain or not _group_printed(tokens, i + 1):
+                del out[start:]  # captured, piped, redirected, tested or not run for certain
         elif command_start and token == "function":
             function = True
-        elif token.startswith("__wmh_program_") and depth == 0:
-            number = token[len("__wmh_program_") : -2]
-            if number.isdigit() and int(number) < len(programs):
-                out.extend(_python_prints(programs[int(number)]))
-            command = "<py>"
         elif command_start and token in _OPENERS:
             depth += 1
         elif command_start and token in _CLOSERS:
             depth = max(0, depth - 1)
-        elif command_start and token == "exit" and depth == 0 and not groups:
-            if previous not in ("&&", "||"):
-                return out  # nothing after runs
+        elif command_start and token in ("exit", "exec", "return"):
+            return out[: groups[0][0]] if groups else out  # what comes after may not run
         elif command_start and not _operator(token):
             j = i + 1
             while j < len(tokens) and not _operator(tokens[j]):
@@ -326,26 +336,55 @@ def _shell_literals(shell: str, programs: list[str]) -> list[str]:
             ending = tokens[j] if j < len(tokens) else "\n"
             certain = (
                 depth == 0
-                and previous not in ("||", "|", "|&")
-                and (previous != "&&" or before_and in _SUCCEEDING)
-                and ending not in ("|", "|&", "||", "&")
+                and chain
+                and previous not in ("|", "|&")
+                and ending not in ("|", "|&", "&")
                 and not _redirect(ending)
+                and not (groups and groups[-1][1])
             )
-            if token == "echo" and certain:
+            if token == "set" and any(re.fullmatch(r"-\w*e\w*", w) for w in words):
+                return out  # errexit: any command after may end the run
+            programs_run = [w for w in words if w.startswith("__wmh_program_")]
+            if programs_run and _INTERPRETER.fullmatch(token):
+                if certain:
+                    for word in programs_run:
+                        number = word[len("__wmh_program_") : -2]
+                        if number.isdigit() and int(number) < len(programs):
+                            program = programs[int(number)]
+                            if len(program) <= MAX_PROGRAM:
+                                out.extend(_python_prints(program))
+                token = "<py>"
+            elif token == "echo" and certain:
                 out.extend(_echoed(words))
             elif _INTERPRETER.fullmatch(token) and certain and "-c" in words[:-1]:
-                out.extend(_one_liner_prints(words[words.index("-c") + 1]))
+                at = words.index("-c")
+                if all(w.startswith("-") for w in words[:at]):
+                    out.extend(_one_liner_prints(words[at + 1]))
             command = token
             previous = tokens[j - 1] if j > i + 1 else token
             i = j
             continue
         if token == "&&":
-            before_and = command
-        if token in _SEPARATORS and token != "&&":
+            chain = chain and command in _SUCCEEDING
+        elif token in ("||", "|", "|&"):
+            chain = False if token == "||" else chain
+        elif token in (";", "\n", "&", ";;"):
+            chain = True
             command = ""
         previous = token
         i += 1
     return out
+
+
+def _group_printed(tokens: list[str], at: int) -> bool:
+    """Whether a group closing before `at` prints to the command's output as is: not piped,
+    redirected, put in the background or tested, up to the end of its command."""
+    while at < len(tokens) and tokens[at] not in (";", "\n", ")", "}", ";;"):
+        token = tokens[at]
+        if token in ("|", "|&", "&", "&&", "||") or _redirect(token):
+            return False
+        at += 1
+    return True
 
 
 def _echoed(words: list[str]) -> list[str]:
@@ -359,7 +398,7 @@ def _echoed(words: list[str]) -> list[str]:
     if not words or not newline or "$" in words or re.fullmatch(r"[-+*/%|&]?=", words[0]):
         return []
     text = " ".join(words)
-    if escapes and "\\" in text:
+    if (escapes and "\\" in text) or "\n" in text or "__wmh_" in text:
         return []
     return [text]
 
@@ -391,8 +430,8 @@ def with_printed(
     the next recorded literal (with none in the answer: first when the call prints it before
     anything else, else last)."""
     new, old = printed_literals(current), printed_literals(recorded)
-    if old == new or _is_json(content):  # (a JSON answer's lines are not what was printed)
-        return content, []
+    if old == new or len(content) > MAX_ANSWER or _is_json(content):
+        return content, []  # (a JSON answer's lines are not what was printed)
     newline = "\r\n" if "\r\n" in content else "\n"
     lines = content.split(newline) if content else []
     at = _lines_of(lines, old)  # the answer's line of each recorded literal (None: not there)
@@ -410,10 +449,7 @@ def with_printed(
         for k in range(i1, i2):
             replacement = new[j1 + k - i1] if k - i1 < paired else ""
             where = at[k]
-            if where is None:
-                if replacement:
-                    added.append(replacement)
-                    first = j1 + k - i1 if first is None else first
+            if where is None:  # the recorded run did not print it (it failed first?)
                 continue
             edits[where] = [replacement] if replacement else []
             changed.append((old[k], replacement))
@@ -426,7 +462,7 @@ def with_printed(
         following = next((at[k] for k in range(i1 + paired, len(old)) if at[k] is not None), None)
         if following is not None:
             before.setdefault(following, []).extend(added)
-        elif first == 0 and _first_output(current):
+        elif first == 0 and _first_output(current, new[0]):
             head.extend(added)
         else:
             tail.extend(added)
@@ -466,12 +502,16 @@ def _lines_of(lines: list[str], literals: tuple[str, ...]) -> list[int | None]:
     return at
 
 
-def _first_output(arguments: dict[str, Any]) -> bool:
-    """Whether the call prints its first literal before anything else runs (an `echo` first,
-    after `cd`s at most)."""
+def _first_output(arguments: dict[str, Any], literal: str) -> bool:
+    """Whether the call prints `literal` before anything else runs: its first `echo`, after
+    `cd`s at most, prints it."""
     for value in arguments.values():
         if isinstance(value, str) and "echo" in value:
-            head = re.split(r"\becho\b", value, maxsplit=1)[0]
+            head, _, rest = value.partition("echo")
             steps = [s.strip() for s in re.split(r"&&|;|\n", head) if s.strip()]
-            return all(s.startswith("cd ") for s in steps)
+            words = rest.lstrip()
+            while re.match(r"-[neE]+\s", words):
+                words = words.split(None, 1)[1]
+            said = words.lstrip("'\"").startswith(literal[:40])
+            return said and all(s.startswith("cd ") for s in steps)
     return False

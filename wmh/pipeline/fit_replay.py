@@ -293,12 +293,16 @@ def _closed_loop(
 
 def _printing(policies: ReplayPolicies, printing: dict[str, bool]) -> ReplayPolicies:
     """The policies with the literals on for the tools whose recordings show what their calls
-    print (`printing_tools`), and for every other tool where any tool's do."""
+    print (`printing_tools`) and off for every other tool (one with no policy of its own takes
+    the default's other parts)."""
+    tools = dict(policies.tools)
+    for tool in printing:
+        tools.setdefault(tool, policies.default)
     return ReplayPolicies(
-        default=policies.default.model_copy(update={"literals": any(printing.values())}),
+        default=policies.default.model_copy(update={"literals": False}),
         tools={
             tool: policy.model_copy(update={"literals": printing.get(tool, False)})
-            for tool, policy in policies.tools.items()
+            for tool, policy in tools.items()
         },
         use_error_style=policies.use_error_style,
     )
@@ -335,7 +339,9 @@ def fit_policies(
             if on_step is not None:
                 on_step()
     if not open_scores.counts:
-        return ReplayPolicies(), FitReport(traces=len(traces), judge=judge.name)
+        return _printing(ReplayPolicies(), printing), FitReport(
+            traces=len(traces), judge=judge.name
+        )
     overall, per_tool = choose_configs(open_scores)
 
     # Session replay and the overlay, in closed loop, on top of the retrieval choices.
