@@ -10,7 +10,7 @@ import pytest
 
 from wmh.core.types import Action
 from wmh.engine.literals import printed_literals, with_printed
-from wmh.engine.policy import ReplayPolicies
+from wmh.engine.policy import ReplayPolicies, ReplayPolicy
 
 
 def _printed(command: str) -> tuple[str, ...]:
@@ -223,7 +223,7 @@ def test_the_replay_model_answers_with_what_the_call_prints(tmp_path: Path) -> N
         )
     )
     wm, _ = load_world_model(built.path)
-    every_part = wm.predictor.with_policies(ReplayPolicies())
+    every_part = wm.predictor.with_policies(ReplayPolicies(default=ReplayPolicy(literals=True)))
     asked = Action(name="bash", arguments={"command": patch.replace("&& ", "&& echo '== start'; ")})
     answers = {}
     for name, predictor in (

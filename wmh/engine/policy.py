@@ -42,8 +42,9 @@ class ReplayPolicy(BaseModel):
     consensus: int = 0  # > 1: the answer most in agreement among this many nearest
     adapt: bool = True  # the neighbour's argument values swapped for the current ones
     # With adapt: the lines the neighbour's call printed for certain (`echo "done"`) swapped
-    # for those the current call prints (`wmh.engine.literals`).
-    literals: bool = True
+    # for those the current call prints (`wmh.engine.literals`). Off unless the build saw the
+    # tool's recordings show what its calls print (a model built before it stays as it was).
+    literals: bool = False
     overlay: bool = True  # records the session already showed keep their latest values
 
     def weights(self) -> Weights:
