@@ -11,6 +11,7 @@ import pytest
 from wmh.core.types import Action
 from wmh.engine.literals import printed_literals, with_printed
 from wmh.engine.policy import ReplayPolicies, ReplayPolicy
+from wmh.engine.world_model import WorldModel
 
 
 def _printed(command: str) -> tuple[str, ...]:
@@ -196,20 +197,13 @@ def _bash_trace(t: int, steps: list[tuple[str | dict, str]]) -> list[dict]:
     return spans
 
 
-def test_the_replay_model_answers_with_what_the_call_prints(tmp_path: Path) -> None:
-    """The nearest recording echoed `saved`; the call asked echoes `== start` first and
-    nothing after: the answer says so, where copying the recording said `saved`."""
+def _built(tmp_path: Path, traces: list[list[tuple[str | dict, str]]]) -> WorldModel:
+    """The model a build of these traces (all of them indexed) makes."""
     from tests.conftest import make_settings
     from wmh.pipeline.build import build_world_model
     from wmh.store.loader import load_world_model
 
-    patch = "cd /repo && python - <<'EOF'\nopen('a.py', 'w').write(x)\nprint('patched')\nEOF"
-    traces = [
-        [(f"{patch}\necho saved", "patched\nsaved"), ("ls /repo", "a.py\nb.py")],
-        [("cat /repo/a.py", "x = 1"), ("git status --short", " M a.py")],
-        [("ls /repo/tests", "test_a.py"), ("git diff --stat", " a.py | 2 +-")],
-    ]
-    corpus = tmp_path / "bash.jsonl"
+    corpus = tmp_path / "calls.jsonl"
     corpus.write_text(
         "".join(
             json.dumps(span) + "\n"
@@ -217,12 +211,24 @@ def test_the_replay_model_answers_with_what_the_call_prints(tmp_path: Path) -> N
             for span in _bash_trace(t, steps)
         )
     )
-    built = build_world_model(
-        make_settings(
-            tmp_path, "bash", [corpus], "split.train=1.0", "split.valid=0", "split.test=0"
-        )
+    settings = make_settings(
+        tmp_path, "calls", [corpus], "split.train=1.0", "split.valid=0", "split.test=0"
     )
-    wm, _ = load_world_model(built.path)
+    wm, _ = load_world_model(build_world_model(settings).path)
+    return wm
+
+
+def test_the_replay_model_answers_with_what_the_call_prints(tmp_path: Path) -> None:
+    """The nearest recording echoed `saved`; the call asked echoes `== start` first and
+    nothing after: the answer says so, where copying the recording said `saved`."""
+
+    patch = "cd /repo && python - <<'EOF'\nopen('a.py', 'w').write(x)\nprint('patched')\nEOF"
+    traces = [
+        [(f"{patch}\necho saved", "patched\nsaved"), ("ls /repo", "a.py\nb.py")],
+        [("cat /repo/a.py", "x = 1"), ("git status --short", " M a.py")],
+        [("ls /repo/tests", "test_a.py"), ("git diff --stat", " a.py | 2 +-")],
+    ]
+    wm = _built(tmp_path, traces)
     every_part = wm.predictor.with_policies(ReplayPolicies(default=ReplayPolicy(literals=True)))
     asked = Action(name="bash", arguments={"command": patch.replace("&& ", "&& echo '== start'; ")})
     answers = {}
@@ -254,9 +260,6 @@ def test_a_tool_takes_the_literals_where_its_recordings_show_them() -> None:
 def test_a_build_gives_the_literals_to_the_tools_that_print_them(tmp_path: Path) -> None:
     """An editor writing a script's text prints none of it: given the literals, its answer
     `Wrote b.py` would have had a line `bye` added."""
-    from tests.conftest import make_settings
-    from wmh.pipeline.build import build_world_model
-    from wmh.store.loader import load_world_model
 
     def write(name: str, word: str) -> dict:
         return {"path": name, "text": f"print('{word}')"}
@@ -266,18 +269,7 @@ def test_a_build_gives_the_literals_to_the_tools_that_print_them(tmp_path: Path)
         [("cd /r; ls; echo end", "a.py\nend"), (write("c.py", "yo"), "Wrote c.py")],
         [("cd /r && echo go; ls", "go\nb.py"), (write("d.py", "ho"), "Wrote d.py")],
     ]
-    corpus = tmp_path / "tools.jsonl"
-    corpus.write_text(
-        "".join(
-            json.dumps(span) + "\n"
-            for t, steps in enumerate(traces)
-            for span in _bash_trace(t, steps)
-        )
-    )
-    built = build_world_model(
-        make_settings(tmp_path, "t", [corpus], "split.train=1.0", "split.valid=0", "split.test=0")
-    )
-    wm, _ = load_world_model(built.path)
+    wm = _built(tmp_path, traces)
     policies = wm.predictor.policies
     assert (policies.of("bash").literals, policies.of("write_file").literals) == (True, False)
     assert policies.of("a_tool_never_recorded").literals is False  # no evidence, no lines
