@@ -395,3 +395,35 @@ def test_a_trace_without_a_task_gives_no_scenario() -> None:
         assert [s.task for s in scenarios_from_traces(traces, count=2, seed=seed)] == [
             "find user u1"
         ]
+
+
+def test_a_judge_that_fails_on_close_still_ends_the_episode(built_model: Path) -> None:
+    """Its error is raised, and the session ends: the env held it, and every later `reset`
+    failed on closing it again."""
+    from wmh.errors import ProviderError
+
+    class _Failing:
+        name = "failing"
+        calls = 0
+
+        def judge(self, task: str, turns: list) -> RewardVerdict:
+            self.calls += 1
+            if self.calls == 1:
+                raise ProviderError("the reward judge's answer holds no JSON verdict: 'hm'")
+            return RewardVerdict(1.0, [1.0] * len(turns), "")
+
+    wm, _ = load_world_model(built_model)
+    wm.reward = _Failing()
+    env = WorldModelEnv(wm, score_on_close=True)
+    env.reset("find user 1")
+    first = env.session_id
+    env.step(_get_user(1))
+    with pytest.raises(ProviderError, match="holds no JSON verdict"):
+        env.close()
+    assert env.session_id is None and env.usage is not None and env.usage.steps == 1
+    with pytest.raises(SessionNotFoundError):
+        wm.session(first)
+    env.reset("find user 2")  # it raised the judge's error again, from closing the old session
+    env.step(_get_user(2))
+    env.close()
+    assert env.last_score is not None and env.last_score.reward == 1.0

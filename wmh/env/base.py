@@ -69,11 +69,16 @@ class WorldModelEnv:
         return self.last_score
 
     def close(self) -> None:
+        """End the episode (scored first with `score_on_close`). The session ends even when
+        the judge fails, whose error is raised after: the env was left holding the session,
+        and every later `reset` failed on closing it again."""
         if self.session_id is not None:
-            if self.score_on_close:
-                self.score()
-            self.usage = self.wm.end_session(self.session_id)
-            self.session_id = None
+            try:
+                if self.score_on_close:
+                    self.score()
+            finally:
+                self.usage = self.wm.end_session(self.session_id)
+                self.session_id = None
 
     def tools(self) -> dict[str, dict[str, Any]]:
         return self.wm.tool_schemas()
