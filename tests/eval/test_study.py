@@ -434,3 +434,33 @@ def test_a_study_whose_llm_calls_all_fail_writes_no_scores(tmp_path: Path, fake_
         said,
     ), said
     assert not (tmp_path / "study").exists()
+
+
+def test_a_study_refused_at_a_later_member_leaves_no_runs_in_mlflow(
+    tmp_path: Path, fake_llm, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The first member scored (and was logged), the second's provider failed: the study said
+    "no study result was written" while the first member's run stayed in MLflow."""
+    from tests.conftest import make_settings
+    from tests.fake_llm import Reply, echo_environment
+    from wmh.errors import ProviderError
+    from wmh.eval.study import run_study
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    fake_llm.default = echo_environment
+    corpus = write_corpus(tmp_path / "small.jsonl", traces=20, seed=2)
+    settings = make_settings(
+        tmp_path, "later", [corpus], "track=true", "study.seeds=2",
+        "provider=openai_compatible", "provider.model=openai/x", "predictor.cache=false",
+        f"provider.api_base={fake_llm.api_base}", "provider.num_retries=0",
+    )  # fmt: skip
+
+    def fail_from_now(*_: object) -> None:
+        fake_llm.default = Reply(status=500)
+
+    with pytest.raises(ProviderError, match="no study result was written"):
+        run_study(settings, "seeds", tmp_path / "out", on_member=fail_from_now)
+    mlflow.set_tracking_uri(uri)
+    runs = mlflow.search_runs(search_all_experiments=True, output_format="list")
+    assert runs == [] and not (tmp_path / "out").exists()

@@ -228,11 +228,14 @@ def run_study(
                     replay_ci=(scored.overall.ci_low, scored.overall.ci_high),
                     seconds=round(time.perf_counter() - started, 3),
                 )
-                if settings.track:
-                    member.run_id = _track_member(report, member, params, settings.root)
                 report.members.append(member)
                 if on_member is not None:
                     on_member(member, i + 1, len(plan))
+    # Logged once every member is scored: a member refused later (its provider failing) left
+    # the runs of those before it in MLflow, though no study result was written.
+    if settings.track:
+        for member in report.members:
+            member.run_id = _track_member(report, member, params, settings.root)
     report.summary = summarise(report.members, kind)
     paths = write_study(report, out_dir)
     if settings.track:
