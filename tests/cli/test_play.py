@@ -52,6 +52,8 @@ def test_play_takes_overrides_of_what_a_built_model_may_change(built_model: Path
         ("provider.api_base=http://127.0.0.1:9/v1", "model 'records' is a replay model"),
         ("predictor.cache=false", "model 'records' is a replay model, which calls no provider"),
         ("retrieval.index=hnsw", "retrieval.index is fixed when model 'records' is built"),
+        # The whole group passed by its name, and its index settings were taken and ignored.
+        ("retrieval={index:flat,flat_max:1}", "retrieval is fixed when model 'records' is"),
     ):
         refused = play(root, ":quit\n", "-o", override)
         assert refused.returncode == 1 and said in " ".join(refused.stderr.split())

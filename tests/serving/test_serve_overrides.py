@@ -125,3 +125,20 @@ def test_a_key_fixed_at_build_is_refused_naming_what_a_server_takes() -> None:
         "serve.*, reward, provider.*, predictor.* and retrieval.top_k (rebuild to change the "
         "rest)"
     )
+
+
+@pytest.mark.parametrize(
+    ("override", "said"),
+    [
+        # The whole group passed the check by its name, and its index settings were ignored.
+        ("retrieval={index:flat,flat_max:1}", "(set retrieval.top_k alone)"),
+        # A setting of wmh eval or wmh study is not said to be fixed by a build.
+        ("judge=rubric", "judge is not a server's setting; a server takes serve.*"),
+        ("track=false", "track is not a server's setting"),
+        ("study.seeds=2", "study.seeds is not a server's setting"),
+    ],
+)
+def test_a_server_refuses_what_it_would_not_use_saying_why(override: str, said: str) -> None:
+    with pytest.raises(ConfigError) as refused:
+        server_settings([override])
+    assert said in str(refused.value)

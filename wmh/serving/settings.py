@@ -23,6 +23,9 @@ MAX_REDIS_TTL_S = 1e12
 # the server's own settings and its reward judge.
 MODEL_GROUPS = ("provider", "predictor", "retrieval")
 SERVER_GROUPS = ("serve", "reward", *MODEL_GROUPS)
+# Neither a server's nor fixed by a build: how `wmh eval` and `wmh study` measure, and whether
+# they track.
+NOT_SERVED = ("judge", "study", "track", "experiment")
 
 
 def override_group(override: str) -> str:
@@ -44,13 +47,19 @@ class ServeSettings:
 def server_settings(overrides: list[str]) -> ServeSettings:
     """`conf/` composed with the overrides: the serve group, reward and provider; an override
     of anything else, fixed when a model is built, is an error (it was taken and ignored)."""
+    takes = "a server takes serve.*, reward, provider.*, predictor.* and retrieval.top_k"
     for override in overrides:
         key = override_key(override)
-        if override_group(override) not in SERVER_GROUPS or key in BUILT_WITH:
+        group = override_group(override)
+        if group in NOT_SERVED:
+            raise ConfigError(f"'{override}': {key} is not a server's setting; {takes}")
+        if group not in SERVER_GROUPS or key in BUILT_WITH:
             raise ConfigError(
-                f"'{override}': {key} is fixed when a model is built; a server takes serve.*, "
-                "reward, provider.*, predictor.* and retrieval.top_k (rebuild to change the rest)"
+                f"'{override}': {key} is fixed when a model is built; {takes} (rebuild to "
+                "change the rest)"
             )
+        if key == "retrieval":  # the whole group: its index settings too
+            raise ConfigError(f"'{override}': {takes} (set retrieval.top_k alone)")
     cfg = compose_config(overrides)
     try:
         return ServeSettings(

@@ -59,11 +59,12 @@ def eval_overrides(
         group, _, rest = key.partition(".")
         if group == "name":
             continue
-        if group not in EVAL_GROUPS or key in BUILT_WITH:
+        if group not in EVAL_GROUPS or key in BUILT_WITH or key == "retrieval":
             raise ConfigError(
                 f"'{override}': {key} is fixed when model '{name}' is built; on a built model "
                 f"an override can change {', '.join(EVAL_GROUPS)} (but not "
-                f"{', '.join(BUILT_WITH)}: rebuild to change the rest)"
+                f"{', '.join(BUILT_WITH)}, so not the whole retrieval group: rebuild to change "
+                "the rest)"
             )
         groups.append((group, override))
         if group == "predictor" and replay:
