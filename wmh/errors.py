@@ -55,7 +55,10 @@ class SessionNotFoundError(WmhError):
 
 
 class ProviderError(WmhError):
-    """A provider call failed after retries and fallbacks."""
+    """A provider call failed after retries and fallbacks (or answered nothing usable: then
+    `usage` holds what the call that was made cost)."""
+
+    usage: object = None
 
 
 class ServerBusyError(WmhError):

@@ -98,7 +98,11 @@ def test_an_unreadable_verdict_is_a_502_and_the_episode_can_be_scored_again(
         assert client.post(f"{base}/step", json=action).status_code == 200
         failed = client.post(f"{base}/score")
         again = client.post(f"{base}/score")
+        ended = client.delete(base).json()
     assert failed.status_code == 502, failed.text
+    # Both judge calls were made and billed: the session meters both (the failed one was lost).
+    assert ended["by_phase"]["judge"]["calls"] == 2, ended
+    assert ended["by_phase"]["judge"]["input_tokens"] == 2 * 11
     assert "holds no JSON verdict: 'I think it went well'" in failed.json()["detail"]
     assert (again.status_code, again.json()["reward"], again.json()["step_rewards"]) == (
         200,

@@ -30,7 +30,7 @@ from wmh.engine.schemas import infer_tool_schemas
 from wmh.engine.sessions import InMemorySessionStore, SessionStore
 from wmh.engine.usage import JUDGE, SERVE, UsageRecord, add_phase_usage, observation_usage
 from wmh.engine.usage import usage_record as _usage_record
-from wmh.errors import ConfigError, SessionFullError
+from wmh.errors import ConfigError, ProviderError, SessionFullError
 from wmh.retrieval.retriever import Retriever
 
 
@@ -167,7 +167,15 @@ class WorldModel:
                 "own check), or pass one to score_session"
             )
         with self.sessions.locked(session_id) as session:
-            verdict = judge.judge(session.task, session.history)
+            try:
+                verdict = judge.judge(session.task, session.history)
+            except ProviderError as exc:
+                # A judge call answered but unusable was still made: the session meters it.
+                spent = getattr(exc, "usage", None)
+                if spent is not None:
+                    add_phase_usage(session, JUDGE, spent)
+                    self.sessions.save(session)
+                raise
             score = EpisodeScore(
                 reward=min(1.0, max(0.0, verdict.episode)),
                 success=verdict.succeeded,

@@ -87,12 +87,17 @@ class RubricReward:
             rubric=self.rubric, task=task, n=len(turns), transcript=transcript or "(none)"
         )
         answer = self.provider.complete([{"role": "user", "content": prompt}])
-        verdict = parse_verdict(answer.text, len(turns))
-        verdict.usage = UsageTotals(
+        usage = UsageTotals(
             calls=1,
             input_tokens=answer.prompt_tokens,
             output_tokens=answer.completion_tokens,
             cost_usd=answer.cost,
             latency_s=round(answer.latency_s, 6),
         )
+        try:
+            verdict = parse_verdict(answer.text, len(turns))
+        except ProviderError as exc:
+            exc.usage = usage  # (the call was made and billed: its session meters it)
+            raise
+        verdict.usage = usage
         return verdict
