@@ -143,6 +143,9 @@ def test_a_neighbours_printed_lines_are_swapped_dropped_and_added() -> None:
         {"command": "cd /r && echo $X; echo a; ls"},
     )
     assert answer == "/home\nfile\na"
+    # A call whose first echo is a bare option (nothing after it) raised IndexError.
+    program = {"command": "python - <<'EOF'\nprint('a')\nEOF\necho -n "}
+    assert with_printed("x", {"command": "ls"}, program) == ("x\na", [("", "a")])
     # CRLF answers keep their line ends; an empty answer gets the line alone.
     answer, _ = with_printed("a\r\nx\r\n", {"command": "echo a"}, {"command": "echo b"})
     assert answer == "b\r\nx\r\n"

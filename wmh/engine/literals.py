@@ -511,7 +511,8 @@ def _first_output(arguments: dict[str, Any], literal: str) -> bool:
             steps = [s.strip() for s in re.split(r"&&|;|\n", head) if s.strip()]
             words = rest.lstrip()
             while re.match(r"-[neE]+\s", words):
-                words = words.split(None, 1)[1]
+                parts = words.split(None, 1)
+                words = parts[1] if len(parts) > 1 else ""
             said = words.lstrip("'\"").startswith(literal[:40])
             return said and all(s.startswith("cd ") for s in steps)
     return False
