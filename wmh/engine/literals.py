@@ -8,8 +8,8 @@ recorded call printed alone is dropped, and one the current call prints alone is
 is certain is read, and anything this reader cannot follow reads as nothing:
 - an `echo` of literal words (no `$`, backticks, globs or braces), not redirected, piped or put
   in the background, not inside a loop, `if`, `case`, function, `$(...)` or `<(...)`, not after
-  `||` nor after an `&&` whose command may fail (only `cd`, `echo`, `export`, `true` and `:` are
-  taken as succeeding), and not after an `exit`;
+  `||` nor after an `&&` whose command may fail (only `cd`, `echo`, `export`, `true`, `:` and a
+  Python program are taken as succeeding), and not after an `exit`, `exec` or `set -e`;
 - a `print` of string literals alone at the top level of a Python program (a quoted
   here-document fed to `python -`, `python -c`, or a code argument that is a program), before
   any top-level `sys.exit`, `exit`, `quit` or `raise`, and outside a triple-quoted string.
@@ -50,7 +50,8 @@ _CLOSERS = {"done", "fi", "esac"}
 _STARTERS = {"then", "do", "else", "elif", "!", "in"}
 # After `&&`, the commands taken as succeeding (an echo after another may not run).
 _SUCCEEDING = {"cd", "echo", "export", "true", ":", "<py>"}
-_PROGRAM = "__wmh_program_{}__"
+_MARK = "__wmh_program_"  # a word naming the here-document program a command runs
+_PROGRAM = _MARK + "{}__"
 
 
 def printed_literals(arguments: dict[str, Any]) -> tuple[str, ...]:
@@ -102,6 +103,8 @@ def _without_heredocs(text: str) -> tuple[str, list[str]] | None:
         markers: list[tuple[re.Match[str], str]] = []
         for operator in operators:  # their bodies follow the line, one after another
             delimiter = next(g for g in operator.group(2, 3, 5) if g is not None)
+            if not delimiter:
+                return None
             quoted = operator.group(5) is None or operator.group(4) == "\\"
             tabs = operator.group(1) == "-"
             body: list[str] = []
@@ -113,8 +116,6 @@ def _without_heredocs(text: str) -> tuple[str, list[str]] | None:
                 if (candidate.lstrip("\t") if tabs else candidate) == delimiter:
                     break
                 body.append(candidate)
-            if not delimiter:
-                return None
             # (Unquoted, the shell expands `$`, backticks and backslashes in it first.)
             expanded = not quoted and any(re.search(r"[$`\\]", b) for b in body)
             if _feeds_python(line, operator) and not expanded:
@@ -139,7 +140,7 @@ def _feeds_python(line: str, operator: re.Match[str]) -> bool:
     return "|" not in rest and re.search(r"(?<![0-9&])>|1>|&>", rest) is None
 
 
-def _python_prints(program: str, top_level_only: bool = True) -> list[str]:
+def _python_prints(program: str) -> list[str]:
     """The top-level prints of string literals alone of a program, until a top-level exit."""
     out: list[str] = []
     in_string = ""
@@ -151,7 +152,7 @@ def _python_prints(program: str, top_level_only: bool = True) -> list[str]:
         for quote in ('"""', "'''"):
             if line.count(quote) % 2:
                 in_string = quote
-        if in_string or not line or (top_level_only and line[0].isspace()):
+        if in_string or not line or line[0].isspace():
             continue
         if _STOPS.match(line):
             break
@@ -344,11 +345,11 @@ def _shell_literals(shell: str, programs: list[str]) -> list[str]:
             )
             if token == "set" and any(re.fullmatch(r"-\w*e\w*", w) for w in words):
                 return out  # errexit: any command after may end the run
-            programs_run = [w for w in words if w.startswith("__wmh_program_")]
+            programs_run = [w for w in words if w.startswith(_MARK)]
             if programs_run and _INTERPRETER.fullmatch(token):
                 if certain:
                     for word in programs_run:
-                        number = word[len("__wmh_program_") : -2]
+                        number = word[len(_MARK) : -2]
                         if number.isdigit() and int(number) < len(programs):
                             program = programs[int(number)]
                             if len(program) <= MAX_PROGRAM:
@@ -444,8 +445,6 @@ def with_printed(
         if tag == "equal":
             continue
         paired = min(i2 - i1, j2 - j1)  # the first of each side in place of each other
-        added: list[str] = []
-        first = None  # the place among the current call's literals of the first added
         for k in range(i1, i2):
             replacement = new[j1 + k - i1] if k - i1 < paired else ""
             where = at[k]
@@ -453,16 +452,14 @@ def with_printed(
                 continue
             edits[where] = [replacement] if replacement else []
             changed.append((old[k], replacement))
-        if j1 + paired < j2:
-            first = j1 + paired if first is None else first
-            added += new[j1 + paired : j2]
+        added = list(new[j1 + paired : j2])  # the current call's alone, from place j1+paired
         if not added:
             continue
         changed.extend(("", line) for line in added)
         following = next((at[k] for k in range(i1 + paired, len(old)) if at[k] is not None), None)
         if following is not None:
             before.setdefault(following, []).extend(added)
-        elif first == 0 and _first_output(current, new[0]):
+        elif j1 + paired == 0 and _first_output(current, new[0]):
             head.extend(added)
         else:
             tail.extend(added)

@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections import OrderedDict
 from collections.abc import Iterable, Mapping
 from functools import partial
+from typing import Any
 
 import numpy as np
 
@@ -199,6 +200,7 @@ class ReplayPredictor:
             policy.weights(),
             policy.consensus,
             policy.adapt,
+            policy.literals,
             self.policies.use_error_style,
         )
         recalled = self._recalled.get(key)
@@ -224,12 +226,12 @@ class ReplayPredictor:
         source = "nearest_copy" if best is neighbours[0] else "consensus_neighbour"
         if not policy.adapt:
             return _tagged(recorded.observation, source, recorded.id)
-        content, replaced = adapt_observation(
-            recorded.observation.content, recorded.action.arguments, action.arguments
+        content, replaced, printed = adapt_answer(
+            recorded.observation.content,
+            recorded.action.arguments,
+            action.arguments,
+            policy.literals,
         )
-        printed: list[tuple[str, str]] = []
-        if policy.literals:
-            content, printed = with_printed(content, recorded.action.arguments, action.arguments)
         if not replaced and not printed:
             return _tagged(recorded.observation, source, recorded.id)
         observation = recorded.observation.model_copy(update={"content": content})
@@ -255,6 +257,19 @@ class ReplayPredictor:
         return Observation(
             content=style.render(action.name), is_error=True, metadata={"source": "unknown_tool"}
         )
+
+
+def adapt_answer(
+    content: str, recorded: dict[str, Any], current: dict[str, Any], literals: bool
+) -> tuple[str, int, list[tuple[str, str]]]:
+    """A neighbour's answer adapted to the current call, as the replay model and its fit both
+    adapt it: its argument values swapped (`adapt_observation`, how many), and with `literals`,
+    the lines its call printed for certain made the current call's (`with_printed`)."""
+    content, replaced = adapt_observation(content, recorded, current)
+    printed: list[tuple[str, str]] = []
+    if literals:
+        content, printed = with_printed(content, recorded, current)
+    return content, replaced, printed
 
 
 def _content_of(table: StepTable, row: int) -> str:

@@ -23,12 +23,11 @@ import numpy as np
 from wmh.core.canonical import stable_unit_interval
 from wmh.core.stored import step_counts, trace_ids
 from wmh.core.types import Observation, Session, Step, Trace, Turn
-from wmh.engine.adapt import adapt_observation
 from wmh.engine.agreement import agreement, consensus_of
-from wmh.engine.literals import printing_tools, with_printed
+from wmh.engine.literals import printing_tools
 from wmh.engine.policy import FitReport, ReplayPolicies, ReplayPolicy, ToolFit
 from wmh.engine.predictor import PredictionContext
-from wmh.engine.replay import ReplayPredictor
+from wmh.engine.replay import ReplayPredictor, adapt_answer
 from wmh.retrieval.retriever import (
     RERANK_DEPTH,
     IndexRetriever,
@@ -243,14 +242,10 @@ class _OpenLoop:
             key = (recorded_row[recorded.id], adapt)
             if key not in cache:
                 content = recorded.observation.content
-                if adapt:  # as the replay model adapts (with the literals its calls print)
-                    content, _ = adapt_observation(
-                        content, recorded.action.arguments, step.action.arguments
+                if adapt:
+                    content, _, _ = adapt_answer(
+                        content, recorded.action.arguments, step.action.arguments, printing
                     )
-                    if printing:
-                        content, _ = with_printed(
-                            content, recorded.action.arguments, step.action.arguments
-                        )
                 predicted = Observation(content=content, is_error=recorded.observation.is_error)
                 cache[key] = self.judge.judge(predicted, step.observation).score
             return cache[key]
