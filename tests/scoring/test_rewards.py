@@ -57,7 +57,14 @@ def test_the_transcript_clips_long_answers_and_names_an_empty_episode(fake_llm: 
 
 def test_judge_answers_are_clamped_and_unreadable_ones_are_errors() -> None:
     verdict = parse_verdict('{"steps": [2, -1, "x"], "episode": 7}', 4)
-    assert verdict.steps == [1.0, 0.0, 0.0, 0.0] and verdict.episode == 1.0
+    # A step the judge gave no number for has no reward (None), not a 0 it never gave; nor
+    # has a step past the end of its list.
+    assert verdict.steps == [1.0, 0.0, None, None] and verdict.episode == 1.0
+    assert parse_verdict('{"steps": ["0.5", null, true], "episode": 1}', 3).steps == [
+        0.5,
+        None,
+        None,
+    ]
     # One reward per turn: a judge listing more scores than turns has them cut.
     assert parse_verdict('{"steps": [1, 0.5, 0.2], "episode": 1}', 1).steps == [1.0]
     # Success only when the judge says true or false; anything else is no verdict.
@@ -96,6 +103,7 @@ def test_an_unreadable_verdict_is_a_502_and_the_episode_can_be_scored_again(
         base = f"/world_models/records/sessions/{sid['session_id']}"
         action = {"action": {"name": "get_user", "arguments": {"user_id": 1}}}
         assert client.post(f"{base}/step", json=action).status_code == 200
+        assert client.post(f"{base}/step", json=action).status_code == 200
         failed = client.post(f"{base}/score")
         again = client.post(f"{base}/score")
         ended = client.delete(base).json()
@@ -107,7 +115,7 @@ def test_an_unreadable_verdict_is_a_502_and_the_episode_can_be_scored_again(
     assert (again.status_code, again.json()["reward"], again.json()["step_rewards"]) == (
         200,
         0.75,
-        [0.5],
+        [0.5, None],  # the judge scored one step of two: the other has no reward (null)
     ), again.text
 
 

@@ -19,7 +19,7 @@ SUCCESS_REWARD = 0.5  # without the judge's own word, an episode rewarded this m
 @dataclass
 class RewardVerdict:
     episode: float
-    steps: list[float] = field(default_factory=list)
+    steps: list[float | None] = field(default_factory=list)  # None: the judge gave none
     critique: str = ""
     success: bool | None = None  # the judge's own word, when it has one
     usage: UsageTotals = field(default_factory=UsageTotals)  # what judging cost

@@ -275,7 +275,7 @@ class EpisodeScore(BaseModel):
 
     reward: float = Field(ge=0.0, le=1.0)
     success: bool
-    step_rewards: list[float] = Field(default_factory=list)
+    step_rewards: list[float | None] = Field(default_factory=list)  # None: no score given
     critique: str = ""
 
 

@@ -35,10 +35,12 @@ Answer with one JSON object and nothing else:
 
 
 def _clamp(value: object) -> float:
-    try:
-        return min(1.0, max(0.0, float(value)))  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        return 0.0
+    return min(1.0, max(0.0, float(value)))  # type: ignore[arg-type]
+
+
+def _step_score(value: object) -> float | None:
+    """A step's score in [0, 1]; None where the judge gave no number (not a 0 it never gave)."""
+    return _clamp(value) if is_finite_number(value) else None
 
 
 def parse_verdict(text: str, steps: int) -> RewardVerdict:
@@ -60,7 +62,9 @@ def parse_verdict(text: str, steps: int) -> RewardVerdict:
         )
     listed = data.get("steps")
     raw_steps: list[object] = listed if isinstance(listed, list) else []
-    scores = [_clamp(v) for v in raw_steps[:steps]] + [0.0] * max(0, steps - len(raw_steps))
+    # A step the judge listed no number for has no reward (None), told apart from a 0 it gave.
+    scores = [_step_score(v) for v in raw_steps[:steps]]
+    scores += [None] * (steps - len(scores))
     success = data.get("success")
     return RewardVerdict(
         _clamp(episode),
