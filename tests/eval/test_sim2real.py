@@ -207,3 +207,64 @@ def test_an_unknown_example_is_named_with_the_ones_there_are(tmp_path: Path) -> 
     # It said "examples/nosuch/models/nosuch: no recorded steps to sample actions from".
     said = "error: no example task 'nosuch' (available: airline, code-tasks, terminal-tasks)"
     assert done.returncode == 1 and said in done.stdout + done.stderr
+
+
+def test_an_episode_the_judge_cannot_grade_is_counted_and_the_run_goes_on(
+    fake_llm: FakeLLM,
+) -> None:
+    """The first judge answer with no score ended the whole run (a ProviderError out of
+    `run_sim2real`), losing every episode's figures."""
+    fake_llm.script = [Reply("I think it went well")]
+    fake_llm.default = _graded_by_transcript
+    provider = ProviderConfig(
+        name="openai_compatible", model="openai/judge", api_base=fake_llm.api_base, num_retries=0
+    )
+    judge = make_reward(RewardConfig(name="rubric", rubric="r"), provider)
+    report = run_sim2real(EXAMPLES / "terminal-tasks", episodes=3, seed=0, reward=judge)
+    first, *graded = report.results
+    assert report.reward_failures == 1 and len(graded) == 2
+    assert "holds no JSON verdict: 'I think it went well'" in first.reward_error
+    assert (first.reward_sim, first.reward_real) == (None, None)
+    assert all(r.reward_sim is not None and not r.reward_error for r in graded)
+    assert first.scored > 0 and first.fidelity is not None  # its steps are still figures
+    # The agreement is over the two graded episodes alone.
+    agreeing = [abs(r.reward_sim - r.reward_real) <= 0.2 for r in graded]  # type: ignore[operator]
+    assert report.reward_agreement == pytest.approx(sum(agreeing) / 2, abs=1e-4)
+
+
+def test_wmh_eval_sim2real_with_no_episode_graded_keeps_the_report_and_fails(
+    tmp_path: Path, fake_llm: FakeLLM
+) -> None:
+    fake_llm.default = Reply('{"critique": "no score"}')
+    done = subprocess.run(
+        [
+            str(Path(sys.executable).parent / "wmh"),
+            "eval",
+            "sim2real",
+            "terminal-tasks",
+            "--episodes",
+            "2",
+            "--no-track",
+            "--root",
+            str(tmp_path),
+            "-o",
+            "reward=rubric",
+            "-o",
+            "provider=openai_compatible",
+            "-o",
+            f"provider.api_base={fake_llm.api_base}",
+            "-o",
+            "provider.num_retries=0",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={"COLUMNS": "300", "PATH": str(Path(sys.executable).parent)},
+    )
+    assert done.returncode == 1, done.stdout + done.stderr
+    out = " ".join(done.stdout.split())
+    assert "2 of 2 episodes not graded" in out and "no episode's reward was judged" in out
+    (written,) = (tmp_path / "evals" / "terminal-tasks").glob("sim2real-*.json")
+    figures = json.loads(written.read_text())
+    assert figures["reward_failures"] == 2 and figures["scored_steps"] > 0
+    assert all("has no episode score" in r["reward_error"] for r in figures["results"])

@@ -67,9 +67,16 @@ def sim2real(
         if report.reward_correlation is not None
         else "n/a (the rewards of one world, or of fewer than two episodes, do not vary)"
     )
+    why = next((r.reward_error for r in report.results if r.reward_error), "")
+    failed = (
+        f" ({report.reward_failures} of {report.episodes} episodes not graded: the judge "
+        f"failed or gave no score; first: {escape(why)})"
+        if report.reward_failures
+        else ""
+    )
     rewards = (
         f"; episode rewards ({report.reward}): agreement {report.reward_agreement}, "
-        f"correlation {correlation}"
+        f"correlation {correlation}{failed}"
         if report.reward != "none"
         else ""
     )
@@ -84,3 +91,10 @@ def sim2real(
     if track:
         run_id = track_sim2real(report, path, root)
         console.print(f"MLflow run {run_id}")
+    if report.reward_failures == report.episodes:
+        # Rewards were asked for and none came: the report is kept, the run is not a success.
+        console.print(
+            f"[red]error:[/] no episode's reward was judged ({report.reward_failures} failed); "
+            "the step figures above stand"
+        )
+        raise typer.Exit(1)

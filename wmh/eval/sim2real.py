@@ -23,7 +23,7 @@ from wmh.core.types import ActionKind, Session, Turn
 from wmh.engine.predictor import PredictionContext
 from wmh.env.base import ToolEnv, WorldModelEnv
 from wmh.env.episode import run_episode
-from wmh.errors import ConfigError
+from wmh.errors import ConfigError, ProviderError
 from wmh.eval.results import SIM2REAL_PREFIX
 from wmh.scoring.baselines import NearestNeighbourCopy
 from wmh.scoring.judges import StructuralJudge
@@ -54,6 +54,8 @@ class EpisodeResult(BaseModel):
     reward_real: float | None = None
     critique_sim: str = ""
     critique_real: str = ""
+    # Why the episode has no rewards: a judge call failed or answered with no score.
+    reward_error: str = ""
 
 
 class Sim2RealReport(BaseModel):
@@ -72,6 +74,9 @@ class Sim2RealReport(BaseModel):
     error_flag_agreement: float = 0.0
     reward_agreement: float | None = None
     reward_correlation: float | None = None
+    # Episodes the judge could not grade (each says why); their rewards are left out of the
+    # agreement and the correlation, the other episodes are still compared.
+    reward_failures: int = 0
     per_tool: dict[str, ToolFigures] = Field(default_factory=dict)
     results: list[EpisodeResult] = Field(default_factory=list)
     created_at: str = ""
@@ -178,14 +183,20 @@ def run_sim2real(
                 sim_turns = [
                     Turn(action=s.action, observation=s.observation) for s in sim_episode.steps
                 ]
-                sim_verdict = reward.judge(task, sim_turns)
-                real_verdict = reward.judge(task, real_turns)
-                result.reward_sim, result.critique_sim = sim_verdict.episode, sim_verdict.critique
-                result.reward_real, result.critique_real = (
-                    real_verdict.episode,
-                    real_verdict.critique,
-                )
-                rewards.append((sim_verdict.episode, real_verdict.episode))
+                try:
+                    sim_verdict = reward.judge(task, sim_turns)
+                    real_verdict = reward.judge(task, real_turns)
+                except ProviderError as exc:
+                    # One episode the judge could not grade does not end the run (its steps'
+                    # figures stand); it is counted, and says why.
+                    result.reward_error = str(exc)[:500]
+                    report.reward_failures += 1
+                else:
+                    result.reward_sim = sim_verdict.episode
+                    result.critique_sim = sim_verdict.critique
+                    result.reward_real = real_verdict.episode
+                    result.critique_real = real_verdict.critique
+                    rewards.append((sim_verdict.episode, real_verdict.episode))
             report.results.append(result)
     finally:
         real.close()
@@ -229,6 +240,8 @@ def track_sim2real(report: Sim2RealReport, path: Path, root: Path | None = None)
         "sim2real.error_flag_agreement": report.error_flag_agreement,
         "sim2real.scored_steps": report.scored_steps,
     }
+    if report.reward != "none":
+        metrics["sim2real.reward_failures"] = report.reward_failures
     if report.reward_agreement is not None:
         metrics["sim2real.reward_agreement"] = report.reward_agreement
     if report.reward_correlation is not None:
