@@ -142,3 +142,57 @@ def test_a_server_refuses_what_it_would_not_use_saying_why(override: str, said: 
     with pytest.raises(ConfigError) as refused:
         server_settings([override])
     assert said in str(refused.value)
+
+
+def test_a_judge_of_its_own_endpoint_leaves_the_llm_models_provider_as_built(
+    llm_root: Path, built_model: Path, fake_llm: FakeLLM
+) -> None:
+    """In a store of LLM and replay models, the replay model's rubric judge needed
+    `provider.*`, which re-pointed the LLM model too: `reward.api_base` (with `reward.model`)
+    reaches the judge alone, for every model, and the LLM model still calls its own provider."""
+    import json
+    import shutil
+
+    from tests.fake_llm import FakeLLMServer, Reply
+
+    shutil.copytree(built_model, llm_root / "models" / "records")
+    action = {**_recorded_action(llm_root), "arguments": {"user_id": 10**9}}
+    verdict = Reply(json.dumps({"steps": [1], "episode": 0.75, "critique": "ok"}))
+    with FakeLLMServer() as grader:
+        grader.default = verdict
+        server = server_settings(
+            [
+                "reward=rubric",
+                "reward.model=openai/grader",
+                f"reward.api_base={grader.api_base}",
+                "predictor.cache=false",
+            ]
+        )
+        registry = load_registry(llm_root, [], ServeConfig(), server=server)
+        before = len(fake_llm.requests)
+        with TestClient(create_app(registry)) as client:
+            scores = {}
+            for name in ("llm", "records"):
+                base = f"/world_models/{name}/sessions"
+                sid = client.post(base, json={}).json()["session_id"]
+                assert client.post(f"{base}/{sid}/step", json=action).status_code == 200
+                scores[name] = client.post(f"{base}/{sid}/score").json()
+    # The LLM model's step went to its own provider; both judges to the grader, by its model.
+    assert len(fake_llm.requests) - before == 1
+    assert [r["model"] for r in grader.requests] == ["grader", "grader"]
+    assert {name: s["reward"] for name, s in scores.items()} == {"llm": 0.75, "records": 0.75}
+
+
+def test_a_judge_endpoint_needs_its_model_and_no_credentials_in_it(built_model: Path) -> None:
+    root = built_model.parents[1]
+    for given, said in (
+        (["reward.api_base=http://127.0.0.1:9/v1"], "reward.api_base needs reward.model"),
+        (
+            ["reward.model=openai/g", "reward.api_base=http://u:secret@127.0.0.1:9/v1"],
+            "reward.api_base carries credentials",
+        ),
+    ):
+        server = server_settings(["reward=rubric", *given])
+        with pytest.raises(ConfigError, match=said) as caught:
+            load_registry(root, [], ServeConfig(), server=server)
+        assert "secret" not in str(caught.value)

@@ -11,6 +11,7 @@ from wmh.errors import ConfigError
 _CREDENTIALS_INSTEAD = {
     "provider.api_base": "the key in the environment (OPENAI_API_KEY or the provider's own)",
     "embedder.api_base": "the key in the environment (OPENAI_API_KEY or the provider's own)",
+    "reward.api_base": "the key in the environment (OPENAI_API_KEY)",
     "source.tracking_uri": "MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD for an "
     "HTTP server, or leave source.tracking_uri empty and set MLFLOW_TRACKING_URI (a "
     "database URL, say)",
@@ -38,6 +39,7 @@ def check_credentials(settings: WmhConfig) -> None:
     for key, url in (
         ("provider.api_base", settings.provider.api_base),
         ("embedder.api_base", settings.embedder.api_base),
+        ("reward.api_base", settings.reward.api_base),
         ("source.tracking_uri", settings.source.tracking_uri),
         ("source.endpoint", settings.source.endpoint),
         ("serve.redis_url", settings.serve.redis_url),

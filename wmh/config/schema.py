@@ -146,6 +146,10 @@ class RewardConfig:
 
     name: str = "none"
     model: str = ""  # empty: the provider's model and endpoint
+    # The judge's own OpenAI-compatible endpoint (with `model`), apart from the provider the
+    # world models call: in a store of LLM and replay models, `provider.*` re-points the LLM
+    # models; this reaches the judge alone.
+    api_base: str | None = None
     rubric: str = ""
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
+from wmh.config.credentials import credentials_error
 from wmh.config.schema import JudgeConfig, ProviderConfig, RewardConfig
 from wmh.errors import ConfigError
 from wmh.providers.llm import LLMProvider
@@ -58,11 +59,31 @@ def make_reward(
             )
         return success
     if config.name == "rubric":
+        if config.api_base and not config.model:
+            raise ConfigError(
+                "reward.api_base needs reward.model: the model that endpoint serves "
+                "(e.g. openai/<name>)"
+            )
         if provider.name == "replay" and not config.model:
             raise ConfigError(
-                "reward=rubric needs an LLM: set provider=... (or reward.model=<litellm model>)"
+                "reward=rubric needs an LLM: set provider=... (or reward.model=<litellm model>, "
+                "with reward.api_base for a self-hosted judge)"
             )
-        chosen = replace(provider, model=config.model) if config.model else provider
+        chosen = provider
+        if config.api_base:
+            error = credentials_error("reward.api_base", config.api_base)
+            if error is not None:
+                raise error
+            # Its own endpoint: none of the provider's fallbacks or version, which are theirs.
+            chosen = replace(
+                provider,
+                name="openai_compatible",
+                api_base=config.api_base,
+                api_version=None,
+                fallbacks=[],
+            )
+        if config.model:
+            chosen = replace(chosen, model=config.model)
         return RubricReward(LLMProvider(chosen), config.rubric)
     raise ConfigError(f"reward must be none, rubric or success, got {config.name!r}")
 
