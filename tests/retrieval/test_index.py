@@ -217,6 +217,44 @@ def test_the_exact_recording_is_the_one_made_in_the_most_alike_task() -> None:
     assert retriever.exact(Query(Action(name="get_order", arguments={"id": 2}))) is None
 
 
+def test_recordings_of_a_call_that_answered_alike_are_not_compared_by_context(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """When every recording of a call answered alike (the same observation but for the call
+    id its span carried), the first answers: the context cannot change the answer, and
+    comparing it was the costliest part of a replayed step. Recordings that answered
+    otherwise (another text, or an error) are still chosen by their task."""
+    tasks = ["refund my order", "book a flight to Oslo"]
+    action = Action(name="get_order", arguments={"id": 1})
+    compared: list[int] = []  # the rows each context comparison was given
+    original = IndexRetriever._context_scores
+
+    def counted(
+        self: IndexRetriever, query: Query, rows: np.ndarray, weights: object
+    ) -> tuple[np.ndarray, np.ndarray]:
+        compared.append(len(rows))
+        return original(self, query, rows, None)
+
+    monkeypatch.setattr(IndexRetriever, "_context_scores", counted)
+    for second, alike in (
+        (Observation(content="order 1: shipped", metadata={"tool_call_id": "call_9"}), True),
+        (Observation(content="order 1: shipped", is_error=True), False),
+        (Observation(content="order 1: lost"), False),
+    ):
+        steps = _runs_of_one_call([("order 1: shipped", task) for task in tasks])
+        steps[1] = steps[1].model_copy(update={"observation": second})
+        retriever = _with_context(steps)
+        compared.clear()
+        found = retriever.exact(Query(action, "book a flight to Oslo"))
+        assert found is not None
+        assert (found.step.trace_id, compared) == (("t0", []) if alike else ("t1", [2])), second
+        assert retriever.table.answers_alike(action.key()) is alike
+        # The same of a saved table, whose rows are read from their lines.
+        retriever.table.save(tmp_path / "steps.jsonl", tmp_path / "columns.json")
+        loaded = StepTable.load(tmp_path / "steps.jsonl", tmp_path / "columns.json")
+        assert loaded.answers_alike(action.key()) is alike
+
+
 def test_rows_sharing_vectors_are_cut_alike_by_either_path(monkeypatch: pytest.MonkeyPatch) -> None:
     """A flat partition whose rows share vectors finds the same rows, scores and order whether
     it scores every row (up to `ROWS_SCORED` rows) or cuts its vectors and then their rows:

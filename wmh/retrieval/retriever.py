@@ -240,15 +240,17 @@ class IndexRetriever:
 
     def exact(self, query: Query) -> Neighbour | None:
         """The recording of the very same call made in the most alike context (task plus
-        history, to 6 decimals; ties: the first row), if any."""
-        rows = self.table.exact.get(query.action.key(), [])
+        history, to 6 decimals; ties: the first row), if any; when every recording of the call
+        answered alike, the first (no context can choose another answer)."""
+        key = query.action.key()
+        rows = self.table.exact.get(key, [])
         keep = self._keep(query)
         if keep is not None and rows:
             found = np.asarray(rows)
             rows = found[keep(found)].tolist()
         if not rows:
             return None
-        if len(rows) == 1 or self.context is None:
+        if len(rows) == 1 or self.context is None or self.table.answers_alike(key):
             return Neighbour(rows[0], 1.0, self.table)
         index = np.asarray(rows[:EXACT_MAX])  # in row order: the first best is the first row
         task, history = self._context_scores(query, index, None)

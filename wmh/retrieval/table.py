@@ -22,6 +22,8 @@ from wmh.retrieval.text import MESSAGE_ROUTE, route_of
 # of a large corpus held every row it had ever parsed (at about three times its line's size),
 # and a full parse, as tool schemas make, held them all.
 PARSED_KEPT = 4096
+ALIKE_ROWS = 1024  # recordings of one call compared for `answers_alike` at most
+ALIKE_KEPT = 1 << 17  # calls whose `answers_alike` is kept
 
 
 class StepTable:
@@ -48,6 +50,7 @@ class StepTable:
         self._parse = lru_cache(maxsize=PARSED_KEPT)(partial(_parse_row, self._rows))
         # Per row, its observation's length in characters (None: a model saved without it).
         self.observation_chars: np.ndarray | None = None
+        self._alike: dict[str, bool] = {}
 
     def __len__(self) -> int:
         return len(self.trace_ids)
@@ -80,6 +83,41 @@ class StepTable:
             return cached.observation.content, cached.observation.is_error
         observation = orjson.loads(self._rows[row])["observation"]
         return observation.get("content", ""), bool(observation.get("is_error", False))
+
+    def answers_alike(self, key: str) -> bool:
+        """Whether every recording of a call (its exact-replay key) answered alike: the same
+        observation, but for the call id its span carried. Then whichever answers, the answer
+        is the same, and no context need choose among them (an exact lookup compared each one's
+        task and history: the costliest part of a replayed step). Found once per call; a call
+        recorded more than `ALIKE_ROWS` times is not compared (False)."""
+        alike = self._alike.get(key)
+        if alike is None:
+            rows = self.exact.get(key, [])
+            if len(rows) > ALIKE_ROWS:
+                alike = False
+            else:
+                first = self._answer(rows[0]) if rows else None
+                alike = all(self._answer(row) == first for row in rows[1:])
+            if len(self._alike) >= ALIKE_KEPT:
+                self._alike.clear()
+            self._alike[key] = alike
+        return alike
+
+    def _answer(self, row: int) -> tuple[object, ...]:
+        """A row's observation as compared by `answers_alike`."""
+        held = self._parsed.get(row)
+        if held is not None:
+            observation = held.observation.model_dump(mode="json")
+        else:
+            observation = orjson.loads(self._rows[row])["observation"]
+        metadata = {k: v for k, v in (observation.get("metadata") or {}).items()}
+        metadata.pop("tool_call_id", None)
+        return (
+            observation.get("content", ""),
+            bool(observation.get("is_error", False)),
+            observation.get("reward"),
+            orjson.dumps(metadata, option=orjson.OPT_SORT_KEYS),
+        )
 
     def longest_observation(self, rows: np.ndarray) -> str:
         """The longest observation content (in characters) of these rows; "" for none. Read
