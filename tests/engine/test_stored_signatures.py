@@ -240,6 +240,20 @@ def test_a_loaded_model_takes_its_consensus_from_the_stored_signatures(
     monkeypatch.setattr(agreement, "signature", no_signing)
     loaded = replay.with_policies(every)
     assert [loaded.predict(_context(step)) for step in steps] == expected
+    # A pool asked again (the same call in another episode) is not compared again: its
+    # answers' agreement is kept, and the same answer comes.
+    from wmh.engine import replay as replay_module
+
+    compared: list[int] = []
+    pairwise = replay_module.agreement
+
+    def counted(signatures: np.ndarray) -> np.ndarray:
+        compared.append(len(signatures))
+        return pairwise(signatures)
+
+    monkeypatch.setattr(replay_module, "agreement", counted)
+    again = replay.with_policies(every)
+    assert [again.predict(_context(step)) for step in steps] == expected and compared == []
 
 
 def test_a_model_with_stored_signatures_is_freed_when_its_last_reference_goes(

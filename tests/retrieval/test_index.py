@@ -331,3 +331,33 @@ def test_of_neighbours_alike_in_all_else_the_one_from_the_like_task_comes_first(
     for task in tasks:
         found = retriever.neighbours(Query(action, task, ()), 2, Weights(history=0.3))
         assert [n.step.task for n in found] == [task, *(t for t in tasks if t != task)]
+
+
+def test_a_search_asked_again_is_remembered_and_never_one_that_left_a_trace_out(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Serving asks the same call again and again (an RL loop's episodes of one task): its
+    search is made once. A query that leaves a trace out is searched afresh every time, and
+    never answered from a search that did not leave it out."""
+    retriever = _retriever(_steps(30))
+    searched: list[int] = []
+    original = PartitionedIndex.search
+
+    def counted(self: PartitionedIndex, *args: object, **kwargs: object) -> object:
+        searched.append(1)
+        return original(self, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(PartitionedIndex, "search", counted)
+    action = Action(name="get_order", arguments={"id": 7})
+    first = retriever.neighbours(Query(action, "look things up"), k=5)
+    again = retriever.neighbours(Query(action, "another task, another session"), k=5)
+    assert [h.row for h in again] == [h.row for h in first] and len(searched) == 1
+    assert first[0].step.trace_id == "t7"
+    left_out = [retriever.neighbours(Query(action, exclude_trace="t7"), k=5) for _ in range(2)]
+    assert len(searched) == 3
+    assert all(h.step.trace_id != "t7" for hits in left_out for h in hits)
+    assert [h.row for h in left_out[0]] == [h.row for h in left_out[1]]
+    # Another k is another search (an approximate index's first rows of a deeper one may
+    # differ from a search for fewer).
+    retriever.neighbours(Query(action), k=3)
+    assert len(searched) == 4

@@ -20,7 +20,7 @@ import numpy as np
 
 from wmh.core.types import Action, ActionKind, Observation, Session
 from wmh.engine.adapt import adapt_observation
-from wmh.engine.agreement import SignatureCache, StoredSignatures, consensus_index
+from wmh.engine.agreement import SignatureCache, StoredSignatures, agreement, consensus_of
 from wmh.engine.consistency import Record, apply_session_state, seed_records, turn_records
 from wmh.engine.learnt import ErrorStyle
 from wmh.engine.literals import with_printed
@@ -31,6 +31,7 @@ from wmh.retrieval.table import StepTable
 from wmh.retrieval.text import action_text, route_of
 
 SESSIONS_KEPT = 4096  # sessions whose replay memory is kept between steps
+AGREEMENTS_KEPT = 4096  # consensus pools whose answers' agreement is kept
 
 
 class SessionMemory:
@@ -101,6 +102,7 @@ class ReplayPredictor:
         # keep the whole table, every parsed step, alive until the cyclic collector came by.)
         self.signatures = signatures
         self._signatures = SignatureCache(partial(_content_of, retriever.table), signatures)
+        self._agreements: dict[tuple[int, ...], np.ndarray] = {}
         self._recalled: dict[tuple[object, ...], Observation] | None = None
 
     def with_policies(
@@ -119,8 +121,9 @@ class ReplayPredictor:
             policies,
             self.signatures if same_rows else None,
         )
-        if same_rows:  # their signatures too
+        if same_rows:  # their signatures and agreements too
             other._signatures = self._signatures
+            other._agreements = self._agreements
         if retriever is self.retriever:
             other._recalled = self._recalled
         return other
@@ -246,9 +249,17 @@ class ReplayPredictor:
         if policy.consensus <= 1 or len(neighbours) == 1:
             return neighbours[0]
         pool = neighbours[: policy.consensus]
-        signatures = self._signatures.pool([n.row for n in pool])
+        rows = tuple(n.row for n in pool)
+        # The answers' pairwise agreement depends on the rows alone (their nearness, on the
+        # session's context, is weighed after): a pool asked again is not compared again.
+        agree = self._agreements.get(rows)
+        if agree is None:
+            agree = agreement(self._signatures.pool(list(rows)))
+            if len(self._agreements) >= AGREEMENTS_KEPT:
+                self._agreements.clear()
+            self._agreements[rows] = agree
         nearness = np.array([n.score for n in pool], dtype=np.float32)
-        return pool[consensus_index(signatures, nearness)]
+        return pool[consensus_of(agree, nearness)]
 
     def _unrecorded(self, action: Action) -> Observation:
         if action.kind is ActionKind.MESSAGE:

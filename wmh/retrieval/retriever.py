@@ -18,11 +18,12 @@ from wmh.retrieval.context import ContextColumns, history_vector, task_vector
 from wmh.retrieval.embedders import Embedder
 from wmh.retrieval.index import Keep, PartitionedIndex
 from wmh.retrieval.table import StepTable
-from wmh.retrieval.text import HISTORY_WINDOW, QueryText, query_text, route_of
+from wmh.retrieval.text import HISTORY_WINDOW, QueryText, action_text, query_text, route_of
 from wmh.retrieval.weights import Weights
 
 RERANK_DEPTH = 64  # calls fetched by likeness before the context re-ranks them
 EXACT_MAX = 256  # recordings of one exact call compared by context
+SEARCHES_KEPT = 4096  # a serving retriever's searches kept (see `IndexRetriever._search`)
 
 
 class Neighbour:
@@ -146,6 +147,11 @@ class IndexRetriever:
         # hashing one's `embed_one`) is asked through it, without a batch's dedupe and stack.
         one = getattr(embedder, "embed_one", None)
         self._embed_text = lru_cache(maxsize=4096)(one or partial(_embed_one, embedder))
+        # Searches that left nothing out, by what they searched with: the same call is asked
+        # again and again while serving (an RL loop's episodes of one task), and its search
+        # is the same each time (the index does not change).
+        self._searched: dict[tuple[str, object, int], tuple[np.ndarray, np.ndarray]] = {}
+        self._follows_action = bool(getattr(embedder, "vectors_follow_action", False))
 
     def hiding(self, trace_ids: frozenset[str]) -> IndexRetriever:
         """The same index with these traces never returned."""
@@ -209,7 +215,26 @@ class IndexRetriever:
         route = route_of(query.action)
         if route not in self.index.partitions:
             return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
-        return self.index.search(route, self._vector(query), k, self._keep(query))
+        keep = self._keep(query)
+        if keep is not None:  # (a build's and an evaluation's: each trace left out in turn)
+            return self.index.search(route, self._vector(query), k, keep)
+        # What the query's vector is made of: its call's text alone, when the embedder's
+        # vectors follow the call (the hashing one's, by default), else the whole query text.
+        text: object = (
+            action_text(query.action)
+            if self._follows_action
+            else query_text(query.action, query.task, query.recent)
+        )
+        key = (route, text, k)
+        found = self._searched.get(key)
+        if found is None:
+            rows, scores = self.index.search(route, self._vector(query), k, None)
+            rows.setflags(write=False)  # shared by every caller that asks it again
+            scores.setflags(write=False)
+            if len(self._searched) >= SEARCHES_KEPT:
+                self._searched.clear()
+            found = self._searched[key] = (rows, scores)
+        return found
 
     def candidates(self, query: Query, depth: int = RERANK_DEPTH) -> list[Neighbour]:
         rows, scores = self._search(query, depth)
