@@ -17,7 +17,11 @@ of the model, one request at a time. Rows:
   p99 of each step's latency less its provider call's (the `latency_s` wmh timed, which also
   holds any wait of the call's answer for the event loop).
 
-Server memory is the RSS of the server's process tree after the 64-session run.
+Server memory is the RSS of the server's process tree after the 64-session run (the largest of
+the rounds). Every server is started first, then measured in turn at each level, `--rounds` times
+(each round in the other order); each figure is the median of the rounds', and `vs_echo` the
+median of each round's ratio to the echo endpoint of the same round: the machine's speed drifts
+by tens of percent over minutes, and a ratio of two rows measured minutes apart measured that.
 
     python bench/bench_http.py --seconds 8 --llm --out bench/results/http.json
     python bench/bench_http.py --seconds 8 --client httpx --out bench/results/http-httpx.json
@@ -204,6 +208,24 @@ def provider_seconds(answer: Any) -> float | None:
     return float(seconds) if isinstance(seconds, int | float) else None
 
 
+def summary(runs: list[dict[str, Any]], echo: list[dict[str, Any]]) -> dict[str, Any]:
+    """One server at one level over the rounds: each figure the median of the rounds', and its
+    ratio to the echo endpoint the median of each round's ratio to that round's echo."""
+    ratios = [run["steps_per_s"] / e["steps_per_s"] for run, e in zip(runs, echo, strict=True)]
+    row: dict[str, Any] = {"server": runs[0]["server"], "sessions": runs[0]["sessions"]}
+    row["steps"] = sum(run["steps"] for run in runs)
+    for key in ("steps_per_s", "p50_ms", "p99_ms", "mean_ms", "p99_beyond_provider_ms"):
+        values = [run[key] for run in runs if key in run]
+        if values:
+            row[key] = round(statistics.median(values), 2)
+    row["vs_echo"] = round(statistics.median(ratios), 2)
+    row["vs_echo_rounds"] = [round(r, 2) for r in ratios]
+    rss = [run["server_rss_mb"] for run in runs if "server_rss_mb" in run]
+    if rss:
+        row["server_rss_mb"] = max(rss)
+    return row
+
+
 def heldout_actions(model_dir: Path) -> list[list[dict[str, Any]]]:
     from wmh.store.splits import agent_traces
 
@@ -247,134 +269,134 @@ def main() -> None:
         default="aiohttp",
         help="load client: aiohttp (lighter, so the server is the bottleneck) or httpx",
     )
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=3,
+        help="every server measured this many times, in turn; each figure is the median",
+    )
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "http.json")
     args = parser.parse_args()
 
     actions = heldout_actions(args.root / "models" / args.model)
-    rows: list[dict[str, Any]] = []
     work = Path(tempfile.mkdtemp(prefix="wmh-bench-http-"))
-
-    def measure(label: str, url: str, model: str | None, proc: Proc) -> None:
-        for clients in LEVELS:
-            latencies, beyond = asyncio.run(
-                load(url, model, actions, clients, args.seconds, args.client)
-            )
-            row = {
-                "server": label,
-                "sessions": clients,
-                "steps": len(latencies),
-                "steps_per_s": round(len(latencies) / args.seconds, 1),
-                "p50_ms": round(percentile(latencies, 0.50) * 1000, 2),
-                "p99_ms": round(percentile(latencies, 0.99) * 1000, 2),
-                "mean_ms": round(statistics.fmean(latencies) * 1000, 2),
-            }
-            if beyond:
-                row["p99_beyond_provider_ms"] = round(percentile(beyond, 0.99) * 1000, 2)
-            if clients == LEVELS[-1]:
-                row["server_rss_mb"] = round(rss_mb(proc.proc.pid), 1)
-            rows.append(row)
-            print(row, flush=True)
-
-    def wmh_serve(label: str, root: Path, model: str, *extra: str) -> None:
-        port = free_port()
-        url = f"http://127.0.0.1:{port}"
-        argv = [str(BIN / "wmh"), "serve", "--root", str(root), "--name", model]
-        argv += ["--log-level", "warning"]  # as the echo server: no access log
-        proc = Proc([*argv, "--port", str(port), *extra], f"{url}/healthz")
-        try:
-            measure(label, url, model, proc)
-        finally:
-            proc.stop()
-
-    port = free_port()
-    echo = Proc(
-        [str(BIN / "uvicorn"), "bench.echo_app:app", "--port", str(port), "--log-level", "warning"],
-        f"http://127.0.0.1:{port}/docs",
-    )
-    try:
-        measure("echo", f"http://127.0.0.1:{port}", None, echo)
-    finally:
-        echo.stop()
+    servers: list[tuple[str, str, str | None, Proc]] = []  # label, url, model, process
+    helpers: list[Proc | subprocess.Popen[bytes]] = []  # redis-server, the fake provider
 
     def wanted(label: str) -> bool:
         return not args.only or label in args.only
 
-    def floor_serve(label: str, *extra: str) -> None:
+    def start(label: str, argv: list[str], model: str | None, ready: str = "/healthz") -> None:
         port = free_port()
         url = f"http://127.0.0.1:{port}"
+        servers.append((label, url, model, Proc([*argv, "--port", str(port)], url + ready)))
+
+    def wmh_serve(label: str, root: Path, model: str, *extra: str) -> None:
+        argv = [str(BIN / "wmh"), "serve", "--root", str(root), "--name", model]
+        argv += ["--log-level", "warning", *extra]  # as the echo server: no access log
+        start(label, argv, model)
+
+    def floor_serve(label: str, *extra: str) -> None:
         argv = [sys.executable, str(ROOT / "bench" / "floor_app.py"), "--root", str(args.root)]
-        proc = Proc([*argv, "--name", args.model, "--port", str(port), *extra], f"{url}/healthz")
-        try:
-            measure(label, url, args.model, proc)
-        finally:
-            proc.stop()
+        start(label, [*argv, "--name", args.model, *extra], args.model)
 
-    if wanted("replay/memory"):
-        wmh_serve("replay/memory", args.root, args.model)
-    if wanted("floor/memory"):
-        floor_serve("floor/memory")
-
-    redis_server = shutil.which("redis-server")
-    redis_rows = ("replay/redis", "replay/redis x2", "floor/redis")
-    if redis_server and any(map(wanted, redis_rows)):
-        rport = free_port()
-        redis = subprocess.Popen(
-            [
-                redis_server,
-                "--bind",
-                "127.0.0.1",
-                "--port",
-                str(rport),
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-                "--loglevel",
-                "warning",
-            ],
-            stdout=subprocess.DEVNULL,
-        )
-        time.sleep(0.5)
-        try:
-            redis_url = f"redis://127.0.0.1:{rport}/0"
-            store = ("--session-store", "redis", "--redis-url", redis_url)
+    try:
+        # Every server is started first and measured in turn, level by level, round after
+        # round (each round in the other order): the machine's speed drifts by tens of
+        # percent over minutes, and a ratio of two rows measured minutes apart measured it.
+        echo_argv = [str(BIN / "uvicorn"), "bench.echo_app:app", "--log-level", "warning"]
+        start("echo", echo_argv, None, "/docs")
+        if wanted("replay/memory"):
+            wmh_serve("replay/memory", args.root, args.model)
+        if wanted("floor/memory"):
+            floor_serve("floor/memory")
+        redis_server = shutil.which("redis-server")
+        redis_rows = ("replay/redis", "replay/redis x2", "floor/redis")
+        if redis_server and any(map(wanted, redis_rows)):
+            rport = free_port()
+            redis = subprocess.Popen(
+                [redis_server, "--bind", "127.0.0.1", "--port", str(rport), "--save", "",
+                 "--appendonly", "no", "--loglevel", "warning"],
+                stdout=subprocess.DEVNULL,
+            )  # fmt: skip
+            helpers.append(redis)
+            time.sleep(0.5)
+            store = ("--session-store", "redis", "--redis-url", f"redis://127.0.0.1:{rport}/0")
             if wanted("replay/redis"):
                 wmh_serve("replay/redis", args.root, args.model, *store)
             if wanted("replay/redis x2"):
                 wmh_serve("replay/redis x2", args.root, args.model, *store, "--workers", "2")
             if wanted("floor/redis"):
                 floor_serve("floor/redis", *store)
-        finally:
-            redis.terminate()
-            redis.wait()
-    elif any(map(wanted, redis_rows)):
-        print("redis-server not found: Redis rows skipped", file=sys.stderr)
-
-    if args.llm:
-        fport = free_port()
-        fake = Proc(
-            [sys.executable, str(ROOT / "tests" / "fake_llm.py"), str(fport)],
-            f"http://127.0.0.1:{fport}/v1/models",
-        )
-        try:
+        elif any(map(wanted, redis_rows)):
+            print("redis-server not found: Redis rows skipped", file=sys.stderr)
+        if args.llm:
+            fport = free_port()
+            fake = Proc(
+                [sys.executable, str(ROOT / "tests" / "fake_llm.py"), str(fport)],
+                f"http://127.0.0.1:{fport}/v1/models",
+            )
+            helpers.append(fake)
             model_dir = build_llm_model(work, f"http://127.0.0.1:{fport}/v1")
             wmh_serve("llm/memory", model_dir.parents[1], "airline-llm")
-        finally:
-            fake.stop()
-    shutil.rmtree(work, ignore_errors=True)
 
-    echo_rate = {r["sessions"]: r["steps_per_s"] for r in rows if r["server"] == "echo"}
-    for row in rows:
-        row["vs_echo"] = round(row["steps_per_s"] / echo_rate[row["sessions"]], 2)
+        measured: dict[tuple[str, int], list[dict[str, Any]]] = {}
+        for round_number in range(args.rounds):
+            order = servers if round_number % 2 == 0 else servers[::-1]
+            for clients in LEVELS:
+                for label, url, model, proc in order:
+                    latencies, beyond = asyncio.run(
+                        load(url, model, actions, clients, args.seconds, args.client)
+                    )
+                    row: dict[str, Any] = {
+                        "server": label,
+                        "sessions": clients,
+                        "round": round_number,
+                        "steps": len(latencies),
+                        "steps_per_s": round(len(latencies) / args.seconds, 1),
+                        "p50_ms": round(percentile(latencies, 0.50) * 1000, 2),
+                        "p99_ms": round(percentile(latencies, 0.99) * 1000, 2),
+                        "mean_ms": round(statistics.fmean(latencies) * 1000, 2),
+                    }
+                    if beyond:
+                        row["p99_beyond_provider_ms"] = round(percentile(beyond, 0.99) * 1000, 2)
+                    if clients == LEVELS[-1]:
+                        row["server_rss_mb"] = round(rss_mb(proc.proc.pid), 1)
+                    measured.setdefault((label, clients), []).append(row)
+                    print(row, flush=True)
+    finally:
+        for _, _, _, proc in servers:
+            proc.stop()
+        for helper in helpers:
+            if isinstance(helper, Proc):
+                helper.stop()
+            else:
+                helper.terminate()
+                helper.wait()
+        shutil.rmtree(work, ignore_errors=True)
+
+    labels = [label for label, _, _, _ in servers]
+    ordered = sorted(measured.items(), key=lambda item: (labels.index(item[0][0]), item[0][1]))
+    rows = [summary(runs, measured[("echo", clients)]) for (_, clients), runs in ordered]
     print()
     header = ("server", "sessions", "steps_per_s", "vs_echo", "p50_ms", "p99_ms")
-    header += ("p99_beyond_provider_ms", "server_rss_mb")
+    header += ("p99_beyond_provider_ms", "server_rss_mb", "vs_echo_rounds")
     print("  ".join(f"{h:>15}" for h in header))
     for row in rows:
         print("  ".join(f"{str(row.get(h, '')):>15}" for h in header))
     args.out.parent.mkdir(parents=True, exist_ok=True)
+    every = [row for runs in measured.values() for row in runs]
     args.out.write_text(
-        json.dumps({"seconds": args.seconds, "client": args.client, "rows": rows}, indent=2)
+        json.dumps(
+            {
+                "seconds": args.seconds,
+                "rounds": args.rounds,
+                "client": args.client,
+                "rows": rows,
+                "runs": every,
+            },
+            indent=2,
+        )
     )
     print(f"\nwrote {args.out}")
 
