@@ -55,6 +55,9 @@ def cache_entries(wm: Any, table: Any) -> dict[str, int]:
         "ngram_hashes": hashing._ngram_hashes.cache_info().currsize,
         "history_vecs": context._action_vector.cache_info().currsize,
         "signatures": len(wm.predictor._signatures),
+        "searches": len(wm.retriever._searched),
+        "agreements": len(wm.predictor._agreements),
+        "answers_alike": len(table._alike),
         "argument_tokens": adapt._tokens.cache_info().currsize,
     }
 
