@@ -150,27 +150,21 @@ def test_episode_rewards_are_compared_when_a_judge_is_set(fake_llm: FakeLLM) -> 
     assert any(r.reward_sim != r.reward_real for r in report.results)
 
 
-def test_wmh_eval_sim2real_prints_writes_json_and_tracks(tmp_path: Path) -> None:
-    done = subprocess.run(
-        [
-            str(Path(sys.executable).parent / "wmh"),
-            "eval",
-            "sim2real",
-            "terminal-tasks",
-            "--episodes",
-            "2",
-            "--root",
-            str(tmp_path),
-        ],
+def _sim2real(root: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    """`wmh eval sim2real terminal-tasks --episodes 2 --root ROOT ARGS` as a user runs it."""
+    where = str(Path(sys.executable).parent)
+    argv = [f"{where}/wmh", "eval", "sim2real", "terminal-tasks", "--episodes", "2"]
+    return subprocess.run(
+        [*argv, "--root", str(root), *args],
         capture_output=True,
         text=True,
         timeout=300,
-        env={
-            "COLUMNS": "160",
-            "PATH": str(Path(sys.executable).parent),
-            "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'm.db'}",
-        },
+        env={"COLUMNS": "300", "PATH": where, **env},
     )
+
+
+def test_wmh_eval_sim2real_prints_writes_json_and_tracks(tmp_path: Path) -> None:
+    done = _sim2real(tmp_path, MLFLOW_TRACKING_URI=f"sqlite:///{tmp_path / 'm.db'}")
     assert done.returncode == 0, done.stderr
     assert "closed-loop fidelity" in done.stdout and "MLflow run" in done.stdout
     (written,) = (tmp_path / "evals" / "terminal-tasks").glob("sim2real-*.json")
@@ -236,31 +230,9 @@ def test_wmh_eval_sim2real_with_no_episode_graded_keeps_the_report_and_fails(
     tmp_path: Path, fake_llm: FakeLLM
 ) -> None:
     fake_llm.default = Reply('{"critique": "no score"}')
-    done = subprocess.run(
-        [
-            str(Path(sys.executable).parent / "wmh"),
-            "eval",
-            "sim2real",
-            "terminal-tasks",
-            "--episodes",
-            "2",
-            "--no-track",
-            "--root",
-            str(tmp_path),
-            "-o",
-            "reward=rubric",
-            "-o",
-            "provider=openai_compatible",
-            "-o",
-            f"provider.api_base={fake_llm.api_base}",
-            "-o",
-            "provider.num_retries=0",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env={"COLUMNS": "300", "PATH": str(Path(sys.executable).parent)},
-    )
+    overrides = ["reward=rubric", "provider=openai_compatible", "provider.num_retries=0"]
+    overrides.append(f"provider.api_base={fake_llm.api_base}")
+    done = _sim2real(tmp_path, "--no-track", *(f"-o{o}" for o in overrides))
     assert done.returncode == 1, done.stdout + done.stderr
     out = " ".join(done.stdout.split())
     assert "2 of 2 episodes not graded" in out and "no episode's reward was judged" in out
