@@ -191,3 +191,32 @@ def test_openllmetry_tool_inputs_are_read_from_kwargs_or_inputs(
     (trace,) = read_traces([path]).traces
     (step,) = trace.steps
     assert (step.action.name, step.action.arguments) == ("get_user", arguments)
+
+
+@pytest.mark.parametrize("cut_in", ["later_history", "first_request"])
+def test_a_call_whose_arguments_a_span_cut_short_stays_one_step(
+    tmp_path: Path, cut_in: str
+) -> None:
+    """An exporter's attribute limit cuts the arguments one LLM span records. Cut in a later
+    span's history, that copy of the call (its id answered, its arguments no longer equal) was
+    taken for another call under a reused id, and the tool's answer made a second step of it;
+    cut in the request, the step kept the cut text as its arguments."""
+    long_args = {"user_id": 7, "note": "call me après six " * 20}
+    whole = json.dumps(long_args)
+    cut = whole[:128]  # OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT=128
+    spans = openinference()
+    first, later = (whole, cut) if cut_in == "later_history" else (cut, whole)
+    for span, arguments in ((spans[1], first), (spans[3], later)):
+        for attribute in span["attributes"]:
+            if attribute["key"].endswith("function.arguments"):
+                attribute["value"] = {"stringValue": arguments}
+    for attribute in spans[2]["attributes"]:
+        if attribute["key"] == "input.value":
+            attribute["value"] = {"stringValue": whole}
+    path = tmp_path / "cut.jsonl"
+    path.write_text(json.dumps({"resourceSpans": [{"scopeSpans": [{"spans": spans}]}]}) + "\n")
+    read = read_traces([path])
+    (trace,) = read.traces
+    calls = [(s.action.name, s.action.arguments, s.observation.content) for s in trace.steps]
+    assert calls[:1] == [("get_user", long_args, json.dumps(RESULT))]
+    assert [c for c in calls if c[0] == "get_user"] == calls[:1], calls

@@ -8,7 +8,10 @@ ordered by when its action first appeared.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
+
+import orjson
 
 from wmh.core.types import Action, ActionKind, Observation, Step
 from wmh.ingest.genai import SpanFacts
@@ -54,13 +57,41 @@ class AssembledTrace:
 def _another_call(known: _Call, part: ToolCallPart) -> bool:
     """Whether a call under an id already answered is another call, not the same one seen
     again: it asks with other arguments. Servers that number calls per response give every
-    turn's call the same id, and merged, all but the first were lost."""
+    turn's call the same id, and merged, all but the first were lost. Arguments that one
+    recording of the call holds cut short (an exporter's attribute limit) are not other
+    arguments: taken for another call, the tool's answer made a second step of it."""
     return (
         known.result is not None
         and known.arguments is not None
         and part.arguments is not None
         and part.arguments != known.arguments
+        and not _cut_short(part.arguments, known.arguments)
+        and not _cut_short(known.arguments, part.arguments)
     )
+
+
+def _squeezed(text: str) -> str:
+    return "".join(text.split())
+
+
+def _cut_short(arguments: dict | None, full: dict | None) -> bool:
+    """Whether `arguments` are `full` cut short: text that began as JSON and did not parse
+    (`WrappedArguments.broken`), which, white space aside, begins `full`'s JSON (as orjson or,
+    with non-ASCII escaped, as Python's json writes it)."""
+    if not isinstance(arguments, WrappedArguments) or not arguments.broken:
+        return False
+    text = arguments.get("input")
+    if not isinstance(text, str) or full is None or isinstance(full, WrappedArguments):
+        return False
+    start = _squeezed(text)
+    for write in (lambda: orjson.dumps(full).decode(), lambda: json.dumps(full)):
+        try:
+            written = write()
+        except (TypeError, ValueError):  # (an integer beyond 64 bits, for orjson)
+            continue
+        if _squeezed(written).startswith(start):
+            return True
+    return False
 
 
 class TraceAssembler:
@@ -131,13 +162,18 @@ class TraceAssembler:
                     if c.result is None
                     and c.name == part.name
                     and span_id not in c.span_ids
-                    and (part.arguments is None or c.arguments in (None, part.arguments))
+                    and (
+                        part.arguments is None
+                        or c.arguments in (None, part.arguments)
+                        or _cut_short(c.arguments, part.arguments)
+                        or _cut_short(part.arguments, c.arguments)
+                    )
                 ),
                 None,
             )
         if existing is not None:
-            if existing.arguments is None:
-                existing.arguments = part.arguments
+            if existing.arguments is None or _cut_short(existing.arguments, part.arguments):
+                existing.arguments = part.arguments  # (the whole of what one span cut short)
             if not existing.name.strip():  # a name another span of the call gave
                 existing.name = part.name
             existing.order = min(existing.order, order)
