@@ -277,6 +277,8 @@ def main() -> None:
     )
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "http.json")
     args = parser.parse_args()
+    if args.rounds < 1:
+        parser.error(f"--rounds must be at least 1, got {args.rounds}")
 
     actions = heldout_actions(args.root / "models" / args.model)
     work = Path(tempfile.mkdtemp(prefix="wmh-bench-http-"))

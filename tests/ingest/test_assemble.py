@@ -266,3 +266,69 @@ def test_a_system_prompt_that_changes_each_call_does_not_repeat_the_history(
     )
     assert _message_steps(steps) == [("Which order number?", "7.")]
     assert unanswered == 0
+
+
+def _facts(**given: object) -> tuple[object, object]:
+    from wmh.ingest.genai import SpanFacts, SpanKind
+
+    return SpanFacts(SpanKind.CHAT, **given)  # type: ignore[arg-type, return-value]
+
+
+def _record(n: int) -> object:
+    from wmh.ingest.otlp import SpanRecord
+
+    return SpanRecord("t", f"s{n}", "", "x", n * 10, n * 10 + 5, {}, False, "", "p", 0)
+
+
+def _assembled(*spans: object) -> list[tuple[str, str, bool]]:
+    """(arguments' end, answer, error flag) of each step of the trace of these span facts."""
+    from wmh.ingest.assemble import TraceAssembler
+
+    assembler = TraceAssembler("t")
+    for n, facts in enumerate(spans):
+        assembler.add(_record(n), facts)  # type: ignore[arg-type]
+    return [
+        (json.dumps(s.action.arguments)[-14:], s.observation.content, s.observation.is_error)
+        for s in assembler.finish().steps
+    ]
+
+
+def test_a_new_call_cut_short_is_not_taken_for_the_one_it_begins_like() -> None:
+    """Arguments cut short match any call they begin like: a new request under a reused id, or
+    one of two open calls sharing a long start, was merged into the other call (a step lost, an
+    answer on the wrong call)."""
+    from wmh.ingest.messages import Message, ToolCallPart, ToolResponsePart, as_arguments
+
+    first = {"path": "a.py", "content": "X" * 60}
+    second = {"path": "a.py", "content": "X" * 60 + "Y" * 100}
+    cut = json.dumps(second)[:70]
+    user = Message("user", "write the file")
+    wrote = Message("assistant", tool_calls=[ToolCallPart("call_0", "write", dict(first))])
+    ok = Message("tool", tool_responses=[ToolResponsePart("call_0", "ok")])
+    again = Message("assistant", tool_calls=[ToolCallPart("call_0", "write", as_arguments(cut))])
+    full = Message("tool", tool_responses=[ToolResponsePart("call_0", "disk full", True)])
+    steps = _assembled(
+        _facts(input_messages=[user], output_messages=[wrote]),
+        _facts(input_messages=[user, wrote, ok], output_messages=[again]),
+        _facts(input_messages=[user, wrote, ok, again, full], output_messages=[]),
+    )
+    assert [(answer, error) for _, answer, error in steps] == [("ok", False), ("disk full", True)]
+
+    start = "/srv/app/" + "x" * 40
+    a, b = {"path": start + "/a.py"}, {"path": start + "/ab.py"}
+    calls = [ToolCallPart("", "read", dict(a)), ToolCallPart("", "read", dict(b))]
+    asked = Message("assistant", tool_calls=calls)
+    steps = _assembled(
+        _facts(input_messages=[Message("user", "go")], output_messages=[asked]),
+        _facts(
+            tool_call=ToolCallPart("", "read", as_arguments(json.dumps(b)[:40])),
+            tool_result=ToolResponsePart("", "B"),
+        ),
+        _facts(tool_call=ToolCallPart("", "read", dict(a)), tool_result=ToolResponsePart("", "A")),
+    )
+    # The cut recording begins like both open calls: it is merged into neither (as before
+    # cut-short recordings were merged at all), and `a.py` keeps its own answer.
+    assert [(end.endswith('/a.py"}'), answer) for end, answer, _ in steps] == [
+        (True, "A"),
+        (False, "B"),
+    ], steps

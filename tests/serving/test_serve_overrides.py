@@ -186,13 +186,16 @@ def test_a_judge_of_its_own_endpoint_leaves_the_llm_models_provider_as_built(
 def test_a_judge_endpoint_needs_its_model_and_no_credentials_in_it(built_model: Path) -> None:
     root = built_model.parents[1]
     for given, said in (
-        (["reward.api_base=http://127.0.0.1:9/v1"], "reward.api_base needs reward.model"),
+        (["reward=rubric", "reward.api_base=http://127.0.0.1:9/v1"], "needs reward.model"),
         (
-            ["reward.model=openai/g", "reward.api_base=http://u:secret@127.0.0.1:9/v1"],
+            ["reward=rubric", "reward.model=openai/g", "reward.api_base=http://u:secret@h/v1"],
             "reward.api_base carries credentials",
         ),
+        # Where no judge would call it: refused, not ignored (credentials or not).
+        (["reward=none", "reward.api_base=http://u:secret@h/v1"], "carries credentials"),
+        (["reward=success", "reward.api_base=http://127.0.0.1:9/v1"], "reward=success calls none"),
     ):
-        server = server_settings(["reward=rubric", *given])
+        server = server_settings(given)
         with pytest.raises(ConfigError, match=said) as caught:
             load_registry(root, [], ServeConfig(), server=server)
         assert "secret" not in str(caught.value)

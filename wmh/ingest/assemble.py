@@ -54,24 +54,41 @@ class AssembledTrace:
     nameless_calls: int = 0
 
 
-def _another_call(known: _Call, part: ToolCallPart) -> bool:
+def _another_call(known: _Call, part: ToolCallPart, replayed: bool) -> bool:
     """Whether a call under an id already answered is another call, not the same one seen
     again: it asks with other arguments. Servers that number calls per response give every
-    turn's call the same id, and merged, all but the first were lost. Arguments that one
-    recording of the call holds cut short (an exporter's attribute limit) are not other
-    arguments: taken for another call, the tool's answer made a second step of it."""
+    turn's call the same id, and merged, all but the first were lost. A `replayed` copy (a
+    chat input repeating the history) whose arguments are the known call's cut short (an
+    exporter's attribute limit) is that call: taken for another, the tool's answer made a
+    second step of it. (A new request cut short is another call: it may share its start.)"""
     return (
         known.result is not None
         and known.arguments is not None
         and part.arguments is not None
         and part.arguments != known.arguments
-        and not _cut_short(part.arguments, known.arguments)
-        and not _cut_short(known.arguments, part.arguments)
+        and not (replayed and _cut_short(part.arguments, known.arguments))
     )
 
 
 def _squeezed(text: str) -> str:
-    return "".join(text.split())
+    """JSON text without the white space between its tokens (that inside strings is kept)."""
+    out: list[str] = []
+    in_string = escaped = False
+    for char in text:
+        if in_string:
+            out.append(char)
+            if escaped:
+                escaped = False
+            elif char == "\\":
+                escaped = True
+            elif char == '"':
+                in_string = False
+        elif char == '"':
+            in_string = True
+            out.append(char)
+        elif not char.isspace():
+            out.append(char)
+    return "".join(out)
 
 
 def _cut_short(arguments: dict | None, full: dict | None) -> bool:
@@ -134,7 +151,7 @@ class TraceAssembler:
             self._transcript.append(said)
             self._fingerprints.append(fp)
             for call in message.tool_calls:
-                self._add_call(call, said.order, span_id)
+                self._add_call(call, said.order, span_id, replayed=merge)
             for response in message.tool_responses:
                 self._add_result(response, None, span_id)
 
@@ -150,27 +167,34 @@ class TraceAssembler:
                 return size
         return 0
 
-    def _add_call(self, part: ToolCallPart, order: Order, span_id: str) -> None:
+    def _add_call(
+        self, part: ToolCallPart, order: Order, span_id: str, replayed: bool = False
+    ) -> None:
         existing = self._by_id.get(part.call_id) if part.call_id else None
-        if existing is not None and _another_call(existing, part):
+        if existing is not None and _another_call(existing, part, replayed):
             existing = None  # the id is reused (call_0 every turn): a call of its own
         if existing is None and not part.call_id:
+            open_calls = [
+                c
+                for c in self._calls
+                if c.result is None and c.name == part.name and span_id not in c.span_ids
+            ]
             existing = next(
                 (
                     c
-                    for c in self._calls
-                    if c.result is None
-                    and c.name == part.name
-                    and span_id not in c.span_ids
-                    and (
-                        part.arguments is None
-                        or c.arguments in (None, part.arguments)
-                        or _cut_short(c.arguments, part.arguments)
-                        or _cut_short(part.arguments, c.arguments)
-                    )
+                    for c in open_calls
+                    if part.arguments is None or c.arguments in (None, part.arguments)
                 ),
                 None,
             )
+            if existing is None:  # one recording cut short: the one open call it can be
+                cut = [
+                    c
+                    for c in open_calls
+                    if _cut_short(c.arguments, part.arguments)
+                    or _cut_short(part.arguments, c.arguments)
+                ]
+                existing = cut[0] if len(cut) == 1 else None
         if existing is not None:
             if existing.arguments is None or _cut_short(existing.arguments, part.arguments):
                 existing.arguments = part.arguments  # (the whole of what one span cut short)

@@ -49,6 +49,7 @@ def make_reward(
     config: RewardConfig, provider: ProviderConfig, success: RewardJudge | None = None
 ) -> RewardJudge | None:
     """The judge `reward=` names; `success` is the example's own check (`reward=success`)."""
+    _check_api_base(config)
     if config.name == "none":
         return None
     if config.name == "success":
@@ -71,9 +72,6 @@ def make_reward(
             )
         chosen = provider
         if config.api_base:
-            error = credentials_error("reward.api_base", config.api_base)
-            if error is not None:
-                raise error
             # Its own endpoint: none of the provider's fallbacks or version, which are theirs.
             chosen = replace(
                 provider,
@@ -88,11 +86,26 @@ def make_reward(
     raise ConfigError(f"reward must be none, rubric or success, got {config.name!r}")
 
 
+def _check_api_base(config: RewardConfig) -> None:
+    """`reward.api_base` is refused with credentials in it, and where no judge would call it."""
+    if not config.api_base:
+        return
+    error = credentials_error("reward.api_base", config.api_base)
+    if error is not None:
+        raise error
+    if config.name != "rubric":
+        raise ConfigError(
+            f"reward.api_base is the endpoint of an LLM judge (reward=rubric); "
+            f"reward={config.name} calls none"
+        )
+
+
 def reward_at(
     config: RewardConfig, provider: ProviderConfig, directory: Path | None
 ) -> RewardJudge | None:
     """The reward judge `config` names, with `reward=success` taken from `directory/env.py`
     (a store root laid out like an example: `wmh serve --root examples/airline`)."""
+    _check_api_base(config)
     success = success_check(directory) if config.name == "success" and directory else None
     if config.name == "success" and success is None:
         where = f"{directory}/env.py" if directory else "an example's env.py"
