@@ -9,14 +9,13 @@ from __future__ import annotations
 import json
 import math
 import re
+from collections.abc import Iterator
 from typing import Any
 
 
-def _balanced_end(text: str, start: int) -> int | None:
-    """Index just past the brace that closes the one at `start`, or None when none does.
-
-    Braces inside double-quoted strings (with backslash escapes) do not count."""
-    depth = 0
+def json_chars(text: str, start: int = 0) -> Iterator[tuple[int, str, bool]]:
+    """Each character of JSON text from `start`: its index, itself, and whether it belongs to
+    a double-quoted string (its quotes included; backslash escapes followed)."""
     in_string = False
     escaped = False
     for i in range(start, len(text)):
@@ -28,9 +27,26 @@ def _balanced_end(text: str, start: int) -> int | None:
                 escaped = True
             elif char == '"':
                 in_string = False
-        elif char == '"':
-            in_string = True
-        elif char == "{":
+            yield i, char, True
+        else:
+            in_string = char == '"'
+            yield i, char, in_string
+
+
+def without_spaces(text: str) -> str:
+    """JSON text without the white space between its tokens (that inside strings is kept)."""
+    return "".join(char for _, char, quoted in json_chars(text) if quoted or not char.isspace())
+
+
+def _balanced_end(text: str, start: int) -> int | None:
+    """Index just past the brace that closes the one at `start`, or None when none does.
+
+    Braces inside double-quoted strings (with backslash escapes) do not count."""
+    depth = 0
+    for i, char, quoted in json_chars(text, start):
+        if quoted:
+            continue
+        if char == "{":
             depth += 1
         elif char == "}":
             depth -= 1

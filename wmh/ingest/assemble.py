@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 import orjson
 
+from wmh.core.json_text import without_spaces
 from wmh.core.types import Action, ActionKind, Observation, Step
 from wmh.ingest.genai import SpanFacts
 from wmh.ingest.messages import Message, ToolCallPart, ToolResponsePart, WrappedArguments
@@ -70,27 +71,6 @@ def _another_call(known: _Call, part: ToolCallPart, replayed: bool) -> bool:
     )
 
 
-def _squeezed(text: str) -> str:
-    """JSON text without the white space between its tokens (that inside strings is kept)."""
-    out: list[str] = []
-    in_string = escaped = False
-    for char in text:
-        if in_string:
-            out.append(char)
-            if escaped:
-                escaped = False
-            elif char == "\\":
-                escaped = True
-            elif char == '"':
-                in_string = False
-        elif char == '"':
-            in_string = True
-            out.append(char)
-        elif not char.isspace():
-            out.append(char)
-    return "".join(out)
-
-
 def _cut_short(arguments: dict | None, full: dict | None) -> bool:
     """Whether `arguments` are `full` cut short: text that began as JSON and did not parse
     (`WrappedArguments.broken`), which, white space aside, begins `full`'s JSON (as orjson or,
@@ -100,13 +80,13 @@ def _cut_short(arguments: dict | None, full: dict | None) -> bool:
     text = arguments.get("input")
     if not isinstance(text, str) or full is None or isinstance(full, WrappedArguments):
         return False
-    start = _squeezed(text)
+    start = without_spaces(text)
     for write in (lambda: orjson.dumps(full).decode(), lambda: json.dumps(full)):
         try:
             written = write()
         except (TypeError, ValueError):  # (an integer beyond 64 bits, for orjson)
             continue
-        if _squeezed(written).startswith(start):
+        if without_spaces(written).startswith(start):
             return True
     return False
 

@@ -110,7 +110,7 @@ class StepTable:
             observation = held.observation.model_dump(mode="json")
         else:
             observation = orjson.loads(self._rows[row])["observation"]
-        metadata = {k: v for k, v in (observation.get("metadata") or {}).items()}
+        metadata = dict(observation.get("metadata") or {})
         metadata.pop("tool_call_id", None)
         return (
             observation.get("content", ""),
