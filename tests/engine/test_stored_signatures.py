@@ -53,8 +53,16 @@ def test_stored_signatures_read_back_as_the_ones_made_from_the_answers(tmp_path:
     assert float(loaded.get(3).sum()) == agreement.MAX_FEATURES  # type: ignore[union-attr]
 
 
-def test_a_pool_of_stored_signatures_is_gathered_at_once_as_each_row_alone() -> None:
+@pytest.mark.parametrize("dense", [True, False], ids=["one-matrix", "from-pairs"])
+def test_a_pool_of_stored_signatures_is_gathered_at_once_as_each_row_alone(
+    dense: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Held as one matrix (a model of few answers) or gathered from the stored pairs (more
+    than `DENSE_ANSWERS`), a pool is each row's signature, zeros for a row not stored."""
+    if not dense:
+        monkeypatch.setattr(agreement, "DENSE_ANSWERS", 2)  # fewer than the 4 stored answers
     stored = _stored([0, 1, 3, 4])
+    assert stored.dense is dense
     rows = [4, 2, 0, 99, 3, 0]  # unstored rows (2, 99) and a row twice
     vectors, found = stored.many(rows)
     assert found.tolist() == [True, False, True, False, True, True]

@@ -147,8 +147,10 @@ class Partition:
     def _scores(self, query: np.ndarray) -> np.ndarray:
         """A flat partition's score of every indexed vector."""
         assert self.matrix is not None
-        used = np.flatnonzero(query)
-        if len(used) * SPARSE_QUERY <= len(query):
+        # Counted first: listing the non-zero dimensions of a long call's query (hundreds of
+        # them) cost a third of a small partition's product (6 of 17 us on swe-bench's).
+        if np.count_nonzero(query) * SPARSE_QUERY <= len(query):
+            used = np.flatnonzero(query)
             columns = self.columns
             if columns is None:
                 columns = self.columns = np.ascontiguousarray(self.matrix.T)
