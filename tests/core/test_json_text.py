@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from wmh.core.json_text import extract_json_object
+from wmh.core.json_text import extract_json_object, without_spaces
 
 
 @pytest.mark.parametrize(
@@ -36,3 +36,18 @@ def test_the_first_json_object_is_found_in_text(text: str, expected: object) -> 
 )
 def test_text_without_a_json_object_gives_none(text: str) -> None:
     assert extract_json_object(text) is None
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ('{ "a" : [1, 2],\n\t"b": "x  y" }', '{"a":[1,2],"b":"x  y"}'),
+        ('{"q": "say \\"hi  there\\" ", "n" :\u00a01}', '{"q":"say \\"hi  there\\" ","n":1}'),
+        ('{"path": "C:\\\\ dir\\\\"  , "x": 1}', '{"path":"C:\\\\ dir\\\\","x":1}'),
+        ('{"note": "cut short  here', '{"note":"cut short  here'),  # an unclosed string
+        ('{"note": "ends on an escape \\', '{"note":"ends on an escape \\'),
+        ('{"a": "one"} {"b" :\n "two  2"', '{"a":"one"}{"b":"two  2"'),
+    ],
+)
+def test_without_spaces_drops_white_space_between_tokens_only(text: str, expected: str) -> None:
+    assert without_spaces(text) == expected

@@ -33,9 +33,14 @@ def json_chars(text: str, start: int = 0) -> Iterator[tuple[int, str, bool]]:
             yield i, char, in_string
 
 
+# A double-quoted string (backslash escapes followed; the last may be cut short, unclosed), or
+# a run of white space outside one.
+_STRING_OR_SPACE = re.compile(r'("(?:[^"\\]|\\.)*(?:"|\\?\Z))|\s+', re.DOTALL)
+
+
 def without_spaces(text: str) -> str:
     """JSON text without the white space between its tokens (that inside strings is kept)."""
-    return "".join(char for _, char, quoted in json_chars(text) if quoted or not char.isspace())
+    return _STRING_OR_SPACE.sub(lambda m: m.group(1) or "", text)
 
 
 def _balanced_end(text: str, start: int) -> int | None:

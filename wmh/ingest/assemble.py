@@ -91,6 +91,34 @@ def _cut_short(arguments: dict | None, full: dict | None) -> bool:
     return False
 
 
+def _has_cut_call(message: Message) -> bool:
+    return any(
+        isinstance(c.arguments, WrappedArguments) and c.arguments.broken for c in message.tool_calls
+    )
+
+
+def _loose_print(message: Message) -> str:
+    """A message's fingerprint without its calls' arguments: two copies of one message whose
+    arguments one of them holds cut short have the same."""
+    return Message(
+        message.role,
+        message.text,
+        [ToolCallPart(c.call_id, c.name, None) for c in message.tool_calls],
+        message.tool_responses,
+    ).fingerprint()
+
+
+def _same_call_parts(mine: Message, theirs: Message) -> bool:
+    """Whether two messages of equal loose prints call with the same arguments, one copy's
+    cut short allowed."""
+    return all(
+        a.arguments == b.arguments
+        or _cut_short(a.arguments, b.arguments)
+        or _cut_short(b.arguments, a.arguments)
+        for a, b in zip(mine.tool_calls, theirs.tool_calls, strict=True)
+    )
+
+
 class TraceAssembler:
     """Collects the facts of one trace's spans, then emits its steps."""
 
@@ -100,6 +128,8 @@ class TraceAssembler:
         self._by_id: dict[str, _Call] = {}
         self._transcript: list[_Said] = []
         self._fingerprints: list[str] = []
+        self._loose: list[str] = []  # `_loose_print` of each transcript message
+        self._cut_said = False  # whether a transcript message holds a call's arguments cut
         self._seq = 0
         self.unanswered_messages = 0
 
@@ -123,29 +153,73 @@ class TraceAssembler:
     ) -> None:
         messages = [m for m in messages if m.role != "system"]
         prints = [m.fingerprint() for m in messages]
-        start = self._overlap(prints) if merge else 0
+        start = self._overlap(messages, prints) if merge else 0
         if not merge and self._fingerprints and prints[:1] == self._fingerprints[-1:]:
             start = 1
         for message, fp in zip(messages[start:], prints[start:], strict=True):
             said = _Said(self._next(time_ns), message, span_id)
             self._transcript.append(said)
             self._fingerprints.append(fp)
+            self._loose.append(_loose_print(message))
+            self._cut_said = self._cut_said or _has_cut_call(message)
             for call in message.tool_calls:
                 self._add_call(call, said.order, span_id, replayed=merge)
             for response in message.tool_responses:
                 self._add_result(response, None, span_id)
 
-    def _overlap(self, prints: list[str]) -> int:
-        """How many leading messages of a chat input the transcript already holds."""
+    def _overlap(self, messages: list[Message], prints: list[str]) -> int:
+        """How many leading messages of a chat input the transcript already holds: the same
+        messages, or the same but for a call's arguments one of the two copies holds cut
+        short (an exporter's attribute limit). Such a copy taken for a new message, the whole
+        input was added again: its exchanges made steps again, and its calls did under reused
+        ids or without ids."""
         known = self._fingerprints
         if not known:
             return 0
         if prints[: len(known)] == known:
             return len(known)
+        loose: list[str] | None = None
         for size in range(min(len(known), len(prints)), 0, -1):
             if known[-size:] == prints[:size]:
                 return size
+            if loose is None:
+                if not any(_has_cut_call(m) for m in messages) and not self._cut_said:
+                    loose = []  # (no copy is cut: only the exact comparison can match)
+                else:
+                    loose = [_loose_print(m) for m in messages]
+            if (
+                loose
+                and self._loose[-size:] == loose[:size]
+                and self._adopt(messages, prints, size)
+            ):
+                return size
         return 0
+
+    def _adopt(self, messages: list[Message], prints: list[str], size: int) -> bool:
+        """Whether the input's first `size` messages (of loose prints equal to the
+        transcript's last ones) are those messages, a call's arguments cut short in one of each
+        pair at most; if so, the transcript takes the whole arguments, and the input's prints
+        (a later input repeats them)."""
+        start = len(self._transcript) - size
+        differ = [at for at in range(size) if self._fingerprints[start + at] != prints[at]]
+        said = self._transcript
+        if not all(_same_call_parts(said[start + at].message, messages[at]) for at in differ):
+            return False
+        for at in differ:
+            mine, theirs = said[start + at].message, messages[at]
+            for part, other in zip(mine.tool_calls, theirs.tool_calls, strict=True):
+                if _cut_short(part.arguments, other.arguments):
+                    self._whole_arguments(part, other.arguments)
+            self._fingerprints[start + at] = prints[at]
+        return True
+
+    def _whole_arguments(self, part: ToolCallPart, whole: dict | None) -> None:
+        """A call the transcript holds cut short takes its whole arguments (its message's
+        part, and the call made of it, unless another span has given it them)."""
+        for call in self._calls:
+            if call.arguments is part.arguments:
+                call.arguments = whole
+        part.arguments = whole
 
     def _add_call(
         self, part: ToolCallPart, order: Order, span_id: str, replayed: bool = False
