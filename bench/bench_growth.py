@@ -51,14 +51,14 @@ def cache_entries(wm: Any, table: Any) -> dict[str, int]:
     rows = len(getattr(table, "_parsed", {})) + (parse.cache_info().currsize if parse else 0)
     return {
         "rows_parsed": rows,
-        "query_vectors": wm.retriever._embed_text.cache_info().currsize,
-        "ngram_hashes": hashing._ngram_hashes.cache_info().currsize,
-        "history_vecs": context._action_vector.cache_info().currsize,
+        "query_vectors": len(wm.retriever._embed_text),
+        "ngram_hashes": len(hashing._ngram_hashes),
+        "history_vecs": len(context._action_vector),
         "signatures": len(wm.predictor._signatures),
         "searches": len(wm.retriever._searched),
         "agreements": len(wm.predictor._agreements),
         "answers_alike": len(table._alike),
-        "argument_tokens": adapt._tokens.cache_info().currsize,
+        "argument_tokens": len(adapt._tokens),
     }
 
 

@@ -7,7 +7,7 @@ import faiss
 import numpy as np
 import pytest
 
-from wmh.core.types import Action, Observation, Step
+from wmh.core.types import Action, ActionKind, Observation, Step
 from wmh.retrieval.context import ContextColumns
 from wmh.retrieval.embedders import HashingEmbedder
 from wmh.retrieval.index import PartitionedIndex
@@ -361,3 +361,28 @@ def test_a_search_asked_again_is_remembered_and_never_one_that_left_a_trace_out(
     # differ from a search for fewer).
     retriever.neighbours(Query(action), k=3)
     assert len(searched) == 4
+
+
+def test_a_fit_s_remembered_search_is_the_route_s_own() -> None:
+    """A message's text (`say ...`) can equal a call's of a tool named `say`: the two are
+    searched in their own partitions, and a fit's remembered search was the first one's."""
+    tool = Action(name="say", arguments={"text": "hi"})
+    message = Action(kind=ActionKind.MESSAGE, content=tool.key()[len("tool:say:") :])
+    assert action_text(tool) == action_text(message)
+    steps = [
+        Step(action=tool, observation=Observation(content="tool said"), trace_id="a", index=0),
+        Step(
+            action=message, observation=Observation(content="user replied"), trace_id="b", index=0
+        ),
+    ]
+    table = StepTable.from_steps(steps)
+    embedder = HashingEmbedder(dim=64)
+    vectors = embedder.embed([query_text(s.action, "", []) for s in steps])
+    plain = IndexRetriever(table, PartitionedIndex.build(vectors, table.routes), embedder)
+    once = SearchOnce.of(plain)
+    for retriever in (plain, once):
+        answers = [
+            retriever.neighbours(Query(action, "", (), "x"), 1)[0].step.observation.content
+            for action in (tool, message)
+        ]
+        assert answers == ["tool said", "user replied"], type(retriever).__name__

@@ -9,8 +9,9 @@ from __future__ import annotations
 import json
 import os
 import re
-from functools import lru_cache
 from typing import Any
+
+from wmh.core.memo import text_cache
 
 try:  # the same opcodes as difflib's, a quarter of the time (no wheels beyond Python 3.13)
     from cydifflib import SequenceMatcher
@@ -73,7 +74,7 @@ def _aligned(old_tokens: list[str], new_tokens: list[str], limit: int = 0) -> li
     return pairs
 
 
-@lru_cache(maxsize=4096)
+@text_cache(entries=4096, chars=1_000_000)  # some 50 bytes of tokens a character
 def _tokens(text: str) -> tuple[list[str], list[str], frozenset[str], frozenset[str]]:
     """An argument's tokens by white space and by words, each also as the set of those of two
     characters or more. Kept: a corpus's calls are found again and again as neighbours, an RL

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from functools import lru_cache
 from typing import Any
 
+from wmh.core.memo import text_cache
 from wmh.core.types import Turn
 from wmh.engine.adapt import dump_like
 
@@ -59,7 +59,7 @@ def _records(value: Any, out: list[Record]) -> None:
             out.append((primary, fields))
 
 
-@lru_cache(maxsize=65536)
+@text_cache(entries=65536, chars=4_000_000)
 def records_in(content: str) -> tuple[Record, ...]:
     """Identified records in a JSON text (none for text that is not a JSON object or array)."""
     stripped = content.strip()
@@ -74,7 +74,7 @@ def records_in(content: str) -> tuple[Record, ...]:
     return tuple(found)
 
 
-@lru_cache(maxsize=65536)
+@text_cache(entries=65536, chars=4_000_000)
 def _argument_records(action_key: str, name_length: int) -> tuple[Record, ...]:
     """Records in a tool call's arguments, from its key (`tool:NAME:{canonical json}`)."""
     return records_in(action_key[len("tool:") + name_length + 1 :])

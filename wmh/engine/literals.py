@@ -23,8 +23,9 @@ import json
 import re
 from collections.abc import Iterable
 from difflib import SequenceMatcher
-from functools import lru_cache
 from typing import Any
+
+from wmh.core.memo import text_cache
 
 # Longer texts are not read (a step's cost stays bounded; no such call prints only literals).
 MAX_TEXT = 20_000
@@ -64,7 +65,7 @@ def printed_literals(arguments: dict[str, Any]) -> tuple[str, ...]:
     return tuple(out)
 
 
-@lru_cache(maxsize=4096)
+@text_cache(entries=4096, chars=2_000_000)
 def _literals_of(text: str) -> tuple[str, ...]:
     if "print" not in text and "echo" not in text:
         return ()

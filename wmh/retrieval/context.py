@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from wmh.core.memo import text_cache
 from wmh.core.types import Action
 from wmh.errors import StoreError
 from wmh.retrieval.hashing import text_vector, text_vectors, unit, unit_rows, word_counts
@@ -28,7 +29,7 @@ def task_vector(task: str) -> np.ndarray:
     return unit(word_counts(task[:TASK_CHARS], TASK_DIM))
 
 
-@lru_cache(maxsize=16384)
+@text_cache(entries=16384, chars=2_000_000)
 def _action_vector(text: str) -> np.ndarray:
     return text_vector(text, HISTORY_DIM)
 

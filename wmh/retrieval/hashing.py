@@ -12,9 +12,10 @@ from __future__ import annotations
 import re
 import zlib
 from collections.abc import Iterable, Iterator, Sequence
-from functools import lru_cache
 
 import numpy as np
+
+from wmh.core.memo import text_cache
 
 CHAR_NGRAMS = (3, 4)
 _PRIME = np.uint64(0x100000001B3)
@@ -84,7 +85,7 @@ def _rolling_sizes(codes: np.ndarray, sizes: tuple[int, ...]) -> list[np.ndarray
     return parts
 
 
-@lru_cache(maxsize=8192)
+@text_cache(entries=8192, chars=2_000_000)  # 16 bytes of hashes a character
 def _ngram_hashes(text: str, sizes: tuple[int, ...]) -> np.ndarray:
     """The mixed hashes of every character n-gram of `text`, computed once per text while
     serving (a query's call is embedded for the search, again, smaller, as part of the next

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import cached_property, lru_cache, partial
+from functools import cached_property, partial
 from typing import Any, Protocol
 
 import numpy as np
 
+from wmh.core.memo import TextCache
 from wmh.core.types import Action, Step, Turn
 from wmh.retrieval.context import ContextColumns, history_vector, task_vector
 from wmh.retrieval.embedders import Embedder
@@ -24,6 +25,7 @@ from wmh.retrieval.weights import Weights
 RERANK_DEPTH = 64  # calls fetched by likeness before the context re-ranks them
 EXACT_MAX = 256  # recordings of one exact call compared by context
 SEARCHES_KEPT = 4096  # a serving retriever's searches kept (see `IndexRetriever._search`)
+SEARCHED_CHARS = 2048  # of a call's text longer than this, the search is not kept
 
 
 class Neighbour:
@@ -146,7 +148,7 @@ class IndexRetriever:
         # until the cyclic garbage collector came by.) An embedder with a one-query path (the
         # hashing one's `embed_one`) is asked through it, without a batch's dedupe and stack.
         one = getattr(embedder, "embed_one", None)
-        self._embed_text = lru_cache(maxsize=4096)(one or partial(_embed_one, embedder))
+        self._embed_text = TextCache(one or partial(_embed_one, embedder), 4096, 2_000_000)
         # Searches that left nothing out, by what they searched with: the same call is asked
         # again and again while serving (an RL loop's episodes of one task), and its search
         # is the same each time (the index does not change).
@@ -229,6 +231,9 @@ class IndexRetriever:
         found = self._searched.get(key)
         if found is None:
             rows, scores = self.index.search(route, self._vector(query), k, None)
+            chars = len(text) if isinstance(text, str) else len(text.joined())  # type: ignore[attr-defined]
+            if chars > SEARCHED_CHARS:  # (kept, long calls' keys held gigabytes)
+                return rows, scores
             rows.setflags(write=False)  # shared by every caller that asks it again
             scores.setflags(write=False)
             if len(self._searched) >= SEARCHES_KEPT:
@@ -305,10 +310,16 @@ class SearchOnce(IndexRetriever):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._memo: dict[tuple[QueryText, str | None], tuple[int, np.ndarray, np.ndarray]] = {}
+        self._memo: dict[tuple[str, QueryText, str | None], tuple[int, np.ndarray, np.ndarray]]
+        self._memo = {}
 
     def _search(self, query: Query, k: int) -> tuple[np.ndarray, np.ndarray]:
-        key = (query_text(query.action, query.task, query.recent), query.exclude_trace)
+        # (The route too: a message's text, `say ...`, can be a call's of a tool named `say`.)
+        key = (
+            route_of(query.action),
+            query_text(query.action, query.task, query.recent),
+            query.exclude_trace,
+        )
         found = self._memo.get(key)
         if found is None or found[0] < k:
             rows, scores = super()._search(query, k)
