@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from wmh.core.json_text import extract_json_object, without_spaces
+from wmh.core.json_text import begins_json, extract_json_object
 
 
 @pytest.mark.parametrize(
@@ -38,16 +38,42 @@ def test_text_without_a_json_object_gives_none(text: str) -> None:
     assert extract_json_object(text) is None
 
 
+VALUE = {"url": "https://example.com/a", "temperature": 0.5, "limit": 1000, "ok": True,
+         "note": "après six \U0001F600 end", "tags": ["a", "b"]}  # fmt: skip
+WRITTEN = (
+    '{"url": "https:\\/\\/example.com\\/a", "temperature": 0.50, "limit": 1e3, "ok": true,\n'
+    ' "note": "apr\\u00e8s six \\ud83d\\ude00 end", "tags": ["a", "b"]}'
+)
+
+
+@pytest.mark.parametrize("cut", [20, 40, 62, 75, 80, 95, 104, 108, 110, 114, 120, 128, 140])
+def test_json_text_written_otherwise_and_cut_short_begins_its_value(cut: int) -> None:
+    """Escaped slashes, \\u escapes (a surrogate pair cut in half too), 0.50 and 1e3 against
+    what orjson writes: the same tokens."""
+    assert begins_json(WRITTEN[:cut], VALUE), WRITTEN[:cut]
+
+
 @pytest.mark.parametrize(
-    ("text", "expected"),
+    "text",
     [
-        ('{ "a" : [1, 2],\n\t"b": "x  y" }', '{"a":[1,2],"b":"x  y"}'),
-        ('{"q": "say \\"hi  there\\" ", "n" :\u00a01}', '{"q":"say \\"hi  there\\" ","n":1}'),
-        ('{"path": "C:\\\\ dir\\\\"  , "x": 1}', '{"path":"C:\\\\ dir\\\\","x":1}'),
-        ('{"note": "cut short  here', '{"note":"cut short  here'),  # an unclosed string
-        ('{"note": "ends on an escape \\', '{"note":"ends on an escape \\'),
-        ('{"a": "one"} {"b" :\n "two  2"', '{"a":"one"}{"b":"two  2"'),
+        '{"url": "https://example.org',  # another value
+        '{"temperature": 0.5',  # another key first
+        '{"url": "https://example.com/a", "temperature": 0.6',  # another number, complete
+        '{"url": "https://example.com/a", "temperature": 0.5, "limit": 1000, "ok": fa',
+        '{"url": "https://example.com/a"}',  # complete, and shorter: not a cut of it
+        '[{"url": "',
+        '{"url": @',
+        WRITTEN,  # the whole of it is not cut short
     ],
 )
-def test_without_spaces_drops_white_space_between_tokens_only(text: str, expected: str) -> None:
-    assert without_spaces(text) == expected
+def test_json_text_of_another_value_does_not_begin_it(text: str) -> None:
+    assert not begins_json(text, VALUE)
+
+
+@pytest.mark.parametrize(
+    "text", ['{"x": 1e', '{"x": 1e+', '{"x": 1e+2', '{"y": -1.', '{"y": -1.25e-']
+)
+def test_a_number_the_cut_ended_in_its_exponent_or_fraction_begins_its_value(text: str) -> None:
+    value = {"x": 1e21, "y": -1.25e-07} if text.startswith('{"x"') else {"y": -1.25e-07}
+    assert begins_json(text, value)
+    assert not begins_json(text, {"x": 2e21, "y": -2.5e-07})

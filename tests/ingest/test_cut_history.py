@@ -178,3 +178,28 @@ def test_many_turns_with_cut_histories_give_each_exchange_once(tmp_path: Path) -
         arguments = {"path": f"/srv/f{k}.txt", "content": f"line {k} " * 50}
         expected += [("write", arguments, f"ok {k}"), (f"Done {k}. Next?",)]
     assert found == expected
+
+
+@pytest.mark.parametrize(
+    "written",
+    [
+        '{"temperature": 0.50, "note": "%s"}',
+        '{"limit": 1e3, "note": "%s"}',
+        '{"url": "https:\\/\\/example.com\\/a", "note": "%s"}',
+    ],
+    ids=["0.50", "1e3", "escaped-slash"],
+)
+def test_a_call_the_model_wrote_otherwise_than_json_writes_is_one_step_when_cut(
+    tmp_path: Path, written: str
+) -> None:
+    """The cut copy is compared with the whole one's value token by token, not with how a JSON
+    library writes that value again (0.5, 1000.0, https://...)."""
+    whole = written % ("call me after six " * 20)
+    spans = Spans()
+    spans.llm([user("q")], [assistant(calls=[("call_1", "ask", whole)])])
+    spans.tool("ask", whole, "ok", call_id="call_1")
+    spans.llm(
+        [user("q"), assistant(calls=[("call_1", "ask", whole[:LIMIT])]), answer("ok", "call_1")],
+        [assistant("done")],
+    )
+    assert steps_of(spans.read(tmp_path)) == [("ask", json.loads(whole), "ok")]

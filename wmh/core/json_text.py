@@ -33,14 +33,118 @@ def json_chars(text: str, start: int = 0) -> Iterator[tuple[int, str, bool]]:
             yield i, char, in_string
 
 
-# A double-quoted string (backslash escapes followed; the last may be cut short, unclosed), or
-# a run of white space outside one.
-_STRING_OR_SPACE = re.compile(r'("(?:[^"\\]|\\.)*(?:"|\\?\Z))|\s+', re.DOTALL)
+# One JSON token after optional white space: a string (closed), a number, a literal or a mark.
+_JSON_TOKEN = re.compile(
+    r'\s*(?:("(?:[^"\\]|\\.)*")|(-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?)|(true|false|null)|([{}\[\],:]))'
+)
+_NUMBER_CUT = re.compile(r"[.eE][eE+\-]?\Z")  # a number's part the cut left without digits
+_CUT_ESCAPE = re.compile(r"\\(?:u[0-9a-fA-F]{0,3})?\Z")  # an escape the cut left unfinished
+Token = tuple[str, Any]
 
 
-def without_spaces(text: str) -> str:
-    """JSON text without the white space between its tokens (that inside strings is kept)."""
-    return _STRING_OR_SPACE.sub(lambda m: m.group(1) or "", text)
+def _value_tokens(value: Any, out: list[Token]) -> None:
+    """The tokens of a JSON value, in order: ("s", text), ("n", number), ("l", literal), or a
+    mark (its character, None)."""
+    if isinstance(value, dict):
+        out.append(("{", None))
+        for at, (key, item) in enumerate(value.items()):
+            if at:
+                out.append((",", None))
+            out += [("s", str(key)), (":", None)]
+            _value_tokens(item, out)
+        out.append(("}", None))
+    elif isinstance(value, list):
+        out.append(("[", None))
+        for at, item in enumerate(value):
+            if at:
+                out.append((",", None))
+            _value_tokens(item, out)
+        out.append(("]", None))
+    elif isinstance(value, str):
+        out.append(("s", value))
+    elif isinstance(value, bool) or value is None:
+        out.append(("l", json.dumps(value)))
+    else:
+        out.append(("n", value))
+
+
+def _text_tokens(text: str) -> tuple[list[Token], Token | None]:
+    """The complete tokens of JSON text cut short, and the last one the cut left partial ("s"
+    with the string's decoded start, "n" or "l" with the characters there are; None when the
+    text ends after a complete token). None for the whole when the text is not JSON's tokens."""
+    tokens: list[Token] = []
+    at = 0
+    number_at = -1  # where the last token, a number, began (-1: it is not one)
+    while True:
+        found = _JSON_TOKEN.match(text, at)
+        if found is None:
+            break
+        string, number, literal, mark = found.groups()
+        number_at = found.start(2) if number is not None else -1
+        if found.end() == len(text) and number is not None:
+            return tokens, ("n", number)  # (a number at the cut may be missing digits)
+        if string is not None:
+            tokens.append(("s", json.loads(string)))
+        elif number is not None:
+            tokens.append(("n", float(number) if any(c in number for c in ".eE") else int(number)))
+        elif literal is not None:
+            tokens.append(("l", literal))
+        else:
+            tokens.append((mark, None))
+        at = found.end()
+    if number_at >= 0 and _NUMBER_CUT.match(text, at):  # ("1e", "-1.": the cut ends a number)
+        tokens.pop()
+        return tokens, ("n", text[number_at:])
+    rest = text[at:].lstrip()
+    if not rest:
+        return tokens, None
+    if rest[0] == '"':
+        start = _CUT_ESCAPE.sub("", rest[1:])
+        if start.endswith("\\") and (len(start) - len(start.rstrip("\\"))) % 2:
+            start = start[:-1]
+        decoded = json.loads(f'"{start}"')
+        if decoded and "\ud800" <= decoded[-1] <= "\udbff":  # half of a pair the cut split
+            decoded = decoded[:-1]
+        return tokens, ("s", decoded)
+    if rest[0] == "-" or rest[0].isdigit():
+        return tokens, ("n", rest)
+    if rest.isalpha():
+        return tokens, ("l", rest)
+    raise ValueError("not JSON")
+
+
+def begins_json(text: str, value: Any) -> bool:
+    """Whether `text` is JSON text of `value` cut short: token by token, strings by what they
+    say (escapes written either way) and numbers by their value (`0.50` and `0.5`, `1e3` and
+    `1000`), white space aside; the token at the cut compared as far as it goes."""
+    try:
+        cut, last = _text_tokens(text)
+    except ValueError:
+        return False
+    whole: list[Token] = []
+    _value_tokens(value, whole)
+    if len(cut) + (last is not None) > len(whole) or cut != whole[: len(cut)]:
+        return False
+    if last is None:
+        return len(cut) < len(whole)
+    kind, start = last
+    at_cut = whole[len(cut)]
+    if kind == "s":
+        return at_cut[0] == "s" and at_cut[1].startswith(start)
+    if kind == "l":
+        return at_cut[0] == "l" and at_cut[1].startswith(start)
+    return at_cut[0] == "n" and _number_begins(start, at_cut[1])
+
+
+def _number_begins(start: str, value: Any) -> bool:
+    """Whether the digits a cut left of a number can be `value`'s: the start of how JSON writes
+    it, or all of it written otherwise (`0.50` for 0.5)."""
+    if json.dumps(value).startswith(start):
+        return True
+    try:
+        return float(start) == value
+    except ValueError:  # ("1e", "-")
+        return False
 
 
 def _balanced_end(text: str, start: int) -> int | None:

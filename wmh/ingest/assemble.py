@@ -8,12 +8,9 @@ ordered by when its action first appeared.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 
-import orjson
-
-from wmh.core.json_text import without_spaces
+from wmh.core.json_text import begins_json
 from wmh.core.types import Action, ActionKind, Observation, Step
 from wmh.ingest.genai import SpanFacts
 from wmh.ingest.messages import Message, ToolCallPart, ToolResponsePart, WrappedArguments
@@ -73,22 +70,14 @@ def _another_call(known: _Call, part: ToolCallPart, replayed: bool) -> bool:
 
 def _cut_short(arguments: dict | None, full: dict | None) -> bool:
     """Whether `arguments` are `full` cut short: text that began as JSON and did not parse
-    (`WrappedArguments.broken`), which, white space aside, begins `full`'s JSON (as orjson or,
-    with non-ASCII escaped, as Python's json writes it)."""
+    (`WrappedArguments.broken`), whose tokens begin `full`'s (`begins_json`: strings by what
+    they say, numbers by value, so `0.50` or `\\/` written by the model still match)."""
     if not isinstance(arguments, WrappedArguments) or not arguments.broken:
         return False
     text = arguments.get("input")
     if not isinstance(text, str) or full is None or isinstance(full, WrappedArguments):
         return False
-    start = without_spaces(text)
-    for write in (lambda: orjson.dumps(full).decode(), lambda: json.dumps(full)):
-        try:
-            written = write()
-        except (TypeError, ValueError):  # (an integer beyond 64 bits, for orjson)
-            continue
-        if without_spaces(written).startswith(start):
-            return True
-    return False
+    return begins_json(text, full)
 
 
 def _has_cut_call(message: Message) -> bool:
