@@ -77,3 +77,41 @@ def test_a_number_the_cut_ended_in_its_exponent_or_fraction_begins_its_value(tex
     value = {"x": 1e21, "y": -1.25e-07} if text.startswith('{"x"') else {"y": -1.25e-07}
     assert begins_json(text, value)
     assert not begins_json(text, {"x": 2e21, "y": -2.5e-07})
+
+
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [
+        ('{"limit": 1e', {"limit": 1000.0, "x": 1}),
+        ('{"rate": 0.000', {"rate": 1e-05, "x": 1}),
+        ('{"t": 1.5', {"t": 1500.0, "x": 1}),
+        ('{"t": 2E-', {"t": 0.002, "x": 1}),
+        ('{"big": 1000', {"big": 1e16, "x": 1}),
+        ('{"p": 100.00', {"p": 100.0, "x": 1}),
+        # an integer past 64 bits, which orjson reads as a float, whole and then cut
+        (
+            '{"n": 123456789012345678901234567890, "m": 12345678901234',
+            {"n": 1.2345678901234568e29, "m": 1.2345678901234568e29},
+        ),
+    ],
+)
+def test_a_number_cut_short_begins_its_value_however_it_was_written(text: str, value: dict) -> None:
+    assert begins_json(text, value)
+
+
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [
+        ('{"a": \u0663, ', {"a": 3, "b": 1}),  # a digit of another script
+        ('{"a": 007, ', {"a": 7, "b": 1}),  # leading zeros
+        ('{"a":\xa01, ', {"a": 1, "b": 1}),  # a no-break space
+        ('{"y": 1234567890123', {"y": 1e21}),  # the digits of another number
+        ('{"y": 123', {"y": 0}),
+        ('{"y": -1', {"y": 1}),
+        ('{"y": nul', {"y": True}),
+    ],
+)
+def test_text_that_is_not_json_or_of_another_number_does_not_begin_it(
+    text: str, value: dict
+) -> None:
+    assert not begins_json(text, value)

@@ -203,3 +203,19 @@ def test_a_call_the_model_wrote_otherwise_than_json_writes_is_one_step_when_cut(
         [assistant("done")],
     )
     assert steps_of(spans.read(tmp_path)) == [("ask", json.loads(whole), "ok")]
+
+
+def test_a_call_cut_inside_a_number_is_one_step(tmp_path: Path) -> None:
+    """The cut lands in `1e3` (orjson reads 1000.0): `1e` is compared as far as it goes."""
+    head = '{"note": "%s", "lr": 1e'
+    note = "n" * (LIMIT - len(head % ""))
+    whole = (head % note) + '3, "z": 1}'
+    assert whole[:LIMIT].endswith("1e")
+    spans = Spans()
+    spans.llm([user("q")], [assistant(calls=[("call_1", "fit", whole)])])
+    spans.tool("fit", whole, "ok", call_id="call_1")
+    spans.llm(
+        [user("q"), assistant(calls=[("call_1", "fit", whole[:LIMIT])]), answer("ok", "call_1")],
+        [assistant("done")],
+    )
+    assert steps_of(spans.read(tmp_path)) == [("fit", json.loads(whole), "ok")]

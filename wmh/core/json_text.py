@@ -34,10 +34,14 @@ def json_chars(text: str, start: int = 0) -> Iterator[tuple[int, str, bool]]:
 
 
 # One JSON token after optional white space: a string (closed), a number, a literal or a mark.
+# (JSON's own white space and digits: `\s` and `\d` take any script's.)
 _JSON_TOKEN = re.compile(
-    r'\s*(?:("(?:[^"\\]|\\.)*")|(-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?)|(true|false|null)|([{}\[\],:]))'
+    r'[ \t\n\r]*(?:("(?:[^"\\]|\\.)*")|(-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?)'
+    r"|(true|false|null)|([{}\[\],:]))"
 )
 _NUMBER_CUT = re.compile(r"[.eE][eE+\-]?\Z")  # a number's part the cut left without digits
+_NUMBER_START = re.compile(r"-?[0-9]*(?:\.[0-9]*)?(?:[eE][+-]?[0-9]*)?\Z")  # a number cut short
+_LITERALS = ("true", "false", "null")
 _CUT_ESCAPE = re.compile(r"\\(?:u[0-9a-fA-F]{0,3})?\Z")  # an escape the cut left unfinished
 Token = tuple[str, Any]
 
@@ -95,7 +99,7 @@ def _text_tokens(text: str) -> tuple[list[Token], Token | None]:
     if number_at >= 0 and _NUMBER_CUT.match(text, at):  # ("1e", "-1.": the cut ends a number)
         tokens.pop()
         return tokens, ("n", text[number_at:])
-    rest = text[at:].lstrip()
+    rest = text[at:].lstrip(" \t\n\r")
     if not rest:
         return tokens, None
     if rest[0] == '"':
@@ -106,9 +110,9 @@ def _text_tokens(text: str) -> tuple[list[Token], Token | None]:
         if decoded and "\ud800" <= decoded[-1] <= "\udbff":  # half of a pair the cut split
             decoded = decoded[:-1]
         return tokens, ("s", decoded)
-    if rest[0] == "-" or rest[0].isdigit():
+    if _NUMBER_START.match(rest):
         return tokens, ("n", rest)
-    if rest.isalpha():
+    if any(literal.startswith(rest) for literal in _LITERALS):
         return tokens, ("l", rest)
     raise ValueError("not JSON")
 
@@ -123,7 +127,9 @@ def begins_json(text: str, value: Any) -> bool:
         return False
     whole: list[Token] = []
     _value_tokens(value, whole)
-    if len(cut) + (last is not None) > len(whole) or cut != whole[: len(cut)]:
+    if len(cut) + (last is not None) > len(whole):
+        return False
+    if not all(map(_same_token, cut, whole)):
         return False
     if last is None:
         return len(cut) < len(whole)
@@ -136,15 +142,36 @@ def begins_json(text: str, value: Any) -> bool:
     return at_cut[0] == "n" and _number_begins(start, at_cut[1])
 
 
-def _number_begins(start: str, value: Any) -> bool:
-    """Whether the digits a cut left of a number can be `value`'s: the start of how JSON writes
-    it, or all of it written otherwise (`0.50` for 0.5)."""
-    if json.dumps(value).startswith(start):
+def _same_token(mine: Token, theirs: Token) -> bool:
+    """Equal tokens; numbers equal as floats too (orjson reads an integer past 64 bits as one)."""
+    if mine == theirs:
         return True
-    try:
-        return float(start) == value
-    except ValueError:  # ("1e", "-")
+    if mine[0] != "n" or theirs[0] != "n":
         return False
+    try:
+        return float(mine[1]) == float(theirs[1])
+    except OverflowError:
+        return False
+
+
+# Significant digits compared of a number cut short (a float's repr rounds past 15 or so).
+NUMBER_DIGITS = 15
+
+
+def _number_begins(start: str, value: Any) -> bool:
+    """Whether the start of a number a cut left can be `value` written some way: its sign,
+    and its significant digits so far the start of the value's (leading and trailing zeros
+    aside: `1e` of 1000, `0.000` of 0.00001, `1.5` of 1500.0, `1000` of 1e16)."""
+    if start.startswith("-") != (value < 0) and value != 0:
+        return False
+    mantissa = re.split(r"[eE]", start.lstrip("-"), maxsplit=1)[0]
+    digits = mantissa.replace(".", "").strip("0")
+    if isinstance(value, int) and not isinstance(value, bool):
+        known = str(abs(value)).strip("0")
+    else:
+        known = repr(abs(float(value))).split("e")[0].replace(".", "").strip("0")
+        digits, known = digits[:NUMBER_DIGITS], known[:NUMBER_DIGITS]
+    return known.startswith(digits)
 
 
 def _balanced_end(text: str, start: int) -> int | None:
