@@ -12,11 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from wmh.capture.otlp_json import key_values
+from tests.ingest.test_conventions import _span
 from wmh.core.types import ActionKind
 from wmh.ingest.reader import read_traces
 
-TRACE = "0af7651916cd43dd8448eb211c80319c"
 ROOT = "a000000000000001"
 LIMIT = 128  # OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT
 WRITE = {"path": "/srv/app/notes.txt", "content": "call me après six " * 20}
@@ -29,24 +28,11 @@ class Spans:
     """OpenInference spans of one trace, numbered in order."""
 
     def __init__(self) -> None:
-        self.spans = [self._span("agent", 0, {"openinference.span.kind": "AGENT"}, ROOT, "")]
-
-    def _span(self, name: str, start: int, attrs: dict, span_id: str, parent: str = ROOT) -> dict:
-        begin = 1_700_000_000_000_000_000 + start
-        return {
-            "traceId": TRACE,
-            "spanId": span_id,
-            "parentSpanId": parent,
-            "name": name,
-            "kind": 1,
-            "startTimeUnixNano": str(begin),
-            "endTimeUnixNano": str(begin + 5),
-            "attributes": key_values(attrs),
-        }
+        self.spans = [_span(ROOT, "agent", 0, {"openinference.span.kind": "AGENT"}, parent="")]
 
     def _add(self, name: str, attrs: dict) -> None:
         number = len(self.spans)
-        self.spans.append(self._span(name, 10 * number, attrs, f"b{number:015x}"))
+        self.spans.append(_span(f"b{number:015x}", name, 10 * number, attrs, parent=ROOT))
 
     def llm(self, inputs: list[dict], outputs: list[dict]) -> None:
         attrs = {"openinference.span.kind": "LLM"}
