@@ -22,20 +22,6 @@ SMALL = 512  # characters of a text cached in the C cache
 _MISSING = object()
 
 
-def _text_length(args: tuple[Any, ...]) -> int:
-    """The characters of a call's texts: its string arguments', and those of a tuple or a
-    dataclass of strings (a query's two halves)."""
-    total = 0
-    for arg in args:
-        if isinstance(arg, str):
-            total += len(arg)
-        elif isinstance(arg, tuple):
-            total += _text_length(arg)
-        elif hasattr(arg, "__slots__"):
-            total += _text_length(tuple(getattr(arg, name) for name in arg.__slots__))
-    return total
-
-
 def first_length(args: tuple[Any, ...]) -> int:
     """The length of a call's first argument (a function of one text)."""
     return len(args[0])
@@ -50,7 +36,7 @@ class TextCache(Generic[R]):
         entries: int,
         chars: int,
         small: int = SMALL,
-        length: Callable[[tuple[Any, ...]], int] = _text_length,
+        length: Callable[[tuple[Any, ...]], int] = first_length,
     ) -> None:
         self.function = function
         self.chars = chars

@@ -14,7 +14,7 @@ from typing import Protocol
 
 import numpy as np
 
-from wmh.core.memo import TextCache, first_length
+from wmh.core.memo import TextCache
 from wmh.errors import ConfigError, StoreError
 from wmh.offline import HUGGING_FACE_DEFAULTS, apply_offline_defaults
 from wmh.retrieval.embedder_card import CHAR_FEATURES, EmbedderCard
@@ -63,12 +63,8 @@ class HashingEmbedder:
         # Serving embeds one query at a time, and each half recurs far more often than the pair
         # (the same call in another session; the same task and recent tools for another call).
         # (Caches of functions of the dimension alone, not of bound methods: no reference cycle.)
-        self._action_vector = TextCache(
-            partial(text_vector, dim=dim), 4096, 2_000_000, length=first_length
-        )
-        self._context_vector = TextCache(
-            partial(_context_vector, dim=dim), 4096, 2_000_000, length=first_length
-        )
+        self._action_vector = TextCache(partial(text_vector, dim=dim), 4096, 2_000_000)
+        self._context_vector = TextCache(partial(_context_vector, dim=dim), 4096, 2_000_000)
 
     @property
     def vectors_follow_action(self) -> bool:

@@ -148,7 +148,9 @@ class IndexRetriever:
         # until the cyclic garbage collector came by.) An embedder with a one-query path (the
         # hashing one's `embed_one`) is asked through it, without a batch's dedupe and stack.
         one = getattr(embedder, "embed_one", None)
-        self._embed_text = TextCache(one or partial(_embed_one, embedder), 4096, 2_000_000)
+        self._embed_text = TextCache(
+            one or partial(_embed_one, embedder), 4096, 2_000_000, length=_query_length
+        )
         # Searches that left nothing out, by what they searched with: the same call is asked
         # again and again while serving (an RL loop's episodes of one task), and its search
         # is the same each time (the index does not change).
@@ -288,6 +290,11 @@ class IndexRetriever:
         return Neighbour(
             int(index[best]), 1.0, self.table, 1.0, float(task[best]), float(history[best])
         )
+
+
+def _query_length(args: tuple[QueryText]) -> int:
+    """The characters of a query text (`TextCache`'s measure of its one argument)."""
+    return len(args[0].action) + len(args[0].context)
 
 
 def _embed_one(embedder: Embedder, text: QueryText) -> np.ndarray:
